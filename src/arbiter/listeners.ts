@@ -1,0 +1,150 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { lookup } from 'node:dns/promises';
+import net from 'node:net';
+import path from 'node:path';
+import { getSystemErrorName } from 'node:util';
+import { formatAddress, type BindAddress } from '../config/address';
+import { bindFailed } from '../errors';
+
+/** A bound socket's libuv handle (TCP or Pipe wrap), as node:cluster's primary holds one. */
+export interface ServerHandle {
+  fd: number;
+  close(): void;
+  getsockname?(out: { address?: string; port?: number }): number;
+}
+
+/** A socket the arbiter bound and holds for its whole life; the workers accept on copies of it. */
+export interface Listener {
+  address: BindAddress;
+  /** The address as logged, with the real port when 0 was asked for. */
+  url: string;
+  handle: ServerHandle;
+}
+
+/**
+ * `net._createServerHandle` binds without listening. It is what node:cluster's primary uses to
+ * share a socket with workers (SCHED_NONE), for the same reason as here: the process that holds the
+ * socket must not accept on it, and every public way to listen also starts accepting.
+ */
+const createServerHandle = (
+  net as unknown as {
+    _createServerHandle(address: string | null, port: number, addressType: number, fd?: number): ServerHandle | number;
+  }
+)._createServerHandle;
+
+const REASONS: Record<string, string> = {
+  EADDRINUSE: 'address already in use',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  EADDRNOTAVAIL: 'address not available on this machine',
+  ENOTFOUND: 'host name not found',
+  EAI_AGAIN: 'host name could not be resolved',
+  ENOENT: 'no such directory for the socket file',
+  ENOTDIR: 'a part of the socket path is not a directory',
+  ENAMETOOLONG: 'socket path too long',
+  EBADF: 'not an open file descriptor',
+  EINVAL: 'not a socket that can listen',
+  ENOTSOCK: 'not a socket',
+};
+
+const reason = (code: string, fallback = code) => REASONS[code] ?? fallback;
+
+async function bindOne(address: BindAddress): Promise<Listener> {
+  const shown = formatAddress(address);
+  let result: ServerHandle | number;
+  switch (address.kind) {
+    case 'tcp': {
+      let ip: { address: string; family: number };
+      try {
+        ip = net.isIP(address.host) ? { address: address.host, family: net.isIP(address.host) } : await lookup(address.host);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code ?? 'ENOTFOUND';
+        throw bindFailed(shown, reason(code, (err as Error).message), err);
+      }
+      result = createServerHandle(ip.address, address.port, ip.family);
+      break;
+    }
+    case 'unix':
+      result = createServerHandle(address.path, -1, -1);
+      break;
+    case 'fd':
+      result = createServerHandle(null, 0, 0, address.fd);
+      break;
+  }
+  if (typeof result === 'number') throw bindFailed(shown, reason(errorCode(address, result)));
+  if (address.kind === 'tcp' && address.port !== 0 && boundPort(result) === 0) {
+    // libuv delays EADDRINUSE from bind(2) to listen(2), which would then pick a random port.
+    result.close();
+    throw bindFailed(shown, reason('EADDRINUSE'));
+  }
+  return { address, url: actualUrl(address, result), handle: result };
+}
+
+function errorCode(address: BindAddress, errno: number): string {
+  const code = getSystemErrorName(errno);
+  // libuv reports a unix socket path in a missing directory as EACCES.
+  if (code === 'EACCES' && address.kind === 'unix' && !existsSync(path.dirname(address.path))) return 'ENOENT';
+  return code;
+}
+
+function boundPort(handle: ServerHandle): number {
+  const out: { port?: number } = {};
+  handle.getsockname?.(out);
+  return out.port ?? 0;
+}
+
+function actualUrl(address: BindAddress, handle: ServerHandle): string {
+  if (address.kind !== 'tcp' || address.port !== 0) return formatAddress(address);
+  return formatAddress({ kind: 'tcp', host: address.host, port: boundPort(handle) });
+}
+
+/**
+ * Put the bound sockets in the listening state without accepting on them here: a throwaway Node
+ * process inherits them, calls listen(2) on each synchronously and exits before its event loop
+ * would ever accept. From then on clients queue in the kernel backlog — before the first worker is
+ * ready, and while no worker is alive — instead of being refused.
+ */
+function listenWithoutAccepting(listeners: Listener[], backlog: number): void {
+  const script = `
+    const net = require('node:net');
+    const count = Number(process.argv[1]), backlog = Number(process.argv[2]);
+    for (let fd = 3; fd < 3 + count; fd++) {
+      const server = net.createServer();
+      server.on('error', () => {});
+      server.listen({ fd, backlog });
+      if (!server.listening) { process.stdout.write(String(fd - 3)); process.exit(1); }
+    }
+    process.exit(0);`;
+  const result = spawnSync(process.execPath, ['-e', script, String(listeners.length), String(backlog)], {
+    stdio: ['ignore', 'pipe', 'inherit', ...listeners.map((l) => l.handle.fd)],
+    env: {},
+    encoding: 'utf8',
+  });
+  if (result.status !== 0) {
+    const failed = listeners[Number(result.stdout)] ?? listeners[0]!;
+    throw bindFailed(failed.url, result.error ? `listen failed: ${result.error.message}` : REASONS.EINVAL!);
+  }
+}
+
+/**
+ * Bind every address, in order, and listen, before any worker exists. If one fails, the ones
+ * already bound are closed (removing their socket files) and the failure names the address and
+ * the reason.
+ */
+export async function bindAll(addresses: BindAddress[], backlog: number): Promise<Listener[]> {
+  const bound: Listener[] = [];
+  try {
+    for (const address of addresses) bound.push(await bindOne(address));
+    listenWithoutAccepting(bound, backlog);
+    return bound;
+  } catch (err) {
+    closeAll(bound);
+    throw err;
+  }
+}
+
+/** Close the listeners. Closing a unix listener removes its socket file (libuv unlinks it). */
+export function closeAll(listeners: Listener[]): void {
+  for (const listener of listeners.splice(0)) listener.handle.close();
+}

@@ -1,0 +1,75 @@
+import { Command, CommanderError, Option } from 'commander';
+import { Arbiter } from './arbiter/arbiter';
+import { resolveSettings, SETTINGS, type RawOptions, type Settings } from './config/settings';
+import { UnicornError } from './errors';
+import { ExitCode } from './exit-codes';
+import { createLogger } from './log';
+import { VERSION } from './version';
+
+/** Refusals are one line on stderr, prefixed like every command-line tool's. */
+function refuse(message: string, exitCode: number): never {
+  process.stderr.write(`unicorn: error: ${message}\n`);
+  process.exit(exitCode);
+}
+
+function buildProgram(): Command {
+  const program = new Command('unicorn')
+    .description('Serve a Node.js app with a pre-forked pool of worker processes.')
+    .version(VERSION, '-v, --version')
+    .argument('<MODULE[:EXPORT]>', 'the app: a module path or package, and the export that is the handler')
+    .helpOption('-h, --help')
+    .exitOverride()
+    .configureOutput({
+      // Commander's own refusals (unknown option, missing argument) become one line, like ours.
+      outputError: (text) =>
+        process.stderr.write(`unicorn: ${text.trim().replace(/\n+/g, ' ').replace(/^error: /, 'error: ')}\n`),
+    });
+  for (const setting of SETTINGS) {
+    const env = 'env' in setting ? ` (env: ${setting.env})` : '';
+    const option = new Option(setting.flags, `${setting.description}${env} [default: ${setting.defaultText}]`);
+    if ('repeatable' in setting && setting.repeatable) {
+      option.argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value]);
+    }
+    program.addOption(option);
+  }
+  program.addHelpText(
+    'after',
+    '\nDurations: 30s, 2m, 500ms, or a number of seconds.\nExamples:\n  unicorn --workers 4 app:handler\n  unicorn -k async -b 0.0.0.0:8080 -b unix:/run/app.sock server.js:app',
+  );
+  return program;
+}
+
+/** Parse the command line into settings, or refuse with exit code 2. */
+export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = process.env): Settings {
+  const program = buildProgram();
+  try {
+    program.parse(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      const helpOrVersion = ['commander.helpDisplayed', 'commander.version', 'commander.help'].includes(err.code);
+      process.exit(helpOrVersion ? ExitCode.OK : ExitCode.USAGE);
+    }
+    throw err;
+  }
+  try {
+    return resolveSettings(program.args[0]!, program.opts<RawOptions>(), env);
+  } catch (err) {
+    if (err instanceof UnicornError) refuse(err.message, err.exitCode);
+    throw err;
+  }
+}
+
+export async function main(argv: string[] = process.argv): Promise<void> {
+  const settings = parseCommandLine(argv);
+  if (settings.chdir) process.chdir(settings.chdir);
+  const log = createLogger({ role: 'arbiter' });
+  let code: number;
+  try {
+    code = await new Arbiter(settings, log).run();
+  } catch (err) {
+    if (!(err instanceof UnicornError)) throw err;
+    log.error({ code: err.code }, err.message);
+    refuse(err.message, err.exitCode);
+  }
+  process.exit(code);
+}

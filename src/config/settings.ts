@@ -1,0 +1,257 @@
+import { statSync } from 'node:fs';
+import path from 'node:path';
+import { badUsage, badValue } from '../errors';
+import { ADDRESS_FORMS, parseAddress, type BindAddress } from './address';
+import { APP_SPEC_FORMS, parseAppSpec, type AppSpec } from './app-spec';
+import { DURATION_FORMS, parseDuration } from './duration';
+
+export type WorkerClass = 'sync' | 'async';
+export type HandlerInterface = 'auto' | 'node' | 'fetch';
+
+/** The effective configuration of one unicorn run, after every source has been applied. */
+export interface Settings {
+  app: AppSpec;
+  workers: number;
+  bind: BindAddress[];
+  backlog: number;
+  workerClass: WorkerClass;
+  workerConnections: number;
+  /** Milliseconds. */
+  keepAlive: number;
+  /** Milliseconds; 0 disables. */
+  timeout: number;
+  /** Milliseconds. */
+  gracefulTimeout: number;
+  /** Absolute, or undefined to stay where unicorn was started. */
+  chdir: string | undefined;
+  interface: HandlerInterface;
+}
+
+type OptionKey = Exclude<keyof Settings, 'app'>;
+
+/** What a setting parser gets besides the raw string. */
+interface ParseContext {
+  /** The directory relative paths are resolved against (after --chdir). */
+  cwd: string;
+}
+
+/** A parser returns the value, or a string saying why the value is refused (beyond `accepted`). */
+type Parser<T> = (raw: string, ctx: ParseContext) => T | { refused: string };
+
+/**
+ * One setting, declared once: the command line, the environment variables, `--help` and the
+ * refusal messages all come from this entry.
+ */
+export interface SettingSpec<K extends OptionKey = OptionKey> {
+  key: K;
+  /** Commander's flag syntax, e.g. `-w, --workers <N>`. */
+  flags: string;
+  section: 'server' | 'worker';
+  description: string;
+  /** What values are accepted, as refusals say it: "expected …". */
+  accepted: string;
+  /** An environment variable that supplies the value when the flag is absent. */
+  env?: string;
+  repeatable?: boolean;
+  parse: Parser<K extends 'bind' ? BindAddress : Settings[K]>;
+  /** The default, possibly derived from the environment (PORT for bind). */
+  defaultValue: (env: NodeJS.ProcessEnv, ctx: ParseContext) => Settings[K];
+  /** The default as --help shows it. */
+  defaultText: string;
+}
+
+const wholeNumber =
+  (min: number): Parser<number> =>
+  (raw) => {
+    const value = raw.trim();
+    return /^\d+$/.test(value) && Number(value) >= min ? Number(value) : { refused: '' };
+  };
+
+const choice =
+  <T extends string>(...choices: T[]): Parser<T> =>
+  (raw) =>
+    (choices as string[]).includes(raw) ? (raw as T) : { refused: '' };
+
+const duration: Parser<number> = (raw) => parseDuration(raw) ?? { refused: '' };
+
+const address: Parser<BindAddress> = (raw, ctx) => {
+  const parsed = parseAddress(raw, ctx.cwd);
+  return typeof parsed === 'string' ? { refused: parsed } : parsed;
+};
+
+const directory: Parser<string | undefined> = (raw, ctx) => {
+  const dir = path.resolve(ctx.cwd, raw);
+  const stat = statSync(dir, { throwIfNoEntry: false });
+  if (!stat) return { refused: 'no such directory' };
+  return stat.isDirectory() ? dir : { refused: 'not a directory' };
+};
+
+/** `PORT` (the PaaS convention) moves the default bind to every interface on that port. */
+const defaultBind = (env: NodeJS.ProcessEnv): BindAddress[] => {
+  if (env.PORT === undefined || env.PORT === '') return [{ kind: 'tcp', host: '127.0.0.1', port: 8000 }];
+  const port = env.PORT.trim();
+  if (!/^\d{1,5}$/.test(port) || Number(port) > 65535) throw badValue('PORT', env.PORT, 'a port number (0 to 65535)');
+  return [{ kind: 'tcp', host: '0.0.0.0', port: Number(port) }];
+};
+
+function spec<K extends OptionKey>(s: SettingSpec<K>): SettingSpec<K> {
+  return s;
+}
+
+/** Every setting unicorn has, in the order --help lists them. */
+export const SETTINGS = [
+  spec({
+    key: 'workers',
+    flags: '-w, --workers <N>',
+    section: 'worker',
+    description: 'number of worker processes',
+    accepted: 'a whole number of at least 1',
+    env: 'WEB_CONCURRENCY',
+    parse: wholeNumber(1),
+    defaultValue: () => 1,
+    defaultText: '$WEB_CONCURRENCY, else 1',
+  }),
+  spec({
+    key: 'bind',
+    flags: '-b, --bind <ADDRESS>',
+    section: 'server',
+    description: `address to listen at, repeatable: ${ADDRESS_FORMS}`,
+    accepted: ADDRESS_FORMS,
+    repeatable: true,
+    parse: address,
+    defaultValue: defaultBind,
+    defaultText: '127.0.0.1:8000, or 0.0.0.0:$PORT when PORT is set',
+  }),
+  spec({
+    key: 'backlog',
+    flags: '--backlog <N>',
+    section: 'server',
+    description: 'connections the kernel queues for each listener before refusing more',
+    accepted: 'a whole number of at least 1',
+    parse: wholeNumber(1),
+    defaultValue: () => 2048,
+    defaultText: '2048',
+  }),
+  spec({
+    key: 'workerClass',
+    flags: '-k, --worker-class <CLASS>',
+    section: 'worker',
+    description: 'sync: one request at a time, Connection: close; async: concurrent requests with keep-alive',
+    accepted: 'sync or async',
+    parse: choice<WorkerClass>('sync', 'async'),
+    defaultValue: () => 'sync' as const,
+    defaultText: 'sync',
+  }),
+  spec({
+    key: 'workerConnections',
+    flags: '--worker-connections <N>',
+    section: 'worker',
+    description: 'async only: open connections per worker; past it new connections wait in the backlog',
+    accepted: 'a whole number of at least 1',
+    parse: wholeNumber(1),
+    defaultValue: () => 1000,
+    defaultText: '1000',
+  }),
+  spec({
+    key: 'keepAlive',
+    flags: '--keep-alive <DURATION>',
+    section: 'worker',
+    description: 'async only: how long an idle keep-alive connection is kept open',
+    accepted: DURATION_FORMS,
+    parse: duration,
+    defaultValue: () => 5000,
+    defaultText: '5s',
+  }),
+  spec({
+    key: 'timeout',
+    flags: '-t, --timeout <DURATION>',
+    section: 'worker',
+    description: 'a worker silent for longer than this is killed and replaced; 0 disables',
+    accepted: DURATION_FORMS,
+    parse: duration,
+    defaultValue: () => 30_000,
+    defaultText: '30s',
+  }),
+  spec({
+    key: 'gracefulTimeout',
+    flags: '--graceful-timeout <DURATION>',
+    section: 'worker',
+    description: 'on a graceful stop, how long in-flight requests may take before workers are killed',
+    accepted: DURATION_FORMS,
+    parse: duration,
+    defaultValue: () => 30_000,
+    defaultText: '30s',
+  }),
+  spec({
+    key: 'chdir',
+    flags: '--chdir <DIR>',
+    section: 'server',
+    description: 'change to this directory before loading the app',
+    accepted: 'an existing directory',
+    parse: directory,
+    defaultValue: () => undefined,
+    defaultText: 'the current directory',
+  }),
+  spec({
+    key: 'interface',
+    flags: '--interface <KIND>',
+    section: 'worker',
+    description: 'the handler shape: node (req, res), fetch (Request => Response), or auto-detect',
+    accepted: 'auto, node or fetch',
+    parse: choice<HandlerInterface>('auto', 'node', 'fetch'),
+    defaultValue: () => 'auto' as const,
+    defaultText: 'auto',
+  }),
+] as const satisfies readonly SettingSpec[];
+
+/** The raw strings the command line gave, keyed by setting; repeatable ones as arrays. */
+export type RawOptions = Partial<Record<OptionKey, string | string[]>>;
+
+/**
+ * Apply the sources, lowest to highest: defaults < environment < command line, and refuse the first
+ * bad value with a message naming its source, the value and what is accepted.
+ */
+export function resolveSettings(
+  appArg: string,
+  flags: RawOptions,
+  env: NodeJS.ProcessEnv,
+  cwd: string = process.cwd(),
+): Settings {
+  const ctx: ParseContext = { cwd };
+  const values: Partial<Record<OptionKey, unknown>> = {};
+  // --chdir first: relative paths in the other settings are relative to it.
+  const ordered = [...SETTINGS].sort((a, b) => Number(b.key === 'chdir') - Number(a.key === 'chdir'));
+  for (const setting of ordered) {
+    const longFlag = /--[\w-]+/.exec(setting.flags)![0];
+    const given = flags[setting.key];
+    const fromEnv = setting.env !== undefined ? env[setting.env] : undefined;
+    let value: unknown;
+    if (given !== undefined) {
+      const raws = Array.isArray(given) ? given : [given];
+      const parsed = raws.map((raw) => parseOne(setting as SettingSpec, raw, longFlag, ctx));
+      value = setting.repeatable ? parsed : parsed[parsed.length - 1];
+    } else if (fromEnv !== undefined && fromEnv !== '') {
+      const parsed = parseOne(setting as SettingSpec, fromEnv, setting.env!, ctx);
+      value = setting.repeatable ? [parsed] : parsed;
+    } else {
+      value = setting.defaultValue(env, ctx);
+    }
+    values[setting.key] = value;
+    if (setting.key === 'chdir' && typeof value === 'string') ctx.cwd = value;
+  }
+
+  const app = parseAppSpec(appArg);
+  if (typeof app === 'string') {
+    throw badUsage(`the app ${JSON.stringify(appArg)} is not accepted: ${app}; expected ${APP_SPEC_FORMS}`);
+  }
+  return { ...(values as Omit<Settings, 'app'>), app };
+}
+
+function parseOne(setting: SettingSpec, raw: string, source: string, ctx: ParseContext): unknown {
+  const parsed = setting.parse(raw, ctx);
+  if (typeof parsed === 'object' && parsed !== null && 'refused' in parsed) {
+    const why = parsed.refused ? ` (${parsed.refused})` : '';
+    throw badValue(source, raw, `${setting.accepted}${why}`);
+  }
+  return parsed;
+}

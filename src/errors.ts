@@ -1,0 +1,59 @@
+import { ExitCode } from './exit-codes';
+
+/**
+ * The catalogue of refusals unicorn makes. Each has a stable code (for people searching logs and
+ * for tests) and the exit code the process ends with when the refusal is fatal. Messages name what
+ * was wrong, the value that was given and what would have been accepted.
+ */
+export type ErrorCode =
+  | 'UNICORN_BAD_VALUE'
+  | 'UNICORN_BAD_USAGE'
+  | 'UNICORN_BIND_FAILED'
+  | 'UNICORN_APP_NOT_FOUND'
+  | 'UNICORN_APP_EXPORT_NOT_FOUND'
+  | 'UNICORN_APP_LOAD_FAILED'
+  | 'UNICORN_APP_NOT_A_HANDLER'
+  | 'UNICORN_APP_FACTORY_FAILED';
+
+export class UnicornError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly exitCode: ExitCode,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'UnicornError';
+  }
+}
+
+/** Quote a value the way every refusal shows it: as the user typed it. */
+export const show = (value: unknown): string =>
+  typeof value === 'string' ? JSON.stringify(value) : String(value);
+
+/** A setting's value was refused. `source` is where it came from: `--workers`, `WEB_CONCURRENCY`… */
+export const badValue = (source: string, value: unknown, accepted: string): UnicornError =>
+  new UnicornError(
+    'UNICORN_BAD_VALUE',
+    `${source} ${show(value)} is not accepted: expected ${accepted}`,
+    ExitCode.USAGE,
+  );
+
+export const badUsage = (message: string): UnicornError =>
+  new UnicornError('UNICORN_BAD_USAGE', message, ExitCode.USAGE);
+
+export const bindFailed = (address: string, reason: string, cause?: unknown): UnicornError =>
+  new UnicornError('UNICORN_BIND_FAILED', `cannot listen at ${address}: ${reason}`, ExitCode.ERROR, {
+    cause,
+  });
+
+/** Every app-load refusal starts by naming the app as the user wrote it. */
+export const appError = (
+  code: Extract<ErrorCode, `UNICORN_APP_${string}`>,
+  app: string,
+  reason: string,
+  cause?: unknown,
+): UnicornError =>
+  new UnicornError(code, `cannot load the app ${show(app)}: ${reason}`, ExitCode.APP_LOAD_ERROR, {
+    cause,
+  });

@@ -1,0 +1,138 @@
+import net from 'node:net';
+import type { Logger } from '../log';
+
+/** A listening socket's handle as it arrives over IPC: a libuv TCP or Pipe wrap. */
+export interface RawHandle {
+  close(): void;
+}
+
+interface Slot {
+  /** Accepting on one copy of the listener, or null while paused. */
+  server: net.Server | null;
+  /** Copies not yet listened on: the next resume takes one. */
+  spares: RawHandle[];
+  /** Copies asked of the arbiter and not yet received. */
+  outstanding: number;
+}
+
+/** Copies of each listener a worker keeps: the one it accepts on and a spare to resume with. */
+const COPIES = 2;
+
+export interface AcceptGateOptions {
+  listenerCount: number;
+  /** Passed to listen(2) again on every copy: it must match what the arbiter bound with. */
+  backlog: number;
+  onConnection: (socket: net.Socket) => void;
+  /** Ask the arbiter for another copy of listener `index`. */
+  requestHandle: (index: number) => void;
+  /** Called once, the first time the worker accepts on every listener. */
+  onListening: () => void;
+  log: Logger;
+}
+
+/**
+ * Where a worker accepts connections: one copy (file descriptor) of each of the arbiter's listening
+ * sockets. Node has no way to stop accepting on a listening handle short of closing it, so pausing
+ * closes this worker's copy — the socket itself stays open in the arbiter and the other workers, and
+ * connections wait in its backlog or go to another worker — and resuming listens on a spare copy
+ * while another is fetched from the arbiter. The worker asks for every copy it holds, starting with
+ * two of each listener at boot. Pausing is how `sync` workers stay at one request and
+ * `async` workers at `--worker-connections`.
+ */
+export class AcceptGate {
+  private readonly slots: Slot[];
+  private open = false;
+  private closed = false;
+  private announced = false;
+
+  constructor(private readonly options: AcceptGateOptions) {
+    this.slots = Array.from({ length: options.listenerCount }, () => ({ server: null, spares: [], outstanding: 0 }));
+    this.slots.forEach((_, index) => this.topUp(index));
+  }
+
+  /** A copy of listener `index` arrived from the arbiter. */
+  addHandle(index: number, handle: RawHandle): void {
+    const slot = this.slots[index];
+    if (!slot || this.closed) {
+      handle.close();
+      return;
+    }
+    slot.outstanding = Math.max(0, slot.outstanding - 1);
+    slot.spares.push(handle);
+    if (this.open && !slot.server) this.listen(index);
+    else this.topUp(index);
+  }
+
+  /** Accept on every listener (idempotent). */
+  resume(): void {
+    if (this.open || this.closed) return;
+    this.open = true;
+    for (let i = 0; i < this.slots.length; i++) if (!this.slots[i]!.server) this.listen(i);
+  }
+
+  /** Stop accepting; connections already accepted are not touched (idempotent). */
+  pause(): void {
+    if (!this.open) return;
+    this.open = false;
+    this.slots.forEach((slot, index) => {
+      slot.server?.close();
+      slot.server = null;
+      this.topUp(index);
+    });
+  }
+
+  /** Stop accepting for good and let go of the spare copies. */
+  close(): void {
+    this.pause();
+    this.closed = true;
+    for (const slot of this.slots) for (const handle of slot.spares.splice(0)) handle.close();
+  }
+
+  private listen(index: number): void {
+    const slot = this.slots[index]!;
+    const handle = slot.spares.shift();
+    if (handle) {
+      // The same socket options http.Server gives the connections it accepts itself.
+      const server = net.createServer({ allowHalfOpen: true, noDelay: true }, this.options.onConnection);
+      server.on('error', (err) => this.options.log.error({ err, listener: index }, 'Listener copy failed'));
+      listenOnHandle(server, handle, this.options.backlog);
+      slot.server = server;
+      this.announceOnce();
+    }
+    this.topUp(index);
+  }
+
+  /** Ask the arbiter for copies until this slot has (or will have) its active one and a spare. */
+  private topUp(index: number): void {
+    const slot = this.slots[index]!;
+    while (!this.closed && slot.spares.length + slot.outstanding + (slot.server ? 1 : 0) < COPIES) {
+      slot.outstanding++;
+      this.options.requestHandle(index);
+    }
+  }
+
+  private announceOnce(): void {
+    if (this.announced || this.slots.some((slot) => !slot.server)) return;
+    this.announced = true;
+    this.options.onListening();
+  }
+}
+
+/**
+ * Listen on a handle received from the arbiter. A TCP handle goes through the public
+ * `server.listen(handle)`, which listens on it directly. A Pipe (unix socket) handle cannot: in a
+ * cluster worker Node sends `listen({ fd })` to the primary to be bound again there, which fails. So
+ * the handle is adopted the way net.Server adopts one it created itself.
+ */
+function listenOnHandle(server: net.Server, handle: RawHandle, backlog: number): void {
+  if (handle.constructor.name === 'TCP') {
+    server.listen(handle, backlog);
+    return;
+  }
+  const internal = server as unknown as {
+    _handle: RawHandle | null;
+    _listen2(address: null, port: number, addressType: number, backlog: number): void;
+  };
+  internal._handle = handle;
+  internal._listen2(null, -1, -1, backlog);
+}

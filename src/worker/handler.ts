@@ -1,0 +1,82 @@
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { HandlerInterface } from '../config/settings';
+import { appError } from '../errors';
+import { fetchListener, type FetchHandler } from './fetch';
+import { kindOf } from './load';
+
+/** What every app becomes: a Node request listener, plus `upgrade` listeners when it has some. */
+export type NodeListener = (req: IncomingMessage, res: ServerResponse) => unknown;
+
+type UpgradeListener = (...args: unknown[]) => void;
+
+export interface Handler {
+  /** The detected shape, for the boot log line. */
+  shape: Shape;
+  listener: NodeListener;
+  upgrade: UpgradeListener[];
+}
+
+export type Shape = 'node' | 'fetch' | 'fetch-object' | 'koa' | 'fastify' | 'http.Server';
+
+export const SHAPES_ACCEPTED =
+  'a Node request listener (req, res), a Fetch handler (request) => Response, an object with a fetch method, ' +
+  'a Koa application, a Fastify instance or an http.Server with request listeners';
+
+type AnyRecord = Record<string, unknown>;
+
+const isFastify = (app: AnyRecord) => app.server instanceof http.Server && typeof app.ready === 'function';
+const isKoa = (app: AnyRecord) => typeof app.callback === 'function' && typeof app.use === 'function';
+const hasFetch = (app: AnyRecord) => typeof app.fetch === 'function';
+
+/**
+ * Turn whatever the app's export is into a request listener, detecting its shape (see the README's
+ * table). `iface` settles what arity alone cannot: a function of other than one or two-plus
+ * parameters, or an app that is meant to be used the other way.
+ */
+export async function toHandler(app: unknown, iface: HandlerInterface, appName: string): Promise<Handler> {
+  const refuse = (reason: string) => appError('UNICORN_APP_NOT_A_HANDLER', appName, reason);
+  const notFor = (shape: string, kind: HandlerInterface) =>
+    refuse(`it is ${shape}, which is not a ${kind === 'node' ? 'Node request listener' : 'Fetch handler'} as --interface ${kind} asks`);
+
+  if (typeof app === 'object' && app !== null) {
+    const record = app as AnyRecord;
+    if (app instanceof http.Server || isFastify(record)) {
+      const shape: Shape = app instanceof http.Server ? 'http.Server' : 'fastify';
+      if (iface === 'fetch') throw notFor(shape === 'fastify' ? 'a Fastify instance' : 'an http.Server', iface);
+      if (shape === 'fastify') await (record.ready as () => Promise<unknown>).call(app);
+      return fromServer(shape === 'fastify' ? (record.server as http.Server) : (app as http.Server), shape, refuse);
+    }
+    if (isKoa(record)) {
+      if (iface === 'fetch') throw notFor('a Koa application', iface);
+      return { shape: 'koa', listener: (record.callback as () => NodeListener).call(app), upgrade: [] };
+    }
+    if (hasFetch(record)) {
+      if (iface === 'node') throw notFor('an object with a fetch method', iface);
+      const fetch = record.fetch as FetchHandler;
+      return { shape: 'fetch-object', listener: fetchListener((request) => fetch.call(app, request)), upgrade: [] };
+    }
+  }
+  if (typeof app === 'function') {
+    const kind = iface !== 'auto' ? iface : app.length === 1 ? 'fetch' : app.length >= 2 ? 'node' : undefined;
+    if (kind === 'node') return { shape: 'node', listener: app as NodeListener, upgrade: [] };
+    if (kind === 'fetch') return { shape: 'fetch', listener: fetchListener(app as FetchHandler), upgrade: [] };
+    throw refuse(
+      `it is ${kindOf(app)}, so it is not clear whether it is a Node request listener (req, res) or a Fetch handler (request); ` +
+        'say which with --interface node or --interface fetch',
+    );
+  }
+  throw refuse(`it is ${kindOf(app)}; expected ${SHAPES_ACCEPTED}`);
+}
+
+/** An http.Server's request listeners are the app; its upgrade listeners come along. */
+function fromServer(server: http.Server, shape: Shape, refuse: (reason: string) => Error): Handler {
+  const listeners = server.listeners('request') as NodeListener[];
+  if (listeners.length === 0) throw refuse(`it is an http.Server with no 'request' listener`);
+  const listener: NodeListener =
+    listeners.length === 1
+      ? (req, res) => listeners[0]!.call(server, req, res)
+      : (req, res) => {
+          for (const l of listeners) l.call(server, req, res);
+        };
+  return { shape, listener, upgrade: server.listeners('upgrade') as UpgradeListener[] };
+}

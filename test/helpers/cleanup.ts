@@ -1,0 +1,4 @@
+import { killAll } from './unicorn';
+
+// Every process a test started is killed by pid when the test ends, pass or fail.
+afterEach(killAll);

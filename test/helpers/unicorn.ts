@@ -1,0 +1,192 @@
+/**
+ * Start the real `bin/unicorn` as a process and observe it through its log lines (JSON on stderr).
+ * Every process started here is killed by pid after each test, pass or fail (see ./cleanup.ts).
+ */
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+
+export const ROOT = path.resolve(__dirname, '..', '..');
+export const BIN = path.join(ROOT, 'bin', 'unicorn');
+export const APPS = path.join(ROOT, 'test', 'fixtures', 'apps');
+
+export interface LogLine {
+  level: string;
+  msg: string;
+  pid: number;
+  role: 'arbiter' | 'worker';
+  [field: string]: unknown;
+}
+
+export interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+const running = new Set<Unicorn>();
+
+export class Unicorn {
+  readonly logs: LogLine[] = [];
+  stderr = '';
+  stdout = '';
+  readonly exited: Promise<Exit>;
+  private readonly waiters = new Set<() => void>();
+
+  constructor(readonly proc: ChildProcess) {
+    running.add(this);
+    let partial = '';
+    proc.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+      this.stderr += chunk;
+      partial += chunk;
+      const lines = partial.split('\n');
+      partial = lines.pop()!;
+      for (const line of lines) {
+        try {
+          this.logs.push(JSON.parse(line) as LogLine);
+        } catch {
+          // Not a log line (a refusal on stderr); kept in `stderr`.
+        }
+      }
+      for (const wake of this.waiters) wake();
+    });
+    proc.stdout!.setEncoding('utf8').on('data', (chunk: string) => (this.stdout += chunk));
+    this.exited = new Promise((resolve) => {
+      proc.on('exit', (code, signal) => {
+        for (const wake of this.waiters) wake();
+        resolve({ code, signal });
+      });
+    });
+  }
+
+  get pid(): number {
+    return this.proc.pid!;
+  }
+
+  /** Wait until a log line matches, or fail with the whole log after `timeoutMs` (hangs only). */
+  waitForLog(match: (line: LogLine) => boolean, what: string, timeoutMs = 15_000): Promise<LogLine> {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        const found = this.logs.find(match);
+        if (found) return done(() => resolve(found));
+        if (this.proc.exitCode !== null || this.proc.signalCode !== null) {
+          done(() => reject(new Error(`unicorn exited before logging ${what}:\n${this.stderr}`)));
+        }
+      };
+      const timer = setTimeout(
+        () => done(() => reject(new Error(`timed out waiting for ${what}:\n${this.stderr}`))),
+        timeoutMs,
+      );
+      const done = (settle: () => void) => {
+        clearTimeout(timer);
+        this.waiters.delete(check);
+        settle();
+      };
+      this.waiters.add(check);
+      check();
+    });
+  }
+
+  /** Lines whose message starts with `prefix`. */
+  lines(prefix: string): LogLine[] {
+    return this.logs.filter((line) => line.msg.startsWith(prefix));
+  }
+
+  /** Wait until `count` workers have said they are ready (counting from the start). */
+  async ready(count: number): Promise<void> {
+    await this.waitForLog(() => this.lines('Worker (pid:').filter((l) => l.msg.endsWith(' ready')).length >= count, `${count} ready workers`);
+  }
+
+  /** The listening addresses, in the order of the --bind flags. */
+  addresses(): string[] {
+    return this.lines('Listening at: ').map((line) => line.address as string);
+  }
+
+  /** The first TCP address as a base URL. */
+  url(): string {
+    const url = this.addresses().find((a) => a.startsWith('http://'));
+    if (!url) throw new Error(`no TCP listener in:\n${this.stderr}`);
+    return url;
+  }
+
+  /** Pids of the arbiter's live child processes, read from /proc. */
+  workerPids(): number[] {
+    return childPids(this.pid);
+  }
+
+  /** Every pid this run has logged or has as a child: what cleanup kills. */
+  allPids(): number[] {
+    const logged = this.logs.map((line) => line.workerPid).filter((pid): pid is number => typeof pid === 'number');
+    return [...new Set([this.pid, ...logged, ...childPids(this.pid)])];
+  }
+
+  signal(signal: NodeJS.Signals): void {
+    process.kill(this.pid, signal);
+  }
+
+  /** Kill the arbiter and every worker it had, by pid. */
+  async kill(): Promise<void> {
+    for (const pid of this.allPids()) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }
+    await this.exited;
+    running.delete(this);
+  }
+}
+
+export interface StartOptions {
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  stdio?: StdioOptions;
+}
+
+/** Start `bin/unicorn ARGS` with the Node running the tests. */
+export function start(args: string[], options: StartOptions = {}): Unicorn {
+  const env: NodeJS.ProcessEnv = { ...process.env, UNICORN_LOG_LEVEL: 'debug', ...options.env };
+  for (const [key, value] of Object.entries(env)) if (value === undefined) delete env[key];
+  const proc = spawn(process.execPath, [BIN, ...args], {
+    cwd: options.cwd ?? ROOT,
+    env,
+    stdio: options.stdio ?? ['ignore', 'pipe', 'pipe'],
+  });
+  return new Unicorn(proc);
+}
+
+/** Start on an ephemeral port and wait until `workers` workers are ready. */
+export async function serve(app: string, args: string[] = [], options: StartOptions & { workers?: number } = {}): Promise<Unicorn> {
+  const workers = options.workers ?? 1;
+  const unicorn = start(['-b', '127.0.0.1:0', '-w', String(workers), ...args, app], options);
+  await unicorn.ready(workers);
+  return unicorn;
+}
+
+/** Run unicorn to completion (for refusals): exit code and stderr. */
+export async function runToExit(args: string[], options: StartOptions = {}): Promise<Exit & { stderr: string; unicorn: Unicorn }> {
+  const unicorn = start(args, options);
+  const exit = await unicorn.exited;
+  running.delete(unicorn);
+  return { ...exit, stderr: unicorn.stderr, unicorn };
+}
+
+export async function killAll(): Promise<void> {
+  await Promise.all([...running].map((unicorn) => unicorn.kill()));
+}
+
+export function childPids(parent: number): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // Fields after the command (which may hold spaces) in parentheses: state, ppid, ...
+      const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(ppid) === parent && state !== 'Z') pids.push(Number(entry));
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return pids;
+}

@@ -1,0 +1,126 @@
+import net from 'node:net';
+import path from 'node:path';
+import { APPS, runToExit } from '../helpers/unicorn';
+
+const ROUTES = path.join(APPS, 'routes.js');
+
+/** The refusal as a person sees it: the one line on stderr. */
+async function refusal(args: string[], options = {}) {
+  const { code, stderr, unicorn } = await runToExit(args, options);
+  const lines = stderr.split('\n').filter((line) => line !== '' && !line.startsWith('{'));
+  return { code, lines, unicorn };
+}
+
+describe('bad flags and values', () => {
+  it.each([
+    [['-w', 'abc', ROUTES], 'unicorn: error: --workers "abc" is not accepted: expected a whole number of at least 1'],
+    [['-k', 'gevent', ROUTES], 'unicorn: error: --worker-class "gevent" is not accepted: expected sync or async'],
+    [['-b', 'localhost:99999', ROUTES], /^unicorn: error: --bind "localhost:99999" is not accepted: expected HOST:PORT, .* \("99999" is not a port number \(0 to 65535\)\)$/],
+    [['--graceful-timeout', 'later', ROUTES], /^unicorn: error: --graceful-timeout "later" is not accepted: expected a duration such as 30s/],
+    [['--backlog', '-5', ROUTES], /^unicorn: error: option '--backlog <N>' argument missing|--backlog "-5" is not accepted/],
+    [['--interface', 'cgi', ROUTES], 'unicorn: error: --interface "cgi" is not accepted: expected auto, node or fetch'],
+    [['--chdir', '/no/such/place', ROUTES], 'unicorn: error: --chdir "/no/such/place" is not accepted: expected an existing directory (no such directory)'],
+    [['--wrokers', '2', ROUTES], /^unicorn: error: unknown option '--wrokers' \(Did you mean --workers\?\)$/],
+    [[], "unicorn: error: missing required argument 'MODULE[:EXPORT]'"],
+    [['app:1bad'], /^unicorn: error: the app "app:1bad" is not accepted: "1bad" is not a JavaScript identifier; expected MODULE or MODULE:EXPORT/],
+  ])('%j exits 2 with one line', async (args, expected) => {
+    const { code, lines } = await refusal(args as string[]);
+    expect(code).toBe(2);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(expected);
+  });
+
+  it('refuses a bad WEB_CONCURRENCY naming the variable', async () => {
+    const { code, lines } = await refusal([ROUTES], { env: { WEB_CONCURRENCY: 'many' } });
+    expect(code).toBe(2);
+    expect(lines).toEqual(['unicorn: error: WEB_CONCURRENCY "many" is not accepted: expected a whole number of at least 1']);
+  });
+
+  it('prints help and version, exit 0', async () => {
+    const help = await runToExit(['--help']);
+    expect(help.code).toBe(0);
+    expect(help.unicorn.stdout).toMatch(/Usage: unicorn \[options\] <MODULE\[:EXPORT\]>/);
+    for (const flag of ['--workers', '--bind', '--backlog', '--worker-class', '--worker-connections', '--keep-alive', '--timeout', '--graceful-timeout', '--chdir', '--interface']) {
+      expect(help.unicorn.stdout).toContain(flag);
+    }
+    const version = await runToExit(['--version']);
+    expect(version.code).toBe(0);
+    expect(version.unicorn.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+  });
+});
+
+describe('bind failures', () => {
+  it('exits 1 naming the address when it is in use, and starts no worker', async () => {
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const { port } = taken.address() as net.AddressInfo;
+    try {
+      const { code, lines, unicorn } = await refusal(['-b', '127.0.0.1:0', '-b', `127.0.0.1:${port}`, ROUTES]);
+      expect(code).toBe(1);
+      expect(lines).toEqual([`unicorn: error: cannot listen at http://127.0.0.1:${port}: address already in use`]);
+      expect(unicorn.lines('Booting worker')).toEqual([]);
+    } finally {
+      taken.close();
+    }
+  });
+
+  it('exits 1 for a unix socket in a missing directory', async () => {
+    const { code, lines } = await refusal(['-b', 'unix:/no/such/dir/app.sock', ROUTES]);
+    expect(code).toBe(1);
+    expect(lines).toEqual(['unicorn: error: cannot listen at unix:/no/such/dir/app.sock: no such directory for the socket file']);
+  });
+
+  it('exits 1 for a file descriptor that is not a socket', async () => {
+    const { code, lines } = await refusal(['-b', 'fd://0', ROUTES], { stdio: ['pipe', 'pipe', 'pipe'] });
+    expect(code).toBe(1);
+    expect(lines[0]).toMatch(/^unicorn: error: cannot listen at fd:\/\/0: /);
+  });
+});
+
+describe('app load failures', () => {
+  /** Exit 4, the reason in the log, and no respawn loop: each worker booted once. */
+  async function loadFailure(app: string, extra: string[] = []) {
+    const { code, unicorn } = await runToExit(['-b', '127.0.0.1:0', '-w', '2', ...extra, app], { cwd: APPS });
+    expect(code).toBe(4);
+    expect(unicorn.lines('Booting worker').length).toBeLessThanOrEqual(2);
+    const reason = unicorn.logs.find((l) => l.role === 'worker' && l.level === 'error');
+    expect(unicorn.logs.map((l) => l.msg)).toContainEqual(expect.stringMatching(/^App failed to load in worker \(pid:\d+\); stopping$/));
+    return reason!.msg;
+  }
+
+  it('names a module that does not exist and where it looked', async () => {
+    expect(await loadFailure('missing:app')).toMatch(
+      new RegExp(`^cannot load the app "missing:app": module "missing" was not found from ${APPS} \\(tried ${APPS}/missing, the package "missing"\\)$`),
+    );
+  });
+
+  it('names an export that does not exist and what the module exports', async () => {
+    expect(await loadFailure('express-app.js:application')).toBe(
+      'cannot load the app "express-app.js:application": the module has no export named "application" (it exports: app, default)',
+    );
+    expect(await loadFailure('no-default.mjs')).toBe(
+      'cannot load the app "no-default.mjs": the module has no default export; name one as MODULE:EXPORT (it exports: first, second)',
+    );
+  });
+
+  it('names the file and line of a syntax error', async () => {
+    expect(await loadFailure('./syntax-error')).toMatch(
+      new RegExp(`^cannot load the app "./syntax-error": importing ${APPS}/syntax-error.js failed: SyntaxError: .* \\(at ${APPS}/syntax-error.js:\\d+\\)`),
+    );
+  });
+
+  it('says what an export that is not a handler is', async () => {
+    expect(await loadFailure('not-a-handler')).toMatch(/^cannot load the app "not-a-handler": it is an object \(Object\); expected a Node request listener/);
+  });
+
+  it('asks for --interface when arity cannot tell, and serves with it', async () => {
+    expect(await loadFailure('ambiguous.js')).toMatch(/say which with --interface node or --interface fetch$/);
+  });
+
+  it('exits 3 when the worker fails to boot for another reason', async () => {
+    const { code, unicorn } = await runToExit(['-b', '127.0.0.1:0', '-w', '2', 'boot-fails.js'], { cwd: APPS });
+    expect(code).toBe(3);
+    expect(unicorn.logs.map((l) => l.msg)).toContainEqual('Worker failed to boot: plugin failed to start');
+    expect(unicorn.lines('Booting worker').length).toBeLessThanOrEqual(2);
+  });
+});

@@ -1,0 +1,109 @@
+import path from 'node:path';
+import { request } from '../helpers/http';
+import { APPS, serve } from '../helpers/unicorn';
+
+/** Serve APP from the fixtures directory and send one request. */
+async function get(app: string, urlPath = '/', args: string[] = [], init: Parameters<typeof request>[1] = {}) {
+  const unicorn = await serve(app, ['--chdir', APPS, ...args]);
+  return { reply: await request(`${unicorn.url()}${urlPath}`, init), unicorn };
+}
+
+describe('handler shapes, with the real frameworks', () => {
+  it('a Node request listener (CommonJS default export)', async () => {
+    const { reply } = await get('routes');
+    expect(reply.body).toMatch(/^hello \d+/);
+  });
+
+  it('Express, by a named export', async () => {
+    const { reply, unicorn } = await get('express-app:app', '/json', [], {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"a":1}',
+    });
+    expect(JSON.parse(reply.body)).toEqual({ got: { a: 1 } });
+    expect((await request(unicorn.url())).body).toMatch(/^express/);
+  });
+
+  it('Koa (ES module)', async () => {
+    const { reply } = await get('koa-app.mjs', '/k');
+    expect(reply.body).toBe('koa /k\n');
+  });
+
+  it('Fastify, from an async factory with arguments', async () => {
+    const { reply, unicorn } = await get('fastify-app:build("blue")');
+    expect(JSON.parse(reply.body)).toEqual({ framework: 'fastify', name: 'blue' });
+    expect(unicorn.logs.map((l) => l.msg)).toContainEqual(expect.stringMatching(/as fastify$/));
+  });
+
+  it('Hono (an object with fetch)', async () => {
+    const { reply, unicorn } = await get('hono-app.mjs', '/user/7');
+    expect(JSON.parse(reply.body)).toEqual({ id: '7' });
+    expect((await request(unicorn.url())).body).toBe('hono\n');
+  });
+
+  it('a Fetch handler: request body and headers in, status, cookies and a stream out', async () => {
+    const { reply, unicorn } = await get('fetch-handler.mjs', '/echo', [], {
+      method: 'PUT',
+      headers: { 'x-test': 'yes' },
+      body: 'payload',
+    });
+    expect(JSON.parse(reply.body)).toEqual({ method: 'PUT', body: 'payload', header: 'yes' });
+    const stream = await request(`${unicorn.url()}/stream`);
+    expect(stream).toMatchObject({ status: 201, body: 'abc' });
+    expect(stream.headers['set-cookie']).toEqual(['a=1']);
+  });
+
+  it('export default { fetch } keeps its this', async () => {
+    expect((await get('fetch-object.mjs', '/p')).reply.body).toBe('fetch-object /p\n');
+  });
+
+  it('an http.Server whose request listeners are the app', async () => {
+    expect((await get('http-server.js:server')).reply.body).toBe('http.Server\n');
+  });
+
+  it('TypeScript through Node type stripping, with a dotted export', async () => {
+    expect((await get('typed.ts:nested.handler', '/t')).reply.body).toBe('typescript /t\n');
+  });
+
+  it('a directory with an index, and an ESM-only installed package', async () => {
+    expect((await get('./dir-app')).reply.body).toBe('dir-app\n');
+    const unicorn = await serve('my-app:handler', ['--chdir', path.join(APPS, 'pkg-root')]);
+    expect((await request(unicorn.url())).body).toBe('my-app package\n');
+  });
+
+  it('--interface node settles an ambiguous function', async () => {
+    expect((await get('ambiguous.js', '/', ['--interface', 'node'])).reply.body).toBe('ambiguous but node\n');
+  });
+});
+
+describe('handler errors', () => {
+  it.each([
+    ['/throw', 'thrown by /throw'],
+    ['/reject', 'rejected by /reject'],
+  ])('%s answers 500, logs the stack, and the worker keeps serving', async (urlPath, message) => {
+    const unicorn = await serve('routes.js', ['--chdir', APPS]);
+    const reply = await request(`${unicorn.url()}${urlPath}`);
+    expect(reply.status).toBe(500);
+    expect(reply.body).toBe('Internal Server Error\n');
+    expect(reply.headers['x-should-not-leak']).toBeUndefined();
+    const logged = await unicorn.waitForLog((l) => l.msg === `Error handling request GET ${urlPath}`, 'the error line');
+    expect((logged.err as { stack: string }).stack).toContain(message);
+    expect((logged.err as { stack: string }).stack).toContain('routes.js');
+    const after = await request(unicorn.url());
+    expect(after.status).toBe(200);
+    expect(unicorn.workerPids()).toHaveLength(1);
+    expect(unicorn.lines('Booting worker')).toHaveLength(1);
+  });
+
+  it('closes the connection when the error comes after the headers', async () => {
+    const unicorn = await serve('routes.js', ['--chdir', APPS]);
+    await expect(request(`${unicorn.url()}/throw-after-headers`)).rejects.toThrow(/aborted|socket hang up|ECONNRESET/);
+    expect((await request(unicorn.url())).status).toBe(200);
+  });
+
+  it('a Fetch handler that throws answers 500', async () => {
+    const unicorn = await serve('fetch-handler.mjs', ['--chdir', APPS]);
+    expect((await request(`${unicorn.url()}/throw`)).status).toBe(500);
+    expect((await request(unicorn.url())).status).toBe(200);
+  });
+});

@@ -1,0 +1,74 @@
+import { existsSync, mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { request, type RequestOptions } from '../helpers/http';
+import { APPS, serve, start } from '../helpers/unicorn';
+
+const ROUTES = path.join(APPS, 'routes.js');
+
+/** Send a request and resolve once its response headers arrive, i.e. once a worker is handling it. */
+function inFlight(url: string, options: RequestOptions = {}) {
+  let onResponse!: () => void;
+  const handling = new Promise<void>((resolve) => (onResponse = resolve));
+  // A reply cut short comes back as { error }: Error classes differ between jest's realm and Node's.
+  const reply = request(url, { ...options, onResponse }).catch((err: Error) => ({ error: err.message }));
+  return { handling, reply };
+}
+
+describe('stopping', () => {
+  it.each(['sync', 'async'])('SIGTERM lets an in-flight request finish, then exits 0 (%s)', async (workerClass) => {
+    const unicorn = await serve(ROUTES, ['-k', workerClass], { workers: 2 });
+    const held = inFlight(`${unicorn.url()}/hold?ms=1000`);
+    await held.handling;
+    unicorn.signal('SIGTERM');
+    const reply = await held.reply;
+    expect(reply).toMatchObject({ status: 200, body: expect.stringMatching(/^held \d+/) });
+    expect(await unicorn.exited).toEqual({ code: 0, signal: null });
+    expect(unicorn.logs.map((l) => l.msg)).toContain('Shutting down: Master');
+    expect(unicorn.workerPids()).toEqual([]);
+  });
+
+  it('refuses new connections once stopped gracefully', async () => {
+    const unicorn = await serve(ROUTES);
+    const url = unicorn.url();
+    unicorn.signal('SIGTERM');
+    await unicorn.exited;
+    await expect(request(url)).rejects.toThrow(/ECONNREFUSED/);
+  });
+
+  it('kills workers still busy at --graceful-timeout', async () => {
+    const unicorn = await serve(ROUTES, ['--graceful-timeout', '300ms']);
+    const held = inFlight(`${unicorn.url()}/hold?ms=20000`);
+    await held.handling;
+    const began = Date.now();
+    unicorn.signal('SIGTERM');
+    expect(await unicorn.exited).toEqual({ code: 0, signal: null });
+    expect(Date.now() - began).toBeLessThan(5000);
+    expect(unicorn.lines('Killing worker (pid:')).toHaveLength(1);
+    expect(await held.reply).toEqual({ error: expect.stringMatching(/socket hang up|aborted|ECONNRESET/) });
+  });
+
+  it.each(['SIGINT', 'SIGQUIT'] as const)('%s stops quickly and exits 0', async (signal) => {
+    const socketPath = path.join(mkdtempSync(path.join(os.tmpdir(), 'unicorn-')), 'q.sock');
+    const unicorn = start(['-w', '2', '-b', `unix:${socketPath}`, ROUTES]);
+    await unicorn.ready(2);
+    const held = inFlight('http://localhost/hold?ms=20000', { socketPath });
+    await held.handling;
+    const began = Date.now();
+    unicorn.signal(signal);
+    expect(await unicorn.exited).toEqual({ code: 0, signal: null });
+    expect(Date.now() - began).toBeLessThan(5000);
+    expect(await held.reply).toEqual({ error: expect.stringMatching(/socket hang up|aborted|ECONNRESET/) });
+    expect(existsSync(socketPath)).toBe(false);
+  });
+
+  it('keeps a unix socket file while workers die', async () => {
+    const socketPath = path.join(mkdtempSync(path.join(os.tmpdir(), 'unicorn-')), 'keep.sock');
+    const unicorn = start(['-b', `unix:${socketPath}`, ROUTES]);
+    await unicorn.ready(1);
+    process.kill(unicorn.workerPids()[0]!, 'SIGKILL');
+    await unicorn.waitForLog((l) => l.msg.includes('was killed by signal SIGKILL'), 'the exit line');
+    expect(existsSync(socketPath)).toBe(true);
+    expect((await request('http://localhost/', { socketPath })).status).toBe(200);
+  });
+});

@@ -1,0 +1,86 @@
+import http from 'node:http';
+import net from 'node:net';
+import path from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { request } from '../helpers/http';
+import { APPS, serve } from '../helpers/unicorn';
+
+const ROUTES = path.join(APPS, 'routes.js');
+
+describe('sync workers', () => {
+  it('answer with Connection: close', async () => {
+    const unicorn = await serve(ROUTES);
+    const reply = await request(unicorn.url(), { headers: { connection: 'keep-alive' } });
+    expect(reply.headers.connection).toBe('close');
+  });
+
+  it('take no connection while busy on the CPU: another worker serves them at once', async () => {
+    const unicorn = await serve(ROUTES, [], { workers: 2 });
+    let busy!: () => void;
+    const busyNow = new Promise<void>((resolve) => (busy = resolve));
+    const slow = request(`${unicorn.url()}/cpu?ms=1000`, { onResponse: busy });
+    await busyNow;
+    const fast: number[] = [];
+    let slowDone = false;
+    void slow.then(() => (slowDone = true));
+    for (let i = 0; i < 20; i++) {
+      const reply = await request(unicorn.url());
+      expect(reply.status).toBe(200);
+      fast.push(reply.ms);
+      // Spread the 20 requests over the busy second.
+      await delay(25);
+    }
+    expect(slowDone).toBe(false);
+    expect(Math.max(...fast)).toBeLessThan(100);
+    expect((await slow).body).toMatch(/^cpu/);
+  });
+});
+
+describe('async workers', () => {
+  it('serve concurrent slow requests in one worker', async () => {
+    const unicorn = await serve(ROUTES, ['-k', 'async']);
+    const began = performance.now();
+    const replies = await Promise.all(Array.from({ length: 10 }, () => request(`${unicorn.url()}/slow?ms=500`)));
+    const elapsed = performance.now() - began;
+    expect(new Set(replies.map((r) => r.body)).size).toBe(1);
+    // Ten 500 ms requests one after another would take 5 s.
+    expect(elapsed).toBeLessThan(2500);
+  });
+
+  it('keep connections alive', async () => {
+    const unicorn = await serve(ROUTES, ['-k', 'async']);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const sockets = new Set<net.Socket>();
+    agent.on('free', (socket) => sockets.add(socket));
+    try {
+      for (let i = 0; i < 3; i++) {
+        const reply = await request(unicorn.url(), { agent });
+        expect(reply.headers.connection).toBe('keep-alive');
+        expect(reply.headers['keep-alive']).toBe('timeout=5');
+      }
+      expect(sockets.size).toBe(1);
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  it('past --worker-connections, make new connections wait rather than drop them', async () => {
+    const unicorn = await serve(ROUTES, ['-k', 'async', '--worker-connections', '2']);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 2 });
+    try {
+      // Two keep-alive connections, open and idle: the worker is at its limit.
+      await Promise.all([request(unicorn.url(), { agent }), request(`${unicorn.url()}/slow?ms=50`, { agent })]);
+      let answered = false;
+      const third = request(unicorn.url()).then((reply) => {
+        answered = true;
+        return reply;
+      });
+      await delay(300);
+      expect(answered).toBe(false);
+      agent.destroy(); // closes the two idle connections: the third is accepted and served
+      expect((await third).status).toBe(200);
+    } finally {
+      agent.destroy();
+    }
+  });
+});

@@ -1,0 +1,75 @@
+import { resolveSettings } from '../../src/config/settings';
+import { UnicornError } from '../../src/errors';
+
+const refusal = (fn: () => unknown): UnicornError => {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof UnicornError) return err;
+    throw err;
+  }
+  throw new Error('expected a refusal');
+};
+
+describe('resolveSettings', () => {
+  it('has the documented defaults', () => {
+    const s = resolveSettings('app', {}, {});
+    expect(s).toMatchObject({
+      workers: 1,
+      bind: [{ kind: 'tcp', host: '127.0.0.1', port: 8000 }],
+      backlog: 2048,
+      workerClass: 'sync',
+      workerConnections: 1000,
+      keepAlive: 5000,
+      timeout: 30_000,
+      gracefulTimeout: 30_000,
+      chdir: undefined,
+      interface: 'auto',
+      app: { module: 'app', exportPath: [] },
+    });
+  });
+
+  it('takes WEB_CONCURRENCY and PORT from the environment, and flags over both', () => {
+    const env = { WEB_CONCURRENCY: '3', PORT: '5000' };
+    expect(resolveSettings('app', {}, env)).toMatchObject({ workers: 3, bind: [{ host: '0.0.0.0', port: 5000 }] });
+    expect(resolveSettings('app', { workers: '5', bind: ['127.0.0.1:1'] }, env)).toMatchObject({
+      workers: 5,
+      bind: [{ host: '127.0.0.1', port: 1 }],
+    });
+  });
+
+  it('collects repeated binds in order', () => {
+    const s = resolveSettings('app', { bind: ['127.0.0.1:1', 'unix:/tmp/a.sock'] }, {});
+    expect(s.bind).toEqual([
+      { kind: 'tcp', host: '127.0.0.1', port: 1 },
+      { kind: 'unix', path: '/tmp/a.sock' },
+    ]);
+  });
+
+  it('resolves relative unix sockets against --chdir', () => {
+    const s = resolveSettings('app', { chdir: '/tmp', bind: ['unix:x.sock'] }, {}, '/');
+    expect(s.bind).toEqual([{ kind: 'unix', path: '/tmp/x.sock' }]);
+  });
+
+  it.each([
+    [{ workers: 'four' }, {}, '--workers "four" is not accepted: expected a whole number of at least 1'],
+    [{ workers: '0' }, {}, '--workers "0" is not accepted: expected a whole number of at least 1'],
+    [{}, { WEB_CONCURRENCY: '-2' }, 'WEB_CONCURRENCY "-2" is not accepted: expected a whole number of at least 1'],
+    [{}, { PORT: 'http' }, 'PORT "http" is not accepted: expected a port number (0 to 65535)'],
+    [{ workerClass: 'gevent' }, {}, '--worker-class "gevent" is not accepted: expected sync or async'],
+    [{ interface: 'wsgi' }, {}, '--interface "wsgi" is not accepted: expected auto, node or fetch'],
+    [{ timeout: 'soon' }, {}, '--timeout "soon" is not accepted: expected a duration such as 30s, 2m or 500ms, or a number of seconds'],
+    [{ bind: ['::1'] }, {}, '--bind "::1" is not accepted: expected HOST:PORT, [IPv6]:PORT, HOST (port 8000), unix:PATH or fd://N (an IPv6 address needs brackets, as in [::1]:8000)'],
+    [{ chdir: '/no/such/dir' }, {}, '--chdir "/no/such/dir" is not accepted: expected an existing directory (no such directory)'],
+  ])('refuses %j %j', (flags, env, message) => {
+    const err = refusal(() => resolveSettings('app', flags, env));
+    expect(err.message).toBe(message);
+    expect(err.exitCode).toBe(2);
+  });
+
+  it('refuses a malformed app argument', () => {
+    const err = refusal(() => resolveSettings('app:1x', {}, {}));
+    expect(err.message).toMatch(/^the app "app:1x" is not accepted: "1x" is not a JavaScript identifier; expected MODULE or MODULE:EXPORT/);
+    expect(err.exitCode).toBe(2);
+  });
+});
