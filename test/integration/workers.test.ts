@@ -2,7 +2,7 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { request } from '../helpers/http';
+import { request, sequential } from '../helpers/http';
 import { APPS, serve } from '../helpers/unicorn';
 
 const ROUTES = path.join(APPS, 'routes.js');
@@ -33,6 +33,20 @@ describe('sync workers', () => {
     expect(slowDone).toBe(false);
     expect(Math.max(...fast)).toBeLessThan(100);
     expect((await slow).body).toMatch(/^cpu/);
+  });
+
+  it('stop accepting while a request awaits I/O, so new clients do not queue behind it', async () => {
+    const unicorn = await serve(ROUTES, [], { workers: 2 });
+    let holding!: () => void;
+    const held = new Promise<void>((resolve) => (holding = resolve));
+    const slow = request(`${unicorn.url()}/hold?ms=1500`, { onResponse: holding });
+    await held;
+    // The holding worker's event loop is idle, awaiting a timer: without its pause it would accept
+    // about half of these and answer them only after the held request.
+    const fast = await sequential(unicorn.url(), 20);
+    const holder = (await slow).body.split(' ')[1]!.trim();
+    expect(Math.max(...fast.map((r) => r.ms))).toBeLessThan(100);
+    expect(fast.filter((r) => r.body.includes(holder))).toEqual([]);
   });
 });
 
