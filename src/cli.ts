@@ -1,6 +1,6 @@
 import { Command, CommanderError, Option } from 'commander';
 import { Arbiter } from './arbiter/arbiter';
-import { resolveSettings, SETTINGS, type RawOptions, type Settings } from './config/settings';
+import { inapplicable, resolveSettings, SETTINGS, type RawOptions, type Resolved } from './config/settings';
 import { UnicornError } from './errors';
 import { ExitCode } from './exit-codes';
 import { createLogger } from './log';
@@ -40,7 +40,7 @@ function buildProgram(): Command {
 }
 
 /** Parse the command line into settings, or refuse with exit code 2. */
-export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = process.env): Settings {
+export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = process.env): Resolved {
   const program = buildProgram();
   try {
     program.parse(argv);
@@ -60,9 +60,11 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = proces
 }
 
 export async function main(argv: string[] = process.argv): Promise<void> {
-  const settings = parseCommandLine(argv);
+  const resolved = parseCommandLine(argv);
+  const { settings } = resolved;
   if (settings.chdir) process.chdir(settings.chdir);
   const log = createLogger({ role: 'arbiter' });
+  for (const warning of inapplicable(resolved)) log.warn(warning);
   let code: number;
   try {
     code = await new Arbiter(settings, log).run();

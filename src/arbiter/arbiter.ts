@@ -33,6 +33,8 @@ interface Stop {
 
 /** How long the loop sleeps when nothing is due; events wake it at once. */
 const IDLE_TICK_MS = 1000;
+/** How long workers told to stop quickly (SIGQUIT) have to exit before they are killed. */
+const QUICK_STOP_GRACE_MS = 1000;
 /** Bounds of the randomized delay before an unexpectedly dead worker is replaced. */
 const RESPAWN_DELAY_MS = [100, 400] as const;
 
@@ -204,7 +206,7 @@ export class Arbiter {
   }
 
   private beginStop(graceful: boolean, exitCode: ExitCode): void {
-    const limit = graceful ? this.settings.gracefulTimeout : 0;
+    const limit = graceful ? this.settings.gracefulTimeout : Math.min(QUICK_STOP_GRACE_MS, this.settings.gracefulTimeout);
     const deadline = Math.min(this.stop?.deadline ?? Infinity, this.now() + limit);
     const alreadyQuick = this.stop && !this.stop.graceful;
     this.stop = { graceful: graceful && (this.stop?.graceful ?? true), deadline, exitCode };

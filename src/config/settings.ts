@@ -58,6 +58,8 @@ export interface SettingSpec<K extends OptionKey = OptionKey> {
   defaultValue: (env: NodeJS.ProcessEnv, ctx: ParseContext) => Settings[K];
   /** The default as --help shows it. */
   defaultText: string;
+  /** Only meaningful with this worker class: setting it with the other one draws a warning. */
+  onlyFor?: WorkerClass;
 }
 
 const wholeNumber =
@@ -148,6 +150,7 @@ export const SETTINGS = [
     section: 'worker',
     description: 'async only: open connections per worker; past it new connections wait in the backlog',
     accepted: 'a whole number of at least 1',
+    onlyFor: 'async',
     parse: wholeNumber(1),
     defaultValue: () => 1000,
     defaultText: '1000',
@@ -158,6 +161,7 @@ export const SETTINGS = [
     section: 'worker',
     description: 'async only: how long an idle keep-alive connection is kept open',
     accepted: DURATION_FORMS,
+    onlyFor: 'async',
     parse: duration,
     defaultValue: () => 5000,
     defaultText: '5s',
@@ -207,6 +211,14 @@ export const SETTINGS = [
 /** The raw strings the command line gave, keyed by setting; repeatable ones as arrays. */
 export type RawOptions = Partial<Record<OptionKey, string | string[]>>;
 
+/** Where a setting's value came from: the flag or variable that gave it, or "default". */
+export type Sources = Record<OptionKey, string>;
+
+export interface Resolved {
+  settings: Settings;
+  sources: Sources;
+}
+
 /**
  * Apply the sources, lowest to highest: defaults < environment < command line, and refuse the first
  * bad value with a message naming its source, the value and what is accepted.
@@ -216,9 +228,10 @@ export function resolveSettings(
   flags: RawOptions,
   env: NodeJS.ProcessEnv,
   cwd: string = process.cwd(),
-): Settings {
+): Resolved {
   const ctx: ParseContext = { cwd };
   const values: Partial<Record<OptionKey, unknown>> = {};
+  const sources: Partial<Sources> = {};
   // --chdir first: relative paths in the other settings are relative to it.
   const ordered = [...SETTINGS].sort((a, b) => Number(b.key === 'chdir') - Number(a.key === 'chdir'));
   for (const setting of ordered) {
@@ -230,11 +243,14 @@ export function resolveSettings(
       const raws = Array.isArray(given) ? given : [given];
       const parsed = raws.map((raw) => parseOne(setting as SettingSpec, raw, longFlag, ctx));
       value = setting.repeatable ? parsed : parsed[parsed.length - 1];
+      sources[setting.key] = longFlag;
     } else if (fromEnv !== undefined && fromEnv !== '') {
       const parsed = parseOne(setting as SettingSpec, fromEnv, setting.env!, ctx);
       value = setting.repeatable ? [parsed] : parsed;
+      sources[setting.key] = setting.env!;
     } else {
       value = setting.defaultValue(env, ctx);
+      sources[setting.key] = 'default';
     }
     values[setting.key] = value;
     if (setting.key === 'chdir' && typeof value === 'string') ctx.cwd = value;
@@ -244,7 +260,14 @@ export function resolveSettings(
   if (typeof app === 'string') {
     throw badUsage(`the app ${JSON.stringify(appArg)} is not accepted: ${app}; expected ${APP_SPEC_FORMS}`);
   }
-  return { ...(values as Omit<Settings, 'app'>), app };
+  return { settings: { ...(values as Omit<Settings, 'app'>), app }, sources: sources as Sources };
+}
+
+/** Settings given for a worker class other than the one in use: they have no effect. */
+export function inapplicable({ settings, sources }: Resolved): string[] {
+  return SETTINGS.filter(
+    (s) => 'onlyFor' in s && s.onlyFor !== settings.workerClass && sources[s.key] !== 'default',
+  ).map((s) => `${sources[s.key]} applies to the ${(s as SettingSpec).onlyFor} worker class only; with ${settings.workerClass} it has no effect`);
 }
 
 function parseOne(setting: SettingSpec, raw: string, source: string, ctx: ParseContext): unknown {

@@ -23,8 +23,8 @@ export function fetchListener(handler: FetchHandler): Listener {
       res.writeHead(400, { 'content-type': 'text/plain', connection: 'close' }).end('Bad Request\n');
       return undefined;
     }
-    const result = handler(request);
-    return result instanceof Promise ? result.then((response) => sendResponse(response, res)) : sendResponse(result, res);
+    const result: unknown = handler(request);
+    return isResponse(result) ? sendResponse(result, res) : Promise.resolve(result).then((response) => sendResponse(response, res));
   };
 }
 

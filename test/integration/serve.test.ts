@@ -60,6 +60,14 @@ describe('serving', () => {
     expect(unix.status).toBe(200);
   });
 
+  it('listens on IPv6 loopback', async () => {
+    const unicorn = start(['-b', '[::1]:0', ROUTES]);
+    await unicorn.ready(1);
+    const [address] = unicorn.addresses();
+    expect(address).toMatch(/^http:\/\/\[::1\]:\d+$/);
+    expect((await request(`${address}/`)).status).toBe(200);
+  });
+
   it('listens at an inherited file descriptor with fd://N', async () => {
     const socket = net.createServer();
     await new Promise<void>((resolve) => socket.listen(0, '127.0.0.1', resolve));

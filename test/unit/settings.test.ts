@@ -1,4 +1,4 @@
-import { resolveSettings } from '../../src/config/settings';
+import { inapplicable, resolveSettings as resolveAll } from '../../src/config/settings';
 import { UnicornError } from '../../src/errors';
 
 const refusal = (fn: () => unknown): UnicornError => {
@@ -10,6 +10,8 @@ const refusal = (fn: () => unknown): UnicornError => {
   }
   throw new Error('expected a refusal');
 };
+
+const resolveSettings = (...args: Parameters<typeof resolveAll>) => resolveAll(...args).settings;
 
 describe('resolveSettings', () => {
   it('has the documented defaults', () => {
@@ -36,6 +38,19 @@ describe('resolveSettings', () => {
       workers: 5,
       bind: [{ host: '127.0.0.1', port: 1 }],
     });
+  });
+
+  it('says where each value came from', () => {
+    const { sources } = resolveAll('app', { workers: '2' }, { WEB_CONCURRENCY: '3', PORT: '80' });
+    expect(sources).toMatchObject({ workers: '--workers', bind: 'default', backlog: 'default' });
+    expect(resolveAll('app', {}, { WEB_CONCURRENCY: '3' }).sources.workers).toBe('WEB_CONCURRENCY');
+  });
+
+  it('names settings that do not apply to the worker class', () => {
+    expect(inapplicable(resolveAll('app', { keepAlive: '2s' }, {}))).toEqual([
+      '--keep-alive applies to the async worker class only; with sync it has no effect',
+    ]);
+    expect(inapplicable(resolveAll('app', { keepAlive: '2s', workerClass: 'async' }, {}))).toEqual([]);
   });
 
   it('collects repeated binds in order', () => {

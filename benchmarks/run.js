@@ -1,0 +1,199 @@
+#!/usr/bin/env node
+// Side-by-side throughput of unicorn and plain node:cluster serving the same handler with the same
+// worker count, alternating the contenders round by round, with keep-alive and with Connection: close.
+//
+//   npm run bench [-- --duration 5 --rounds 3 --workers 2 --connections 50 --scenario close]
+//
+// The load generator is wrk when it is installed (apt-get install wrk), else autocannon from npm.
+// Everything runs on loopback; each run is bounded in time and stops by itself.
+'use strict';
+const { spawn, spawnSync } = require('node:child_process');
+const { writeFileSync } = require('node:fs');
+const http = require('node:http');
+const net = require('node:net');
+const os = require('node:os');
+const path = require('node:path');
+const { parseArgs } = require('node:util');
+
+const ROOT = path.resolve(__dirname, '..');
+const HELLO = path.join(__dirname, 'apps', 'hello.js');
+const { values: opts } = parseArgs({
+  options: {
+    duration: { type: 'string', default: '5' },
+    rounds: { type: 'string', default: '3' },
+    workers: { type: 'string', default: String(os.availableParallelism()) },
+    connections: { type: 'string', default: '50' },
+    scenario: { type: 'string', multiple: true },
+    generator: { type: 'string' },
+    out: { type: 'string' },
+  },
+});
+const DURATION = Number(opts.duration);
+const ROUNDS = Number(opts.rounds);
+const WORKERS = Number(opts.workers);
+const CONNECTIONS = Number(opts.connections);
+const hasWrk = spawnSync('wrk', ['--version']).error === undefined;
+const GENERATOR = opts.generator ?? (hasWrk ? 'wrk' : 'autocannon');
+
+const unicorn = (workerClass) => ({
+  name: `unicorn ${workerClass}`,
+  command: (port) => [process.execPath, [path.join(ROOT, 'bin', 'unicorn'), '-w', String(WORKERS), '-k', workerClass, '-b', `127.0.0.1:${port}`, HELLO]],
+  env: { UNICORN_LOG_LEVEL: 'warn' },
+});
+const nodeCluster = (policy, label) => ({
+  name: `node:cluster ${label}`,
+  command: () => [process.execPath, [path.join(__dirname, 'peers', 'node-cluster.js')]],
+  env: { CLUSTER_POLICY: policy },
+});
+const PEERS = ['node:cluster round-robin', 'node:cluster shared-handle'];
+
+const SCENARIOS = {
+  // Keep-alive: unicorn's sync class closes every connection by design, so async stands for unicorn.
+  'keep-alive': { headers: {}, contenders: [unicorn('async'), nodeCluster('rr', 'round-robin'), nodeCluster('none', 'shared-handle')] },
+  close: {
+    headers: { connection: 'close' },
+    contenders: [unicorn('sync'), unicorn('async'), nodeCluster('rr', 'round-robin'), nodeCluster('none', 'shared-handle')],
+  },
+};
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
+    probe.on('error', reject);
+  });
+}
+
+function get(port) {
+  return new Promise((resolve) => {
+    const req = http.get({ host: '127.0.0.1', port, agent: false, timeout: 1000 }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode === 200));
+    });
+    req.on('error', () => resolve(false));
+    req.on('timeout', () => req.destroy());
+  });
+}
+
+/** Wait until every worker could have booted: the port answers several times in a row. */
+async function waitUntilServing(port, child) {
+  const deadline = Date.now() + 15_000;
+  let ok = 0;
+  while (ok < 2 * WORKERS) {
+    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
+    if (Date.now() > deadline) throw new Error('server did not answer within 15 s');
+    ok = (await get(port)) ? ok + 1 : 0;
+    if (ok === 0) await new Promise((r) => setTimeout(r, 50));
+  }
+  await new Promise((r) => setTimeout(r, 300));
+}
+
+function stop(child) {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+function parseWrkDuration(text) {
+  const m = /([\d.]+)(us|ms|s)/.exec(text);
+  if (!m) return NaN;
+  return Number(m[1]) * { us: 0.001, ms: 1, s: 1000 }[m[2]];
+}
+
+async function runWrk(port, headers) {
+  const args = ['-t', '1', '-c', String(CONNECTIONS), '-d', `${DURATION}s`, '--latency'];
+  for (const [name, value] of Object.entries(headers)) args.push('-H', `${name}: ${value}`);
+  args.push(`http://127.0.0.1:${port}/`);
+  const out = await new Promise((resolve, reject) => {
+    const child = spawn('wrk', args);
+    let text = '';
+    child.stdout.on('data', (d) => (text += d));
+    child.on('error', reject);
+    child.on('exit', () => resolve(text));
+  });
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
+  const p50 = parseWrkDuration(/^\s+50%\s+(\S+)/m.exec(out)?.[1] ?? '');
+  const p99 = parseWrkDuration(/^\s+99%\s+(\S+)/m.exec(out)?.[1] ?? '');
+  const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
+  // With Connection: close, wrk counts the server's orderly close after each response as a read error.
+  const errors = non2xx + (socket ? Number(socket[1]) + Number(socket[3]) + Number(socket[4]) + (headers.connection ? 0 : Number(socket[2])) : 0);
+  return { rps, p50, p99, errors };
+}
+
+async function runAutocannon(port, headers) {
+  const autocannon = require('autocannon');
+  const result = await autocannon({ url: `http://127.0.0.1:${port}/`, connections: CONNECTIONS, duration: DURATION, headers });
+  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors: result.errors + result.non2xx + result.timeouts };
+}
+
+async function measure(contender, headers) {
+  const port = await freePort();
+  const [cmd, args] = contender.command(port);
+  const child = spawn(cmd, args, {
+    cwd: ROOT,
+    env: { ...process.env, PORT: String(port), WORKERS: String(WORKERS), ...contender.env },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  try {
+    await waitUntilServing(port, child);
+    return await (GENERATOR === 'wrk' ? runWrk(port, headers) : runAutocannon(port, headers));
+  } finally {
+    await stop(child);
+  }
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const fmt = (n, digits = 0) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
+
+async function main() {
+  const chosen = opts.scenario ?? Object.keys(SCENARIOS);
+  const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Linux ${os.release()}, Node ${process.version}`;
+  const lines = [
+    `# Benchmark results`,
+    '',
+    `Command: \`npm run bench -- --duration ${DURATION} --rounds ${ROUNDS} --workers ${WORKERS} --connections ${CONNECTIONS}\``,
+    `Machine: ${machine}. Load generator: ${GENERATOR}, ${CONNECTIONS} connections, ${DURATION} s a run, ${ROUNDS} rounds alternating the contenders; the median round is shown. ${WORKERS} workers each.`,
+    '',
+  ];
+  for (const name of chosen) {
+    const scenario = SCENARIOS[name];
+    if (!scenario) throw new Error(`no scenario ${name}; choose from ${Object.keys(SCENARIOS).join(', ')}`);
+    const runs = new Map(scenario.contenders.map((c) => [c.name, []]));
+    for (let round = 1; round <= ROUNDS; round++) {
+      for (const contender of scenario.contenders) {
+        const result = await measure(contender, scenario.headers);
+        runs.get(contender.name).push(result);
+        process.stderr.write(`${name} round ${round}: ${contender.name}: ${fmt(result.rps)} req/s, errors ${result.errors}\n`);
+      }
+    }
+    const summary = new Map([...runs].map(([contender, results]) => {
+      const rps = median(results.map((r) => r.rps));
+      const mid = results.find((r) => r.rps === rps);
+      return [contender, { rps, p50: mid.p50, p99: mid.p99, errors: results.reduce((n, r) => n + r.errors, 0) }];
+    }));
+    lines.push(`## ${name}${scenario.headers.connection ? ' (Connection: close on every request)' : ''}`, '');
+    lines.push(`| contender | req/s | p50 ms | p99 ms | errors | × ${PEERS.join(' | × ')} |`, `| --- | ---: | ---: | ---: | ---: | ${PEERS.map(() => '---:').join(' | ')} |`);
+    for (const [contender, s] of summary) {
+      const ratios = PEERS.map((peer) => fmt(s.rps / summary.get(peer).rps, 2));
+      lines.push(`| ${contender} | ${fmt(s.rps)} | ${fmt(s.p50, 2)} | ${fmt(s.p99, 2)} | ${s.errors} | ${ratios.join(' | ')} |`);
+    }
+    lines.push('');
+  }
+  const report = lines.join('\n');
+  process.stdout.write(`\n${report}\n`);
+  if (opts.out) writeFileSync(opts.out, `${report}\n`);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
