@@ -53,3 +53,15 @@ export async function sequential(url: string, count: number, options: RequestOpt
   for (let i = 0; i < count; i++) replies.push(await request(url, options));
   return replies;
 }
+
+/**
+ * Send a request and know when a worker is handling it: `handling` resolves when the response
+ * headers arrive. A reply cut short resolves as `{ error }` (Error classes differ between jest's
+ * realm and Node's, so tests compare messages).
+ */
+export function inFlight(url: string, options: RequestOptions = {}) {
+  let onResponse!: () => void;
+  const handling = new Promise<void>((resolve) => (onResponse = resolve));
+  const reply = request(url, { ...options, onResponse }).catch((err: Error) => ({ error: err.message }));
+  return { handling, reply };
+}

@@ -1,19 +1,10 @@
 import { existsSync, mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { request, type RequestOptions } from '../helpers/http';
+import { inFlight, request } from '../helpers/http';
 import { APPS, serve, start } from '../helpers/unicorn';
 
 const ROUTES = path.join(APPS, 'routes.js');
-
-/** Send a request and resolve once its response headers arrive, i.e. once a worker is handling it. */
-function inFlight(url: string, options: RequestOptions = {}) {
-  let onResponse!: () => void;
-  const handling = new Promise<void>((resolve) => (onResponse = resolve));
-  // A reply cut short comes back as { error }: Error classes differ between jest's realm and Node's.
-  const reply = request(url, { ...options, onResponse }).catch((err: Error) => ({ error: err.message }));
-  return { handling, reply };
-}
 
 describe('stopping', () => {
   it.each(['sync', 'async'])('SIGTERM lets an in-flight request finish, then exits 0 (%s)', async (workerClass) => {

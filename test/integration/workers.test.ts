@@ -2,7 +2,7 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { request, sequential } from '../helpers/http';
+import { inFlight, request, sequential } from '../helpers/http';
 import { APPS, serve } from '../helpers/unicorn';
 
 const ROUTES = path.join(APPS, 'routes.js');
@@ -16,13 +16,11 @@ describe('sync workers', () => {
 
   it('take no connection while busy on the CPU: another worker serves them at once', async () => {
     const unicorn = await serve(ROUTES, [], { workers: 2 });
-    let busy!: () => void;
-    const busyNow = new Promise<void>((resolve) => (busy = resolve));
-    const slow = request(`${unicorn.url()}/cpu?ms=1000`, { onResponse: busy });
-    await busyNow;
+    const slow = inFlight(`${unicorn.url()}/cpu?ms=1000`);
+    await slow.handling;
     const fast: number[] = [];
     let slowDone = false;
-    void slow.then(() => (slowDone = true));
+    void slow.reply.then(() => (slowDone = true));
     for (let i = 0; i < 20; i++) {
       const reply = await request(unicorn.url());
       expect(reply.status).toBe(200);
@@ -32,19 +30,19 @@ describe('sync workers', () => {
     }
     expect(slowDone).toBe(false);
     expect(Math.max(...fast)).toBeLessThan(100);
-    expect((await slow).body).toMatch(/^cpu/);
+    expect(await slow.reply).toMatchObject({ body: expect.stringMatching(/^cpu/) });
   });
 
   it('stop accepting while a request awaits I/O, so new clients do not queue behind it', async () => {
     const unicorn = await serve(ROUTES, [], { workers: 2 });
-    let holding!: () => void;
-    const held = new Promise<void>((resolve) => (holding = resolve));
-    const slow = request(`${unicorn.url()}/hold?ms=1500`, { onResponse: holding });
-    await held;
+    const slow = inFlight(`${unicorn.url()}/hold?ms=1500`);
+    await slow.handling;
     // The holding worker's event loop is idle, awaiting a timer: without its pause it would accept
     // about half of these and answer them only after the held request.
     const fast = await sequential(unicorn.url(), 20);
-    const holder = (await slow).body.split(' ')[1]!.trim();
+    const held = await slow.reply;
+    if ('error' in held) throw new Error(held.error);
+    const holder = held.body.split(' ')[1]!.trim();
     expect(Math.max(...fast.map((r) => r.ms))).toBeLessThan(100);
     expect(fast.filter((r) => r.body.includes(holder))).toEqual([]);
   });
