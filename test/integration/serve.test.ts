@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -44,6 +44,9 @@ describe('serving', () => {
     const unicorn = start(['-b', `unix:${socketPath}`, ROUTES]);
     await unicorn.ready(1);
     expect(unicorn.addresses()).toEqual([`unix:${socketPath}`]);
+    // Created with the umask unicorn inherited (this process's).
+    const umask = parseInt(/^Umask:\s+(\d+)/m.exec(readFileSync('/proc/self/status', 'utf8'))![1]!, 8);
+    expect(statSync(socketPath).mode & 0o777).toBe(0o777 & ~umask);
     const reply = await request('http://localhost/', { socketPath });
     expect(reply.body).toMatch(/^hello/);
     unicorn.signal('SIGTERM');
