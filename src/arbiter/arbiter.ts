@@ -136,9 +136,7 @@ export class Arbiter {
       return;
     }
     this.log.error(fields, `Worker (pid:${record.pid}) ${how}`);
-    if (this.stop) return;
-    const [min, max] = RESPAWN_DELAY_MS;
-    this.nextSpawnAt = Math.max(this.nextSpawnAt, this.now() + min + Math.random() * (max - min));
+    if (!this.stop) this.delayRespawn();
   }
 
   private markReady(id: number): void {
@@ -151,7 +149,12 @@ export class Arbiter {
   /** Fork workers until there are as many as asked for, once any respawn delay has passed. */
   private manageWorkers(): void {
     if (this.now() < this.nextSpawnAt) return;
-    while (this.liveWorkerCount() < this.settings.workers) this.spawnWorker();
+    while (this.liveWorkerCount() < this.settings.workers) {
+      if (!this.spawnWorker()) {
+        this.delayRespawn();
+        return;
+      }
+    }
   }
 
   private liveWorkerCount(): number {
@@ -160,7 +163,13 @@ export class Arbiter {
     return count;
   }
 
-  private spawnWorker(): void {
+  private delayRespawn(): void {
+    const [min, max] = RESPAWN_DELAY_MS;
+    this.nextSpawnAt = Math.max(this.nextSpawnAt, this.now() + min + Math.random() * (max - min));
+  }
+
+  /** Fork one worker; false when the process could not even be started (out of pids or fds). */
+  private spawnWorker(): boolean {
     const id = ++this.lastWorkerId;
     const boot: WorkerBoot = {
       workerId: id,
@@ -173,7 +182,13 @@ export class Arbiter {
       listeners: this.listeners.map((l) => l.url),
     };
     const handle = cluster.fork({ [WORKER_BOOT_ENV]: JSON.stringify(boot) });
-    const record: WorkerRecord = { id, pid: handle.process.pid!, handle, state: 'booting' };
+    const pid = handle.process.pid;
+    if (pid === undefined) {
+      // The spawn failed synchronously; its error event follows, and no exit event ever will.
+      handle.process.once('error', (err) => this.log.error({ err, workerId: id }, `Cannot fork a worker: ${err.message}`));
+      return false;
+    }
+    const record: WorkerRecord = { id, pid, handle, state: 'booting' };
     this.workers.set(id, record);
     handle.on('message', (message: unknown) => this.onWorkerMessage(record, message));
     // A send to a worker that has just died fails; its exit event tells the rest.
@@ -181,7 +196,8 @@ export class Arbiter {
     handle.on('exit', (code, signal) =>
       this.enqueue({ kind: 'exit', id, code, signal: signal as NodeJS.Signals | null }),
     );
-    this.log.info({ workerId: id, workerPid: record.pid }, `Booting worker with pid: ${record.pid}`);
+    this.log.info({ workerId: id, workerPid: pid }, `Booting worker with pid: ${pid}`);
+    return true;
   }
 
   private onWorkerMessage(record: WorkerRecord, message: unknown): void {

@@ -1,5 +1,9 @@
 import net from 'node:net';
+import { inspect } from 'node:util';
 import type { Logger } from '../log';
+
+/** net.Server's own listen, kept before `ignoreAppListen` replaces it for the app. */
+const listen = net.Server.prototype.listen;
 
 /** A listening socket's handle as it arrives over IPC: a libuv TCP or Pipe wrap. */
 export interface RawHandle {
@@ -126,7 +130,7 @@ export class AcceptGate {
  */
 function listenOnHandle(server: net.Server, handle: RawHandle, backlog: number): void {
   if (handle.constructor.name === 'TCP') {
-    server.listen(handle, backlog);
+    (listen as (handle: unknown, backlog: number) => net.Server).call(server, handle, backlog);
     return;
   }
   const internal = server as unknown as {
@@ -135,4 +139,18 @@ function listenOnHandle(server: net.Server, handle: RawHandle, backlog: number):
   };
   internal._handle = handle;
   internal._listen2(null, -1, -1, backlog);
+}
+
+/**
+ * An app that calls `listen()` itself (`app.listen(3000)` at the bottom of many Express apps) must
+ * not listen: in a cluster worker node:cluster would have the arbiter bind that port and accept on
+ * it, handing out connections itself. The call is ignored with a warning; the app is served at
+ * unicorn's addresses.
+ */
+export function ignoreAppListen(log: Logger, addresses: string[]): void {
+  net.Server.prototype.listen = function ignoredListen(this: net.Server, ...args: unknown[]) {
+    const what = typeof args[0] === 'function' || args[0] === undefined ? '' : inspect(args[0], { breakLength: Infinity });
+    log.warn(`The app called listen(${what}) itself; ignored: unicorn serves it at ${addresses.join(', ')}`);
+    return this;
+  } as typeof net.Server.prototype.listen;
 }

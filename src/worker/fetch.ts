@@ -9,12 +9,17 @@ export type FetchHandler = (request: Request) => Response | Promise<Response>;
 type Listener = (req: IncomingMessage, res: ServerResponse) => unknown;
 
 const BODYLESS = new Set(['GET', 'HEAD']);
+/** A Host header that can only name a host: a name or IPv4 address, or a bracketed IPv6, and a port. */
+const HOST = /^(?:[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
+/** Responses that never carry a body, whatever the Response object holds. */
+const NO_BODY_STATUS = new Set([204, 205, 304]);
 
 /**
  * Adapt a Fetch handler to a Node request listener: the incoming message becomes a `Request` (its
  * body streamed, its signal aborted when the client goes away) and the `Response` is streamed back
- * with backpressure. A request whose target cannot form a URL is answered 400 and never reaches the
- * app. Errors thrown or rejected by the handler propagate to the caller, which answers 500.
+ * with backpressure. A request whose Host or target cannot form a URL is answered 400 and never
+ * reaches the app. Errors thrown or rejected by the handler propagate to the caller, which answers
+ * 500.
  */
 export function fetchListener(handler: FetchHandler): Listener {
   return (req, res) => {
@@ -24,13 +29,18 @@ export function fetchListener(handler: FetchHandler): Listener {
       return undefined;
     }
     const result: unknown = handler(request);
-    return isResponse(result) ? sendResponse(result, res) : Promise.resolve(result).then((response) => sendResponse(response, res));
+    return isResponse(result)
+      ? sendResponse(result, req, res)
+      : Promise.resolve(result).then((response) => sendResponse(response, req, res));
   };
 }
 
 function toRequest(req: IncomingMessage, res: ServerResponse): Request | undefined {
   const target = req.url ?? '/';
-  const url = target.startsWith('/') ? `http://${req.headers.host ?? 'localhost'}${target}` : target;
+  const host = req.headers.host ?? 'localhost';
+  // A Host that is not one would move the URL's path (`Host: example.com/admin?`): refused.
+  if (!HOST.test(host)) return undefined;
+  const url = target.startsWith('/') ? `http://${host}${target}` : target;
   const headers = new Headers();
   const raw = req.rawHeaders;
   const controller = new AbortController();
@@ -61,7 +71,7 @@ function isResponse(value: unknown): value is Response {
   );
 }
 
-async function sendResponse(response: unknown, res: ServerResponse): Promise<void> {
+async function sendResponse(response: unknown, req: IncomingMessage, res: ServerResponse): Promise<void> {
   if (!isResponse(response)) {
     throw new TypeError(`the fetch handler returned ${kindOf(response)}, not a Response`);
   }
@@ -71,28 +81,36 @@ async function sendResponse(response: unknown, res: ServerResponse): Promise<voi
   });
   const cookies = response.headers.getSetCookie();
   if (cookies.length > 0) headers['set-cookie'] = cookies;
+  // A request body the app left unread cannot be skipped on this connection: close it after.
+  if (!req.complete) res.shouldKeepAlive = false;
   res.writeHead(response.status, response.statusText || undefined, headers);
 
   const body = response.body as ReadableStream<Uint8Array> | null;
-  if (body === null) {
+  if (body === null || req.method === 'HEAD' || NO_BODY_STATUS.has(response.status)) {
+    // Node writes no body for these; reading one (perhaps endless) would only hold the headers back.
+    if (body !== null) body.cancel().catch(() => {});
     res.end();
     return;
   }
   const reader = body.getReader();
+  // A client that goes away stops the stream at once, not when its next chunk comes.
+  const onClose = () => {
+    if (!res.writableFinished) reader.cancel().catch(() => {});
+  };
+  res.once('close', onClose);
   try {
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
-      if (res.destroyed) {
-        await reader.cancel();
-        return;
-      }
+      if (res.destroyed) return;
       if (!res.write(value)) await drained(res);
     }
-    res.end();
+    if (!res.destroyed) res.end();
   } catch (err) {
     reader.cancel(err).catch(() => {});
     throw err;
+  } finally {
+    res.off('close', onClose);
   }
 }
 

@@ -24,14 +24,15 @@ export async function loadApp(spec: AppSpec, cwd: string): Promise<unknown> {
     throw appError('UNICORN_APP_LOAD_FAILED', spec.raw, `importing ${resolution.file} failed: ${describe(err)}`, err);
   }
 
-  const exported = findExport(namespace, spec);
+  const { value: exported, parent } = findExport(namespace, spec);
   if (spec.factoryArgs === undefined) return exported;
   const name = `${spec.exportPath.join('.')}()`;
   if (typeof exported !== 'function') {
     throw appError('UNICORN_APP_NOT_A_HANDLER', spec.raw, `${name} was asked for, but ${spec.exportPath.join('.')} is ${kindOf(exported)}, not a function`);
   }
   try {
-    return await (exported as (...args: unknown[]) => unknown)(...spec.factoryArgs);
+    // Called on its parent, as `lib.build()` would be written in code.
+    return await (exported as (...args: unknown[]) => unknown).apply(parent, spec.factoryArgs);
   } catch (err) {
     throw appError('UNICORN_APP_FACTORY_FAILED', spec.raw, `the factory ${name} threw: ${describe(err)}`, err);
   }
@@ -41,7 +42,7 @@ export async function loadApp(spec: AppSpec, cwd: string): Promise<unknown> {
  * Walk the export path. The first name is looked up among the module's exports and, for a CommonJS
  * module whose named exports Node could not detect, on its `module.exports` (the default export).
  */
-function findExport(namespace: Record<string, unknown>, spec: AppSpec): unknown {
+function findExport(namespace: Record<string, unknown>, spec: AppSpec): { value: unknown; parent: unknown } {
   if (spec.exportPath.length === 0) {
     if (namespace.default === undefined) {
       throw appError(
@@ -50,10 +51,11 @@ function findExport(namespace: Record<string, unknown>, spec: AppSpec): unknown 
         `the module has no default export; name one as MODULE:EXPORT (it exports: ${exportNames(namespace)})`,
       );
     }
-    return namespace.default;
+    return { value: namespace.default, parent: namespace };
   }
   const [first, ...rest] = spec.exportPath as [string, ...string[]];
   const fromDefault = namespace.default as Record<string, unknown> | undefined;
+  let parent: unknown = first in namespace ? namespace : fromDefault;
   let value: unknown = first in namespace ? namespace[first] : isObjectLike(fromDefault) ? fromDefault[first] : undefined;
   let walked = first;
   if (value === undefined) {
@@ -68,10 +70,11 @@ function findExport(namespace: Record<string, unknown>, spec: AppSpec): unknown 
     if (next === undefined) {
       throw appError('UNICORN_APP_EXPORT_NOT_FOUND', spec.raw, `${walked} has no property ${JSON.stringify(name)}`);
     }
+    parent = value;
     value = next;
     walked += `.${name}`;
   }
-  return value;
+  return { value, parent };
 }
 
 const isObjectLike = (value: unknown): value is object =>

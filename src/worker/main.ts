@@ -6,7 +6,7 @@ import { UnicornError } from '../errors';
 import { ExitCode } from '../exit-codes';
 import { isMessage, WORKER_BOOT_ENV, type ToArbiter, type ToWorker, type WorkerBoot } from '../ipc';
 import { createLogger } from '../log';
-import { AcceptGate, type RawHandle } from './accept';
+import { AcceptGate, ignoreAppListen, type RawHandle } from './accept';
 import { toHandler } from './handler';
 import { loadApp } from './load';
 import { WorkerServer } from './server';
@@ -24,6 +24,9 @@ const send = (message: ToArbiter) => {
 };
 let server: WorkerServer | undefined;
 let stopping = false;
+/** Set one turn of the event loop after the worker starts serving: a failure before that (such as a
+ *  rejection the app's module left unhandled) is a boot failure, and respawning would repeat it. */
+let booted = false;
 
 const gate = new AcceptGate({
   listenerCount: boot.listeners.length,
@@ -45,8 +48,8 @@ process.on('SIGTERM', () => void stopGracefully('SIGTERM'));
 process.on('disconnect', () => void stopGracefully('arbiter gone'));
 for (const signal of ['SIGINT', 'SIGQUIT'] as const) process.on(signal, () => process.exit(ExitCode.OK));
 process.on('uncaughtException', (err) => {
-  log.fatal({ err }, `Uncaught exception, worker exiting: ${err.message}`);
-  process.exit(ExitCode.ERROR);
+  log.fatal({ err }, `${booted ? 'Uncaught exception' : 'Worker failed to boot'}, worker exiting: ${err.message}`);
+  process.exit(booted ? ExitCode.ERROR : ExitCode.WORKER_BOOT_ERROR);
 });
 
 async function stopGracefully(reason: string): Promise<void> {
@@ -58,6 +61,7 @@ async function stopGracefully(reason: string): Promise<void> {
 }
 
 async function start(): Promise<void> {
+  ignoreAppListen(log, boot!.listeners);
   try {
     const app = await loadApp(boot!.app, process.cwd());
     const handler = await toHandler(app, boot!.interface, boot!.app.raw);
@@ -65,6 +69,7 @@ async function start(): Promise<void> {
     server = new WorkerServer(handler, gate, boot!, log);
     log.info({ shape: handler.shape }, `Worker serving ${boot!.app.raw} as ${handler.shape}`);
     server.start();
+    setImmediate(() => (booted = true));
   } catch (err) {
     if (err instanceof UnicornError) {
       log.error({ err, code: err.code }, err.message);

@@ -37,7 +37,8 @@ function resolvePath(base: string, tried: string[]): string | undefined {
   if (!isDirectory(base)) return undefined;
   const manifest = readManifest(path.join(base, 'package.json'));
   const entry = manifest && exportedEntry(manifest, '.');
-  if (entry) {
+  // An entry naming the directory itself ("main": "./") falls through to its index.
+  if (entry && path.resolve(base, entry) !== base) {
     const file = resolvePath(path.join(base, entry), tried);
     if (file) return file;
   }

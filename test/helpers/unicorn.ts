@@ -49,7 +49,10 @@ export class Unicorn {
       }
       for (const wake of this.waiters) wake();
     });
-    proc.stdout!.setEncoding('utf8').on('data', (chunk: string) => (this.stdout += chunk));
+    proc.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      this.stdout += chunk;
+      for (const wake of this.waiters) wake();
+    });
     this.exited = new Promise((resolve) => {
       proc.on('exit', (code, signal) => {
         for (const wake of this.waiters) wake();
@@ -84,6 +87,11 @@ export class Unicorn {
       this.waiters.add(check);
       check();
     });
+  }
+
+  /** Wait until the processes' stdout (the app's own output) contains `text`. */
+  waitForOutput(text: string, timeoutMs = 15_000): Promise<void> {
+    return this.waitForLog(() => this.stdout.includes(text), `${JSON.stringify(text)} on stdout`, timeoutMs).then(() => undefined);
   }
 
   /** Lines whose message starts with `prefix`. */

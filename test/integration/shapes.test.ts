@@ -1,3 +1,4 @@
+import http from 'node:http';
 import path from 'node:path';
 import { request } from '../helpers/http';
 import { APPS, serve } from '../helpers/unicorn';
@@ -71,8 +72,51 @@ describe('handler shapes, with the real frameworks', () => {
     expect((await request(unicorn.url())).body).toBe('my-app package\n');
   });
 
+  it('calls a dotted factory on its parent object', async () => {
+    expect((await get('factory-this.js:lib.build()')).reply.body).toBe('built by lib\n');
+  });
+
+  it('ignores an app that calls listen() itself, with a warning', async () => {
+    const { reply, unicorn } = await get('listens.js');
+    expect(reply.body).toBe('served by unicorn\n');
+    const warning = unicorn.logs.find((l) => l.level === 'warn');
+    expect(warning?.msg).toBe(`The app called listen(0) itself; ignored: unicorn serves it at ${unicorn.url()}`);
+    expect(unicorn.stdout).not.toContain('the app thinks it listens');
+  });
+
   it('--interface node settles an ambiguous function', async () => {
     expect((await get('ambiguous.js', '/', ['--interface', 'node'])).reply.body).toBe('ambiguous but node\n');
+  });
+});
+
+describe('the Fetch adapter and bad input', () => {
+  it('answers 400 to a Host header that would move the path, and the app never sees it', async () => {
+    const unicorn = await serve('fetch-handler.mjs', ['--chdir', APPS]);
+    const reply = await request(`${unicorn.url()}/public`, { headers: { host: 'example.com/admin?' } });
+    expect(reply.status).toBe(400);
+    expect((await request(`${unicorn.url()}/public`)).body).toMatch(/^fetch \/public/);
+  });
+
+  it('closes a keep-alive connection whose request body the app left unread', async () => {
+    const unicorn = await serve('fetch-handler.mjs', ['--chdir', APPS, '-k', 'async']);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const big = 'x'.repeat(2 * 1024 * 1024);
+      const ignored = await request(`${unicorn.url()}/ignore-body`, { method: 'POST', body: big, agent });
+      expect(ignored).toMatchObject({ status: 200, body: 'ignored\n' });
+      expect(ignored.headers.connection).toBe('close');
+      expect((await request(unicorn.url(), { agent, timeoutMs: 5000 })).status).toBe(200);
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  it('answers HEAD on an endless stream with headers at once', async () => {
+    const unicorn = await serve('fetch-handler.mjs', ['--chdir', APPS]);
+    const head = await request(`${unicorn.url()}/endless`, { method: 'HEAD', timeoutMs: 5000 });
+    expect(head.status).toBe(200);
+    expect(head.headers['content-type']).toBe('text/event-stream');
+    expect((await request(unicorn.url())).status).toBe(200);
   });
 });
 

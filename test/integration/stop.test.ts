@@ -1,4 +1,5 @@
 import { existsSync, mkdtempSync } from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { inFlight, request } from '../helpers/http';
@@ -17,6 +18,20 @@ describe('stopping', () => {
     expect(await unicorn.exited).toEqual({ code: 0, signal: null });
     expect(unicorn.logs.map((l) => l.msg)).toContain('Shutting down: Master');
     expect(unicorn.workerPids()).toEqual([]);
+  });
+
+  it('answers a request in flight at SIGTERM with Connection: close', async () => {
+    const unicorn = await serve(ROUTES, ['-k', 'async']);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const reply = request(`${unicorn.url()}/slow?ms=500`, { agent });
+      await unicorn.waitForOutput('slow started');
+      unicorn.signal('SIGTERM');
+      expect(await reply).toMatchObject({ status: 200, headers: { connection: 'close' } });
+      expect(await unicorn.exited).toEqual({ code: 0, signal: null });
+    } finally {
+      agent.destroy();
+    }
   });
 
   it('refuses new connections once stopped gracefully', async () => {

@@ -46,6 +46,18 @@ describe('sync workers', () => {
     expect(Math.max(...fast.map((r) => r.ms))).toBeLessThan(100);
     expect(fast.filter((r) => r.body.includes(holder))).toEqual([]);
   });
+
+  it('spread a burst of slow requests over the workers instead of one taking it all', async () => {
+    const unicorn = await serve(ROUTES, [], { workers: 4 });
+    const began = performance.now();
+    const replies = await Promise.all(Array.from({ length: 8 }, () => request(`${unicorn.url()}/slow?ms=300`)));
+    const elapsed = performance.now() - began;
+    const perWorker = new Map<string, number>();
+    for (const { body } of replies) perWorker.set(body, (perWorker.get(body) ?? 0) + 1);
+    // One worker taking the burst would answer the 8 in turn: 2.4 s.
+    expect(Math.max(...perWorker.values())).toBeLessThanOrEqual(3);
+    expect(elapsed).toBeLessThan(1500);
+  });
 });
 
 describe('async workers', () => {
@@ -74,6 +86,11 @@ describe('async workers', () => {
     } finally {
       agent.destroy();
     }
+  });
+
+  it('close every connection with --keep-alive 0', async () => {
+    const unicorn = await serve(ROUTES, ['-k', 'async', '--keep-alive', '0']);
+    expect((await request(unicorn.url(), { headers: { connection: 'keep-alive' } })).headers.connection).toBe('close');
   });
 
   it('past --worker-connections, make new connections wait rather than drop them', async () => {
