@@ -181,11 +181,18 @@ export class Arbiter {
       backlog: this.settings.backlog,
       listeners: this.listeners.map((l) => l.url),
     };
-    const handle = cluster.fork({ [WORKER_BOOT_ENV]: JSON.stringify(boot) });
+    const cannotFork = (err: Error) => this.log.error({ err, workerId: id }, `Cannot fork a worker: ${err.message}`);
+    let handle: Worker;
+    try {
+      handle = cluster.fork({ [WORKER_BOOT_ENV]: JSON.stringify(boot) });
+    } catch (err) {
+      cannotFork(err as Error);
+      return false;
+    }
     const pid = handle.process.pid;
     if (pid === undefined) {
-      // The spawn failed synchronously; its error event follows, and no exit event ever will.
-      handle.process.once('error', (err) => this.log.error({ err, workerId: id }, `Cannot fork a worker: ${err.message}`));
+      // The spawn failed (no pids or fds left); its error event follows, and no exit event will.
+      handle.once('error', cannotFork);
       return false;
     }
     const record: WorkerRecord = { id, pid, handle, state: 'booting' };

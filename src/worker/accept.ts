@@ -2,7 +2,7 @@ import net from 'node:net';
 import { inspect } from 'node:util';
 import type { Logger } from '../log';
 
-/** net.Server's own listen, kept before `ignoreAppListen` replaces it for the app. */
+/** net.Server's own listen, kept before `refuseAppListen` replaces it for the app. */
 const listen = net.Server.prototype.listen;
 
 /** A listening socket's handle as it arrives over IPC: a libuv TCP or Pipe wrap. */
@@ -142,15 +142,22 @@ function listenOnHandle(server: net.Server, handle: RawHandle, backlog: number):
 }
 
 /**
- * An app that calls `listen()` itself (`app.listen(3000)` at the bottom of many Express apps) must
- * not listen: in a cluster worker node:cluster would have the arbiter bind that port and accept on
- * it, handing out connections itself. The call is ignored with a warning; the app is served at
- * unicorn's addresses.
+ * An app must not listen itself: in a cluster worker node:cluster would have the arbiter bind that
+ * port and accept on it. A `listen()` while the app loads (`app.listen(3000)` at the bottom of many
+ * Express apps, `await fastify.listen()`) throws, so loading fails with a message that says what to
+ * change; one made later, by an app already being served, is ignored with a warning.
  */
-export function ignoreAppListen(log: Logger, addresses: string[]): void {
-  net.Server.prototype.listen = function ignoredListen(this: net.Server, ...args: unknown[]) {
+export function refuseAppListen(log: Logger, addresses: string[], booted: () => boolean): void {
+  net.Server.prototype.listen = function refusedListen(this: net.Server, ...args: unknown[]) {
     const what = typeof args[0] === 'function' || args[0] === undefined ? '' : inspect(args[0], { breakLength: Infinity });
-    log.warn(`The app called listen(${what}) itself; ignored: unicorn serves it at ${addresses.join(', ')}`);
+    const call = `listen(${what})`;
+    if (!booted()) {
+      throw new Error(
+        `the app called ${call} itself; unicorn listens for it (at ${addresses.join(', ')}): ` +
+          'export the app without listening, for example behind `if (require.main === module)`',
+      );
+    }
+    log.warn(`The app called ${call} itself; ignored: unicorn serves it at ${addresses.join(', ')}`);
     return this;
   } as typeof net.Server.prototype.listen;
 }

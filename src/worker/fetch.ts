@@ -11,6 +11,8 @@ type Listener = (req: IncomingMessage, res: ServerResponse) => unknown;
 const BODYLESS = new Set(['GET', 'HEAD']);
 /** A Host header that can only name a host: a name or IPv4 address, or a bracketed IPv6, and a port. */
 const HOST = /^(?:[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
+/** Hop-by-hop headers: about the connection they came on (an upstream fetch's), not this one. */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
 /** Responses that never carry a body, whatever the Response object holds. */
 const NO_BODY_STATUS = new Set([204, 205, 304]);
 
@@ -77,7 +79,7 @@ async function sendResponse(response: unknown, req: IncomingMessage, res: Server
   }
   const headers: OutgoingHttpHeaders = {};
   response.headers.forEach((value, name) => {
-    if (name !== 'set-cookie') headers[name] = value;
+    if (name !== 'set-cookie' && !HOP_BY_HOP.has(name)) headers[name] = value;
   });
   const cookies = response.headers.getSetCookie();
   if (cookies.length > 0) headers['set-cookie'] = cookies;
@@ -98,6 +100,7 @@ async function sendResponse(response: unknown, req: IncomingMessage, res: Server
     if (!res.writableFinished) reader.cancel().catch(() => {});
   };
   res.once('close', onClose);
+  if (res.destroyed) onClose(); // gone before the Response was ready
   try {
     for (;;) {
       const { done, value } = await reader.read();

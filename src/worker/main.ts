@@ -2,11 +2,12 @@
  * The worker process's entry point (cluster.setupPrimary's `exec`). It loads the app, takes the
  * listening sockets the arbiter sends, accepts and serves until told to stop.
  */
+import cluster from 'node:cluster';
 import { UnicornError } from '../errors';
 import { ExitCode } from '../exit-codes';
 import { isMessage, WORKER_BOOT_ENV, type ToArbiter, type ToWorker, type WorkerBoot } from '../ipc';
 import { createLogger } from '../log';
-import { AcceptGate, ignoreAppListen, type RawHandle } from './accept';
+import { AcceptGate, refuseAppListen, type RawHandle } from './accept';
 import { toHandler } from './handler';
 import { loadApp } from './load';
 import { WorkerServer } from './server';
@@ -45,6 +46,8 @@ process.on('message', (message: unknown, handle: unknown) => {
 
 process.on('SIGTERM', () => void stopGracefully('SIGTERM'));
 // The arbiter is gone (even killed with SIGKILL): finish what is in flight and go, no orphans.
+// node:cluster's own 'disconnect' handler would exit at once unless told the disconnect is expected.
+cluster.worker!.exitedAfterDisconnect = true;
 process.on('disconnect', () => void stopGracefully('arbiter gone'));
 for (const signal of ['SIGINT', 'SIGQUIT'] as const) process.on(signal, () => process.exit(ExitCode.OK));
 process.on('uncaughtException', (err) => {
@@ -61,7 +64,7 @@ async function stopGracefully(reason: string): Promise<void> {
 }
 
 async function start(): Promise<void> {
-  ignoreAppListen(log, boot!.listeners);
+  refuseAppListen(log, boot!.listeners, () => booted);
   try {
     const app = await loadApp(boot!.app, process.cwd());
     const handler = await toHandler(app, boot!.interface, boot!.app.raw);

@@ -15,9 +15,13 @@ export interface WorkerServerOptions {
 const DRAIN_SWEEP_MS = 50;
 /** sync: while requests take this long on average, the worker accepts one connection at a time. */
 const SLOW_REQUEST_MS = 5;
-/** sync: the weight of the latest request in that average. One request held up by the scheduler
- *  on a loaded machine must not make a fast app look slow. */
+/** sync: the weight of the latest request in that average, and the most one request counts for.
+ *  One request held up by the scheduler on a loaded machine must not make a fast app look slow. */
 const SERVICE_TIME_WEIGHT = 0.2;
+const SERVICE_TIME_CAP_MS = 4 * SLOW_REQUEST_MS;
+/** sync: after taking one connection of a burst, how long the worker waits for its request before
+ *  accepting again anyway (a client that connects early and sends nothing must not hold it). */
+const IDLE_CONNECTION_GRACE_MS = 100;
 
 /**
  * A worker's HTTP side: Node's own http.Server (never listening itself; the accept gate hands it
@@ -48,6 +52,9 @@ export class WorkerServer {
   private readonly waiting: Array<[IncomingMessage, ServerResponse]> = [];
   /** sync: moving average of request durations (ms); unknown until the first request is done. */
   private serviceMs: number | undefined;
+  /** sync: when the worker last paused on accepting a connection, and the timer that ends it. */
+  private acceptedAt = -Infinity;
+  private graceTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly handler: Handler,
@@ -58,7 +65,7 @@ export class WorkerServer {
     this.sync = options.workerClass === 'sync';
     this.closeEach = this.sync || options.keepAlive === 0;
     this.connectionLimit = this.sync ? 1 : options.workerConnections;
-    this.http = http.createServer();
+    this.http = http.createServer({ ServerResponse: responseClass(() => this.closeEach || this.draining) });
     this.http.keepAliveTimeout = options.keepAlive;
     this.http.on('request', this.sync ? this.dispatchSync : this.dispatch);
     for (const listener of handler.upgrade) this.http.on('upgrade', listener);
@@ -76,9 +83,22 @@ export class WorkerServer {
   readonly onConnection = (socket: Socket): void => {
     this.sockets.add(socket);
     socket.once('close', () => this.onConnectionClose(socket));
-    if (this.sockets.size >= this.limit()) this.gate.pause();
+    if (this.sync ? this.isSlow() : this.sockets.size >= this.connectionLimit) {
+      // Pausing here, inside libuv's accept loop, ends the loop: the rest of a burst goes elsewhere.
+      this.gate.pause();
+      if (this.sync) this.awaitRequest();
+    }
     this.http.emit('connection', socket);
   };
+
+  /** sync: paused on a new connection; accept again after the grace, unless a request came. */
+  private awaitRequest(): void {
+    this.acceptedAt = performance.now();
+    this.graceTimer ??= setTimeout(() => {
+      this.graceTimer = undefined;
+      this.updateGate();
+    }, IDLE_CONNECTION_GRACE_MS);
+  }
 
   private onConnectionClose(socket: Socket): void {
     this.sockets.delete(socket);
@@ -89,19 +109,22 @@ export class WorkerServer {
     }
   }
 
-  /** How many open connections the worker takes before it pauses. */
-  private limit(): number {
-    if (!this.sync) return this.connectionLimit;
-    return this.serviceMs === undefined || this.serviceMs >= SLOW_REQUEST_MS ? 1 : Infinity;
+  /** sync: requests are slow on average, or not timed yet: take one connection at a time. */
+  private isSlow(): boolean {
+    return this.serviceMs === undefined || this.serviceMs >= SLOW_REQUEST_MS;
   }
 
   private updateGate(): void {
-    if (!this.draining && !this.busy && this.sockets.size < this.limit()) this.gate.resume();
+    const accept =
+      !this.draining &&
+      (this.sync
+        ? !this.busy && !(this.isSlow() && performance.now() - this.acceptedAt < IDLE_CONNECTION_GRACE_MS)
+        : this.sockets.size < this.connectionLimit);
+    if (accept) this.gate.resume();
     else this.gate.pause();
   }
 
   private readonly dispatch = (req: IncomingMessage, res: ServerResponse): void => {
-    if (this.closeEach || this.draining) res.shouldKeepAlive = false;
     try {
       const result = (this.handler.listener as NodeListener)(req, res) as PromiseLike<unknown> | undefined;
       if (result != null && typeof result.then === 'function') {
@@ -133,9 +156,11 @@ export class WorkerServer {
   }
 
   private syncDone(started: number): void {
-    const took = performance.now() - started;
+    const took = Math.min(performance.now() - started, SERVICE_TIME_CAP_MS);
     this.serviceMs = this.serviceMs === undefined ? took : this.serviceMs + SERVICE_TIME_WEIGHT * (took - this.serviceMs);
     this.busy = false;
+    // The connection that paused the gate has had its request: no need to wait out the grace.
+    this.acceptedAt = -Infinity;
     for (let next = this.waiting.shift(); next; next = this.waiting.shift()) {
       const [req, res] = next;
       if (res.destroyed || req.socket.destroyed) continue;
@@ -161,20 +186,68 @@ export class WorkerServer {
 
   /**
    * Graceful stop: accept nothing more, close idle keep-alive connections at once, answer requests
-   * in flight whose headers are not sent yet, and any still to come, with `Connection: close`, and
-   * resolve once every connection has closed.
+   * in flight whose headers are not sent yet, and any still to come, with `Connection: close` (the
+   * response class sees `draining`), and resolve once every connection has closed.
    */
   async drain(): Promise<void> {
     this.draining = true;
+    clearTimeout(this.graceTimer);
     this.gate.close();
-    for (const socket of this.sockets) {
-      const res = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
-      if (res && !res.headersSent) res.shouldKeepAlive = false;
-    }
     this.http.closeIdleConnections();
     if (this.sockets.size === 0) return;
     const sweep = setInterval(() => this.http.closeIdleConnections(), DRAIN_SWEEP_MS);
     await new Promise<void>((resolve) => (this.onDrained = resolve));
     clearInterval(sweep);
   }
+}
+
+type HeaderList = Parameters<ServerResponse['writeHead']>[1];
+
+/**
+ * The worker's ServerResponse: while `mustClose()` (sync, `--keep-alive 0`, draining) every
+ * response ends its connection, whatever the app does. Node's own flag, `shouldKeepAlive`, reads
+ * false, and a `Connection` header the app sets (a proxied upstream's `keep-alive`) is dropped so
+ * that Node writes `Connection: close` itself. A class rather than per-response patching keeps the
+ * response objects' shape, and the cost, the same for every request.
+ */
+function responseClass(mustClose: () => boolean): typeof ServerResponse {
+  const isConnection = (name: unknown) => typeof name === 'string' && name.length === 10 && name.toLowerCase() === 'connection';
+  const withoutConnection = (headers: HeaderList): HeaderList => {
+    if (Array.isArray(headers)) {
+      if (Array.isArray(headers[0])) return (headers as unknown as string[][]).filter(([name]) => !isConnection(name)) as unknown as HeaderList;
+      const flat: string[] = [];
+      for (let i = 0; i < headers.length; i += 2) if (!isConnection(headers[i])) flat.push(headers[i] as string, headers[i + 1] as string);
+      return flat as unknown as HeaderList;
+    }
+    if (headers && typeof headers === 'object' && Object.keys(headers).some(isConnection)) {
+      return Object.fromEntries(Object.entries(headers).filter(([name]) => !isConnection(name)));
+    }
+    return headers;
+  };
+
+  return class UnicornResponse extends http.ServerResponse {
+    private keepAlive = true;
+
+    // @ts-expect-error: an accessor where Node's typings declare a plain property.
+    override get shouldKeepAlive(): boolean {
+      return this.keepAlive && !mustClose();
+    }
+
+    override set shouldKeepAlive(value: boolean) {
+      this.keepAlive = value;
+    }
+
+    override setHeader(name: string, value: number | string | readonly string[]): this {
+      if (mustClose() && isConnection(name)) return this;
+      return super.setHeader(name, value);
+    }
+
+    override writeHead(statusCode: number, ...rest: unknown[]): this {
+      if (mustClose()) {
+        const last = rest.length - 1;
+        if (last >= 0 && typeof rest[last] === 'object') rest[last] = withoutConnection(rest[last] as HeaderList);
+      }
+      return (super.writeHead as (statusCode: number, ...rest: unknown[]) => this)(statusCode, ...rest);
+    }
+  } as unknown as typeof ServerResponse;
 }

@@ -30,6 +30,8 @@ export class Unicorn {
   stderr = '';
   stdout = '';
   readonly exited: Promise<Exit>;
+  /** Resolves when stderr closes: the arbiter and every worker (they share it) are gone. */
+  readonly outputClosed: Promise<void>;
   private readonly waiters = new Set<() => void>();
 
   constructor(readonly proc: ChildProcess) {
@@ -53,6 +55,7 @@ export class Unicorn {
       this.stdout += chunk;
       for (const wake of this.waiters) wake();
     });
+    this.outputClosed = new Promise((resolve) => proc.stderr!.once('close', () => resolve()));
     this.exited = new Promise((resolve) => {
       proc.on('exit', (code, signal) => {
         for (const wake of this.waiters) wake();

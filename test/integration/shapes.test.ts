@@ -2,7 +2,7 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { request } from '../helpers/http';
-import { APPS, serve } from '../helpers/unicorn';
+import { APPS, runToExit, serve } from '../helpers/unicorn';
 
 /** Serve APP from the fixtures directory and send one request. */
 async function get(app: string, urlPath = '/', args: string[] = [], init: Parameters<typeof request>[1] = {}) {
@@ -77,11 +77,11 @@ describe('handler shapes, with the real frameworks', () => {
     expect((await get('factory-this.js:lib.build()')).reply.body).toBe('built by lib\n');
   });
 
-  it('ignores an app that calls listen() itself, with a warning', async () => {
-    const { reply, unicorn } = await get('listens.js');
-    expect(reply.body).toBe('served by unicorn\n');
-    const warning = unicorn.logs.find((l) => l.level === 'warn');
-    expect(warning?.msg).toBe(`The app called listen(0) itself; ignored: unicorn serves it at ${unicorn.url()}`);
+  it('refuses an app that calls listen() itself while loading, saying what to change', async () => {
+    const { code, unicorn } = await runToExit(['-b', '127.0.0.1:0', 'listens.js'], { cwd: APPS });
+    expect(code).toBe(4);
+    const reason = unicorn.logs.find((l) => l.role === 'worker' && l.level === 'error')!.msg;
+    expect(reason).toMatch(/^cannot load the app "listens.js": importing .*listens.js failed: Error: the app called listen\(0\) itself; unicorn listens for it \(at http:\/\/127\.0\.0\.1:\d+\): export the app without listening/);
     expect(unicorn.stdout).not.toContain('the app thinks it listens');
   });
 
@@ -110,6 +110,14 @@ describe('the Fetch adapter and bad input', () => {
     } finally {
       agent.destroy();
     }
+  });
+
+  it('drops the hop-by-hop headers of a passed-through Response', async () => {
+    const unicorn = await serve('fetch-handler.mjs', ['--chdir', APPS]);
+    const reply = await request(`${unicorn.url()}/upstream`, { headers: { connection: 'keep-alive' } });
+    expect(reply.body).toBe('from upstream\n');
+    expect(reply.headers.connection).toBe('close');
+    expect(reply.headers['keep-alive']).toBeUndefined();
   });
 
   it('answers HEAD on an endless stream with headers at once', async () => {

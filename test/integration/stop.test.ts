@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -6,6 +6,16 @@ import { inFlight, request } from '../helpers/http';
 import { APPS, serve, start } from '../helpers/unicorn';
 
 const ROUTES = path.join(APPS, 'routes.js');
+
+/** Running, not a zombie: a worker orphaned by the arbiter's death may wait to be reaped. */
+const isAlive = (pid: number) => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+};
 
 describe('stopping', () => {
   it.each(['sync', 'async'])('SIGTERM lets an in-flight request finish, then exits 0 (%s)', async (workerClass) => {
@@ -32,6 +42,18 @@ describe('stopping', () => {
     } finally {
       agent.destroy();
     }
+  });
+
+  it('workers finish in-flight requests and exit when the arbiter is killed', async () => {
+    const unicorn = await serve(ROUTES, [], { workers: 2 });
+    const workers = unicorn.workerPids();
+    const held = inFlight(`${unicorn.url()}/hold?ms=1000`);
+    await held.handling;
+    unicorn.signal('SIGKILL');
+    expect(await held.reply).toMatchObject({ status: 200, body: expect.stringMatching(/^held/) });
+    await unicorn.outputClosed;
+    expect(workers.filter(isAlive)).toEqual([]);
+    expect(unicorn.logs.filter((l) => l.reason === 'arbiter gone')).toHaveLength(2);
   });
 
   it('refuses new connections once stopped gracefully', async () => {

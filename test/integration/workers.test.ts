@@ -8,10 +8,41 @@ import { APPS, serve } from '../helpers/unicorn';
 const ROUTES = path.join(APPS, 'routes.js');
 
 describe('sync workers', () => {
-  it('answer with Connection: close', async () => {
+  it('answer with Connection: close, even when the app asks for keep-alive', async () => {
     const unicorn = await serve(ROUTES);
     const reply = await request(unicorn.url(), { headers: { connection: 'keep-alive' } });
     expect(reply.headers.connection).toBe('close');
+    // The app's own `Connection: keep-alive` header does not keep the connection open.
+    const { port } = new URL(unicorn.url());
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = net.connect(Number(port), '127.0.0.1', () =>
+        socket.write('GET /keep-alive-header HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n'),
+      );
+      let text = '';
+      socket.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+      socket.on('close', () => resolve(text)); // the server closed it
+      socket.on('error', reject);
+      socket.setTimeout(5000, () => socket.destroy(new Error(`connection kept open after:\n${text}`)));
+    });
+    expect(answer).toMatch(/\r\nConnection: close\r\n/);
+    expect(answer).not.toMatch(/keep-alive\r\n/i);
+  });
+
+  it('are not held by clients that connect and send nothing', async () => {
+    const unicorn = await serve(ROUTES, [], { workers: 2 });
+    const { port } = new URL(unicorn.url());
+    const idle = await Promise.all(
+      [1, 2].map(() => new Promise<net.Socket>((resolve) => {
+        const socket = net.connect(Number(port), '127.0.0.1', () => resolve(socket));
+      })),
+    );
+    try {
+      const reply = await request(unicorn.url(), { timeoutMs: 5000 });
+      expect(reply.status).toBe(200);
+      expect(reply.ms).toBeLessThan(1000);
+    } finally {
+      for (const socket of idle) socket.destroy();
+    }
   });
 
   it('take no connection while busy on the CPU: another worker serves them at once', async () => {
@@ -35,6 +66,9 @@ describe('sync workers', () => {
 
   it('stop accepting while a request awaits I/O, so new clients do not queue behind it', async () => {
     const unicorn = await serve(ROUTES, [], { workers: 2 });
+    // Warm both workers with fast requests: they then take bursts whole, and only the pause for
+    // the held request keeps the fast ones below away from it.
+    for (let i = 0; i < 5; i++) await Promise.all([request(unicorn.url()), request(unicorn.url())]);
     const slow = inFlight(`${unicorn.url()}/hold?ms=1500`);
     await slow.handling;
     // The holding worker's event loop is idle, awaiting a timer: without its pause it would accept
@@ -49,6 +83,8 @@ describe('sync workers', () => {
 
   it('spread a burst of slow requests over the workers instead of one taking it all', async () => {
     const unicorn = await serve(ROUTES, [], { workers: 4 });
+    // Each worker times a slow request first, so the burst meets workers that know the app is slow.
+    await Promise.all(Array.from({ length: 4 }, () => request(`${unicorn.url()}/slow?ms=50`)));
     const began = performance.now();
     const replies = await Promise.all(Array.from({ length: 8 }, () => request(`${unicorn.url()}/slow?ms=300`)));
     const elapsed = performance.now() - began;
