@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import type { WorkerClass } from '../config/settings';
 import type { Logger } from '../log';
 import type { AcceptGate } from './accept';
-import type { Handler, NodeListener } from './handler';
+import type { Handler } from './handler';
 
 export interface WorkerServerOptions {
   workerClass: WorkerClass;
@@ -42,7 +42,8 @@ export class WorkerServer {
   private readonly sync: boolean;
   /** Every response gets `Connection: close`: sync, or async with --keep-alive 0. */
   private readonly closeEach: boolean;
-  private readonly connectionLimit: number;
+  /** async: open connections before the gate pauses. */
+  private readonly workerConnections: number;
   private readonly sockets = new Set<Socket>();
   private draining = false;
   private onDrained: (() => void) | undefined;
@@ -64,7 +65,7 @@ export class WorkerServer {
   ) {
     this.sync = options.workerClass === 'sync';
     this.closeEach = this.sync || options.keepAlive === 0;
-    this.connectionLimit = this.sync ? 1 : options.workerConnections;
+    this.workerConnections = options.workerConnections;
     this.http = http.createServer({ ServerResponse: responseClass(() => this.closeEach || this.draining) });
     this.http.keepAliveTimeout = options.keepAlive;
     this.http.on('request', this.sync ? this.dispatchSync : this.dispatch);
@@ -83,7 +84,7 @@ export class WorkerServer {
   readonly onConnection = (socket: Socket): void => {
     this.sockets.add(socket);
     socket.once('close', () => this.onConnectionClose(socket));
-    if (this.sync ? this.isSlow() : this.sockets.size >= this.connectionLimit) {
+    if (this.sync ? this.isSlow() : this.sockets.size >= this.workerConnections) {
       // Pausing here, inside libuv's accept loop, ends the loop: the rest of a burst goes elsewhere.
       this.gate.pause();
       if (this.sync) this.awaitRequest();
@@ -119,14 +120,14 @@ export class WorkerServer {
       !this.draining &&
       (this.sync
         ? !this.busy && !(this.isSlow() && performance.now() - this.acceptedAt < IDLE_CONNECTION_GRACE_MS)
-        : this.sockets.size < this.connectionLimit);
+        : this.sockets.size < this.workerConnections);
     if (accept) this.gate.resume();
     else this.gate.pause();
   }
 
   private readonly dispatch = (req: IncomingMessage, res: ServerResponse): void => {
     try {
-      const result = (this.handler.listener as NodeListener)(req, res) as PromiseLike<unknown> | undefined;
+      const result = this.handler.listener(req, res) as PromiseLike<unknown> | undefined;
       if (result != null && typeof result.then === 'function') {
         result.then(undefined, (err: unknown) => this.fail(err, req, res));
       }
@@ -214,7 +215,7 @@ function responseClass(mustClose: () => boolean): typeof ServerResponse {
   const isConnection = (name: unknown) => typeof name === 'string' && name.length === 10 && name.toLowerCase() === 'connection';
   const withoutConnection = (headers: HeaderList): HeaderList => {
     if (Array.isArray(headers)) {
-      if (Array.isArray(headers[0])) return (headers as unknown as string[][]).filter(([name]) => !isConnection(name)) as unknown as HeaderList;
+      // writeHead's array form is flat: name, value, name, value…
       const flat: string[] = [];
       for (let i = 0; i < headers.length; i += 2) if (!isConnection(headers[i])) flat.push(headers[i] as string, headers[i + 1] as string);
       return flat as unknown as HeaderList;
@@ -242,12 +243,13 @@ function responseClass(mustClose: () => boolean): typeof ServerResponse {
       return super.setHeader(name, value);
     }
 
-    override writeHead(statusCode: number, ...rest: unknown[]): this {
+    // writeHead(status[, statusMessage][, headers]): explicit parameters, no array per response.
+    override writeHead(statusCode: number, message?: unknown, headers?: unknown): this {
       if (mustClose()) {
-        const last = rest.length - 1;
-        if (last >= 0 && typeof rest[last] === 'object') rest[last] = withoutConnection(rest[last] as HeaderList);
+        if (typeof message === 'object') message = withoutConnection(message as HeaderList);
+        else if (typeof headers === 'object') headers = withoutConnection(headers as HeaderList);
       }
-      return (super.writeHead as (statusCode: number, ...rest: unknown[]) => this)(statusCode, ...rest);
+      return (super.writeHead as (statusCode: number, message?: unknown, headers?: unknown) => this)(statusCode, message, headers);
     }
   } as unknown as typeof ServerResponse;
 }

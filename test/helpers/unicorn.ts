@@ -186,18 +186,30 @@ export async function killAll(): Promise<void> {
   await Promise.all([...running].map((unicorn) => unicorn.kill()));
 }
 
-export function childPids(parent: number): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      // Fields after the command (which may hold spaces) in parentheses: state, ppid, ...
-      const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(ppid) === parent && state !== 'Z') pids.push(Number(entry));
-    } catch {
-      // The process ended while we looked.
-    }
+/** A process's state letter and parent pid from /proc, or undefined once it is gone. */
+function procStat(pid: number | string): { state: string; ppid: number } | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command (which may hold spaces) in parentheses: state, ppid, ...
+    const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { state: state!, ppid: Number(ppid) };
+  } catch {
+    return undefined; // it ended while we looked
   }
-  return pids;
+}
+
+/** Running, not gone and not a zombie (an orphaned worker may wait to be reaped). */
+export function isAlive(pid: number): boolean {
+  const stat = procStat(pid);
+  return stat !== undefined && stat.state !== 'Z';
+}
+
+export function childPids(parent: number): number[] {
+  return readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((entry) => {
+      const stat = procStat(entry);
+      return stat?.ppid === parent && stat.state !== 'Z';
+    })
+    .map(Number);
 }

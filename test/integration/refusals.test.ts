@@ -17,7 +17,7 @@ describe('bad flags and values', () => {
     [['-k', 'gevent', ROUTES], 'unicorn: error: --worker-class "gevent" is not accepted: expected sync or async'],
     [['-b', 'localhost:99999', ROUTES], /^unicorn: error: --bind "localhost:99999" is not accepted: expected HOST:PORT, .* \("99999" is not a port number \(0 to 65535\)\)$/],
     [['--graceful-timeout', 'later', ROUTES], /^unicorn: error: --graceful-timeout "later" is not accepted: expected a duration such as 30s/],
-    [['--backlog', '-5', ROUTES], /^unicorn: error: option '--backlog <N>' argument missing|--backlog "-5" is not accepted/],
+    [['--backlog', '-5', ROUTES], 'unicorn: error: --backlog "-5" is not accepted: expected a whole number of at least 1'],
     [['--interface', 'cgi', ROUTES], 'unicorn: error: --interface "cgi" is not accepted: expected auto, node or fetch'],
     [['--chdir', '/no/such/place', ROUTES], 'unicorn: error: --chdir "/no/such/place" is not accepted: expected an existing directory (no such directory)'],
     [['--wrokers', '2', ROUTES], /^unicorn: error: unknown option '--wrokers' \(Did you mean --workers\?\)$/],
