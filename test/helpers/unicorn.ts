@@ -204,6 +204,17 @@ export function isAlive(pid: number): boolean {
   return stat !== undefined && stat.state !== 'Z';
 }
 
+/**
+ * Wait until none of `pids` is alive. A process that is not our child gives no event when it ends,
+ * and closing its output (the last thing it does that we can see) comes a moment before it is gone:
+ * so /proc is polled, briefly, with a bound that only catches hangs.
+ */
+export async function waitUntilGone(pids: number[], timeoutMs = 10_000): Promise<number[]> {
+  const deadline = Date.now() + timeoutMs;
+  while (pids.some(isAlive) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+  return pids.filter(isAlive);
+}
+
 export function childPids(parent: number): number[] {
   return readdirSync('/proc')
     .filter((entry) => /^\d+$/.test(entry))

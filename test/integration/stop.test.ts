@@ -3,7 +3,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { inFlight, request } from '../helpers/http';
-import { APPS, isAlive, serve, start } from '../helpers/unicorn';
+import { APPS, isAlive, serve, start, waitUntilGone } from '../helpers/unicorn';
 
 const ROUTES = path.join(APPS, 'routes.js');
 
@@ -44,7 +44,7 @@ describe('stopping', () => {
     unicorn.signal('SIGKILL');
     expect(await held.reply).toMatchObject({ status: 200, body: expect.stringMatching(/^held/) });
     await unicorn.outputClosed;
-    expect(workers.filter(isAlive)).toEqual([]);
+    expect(await waitUntilGone(workers)).toEqual([]);
     expect(unicorn.logs.filter((l) => l.reason === 'arbiter gone')).toHaveLength(2);
   });
 
