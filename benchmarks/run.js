@@ -14,6 +14,14 @@ const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const { parseArgs } = require('node:util');
+const { readIfExists, sectionOf } = require('./results-file.js');
+
+// `npm run bench -- reload [options]`: the reload-under-load benchmark instead, benchmarks/reload.js.
+if (process.argv[2] === 'reload') {
+  process.argv.splice(2, 1);
+  require('./reload.js');
+  return;
+}
 
 const ROOT = path.resolve(__dirname, '..');
 const HELLO = path.join(__dirname, 'apps', 'hello.js');
@@ -190,7 +198,11 @@ async function main() {
   }
   const report = lines.join('\n');
   process.stdout.write(`\n${report}\n`);
-  if (opts.out) writeFileSync(opts.out, `${report}\n`);
+  if (opts.out) {
+    // The section benchmarks/reload.js writes into the same file stays.
+    const kept = sectionOf(readIfExists(opts.out), '## Reload under load');
+    writeFileSync(opts.out, kept ? `${report}\n${kept}` : `${report}\n`);
+  }
 }
 
 main().catch((err) => {

@@ -39,35 +39,42 @@ function buildProgram(): Command {
   return program;
 }
 
-/** Parse the command line into settings, or refuse with exit code 2. */
-export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = process.env): Resolved {
+/**
+ * Read the settings from the command line and the environment; throws a UnicornError for a bad
+ * value. `cwd` is where unicorn was started: relative paths are resolved from it (and --chdir).
+ */
+export function readSettings(argv: string[], env: NodeJS.ProcessEnv, cwd: string): Resolved {
   const program = buildProgram();
+  program.parse(argv);
+  return resolveSettings(program.args[0]!, program.opts<RawOptions>(), env, cwd);
+}
+
+/** Parse the command line into settings, or refuse with exit code 2. */
+export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): Resolved {
   try {
-    program.parse(argv);
+    return readSettings(argv, env, cwd);
   } catch (err) {
     if (err instanceof CommanderError) {
       const helpOrVersion = ['commander.helpDisplayed', 'commander.version', 'commander.help'].includes(err.code);
       process.exit(helpOrVersion ? ExitCode.OK : ExitCode.USAGE);
     }
-    throw err;
-  }
-  try {
-    return resolveSettings(program.args[0]!, program.opts<RawOptions>(), env);
-  } catch (err) {
     if (err instanceof UnicornError) refuse(err.message, err.exitCode);
     throw err;
   }
 }
 
 export async function main(argv: string[] = process.argv): Promise<void> {
-  const resolved = parseCommandLine(argv);
+  const launchCwd = process.cwd();
+  const resolved = parseCommandLine(argv, process.env, launchCwd);
   const { settings } = resolved;
   if (settings.chdir) process.chdir(settings.chdir);
   const log = createLogger({ role: 'arbiter' });
   for (const warning of inapplicable(resolved)) log.warn(warning);
+  // HUP reads the command line and the environment again.
+  const reloadSettings = () => readSettings(argv, process.env, launchCwd).settings;
   let code: number;
   try {
-    code = await new Arbiter(settings, log).run();
+    code = await new Arbiter(settings, log, { reloadSettings, launchCwd }).run();
   } catch (err) {
     if (!(err instanceof UnicornError)) throw err;
     log.error({ code: err.code }, err.message);

@@ -7,14 +7,21 @@
 /** Arbiter → worker. */
 export type ToWorker =
   /** Carries one copy of a listening socket (the message's handle), answering `need-listener`. */
-  { type: 'unicorn:listener'; index: number; address: string };
+  | { type: 'unicorn:listener'; index: number; address: string }
+  /** The arbiter got USR1: reopen log files (logrotate has moved them). */
+  | { type: 'unicorn:reopen-logs' };
 
 /** Worker → arbiter. */
 export type ToArbiter =
   /** The app is loaded and the worker accepts on every listener. */
   | { type: 'unicorn:ready' }
   /** The worker wants a copy of listener `index`: two of each at boot, one after each pause. */
-  | { type: 'unicorn:need-listener'; index: number };
+  | { type: 'unicorn:need-listener'; index: number }
+  /** Sent from a timer, so it stops when the event loop is stuck; a sync worker skips it while a
+   *  request is in flight. Carries what the arbiter supervises. */
+  | { type: 'unicorn:heartbeat'; requests: number; rss: number }
+  /** The worker has served its --max-requests: replace it (it serves on until told to stop). */
+  | { type: 'unicorn:retire'; requests: number };
 
 export type Message = ToWorker | ToArbiter;
 
@@ -36,8 +43,21 @@ export interface WorkerBoot {
   workerConnections: number;
   keepAlive: number;
   backlog: number;
+  /** Milliseconds between heartbeats. */
+  heartbeatMs: number;
+  /** Milliseconds a graceful stop may take before the worker exits anyway. */
+  gracefulTimeout: number;
+  /** Requests after which the worker asks to be replaced (jitter applied); 0 for never. */
+  maxRequests: number;
   /** Addresses of the listeners, by index, for logs. */
   listeners: string[];
 }
 
 export const WORKER_BOOT_ENV = 'UNICORN_WORKER_BOOT';
+
+/**
+ * Where a worker publishes a description of the requests it has in flight, for the arbiter to read
+ * through the inspector when the worker times out (arbiter/diagnose.ts). A registered symbol, so
+ * the two sides name it without sharing a module instance.
+ */
+export const IN_FLIGHT_KEY = 'unicorn.inFlight';

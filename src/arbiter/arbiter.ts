@@ -1,28 +1,57 @@
+import type { ChildProcess } from 'node:child_process';
 import cluster, { type Worker } from 'node:cluster';
 import { unlinkSync } from 'node:fs';
 import path from 'node:path';
+import { formatAddress } from '../config/address';
+import { formatDuration } from '../config/duration';
 import type { Settings } from '../config/settings';
+import { formatSize } from '../config/size';
 import { ExitCode } from '../exit-codes';
 import { isMessage, WORKER_BOOT_ENV, type ToArbiter, type ToWorker, type WorkerBoot } from '../ipc';
-import type { Logger } from '../log';
+import { reopenLogs, type Logger } from '../log';
 import { VERSION } from '../version';
-import { bindAll, closeAll, type Listener } from './listeners';
+import { culprit, diagnose, formatStack, INSPECT_ON_DEMAND, type Diagnosis } from './diagnose';
+import { bindAll, closeAll, inheritListeners, spawnSuccessor, type Listener } from './listeners';
+import { isRunning, removePidfile, takeOverPidfile, writePidfile } from './pidfile';
 
-/** Where a worker is in its life, as the arbiter sees it. */
-type WorkerState = 'booting' | 'ready' | 'stopping';
+/**
+ * Where a worker is in its life, as the arbiter sees it:
+ * - `booting`: forked, loading the app; not ready yet.
+ * - `ready`: serving.
+ * - `retiring`: serving, and to be stopped once a replacement is ready (recycling).
+ * - `stopping`: told to stop, or being killed; waiting for its exit.
+ */
+type WorkerState = 'booting' | 'ready' | 'retiring' | 'stopping';
 
 interface WorkerRecord {
   id: number;
   pid: number;
   handle: Worker;
   state: WorkerState;
+  /** The configuration it was started with: bumped by each reload. */
+  generation: number;
+  spawnedAt: number;
+  everReady: boolean;
+  /** When it last showed its event loop turns: ready, or its latest heartbeat. */
+  lastBeat: number;
+  requests: number;
+  /** Resident memory in bytes, from its latest heartbeat. */
+  rss: number;
+  /** When --max-worker-lifetime (with its jitter) replaces it. */
+  retireAt: number;
+  /** When it gets SIGKILL if it is still alive. */
+  killAt: number;
+  /** Set when the arbiter is killing it for not answering. */
+  fault?: 'timeout' | 'boot-timeout';
 }
 
-/** What the loop acts on. Signal handlers and cluster events only enqueue these. */
+/** What the loop acts on. Signal handlers, cluster events and IPC messages only enqueue these. */
 type ArbiterEvent =
-  | { kind: 'signal'; signal: NodeJS.Signals }
+  | { kind: 'signal'; signal: HandledSignal }
   | { kind: 'exit'; id: number; code: number | null; signal: NodeJS.Signals | null }
-  | { kind: 'ready'; id: number };
+  | { kind: 'message'; id: number; message: ToArbiter }
+  | { kind: 'diagnosed'; record: WorkerRecord; diagnosis: Diagnosis }
+  | { kind: 'successor-exit'; pid: number; code: number | null; signal: NodeJS.Signals | null };
 
 interface Stop {
   graceful: boolean;
@@ -31,51 +60,108 @@ interface Stop {
   exitCode: ExitCode;
 }
 
+/** A reload in progress: what to go back to if the new workers do not all become ready. */
+interface Reload {
+  settings: Settings;
+  target: number;
+  generation: number;
+}
+
 /** How long the loop sleeps when nothing is due; events wake it at once. */
 const IDLE_TICK_MS = 1000;
 /** How long workers told to stop quickly (SIGQUIT) have to exit before they are killed. */
 const QUICK_STOP_GRACE_MS = 1000;
-/** Bounds of the randomized delay before an unexpectedly dead worker is replaced. */
-const RESPAWN_DELAY_MS = [100, 400] as const;
+/** Respawn delay after a crash: doubled for each crash in a row, up to the cap, ±50% at random so
+ *  that simultaneous crashes do not respawn in lockstep. The first is 100–300 ms. */
+const RESPAWN_BACKOFF_MS = { base: 200, cap: 10_000 } as const;
+/** A crash this long after the previous one starts a new streak. */
+const CRASH_STREAK_RESET_MS = 30_000;
+/** How long reading a timed-out worker's stack may take. */
+const DIAGNOSE_LIMIT_MS = 1000;
+/** After SIGABRT, how long a timed-out worker has to run its abort path before SIGKILL. */
+const ABORT_GRACE_MS = 500;
+/** Heartbeats come every --timeout/2, and at least this often (the memory limit reads them). */
+const MAX_HEARTBEAT_MS = 5000;
 
-/** The signals the arbiter acts on, and what each one means. */
+/** The signals the arbiter acts on, and what each one means (docs/SIGNALS.md). */
 const SIGNAL_ACTIONS = {
   SIGTERM: 'graceful-stop',
   SIGINT: 'quick-stop',
   SIGQUIT: 'quick-stop',
+  SIGHUP: 'reload',
+  SIGTTIN: 'add-worker',
+  SIGTTOU: 'remove-worker',
+  SIGUSR1: 'reopen-logs',
+  SIGUSR2: 'reexec',
+  SIGWINCH: 'stop-workers',
 } as const satisfies Partial<Record<NodeJS.Signals, string>>;
 
 type HandledSignal = keyof typeof SIGNAL_ACTIONS;
 
 const WORKER_ENTRY = path.join(__dirname, '..', 'worker', 'main.js');
 
+export interface ArbiterOptions {
+  /** Read the configuration again, for HUP; throws a UnicornError when it no longer validates. */
+  reloadSettings: () => Settings;
+  /** Where unicorn was started, before --chdir: a re-executed arbiter starts there too. */
+  launchCwd: string;
+  now?: () => number;
+}
+
 /**
- * The master process: binds the listeners, forks the workers through `node:cluster`, replaces the
- * ones that die, and stops them on signals. Everything that changes its state happens in `run`'s
- * loop, one event at a time; handlers only enqueue.
+ * The master process: binds the listeners, forks the workers through `node:cluster`, supervises
+ * them (heartbeats, recycling, crash backoff), reloads and re-executes on signals, and stops them.
+ * Everything that changes its state happens in `run`'s loop, one event at a time; handlers only
+ * enqueue.
  */
 export class Arbiter {
   private readonly workers = new Map<number, WorkerRecord>();
   private readonly events: ArbiterEvent[] = [];
   private listeners: Listener[] = [];
+  private target: number;
+  private generation = 1;
+  private lastGeneration = 1;
+  private reload: Reload | undefined;
+  private reloadQueued = false;
   private lastWorkerId = 0;
   private nextSpawnAt = 0;
+  private crashStreak = 0;
+  private lastCrashAt = -Infinity;
   private stop: Stop | undefined;
+  /** The pidfile this arbiter wrote: `--pid`, or `--pid`.2 while the arbiter that started it runs. */
+  private pidfile: string | undefined;
+  /** The arbiter that started this one with USR2, while it is still running. */
+  private predecessor: number | undefined;
+  /** The arbiter this one started with USR2, while it is running. */
+  private successor: ChildProcess | undefined;
   private wake: () => void = () => {};
+  private readonly now: () => number;
 
   constructor(
-    private readonly settings: Settings,
+    private settings: Settings,
     private readonly log: Logger,
-    private readonly now: () => number = Date.now,
-  ) {}
+    private readonly options: ArbiterOptions,
+  ) {
+    this.target = settings.workers;
+    this.now = options.now ?? Date.now;
+  }
 
   /** Serve until stopped; resolves with the exit code. Throws if a listener cannot be bound. */
   async run(): Promise<ExitCode> {
     this.log.info({ version: VERSION, node: process.version }, `Starting unicorn ${VERSION}`);
-    this.listeners = await bindAll(this.settings.bind, this.settings.backlog);
+    const inherited = inheritListeners(process.env);
+    if (inherited) this.predecessor = process.ppid;
+    this.writePidfile();
+    try {
+      this.listeners = inherited ?? (await bindAll(this.settings.bind, this.settings.backlog));
+    } catch (err) {
+      if (this.pidfile) removePidfile(this.pidfile);
+      throw err;
+    }
     process.once('exit', () => this.removeSocketFiles());
     for (const { url } of this.listeners) {
-      this.log.info({ address: url }, `Listening at: ${url} (${process.pid})`);
+      const how = inherited ? `inherited from pid ${this.predecessor}` : String(process.pid);
+      this.log.info({ address: url, inherited: Boolean(inherited) }, `Listening at: ${url} (${how})`);
     }
     this.log.info({ workerClass: this.settings.workerClass }, `Using worker: ${this.settings.workerClass}`);
     this.installSignalHandlers();
@@ -83,14 +169,19 @@ export class Arbiter {
 
     for (;;) {
       this.handleEvents();
+      this.watchPredecessor();
       if (this.stop) {
         this.murderOverdueWorkers();
         if (this.workers.size === 0) break;
       } else {
+        this.murderStaleWorkers();
+        this.recycleWorkers();
         this.manageWorkers();
+        this.murderOverdueWorkers();
       }
       await this.sleep(this.msUntilDue());
     }
+    if (this.pidfile && !this.successor) removePidfile(this.pidfile);
     this.log.info('Shutting down: Master');
     return this.stop.exitCode;
   }
@@ -99,14 +190,23 @@ export class Arbiter {
     for (let event = this.events.shift(); event; event = this.events.shift()) {
       switch (event.kind) {
         case 'signal':
-          this.handleSignal(event.signal as HandledSignal);
+          this.handleSignal(event.signal);
           break;
         case 'exit':
           this.reapWorker(event.id, event.code, event.signal);
           break;
-        case 'ready':
-          this.markReady(event.id);
+        case 'message':
+          this.handleMessage(event.id, event.message);
           break;
+        case 'diagnosed':
+          this.abortTimedOut(event.record, event.diagnosis);
+          break;
+        case 'successor-exit': {
+          const how = event.signal ? `was killed by signal ${event.signal}` : `exited with code ${event.code}`;
+          this.log.warn({ successorPid: event.pid, code: event.code, signal: event.signal }, `Re-executed arbiter (pid:${event.pid}) ${how}`);
+          this.successor = undefined;
+          break;
+        }
       }
     }
   }
@@ -114,9 +214,72 @@ export class Arbiter {
   private handleSignal(signal: HandledSignal): void {
     const action = SIGNAL_ACTIONS[signal];
     this.log.info({ signal }, `Handling signal: ${signal.slice(3).toLowerCase()}`);
-    if (action === 'graceful-stop' && !this.stop) this.beginStop(true, ExitCode.OK);
-    // A second stop signal, or a quick one, makes the stop quick.
-    else this.beginStop(false, this.stop?.exitCode ?? ExitCode.OK);
+    if (action === 'graceful-stop' || action === 'quick-stop') {
+      if (action === 'graceful-stop' && !this.stop) this.beginStop(true, ExitCode.OK);
+      // A second stop signal, or a quick one, makes the stop quick.
+      else this.beginStop(false, this.stop?.exitCode ?? ExitCode.OK);
+      return;
+    }
+    if (this.stop) {
+      this.log.info({ signal }, `Ignoring ${signal} while shutting down`);
+      return;
+    }
+    switch (action) {
+      case 'reload':
+        this.beginReload();
+        break;
+      case 'add-worker':
+        this.setTarget(this.target + 1);
+        break;
+      case 'remove-worker':
+        if (this.target > 1) this.setTarget(this.target - 1);
+        else this.log.info(`Keeping ${this.target} worker: TTOU never goes below one`);
+        break;
+      case 'reopen-logs':
+        reopenLogs(this.log);
+        for (const record of this.workers.values()) this.send(record, { type: 'unicorn:reopen-logs' });
+        break;
+      case 'reexec':
+        this.reexec();
+        break;
+      case 'stop-workers':
+        // A terminal sends WINCH to its foreground processes whenever its window is resized.
+        if (process.stdin.isTTY || process.stdout.isTTY || process.stderr.isTTY) {
+          this.log.info('Ignoring WINCH: unicorn is attached to a terminal, which sends it on every resize');
+        } else {
+          this.log.info('Stopping all workers gracefully; the arbiter keeps its listeners (HUP or TTIN start workers again)');
+          this.setTarget(0);
+        }
+        break;
+    }
+  }
+
+  private setTarget(count: number): void {
+    this.log.info({ workers: count, was: this.target }, `Number of workers: ${count} (was ${this.target})`);
+    this.target = count;
+  }
+
+  private handleMessage(id: number, message: ToArbiter): void {
+    const record = this.workers.get(id);
+    if (!record) return;
+    switch (message.type) {
+      case 'unicorn:ready':
+        if (record.state !== 'booting') return;
+        record.state = 'ready';
+        record.everReady = true;
+        record.lastBeat = this.now();
+        this.log.info({ workerId: id, workerPid: record.pid }, `Worker (pid:${record.pid}) ready`);
+        break;
+      case 'unicorn:heartbeat':
+        record.lastBeat = this.now();
+        record.requests = message.requests;
+        record.rss = message.rss;
+        break;
+      case 'unicorn:retire':
+        record.requests = message.requests;
+        this.retire(record, `has served ${message.requests} requests (--max-requests ${this.settings.maxRequests})`);
+        break;
+    }
   }
 
   private reapWorker(id: number, code: number | null, signal: NodeJS.Signals | null): void {
@@ -125,60 +288,95 @@ export class Arbiter {
     this.workers.delete(id);
     const how = signal ? `was killed by signal ${signal}` : `exited with code ${code}`;
     const fields = { workerId: id, workerPid: record.pid, code, signal };
-    if (record.state === 'stopping') {
+    if (this.reload && record.generation === this.generation) {
+      this.log.error(fields, `New worker (pid:${record.pid}) ${how} before the reload completed`);
+      this.failReload(`worker (pid:${record.pid}) ${how}`);
+      return;
+    }
+    if (record.fault === 'timeout' || (record.state === 'stopping' && !record.fault)) {
       this.log.info(fields, `Worker (pid:${record.pid}) ${how}`);
       return;
     }
-    if (code === ExitCode.APP_LOAD_ERROR || code === ExitCode.WORKER_BOOT_ERROR) {
+    if (!record.everReady && (code === ExitCode.APP_LOAD_ERROR || code === ExitCode.WORKER_BOOT_ERROR)) {
       const what = code === ExitCode.APP_LOAD_ERROR ? 'App failed to load' : 'Worker failed to boot';
       this.log.error(fields, `${what} in worker (pid:${record.pid}); stopping`);
       if (!this.stop) this.beginStop(true, code);
       return;
     }
     this.log.error(fields, `Worker (pid:${record.pid}) ${how}`);
-    if (!this.stop) this.delayRespawn();
+    if (!this.stop) this.backOffAfterCrash();
   }
 
-  private markReady(id: number): void {
-    const record = this.workers.get(id);
-    if (record?.state !== 'booting') return;
-    record.state = 'ready';
-    this.log.info({ workerId: id, workerPid: record.pid }, `Worker (pid:${record.pid}) ready`);
-  }
-
-  /** Fork workers until there are as many as asked for, once any respawn delay has passed. */
-  private manageWorkers(): void {
-    if (this.now() < this.nextSpawnAt) return;
-    while (this.liveWorkerCount() < this.settings.workers) {
-      if (!this.spawnWorker()) {
-        this.delayRespawn();
-        return;
-      }
+  /** A worker died unexpectedly: delay the respawn, exponentially for crashes in a row. */
+  private backOffAfterCrash(): void {
+    const now = this.now();
+    this.crashStreak = now - this.lastCrashAt > CRASH_STREAK_RESET_MS ? 1 : this.crashStreak + 1;
+    this.lastCrashAt = now;
+    const { base, cap } = RESPAWN_BACKOFF_MS;
+    const delay = Math.round(Math.min(cap, base * 2 ** (this.crashStreak - 1)) * (0.5 + Math.random()));
+    this.nextSpawnAt = Math.max(this.nextSpawnAt, now + delay);
+    if (this.crashStreak > 1) {
+      this.log.warn(
+        { crashes: this.crashStreak, delayMs: delay },
+        `${this.crashStreak} worker crashes in a row; next respawn in ${formatDuration(delay)}`,
+      );
     }
   }
 
-  private liveWorkerCount(): number {
-    let count = 0;
-    for (const record of this.workers.values()) if (record.state !== 'stopping') count++;
-    return count;
+  /** Fork workers up to the target, once any respawn delay has passed; finish a reload once its
+   *  workers are all ready; stop workers beyond the target and retiring ones now replaced. */
+  private manageWorkers(): void {
+    const current = [...this.workers.values()].filter((r) => this.counts(r));
+    if (this.now() >= this.nextSpawnAt) {
+      for (let n = current.length; n < this.target; n++) {
+        const record = this.spawnWorker();
+        if (!record) {
+          this.nextSpawnAt = this.now() + RESPAWN_BACKOFF_MS.base;
+          break;
+        }
+        current.push(record);
+      }
+    }
+    const ready = current.filter((r) => r.state === 'ready');
+    if (this.reload) {
+      if (ready.length >= this.target && ready.length === current.length) this.completeReload();
+      return;
+    }
+    const byAge = (a: WorkerRecord, b: WorkerRecord) => a.spawnedAt - b.spawnedAt || a.id - b.id;
+    for (const record of current.sort(byAge).slice(0, Math.max(0, current.length - this.target))) this.stopWorker(record);
+    // A retiring worker is stopped once the workers that count can serve without it.
+    const retiring = [...this.workers.values()].filter((r) => r.state === 'retiring').sort(byAge);
+    const surplus = Math.min(retiring.length, ready.length + retiring.length - this.target);
+    for (const record of retiring.slice(0, Math.max(0, surplus))) this.stopWorker(record);
   }
 
-  private delayRespawn(): void {
-    const [min, max] = RESPAWN_DELAY_MS;
-    this.nextSpawnAt = Math.max(this.nextSpawnAt, this.now() + min + Math.random() * (max - min));
+  /** Workers that make up the target count: of the current configuration, booting or serving. */
+  private counts(record: WorkerRecord): boolean {
+    return record.generation === this.generation && (record.state === 'booting' || record.state === 'ready');
   }
 
-  /** Fork one worker; false when the process could not even be started (out of pids or fds). */
-  private spawnWorker(): boolean {
+  /** Gracefully stop one worker: it finishes its requests and exits. */
+  private stopWorker(record: WorkerRecord): void {
+    record.state = 'stopping';
+    record.killAt = this.now() + this.settings.gracefulTimeout;
+    record.handle.process.kill('SIGTERM');
+  }
+
+  /** Fork one worker; undefined when the process could not even be started (out of pids or fds). */
+  private spawnWorker(): WorkerRecord | undefined {
     const id = ++this.lastWorkerId;
+    const s = this.settings;
     const boot: WorkerBoot = {
       workerId: id,
-      app: this.settings.app,
-      interface: this.settings.interface,
-      workerClass: this.settings.workerClass,
-      workerConnections: this.settings.workerConnections,
-      keepAlive: this.settings.keepAlive,
-      backlog: this.settings.backlog,
+      app: s.app,
+      interface: s.interface,
+      workerClass: s.workerClass,
+      workerConnections: s.workerConnections,
+      keepAlive: s.keepAlive,
+      backlog: s.backlog,
+      heartbeatMs: s.timeout > 0 ? Math.min(s.timeout / 2, MAX_HEARTBEAT_MS) : MAX_HEARTBEAT_MS,
+      gracefulTimeout: s.gracefulTimeout,
+      maxRequests: s.maxRequests > 0 ? s.maxRequests + Math.floor(Math.random() * (s.maxRequestsJitter + 1)) : 0,
       listeners: this.listeners.map((l) => l.url),
     };
     const cannotFork = (err: Error) => this.log.error({ err, workerId: id }, `Cannot fork a worker: ${err.message}`);
@@ -187,15 +385,30 @@ export class Arbiter {
       handle = cluster.fork({ [WORKER_BOOT_ENV]: JSON.stringify(boot) });
     } catch (err) {
       cannotFork(err as Error);
-      return false;
+      return undefined;
     }
     const pid = handle.process.pid;
     if (pid === undefined) {
       // The spawn failed (no pids or fds left); its error event follows, and no exit event will.
       handle.once('error', cannotFork);
-      return false;
+      return undefined;
     }
-    const record: WorkerRecord = { id, pid, handle, state: 'booting' };
+    const now = this.now();
+    const lifetime = s.maxWorkerLifetime > 0 ? s.maxWorkerLifetime + Math.random() * s.maxWorkerLifetimeJitter : Infinity;
+    const record: WorkerRecord = {
+      id,
+      pid,
+      handle,
+      state: 'booting',
+      generation: this.generation,
+      spawnedAt: now,
+      everReady: false,
+      lastBeat: now,
+      requests: 0,
+      rss: 0,
+      retireAt: now + lifetime,
+      killAt: Infinity,
+    };
     this.workers.set(id, record);
     handle.on('message', (message: unknown) => this.onWorkerMessage(record, message));
     // A send to a worker that has just died fails; its exit event tells the rest.
@@ -203,38 +416,219 @@ export class Arbiter {
     handle.on('exit', (code, signal) =>
       this.enqueue({ kind: 'exit', id, code, signal: signal as NodeJS.Signals | null }),
     );
-    this.log.info({ workerId: id, workerPid: pid }, `Booting worker with pid: ${pid}`);
-    return true;
+    this.log.info({ workerId: id, workerPid: pid, generation: this.generation }, `Booting worker with pid: ${pid}`);
+    return record;
   }
 
   private onWorkerMessage(record: WorkerRecord, message: unknown): void {
     if (!isMessage(message)) return;
     const msg = message as ToArbiter;
-    switch (msg.type) {
-      case 'unicorn:ready':
-        this.enqueue({ kind: 'ready', id: record.id });
-        break;
-      case 'unicorn:need-listener':
-        // A service, not a change of state: answered at once.
-        if (!this.stop && this.listeners[msg.index]) this.sendListener(record, msg.index);
-        break;
+    if (msg.type === 'unicorn:need-listener') {
+      // A service, not a change of state: answered at once.
+      if (!this.stop && this.listeners[msg.index]) this.sendListener(record, msg.index);
+      return;
     }
+    this.enqueue({ kind: 'message', id: record.id, message: msg });
   }
 
   private sendListener(record: WorkerRecord, index: number): void {
     const listener = this.listeners[index]!;
-    const message: ToWorker = { type: 'unicorn:listener', index, address: listener.url };
     // A raw handle ('net.Native' to child_process): the worker listens on it itself (worker/accept.ts).
-    if (record.handle.isConnected()) record.handle.send(message, listener.handle as never);
+    this.send(record, { type: 'unicorn:listener', index, address: listener.url }, listener.handle);
   }
+
+  private send(record: WorkerRecord, message: ToWorker, handle?: unknown): void {
+    if (record.handle.isConnected()) record.handle.send(message, handle as never);
+  }
+
+  // --- Supervision -------------------------------------------------------------------------------
+
+  /** Workers silent past --timeout, or still booting past --worker-boot-timeout, are killed. */
+  private murderStaleWorkers(): void {
+    const { timeout, workerBootTimeout } = this.settings;
+    const now = this.now();
+    for (const record of this.workers.values()) {
+      if (record.state === 'booting' && workerBootTimeout > 0 && now - record.spawnedAt > workerBootTimeout) {
+        this.timeOut(record, 'boot-timeout');
+      } else if ((record.state === 'ready' || record.state === 'retiring') && timeout > 0 && now - record.lastBeat > timeout) {
+        this.timeOut(record, 'timeout');
+      }
+    }
+  }
+
+  /** Read what the worker is stuck on (in the background: the loop goes on), then abort it. */
+  private timeOut(record: WorkerRecord, fault: 'timeout' | 'boot-timeout'): void {
+    record.state = 'stopping';
+    record.fault = fault;
+    record.killAt = this.now() + DIAGNOSE_LIMIT_MS + ABORT_GRACE_MS;
+    void diagnose(record.pid, DIAGNOSE_LIMIT_MS).then((diagnosis) => this.enqueue({ kind: 'diagnosed', record, diagnosis }));
+  }
+
+  private abortTimedOut(record: WorkerRecord, diagnosis: Diagnosis): void {
+    const boot = record.fault === 'boot-timeout';
+    const silentMs = this.now() - (boot ? record.spawnedAt : record.lastBeat);
+    const limit = boot ? `--worker-boot-timeout ${formatDuration(this.settings.workerBootTimeout)}` : `--timeout ${formatDuration(this.settings.timeout)}`;
+    const top = culprit(diagnosis.frames);
+    const where = top
+      ? `stuck in ${top.functionName} (${top.file}:${top.line}:${top.column})`
+      : diagnosis.unavailable
+        ? `its stack could not be read: ${diagnosis.unavailable}`
+        : 'its event loop was free: waiting on I/O or a timer';
+    const serving = diagnosis.inFlight.length > 0 ? `; serving ${diagnosis.inFlight.join(', ')}` : '';
+    const what = boot ? `WORKER BOOT TIMEOUT (pid:${record.pid}): not ready after` : `WORKER TIMEOUT (pid:${record.pid}): silent for`;
+    this.log.error(
+      { workerId: record.id, workerPid: record.pid, silentMs, stack: formatStack(diagnosis.frames), inFlight: diagnosis.inFlight },
+      `${what} ${(silentMs / 1000).toFixed(1)}s (${limit}); ${where}${serving}`,
+    );
+    if (!this.workers.has(record.id)) return;
+    // The abort path runs if the worker's loop can still run it; SIGKILL follows either way.
+    record.handle.process.kill('SIGABRT');
+    record.killAt = Math.min(record.killAt, this.now() + ABORT_GRACE_MS);
+  }
+
+  /** Workers past --max-worker-memory or --max-worker-lifetime are replaced. */
+  private recycleWorkers(): void {
+    const { maxWorkerMemory, maxWorkerLifetime } = this.settings;
+    const now = this.now();
+    for (const record of this.workers.values()) {
+      if (record.state !== 'ready') continue;
+      if (maxWorkerMemory > 0 && record.rss > maxWorkerMemory) {
+        this.retire(record, `uses ${formatSize(record.rss)} of memory, over --max-worker-memory ${formatSize(maxWorkerMemory)}`);
+      } else if (now >= record.retireAt) {
+        this.retire(record, `has run for ${formatDuration(now - record.spawnedAt)} (--max-worker-lifetime ${formatDuration(maxWorkerLifetime)})`);
+      }
+    }
+  }
+
+  /** Replace a worker: it serves on until a replacement is ready, then stops gracefully. */
+  private retire(record: WorkerRecord, why: string): void {
+    if (record.state !== 'ready') return;
+    record.state = 'retiring';
+    this.log.info({ workerId: record.id, workerPid: record.pid }, `Replacing worker (pid:${record.pid}): it ${why}`);
+  }
+
+  /** Once the stop deadline, or a timed-out worker's, has passed, the worker is killed. */
+  private murderOverdueWorkers(): void {
+    const now = this.now();
+    for (const record of this.workers.values()) {
+      if (now < record.killAt) continue;
+      if (record.handle.process.signalCode === null && record.handle.process.exitCode === null) {
+        this.log.warn({ workerId: record.id, workerPid: record.pid }, `Killing worker (pid:${record.pid})`);
+        record.handle.process.kill('SIGKILL');
+      }
+      record.killAt = Infinity;
+    }
+  }
+
+  // --- Reload and re-exec ------------------------------------------------------------------------
+
+  /**
+   * HUP: read the configuration again and start a full set of workers with it. The old workers
+   * serve until every new one is ready (completeReload); if one fails first, the new ones are
+   * stopped and the old ones keep serving (failReload). A HUP during a reload waits for it.
+   */
+  private beginReload(): void {
+    if (this.reload) {
+      this.reloadQueued = true;
+      this.log.info('A reload is in progress; this one follows it');
+      return;
+    }
+    let next: Settings;
+    try {
+      next = this.options.reloadSettings();
+    } catch (err) {
+      this.log.error({ err }, `Reload refused: ${(err as Error).message}; the running configuration is kept`);
+      return;
+    }
+    const binds = (s: Settings) => s.bind.map(formatAddress).join(' ');
+    if (binds(next) !== binds(this.settings)) {
+      this.log.warn(`--bind changes take effect on a restart or USR2 re-exec; keeping ${this.listeners.map((l) => l.url).join(', ')}`);
+    }
+    this.reload = { settings: this.settings, target: this.target, generation: this.generation };
+    this.settings = { ...next, bind: this.settings.bind };
+    this.target = next.workers;
+    this.generation = ++this.lastGeneration;
+    this.log.info({ generation: this.generation }, `Reloading: starting ${this.target} new workers; the current ones serve until all are ready`);
+  }
+
+  private completeReload(): void {
+    const old = [...this.workers.values()].filter((r) => r.generation !== this.generation && r.state !== 'stopping');
+    for (const record of old) this.stopWorker(record);
+    this.log.info({ generation: this.generation }, `Reload complete: ${this.target} new workers ready; stopping ${old.length} previous workers`);
+    this.endReload();
+  }
+
+  private failReload(why: string): void {
+    const failed = [...this.workers.values()].filter((r) => r.generation === this.generation && r.state !== 'stopping');
+    for (const record of failed) this.stopWorker(record);
+    const previous = this.reload!;
+    this.settings = previous.settings;
+    this.target = previous.target;
+    this.generation = previous.generation;
+    this.log.error(`Reload failed: ${why}; the previous workers keep serving`);
+    this.endReload();
+  }
+
+  private endReload(): void {
+    this.reload = undefined;
+    if (this.reloadQueued) {
+      this.reloadQueued = false;
+      this.beginReload();
+    }
+  }
+
+  /** USR2: start a new arbiter that inherits the listeners (see spawnSuccessor). */
+  private reexec(): void {
+    if (this.successor) {
+      this.log.warn(`Ignoring USR2: the arbiter re-executed earlier (pid:${this.successor.pid}) is still running`);
+      return;
+    }
+    if (this.predecessor) {
+      this.log.warn(`Ignoring USR2: the arbiter this one replaces (pid:${this.predecessor}) is still running`);
+      return;
+    }
+    const child = spawnSuccessor(this.listeners, this.options.launchCwd);
+    if (child.pid === undefined) {
+      child.once('error', (err) => this.log.error({ err }, `Cannot re-execute: ${err.message}`));
+      return;
+    }
+    const pid = child.pid;
+    this.successor = child;
+    child.once('exit', (code, signal) => this.enqueue({ kind: 'successor-exit', pid, code, signal }));
+    this.log.info({ successorPid: pid }, `Re-executing: new arbiter (pid:${pid}) inherits the listeners`);
+  }
+
+  /** A re-executed arbiter takes over the pidfile once the arbiter that started it is gone. */
+  private watchPredecessor(): void {
+    if (this.predecessor === undefined || isRunning(this.predecessor)) return;
+    this.log.info({ predecessorPid: this.predecessor }, `The previous arbiter (pid:${this.predecessor}) has exited`);
+    this.predecessor = undefined;
+    if (this.pidfile && this.settings.pid && takeOverPidfile(this.pidfile, this.settings.pid)) {
+      this.pidfile = this.settings.pid;
+      this.log.info({ pidfile: this.pidfile }, `Took over the pidfile ${this.pidfile}`);
+    }
+  }
+
+  private writePidfile(): void {
+    if (!this.settings.pid) return;
+    this.pidfile = this.predecessor ? `${this.settings.pid}.2` : this.settings.pid;
+    const { replaced } = writePidfile(this.pidfile);
+    if (replaced) this.log.warn(`Replaced the stale pidfile ${this.pidfile}: pid ${replaced} is not running`);
+  }
+
+  // --- Stopping ----------------------------------------------------------------------------------
 
   private beginStop(graceful: boolean, exitCode: ExitCode): void {
     const limit = graceful ? this.settings.gracefulTimeout : Math.min(QUICK_STOP_GRACE_MS, this.settings.gracefulTimeout);
     const deadline = Math.min(this.stop?.deadline ?? Infinity, this.now() + limit);
     const alreadyQuick = this.stop && !this.stop.graceful;
     this.stop = { graceful: graceful && (this.stop?.graceful ?? true), deadline, exitCode };
+    this.reload = undefined;
+    this.reloadQueued = false;
+    for (const record of this.workers.values()) record.killAt = Math.min(record.killAt, deadline);
     if (alreadyQuick) return;
-    closeAll(this.listeners);
+    // A re-executed arbiter serves on the same sockets: leave them open (and their files in place).
+    if (!this.successor) closeAll(this.listeners);
     const signal = this.stop.graceful ? 'SIGTERM' : 'SIGQUIT';
     for (const record of this.workers.values()) {
       record.state = 'stopping';
@@ -242,24 +636,19 @@ export class Arbiter {
     }
   }
 
-  /** Once the stop deadline has passed, workers still alive are killed. */
-  private murderOverdueWorkers(): void {
-    if (!this.stop || this.now() < this.stop.deadline) return;
-    for (const record of this.workers.values()) {
-      if (record.handle.process.signalCode === null && record.handle.process.exitCode === null) {
-        this.log.warn({ workerId: record.id, workerPid: record.pid }, `Killing worker (pid:${record.pid})`);
-        record.handle.process.kill('SIGKILL');
-      }
-    }
-    this.stop.deadline = Infinity;
-  }
-
   private msUntilDue(): number {
-    const due = Math.min(
-      this.stop ? this.stop.deadline : Infinity,
-      !this.stop && this.nextSpawnAt > this.now() ? this.nextSpawnAt : Infinity,
-    );
-    return Math.max(0, Math.min(IDLE_TICK_MS, due - this.now()));
+    const now = this.now();
+    let due = now + IDLE_TICK_MS;
+    const { timeout, workerBootTimeout } = this.settings;
+    for (const r of this.workers.values()) {
+      due = Math.min(due, r.killAt);
+      if (this.stop) continue;
+      if (r.state === 'booting' && workerBootTimeout > 0) due = Math.min(due, r.spawnedAt + workerBootTimeout + 1);
+      if ((r.state === 'ready' || r.state === 'retiring') && timeout > 0) due = Math.min(due, r.lastBeat + timeout + 1);
+      if (r.state === 'ready') due = Math.min(due, r.retireAt);
+    }
+    if (!this.stop && this.nextSpawnAt > now) due = Math.min(due, this.nextSpawnAt);
+    return Math.max(0, due - now);
   }
 
   private enqueue(event: ArbiterEvent): void {
@@ -289,12 +678,17 @@ export class Arbiter {
       exec: WORKER_ENTRY,
       args: [],
       execArgv: workerExecArgv(),
+      // node:cluster gives each worker an inspector port of its own when the execArgv names one;
+      // 0 lets the system pick a free one when the inspector opens.
+      inspectPort: 0,
       silent: false,
     });
   }
 
-  /** For an arbiter that dies without closing its listeners (an uncaught error): no stale files. */
+  /** For an arbiter that dies without closing its listeners (an uncaught error): no stale files.
+   *  Not while a re-executed arbiter serves on them. */
   private removeSocketFiles(): void {
+    if (this.successor) return;
     for (const { address } of this.listeners) {
       if (address.kind !== 'unix') continue;
       try {
@@ -308,11 +702,13 @@ export class Arbiter {
 
 /**
  * The workers run with the arbiter's Node options, minus debugger flags (every worker would fight
- * for the same inspector port), plus type stripping on a Node 22 that does not strip by default, so
- * that a TypeScript app loads the same on every supported Node.
+ * for the same inspector port), plus an inspector port that is only opened when the arbiter reads a
+ * stuck worker's stack (arbiter/diagnose.ts), plus type stripping on a Node 22 that does not strip
+ * by default, so that a TypeScript app loads the same on every supported Node.
  */
 function workerExecArgv(): string[] {
-  const argv = process.execArgv.filter((arg) => !/^--inspect(-brk|-port)?(=|$)/.test(arg));
+  const argv = process.execArgv.filter((arg) => !/^--inspect(-brk|-port|-wait)?(=|$)/.test(arg));
+  argv.push(INSPECT_ON_DEMAND);
   const features = process.features as { typescript?: string | false };
   if (!features.typescript && !argv.includes('--experimental-strip-types')) argv.push('--experimental-strip-types');
   return argv;

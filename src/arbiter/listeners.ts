@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { lookup } from 'node:dns/promises';
 import net from 'node:net';
@@ -147,4 +147,53 @@ export async function bindAll(addresses: BindAddress[], backlog: number): Promis
 /** Close the listeners. Closing a unix listener removes its socket file (libuv unlinks it). */
 export function closeAll(listeners: Listener[]): void {
   for (const listener of listeners.splice(0)) listener.handle.close();
+}
+
+/**
+ * Names the listening sockets a re-executed arbiter (USR2) inherits: JSON, one entry per listener,
+ * in order, with the file descriptor it has in the new process.
+ */
+export const INHERITED_LISTENERS_ENV = 'UNICORN_LISTENERS';
+
+interface InheritedListener {
+  fd: number;
+  address: BindAddress;
+  url: string;
+}
+
+/**
+ * The listeners handed down by the arbiter that started this one with USR2, or undefined when this
+ * arbiter was not started that way. They are already listening; nothing is bound. The variable is
+ * removed so that it does not reach the workers or a later successor.
+ */
+export function inheritListeners(env: NodeJS.ProcessEnv): Listener[] | undefined {
+  const raw = env[INHERITED_LISTENERS_ENV];
+  if (raw === undefined) return undefined;
+  delete env[INHERITED_LISTENERS_ENV];
+  const inherited = JSON.parse(raw) as InheritedListener[];
+  const listeners: Listener[] = [];
+  for (const { fd, address, url } of inherited) {
+    const handle = createServerHandle(null, 0, 0, fd);
+    if (typeof handle === 'number') {
+      closeAll(listeners);
+      throw bindFailed(`${url} (inherited as fd ${fd})`, reason(getSystemErrorName(handle)));
+    }
+    listeners.push({ address, url, handle });
+  }
+  return listeners;
+}
+
+/**
+ * USR2: start a new arbiter with the same command line, Node options and starting directory. It
+ * inherits the listening sockets as file descriptors 3, 4, … (named in its environment) and shares
+ * this one's standard streams. Connections keep queuing on the shared sockets throughout, so none is
+ * refused while one set of workers hands over to the other.
+ */
+export function spawnSuccessor(listeners: Listener[], cwd: string): ChildProcess {
+  const inherited: InheritedListener[] = listeners.map((l, i) => ({ fd: 3 + i, address: l.address, url: l.url }));
+  return spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+    cwd,
+    env: { ...process.env, [INHERITED_LISTENERS_ENV]: JSON.stringify(inherited) },
+    stdio: ['inherit', 'inherit', 'inherit', ...listeners.map((l) => l.handle.fd)],
+  });
 }

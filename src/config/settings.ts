@@ -4,6 +4,7 @@ import { badUsage, badValue } from '../errors';
 import { ADDRESS_FORMS, parseAddress, type BindAddress } from './address';
 import { APP_SPEC_FORMS, parseAppSpec, type AppSpec } from './app-spec';
 import { DURATION_FORMS, parseDuration } from './duration';
+import { parseSize, SIZE_FORMS } from './size';
 
 export type WorkerClass = 'sync' | 'async';
 export type HandlerInterface = 'auto' | 'node' | 'fetch';
@@ -20,8 +21,22 @@ export interface Settings {
   keepAlive: number;
   /** Milliseconds; 0 disables. */
   timeout: number;
+  /** Milliseconds; 0 disables. */
+  workerBootTimeout: number;
   /** Milliseconds. */
   gracefulTimeout: number;
+  /** Requests a worker serves before it is replaced; 0 for no limit. */
+  maxRequests: number;
+  /** Up to this many more, at random per worker, so that workers are not all replaced at once. */
+  maxRequestsJitter: number;
+  /** Bytes of resident memory past which a worker is replaced; 0 for no limit. */
+  maxWorkerMemory: number;
+  /** Milliseconds a worker lives before it is replaced; 0 for no limit. */
+  maxWorkerLifetime: number;
+  /** Milliseconds, up to which each worker's lifetime is lengthened at random. */
+  maxWorkerLifetimeJitter: number;
+  /** Absolute path of the pidfile, or undefined for none. */
+  pid: string | undefined;
   /** Absolute, or undefined to stay where unicorn was started. */
   chdir: string | undefined;
   interface: HandlerInterface;
@@ -46,7 +61,7 @@ export interface SettingSpec<K extends OptionKey = OptionKey> {
   key: K;
   /** Commander's flag syntax, e.g. `-w, --workers <N>`. */
   flags: string;
-  section: 'server' | 'worker';
+  section: 'server' | 'worker' | 'recycling';
   description: string;
   /** What values are accepted, as refusals say it: "expected …". */
   accepted: string;
@@ -75,6 +90,16 @@ const choice =
     (choices as string[]).includes(raw) ? (raw as T) : { refused: '' };
 
 const duration: Parser<number> = (raw) => parseDuration(raw) ?? { refused: '' };
+
+const size: Parser<number> = (raw) => parseSize(raw) ?? { refused: '' };
+
+const filePath: Parser<string | undefined> = (raw, ctx) => {
+  if (raw.trim() === '') return { refused: 'empty' };
+  const file = path.resolve(ctx.cwd, raw);
+  const dir = statSync(path.dirname(file), { throwIfNoEntry: false });
+  if (!dir?.isDirectory()) return { refused: `no such directory: ${path.dirname(file)}` };
+  return file;
+};
 
 const address: Parser<BindAddress> = (raw, ctx) => {
   const parsed = parseAddress(raw, ctx.cwd);
@@ -177,6 +202,16 @@ export const SETTINGS = [
     defaultText: '30s',
   }),
   spec({
+    key: 'workerBootTimeout',
+    flags: '--worker-boot-timeout <DURATION>',
+    section: 'worker',
+    description: 'a worker that has not loaded the app and started serving by then is killed; 0 disables',
+    accepted: DURATION_FORMS,
+    parse: duration,
+    defaultValue: () => 60_000,
+    defaultText: '60s',
+  }),
+  spec({
     key: 'gracefulTimeout',
     flags: '--graceful-timeout <DURATION>',
     section: 'worker',
@@ -185,6 +220,66 @@ export const SETTINGS = [
     parse: duration,
     defaultValue: () => 30_000,
     defaultText: '30s',
+  }),
+  spec({
+    key: 'maxRequests',
+    flags: '--max-requests <N>',
+    section: 'recycling',
+    description: 'replace a worker after it has served this many requests; 0 for no limit',
+    accepted: 'a whole number (0 for no limit)',
+    parse: wholeNumber(0),
+    defaultValue: () => 0,
+    defaultText: '0',
+  }),
+  spec({
+    key: 'maxRequestsJitter',
+    flags: '--max-requests-jitter <N>',
+    section: 'recycling',
+    description: 'add up to this many requests, at random per worker, to --max-requests',
+    accepted: 'a whole number',
+    parse: wholeNumber(0),
+    defaultValue: () => 0,
+    defaultText: '0',
+  }),
+  spec({
+    key: 'maxWorkerMemory',
+    flags: '--max-worker-memory <SIZE>',
+    section: 'recycling',
+    description: 'replace a worker whose resident memory passes this size; 0 for no limit',
+    accepted: SIZE_FORMS,
+    parse: size,
+    defaultValue: () => 0,
+    defaultText: '0',
+  }),
+  spec({
+    key: 'maxWorkerLifetime',
+    flags: '--max-worker-lifetime <DURATION>',
+    section: 'recycling',
+    description: 'replace a worker after it has run this long; 0 for no limit',
+    accepted: DURATION_FORMS,
+    parse: duration,
+    defaultValue: () => 0,
+    defaultText: '0',
+  }),
+  spec({
+    key: 'maxWorkerLifetimeJitter',
+    flags: '--max-worker-lifetime-jitter <DURATION>',
+    section: 'recycling',
+    description: 'add up to this long, at random per worker, to --max-worker-lifetime',
+    accepted: DURATION_FORMS,
+    parse: duration,
+    defaultValue: () => 0,
+    defaultText: '0',
+  }),
+  spec({
+    key: 'pid',
+    flags: '-p, --pid <FILE>',
+    section: 'server',
+    description: "write the arbiter's pid to this file; refuse to start while it names a running process",
+    accepted: 'a file path in an existing directory',
+    parse: filePath,
+    defaultValue: () => undefined,
+    defaultText: 'none',
   }),
   spec({
     key: 'chdir',

@@ -5,10 +5,11 @@
 import cluster from 'node:cluster';
 import { UnicornError } from '../errors';
 import { ExitCode } from '../exit-codes';
-import { isMessage, WORKER_BOOT_ENV, type ToArbiter, type ToWorker, type WorkerBoot } from '../ipc';
-import { createLogger } from '../log';
+import { IN_FLIGHT_KEY, isMessage, WORKER_BOOT_ENV, type ToArbiter, type ToWorker, type WorkerBoot } from '../ipc';
+import { createLogger, reopenLogs } from '../log';
 import { AcceptGate, refuseAppListen, type RawHandle } from './accept';
 import { toHandler } from './handler';
+import { Heartbeat } from './heartbeat';
 import { loadApp } from './load';
 import { WorkerServer } from './server';
 
@@ -38,13 +39,38 @@ const gate = new AcceptGate({
   log,
 });
 
+const heartbeat = new Heartbeat(
+  boot.heartbeatMs,
+  () => send({ type: 'unicorn:heartbeat', requests: server?.served ?? 0, rss: process.memoryUsage.rss() }),
+  () => server?.busy === true,
+);
+
 process.on('message', (message: unknown, handle: unknown) => {
-  if (!isMessage(message) || !handle) return;
+  if (!isMessage(message)) return;
   const msg = message as ToWorker;
-  if (msg.type === 'unicorn:listener') gate.addHandle(msg.index, handle as RawHandle);
+  switch (msg.type) {
+    case 'unicorn:listener':
+      if (handle) gate.addHandle(msg.index, handle as RawHandle);
+      break;
+    case 'unicorn:reopen-logs':
+      reopenLogs(log);
+      break;
+  }
 });
 
+// Signals sent to the worker itself act as they do on the arbiter's say-so (see docs/SIGNALS.md).
+// USR1 is left to Node: it opens the inspector, through which the arbiter reads a stuck worker's stack.
 process.on('SIGTERM', () => void stopGracefully('SIGTERM'));
+process.on('SIGHUP', () => void stopGracefully('SIGHUP'));
+// The arbiter's timeout path, when this worker's event loop can still run it (a sync request that
+// waits too long); a worker stuck in a loop never gets here and is killed.
+process.on('SIGABRT', () => {
+  log.error({ inFlight: server?.describeInFlight() }, `Worker aborted (pid: ${process.pid})`);
+  process.exit(ExitCode.ERROR);
+});
+// Meant for the arbiter (a `pkill -TTIN unicorn` reaches the workers too): job-control stops and
+// Node's defaults must not apply.
+for (const signal of ['SIGTTIN', 'SIGTTOU', 'SIGWINCH', 'SIGUSR2'] as const) process.on(signal, () => {});
 // The arbiter is gone (even killed with SIGKILL): finish what is in flight and go, no orphans.
 // node:cluster's own 'disconnect' handler would exit at once unless told the disconnect is expected.
 cluster.worker!.exitedAfterDisconnect = true;
@@ -58,7 +84,13 @@ process.on('uncaughtException', (err) => {
 async function stopGracefully(reason: string): Promise<void> {
   if (stopping) return;
   stopping = true;
+  heartbeat.stop();
   log.info({ reason }, `Worker exiting (pid: ${process.pid})`);
+  // In-flight requests get --graceful-timeout, as the arbiter would give them, even without one.
+  setTimeout(() => {
+    log.warn(`Graceful stop took longer than ${boot!.gracefulTimeout}ms; exiting with requests in flight`);
+    process.exit(ExitCode.OK);
+  }, boot!.gracefulTimeout).unref();
   await server?.drain();
   process.exit(ExitCode.OK);
 }
@@ -69,9 +101,21 @@ async function start(): Promise<void> {
     const app = await loadApp(boot!.app, process.cwd());
     const handler = await toHandler(app, boot!.interface, boot!.app.raw);
     if (stopping) return;
-    server = new WorkerServer(handler, gate, boot!, log);
+    let retired = false;
+    server = new WorkerServer(handler, gate, boot!, log, {
+      onLimit: () => {
+        if (retired) return;
+        retired = true;
+        log.info({ requests: server!.served }, `Worker (pid: ${process.pid}) reached --max-requests ${boot!.maxRequests}; asking to be replaced`);
+        send({ type: 'unicorn:retire', requests: server!.served });
+      },
+      onSyncRequest: () => heartbeat.touch(),
+    });
+    const described = server;
+    (process as unknown as Record<symbol, () => string[]>)[Symbol.for(IN_FLIGHT_KEY)] = () => described.describeInFlight();
     log.info({ shape: handler.shape }, `Worker serving ${boot!.app.raw} as ${handler.shape}`);
     server.start();
+    heartbeat.start();
     setImmediate(() => (booted = true));
   } catch (err) {
     if (err instanceof UnicornError) {

@@ -9,6 +9,16 @@ export interface WorkerServerOptions {
   workerClass: WorkerClass;
   workerConnections: number;
   keepAlive: number;
+  /** Requests after which `onLimit` is called, once; 0 for never. */
+  maxRequests: number;
+}
+
+/** What the worker's supervision learns from the server. */
+export interface WorkerServerEvents {
+  /** The server has served `maxRequests` requests. */
+  onLimit(): void;
+  /** sync: a request starts, or is done and the worker is free. */
+  onSyncRequest(): void;
 }
 
 /** How often a draining worker closes connections that have gone idle after their last response. */
@@ -47,8 +57,13 @@ export class WorkerServer {
   private readonly sockets = new Set<Socket>();
   private draining = false;
   private onDrained: (() => void) | undefined;
+  /** Requests dispatched to the app so far. */
+  served = 0;
+  private readonly maxRequests: number;
   /** sync: a request is being handled. */
-  private busy = false;
+  busy = false;
+  /** sync: the request being handled and when it started, for a timeout's diagnosis. */
+  private current: { req: IncomingMessage; started: number } | undefined;
   /** sync: requests that arrived while busy (an accept that raced the pause, or pipelining). */
   private readonly waiting: Array<[IncomingMessage, ServerResponse]> = [];
   /** sync: moving average of request durations (ms); unknown until the first request is done. */
@@ -62,8 +77,10 @@ export class WorkerServer {
     private readonly gate: AcceptGate,
     options: WorkerServerOptions,
     private readonly log: Logger,
+    private readonly events: WorkerServerEvents,
   ) {
     this.sync = options.workerClass === 'sync';
+    this.maxRequests = options.maxRequests;
     this.closeEach = this.sync || options.keepAlive === 0;
     this.workerConnections = options.workerConnections;
     this.http = http.createServer({ ServerResponse: responseClass(() => this.closeEach || this.draining) });
@@ -126,6 +143,7 @@ export class WorkerServer {
   }
 
   private readonly dispatch = (req: IncomingMessage, res: ServerResponse): void => {
+    if (++this.served === this.maxRequests) this.events.onLimit();
     try {
       const result = this.handler.listener(req, res) as PromiseLike<unknown> | undefined;
       if (result != null && typeof result.then === 'function') {
@@ -144,6 +162,8 @@ export class WorkerServer {
   private runSync(req: IncomingMessage, res: ServerResponse): void {
     this.busy = true;
     const started = performance.now();
+    this.current = { req, started };
+    this.events.onSyncRequest();
     this.dispatch(req, res);
     if (res.writableEnded) {
       this.syncDone(started);
@@ -160,6 +180,8 @@ export class WorkerServer {
     const took = Math.min(performance.now() - started, SERVICE_TIME_CAP_MS);
     this.serviceMs = this.serviceMs === undefined ? took : this.serviceMs + SERVICE_TIME_WEIGHT * (took - this.serviceMs);
     this.busy = false;
+    this.current = undefined;
+    this.events.onSyncRequest();
     // The connection that paused the gate has had its request: no need to wait out the grace.
     this.acceptedAt = -Infinity;
     for (let next = this.waiting.shift(); next; next = this.waiting.shift()) {
@@ -169,6 +191,13 @@ export class WorkerServer {
       if (this.busy) return;
     }
     this.updateGate();
+  }
+
+  /** The request in flight, as a timeout's diagnosis reports it (sync; async has many). */
+  describeInFlight(): string[] {
+    if (!this.current) return this.sync ? [] : [`${this.sockets.size} open connections`];
+    const { req, started } = this.current;
+    return [`${req.method} ${req.url} (running for ${Math.round(performance.now() - started)}ms)`];
   }
 
   /** The app threw or rejected: answer 500 if nothing was sent yet, else cut the connection. */
