@@ -12,8 +12,9 @@
 // installed into benchmarks/node_modules on first use; it is no dependency of unicorn.
 //
 // The load is benchmarks/load.js in a second process: C connections in closed loops, kept alive or
-// closed after every request, from a warm-up second before the first reload to a second after the last.
-// The reloads are spread evenly over --duration seconds, one at a time, each waited for.
+// closed after every request. After a second of warm-up, it is counted for --duration seconds (or up
+// to a second after the last reload ended, if that is later), over which the reloads are spread
+// evenly, one at a time, each waited for. `--reloads 0` measures the same load without reloads.
 // Everything runs on loopback; every process started here is gone when the script ends, however it ends.
 'use strict';
 const { fork, spawn, spawnSync } = require('node:child_process');
@@ -163,7 +164,7 @@ function startUnicorn(workerClass, port) {
     }
     if (typeof msg !== 'string') return;
     if (msg.startsWith('Reload complete')) awaitingReload?.('complete');
-    else if (msg.startsWith('Reload failed')) awaitingReload?.('failed');
+    else if (msg.startsWith('Reload failed') || msg.startsWith('Reload refused')) awaitingReload?.('failed');
   });
   const gone = () => child.exitCode !== null || child.signalCode !== null;
   const tail = () => lastLines.join('\n');
@@ -178,11 +179,11 @@ function startUnicorn(workerClass, port) {
       const outcome = new Promise((resolve) => (awaitingReload = resolve));
       const timeout = new Promise((resolve) => (timer = setTimeout(resolve, RELOAD_TIMEOUT_MS, 'timeout')));
       process.kill(child.pid, 'SIGHUP');
-      const result = await Promise.race([outcome, timeout, exited.then((how) => `exit ${how}`)]);
+      const result = await Promise.race([outcome, timeout, exited.then((how) => ({ how }))]);
       clearTimeout(timer);
       awaitingReload = null;
       if (result === 'timeout') throw new Error(`${label}: no "Reload complete" in the log ${RELOAD_TIMEOUT_MS / 1000} s after SIGHUP:\n${tail()}`);
-      if (result.startsWith('exit')) throw new Error(`${label}: the arbiter exited (${result}) after SIGHUP:\n${tail()}`);
+      if (result.how) throw new Error(`${label}: the arbiter ended (${result.how}) on SIGHUP; does this unicorn reload on HUP?\n${tail()}`);
       return result;
     },
     /** SIGTERM to the arbiter, then SIGKILL to its process group, whatever is left of it. */
@@ -317,10 +318,18 @@ function failuresByReload(result) {
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const sum = (xs) => xs.reduce((n, x) => n + x, 0);
 
+/** The commit a checkout is at, for the record of which unicorn was measured. */
+function describeCheckout(dir) {
+  const git = (...args) => spawnSync('git', ['-C', dir, ...args], { encoding: 'utf8' });
+  const commit = git('log', '-1', '--format=%h').stdout.trim();
+  if (!commit) return `from ${dir}`;
+  return git('status', '--porcelain', '--untracked-files=no').stdout.trim() ? `at ${commit} with uncommitted changes` : `at ${commit}`;
+}
+
 function row(contender, load, result) {
   const completed = result.reloads.filter((r) => r.outcome === 'complete').length;
   const reloads = completed === result.reloads.length ? String(completed) : `${completed} (${result.reloads.length - completed} failed)`;
-  const reloadSeconds = median(result.reloads.map((r) => r.done - r.sent)) / 1000;
+  const reloadSeconds = result.reloads.length ? (median(result.reloads.map((r) => r.done - r.sent)) / 1000).toFixed(2) : '—';
   const failed = sum(Object.values(result.failures));
   const kinds = Object.entries(result.failures)
     .sort(([, a], [, b]) => b - a)
@@ -328,11 +337,11 @@ function row(contender, load, result) {
     .join(', ');
   const reused = result.onReusedSocket ? `; ${result.onReusedSocket} on a reused keep-alive socket` : '';
   const rps = result.ok / (result.elapsedMs / 1000);
-  return `| ${contender.name} | ${contender.mode} | ${load} | ${reloads} | ${reloadSeconds.toFixed(2)} | ${result.ok} | ${rps.toFixed(0)} | ${failed} | ${result.failures.refused ?? 0} | ${kinds ? kinds + reused : '—'} |`;
+  return `| ${contender.name} | ${contender.mode} | ${load} | ${reloads} | ${reloadSeconds} | ${result.ok} | ${rps.toFixed(0)} | ${failed} | ${result.failures.refused ?? 0} | ${kinds ? kinds + reused : '—'} |`;
 }
 
 async function main() {
-  if (!Number.isInteger(RELOADS) || RELOADS < 1) throw new Error(`--reloads "${opts.reloads}" is not accepted: expected a whole number of at least 1`);
+  if (!Number.isInteger(RELOADS) || RELOADS < 0) throw new Error(`--reloads "${opts.reloads}" is not accepted: expected a whole number`);
   if (!(DURATION_MS > 0)) throw new Error(`--duration "${opts.duration}" is not accepted: expected a number of seconds`);
   const ids = CONTENDERS.map((c) => c.id);
   for (const id of opts.contender ?? []) if (!ids.includes(id)) throw new Error(`--contender "${id}" is not accepted: expected one of ${ids.join(', ')}`);
@@ -351,6 +360,7 @@ async function main() {
     }
   }
 
+  const unicorn = contenders.some((c) => c.name === 'unicorn') ? ` unicorn ${describeCheckout(path.dirname(path.dirname(UNICORN)))}.` : '';
   const command = `npm run bench -- reload --duration ${opts.duration} --reloads ${RELOADS} --connections ${CONNECTIONS} --workers ${WORKERS}`;
   const cpus = os.cpus();
   const machine = `${cpus.length} × ${cpus[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Linux ${os.release()}, Node ${process.version}`;
@@ -360,8 +370,8 @@ async function main() {
     `Command: \`${command}\``,
     `Machine: ${machine}. ${WORKERS} workers each, serving benchmarks/apps/hello.js (for PM2, benchmarks/apps/hello-listen.js: the same handler, listening itself). ` +
       `Load: benchmarks/load.js, ${CONNECTIONS} connections in closed loops; keep-alive, or \`Connection: close\` on every request. ` +
-      `${RELOADS} reloads spread over ${opts.duration} s, one at a time, each waited for (unicorn: SIGHUP until the arbiter logs "Reload complete"; PM2: \`pm2 reload\`); ` +
-      `counted from the first reload's start to ${TAIL_MS / 1000} s after the last one's end.`,
+      `${RELOADS} reloads spread over ${opts.duration} s, one at a time, each waited for (unicorn: SIGHUP until the arbiter logs "Reload complete"; PM2: \`pm2 reload\`). ` +
+      `Counted over ${opts.duration} s (or to ${TAIL_MS / 1000} s after the last reload ended, if later) after a second of warm-up.${unicorn}`,
     '',
     '| contender | mode | load | reloads | reload s, median | requests | req/s | failed | refused | how they failed |',
     '| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
@@ -370,7 +380,10 @@ async function main() {
     'A request succeeded when its whole 2xx response arrived (a server that answers `Connection: close` and then closes has done nothing wrong). ' +
       'It failed when the connection was refused, reset or closed before the whole response, a write failed, no response came within 10 s, or the status was not 2xx. ' +
       'A loop pauses 10 ms after a failure, so a refused port costs about as many requests as the clients would have sent. ' +
-      'req/s counts the successful requests. "On a reused keep-alive socket": sent on a connection that had already served a request; a browser resends an idempotent request that fails so before any response arrives, Node\'s http client does not.',
+      'req/s counts the successful requests. ' +
+      'reload s: for unicorn, until "Reload complete" (every new worker ready; the old ones then finish their requests and exit); ' +
+      'for PM2, until `pm2 reload` returns (each old worker exited after its replacement listened; PM2 replaces two at a time). ' +
+      '"On a reused keep-alive socket": sent on a connection that had already served a request; a browser resends an idempotent request that fails so before any response arrives, Node\'s http client does not.',
     '',
   ].join('\n');
   process.stdout.write(`\n${section}`);

@@ -9,7 +9,10 @@ export type ToWorker =
   /** Carries one copy of a listening socket (the message's handle), answering `need-listener`. */
   | { type: 'unicorn:listener'; index: number; address: string }
   /** The arbiter got USR1: reopen log files (logrotate has moved them). */
-  | { type: 'unicorn:reopen-logs' };
+  | { type: 'unicorn:reopen-logs' }
+  /** Stop gracefully while other workers serve on: finish in-flight requests, close each
+   *  keep-alive connection after its next response. (SIGTERM stops as for a shutdown.) */
+  | { type: 'unicorn:hand-over' };
 
 /** Worker → arbiter. */
 export type ToArbiter =
@@ -56,8 +59,14 @@ export interface WorkerBoot {
 export const WORKER_BOOT_ENV = 'UNICORN_WORKER_BOOT';
 
 /**
- * Where a worker publishes a description of the requests it has in flight, for the arbiter to read
- * through the inspector when the worker times out (arbiter/diagnose.ts). A registered symbol, so
- * the two sides name it without sharing a module instance.
+ * Where a worker publishes a function describing its state, for the arbiter to call through the
+ * inspector when the worker times out (arbiter/diagnose.ts). A registered symbol's name, so the two
+ * sides name it without sharing a module instance.
  */
-export const IN_FLIGHT_KEY = 'unicorn.inFlight';
+export const SELF_REPORT_KEY = 'unicorn.selfReport';
+
+/** What that function returns. */
+export interface SelfReport {
+  /** The requests in flight, as the worker server describes them. */
+  inFlight: string[];
+}

@@ -118,6 +118,7 @@ export class Arbiter {
   private readonly workers = new Map<number, WorkerRecord>();
   private readonly events: ArbiterEvent[] = [];
   private listeners: Listener[] = [];
+  private socketFiles: string[] = [];
   private target: number;
   private generation = 1;
   private lastGeneration = 1;
@@ -158,6 +159,7 @@ export class Arbiter {
       if (this.pidfile) removePidfile(this.pidfile);
       throw err;
     }
+    this.socketFiles = this.listeners.flatMap(({ address }) => (address.kind === 'unix' ? [address.path] : []));
     process.once('exit', () => this.removeSocketFiles());
     for (const { url } of this.listeners) {
       const how = inherited ? `inherited from pid ${this.predecessor}` : String(process.pid);
@@ -355,11 +357,11 @@ export class Arbiter {
     return record.generation === this.generation && (record.state === 'booting' || record.state === 'ready');
   }
 
-  /** Gracefully stop one worker: it finishes its requests and exits. */
+  /** Gracefully stop one worker while others serve on: it finishes its requests and exits. */
   private stopWorker(record: WorkerRecord): void {
     record.state = 'stopping';
     record.killAt = this.now() + this.settings.gracefulTimeout;
-    record.handle.process.kill('SIGTERM');
+    this.send(record, { type: 'unicorn:hand-over' });
   }
 
   /** Fork one worker; undefined when the process could not even be started (out of pids or fds). */
@@ -627,8 +629,11 @@ export class Arbiter {
     this.reloadQueued = false;
     for (const record of this.workers.values()) record.killAt = Math.min(record.killAt, deadline);
     if (alreadyQuick) return;
-    // A re-executed arbiter serves on the same sockets: leave them open (and their files in place).
-    if (!this.successor) closeAll(this.listeners);
+    // Another arbiter (USR2) serving on the same sockets keeps them open, and their files in place.
+    if (!this.sharesListeners()) {
+      closeAll(this.listeners);
+      this.removeSocketFiles();
+    }
     const signal = this.stop.graceful ? 'SIGTERM' : 'SIGQUIT';
     for (const record of this.workers.values()) {
       record.state = 'stopping';
@@ -685,14 +690,19 @@ export class Arbiter {
     });
   }
 
-  /** For an arbiter that dies without closing its listeners (an uncaught error): no stale files.
-   *  Not while a re-executed arbiter serves on them. */
+  /** The arbiter this one started with USR2, or the one that started it, is running. */
+  private sharesListeners(): boolean {
+    return this.successor !== undefined || (this.predecessor !== undefined && isRunning(this.predecessor));
+  }
+
+  /** Remove the unix socket files (libuv does it on close only for sockets bound in-process, not
+   *  inherited ones), and at exit for an arbiter that dies without closing its listeners. Not while
+   *  another arbiter serves on them. */
   private removeSocketFiles(): void {
-    if (this.successor) return;
-    for (const { address } of this.listeners) {
-      if (address.kind !== 'unix') continue;
+    if (this.sharesListeners()) return;
+    for (const file of this.socketFiles) {
       try {
-        unlinkSync(address.path);
+        unlinkSync(file);
       } catch {
         // Already gone.
       }

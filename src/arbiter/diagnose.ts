@@ -12,7 +12,7 @@
  */
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { IN_FLIGHT_KEY } from '../ipc';
+import { SELF_REPORT_KEY, type SelfReport } from '../ipc';
 
 export interface Frame {
   functionName: string;
@@ -34,8 +34,8 @@ export interface Diagnosis {
 /** The execArgv that lets the arbiter open a worker's inspector on demand. */
 export const INSPECT_ON_DEMAND = '--inspect-port=127.0.0.1:0';
 
-/** How long to wait for a paused stack before concluding the worker's loop is idle. */
-const PAUSE_WAIT_MS = 300;
+/** How long a free event loop may take to run an immediate. */
+const LOOP_PROBE_MS = 250;
 
 /** Read the stack and the in-flight requests of worker `pid`, within `limitMs`. Never throws. */
 export async function diagnose(pid: number, limitMs: number): Promise<Diagnosis> {
@@ -58,24 +58,28 @@ export async function diagnose(pid: number, limitMs: number): Promise<Diagnosis>
     }>;
     session = await InspectorSession.open(targets[0]!.webSocketDebuggerUrl, remaining());
     await session.call('Debugger.enable', {}, remaining());
-    const paused = session.next('Debugger.paused', Math.min(PAUSE_WAIT_MS, remaining()));
+    // The worker's own account first: inspector calls reach even a stuck loop (V8 interrupts).
+    const report = await session
+      .call('Runtime.evaluate', { expression: `process[Symbol.for(${JSON.stringify(SELF_REPORT_KEY)})]?.()`, returnByValue: true }, remaining())
+      .then((answer) => (answer as { result?: { value?: SelfReport } }).result?.value)
+      .catch(() => undefined);
+    const inFlight = report?.inFlight ?? [];
+    // A free loop (a sync request waiting on I/O) runs an immediate at once, and pausing it would
+    // only catch whatever callback ran next. A stuck one does not: pause it where it is.
+    const free = await session
+      .call('Runtime.evaluate', { expression: 'new Promise((resolve) => setImmediate(resolve, true))', awaitPromise: true, returnByValue: true }, Math.min(LOOP_PROBE_MS, remaining()))
+      .then(() => true, () => false);
+    if (free) return { frames: [], inFlight };
+    const paused = session.next('Debugger.paused', remaining());
     void session.call('Debugger.pause', {}, remaining()).catch(() => undefined);
-    const event = await paused;
-    // An idle loop has not paused: cancel the pause still pending, or it would stop the evaluation.
-    if (!event) await session.call('Debugger.disable', {}, remaining());
-    // Evaluated while paused in the stuck code, or on the idle loop.
-    const inFlight = await session
-      .call('Runtime.evaluate', { expression: `process[Symbol.for(${JSON.stringify(IN_FLIGHT_KEY)})]?.() ?? []`, returnByValue: true }, remaining())
-      .then((result) => ((result as { result?: { value?: unknown } }).result?.value as string[]) ?? [])
-      .catch(() => []);
-    if (!event) return { frames: [], inFlight };
-    const callFrames = (event as { callFrames: CallFrame[] }).callFrames;
-    return { frames: callFrames.map((frame) => toFrame(frame, session!.scripts)), inFlight };
+    const event = (await paused) as { callFrames: CallFrame[] } | undefined;
+    if (!event) return { frames: [], inFlight, unavailable: 'the worker did not pause' };
+    return { frames: event.callFrames.map((frame) => toFrame(frame, session!.scripts)), inFlight };
   } catch (err) {
     return failed(err instanceof Error ? err.message : String(err));
   } finally {
-    // Closing the session resumes the worker and cancels a pause still pending, so that the abort
-    // path that follows can run if the worker's loop is free.
+    // Closing the session resumes the worker, so that the abort path that follows can run if the
+    // worker's loop is free.
     session?.close();
   }
 }

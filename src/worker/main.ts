@@ -5,7 +5,7 @@
 import cluster from 'node:cluster';
 import { UnicornError } from '../errors';
 import { ExitCode } from '../exit-codes';
-import { IN_FLIGHT_KEY, isMessage, WORKER_BOOT_ENV, type ToArbiter, type ToWorker, type WorkerBoot } from '../ipc';
+import { isMessage, SELF_REPORT_KEY, WORKER_BOOT_ENV, type ToArbiter, type SelfReport, type ToWorker, type WorkerBoot } from '../ipc';
 import { createLogger, reopenLogs } from '../log';
 import { AcceptGate, refuseAppListen, type RawHandle } from './accept';
 import { toHandler } from './handler';
@@ -45,6 +45,10 @@ const heartbeat = new Heartbeat(
   () => server?.busy === true,
 );
 
+(process as unknown as Record<symbol, () => SelfReport>)[Symbol.for(SELF_REPORT_KEY)] = () => ({
+  inFlight: server?.describeInFlight() ?? [],
+});
+
 process.on('message', (message: unknown, handle: unknown) => {
   if (!isMessage(message)) return;
   const msg = message as ToWorker;
@@ -55,13 +59,16 @@ process.on('message', (message: unknown, handle: unknown) => {
     case 'unicorn:reopen-logs':
       reopenLogs(log);
       break;
+    case 'unicorn:hand-over':
+      void stopGracefully('replaced', false);
+      break;
   }
 });
 
 // Signals sent to the worker itself act as they do on the arbiter's say-so (see docs/SIGNALS.md).
 // USR1 is left to Node: it opens the inspector, through which the arbiter reads a stuck worker's stack.
-process.on('SIGTERM', () => void stopGracefully('SIGTERM'));
-process.on('SIGHUP', () => void stopGracefully('SIGHUP'));
+process.on('SIGTERM', () => void stopGracefully('SIGTERM', true));
+process.on('SIGHUP', () => void stopGracefully('SIGHUP', false));
 // The arbiter's timeout path, when this worker's event loop can still run it (a sync request that
 // waits too long); a worker stuck in a loop never gets here and is killed.
 process.on('SIGABRT', () => {
@@ -74,15 +81,24 @@ for (const signal of ['SIGTTIN', 'SIGTTOU', 'SIGWINCH', 'SIGUSR2'] as const) pro
 // The arbiter is gone (even killed with SIGKILL): finish what is in flight and go, no orphans.
 // node:cluster's own 'disconnect' handler would exit at once unless told the disconnect is expected.
 cluster.worker!.exitedAfterDisconnect = true;
-process.on('disconnect', () => void stopGracefully('arbiter gone'));
+process.on('disconnect', () => void stopGracefully('arbiter gone', true));
 for (const signal of ['SIGINT', 'SIGQUIT'] as const) process.on(signal, () => process.exit(ExitCode.OK));
 process.on('uncaughtException', (err) => {
   log.fatal({ err }, `${booted ? 'Uncaught exception' : 'Worker failed to boot'}, worker exiting: ${err.message}`);
   process.exit(booted ? ExitCode.ERROR : ExitCode.WORKER_BOOT_ERROR);
 });
 
-async function stopGracefully(reason: string): Promise<void> {
-  if (stopping) return;
+/**
+ * Stop accepting, finish what is in flight and exit. `closeIdle`: the server is going away, so idle
+ * keep-alive connections are closed at once; otherwise other workers serve on and those connections
+ * are left to close after their next response (see WorkerServer.drain). A later call can only
+ * make the stop more abrupt.
+ */
+async function stopGracefully(reason: string, closeIdle: boolean): Promise<void> {
+  if (stopping) {
+    if (closeIdle) await server?.drain(true);
+    return;
+  }
   stopping = true;
   heartbeat.stop();
   log.info({ reason }, `Worker exiting (pid: ${process.pid})`);
@@ -91,7 +107,7 @@ async function stopGracefully(reason: string): Promise<void> {
     log.warn(`Graceful stop took longer than ${boot!.gracefulTimeout}ms; exiting with requests in flight`);
     process.exit(ExitCode.OK);
   }, boot!.gracefulTimeout).unref();
-  await server?.drain();
+  await server?.drain(closeIdle);
   process.exit(ExitCode.OK);
 }
 
@@ -111,8 +127,6 @@ async function start(): Promise<void> {
       },
       onSyncRequest: () => heartbeat.touch(),
     });
-    const described = server;
-    (process as unknown as Record<symbol, () => string[]>)[Symbol.for(IN_FLIGHT_KEY)] = () => described.describeInFlight();
     log.info({ shape: handler.shape }, `Worker serving ${boot!.app.raw} as ${handler.shape}`);
     server.start();
     heartbeat.start();

@@ -56,6 +56,8 @@ export class WorkerServer {
   private readonly workerConnections: number;
   private readonly sockets = new Set<Socket>();
   private draining = false;
+  private drained: Promise<void> | undefined;
+  private sweep: NodeJS.Timeout | undefined;
   private onDrained: (() => void) | undefined;
   /** Requests dispatched to the app so far. */
   served = 0;
@@ -143,6 +145,7 @@ export class WorkerServer {
   }
 
   private readonly dispatch = (req: IncomingMessage, res: ServerResponse): void => {
+    (req.socket as SocketState)[SERVED] = true;
     if (++this.served === this.maxRequests) this.events.onLimit();
     try {
       const result = this.handler.listener(req, res) as PromiseLike<unknown> | undefined;
@@ -215,21 +218,42 @@ export class WorkerServer {
   }
 
   /**
-   * Graceful stop: accept nothing more, close idle keep-alive connections at once, answer requests
-   * in flight whose headers are not sent yet, and any still to come, with `Connection: close` (the
-   * response class sees `draining`), and resolve once every connection has closed.
+   * Graceful stop: accept nothing more, answer every request still to come with `Connection:
+   * close` (the response class sees `draining`), and resolve once every connection has closed.
+   *
+   * - Handing over (a reload, recycling, fewer workers: other workers serve on), idle keep-alive
+   *   connections are not closed under a client that may be sending on one at that moment — the
+   *   request would be lost. Each closes after its next response, or when it has been idle for the
+   *   keep-alive timeout its responses announced, as it would have anyway.
+   * - Shutting down (`closeIdle`: the server is going away), idle keep-alive connections are closed
+   *   at once, and as they become idle. A connection that has not sent its first request yet is
+   *   not idle: its request is in flight. A handover upgrades to this when asked.
    */
-  async drain(): Promise<void> {
+  async drain(closeIdle: boolean): Promise<void> {
+    if (closeIdle && !this.sweep) {
+      this.closeIdleKeepAlive();
+      this.sweep = setInterval(() => this.closeIdleKeepAlive(), DRAIN_SWEEP_MS);
+    }
+    if (this.draining) return this.drained;
     this.draining = true;
     clearTimeout(this.graceTimer);
     this.gate.close();
-    this.http.closeIdleConnections();
-    if (this.sockets.size === 0) return;
-    const sweep = setInterval(() => this.http.closeIdleConnections(), DRAIN_SWEEP_MS);
-    await new Promise<void>((resolve) => (this.onDrained = resolve));
-    clearInterval(sweep);
+    this.drained = this.sockets.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => (this.onDrained = resolve));
+    await this.drained;
+    clearInterval(this.sweep);
+  }
+
+  private closeIdleKeepAlive(): void {
+    for (const socket of this.sockets) {
+      // `_httpMessage` is the response being written on the socket, if any (node:http's own field).
+      if ((socket as SocketState)[SERVED] && !(socket as SocketState)._httpMessage) socket.destroy();
+    }
   }
 }
+
+/** Marks a socket that has had a request: only then is it an idle keep-alive connection. */
+const SERVED = Symbol('served');
+type SocketState = Socket & { [SERVED]?: true; _httpMessage?: unknown };
 
 type HeaderList = Parameters<ServerResponse['writeHead']>[1];
 

@@ -1,4 +1,8 @@
+import { killLoads } from './load';
 import { killAll } from './unicorn';
 
 // Every process a test started is killed by pid when the test ends, pass or fail.
-afterEach(killAll);
+afterEach(async () => {
+  killLoads();
+  await killAll();
+});

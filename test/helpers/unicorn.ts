@@ -33,6 +33,8 @@ export class Unicorn {
   /** Resolves when stderr closes: the arbiter and every worker (they share it) are gone. */
   readonly outputClosed: Promise<void>;
   private readonly waiters = new Set<() => void>();
+  /** stderr has closed: nothing more will be logged (an arbiter started by USR2 shares it). */
+  private closed = false;
 
   constructor(readonly proc: ChildProcess) {
     running.add(this);
@@ -55,7 +57,13 @@ export class Unicorn {
       this.stdout += chunk;
       for (const wake of this.waiters) wake();
     });
-    this.outputClosed = new Promise((resolve) => proc.stderr!.once('close', () => resolve()));
+    this.outputClosed = new Promise((resolve) =>
+      proc.stderr!.once('close', () => {
+        this.closed = true;
+        for (const wake of this.waiters) wake();
+        resolve();
+      }),
+    );
     this.exited = new Promise((resolve) => {
       proc.on('exit', (code, signal) => {
         for (const wake of this.waiters) wake();
@@ -74,7 +82,7 @@ export class Unicorn {
       const check = () => {
         const found = this.logs.find(match);
         if (found) return done(() => resolve(found));
-        if (this.proc.exitCode !== null || this.proc.signalCode !== null) {
+        if (this.closed) {
           done(() => reject(new Error(`unicorn exited before logging ${what}:\n${this.stderr}`)));
         }
       };
@@ -124,10 +132,13 @@ export class Unicorn {
     return childPids(this.pid);
   }
 
-  /** Every pid this run has logged or has as a child: what cleanup kills. */
+  /** Every pid this run has logged or has as a child, including arbiters started by USR2 and
+   *  their workers: what cleanup kills. */
   allPids(): number[] {
-    const logged = this.logs.map((line) => line.workerPid).filter((pid): pid is number => typeof pid === 'number');
-    return [...new Set([this.pid, ...logged, ...childPids(this.pid)])];
+    const logged = this.logs.flatMap((line) => [line.pid, line.workerPid, line.successorPid]).filter((pid): pid is number => typeof pid === 'number');
+    const pids = new Set([this.pid, ...logged]);
+    for (const pid of [...pids]) for (const child of childPids(pid)) pids.add(child);
+    return [...pids];
   }
 
   signal(signal: NodeJS.Signals): void {

@@ -1,0 +1,145 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { request, sequential } from '../helpers/http';
+import { Load } from '../helpers/load';
+import { APPS, isAlive, serve, start, waitUntilGone } from '../helpers/unicorn';
+
+const ROUTES = path.join(APPS, 'routes.js');
+const SUPERVISED = path.join(APPS, 'supervised.mjs');
+
+describe('heartbeats and timeouts', () => {
+  it('kills a worker stuck in a loop within --timeout + 2s, logging the function and file it was stuck in', async () => {
+    const unicorn = await serve(ROUTES, ['-t', '2s'], { workers: 2 });
+    const stuck = request(`${unicorn.url()}/spin`).catch((err: Error) => ({ error: err.message }));
+    const sent = Date.now();
+    const line = await unicorn.waitForLog((l) => l.msg.startsWith('WORKER TIMEOUT (pid:'), 'WORKER TIMEOUT', 10_000);
+    const pid = line.workerPid as number;
+    expect(line.msg).toMatch(/stuck in spinForever \(.*test\/fixtures\/apps\/routes\.js:\d+:\d+\)/);
+    expect(line.msg).toContain('serving GET /spin');
+    expect(line.stack).toMatch(/^ {4}at spinForever \(.*routes\.js:\d+:\d+\)\n {4}at app \(.*routes\.js/);
+    await unicorn.waitForLog((l) => l.workerPid === pid && l.signal === 'SIGKILL', 'the stuck worker killed');
+    expect(Date.now() - sent).toBeLessThan(2000 + 2000 + 500); // --timeout + 2s, plus the request's own way in
+    expect(await stuck).toHaveProperty('error');
+    // Replaced: two workers serve again, and the other worker never stopped serving.
+    await unicorn.ready(3);
+    expect((await request(unicorn.url())).status).toBe(200);
+  });
+
+  it('sync: --timeout limits one request; a worker whose loop is free runs its abort path', async () => {
+    const unicorn = await serve(ROUTES, ['-t', '1s']);
+    const hung = request(`${unicorn.url()}/slow?ms=60000`).catch((err: Error) => ({ error: err.message }));
+    const line = await unicorn.waitForLog((l) => l.msg.startsWith('WORKER TIMEOUT (pid:'), 'WORKER TIMEOUT');
+    expect(line.msg).toContain('its event loop was free: waiting on I/O or a timer; serving GET /slow?ms=60000');
+    await unicorn.waitForLog((l) => l.role === 'worker' && l.msg.startsWith('Worker aborted'), 'the abort path');
+    await unicorn.waitForLog((l) => l.workerPid === line.workerPid && l.code === 1, 'the worker exiting with code 1');
+    expect(await hung).toHaveProperty('error');
+  });
+
+  it('sync: a request shorter than --timeout is not cut off, however long it is against the heartbeat', async () => {
+    const unicorn = await serve(ROUTES, ['-t', '1s']);
+    for (const ms of [700, 800, 700]) expect((await request(`${unicorn.url()}/slow?ms=${ms}`)).status).toBe(200);
+    expect(unicorn.lines('WORKER TIMEOUT')).toHaveLength(0);
+  });
+
+  it('async: --timeout catches a stuck event loop, not slow requests', async () => {
+    const unicorn = await serve(ROUTES, ['-k', 'async', '-t', '1s']);
+    expect((await request(`${unicorn.url()}/slow?ms=2500`)).status).toBe(200);
+    expect(unicorn.lines('WORKER TIMEOUT')).toHaveLength(0);
+  });
+
+  it('--timeout 0 turns the timeout off', async () => {
+    const unicorn = await serve(ROUTES, ['-t', '0']);
+    expect((await request(`${unicorn.url()}/slow?ms=1500`)).status).toBe(200);
+    expect(unicorn.lines('WORKER TIMEOUT')).toHaveLength(0);
+  });
+
+  it('--worker-boot-timeout kills a worker stuck while loading, with its stack', async () => {
+    const unicorn = start(['-b', '127.0.0.1:0', '--worker-boot-timeout', '1s', SUPERVISED], { env: { BOOT_SPIN: '1' } });
+    const line = await unicorn.waitForLog((l) => l.msg.startsWith('WORKER BOOT TIMEOUT (pid:'), 'WORKER BOOT TIMEOUT');
+    expect(line.msg).toMatch(/not ready after 1\.\ds \(--worker-boot-timeout 1s\); stuck in spinWhileLoading \(.*supervised\.mjs:\d+:\d+\)/);
+    // Not a load error: it is retried, after a delay.
+    await unicorn.waitForLog((l) => l.msg.startsWith('Booting worker') && l.workerId === 2, 'a second worker');
+  });
+
+  it('heartbeats only count once a worker has booted: a boot longer than --timeout is fine', async () => {
+    const unicorn = await serve(SUPERVISED, ['-t', '1s'], { env: { BOOT_WAIT_MS: '1500' } });
+    expect((await request(unicorn.url())).status).toBe(200);
+    expect(unicorn.lines('WORKER')).toHaveLength(0);
+  });
+});
+
+describe('crash loops', () => {
+  it('respawns a worker that keeps crashing with a growing delay while the other serves', async () => {
+    const marker = path.join(mkdtempSync(path.join(tmpdir(), 'unicorn-')), 'first');
+    const unicorn = await serve(SUPERVISED, [], { workers: 1, env: { CRASH_MARKER: marker } });
+    unicorn.signal('SIGTTIN'); // a second worker, and every later one, crashes after booting
+    const streak = await unicorn.waitForLog((l) => l.crashes === 4, 'four crashes in a row', 20_000);
+    const delays = unicorn.logs.filter((l) => typeof l.crashes === 'number').map((l) => l.delayMs as number);
+    // Each delay is the previous one doubled, ±50% at random: the ranges do not overlap past the second.
+    expect(delays[2]!).toBeGreaterThan(delays[0]!);
+    expect(streak.msg).toMatch(/^4 worker crashes in a row; next respawn in \d/);
+    const replies = await sequential(unicorn.url(), 10);
+    expect(new Set(replies.map((r) => r.body))).toEqual(new Set([`supervised ${readFirst(unicorn.logs)}\n`]));
+    expect(isAlive(unicorn.pid)).toBe(true);
+  });
+});
+
+function readFirst(logs: Array<{ msg: string; pid: number; role: string }>): number {
+  return logs.find((l) => l.role === 'worker' && l.msg.startsWith('Worker serving'))!.pid;
+}
+
+describe('no orphans', () => {
+  it('workers exit within seconds of a kill -9 of the arbiter, under load', async () => {
+    const unicorn = await serve(ROUTES, ['-k', 'async'], { workers: 2 });
+    const workers = unicorn.workerPids();
+    const load = await Load.start(unicorn.url(), { keepAlive: true });
+    await load.flowing();
+    unicorn.signal('SIGKILL');
+    expect(await waitUntilGone(workers, 5000)).toEqual([]);
+    await load.stop();
+  });
+});
+
+describe('recycling', () => {
+  it.each([
+    ['keep-alive', true, 'async'],
+    ['Connection: close', false, 'sync'],
+  ])('--max-requests 50 under a %s load: workers are replaced and no request fails', async (_, keepAlive, workerClass) => {
+    const unicorn = await serve(ROUTES, ['-k', workerClass as string, '--max-requests', '50', '--max-requests-jitter', '10'], { workers: 2 });
+    const load = await Load.start(unicorn.url(), { keepAlive: keepAlive as boolean });
+    await unicorn.waitForLog(() => unicorn.lines('Replacing worker').length >= 4, 'four replacements', 20_000);
+    await unicorn.waitForLog(() => unicorn.lines('Worker (pid:').filter((l) => l.code === 0).length >= 4, 'four retired workers gone');
+    const counts = await load.stop();
+    expect(counts).toMatchObject({ failed: 0, refused: 0 });
+    expect(counts.ok).toBeGreaterThan(200);
+    if (keepAlive) expect(counts.reusedConnections).toBeGreaterThan(counts.ok / 2);
+    const replaced = unicorn.lines('Replacing worker')[0]!;
+    expect(replaced.msg).toMatch(/^Replacing worker \(pid:\d+\): it has served (5\d|60) requests \(--max-requests 50\)$/);
+    // The replacement was ready before the retiring worker was told to go.
+    const readyAt = unicorn.logs.findIndex((l, i) => i > unicorn.logs.indexOf(replaced) && /^Worker \(pid:\d+\) ready$/.test(l.msg));
+    const goneAt = unicorn.logs.findIndex((l) => l.workerPid === replaced.workerPid && l.code === 0);
+    expect(readyAt).toBeGreaterThan(0);
+    expect(goneAt).toBeGreaterThan(readyAt);
+    expect(unicorn.lines('WORKER TIMEOUT')).toHaveLength(0);
+  });
+
+  it('--max-worker-memory replaces a worker past the limit, gracefully', async () => {
+    const unicorn = await serve(ROUTES, ['-t', '2s', '--max-worker-memory', '200MB']);
+    const load = await Load.start(unicorn.url(), { keepAlive: false, concurrency: 2 });
+    await load.flowing();
+    expect((await request(`${unicorn.url()}/grow?mb=250`)).status).toBe(200);
+    const line = await unicorn.waitForLog((l) => l.msg.startsWith('Replacing worker'), 'the replacement', 10_000);
+    expect(line.msg).toMatch(/it uses [\d.]+MB of memory, over --max-worker-memory 200MB$/);
+    await unicorn.waitForLog((l) => l.workerPid === line.workerPid && l.code === 0, 'the old worker gone');
+    expect(await load.stop()).toMatchObject({ failed: 0, refused: 0 });
+  });
+
+  it('--max-worker-lifetime with jitter replaces workers in turn, with no request failing', async () => {
+    const unicorn = await serve(ROUTES, ['-k', 'async', '--max-worker-lifetime', '1s', '--max-worker-lifetime-jitter', '500ms'], { workers: 2 });
+    const load = await Load.start(unicorn.url(), { keepAlive: true });
+    await unicorn.waitForLog(() => unicorn.lines('Replacing worker').length >= 3, 'three replacements', 15_000);
+    expect(await load.stop()).toMatchObject({ failed: 0, refused: 0 });
+    expect(unicorn.lines('Replacing worker')[0]!.msg).toMatch(/it has run for 1\.?\d*s \(--max-worker-lifetime 1s\)$/);
+  });
+});
