@@ -19,12 +19,11 @@
 'use strict';
 const { fork, spawn, spawnSync } = require('node:child_process');
 const { existsSync, mkdtempSync, rmSync, writeFileSync } = require('node:fs');
-const http = require('node:http');
-const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const readline = require('node:readline');
 const { parseArgs } = require('node:util');
+const { freePort, get } = require('./net-utils.js');
 const { readIfExists, replaceSection } = require('./results-file.js');
 
 const ROOT = path.resolve(__dirname, '..');
@@ -86,27 +85,6 @@ function killGroup(pgid) {
   } catch (err) {
     if (err.code !== 'ESRCH') throw err;
   }
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = probe.address();
-      probe.close(() => resolve(port));
-    });
-    probe.on('error', reject);
-  });
-}
-
-function get(port) {
-  return new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, agent: false, timeout: 1000 }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode === 200));
-    });
-    req.on('error', () => resolve(false));
-    req.on('timeout', () => req.destroy());
-  });
 }
 
 /** Wait until every worker could have booted: the port answers several times in a row. */

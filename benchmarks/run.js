@@ -9,11 +9,10 @@
 'use strict';
 const { spawn, spawnSync } = require('node:child_process');
 const { writeFileSync } = require('node:fs');
-const http = require('node:http');
-const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const { parseArgs } = require('node:util');
+const { freePort, get } = require('./net-utils.js');
 const { readIfExists, sectionOf } = require('./results-file.js');
 
 // `npm run bench -- reload [options]`: the reload-under-load benchmark instead, benchmarks/reload.js.
@@ -63,27 +62,6 @@ const SCENARIOS = {
     contenders: [unicorn('sync'), unicorn('async'), nodeCluster('rr', 'round-robin'), nodeCluster('none', 'shared-handle')],
   },
 };
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = probe.address();
-      probe.close(() => resolve(port));
-    });
-    probe.on('error', reject);
-  });
-}
-
-function get(port) {
-  return new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, agent: false, timeout: 1000 }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode === 200));
-    });
-    req.on('error', () => resolve(false));
-    req.on('timeout', () => req.destroy());
-  });
-}
 
 /** Wait until every worker could have booted: the port answers several times in a row. */
 async function waitUntilServing(port, child) {

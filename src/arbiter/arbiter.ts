@@ -1,49 +1,16 @@
-import type { ChildProcess } from 'node:child_process';
-import cluster, { type Worker } from 'node:cluster';
 import { unlinkSync } from 'node:fs';
-import path from 'node:path';
 import { formatAddress } from '../config/address';
 import { formatDuration } from '../config/duration';
 import type { Settings } from '../config/settings';
 import { formatSize } from '../config/size';
 import { ExitCode } from '../exit-codes';
-import { isMessage, WORKER_BOOT_ENV, type ToArbiter, type ToWorker, type WorkerBoot } from '../ipc';
+import { isMessage, type ToArbiter, type ToWorker } from '../ipc';
 import { reopenLogs, type Logger } from '../log';
 import { VERSION } from '../version';
-import { culprit, diagnose, formatStack, INSPECT_ON_DEMAND, type Diagnosis } from './diagnose';
-import { bindAll, closeAll, inheritListeners, spawnSuccessor, type Listener } from './listeners';
-import { isRunning, removePidfile, takeOverPidfile, writePidfile } from './pidfile';
-
-/**
- * Where a worker is in its life, as the arbiter sees it:
- * - `booting`: forked, loading the app; not ready yet.
- * - `ready`: serving.
- * - `retiring`: serving, and to be stopped once a replacement is ready (recycling).
- * - `stopping`: told to stop, or being killed; waiting for its exit.
- */
-type WorkerState = 'booting' | 'ready' | 'retiring' | 'stopping';
-
-interface WorkerRecord {
-  id: number;
-  pid: number;
-  handle: Worker;
-  state: WorkerState;
-  /** The configuration it was started with: bumped by each reload. */
-  generation: number;
-  spawnedAt: number;
-  everReady: boolean;
-  /** When it last showed its event loop turns: ready, or its latest heartbeat. */
-  lastBeat: number;
-  requests: number;
-  /** Resident memory in bytes, from its latest heartbeat. */
-  rss: number;
-  /** When --max-worker-lifetime (with its jitter) replaces it. */
-  retireAt: number;
-  /** When it gets SIGKILL if it is still alive. */
-  killAt: number;
-  /** Set when the arbiter is killing it for not answering. */
-  fault?: 'timeout' | 'boot-timeout';
-}
+import { describeTimeout, diagnose, formatStack, type Diagnosis } from './diagnose';
+import { bindAll, closeAll, inheritListeners, type Listener } from './listeners';
+import { Succession } from './succession';
+import { forkWorker, setupWorkers, type WorkerRecord } from './worker-process';
 
 /** What the loop acts on. Signal handlers, cluster events and IPC messages only enqueue these. */
 type ArbiterEvent =
@@ -80,8 +47,6 @@ const CRASH_STREAK_RESET_MS = 30_000;
 const DIAGNOSE_LIMIT_MS = 1000;
 /** After SIGABRT, how long a timed-out worker has to run its abort path before SIGKILL. */
 const ABORT_GRACE_MS = 500;
-/** Heartbeats come every --timeout/2, and at least this often (the memory limit reads them). */
-const MAX_HEARTBEAT_MS = 5000;
 
 /** The signals the arbiter acts on, and what each one means (docs/SIGNALS.md). */
 const SIGNAL_ACTIONS = {
@@ -98,7 +63,6 @@ const SIGNAL_ACTIONS = {
 
 type HandledSignal = keyof typeof SIGNAL_ACTIONS;
 
-const WORKER_ENTRY = path.join(__dirname, '..', 'worker', 'main.js');
 
 export interface ArbiterOptions {
   /** Read the configuration again, for HUP; throws a UnicornError when it no longer validates. */
@@ -129,12 +93,7 @@ export class Arbiter {
   private crashStreak = 0;
   private lastCrashAt = -Infinity;
   private stop: Stop | undefined;
-  /** The pidfile this arbiter wrote: `--pid`, or `--pid`.2 while the arbiter that started it runs. */
-  private pidfile: string | undefined;
-  /** The arbiter that started this one with USR2, while it is still running. */
-  private predecessor: number | undefined;
-  /** The arbiter this one started with USR2, while it is running. */
-  private successor: ChildProcess | undefined;
+  private readonly succession: Succession;
   private wake: () => void = () => {};
   private readonly now: () => number;
 
@@ -145,33 +104,33 @@ export class Arbiter {
   ) {
     this.target = settings.workers;
     this.now = options.now ?? Date.now;
+    this.succession = new Succession(settings.pid, log);
   }
 
   /** Serve until stopped; resolves with the exit code. Throws if a listener cannot be bound. */
   async run(): Promise<ExitCode> {
     this.log.info({ version: VERSION, node: process.version }, `Starting unicorn ${VERSION}`);
     const inherited = inheritListeners(process.env);
-    if (inherited) this.predecessor = process.ppid;
-    this.writePidfile();
+    this.succession.begin(inherited !== undefined);
     try {
       this.listeners = inherited ?? (await bindAll(this.settings.bind, this.settings.backlog));
     } catch (err) {
-      if (this.pidfile) removePidfile(this.pidfile);
+      this.succession.end();
       throw err;
     }
     this.socketFiles = this.listeners.flatMap(({ address }) => (address.kind === 'unix' ? [address.path] : []));
     process.once('exit', () => this.removeSocketFiles());
     for (const { url } of this.listeners) {
-      const how = inherited ? `inherited from pid ${this.predecessor}` : String(process.pid);
+      const how = inherited ? `inherited from pid ${this.succession.predecessorPid}` : String(process.pid);
       this.log.info({ address: url, inherited: Boolean(inherited) }, `Listening at: ${url} (${how})`);
     }
     this.log.info({ workerClass: this.settings.workerClass }, `Using worker: ${this.settings.workerClass}`);
     this.installSignalHandlers();
-    this.setupCluster();
+    setupWorkers();
 
     for (;;) {
       this.handleEvents();
-      this.watchPredecessor();
+      this.succession.watchPredecessor();
       if (this.stop) {
         this.murderOverdueWorkers();
         if (this.workers.size === 0) break;
@@ -183,7 +142,7 @@ export class Arbiter {
       }
       await this.sleep(this.msUntilDue());
     }
-    if (this.pidfile && !this.successor) removePidfile(this.pidfile);
+    this.succession.end();
     this.log.info('Shutting down: Master');
     return this.stop.exitCode;
   }
@@ -203,12 +162,9 @@ export class Arbiter {
         case 'diagnosed':
           this.abortTimedOut(event.record, event.diagnosis);
           break;
-        case 'successor-exit': {
-          const how = event.signal ? `was killed by signal ${event.signal}` : `exited with code ${event.code}`;
-          this.log.warn({ successorPid: event.pid, code: event.code, signal: event.signal }, `Re-executed arbiter (pid:${event.pid}) ${how}`);
-          this.successor = undefined;
+        case 'successor-exit':
+          this.succession.successorExited(event.pid, event.code, event.signal);
           break;
-        }
       }
     }
   }
@@ -242,7 +198,9 @@ export class Arbiter {
         for (const record of this.workers.values()) this.send(record, { type: 'unicorn:reopen-logs' });
         break;
       case 'reexec':
-        this.reexec();
+        this.succession.reexec(this.listeners, this.options.launchCwd, (pid, code, signal) =>
+          this.enqueue({ kind: 'successor-exit', pid, code, signal }),
+        );
         break;
       case 'stop-workers':
         // A terminal sends WINCH to its foreground processes whenever its window is resized.
@@ -367,57 +325,15 @@ export class Arbiter {
   /** Fork one worker; undefined when the process could not even be started (out of pids or fds). */
   private spawnWorker(): WorkerRecord | undefined {
     const id = ++this.lastWorkerId;
-    const s = this.settings;
-    const boot: WorkerBoot = {
-      workerId: id,
-      app: s.app,
-      interface: s.interface,
-      workerClass: s.workerClass,
-      workerConnections: s.workerConnections,
-      keepAlive: s.keepAlive,
-      backlog: s.backlog,
-      heartbeatMs: s.timeout > 0 ? Math.min(s.timeout / 2, MAX_HEARTBEAT_MS) : MAX_HEARTBEAT_MS,
-      gracefulTimeout: s.gracefulTimeout,
-      maxRequests: s.maxRequests > 0 ? s.maxRequests + Math.floor(Math.random() * (s.maxRequestsJitter + 1)) : 0,
-      listeners: this.listeners.map((l) => l.url),
-    };
     const cannotFork = (err: Error) => this.log.error({ err, workerId: id }, `Cannot fork a worker: ${err.message}`);
-    let handle: Worker;
-    try {
-      handle = cluster.fork({ [WORKER_BOOT_ENV]: JSON.stringify(boot) });
-    } catch (err) {
-      cannotFork(err as Error);
-      return undefined;
-    }
-    const pid = handle.process.pid;
-    if (pid === undefined) {
-      // The spawn failed (no pids or fds left); its error event follows, and no exit event will.
-      handle.once('error', cannotFork);
-      return undefined;
-    }
-    const now = this.now();
-    const lifetime = s.maxWorkerLifetime > 0 ? s.maxWorkerLifetime + Math.random() * s.maxWorkerLifetimeJitter : Infinity;
-    const record: WorkerRecord = {
-      id,
-      pid,
-      handle,
-      state: 'booting',
-      generation: this.generation,
-      spawnedAt: now,
-      everReady: false,
-      lastBeat: now,
-      requests: 0,
-      rss: 0,
-      retireAt: now + lifetime,
-      killAt: Infinity,
-    };
+    const record = forkWorker(id, this.settings, this.listeners.map((l) => l.url), this.generation, this.now(), cannotFork);
+    if (!record) return undefined;
+    const { handle, pid } = record;
     this.workers.set(id, record);
     handle.on('message', (message: unknown) => this.onWorkerMessage(record, message));
     // A send to a worker that has just died fails; its exit event tells the rest.
     handle.on('error', (err) => this.log.debug({ err, workerId: id }, 'IPC error'));
-    handle.on('exit', (code, signal) =>
-      this.enqueue({ kind: 'exit', id, code, signal: signal as NodeJS.Signals | null }),
-    );
+    handle.on('exit', (code, signal) => this.enqueue({ kind: 'exit', id, code, signal: signal as NodeJS.Signals | null }));
     this.log.info({ workerId: id, workerPid: pid, generation: this.generation }, `Booting worker with pid: ${pid}`);
     return record;
   }
@@ -470,17 +386,9 @@ export class Arbiter {
     const boot = record.fault === 'boot-timeout';
     const silentMs = this.now() - (boot ? record.spawnedAt : record.lastBeat);
     const limit = boot ? `--worker-boot-timeout ${formatDuration(this.settings.workerBootTimeout)}` : `--timeout ${formatDuration(this.settings.timeout)}`;
-    const top = culprit(diagnosis.frames);
-    const where = top
-      ? `stuck in ${top.functionName} (${top.file}:${top.line}:${top.column})`
-      : diagnosis.unavailable
-        ? `its stack could not be read: ${diagnosis.unavailable}`
-        : 'its event loop was free: waiting on I/O or a timer';
-    const serving = diagnosis.inFlight.length > 0 ? `; serving ${diagnosis.inFlight.join(', ')}` : '';
-    const what = boot ? `WORKER BOOT TIMEOUT (pid:${record.pid}): not ready after` : `WORKER TIMEOUT (pid:${record.pid}): silent for`;
     this.log.error(
       { workerId: record.id, workerPid: record.pid, silentMs, stack: formatStack(diagnosis.frames), inFlight: diagnosis.inFlight },
-      `${what} ${(silentMs / 1000).toFixed(1)}s (${limit}); ${where}${serving}`,
+      describeTimeout(record.pid, boot, silentMs, limit, diagnosis),
     );
     if (!this.workers.has(record.id)) return;
     // The abort path runs if the worker's loop can still run it; SIGKILL follows either way.
@@ -579,45 +487,6 @@ export class Arbiter {
     }
   }
 
-  /** USR2: start a new arbiter that inherits the listeners (see spawnSuccessor). */
-  private reexec(): void {
-    if (this.successor) {
-      this.log.warn(`Ignoring USR2: the arbiter re-executed earlier (pid:${this.successor.pid}) is still running`);
-      return;
-    }
-    if (this.predecessor) {
-      this.log.warn(`Ignoring USR2: the arbiter this one replaces (pid:${this.predecessor}) is still running`);
-      return;
-    }
-    const child = spawnSuccessor(this.listeners, this.options.launchCwd);
-    if (child.pid === undefined) {
-      child.once('error', (err) => this.log.error({ err }, `Cannot re-execute: ${err.message}`));
-      return;
-    }
-    const pid = child.pid;
-    this.successor = child;
-    child.once('exit', (code, signal) => this.enqueue({ kind: 'successor-exit', pid, code, signal }));
-    this.log.info({ successorPid: pid }, `Re-executing: new arbiter (pid:${pid}) inherits the listeners`);
-  }
-
-  /** A re-executed arbiter takes over the pidfile once the arbiter that started it is gone. */
-  private watchPredecessor(): void {
-    if (this.predecessor === undefined || isRunning(this.predecessor)) return;
-    this.log.info({ predecessorPid: this.predecessor }, `The previous arbiter (pid:${this.predecessor}) has exited`);
-    this.predecessor = undefined;
-    if (this.pidfile && this.settings.pid && takeOverPidfile(this.pidfile, this.settings.pid)) {
-      this.pidfile = this.settings.pid;
-      this.log.info({ pidfile: this.pidfile }, `Took over the pidfile ${this.pidfile}`);
-    }
-  }
-
-  private writePidfile(): void {
-    if (!this.settings.pid) return;
-    this.pidfile = this.predecessor ? `${this.settings.pid}.2` : this.settings.pid;
-    const { replaced } = writePidfile(this.pidfile);
-    if (replaced) this.log.warn(`Replaced the stale pidfile ${this.pidfile}: pid ${replaced} is not running`);
-  }
-
   // --- Stopping ----------------------------------------------------------------------------------
 
   private beginStop(graceful: boolean, exitCode: ExitCode): void {
@@ -630,7 +499,7 @@ export class Arbiter {
     for (const record of this.workers.values()) record.killAt = Math.min(record.killAt, deadline);
     if (alreadyQuick) return;
     // Another arbiter (USR2) serving on the same sockets keeps them open, and their files in place.
-    if (!this.sharesListeners()) {
+    if (!this.succession.sharesListeners()) {
       closeAll(this.listeners);
       this.removeSocketFiles();
     }
@@ -678,28 +547,11 @@ export class Arbiter {
     }
   }
 
-  private setupCluster(): void {
-    cluster.setupPrimary({
-      exec: WORKER_ENTRY,
-      args: [],
-      execArgv: workerExecArgv(),
-      // node:cluster gives each worker an inspector port of its own when the execArgv names one;
-      // 0 lets the system pick a free one when the inspector opens.
-      inspectPort: 0,
-      silent: false,
-    });
-  }
-
-  /** The arbiter this one started with USR2, or the one that started it, is running. */
-  private sharesListeners(): boolean {
-    return this.successor !== undefined || (this.predecessor !== undefined && isRunning(this.predecessor));
-  }
-
   /** Remove the unix socket files (libuv does it on close only for sockets bound in-process, not
    *  inherited ones), and at exit for an arbiter that dies without closing its listeners. Not while
    *  another arbiter serves on them. */
   private removeSocketFiles(): void {
-    if (this.sharesListeners()) return;
+    if (this.succession.sharesListeners()) return;
     for (const file of this.socketFiles) {
       try {
         unlinkSync(file);
@@ -708,18 +560,4 @@ export class Arbiter {
       }
     }
   }
-}
-
-/**
- * The workers run with the arbiter's Node options, minus debugger flags (every worker would fight
- * for the same inspector port), plus an inspector port that is only opened when the arbiter reads a
- * stuck worker's stack (arbiter/diagnose.ts), plus type stripping on a Node 22 that does not strip
- * by default, so that a TypeScript app loads the same on every supported Node.
- */
-function workerExecArgv(): string[] {
-  const argv = process.execArgv.filter((arg) => !/^--inspect(-brk|-port|-wait)?(=|$)/.test(arg));
-  argv.push(INSPECT_ON_DEMAND);
-  const features = process.features as { typescript?: string | false };
-  if (!features.typescript && !argv.includes('--experimental-strip-types')) argv.push('--experimental-strip-types');
-  return argv;
 }

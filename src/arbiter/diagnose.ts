@@ -89,8 +89,24 @@ export function formatStack(frames: Frame[]): string {
   return frames.map((f) => `    at ${f.functionName} (${f.file}:${f.line}:${f.column})`).join('\n');
 }
 
+/**
+ * The WORKER TIMEOUT line: how long the worker was silent, the limit, where it was stuck (or that
+ * its loop was free) and what it was serving.
+ */
+export function describeTimeout(pid: number, boot: boolean, silentMs: number, limit: string, diagnosis: Diagnosis): string {
+  const top = culprit(diagnosis.frames);
+  const where = top
+    ? `stuck in ${top.functionName} (${top.file}:${top.line}:${top.column})`
+    : diagnosis.unavailable
+      ? `its stack could not be read: ${diagnosis.unavailable}`
+      : 'its event loop was free: waiting on I/O or a timer';
+  const serving = diagnosis.inFlight.length > 0 ? `; serving ${diagnosis.inFlight.join(', ')}` : '';
+  const what = boot ? `WORKER BOOT TIMEOUT (pid:${pid}): not ready after` : `WORKER TIMEOUT (pid:${pid}): silent for`;
+  return `${what} ${(silentMs / 1000).toFixed(1)}s (${limit}); ${where}${serving}`;
+}
+
 /** The innermost frame of the app's own code (not Node's internals), else the innermost. */
-export function culprit(frames: Frame[]): Frame | undefined {
+function culprit(frames: Frame[]): Frame | undefined {
   return frames.find((f) => f.file !== '' && !f.file.startsWith('node:')) ?? frames[0];
 }
 

@@ -5,7 +5,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { getSystemErrorName } from 'node:util';
 import { formatAddress, type BindAddress } from '../config/address';
-import { bindFailed } from '../errors';
+import { badValue, bindFailed } from '../errors';
 
 /** A bound socket's libuv handle (TCP or Pipe wrap), as node:cluster's primary holds one. */
 export interface ServerHandle {
@@ -170,7 +170,13 @@ export function inheritListeners(env: NodeJS.ProcessEnv): Listener[] | undefined
   const raw = env[INHERITED_LISTENERS_ENV];
   if (raw === undefined) return undefined;
   delete env[INHERITED_LISTENERS_ENV];
-  const inherited = JSON.parse(raw) as InheritedListener[];
+  let inherited: InheritedListener[];
+  try {
+    inherited = JSON.parse(raw) as InheritedListener[];
+    if (!Array.isArray(inherited) || !inherited.every((l) => Number.isInteger(l?.fd) && typeof l.url === 'string')) throw new Error();
+  } catch {
+    throw badValue(INHERITED_LISTENERS_ENV, raw, 'the listeners an arbiter hands down on USR2: a JSON array of { fd, address, url }');
+  }
   const listeners: Listener[] = [];
   for (const { fd, address, url } of inherited) {
     const handle = createServerHandle(null, 0, 0, fd);

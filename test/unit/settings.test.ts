@@ -24,7 +24,14 @@ describe('resolveSettings', () => {
       workerConnections: 1000,
       keepAlive: 5000,
       timeout: 30_000,
+      workerBootTimeout: 60_000,
       gracefulTimeout: 30_000,
+      maxRequests: 0,
+      maxRequestsJitter: 0,
+      maxWorkerMemory: 0,
+      maxWorkerLifetime: 0,
+      maxWorkerLifetimeJitter: 0,
+      pid: undefined,
       chdir: undefined,
       interface: 'auto',
       app: { module: 'app', exportPath: [] },
@@ -66,7 +73,24 @@ describe('resolveSettings', () => {
     expect(s.bind).toEqual([{ kind: 'unix', path: '/tmp/x.sock' }]);
   });
 
+  it('reads the supervision settings, with a pidfile path relative to --chdir', () => {
+    const s = resolveSettings('app', { maxRequests: '1000', maxRequestsJitter: '50', maxWorkerMemory: '512MB', maxWorkerLifetime: '1h', maxWorkerLifetimeJitter: '5m', workerBootTimeout: '0', chdir: '/tmp', pid: 'u.pid' }, {}, '/');
+    expect(s).toMatchObject({
+      maxRequests: 1000,
+      maxRequestsJitter: 50,
+      maxWorkerMemory: 512 * 1024 * 1024,
+      maxWorkerLifetime: 3_600_000,
+      maxWorkerLifetimeJitter: 300_000,
+      workerBootTimeout: 0,
+      pid: '/tmp/u.pid',
+    });
+  });
+
   it.each([
+    [{ maxRequests: '-1' }, {}, '--max-requests "-1" is not accepted: expected a whole number (0 for no limit)'],
+    [{ maxWorkerMemory: 'lots' }, {}, '--max-worker-memory "lots" is not accepted: expected a size such as 512MB, 1.5GB or 800K (binary units: 1K = 1024 bytes), a number of bytes, or 0 for no limit'],
+    [{ maxWorkerLifetime: 'forever' }, {}, '--max-worker-lifetime "forever" is not accepted: expected a duration such as 30s, 2m or 500ms, or a number of seconds'],
+    [{ pid: '/no/such/dir/u.pid' }, {}, '--pid "/no/such/dir/u.pid" is not accepted: expected a file path in an existing directory (no such directory: /no/such/dir)'],
     [{ workers: 'four' }, {}, '--workers "four" is not accepted: expected a whole number of at least 1'],
     [{ workers: '0' }, {}, '--workers "0" is not accepted: expected a whole number of at least 1'],
     [{}, { WEB_CONCURRENCY: '-2' }, 'WEB_CONCURRENCY "-2" is not accepted: expected a whole number of at least 1'],

@@ -1,0 +1,86 @@
+/**
+ * USR2 re-exec from both sides: the arbiter that starts a successor, and the successor that takes
+ * over from the arbiter that started it — with the pidfile that passes from one to the other.
+ */
+import type { ChildProcess } from 'node:child_process';
+import type { Logger } from '../log';
+import { spawnSuccessor, type Listener } from './listeners';
+import { isRunning, removePidfile, takeOverPidfile, writePidfile } from './pidfile';
+
+export class Succession {
+  /** The pidfile this arbiter wrote: `--pid`, or `--pid`.2 while the arbiter that started it runs. */
+  private pidfile: string | undefined;
+  /** The arbiter that started this one with USR2, while it is still running. */
+  private predecessor: number | undefined;
+  /** The arbiter this one started with USR2, while it is running. */
+  private successor: ChildProcess | undefined;
+
+  constructor(
+    /** --pid */
+    private readonly pidSetting: string | undefined,
+    private readonly log: Logger,
+  ) {}
+
+  /** At start, before binding: `inherited` when this arbiter was started by USR2. Writes the
+   *  pidfile, or throws when it names a running process. */
+  begin(inherited: boolean): void {
+    if (inherited) this.predecessor = process.ppid;
+    if (!this.pidSetting) return;
+    this.pidfile = this.predecessor ? `${this.pidSetting}.2` : this.pidSetting;
+    const { replaced } = writePidfile(this.pidfile);
+    if (replaced) this.log.warn(`Replaced the stale pidfile ${this.pidfile}: pid ${replaced} is not running`);
+  }
+
+  /** The arbiter that started this one, while it runs. */
+  get predecessorPid(): number | undefined {
+    return this.predecessor;
+  }
+
+  /** USR2: start a new arbiter on the same listeners; `onExit` is called when it exits. */
+  reexec(listeners: Listener[], cwd: string, onExit: (pid: number, code: number | null, signal: NodeJS.Signals | null) => void): void {
+    if (this.successor) {
+      this.log.warn(`Ignoring USR2: the arbiter re-executed earlier (pid:${this.successor.pid}) is still running`);
+      return;
+    }
+    if (this.predecessor) {
+      this.log.warn(`Ignoring USR2: the arbiter this one replaces (pid:${this.predecessor}) is still running`);
+      return;
+    }
+    const child = spawnSuccessor(listeners, cwd);
+    if (child.pid === undefined) {
+      child.once('error', (err) => this.log.error({ err }, `Cannot re-execute: ${err.message}`));
+      return;
+    }
+    const pid = child.pid;
+    this.successor = child;
+    child.once('exit', (code, signal) => onExit(pid, code, signal));
+    this.log.info({ successorPid: pid }, `Re-executing: new arbiter (pid:${pid}) inherits the listeners`);
+  }
+
+  successorExited(pid: number, code: number | null, signal: NodeJS.Signals | null): void {
+    const how = signal ? `was killed by signal ${signal}` : `exited with code ${code}`;
+    this.log.warn({ successorPid: pid, code, signal }, `Re-executed arbiter (pid:${pid}) ${how}`);
+    this.successor = undefined;
+  }
+
+  /** A successor takes over the pidfile once the arbiter that started it is gone. */
+  watchPredecessor(): void {
+    if (this.predecessor === undefined || isRunning(this.predecessor)) return;
+    this.log.info({ predecessorPid: this.predecessor }, `The previous arbiter (pid:${this.predecessor}) has exited`);
+    this.predecessor = undefined;
+    if (this.pidfile && this.pidSetting && takeOverPidfile(this.pidfile, this.pidSetting)) {
+      this.pidfile = this.pidSetting;
+      this.log.info({ pidfile: this.pidfile }, `Took over the pidfile ${this.pidfile}`);
+    }
+  }
+
+  /** Another arbiter serves on the same sockets: they must stay open, their files in place. */
+  sharesListeners(): boolean {
+    return this.successor !== undefined || (this.predecessor !== undefined && isRunning(this.predecessor));
+  }
+
+  /** At exit: remove the pidfile, unless a successor is about to take it over. */
+  end(): void {
+    if (this.pidfile && !this.successor) removePidfile(this.pidfile);
+  }
+}

@@ -1,0 +1,129 @@
+/**
+ * The arbiter's side of a worker process: its record, how it is forked (node:cluster, with the
+ * worker's configuration in its environment), and the Node options workers run with.
+ */
+import cluster, { type Worker } from 'node:cluster';
+import path from 'node:path';
+import type { Settings } from '../config/settings';
+import { WORKER_BOOT_ENV, type WorkerBoot } from '../ipc';
+import { INSPECT_ON_DEMAND } from './diagnose';
+
+/**
+ * Where a worker is in its life, as the arbiter sees it:
+ * - `booting`: forked, loading the app; not ready yet.
+ * - `ready`: serving.
+ * - `retiring`: serving, and to be stopped once a replacement is ready (recycling).
+ * - `stopping`: told to stop, or being killed; waiting for its exit.
+ */
+export type WorkerState = 'booting' | 'ready' | 'retiring' | 'stopping';
+
+export interface WorkerRecord {
+  id: number;
+  pid: number;
+  handle: Worker;
+  state: WorkerState;
+  /** The configuration it was started with: bumped by each reload. */
+  generation: number;
+  spawnedAt: number;
+  everReady: boolean;
+  /** When it last showed its event loop turns: ready, or its latest heartbeat. */
+  lastBeat: number;
+  requests: number;
+  /** Resident memory in bytes, from its latest heartbeat. */
+  rss: number;
+  /** When --max-worker-lifetime (with its jitter) replaces it. */
+  retireAt: number;
+  /** When it gets SIGKILL if it is still alive. */
+  killAt: number;
+  /** Set when the arbiter is killing it for not answering. */
+  fault?: 'timeout' | 'boot-timeout';
+}
+
+/** Heartbeats come every --timeout/2, and at least this often (the memory limit reads them). */
+const MAX_HEARTBEAT_MS = 5000;
+
+const WORKER_ENTRY = path.join(__dirname, '..', 'worker', 'main.js');
+
+/** Once, before the first fork. */
+export function setupWorkers(): void {
+  cluster.setupPrimary({
+    exec: WORKER_ENTRY,
+    args: [],
+    execArgv: workerExecArgv(),
+    // node:cluster gives each worker an inspector port of its own when the execArgv names one;
+    // 0 lets the system pick a free one when the inspector opens.
+    inspectPort: 0,
+    silent: false,
+  });
+}
+
+/**
+ * Fork worker `id` with `settings`, drawing its jitter. Returns undefined, and calls `cannotFork`
+ * (now or once the spawn's error event comes), when the process could not be started (no pids or
+ * fds left).
+ */
+export function forkWorker(
+  id: number,
+  settings: Settings,
+  listeners: string[],
+  generation: number,
+  now: number,
+  cannotFork: (err: Error) => void,
+): WorkerRecord | undefined {
+  const s = settings;
+  const boot: WorkerBoot = {
+    workerId: id,
+    app: s.app,
+    interface: s.interface,
+    workerClass: s.workerClass,
+    workerConnections: s.workerConnections,
+    keepAlive: s.keepAlive,
+    backlog: s.backlog,
+    heartbeatMs: s.timeout > 0 ? Math.min(s.timeout / 2, MAX_HEARTBEAT_MS) : MAX_HEARTBEAT_MS,
+    gracefulTimeout: s.gracefulTimeout,
+    maxRequests: s.maxRequests > 0 ? s.maxRequests + Math.floor(Math.random() * (s.maxRequestsJitter + 1)) : 0,
+    listeners,
+  };
+  let handle: Worker;
+  try {
+    handle = cluster.fork({ [WORKER_BOOT_ENV]: JSON.stringify(boot) });
+  } catch (err) {
+    cannotFork(err as Error);
+    return undefined;
+  }
+  const pid = handle.process.pid;
+  if (pid === undefined) {
+    // The spawn failed; its error event follows, and no exit event will.
+    handle.once('error', cannotFork);
+    return undefined;
+  }
+  const lifetime = s.maxWorkerLifetime > 0 ? s.maxWorkerLifetime + Math.random() * s.maxWorkerLifetimeJitter : Infinity;
+  return {
+    id,
+    pid,
+    handle,
+    state: 'booting',
+    generation,
+    spawnedAt: now,
+    everReady: false,
+    lastBeat: now,
+    requests: 0,
+    rss: 0,
+    retireAt: now + lifetime,
+    killAt: Infinity,
+  };
+}
+
+/**
+ * The workers run with the arbiter's Node options, minus debugger flags (every worker would fight
+ * for the same inspector port), plus an inspector port that is only opened when the arbiter reads a
+ * stuck worker's stack (arbiter/diagnose.ts), plus type stripping on a Node 22 that does not strip
+ * by default, so that a TypeScript app loads the same on every supported Node.
+ */
+function workerExecArgv(): string[] {
+  const argv = process.execArgv.filter((arg) => !/^--inspect(-brk|-port|-wait)?(=|$)/.test(arg));
+  argv.push(INSPECT_ON_DEMAND);
+  const features = process.features as { typescript?: string | false };
+  if (!features.typescript && !argv.includes('--experimental-strip-types')) argv.push('--experimental-strip-types');
+  return argv;
+}
