@@ -17,7 +17,7 @@ type ArbiterEvent =
   | { kind: 'signal'; signal: HandledSignal }
   | { kind: 'exit'; id: number; code: number | null; signal: NodeJS.Signals | null }
   | { kind: 'message'; id: number; message: ToArbiter }
-  | { kind: 'diagnosed'; record: WorkerRecord; diagnosis: Diagnosis }
+  | { kind: 'diagnosed'; record: WorkerRecord; silentMs: number; diagnosis: Diagnosis }
   | { kind: 'successor-exit'; pid: number; code: number | null; signal: NodeJS.Signals | null };
 
 interface Stop {
@@ -32,6 +32,8 @@ interface Reload {
   settings: Settings;
   target: number;
   generation: number;
+  /** TTIN, TTOU or WINCH came during the reload: their count stands whatever its outcome. */
+  targetSet: boolean;
 }
 
 /** How long the loop sleeps when nothing is due; events wake it at once. */
@@ -44,9 +46,10 @@ const RESPAWN_BACKOFF_MS = { base: 200, cap: 10_000 } as const;
 /** A crash this long after the previous one starts a new streak. */
 const CRASH_STREAK_RESET_MS = 30_000;
 /** How long reading a timed-out worker's stack may take. */
-const DIAGNOSE_LIMIT_MS = 1000;
-/** After SIGABRT, how long a timed-out worker has to run its abort path before SIGKILL. */
-const ABORT_GRACE_MS = 500;
+const DIAGNOSE_LIMIT_MS = 1500;
+/** After SIGABRT, how long a timed-out worker has to run its abort path before SIGKILL. Together
+ *  with the diagnosis, a timed-out worker is gone within --timeout + 2 s. */
+const ABORT_GRACE_MS = 400;
 
 /** The signals the arbiter acts on, and what each one means (docs/SIGNALS.md). */
 const SIGNAL_ACTIONS = {
@@ -111,9 +114,9 @@ export class Arbiter {
   async run(): Promise<ExitCode> {
     this.log.info({ version: VERSION, node: process.version }, `Starting unicorn ${VERSION}`);
     const inherited = inheritListeners(process.env);
-    this.succession.begin(inherited !== undefined);
+    this.succession.begin(inherited?.predecessor);
     try {
-      this.listeners = inherited ?? (await bindAll(this.settings.bind, this.settings.backlog));
+      this.listeners = inherited?.listeners ?? (await bindAll(this.settings.bind, this.settings.backlog));
     } catch (err) {
       this.succession.end();
       throw err;
@@ -160,7 +163,7 @@ export class Arbiter {
           this.handleMessage(event.id, event.message);
           break;
         case 'diagnosed':
-          this.abortTimedOut(event.record, event.diagnosis);
+          this.abortTimedOut(event.record, event.silentMs, event.diagnosis);
           break;
         case 'successor-exit':
           this.succession.successorExited(event.pid, event.code, event.signal);
@@ -217,6 +220,7 @@ export class Arbiter {
   private setTarget(count: number): void {
     this.log.info({ workers: count, was: this.target }, `Number of workers: ${count} (was ${this.target})`);
     this.target = count;
+    if (this.reload) this.reload.targetSet = true;
   }
 
   private handleMessage(id: number, message: ToArbiter): void {
@@ -229,6 +233,7 @@ export class Arbiter {
         record.everReady = true;
         record.lastBeat = this.now();
         this.log.info({ workerId: id, workerPid: record.pid }, `Worker (pid:${record.pid}) ready`);
+        if (record.retireRequested) this.retire(record, `has served ${record.requests} requests (--max-requests ${this.settings.maxRequests})`);
         break;
       case 'unicorn:heartbeat':
         record.lastBeat = this.now();
@@ -237,7 +242,9 @@ export class Arbiter {
         break;
       case 'unicorn:retire':
         record.requests = message.requests;
-        this.retire(record, `has served ${message.requests} requests (--max-requests ${this.settings.maxRequests})`);
+        // A worker that accepts on its first listener before the others may ask while booting.
+        if (record.state === 'booting') record.retireRequested = true;
+        else this.retire(record, `has served ${message.requests} requests (--max-requests ${this.settings.maxRequests})`);
         break;
     }
   }
@@ -259,8 +266,17 @@ export class Arbiter {
     }
     if (!record.everReady && (code === ExitCode.APP_LOAD_ERROR || code === ExitCode.WORKER_BOOT_ERROR)) {
       const what = code === ExitCode.APP_LOAD_ERROR ? 'App failed to load' : 'Worker failed to boot';
-      this.log.error(fields, `${what} in worker (pid:${record.pid}); stopping`);
-      if (!this.stop) this.beginStop(true, code);
+      const serving = [...this.workers.values()].filter((r) => r.state === 'ready' || r.state === 'retiring').length;
+      if (serving === 0) {
+        // Respawning would fail the same way, with nothing served meanwhile.
+        this.log.error(fields, `${what} in worker (pid:${record.pid}); stopping`);
+        if (!this.stop) this.beginStop(true, code);
+        return;
+      }
+      // Workers that loaded the app earlier serve on (after a failed reload, the code on disk may no
+      // longer load): a bad deploy does not take them down. Replacements are retried with backoff.
+      this.log.error(fields, `${what} in a new worker (pid:${record.pid}); ${serving} workers that loaded it earlier serve on`);
+      if (!this.stop) this.backOffAfterCrash();
       return;
     }
     this.log.error(fields, `Worker (pid:${record.pid}) ${how}`);
@@ -317,8 +333,10 @@ export class Arbiter {
 
   /** Gracefully stop one worker while others serve on: it finishes its requests and exits. */
   private stopWorker(record: WorkerRecord): void {
+    // A worker still booting serves nothing yet; if its load hangs it cannot act on the message.
+    const grace = record.state === 'booting' ? Math.min(QUICK_STOP_GRACE_MS, this.settings.gracefulTimeout) : this.settings.gracefulTimeout;
     record.state = 'stopping';
-    record.killAt = this.now() + this.settings.gracefulTimeout;
+    record.killAt = this.now() + grace;
     this.send(record, { type: 'unicorn:hand-over' });
   }
 
@@ -376,15 +394,17 @@ export class Arbiter {
 
   /** Read what the worker is stuck on (in the background: the loop goes on), then abort it. */
   private timeOut(record: WorkerRecord, fault: 'timeout' | 'boot-timeout'): void {
+    const now = this.now();
     record.state = 'stopping';
     record.fault = fault;
-    record.killAt = this.now() + DIAGNOSE_LIMIT_MS + ABORT_GRACE_MS;
-    void diagnose(record.pid, DIAGNOSE_LIMIT_MS).then((diagnosis) => this.enqueue({ kind: 'diagnosed', record, diagnosis }));
+    record.killAt = now + DIAGNOSE_LIMIT_MS + ABORT_GRACE_MS;
+    const silentMs = now - (fault === 'boot-timeout' ? record.spawnedAt : record.lastBeat);
+    void diagnose(record.pid, DIAGNOSE_LIMIT_MS).then((diagnosis) => this.enqueue({ kind: 'diagnosed', record, silentMs, diagnosis }));
+    if (this.reload && record.generation === this.generation) this.failReload(`worker (pid:${record.pid}) did not boot within --worker-boot-timeout`);
   }
 
-  private abortTimedOut(record: WorkerRecord, diagnosis: Diagnosis): void {
+  private abortTimedOut(record: WorkerRecord, silentMs: number, diagnosis: Diagnosis): void {
     const boot = record.fault === 'boot-timeout';
-    const silentMs = this.now() - (boot ? record.spawnedAt : record.lastBeat);
     const limit = boot ? `--worker-boot-timeout ${formatDuration(this.settings.workerBootTimeout)}` : `--timeout ${formatDuration(this.settings.timeout)}`;
     this.log.error(
       { workerId: record.id, workerPid: record.pid, silentMs, stack: formatStack(diagnosis.frames), inFlight: diagnosis.inFlight },
@@ -454,7 +474,7 @@ export class Arbiter {
     if (binds(next) !== binds(this.settings)) {
       this.log.warn(`--bind changes take effect on a restart or USR2 re-exec; keeping ${this.listeners.map((l) => l.url).join(', ')}`);
     }
-    this.reload = { settings: this.settings, target: this.target, generation: this.generation };
+    this.reload = { settings: this.settings, target: this.target, generation: this.generation, targetSet: false };
     this.settings = { ...next, bind: this.settings.bind };
     this.target = next.workers;
     this.generation = ++this.lastGeneration;
@@ -473,7 +493,7 @@ export class Arbiter {
     for (const record of failed) this.stopWorker(record);
     const previous = this.reload!;
     this.settings = previous.settings;
-    this.target = previous.target;
+    if (!previous.targetSet) this.target = previous.target;
     this.generation = previous.generation;
     this.log.error(`Reload failed: ${why}; the previous workers keep serving`);
     this.endReload();
@@ -498,15 +518,18 @@ export class Arbiter {
     this.reloadQueued = false;
     for (const record of this.workers.values()) record.killAt = Math.min(record.killAt, deadline);
     if (alreadyQuick) return;
-    // Another arbiter (USR2) serving on the same sockets keeps them open, and their files in place.
-    if (!this.succession.sharesListeners()) {
+    // Another arbiter (USR2) serving on the same sockets keeps them open, and their files in place;
+    // its workers serve on, so a graceful stop hands over as a reload does.
+    const sharing = this.succession.sharesListeners();
+    if (!sharing) {
       closeAll(this.listeners);
       this.removeSocketFiles();
     }
-    const signal = this.stop.graceful ? 'SIGTERM' : 'SIGQUIT';
     for (const record of this.workers.values()) {
       record.state = 'stopping';
-      record.handle.process.kill(signal);
+      if (!this.stop.graceful) record.handle.process.kill('SIGQUIT');
+      else if (sharing) this.send(record, { type: 'unicorn:hand-over' });
+      else record.handle.process.kill('SIGTERM');
     }
   }
 

@@ -35,7 +35,7 @@ export interface Diagnosis {
 export const INSPECT_ON_DEMAND = '--inspect-port=127.0.0.1:0';
 
 /** How long a free event loop may take to run an immediate. */
-const LOOP_PROBE_MS = 250;
+const LOOP_PROBE_MS = 150;
 
 /** Read the stack and the in-flight requests of worker `pid`, within `limitMs`. Never throws. */
 export async function diagnose(pid: number, limitMs: number): Promise<Diagnosis> {
@@ -57,7 +57,6 @@ export async function diagnose(pid: number, limitMs: number): Promise<Diagnosis>
       webSocketDebuggerUrl: string;
     }>;
     session = await InspectorSession.open(targets[0]!.webSocketDebuggerUrl, remaining());
-    await session.call('Debugger.enable', {}, remaining());
     // The worker's own account first: inspector calls reach even a stuck loop (V8 interrupts).
     const report = await session
       .call('Runtime.evaluate', { expression: `process[Symbol.for(${JSON.stringify(SELF_REPORT_KEY)})]?.()`, returnByValue: true }, remaining())
@@ -70,6 +69,8 @@ export async function diagnose(pid: number, limitMs: number): Promise<Diagnosis>
       .call('Runtime.evaluate', { expression: 'new Promise((resolve) => setImmediate(resolve, true))', awaitPromise: true, returnByValue: true }, Math.min(LOOP_PROBE_MS, remaining()))
       .then(() => true, () => false);
     if (free) return { frames: [], inFlight };
+    // Enabling the debugger reports every script loaded (for the frames' file names).
+    await session.call('Debugger.enable', {}, remaining());
     const paused = session.next('Debugger.paused', remaining());
     void session.call('Debugger.pause', {}, remaining()).catch(() => undefined);
     const event = (await paused) as { callFrames: CallFrame[] } | undefined;

@@ -161,15 +161,25 @@ interface InheritedListener {
   url: string;
 }
 
+/** The pid of the arbiter that hands the listeners down, so that its successor knows whom to outlive. */
+export const PREDECESSOR_ENV = 'UNICORN_PREDECESSOR_PID';
+
 /**
- * The listeners handed down by the arbiter that started this one with USR2, or undefined when this
- * arbiter was not started that way. They are already listening; nothing is bound. The variable is
- * removed so that it does not reach the workers or a later successor.
+ * The listeners handed down by the arbiter that started this one with USR2, and that arbiter's
+ * pid; undefined when this arbiter was not started that way. The listeners are already listening;
+ * nothing is bound. The variables are removed so that they reach neither the workers nor a later
+ * successor.
  */
-export function inheritListeners(env: NodeJS.ProcessEnv): Listener[] | undefined {
+export function inheritListeners(env: NodeJS.ProcessEnv): { listeners: Listener[]; predecessor: number } | undefined {
   const raw = env[INHERITED_LISTENERS_ENV];
+  const predecessorRaw = env[PREDECESSOR_ENV] ?? '';
+  const predecessor = Number(predecessorRaw);
+  delete env[PREDECESSOR_ENV];
   if (raw === undefined) return undefined;
   delete env[INHERITED_LISTENERS_ENV];
+  if (!Number.isInteger(predecessor) || predecessor <= 0) {
+    throw badValue(PREDECESSOR_ENV, predecessorRaw, `the pid of the arbiter that set ${INHERITED_LISTENERS_ENV}`);
+  }
   let inherited: InheritedListener[];
   try {
     inherited = JSON.parse(raw) as InheritedListener[];
@@ -186,7 +196,7 @@ export function inheritListeners(env: NodeJS.ProcessEnv): Listener[] | undefined
     }
     listeners.push({ address, url, handle });
   }
-  return listeners;
+  return { listeners, predecessor };
 }
 
 /**
@@ -199,7 +209,7 @@ export function spawnSuccessor(listeners: Listener[], cwd: string): ChildProcess
   const inherited: InheritedListener[] = listeners.map((l, i) => ({ fd: 3 + i, address: l.address, url: l.url }));
   return spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
     cwd,
-    env: { ...process.env, [INHERITED_LISTENERS_ENV]: JSON.stringify(inherited) },
+    env: { ...process.env, [INHERITED_LISTENERS_ENV]: JSON.stringify(inherited), [PREDECESSOR_ENV]: String(process.pid) },
     stdio: ['inherit', 'inherit', 'inherit', ...listeners.map((l) => l.handle.fd)],
   });
 }

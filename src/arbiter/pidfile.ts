@@ -19,13 +19,19 @@ export function readPid(file: string): number | undefined {
   return Number.isInteger(pid) && pid > 0 ? pid : undefined;
 }
 
+/** Process `pid` exists and has not exited: a zombie (exited, not yet reaped) is not running. */
 export function isRunning(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     // EPERM: it exists, owned by someone else.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return process.platform !== 'linux';
   }
 }
 
@@ -49,7 +55,7 @@ export function writePidfile(file: string, pid: number = process.pid): { replace
     writeFileSync(temporary, `${pid}\n`);
     renameSync(temporary, file);
   } catch (err) {
-    throw new UnicornError('UNICORN_PIDFILE_IN_USE', `cannot write the pidfile ${file}: ${(err as Error).message}`, ExitCode.ERROR, { cause: err });
+    throw new UnicornError('UNICORN_PIDFILE_WRITE_FAILED', `cannot write the pidfile ${file}: ${(err as Error).message}`, ExitCode.ERROR, { cause: err });
   }
   return existing !== undefined && existing !== pid ? { replaced: existing } : {};
 }

@@ -21,10 +21,10 @@ export class Succession {
     private readonly log: Logger,
   ) {}
 
-  /** At start, before binding: `inherited` when this arbiter was started by USR2. Writes the
-   *  pidfile, or throws when it names a running process. */
-  begin(inherited: boolean): void {
-    if (inherited) this.predecessor = process.ppid;
+  /** At start, before binding: `predecessor` is the arbiter that started this one with USR2, if
+   *  one did. Writes the pidfile, or throws when it names a running process. */
+  begin(predecessor: number | undefined): void {
+    this.predecessor = predecessor;
     if (!this.pidSetting) return;
     this.pidfile = this.predecessor ? `${this.pidSetting}.2` : this.pidSetting;
     const { replaced } = writePidfile(this.pidfile);
@@ -46,9 +46,16 @@ export class Succession {
       this.log.warn(`Ignoring USR2: the arbiter this one replaces (pid:${this.predecessor}) is still running`);
       return;
     }
-    const child = spawnSuccessor(listeners, cwd);
+    const cannot = (err: Error) => this.log.error({ err }, `Cannot re-execute: ${err.message}`);
+    let child: ChildProcess;
+    try {
+      child = spawnSuccessor(listeners, cwd);
+    } catch (err) {
+      cannot(err as Error);
+      return;
+    }
     if (child.pid === undefined) {
-      child.once('error', (err) => this.log.error({ err }, `Cannot re-execute: ${err.message}`));
+      child.once('error', cannot);
       return;
     }
     const pid = child.pid;
@@ -68,10 +75,15 @@ export class Succession {
     if (this.predecessor === undefined || isRunning(this.predecessor)) return;
     this.log.info({ predecessorPid: this.predecessor }, `The previous arbiter (pid:${this.predecessor}) has exited`);
     this.predecessor = undefined;
-    if (this.pidfile && this.pidSetting && takeOverPidfile(this.pidfile, this.pidSetting)) {
-      this.pidfile = this.pidSetting;
-      this.log.info({ pidfile: this.pidfile }, `Took over the pidfile ${this.pidfile}`);
+    if (!this.pidfile || !this.pidSetting) return;
+    try {
+      if (!takeOverPidfile(this.pidfile, this.pidSetting)) return;
+    } catch (err) {
+      this.log.warn({ err }, `Cannot move the pidfile ${this.pidfile} to ${this.pidSetting}: ${(err as Error).message}`);
+      return;
     }
+    this.pidfile = this.pidSetting;
+    this.log.info({ pidfile: this.pidfile }, `Took over the pidfile ${this.pidfile}`);
   }
 
   /** Another arbiter serves on the same sockets: they must stay open, their files in place. */

@@ -37,6 +37,8 @@ export interface WorkerRecord {
   killAt: number;
   /** Set when the arbiter is killing it for not answering. */
   fault?: 'timeout' | 'boot-timeout';
+  /** It reached --max-requests while still booting: replace it once it is ready. */
+  retireRequested?: boolean;
 }
 
 /** Heartbeats come every --timeout/2, and at least this often (the memory limit reads them). */

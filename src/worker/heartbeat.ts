@@ -14,10 +14,13 @@ export class Heartbeat {
     private readonly intervalMs: number,
     private readonly beat: () => void,
     private readonly busy: () => boolean,
+    /** Called on every tick, beat or not. */
+    private readonly tick: () => void = () => {},
   ) {}
 
   start(): void {
     this.timer = setInterval(() => {
+      this.tick();
       if (!this.busy()) this.send();
     }, this.intervalMs);
     // Beating must not keep a draining worker alive.

@@ -3,6 +3,7 @@
  * listening sockets the arbiter sends, accepts and serves until told to stop.
  */
 import cluster from 'node:cluster';
+import inspector from 'node:inspector';
 import { UnicornError } from '../errors';
 import { ExitCode } from '../exit-codes';
 import { isMessage, SELF_REPORT_KEY, WORKER_BOOT_ENV, type ToArbiter, type SelfReport, type ToWorker, type WorkerBoot } from '../ipc';
@@ -39,10 +40,27 @@ const gate = new AcceptGate({
   log,
 });
 
+/**
+ * SIGUSR1 makes Node open the inspector, on a free loopback port: the arbiter does it to read the
+ * stack of a worker that stopped answering (arbiter/diagnose.ts). Sent by anyone else (`pkill -USR1
+ * unicorn`, meant for the arbiter's log reopening), it would leave an unauthenticated inspector open
+ * in a working worker; a worker whose timers run closes it from the second tick it sees it open.
+ */
+let inspectorSeen = false;
+function closeStrayInspector(): void {
+  const open = inspector.url() !== undefined;
+  if (open && inspectorSeen) {
+    inspector.close();
+    log.warn('Closed the inspector a SIGUSR1 opened; to reopen the logs, send USR1 to the arbiter');
+  }
+  inspectorSeen = open && !inspectorSeen;
+}
+
 const heartbeat = new Heartbeat(
   boot.heartbeatMs,
   () => send({ type: 'unicorn:heartbeat', requests: server?.served ?? 0, rss: process.memoryUsage.rss() }),
   () => server?.busy === true,
+  closeStrayInspector,
 );
 
 (process as unknown as Record<symbol, () => SelfReport>)[Symbol.for(SELF_REPORT_KEY)] = () => ({

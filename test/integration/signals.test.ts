@@ -55,10 +55,11 @@ describe('HUP reload', () => {
     await unicorn.waitForLog((l) => l.msg.startsWith('Reload complete'), 'the reload');
     const complete = unicorn.logs.findIndex((l) => l.msg.startsWith('Reload complete'));
     const readies = unicorn.logs.map((l, i) => [l, i] as const).filter(([l]) => /^Worker \(pid:\d+\) ready$/.test(l.msg)).map(([, i]) => i);
-    const oldGone = unicorn.logs.map((l, i) => [l, i] as const).filter(([l]) => before.includes(l.workerPid as number) && l.code === 0);
     expect(readies).toHaveLength(4);
     expect(Math.max(...readies)).toBeLessThan(complete);
     await unicorn.waitForLog(() => unicorn.lines('Worker (pid:').filter((l) => l.code === 0).length === 2, 'the old workers gone');
+    const oldGone = unicorn.logs.map((l, i) => [l, i] as const).filter(([l]) => before.includes(l.workerPid as number) && l.code === 0);
+    expect(oldGone).toHaveLength(2);
     expect(oldGone.every(([, i]) => i > complete)).toBe(true);
     expect((await request(unicorn.url())).body).toMatch(/^version 2 /);
   });
@@ -84,6 +85,35 @@ describe('HUP reload', () => {
     await load.flowing();
     expect(await load.stop()).toMatchObject({ failed: 0, refused: 0 });
     expect((await request(unicorn.url())).body).toMatch(/^version 3 /);
+  });
+
+  it('fails the reload when a new worker does not boot within --worker-boot-timeout', async () => {
+    const app = deployable('1');
+    const unicorn = await serve(app, ['--worker-boot-timeout', '1s'], { workers: 2 });
+    const before = await workersSettle(unicorn, 2);
+    writeFileSync(app, 'function spinWhileLoading() { while (true) {} }\nspinWhileLoading();\n');
+    unicorn.signal('SIGHUP');
+    const failed = await unicorn.waitForLog((l) => l.msg.startsWith('Reload failed'), 'the failed reload');
+    expect(failed.msg).toMatch(/^Reload failed: worker \(pid:\d+\) did not boot within --worker-boot-timeout; the previous workers keep serving$/);
+    const stuck = await unicorn.waitForLog((l) => l.msg.startsWith('WORKER BOOT TIMEOUT'), 'the diagnosis');
+    expect(stuck.msg).toMatch(/stuck in spinWhileLoading \(.*app\.js:1:\d+\)/);
+    expect(await workersSettle(unicorn, 2)).toEqual(before);
+    expect((await request(unicorn.url())).body).toMatch(/^version 1 /);
+  });
+
+  it('after a failed reload, a replacement that cannot load the code on disk does not stop the server', async () => {
+    const app = deployable('1');
+    const unicorn = await serve(app, ['--max-requests', '20'], { workers: 2 });
+    writeFileSync(app, 'module.exports = (req, res) => {\n  res.end("broken"\n};\n');
+    unicorn.signal('SIGHUP');
+    await unicorn.waitForLog((l) => l.msg.startsWith('Reload failed'), 'the failed reload');
+    // Past --max-requests the workers ask to be replaced; their replacements fail to load.
+    const load = await Load.start(unicorn.url(), { keepAlive: false, concurrency: 2 });
+    const line = await unicorn.waitForLog((l) => l.msg.startsWith('App failed to load in a new worker'), 'a replacement failing');
+    expect(line.msg).toMatch(/; 2 workers that loaded it earlier serve on$/);
+    await load.flowing();
+    expect(await load.stop()).toMatchObject({ failed: 0, refused: 0 });
+    expect(isAlive(unicorn.pid)).toBe(true);
   });
 
   it('queues a HUP that arrives during a reload instead of interleaving it', async () => {
@@ -136,6 +166,22 @@ describe('USR1', () => {
 });
 
 describe('USR2 re-exec', () => {
+  it('the new arbiter takes over the pidfile even when the old one is gone before it has started', async () => {
+    const pidfile = path.join(tempDir(), 'u.pid');
+    const unicorn = await serve(ROUTES, ['-p', pidfile]);
+    unicorn.signal('SIGUSR2');
+    const successor = (await unicorn.waitForLog((l) => l.msg.startsWith('Re-executing'), 'the re-exec')).successorPid as number;
+    unicorn.signal('SIGQUIT');
+    await unicorn.exited;
+    await unicorn.waitForLog((l) => l.pid === successor && l.msg.startsWith('Took over the pidfile'), 'the pidfile taken over');
+    expect(readFileSync(pidfile, 'utf8').trim()).toBe(String(successor));
+    await unicorn.waitForLog((l) => l.pid === successor && /^Worker \(pid:\d+\) ready$/.test(l.msg), 'the new arbiter serving');
+    expect((await request(unicorn.url())).status).toBe(200);
+    // A later USR2 is taken: no arbiter is left to wait for.
+    process.kill(successor, 'SIGUSR2');
+    await unicorn.waitForLog((l) => l.pid === successor && l.msg.startsWith('Re-executing'), 'a second re-exec');
+  });
+
   it('hands over to a new arbiter with USR2, WINCH and TERM under load, failing no request', async () => {
     const dir = tempDir();
     const pidfile = path.join(dir, 'unicorn.pid');
@@ -211,6 +257,15 @@ describe('pidfile', () => {
 });
 
 describe('signals sent to a worker directly', () => {
+  it('USR1 opens the inspector, which a worker that is not stuck closes again', async () => {
+    const unicorn = await serve(ROUTES, ['-t', '1s']);
+    const [worker] = unicorn.workerPids();
+    process.kill(worker!, 'SIGUSR1');
+    await unicorn.waitForLog((l) => l.pid === worker && l.msg.startsWith('Closed the inspector a SIGUSR1 opened'), 'the inspector closed');
+    expect(unicorn.stderr).toMatch(/Debugger listening on ws:\/\/127\.0\.0\.1:\d+/);
+    expect(unicorn.workerPids()).toEqual([worker]);
+  });
+
   it('TERM stops that worker gracefully and the arbiter replaces it; TTIN to a worker does nothing', async () => {
     const unicorn = await serve(ROUTES, [], { workers: 2 });
     const [first, second] = unicorn.workerPids();

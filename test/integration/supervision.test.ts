@@ -1,7 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { request, sequential } from '../helpers/http';
+import { request } from '../helpers/http';
 import { Load } from '../helpers/load';
 import { APPS, isAlive, serve, start, waitUntilGone } from '../helpers/unicorn';
 
@@ -37,8 +37,8 @@ describe('heartbeats and timeouts', () => {
   });
 
   it('sync: a request shorter than --timeout is not cut off, however long it is against the heartbeat', async () => {
-    const unicorn = await serve(ROUTES, ['-t', '1s']);
-    for (const ms of [700, 800, 700]) expect((await request(`${unicorn.url()}/slow?ms=${ms}`)).status).toBe(200);
+    const unicorn = await serve(ROUTES, ['-t', '2s']);
+    for (const ms of [1200, 1500, 1200]) expect((await request(`${unicorn.url()}/slow?ms=${ms}`)).status).toBe(200);
     expect(unicorn.lines('WORKER TIMEOUT')).toHaveLength(0);
   });
 
@@ -48,10 +48,14 @@ describe('heartbeats and timeouts', () => {
     expect(unicorn.lines('WORKER TIMEOUT')).toHaveLength(0);
   });
 
-  it('--timeout 0 turns the timeout off', async () => {
-    const unicorn = await serve(ROUTES, ['-t', '0']);
-    expect((await request(`${unicorn.url()}/slow?ms=1500`)).status).toBe(200);
+  it('--timeout 0 turns the timeout off: even a stuck worker is left alone', async () => {
+    const unicorn = await serve(ROUTES, ['-t', '0'], { workers: 2 });
+    const workers = unicorn.workerPids();
+    void request(`${unicorn.url()}/spin`, { timeoutMs: 3000 }).catch(() => undefined);
+    await new Promise((resolve) => setTimeout(resolve, 2500));
     expect(unicorn.lines('WORKER TIMEOUT')).toHaveLength(0);
+    expect(unicorn.workerPids().sort()).toEqual(workers.sort());
+    expect((await request(unicorn.url())).status).toBe(200);
   });
 
   it('--worker-boot-timeout kills a worker stuck while loading, with its stack', async () => {
@@ -79,8 +83,12 @@ describe('crash loops', () => {
     // Each delay is the previous one doubled, ±50% at random: the ranges do not overlap past the second.
     expect(delays[2]!).toBeGreaterThan(delays[0]!);
     expect(streak.msg).toMatch(/^4 worker crashes in a row; next respawn in \d/);
-    const replies = await sequential(unicorn.url(), 10);
-    expect(new Set(replies.map((r) => r.body))).toEqual(new Set([`supervised ${readFirst(unicorn.logs)}\n`]));
+    // The first worker never stopped serving (a request may also reach a crashing one in its
+    // moment between ready and crash).
+    const first = readFirst(unicorn.logs);
+    const replies = await Promise.all(Array.from({ length: 10 }, () => request(unicorn.url()).catch(() => undefined)));
+    expect(replies.some((r) => r?.body === `supervised ${first}\n`)).toBe(true);
+    expect(isAlive(first)).toBe(true);
     expect(isAlive(unicorn.pid)).toBe(true);
   });
 });
