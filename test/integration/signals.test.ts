@@ -1,7 +1,7 @@
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { request } from '../helpers/http';
+import { inFlight, request } from '../helpers/http';
 import { Load } from '../helpers/load';
 import { APPS, childPids, isAlive, runToExit, serve, waitUntilGone, type Unicorn } from '../helpers/unicorn';
 
@@ -116,6 +116,18 @@ describe('HUP reload', () => {
     expect(isAlive(unicorn.pid)).toBe(true);
   });
 
+  it('TERM during a reload stops the old and the new workers and exits 0', async () => {
+    const unicorn = await serve(path.join(APPS, 'supervised.mjs'), [], { workers: 2, env: { BOOT_WAIT_MS: '500' } });
+    unicorn.signal('SIGHUP');
+    await unicorn.waitForLog(() => unicorn.lines('Booting worker').length === 4, 'the new workers booting');
+    const workers = unicorn.workerPids();
+    expect(workers).toHaveLength(4);
+    unicorn.signal('SIGTERM');
+    expect(await unicorn.exited).toEqual({ code: 0, signal: null });
+    expect(await waitUntilGone(workers)).toEqual([]);
+    expect(unicorn.lines('Reload complete')).toHaveLength(0);
+  });
+
   it('queues a HUP that arrives during a reload instead of interleaving it', async () => {
     const unicorn = await serve(path.join(APPS, 'supervised.mjs'), [], { workers: 2, env: { BOOT_WAIT_MS: '300' } });
     unicorn.signal('SIGHUP');
@@ -151,6 +163,21 @@ describe('TTIN, TTOU and WINCH', () => {
     const waiting = request(unicorn.url());
     unicorn.signal('SIGTTIN');
     expect((await waiting).status).toBe(200);
+  });
+});
+
+describe('stop signals', () => {
+  it('a second TERM makes a graceful stop quick', async () => {
+    const unicorn = await serve(ROUTES);
+    const held = inFlight(`${unicorn.url()}/hold?ms=20000`);
+    await held.handling;
+    const began = Date.now();
+    unicorn.signal('SIGTERM');
+    await unicorn.waitForLog((l) => l.msg === 'Handling signal: term', 'the first TERM');
+    unicorn.signal('SIGTERM');
+    expect(await unicorn.exited).toEqual({ code: 0, signal: null });
+    expect(Date.now() - began).toBeLessThan(5000); // not --graceful-timeout's 30 s
+    expect(await held.reply).toHaveProperty('error');
   });
 });
 
