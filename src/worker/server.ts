@@ -65,7 +65,8 @@ export class WorkerServer {
   /** sync: a request is being handled. */
   busy = false;
   /** sync: the request being handled and when it started, for a timeout's diagnosis. */
-  private current: { req: IncomingMessage; started: number } | undefined;
+  private current: IncomingMessage | undefined;
+  private currentStarted = 0;
   /** sync: requests that arrived while busy (an accept that raced the pause, or pipelining). */
   private readonly waiting: Array<[IncomingMessage, ServerResponse]> = [];
   /** sync: moving average of request durations (ms); unknown until the first request is done. */
@@ -165,7 +166,8 @@ export class WorkerServer {
   private runSync(req: IncomingMessage, res: ServerResponse): void {
     this.busy = true;
     const started = performance.now();
-    this.current = { req, started };
+    this.current = req;
+    this.currentStarted = started;
     this.events.onSyncRequest();
     this.dispatch(req, res);
     if (res.writableEnded) {
@@ -198,9 +200,9 @@ export class WorkerServer {
 
   /** The request in flight, as a timeout's diagnosis reports it (sync; async has many). */
   describeInFlight(): string[] {
-    if (!this.current) return this.sync ? [] : [`${this.sockets.size} open connections`];
-    const { req, started } = this.current;
-    return [`${req.method} ${req.url} (running for ${Math.round(performance.now() - started)}ms)`];
+    const req = this.current;
+    if (!req) return this.sync ? [] : [`${this.sockets.size} open connections`];
+    return [`${req.method} ${req.url} (running for ${Math.round(performance.now() - this.currentStarted)}ms)`];
   }
 
   /** The app threw or rejected: answer 500 if nothing was sent yet, else cut the connection. */
