@@ -1,6 +1,6 @@
 import { Command, CommanderError, Option } from 'commander';
 import { Arbiter } from './arbiter/arbiter';
-import { inapplicable, resolveSettings, SETTINGS, type RawOptions, type Resolved } from './config/settings';
+import { describeSettings, inapplicable, resolveSettings, SETTINGS, type RawOptions, type Resolved } from './config/settings';
 import { UnicornError } from './errors';
 import { ExitCode } from './exit-codes';
 import { createLogger } from './log';
@@ -32,6 +32,7 @@ function buildProgram(): Command {
     }
     program.addOption(option);
   }
+  program.option('--print-config', 'print the effective settings and where each came from, then exit');
   program.addHelpText(
     'after',
     '\nDurations: 30s, 2m, 500ms, or a number of seconds.\nExamples:\n  unicorn --workers 4 app:handler\n  unicorn -k async -b 0.0.0.0:8080 -b unix:/run/app.sock server.js:app',
@@ -43,14 +44,15 @@ function buildProgram(): Command {
  * Read the settings from the command line and the environment; throws a UnicornError for a bad
  * value. `cwd` is where unicorn was started: relative paths are resolved from it (and --chdir).
  */
-export function readSettings(argv: string[], env: NodeJS.ProcessEnv, cwd: string): Resolved {
+export function readSettings(argv: string[], env: NodeJS.ProcessEnv, cwd: string): Resolved & { printConfig: boolean } {
   const program = buildProgram();
   program.parse(argv);
-  return resolveSettings(program.args[0]!, program.opts<RawOptions>(), env, cwd);
+  const { printConfig, ...flags } = program.opts<RawOptions & { printConfig?: boolean }>();
+  return { ...resolveSettings(program.args[0]!, flags, env, cwd), printConfig: printConfig === true };
 }
 
 /** Parse the command line into settings, or refuse with exit code 2. */
-export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): Resolved {
+export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): ReturnType<typeof readSettings> {
   try {
     return readSettings(argv, env, cwd);
   } catch (err) {
@@ -66,6 +68,10 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = proces
 export async function main(argv: string[] = process.argv): Promise<void> {
   const launchCwd = process.cwd();
   const resolved = parseCommandLine(argv, process.env, launchCwd);
+  if (resolved.printConfig) {
+    process.stdout.write(describeSettings(resolved));
+    return;
+  }
   const { settings } = resolved;
   if (settings.chdir) process.chdir(settings.chdir);
   const log = createLogger({ role: 'arbiter' });

@@ -1,10 +1,10 @@
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import { badUsage, badValue } from '../errors';
-import { ADDRESS_FORMS, parseAddress, type BindAddress } from './address';
+import { ADDRESS_FORMS, formatAddress, parseAddress, type BindAddress } from './address';
 import { APP_SPEC_FORMS, parseAppSpec, type AppSpec } from './app-spec';
-import { DURATION_FORMS, parseDuration } from './duration';
-import { parseSize, SIZE_FORMS } from './size';
+import { DURATION_FORMS, formatDuration, parseDuration } from './duration';
+import { formatSize, parseSize, SIZE_FORMS } from './size';
 
 export type WorkerClass = 'sync' | 'async';
 export type HandlerInterface = 'auto' | 'node' | 'fetch';
@@ -372,4 +372,25 @@ function parseOne(setting: SettingSpec, raw: string, source: string, ctx: ParseC
     throw badValue(source, raw, `${setting.accepted}${why}`);
   }
   return parsed;
+}
+
+/**
+ * The effective settings as `--print-config` shows them: one line each, with the value in the
+ * form a flag takes and where it came from.
+ */
+export function describeSettings({ settings, sources }: Resolved): string {
+  const rows: Array<[string, string, string]> = [['app', settings.app.raw, 'command line']];
+  for (const setting of SETTINGS as readonly SettingSpec[]) {
+    rows.push([setting.key, display(setting, settings[setting.key]), sources[setting.key]]);
+  }
+  const width = (column: 0 | 1) => Math.max(...rows.map((row) => row[column].length));
+  return rows.map(([key, value, source]) => `${key.padEnd(width(0))}  ${value.padEnd(width(1))}  ${source}`).join('\n') + '\n';
+}
+
+function display(setting: SettingSpec, value: unknown): string {
+  if (value === undefined) return '(none)';
+  if (setting.accepted === ADDRESS_FORMS) return (value as BindAddress[]).map(formatAddress).join(' ');
+  if (setting.accepted === DURATION_FORMS) return value === 0 ? '0' : formatDuration(value as number);
+  if (setting.accepted === SIZE_FORMS) return value === 0 ? '0' : formatSize(value as number);
+  return String(value);
 }

@@ -131,3 +131,23 @@ describe('app load failures', () => {
     expect(unicorn.lines('Booting worker').length).toBeLessThanOrEqual(2);
   });
 });
+
+describe('--print-config', () => {
+  it('prints every effective setting and where it came from, binding nothing', async () => {
+    const { code, stderr, unicorn } = await runToExit(['--print-config', '-t', '1m', '--max-worker-memory', '512MB', ROUTES], {
+      env: { WEB_CONCURRENCY: '3' },
+    });
+    expect(code).toBe(0);
+    expect(stderr).not.toContain('Listening at');
+    const rows = new Map(unicorn.stdout.trim().split('\n').map((line) => {
+      const [key, value, ...source] = line.split(/\s{2,}/);
+      return [key, { value, source: source.join(' ') }] as const;
+    }));
+    expect(rows.get('app')).toEqual({ value: ROUTES, source: 'command line' });
+    expect(rows.get('workers')).toEqual({ value: '3', source: 'WEB_CONCURRENCY' });
+    expect(rows.get('timeout')).toEqual({ value: '1m', source: '--timeout' });
+    expect(rows.get('maxWorkerMemory')).toEqual({ value: '512MB', source: '--max-worker-memory' });
+    expect(rows.get('gracefulTimeout')).toEqual({ value: '30s', source: 'default' });
+    expect(rows.get('pid')).toEqual({ value: '(none)', source: 'default' });
+  });
+});
