@@ -66,7 +66,6 @@ const SIGNAL_ACTIONS = {
 
 type HandledSignal = keyof typeof SIGNAL_ACTIONS;
 
-
 export interface ArbiterOptions {
   /** Read the configuration again, for HUP; throws a UnicornError when it no longer validates. */
   reloadSettings: () => Settings;
@@ -233,7 +232,7 @@ export class Arbiter {
         record.everReady = true;
         record.lastBeat = this.now();
         this.log.info({ workerId: id, workerPid: record.pid }, `Worker (pid:${record.pid}) ready`);
-        if (record.retireRequested) this.retire(record, `has served ${record.requests} requests (--max-requests ${this.settings.maxRequests})`);
+        if (record.retireRequested) this.retireServed(record);
         break;
       case 'unicorn:heartbeat':
         record.lastBeat = this.now();
@@ -244,7 +243,7 @@ export class Arbiter {
         record.requests = message.requests;
         // A worker that accepts on its first listener before the others may ask while booting.
         if (record.state === 'booting') record.retireRequested = true;
-        else this.retire(record, `has served ${message.requests} requests (--max-requests ${this.settings.maxRequests})`);
+        else this.retireServed(record);
         break;
     }
   }
@@ -400,7 +399,10 @@ export class Arbiter {
     record.killAt = now + DIAGNOSE_LIMIT_MS + ABORT_GRACE_MS;
     const silentMs = now - (fault === 'boot-timeout' ? record.spawnedAt : record.lastBeat);
     void diagnose(record.pid, DIAGNOSE_LIMIT_MS).then((diagnosis) => this.enqueue({ kind: 'diagnosed', record, silentMs, diagnosis }));
-    if (this.reload && record.generation === this.generation) this.failReload(`worker (pid:${record.pid}) did not boot within --worker-boot-timeout`);
+    if (this.reload && record.generation === this.generation) {
+      const what = fault === 'boot-timeout' ? 'did not boot within --worker-boot-timeout' : 'went silent past --timeout';
+      this.failReload(`worker (pid:${record.pid}) ${what}`);
+    }
   }
 
   private abortTimedOut(record: WorkerRecord, silentMs: number, diagnosis: Diagnosis): void {
@@ -428,6 +430,11 @@ export class Arbiter {
         this.retire(record, `has run for ${formatDuration(now - record.spawnedAt)} (--max-worker-lifetime ${formatDuration(maxWorkerLifetime)})`);
       }
     }
+  }
+
+  /** The worker asked to be replaced: it has served --max-requests. */
+  private retireServed(record: WorkerRecord): void {
+    this.retire(record, `has served ${record.requests} requests (--max-requests ${this.settings.maxRequests})`);
   }
 
   /** Replace a worker: it serves on until a replacement is ready, then stops gracefully. */

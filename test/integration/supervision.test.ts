@@ -52,6 +52,8 @@ describe('heartbeats and timeouts', () => {
     const unicorn = await serve(ROUTES, ['-t', '0'], { workers: 2 });
     const workers = unicorn.workerPids();
     void request(`${unicorn.url()}/spin`, { timeoutMs: 3000 }).catch(() => undefined);
+    // Nothing is to happen, so there is no event to await: wait past where a 1 s or 2 s timeout
+    // would have fired, then look.
     await new Promise((resolve) => setTimeout(resolve, 2500));
     expect(unicorn.lines('WORKER TIMEOUT')).toHaveLength(0);
     expect(unicorn.workerPids().sort()).toEqual(workers.sort());
