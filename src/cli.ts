@@ -1,10 +1,27 @@
 import { Command, CommanderError, Option } from 'commander';
 import { Arbiter } from './arbiter/arbiter';
-import { describeSettings, inapplicable, resolveSettings, SETTINGS, type RawOptions, type Resolved } from './config/settings';
-import { UnicornError } from './errors';
+import { findConfigFile, loadConfigFile, type ConfigFile } from './config/file';
+import { splitArgs } from './config/split-args';
+import {
+  describeSettings,
+  inapplicable,
+  parseSetting,
+  resolveLayers,
+  SETTINGS,
+  type AppSource,
+  type Layer,
+  type RawOptions,
+  type Resolved,
+  type SettingSpec,
+} from './config/settings';
+import { badUsage, UnicornError } from './errors';
 import { ExitCode } from './exit-codes';
+import { loadPlugins } from './hooks/load';
+import { HookRunner } from './hooks/run';
 import { createLogger } from './log';
 import { VERSION } from './version';
+import { toHandler } from './worker/handler';
+import { loadApp } from './worker/load';
 
 /** Refusals are one line on stderr, prefixed like every command-line tool's. */
 function refuse(message: string, exitCode: number): never {
@@ -12,49 +29,103 @@ function refuse(message: string, exitCode: number): never {
   process.exit(exitCode);
 }
 
-function buildProgram(): Command {
-  const program = new Command('unicorn')
-    .description('Serve a Node.js app with a pre-forked pool of worker processes.')
-    .version(VERSION, '-v, --version')
-    .argument('<MODULE[:EXPORT]>', 'the app: a module path or package, and the export that is the handler')
-    .helpOption('-h, --help')
-    .exitOverride()
-    .configureOutput({
-      // Commander's own refusals (unknown option, missing argument) become one line, like ours.
-      outputError: (text) =>
-        process.stderr.write(`unicorn: ${text.trim().replace(/\n+/g, ' ').replace(/^error: /, 'error: ')}\n`),
-    });
-  for (const setting of SETTINGS) {
-    const env = 'env' in setting ? ` (env: ${setting.env})` : '';
+/** The command line's options, from the registry. `actions`: also --print-config and --check-config
+ *  (not in UNICORN_CMD_ARGS, which carries settings only). */
+function buildProgram(actions: boolean): Command {
+  const program = new Command('unicorn').exitOverride();
+  if (actions) {
+    program
+      .argument('[MODULE[:EXPORT]]', 'the app: a module path or package, and the export that is the handler (or `app` in the config file)')
+      .description('Serve a Node.js app with a pre-forked pool of worker processes.')
+      .version(VERSION, '-v, --version')
+      .helpOption('-h, --help')
+      .configureOutput({
+        // Commander's own refusals (unknown option, missing argument) become one line, like ours.
+        outputError: (text) =>
+          process.stderr.write(`unicorn: ${text.trim().replace(/\n+/g, ' ').replace(/^error: /, 'error: ')}\n`),
+      });
+  } else {
+    program.helpOption(false).allowExcessArguments(true).configureOutput({ outputError: () => {} });
+  }
+  for (const setting of SETTINGS as readonly SettingSpec[]) {
+    const env = setting.env ? ` (env: ${setting.env})` : '';
     const option = new Option(setting.flags, `${setting.description}${env} [default: ${setting.defaultText}]`);
-    if ('repeatable' in setting && setting.repeatable) {
+    if (setting.repeatable) {
       option.argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value]);
     }
     program.addOption(option);
   }
-  program.option('--print-config', 'print the effective settings and where each came from, then exit');
-  program.addHelpText(
-    'after',
-    '\nDurations: 30s, 2m, 500ms, or a number of seconds.\nExamples:\n  unicorn --workers 4 app:handler\n  unicorn -k async -b 0.0.0.0:8080 -b unix:/run/app.sock server.js:app',
-  );
+  if (actions) {
+    program.option('--print-config', 'print the effective settings and where each came from, then exit');
+    program.option('--check-config', 'check the settings, the config file, the plugins and the app, then exit 0 (or 2 with the problem)');
+    program.addHelpText(
+      'after',
+      '\nSettings come from, lowest first: defaults, the config file, UNICORN_CMD_ARGS, the command line.' +
+        '\nDurations: 30s, 2m, 500ms, or a number of seconds.\nExamples:\n  unicorn --workers 4 app:handler\n  unicorn -k async -b 0.0.0.0:8080 -b unix:/run/app.sock server.js:app',
+    );
+  }
   return program;
 }
 
-/**
- * Read the settings from the command line and the environment; throws a UnicornError for a bad
- * value. `cwd` is where unicorn was started: relative paths are resolved from it (and --chdir).
- */
-export function readSettings(argv: string[], env: NodeJS.ProcessEnv, cwd: string): Resolved & { printConfig: boolean } {
-  const program = buildProgram();
-  program.parse(argv);
-  const { printConfig, ...flags } = program.opts<RawOptions & { printConfig?: boolean }>();
-  return { ...resolveSettings(program.args[0]!, flags, env, cwd), printConfig: printConfig === true };
+export interface Invocation extends Resolved {
+  appSource: string;
+  configFile: ConfigFile | undefined;
+  printConfig: boolean;
+  checkConfig: boolean;
 }
 
-/** Parse the command line into settings, or refuse with exit code 2. */
-export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): ReturnType<typeof readSettings> {
+/**
+ * Read the settings from every source: the command line, UNICORN_CMD_ARGS, the config file and the
+ * environment's defaults; throws a UnicornError for a bad value. `cwd` is where unicorn was started:
+ * the config file is looked for there, and relative paths are resolved from it (and --chdir).
+ * `fresh`: read the config file anew (a HUP).
+ */
+export async function readInvocation(argv: string[], env: NodeJS.ProcessEnv, cwd: string, fresh = false): Promise<Invocation> {
+  const program = buildProgram(true);
+  program.parse(argv);
+  const { printConfig, checkConfig, ...flags } = program.opts<RawOptions & { printConfig?: boolean; checkConfig?: boolean }>();
+  const fromEnv = env.UNICORN_CMD_ARGS ? parseCmdArgs(env.UNICORN_CMD_ARGS) : undefined;
+
+  const configFlag = flags.config ?? fromEnv?.config;
+  const configSource = flags.config !== undefined ? '--config' : 'UNICORN_CMD_ARGS: --config';
+  const configPath = configFlag !== undefined ? (parseSetting('config', String(configFlag), configSource, cwd) as string) : findConfigFile(cwd);
+  const configFile = configPath ? await loadConfigFile(configPath, cwd, fresh) : undefined;
+
+  const layers: Layer[] = [];
+  if (configFile) layers.push({ label: `${configFile.label}: `, names: 'keys', values: configFile.values });
+  if (fromEnv) layers.push({ label: 'UNICORN_CMD_ARGS: ', names: 'flags', values: fromEnv });
+  layers.push({ label: '', names: 'flags', values: flags });
+
+  const appArg = program.args[0];
+  const app: AppSource | undefined =
+    appArg !== undefined ? { raw: appArg, source: 'command line' } : configFile?.app !== undefined ? { raw: configFile.app, source: `${configFile.label}: app` } : undefined;
+  const resolved = resolveLayers(app, layers, env, cwd);
+  if (configFile && configFlag === undefined) {
+    resolved.settings.config = configFile.file;
+    resolved.sources.config = 'found where unicorn started';
+  }
+  return { ...resolved, appSource: app!.source, configFile, printConfig: printConfig === true, checkConfig: checkConfig === true };
+}
+
+/** UNICORN_CMD_ARGS: flags in a string, as a PaaS sets them; settings only, no app. */
+function parseCmdArgs(value: string): RawOptions {
+  const program = buildProgram(false);
   try {
-    return readSettings(argv, env, cwd);
+    program.parse(splitArgs(value), { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) throw badUsage(`UNICORN_CMD_ARGS: ${err.message.replace(/^error: /, '')}`);
+    throw err;
+  }
+  if (program.args.length > 0) {
+    throw badUsage(`UNICORN_CMD_ARGS ${JSON.stringify(value)} is not accepted: it gives ${JSON.stringify(program.args[0])}, but takes flags only; name the app on the command line or in the config file`);
+  }
+  return program.opts<RawOptions>();
+}
+
+/** Read the settings, or refuse with exit code 2. */
+async function readOrRefuse(argv: string[], env: NodeJS.ProcessEnv, cwd: string): Promise<Invocation> {
+  try {
+    return await readInvocation(argv, env, cwd);
   } catch (err) {
     if (err instanceof CommanderError) {
       const helpOrVersion = ['commander.helpDisplayed', 'commander.version', 'commander.help'].includes(err.code);
@@ -65,22 +136,45 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv = proces
   }
 }
 
+/**
+ * --check-config: what a start would load, loaded here, without binding or forking: the plugins
+ * and the app. Any problem is a refusal with exit code 2.
+ */
+async function checkConfig(invocation: Invocation): Promise<void> {
+  const { settings } = invocation;
+  try {
+    const plugins = await loadPlugins(invocation.configFile, settings.hook, process.cwd());
+    const app = await loadApp(settings.app, process.cwd());
+    const handler = await toHandler(app, settings.interface, settings.app.raw);
+    const names = plugins.map((p) => p.name).join(', ') || 'none';
+    process.stdout.write(
+      `Configuration OK: app ${settings.app.raw} (${handler.shape}), ${settings.workers} ${settings.workerClass} workers, ` +
+        `config file ${invocation.configFile?.label ?? '(none)'}, plugins: ${names}\n`,
+    );
+  } catch (err) {
+    if (err instanceof UnicornError) refuse(err.message, ExitCode.USAGE);
+    throw err;
+  }
+}
+
 export async function main(argv: string[] = process.argv): Promise<void> {
   const launchCwd = process.cwd();
-  const resolved = parseCommandLine(argv, process.env, launchCwd);
-  if (resolved.printConfig) {
-    process.stdout.write(describeSettings(resolved));
+  const invocation = await readOrRefuse(argv, process.env, launchCwd);
+  if (invocation.printConfig) {
+    process.stdout.write(describeSettings(invocation, invocation.appSource));
     return;
   }
-  const { settings } = resolved;
+  const { settings } = invocation;
   if (settings.chdir) process.chdir(settings.chdir);
+  if (invocation.checkConfig) return checkConfig(invocation);
   const log = createLogger({ role: 'arbiter' });
-  for (const warning of inapplicable(resolved)) log.warn(warning);
-  // HUP reads the command line and the environment again.
-  const reloadSettings = () => readSettings(argv, process.env, launchCwd).settings;
+  for (const warning of inapplicable(invocation)) log.warn(warning);
+  // HUP reads every source again.
+  const reloadSettings = async () => (await readInvocation(argv, process.env, launchCwd, true)).settings;
   let code: number;
   try {
-    code = await new Arbiter(settings, log, { reloadSettings, launchCwd }).run();
+    const hooks = new HookRunner(await loadPlugins(invocation.configFile, settings.hook, process.cwd()), settings.hookTimeout, log);
+    code = await new Arbiter(settings, log, { reloadSettings, launchCwd, hooks }).run();
   } catch (err) {
     if (!(err instanceof UnicornError)) throw err;
     log.error({ code: err.code }, err.message);

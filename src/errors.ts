@@ -8,6 +8,9 @@ import { ExitCode } from './exit-codes';
 export type ErrorCode =
   | 'UNICORN_BAD_VALUE'
   | 'UNICORN_BAD_USAGE'
+  | 'UNICORN_BAD_CONFIG'
+  | 'UNICORN_BAD_HOOK'
+  | 'UNICORN_HOOK_FAILED'
   | 'UNICORN_BIND_FAILED'
   | 'UNICORN_PIDFILE_IN_USE'
   | 'UNICORN_PIDFILE_WRITE_FAILED'
@@ -30,8 +33,17 @@ export class UnicornError extends Error {
 }
 
 /** Quote a value the way every refusal shows it: as the user typed it. */
-export const show = (value: unknown): string =>
-  typeof value === 'string' ? JSON.stringify(value) : String(value);
+export const show = (value: unknown): string => {
+  if (typeof value === 'function') return 'a function';
+  if (typeof value === 'string' || (typeof value === 'object' && value !== null)) {
+    try {
+      return JSON.stringify(value);
+    } catch {
+      return String(value);
+    }
+  }
+  return String(value);
+};
 
 /** A setting's value was refused. `source` is where it came from: `--workers`, `WEB_CONCURRENCY`… */
 export const badValue = (source: string, value: unknown, accepted: string): UnicornError =>
@@ -43,6 +55,18 @@ export const badValue = (source: string, value: unknown, accepted: string): Unic
 
 export const badUsage = (message: string): UnicornError =>
   new UnicornError('UNICORN_BAD_USAGE', message, ExitCode.USAGE);
+
+/** The config file cannot be read, or gives something that is not configuration. */
+export const badConfig = (message: string, cause?: unknown): UnicornError =>
+  new UnicornError('UNICORN_BAD_CONFIG', message, ExitCode.USAGE, { cause });
+
+/** A hook or plugin is refused at load time: unknown name, not a function, module not found. */
+export const badHook = (message: string, cause?: unknown): UnicornError =>
+  new UnicornError('UNICORN_BAD_HOOK', message, ExitCode.USAGE, { cause });
+
+/** A hook whose failure stops what it was part of (onStarting stops the start) threw or timed out. */
+export const hookFailed = (message: string, cause?: unknown): UnicornError =>
+  new UnicornError('UNICORN_HOOK_FAILED', message, ExitCode.ERROR, { cause });
 
 export const bindFailed = (address: string, reason: string, cause?: unknown): UnicornError =>
   new UnicornError('UNICORN_BIND_FAILED', `cannot listen at ${address}: ${reason}`, ExitCode.ERROR, {

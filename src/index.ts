@@ -1,6 +1,22 @@
-/** The programmatic surface: types for apps and tooling. The command line is `bin/unicorn`. */
+/** The programmatic surface: the config file's `defineConfig`, and types for apps, config files and
+ *  plugins. The command line is `bin/unicorn`. */
+export { defineConfig, type UnicornConfig } from './config/define';
+export type { ConfigContext } from './config/file';
 export type { Settings, WorkerClass, HandlerInterface } from './config/settings';
 export type { BindAddress } from './config/address';
+export type {
+  ArbiterInfo,
+  ArbiterView,
+  ExitReason,
+  HookName,
+  Hooks,
+  Plugin,
+  PluginEntry,
+  RequestInfo,
+  WorkerSelf,
+  WorkerState,
+  WorkerStats,
+} from './hooks/types';
 export type { FetchHandler } from './worker/fetch';
 export type { NodeListener } from './worker/handler';
 export { ExitCode } from './exit-codes';

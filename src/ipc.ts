@@ -22,7 +22,7 @@ export type ToArbiter =
   | { type: 'unicorn:need-listener'; index: number }
   /** Sent from a timer, so it stops when the event loop is stuck; a sync worker skips it while a
    *  request is in flight. Carries what the arbiter supervises. */
-  | { type: 'unicorn:heartbeat'; requests: number; rss: number }
+  | { type: 'unicorn:heartbeat'; requests: number; inFlight: number; rss: number; published?: Record<string, unknown> }
   /** The worker has served its --max-requests: replace it (it serves on until told to stop). */
   | { type: 'unicorn:retire'; requests: number };
 
@@ -40,16 +40,15 @@ export function isMessage(value: unknown): value is Message {
 /** What the arbiter tells a worker at fork time, through its environment. */
 export interface WorkerBoot {
   workerId: number;
-  app: import('./config/app-spec').AppSpec;
-  interface: import('./config/settings').HandlerInterface;
-  workerClass: import('./config/settings').WorkerClass;
-  workerConnections: number;
-  keepAlive: number;
-  backlog: number;
+  /** The configuration generation it belongs to (bumped by each reload). */
+  generation: number;
+  settings: import('./config/settings').Settings;
+  /** When the arbiter started (epoch milliseconds), for hooks. */
+  arbiterStartedAt: number;
+  /** Where unicorn was started: the config file's messages name it relative to this. */
+  launchCwd: string;
   /** Milliseconds between heartbeats. */
   heartbeatMs: number;
-  /** Milliseconds a graceful stop may take before the worker exits anyway. */
-  gracefulTimeout: number;
   /** Requests after which the worker asks to be replaced (jitter applied); 0 for never. */
   maxRequests: number;
   /** Addresses of the listeners, by index, for logs. */

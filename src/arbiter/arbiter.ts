@@ -4,13 +4,15 @@ import { formatDuration } from '../config/duration';
 import type { Settings } from '../config/settings';
 import { formatSize } from '../config/size';
 import { ExitCode } from '../exit-codes';
+import type { HookRunner } from '../hooks/run';
+import type { ArbiterView, ExitReason, WorkerStats } from '../hooks/types';
 import { isMessage, type ToArbiter, type ToWorker } from '../ipc';
 import { reopenLogs, type Logger } from '../log';
 import { VERSION } from '../version';
 import { describeTimeout, diagnose, formatStack, type Diagnosis } from './diagnose';
 import { bindAll, closeAll, inheritListeners, type Listener } from './listeners';
 import { Succession } from './succession';
-import { forkWorker, setupWorkers, type WorkerRecord } from './worker-process';
+import { forkWorker, setupWorkers, workerStats, type WorkerRecord } from './worker-process';
 
 /** What the loop acts on. Signal handlers, cluster events and IPC messages only enqueue these. */
 type ArbiterEvent =
@@ -18,7 +20,10 @@ type ArbiterEvent =
   | { kind: 'exit'; id: number; code: number | null; signal: NodeJS.Signals | null }
   | { kind: 'message'; id: number; message: ToArbiter }
   | { kind: 'diagnosed'; record: WorkerRecord; silentMs: number; diagnosis: Diagnosis }
-  | { kind: 'successor-exit'; pid: number; code: number | null; signal: NodeJS.Signals | null };
+  | { kind: 'successor-exit'; pid: number; code: number | null; signal: NodeJS.Signals | null }
+  /** The configuration has been read again for a reload: the settings, or why they were refused. */
+  | { kind: 'reread'; settings: Settings }
+  | { kind: 'reread'; error: Error };
 
 interface Stop {
   graceful: boolean;
@@ -66,9 +71,13 @@ const SIGNAL_ACTIONS = {
 
 type HandledSignal = keyof typeof SIGNAL_ACTIONS;
 
+const byAge = (a: WorkerRecord, b: WorkerRecord) => a.spawnedAt - b.spawnedAt || a.id - b.id;
+
 export interface ArbiterOptions {
-  /** Read the configuration again, for HUP; throws a UnicornError when it no longer validates. */
-  reloadSettings: () => Settings;
+  /** Read the configuration again, for HUP; rejects with a UnicornError when it no longer validates. */
+  reloadSettings: () => Promise<Settings>;
+  /** The arbiter's lifecycle hooks (the workers load their own). */
+  hooks: HookRunner;
   /** Where unicorn was started, before --chdir: a re-executed arbiter starts there too. */
   launchCwd: string;
   now?: () => number;
@@ -90,6 +99,16 @@ export class Arbiter {
   private lastGeneration = 1;
   private reload: Reload | undefined;
   private reloadQueued = false;
+  /** HUP is reading the configuration again. */
+  private rereading = false;
+  /** whenReady is due once every worker of the current configuration is ready. */
+  private readyPending = true;
+  /** The worker count nworkersChanged last reported. */
+  private announcedTarget: number;
+  private readonly startedAt = Date.now();
+  /** What hooks see of the arbiter. */
+  private readonly view: ArbiterView;
+  private readonly hooks: HookRunner;
   private lastWorkerId = 0;
   private nextSpawnAt = 0;
   private crashStreak = 0;
@@ -105,8 +124,26 @@ export class Arbiter {
     private readonly options: ArbiterOptions,
   ) {
     this.target = settings.workers;
+    this.announcedTarget = settings.workers;
     this.now = options.now ?? Date.now;
     this.succession = new Succession(settings.pid, log);
+    this.hooks = options.hooks;
+    const arbiter = this;
+    this.view = {
+      pid: process.pid,
+      startedAt: this.startedAt,
+      log,
+      get config() {
+        return arbiter.settings;
+      },
+      get workerCount() {
+        return arbiter.target;
+      },
+      get reloading() {
+        return arbiter.reload !== undefined || arbiter.rereading;
+      },
+      workers: () => [...this.workers.values()].sort(byAge).map((r) => workerStats(r, this.now())),
+    };
   }
 
   /** Serve until stopped; resolves with the exit code. Throws if a listener cannot be bound. */
@@ -115,6 +152,7 @@ export class Arbiter {
     const inherited = inheritListeners(process.env);
     this.succession.begin(inherited?.predecessor);
     try {
+      await this.hooks.run('onStarting', this.view);
       this.listeners = inherited?.listeners ?? (await bindAll(this.settings.bind, this.settings.backlog));
     } catch (err) {
       this.succession.end();
@@ -131,32 +169,38 @@ export class Arbiter {
     setupWorkers();
 
     for (;;) {
-      this.handleEvents();
+      await this.handleEvents();
       this.succession.watchPredecessor();
       if (this.stop) {
         this.murderOverdueWorkers();
         if (this.workers.size === 0) break;
       } else {
+        await this.announceTarget();
         this.murderStaleWorkers();
         this.recycleWorkers();
-        this.manageWorkers();
+        await this.manageWorkers();
         this.murderOverdueWorkers();
+        await this.announceReady();
       }
       await this.sleep(this.msUntilDue());
     }
-    this.succession.end();
     this.log.info('Shutting down: Master');
+    await this.hooks.run('onExit', this.view);
+    this.succession.end();
     return this.stop.exitCode;
   }
 
-  private handleEvents(): void {
+  private async handleEvents(): Promise<void> {
     for (let event = this.events.shift(); event; event = this.events.shift()) {
       switch (event.kind) {
         case 'signal':
-          this.handleSignal(event.signal);
+          await this.handleSignal(event.signal);
           break;
         case 'exit':
-          this.reapWorker(event.id, event.code, event.signal);
+          await this.reapWorker(event.id, event.code, event.signal);
+          break;
+        case 'reread':
+          await this.startReload(event);
           break;
         case 'message':
           this.handleMessage(event.id, event.message);
@@ -171,7 +215,7 @@ export class Arbiter {
     }
   }
 
-  private handleSignal(signal: HandledSignal): void {
+  private async handleSignal(signal: HandledSignal): Promise<void> {
     const action = SIGNAL_ACTIONS[signal];
     this.log.info({ signal }, `Handling signal: ${signal.slice(3).toLowerCase()}`);
     if (action === 'graceful-stop' || action === 'quick-stop') {
@@ -200,6 +244,12 @@ export class Arbiter {
         for (const record of this.workers.values()) this.send(record, { type: 'unicorn:reopen-logs' });
         break;
       case 'reexec':
+        try {
+          await this.hooks.run('preExec', this.view);
+        } catch (err) {
+          this.log.error({ err }, `Not re-executing: ${(err as Error).message}`);
+          break;
+        }
         this.succession.reexec(this.listeners, this.options.launchCwd, (pid, code, signal) =>
           this.enqueue({ kind: 'successor-exit', pid, code, signal }),
         );
@@ -237,7 +287,9 @@ export class Arbiter {
       case 'unicorn:heartbeat':
         record.lastBeat = this.now();
         record.requests = message.requests;
+        record.inFlight = message.inFlight;
         record.rss = message.rss;
+        if (message.published) record.published = { ...record.published, ...message.published };
         break;
       case 'unicorn:retire':
         record.requests = message.requests;
@@ -248,10 +300,18 @@ export class Arbiter {
     }
   }
 
-  private reapWorker(id: number, code: number | null, signal: NodeJS.Signals | null): void {
+  private async reapWorker(id: number, code: number | null, signal: NodeJS.Signals | null): Promise<void> {
     const record = this.workers.get(id);
     if (!record) return;
     this.workers.delete(id);
+    const bootFailed = !record.everReady && (code === ExitCode.APP_LOAD_ERROR || code === ExitCode.WORKER_BOOT_ERROR);
+    const reason: ExitReason = record.stopReason ?? (bootFailed ? 'boot-failed' : 'crash');
+    this.reapRecord(record, code, signal, bootFailed);
+    await this.hooks.run('childExit', this.view, workerStats(record, this.now(), { code, signal, reason }));
+  }
+
+  private reapRecord(record: WorkerRecord, code: number | null, signal: NodeJS.Signals | null, bootFailed: boolean): void {
+    const id = record.id;
     const how = signal ? `was killed by signal ${signal}` : `exited with code ${code}`;
     const fields = { workerId: id, workerPid: record.pid, code, signal };
     if (this.reload && record.generation === this.generation) {
@@ -263,13 +323,13 @@ export class Arbiter {
       this.log.info(fields, `Worker (pid:${record.pid}) ${how}`);
       return;
     }
-    if (!record.everReady && (code === ExitCode.APP_LOAD_ERROR || code === ExitCode.WORKER_BOOT_ERROR)) {
+    if (bootFailed) {
       const what = code === ExitCode.APP_LOAD_ERROR ? 'App failed to load' : 'Worker failed to boot';
       const serving = [...this.workers.values()].filter((r) => r.state === 'ready' || r.state === 'retiring').length;
       if (serving === 0) {
         // Respawning would fail the same way, with nothing served meanwhile.
         this.log.error(fields, `${what} in worker (pid:${record.pid}); stopping`);
-        if (!this.stop) this.beginStop(true, code);
+        if (!this.stop) this.beginStop(true, code as ExitCode);
         return;
       }
       // Workers that loaded the app earlier serve on (after a failed reload, the code on disk may no
@@ -300,11 +360,11 @@ export class Arbiter {
 
   /** Fork workers up to the target, once any respawn delay has passed; finish a reload once its
    *  workers are all ready; stop workers beyond the target and retiring ones now replaced. */
-  private manageWorkers(): void {
+  private async manageWorkers(): Promise<void> {
     const current = [...this.workers.values()].filter((r) => this.counts(r));
     if (this.now() >= this.nextSpawnAt) {
       for (let n = current.length; n < this.target; n++) {
-        const record = this.spawnWorker();
+        const record = await this.spawnWorker();
         if (!record) {
           this.nextSpawnAt = this.now() + RESPAWN_BACKOFF_MS.base;
           break;
@@ -317,12 +377,11 @@ export class Arbiter {
       if (ready.length >= this.target && ready.length === current.length) this.completeReload();
       return;
     }
-    const byAge = (a: WorkerRecord, b: WorkerRecord) => a.spawnedAt - b.spawnedAt || a.id - b.id;
-    for (const record of current.sort(byAge).slice(0, Math.max(0, current.length - this.target))) this.stopWorker(record);
+    for (const record of current.sort(byAge).slice(0, Math.max(0, current.length - this.target))) this.stopWorker(record, 'scale-down');
     // A retiring worker is stopped once the workers that count can serve without it.
     const retiring = [...this.workers.values()].filter((r) => r.state === 'retiring').sort(byAge);
     const surplus = Math.min(retiring.length, ready.length + retiring.length - this.target);
-    for (const record of retiring.slice(0, Math.max(0, surplus))) this.stopWorker(record);
+    for (const record of retiring.slice(0, Math.max(0, surplus))) this.stopWorker(record, record.stopReason ?? 'max-requests');
   }
 
   /** Workers that make up the target count: of the current configuration, booting or serving. */
@@ -331,19 +390,31 @@ export class Arbiter {
   }
 
   /** Gracefully stop one worker while others serve on: it finishes its requests and exits. */
-  private stopWorker(record: WorkerRecord): void {
+  private stopWorker(record: WorkerRecord, reason: ExitReason): void {
     // A worker still booting serves nothing yet; if its load hangs it cannot act on the message.
     const grace = record.state === 'booting' ? Math.min(QUICK_STOP_GRACE_MS, this.settings.gracefulTimeout) : this.settings.gracefulTimeout;
     record.state = 'stopping';
+    record.stopReason = reason;
     record.killAt = this.now() + grace;
     this.send(record, { type: 'unicorn:hand-over' });
   }
 
-  /** Fork one worker; undefined when the process could not even be started (out of pids or fds). */
-  private spawnWorker(): WorkerRecord | undefined {
+  /** Fork one worker; undefined when preFork refused it or the process could not even be started
+   *  (out of pids or fds). */
+  private async spawnWorker(): Promise<WorkerRecord | undefined> {
     const id = ++this.lastWorkerId;
+    const now = this.now();
+    const unborn: WorkerStats = { id, pid: 0, generation: this.generation, state: 'booting', startedAt: Date.now(), age: 0, requests: 0, inFlight: 0, rss: 0, heartbeatAge: 0, published: {} };
+    try {
+      await this.hooks.run('preFork', this.view, unborn);
+    } catch (err) {
+      this.log.error({ err, workerId: id }, `Not forking worker ${id}: ${(err as Error).message}`);
+      this.backOffAfterCrash();
+      return undefined;
+    }
     const cannotFork = (err: Error) => this.log.error({ err, workerId: id }, `Cannot fork a worker: ${err.message}`);
-    const record = forkWorker(id, this.settings, this.listeners.map((l) => l.url), this.generation, this.now(), cannotFork);
+    const fork = { id, generation: this.generation, listeners: this.listeners.map((l) => l.url), now, arbiterStartedAt: this.startedAt, launchCwd: this.options.launchCwd };
+    const record = forkWorker(this.settings, fork, cannotFork);
     if (!record) return undefined;
     const { handle, pid } = record;
     this.workers.set(id, record);
@@ -396,6 +467,7 @@ export class Arbiter {
     const now = this.now();
     record.state = 'stopping';
     record.fault = fault;
+    record.stopReason = fault;
     record.killAt = now + DIAGNOSE_LIMIT_MS + ABORT_GRACE_MS;
     const silentMs = now - (fault === 'boot-timeout' ? record.spawnedAt : record.lastBeat);
     void diagnose(record.pid, DIAGNOSE_LIMIT_MS).then((diagnosis) => this.enqueue({ kind: 'diagnosed', record, silentMs, diagnosis }));
@@ -425,22 +497,23 @@ export class Arbiter {
     for (const record of this.workers.values()) {
       if (record.state !== 'ready') continue;
       if (maxWorkerMemory > 0 && record.rss > maxWorkerMemory) {
-        this.retire(record, `uses ${formatSize(record.rss)} of memory, over --max-worker-memory ${formatSize(maxWorkerMemory)}`);
+        this.retire(record, 'max-memory', `uses ${formatSize(record.rss)} of memory, over --max-worker-memory ${formatSize(maxWorkerMemory)}`);
       } else if (now >= record.retireAt) {
-        this.retire(record, `has run for ${formatDuration(now - record.spawnedAt)} (--max-worker-lifetime ${formatDuration(maxWorkerLifetime)})`);
+        this.retire(record, 'max-lifetime', `has run for ${formatDuration(now - record.spawnedAt)} (--max-worker-lifetime ${formatDuration(maxWorkerLifetime)})`);
       }
     }
   }
 
   /** The worker asked to be replaced: it has served --max-requests. */
   private retireServed(record: WorkerRecord): void {
-    this.retire(record, `has served ${record.requests} requests (--max-requests ${this.settings.maxRequests})`);
+    this.retire(record, 'max-requests', `has served ${record.requests} requests (--max-requests ${this.settings.maxRequests})`);
   }
 
   /** Replace a worker: it serves on until a replacement is ready, then stops gracefully. */
-  private retire(record: WorkerRecord, why: string): void {
+  private retire(record: WorkerRecord, reason: ExitReason, why: string): void {
     if (record.state !== 'ready') return;
     record.state = 'retiring';
+    record.stopReason = reason;
     this.log.info({ workerId: record.id, workerPid: record.pid }, `Replacing worker (pid:${record.pid}): it ${why}`);
   }
 
@@ -460,29 +533,51 @@ export class Arbiter {
   // --- Reload and re-exec ------------------------------------------------------------------------
 
   /**
-   * HUP: read the configuration again and start a full set of workers with it. The old workers
-   * serve until every new one is ready (completeReload); if one fails first, the new ones are
-   * stopped and the old ones keep serving (failReload). A HUP during a reload waits for it.
+   * HUP: read the configuration again (in the background: the loop goes on) and start a full set
+   * of workers with it. The old workers serve until every new one is ready (completeReload); if one
+   * fails first, the new ones are stopped and the old ones keep serving (failReload). A HUP during
+   * a reload waits for it.
    */
   private beginReload(): void {
-    if (this.reload) {
+    if (this.reload || this.rereading) {
       this.reloadQueued = true;
       this.log.info('A reload is in progress; this one follows it');
       return;
     }
-    let next: Settings;
-    try {
-      next = this.options.reloadSettings();
-    } catch (err) {
-      this.log.error({ err }, `Reload refused: ${(err as Error).message}; the running configuration is kept`);
+    this.rereading = true;
+    this.options.reloadSettings().then(
+      (settings) => this.enqueue({ kind: 'reread', settings }),
+      (error: Error) => this.enqueue({ kind: 'reread', error }),
+    );
+  }
+
+  private async startReload(reread: { settings: Settings } | { error: Error }): Promise<void> {
+    if (this.stop) return;
+    if ('error' in reread) {
+      this.rereading = false;
+      this.log.error({ err: reread.error }, `Reload refused: ${reread.error.message}; the running configuration is kept`);
+      this.endReload();
       return;
     }
+    const next = reread.settings;
     const binds = (s: Settings) => s.bind.map(formatAddress).join(' ');
     if (binds(next) !== binds(this.settings)) {
       this.log.warn(`--bind changes take effect on a restart or USR2 re-exec; keeping ${this.listeners.map((l) => l.url).join(', ')}`);
     }
-    this.reload = { settings: this.settings, target: this.target, generation: this.generation, targetSet: false };
+    const previous: Reload = { settings: this.settings, target: this.target, generation: this.generation, targetSet: false };
     this.settings = { ...next, bind: this.settings.bind };
+    try {
+      await this.hooks.run('onReload', this.view);
+    } catch (err) {
+      this.rereading = false;
+      this.settings = previous.settings;
+      this.log.error({ err }, `Reload cancelled: ${(err as Error).message}; the running configuration is kept`);
+      this.readyPending = true;
+      this.endReload();
+      return;
+    }
+    this.rereading = false;
+    this.reload = previous;
     this.target = next.workers;
     this.generation = ++this.lastGeneration;
     this.log.info({ generation: this.generation }, `Reloading: starting ${this.target} new workers; the current ones serve until all are ready`);
@@ -490,14 +585,14 @@ export class Arbiter {
 
   private completeReload(): void {
     const old = [...this.workers.values()].filter((r) => r.generation !== this.generation && r.state !== 'stopping');
-    for (const record of old) this.stopWorker(record);
+    for (const record of old) this.stopWorker(record, 'reload');
     this.log.info({ generation: this.generation }, `Reload complete: ${this.target} new workers ready; stopping ${old.length} previous workers`);
     this.endReload();
   }
 
   private failReload(why: string): void {
     const failed = [...this.workers.values()].filter((r) => r.generation === this.generation && r.state !== 'stopping');
-    for (const record of failed) this.stopWorker(record);
+    for (const record of failed) this.stopWorker(record, 'reload-failed');
     const previous = this.reload!;
     this.settings = previous.settings;
     if (!previous.targetSet) this.target = previous.target;
@@ -508,10 +603,30 @@ export class Arbiter {
 
   private endReload(): void {
     this.reload = undefined;
+    this.readyPending = true;
     if (this.reloadQueued) {
       this.reloadQueued = false;
       this.beginReload();
     }
+  }
+
+  /** nworkersChanged, once per change of the target however it came (signal, reload, its failure),
+   *  before workers are forked or stopped for it. */
+  private async announceTarget(): Promise<void> {
+    if (this.target === this.announcedTarget) return;
+    const old = this.announcedTarget;
+    this.announcedTarget = this.target;
+    await this.hooks.run('nworkersChanged', this.view, this.target, old);
+  }
+
+  /** whenReady, once every worker of the current configuration is ready: after the start, and
+   *  after each reload, whether it completed or failed. */
+  private async announceReady(): Promise<void> {
+    if (!this.readyPending || this.reload || this.rereading || this.target === 0) return;
+    const ready = [...this.workers.values()].filter((r) => r.generation === this.generation && r.state === 'ready').length;
+    if (ready < this.target) return;
+    this.readyPending = false;
+    await this.hooks.run('whenReady', this.view);
   }
 
   // --- Stopping ----------------------------------------------------------------------------------
@@ -534,6 +649,7 @@ export class Arbiter {
     }
     for (const record of this.workers.values()) {
       record.state = 'stopping';
+      record.stopReason ??= 'shutdown';
       if (!this.stop.graceful) record.handle.process.kill('SIGQUIT');
       else if (sharing) this.send(record, { type: 'unicorn:hand-over' });
       else record.handle.process.kill('SIGTERM');

@@ -5,6 +5,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import path from 'node:path';
 import type { Settings } from '../config/settings';
+import type { ExitReason, WorkerState, WorkerStats } from '../hooks/types';
 import { WORKER_BOOT_ENV, type WorkerBoot } from '../ipc';
 import { INSPECT_ON_DEMAND } from './diagnose';
 
@@ -15,7 +16,7 @@ import { INSPECT_ON_DEMAND } from './diagnose';
  * - `retiring`: serving, and to be stopped once a replacement is ready (recycling).
  * - `stopping`: told to stop, or being killed; waiting for its exit.
  */
-export type WorkerState = 'booting' | 'ready' | 'retiring' | 'stopping';
+export type { WorkerState } from '../hooks/types';
 
 export interface WorkerRecord {
   id: number;
@@ -29,8 +30,12 @@ export interface WorkerRecord {
   /** When it last showed its event loop turns: ready, or its latest heartbeat. */
   lastBeat: number;
   requests: number;
+  /** Requests in flight, from its latest heartbeat. */
+  inFlight: number;
   /** Resident memory in bytes, from its latest heartbeat. */
   rss: number;
+  /** What its hooks published, from its latest heartbeat that carried any. */
+  published: Record<string, unknown>;
   /** When --max-worker-lifetime (with its jitter) replaces it. */
   retireAt: number;
   /** When it gets SIGKILL if it is still alive. */
@@ -39,6 +44,26 @@ export interface WorkerRecord {
   fault?: 'timeout' | 'boot-timeout';
   /** It reached --max-requests while still booting: replace it once it is ready. */
   retireRequested?: boolean;
+  /** Why it is being replaced or stopped (for childExit and the metrics). */
+  stopReason?: ExitReason;
+}
+
+/** The worker as hooks see it: a snapshot, no handles. */
+export function workerStats(record: WorkerRecord, now: number, exit?: WorkerStats['exit']): WorkerStats {
+  return {
+    id: record.id,
+    pid: record.pid,
+    generation: record.generation,
+    state: exit ? 'exited' : record.state,
+    startedAt: Date.now() - (now - record.spawnedAt),
+    age: now - record.spawnedAt,
+    requests: record.requests,
+    inFlight: record.inFlight,
+    rss: record.rss,
+    heartbeatAge: now - record.lastBeat,
+    published: record.published,
+    ...(exit ? { exit } : {}),
+  };
 }
 
 /** Heartbeats come every --timeout/2, and at least this often (the memory limit reads them). */
@@ -59,32 +84,34 @@ export function setupWorkers(): void {
   });
 }
 
+/** What a fork needs besides the settings. */
+export interface ForkContext {
+  id: number;
+  generation: number;
+  /** Addresses of the listeners, by index. */
+  listeners: string[];
+  now: number;
+  arbiterStartedAt: number;
+  launchCwd: string;
+}
+
 /**
  * Fork worker `id` with `settings`, drawing its jitter. Returns undefined, and calls `cannotFork`
  * (now or once the spawn's error event comes), when the process could not be started (no pids or
  * fds left).
  */
-export function forkWorker(
-  id: number,
-  settings: Settings,
-  listeners: string[],
-  generation: number,
-  now: number,
-  cannotFork: (err: Error) => void,
-): WorkerRecord | undefined {
+export function forkWorker(settings: Settings, fork: ForkContext, cannotFork: (err: Error) => void): WorkerRecord | undefined {
   const s = settings;
+  const { id, generation, now } = fork;
   const boot: WorkerBoot = {
     workerId: id,
-    app: s.app,
-    interface: s.interface,
-    workerClass: s.workerClass,
-    workerConnections: s.workerConnections,
-    keepAlive: s.keepAlive,
-    backlog: s.backlog,
+    generation,
+    settings: s,
+    arbiterStartedAt: fork.arbiterStartedAt,
+    launchCwd: fork.launchCwd,
     heartbeatMs: s.timeout > 0 ? Math.min(s.timeout / 2, MAX_HEARTBEAT_MS) : MAX_HEARTBEAT_MS,
-    gracefulTimeout: s.gracefulTimeout,
     maxRequests: s.maxRequests > 0 ? s.maxRequests + Math.floor(Math.random() * (s.maxRequestsJitter + 1)) : 0,
-    listeners,
+    listeners: fork.listeners,
   };
   let handle: Worker;
   try {
@@ -110,7 +137,9 @@ export function forkWorker(
     everReady: false,
     lastBeat: now,
     requests: 0,
+    inFlight: 0,
     rss: 0,
+    published: {},
     retireAt: now + lifetime,
     killAt: Infinity,
   };

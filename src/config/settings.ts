@@ -3,6 +3,7 @@ import path from 'node:path';
 import { badUsage, badValue } from '../errors';
 import { ADDRESS_FORMS, formatAddress, parseAddress, type BindAddress } from './address';
 import { APP_SPEC_FORMS, parseAppSpec, type AppSpec } from './app-spec';
+import { CONFIG_FILE_NAMES } from './file-names';
 import { DURATION_FORMS, formatDuration, parseDuration } from './duration';
 import { formatSize, parseSize, SIZE_FORMS } from './size';
 
@@ -40,9 +41,19 @@ export interface Settings {
   /** Absolute, or undefined to stay where unicorn was started. */
   chdir: string | undefined;
   interface: HandlerInterface;
+  /** Absolute path of the config file read, or undefined for none. */
+  config: string | undefined;
+  /** Hook plugin modules from --hook, in the order given (the config file's `plugins` add to them). */
+  hook: string[];
+  /** Milliseconds a lifecycle hook may take. */
+  hookTimeout: number;
+  /** Restart the workers when a file of the app changes. */
+  reload: boolean;
+  /** More paths or globs --reload watches, relative to the working directory. */
+  reloadExtraFile: string[];
 }
 
-type OptionKey = Exclude<keyof Settings, 'app'>;
+export type OptionKey = Exclude<keyof Settings, 'app'>;
 
 /** What a setting parser gets besides the raw string. */
 interface ParseContext {
@@ -61,14 +72,20 @@ export interface SettingSpec<K extends OptionKey = OptionKey> {
   key: K;
   /** Commander's flag syntax, e.g. `-w, --workers <N>`. */
   flags: string;
-  section: 'server' | 'worker' | 'recycling';
+  section: 'server' | 'worker' | 'recycling' | 'config' | 'development';
   description: string;
   /** What values are accepted, as refusals say it: "expected …". */
   accepted: string;
   /** An environment variable that supplies the value when the flag is absent. */
   env?: string;
   repeatable?: boolean;
-  parse: Parser<K extends 'bind' ? BindAddress : Settings[K]>;
+  /** Every source adds to the list instead of the higher one replacing it (--hook). */
+  additive?: boolean;
+  /** A switch without a value (`--reload`); the config file gives it as true or false. */
+  switch?: boolean;
+  /** The config file cannot set it (what file to read, for one). */
+  notInConfigFile?: string;
+  parse: Parser<Settings[K] extends ReadonlyArray<infer E> ? E : Settings[K]>;
   /** The default, possibly derived from the environment (PORT for bind). */
   defaultValue: (env: NodeJS.ProcessEnv, ctx: ParseContext) => Settings[K];
   /** The default as --help shows it. */
@@ -92,6 +109,17 @@ const choice =
 const duration: Parser<number> = (raw) => parseDuration(raw) ?? { refused: '' };
 
 const size: Parser<number> = (raw) => parseSize(raw) ?? { refused: '' };
+
+const existingFile: Parser<string | undefined> = (raw, ctx) => {
+  const file = path.resolve(ctx.cwd, raw);
+  const stat = statSync(file, { throwIfNoEntry: false });
+  if (!stat) return { refused: `no such file: ${file}` };
+  return stat.isFile() ? file : { refused: `not a file: ${file}` };
+};
+
+const nonEmpty: Parser<string> = (raw) => (raw.trim() === '' ? { refused: 'empty' } : raw.trim());
+
+const yesNo: Parser<boolean> = (raw) => (raw === 'true' ? true : raw === 'false' ? false : { refused: '' });
 
 const filePath: Parser<string | undefined> = (raw, ctx) => {
   if (raw.trim() === '') return { refused: 'empty' };
@@ -301,12 +329,82 @@ export const SETTINGS = [
     defaultValue: () => 'auto' as const,
     defaultText: 'auto',
   }),
+  spec({
+    key: 'config',
+    flags: '-c, --config <FILE>',
+    section: 'config',
+    description: `the config file to read; without it, the first of ${CONFIG_FILE_NAMES.join(', ')} in the directory unicorn starts in`,
+    accepted: 'an existing file ending in .ts, .mjs, .js, .cjs or .json',
+    notInConfigFile: 'it names the file itself',
+    parse: existingFile,
+    defaultValue: () => undefined,
+    defaultText: 'unicorn.config.* if there is one',
+  }),
+  spec({
+    key: 'hook',
+    flags: '--hook <MODULE>',
+    section: 'config',
+    description: 'load a lifecycle-hook plugin: a module path, a package, or a first-party plugin by name (systemd, prometheus, slow-requests); repeatable',
+    accepted: 'a module path or package name',
+    repeatable: true,
+    additive: true,
+    notInConfigFile: 'the config file lists plugins as `plugins`',
+    parse: nonEmpty,
+    defaultValue: () => [],
+    defaultText: 'none',
+  }),
+  spec({
+    key: 'hookTimeout',
+    flags: '--hook-timeout <DURATION>',
+    section: 'config',
+    description: 'how long a lifecycle hook may take before it is cut off with an error naming it',
+    accepted: DURATION_FORMS,
+    parse: duration,
+    defaultValue: () => 30_000,
+    defaultText: '30s',
+  }),
+  spec({
+    key: 'reload',
+    flags: '--reload',
+    section: 'development',
+    description: "restart the workers (as HUP does) when a file in the app's directory changes",
+    accepted: 'true or false',
+    switch: true,
+    parse: yesNo,
+    defaultValue: () => false,
+    defaultText: 'off',
+  }),
+  spec({
+    key: 'reloadExtraFile',
+    flags: '--reload-extra-file <PATH>',
+    section: 'development',
+    description: 'with --reload, also watch this file, directory or glob (such as config/**/*.yaml); repeatable',
+    accepted: 'a path or glob',
+    repeatable: true,
+    parse: nonEmpty,
+    defaultValue: () => [],
+    defaultText: 'none',
+  }),
 ] as const satisfies readonly SettingSpec[];
 
-/** The raw strings the command line gave, keyed by setting; repeatable ones as arrays. */
-export type RawOptions = Partial<Record<OptionKey, string | string[]>>;
+/** The raw values one source gave, keyed by setting: strings (arrays for repeatable settings, true
+ *  for a switch) from a command line, anything at all from a config file. */
+export type RawOptions = Partial<Record<OptionKey, unknown>>;
 
-/** Where a setting's value came from: the flag or variable that gave it, or "default". */
+/**
+ * One source of settings. Sources are applied lowest first: defaults (with PORT and
+ * WEB_CONCURRENCY) < config file < UNICORN_CMD_ARGS < command line.
+ */
+export interface Layer {
+  /** How a value from it is named in messages, before the flag or key: '' for the command line,
+   *  'UNICORN_CMD_ARGS: ', 'unicorn.config.mjs: '. */
+  label: string;
+  /** Flags (--workers) or config-file keys (workers). */
+  names: 'flags' | 'keys';
+  values: RawOptions;
+}
+
+/** Where a setting's value came from: the flag, key or variable that gave it, or "default". */
 export type Sources = Record<OptionKey, string>;
 
 export interface Resolved {
@@ -314,33 +412,41 @@ export interface Resolved {
   sources: Sources;
 }
 
+/** The app as a source gave it, and which source. */
+export interface AppSource {
+  raw: string;
+  source: string;
+}
+
+export const longFlag = (setting: SettingSpec): string => /--[\w-]+/.exec(setting.flags)![0];
+
 /**
- * Apply the sources, lowest to highest: defaults < environment < command line, and refuse the first
- * bad value with a message naming its source, the value and what is accepted.
+ * Apply the sources in order, lowest first, and refuse the first bad value with a message naming
+ * its source, the value and what is accepted.
  */
-export function resolveSettings(
-  appArg: string,
-  flags: RawOptions,
-  env: NodeJS.ProcessEnv,
-  cwd: string = process.cwd(),
-): Resolved {
+export function resolveLayers(app: AppSource | undefined, layers: Layer[], env: NodeJS.ProcessEnv, cwd: string = process.cwd()): Resolved {
   const ctx: ParseContext = { cwd };
   const values: Partial<Record<OptionKey, unknown>> = {};
   const sources: Partial<Sources> = {};
   // --chdir first: relative paths in the other settings are relative to it.
   const ordered = [...SETTINGS].sort((a, b) => Number(b.key === 'chdir') - Number(a.key === 'chdir'));
-  for (const setting of ordered) {
-    const longFlag = /--[\w-]+/.exec(setting.flags)![0];
-    const given = flags[setting.key];
+  for (const setting of ordered as SettingSpec[]) {
+    const given: Array<{ source: string; raws: string[] }> = [];
+    for (const layer of layers) {
+      const value = layer.values[setting.key];
+      if (value === undefined) continue;
+      const source = `${layer.label}${layer.names === 'flags' ? longFlag(setting) : setting.key}`;
+      given.push({ source, raws: layer.names === 'flags' ? flagRaws(value) : configRaws(setting, value, source) });
+    }
     const fromEnv = setting.env !== undefined ? env[setting.env] : undefined;
     let value: unknown;
-    if (given !== undefined) {
-      const raws = Array.isArray(given) ? given : [given];
-      const parsed = raws.map((raw) => parseOne(setting as SettingSpec, raw, longFlag, ctx));
+    if (given.length > 0) {
+      const used = setting.additive ? given : given.slice(-1);
+      const parsed = used.flatMap(({ source, raws }) => raws.map((raw) => parseOne(setting, raw, source, ctx)));
       value = setting.repeatable ? parsed : parsed[parsed.length - 1];
-      sources[setting.key] = longFlag;
+      sources[setting.key] = used.map((g) => g.source).join(' + ');
     } else if (fromEnv !== undefined && fromEnv !== '') {
-      const parsed = parseOne(setting as SettingSpec, fromEnv, setting.env!, ctx);
+      const parsed = parseOne(setting, fromEnv, setting.env!, ctx);
       value = setting.repeatable ? [parsed] : parsed;
       sources[setting.key] = setting.env!;
     } else {
@@ -351,11 +457,40 @@ export function resolveSettings(
     if (setting.key === 'chdir' && typeof value === 'string') ctx.cwd = value;
   }
 
-  const app = parseAppSpec(appArg);
-  if (typeof app === 'string') {
-    throw badUsage(`the app ${JSON.stringify(appArg)} is not accepted: ${app}; expected ${APP_SPEC_FORMS}`);
+  if (!app) {
+    throw badUsage(`no app given: name it on the command line as ${APP_SPEC_FORMS}, or as \`app\` in a config file`);
   }
-  return { settings: { ...(values as Omit<Settings, 'app'>), app }, sources: sources as Sources };
+  const spec = parseAppSpec(app.raw);
+  if (typeof spec === 'string') {
+    const name = app.source === 'command line' ? 'the app' : `${app.source}`;
+    throw badUsage(`${name} ${JSON.stringify(app.raw)} is not accepted: ${spec}; expected ${APP_SPEC_FORMS}`);
+  }
+  return { settings: { ...(values as Omit<Settings, 'app'>), app: spec }, sources: sources as Sources };
+}
+
+/** The command line alone (with the environment's defaults): tests and simple callers. */
+export function resolveSettings(appArg: string, flags: RawOptions, env: NodeJS.ProcessEnv, cwd: string = process.cwd()): Resolved {
+  return resolveLayers({ raw: appArg, source: 'command line' }, [{ label: '', names: 'flags', values: flags }], env, cwd);
+}
+
+/** Commander gives a string, a list of them for a repeatable flag, or true for a switch. */
+const flagRaws = (value: unknown): string[] => (Array.isArray(value) ? value.map(String) : [String(value)]);
+
+/** A config file may give numbers and booleans where a flag gives strings, and lists for
+ *  repeatable settings; anything else is refused here, by the same message a bad string gets. */
+function configRaws(setting: SettingSpec, value: unknown, source: string): string[] {
+  const one = (item: unknown): string => {
+    if (typeof item === 'string') return item;
+    if (typeof item === 'number' && Number.isFinite(item)) return String(item);
+    if (typeof item === 'boolean' && setting.switch) return String(item);
+    const also = setting.repeatable ? ', or a list of them' : '';
+    throw badValue(source, item, `${setting.accepted}${also}`);
+  };
+  if (Array.isArray(value)) {
+    if (!setting.repeatable) throw badValue(source, value, setting.accepted);
+    return value.map(one);
+  }
+  return [one(value)];
 }
 
 /** Settings given for a worker class other than the one in use: they have no effect. */
@@ -363,6 +498,11 @@ export function inapplicable({ settings, sources }: Resolved): string[] {
   return SETTINGS.filter(
     (s) => 'onlyFor' in s && s.onlyFor !== settings.workerClass && sources[s.key] !== 'default',
   ).map((s) => `${sources[s.key]} applies to the ${(s as SettingSpec).onlyFor} worker class only; with ${settings.workerClass} it has no effect`);
+}
+
+/** One value of one setting, refused as any other source's would be. */
+export function parseSetting(key: OptionKey, raw: string, source: string, cwd: string): unknown {
+  return parseOne((SETTINGS as readonly SettingSpec[]).find((s) => s.key === key)!, raw, source, { cwd });
 }
 
 function parseOne(setting: SettingSpec, raw: string, source: string, ctx: ParseContext): unknown {
@@ -378,8 +518,8 @@ function parseOne(setting: SettingSpec, raw: string, source: string, ctx: ParseC
  * The effective settings as `--print-config` shows them: one line each, with the value in the
  * form a flag takes and where it came from.
  */
-export function describeSettings({ settings, sources }: Resolved): string {
-  const rows: Array<[string, string, string]> = [['app', settings.app.raw, 'command line']];
+export function describeSettings({ settings, sources }: Resolved, appSource: string): string {
+  const rows: Array<[string, string, string]> = [['app', settings.app.raw, appSource]];
   for (const setting of SETTINGS as readonly SettingSpec[]) {
     rows.push([setting.key, display(setting, settings[setting.key]), sources[setting.key]]);
   }
@@ -388,9 +528,10 @@ export function describeSettings({ settings, sources }: Resolved): string {
 }
 
 function display(setting: SettingSpec, value: unknown): string {
-  if (value === undefined) return '(none)';
+  if (value === undefined || (Array.isArray(value) && value.length === 0)) return '(none)';
   if (setting.accepted === ADDRESS_FORMS) return (value as BindAddress[]).map(formatAddress).join(' ');
   if (setting.accepted === DURATION_FORMS) return value === 0 ? '0' : formatDuration(value as number);
   if (setting.accepted === SIZE_FORMS) return value === 0 ? '0' : formatSize(value as number);
+  if (Array.isArray(value)) return value.join(' ');
   return String(value);
 }

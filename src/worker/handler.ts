@@ -2,7 +2,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { HandlerInterface } from '../config/settings';
 import { appError } from '../errors';
 import { fetchListener, type FetchHandler } from './fetch';
-import { kindOf } from './load';
+import { kindOf } from '../describe';
 
 /** What every app becomes: a Node request listener, plus `upgrade` listeners when it has some. */
 export type NodeListener = (req: IncomingMessage, res: ServerResponse) => unknown;

@@ -1,6 +1,7 @@
 import { pathToFileURL } from 'node:url';
 import type { AppSpec } from '../config/app-spec';
 import { appError } from '../errors';
+import { describeError as describe, kindOf } from '../describe';
 import { resolveModule } from './resolve';
 
 /**
@@ -83,19 +84,4 @@ const isObjectLike = (value: unknown): value is object =>
 function exportNames(namespace: Record<string, unknown>): string {
   const names = Object.keys(namespace).filter((k) => k !== 'module.exports');
   return names.length > 0 ? names.join(', ') : 'nothing';
-}
-
-export function kindOf(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'object') return `an object (${value.constructor?.name ?? 'no prototype'})`;
-  if (typeof value === 'function') return `a function of ${value.length} parameters`;
-  return `${typeof value} ${JSON.stringify(value)}`;
-}
-
-/** The error in one line; for a syntax error, where it is (Node puts `file:line` atop the stack). */
-function describe(err: unknown): string {
-  if (!(err instanceof Error)) return String(err);
-  const where = err instanceof SyntaxError ? /^(\S+:\d+)\n/.exec(err.stack ?? '')?.[1] : undefined;
-  return `${err.name}: ${err.message}${where ? ` (at ${where.replace(/^file:\/\//, '')})` : ''}`;
 }

@@ -11,8 +11,11 @@ import { createLogger, reopenLogs } from '../log';
 import { AcceptGate, refuseAppListen, type RawHandle } from './accept';
 import { toHandler } from './handler';
 import { Heartbeat } from './heartbeat';
+import { loadWorkerHooks, type WorkerHooks } from './hooks';
 import { loadApp } from './load';
-import { WorkerServer } from './server';
+import { WorkerServer, type RequestHooks } from './server';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { RequestInfo } from '../hooks/types';
 
 const boot = JSON.parse(process.env[WORKER_BOOT_ENV] ?? 'null') as WorkerBoot | null;
 if (!boot || !process.send) {
@@ -26,6 +29,7 @@ const send = (message: ToArbiter) => {
   if (process.connected) process.send!(message);
 };
 let server: WorkerServer | undefined;
+let hooks: WorkerHooks | undefined;
 let stopping = false;
 /** Set one turn of the event loop after the worker starts serving: a failure before that (such as a
  *  rejection the app's module left unhandled) is a boot failure, and respawning would repeat it. */
@@ -33,7 +37,7 @@ let booted = false;
 
 const gate = new AcceptGate({
   listenerCount: boot.listeners.length,
-  backlog: boot.backlog,
+  backlog: boot.settings.backlog,
   onConnection: (socket) => server!.onConnection(socket),
   requestHandle: (index) => send({ type: 'unicorn:need-listener', index }),
   onListening: () => send({ type: 'unicorn:ready' }),
@@ -58,7 +62,14 @@ function closeStrayInspector(): void {
 
 const heartbeat = new Heartbeat(
   boot.heartbeatMs,
-  () => send({ type: 'unicorn:heartbeat', requests: server?.served ?? 0, rss: process.memoryUsage.rss() }),
+  () =>
+    send({
+      type: 'unicorn:heartbeat',
+      requests: server?.served ?? 0,
+      inFlight: server?.inFlight() ?? 0,
+      rss: process.memoryUsage.rss(),
+      published: hooks?.takePublished(),
+    }),
   () => server?.busy === true,
   closeStrayInspector,
 );
@@ -89,10 +100,7 @@ process.on('SIGTERM', () => void stopGracefully('SIGTERM', true));
 process.on('SIGHUP', () => void stopGracefully('SIGHUP', false));
 // The arbiter's timeout path, when this worker's event loop can still run it (a sync request that
 // waits too long); a worker stuck in a loop never gets here and is killed.
-process.on('SIGABRT', () => {
-  log.error({ inFlight: server?.describeInFlight() }, `Worker aborted (pid: ${process.pid})`);
-  process.exit(ExitCode.ERROR);
-});
+process.on('SIGABRT', () => void exitNow('abort'));
 // Meant for the arbiter (a `pkill -TTIN unicorn` reaches the workers too): job-control stops and
 // Node's defaults must not apply.
 for (const signal of ['SIGTTIN', 'SIGTTOU', 'SIGWINCH', 'SIGUSR2'] as const) process.on(signal, () => {});
@@ -100,7 +108,7 @@ for (const signal of ['SIGTTIN', 'SIGTTOU', 'SIGWINCH', 'SIGUSR2'] as const) pro
 // node:cluster's own 'disconnect' handler would exit at once unless told the disconnect is expected.
 cluster.worker!.exitedAfterDisconnect = true;
 process.on('disconnect', () => void stopGracefully('arbiter gone', true));
-for (const signal of ['SIGINT', 'SIGQUIT'] as const) process.on(signal, () => process.exit(ExitCode.OK));
+for (const signal of ['SIGINT', 'SIGQUIT'] as const) process.on(signal, () => void exitNow('quick'));
 process.on('uncaughtException', (err) => {
   log.fatal({ err }, `${booted ? 'Uncaught exception' : 'Worker failed to boot'}, worker exiting: ${err.message}`);
   process.exit(booted ? ExitCode.ERROR : ExitCode.WORKER_BOOT_ERROR);
@@ -122,21 +130,42 @@ async function stopGracefully(reason: string, closeIdle: boolean): Promise<void>
   log.info({ reason }, `Worker exiting (pid: ${process.pid})`);
   // In-flight requests get --graceful-timeout, as the arbiter would give them, even without one.
   setTimeout(() => {
-    log.warn(`Graceful stop took longer than ${boot!.gracefulTimeout}ms; exiting with requests in flight`);
+    log.warn(`Graceful stop took longer than ${boot!.settings.gracefulTimeout}ms; exiting with requests in flight`);
     process.exit(ExitCode.OK);
-  }, boot!.gracefulTimeout).unref();
+  }, boot!.settings.gracefulTimeout).unref();
   await server?.drain(closeIdle);
+  await hooks?.runner.run('workerExit', hooks.arbiter, hooks.self);
   process.exit(ExitCode.OK);
 }
 
+/**
+ * A quick stop (SIGINT, SIGQUIT) or the arbiter's abort of a worker past --timeout (SIGABRT): run
+ * workerInt or workerAbort, then exit with what is in flight. The arbiter kills the worker soon
+ * after either way (a second for a quick stop, less for an abort), hook or no hook.
+ */
+let exiting = false;
+async function exitNow(why: 'quick' | 'abort'): Promise<void> {
+  if (exiting) return;
+  exiting = true;
+  heartbeat.stop();
+  if (why === 'abort') log.error({ inFlight: server?.describeInFlight() }, `Worker aborted (pid: ${process.pid})`);
+  await hooks?.runner.run(why === 'abort' ? 'workerAbort' : 'workerInt', hooks.self);
+  process.exit(why === 'abort' ? ExitCode.ERROR : ExitCode.OK);
+}
+
 async function start(): Promise<void> {
+  const { settings } = boot!;
   refuseAppListen(log, boot!.listeners, () => booted);
   try {
-    const app = await loadApp(boot!.app, process.cwd());
-    const handler = await toHandler(app, boot!.interface, boot!.app.raw);
+    hooks = await loadWorkerHooks(boot!, log, () => server?.served ?? 0);
+    await hooks.runner.run('postFork', hooks.arbiter, hooks.self);
+    const app = await loadApp(settings.app, process.cwd());
+    const handler = await toHandler(app, settings.interface, settings.app.raw);
+    await hooks.runner.run('postWorkerInit', hooks.self);
     if (stopping) return;
     let retired = false;
-    server = new WorkerServer(handler, gate, boot!, log, {
+    const options = { ...settings, maxRequests: boot!.maxRequests };
+    server = new WorkerServer(handler, gate, options, log, {
       onLimit: () => {
         if (retired) return;
         retired = true;
@@ -144,19 +173,30 @@ async function start(): Promise<void> {
         send({ type: 'unicorn:retire', requests: server!.served });
       },
       onSyncRequest: () => heartbeat.touch(),
-    });
-    log.info({ shape: handler.shape }, `Worker serving ${boot!.app.raw} as ${handler.shape}`);
+    }, requestHooks(hooks));
+    log.info({ shape: handler.shape }, `Worker serving ${settings.app.raw} as ${handler.shape}`);
     server.start();
     heartbeat.start();
     setImmediate(() => (booted = true));
   } catch (err) {
     if (err instanceof UnicornError) {
       log.error({ err, code: err.code }, err.message);
-      process.exit(err.exitCode);
+      // Only a failure to load the app itself halts the arbiter with 4; a config or hook failure
+      // here is a boot failure (3).
+      process.exit(err.exitCode === ExitCode.APP_LOAD_ERROR ? ExitCode.APP_LOAD_ERROR : ExitCode.WORKER_BOOT_ERROR);
     }
     log.error({ err }, `Worker failed to boot: ${err instanceof Error ? err.message : String(err)}`);
     process.exit(ExitCode.WORKER_BOOT_ERROR);
   }
+}
+
+/** The per-request hooks, only where a plugin has them: without, requests take the plain path. */
+function requestHooks({ runner, self }: WorkerHooks): RequestHooks | undefined {
+  const pre = runner.has('preRequest') ? (req: IncomingMessage) => runner.run('preRequest', self, req) : undefined;
+  const post = runner.has('postRequest')
+    ? (req: IncomingMessage, res: ServerResponse, info: RequestInfo) => void runner.run('postRequest', self, req, res, info)
+    : undefined;
+  return pre || post ? { pre, post } : undefined;
 }
 
 void start();

@@ -1,6 +1,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { WorkerClass } from '../config/settings';
+import type { RequestInfo } from '../hooks/types';
 import type { Logger } from '../log';
 import type { AcceptGate } from './accept';
 import type { Handler } from './handler';
@@ -19,6 +20,14 @@ export interface WorkerServerEvents {
   onLimit(): void;
   /** sync: a request starts, or is done and the worker is free. */
   onSyncRequest(): void;
+}
+
+/** The per-request hooks a worker's plugins have (none: requests take the plain path). */
+export interface RequestHooks {
+  /** preRequest: a failure (thrown or rejected) answers 500, and the app never sees the request. */
+  pre?: (req: IncomingMessage) => Promise<void> | undefined;
+  /** postRequest, once the response is done or its connection lost. */
+  post?: (req: IncomingMessage, res: ServerResponse, info: RequestInfo) => void;
 }
 
 /** How often a draining worker closes connections that have gone idle after their last response. */
@@ -81,6 +90,7 @@ export class WorkerServer {
     options: WorkerServerOptions,
     private readonly log: Logger,
     private readonly events: WorkerServerEvents,
+    private readonly hooks?: RequestHooks,
   ) {
     this.sync = options.workerClass === 'sync';
     this.maxRequests = options.maxRequests;
@@ -148,6 +158,27 @@ export class WorkerServer {
   private readonly dispatch = (req: IncomingMessage, res: ServerResponse): void => {
     (req.socket as SocketState)[SERVED] = true;
     if (++this.served === this.maxRequests) this.events.onLimit();
+    if (this.hooks) this.dispatchHooked(this.hooks, req, res);
+    else this.callApp(req, res);
+  };
+
+  private dispatchHooked({ pre, post }: RequestHooks, req: IncomingMessage, res: ServerResponse): void {
+    if (post) {
+      const started = performance.now();
+      res.once('close', () => post(req, res, { duration: performance.now() - started, status: res.statusCode, aborted: !res.writableFinished }));
+    }
+    let before: Promise<void> | undefined;
+    try {
+      before = pre?.(req);
+    } catch (err) {
+      this.fail(err, req, res);
+      return;
+    }
+    if (before) before.then(() => this.callApp(req, res), (err: unknown) => this.fail(err, req, res));
+    else this.callApp(req, res);
+  }
+
+  private callApp(req: IncomingMessage, res: ServerResponse): void {
     try {
       const result = this.handler.listener(req, res) as PromiseLike<unknown> | undefined;
       if (result != null && typeof result.then === 'function') {
@@ -156,7 +187,7 @@ export class WorkerServer {
     } catch (err) {
       this.fail(err, req, res);
     }
-  };
+  }
 
   private readonly dispatchSync = (req: IncomingMessage, res: ServerResponse): void => {
     if (this.busy) this.waiting.push([req, res]);
@@ -196,6 +227,15 @@ export class WorkerServer {
       if (this.busy) return;
     }
     this.updateGate();
+  }
+
+  /** Requests in flight, for the heartbeat: counted when asked, so that counting costs nothing per
+   *  request. A connection with a response being written has a request in flight. */
+  inFlight(): number {
+    if (this.sync) return (this.busy ? 1 : 0) + this.waiting.length;
+    let count = 0;
+    for (const socket of this.sockets) if ((socket as SocketState)._httpMessage) count++;
+    return count;
   }
 
   /** The request in flight, as a timeout's diagnosis reports it (sync; async has many). */

@@ -21,7 +21,7 @@ describe('bad flags and values', () => {
     [['--interface', 'cgi', ROUTES], 'unicorn: error: --interface "cgi" is not accepted: expected auto, node or fetch'],
     [['--chdir', '/no/such/place', ROUTES], 'unicorn: error: --chdir "/no/such/place" is not accepted: expected an existing directory (no such directory)'],
     [['--wrokers', '2', ROUTES], /^unicorn: error: unknown option '--wrokers' \(Did you mean --workers\?\)$/],
-    [[], "unicorn: error: missing required argument 'MODULE[:EXPORT]'"],
+    [[], /^unicorn: error: no app given: name it on the command line as MODULE or MODULE:EXPORT, .*, or as `app` in a config file$/],
     [['app:1bad'], /^unicorn: error: the app "app:1bad" is not accepted: "1bad" is not a JavaScript identifier; expected MODULE or MODULE:EXPORT/],
   ])('%j exits 2 with one line', async (args, expected) => {
     const { code, lines } = await refusal(args as string[]);
@@ -39,7 +39,7 @@ describe('bad flags and values', () => {
   it('prints help and version, exit 0', async () => {
     const help = await runToExit(['--help']);
     expect(help.code).toBe(0);
-    expect(help.unicorn.stdout).toMatch(/Usage: unicorn \[options\] <MODULE\[:EXPORT\]>/);
+    expect(help.unicorn.stdout).toMatch(/Usage: unicorn \[options\] \[MODULE\[:EXPORT\]\]/);
     for (const flag of ['--workers', '--bind', '--backlog', '--worker-class', '--worker-connections', '--keep-alive', '--timeout', '--graceful-timeout', '--chdir', '--interface']) {
       expect(help.unicorn.stdout).toContain(flag);
     }

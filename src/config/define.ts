@@ -1,0 +1,23 @@
+import type { Hooks, PluginEntry } from '../hooks/types';
+import type { ConfigContext } from './file';
+import type { OptionKey, Settings } from './settings';
+
+/** What the config file may give for a setting of type T: numbers and durations as numbers or
+ *  strings, lists as one string or several, choices as themselves. */
+type Input<T> = T extends boolean ? boolean : T extends number ? number | string : T extends readonly unknown[] ? string | string[] : T extends string ? T : never;
+
+/** Settings the config file cannot give (see `notInConfigFile` in the registry). */
+type NotInConfigFile = 'config' | 'hook';
+
+/** The config file's shape: settings by their registry names, the app, plugins and hooks. */
+export type UnicornConfig = { [K in Exclude<OptionKey, NotInConfigFile>]?: Input<Settings[K]> } & {
+  /** The app, as MODULE[:EXPORT]; the command line's wins. */
+  app?: string;
+  /** Hook plugins, run in this order, before --hook plugins and before this file's own hooks. */
+  plugins?: PluginEntry[];
+} & Hooks;
+
+/** Types a config file: `export default defineConfig({ workers: 4, onStarting(arbiter) {…} })`. */
+export function defineConfig<C extends UnicornConfig | ((context: ConfigContext) => UnicornConfig | Promise<UnicornConfig>)>(config: C): C {
+  return config;
+}

@@ -1,0 +1,117 @@
+/**
+ * The config file: found (-c, or unicorn.config.* where unicorn starts), imported, and split into
+ * setting values, the app, plugins and hooks. Setting values are validated by the registry like
+ * any other source; hooks by the hook loader. Everything else is refused here, by name.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { badConfig, show } from '../errors';
+import { HOOK_NAMES, isHookName } from '../hooks/catalogue';
+import type { HookName } from '../hooks/types';
+import { describeError, kindOf } from '../describe';
+import { CONFIG_FILE_NAMES } from './file-names';
+import { didYouMean } from './nearest';
+import { SETTINGS, type OptionKey, type RawOptions, type SettingSpec } from './settings';
+
+export interface ConfigFile {
+  file: string;
+  /** How messages name it: relative to where unicorn started when it is inside it. */
+  label: string;
+  /** Setting values, by key, as the file gives them (validated by the registry). */
+  values: RawOptions;
+  app?: string;
+  /** As the file lists them (validated by the hook loader). */
+  plugins: unknown[];
+  /** The file's own hooks (validated by the hook loader). */
+  hooks: Partial<Record<HookName, unknown>>;
+}
+
+/** What a config file exporting a function is called with. */
+export interface ConfigContext {
+  env: NodeJS.ProcessEnv;
+}
+
+const EXTENSIONS = ['.ts', '.mts', '.cts', '.mjs', '.js', '.cjs', '.json'];
+const SETTING_KEYS = new Map((SETTINGS as readonly SettingSpec[]).map((s) => [s.key as string, s]));
+const OTHER_KEYS = ['app', 'plugins'];
+const KNOWN_KEYS = [...SETTING_KEYS.keys(), ...OTHER_KEYS, ...HOOK_NAMES].filter((k) => !SETTING_KEYS.get(k)?.notInConfigFile);
+
+/** The first of unicorn.config.{ts,mjs,js,cjs,json} in `dir`. */
+export function findConfigFile(dir: string): string | undefined {
+  return CONFIG_FILE_NAMES.map((name) => path.join(dir, name)).find((file) => existsSync(file));
+}
+
+let imports = 0;
+
+/**
+ * Import the file and take it apart. `fresh`: import it again even if this process has before (a
+ * HUP re-reads it); modules the file itself imports stay as first loaded.
+ */
+export async function loadConfigFile(file: string, launchCwd: string, fresh = false): Promise<ConfigFile> {
+  const relative = path.relative(launchCwd, file);
+  const label = relative.startsWith('..') || path.isAbsolute(relative) ? file : relative;
+  const exported = await importConfig(file, label, fresh);
+  let config: unknown = exported;
+  if (typeof exported === 'function') {
+    try {
+      config = await (exported as (context: ConfigContext) => unknown)({ env: process.env });
+    } catch (err) {
+      throw badConfig(`the config file ${label} exports a function that threw: ${describeError(err)}`, err);
+    }
+  }
+  if (typeof config !== 'object' || config === null || Array.isArray(config)) {
+    throw badConfig(`the config file ${label} must export an object of settings (or a function returning one); it exports ${kindOf(config)}`);
+  }
+  const result: ConfigFile = { file, label, values: {}, plugins: [], hooks: {} };
+  for (const [key, value] of Object.entries(config)) {
+    if (value === undefined) continue;
+    const setting = SETTING_KEYS.get(key);
+    if (setting?.notInConfigFile) {
+      throw badConfig(`${label}: ${key} cannot be set in a config file: ${setting.notInConfigFile}`);
+    } else if (setting) {
+      result.values[key as OptionKey] = value;
+    } else if (key === 'app') {
+      if (typeof value !== 'string') throw badConfig(`${label}: app ${show(value)} is not accepted: expected a string, MODULE or MODULE:EXPORT`);
+      result.app = value;
+    } else if (key === 'plugins') {
+      if (!Array.isArray(value)) throw badConfig(`${label}: plugins ${show(value)} is not accepted: expected a list of plugins`);
+      result.plugins = value;
+    } else if (isHookName(key)) {
+      result.hooks[key] = value;
+    } else {
+      throw badConfig(`${label}: unknown key "${key}"${didYouMean(key, KNOWN_KEYS)}; the keys are the settings in docs/settings.md, app, plugins and the hooks in docs/hooks.md`);
+    }
+  }
+  return result;
+}
+
+async function importConfig(file: string, label: string, fresh: boolean): Promise<unknown> {
+  const ext = path.extname(file);
+  if (!EXTENSIONS.includes(ext)) {
+    throw badConfig(`the config file ${label} is not accepted: expected a file ending in ${EXTENSIONS.join(', ')}`);
+  }
+  if (ext === '.json') {
+    try {
+      return JSON.parse(readFileSync(file, 'utf8'));
+    } catch (err) {
+      throw badConfig(`cannot read the config file ${label}: ${describeError(err)}`, err);
+    }
+  }
+  const features = process.features as { typescript?: string | false };
+  if (['.ts', '.mts', '.cts'].includes(ext) && !features.typescript) {
+    throw badConfig(`cannot read the config file ${label}: this Node.js (${process.version}) does not run TypeScript; use Node.js 22.18 or newer, or a .mjs config`);
+  }
+  try {
+    let url = pathToFileURL(file).href;
+    if (fresh) {
+      // ES modules are cached by URL (a new query is a new module); CommonJS ones by file name.
+      delete require.cache[file];
+      url += `?unicorn-reread=${++imports}`;
+    }
+    const namespace = (await import(url)) as { default?: unknown };
+    return namespace.default !== undefined ? namespace.default : namespace;
+  } catch (err) {
+    throw badConfig(`cannot read the config file ${label}: ${describeError(err)}`, err);
+  }
+}

@@ -1,0 +1,153 @@
+/**
+ * The lifecycle-hook interface: what hooks receive and what a plugin or config file exports.
+ * docs/hooks.md describes when each hook runs, in which process, and what its failure does.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import type { Settings } from '../config/settings';
+
+type Awaitable<T> = T | Promise<T>;
+
+/** Where a worker is in its life, as the arbiter sees it. */
+export type WorkerState = 'booting' | 'ready' | 'retiring' | 'stopping' | 'exited';
+
+/**
+ * Why a worker left, or was told to:
+ * - `crash`: it exited on its own, or was killed by someone else;
+ * - `boot-failed`: it exited while booting because the app (or a hook) failed to load;
+ * - `timeout` / `boot-timeout`: the arbiter killed it for --timeout / --worker-boot-timeout;
+ * - `max-requests` / `max-memory` / `max-lifetime`: recycled;
+ * - `reload`: replaced by a reload (HUP, --reload); `reload-failed`: a new worker of a reload that failed;
+ * - `scale-down`: TTOU, WINCH or a smaller --workers; `shutdown`: the server stopped.
+ */
+export type ExitReason =
+  | 'crash'
+  | 'boot-failed'
+  | 'timeout'
+  | 'boot-timeout'
+  | 'max-requests'
+  | 'max-memory'
+  | 'max-lifetime'
+  | 'reload'
+  | 'reload-failed'
+  | 'scale-down'
+  | 'shutdown';
+
+/** The arbiter as every hook can see it, in either process. */
+export interface ArbiterInfo {
+  readonly pid: number;
+  /** When it started (epoch milliseconds). */
+  readonly startedAt: number;
+  /** The settings in effect (in a worker: the ones it was started with). */
+  readonly config: Readonly<Settings>;
+  /** Its logger (in a worker: the worker's logger). */
+  readonly log: Logger;
+}
+
+/** The arbiter as hooks that run in it see it. */
+export interface ArbiterView extends ArbiterInfo {
+  /** How many workers it aims to run. */
+  readonly workerCount: number;
+  /** A reload (HUP, --reload) is under way. */
+  readonly reloading: boolean;
+  /** A snapshot of its workers, oldest first. */
+  workers(): WorkerStats[];
+}
+
+/** A worker as the arbiter sees it: a snapshot, updated by each heartbeat. */
+export interface WorkerStats {
+  /** 1, 2, 3…: never reused while the arbiter runs. */
+  readonly id: number;
+  /** 0 before it is forked (preFork). */
+  readonly pid: number;
+  /** Bumped by each reload: workers of the current configuration have the highest. */
+  readonly generation: number;
+  readonly state: WorkerState;
+  /** Epoch milliseconds. */
+  readonly startedAt: number;
+  /** Milliseconds since it was forked. */
+  readonly age: number;
+  /** Requests it has served, as of its latest heartbeat. */
+  readonly requests: number;
+  /** Requests in flight, as of its latest heartbeat. */
+  readonly inFlight: number;
+  /** Resident memory in bytes, as of its latest heartbeat. */
+  readonly rss: number;
+  /** Milliseconds since its latest heartbeat (or since it was forked). */
+  readonly heartbeatAge: number;
+  /** What the worker's hooks published with `worker.publish(key, value)`, as of its latest heartbeat. */
+  readonly published: Readonly<Record<string, unknown>>;
+  /** Set once it has exited (childExit). */
+  readonly exit?: { readonly code: number | null; readonly signal: string | null; readonly reason: ExitReason };
+}
+
+/** The worker process itself, as hooks that run in it see it. */
+export interface WorkerSelf {
+  readonly id: number;
+  readonly pid: number;
+  readonly generation: number;
+  /** Epoch milliseconds. */
+  readonly startedAt: number;
+  readonly age: number;
+  /** The settings it was started with. */
+  readonly config: Readonly<Settings>;
+  readonly log: Logger;
+  /** Requests it has served so far. */
+  readonly requests: number;
+  /** Send a JSON-serialisable value to the arbiter with the next heartbeat; hooks there see it as
+   *  `worker.published[key]` (the prometheus plugin sends its counters this way). */
+  publish(key: string, value: unknown): void;
+}
+
+/** What postRequest learns about a request once its response is done. */
+export interface RequestInfo {
+  /** Milliseconds from the request's dispatch to the response's end (or the connection's loss). */
+  readonly duration: number;
+  /** The status sent (or set, if nothing was sent before an abort). */
+  readonly status: number;
+  /** The connection closed before the response was complete. */
+  readonly aborted: boolean;
+}
+
+/** Every lifecycle hook. Each may be async: it is awaited, within --hook-timeout. */
+export interface Hooks {
+  /** Arbiter, before it binds anything. Throwing stops the start (exit 1). */
+  onStarting?(arbiter: ArbiterView): Awaitable<void>;
+  /** Arbiter, once every worker is ready: after the start, and after each reload (done or failed). */
+  whenReady?(arbiter: ArbiterView): Awaitable<void>;
+  /** Arbiter, when a reload begins (HUP, --reload). Throwing cancels the reload. */
+  onReload?(arbiter: ArbiterView): Awaitable<void>;
+  /** Arbiter, before each worker is forked. Throwing skips this fork (retried with backoff). */
+  preFork?(arbiter: ArbiterView, worker: WorkerStats): Awaitable<void>;
+  /** Worker, first thing after the fork, before the app loads. Throwing fails the boot. */
+  postFork?(arbiter: ArbiterInfo, worker: WorkerSelf): Awaitable<void>;
+  /** Worker, once the app has loaded, before it accepts. Throwing fails the boot. */
+  postWorkerInit?(worker: WorkerSelf): Awaitable<void>;
+  /** Worker, on SIGINT or SIGQUIT (a quick stop), before it exits. */
+  workerInt?(worker: WorkerSelf): Awaitable<void>;
+  /** Worker, on SIGABRT (the arbiter's --timeout), before it exits; only if its event loop runs. */
+  workerAbort?(worker: WorkerSelf): Awaitable<void>;
+  /** Arbiter, before USR2 starts a new arbiter. Throwing cancels the re-exec. */
+  preExec?(arbiter: ArbiterView): Awaitable<void>;
+  /** Worker, before the app gets each request. Throwing answers 500; the worker serves on. */
+  preRequest?(worker: WorkerSelf, req: IncomingMessage): Awaitable<void>;
+  /** Worker, after each response is done or its connection lost. */
+  postRequest?(worker: WorkerSelf, req: IncomingMessage, res: ServerResponse, info: RequestInfo): Awaitable<void>;
+  /** Arbiter, after a worker has exited, for whatever reason. */
+  childExit?(arbiter: ArbiterView, worker: WorkerStats): Awaitable<void>;
+  /** Worker, after a graceful stop has drained it, just before it exits. */
+  workerExit?(arbiter: ArbiterInfo, worker: WorkerSelf): Awaitable<void>;
+  /** Arbiter, when the number of workers it aims for changes (TTIN, TTOU, WINCH, a reload). */
+  nworkersChanged?(arbiter: ArbiterView, newCount: number, oldCount: number): Awaitable<void>;
+  /** Arbiter, after every worker has exited, before it exits. */
+  onExit?(arbiter: ArbiterView): Awaitable<void>;
+}
+
+export type HookName = keyof Hooks;
+
+/** A plugin: hooks, or a function of options returning them. */
+export type Plugin<Options = unknown> = Hooks | ((options?: Options) => Awaitable<Hooks>);
+
+/** How the config file lists a plugin: a module (path, package or first-party name), a module with
+ *  the options to call it with, or the hooks themselves. */
+export type PluginEntry = string | readonly [module: string, options: unknown] | Hooks;

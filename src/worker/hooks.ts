@@ -1,0 +1,55 @@
+/**
+ * The worker's side of the lifecycle hooks: it loads the config file's plugins and hooks and the
+ * --hook modules itself (functions do not cross the process boundary), and gives them the small
+ * `arbiter` and `worker` objects of hooks/types.ts.
+ */
+import { loadConfigFile } from '../config/file';
+import { loadPlugins } from '../hooks/load';
+import { HookRunner } from '../hooks/run';
+import type { ArbiterInfo, WorkerSelf } from '../hooks/types';
+import type { WorkerBoot } from '../ipc';
+import type { Logger } from '../log';
+
+export interface WorkerHooks {
+  runner: HookRunner;
+  arbiter: ArbiterInfo;
+  self: WorkerSelf;
+  /** What hooks published since the last heartbeat took it, or undefined. */
+  takePublished(): Record<string, unknown> | undefined;
+}
+
+export async function loadWorkerHooks(boot: WorkerBoot, log: Logger, served: () => number): Promise<WorkerHooks> {
+  const { settings } = boot;
+  const config = settings.config ? await loadConfigFile(settings.config, boot.launchCwd) : undefined;
+  const runner = new HookRunner(await loadPlugins(config, settings.hook, process.cwd()), settings.hookTimeout, log);
+  const startedAt = Date.now();
+  let published: Record<string, unknown> | undefined;
+  const self: WorkerSelf = {
+    id: boot.workerId,
+    pid: process.pid,
+    generation: boot.generation,
+    startedAt,
+    get age() {
+      return Date.now() - startedAt;
+    },
+    config: settings,
+    log,
+    get requests() {
+      return served();
+    },
+    publish(key, value) {
+      (published ??= {})[key] = value;
+    },
+  };
+  const arbiter: ArbiterInfo = { pid: process.ppid, startedAt: boot.arbiterStartedAt, config: settings, log };
+  return {
+    runner,
+    arbiter,
+    self,
+    takePublished() {
+      const taken = published;
+      published = undefined;
+      return taken;
+    },
+  };
+}
