@@ -28,6 +28,13 @@ const log = createLogger({ role: 'worker', worker: boot.workerId });
 const send = (message: ToArbiter) => {
   if (process.connected) process.send!(message);
 };
+/** Send and wait until the message is handed to the channel (bounded: the arbiter may be gone). */
+const sendBeforeExit = (message: ToArbiter) =>
+  new Promise<void>((resolve) => {
+    if (!process.connected) return resolve();
+    setTimeout(resolve, 200).unref();
+    process.send!(message, undefined, {}, () => resolve());
+  });
 let server: WorkerServer | undefined;
 let hooks: WorkerHooks | undefined;
 let stopping = false;
@@ -60,16 +67,16 @@ function closeStrayInspector(): void {
   inspectorSeen = open && !inspectorSeen;
 }
 
+const heartbeatMessage = (): ToArbiter => ({
+  type: 'unicorn:heartbeat',
+  requests: server?.served ?? 0,
+  inFlight: server?.inFlight() ?? 0,
+  rss: process.memoryUsage.rss(),
+  published: hooks?.takePublished(),
+});
 const heartbeat = new Heartbeat(
   boot.heartbeatMs,
-  () =>
-    send({
-      type: 'unicorn:heartbeat',
-      requests: server?.served ?? 0,
-      inFlight: server?.inFlight() ?? 0,
-      rss: process.memoryUsage.rss(),
-      published: hooks?.takePublished(),
-    }),
+  () => send(heartbeatMessage()),
   () => server?.busy === true,
   closeStrayInspector,
 );
@@ -135,6 +142,8 @@ async function stopGracefully(reason: string, closeIdle: boolean): Promise<void>
   }, boot!.settings.gracefulTimeout).unref();
   await server?.drain(closeIdle);
   await hooks?.runner.run('workerExit', hooks.arbiter, hooks.self);
+  // A last beat: what was served (and published) since the previous one reaches the arbiter.
+  await sendBeforeExit(heartbeatMessage());
   process.exit(ExitCode.OK);
 }
 
