@@ -113,7 +113,7 @@ function parseCmdArgs(value: string): RawOptions {
   try {
     program.parse(splitArgs(value), { from: 'user' });
   } catch (err) {
-    if (err instanceof CommanderError) throw badUsage(`UNICORN_CMD_ARGS: ${err.message.replace(/^error: /, '')}`);
+    if (err instanceof CommanderError) throw badUsage(`UNICORN_CMD_ARGS: ${err.message.replace(/^error: /, '').replace(/\s*\n+\s*/g, ' ')}`);
     throw err;
   }
   if (program.args.length > 0) {
@@ -148,7 +148,7 @@ async function checkConfig(invocation: Invocation): Promise<void> {
     const handler = await toHandler(app, settings.interface, settings.app.raw);
     const names = plugins.map((p) => p.name).join(', ') || 'none';
     process.stdout.write(
-      `Configuration OK: app ${settings.app.raw} (${handler.shape}), ${settings.workers} ${settings.workerClass} workers, ` +
+      `Configuration OK: app ${settings.app.raw} (${handler.shape} handler), ${settings.workers} ${settings.workerClass} workers, ` +
         `config file ${invocation.configFile?.label ?? '(none)'}, plugins: ${names}\n`,
     );
   } catch (err) {

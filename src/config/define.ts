@@ -17,7 +17,10 @@ export type UnicornConfig = { [K in Exclude<OptionKey, NotInConfigFile>]?: Input
   plugins?: PluginEntry[];
 } & Hooks;
 
-/** Types a config file: `export default defineConfig({ workers: 4, onStarting(arbiter) {…} })`. */
-export function defineConfig<C extends UnicornConfig | ((context: ConfigContext) => UnicornConfig | Promise<UnicornConfig>)>(config: C): C {
+type ConfigFunction = (context: ConfigContext) => UnicornConfig | Promise<UnicornConfig>;
+
+/** Types a config file: `export default defineConfig({ workers: 4, onStarting(arbiter) {…} })`.
+ *  Not generic, so that a misspelt key is an error in the editor and not a silent extra property. */
+export function defineConfig(config: UnicornConfig | ConfigFunction): UnicornConfig | ConfigFunction {
   return config;
 }

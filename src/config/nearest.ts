@@ -6,7 +6,7 @@ export function nearest(name: string, known: readonly string[]): string | undefi
     const d = distance(name.toLowerCase(), candidate.toLowerCase());
     if (d < bestDistance) [best, bestDistance] = [candidate, d];
   }
-  return bestDistance <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined;
+  return bestDistance <= Math.max(2, Math.round(name.length / 2.5)) ? best : undefined;
 }
 
 /** Damerau–Levenshtein (optimal string alignment): a swap of two letters counts as one edit. */
