@@ -76,7 +76,8 @@ export class HookRunner {
         () => reject(new HookTimeout(`did not finish within --hook-timeout ${formatDuration(this.timeoutMs)}`)),
         this.timeoutMs,
       );
-      timer.unref();
+      // Not unref'd: a hook waiting on nothing must still be cut off and reported, not let the
+      // process end quietly.
     });
     return Promise.race([result, limit]).finally(() => clearTimeout(timer));
   }
