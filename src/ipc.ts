@@ -23,6 +23,8 @@ export type ToArbiter =
   /** Sent from a timer, so it stops when the event loop is stuck; a sync worker skips it while a
    *  request is in flight. Carries what the arbiter supervises. */
   | { type: 'unicorn:heartbeat'; requests: number; inFlight: number; rss: number; published?: Record<string, unknown> }
+  /** The worker cannot boot, and why (the app does not load, a hook failed): it exits next. */
+  | { type: 'unicorn:boot-failed'; message: string; code?: string }
   /** The worker has served its --max-requests: replace it (it serves on until told to stop). */
   | { type: 'unicorn:retire'; requests: number };
 

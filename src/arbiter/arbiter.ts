@@ -99,6 +99,8 @@ export class Arbiter {
   private lastGeneration = 1;
   private reload: Reload | undefined;
   private reloadQueued = false;
+  /** The generation and reason of the boot failure last logged (logBootError). */
+  private lastBootError: string | undefined;
   /** HUP is reading the configuration again. */
   private rereading = false;
   /** whenReady is due once every worker of the current configuration is ready. */
@@ -291,6 +293,9 @@ export class Arbiter {
         record.rss = message.rss;
         if (message.published) record.published = { ...record.published, ...message.published };
         break;
+      case 'unicorn:boot-failed':
+        record.bootError = { message: message.message, code: message.code };
+        break;
       case 'unicorn:retire':
         record.requests = message.requests;
         // A worker that accepts on its first listener before the others may ask while booting.
@@ -312,6 +317,7 @@ export class Arbiter {
 
   private reapRecord(record: WorkerRecord, code: number | null, signal: NodeJS.Signals | null, bootFailed: boolean): void {
     const id = record.id;
+    if (record.bootError) this.logBootError(record, record.bootError);
     const how = signal ? `was killed by signal ${signal}` : `exited with code ${code}`;
     const fields = { workerId: id, workerPid: record.pid, code, signal };
     if (this.reload && record.generation === this.generation) {
@@ -340,6 +346,22 @@ export class Arbiter {
     }
     this.log.error(fields, `Worker (pid:${record.pid}) ${how}`);
     if (!this.stop) this.backOffAfterCrash();
+  }
+
+  /**
+   * Why a worker could not boot, once: the workers of a start or a reload that all fail on the same
+   * broken file would otherwise each log it. The same reason is logged again for a later start of
+   * workers (another reload, a respawn after the backoff).
+   */
+  private logBootError(record: WorkerRecord, error: { message: string; code?: string }): void {
+    const key = `${record.generation}\0${error.message}`;
+    const fields = { workerId: record.id, workerPid: record.pid, code: error.code };
+    if (this.lastBootError === key) {
+      this.log.debug(fields, `Worker (pid:${record.pid}) failed to boot the same way: ${error.message}`);
+      return;
+    }
+    this.lastBootError = key;
+    this.log.error(fields, error.message);
   }
 
   /** A worker died unexpectedly: delay the respawn, exponentially for crashes in a row. */

@@ -44,6 +44,8 @@ export interface WorkerRecord {
   fault?: 'timeout' | 'boot-timeout';
   /** It reached --max-requests while still booting: replace it once it is ready. */
   retireRequested?: boolean;
+  /** Why it could not boot, as it said before exiting. */
+  bootError?: { message: string; code?: string };
   /** Why it is being replaced or stopped (for childExit and the metrics). */
   stopReason?: ExitReason;
 }

@@ -188,15 +188,24 @@ async function start(): Promise<void> {
     heartbeat.start();
     setImmediate(() => (booted = true));
   } catch (err) {
-    if (err instanceof UnicornError) {
-      log.error({ err, code: err.code }, err.message);
-      // Only a failure to load the app itself halts the arbiter with 4; a config or hook failure
-      // here is a boot failure (3).
-      process.exit(err.exitCode === ExitCode.APP_LOAD_ERROR ? ExitCode.APP_LOAD_ERROR : ExitCode.WORKER_BOOT_ERROR);
-    }
-    log.error({ err }, `Worker failed to boot: ${err instanceof Error ? err.message : String(err)}`);
-    process.exit(ExitCode.WORKER_BOOT_ERROR);
+    await bootFailed(err);
   }
+}
+
+/**
+ * The worker cannot serve: say why, and exit with 4 when the app itself did not load (the arbiter
+ * then does not respawn in a loop) or 3 for any other boot failure (config, hooks). The reason goes
+ * to the arbiter, which logs it once however many workers fail the same way (a bad deploy fails
+ * every new worker of a reload); only without an arbiter does the worker log it itself.
+ */
+async function bootFailed(err: unknown): Promise<never> {
+  const known = err instanceof UnicornError;
+  const message = known ? err.message : `Worker failed to boot: ${err instanceof Error ? err.message : String(err)}`;
+  const code = known && err.exitCode === ExitCode.APP_LOAD_ERROR ? ExitCode.APP_LOAD_ERROR : ExitCode.WORKER_BOOT_ERROR;
+  log.debug({ err }, message);
+  if (process.connected) await sendBeforeExit({ type: 'unicorn:boot-failed', message, code: known ? err.code : undefined });
+  else log.error({ err }, message);
+  process.exit(code);
 }
 
 /** The per-request hooks, only where a plugin has them: without, requests take the plain path. */

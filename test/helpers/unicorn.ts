@@ -110,6 +110,11 @@ export class Unicorn {
     return this.logs.filter((line) => line.msg.startsWith(prefix));
   }
 
+  /** Why workers could not boot, as the arbiter logs it (once per reason and generation). */
+  bootFailures(): LogLine[] {
+    return this.logs.filter((l) => l.role === 'arbiter' && l.level === 'error' && typeof l.workerPid === 'number' && typeof l.code === 'string');
+  }
+
   /** Wait until `count` workers have said they are ready (counting from the start). */
   async ready(count: number): Promise<void> {
     await this.waitForLog(() => this.lines('Worker (pid:').filter((l) => l.msg.endsWith(' ready')).length >= count, `${count} ready workers`);

@@ -80,7 +80,7 @@ describe('handler shapes, with the real frameworks', () => {
   it('refuses an app that calls listen() itself while loading, saying what to change', async () => {
     const { code, unicorn } = await runToExit(['-b', '127.0.0.1:0', 'listens.js'], { cwd: APPS });
     expect(code).toBe(4);
-    const reason = unicorn.logs.find((l) => l.role === 'worker' && l.level === 'error')!.msg;
+    const reason = unicorn.bootFailures()[0]!.msg;
     expect(reason).toMatch(/^cannot load the app "listens.js": importing .*listens.js failed: Error: the app called listen\(0\) itself; unicorn listens for it \(at http:\/\/127\.0\.0\.1:\d+\): export the app without listening/);
     expect(unicorn.stdout).not.toContain('the app thinks it listens');
   });
