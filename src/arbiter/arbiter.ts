@@ -1,4 +1,5 @@
 import { unlinkSync } from 'node:fs';
+import path from 'node:path';
 import { formatAddress } from '../config/address';
 import { formatDuration } from '../config/duration';
 import type { Settings } from '../config/settings';
@@ -9,9 +10,11 @@ import type { ArbiterView, ExitReason, WorkerStats } from '../hooks/types';
 import { isMessage, type ToArbiter, type ToWorker } from '../ipc';
 import { reopenLogs, type Logger } from '../log';
 import { VERSION } from '../version';
+import { resolveModule } from '../worker/resolve';
 import { describeTimeout, diagnose, formatStack, type Diagnosis } from './diagnose';
 import { bindAll, closeAll, inheritListeners, type Listener } from './listeners';
 import { Succession } from './succession';
+import { watchForReload, type ReloadWatcher } from './watch';
 import { forkWorker, setupWorkers, workerStats, type WorkerRecord } from './worker-process';
 
 /** What the loop acts on. Signal handlers, cluster events and IPC messages only enqueue these. */
@@ -23,7 +26,9 @@ type ArbiterEvent =
   | { kind: 'successor-exit'; pid: number; code: number | null; signal: NodeJS.Signals | null }
   /** The configuration has been read again for a reload: the settings, or why they were refused. */
   | { kind: 'reread'; settings: Settings }
-  | { kind: 'reread'; error: Error };
+  | { kind: 'reread'; error: Error }
+  /** --reload: files of the app changed. */
+  | { kind: 'files-changed'; files: string[] };
 
 interface Stop {
   graceful: boolean;
@@ -71,6 +76,12 @@ const SIGNAL_ACTIONS = {
 
 type HandledSignal = keyof typeof SIGNAL_ACTIONS;
 
+/** `app.js`, or `app.js and 2 more files`, relative to the working directory. */
+function describeFiles(files: string[]): string {
+  const first = path.relative(process.cwd(), files[0]!) || files[0]!;
+  return files.length === 1 ? first : `${first} and ${files.length - 1} more files`;
+}
+
 const byAge = (a: WorkerRecord, b: WorkerRecord) => a.spawnedAt - b.spawnedAt || a.id - b.id;
 
 export interface ArbiterOptions {
@@ -101,6 +112,8 @@ export class Arbiter {
   private reloadQueued = false;
   /** The generation and reason of the boot failure last logged (logBootError). */
   private lastBootError: string | undefined;
+  /** --reload's file watcher. */
+  private watcher: ReloadWatcher | undefined;
   /** HUP is reading the configuration again. */
   private rereading = false;
   /** whenReady is due once every worker of the current configuration is ready. */
@@ -169,6 +182,7 @@ export class Arbiter {
     this.log.info({ workerClass: this.settings.workerClass }, `Using worker: ${this.settings.workerClass}`);
     this.installSignalHandlers();
     setupWorkers();
+    if (this.settings.reload) this.watchFiles();
 
     for (;;) {
       await this.handleEvents();
@@ -203,6 +217,11 @@ export class Arbiter {
           break;
         case 'reread':
           await this.startReload(event);
+          break;
+        case 'files-changed':
+          if (this.stop) break;
+          this.log.info({ files: event.files }, `Reloading: ${describeFiles(event.files)} changed (--reload)`);
+          this.beginReload();
           break;
         case 'message':
           this.handleMessage(event.id, event.message);
@@ -573,6 +592,25 @@ export class Arbiter {
     );
   }
 
+  /** --reload: watch the app's directory, the extra paths and the config file. */
+  private watchFiles(): void {
+    const { app, config, pid, reloadExtraFile } = this.settings;
+    const cwd = process.cwd();
+    const resolution = resolveModule(app.module, cwd);
+    // An app that is an installed package: its project is the working directory.
+    const root = 'file' in resolution && !resolution.file.split(path.sep).includes('node_modules') ? path.dirname(resolution.file) : cwd;
+    const ignoreFiles = [...(pid ? [pid, `${pid}.2`] : []), ...this.socketFiles];
+    this.watcher = watchForReload({
+      root,
+      extra: [...reloadExtraFile, ...(config ? [config] : [])],
+      cwd,
+      ignoreFiles,
+      onChange: (files) => this.enqueue({ kind: 'files-changed', files }),
+      onError: (err) => this.log.error({ err }, `--reload: ${err.message}`),
+    });
+    void this.watcher.ready.then(() => this.log.info({ root, extra: reloadExtraFile }, `Watching ${root} for changes (--reload)`));
+  }
+
   private async startReload(reread: { settings: Settings } | { error: Error }): Promise<void> {
     if (this.stop) return;
     if ('error' in reread) {
@@ -660,6 +698,8 @@ export class Arbiter {
     this.stop = { graceful: graceful && (this.stop?.graceful ?? true), deadline, exitCode };
     this.reload = undefined;
     this.reloadQueued = false;
+    void this.watcher?.close();
+    this.watcher = undefined;
     for (const record of this.workers.values()) record.killAt = Math.min(record.killAt, deadline);
     if (alreadyQuick) return;
     // Another arbiter (USR2) serving on the same sockets keeps them open, and their files in place;

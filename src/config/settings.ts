@@ -1,5 +1,6 @@
 import { statSync } from 'node:fs';
 import path from 'node:path';
+import { globToRegExp, isGlob } from '../arbiter/glob';
 import { badUsage, badValue } from '../errors';
 import { ADDRESS_FORMS, formatAddress, parseAddress, type BindAddress } from './address';
 import { APP_SPEC_FORMS, parseAppSpec, type AppSpec } from './app-spec';
@@ -118,6 +119,12 @@ const existingFile: Parser<string | undefined> = (raw, ctx) => {
 };
 
 const nonEmpty: Parser<string> = (raw) => (raw.trim() === '' ? { refused: 'empty' } : raw.trim());
+
+const pathOrGlob: Parser<string> = (raw) => {
+  const value = raw.trim();
+  if (value === '') return { refused: 'empty' };
+  return isGlob(value) && !globToRegExp(value) ? { refused: 'a { is not closed by a }' } : value;
+};
 
 const yesNo: Parser<boolean> = (raw) => (raw === 'true' ? true : raw === 'false' ? false : { refused: '' });
 
@@ -381,7 +388,7 @@ export const SETTINGS = [
     description: 'with --reload, also watch this file, directory or glob (such as config/**/*.yaml); repeatable',
     accepted: 'a path or glob',
     repeatable: true,
-    parse: nonEmpty,
+    parse: pathOrGlob,
     defaultValue: () => [],
     defaultText: 'none',
   }),
