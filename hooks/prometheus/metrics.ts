@@ -1,0 +1,139 @@
+/**
+ * The arbiter's side of the prometheus plugin: what a scrape reports, collected when it comes. Every
+ * metric is described in hooks/prometheus.md; keep the two together.
+ */
+import type { ArbiterView, ExitReason, WorkerState, WorkerStats } from '../../src/hooks/types';
+import type { Logger } from '../../src/log';
+import { family, histogramSamples, type Sample } from './exposition';
+import { readSnapshot, STATUS_CLASSES, Totals, type Snapshot } from './snapshot';
+
+/** Under this key workers publish their snapshot. */
+export const PUBLISHED_KEY = 'prometheus';
+
+// Every label value is reported from the start, at zero, so that a series exists before its first
+// event (a rate over a series that appears with its first increment misses that increment). Records
+// rather than lists: the compiler refuses them when a reason or a state is added to the types.
+const EXIT_REASONS = Object.keys({
+  crash: 0,
+  'boot-failed': 0,
+  timeout: 0,
+  'boot-timeout': 0,
+  'max-requests': 0,
+  'max-memory': 0,
+  'max-lifetime': 0,
+  reload: 0,
+  'reload-failed': 0,
+  'scale-down': 0,
+  shutdown: 0,
+} satisfies Record<ExitReason, 0>) as ExitReason[];
+
+const LIVE_STATES = Object.keys({ booting: 0, ready: 0, retiring: 0, stopping: 0 } satisfies Record<Exclude<WorkerState, 'exited'>, 0>);
+
+export class Metrics {
+  /** What workers that have exited had published last: counters must not go down when a worker is
+   *  replaced. */
+  private readonly exited: Totals;
+  /**
+   * The latest snapshot seen of each worker whose childExit has not run yet. A worker leaves
+   * `arbiter.workers()` before the childExit hooks run, and a plugin listed before this one may
+   * take its time in its own: a scrape meanwhile still counts what the worker served.
+   */
+  private readonly seen = new Map<number, Snapshot>();
+  private readonly exits = new Map<string, number>(EXIT_REASONS.map((reason) => [reason, 0]));
+  private warnedMalformed = false;
+
+  constructor(
+    bounds: readonly number[],
+    private readonly log: Logger,
+  ) {
+    this.exited = new Totals(bounds);
+  }
+
+  /** childExit: the worker's last snapshot joins the totals. */
+  workerExited(worker: WorkerStats): void {
+    const snapshot = this.snapshotOf(worker) ?? this.seen.get(worker.id);
+    this.seen.delete(worker.id);
+    if (snapshot) this.exited.add(snapshot);
+    const reason = worker.exit?.reason;
+    if (reason) this.exits.set(reason, (this.exits.get(reason) ?? 0) + 1);
+  }
+
+  /** The exposition, as of now. */
+  render(arbiter: ArbiterView): string {
+    const workers = arbiter.workers();
+    for (const worker of workers) {
+      const snapshot = this.snapshotOf(worker);
+      if (snapshot) this.seen.set(worker.id, snapshot);
+    }
+    const requests = this.exited.copy();
+    for (const snapshot of this.seen.values()) requests.add(snapshot);
+    const byState = new Map(LIVE_STATES.map((state) => [state, 0]));
+    for (const { state } of workers) byState.set(state, (byState.get(state) ?? 0) + 1);
+    const perWorker = (value: (w: WorkerStats) => number | undefined): Sample[] =>
+      workers.flatMap((w) => {
+        const v = value(w);
+        return v === undefined ? [] : [{ labels: { worker: String(w.id) }, value: v }];
+      });
+
+    return [
+      family(
+        'unicorn_http_requests_total',
+        'counter',
+        'Requests the workers have served, by status class (1xx to 5xx; other for 600 to 999), as of their latest heartbeats.',
+        STATUS_CLASSES.flatMap((statusClass, i) =>
+          statusClass === 'other' && requests.statuses[i] === 0 ? [] : [{ labels: { status_class: statusClass }, value: requests.statuses[i]! }],
+        ),
+      ),
+      family('unicorn_http_requests_aborted_total', 'counter', 'Requests whose connection closed before the response was complete (also counted in unicorn_http_requests_total).', [
+        { value: requests.aborted },
+      ]),
+      family(
+        'unicorn_http_request_duration_seconds',
+        'histogram',
+        'Time from a request reaching the app to its response ending (or its connection closing).',
+        histogramSamples(requests.bounds, requests.buckets, requests.sum),
+      ),
+      family('unicorn_http_requests_in_flight', 'gauge', 'Requests in progress in the live workers, as of their latest heartbeats.', [
+        { value: workers.reduce((sum, w) => sum + w.inFlight, 0) },
+      ]),
+      family(
+        'unicorn_workers',
+        'gauge',
+        'Live worker processes, by state: booting, ready (serving), retiring (serving until replaced), stopping.',
+        [...byState].map(([state, count]) => ({ labels: { state }, value: count })),
+      ),
+      family('unicorn_workers_target', 'gauge', 'How many workers the arbiter aims to run (--workers, changed by TTIN, TTOU, WINCH and reloads).', [
+        { value: arbiter.workerCount },
+      ]),
+      family(
+        'unicorn_worker_exits_total',
+        'counter',
+        'Worker processes that have exited, by reason: replaced (reload, max-requests, max-memory, max-lifetime), failed (crash, boot-failed, timeout, boot-timeout, reload-failed), or stopped (scale-down, shutdown).',
+        [...this.exits].map(([reason, count]) => ({ labels: { reason }, value: count })),
+      ),
+      family(
+        'unicorn_worker_heartbeat_age_seconds',
+        'gauge',
+        'Seconds since each live worker last sent a heartbeat (or was forked); --timeout kills a worker silent for longer.',
+        perWorker((w) => w.heartbeatAge / 1000),
+      ),
+      family(
+        'unicorn_worker_resident_memory_bytes',
+        'gauge',
+        'Resident memory of each live worker, as of its latest heartbeat; absent until its first.',
+        perWorker((w) => (w.rss > 0 ? w.rss : undefined)),
+      ),
+    ].join('');
+  }
+
+  private snapshotOf(worker: WorkerStats): Snapshot | undefined {
+    const published = worker.published[PUBLISHED_KEY];
+    if (published === undefined) return undefined;
+    const snapshot = readSnapshot(published);
+    if (!snapshot && !this.warnedMalformed) {
+      this.warnedMalformed = true;
+      this.log.warn({ workerId: worker.id }, `prometheus: worker ${worker.id} published "${PUBLISHED_KEY}" in a form this plugin does not read; its requests are not counted`);
+    }
+    return snapshot;
+  }
+}

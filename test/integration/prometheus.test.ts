@@ -1,0 +1,171 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { parseExposition, sampleValue, type Family } from '../helpers/exposition';
+import { request, sequential } from '../helpers/http';
+import { APPS, runToExit, start, waitUntilGone, type Unicorn } from '../helpers/unicorn';
+
+const ROUTES = path.join(APPS, 'routes.js');
+const CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+
+/** Start with the plugin on a free port; --timeout 1s makes the workers beat every 0.5 s. */
+async function serveWithMetrics(workers: number, bind = '127.0.0.1:0'): Promise<{ unicorn: Unicorn; app: string; metrics: string }> {
+  const args = ['-b', '127.0.0.1:0', '-w', String(workers), '--timeout', '1s', '--hook', 'prometheus', ROUTES];
+  const unicorn = start(args, { env: { UNICORN_PROMETHEUS_BIND: bind } });
+  const line = await unicorn.waitForLog((l) => l.msg.startsWith('Metrics at '), 'the metrics address');
+  await unicorn.ready(workers);
+  return { unicorn, app: unicorn.url(), metrics: line.address as string };
+}
+
+/** Scrape, checking the response and the exposition's syntax. */
+async function scrape(url: string): Promise<Map<string, Family>> {
+  const reply = await request(url);
+  expect(reply.status).toBe(200);
+  expect(reply.headers['content-type']).toBe(CONTENT_TYPE);
+  const families = parseExposition(reply.body);
+  // Every family has HELP and TYPE lines (TYPE before its samples is the parser's check).
+  for (const family of families.values()) {
+    expect(family.type).not.toBe('untyped');
+    expect(family.help).toBeTruthy();
+  }
+  return families;
+}
+
+/**
+ * Scrape until `done` holds: workers report with their heartbeats, so the arbiter's counts lag by up
+ * to one interval. The bound only catches a hang; the last scrape is shown when it is reached.
+ */
+async function scrapeUntil(url: string, done: (families: Map<string, Family>) => boolean, what: string, timeoutMs = 10_000): Promise<Map<string, Family>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const families = await scrape(url);
+    if (done(families)) return families;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; the last scrape:\n${(await request(url)).body}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+const requests = (families: Map<string, Family>, statusClass: string) => sampleValue(families, 'unicorn_http_requests_total', { status_class: statusClass });
+const total = (families: Map<string, Family>) => ['1xx', '2xx', '3xx', '4xx', '5xx'].reduce((sum, c) => sum + (requests(families, c) ?? 0), 0);
+const perWorker = (families: Map<string, Family>, name: string) =>
+  Object.fromEntries(families.get(name)!.samples.map((s) => [s.labels.worker, s.value]));
+
+describe('the prometheus plugin', () => {
+  it('serves every worker’s requests from the arbiter, and keeps counting those of workers that exit', async () => {
+    const { unicorn, app, metrics } = await serveWithMetrics(2);
+    // Statuses of every class but 1xx: 6 × 200, 1 × 301, 3 × 404, 2 × 500.
+    await sequential(`${app}/`, 6);
+    await request(`${app}/status?code=301`);
+    await sequential(`${app}/status?code=404`, 3);
+    await sequential(`${app}/throw`, 2);
+
+    let families = await scrapeUntil(metrics, (f) => total(f) === 12, '12 requests counted');
+    expect(Object.fromEntries(['1xx', '2xx', '3xx', '4xx', '5xx'].map((c) => [c, requests(families, c)]))).toEqual({ '1xx': 0, '2xx': 6, '3xx': 1, '4xx': 3, '5xx': 2 });
+    expect(families.get('unicorn_http_requests_total')!.type).toBe('counter');
+    const histogram = families.get('unicorn_http_request_duration_seconds')!;
+    expect(histogram.type).toBe('histogram');
+    expect(sampleValue(families, 'unicorn_http_request_duration_seconds_count')).toBe(12);
+    expect(sampleValue(families, 'unicorn_http_request_duration_seconds_bucket', { le: '+Inf' })).toBe(12);
+    expect(sampleValue(families, 'unicorn_http_request_duration_seconds_sum')).toBeGreaterThan(0);
+    expect(sampleValue(families, 'unicorn_http_request_duration_seconds_bucket', { le: '0.005' })).toBeDefined();
+    expect(sampleValue(families, 'unicorn_http_requests_aborted_total')).toBe(0);
+    expect(sampleValue(families, 'unicorn_http_requests_in_flight')).toBe(0);
+    expect(sampleValue(families, 'unicorn_workers', { state: 'ready' })).toBe(2);
+    expect(families.get('unicorn_workers')!.samples.reduce((sum, s) => sum + s.value, 0)).toBe(2);
+    expect(sampleValue(families, 'unicorn_workers_target')).toBe(2);
+    expect(families.get('unicorn_worker_exits_total')!.samples.every((s) => s.value === 0)).toBe(true);
+    const ids = unicorn.lines('Booting worker').map((l) => String(l.workerId));
+    expect(Object.keys(perWorker(families, 'unicorn_worker_heartbeat_age_seconds')).sort()).toEqual(ids.sort());
+    for (const age of Object.values(perWorker(families, 'unicorn_worker_heartbeat_age_seconds'))) expect(age).toBeGreaterThanOrEqual(0);
+    for (const rss of Object.values(perWorker(families, 'unicorn_worker_resident_memory_bytes'))) expect(rss).toBeGreaterThan(0);
+
+    // Requests the worker about to go served since its last heartbeat reach the arbiter with the
+    // beat it sends after draining; what it served before stays counted once it has exited.
+    await sequential(`${app}/`, 4);
+    unicorn.signal('SIGTTOU');
+    families = await scrapeUntil(metrics, (f) => sampleValue(f, 'unicorn_worker_exits_total', { reason: 'scale-down' }) === 1 && total(f) === 16, 'the scaled-down worker’s exit, and 16 requests');
+    expect(requests(families, '2xx')).toBe(10);
+    expect(requests(families, '4xx')).toBe(3);
+    expect(requests(families, '5xx')).toBe(2);
+    expect(sampleValue(families, 'unicorn_http_request_duration_seconds_count')).toBe(16);
+    expect(families.get('unicorn_worker_exits_total')!.samples.filter((s) => s.value > 0)).toHaveLength(1);
+    expect(sampleValue(families, 'unicorn_workers', { state: 'ready' })).toBe(1);
+    expect(sampleValue(families, 'unicorn_workers_target')).toBe(1);
+    const [stopped] = unicorn.lines('Worker (pid:').filter((l) => l.msg.endsWith('exited with code 0'));
+    expect(Object.keys(perWorker(families, 'unicorn_worker_heartbeat_age_seconds'))).toEqual(ids.filter((id) => id !== String(stopped!.workerId)));
+
+    // The remaining worker's requests add to them.
+    await sequential(`${app}/throw`, 1);
+    families = await scrapeUntil(metrics, (f) => total(f) === 17, '17 requests counted');
+    expect(requests(families, '5xx')).toBe(3);
+  });
+
+  it('serves /metrics only', async () => {
+    const { metrics } = await serveWithMetrics(1);
+    const base = metrics.replace(/\/metrics$/, '');
+    expect((await request(`${base}/`)).status).toBe(404);
+    expect((await request(`${base}/metrics/x`)).status).toBe(404);
+    const post = await request(metrics, { method: 'POST' });
+    expect(post.status).toBe(405);
+    expect(post.headers.allow).toBe('GET, HEAD');
+    const head = await request(metrics, { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(head.headers['content-type']).toBe(CONTENT_TYPE);
+    expect(head.body).toBe('');
+  });
+
+  it('refuses a bad option in a config file, naming the option, the value and what is accepted', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'unicorn-'));
+    const config = path.join(dir, 'unicorn.config.mjs');
+    writeFileSync(config, `export default { plugins: [['prometheus', { bind: 'nope' }]] };\n`);
+    const { code, stderr } = await runToExit(['-c', config, '-b', '127.0.0.1:0', ROUTES]);
+    expect(code).toBe(2);
+    expect(stderr).toContain('unicorn: error: the plugin "prometheus" failed to set up');
+    expect(stderr).toContain('option bind "nope" is not accepted: the port is missing; expected HOST:PORT or [IPv6]:PORT');
+    expect(stderr).not.toContain('Listening at');
+  });
+
+  it('refuses to start when it cannot listen, naming the address', async () => {
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const { port } = taken.address() as net.AddressInfo;
+    try {
+      const { code, stderr } = await runToExit(['-b', '127.0.0.1:0', '--hook', 'prometheus', ROUTES], { env: { UNICORN_PROMETHEUS_BIND: `127.0.0.1:${port}` } });
+      expect(code).toBe(1);
+      expect(stderr).toContain(
+        `unicorn: error: hook onStarting of plugin "prometheus" failed: Error: cannot serve metrics at http://127.0.0.1:${port}/metrics (UNICORN_PROMETHEUS_BIND "127.0.0.1:${port}"): address already in use (EADDRINUSE)`,
+      );
+      expect(stderr).not.toContain('Listening at');
+    } finally {
+      taken.close();
+    }
+  });
+
+  it('an arbiter started by USR2 takes the metrics address over once the one it replaces has exited', async () => {
+    // A fixed port, as in production: the new arbiter finds it held by the old one.
+    const probe = net.createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const { port } = probe.address() as net.AddressInfo;
+    await new Promise((resolve) => probe.close(resolve));
+    const { unicorn, metrics } = await serveWithMetrics(1, `127.0.0.1:${port}`);
+
+    unicorn.signal('SIGUSR2');
+    const successor = (await unicorn.waitForLog((l) => l.msg.startsWith('Re-executing'), 'the re-exec')).successorPid as number;
+    const held = await unicorn.waitForLog((l) => l.pid === successor && l.msg.startsWith('Metrics address'), 'the new arbiter waiting for the address');
+    expect(held.msg).toBe(`Metrics address ${metrics} is held by the arbiter this one replaces (pid:${unicorn.pid}); serving metrics once it has exited`);
+    await unicorn.waitForLog((l) => l.pid === successor && /^Worker \(pid:\d+\) ready$/.test(l.msg), 'the new arbiter’s worker');
+    // The old arbiter serves on meanwhile.
+    expect(sampleValue(await scrape(metrics), 'unicorn_workers_target')).toBe(1);
+
+    unicorn.signal('SIGTERM');
+    await unicorn.exited;
+    await unicorn.waitForLog((l) => l.pid === successor && l.msg === `Metrics at ${metrics}`, 'the new arbiter serving the metrics');
+    const families = await scrape(metrics);
+    expect(sampleValue(families, 'unicorn_workers', { state: 'ready' })).toBe(1);
+    // The new arbiter's own view: it has seen no worker exit.
+    expect(sampleValue(families, 'unicorn_worker_exits_total', { reason: 'shutdown' })).toBe(0);
+    process.kill(successor, 'SIGTERM');
+    expect(await waitUntilGone([successor])).toEqual([]);
+  });
+});
