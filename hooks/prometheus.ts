@@ -9,7 +9,6 @@
  * arbiter adds up the latest of each live worker and the last of each that has exited, when a
  * scrape comes.
  */
-import { PREDECESSOR_ENV } from '../src/arbiter/listeners';
 import { parseAddress } from '../src/config/address';
 import { didYouMean } from '../src/config/nearest';
 import { kindOf } from '../src/describe';
@@ -43,9 +42,6 @@ const BUCKET_FORMS = 'a non-empty array of finite numbers of seconds, at least 0
  */
 export default function prometheus(options?: PrometheusOptions): Hooks {
   const { address, given, buckets } = readOptions(options, process.env);
-  // An arbiter started by USR2 learns its predecessor from its environment, which the arbiter
-  // clears before onStarting; plugins are loaded before that.
-  const predecessor = Number(process.env[PREDECESSOR_ENV]) || undefined;
   let recorder: Recorder | undefined;
   let metrics: Metrics | undefined;
   let server: MetricsServer | undefined;
@@ -54,7 +50,7 @@ export default function prometheus(options?: PrometheusOptions): Hooks {
     async onStarting(arbiter) {
       const collected = (metrics = new Metrics(buckets, arbiter.log));
       const render = () => collected.render(arbiter);
-      server = await MetricsServer.start({ address, given, log: arbiter.log, render, predecessor });
+      server = await MetricsServer.start({ address, given, log: arbiter.log, render, predecessor: arbiter.predecessorPid });
     },
     childExit(_arbiter, worker) {
       metrics?.workerExited(worker);

@@ -157,6 +157,9 @@ export class Arbiter {
       get reloading() {
         return arbiter.reload !== undefined || arbiter.rereading;
       },
+      get predecessorPid() {
+        return arbiter.succession.predecessorPid;
+      },
       workers: () => [...this.workers.values()].sort(byAge).map((r) => workerStats(r, this.now())),
     };
   }
@@ -168,8 +171,15 @@ export class Arbiter {
     this.succession.begin(inherited?.predecessor);
     try {
       await this.hooks.run('onStarting', this.view);
+    } catch (err) {
+      this.succession.end();
+      throw err;
+    }
+    try {
       this.listeners = inherited?.listeners ?? (await bindAll(this.settings.bind, this.settings.backlog));
     } catch (err) {
+      // What onStarting set up (a plugin's own server) is undone as at any exit.
+      await this.hooks.run('onExit', this.view);
       this.succession.end();
       throw err;
     }

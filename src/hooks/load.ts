@@ -36,16 +36,17 @@ export async function loadPlugins(config: ConfigFile | undefined, modules: reado
 }
 
 async function loadEntry(entry: unknown, where: string, cwd: string): Promise<LoadedPlugin> {
-  if (typeof entry === 'string') return loadModule(entry, undefined, cwd);
-  if (Array.isArray(entry) && entry.length === 2 && typeof entry[0] === 'string') return loadModule(entry[0], entry[1], cwd);
+  if (typeof entry === 'string') return loadModule(entry, undefined, cwd, where);
+  if (Array.isArray(entry) && entry.length === 2 && typeof entry[0] === 'string') return loadModule(entry[0], entry[1], cwd, where);
   if (typeof entry === 'function' || (typeof entry === 'object' && entry !== null && !Array.isArray(entry))) {
     return { name: where, hooks: await instantiate(entry, undefined, where) };
   }
   throw badHook(`${where} is not accepted: expected a module name, [module, options], a plugin function or an object of hooks; got ${kindOf(entry)}`);
 }
 
-async function loadModule(spec: string, options: unknown, cwd: string): Promise<LoadedPlugin> {
-  const name = `plugin ${JSON.stringify(spec)}`;
+/** `where`: the config file entry that names it, for messages (`--hook` plugins have none). */
+async function loadModule(spec: string, options: unknown, cwd: string, where?: string): Promise<LoadedPlugin> {
+  const name = `plugin ${JSON.stringify(spec)}${where ? ` (${where})` : ''}`;
   const file = resolvePlugin(spec, cwd);
   let namespace: Record<string, unknown>;
   try {
@@ -79,7 +80,9 @@ async function instantiate(plugin: unknown, options: unknown, name: string): Pro
     try {
       hooks = await (plugin as (options: unknown) => unknown)(options);
     } catch (err) {
-      throw badHook(`the ${name} failed to set up: ${describeError(err)}`, err);
+      // A plugin refusing its options says so in its own words: no `Error:` in front.
+      const why = err instanceof Error && (err.name === 'Error' || err.name === 'UnicornError') ? err.message : describeError(err);
+      throw badHook(`the ${name} failed to set up: ${why}`, err);
     }
     if (!isObject(hooks)) throw badHook(`the ${name} must return an object of hooks; it returned ${kindOf(hooks)}`);
     return checkHooks(hooks, name);

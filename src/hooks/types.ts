@@ -50,6 +50,9 @@ export interface ArbiterView extends ArbiterInfo {
   readonly workerCount: number;
   /** A reload (HUP, --reload) is under way. */
   readonly reloading: boolean;
+  /** Started by USR2: the old arbiter, which may still hold addresses a plugin wants to bind
+   *  (it shares the listeners, not a plugin's own sockets). Undefined otherwise. */
+  readonly predecessorPid: number | undefined;
   /** A snapshot of its workers, oldest first. */
   workers(): WorkerStats[];
 }

@@ -141,7 +141,7 @@ describe('--check-config', () => {
     });
     const { code, stderr, unicorn } = await runToExit(['--check-config', '-b', '127.0.0.1:1'], { cwd: dir });
     expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
-    expect(unicorn.stdout).toBe(`Configuration OK: app ${ROUTES} (node handler), 3 sync workers, config file unicorn.config.mjs, plugins: plugin "./plugin.mjs", unicorn.config.mjs\n`);
+    expect(unicorn.stdout).toBe(`Configuration OK: app ${ROUTES} (node handler), 3 sync workers, config file unicorn.config.mjs, plugins: plugin "./plugin.mjs" (unicorn.config.mjs: plugins[0]), unicorn.config.mjs\n`);
   });
 
   it.each([

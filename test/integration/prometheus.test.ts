@@ -121,8 +121,9 @@ describe('the prometheus plugin', () => {
     writeFileSync(config, `export default { plugins: [['prometheus', { bind: 'nope' }]] };\n`);
     const { code, stderr } = await runToExit(['-c', config, '-b', '127.0.0.1:0', ROUTES]);
     expect(code).toBe(2);
-    expect(stderr).toContain('unicorn: error: the plugin "prometheus" failed to set up');
-    expect(stderr).toContain('option bind "nope" is not accepted: the port is missing; expected HOST:PORT or [IPv6]:PORT');
+    expect(stderr).toContain(
+      `unicorn: error: the plugin "prometheus" (${config}: plugins[0]) failed to set up: option bind "nope" is not accepted: the port is missing; expected HOST:PORT or [IPv6]:PORT`,
+    );
     expect(stderr).not.toContain('Listening at');
   });
 

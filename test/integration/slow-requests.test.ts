@@ -98,14 +98,14 @@ describe('slow-requests', () => {
   });
 
   it.each([
-    ['the environment variable', [...WITH_PLUGIN, ROUTES], { UNICORN_SLOW_REQUEST_THRESHOLD: 'fast' }, 'UNICORN_SLOW_REQUEST_THRESHOLD "fast" is not accepted'],
-    ['the option', ['-c', path.join(CONFIGS, 'slow-requests-bad.mjs'), ROUTES], {}, 'option threshold 0 is not accepted'],
-  ])('refuses a bad threshold from %s: exit 2, naming it, the value and what is accepted', async (_, args, env, named) => {
+    ['the environment variable', [...WITH_PLUGIN, ROUTES], { UNICORN_SLOW_REQUEST_THRESHOLD: 'fast' }, '', 'UNICORN_SLOW_REQUEST_THRESHOLD "fast" is not accepted'],
+    ['the option', ['-c', path.join(CONFIGS, 'slow-requests-bad.mjs'), ROUTES], {}, ' (test/fixtures/config/slow-requests-bad.mjs: plugins[0])', 'option threshold 0 is not accepted'],
+  ])('refuses a bad threshold from %s: exit 2, naming it, the value and what is accepted', async (_, args, env, where, named) => {
     const { code, stderr, unicorn } = await runToExit(args, { env });
     expect(code).toBe(2);
     const lines = stderr.split('\n').filter((line) => line !== '' && !line.startsWith('{'));
     expect(lines).toEqual([
-      `unicorn: error: the plugin "slow-requests" failed to set up: UnicornError: ${named}: expected a duration such as 30s, 2m or 500ms, or a number of seconds; more than 0`,
+      `unicorn: error: the plugin "slow-requests"${where} failed to set up: ${named}: expected a duration such as 30s, 2m or 500ms, or a number of seconds; more than 0`,
     ]);
     expect(unicorn.lines('Booting worker')).toEqual([]);
   });

@@ -94,7 +94,8 @@ describe('the arbiter’s metrics', () => {
     published: { [PUBLISHED_KEY]: snapshot(ok) },
     ...(exit ? { exit: { code: 0, signal: null, reason: exit } } : {}),
   });
-  const arbiter = (workers: WorkerStats[]): ArbiterView => ({ pid: 1, startedAt: 0, config: {} as ArbiterView['config'], log: silent, workerCount: 2, reloading: false, workers: () => workers });
+  const arbiter = (workers: WorkerStats[]): ArbiterView => ({ pid: 1, startedAt: 0, config: {} as ArbiterView['config'], log: silent, workerCount: 2, reloading: false,
+    predecessorPid: undefined, workers: () => workers });
   const ok = (text: string) => sampleValue(parseExposition(text), 'unicorn_http_requests_total', { status_class: '2xx' });
 
   it('never go down when a worker exits, even if a scrape comes before its childExit', () => {
