@@ -169,8 +169,13 @@ export async function main(argv: string[] = process.argv): Promise<void> {
   if (invocation.checkConfig) return checkConfig(invocation);
   const log = createLogger({ role: 'arbiter' });
   for (const warning of inapplicable(invocation)) log.warn(warning);
-  // HUP reads every source again.
-  const reloadSettings = async () => (await readInvocation(argv, process.env, launchCwd, true)).settings;
+  // HUP reads every source again, and loads the plugins as the new workers will (and throws them
+  // away: the arbiter keeps its own), so that a config whose hooks no longer load is refused too.
+  const reloadSettings = async () => {
+    const next = await readInvocation(argv, process.env, launchCwd, true);
+    await loadPlugins(next.configFile, next.settings.hook, process.cwd());
+    return next.settings;
+  };
   let code: number;
   try {
     const hooks = new HookRunner(await loadPlugins(invocation.configFile, settings.hook, process.cwd()), settings.hookTimeout, log);

@@ -207,6 +207,10 @@ describe('HUP reads the config file again', () => {
     expect(refused.msg).toBe(
       'Reload refused: unicorn.config.mjs: timeout "soon" is not accepted: expected a duration such as 30s, 2m or 500ms, or a number of seconds; the running configuration is kept',
     );
+    writeFileSync(file, 'export default { workers: 2, timeout: 30, preRequest: 42 };');
+    unicorn.signal('SIGHUP');
+    await unicorn.waitForLog((l) => l.msg.startsWith('Reload refused: unicorn.config.mjs: hook preRequest'), 'the refused hook');
+
     expect(unicorn.lines('Reloading')).toHaveLength(1);
     expect((await request(`${unicorn.url()}/`)).status).toBe(200);
     expect(unicorn.workerPids()).toHaveLength(2);

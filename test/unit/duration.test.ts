@@ -1,4 +1,4 @@
-import { parseDuration } from '../../src/config/duration';
+import { formatDuration, parseDuration } from '../../src/config/duration';
 
 describe('parseDuration', () => {
   it.each([
@@ -16,5 +16,19 @@ describe('parseDuration', () => {
 
   it.each(['', 'soon', '-1s', '-5', '5 parsecs', 'Infinity'])('refuses %j', (raw) => {
     expect(parseDuration(raw)).toBeUndefined();
+  });
+});
+
+describe('formatDuration', () => {
+  it.each([
+    [30_000, '30s'],
+    [60_000, '1m'],
+    [90_000, '90s'],
+    [1500, '1.5s'],
+    [3_600_000, '1h'],
+    [300, '300ms'],
+    [0, '0ms'],
+  ])('%d → %s', (millis, text) => {
+    expect(formatDuration(millis)).toBe(text);
   });
 });
