@@ -216,3 +216,11 @@ describe('HUP reads the config file again', () => {
     expect(unicorn.workerPids()).toHaveLength(2);
   });
 });
+
+describe('examples/unicorn.config.mjs', () => {
+  it('passes --check-config', async () => {
+    const { code, stderr, unicorn } = await runToExit(['--check-config'], { cwd: path.join(ROOT, 'examples') });
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+    expect(unicorn.stdout).toMatch(/^Configuration OK: app hello\.js \(node handler\), 2 sync workers, config file unicorn\.config\.mjs, plugins: plugin "slow-requests" \(unicorn\.config\.mjs: plugins\[0\]\), unicorn\.config\.mjs\n$/);
+  });
+});
