@@ -1,5 +1,6 @@
 import { Command, CommanderError, Option } from 'commander';
 import { Arbiter } from './arbiter/arbiter';
+import { formatDuration } from './config/duration';
 import { findConfigFile, loadConfigFile, type ConfigFile } from './config/file';
 import { splitArgs } from './config/split-args';
 import {
@@ -166,15 +167,27 @@ export async function main(argv: string[] = process.argv): Promise<void> {
   }
   const { settings } = invocation;
   if (settings.chdir) process.chdir(settings.chdir);
-  if (invocation.checkConfig) return checkConfig(invocation);
+  if (invocation.checkConfig) {
+    await checkConfig(invocation);
+    // The app or a plugin may have left a timer or a socket open: the check is done regardless.
+    process.exit(ExitCode.OK);
+  }
   const log = createLogger({ role: 'arbiter' });
   for (const warning of inapplicable(invocation)) log.warn(warning);
   // HUP reads every source again, and loads the plugins as the new workers will (and throws them
   // away: the arbiter keeps its own), so that a config whose hooks no longer load is refused too.
-  const reloadSettings = async () => {
-    const next = await readInvocation(argv, process.env, launchCwd, true);
-    await loadPlugins(next.configFile, next.settings.hook, process.cwd());
-    return next.settings;
+  const reloadSettings = () => {
+    const reread = async () => {
+      const next = await readInvocation(argv, process.env, launchCwd, true);
+      await loadPlugins(next.configFile, next.settings.hook, process.cwd());
+      return next.settings;
+    };
+    // A config function that never settles must not block every later reload.
+    let timer: NodeJS.Timeout | undefined;
+    const limit = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(badUsage(`reading the configuration did not finish within --hook-timeout ${formatDuration(settings.hookTimeout)}`)), settings.hookTimeout);
+    });
+    return Promise.race([reread(), limit]).finally(() => clearTimeout(timer));
   };
   let code: number;
   try {

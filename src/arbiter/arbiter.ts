@@ -417,7 +417,7 @@ export class Arbiter {
       for (let n = current.length; n < this.target; n++) {
         const record = await this.spawnWorker();
         if (!record) {
-          this.nextSpawnAt = this.now() + RESPAWN_BACKOFF_MS.base;
+          this.nextSpawnAt = Math.max(this.nextSpawnAt, this.now() + RESPAWN_BACKOFF_MS.base);
           break;
         }
         current.push(record);
@@ -454,7 +454,6 @@ export class Arbiter {
    *  (out of pids or fds). */
   private async spawnWorker(): Promise<WorkerRecord | undefined> {
     const id = ++this.lastWorkerId;
-    const now = this.now();
     const unborn: WorkerStats = { id, pid: 0, generation: this.generation, state: 'booting', startedAt: Date.now(), age: 0, requests: 0, inFlight: 0, rss: 0, heartbeatAge: 0, published: {} };
     try {
       await this.hooks.run('preFork', this.view, unborn);
@@ -464,6 +463,8 @@ export class Arbiter {
       return undefined;
     }
     const cannotFork = (err: Error) => this.log.error({ err, workerId: id }, `Cannot fork a worker: ${err.message}`);
+    // After preFork: the boot timeout counts the worker's own time only.
+    const now = this.now();
     const fork = { id, generation: this.generation, listeners: this.listeners.map((l) => l.url), now, arbiterStartedAt: this.startedAt, launchCwd: this.options.launchCwd };
     const record = forkWorker(this.settings, fork, cannotFork);
     if (!record) return undefined;
@@ -626,7 +627,8 @@ export class Arbiter {
     if ('error' in reread) {
       this.rereading = false;
       this.log.error({ err: reread.error }, `Reload refused: ${reread.error.message}; the running configuration is kept`);
-      this.endReload();
+      // No onReload ran: no whenReady either (systemd heard of no reload to end).
+      this.endReload(false);
       return;
     }
     const next = reread.settings;
@@ -671,9 +673,9 @@ export class Arbiter {
     this.endReload();
   }
 
-  private endReload(): void {
+  private endReload(announce = true): void {
     this.reload = undefined;
-    this.readyPending = true;
+    if (announce) this.readyPending = true;
     if (this.reloadQueued) {
       this.reloadQueued = false;
       this.beginReload();

@@ -365,8 +365,11 @@ export const SETTINGS = [
     flags: '--hook-timeout <DURATION>',
     section: 'config',
     description: 'how long a lifecycle hook may take before it is cut off with an error naming it',
-    accepted: DURATION_FORMS,
-    parse: duration,
+    accepted: `${DURATION_FORMS}, more than 0`,
+    parse: (raw, ctx) => {
+      const value = duration(raw, ctx);
+      return value === 0 ? { refused: 'a hook cannot be given no time' } : value;
+    },
     defaultValue: () => 30_000,
     defaultText: '30s',
   }),

@@ -39,7 +39,9 @@ async function loadEntry(entry: unknown, where: string, cwd: string): Promise<Lo
   if (typeof entry === 'string') return loadModule(entry, undefined, cwd, where);
   if (Array.isArray(entry) && entry.length === 2 && typeof entry[0] === 'string') return loadModule(entry[0], entry[1], cwd, where);
   if (typeof entry === 'function' || (typeof entry === 'object' && entry !== null && !Array.isArray(entry))) {
-    return { name: where, hooks: await instantiate(entry, undefined, where) };
+    // `import systemd from 'unicorn/hooks/systemd'` in an ES-module config gives the compiled
+    // CommonJS module's exports object: its default is the plugin.
+    return { name: where, hooks: await instantiate(unwrapDefault(entry), undefined, where) };
   }
   throw badHook(`${where} is not accepted: expected a module name, [module, options], a plugin function or an object of hooks; got ${kindOf(entry)}`);
 }
@@ -56,11 +58,8 @@ async function loadModule(spec: string, options: unknown, cwd: string, where?: s
   }
   // A default export is the plugin; without one, the module's named exports are its hooks. A
   // TypeScript-compiled CommonJS module's default export arrives wrapped in its exports object.
-  let exported: unknown = namespace.default !== undefined ? namespace.default : { ...namespace };
-  if (isObject(exported) && (exported as { __esModule?: unknown }).__esModule && 'default' in exported) {
-    exported = (exported as { default: unknown }).default;
-  }
-  return { name, hooks: await instantiate(exported, options, name) };
+  const exported: unknown = namespace.default !== undefined ? namespace.default : { ...namespace };
+  return { name, hooks: await instantiate(unwrapDefault(exported), options, name) };
 }
 
 function resolvePlugin(spec: string, cwd: string): string {
@@ -102,6 +101,11 @@ export function checkHooks(candidate: object, name: string): Hooks {
     hooks[key] = value;
   }
   return hooks as Hooks;
+}
+
+/** A TypeScript-compiled CommonJS module's default export arrives wrapped in its exports object. */
+function unwrapDefault(value: unknown): unknown {
+  return isObject(value) && (value as { __esModule?: unknown }).__esModule && 'default' in value ? (value as { default: unknown }).default : value;
 }
 
 const isObject = (value: unknown): value is object => typeof value === 'object' && value !== null && !Array.isArray(value);

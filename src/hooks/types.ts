@@ -152,5 +152,5 @@ export type HookName = keyof Hooks;
 export type Plugin<Options = unknown> = Hooks | ((options?: Options) => Awaitable<Hooks>);
 
 /** How the config file lists a plugin: a module (path, package or first-party name), a module with
- *  the options to call it with, or the hooks themselves. */
-export type PluginEntry = string | readonly [module: string, options: unknown] | Hooks;
+ *  the options to call it with, a plugin function (called without options), or the hooks themselves. */
+export type PluginEntry = string | readonly [module: string, options: unknown] | Plugin;

@@ -121,6 +121,7 @@ describe('refusals name the source, the value and what is accepted (exit 2, noth
     [{}, ['--hook', './nowhere.js', ROUTES], {}, /^unicorn: error: cannot load the plugin "\.\/nowhere\.js": not a first-party plugin \(systemd, prometheus, slow-requests\), and not found from /],
     [{}, ['-c', 'missing.mjs', ROUTES], {}, /^unicorn: error: --config "missing.mjs" is not accepted: expected an existing file ending in .*\(no such file: .*missing\.mjs\)$/],
     [{ 'gunicorn.conf.py': 'workers = 2' }, ['-c', 'gunicorn.conf.py', ROUTES], {}, /^unicorn: error: the config file gunicorn\.conf\.py is not accepted: expected a file ending in \.ts, /],
+    [{}, ['--hook-timeout', '0', ROUTES], {}, 'unicorn: error: --hook-timeout "0" is not accepted: expected a duration such as 30s, 2m or 500ms, or a number of seconds, more than 0 (a hook cannot be given no time)'],
     [{}, [ROUTES], { UNICORN_CMD_ARGS: '--wrokers 2' }, /^unicorn: error: UNICORN_CMD_ARGS: unknown option '--wrokers'/],
     [{}, [ROUTES], { UNICORN_CMD_ARGS: '-w none' }, 'unicorn: error: UNICORN_CMD_ARGS: --workers "none" is not accepted: expected a whole number of at least 1'],
     [{}, [ROUTES], { UNICORN_CMD_ARGS: '-w 2 app.js' }, 'unicorn: error: UNICORN_CMD_ARGS "-w 2 app.js" is not accepted: it gives "app.js", but takes flags only; name the app on the command line or in the config file'],
@@ -142,6 +143,16 @@ describe('--check-config', () => {
     const { code, stderr, unicorn } = await runToExit(['--check-config', '-b', '127.0.0.1:1'], { cwd: dir });
     expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
     expect(unicorn.stdout).toBe(`Configuration OK: app ${ROUTES} (node handler), 3 sync workers, config file unicorn.config.mjs, plugins: plugin "./plugin.mjs" (unicorn.config.mjs: plugins[0]), unicorn.config.mjs\n`);
+  });
+
+  it('takes a first-party plugin imported in an ES-module config, and a plugin function', async () => {
+    const slow = JSON.stringify(path.join(ROOT, 'dist', 'hooks', 'slow-requests.js'));
+    const dir = project({
+      'unicorn.config.mjs': `import slowRequests from ${slow};\nexport default { app: ${JSON.stringify(ROUTES)}, plugins: [slowRequests, () => ({ onStarting() {} })] };`,
+    });
+    const { code, stderr, unicorn } = await runToExit(['--check-config'], { cwd: dir });
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+    expect(unicorn.stdout).toContain('plugins: unicorn.config.mjs: plugins[0], unicorn.config.mjs: plugins[1]\n');
   });
 
   it.each([
