@@ -18,7 +18,7 @@ import {
 import { badUsage, UnicornError } from './errors';
 import { ExitCode } from './exit-codes';
 import { loadPlugins } from './hooks/load';
-import { HookRunner } from './hooks/run';
+import { HookRunner, withinTimeout } from './hooks/run';
 import { createLogger } from './log';
 import { VERSION } from './version';
 import { toHandler } from './worker/handler';
@@ -183,11 +183,9 @@ export async function main(argv: string[] = process.argv): Promise<void> {
       return next.settings;
     };
     // A config function that never settles must not block every later reload.
-    let timer: NodeJS.Timeout | undefined;
-    const limit = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(badUsage(`reading the configuration did not finish within --hook-timeout ${formatDuration(settings.hookTimeout)}`)), settings.hookTimeout);
-    });
-    return Promise.race([reread(), limit]).finally(() => clearTimeout(timer));
+    return withinTimeout(reread(), settings.hookTimeout, () =>
+      badUsage(`reading the configuration did not finish within --hook-timeout ${formatDuration(settings.hookTimeout)}`),
+    );
   };
   let code: number;
   try {

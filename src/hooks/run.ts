@@ -70,16 +70,7 @@ export class HookRunner {
 
   private withinLimit(result: unknown): Promise<unknown> {
     if (!isThenable(result)) return Promise.resolve(result);
-    let timer: NodeJS.Timeout | undefined;
-    const limit = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new HookTimeout(`did not finish within --hook-timeout ${formatDuration(this.timeoutMs)}`)),
-        this.timeoutMs,
-      );
-      // Not unref'd: a hook waiting on nothing must still be cut off and reported, not let the
-      // process end quietly.
-    });
-    return Promise.race([result, limit]).finally(() => clearTimeout(timer));
+    return withinTimeout(result, this.timeoutMs, () => new HookTimeout(`did not finish within --hook-timeout ${formatDuration(this.timeoutMs)}`));
   }
 
   /** A `stops` hook's failure is thrown; a `logged` one's is logged. */
@@ -92,6 +83,18 @@ export class HookRunner {
 }
 
 class HookTimeout extends Error {}
+
+/**
+ * `work`, or the error `timedOut()` makes once `ms` have passed. The timer is not unref'd: work
+ * waiting on nothing must still be cut off and reported, not let the process end quietly.
+ */
+export function withinTimeout<T>(work: PromiseLike<T>, ms: number, timedOut: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(timedOut()), ms);
+  });
+  return Promise.race([work, limit]).finally(() => clearTimeout(timer));
+}
 
 const isThenable = (value: unknown): value is PromiseLike<unknown> =>
   value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as { then?: unknown }).then === 'function';
