@@ -125,10 +125,17 @@ export class WorkerServer {
   /** sync: paused on a new connection; accept again after the grace, unless a request came. */
   private awaitRequest(): void {
     this.acceptedAt = performance.now();
+    this.armGrace(IDLE_CONNECTION_GRACE_MS);
+  }
+
+  /** sync: look at the gate again in `ms`. A timer can fire a little early by the clock the grace is
+   *  measured with (it counts from the event loop's cached time), so the check re-arms it until the
+   *  grace is really over; a worker left paused with only idle connections would never accept again. */
+  private armGrace(ms: number): void {
     this.graceTimer ??= setTimeout(() => {
       this.graceTimer = undefined;
       this.updateGate();
-    }, IDLE_CONNECTION_GRACE_MS);
+    }, ms);
   }
 
   private onConnectionClose(socket: Socket): void {
@@ -146,11 +153,15 @@ export class WorkerServer {
   }
 
   private updateGate(): void {
-    const accept =
-      !this.draining &&
-      (this.sync
-        ? !this.busy && !(this.isSlow() && performance.now() - this.acceptedAt < IDLE_CONNECTION_GRACE_MS)
-        : this.sockets.size < this.workerConnections);
+    let accept: boolean;
+    if (this.draining) accept = false;
+    else if (!this.sync) accept = this.sockets.size < this.workerConnections;
+    else if (this.busy) accept = false;
+    else {
+      const graceLeft = this.isSlow() ? IDLE_CONNECTION_GRACE_MS - (performance.now() - this.acceptedAt) : 0;
+      if (graceLeft > 0) this.armGrace(Math.ceil(graceLeft));
+      accept = graceLeft <= 0;
+    }
     if (accept) this.gate.resume();
     else this.gate.pause();
   }
