@@ -90,7 +90,7 @@ export async function readInvocation(argv: string[], env: NodeJS.ProcessEnv, cwd
   const configFlag = flags.config ?? fromEnv?.config;
   const configSource = flags.config !== undefined ? '--config' : 'UNICORN_CMD_ARGS: --config';
   const configPath = configFlag !== undefined ? (parseSetting('config', String(configFlag), configSource, cwd) as string) : findConfigFile(cwd);
-  const configFile = configPath ? await loadConfigFile(configPath, cwd, fresh) : undefined;
+  const configFile = configPath ? await loadConfigFile(configPath, cwd, { fresh }) : undefined;
 
   const layers: Layer[] = [];
   if (configFile) layers.push({ label: `${configFile.label}: `, names: 'keys', values: configFile.values });
@@ -180,7 +180,7 @@ export async function main(argv: string[] = process.argv): Promise<void> {
     const reread = async () => {
       const next = await readInvocation(argv, process.env, launchCwd, true);
       await loadPlugins(next.configFile, next.settings.hook, process.cwd());
-      return next.settings;
+      return { settings: next.settings, configSource: next.configFile?.source };
     };
     // A config function that never settles must not block every later reload.
     return withinTimeout(reread(), settings.hookTimeout, () =>
@@ -190,7 +190,7 @@ export async function main(argv: string[] = process.argv): Promise<void> {
   let code: number;
   try {
     const hooks = new HookRunner(await loadPlugins(invocation.configFile, settings.hook, process.cwd()), settings.hookTimeout, log);
-    code = await new Arbiter(settings, log, { reloadSettings, launchCwd, hooks }).run();
+    code = await new Arbiter(settings, log, { reloadSettings, launchCwd, hooks, configSource: invocation.configFile?.source }).run();
   } catch (err) {
     if (!(err instanceof UnicornError)) throw err;
     log.error({ code: err.code }, err.message);

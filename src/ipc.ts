@@ -49,6 +49,8 @@ export interface WorkerBoot {
   arbiterStartedAt: number;
   /** Where unicorn was started: the config file's messages name it relative to this. */
   launchCwd: string;
+  /** The config file's text as the arbiter read it: the worker imports this, not the file on disk. */
+  configSource: import('./config/file').ConfigSource | undefined;
   /** Milliseconds between heartbeats. */
   heartbeatMs: number;
   /** Requests after which the worker asks to be replaced (jitter applied); 0 for never. */

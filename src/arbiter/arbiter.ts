@@ -2,6 +2,7 @@ import { unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { formatAddress } from '../config/address';
 import { formatDuration } from '../config/duration';
+import type { ConfigSource } from '../config/file';
 import type { Settings } from '../config/settings';
 import { formatSize } from '../config/size';
 import { ExitCode } from '../exit-codes';
@@ -25,7 +26,7 @@ type ArbiterEvent =
   | { kind: 'diagnosed'; record: WorkerRecord; silentMs: number; diagnosis: Diagnosis }
   | { kind: 'successor-exit'; pid: number; code: number | null; signal: NodeJS.Signals | null }
   /** The configuration has been read again for a reload: the settings, or why they were refused. */
-  | { kind: 'reread'; settings: Settings }
+  | { kind: 'reread'; configuration: Configuration }
   | { kind: 'reread'; error: Error }
   /** --reload: files of the app changed. */
   | { kind: 'files-changed'; files: string[] };
@@ -40,6 +41,7 @@ interface Stop {
 /** A reload in progress: what to go back to if the new workers do not all become ready. */
 interface Reload {
   settings: Settings;
+  configSource: ConfigSource | undefined;
   target: number;
   generation: number;
   /** TTIN, TTOU or WINCH came during the reload: their count stands whatever its outcome. */
@@ -84,9 +86,17 @@ function describeFiles(files: string[]): string {
 
 const byAge = (a: WorkerRecord, b: WorkerRecord) => a.spawnedAt - b.spawnedAt || a.id - b.id;
 
+/** The settings, and the config file's text as read when they were (workers import that text). */
+export interface Configuration {
+  settings: Settings;
+  configSource: ConfigSource | undefined;
+}
+
 export interface ArbiterOptions {
   /** Read the configuration again, for HUP; rejects with a UnicornError when it no longer validates. */
-  reloadSettings: () => Promise<Settings>;
+  reloadSettings: () => Promise<Configuration>;
+  /** The config file's text the starting settings came from. */
+  configSource: ConfigSource | undefined;
   /** The arbiter's lifecycle hooks (the workers load their own). */
   hooks: HookRunner;
   /** Where unicorn was started, before --chdir: a re-executed arbiter starts there too. */
@@ -132,6 +142,8 @@ export class Arbiter {
   private readonly succession: Succession;
   private wake: () => void = () => {};
   private readonly now: () => number;
+  /** The config file's text the current settings came from (see Configuration). */
+  private configSource: ConfigSource | undefined;
 
   constructor(
     private settings: Settings,
@@ -143,6 +155,7 @@ export class Arbiter {
     this.now = options.now ?? Date.now;
     this.succession = new Succession(settings.pid, log);
     this.hooks = options.hooks;
+    this.configSource = options.configSource;
     const arbiter = this;
     this.view = {
       pid: process.pid,
@@ -465,7 +478,15 @@ export class Arbiter {
     const cannotFork = (err: Error) => this.log.error({ err, workerId: id }, `Cannot fork a worker: ${err.message}`);
     // After preFork: the boot timeout counts the worker's own time only.
     const now = this.now();
-    const fork = { id, generation: this.generation, listeners: this.listeners.map((l) => l.url), now, arbiterStartedAt: this.startedAt, launchCwd: this.options.launchCwd };
+    const fork = {
+      id,
+      generation: this.generation,
+      listeners: this.listeners.map((l) => l.url),
+      now,
+      arbiterStartedAt: this.startedAt,
+      launchCwd: this.options.launchCwd,
+      configSource: this.configSource,
+    };
     const record = forkWorker(this.settings, fork, cannotFork);
     if (!record) return undefined;
     const { handle, pid } = record;
@@ -598,7 +619,7 @@ export class Arbiter {
     }
     this.rereading = true;
     this.options.reloadSettings().then(
-      (settings) => this.enqueue({ kind: 'reread', settings }),
+      (configuration) => this.enqueue({ kind: 'reread', configuration }),
       (error: Error) => this.enqueue({ kind: 'reread', error }),
     );
   }
@@ -622,7 +643,7 @@ export class Arbiter {
     void this.watcher.ready.then(() => this.log.info({ root, extra: reloadExtraFile }, `Watching ${root} for changes (--reload)`));
   }
 
-  private async startReload(reread: { settings: Settings } | { error: Error }): Promise<void> {
+  private async startReload(reread: { configuration: Configuration } | { error: Error }): Promise<void> {
     if (this.stop) return;
     if ('error' in reread) {
       this.rereading = false;
@@ -631,18 +652,20 @@ export class Arbiter {
       this.endReload(false);
       return;
     }
-    const next = reread.settings;
+    const next = reread.configuration.settings;
     const binds = (s: Settings) => s.bind.map(formatAddress).join(' ');
     if (binds(next) !== binds(this.settings)) {
       this.log.warn(`--bind changes take effect on a restart or USR2 re-exec; keeping ${this.listeners.map((l) => l.url).join(', ')}`);
     }
-    const previous: Reload = { settings: this.settings, target: this.target, generation: this.generation, targetSet: false };
+    const previous: Reload = { settings: this.settings, configSource: this.configSource, target: this.target, generation: this.generation, targetSet: false };
     this.settings = { ...next, bind: this.settings.bind };
+    this.configSource = reread.configuration.configSource;
     try {
       await this.hooks.run('onReload', this.view);
     } catch (err) {
       this.rereading = false;
       this.settings = previous.settings;
+      this.configSource = previous.configSource;
       this.log.error({ err }, `Reload cancelled: ${(err as Error).message}; the running configuration is kept`);
       this.readyPending = true;
       this.endReload();
@@ -667,6 +690,7 @@ export class Arbiter {
     for (const record of failed) this.stopWorker(record, 'reload-failed');
     const previous = this.reload!;
     this.settings = previous.settings;
+    this.configSource = previous.configSource;
     if (!previous.targetSet) this.target = previous.target;
     this.generation = previous.generation;
     this.log.error(`Reload failed: ${why}; the previous workers keep serving`);

@@ -4,6 +4,7 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import path from 'node:path';
+import type { ConfigSource } from '../config/file';
 import type { Settings } from '../config/settings';
 import type { ExitReason, WorkerState, WorkerStats } from '../hooks/types';
 import { WORKER_BOOT_ENV, type WorkerBoot } from '../ipc';
@@ -95,6 +96,7 @@ export interface ForkContext {
   now: number;
   arbiterStartedAt: number;
   launchCwd: string;
+  configSource: ConfigSource | undefined;
 }
 
 /**
@@ -111,6 +113,7 @@ export function forkWorker(settings: Settings, fork: ForkContext, cannotFork: (e
     settings: s,
     arbiterStartedAt: fork.arbiterStartedAt,
     launchCwd: fork.launchCwd,
+    configSource: fork.configSource,
     heartbeatMs: s.timeout > 0 ? Math.min(s.timeout / 2, MAX_HEARTBEAT_MS) : MAX_HEARTBEAT_MS,
     maxRequests: s.maxRequests > 0 ? s.maxRequests + Math.floor(Math.random() * (s.maxRequestsJitter + 1)) : 0,
     listeners: fork.listeners,

@@ -4,8 +4,9 @@
  * any other source; hooks by the hook loader. Everything else is refused here, by name.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { registerHooks } from 'node:module';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { badConfig, show } from '../errors';
 import { HOOK_NAMES, isHookName } from '../hooks/catalogue';
 import type { HookName } from '../hooks/types';
@@ -25,7 +26,19 @@ export interface ConfigFile {
   plugins: unknown[];
   /** The file's own hooks (validated by the hook loader). */
   hooks: Partial<Record<HookName, unknown>>;
+  /** The file as it was read: workers import this, not the file on disk (see `loadConfigFile`). */
+  source: ConfigSource;
 }
+
+/** A config file's text as a module load gave it, with the format Node loaded it as. */
+export interface ConfigSource {
+  format: string;
+  text: string;
+}
+
+/** The most a config file may hold: it travels to each worker in its environment (an environment
+ *  string is limited to 128 KiB on Linux). */
+const MAX_CONFIG_BYTES = 64 * 1024;
 
 /** What a config file exporting a function is called with. */
 export interface ConfigContext {
@@ -44,14 +57,23 @@ export function findConfigFile(dir: string): string | undefined {
 
 let imports = 0;
 
+export interface LoadOptions {
+  /** Import the file again even if this process has before (a HUP re-reads it); modules the file
+   *  itself imports stay as first loaded. */
+  fresh?: boolean;
+  /** Import this text instead of the file on disk: what the arbiter read, in a worker. */
+  pinned?: ConfigSource;
+}
+
 /**
- * Import the file and take it apart. `fresh`: import it again even if this process has before (a
- * HUP re-reads it); modules the file itself imports stay as first loaded.
+ * Import the file and take it apart. The arbiter reads the file at start and on each HUP it
+ * accepts; a worker imports the same text (`pinned`), so that a file edited since (even broken)
+ * takes effect on the next HUP, for every process at once, and never in a worker respawned before.
  */
-export async function loadConfigFile(file: string, launchCwd: string, fresh = false): Promise<ConfigFile> {
+export async function loadConfigFile(file: string, launchCwd: string, options: LoadOptions = {}): Promise<ConfigFile> {
   const relative = path.relative(launchCwd, file);
   const label = relative.startsWith('..') || path.isAbsolute(relative) ? file : relative;
-  const exported = await importConfig(file, label, fresh);
+  const { exported, source } = await importConfig(file, label, options);
   let config: unknown = exported;
   if (typeof exported === 'function') {
     try {
@@ -63,7 +85,7 @@ export async function loadConfigFile(file: string, launchCwd: string, fresh = fa
   if (typeof config !== 'object' || config === null || Array.isArray(config)) {
     throw badConfig(`the config file ${label} must export an object of settings (or a function returning one); it exports ${kindOf(config)}`);
   }
-  const result: ConfigFile = { file, label, values: {}, plugins: [], hooks: {} };
+  const result: ConfigFile = { file, label, values: {}, plugins: [], hooks: {}, source };
   for (const [key, value] of Object.entries(config)) {
     if (value === undefined) continue;
     const setting = SETTING_KEYS.get(key);
@@ -86,14 +108,22 @@ export async function loadConfigFile(file: string, launchCwd: string, fresh = fa
   return result;
 }
 
-async function importConfig(file: string, label: string, fresh: boolean): Promise<unknown> {
+async function importConfig(file: string, label: string, { fresh, pinned }: LoadOptions): Promise<{ exported: unknown; source: ConfigSource }> {
   const ext = path.extname(file);
   if (!EXTENSIONS.includes(ext)) {
     throw badConfig(`the config file ${label} is not accepted: expected a file ending in ${EXTENSIONS.join(', ')}`);
   }
+  const refuseSize = (source: ConfigSource) => {
+    const bytes = Buffer.byteLength(source.text);
+    if (bytes > MAX_CONFIG_BYTES) {
+      throw badConfig(`the config file ${label} is ${Math.ceil(bytes / 1024)} KiB; unicorn hands it to every worker and takes up to ${MAX_CONFIG_BYTES / 1024} KiB: move code into modules it imports`);
+    }
+    return source;
+  };
   if (ext === '.json') {
     try {
-      return JSON.parse(readFileSync(file, 'utf8'));
+      const source = pinned ?? refuseSize({ format: 'json', text: readFileSync(file, 'utf8') });
+      return { exported: JSON.parse(source.text), source };
     } catch (err) {
       throw badConfig(`cannot read the config file ${label}: ${describeError(err)}`, err);
     }
@@ -102,16 +132,48 @@ async function importConfig(file: string, label: string, fresh: boolean): Promis
   if (['.ts', '.mts', '.cts'].includes(ext) && !features.typescript) {
     throw badConfig(`cannot read the config file ${label}: this Node.js (${process.version}) does not run TypeScript; use Node.js 22.18 or newer, or a .mjs config`);
   }
+  let url = pathToFileURL(file).href;
+  if (fresh) {
+    // ES modules are cached by URL (a new query is a new module); CommonJS ones by file name.
+    delete require.cache[file];
+    url += `?unicorn-reread=${++imports}`;
+  }
+  hookModuleLoads();
+  if (pinned) pinnedSources.set(url, pinned);
+  else configUrls.add(url);
+  let namespace: { default?: unknown };
   try {
-    let url = pathToFileURL(file).href;
-    if (fresh) {
-      // ES modules are cached by URL (a new query is a new module); CommonJS ones by file name.
-      delete require.cache[file];
-      url += `?unicorn-reread=${++imports}`;
-    }
-    const namespace = (await import(url)) as { default?: unknown };
-    return namespace.default !== undefined ? namespace.default : namespace;
+    namespace = (await import(url)) as { default?: unknown };
   } catch (err) {
     throw badConfig(`cannot read the config file ${label}: ${describeError(err)}`, err);
   }
+  const source = pinned ?? readSources.get(url);
+  if (!source) throw badConfig(`cannot read the config file ${label}: it was imported before, and its text was not kept`);
+  return { exported: namespace.default !== undefined ? namespace.default : namespace, source: refuseSize(source) };
+}
+
+/** Config-file URLs whose text is given rather than read (a worker's), and the text each config
+ *  file import read. Module loads are seen through a load hook because only the loader knows the
+ *  format it chose (a .js file is CommonJS or an ES module by its package.json). */
+const pinnedSources = new Map<string, ConfigSource>();
+const configUrls = new Set<string>();
+const readSources = new Map<string, ConfigSource>();
+let hooked = false;
+
+function hookModuleLoads(): void {
+  if (hooked) return;
+  hooked = true;
+  registerHooks({
+    load(url, context, nextLoad) {
+      const pinned = pinnedSources.get(url);
+      if (pinned) return { format: pinned.format as never, source: pinned.text, shortCircuit: true };
+      const result = nextLoad(url, context);
+      if (configUrls.has(url)) {
+        // CommonJS may come back without its source: Node reads it itself.
+        const text = result.source == null ? readFileSync(fileURLToPath(url), 'utf8') : Buffer.from(result.source as Uint8Array).toString('utf8');
+        readSources.set(url, { format: result.format ?? 'commonjs', text });
+      }
+      return result;
+    },
+  });
 }

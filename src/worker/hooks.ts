@@ -20,7 +20,7 @@ export interface WorkerHooks {
 
 export async function loadWorkerHooks(boot: WorkerBoot, log: Logger, served: () => number): Promise<WorkerHooks> {
   const { settings } = boot;
-  const config = settings.config ? await loadConfigFile(settings.config, boot.launchCwd) : undefined;
+  const config = settings.config ? await loadConfigFile(settings.config, boot.launchCwd, { pinned: boot.configSource }) : undefined;
   const runner = new HookRunner(await loadPlugins(config, settings.hook, process.cwd()), settings.hookTimeout, log);
   const startedAt = Date.now();
   let published: Record<string, unknown> | undefined;

@@ -226,6 +226,34 @@ describe('HUP reads the config file again', () => {
     expect((await request(`${unicorn.url()}/`)).status).toBe(200);
     expect(unicorn.workerPids()).toHaveLength(2);
   });
+
+  it('and only then: a worker respawned after a crash imports the file as last read, even if it is broken now', async () => {
+    const version = (v: number) => `export default { workers: 1, postWorkerInit: (worker) => worker.log.info('config v${v}') };`;
+    const dir = project({ 'unicorn.config.mjs': version(1) });
+    const file = path.join(dir, 'unicorn.config.mjs');
+    unicorn = start(['-b', '127.0.0.1:0', ROUTES], { cwd: dir });
+    await unicorn.ready(1);
+    const crashAndRespawn = async (loaded: number) => {
+      const [pid] = unicorn.workerPids();
+      process.kill(pid!, 'SIGKILL');
+      await unicorn.waitForLog(() => unicorn.lines('config v1').length === loaded, `a respawned worker (${loaded} loads of v1)`);
+      await liveWorkers(unicorn, 1);
+      expect((await request(`${unicorn.url()}/`)).status).toBe(200);
+    };
+
+    // The last worker crashing while the file on disk does not load: its replacement boots.
+    writeFileSync(file, 'export default { workers: 1, ');
+    await crashAndRespawn(2);
+    // An edit that loads is not applied by a respawn either: it waits for HUP, as the arbiter does.
+    writeFileSync(file, version(2));
+    await crashAndRespawn(3);
+    expect(unicorn.lines('config v2')).toEqual([]);
+    expect(unicorn.bootFailures()).toEqual([]);
+
+    unicorn.signal('SIGHUP');
+    await unicorn.waitForLog((l) => l.msg.startsWith('Reload complete'), 'the reload');
+    expect(unicorn.lines('config v2')).toHaveLength(1);
+  });
 });
 
 describe('examples/unicorn.config.mjs', () => {
