@@ -6,8 +6,8 @@ import type { ConfigSource } from '../config/file';
 import type { Settings } from '../config/settings';
 import { formatSize } from '../config/size';
 import { ExitCode } from '../exit-codes';
-import type { HookRunner } from '../hooks/run';
-import type { ArbiterView, ExitReason, WorkerStats } from '../hooks/types';
+import type { HookArgs, HookRunner } from '../hooks/run';
+import type { ArbiterView, ExitReason, HookName, WorkerStats } from '../hooks/types';
 import { isMessage, type ToArbiter, type ToWorker } from '../ipc';
 import { reopenLogs, type Logger } from '../log';
 import { VERSION } from '../version';
@@ -29,7 +29,10 @@ type ArbiterEvent =
   | { kind: 'reread'; configuration: Configuration }
   | { kind: 'reread'; error: Error }
   /** --reload: files of the app changed. */
-  | { kind: 'files-changed'; files: string[] };
+  | { kind: 'files-changed'; files: string[] }
+  /** A hook the loop asked for has finished (or failed, for a hook whose failure stops something):
+   *  what follows from it runs in the loop. */
+  | { kind: 'hook-done'; then: () => void };
 
 interface Stop {
   graceful: boolean;
@@ -124,8 +127,10 @@ export class Arbiter {
   private lastBootError: string | undefined;
   /** --reload's file watcher. */
   private watcher: ReloadWatcher | undefined;
-  /** HUP is reading the configuration again. */
+  /** HUP is reading the configuration again (and running onReload). */
   private rereading = false;
+  /** TTIN, TTOU or WINCH came while rereading: the reload keeps their count, not the file's. */
+  private targetSetWhileRereading = false;
   /** whenReady is due once every worker of the current configuration is ready. */
   private readyPending = true;
   /** The worker count nworkersChanged last reported. */
@@ -135,6 +140,10 @@ export class Arbiter {
   private readonly view: ArbiterView;
   private readonly hooks: HookRunner;
   private lastWorkerId = 0;
+  /** Workers whose preFork hook is running or queued: id → generation. */
+  private readonly preForking = new Map<number, number>();
+  /** The arbiter's hooks, one at a time, in the order the loop asked for them (queueHook). */
+  private hookChain: Promise<void> = Promise.resolve();
   private nextSpawnAt = 0;
   private crashStreak = 0;
   private lastCrashAt = -Infinity;
@@ -156,13 +165,18 @@ export class Arbiter {
     this.succession = new Succession(settings.pid, log);
     this.hooks = options.hooks;
     this.configSource = options.configSource;
+    this.view = this.makeView(() => this.settings);
+  }
+
+  /** What hooks see of the arbiter, with `config` as given. */
+  private makeView(config: () => Settings): ArbiterView {
     const arbiter = this;
-    this.view = {
+    return {
       pid: process.pid,
       startedAt: this.startedAt,
-      log,
+      log: this.log,
       get config() {
-        return arbiter.settings;
+        return config();
       },
       get workerCount() {
         return arbiter.target;
@@ -208,38 +222,42 @@ export class Arbiter {
     if (this.settings.reload) this.watchFiles();
 
     for (;;) {
-      await this.handleEvents();
+      this.handleEvents();
       this.succession.watchPredecessor();
       if (this.stop) {
         this.murderOverdueWorkers();
         if (this.workers.size === 0) break;
       } else {
-        await this.announceTarget();
+        this.announceTarget();
         this.murderStaleWorkers();
         this.recycleWorkers();
-        await this.manageWorkers();
+        this.manageWorkers();
         this.murderOverdueWorkers();
-        await this.announceReady();
+        this.announceReady();
       }
       await this.sleep(this.msUntilDue());
     }
     this.log.info('Shutting down: Master');
+    // onExit follows the hooks asked for before it, unless one of them still runs at the stop's
+    // deadline: then it does not wait for them.
+    const deadline = new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, this.stop.deadline - this.now())).unref());
+    await Promise.race([this.hookChain, deadline]);
     await this.hooks.run('onExit', this.view);
     this.succession.end();
     return this.stop.exitCode;
   }
 
-  private async handleEvents(): Promise<void> {
+  private handleEvents(): void {
     for (let event = this.events.shift(); event; event = this.events.shift()) {
       switch (event.kind) {
         case 'signal':
-          await this.handleSignal(event.signal);
+          this.handleSignal(event.signal);
           break;
         case 'exit':
-          await this.reapWorker(event.id, event.code, event.signal);
+          this.reapWorker(event.id, event.code, event.signal);
           break;
         case 'reread':
-          await this.startReload(event);
+          this.startReload(event);
           break;
         case 'files-changed':
           if (this.stop) break;
@@ -255,11 +273,14 @@ export class Arbiter {
         case 'successor-exit':
           this.succession.successorExited(event.pid, event.code, event.signal);
           break;
+        case 'hook-done':
+          event.then();
+          break;
       }
     }
   }
 
-  private async handleSignal(signal: HandledSignal): Promise<void> {
+  private handleSignal(signal: HandledSignal): void {
     const action = SIGNAL_ACTIONS[signal];
     this.log.info({ signal }, `Handling signal: ${signal.slice(3).toLowerCase()}`);
     if (action === 'graceful-stop' || action === 'quick-stop') {
@@ -288,15 +309,16 @@ export class Arbiter {
         for (const record of this.workers.values()) this.send(record, { type: 'unicorn:reopen-logs' });
         break;
       case 'reexec':
-        try {
-          await this.hooks.run('preExec', this.view);
-        } catch (err) {
-          this.log.error({ err }, `Not re-executing: ${(err as Error).message}`);
-          break;
-        }
-        this.succession.reexec(this.listeners, this.options.launchCwd, (pid, code, signal) =>
-          this.enqueue({ kind: 'successor-exit', pid, code, signal }),
-        );
+        this.afterHook('preExec', [this.view], (err) => {
+          if (this.stop) return;
+          if (err) {
+            this.log.error({ err }, `Not re-executing: ${err.message}`);
+            return;
+          }
+          this.succession.reexec(this.listeners, this.options.launchCwd, (pid, code, signal) =>
+            this.enqueue({ kind: 'successor-exit', pid, code, signal }),
+          );
+        });
         break;
       case 'stop-workers':
         // A terminal sends WINCH to its foreground processes whenever its window is resized.
@@ -314,6 +336,7 @@ export class Arbiter {
     this.log.info({ workers: count, was: this.target }, `Number of workers: ${count} (was ${this.target})`);
     this.target = count;
     if (this.reload) this.reload.targetSet = true;
+    else if (this.rereading) this.targetSetWhileRereading = true;
   }
 
   private handleMessage(id: number, message: ToArbiter): void {
@@ -347,14 +370,14 @@ export class Arbiter {
     }
   }
 
-  private async reapWorker(id: number, code: number | null, signal: NodeJS.Signals | null): Promise<void> {
+  private reapWorker(id: number, code: number | null, signal: NodeJS.Signals | null): void {
     const record = this.workers.get(id);
     if (!record) return;
     this.workers.delete(id);
     const bootFailed = !record.everReady && (code === ExitCode.APP_LOAD_ERROR || code === ExitCode.WORKER_BOOT_ERROR);
     const reason: ExitReason = record.stopReason ?? (bootFailed ? 'boot-failed' : 'crash');
     this.reapRecord(record, code, signal, bootFailed);
-    await this.hooks.run('childExit', this.view, workerStats(record, this.now(), { code, signal, reason }));
+    void this.queueHook('childExit', [this.view, workerStats(record, this.now(), { code, signal, reason })]);
   }
 
   private reapRecord(record: WorkerRecord, code: number | null, signal: NodeJS.Signals | null, bootFailed: boolean): void {
@@ -424,18 +447,11 @@ export class Arbiter {
 
   /** Fork workers up to the target, once any respawn delay has passed; finish a reload once its
    *  workers are all ready; stop workers beyond the target and retiring ones now replaced. */
-  private async manageWorkers(): Promise<void> {
-    const current = [...this.workers.values()].filter((r) => this.counts(r));
-    if (this.now() >= this.nextSpawnAt) {
-      for (let n = current.length; n < this.target; n++) {
-        const record = await this.spawnWorker();
-        if (!record) {
-          this.nextSpawnAt = Math.max(this.nextSpawnAt, this.now() + RESPAWN_BACKOFF_MS.base);
-          break;
-        }
-        current.push(record);
-      }
-    }
+  private manageWorkers(): void {
+    const counted = () => [...this.workers.values()].filter((r) => this.counts(r));
+    // A failed fork or preFork moves nextSpawnAt on, which ends this.
+    while (this.now() >= this.nextSpawnAt && counted().length + this.forking(this.generation) < this.target) this.spawnWorker();
+    const current = counted();
     const ready = current.filter((r) => r.state === 'ready');
     if (this.reload) {
       if (ready.length >= this.target && ready.length === current.length) this.completeReload();
@@ -463,18 +479,35 @@ export class Arbiter {
     this.send(record, { type: 'unicorn:hand-over' });
   }
 
-  /** Fork one worker; undefined when preFork refused it or the process could not even be started
-   *  (out of pids or fds). */
-  private async spawnWorker(): Promise<WorkerRecord | undefined> {
+  /** Workers of `generation` waiting for their preFork hook. */
+  private forking(generation: number): number {
+    let count = 0;
+    for (const g of this.preForking.values()) if (g === generation) count++;
+    return count;
+  }
+
+  /** Fork one worker once preFork has run. A worker no longer wanted by then (a stop, a reload
+   *  that failed or replaced its configuration, fewer workers) is not forked. */
+  private spawnWorker(): void {
     const id = ++this.lastWorkerId;
-    const unborn: WorkerStats = { id, pid: 0, generation: this.generation, state: 'booting', startedAt: Date.now(), age: 0, requests: 0, inFlight: 0, rss: 0, heartbeatAge: 0, published: {} };
-    try {
-      await this.hooks.run('preFork', this.view, unborn);
-    } catch (err) {
-      this.log.error({ err, workerId: id }, `Not forking worker ${id}: ${(err as Error).message}`);
-      this.backOffAfterCrash();
-      return undefined;
-    }
+    const generation = this.generation;
+    const unborn: WorkerStats = { id, pid: 0, generation, state: 'booting', startedAt: Date.now(), age: 0, requests: 0, inFlight: 0, rss: 0, heartbeatAge: 0, published: {} };
+    this.preForking.set(id, generation);
+    this.afterHook('preFork', [this.view, unborn], (err) => {
+      this.preForking.delete(id);
+      if (err) {
+        this.log.error({ err, workerId: id }, `Not forking worker ${id}: ${err.message}`);
+        this.backOffAfterCrash();
+        return;
+      }
+      const wanted = [...this.workers.values()].filter((r) => this.counts(r)).length + this.forking(generation);
+      if (this.stop || generation !== this.generation || wanted >= this.target) return;
+      if (!this.forkWorker(id)) this.nextSpawnAt = Math.max(this.nextSpawnAt, this.now() + RESPAWN_BACKOFF_MS.base);
+    });
+  }
+
+  /** Start worker `id`'s process; undefined when it could not even be started (out of pids or fds). */
+  private forkWorker(id: number): WorkerRecord | undefined {
     const cannotFork = (err: Error) => this.log.error({ err, workerId: id }, `Cannot fork a worker: ${err.message}`);
     // After preFork: the boot timeout counts the worker's own time only.
     const now = this.now();
@@ -497,6 +530,31 @@ export class Arbiter {
     handle.on('exit', (code, signal) => this.enqueue({ kind: 'exit', id, code, signal: signal as NodeJS.Signals | null }));
     this.log.info({ workerId: id, workerPid: pid, generation: this.generation }, `Booting worker with pid: ${pid}`);
     return record;
+  }
+
+  // --- Hooks -------------------------------------------------------------------------------------
+
+  /**
+   * Run an arbiter hook after the ones asked for before it, beside the loop: the loop goes on
+   * (signals, heartbeats, exits) while a hook takes its time. Resolves with the failure of a hook
+   * whose failure stops something; a logged hook's failure has been logged.
+   */
+  private queueHook<N extends HookName>(hook: N, args: HookArgs<N>, moot = () => false): Promise<Error | undefined> {
+    if (!this.hooks.has(hook)) return Promise.resolve(undefined);
+    const done = this.hookChain.then(() => (moot() ? undefined : this.hooks.run(hook, ...args))).then(
+      () => undefined,
+      (err: Error) => err,
+    );
+    this.hookChain = done.then(() => undefined);
+    return done;
+  }
+
+  /** `then` in the loop once `hook` has run (at once when no plugin has it), with its failure. A
+   *  hook whose turn comes once the arbiter is stopping is skipped: what it would decide is moot. */
+  private afterHook<N extends HookName>(hook: N, args: HookArgs<N>, then: (err?: Error) => void): void {
+    if (!this.hooks.has(hook)) return then();
+    const moot = () => this.stop !== undefined;
+    void this.queueHook(hook, args, moot).then((err) => this.enqueue({ kind: 'hook-done', then: () => then(err) }));
   }
 
   private onWorkerMessage(record: WorkerRecord, message: unknown): void {
@@ -618,6 +676,7 @@ export class Arbiter {
       return;
     }
     this.rereading = true;
+    this.targetSetWhileRereading = false;
     this.options.reloadSettings().then(
       (configuration) => this.enqueue({ kind: 'reread', configuration }),
       (error: Error) => this.enqueue({ kind: 'reread', error }),
@@ -643,7 +702,8 @@ export class Arbiter {
     void this.watcher.ready.then(() => this.log.info({ root, extra: reloadExtraFile }, `Watching ${root} for changes (--reload)`));
   }
 
-  private async startReload(reread: { configuration: Configuration } | { error: Error }): Promise<void> {
+  /** The configuration has been read again: refuse it, or run onReload and start the new workers. */
+  private startReload(reread: { configuration: Configuration } | { error: Error }): void {
     if (this.stop) return;
     if ('error' in reread) {
       this.rereading = false;
@@ -652,30 +712,30 @@ export class Arbiter {
       this.endReload(false);
       return;
     }
-    const next = reread.configuration.settings;
+    const { configSource } = reread.configuration;
+    const next = { ...reread.configuration.settings, bind: this.settings.bind };
     const binds = (s: Settings) => s.bind.map(formatAddress).join(' ');
-    if (binds(next) !== binds(this.settings)) {
+    if (binds(reread.configuration.settings) !== binds(this.settings)) {
       this.log.warn(`--bind changes take effect on a restart or USR2 re-exec; keeping ${this.listeners.map((l) => l.url).join(', ')}`);
     }
-    const previous: Reload = { settings: this.settings, configSource: this.configSource, target: this.target, generation: this.generation, targetSet: false };
-    this.settings = { ...next, bind: this.settings.bind };
-    this.configSource = reread.configuration.configSource;
-    try {
-      await this.hooks.run('onReload', this.view);
-    } catch (err) {
+    // onReload sees the new settings; the arbiter takes them once it has run.
+    this.afterHook('onReload', [this.makeView(() => next)], (err) => {
       this.rereading = false;
-      this.settings = previous.settings;
-      this.configSource = previous.configSource;
-      this.log.error({ err }, `Reload cancelled: ${(err as Error).message}; the running configuration is kept`);
-      this.readyPending = true;
-      this.endReload();
-      return;
-    }
-    this.rereading = false;
-    this.reload = previous;
-    this.target = next.workers;
-    this.generation = ++this.lastGeneration;
-    this.log.info({ generation: this.generation }, `Reloading: starting ${this.target} new workers; the current ones serve until all are ready`);
+      if (this.stop) return;
+      if (err) {
+        this.log.error({ err }, `Reload cancelled: ${err.message}; the running configuration is kept`);
+        this.readyPending = true;
+        this.endReload();
+        return;
+      }
+      const targetSet = this.targetSetWhileRereading;
+      this.reload = { settings: this.settings, configSource: this.configSource, target: this.target, generation: this.generation, targetSet };
+      this.settings = next;
+      this.configSource = configSource;
+      if (!targetSet) this.target = next.workers;
+      this.generation = ++this.lastGeneration;
+      this.log.info({ generation: this.generation }, `Reloading: starting ${this.target} new workers; the current ones serve until all are ready`);
+    });
   }
 
   private completeReload(): void {
@@ -707,22 +767,22 @@ export class Arbiter {
   }
 
   /** nworkersChanged, once per change of the target however it came (signal, reload, its failure),
-   *  before workers are forked or stopped for it. */
-  private async announceTarget(): Promise<void> {
+   *  queued before the preFork of any worker forked for it. */
+  private announceTarget(): void {
     if (this.target === this.announcedTarget) return;
     const old = this.announcedTarget;
     this.announcedTarget = this.target;
-    await this.hooks.run('nworkersChanged', this.view, this.target, old);
+    void this.queueHook('nworkersChanged', [this.view, this.target, old]);
   }
 
   /** whenReady, once every worker of the current configuration is ready: after the start, and
    *  after each reload, whether it completed or failed. */
-  private async announceReady(): Promise<void> {
+  private announceReady(): void {
     if (!this.readyPending || this.reload || this.rereading || this.target === 0) return;
     const ready = [...this.workers.values()].filter((r) => r.generation === this.generation && r.state === 'ready').length;
     if (ready < this.target) return;
     this.readyPending = false;
-    await this.hooks.run('whenReady', this.view);
+    void this.queueHook('whenReady', [this.view]);
   }
 
   // --- Stopping ----------------------------------------------------------------------------------

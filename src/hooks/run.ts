@@ -6,7 +6,7 @@ import { HOOKS } from './catalogue';
 import type { LoadedPlugin } from './load';
 import type { HookName, Hooks } from './types';
 
-type Args<N extends HookName> = Parameters<NonNullable<Hooks[N]>>;
+export type HookArgs<N extends HookName> = Parameters<NonNullable<Hooks[N]>>;
 
 /**
  * Runs one process's hooks, plugin by plugin in their composed order. A hook that returns a promise
@@ -40,7 +40,7 @@ export class HookRunner {
    * Run `hook` of every plugin that has it. Returns undefined when every one finished synchronously
    * (the per-request path stays synchronous then), else a promise.
    */
-  run<N extends HookName>(hook: N, ...args: Args<N>): Promise<void> | undefined {
+  run<N extends HookName>(hook: N, ...args: HookArgs<N>): Promise<void> | undefined {
     const chain = this.chains.get(hook);
     if (!chain) return undefined;
     for (let i = 0; i < chain.length; i++) {

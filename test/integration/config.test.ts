@@ -227,6 +227,28 @@ describe('HUP reads the config file again', () => {
     expect(unicorn.workerPids()).toHaveLength(2);
   });
 
+  it('keeps a worker count TTIN set while the file was being read', async () => {
+    const dir = project({
+      // Reading takes a second once the file "slow" exists: long enough to send TTIN meanwhile.
+      'unicorn.config.mjs': `import { existsSync } from 'node:fs';
+        export default async () => {
+          if (existsSync(new URL('./slow', import.meta.url))) await new Promise((resolve) => setTimeout(resolve, 1000));
+          return { workers: 2 };
+        };`,
+    });
+    unicorn = start(['-b', '127.0.0.1:0', ROUTES], { cwd: dir });
+    await unicorn.ready(2);
+    writeFileSync(path.join(dir, 'slow'), '');
+    unicorn.signal('SIGHUP');
+    await unicorn.waitForLog((l) => l.msg === 'Handling signal: hup', 'HUP');
+    unicorn.signal('SIGTTIN');
+    await unicorn.waitForLog((l) => l.msg === 'Number of workers: 3 (was 2)', 'TTIN');
+    const reloading = await unicorn.waitForLog((l) => l.msg.startsWith('Reloading:'), 'the reload');
+    expect(reloading.msg).toBe('Reloading: starting 3 new workers; the current ones serve until all are ready');
+    await unicorn.waitForLog((l) => l.msg.startsWith('Reload complete'), 'the reload');
+    await liveWorkers(unicorn, 3);
+  });
+
   it('and only then: a worker respawned after a crash imports the file as last read, even if it is broken now', async () => {
     const version = (v: number) => `export default { workers: 1, postWorkerInit: (worker) => worker.log.info('config v${v}') };`;
     const dir = project({ 'unicorn.config.mjs': version(1) });

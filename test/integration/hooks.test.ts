@@ -132,6 +132,24 @@ describe('failing hooks', () => {
     expect(stderr).toContain('unicorn: error: hook onStarting of test/fixtures/config/failing-hooks.mjs did not finish within --hook-timeout 300ms\n');
   });
 
+  it('a hook that takes its time holds up neither the arbiter\'s signals nor its stop', async () => {
+    const unicorn = start(['-c', config, '--hook-timeout', '60s', '--graceful-timeout', '3s', '-b', '127.0.0.1:0'], { env: { FAIL: 'preFork-hang' } });
+    await unicorn.ready(1);
+    unicorn.signal('SIGTTIN');
+    await unicorn.waitForLog((l) => l.msg === 'Number of workers: 2 (was 1)', 'TTIN');
+    // The second worker's preFork hangs; the arbiter goes on meanwhile.
+    unicorn.signal('SIGTTOU');
+    await unicorn.waitForLog((l) => l.msg === 'Number of workers: 1 (was 2)', 'TTOU');
+    expect((await request(unicorn.url())).status).toBe(200);
+    const stopping = Date.now();
+    unicorn.signal('SIGTERM');
+    // The worker's childExit hangs too: onExit waits for it until the stop's deadline only.
+    expect(await unicorn.exited).toEqual({ code: 0, signal: null });
+    expect(Date.now() - stopping).toBeLessThan(10_000);
+    expect(unicorn.lines('onExit ran')).toHaveLength(1);
+    expect(unicorn.lines('Booting worker')).toHaveLength(1);
+  });
+
   it('postWorkerInit throwing is a boot failure (exit 3)', async () => {
     const { code, unicorn } = await runToExit(['-c', config, '-b', '127.0.0.1:0'], { env: { FAIL: 'postWorkerInit' } });
     expect(code).toBe(3);
