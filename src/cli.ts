@@ -6,6 +6,7 @@ import { splitArgs } from './config/split-args';
 import {
   describeSettings,
   inapplicable,
+  longFlag,
   parseSetting,
   resolveLayers,
   SETTINGS,
@@ -55,6 +56,7 @@ function buildProgram(actions: boolean): Command {
       option.argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value]);
     }
     program.addOption(option);
+    if (setting.negatable) program.addOption(new Option(longFlag(setting).replace('--', '--no-'), setting.negatable));
   }
   if (actions) {
     program.option('--print-config', 'print the effective settings and where each came from, then exit');

@@ -240,7 +240,8 @@ export class Arbiter {
     this.log.info('Shutting down: Master');
     // onExit follows the hooks asked for before it, unless one of them still runs at the stop's
     // deadline: then it does not wait for them.
-    const deadline = new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, this.stop.deadline - this.now())).unref());
+    const waitMs = Math.max(0, this.stop.deadline - this.now());
+    const deadline = new Promise<void>((resolve) => setTimeout(resolve, waitMs).unref());
     await Promise.race([this.hookChain, deadline]);
     await this.hooks.run('onExit', this.view);
     this.succession.end();

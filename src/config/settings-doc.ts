@@ -9,6 +9,8 @@ const SECTIONS: Record<SettingSpec['section'], string> = {
   server: 'Server',
   worker: 'Workers',
   recycling: 'Recycling',
+  logging: 'Logging',
+  control: 'Control socket',
   config: 'Configuration and hooks',
   development: 'Development',
 };

@@ -52,7 +52,26 @@ export interface Settings {
   reload: boolean;
   /** More paths or globs --reload watches, relative to the working directory. */
   reloadExtraFile: string[];
+  /** Absolute path of the error log, or '-' for stderr. */
+  errorLogfile: string;
+  logLevel: LogLevel;
+  /** undefined: text when the error log is a terminal, else JSON. */
+  logFormat: LogFormat | undefined;
+  /** Absolute path of the access log, '-' for stdout, or undefined for none. */
+  accessLogfile: string | undefined;
+  /** Gunicorn-style atoms, or 'json'. */
+  accessLogformat: string;
+  /** The workers' stdout and stderr go to the error log. */
+  captureOutput: boolean;
+  /** Absolute path of the control socket; undefined for the default place, false for none. */
+  controlSocket: string | false | undefined;
 }
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'fatal';
+export type LogFormat = 'text' | 'json';
+
+/** Gunicorn's access-log format, the default. */
+export const DEFAULT_ACCESS_LOG_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"';
 
 export type OptionKey = Exclude<keyof Settings, 'app'>;
 
@@ -73,7 +92,7 @@ export interface SettingSpec<K extends OptionKey = OptionKey> {
   key: K;
   /** Commander's flag syntax, e.g. `-w, --workers <N>`. */
   flags: string;
-  section: 'server' | 'worker' | 'recycling' | 'config' | 'development';
+  section: 'server' | 'worker' | 'recycling' | 'logging' | 'control' | 'config' | 'development';
   description: string;
   /** What values are accepted, as refusals say it: "expected …". */
   accepted: string;
@@ -84,6 +103,9 @@ export interface SettingSpec<K extends OptionKey = OptionKey> {
   additive?: boolean;
   /** A switch without a value (`--reload`); the config file gives it as true or false. */
   switch?: boolean;
+  /** Also a `--no-…` flag, described so, which (like false in a config file) reaches the parser
+   *  as "false". */
+  negatable?: string;
   /** The config file cannot set it (what file to read, for one). */
   notInConfigFile?: string;
   parse: Parser<Settings[K] extends ReadonlyArray<infer E> ? E : Settings[K]>;
@@ -135,6 +157,12 @@ const filePath: Parser<string | undefined> = (raw, ctx) => {
   if (!dir?.isDirectory()) return { refused: `no such directory: ${path.dirname(file)}` };
   return file;
 };
+
+/** A file path, or '-' for a standard stream. */
+const fileOrDash: Parser<string | undefined> = (raw, ctx) => (raw.trim() === '-' ? '-' : filePath(raw, ctx));
+
+/** Gunicorn's level names are accepted beside pino's. */
+const LOG_LEVELS: Record<string, LogLevel> = { debug: 'debug', info: 'info', warn: 'warn', warning: 'warn', error: 'error', fatal: 'fatal', critical: 'fatal' };
 
 const address: Parser<BindAddress> = (raw, ctx) => {
   const parsed = parseAddress(raw, ctx.cwd);
@@ -395,6 +423,79 @@ export const SETTINGS = [
     defaultValue: () => [],
     defaultText: 'none',
   }),
+  spec({
+    key: 'errorLogfile',
+    flags: '--error-logfile <PATH>',
+    section: 'logging',
+    description: "where unicorn's own log goes: a file (reopened on USR1), or - for stderr",
+    accepted: 'a file path in an existing directory, or -',
+    parse: (raw, ctx) => fileOrDash(raw, ctx) ?? '-',
+    defaultValue: () => '-',
+    defaultText: '- (stderr)',
+  }),
+  spec({
+    key: 'logLevel',
+    flags: '--log-level <LEVEL>',
+    section: 'logging',
+    description: 'the least severe error-log lines written',
+    accepted: 'debug, info, warn (or warning), error, fatal (or critical)',
+    env: 'UNICORN_LOG_LEVEL',
+    parse: (raw) => LOG_LEVELS[raw.trim().toLowerCase()] ?? { refused: '' },
+    defaultValue: () => 'info' as const,
+    defaultText: 'info',
+  }),
+  spec({
+    key: 'logFormat',
+    flags: '--log-format <FORMAT>',
+    section: 'logging',
+    description: 'the error log as readable text or as one JSON object per line',
+    accepted: 'text or json',
+    parse: choice<LogFormat>('text', 'json'),
+    defaultValue: () => undefined,
+    defaultText: 'text on a terminal, else json',
+  }),
+  spec({
+    key: 'accessLogfile',
+    flags: '--access-logfile <PATH>',
+    section: 'logging',
+    description: 'log every request: to a file (reopened on USR1), or - for stdout',
+    accepted: 'a file path in an existing directory, or -',
+    parse: fileOrDash,
+    defaultValue: () => undefined,
+    defaultText: 'none',
+  }),
+  spec({
+    key: 'accessLogformat',
+    flags: '--access-logformat <FORMAT>',
+    section: 'logging',
+    description: 'the access-log line: Gunicorn atoms such as %(h)s %(r)s %(s)s (docs/logging.md), or json',
+    accepted: 'a format of %(…)s atoms, or json',
+    parse: nonEmpty,
+    defaultValue: () => DEFAULT_ACCESS_LOG_FORMAT,
+    defaultText: DEFAULT_ACCESS_LOG_FORMAT,
+  }),
+  spec({
+    key: 'captureOutput',
+    flags: '--capture-output',
+    section: 'logging',
+    description: "send what the workers write to stdout and stderr (the app's console.log) to the error log",
+    accepted: 'true or false',
+    switch: true,
+    parse: yesNo,
+    defaultValue: () => false,
+    defaultText: 'off',
+  }),
+  spec({
+    key: 'controlSocket',
+    flags: '--control-socket <PATH>',
+    section: 'control',
+    description: 'the unix socket `unicorn ctl` talks to (mode 0600); --no-control-socket for none',
+    accepted: 'a socket path in an existing directory, or false (--no-control-socket) for none',
+    negatable: 'run no control socket',
+    parse: (raw, ctx) => (raw.trim() === 'false' ? false : filePath(raw, ctx)),
+    defaultValue: () => undefined,
+    defaultText: '$XDG_RUNTIME_DIR/unicorn/PID.sock, else /tmp/unicorn-UID/PID.sock',
+  }),
 ] as const satisfies readonly SettingSpec[];
 
 /** The raw values one source gave, keyed by setting: strings (arrays for repeatable settings, true
@@ -445,7 +546,8 @@ export function resolveLayers(app: AppSource | undefined, layers: Layer[], env: 
     for (const layer of layers) {
       const value = layer.values[setting.key];
       if (value === undefined) continue;
-      const source = `${layer.label}${layer.names === 'flags' ? longFlag(setting) : setting.key}`;
+      const flag = value === false && setting.negatable ? longFlag(setting).replace('--', '--no-') : longFlag(setting);
+      const source = `${layer.label}${layer.names === 'flags' ? flag : setting.key}`;
       given.push({ source, raws: layer.names === 'flags' ? flagRaws(value) : configRaws(setting, value, source) });
     }
     const fromEnv = setting.env !== undefined ? env[setting.env] : undefined;
@@ -493,6 +595,7 @@ function configRaws(setting: SettingSpec, value: unknown, source: string): strin
     if (typeof item === 'string') return item;
     if (typeof item === 'number' && Number.isFinite(item)) return String(item);
     if (typeof item === 'boolean' && setting.switch) return String(item);
+    if (item === false && setting.negatable) return 'false';
     const also = setting.repeatable ? ', or a list of them' : '';
     throw badValue(source, item, `${setting.accepted}${also}`);
   };
