@@ -20,7 +20,7 @@ import { badUsage, UnicornError } from './errors';
 import { ExitCode } from './exit-codes';
 import { loadPlugins } from './hooks/load';
 import { HookRunner, withinTimeout } from './hooks/run';
-import { createLogger } from './log';
+import { createLogger, defaultFormat } from './log';
 import { VERSION } from './version';
 import { toHandler } from './worker/handler';
 import { loadApp } from './worker/load';
@@ -174,7 +174,9 @@ export async function main(argv: string[] = process.argv): Promise<void> {
     // The app or a plugin may have left a timer or a socket open: the check is done regardless.
     process.exit(ExitCode.OK);
   }
-  const log = createLogger({ role: 'arbiter' });
+  // Settled here, so that the workers write the same format to the same terminal.
+  settings.logFormat ??= defaultFormat(settings.errorLogfile);
+  const log = createLogger({ role: 'arbiter' }, settings);
   for (const warning of inapplicable(invocation)) log.warn(warning);
   // HUP reads every source again, and loads the plugins as the new workers will (and throws them
   // away: the arbiter keeps its own), so that a config whose hooks no longer load is refused too.

@@ -61,6 +61,11 @@ export interface WorkerBoot {
 
 export const WORKER_BOOT_ENV = 'UNICORN_WORKER_BOOT';
 
+/** With --capture-output, a worker's stdout and stderr are pipes to the arbiter, and these file
+ *  descriptors are the arbiter's own stderr and stdout, for the worker's error and access logs. */
+export const CAPTURED_STDERR_FD = 4;
+export const CAPTURED_STDOUT_FD = 5;
+
 /**
  * Where a worker publishes a function describing its state, for the arbiter to call through the
  * inspector when the worker times out (arbiter/diagnose.ts). A registered symbol's name, so the two

@@ -1,45 +1,129 @@
-import pino, { type DestinationStream, type Logger } from 'pino';
+import { isatty } from 'node:tty';
+import pino, { type DestinationStream, type Logger, type LoggerOptions } from 'pino';
+import type { LogFormat } from './config/settings';
 
 export type { Logger };
 
 /** Who is speaking: every line carries it, with the pid. */
 export type Role = { role: 'arbiter' } | { role: 'worker'; worker: number };
 
-/** A pino destination (SonicBoom) that can reopen its file after logrotate has moved it. */
-type Destination = DestinationStream & { file?: string | null; reopen?: () => void };
+/** What the error log needs of the settings. */
+export interface ErrorLogSettings {
+  /** A file, or '-' for the standard stream. */
+  errorLogfile: string;
+  logLevel: string;
+  /** undefined: text when the log goes to a terminal, else JSON. */
+  logFormat: LogFormat | undefined;
+}
 
-const destinations = new WeakMap<Logger, Destination>();
+/** A log file or standard stream (pino's SonicBoom): reopened on USR1, flushed at exit. */
+export type LogStream = DestinationStream & {
+  file?: string | null;
+  reopen(): void;
+  flushSync(): void;
+};
+
+/** Every log stream this process has opened. */
+const streams = new Set<LogStream>();
 
 /**
- * The error log: JSON lines on stderr through pino. Writes are synchronous so that nothing logged
- * before an exit is lost; the volume is a few lines per lifecycle event, never per request.
+ * Open `target` for appending, or take the standard stream `stdFd` for '-'. `sync`: each line is
+ * written before the call returns (the error log: a few lines per lifecycle event, and nothing lost
+ * whatever ends the process); else lines are gathered and written in the background (the access
+ * log: one line per request must not block the event loop), and flushed at exit.
  */
-export function createLogger(role: Role, level: string = process.env.UNICORN_LOG_LEVEL ?? 'info'): Logger {
-  const destination: Destination = pino.destination({ dest: 2, sync: true });
-  const log = pino(
-    {
-      level,
-      base: { pid: process.pid, ...role },
-      timestamp: pino.stdTimeFunctions.isoTime,
-      formatters: { level: (label) => ({ level: label }) },
-    },
-    destination,
-  );
-  destinations.set(log, destination);
-  return log;
+export function openLogStream(target: string, stdFd: number, sync: boolean): LogStream {
+  const stream = (
+    target === '-'
+      ? pino.destination({ dest: stdFd, sync, minLength: sync ? 0 : BUFFER_BYTES })
+      : pino.destination({ dest: target, sync, append: true, minLength: sync ? 0 : BUFFER_BYTES })
+  ) as unknown as LogStream;
+  streams.add(stream);
+  return stream;
+}
+
+/** How much the background streams gather before a write. */
+const BUFFER_BYTES = 4096;
+
+process.on('exit', () => {
+  for (const stream of streams) {
+    try {
+      stream.flushSync();
+    } catch {
+      // Not open yet (nothing was written), or its file is gone: nothing more can be done.
+    }
+  }
+});
+
+/**
+ * The error log, through pino: to `--error-logfile` (or the standard error stream `stderrFd`), as
+ * JSON lines or, on a terminal by default, as text. Writes are synchronous.
+ */
+export function createLogger(role: Role, settings?: ErrorLogSettings, stderrFd = 2): Logger {
+  const target = settings?.errorLogfile ?? '-';
+  const stream = openLogStream(target, stderrFd, true);
+  const format = settings?.logFormat ?? defaultFormat(target, stderrFd);
+  const destination: DestinationStream = format === 'text' ? { write: (line: string) => stream.write(toText(line)) } : stream;
+  return pino(loggerOptions(role, process.pid, settings?.logLevel ?? process.env.UNICORN_LOG_LEVEL ?? 'info'), destination);
+}
+
+/** A logger writing where `log` does, as another process: a worker's output the arbiter captured. */
+export function loggerFor(log: Logger, role: Role, pid: number): Logger {
+  const destination = (log as unknown as Record<symbol, DestinationStream>)[pino.symbols.streamSym]!;
+  return pino(loggerOptions(role, pid, log.level), destination);
+}
+
+function loggerOptions(role: Role, pid: number, level: string): LoggerOptions {
+  return {
+    level,
+    base: { pid, ...role },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: { level: (label) => ({ level: label }) },
+  };
+}
+
+/** Text for people at a terminal, JSON for machines. */
+export function defaultFormat(target: string, stderrFd = 2): LogFormat {
+  return target === '-' && isatty(stderrFd) ? 'text' : 'json';
+}
+
+/** The fields every line has, which the text form shows in its own places. */
+const PLACED = new Set(['level', 'time', 'pid', 'role', 'worker', 'msg', 'err']);
+
+/**
+ * One JSON line as text, in Gunicorn's shape with the role added:
+ * `[2026-11-21 02:20:50.710 +0000] [394] [INFO] [arbiter] Listening at: … address=…`, and an
+ * error's stack on the lines after.
+ */
+export function toText(line: string): string {
+  let entry: Record<string, unknown>;
+  try {
+    entry = JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return line;
+  }
+  const time = typeof entry.time === 'string' ? entry.time.replace('T', ' ').replace('Z', ' +0000') : String(entry.time);
+  const who = entry.role === 'worker' ? `worker ${String(entry.worker)}` : String(entry.role);
+  const level = String(entry.level).toUpperCase();
+  const extras = Object.entries(entry)
+    .filter(([key, value]) => !PLACED.has(key) && value !== undefined)
+    .map(([key, value]) => `${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`);
+  const err = entry.err as { stack?: string } | undefined;
+  const stack = err?.stack ? `\n  ${err.stack.replace(/\n/g, '\n  ')}` : '';
+  return `[${time}] [${String(entry.pid)}] [${level}] [${who}] ${String(entry.msg ?? '')}${extras.length ? ` ${extras.join(' ')}` : ''}${stack}\n`;
 }
 
 /**
- * USR1: reopen the log's file, so that logrotate's move-then-signal starts a new one. A log on
- * stderr (the only destination so far) has nothing to reopen; the line says so.
+ * USR1: reopen every log file this process writes, so that logrotate's move-then-signal starts new
+ * ones. A line written before the reopen goes to the old file, one after to the new.
  */
 export function reopenLogs(log: Logger): void {
-  const destination = destinations.get(log);
-  const file = destination?.file;
-  if (typeof file === 'string' && destination?.reopen) {
-    destination.reopen();
-    log.info({ file }, `Reopened log file ${file}`);
-  } else {
-    log.info('Reopening log files: logging to stderr, nothing to reopen');
+  const files: string[] = [];
+  for (const stream of streams) {
+    if (typeof stream.file !== 'string') continue;
+    stream.reopen();
+    files.push(stream.file);
   }
+  if (files.length > 0) log.info({ files }, `Reopened log files: ${files.join(', ')}`);
+  else log.info('Reopening log files: none to reopen (logging to the standard streams)');
 }

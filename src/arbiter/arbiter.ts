@@ -16,7 +16,7 @@ import { describeTimeout, diagnose, formatStack, type Diagnosis } from './diagno
 import { bindAll, closeAll, inheritListeners, type Listener } from './listeners';
 import { Succession } from './succession';
 import { watchForReload, type ReloadWatcher } from './watch';
-import { forkWorker, setupWorkers, workerStats, type WorkerRecord } from './worker-process';
+import { captureOutput, forkWorker, setupWorkers, workerStats, type WorkerRecord } from './worker-process';
 
 /** What the loop acts on. Signal handlers, cluster events and IPC messages only enqueue these. */
 type ArbiterEvent =
@@ -525,6 +525,7 @@ export class Arbiter {
     if (!record) return undefined;
     const { handle, pid } = record;
     this.workers.set(id, record);
+    if (this.settings.captureOutput) captureOutput(record, this.log);
     handle.on('message', (message: unknown) => this.onWorkerMessage(record, message));
     // A send to a worker that has just died fails; its exit event tells the rest.
     handle.on('error', (err) => this.log.debug({ err, workerId: id }, 'IPC error'));

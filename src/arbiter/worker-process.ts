@@ -7,7 +7,9 @@ import path from 'node:path';
 import type { ConfigSource } from '../config/file';
 import type { Settings } from '../config/settings';
 import type { ExitReason, WorkerState, WorkerStats } from '../hooks/types';
+import { createInterface } from 'node:readline';
 import { WORKER_BOOT_ENV, type WorkerBoot } from '../ipc';
+import { loggerFor, type Logger } from '../log';
 import { INSPECT_ON_DEMAND } from './diagnose';
 
 /**
@@ -74,6 +76,24 @@ const MAX_HEARTBEAT_MS = 5000;
 
 const WORKER_ENTRY = path.join(__dirname, '..', 'worker', 'main.js');
 
+/** A worker's stdin, stdout, stderr, IPC channel, and (capturing) the arbiter's stderr and stdout. */
+const INHERITED_STDIO = [0, 1, 2, 'ipc'];
+const CAPTURED_STDIO = [0, 'pipe', 'pipe', 'ipc', 2, 1];
+
+/**
+ * --capture-output: each line a worker writes to stdout or stderr (the app's console.log, a
+ * library's warning) goes to the error log as a line of that worker's, at info or error level.
+ */
+export function captureOutput(record: WorkerRecord, log: Logger): void {
+  const { stdout, stderr } = record.handle.process;
+  if (!stdout || !stderr) return;
+  const workerLog = loggerFor(log, { role: 'worker', worker: record.id }, record.pid);
+  for (const [stream, name] of [[stdout, 'stdout'], [stderr, 'stderr']] as const) {
+    const lines = createInterface({ input: stream, crlfDelay: Infinity });
+    lines.on('line', (line) => (name === 'stdout' ? workerLog.info({ stream: name }, line) : workerLog.error({ stream: name }, line)));
+  }
+}
+
 /** Once, before the first fork. */
 export function setupWorkers(): void {
   cluster.setupPrimary({
@@ -120,6 +140,8 @@ export function forkWorker(settings: Settings, fork: ForkContext, cannotFork: (e
   };
   let handle: Worker;
   try {
+    // Only later forks see a change (a HUP that turns --capture-output on or off).
+    cluster.setupPrimary({ stdio: s.captureOutput ? CAPTURED_STDIO : INHERITED_STDIO });
     handle = cluster.fork({ [WORKER_BOOT_ENV]: JSON.stringify(boot) });
   } catch (err) {
     cannotFork(err as Error);

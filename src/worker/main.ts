@@ -6,7 +6,7 @@ import cluster from 'node:cluster';
 import inspector from 'node:inspector';
 import { UnicornError } from '../errors';
 import { ExitCode } from '../exit-codes';
-import { isMessage, SELF_REPORT_KEY, WORKER_BOOT_ENV, type ToArbiter, type SelfReport, type ToWorker, type WorkerBoot } from '../ipc';
+import { CAPTURED_STDERR_FD, isMessage, SELF_REPORT_KEY, WORKER_BOOT_ENV, type ToArbiter, type SelfReport, type ToWorker, type WorkerBoot } from '../ipc';
 import { createLogger, reopenLogs } from '../log';
 import { AcceptGate, refuseAppListen, type RawHandle } from './accept';
 import { toHandler } from './handler';
@@ -24,7 +24,9 @@ if (!boot || !process.send) {
 }
 delete process.env[WORKER_BOOT_ENV];
 
-const log = createLogger({ role: 'worker', worker: boot.workerId });
+// With --capture-output the worker's own stdout and stderr lead to the arbiter's error log; its own
+// log goes straight to where the arbiter's does: fd 4 is the arbiter's stderr (worker-process.ts).
+const log = createLogger({ role: 'worker', worker: boot.workerId }, boot.settings, boot.settings.captureOutput ? CAPTURED_STDERR_FD : 2);
 const send = (message: ToArbiter) => {
   if (process.connected) process.send!(message);
 };
