@@ -1,0 +1,151 @@
+import { existsSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { request } from '../helpers/http';
+import { APPS, runToExit, serve, start, type LogLine } from '../helpers/unicorn';
+
+const ROUTES = path.join(APPS, 'routes.js');
+
+const tempDir = () => mkdtempSync(path.join(tmpdir(), 'unicorn-log-'));
+
+/** The error log file's lines, each parsed: every one must be JSON. */
+function logLines(file: string): LogLine[] {
+  if (!existsSync(file)) return [];
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => JSON.parse(line) as LogLine);
+}
+
+/** Wait until the file's lines satisfy `done` (a file has no event to wait on: polled every 20 ms;
+ *  the bound only catches hangs). */
+async function waitForLines(file: string, done: (lines: LogLine[]) => boolean, what: string): Promise<LogLine[]> {
+  await waitFor(() => done(logLines(file)), `${what} in ${file}`);
+  return logLines(file);
+}
+
+const readyCount = (lines: LogLine[]) => lines.filter((l) => /^Worker \(pid:\d+\) ready$/.test(l.msg)).length;
+
+describe('--error-logfile', () => {
+  it("takes every process's lines, as JSON carrying the role and pid, and leaves stderr empty", async () => {
+    const file = path.join(tempDir(), 'error.log');
+    const unicorn = start(['-b', '127.0.0.1:0', '-w', '2', '--error-logfile', file, ROUTES]);
+    const lines = await waitForLines(file, (l) => readyCount(l) === 2, '2 ready workers');
+    const workerPids = unicorn.workerPids();
+    expect(workerPids).toHaveLength(2);
+    for (const line of lines) {
+      if (line.role === 'arbiter') expect(line.pid).toBe(unicorn.pid);
+      else expect({ role: line.role, pid: workerPids.includes(line.pid), worker: typeof line.worker }).toEqual({ role: 'worker', pid: true, worker: 'number' });
+    }
+    expect(new Set(lines.map((l) => l.role))).toEqual(new Set(['arbiter', 'worker']));
+    unicorn.signal('SIGTERM');
+    expect(await unicorn.exited).toEqual({ code: 0, signal: null });
+    // Nothing is lost at exit: the arbiter's last line is there.
+    expect(logLines(file).at(-1)!.msg).toBe('Shutting down: Master');
+    expect(unicorn.stderr).toBe('');
+  });
+
+  it('is reopened by USR1 in the arbiter and every worker, after a real rename (logrotate)', async () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'error.log');
+    const unicorn = start(['-b', '127.0.0.1:0', '-w', '2', '--error-logfile', file, ROUTES]);
+    await waitForLines(file, (l) => readyCount(l) === 2, '2 ready workers');
+    renameSync(file, `${file}.1`);
+    unicorn.signal('SIGUSR1');
+    const reopened = await waitForLines(file, (l) => l.filter((x) => x.msg.startsWith('Reopened log files')).length === 3, 'a reopen by each process');
+    expect(reopened.filter((l) => l.msg.startsWith('Reopened log files')).map((l) => l.role).sort()).toEqual(['arbiter', 'worker', 'worker']);
+    // The rotated file kept what came before; the signal's own line went to whichever file was open.
+    expect(readyCount(logLines(`${file}.1`))).toBe(2);
+    unicorn.signal('SIGTERM');
+    await unicorn.exited;
+    expect(logLines(file).at(-1)!.msg).toBe('Shutting down: Master');
+  });
+});
+
+describe('--log-level and --log-format', () => {
+  it("--log-level warning (Gunicorn's name) writes warnings and worse only", async () => {
+    const file = path.join(tempDir(), 'error.log');
+    const unicorn = start(['-b', '127.0.0.1:0', '--log-level', 'warning', '--error-logfile', file, ROUTES]);
+    // Nothing at info is written, so readiness is seen from the outside.
+    const [crashed] = await waitForWorkers(() => unicorn.workerPids(), 1);
+    process.kill(crashed!, 'SIGKILL');
+    const lines = await waitForLines(file, (l) => l.some((x) => x.msg === `Worker (pid:${crashed}) was killed by signal SIGKILL`), 'the crash');
+    expect(lines.map((l) => l.level)).toEqual(['error']);
+  });
+
+  it('--log-format text writes one readable line per entry, with the role and pid', async () => {
+    const file = path.join(tempDir(), 'error.log');
+    const unicorn = start(['-b', '127.0.0.1:0', '--log-format', 'text', '--error-logfile', file, ROUTES]);
+    const [workerPid] = await waitForWorkers(() => unicorn.workerPids(), 1);
+    await waitFor(() => /Worker \(pid:\d+\) ready/.test(readFileSync(file, 'utf8')), 'the ready line');
+    const text = readFileSync(file, 'utf8').split('\n').filter(Boolean);
+    const stamp = String.raw`\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} \+0000\]`;
+    expect(text[0]).toMatch(new RegExp(`^${stamp} \\[${unicorn.pid}\\] \\[INFO\\] \\[arbiter\\] Starting unicorn \\S+ version=\\S+ node=v\\d`));
+    expect(text).toContainEqual(expect.stringMatching(new RegExp(`^${stamp} \\[${workerPid}\\] \\[INFO\\] \\[worker 1\\] Worker serving `)));
+    for (const line of text) expect(line).toMatch(new RegExp(`^${stamp} \\[\\d+\\] \\[(DEBUG|INFO|WARN|ERROR|FATAL)\\] \\[(arbiter|worker \\d+)\\] `));
+  });
+
+  it.each([
+    [['--log-level', 'loud'], '--log-level "loud" is not accepted: expected debug, info, warn (or warning), error, fatal (or critical)'],
+    [['--log-format', 'xml'], '--log-format "xml" is not accepted: expected text or json'],
+    [['--error-logfile', '/no/such/dir/error.log'], '--error-logfile "/no/such/dir/error.log" is not accepted: expected a file path in an existing directory, or - (no such directory: /no/such/dir)'],
+  ])('refuses %j', async (args, message) => {
+    const { code, stderr } = await runToExit(['-b', '127.0.0.1:0', ...args, ROUTES]);
+    expect({ code, stderr }).toEqual({ code: 2, stderr: `unicorn: error: ${message}\n` });
+  });
+});
+
+describe('--capture-output', () => {
+  const app = (dir: string) => {
+    const file = path.join(dir, 'chatty.js');
+    writeFileSync(
+      file,
+      `console.log('loading the app'); console.error('a warning while loading');
+       module.exports = (req, res) => { console.log('serving ' + req.url); res.end('ok'); };`,
+    );
+    return file;
+  };
+
+  it("sends the workers' stdout and stderr to the error log, as lines of that worker", async () => {
+    const dir = tempDir();
+    const unicorn = await serve(app(dir), ['--capture-output']);
+    expect((await request(`${unicorn.url()}/hello`)).body).toBe('ok');
+    const [workerPid] = unicorn.workerPids();
+    const captured = await unicorn.waitForLog((l) => l.msg === 'serving /hello', 'the request line');
+    expect(captured).toMatchObject({ role: 'worker', worker: 1, pid: workerPid, stream: 'stdout', level: 'info' });
+    expect(unicorn.lines('loading the app')).toEqual([expect.objectContaining({ stream: 'stdout', pid: workerPid })]);
+    expect(unicorn.lines('a warning while loading')).toEqual([expect.objectContaining({ stream: 'stderr', level: 'error', pid: workerPid })]);
+    expect(unicorn.stdout).toBe('');
+  });
+
+  it('without it, the app writes to the standard streams unicorn was given', async () => {
+    const unicorn = await serve(app(tempDir()));
+    await request(`${unicorn.url()}/hello`);
+    await unicorn.waitForOutput('serving /hello');
+    expect(unicorn.stdout).toBe('loading the app\nserving /hello\n');
+    expect(unicorn.stderr).toContain('a warning while loading\n');
+  });
+});
+
+/** Wait until `done()` (polled every 20 ms; the bound only catches hangs). */
+async function waitFor(done: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** Wait until the arbiter has `count` worker processes (when the log is not on stderr to say so),
+ *  and return their pids. Its other children (the bind helper at start) are not workers. */
+async function waitForWorkers(pids: () => number[], count: number): Promise<number[]> {
+  const workers = () => pids().filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('worker/main.js');
+    } catch {
+      return false;
+    }
+  });
+  await waitFor(() => workers().length >= count, `${count} workers`);
+  return workers();
+}
