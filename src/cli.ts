@@ -16,6 +16,7 @@ import {
   type Resolved,
   type SettingSpec,
 } from './config/settings';
+import { main as ctl } from './ctl/main';
 import { badUsage, UnicornError } from './errors';
 import { ExitCode } from './exit-codes';
 import { loadPlugins } from './hooks/load';
@@ -161,6 +162,8 @@ async function checkConfig(invocation: Invocation): Promise<void> {
 }
 
 export async function main(argv: string[] = process.argv): Promise<void> {
+  // `unicorn ctl …` is a program of its own: the server's command line takes an app positional.
+  if (argv[2] === 'ctl') await ctl(argv);
   const launchCwd = process.cwd();
   const invocation = await readOrRefuse(argv, process.env, launchCwd);
   if (invocation.printConfig) {

@@ -12,6 +12,7 @@ export type ErrorCode =
   | 'UNICORN_BAD_HOOK'
   | 'UNICORN_HOOK_FAILED'
   | 'UNICORN_BIND_FAILED'
+  | 'UNICORN_CONTROL_SOCKET_FAILED'
   | 'UNICORN_PIDFILE_IN_USE'
   | 'UNICORN_PIDFILE_WRITE_FAILED'
   | 'UNICORN_APP_NOT_FOUND'
@@ -75,6 +76,10 @@ export const bindFailed = (address: string, reason: string, cause?: unknown): Un
   new UnicornError('UNICORN_BIND_FAILED', `cannot listen at ${address}: ${reason}`, ExitCode.ERROR, {
     cause,
   });
+
+/** --control-socket PATH cannot be listened at: a live server holds it, it is not a socket… */
+export const controlSocketFailed = (file: string, reason: string, cause?: unknown): UnicornError =>
+  new UnicornError('UNICORN_CONTROL_SOCKET_FAILED', `cannot listen at the control socket ${file}: ${reason}`, ExitCode.ERROR, { cause });
 
 /** Every app-load refusal starts by naming the app as the user wrote it. */
 export const appError = (

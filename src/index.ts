@@ -13,6 +13,7 @@ export type {
   Plugin,
   PluginEntry,
   RequestInfo,
+  ServerStats,
   WorkerSelf,
   WorkerState,
   WorkerStats,

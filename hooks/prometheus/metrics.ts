@@ -2,7 +2,7 @@
  * The arbiter's side of the prometheus plugin: what a scrape reports, collected when it comes. Every
  * metric is described in hooks/prometheus.md; keep the two together.
  */
-import type { ArbiterView, ExitReason, WorkerState, WorkerStats } from '../../src/hooks/types';
+import type { ArbiterView, WorkerState, WorkerStats } from '../../src/hooks/types';
 import type { Logger } from '../../src/log';
 import { family, histogramSamples, type Sample } from './exposition';
 import { readSnapshot, STATUS_CLASSES, Totals, type Snapshot } from './snapshot';
@@ -11,22 +11,9 @@ import { readSnapshot, STATUS_CLASSES, Totals, type Snapshot } from './snapshot'
 export const PUBLISHED_KEY = 'prometheus';
 
 // Every label value is reported from the start, at zero, so that a series exists before its first
-// event (a rate over a series that appears with its first increment misses that increment). Records
-// rather than lists: the compiler refuses them when a reason or a state is added to the types.
-const EXIT_REASONS = Object.keys({
-  crash: 0,
-  'boot-failed': 0,
-  timeout: 0,
-  'boot-timeout': 0,
-  'max-requests': 0,
-  'max-memory': 0,
-  'max-lifetime': 0,
-  reload: 0,
-  'reload-failed': 0,
-  'scale-down': 0,
-  shutdown: 0,
-} satisfies Record<ExitReason, 0>) as ExitReason[];
-
+// event (a rate over a series that appears with its first increment misses that increment). The
+// arbiter's stats have every exit reason from zero; the states come from a record rather than a
+// list, which the compiler refuses when a state is added to the type.
 const LIVE_STATES = Object.keys({ booting: 0, ready: 0, retiring: 0, stopping: 0 } satisfies Record<Exclude<WorkerState, 'exited'>, 0>);
 
 export class Metrics {
@@ -35,11 +22,10 @@ export class Metrics {
   private readonly exited: Totals;
   /**
    * The latest snapshot seen of each worker whose childExit has not run yet. A worker leaves
-   * `arbiter.workers()` before the childExit hooks run, and a plugin listed before this one may
+   * `arbiter.stats().workers` before the childExit hooks run, and a plugin listed before this one may
    * take its time in its own: a scrape meanwhile still counts what the worker served.
    */
   private readonly seen = new Map<number, Snapshot>();
-  private readonly exits = new Map<string, number>(EXIT_REASONS.map((reason) => [reason, 0]));
   private warnedMalformed = false;
 
   constructor(
@@ -54,13 +40,13 @@ export class Metrics {
     const snapshot = this.snapshotOf(worker) ?? this.seen.get(worker.id);
     this.seen.delete(worker.id);
     if (snapshot) this.exited.add(snapshot);
-    const reason = worker.exit?.reason;
-    if (reason) this.exits.set(reason, (this.exits.get(reason) ?? 0) + 1);
   }
 
-  /** The exposition, as of now. */
+  /** The exposition, as of now: the workers, their count and exits from the arbiter's stats (what
+   *  `unicorn ctl stats` reports), the request counters from what the workers published. */
   render(arbiter: ArbiterView): string {
-    const workers = arbiter.workers();
+    const stats = arbiter.stats();
+    const { workers } = stats;
     for (const worker of workers) {
       const snapshot = this.snapshotOf(worker);
       if (snapshot) this.seen.set(worker.id, snapshot);
@@ -93,9 +79,7 @@ export class Metrics {
         'Time from a request reaching the app to its response ending (or its connection closing).',
         histogramSamples(requests.bounds, requests.buckets, requests.sum),
       ),
-      family('unicorn_http_requests_in_flight', 'gauge', 'Requests in progress in the live workers, as of their latest heartbeats.', [
-        { value: workers.reduce((sum, w) => sum + w.inFlight, 0) },
-      ]),
+      family('unicorn_http_requests_in_flight', 'gauge', 'Requests in progress in the live workers, as of their latest heartbeats.', [{ value: stats.inFlight }]),
       family(
         'unicorn_workers',
         'gauge',
@@ -103,13 +87,13 @@ export class Metrics {
         [...byState].map(([state, count]) => ({ labels: { state }, value: count })),
       ),
       family('unicorn_workers_target', 'gauge', 'How many workers the arbiter aims to run (--workers, changed by TTIN, TTOU, WINCH and reloads).', [
-        { value: arbiter.workerCount },
+        { value: stats.workerCount },
       ]),
       family(
         'unicorn_worker_exits_total',
         'counter',
         'Worker processes that have exited, by reason: replaced (reload, max-requests, max-memory, max-lifetime), failed (crash, boot-failed, timeout, boot-timeout, reload-failed), or stopped (scale-down, shutdown).',
-        [...this.exits].map(([reason, count]) => ({ labels: { reason }, value: count })),
+        Object.entries(stats.exits).map(([reason, count]) => ({ labels: { reason }, value: count })),
       ),
       family(
         'unicorn_worker_heartbeat_age_seconds',

@@ -5,15 +5,18 @@ import { formatDuration } from '../config/duration';
 import type { ConfigSource } from '../config/file';
 import type { Settings } from '../config/settings';
 import { formatSize } from '../config/size';
+import type { ControlReply, ControlRequest } from '../control';
 import { ExitCode } from '../exit-codes';
 import type { HookArgs, HookRunner } from '../hooks/run';
-import type { ArbiterView, ExitReason, HookName, WorkerStats } from '../hooks/types';
+import type { ArbiterView, ExitReason, HookName, ServerStats, WorkerStats } from '../hooks/types';
 import { isMessage, type ToArbiter, type ToWorker } from '../ipc';
 import { reopenLogs, type Logger } from '../log';
 import { VERSION } from '../version';
 import { resolveModule } from '../worker/resolve';
+import { ControlServer, PendingReplies, type Reply } from './control';
 import { describeTimeout, diagnose, formatStack, type Diagnosis } from './diagnose';
 import { bindAll, closeAll, inheritListeners, type Listener } from './listeners';
+import { ExitTally, serverStats } from './stats';
 import { Succession } from './succession';
 import { watchForReload, type ReloadWatcher } from './watch';
 import { captureOutput, forkWorker, setupWorkers, workerStats, type WorkerRecord } from './worker-process';
@@ -32,7 +35,9 @@ type ArbiterEvent =
   | { kind: 'files-changed'; files: string[] }
   /** A hook the loop asked for has finished (or failed, for a hook whose failure stops something):
    *  what follows from it runs in the loop. */
-  | { kind: 'hook-done'; then: () => void };
+  | { kind: 'hook-done'; then: () => void }
+  /** A request from `unicorn ctl`, answered on `reply` when it is done. */
+  | { kind: 'control'; request: ControlRequest; reply: Reply };
 
 interface Stop {
   graceful: boolean;
@@ -89,6 +94,25 @@ function describeFiles(files: string[]): string {
 
 const byAge = (a: WorkerRecord, b: WorkerRecord) => a.spawnedAt - b.spawnedAt || a.id - b.id;
 
+/** `1 worker`, `3 workers`: for replies a person reads. */
+const nWorkers = (count: number) => `${count} worker${count === 1 ? '' : 's'}`;
+
+/** `scale 3`, `kill 1234`, `shutdown --quick`: a control request as logged. */
+function describeRequest(request: ControlRequest): string {
+  switch (request.command) {
+    case 'scale':
+    case 'add':
+    case 'remove':
+      return `${request.command} ${request.count}`;
+    case 'kill':
+      return `kill ${request.pid}`;
+    case 'shutdown':
+      return request.quick ? 'shutdown --quick' : 'shutdown';
+    default:
+      return request.command;
+  }
+}
+
 /** The settings, and the config file's text as read when they were (workers import that text). */
 export interface Configuration {
   settings: Settings;
@@ -115,6 +139,8 @@ export interface ArbiterOptions {
  */
 export class Arbiter {
   private readonly workers = new Map<number, WorkerRecord>();
+  /** Workers that have exited: how many, by reason, and what they served (stats). */
+  private readonly exited = new ExitTally();
   private readonly events: ArbiterEvent[] = [];
   private listeners: Listener[] = [];
   private socketFiles: string[] = [];
@@ -123,6 +149,12 @@ export class Arbiter {
   private lastGeneration = 1;
   private reload: Reload | undefined;
   private reloadQueued = false;
+  /** Reloads begun so far: `ctl reload` waits for the outcome of the next one. */
+  private reloadsBegun = 0;
+  /** The control socket `unicorn ctl` talks to; undefined with --no-control-socket. */
+  private control: ControlServer | undefined;
+  /** `ctl` replies waiting for the loop to reach a state. */
+  private readonly pending = new PendingReplies();
   /** The generation and reason of the boot failure last logged (logBootError). */
   private lastBootError: string | undefined;
   /** --reload's file watcher. */
@@ -188,7 +220,24 @@ export class Arbiter {
         return arbiter.succession.predecessorPid;
       },
       workers: () => [...this.workers.values()].sort(byAge).map((r) => workerStats(r, this.now())),
+      stats: () => this.stats(),
     };
+  }
+
+  /** The server's state: the one place `unicorn ctl` and hooks (`arbiter.stats()`) get it from. */
+  private stats(): ServerStats {
+    const now = this.now();
+    return serverStats({
+      version: VERSION,
+      startedAt: this.startedAt,
+      state: this.stop ? 'stopping' : this.reload || this.rereading ? 'reloading' : 'serving',
+      workerCount: this.target,
+      generation: this.generation,
+      listeners: this.listeners.map((l) => l.url),
+      controlSocket: this.control?.path,
+      workers: [...this.workers.values()].sort(byAge).map((r) => workerStats(r, now)),
+      exited: this.exited,
+    });
   }
 
   /** Serve until stopped; resolves with the exit code. Throws if a listener cannot be bound. */
@@ -203,6 +252,12 @@ export class Arbiter {
       throw err;
     }
     try {
+      this.control = await ControlServer.start({
+        setting: this.settings.controlSocket,
+        predecessor: this.succession.predecessorPid,
+        log: this.log,
+        onRequest: (request, reply) => this.enqueue({ kind: 'control', request, reply }),
+      });
       this.listeners = inherited?.listeners ?? (await bindAll(this.settings.bind, this.settings.backlog));
     } catch (err) {
       // What onStarting set up (a plugin's own server) is undone as at any exit.
@@ -234,6 +289,7 @@ export class Arbiter {
         this.manageWorkers();
         this.murderOverdueWorkers();
         this.announceReady();
+        this.pending.check();
       }
       await this.sleep(this.msUntilDue());
     }
@@ -277,6 +333,9 @@ export class Arbiter {
         case 'hook-done':
           event.then();
           break;
+        case 'control':
+          this.handleControl(event.request, event.reply);
+          break;
       }
     }
   }
@@ -306,8 +365,7 @@ export class Arbiter {
         else this.log.info(`Keeping ${this.target} worker: TTOU never goes below one`);
         break;
       case 'reopen-logs':
-        reopenLogs(this.log);
-        for (const record of this.workers.values()) this.send(record, { type: 'unicorn:reopen-logs' });
+        this.reopenLogFiles();
         break;
       case 'reexec':
         this.afterHook('preExec', [this.view], (err) => {
@@ -331,6 +389,13 @@ export class Arbiter {
         }
         break;
     }
+  }
+
+  /** USR1: in the arbiter, and over IPC in every worker. Returns how many workers were told. */
+  private reopenLogFiles(): number {
+    reopenLogs(this.log);
+    for (const record of this.workers.values()) this.send(record, { type: 'unicorn:reopen-logs' });
+    return this.workers.size;
   }
 
   private setTarget(count: number): void {
@@ -377,6 +442,16 @@ export class Arbiter {
     this.workers.delete(id);
     const bootFailed = !record.everReady && (code === ExitCode.APP_LOAD_ERROR || code === ExitCode.WORKER_BOOT_ERROR);
     const reason: ExitReason = record.stopReason ?? (bootFailed ? 'boot-failed' : 'crash');
+    // A new worker of a reload that fails (now, or already: its generation was rolled back) is not
+    // replaced: the old ones serve on.
+    const failedReload = (this.reload !== undefined && record.generation === this.generation) || record.generation > this.generation;
+    const notReplaced = this.stop !== undefined || failedReload || reason === 'scale-down' || reason === 'shutdown';
+    this.exited.add(reason, record.requests, !notReplaced);
+    if (!record.everReady && (reason === 'boot-failed' || reason === 'boot-timeout' || reason === 'crash')) {
+      // The count a `ctl scale` waits for may never come; it hears why now.
+      const why = record.bootError?.message ?? (signal ? `it was killed by signal ${signal}` : `it exited with code ${code}`);
+      this.pending.failSettling(`worker ${id} (pid ${record.pid}) failed to boot: ${why}`);
+    }
     this.reapRecord(record, code, signal, bootFailed);
     void this.queueHook('childExit', [this.view, workerStats(record, this.now(), { code, signal, reason })]);
   }
@@ -388,7 +463,7 @@ export class Arbiter {
     const fields = { workerId: id, workerPid: record.pid, code, signal };
     if (this.reload && record.generation === this.generation) {
       this.log.error(fields, `New worker (pid:${record.pid}) ${how} before the reload completed`);
-      this.failReload(`worker (pid:${record.pid}) ${how}`);
+      this.failReload(`worker (pid:${record.pid}) ${how}`, record.bootError?.message);
       return;
     }
     if (record.fault === 'timeout' || (record.state === 'stopping' && !record.fault)) {
@@ -678,6 +753,7 @@ export class Arbiter {
       return;
     }
     this.rereading = true;
+    this.reloadsBegun++;
     this.targetSetWhileRereading = false;
     this.options.reloadSettings().then(
       (configuration) => this.enqueue({ kind: 'reread', configuration }),
@@ -692,7 +768,7 @@ export class Arbiter {
     const resolution = resolveModule(app.module, cwd);
     // An app that is an installed package: its project is the working directory.
     const root = 'file' in resolution && !resolution.file.split(path.sep).includes('node_modules') ? path.dirname(resolution.file) : cwd;
-    const ignoreFiles = [...(pid ? [pid, `${pid}.2`] : []), ...this.socketFiles];
+    const ignoreFiles = [...(pid ? [pid, `${pid}.2`] : []), ...this.socketFiles, ...(this.control ? [this.control.path] : [])];
     this.watcher = watchForReload({
       root,
       extra: [...reloadExtraFile, ...(config ? [config] : [])],
@@ -709,9 +785,10 @@ export class Arbiter {
     if (this.stop) return;
     if ('error' in reread) {
       this.rereading = false;
-      this.log.error({ err: reread.error }, `Reload refused: ${reread.error.message}; the running configuration is kept`);
+      const message = `Reload refused: ${reread.error.message}; the running configuration is kept`;
+      this.log.error({ err: reread.error }, message);
       // No onReload ran: no whenReady either (systemd heard of no reload to end).
-      this.endReload(false);
+      this.endReload({ ok: false, error: message }, false);
       return;
     }
     const { configSource } = reread.configuration;
@@ -725,9 +802,10 @@ export class Arbiter {
       this.rereading = false;
       if (this.stop) return;
       if (err) {
-        this.log.error({ err }, `Reload cancelled: ${err.message}; the running configuration is kept`);
+        const message = `Reload cancelled: ${err.message}; the running configuration is kept`;
+        this.log.error({ err }, message);
         this.readyPending = true;
-        this.endReload();
+        this.endReload({ ok: false, error: message });
         return;
       }
       const targetSet = this.targetSetWhileRereading;
@@ -743,11 +821,13 @@ export class Arbiter {
   private completeReload(): void {
     const old = [...this.workers.values()].filter((r) => r.generation !== this.generation && r.state !== 'stopping');
     for (const record of old) this.stopWorker(record, 'reload');
-    this.log.info({ generation: this.generation }, `Reload complete: ${this.target} new workers ready; stopping ${old.length} previous workers`);
-    this.endReload();
+    const message = `Reload complete: ${this.target} new workers ready; stopping ${old.length} previous workers`;
+    this.log.info({ generation: this.generation }, message);
+    this.endReload({ ok: true, message });
   }
 
-  private failReload(why: string): void {
+  /** `detail`: why the worker could not boot, as it said, for `ctl reload` (the log has it already). */
+  private failReload(why: string, detail?: string): void {
     const failed = [...this.workers.values()].filter((r) => r.generation === this.generation && r.state !== 'stopping');
     for (const record of failed) this.stopWorker(record, 'reload-failed');
     const previous = this.reload!;
@@ -756,12 +836,14 @@ export class Arbiter {
     if (!previous.targetSet) this.target = previous.target;
     this.generation = previous.generation;
     this.log.error(`Reload failed: ${why}; the previous workers keep serving`);
-    this.endReload();
+    this.endReload({ ok: false, error: `Reload failed: ${why}${detail ? `: ${detail}` : ''}; the previous workers keep serving` });
   }
 
-  private endReload(announce = true): void {
+  /** `outcome` answers the `ctl reload` requests waiting for this reload, before a queued one begins. */
+  private endReload(outcome: ControlReply, announce = true): void {
     this.reload = undefined;
     if (announce) this.readyPending = true;
+    this.pending.reloadEnded(this.reloadsBegun, outcome);
     if (this.reloadQueued) {
       this.reloadQueued = false;
       this.beginReload();
@@ -796,6 +878,7 @@ export class Arbiter {
     this.stop = { graceful: graceful && (this.stop?.graceful ?? true), deadline, exitCode };
     this.reload = undefined;
     this.reloadQueued = false;
+    this.pending.failAll('the server is shutting down');
     void this.watcher?.close();
     this.watcher = undefined;
     for (const record of this.workers.values()) record.killAt = Math.min(record.killAt, deadline);
@@ -814,6 +897,86 @@ export class Arbiter {
       else if (sharing) this.send(record, { type: 'unicorn:hand-over' });
       else record.handle.process.kill('SIGTERM');
     }
+  }
+
+  // --- Control socket (unicorn ctl) ---------------------------------------------------------------
+
+  /** A request from `unicorn ctl`: done as its signal is, and answered once the loop has done it. */
+  private handleControl(request: ControlRequest, reply: Reply): void {
+    if (request.command === 'stats') return reply.send({ ok: true, message: 'stats', stats: this.stats() });
+    this.log.info({ request }, `Handling control command: ${describeRequest(request)}`);
+    if (request.command === 'shutdown') {
+      if (request.quick) this.beginStop(false, this.stop?.exitCode ?? ExitCode.OK);
+      else if (!this.stop) this.beginStop(true, ExitCode.OK);
+      const how = this.stop!.graceful ? 'gracefully' : 'quickly';
+      return reply.send({ ok: true, message: `Shutting down ${how} (pid ${process.pid})`, untilExit: true });
+    }
+    if (this.stop) return reply.send({ ok: false, error: `the server is shutting down; ${request.command} is not done` });
+    switch (request.command) {
+      case 'reload':
+        // The reload begun now, or the one queued behind a reload under way.
+        this.pending.afterReload(this.reloadsBegun + 1, reply);
+        this.beginReload();
+        break;
+      case 'scale':
+        this.scaleOnRequest(request.count, reply);
+        break;
+      case 'add':
+        this.scaleOnRequest(this.target + request.count, reply);
+        break;
+      case 'remove':
+        if (this.target - request.count < 1) {
+          const runs = `the server runs ${nWorkers(this.target)}`;
+          const why = this.target <= 1 ? `${runs}, and never goes below one` : `${runs} and keeps at least one; expected at most ${this.target - 1}`;
+          return reply.send({ ok: false, error: `remove ${request.count} is not accepted: ${why}` });
+        }
+        this.scaleOnRequest(this.target - request.count, reply);
+        break;
+      case 'kill':
+        this.replaceOnRequest(request.pid, reply);
+        break;
+      case 'reopen-logs': {
+        const told = this.reopenLogFiles();
+        reply.send({ ok: true, message: `Reopened the arbiter's log files; told ${nWorkers(told)} to reopen theirs` });
+        break;
+      }
+    }
+  }
+
+  /** scale, add, remove: answered once `count` workers are ready and no others serve. */
+  private scaleOnRequest(count: number, reply: Reply): void {
+    const was = this.target;
+    if (count !== was) this.setTarget(count);
+    this.pending.whenSettled(reply, () => (this.settled() ? { ok: true, message: `${nWorkers(count)} ready (was ${was})` } : undefined));
+  }
+
+  /** kill: the worker serves until its replacement is ready (as recycling does), then stops
+   *  gracefully; answered once it has exited and the count is whole again. */
+  private replaceOnRequest(pid: number, reply: Reply): void {
+    const record = [...this.workers.values()].find((r) => r.pid === pid);
+    if (!record) {
+      const pids = [...this.workers.values()].sort(byAge).map((r) => r.pid).join(', ') || 'none';
+      const why = pid === process.pid ? `${pid} is the arbiter (use shutdown)` : `no worker of this server has pid ${pid}`;
+      return reply.send({ ok: false, error: `kill ${pid} is not accepted: ${why}; its workers are ${pids}` });
+    }
+    if (record.state === 'stopping') return reply.send({ ok: false, error: `worker ${record.id} (pid ${pid}) is already stopping` });
+    if (record.state === 'ready') this.retire(record, 'ctl-kill', 'was asked to stop (unicorn ctl kill)');
+    else if (record.state === 'booting') this.stopWorker(record, 'ctl-kill');
+    const message = () => `Worker ${record.id} (pid ${pid}) has exited; ${nWorkers(this.target)} ready`;
+    this.pending.whenSettled(reply, () => (!this.workers.has(record.id) && this.settled() ? { ok: true, message: message() } : undefined));
+  }
+
+  /** Every worker is of the current configuration and ready, as many as the target, and no reload is
+   *  under way: what `ctl scale` waits for. Workers being stopped do not count. */
+  private settled(): boolean {
+    if (this.reload || this.rereading || this.forking(this.generation) > 0) return false;
+    let ready = 0;
+    for (const record of this.workers.values()) {
+      if (record.state === 'stopping') continue;
+      if (record.state !== 'ready' || record.generation !== this.generation) return false;
+      ready++;
+    }
+    return ready === this.target;
   }
 
   private msUntilDue(): number {

@@ -18,7 +18,8 @@ export type WorkerState = 'booting' | 'ready' | 'retiring' | 'stopping' | 'exite
  * - `timeout` / `boot-timeout`: the arbiter killed it for --timeout / --worker-boot-timeout;
  * - `max-requests` / `max-memory` / `max-lifetime`: recycled;
  * - `reload`: replaced by a reload (HUP, --reload); `reload-failed`: a new worker of a reload that failed;
- * - `scale-down`: TTOU, WINCH or a smaller --workers; `shutdown`: the server stopped.
+ * - `scale-down`: TTOU, WINCH or a smaller --workers; `shutdown`: the server stopped;
+ * - `ctl-kill`: replaced on `unicorn ctl kill PID`.
  */
 export type ExitReason =
   | 'crash'
@@ -31,7 +32,8 @@ export type ExitReason =
   | 'reload'
   | 'reload-failed'
   | 'scale-down'
-  | 'shutdown';
+  | 'shutdown'
+  | 'ctl-kill';
 
 /** The arbiter as every hook can see it, in either process. */
 export interface ArbiterInfo {
@@ -55,6 +57,47 @@ export interface ArbiterView extends ArbiterInfo {
   readonly predecessorPid: number | undefined;
   /** A snapshot of its workers, oldest first. */
   workers(): WorkerStats[];
+  /** The server as a whole, as `unicorn ctl stats --json` reports it. */
+  stats(): ServerStats;
+}
+
+/**
+ * The server as a whole: what `unicorn ctl status` and `stats --json` show and what the prometheus
+ * plugin reports, from one function in the arbiter. Plain JSON values only.
+ */
+export interface ServerStats {
+  /** The arbiter's pid. */
+  readonly pid: number;
+  readonly version: string;
+  /** Epoch milliseconds. */
+  readonly startedAt: number;
+  /** Milliseconds since it started. */
+  readonly uptime: number;
+  /** `serving`; `reloading` while a reload (HUP, --reload, `ctl reload`) is under way; `stopping`. */
+  readonly state: 'serving' | 'reloading' | 'stopping';
+  /** How many workers it aims to run. */
+  readonly workerCount: number;
+  /** The configuration generation: bumped by each reload that takes effect. */
+  readonly generation: number;
+  /** The addresses it listens at. */
+  readonly listeners: readonly string[];
+  /** Its control socket, or null for none. */
+  readonly controlSocket: string | null;
+  /** The arbiter's own resident memory, in bytes. */
+  readonly rss: number;
+  /** Requests served by every worker it has run, live or exited, as of their latest heartbeats. */
+  readonly requests: number;
+  /** Requests in flight in the live workers, as of their latest heartbeats. */
+  readonly inFlight: number;
+  /** Workers that have exited, by reason, every reason present from 0. */
+  readonly exits: Readonly<Record<ExitReason, number>>;
+  /** Workers that exited and were replaced: exits but those of a scale-down, a shutdown and the new
+   *  workers of a reload that failed. Worker ids are never reused, so restarts are counted here. */
+  readonly restarts: number;
+  /** The same, by reason. */
+  readonly restartsByReason: Readonly<Record<ExitReason, number>>;
+  /** The live workers, oldest first. */
+  readonly workers: readonly WorkerStats[];
 }
 
 /** A worker as the arbiter sees it: a snapshot, updated by each heartbeat. */

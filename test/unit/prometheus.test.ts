@@ -3,6 +3,7 @@ import prometheus, { DEFAULT_BUCKETS } from '../../hooks/prometheus';
 import { family, histogramSamples } from '../../hooks/prometheus/exposition';
 import { Metrics, PUBLISHED_KEY } from '../../hooks/prometheus/metrics';
 import { readSnapshot, Recorder, Totals, type Snapshot } from '../../hooks/prometheus/snapshot';
+import { ExitTally, serverStats } from '../../src/arbiter/stats';
 import type { ArbiterView, ExitReason, WorkerStats } from '../../src/hooks/types';
 import { parseExposition, sampleValue } from '../helpers/exposition';
 
@@ -94,8 +95,14 @@ describe('the arbiter’s metrics', () => {
     published: { [PUBLISHED_KEY]: snapshot(ok) },
     ...(exit ? { exit: { code: 0, signal: null, reason: exit } } : {}),
   });
-  const arbiter = (workers: WorkerStats[]): ArbiterView => ({ pid: 1, startedAt: 0, config: {} as ArbiterView['config'], log: silent, workerCount: 2, reloading: false,
-    predecessorPid: undefined, workers: () => workers });
+  /** The arbiter as the plugin sees it: what it reports comes from `stats()`, as in the real one. */
+  const arbiter = (workers: WorkerStats[], exits: Partial<Record<ExitReason, number>> = {}): ArbiterView => {
+    const tally = new ExitTally();
+    for (const [reason, n] of Object.entries(exits) as [ExitReason, number][]) for (let i = 0; i < n; i++) tally.add(reason, 0, false);
+    const stats = () =>
+      serverStats({ version: '0.0.0', startedAt: 0, state: 'serving', workerCount: 2, generation: 1, listeners: [], controlSocket: undefined, workers, exited: tally });
+    return { pid: 1, startedAt: 0, config: {} as ArbiterView['config'], log: silent, workerCount: 2, reloading: false, predecessorPid: undefined, workers: () => workers, stats };
+  };
   const ok = (text: string) => sampleValue(parseExposition(text), 'unicorn_http_requests_total', { status_class: '2xx' });
 
   it('never go down when a worker exits, even if a scrape comes before its childExit', () => {
@@ -103,8 +110,9 @@ describe('the arbiter’s metrics', () => {
     expect(ok(metrics.render(arbiter([worker(1, 5), worker(2, 7)])))).toBe(12);
     // Worker 1 has left the arbiter's list, and its childExit has not run yet.
     expect(ok(metrics.render(arbiter([worker(2, 8)])))).toBe(13);
+    // The arbiter counts the exit when it reaps the worker; the plugin adds its requests at childExit.
     metrics.workerExited(worker(1, 6, 'scale-down'));
-    const text = metrics.render(arbiter([worker(2, 8)]));
+    const text = metrics.render(arbiter([worker(2, 8)], { 'scale-down': 1 }));
     expect(ok(text)).toBe(14);
     expect(sampleValue(parseExposition(text), 'unicorn_worker_exits_total', { reason: 'scale-down' })).toBe(1);
     expect(sampleValue(parseExposition(text), 'unicorn_worker_exits_total', { reason: 'crash' })).toBe(0);

@@ -1,0 +1,91 @@
+/**
+ * What the arbiter reports about itself and its workers. `unicorn ctl status` and `stats --json`,
+ * and hooks through `arbiter.stats()` (the prometheus plugin), all take it from `serverStats`, so
+ * they cannot disagree.
+ */
+import type { ExitReason, ServerStats, WorkerStats } from '../hooks/types';
+
+/** Every exit reason, from a record so that the compiler refuses it when a reason is added. */
+export const EXIT_REASONS = Object.keys({
+  crash: 0,
+  'boot-failed': 0,
+  timeout: 0,
+  'boot-timeout': 0,
+  'max-requests': 0,
+  'max-memory': 0,
+  'max-lifetime': 0,
+  reload: 0,
+  'reload-failed': 0,
+  'scale-down': 0,
+  shutdown: 0,
+  'ctl-kill': 0,
+} satisfies Record<ExitReason, 0>) as ExitReason[];
+
+const zeroes = () => new Map<ExitReason, number>(EXIT_REASONS.map((reason) => [reason, 0]));
+
+/** The workers that have exited: how many, by reason, which of them were replaced (restarts), and
+ *  what they served. */
+export class ExitTally {
+  private readonly exited = zeroes();
+  private readonly replaced = zeroes();
+  /** Requests served by workers that have exited, as of their last heartbeats. */
+  requests = 0;
+
+  /** `replaced`: the arbiter starts another worker in its place (not after a scale-down, at a
+   *  shutdown, or for a new worker of a reload that failed, whose old ones serve on). */
+  add(reason: ExitReason, requests: number, replaced: boolean): void {
+    this.exited.set(reason, this.exited.get(reason)! + 1);
+    if (replaced) this.replaced.set(reason, this.replaced.get(reason)! + 1);
+    this.requests += requests;
+  }
+
+  get exits(): Record<ExitReason, number> {
+    return Object.fromEntries(this.exited) as Record<ExitReason, number>;
+  }
+
+  get restartsByReason(): Record<ExitReason, number> {
+    return Object.fromEntries(this.replaced) as Record<ExitReason, number>;
+  }
+
+  get restarts(): number {
+    let count = 0;
+    for (const n of this.replaced.values()) count += n;
+    return count;
+  }
+}
+
+/** What serverStats needs from the arbiter. */
+export interface StatsSource {
+  version: string;
+  startedAt: number;
+  state: ServerStats['state'];
+  workerCount: number;
+  generation: number;
+  listeners: readonly string[];
+  controlSocket: string | undefined;
+  /** The live workers, oldest first. */
+  workers: WorkerStats[];
+  exited: ExitTally;
+}
+
+export function serverStats(source: StatsSource): ServerStats {
+  const { workers, exited } = source;
+  return {
+    pid: process.pid,
+    version: source.version,
+    startedAt: source.startedAt,
+    uptime: Date.now() - source.startedAt,
+    state: source.state,
+    workerCount: source.workerCount,
+    generation: source.generation,
+    listeners: source.listeners,
+    controlSocket: source.controlSocket ?? null,
+    rss: process.memoryUsage.rss(),
+    requests: exited.requests + workers.reduce((sum, w) => sum + w.requests, 0),
+    inFlight: workers.reduce((sum, w) => sum + w.inFlight, 0),
+    exits: exited.exits,
+    restarts: exited.restarts,
+    restartsByReason: exited.restartsByReason,
+    workers,
+  };
+}

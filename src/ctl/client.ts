@@ -1,0 +1,126 @@
+/**
+ * `unicorn ctl`'s side of the control socket: finding the server's socket, sending one request and
+ * reading the reply, and saying plainly why when there is no server to talk to.
+ */
+import { readdirSync, statSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { checkPrivateDir, defaultControlDir, type ControlReply, type ControlRequest } from '../control';
+import { ExitCode } from '../exit-codes';
+import type { ServerStats } from '../hooks/types';
+
+/** A refusal or failure `unicorn ctl` ends with: one line on stderr, and its exit code. */
+export class CtlError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: ExitCode = ExitCode.ERROR,
+  ) {
+    super(message);
+    this.name = 'CtlError';
+  }
+}
+
+export interface AskOptions {
+  /** Give up when no reply has come by then; replies that wait for the loop have none. */
+  timeoutMs?: number;
+  /** The reply, as soon as it comes (`shutdown`'s, before the arbiter has exited). */
+  onReply?: (reply: ControlReply) => void;
+}
+
+/**
+ * Send `request` to the server at `file`; resolves with its reply once the server has closed the
+ * connection, which for `shutdown` is when the arbiter has exited.
+ */
+export function ask(file: string, request: ControlRequest, options: AskOptions = {}): Promise<ControlReply> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(file);
+    let buffered = '';
+    let reply: ControlReply | undefined;
+    socket.setEncoding('utf8');
+    if (options.timeoutMs) {
+      socket.setTimeout(options.timeoutMs, () => {
+        socket.destroy();
+        if (!reply) reject(new CtlError(`the server at ${file} did not answer within ${options.timeoutMs! / 1000}s`));
+      });
+    }
+    socket.once('connect', () => socket.write(`${JSON.stringify(request)}\n`));
+    socket.on('data', (chunk: string) => {
+      buffered += chunk;
+      const end = buffered.indexOf('\n');
+      if (reply || end === -1) return;
+      socket.setTimeout(0);
+      try {
+        reply = JSON.parse(buffered.slice(0, end)) as ControlReply;
+      } catch {
+        socket.destroy();
+        reject(new CtlError(`the server at ${file} answered with something that is not JSON: ${buffered.slice(0, 200)}`));
+        return;
+      }
+      options.onReply?.(reply);
+    });
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      // After the reply, a reset is the arbiter exiting as much as a close is.
+      if (reply) resolve(reply);
+      else reject(connectError(file, err));
+    });
+    socket.on('close', () => {
+      if (reply) resolve(reply);
+      else reject(new CtlError(`the server at ${file} closed the connection without answering`));
+    });
+  });
+}
+
+/** Why there is no server to talk to at `file`, said so that a person can act on it. */
+function connectError(file: string, err: NodeJS.ErrnoException): CtlError {
+  switch (err.code) {
+    case 'ENOENT':
+      return new CtlError(`no unicorn server at ${file}: no such socket`);
+    case 'ECONNREFUSED':
+      return new CtlError(`no unicorn server at ${file}: nothing listens on it (the server that made it has exited)`);
+    case 'EACCES':
+    case 'EPERM': {
+      const owner = statSync(file, { throwIfNoEntry: false })?.uid;
+      const whose = owner === undefined ? '' : `; it belongs to uid ${owner}`;
+      return new CtlError(`permission denied for ${file}: a control socket is for the user the server runs as (mode 0600)${whose}, and this is uid ${process.getuid?.()}`);
+    }
+    case 'ENOTSOCK':
+      return new CtlError(`no unicorn server at ${file}: it is not a socket`);
+    default:
+      return new CtlError(`cannot connect to ${file}: ${err.message}`);
+  }
+}
+
+/** How long discovery waits for each socket in the default directory to answer. */
+const DISCOVERY_TIMEOUT_MS = 2000;
+
+/**
+ * The control socket of the one server running with its socket in the default directory. Refuses
+ * when there is none, and when there are several, listing them for --socket.
+ */
+export async function findServer(env: NodeJS.ProcessEnv): Promise<string> {
+  const dir = defaultControlDir(env);
+  const hint = 'a server started with --control-socket PATH is reached with --socket PATH';
+  const problem = checkPrivateDir(dir, false);
+  if (problem === 'missing') throw new CtlError(`no unicorn server found: ${dir} does not exist (${hint})`);
+  if (problem) throw new CtlError(`not looking for servers in ${dir}: ${problem}`);
+  const sockets = readdirSync(dir)
+    .filter((name) => name.endsWith('.sock'))
+    .map((name) => path.join(dir, name));
+  const live = (await Promise.all(sockets.map((file) => statsAt(file)))).filter((found) => found !== undefined);
+  if (live.length === 1) return live[0]!.file;
+  if (live.length === 0) throw new CtlError(`no unicorn server found in ${dir}: no server listens on a socket there (${hint})`);
+  const list = live
+    .sort((a, b) => a.stats.pid - b.stats.pid)
+    .map(({ file, stats }) => `  ${file}  pid ${stats.pid}  ${stats.listeners.join(' ') || '(no listeners yet)'}`);
+  throw new CtlError(`${live.length} unicorn servers are running; choose one with --socket PATH:\n${list.join('\n')}`, ExitCode.USAGE);
+}
+
+/** The stats of the server at `file`, or undefined when none answers there. */
+async function statsAt(file: string): Promise<{ file: string; stats: ServerStats } | undefined> {
+  try {
+    const reply = await ask(file, { command: 'stats' }, { timeoutMs: DISCOVERY_TIMEOUT_MS });
+    return reply.ok && reply.stats ? { file, stats: reply.stats } : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,104 @@
+/**
+ * What `unicorn ctl status` and `stats` print: the arbiter's stats made readable. Pure functions of
+ * the stats, so that a test can read them without a server.
+ */
+import { formatSize } from '../config/size';
+import type { ExitReason, ServerStats, WorkerStats } from '../hooks/types';
+
+export const STATUS_COLUMNS = ['PID', 'WORKER', 'AGE', 'STATE', 'REQUESTS', 'IN-FLIGHT', 'MEMORY', 'RESTARTS', 'LAST HEARTBEAT'] as const;
+
+/** `850ms`, `12s`, `5m07s`, `3h02m`, `2d04h`: two units at most, for a column. */
+export function formatAge(ms: number): string {
+  if (ms < 1000) return `${Math.max(0, Math.round(ms))}ms`;
+  const s = Math.floor(ms / 1000);
+  const pad = (n: number) => String(n).padStart(2, '0');
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${pad(s % 60)}s`;
+  if (s < 86_400) return `${Math.floor(s / 3600)}h${pad(Math.floor(s / 60) % 60)}m`;
+  return `${Math.floor(s / 86_400)}d${pad(Math.floor(s / 3600) % 24)}h`;
+}
+
+/** `reload 2, crash 1`: the reasons that occurred, most frequent first; `none` when none did. */
+export function describeExits(exits: Readonly<Record<ExitReason, number>>): string {
+  const occurred = Object.entries(exits)
+    .filter(([, n]) => n > 0)
+    .sort(([, a], [, b]) => b - a);
+  return occurred.map(([reason, n]) => `${reason} ${n}`).join(', ') || 'none';
+}
+
+/**
+ * The status table: a header naming the server, one row for the arbiter (its pid, uptime, state,
+ * the requests of every worker it has run, its own memory, and the restarts, counted here because
+ * worker ids are never reused), one per live worker, and the exits by reason.
+ */
+export function formatStatus(stats: ServerStats): string {
+  const arbiter = [
+    String(stats.pid),
+    'arbiter',
+    formatAge(stats.uptime),
+    stats.state,
+    String(stats.requests),
+    String(stats.inFlight),
+    formatSize(stats.rss),
+    String(stats.restarts),
+    '-',
+  ];
+  const rows = [[...STATUS_COLUMNS], arbiter, ...stats.workers.map(workerRow)];
+  const widths = STATUS_COLUMNS.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
+  const table = rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  '));
+  const ready = stats.workers.filter((w) => w.state === 'ready').length;
+  return [
+    `unicorn ${stats.version}: ${stats.state}, ${ready} of ${stats.workerCount} workers ready (generation ${stats.generation})`,
+    `Listening at: ${stats.listeners.join(', ') || '(none yet)'}`,
+    '',
+    ...table,
+    '',
+    `Restarts: ${stats.restarts} (${describeExits(stats.restartsByReason)})`,
+    `Exits: ${Object.values(stats.exits).reduce((a, b) => a + b, 0)} (${describeExits(stats.exits)})`,
+    '',
+  ].join('\n');
+}
+
+function workerRow(worker: WorkerStats): string[] {
+  // Before a worker is ready its heartbeat age is only the time since its fork.
+  const beat = worker.state === 'booting' ? '-' : `${formatAge(worker.heartbeatAge)} ago`;
+  return [
+    String(worker.pid),
+    String(worker.id),
+    formatAge(worker.age),
+    worker.state,
+    String(worker.requests),
+    String(worker.inFlight),
+    worker.rss > 0 ? formatSize(worker.rss) : '-',
+    '-',
+    beat,
+  ];
+}
+
+/** `stats` without --json: one `name value` line per total, for a shell script or a glance. */
+export function formatTotals(stats: ServerStats): string {
+  const count = (state: string) => stats.workers.filter((w) => w.state === state).length;
+  const lines: [string, string | number][] = [
+    ['pid', stats.pid],
+    ['version', stats.version],
+    ['state', stats.state],
+    ['uptime_seconds', Math.round(stats.uptime / 1000)],
+    ['generation', stats.generation],
+    ['workers_target', stats.workerCount],
+    ['workers_booting', count('booting')],
+    ['workers_ready', count('ready')],
+    ['workers_retiring', count('retiring')],
+    ['workers_stopping', count('stopping')],
+    ['requests', stats.requests],
+    ['in_flight', stats.inFlight],
+    ['arbiter_rss_bytes', stats.rss],
+    ['restarts', stats.restarts],
+    ...byReason('restarts', stats.restartsByReason),
+    ...byReason('exits', stats.exits),
+  ];
+  return lines.map(([name, value]) => `${name} ${value}\n`).join('');
+}
+
+/** `exits_scale_down 1`: names a shell can use. */
+const byReason = (prefix: string, counts: Readonly<Record<string, number>>): [string, number][] =>
+  Object.entries(counts).map(([reason, n]) => [`${prefix}_${reason.replace(/-/g, '_')}`, n]);

@@ -1,0 +1,394 @@
+/**
+ * `unicorn ctl` against real servers: each command, what it prints and its exit code, the control
+ * socket's file (mode, default place, removal, stale and live files, USR2), and every refusal.
+ */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { ServerStats } from '../../src/hooks/types';
+import { request } from '../helpers/http';
+import { APPS, isAlive, ROOT, runToExit, start, Unicorn, waitUntilGone, type StartOptions } from '../helpers/unicorn';
+
+const ROUTES = path.join(APPS, 'routes.js');
+
+const tempDir = () => mkdtempSync(path.join(tmpdir(), 'unicorn-ctl-'));
+
+interface CtlRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run `unicorn ctl ARGS` to completion, with everything it printed. */
+async function ctl(args: string[], options: StartOptions = {}): Promise<CtlRun> {
+  const { code, stderr, unicorn } = await runToExit(['ctl', ...args], options);
+  return { code, stderr, stdout: await allOutput(unicorn) };
+}
+
+/** stdout once it has closed: a process's exit event can come before its last output. */
+async function allOutput(unicorn: Unicorn): Promise<string> {
+  const stdout = unicorn.proc.stdout!;
+  if (!stdout.closed) await once(stdout, 'close');
+  await unicorn.outputClosed;
+  return unicorn.stdout;
+}
+
+/** A server with its control socket at a path of its own; resolves once `workers` are ready. */
+async function serveWithSocket(workers: number, app = ROUTES, extra: string[] = []): Promise<{ unicorn: Unicorn; socket: string }> {
+  const socket = path.join(tempDir(), 'ctl.sock');
+  const unicorn = start(['-b', '127.0.0.1:0', '-w', String(workers), '--control-socket', socket, ...extra, app]);
+  await unicorn.ready(workers);
+  return { unicorn, socket };
+}
+
+async function stats(socket: string): Promise<ServerStats> {
+  const run = await ctl(['--socket', socket, 'stats', '--json']);
+  expect(run).toMatchObject({ code: 0, stderr: '' });
+  return JSON.parse(run.stdout) as ServerStats;
+}
+
+const ready = (s: ServerStats) => s.workers.filter((w) => w.state === 'ready');
+
+/** A /hold request, resolved once its headers are back: the request is in a worker. */
+async function holdRequest(url: string, ms: number): Promise<{ done: Promise<string | Error>; finished: () => boolean }> {
+  let inWorker!: () => void;
+  const headers = new Promise<void>((resolve) => (inWorker = resolve));
+  let finished = false;
+  const done = request(`${url}/hold?ms=${ms}`, { onResponse: () => inWorker() }).then(
+    (reply) => ((finished = true), reply.body),
+    (err: Error) => err,
+  );
+  await headers;
+  return { done, finished: () => finished };
+}
+
+/** An app whose reply names its version, where a test can deploy a new one (or a broken one). */
+function deployable(version: string): string {
+  const file = path.join(tempDir(), 'app.js');
+  writeFileSync(file, appSource(version));
+  return file;
+}
+const appSource = (version: string) => `module.exports = (req, res) => res.end('version ${version}\\n');\n`;
+
+describe('unicorn ctl status and stats', () => {
+  it('shows the arbiter and each worker in a table, the same stats as JSON, on a socket of mode 0600', async () => {
+    const { unicorn, socket } = await serveWithSocket(2);
+    expect(statSync(socket).mode & 0o777).toBe(0o600);
+    expect(statSync(socket).isSocket()).toBe(true);
+    await request(`${unicorn.url()}/`);
+
+    const status = await ctl(['--socket', socket, 'status']);
+    expect(status).toMatchObject({ code: 0, stderr: '' });
+    const lines = status.stdout.split('\n');
+    expect(lines[0]).toMatch(/^unicorn \d+\.\d+\.\d+\S*: serving, 2 of 2 workers ready \(generation 1\)$/);
+    expect(lines[1]).toBe(`Listening at: ${unicorn.url()}`);
+    const header = lines.findIndex((l) => l.startsWith('PID'));
+    expect(lines[header]!.split(/\s{2,}/)).toEqual(['PID', 'WORKER', 'AGE', 'STATE', 'REQUESTS', 'IN-FLIGHT', 'MEMORY', 'RESTARTS', 'LAST HEARTBEAT']);
+    const rows = lines.slice(header + 1, header + 4).map((l) => l.trim().split(/\s+/));
+    expect(rows[0]).toEqual([String(unicorn.pid), 'arbiter', expect.stringMatching(/^\d+(ms|s)$/), 'serving', expect.stringMatching(/^\d+$/), '0', expect.stringMatching(/MB$/), '0', '-']);
+    const workerRows = rows.slice(1);
+    expect(workerRows.map((r) => Number(r[0])).sort()).toEqual(unicorn.workerPids().sort());
+    expect(workerRows.map((r) => r[1])).toEqual(['1', '2']);
+    for (const row of workerRows) expect(row.slice(3, 5)).toEqual(['ready', expect.stringMatching(/^[01]$/)]);
+    expect(lines).toContain('Restarts: 0 (none)');
+
+    const json = await stats(socket);
+    expect(json).toMatchObject({ pid: unicorn.pid, state: 'serving', workerCount: 2, generation: 1, listeners: [unicorn.url()], controlSocket: socket, restarts: 0 });
+    expect(json.workers.map((w) => w.pid).sort()).toEqual(unicorn.workerPids().sort());
+    expect(json.exits).toMatchObject({ crash: 0, reload: 0, 'ctl-kill': 0 });
+    expect(json.rss).toBeGreaterThan(1e6);
+
+    const plain = await ctl(['--socket', socket, 'stats']);
+    expect(plain.stdout).toContain(`pid ${unicorn.pid}\n`);
+    expect(plain.stdout).toContain('workers_ready 2\n');
+    expect(plain.stdout).toContain('exits_ctl_kill 0\n');
+  });
+});
+
+describe('unicorn ctl scale, add, remove', () => {
+  it('return once the live ready workers number what was asked', async () => {
+    const { unicorn, socket } = await serveWithSocket(1);
+    expect(await ctl(['--socket', socket, 'scale', '3'])).toEqual({ code: 0, stdout: '3 workers ready (was 1)\n', stderr: '' });
+    // Ready when the command returns, not some time after (a worker takes a few hundred ms to boot).
+    expect(ready(await stats(socket))).toHaveLength(3);
+    expect(unicorn.workerPids()).toHaveLength(3);
+
+    expect(await ctl(['--socket', socket, 'remove', '2'])).toMatchObject({ code: 0, stdout: '1 worker ready (was 3)\n' });
+    const after = await stats(socket);
+    expect(ready(after)).toHaveLength(1);
+    expect(after.workers.filter((w) => w.state !== 'stopping')).toHaveLength(1);
+    // The oldest stopped: worker 3 serves on.
+    expect(ready(after)[0]!.id).toBe(3);
+    expect(after.exits['scale-down'] + after.workers.filter((w) => w.state === 'stopping').length).toBe(2);
+
+    expect(await ctl(['--socket', socket, 'add'])).toMatchObject({ code: 0, stdout: '2 workers ready (was 1)\n' });
+    expect(ready(await stats(socket))).toHaveLength(2);
+  });
+
+  it('refuse a count that is not a whole number, and removing the last worker', async () => {
+    const { socket } = await serveWithSocket(2);
+    expect(await ctl(['--socket', socket, 'scale', 'x'])).toEqual({ code: 2, stdout: '', stderr: 'unicorn ctl: error: scale "x" is not accepted: expected a whole number of at least 1\n' });
+    expect((await ctl(['--socket', socket, 'scale', '0'])).stderr).toBe('unicorn ctl: error: scale "0" is not accepted: expected a whole number of at least 1\n');
+    expect((await ctl(['--socket', socket, 'add', '1.5'])).stderr).toBe('unicorn ctl: error: add "1.5" is not accepted: expected a whole number of at least 1\n');
+    expect(await ctl(['--socket', socket, 'remove', '2'])).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: 'unicorn ctl: error: remove 2 is not accepted: the server runs 2 workers and keeps at least one; expected at most 1\n',
+    });
+    expect(ready(await stats(socket))).toHaveLength(2);
+  });
+});
+
+describe('unicorn ctl reload', () => {
+  it('returns once every new worker is ready', async () => {
+    const app = deployable('1');
+    const { unicorn, socket } = await serveWithSocket(2, app);
+    writeFileSync(app, appSource('2'));
+    const run = await ctl(['--socket', socket, 'reload']);
+    expect(run).toEqual({ code: 0, stdout: 'Reload complete: 2 new workers ready; stopping 2 previous workers\n', stderr: '' });
+    const after = await stats(socket);
+    expect(after.generation).toBe(2);
+    expect(ready(after).map((w) => w.generation)).toEqual([2, 2]);
+    expect(unicorn.lines('Reload complete')).toHaveLength(1);
+  });
+
+  it('fails with the boot error when the new code does not load, and the old workers serve on', async () => {
+    const app = deployable('1');
+    const { unicorn, socket } = await serveWithSocket(2, app);
+    writeFileSync(app, 'module.exports = (req, res) => {\n  res.end("broken"\n};\n');
+    const run = await ctl(['--socket', socket, 'reload']);
+    expect(run.code).toBe(1);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toMatch(
+      /^unicorn ctl: error: Reload failed: worker \(pid:\d+\) exited with code 4: cannot load the app ".*app\.js": .*SyntaxError: .* \(at .*app\.js:\d+\); the previous workers keep serving\n$/,
+    );
+    expect((await request(unicorn.url())).body).toBe('version 1\n');
+    const after = await stats(socket);
+    expect(after.generation).toBe(1);
+    expect(ready(after)).toHaveLength(2);
+    // The new workers were not replaced: no restart.
+    expect(after.restarts).toBe(0);
+  });
+});
+
+describe('unicorn ctl kill', () => {
+  it('replaces the worker: returns once it has exited and its replacement is ready', async () => {
+    const { socket } = await serveWithSocket(2);
+    const [first, second] = (await stats(socket)).workers;
+    const run = await ctl(['--socket', socket, 'kill', String(first!.pid)]);
+    expect(run).toEqual({ code: 0, stdout: `Worker 1 (pid ${first!.pid}) has exited; 2 workers ready\n`, stderr: '' });
+    expect(isAlive(first!.pid)).toBe(false);
+    const after = await stats(socket);
+    expect(ready(after).map((w) => w.pid)).toEqual([second!.pid, expect.any(Number)]);
+    expect(ready(after)[1]!.id).toBe(3);
+    expect(after.exits['ctl-kill']).toBe(1);
+    expect(after.restartsByReason['ctl-kill']).toBe(1);
+    expect(after.restarts).toBe(1);
+  });
+
+  it('refuses a pid that is not one of its workers', async () => {
+    const { unicorn, socket } = await serveWithSocket(1);
+    const [worker] = unicorn.workerPids();
+    const refused = await ctl(['--socket', socket, 'kill', '999999999']);
+    expect(refused).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: `unicorn ctl: error: kill 999999999 is not accepted: no worker of this server has pid 999999999; its workers are ${worker}\n`,
+    });
+    expect((await ctl(['--socket', socket, 'kill', String(unicorn.pid)])).stderr).toContain(`${unicorn.pid} is the arbiter (use shutdown)`);
+    expect((await ctl(['--socket', socket, 'kill', 'abc'])).stderr).toBe(
+      'unicorn ctl: error: kill "abc" is not accepted: expected the pid of a worker, a whole number (unicorn ctl status lists them)\n',
+    );
+  });
+});
+
+describe('unicorn ctl shutdown', () => {
+  it('stops gracefully and returns once the arbiter has exited, its socket file removed', async () => {
+    const { unicorn, socket } = await serveWithSocket(1);
+    const held = await holdRequest(unicorn.url(), 600);
+    const run = await ctl(['--socket', socket, 'shutdown']);
+    expect(run).toEqual({ code: 0, stdout: `Shutting down gracefully (pid ${unicorn.pid})\nThe server has exited\n`, stderr: '' });
+    // The request in flight was answered before the arbiter exited.
+    expect(held.finished()).toBe(true);
+    expect(await held.done).toMatch(/^held \d+\n$/);
+    expect(await unicorn.exited).toEqual({ code: 0, signal: null });
+    expect(existsSync(socket)).toBe(false);
+  });
+
+  it('--quick stops at once, without waiting for requests in flight', async () => {
+    const { unicorn, socket } = await serveWithSocket(1);
+    const held = await holdRequest(unicorn.url(), 20_000);
+    const started = Date.now();
+    const run = await ctl(['--socket', socket, 'shutdown', '--quick']);
+    expect(run).toEqual({ code: 0, stdout: `Shutting down quickly (pid ${unicorn.pid})\nThe server has exited\n`, stderr: '' });
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(await unicorn.exited).toEqual({ code: 0, signal: null });
+    // Its connection was closed under it.
+    expect(typeof (await held.done)).toBe('object');
+    expect(held.finished()).toBe(false);
+  });
+});
+
+describe('unicorn ctl reopen-logs', () => {
+  it('reopens the logs in the arbiter and tells every worker', async () => {
+    const { unicorn, socket } = await serveWithSocket(2);
+    expect(await ctl(['--socket', socket, 'reopen-logs'])).toEqual({ code: 0, stdout: "Reopened the arbiter's log files; told 2 workers to reopen theirs\n", stderr: '' });
+    await unicorn.waitForLog((l) => l.msg === 'Handling control command: reopen-logs', 'the command in the log');
+  });
+});
+
+describe('the default place', () => {
+  /** XDG_RUNTIME_DIR for this test alone, so other tests' servers are not found. */
+  const runtimeDir = () => {
+    const dir = tempDir();
+    return { dir, env: { XDG_RUNTIME_DIR: dir }, sockets: path.join(dir, 'unicorn') };
+  };
+
+  it('is $XDG_RUNTIME_DIR/unicorn/PID.sock, found by ctl without --socket; several servers are listed', async () => {
+    const { env, sockets } = runtimeDir();
+    const none = await ctl(['status'], { env });
+    expect(none).toMatchObject({ code: 1, stdout: '' });
+    expect(none.stderr).toBe(`unicorn ctl: error: no unicorn server found: ${sockets} does not exist (a server started with --control-socket PATH is reached with --socket PATH)\n`);
+
+    const one = start(['-b', '127.0.0.1:0', ROUTES], { env });
+    await one.ready(1);
+    expect(statSync(sockets).mode & 0o777).toBe(0o700);
+    expect(readdirSync(sockets)).toEqual([`${one.pid}.sock`]);
+    const found = await ctl(['status'], { env });
+    expect(found.code).toBe(0);
+    expect(found.stdout).toMatch(new RegExp(`^${one.pid}\\s+arbiter\\s`, 'm'));
+
+    const two = start(['-b', '127.0.0.1:0', ROUTES], { env });
+    await two.ready(1);
+    const several = await ctl(['stats', '--json'], { env });
+    expect(several.code).toBe(2);
+    const [first, second] = [one, two].sort((a, b) => a.pid - b.pid);
+    expect(several.stderr).toBe(
+      'unicorn ctl: error: 2 unicorn servers are running; choose one with --socket PATH:\n' +
+        `  ${sockets}/${first!.pid}.sock  pid ${first!.pid}  ${first!.url()}\n` +
+        `  ${sockets}/${second!.pid}.sock  pid ${second!.pid}  ${second!.url()}\n`,
+    );
+
+    // Stopped, a server removes its socket; the one left is found again.
+    expect((await ctl(['--socket', path.join(sockets, `${two.pid}.sock`), 'shutdown'], { env })).code).toBe(0);
+    expect(readdirSync(sockets)).toEqual([`${one.pid}.sock`]);
+    expect((await ctl(['stats', '--json'], { env })).code).toBe(0);
+  });
+
+  it('is not used when it is writable by others: the server runs without a control socket', async () => {
+    const { env, sockets } = runtimeDir();
+    mkdirSync(sockets);
+    chmodSync(sockets, 0o777);
+    const unicorn = start(['-b', '127.0.0.1:0', ROUTES], { env });
+    await unicorn.ready(1);
+    const refusal = `${sockets} is writable by its group and others (mode 0777); expected mode 0700 (chmod 700 ${sockets})`;
+    expect(unicorn.logs.find((l) => l.msg.startsWith('No control socket'))?.msg).toBe(
+      `No control socket: ${refusal}; \`unicorn ctl\` cannot reach this server (give --control-socket PATH, or --no-control-socket)`,
+    );
+    expect(readdirSync(sockets)).toEqual([]);
+    expect(await ctl(['status'], { env })).toEqual({ code: 1, stdout: '', stderr: `unicorn ctl: error: not looking for servers in ${sockets}: ${refusal}\n` });
+  });
+
+  it('--no-control-socket makes no socket at all', async () => {
+    const { dir, env, sockets } = runtimeDir();
+    const unicorn = start(['-b', '127.0.0.1:0', '--no-control-socket', ROUTES], { env });
+    await unicorn.ready(1);
+    expect(existsSync(sockets)).toBe(false);
+    expect(readdirSync(dir)).toEqual([]);
+    expect(unicorn.lines('Control socket at')).toHaveLength(0);
+    expect((await ctl(['status'], { env })).stderr).toContain('no unicorn server found');
+  });
+});
+
+describe('the control socket file', () => {
+  it('left by a server that was killed is replaced; a live one is refused', async () => {
+    const socket = path.join(tempDir(), 'ctl.sock');
+    const killed = start(['-b', '127.0.0.1:0', '--control-socket', socket, ROUTES]);
+    await killed.ready(1);
+    await killed.kill();
+    expect(statSync(socket).isSocket()).toBe(true);
+    expect(await ctl(['--socket', socket, 'status'])).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: `unicorn ctl: error: no unicorn server at ${socket}: nothing listens on it (the server that made it has exited)\n`,
+    });
+
+    const unicorn = start(['-b', '127.0.0.1:0', '--control-socket', socket, ROUTES]);
+    await unicorn.ready(1);
+    expect(unicorn.lines('Replacing the stale control socket')).toHaveLength(1);
+    expect((await stats(socket)).pid).toBe(unicorn.pid);
+
+    const second = await runToExit(['-b', '127.0.0.1:0', '--control-socket', socket, ROUTES]);
+    expect(second.code).toBe(1);
+    expect(second.stderr).toContain(`unicorn: error: cannot listen at the control socket ${socket}: a server is already listening on it; stop it, or choose another --control-socket\n`);
+    expect((await stats(socket)).pid).toBe(unicorn.pid);
+  });
+
+  it('refuses a path that is not a socket, and says when there is no server', async () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'not-a-socket');
+    writeFileSync(file, 'data');
+    const refused = await runToExit(['-b', '127.0.0.1:0', '--control-socket', file, ROUTES]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain(`cannot listen at the control socket ${file}: the path exists and is not a socket; remove it or choose another --control-socket\n`);
+    const missing = path.join(dir, 'missing.sock');
+    expect(await ctl(['--socket', missing, 'status'])).toEqual({ code: 1, stdout: '', stderr: `unicorn ctl: error: no unicorn server at ${missing}: no such socket\n` });
+  });
+
+  it('refuses another user: permission denied', async () => {
+    const { unicorn, socket } = await serveWithSocket(1);
+    // The directory is searchable by all, so the socket's own mode is what refuses.
+    chmodSync(path.dirname(socket), 0o755);
+    let run: CtlRun;
+    if (process.getuid!() === 0) {
+      // As root, which no mode refuses, the client drops to nobody after Node has started.
+      const script = `process.setgid(65534); process.setuid(65534); require(${JSON.stringify(path.join(ROOT, 'dist', 'src', 'cli.js'))}).main([process.execPath, 'unicorn', 'ctl', '--socket', ${JSON.stringify(socket)}, 'status'])`;
+      const client = new Unicorn(spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'pipe'] }));
+      const { code } = await client.exited;
+      run = { code, stdout: await allOutput(client), stderr: client.stderr };
+      expect(run.stderr).toContain('and this is uid 65534');
+    } else {
+      chmodSync(socket, 0o000);
+      run = await ctl(['--socket', socket, 'status']);
+    }
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(new RegExp(`^unicorn ctl: error: permission denied for ${socket}: a control socket is for the user the server runs as \\(mode 0600\\); it belongs to uid ${process.getuid!()}`));
+    expect(isAlive(unicorn.pid)).toBe(true);
+  });
+
+  it('with --control-socket PATH, passes to the arbiter USR2 starts, which the old one leaves in place', async () => {
+    const { unicorn, socket } = await serveWithSocket(1);
+    unicorn.signal('SIGUSR2');
+    const taken = await unicorn.waitForLog((l) => l.msg.startsWith('Taking over the control socket'), 'the new arbiter taking the socket over');
+    await unicorn.waitForLog((l) => l.pid === taken.pid && l.msg === `Control socket at ${socket}`, 'the new arbiter listening');
+    await unicorn.waitForLog((l) => l.pid === taken.pid && /^Worker \(pid:\d+\) ready$/.test(l.msg), 'the new arbiter’s worker');
+    expect((await stats(socket)).pid).toBe(taken.pid);
+    unicorn.signal('SIGTERM');
+    expect(await unicorn.exited).toEqual({ code: 0, signal: null });
+    expect(await waitUntilGone([unicorn.pid])).toEqual([]);
+    // The old arbiter did not remove the new one's socket at exit.
+    const after = await stats(socket);
+    expect(after.pid).toBe(taken.pid);
+    expect(ready(after)).toHaveLength(1);
+  });
+});
+
+describe('unicorn ctl refusals', () => {
+  it('name an unknown command with the nearest one, and exit 2', async () => {
+    const socket = path.join(tempDir(), 'ctl.sock');
+    expect(await ctl(['--socket', socket, 'stauts'])).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: 'unicorn ctl: error: unknown command "stauts" (did you mean "status"?); the commands are status, stats, reload, scale, add, remove, kill, reopen-logs, shutdown\n',
+    });
+    const help = await ctl(['--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/^Usage: unicorn ctl \[options\] \[command\]/);
+    for (const command of ['status', 'stats', 'reload', 'scale <N>', 'add [N]', 'remove [N]', 'kill <PID>', 'reopen-logs', 'shutdown']) {
+      expect(help.stdout).toContain(`  ${command}`);
+    }
+    expect((await ctl([])).code).toBe(2);
+  });
+});

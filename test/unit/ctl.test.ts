@@ -1,0 +1,164 @@
+import { chmodSync, mkdtempSync, statSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { PendingReplies, type Reply } from '../../src/arbiter/control';
+import { ExitTally, serverStats } from '../../src/arbiter/stats';
+import { checkPrivateDir, defaultControlDir, parseRequest, type ControlReply } from '../../src/control';
+import { formatAge, formatStatus, formatTotals } from '../../src/ctl/format';
+import type { WorkerStats } from '../../src/hooks/types';
+
+const worker = (id: number, over: Partial<WorkerStats> = {}): WorkerStats => ({
+  id,
+  pid: 4000 + id,
+  generation: 1,
+  state: 'ready',
+  startedAt: 0,
+  age: 65_000,
+  requests: 12,
+  inFlight: 1,
+  rss: 50 * 1024 * 1024,
+  heartbeatAge: 1200,
+  published: {},
+  ...over,
+});
+
+describe('the status table', () => {
+  it('has a row for the arbiter with the restarts, one per worker, columns aligned, and the exits by reason', () => {
+    const tally = new ExitTally();
+    tally.add('crash', 5, true);
+    tally.add('reload', 3, true);
+    tally.add('reload', 4, true);
+    tally.add('scale-down', 0, false);
+    const stats = serverStats({
+      version: '1.2.3',
+      startedAt: Date.now() - 3_725_000,
+      state: 'serving',
+      workerCount: 2,
+      generation: 2,
+      listeners: ['http://127.0.0.1:8000'],
+      controlSocket: '/run/ctl.sock',
+      workers: [worker(5), worker(6, { state: 'booting', rss: 0, requests: 0, inFlight: 0 })],
+      exited: tally,
+    });
+    const lines = formatStatus(stats).split('\n');
+    expect(lines.slice(0, 2)).toEqual(['unicorn 1.2.3: serving, 1 of 2 workers ready (generation 2)', 'Listening at: http://127.0.0.1:8000']);
+    const table = lines.slice(3, 7);
+    expect(table[0]!.split(/\s{2,}/)).toEqual(['PID', 'WORKER', 'AGE', 'STATE', 'REQUESTS', 'IN-FLIGHT', 'MEMORY', 'RESTARTS', 'LAST HEARTBEAT']);
+    // Requests: 12 by the workers that exited, 12 by the live ones.
+    expect(table[1]!.split(/\s+/)).toEqual([String(process.pid), 'arbiter', '1h02m', 'serving', '24', '1', expect.stringMatching(/MB$/), '3', '-']);
+    expect(table[2]!.split(/\s+/)).toEqual(['4005', '5', '1m05s', 'ready', '12', '1', '50MB', '-', '1s', 'ago']);
+    // Before its first heartbeat a worker has no memory figure, and its beat is only its fork.
+    expect(table[3]!.split(/\s+/)).toEqual(['4006', '6', '1m05s', 'booting', '0', '0', '-', '-', '-']);
+    // Every column starts where its header does.
+    for (const column of ['WORKER', 'AGE', 'STATE', 'REQUESTS', 'IN-FLIGHT', 'MEMORY', 'RESTARTS', 'LAST HEARTBEAT']) {
+      const at = table[0]!.indexOf(column);
+      expect(table.slice(1).every((row) => row[at - 1] === ' ' && row[at] !== ' ')).toBe(true);
+    }
+    expect(lines.slice(8, 10)).toEqual(['Restarts: 3 (reload 2, crash 1)', 'Exits: 4 (reload 2, crash 1, scale-down 1)']);
+    expect(formatTotals(stats)).toContain('\nrestarts 3\nrestarts_crash 1\n');
+    expect(formatTotals(stats)).toContain('\nexits_scale_down 1\n');
+  });
+
+  it('writes ages in two units at most', () => {
+    expect([0, 999, 1000, 59_999, 60_000, 3_599_000, 3_600_000, 86_399_000, 90_000_000].map(formatAge)).toEqual([
+      '0ms',
+      '999ms',
+      '1s',
+      '59s',
+      '1m00s',
+      '59m59s',
+      '1h00m',
+      '23h59m',
+      '1d01h',
+    ]);
+  });
+});
+
+describe('control requests', () => {
+  it('are refused unless they are well formed', () => {
+    expect(parseRequest('{"command":"scale","count":3}')).toEqual({ command: 'scale', count: 3 });
+    expect(parseRequest('{"command":"shutdown","quick":false}')).toEqual({ command: 'shutdown', quick: false });
+    expect(parseRequest('scale 3')).toEqual({ refused: 'the request is not JSON' });
+    expect(parseRequest('[1]')).toEqual({ refused: 'the request is not a JSON object' });
+    expect(parseRequest('{"command":"scael"}')).toEqual({
+      refused: 'unknown command "scael"; the commands are stats, reload, scale, add, remove, kill, reopen-logs, shutdown',
+    });
+    expect(parseRequest('{"command":"toString"}')).toMatchObject({ refused: expect.stringContaining('unknown command "toString"') });
+    for (const bad of ['{"command":"scale","count":0}', '{"command":"scale","count":1.5}', '{"command":"kill","pid":"12"}', '{"command":"shutdown"}']) {
+      expect(parseRequest(bad)).toEqual({ refused: expect.stringMatching(/request's arguments are not valid/) });
+    }
+  });
+});
+
+describe('replies that wait', () => {
+  const recorder = () => {
+    const sent: ControlReply[] = [];
+    const reply: Reply = { send: (r) => sent.push(r) };
+    return { sent, reply };
+  };
+
+  it('answer a reload with the outcome of the reload they wait for, not an earlier one', () => {
+    const pending = new PendingReplies();
+    const first = recorder();
+    const queued = recorder();
+    pending.afterReload(1, first.reply);
+    pending.afterReload(2, queued.reply);
+    pending.reloadEnded(1, { ok: false, error: 'Reload failed: x' });
+    expect(first.sent).toEqual([{ ok: false, error: 'Reload failed: x' }]);
+    expect(queued.sent).toEqual([]);
+    pending.reloadEnded(2, { ok: true, message: 'Reload complete' });
+    expect(queued.sent).toEqual([{ ok: true, message: 'Reload complete' }]);
+  });
+
+  it('answer a count once it is reached, or with the boot failure, or the stop, once', () => {
+    const pending = new PendingReplies();
+    let reached = false;
+    const scale = recorder();
+    pending.whenSettled(scale.reply, () => (reached ? { ok: true, message: 'done' } : undefined));
+    pending.check();
+    expect(scale.sent).toEqual([]);
+    reached = true;
+    pending.check();
+    pending.check();
+    expect(scale.sent).toEqual([{ ok: true, message: 'done' }]);
+
+    const failing = recorder();
+    const reload = recorder();
+    pending.whenSettled(failing.reply, () => undefined);
+    pending.afterReload(3, reload.reply);
+    pending.failSettling('worker 7 failed to boot');
+    expect(failing.sent).toEqual([{ ok: false, error: 'worker 7 failed to boot' }]);
+    pending.failAll('the server is shutting down');
+    expect(reload.sent).toEqual([{ ok: false, error: 'the server is shutting down' }]);
+    expect(failing.sent).toHaveLength(1);
+  });
+});
+
+describe('the default directory', () => {
+  const base = () => mkdtempSync(path.join(tmpdir(), 'unicorn-ctl-unit-'));
+
+  it('is $XDG_RUNTIME_DIR/unicorn, or /tmp/unicorn-UID when that is unset or relative', () => {
+    expect(defaultControlDir({ XDG_RUNTIME_DIR: '/run/user/1000' }, 1000)).toBe('/run/user/1000/unicorn');
+    expect(defaultControlDir({}, 1000)).toBe('/tmp/unicorn-1000');
+    expect(defaultControlDir({ XDG_RUNTIME_DIR: 'run' }, 7)).toBe('/tmp/unicorn-7');
+  });
+
+  it('is created with mode 0700, and refused when others can write to it, it is a link, or not ours', () => {
+    const dir = path.join(base(), 'unicorn');
+    expect(checkPrivateDir(dir, false)).toBe('missing');
+    expect(checkPrivateDir(dir, true)).toBeUndefined();
+    expect(statSync(dir).mode & 0o777).toBe(0o700);
+    chmodSync(dir, 0o770);
+    expect(checkPrivateDir(dir, true)).toBe(`${dir} is writable by its group (mode 0770); expected mode 0700 (chmod 700 ${dir})`);
+    chmodSync(dir, 0o755);
+    expect(checkPrivateDir(dir, true)).toBeUndefined();
+
+    const link = path.join(base(), 'unicorn');
+    symlinkSync(dir, link);
+    expect(checkPrivateDir(link, true)).toBe(`${link} is not a directory (a symbolic link)`);
+    expect(checkPrivateDir(dir, false, process.getuid!() + 1)).toBe(`${dir} belongs to uid ${process.getuid!()}, not to this user (uid ${process.getuid!() + 1})`);
+
+    const noParent = path.join(base(), 'gone', 'unicorn');
+    expect(checkPrivateDir(noParent, true)).toBe(`cannot create ${noParent}: no such directory ${path.dirname(noParent)}`);
+  });
+});
