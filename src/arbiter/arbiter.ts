@@ -5,7 +5,7 @@ import { formatDuration } from '../config/duration';
 import type { ConfigSource } from '../config/file';
 import type { Settings } from '../config/settings';
 import { formatSize } from '../config/size';
-import type { ControlReply, ControlRequest } from '../control';
+import { describeRequest, type ControlReply, type ControlRequest } from '../control';
 import { ExitCode } from '../exit-codes';
 import type { HookArgs, HookRunner } from '../hooks/run';
 import type { ArbiterView, ExitReason, HookName, ServerStats, WorkerStats } from '../hooks/types';
@@ -96,22 +96,6 @@ const byAge = (a: WorkerRecord, b: WorkerRecord) => a.spawnedAt - b.spawnedAt ||
 
 /** `1 worker`, `3 workers`: for replies a person reads. */
 const nWorkers = (count: number) => `${count} worker${count === 1 ? '' : 's'}`;
-
-/** `scale 3`, `kill 1234`, `shutdown --quick`: a control request as logged. */
-function describeRequest(request: ControlRequest): string {
-  switch (request.command) {
-    case 'scale':
-    case 'add':
-    case 'remove':
-      return `${request.command} ${request.count}`;
-    case 'kill':
-      return `kill ${request.pid}`;
-    case 'shutdown':
-      return request.quick ? 'shutdown --quick' : 'shutdown';
-    default:
-      return request.command;
-  }
-}
 
 /** The settings, and the config file's text as read when they were (workers import that text). */
 export interface Configuration {
