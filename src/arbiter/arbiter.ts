@@ -56,6 +56,9 @@ interface Reload {
   targetSet: boolean;
 }
 
+/** What became of a hook: its failure, or a promise of it while it runs (Arbiter.queueHook). */
+type HookOutcome = Error | undefined | Promise<Error | undefined>;
+
 /** How long the loop sleeps when nothing is due; events wake it at once. */
 const IDLE_TICK_MS = 1000;
 /** How long workers told to stop quickly (SIGQUIT) have to exit before they are killed. */
@@ -158,8 +161,10 @@ export class Arbiter {
   private lastWorkerId = 0;
   /** Workers whose preFork hook is running or queued: id → generation. */
   private readonly preForking = new Map<number, number>();
-  /** The arbiter's hooks, one at a time, in the order the loop asked for them (queueHook). */
+  /** The arbiter's hooks, one at a time, in the order the loop asked for them (queueHook): the
+   *  last one's end, and how many have not ended. */
   private hookChain: Promise<void> = Promise.resolve();
+  private hooksRunning = 0;
   private nextSpawnAt = 0;
   private crashStreak = 0;
   private lastCrashAt = -Infinity;
@@ -597,25 +602,42 @@ export class Arbiter {
 
   /**
    * Run an arbiter hook after the ones asked for before it, beside the loop: the loop goes on
-   * (signals, heartbeats, exits) while a hook takes its time. Resolves with the failure of a hook
-   * whose failure stops something; a logged hook's failure has been logged.
+   * (signals, heartbeats, exits) while a hook takes its time. With no hook still running, it runs at
+   * once, and a hook that returns no promise is done before the loop takes its next step, as in
+   * Gunicorn. Gives the failure of a hook whose failure stops something (a logged hook's failure has
+   * been logged), or a promise of it while the hook runs.
    */
-  private queueHook<N extends HookName>(hook: N, args: HookArgs<N>, moot = () => false): Promise<Error | undefined> {
-    if (!this.hooks.has(hook)) return Promise.resolve(undefined);
-    const done = this.hookChain.then(() => (moot() ? undefined : this.hooks.run(hook, ...args))).then(
+  private queueHook<N extends HookName>(hook: N, args: HookArgs<N>, moot = () => false): HookOutcome {
+    if (!this.hooks.has(hook)) return undefined;
+    const run = () => (moot() ? undefined : this.hooks.run(hook, ...args));
+    if (this.hooksRunning > 0) return this.trackHook(this.hookChain.then(run));
+    try {
+      const pending = run();
+      return pending && this.trackHook(pending);
+    } catch (err) {
+      return err as Error;
+    }
+  }
+
+  private trackHook(pending: Promise<void>): Promise<Error | undefined> {
+    const done = pending.then(
       () => undefined,
       (err: Error) => err,
     );
-    this.hookChain = done.then(() => undefined);
+    this.hooksRunning++;
+    this.hookChain = done.then(() => {
+      this.hooksRunning--;
+    });
     return done;
   }
 
-  /** `then` in the loop once `hook` has run (at once when no plugin has it), with its failure. A
-   *  hook whose turn comes once the arbiter is stopping is skipped: what it would decide is moot. */
+  /** `then` once `hook` has run (at once when no plugin has it, or it finished at once), with its
+   *  failure; later, in the loop, as an event. A hook whose turn comes once the arbiter is stopping
+   *  is skipped: what it would decide is moot. */
   private afterHook<N extends HookName>(hook: N, args: HookArgs<N>, then: (err?: Error) => void): void {
-    if (!this.hooks.has(hook)) return then();
-    const moot = () => this.stop !== undefined;
-    void this.queueHook(hook, args, moot).then((err) => this.enqueue({ kind: 'hook-done', then: () => then(err) }));
+    const outcome = this.queueHook(hook, args, () => this.stop !== undefined);
+    if (outcome instanceof Promise) void outcome.then((err) => this.enqueue({ kind: 'hook-done', then: () => then(err) }));
+    else then(outcome);
   }
 
   private onWorkerMessage(record: WorkerRecord, message: unknown): void {
