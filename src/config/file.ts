@@ -3,7 +3,7 @@
  * setting values, the app, plugins and hooks. Setting values are validated by the registry like
  * any other source; hooks by the hook loader. Everything else is refused here, by name.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { registerHooks } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -34,6 +34,9 @@ export interface ConfigFile {
 export interface ConfigSource {
   format: string;
   text: string;
+  /** The URL the loader gave the module (the file's real path, through any symlink): a worker
+   *  loads the text under it, so that its relative imports resolve as the arbiter's did. */
+  url?: string;
 }
 
 /** The most a config file may hold: it travels to each worker in its environment (an environment
@@ -134,8 +137,14 @@ async function importConfig(file: string, label: string, { fresh, pinned }: Load
   }
   let url = pathToFileURL(file).href;
   if (fresh) {
-    // ES modules are cached by URL (a new query is a new module); CommonJS ones by file name.
+    // ES modules are cached by URL (a new query is a new module); CommonJS ones by file name, the
+    // real one (a symlinked file is cached under its target's name).
     delete require.cache[file];
+    try {
+      delete require.cache[realpathSync(file)];
+    } catch {
+      // Gone: the import says so.
+    }
     url += `?unicorn-reread=${++imports}`;
   }
   hookModuleLoads();
@@ -152,11 +161,15 @@ async function importConfig(file: string, label: string, { fresh, pinned }: Load
   return { exported: namespace.default !== undefined ? namespace.default : namespace, source: refuseSize(source) };
 }
 
-/** Config-file URLs whose text is given rather than read (a worker's), and the text each config
- *  file import read. Module loads are seen through a load hook because only the loader knows the
- *  format it chose (a .js file is CommonJS or an ES module by its package.json). */
+/** Config-file URLs whose text is given rather than read (a worker's), by the URL imported and by
+ *  the URL it is loaded under; the config-file URLs imported to be read, by the URL the loader
+ *  resolved each to (its real path); and the text each such import read. Module loads are seen
+ *  through a load hook because only the loader knows the format it chose (a .js file is CommonJS or
+ *  an ES module by its package.json). */
 const pinnedSources = new Map<string, ConfigSource>();
+const servedSources = new Map<string, ConfigSource>();
 const configUrls = new Set<string>();
+const resolvedConfigUrls = new Map<string, string>();
 const readSources = new Map<string, ConfigSource>();
 let hooked = false;
 
@@ -164,14 +177,29 @@ function hookModuleLoads(): void {
   if (hooked) return;
   hooked = true;
   registerHooks({
+    resolve(specifier, context, nextResolve) {
+      const pinned = pinnedSources.get(specifier);
+      if (pinned) {
+        // Not resolved on disk: the file may be gone, or a symlink to it point elsewhere by now.
+        const url = pinned.url ?? specifier;
+        servedSources.set(url, pinned);
+        return { url, format: pinned.format as never, shortCircuit: true };
+      }
+      const result = nextResolve(specifier, context);
+      if (configUrls.has(specifier)) resolvedConfigUrls.set(result.url, specifier);
+      return result;
+    },
     load(url, context, nextLoad) {
-      const pinned = pinnedSources.get(url);
+      const pinned = servedSources.get(url);
       if (pinned) return { format: pinned.format as never, source: pinned.text, shortCircuit: true };
       const result = nextLoad(url, context);
-      if (configUrls.has(url)) {
+      const imported = resolvedConfigUrls.get(url);
+      if (imported !== undefined) {
         // CommonJS may come back without its source: Node reads it itself.
         const text = result.source == null ? readFileSync(fileURLToPath(url), 'utf8') : Buffer.from(result.source as Uint8Array).toString('utf8');
-        readSources.set(url, { format: result.format ?? 'commonjs', text });
+        const loadedAs = new URL(url);
+        loadedAs.search = '';
+        readSources.set(imported, { format: result.format ?? 'commonjs', text, url: loadedAs.href });
       }
       return result;
     },

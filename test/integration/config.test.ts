@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import ts from 'typescript';
@@ -275,6 +275,58 @@ describe('HUP reads the config file again', () => {
     unicorn.signal('SIGHUP');
     await unicorn.waitForLog((l) => l.msg.startsWith('Reload complete'), 'the reload');
     expect(unicorn.lines('config v2')).toHaveLength(1);
+  });
+});
+
+describe('workers import the config file as the arbiter read it', () => {
+  let unicorn: Unicorn;
+  const liveWorkers = (u: Unicorn, n: number) => u.waitForLog(() => u.workerPids().length === n, `${n} live workers`);
+  const crashAndRespawn = async (u: Unicorn, loaded: number) => {
+    const [pid] = u.workerPids();
+    process.kill(pid!, 'SIGKILL');
+    await u.waitForLog(() => u.lines('config loaded').length === loaded, `a respawned worker (${loaded} loads)`);
+    await liveWorkers(u, 1);
+    expect((await request(`${u.url()}/`)).status).toBe(200);
+  };
+
+  it.each(['mjs', 'cjs'])('through a symlink (.%s), with imports beside the file it links to', async (ext) => {
+    const shared = project(
+      ext === 'mjs'
+        ? {
+            'unicorn.config.mjs': `import { word } from './word.mjs';\nexport default { workers: 1, postWorkerInit: (worker) => worker.log.info('config loaded: ' + word) };`,
+            'word.mjs': `export const word = 'shared';`,
+          }
+        : {
+            'unicorn.config.cjs': `const { word } = require('./word.cjs');\nmodule.exports = { workers: 1, postWorkerInit: (worker) => worker.log.info('config loaded: ' + word) };`,
+            'word.cjs': `exports.word = 'shared';`,
+          },
+    );
+    const dir = project({});
+    symlinkSync(path.join(shared, `unicorn.config.${ext}`), path.join(dir, `unicorn.config.${ext}`));
+    unicorn = start(['-b', '127.0.0.1:0', ROUTES], { cwd: dir });
+    await unicorn.ready(1);
+    expect(unicorn.lines('config loaded')[0]!.msg).toBe('config loaded: shared');
+    await crashAndRespawn(unicorn, 2);
+    // HUP reads the edited file, not a CommonJS module cached under the name it links to.
+    const real = path.join(shared, `unicorn.config.${ext}`);
+    writeFileSync(real, readFileSync(real, 'utf8').replace('workers: 1', 'workers: 2').replace("'config loaded: '", "'config loaded again: '"));
+    unicorn.signal('SIGHUP');
+    await unicorn.waitForLog((l) => l.msg.startsWith('Reload complete'), 'the reload');
+    expect(unicorn.lines('Reload complete')[0]!.msg).toMatch(/^Reload complete: 2 new workers ready/);
+    expect(unicorn.lines('config loaded again: shared')).toHaveLength(2);
+  });
+
+  it.each(['mjs', 'cjs', 'ts'])('after the file is gone from disk (.%s): a crashed worker still comes back', async (ext) => {
+    const text =
+      ext === 'cjs'
+        ? `module.exports = { workers: 1, postWorkerInit: (worker) => worker.log.info('config loaded') };`
+        : `export default { workers: 1 as number, postWorkerInit: (worker: { log: { info(m: string): void } }) => worker.log.info('config loaded') };`.replace(/ as number|: \{ log: \{ info\(m: string\): void \} \}/g, ext === 'ts' ? '$&' : '');
+    const dir = project({ [`unicorn.config.${ext}`]: text });
+    unicorn = start(['-b', '127.0.0.1:0', ROUTES], { cwd: dir });
+    await unicorn.ready(1);
+    renameSync(path.join(dir, `unicorn.config.${ext}`), path.join(dir, `moved.${ext}`));
+    await crashAndRespawn(unicorn, 2);
+    expect(unicorn.bootFailures()).toEqual([]);
   });
 });
 
