@@ -26,8 +26,9 @@ export interface ConfigFile {
   plugins: unknown[];
   /** The file's own hooks (validated by the hook loader). */
   hooks: Partial<Record<HookName, unknown>>;
-  /** The file as it was read: workers import this, not the file on disk (see `loadConfigFile`). */
-  source: ConfigSource;
+  /** The file as it was read: workers import this, not the file on disk (see `loadConfigFile`).
+   *  Absent on a Node without `module.registerHooks` (before 22.15): workers read the disk then. */
+  source?: ConfigSource;
 }
 
 /** A config file's text as a module load gave it, with the format Node loaded it as. */
@@ -111,7 +112,7 @@ export async function loadConfigFile(file: string, launchCwd: string, options: L
   return result;
 }
 
-async function importConfig(file: string, label: string, { fresh, pinned }: LoadOptions): Promise<{ exported: unknown; source: ConfigSource }> {
+async function importConfig(file: string, label: string, { fresh, pinned }: LoadOptions): Promise<{ exported: unknown; source?: ConfigSource }> {
   const ext = path.extname(file);
   if (!EXTENSIONS.includes(ext)) {
     throw badConfig(`the config file ${label} is not accepted: expected a file ending in ${EXTENSIONS.join(', ')}`);
@@ -147,8 +148,8 @@ async function importConfig(file: string, label: string, { fresh, pinned }: Load
     }
     url += `?unicorn-reread=${++imports}`;
   }
-  hookModuleLoads();
-  if (pinned) pinnedSources.set(url, pinned);
+  const canPin = hookModuleLoads();
+  if (pinned && canPin) pinnedSources.set(url, pinned);
   else configUrls.add(url);
   let namespace: { default?: unknown };
   try {
@@ -156,6 +157,8 @@ async function importConfig(file: string, label: string, { fresh, pinned }: Load
   } catch (err) {
     throw badConfig(`cannot read the config file ${label}: ${describeError(err)}`, err);
   }
+  // Node 22.12 to 22.14 have no module.registerHooks: workers import the file on disk, as before.
+  if (!canPin) return { exported: namespace.default !== undefined ? namespace.default : namespace };
   const source = pinned ?? readSources.get(url);
   if (!source) throw badConfig(`cannot read the config file ${label}: it was imported before, and its text was not kept`);
   return { exported: namespace.default !== undefined ? namespace.default : namespace, source: refuseSize(source) };
@@ -173,8 +176,10 @@ const resolvedConfigUrls = new Map<string, string>();
 const readSources = new Map<string, ConfigSource>();
 let hooked = false;
 
-function hookModuleLoads(): void {
-  if (hooked) return;
+/** Whether module loads are hooked: `module.registerHooks` came in Node 22.15 (and 23.5). */
+function hookModuleLoads(): boolean {
+  if (hooked) return true;
+  if (typeof registerHooks !== 'function') return false;
   hooked = true;
   registerHooks({
     resolve(specifier, context, nextResolve) {
@@ -204,4 +209,5 @@ function hookModuleLoads(): void {
       return result;
     },
   });
+  return true;
 }
