@@ -1,7 +1,7 @@
 import { unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { formatAddress } from '../config/address';
-import { formatDuration } from '../config/duration';
+import { formatDuration, timerMs } from '../config/duration';
 import type { ConfigSource } from '../config/file';
 import type { Settings } from '../config/settings';
 import { formatSize } from '../config/size';
@@ -285,7 +285,7 @@ export class Arbiter {
     this.log.info('Shutting down: Master');
     // onExit follows the hooks asked for before it, unless one of them still runs at the stop's
     // deadline: then it does not wait for them.
-    const waitMs = Math.max(0, this.stop.deadline - this.now());
+    const waitMs = timerMs(Math.max(0, this.stop.deadline - this.now()));
     const deadline = new Promise<void>((resolve) => setTimeout(resolve, waitMs).unref());
     await Promise.race([this.hookChain, deadline]);
     await this.hooks.run('onExit', this.view);

@@ -22,3 +22,10 @@ export function formatDuration(millis: number): string {
   }
   return millis >= 1000 ? `${millis / 1000}s` : `${millis}ms`;
 }
+
+/** The longest delay setTimeout takes (about 24.8 days): it fires at once for a longer one. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** A duration as a timer can wait for it: a longer one (--graceful-timeout 30d) waits as long as a
+ *  timer can, which is as good as never for a process that is stopping. */
+export const timerMs = (millis: number): number => Math.min(millis, MAX_TIMER_MS);

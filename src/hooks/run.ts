@@ -1,4 +1,4 @@
-import { formatDuration } from '../config/duration';
+import { formatDuration, timerMs } from '../config/duration';
 import { describeError } from '../describe';
 import { hookFailed } from '../errors';
 import type { Logger } from '../log';
@@ -91,7 +91,7 @@ class HookTimeout extends Error {}
 export function withinTimeout<T>(work: PromiseLike<T>, ms: number, timedOut: () => Error): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const limit = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(timedOut()), ms);
+    timer = setTimeout(() => reject(timedOut()), timerMs(ms));
   });
   return Promise.race([work, limit]).finally(() => clearTimeout(timer));
 }

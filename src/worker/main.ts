@@ -4,6 +4,7 @@
  */
 import cluster from 'node:cluster';
 import inspector from 'node:inspector';
+import { timerMs } from '../config/duration';
 import { UnicornError } from '../errors';
 import { ExitCode } from '../exit-codes';
 import { CAPTURED_STDERR_FD, isMessage, SELF_REPORT_KEY, WORKER_BOOT_ENV, type ToArbiter, type SelfReport, type ToWorker, type WorkerBoot } from '../ipc';
@@ -141,7 +142,7 @@ async function stopGracefully(reason: string, closeIdle: boolean): Promise<void>
   setTimeout(() => {
     log.warn(`Graceful stop took longer than ${boot!.settings.gracefulTimeout}ms; exiting with requests in flight`);
     process.exit(ExitCode.OK);
-  }, boot!.settings.gracefulTimeout).unref();
+  }, timerMs(boot!.settings.gracefulTimeout)).unref();
   await server?.drain(closeIdle);
   await hooks?.runner.run('workerExit', hooks.arbiter, hooks.self);
   // A last beat: what was served (and published) since the previous one reaches the arbiter.

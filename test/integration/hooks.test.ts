@@ -150,6 +150,18 @@ describe('failing hooks', () => {
     expect(unicorn.lines('Booting worker')).toHaveLength(1);
   });
 
+  it('onExit waits for the hooks before it under a --graceful-timeout too long for one timer', async () => {
+    // 30 days is past setTimeout's limit (2^31 - 1 ms, about 24.8 days).
+    const unicorn = start(['-c', config, '--hook-timeout', '1s', '--graceful-timeout', '30d', '-b', '127.0.0.1:0'], { env: { FAIL: 'preFork-hang' } });
+    await unicorn.ready(1);
+    unicorn.signal('SIGTERM');
+    expect(await unicorn.exited).toEqual({ code: 0, signal: null });
+    const order = unicorn.logs.filter((l) => l.msg === 'onExit ran' || l.msg.startsWith('hook childExit')).map((l) => l.msg);
+    expect(order).toEqual(['hook childExit of test/fixtures/config/failing-hooks.mjs did not finish within --hook-timeout 1s', 'onExit ran']);
+    // (The worker's own graceful timer still overflows: not the arbiter's.)
+    expect(unicorn.stderr).not.toContain(`(node:${unicorn.pid}) TimeoutOverflowWarning`);
+  });
+
   it('postWorkerInit throwing is a boot failure (exit 3)', async () => {
     const { code, unicorn } = await runToExit(['-c', config, '-b', '127.0.0.1:0'], { env: { FAIL: 'postWorkerInit' } });
     expect(code).toBe(3);
