@@ -118,9 +118,10 @@ async function importConfig(file: string, label: string, { fresh, pinned }: Load
     throw badConfig(`the config file ${label} is not accepted: expected a file ending in ${EXTENSIONS.join(', ')}`);
   }
   const refuseSize = (source: ConfigSource) => {
-    const bytes = Buffer.byteLength(source.text);
+    // Measured as it travels: escaped in JSON.
+    const bytes = Buffer.byteLength(JSON.stringify(source.text));
     if (bytes > MAX_CONFIG_BYTES) {
-      throw badConfig(`the config file ${label} is ${Math.ceil(bytes / 1024)} KiB; unicorn hands it to every worker and takes up to ${MAX_CONFIG_BYTES / 1024} KiB: move code into modules it imports`);
+      throw badConfig(`the config file ${label} takes ${Math.ceil(bytes / 1024)} KiB to hand to every worker; unicorn takes up to ${MAX_CONFIG_BYTES / 1024} KiB: move code into modules it imports`);
     }
     return source;
   };
@@ -159,7 +160,7 @@ async function importConfig(file: string, label: string, { fresh, pinned }: Load
   }
   // Node 22.12 to 22.14 have no module.registerHooks: workers import the file on disk, as before.
   if (!canPin) return { exported: namespace.default !== undefined ? namespace.default : namespace };
-  const source = pinned ?? readSources.get(url);
+  const source = pinned ?? takeReadSource(url, file);
   if (!source) throw badConfig(`cannot read the config file ${label}: it was imported before, and its text was not kept`);
   return { exported: namespace.default !== undefined ? namespace.default : namespace, source: refuseSize(source) };
 }
@@ -175,6 +176,18 @@ const configUrls = new Set<string>();
 const resolvedConfigUrls = new Map<string, string>();
 const readSources = new Map<string, ConfigSource>();
 let hooked = false;
+/** The text last read of each config file, for an import the module cache answered. */
+const lastRead = new Map<string, ConfigSource>();
+
+/** The text an import read, let go of by the maps above: a HUP imports the file anew each time. */
+function takeReadSource(url: string, file: string): ConfigSource | undefined {
+  const source = readSources.get(url) ?? lastRead.get(file);
+  readSources.delete(url);
+  configUrls.delete(url);
+  for (const [resolved, imported] of resolvedConfigUrls) if (imported === url) resolvedConfigUrls.delete(resolved);
+  if (source) lastRead.set(file, source);
+  return source;
+}
 
 /** Whether module loads are hooked: `module.registerHooks` came in Node 22.15 (and 23.5). */
 function hookModuleLoads(): boolean {
