@@ -272,9 +272,10 @@ export class Arbiter {
         this.murderOverdueWorkers();
         if (this.workers.size === 0) break;
       } else {
-        this.announceTarget();
         this.murderStaleWorkers();
         this.recycleWorkers();
+        // After what may change the target (a reload failed by a timeout), before forking for it.
+        this.announceTarget();
         this.manageWorkers();
         this.murderOverdueWorkers();
         this.announceReady();
@@ -562,7 +563,9 @@ export class Arbiter {
       this.preForking.delete(id);
       if (err) {
         this.log.error({ err, workerId: id }, `Not forking worker ${id}: ${err.message}`);
-        this.backOffAfterCrash();
+        // A reload whose workers cannot be forked would wait for good.
+        if (this.reload && generation === this.generation) this.failReload(`preFork refused worker ${id}: ${err.message}`);
+        else this.backOffAfterCrash();
         return;
       }
       const wanted = [...this.workers.values()].filter((r) => this.counts(r)).length + this.forking(generation);
@@ -884,6 +887,8 @@ export class Arbiter {
     this.stop = { graceful: graceful && (this.stop?.graceful ?? true), deadline, exitCode };
     this.reload = undefined;
     this.reloadQueued = false;
+    // A re-read still under way is dropped when it ends (startReload): no reload is coming.
+    this.rereading = false;
     this.pending.failAll('the server is shutting down');
     void this.watcher?.close();
     this.watcher = undefined;

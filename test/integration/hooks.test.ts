@@ -162,6 +162,19 @@ describe('failing hooks', () => {
     expect(unicorn.stderr).not.toContain(`(node:${unicorn.pid}) TimeoutOverflowWarning`);
   });
 
+  it('preFork refusing a reload\'s worker fails the reload; the running workers serve on', async () => {
+    const unicorn = start(['-c', config, '-b', '127.0.0.1:0'], { env: { FAIL: 'preFork-reload' } });
+    await unicorn.ready(1);
+    const [pid] = unicorn.workerPids();
+    unicorn.signal('SIGHUP');
+    const failed = await unicorn.waitForLog((l) => l.msg.startsWith('Reload failed'), 'the failed reload');
+    expect(failed.msg).toBe(
+      'Reload failed: preFork refused worker 2: hook preFork of test/fixtures/config/failing-hooks.mjs failed: Error: no room for new workers; the previous workers keep serving',
+    );
+    expect((await request(unicorn.url())).status).toBe(200);
+    expect(unicorn.workerPids()).toEqual([pid]);
+  });
+
   it('postWorkerInit throwing is a boot failure (exit 3)', async () => {
     const { code, unicorn } = await runToExit(['-c', config, '-b', '127.0.0.1:0'], { env: { FAIL: 'postWorkerInit' } });
     expect(code).toBe(3);
