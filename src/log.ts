@@ -21,6 +21,12 @@ export type LogStream = DestinationStream & {
   file?: string | null;
   reopen(): void;
   flushSync(): void;
+  /** Write what is gathered; `done` once no write is under way (some may stay gathered, for the
+   *  exit's flushSync). */
+  flush(done?: (err?: Error) => void): void;
+  once(event: 'ready', listener: () => void): void;
+  on(event: 'error', listener: (err: NodeJS.ErrnoException) => void): void;
+  off(event: 'ready' | 'error', listener: (...args: never[]) => void): void;
 };
 
 /** Every log stream this process has opened. */
@@ -33,17 +39,25 @@ const streams = new Set<LogStream>();
  * log: one line per request must not block the event loop), and flushed at exit.
  */
 export function openLogStream(target: string, stdFd: number, sync: boolean): LogStream {
+  const gathering = sync ? {} : { minLength: GATHER_BYTES, maxWrite: PIPE_BUF };
   const stream = (
     target === '-'
-      ? pino.destination({ dest: stdFd, sync, minLength: sync ? 0 : BUFFER_BYTES })
-      : pino.destination({ dest: target, sync, append: true, minLength: sync ? 0 : BUFFER_BYTES })
+      ? pino.destination({ dest: stdFd, sync, ...gathering })
+      : pino.destination({ dest: target, sync, append: true, ...gathering })
   ) as unknown as LogStream;
   streams.add(stream);
   return stream;
 }
 
-/** How much the background streams gather before a write. */
-const BUFFER_BYTES = 4096;
+/**
+ * Every worker writes the same file or pipe. A write of at most PIPE_BUF bytes to a pipe is atomic
+ * (POSIX), so the background streams write whole lines in chunks no larger: SonicBoom joins lines
+ * into chunks up to `maxWrite` and never splits one that fits (a single line longer than that is
+ * written alone, and may interleave on a pipe, as it would in Gunicorn). They write once
+ * `GATHER_BYTES` are waiting (it must be below `maxWrite`), or when flushed.
+ */
+const PIPE_BUF = 4096;
+const GATHER_BYTES = PIPE_BUF / 2;
 
 process.on('exit', () => {
   for (const stream of streams) {

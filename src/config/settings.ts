@@ -1,5 +1,6 @@
-import { statSync } from 'node:fs';
+import { accessSync, constants as fsConstants, statSync } from 'node:fs';
 import path from 'node:path';
+import { compileAccessFormat } from '../access-format';
 import { globToRegExp, isGlob } from '../arbiter/glob';
 import { badUsage, badValue } from '../errors';
 import { ADDRESS_FORMS, formatAddress, parseAddress, type BindAddress } from './address';
@@ -160,6 +161,29 @@ const filePath: Parser<string | undefined> = (raw, ctx) => {
 
 /** A file path, or '-' for a standard stream. */
 const fileOrDash: Parser<string | undefined> = (raw, ctx) => (raw.trim() === '-' ? '-' : filePath(raw, ctx));
+
+/** As fileOrDash, and the file (or, before it exists, its directory) can be written: the workers
+ *  open it, and a file they cannot write would otherwise only fail their boot, after binding. */
+const writableFileOrDash: Parser<string | undefined> = (raw, ctx) => {
+  const file = fileOrDash(raw, ctx);
+  if (typeof file !== 'string' || file === '-') return file;
+  const existing = statSync(file, { throwIfNoEntry: false });
+  const target = existing ? file : path.dirname(file);
+  try {
+    accessSync(target, fsConstants.W_OK);
+  } catch {
+    return { refused: `cannot write to ${target}` };
+  }
+  return existing?.isDirectory() ? { refused: `a directory: ${file}` } : file;
+};
+
+/** Gunicorn's atoms or 'json', compiled here only to refuse a bad one at startup, naming the atom. */
+const accessFormat: Parser<string> = (raw) => {
+  const format = raw.trim();
+  if (format === '') return { refused: 'empty' };
+  const compiled = compileAccessFormat(format);
+  return typeof compiled === 'function' ? format : { refused: compiled.problem };
+};
 
 /** Gunicorn's level names are accepted beside pino's. */
 const LOG_LEVELS: Record<string, LogLevel> = { debug: 'debug', info: 'info', warn: 'warn', warning: 'warn', error: 'error', fatal: 'fatal', critical: 'fatal' };
@@ -459,8 +483,8 @@ export const SETTINGS = [
     flags: '--access-logfile <PATH>',
     section: 'logging',
     description: 'log every request: to a file (reopened on USR1), or - for stdout',
-    accepted: 'a file path in an existing directory, or -',
-    parse: fileOrDash,
+    accepted: 'a writable file path in an existing directory, or -',
+    parse: writableFileOrDash,
     defaultValue: () => undefined,
     defaultText: 'none',
   }),
@@ -470,7 +494,7 @@ export const SETTINGS = [
     section: 'logging',
     description: 'the access-log line: Gunicorn atoms such as %(h)s %(r)s %(s)s (docs/logging.md), or json',
     accepted: 'a format of %(…)s atoms, or json',
-    parse: nonEmpty,
+    parse: accessFormat,
     defaultValue: () => DEFAULT_ACCESS_LOG_FORMAT,
     defaultText: DEFAULT_ACCESS_LOG_FORMAT,
   }),

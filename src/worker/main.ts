@@ -7,9 +7,10 @@ import inspector from 'node:inspector';
 import { timerMs } from '../config/duration';
 import { UnicornError } from '../errors';
 import { ExitCode } from '../exit-codes';
-import { CAPTURED_STDERR_FD, isMessage, SELF_REPORT_KEY, WORKER_BOOT_ENV, type ToArbiter, type SelfReport, type ToWorker, type WorkerBoot } from '../ipc';
+import { CAPTURED_STDERR_FD, CAPTURED_STDOUT_FD, isMessage, SELF_REPORT_KEY, WORKER_BOOT_ENV, type ToArbiter, type SelfReport, type ToWorker, type WorkerBoot } from '../ipc';
 import { createLogger, reopenLogs } from '../log';
 import { AcceptGate, refuseAppListen, type RawHandle } from './accept';
+import { AccessLog } from './access-log';
 import { toHandler } from './handler';
 import { Heartbeat } from './heartbeat';
 import { loadWorkerHooks, type WorkerHooks } from './hooks';
@@ -40,6 +41,7 @@ const sendBeforeExit = (message: ToArbiter) =>
   });
 let server: WorkerServer | undefined;
 let hooks: WorkerHooks | undefined;
+let accessLog: AccessLog | undefined;
 let stopping = false;
 /** Set one turn of the event loop after the worker starts serving: a failure before that (such as a
  *  rejection the app's module left unhandled) is a boot failure, and respawning would repeat it. */
@@ -147,6 +149,9 @@ async function stopGracefully(reason: string, closeIdle: boolean): Promise<void>
   await hooks?.runner.run('workerExit', hooks.arbiter, hooks.self);
   // A last beat: what was served (and published) since the previous one reaches the arbiter.
   await sendBeforeExit(heartbeatMessage());
+  // Every request has closed, so every line is gathered: see them written (none lost to a
+  // reload, recycling or a stop).
+  await accessLog?.flush();
   process.exit(ExitCode.OK);
 }
 
@@ -169,6 +174,9 @@ async function start(): Promise<void> {
   const { settings } = boot!;
   refuseAppListen(log, boot!.listeners, () => booted);
   try {
+    // '-' is the arbiter's stdout: with --capture-output the worker's own leads to the error log.
+    const stdoutFd = settings.captureOutput ? CAPTURED_STDOUT_FD : 1;
+    if (settings.accessLogfile) accessLog = await AccessLog.open(settings.accessLogfile, settings.accessLogformat, stdoutFd, log);
     hooks = await loadWorkerHooks(boot!, log, () => server?.served ?? 0);
     await hooks.runner.run('postFork', hooks.arbiter, hooks.self);
     const app = await loadApp(settings.app, process.cwd());
@@ -176,7 +184,7 @@ async function start(): Promise<void> {
     await hooks.runner.run('postWorkerInit', hooks.self);
     if (stopping) return;
     let retired = false;
-    const options = { ...settings, maxRequests: boot!.maxRequests };
+    const options = { ...settings, maxRequests: boot!.maxRequests, accessLog };
     server = new WorkerServer(handler, gate, options, log, {
       onLimit: () => {
         if (retired) return;

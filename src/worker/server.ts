@@ -4,6 +4,7 @@ import type { WorkerClass } from '../config/settings';
 import type { RequestInfo } from '../hooks/types';
 import type { Logger } from '../log';
 import type { AcceptGate } from './accept';
+import { loggedResponseClass, type AccessLog } from './access-log';
 import type { Handler } from './handler';
 
 export interface WorkerServerOptions {
@@ -12,6 +13,8 @@ export interface WorkerServerOptions {
   keepAlive: number;
   /** Requests after which `onLimit` is called, once; 0 for never. */
   maxRequests: number;
+  /** Where each request is logged; without one, requests pay nothing for logging. */
+  accessLog?: AccessLog;
 }
 
 /** What the worker's supervision learns from the server. */
@@ -96,9 +99,15 @@ export class WorkerServer {
     this.maxRequests = options.maxRequests;
     this.closeEach = this.sync || options.keepAlive === 0;
     this.workerConnections = options.workerConnections;
-    this.http = http.createServer({ ServerResponse: responseClass(() => this.closeEach || this.draining) });
+    const response = responseClass(() => this.closeEach || this.draining);
+    const { accessLog } = options;
+    this.http = http.createServer({ ServerResponse: accessLog ? loggedResponseClass(response) : response });
     this.http.keepAliveTimeout = options.keepAlive;
-    this.http.on('request', this.sync ? this.dispatchSync : this.dispatch);
+    const dispatch = this.sync ? this.dispatchSync : this.dispatch;
+    // Logged from the moment Node hands the request over: a sync request that waits its turn, and
+    // one whose client leaves while it waits, gets its line too.
+    this.http.on('request', accessLog ? accessLog.recording(dispatch) : dispatch);
+    if (accessLog) this.http.on('clientError', accessLog.onClientError);
     for (const listener of handler.upgrade) this.http.on('upgrade', listener);
     // The server never listens, but its connection tracking (idle-connection closing, header and
     // request timeouts) starts on 'listening'.
