@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Side-by-side throughput of unicorn and plain node:cluster serving the same handler with the same
-// worker count, alternating the contenders round by round, with keep-alive and with Connection: close.
+// worker count, alternating the contenders round by round, with keep-alive and with Connection: close;
+// and unicorn with its access log on against the same unicorn with it off (scenario access-log).
 //
 //   npm run bench [-- --duration 5 --rounds 3 --workers 2 --connections 50 --scenario close]
 //
@@ -8,7 +9,7 @@
 // Everything runs on loopback; each run is bounded in time and stops by itself.
 'use strict';
 const { spawn, spawnSync } = require('node:child_process');
-const { writeFileSync } = require('node:fs');
+const { mkdtempSync, rmSync, writeFileSync } = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { parseArgs } = require('node:util');
@@ -42,16 +43,26 @@ const CONNECTIONS = Number(opts.connections);
 const hasWrk = spawnSync('wrk', ['--version']).error === undefined;
 const GENERATOR = opts.generator ?? (hasWrk ? 'wrk' : 'autocannon');
 
-const unicorn = (workerClass) => ({
-  name: `unicorn ${workerClass}`,
-  command: (port) => [process.execPath, [path.join(ROOT, 'bin', 'unicorn'), '-w', String(WORKERS), '-k', workerClass, '-b', `127.0.0.1:${port}`, HELLO]],
+/** `extra`: a name suffix and more flags, given the run's own temporary directory. */
+const unicorn = (workerClass, extra = { name: '', args: () => [] }) => ({
+  name: `unicorn ${workerClass}${extra.name}`,
+  command: (port, dir) => [
+    process.execPath,
+    [path.join(ROOT, 'bin', 'unicorn'), '-w', String(WORKERS), '-k', workerClass, '-b', `127.0.0.1:${port}`, ...extra.args(dir), HELLO],
+  ],
   env: { UNICORN_LOG_LEVEL: 'warn' },
+});
+/** The access log to a file of the run's own, removed after it (a run writes tens of megabytes). */
+const accessLog = (format) => ({
+  name: `, access log${format ? ` (${format})` : ''}`,
+  args: (dir) => ['--access-logfile', path.join(dir, 'access.log'), ...(format ? ['--access-logformat', format] : [])],
 });
 const nodeCluster = (policy, label) => ({
   name: `node:cluster ${label}`,
   command: () => [process.execPath, [path.join(__dirname, 'peers', 'node-cluster.js')]],
   env: { CLUSTER_POLICY: policy },
 });
+/** The contenders every other one's throughput is divided by, unless a scenario names its own. */
 const PEERS = ['node:cluster round-robin', 'node:cluster shared-handle'];
 
 const SCENARIOS = {
@@ -60,6 +71,12 @@ const SCENARIOS = {
   close: {
     headers: { connection: 'close' },
     contenders: [unicorn('sync'), unicorn('async'), nodeCluster('rr', 'round-robin'), nodeCluster('none', 'shared-handle')],
+  },
+  // The access log's cost where it is largest: the most requests a second (keep-alive, async).
+  'access-log': {
+    headers: {},
+    peers: ['unicorn async'],
+    contenders: [unicorn('async'), unicorn('async', accessLog()), unicorn('async', accessLog('json'))],
   },
 };
 
@@ -123,7 +140,8 @@ async function runAutocannon(port, headers) {
 
 async function measure(contender, headers) {
   const port = await freePort();
-  const [cmd, args] = contender.command(port);
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'unicorn-bench-'));
+  const [cmd, args] = contender.command(port, dir);
   const child = spawn(cmd, args, {
     cwd: ROOT,
     env: { ...process.env, PORT: String(port), WORKERS: String(WORKERS), ...contender.env },
@@ -134,6 +152,7 @@ async function measure(contender, headers) {
     return await (GENERATOR === 'wrk' ? runWrk(port, headers) : runAutocannon(port, headers));
   } finally {
     await stop(child);
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 
@@ -166,10 +185,11 @@ async function main() {
       const mid = results.find((r) => r.rps === rps);
       return [contender, { rps, p50: mid.p50, p99: mid.p99, errors: results.reduce((n, r) => n + r.errors, 0) }];
     }));
+    const peers = scenario.peers ?? PEERS;
     lines.push(`## ${name}${scenario.headers.connection ? ' (Connection: close on every request)' : ''}`, '');
-    lines.push(`| contender | req/s | p50 ms | p99 ms | errors | × ${PEERS.join(' | × ')} |`, `| --- | ---: | ---: | ---: | ---: | ${PEERS.map(() => '---:').join(' | ')} |`);
+    lines.push(`| contender | req/s | p50 ms | p99 ms | errors | × ${peers.join(' | × ')} |`, `| --- | ---: | ---: | ---: | ---: | ${peers.map(() => '---:').join(' | ')} |`);
     for (const [contender, s] of summary) {
-      const ratios = PEERS.map((peer) => fmt(s.rps / summary.get(peer).rps, 2));
+      const ratios = peers.map((peer) => fmt(s.rps / summary.get(peer).rps, 2));
       lines.push(`| ${contender} | ${fmt(s.rps)} | ${fmt(s.p50, 2)} | ${fmt(s.p99, 2)} | ${s.errors} | ${ratios.join(' | ')} |`);
     }
     lines.push('');

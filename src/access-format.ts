@@ -126,26 +126,35 @@ const constant =
   () =>
     text;
 
-/** One JSON object per request: the same facts as the atoms, typed, null where absent. */
+/**
+ * One JSON object per request: the same facts as the atoms, typed, null where absent. Written out
+ * by hand, the keys fixed and only strings passed through JSON.stringify: half the time of
+ * stringifying an object.
+ */
 function jsonLine(r: AccessRecord): string {
   const req = r.req;
   return (
-    JSON.stringify({
-      time: new Date(r.startedAt).toISOString(),
-      pid: process.pid,
-      remoteAddr: r.remoteAddress ?? null,
-      user: basicAuthUser(req) ?? null,
-      method: req?.method ?? null,
-      url: req?.url ?? null,
-      protocol: req ? `HTTP/${req.httpVersion}` : null,
-      status: r.status,
-      bytes: r.bytes,
-      durationMs: Math.round(r.duration * 1000) / 1000,
-      referer: headerText(req?.headers.referer) ?? null,
-      userAgent: headerText(req?.headers['user-agent']) ?? null,
-      aborted: r.aborted,
-    }) + '\n'
+    `{"time":"${isoTime(r.startedAt)}","pid":${process.pid},"remoteAddr":${jsonText(r.remoteAddress)},` +
+    `"user":${jsonText(basicAuthUser(req))},"method":${jsonText(req?.method)},"url":${jsonText(req?.url)},` +
+    `"protocol":${req ? `"HTTP/${req.httpVersion}"` : 'null'},"status":${r.status},"bytes":${r.bytes},` +
+    `"durationMs":${Math.round(r.duration * 1000) / 1000},"referer":${jsonText(headerText(req?.headers.referer))},` +
+    `"userAgent":${jsonText(headerText(req?.headers['user-agent']))},"aborted":${r.aborted}}\n`
   );
+}
+
+const jsonText = (text: string | undefined): string => (text === undefined ? 'null' : JSON.stringify(text));
+
+/** The millisecond `isoText` shows: requests that finish together share it. */
+let isoMillisecond = NaN;
+let isoText = '';
+
+function isoTime(epochMs: number): string {
+  const ms = Math.floor(epochMs);
+  if (ms !== isoMillisecond) {
+    isoMillisecond = ms;
+    isoText = new Date(ms).toISOString();
+  }
+  return isoText;
 }
 
 function requestHeader(req: IncomingMessage | undefined, name: string): string {

@@ -1,3 +1,4 @@
+import { fstatSync, statSync } from 'node:fs';
 import { isatty } from 'node:tty';
 import pino, { type DestinationStream, type Logger, type LoggerOptions } from 'pino';
 import type { LogFormat } from './config/settings';
@@ -19,14 +20,14 @@ export interface ErrorLogSettings {
 /** A log file or standard stream (pino's SonicBoom): reopened on USR1, flushed at exit. */
 export type LogStream = DestinationStream & {
   file?: string | null;
+  /** Background streams: the most one write(2) takes, given in whole lines (see largestWrite). */
+  readonly maxWrite: number;
   reopen(): void;
   flushSync(): void;
-  /** Write what is gathered; `done` once no write is under way (some may stay gathered, for the
-   *  exit's flushSync). */
-  flush(done?: (err?: Error) => void): void;
-  once(event: 'ready', listener: () => void): void;
+  once(event: 'ready' | 'drain', listener: () => void): void;
+  on(event: 'drain', listener: () => void): void;
   on(event: 'error', listener: (err: NodeJS.ErrnoException) => void): void;
-  off(event: 'ready' | 'error', listener: (...args: never[]) => void): void;
+  off(event: 'ready' | 'drain' | 'error', listener: (...args: never[]) => void): void;
 };
 
 /** Every log stream this process has opened. */
@@ -35,29 +36,40 @@ const streams = new Set<LogStream>();
 /**
  * Open `target` for appending, or take the standard stream `stdFd` for '-'. `sync`: each line is
  * written before the call returns (the error log: a few lines per lifecycle event, and nothing lost
- * whatever ends the process); else lines are gathered and written in the background (the access
- * log: one line per request must not block the event loop), and flushed at exit.
+ * whatever ends the process). Else each write is handed to the file off the event loop, at once,
+ * and what comes meanwhile is queued: the caller gathers lines into chunks of at most `maxWrite`
+ * bytes (the access log: one line per request, worker/access-log.ts). Either is flushed at exit.
  */
 export function openLogStream(target: string, stdFd: number, sync: boolean): LogStream {
-  const gathering = sync ? {} : { minLength: GATHER_BYTES, maxWrite: PIPE_BUF };
+  const background = sync ? {} : { minLength: 0, maxWrite: largestWrite(target, stdFd) };
   const stream = (
     target === '-'
-      ? pino.destination({ dest: stdFd, sync, ...gathering })
-      : pino.destination({ dest: target, sync, append: true, ...gathering })
+      ? pino.destination({ dest: stdFd, sync, ...background })
+      : pino.destination({ dest: target, sync, append: true, ...background })
   ) as unknown as LogStream;
   streams.add(stream);
   return stream;
 }
 
 /**
- * Every worker writes the same file or pipe. A write of at most PIPE_BUF bytes to a pipe is atomic
- * (POSIX), so the background streams write whole lines in chunks no larger: SonicBoom joins lines
- * into chunks up to `maxWrite` and never splits one that fits (a single line longer than that is
- * written alone, and may interleave on a pipe, as it would in Gunicorn). They write once
- * `GATHER_BYTES` are waiting (it must be below `maxWrite`), or when flushed.
+ * Every worker writes the same file or pipe. Appends to a regular file do not interleave whatever
+ * their size, and large writes are cheap; a write to a pipe (or a terminal, or a socket) is only
+ * atomic up to PIPE_BUF bytes (POSIX), so lines for one go to it in chunks no larger. SonicBoom
+ * joins queued chunks up to its `maxWrite` and never splits one (a single line longer than that is
+ * written alone, and may interleave on a pipe, as it would in Gunicorn).
  */
+function largestWrite(target: string, stdFd: number): number {
+  try {
+    // A file not created yet will be a regular file.
+    const stat = target === '-' ? fstatSync(stdFd) : statSync(target, { throwIfNoEntry: false });
+    return stat === undefined || stat.isFile() ? FILE_WRITE : PIPE_BUF;
+  } catch {
+    return PIPE_BUF; // a closed descriptor: writing will say so
+  }
+}
+
 const PIPE_BUF = 4096;
-const GATHER_BYTES = PIPE_BUF / 2;
+const FILE_WRITE = 64 * 1024;
 
 process.on('exit', () => {
   for (const stream of streams) {

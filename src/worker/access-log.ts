@@ -1,20 +1,21 @@
 /**
  * A worker's access log: one line per request, written when its response closes — finished, failed
  * (the app threw: 500), or cut short by the client — and one for a request Node's parser rejected.
- * Lines are gathered and written in the background (log.ts), and reach the file within a quarter
- * of a second; the stream is reopened on USR1 with the error log, and flushed before the worker
- * exits.
+ *
+ * Lines are gathered in memory and handed to the stream in whole-line chunks (log.ts writes them
+ * off the event loop), within a quarter of a second on a quiet server. The stream is reopened on
+ * USR1 with the error log; what is gathered is written before the worker exits, however it exits.
  */
-import { STATUS_CODES, type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { compileAccessFormat, type AccessFormatter, type AccessRecord } from '../access-format';
 import { openLogStream, type Logger, type LogStream } from '../log';
 
-/** The longest a line waits in the stream's buffer on a quiet server. */
+/** The longest a line waits in memory on a quiet server. */
 const FLUSH_MS = 250;
-/** The longest a stopping worker waits for the log to be written before it exits anyway. */
+/** The longest a stopping worker waits for its lines to be written (a pipe nobody reads). */
 const EXIT_FLUSH_MS = 2000;
-/** A failing stream (disk full, reader gone) is reported at most this often. */
+/** A failing stream (disk full, file gone) is reported at most this often. */
 const ERROR_REPORT_MS = 60_000;
 /** nginx's status for a request whose client closed the connection before a response began. */
 export const CLIENT_CLOSED_REQUEST = 499;
@@ -24,14 +25,22 @@ type NodeResponse = ServerResponse & {
   _hasBody: boolean;
 };
 
-/** The response class, counting what the access log reports about each response. */
+/** What the access log's response class keeps of each response. */
 interface LoggedResponse extends NodeResponse {
+  /** performance.now() when the request arrived (its response is made then). */
+  started: number;
+  remoteAddress: string | undefined;
   bodyBytes: number;
   headHeaders: unknown;
 }
 
 export class AccessLog {
+  /** Lines not yet handed to the stream, and their size in bytes. */
+  private gathered = '';
+  private gatheredBytes = 0;
   private flushTimer: NodeJS.Timeout | undefined;
+  /** A write is under way: the stream emits 'drain' when it is done and has nothing queued. */
+  private writing = false;
   private lastErrorReport = -Infinity;
 
   private constructor(
@@ -39,13 +48,23 @@ export class AccessLog {
     private readonly format: AccessFormatter,
     private readonly log: Logger,
   ) {
+    stream.on('drain', () => (this.writing = false));
     stream.on('error', (err) => this.reportError(err));
+    // Registered after log.ts's own exit handler, so what this hands over is written here.
+    process.on('exit', () => {
+      this.handOver();
+      try {
+        stream.flushSync();
+      } catch {
+        // The file is gone: nothing more can be done.
+      }
+    });
   }
 
   /**
-   * Open `target` ('-' is standard output, `stdoutFd`) once it is ready to write: a file that
-   * cannot be opened fails the worker's boot with a message naming it. The format was checked
-   * when the settings were read.
+   * Open `target` ('-' is standard output, `stdoutFd`) and wait until it can be written: a file that
+   * cannot be opened fails the worker's boot with a message naming it. The format was checked when
+   * the settings were read.
    */
   static async open(target: string, format: string, stdoutFd: number, log: Logger): Promise<AccessLog> {
     const compiled = compileAccessFormat(format);
@@ -62,30 +81,72 @@ export class AccessLog {
     return new AccessLog(stream, compiled, log);
   }
 
-  /** The server's 'request' listener, with every request logged when its response closes. */
-  recording(dispatch: RequestListener): RequestListener {
-    return (req, res) => {
-      const started = performance.now();
-      // Read now: a socket closed under its request no longer knows its peer (Node caches it).
-      const remoteAddress = req.socket.remoteAddress;
-      res.once('close', () => this.requestDone(req, res as LoggedResponse, remoteAddress, started));
-      dispatch(req, res);
+  /**
+   * The server's response class: `base` keeping what the line needs of each response — when its
+   * request arrived, the peer, the body bytes written (Node keeps no count), the headers given to
+   * writeHead (which `getHeader` does not see when none was set before) — and logging it when it
+   * closes. One listener function for every response, no closure per request; a server without
+   * an access log uses `base` itself and pays nothing.
+   */
+  responseClass(base: typeof ServerResponse): typeof ServerResponse {
+    const byteLength = (chunk: unknown, encoding: unknown): number => {
+      if (typeof chunk === 'string') return Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
+      return (chunk as { byteLength?: number } | null)?.byteLength ?? 0;
     };
+    const accessLog = this;
+    // 'close' comes once per response: when it is done, or when its connection is lost.
+    function onClose(this: LoggedResponse) {
+      accessLog.requestDone(this);
+    }
+
+    return class LoggedServerResponse extends (base as unknown as new (req: IncomingMessage, options?: object) => NodeResponse) implements LoggedResponse {
+      started = performance.now();
+      bodyBytes = 0;
+      headHeaders: unknown = undefined;
+      // Read now: a socket closed under its request no longer knows its peer (Node caches it).
+      remoteAddress: string | undefined;
+
+      constructor(req: IncomingMessage, options?: object) {
+        super(req, options);
+        this.remoteAddress = req.socket.remoteAddress;
+        this.on('close', onClose);
+      }
+
+      override writeHead(statusCode: number, message?: unknown, headers?: unknown): this {
+        this.headHeaders = typeof message === 'object' ? message : headers;
+        return (super.writeHead as (statusCode: number, message?: unknown, headers?: unknown) => this)(statusCode, message, headers);
+      }
+
+      // Counted after the call, which sets the headers (and so `_hasBody`) on a first write.
+      // Explicit parameters, as Node's own take them: no array per call.
+      override write(chunk: unknown, encoding?: unknown, callback?: unknown): boolean {
+        const open = !this.writableEnded;
+        const result = (super.write as Write<boolean>)(chunk, encoding, callback);
+        if (open && this._hasBody) this.bodyBytes += byteLength(chunk, encoding);
+        return result;
+      }
+
+      override end(chunk?: unknown, encoding?: unknown, callback?: unknown): this {
+        const open = !this.writableEnded;
+        (super.end as Write<this>)(chunk, encoding, callback);
+        if (open && this._hasBody && typeof chunk !== 'function') this.bodyBytes += byteLength(chunk, encoding);
+        return this;
+      }
+    } as unknown as typeof ServerResponse;
   }
 
-  private requestDone(req: IncomingMessage, res: LoggedResponse, remoteAddress: string | undefined, started: number): void {
-    const duration = performance.now() - started;
-    const aborted = !res.writableFinished;
+  private requestDone(res: LoggedResponse): void {
+    const duration = performance.now() - res.started;
     this.write({
-      req,
+      req: res.req,
       res,
-      remoteAddress,
+      remoteAddress: res.remoteAddress,
       // A response never begun has no status of its own: say the client left (as nginx does).
       status: res.headersSent ? res.statusCode : CLIENT_CLOSED_REQUEST,
       bytes: res.bodyBytes,
       startedAt: Date.now() - duration,
       duration,
-      aborted,
+      aborted: !res.writableFinished,
       headHeaders: res.headHeaders,
     });
   }
@@ -111,24 +172,32 @@ export class AccessLog {
   };
 
   private write(record: AccessRecord): void {
-    this.stream.write(this.format(record));
-    this.flushTimer ??= setTimeout(this.flushGathered, FLUSH_MS).unref();
+    const line = this.format(record);
+    const bytes = Buffer.byteLength(line);
+    if (this.gatheredBytes + bytes > this.stream.maxWrite) this.handOver();
+    this.gathered += line;
+    this.gatheredBytes += bytes;
+    this.flushTimer ??= setTimeout(this.handOver, FLUSH_MS).unref();
   }
 
-  /** On a quiet server lines would wait in the buffer until enough of them came. */
-  private readonly flushGathered = (): void => {
-    this.flushTimer = undefined;
-    this.stream.flush();
-  };
-
-  /** Before the worker exits: every line handed to the file or pipe, or given up after a while
-   *  (a pipe nobody reads). What the stream still gathers then is written at exit (log.ts). */
-  flush(): Promise<void> {
+  /** Give the gathered lines to the stream, which writes them at once, or after the write under way. */
+  private readonly handOver = (): void => {
     clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
+    if (this.gathered === '') return;
+    this.writing = true;
+    this.stream.write(this.gathered);
+    this.gathered = '';
+    this.gatheredBytes = 0;
+  };
+
+  /** Before the worker exits: every line handed over and written, or given up after a while. */
+  flush(): Promise<void> {
+    this.handOver();
+    if (!this.writing) return Promise.resolve();
     return new Promise((resolve) => {
       const timer = setTimeout(resolve, EXIT_FLUSH_MS);
-      this.stream.flush(() => {
+      this.stream.once('drain', () => {
         clearTimeout(timer);
         resolve();
       });
@@ -136,10 +205,12 @@ export class AccessLog {
   }
 
   private reportError(err: NodeJS.ErrnoException): void {
+    // SonicBoom stops after a failed write and retries it with the next one: no drain is coming.
+    this.writing = false;
     const now = performance.now();
     if (now - this.lastErrorReport < ERROR_REPORT_MS) return;
     this.lastErrorReport = now;
-    this.log.error({ err }, `Cannot write the access log: ${err.message}; lines are kept and retried`);
+    this.log.error({ err }, `Cannot write the access log: ${err.message}; its lines are kept and written with the next ones`);
   }
 }
 
@@ -158,41 +229,3 @@ function rejectionStatus(code: string | undefined): number {
 }
 
 type Write<R> = (chunk: unknown, encoding?: unknown, callback?: unknown) => R;
-
-/**
- * `base` counting the body bytes each response writes (Node keeps no count) and keeping the headers
- * given to writeHead, which `getHeader` does not see when no header was set before. Only the
- * access log's server uses it: without one, responses pay nothing for it.
- */
-export function loggedResponseClass(base: typeof ServerResponse): typeof ServerResponse {
-  const byteLength = (chunk: unknown, encoding: unknown): number => {
-    if (typeof chunk === 'string') return Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
-    return (chunk as { byteLength?: number } | null)?.byteLength ?? 0;
-  };
-
-  return class LoggedServerResponse extends (base as unknown as new (req: IncomingMessage) => NodeResponse) implements LoggedResponse {
-    bodyBytes = 0;
-    headHeaders: unknown = undefined;
-
-    override writeHead(statusCode: number, message?: unknown, headers?: unknown): this {
-      this.headHeaders = typeof message === 'object' ? message : headers;
-      return (super.writeHead as (statusCode: number, message?: unknown, headers?: unknown) => this)(statusCode, message, headers);
-    }
-
-    // Counted after the call, which sets the headers (and so `_hasBody`) on a first write.
-    // Explicit parameters, as Node's own take them: no array per call.
-    override write(chunk: unknown, encoding?: unknown, callback?: unknown): boolean {
-      const open = !this.writableEnded;
-      const result = (super.write as Write<boolean>)(chunk, encoding, callback);
-      if (open && this._hasBody) this.bodyBytes += byteLength(chunk, encoding);
-      return result;
-    }
-
-    override end(chunk?: unknown, encoding?: unknown, callback?: unknown): this {
-      const open = !this.writableEnded;
-      (super.end as Write<this>)(chunk, encoding, callback);
-      if (open && this._hasBody && typeof chunk !== 'function') this.bodyBytes += byteLength(chunk, encoding);
-      return this;
-    }
-  } as unknown as typeof ServerResponse;
-}

@@ -4,7 +4,7 @@ import type { WorkerClass } from '../config/settings';
 import type { RequestInfo } from '../hooks/types';
 import type { Logger } from '../log';
 import type { AcceptGate } from './accept';
-import { loggedResponseClass, type AccessLog } from './access-log';
+import type { AccessLog } from './access-log';
 import type { Handler } from './handler';
 
 export interface WorkerServerOptions {
@@ -101,12 +101,11 @@ export class WorkerServer {
     this.workerConnections = options.workerConnections;
     const response = responseClass(() => this.closeEach || this.draining);
     const { accessLog } = options;
-    this.http = http.createServer({ ServerResponse: accessLog ? loggedResponseClass(response) : response });
+    // The access log sees each response from its making to its close, whatever happens to it
+    // here: a sync request that waits its turn, and one whose client leaves meanwhile, are logged.
+    this.http = http.createServer({ ServerResponse: accessLog ? accessLog.responseClass(response) : response });
     this.http.keepAliveTimeout = options.keepAlive;
-    const dispatch = this.sync ? this.dispatchSync : this.dispatch;
-    // Logged from the moment Node hands the request over: a sync request that waits its turn, and
-    // one whose client leaves while it waits, gets its line too.
-    this.http.on('request', accessLog ? accessLog.recording(dispatch) : dispatch);
+    this.http.on('request', this.sync ? this.dispatchSync : this.dispatch);
     if (accessLog) this.http.on('clientError', accessLog.onClientError);
     for (const listener of handler.upgrade) this.http.on('upgrade', listener);
     // The server never listens, but its connection tracking (idle-connection closing, header and
