@@ -14,7 +14,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { parseArgs } = require('node:util');
 const { freePort, get } = require('./net-utils.js');
-const { readIfExists, sectionOf } = require('./results-file.js');
+const { readIfExists, replaceSection } = require('./results-file.js');
 
 // `npm run bench -- reload [options]`: the reload-under-load benchmark instead, benchmarks/reload.js.
 if (process.argv[2] === 'reload') {
@@ -75,6 +75,7 @@ const SCENARIOS = {
   // The access log's cost where it is largest: the most requests a second (keep-alive, async).
   'access-log': {
     headers: {},
+    note: `The access log goes to a new file in ${os.tmpdir()} each run (the default format: a line of about 70 bytes), removed after it.`,
     peers: ['unicorn async'],
     contenders: [unicorn('async'), unicorn('async', accessLog()), unicorn('async', accessLog('json'))],
   },
@@ -162,13 +163,7 @@ const fmt = (n, digits = 0) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
 async function main() {
   const chosen = opts.scenario ?? Object.keys(SCENARIOS);
   const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Linux ${os.release()}, Node ${process.version}`;
-  const lines = [
-    `# Benchmark results`,
-    '',
-    `Command: \`npm run bench -- --duration ${DURATION} --rounds ${ROUNDS} --workers ${WORKERS} --connections ${CONNECTIONS}\``,
-    `Machine: ${machine}. Load generator: ${GENERATOR}, ${CONNECTIONS} connections, ${DURATION} s a run, ${ROUNDS} rounds alternating the contenders; the median round is shown. ${WORKERS} workers each.`,
-    '',
-  ];
+  const sections = [];
   for (const name of chosen) {
     const scenario = SCENARIOS[name];
     if (!scenario) throw new Error(`no scenario ${name}; choose from ${Object.keys(SCENARIOS).join(', ')}`);
@@ -186,20 +181,32 @@ async function main() {
       return [contender, { rps, p50: mid.p50, p99: mid.p99, errors: results.reduce((n, r) => n + r.errors, 0) }];
     }));
     const peers = scenario.peers ?? PEERS;
-    lines.push(`## ${name}${scenario.headers.connection ? ' (Connection: close on every request)' : ''}`, '');
-    lines.push(`| contender | req/s | p50 ms | p99 ms | errors | × ${peers.join(' | × ')} |`, `| --- | ---: | ---: | ---: | ---: | ${peers.map(() => '---:').join(' | ')} |`);
+    const heading = `## ${name}${scenario.headers.connection ? ' (Connection: close on every request)' : ''}`;
+    const lines = [
+      heading,
+      '',
+      `Command: \`npm run bench -- --scenario ${name} --duration ${DURATION} --rounds ${ROUNDS} --workers ${WORKERS} --connections ${CONNECTIONS}\``,
+      `Machine: ${machine}. Load generator: ${GENERATOR}, ${CONNECTIONS} connections, ${DURATION} s a run, ${ROUNDS} rounds alternating the contenders; the median round is shown. ${WORKERS} workers each.`,
+      ...(scenario.note ? ['', scenario.note] : []),
+      '',
+      `| contender | req/s | p50 ms | p99 ms | errors | × ${peers.join(' | × ')} |`,
+      `| --- | ---: | ---: | ---: | ---: | ${peers.map(() => '---:').join(' | ')} |`,
+    ];
     for (const [contender, s] of summary) {
       const ratios = peers.map((peer) => fmt(s.rps / summary.get(peer).rps, 2));
       lines.push(`| ${contender} | ${fmt(s.rps)} | ${fmt(s.p50, 2)} | ${fmt(s.p99, 2)} | ${s.errors} | ${ratios.join(' | ')} |`);
     }
-    lines.push('');
+    // Every round as well as the median: on a shared machine, a round can be an outlier.
+    lines.push('', `Every round, req/s: ${[...runs].map(([contender, results]) => `${contender} ${results.map((r) => fmt(r.rps)).join(', ')}`).join('; ')}.`, '');
+    sections.push({ heading, text: lines.join('\n') });
   }
-  const report = lines.join('\n');
-  process.stdout.write(`\n${report}\n`);
+  process.stdout.write(`\n${sections.map((section) => section.text).join('\n')}\n`);
   if (opts.out) {
-    // The section benchmarks/reload.js writes into the same file stays.
-    const kept = sectionOf(readIfExists(opts.out), '## Reload under load');
-    writeFileSync(opts.out, kept ? `${report}\n${kept}` : `${report}\n`);
+    // Only the sections of the scenarios run here are replaced; the others, and the one
+    // benchmarks/reload.js writes, stay.
+    let text = readIfExists(opts.out) || '# Benchmark results\n';
+    for (const { heading, text: section } of sections) text = replaceSection(text, heading, section);
+    writeFileSync(opts.out, text);
   }
 }
 
