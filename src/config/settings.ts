@@ -208,6 +208,9 @@ const defaultBind = (env: NodeJS.ProcessEnv): BindAddress[] => {
   return [{ kind: 'tcp', host: '0.0.0.0', port: Number(port) }];
 };
 
+/** What every switch (--reload, --capture-output) has in common: off unless given. */
+const OFF_SWITCH = { accepted: 'true or false', switch: true, parse: yesNo, defaultValue: () => false, defaultText: 'off' } as const;
+
 function spec<K extends OptionKey>(s: SettingSpec<K>): SettingSpec<K> {
   return s;
 }
@@ -430,11 +433,7 @@ export const SETTINGS = [
     flags: '--reload',
     section: 'development',
     description: "restart the workers (as HUP does) when a file in the app's directory changes",
-    accepted: 'true or false',
-    switch: true,
-    parse: yesNo,
-    defaultValue: () => false,
-    defaultText: 'off',
+    ...OFF_SWITCH,
   }),
   spec({
     key: 'reloadExtraFile',
@@ -503,11 +502,7 @@ export const SETTINGS = [
     flags: '--capture-output',
     section: 'logging',
     description: "send what the workers write to stdout and stderr (the app's console.log) to the error log",
-    accepted: 'true or false',
-    switch: true,
-    parse: yesNo,
-    defaultValue: () => false,
-    defaultText: 'off',
+    ...OFF_SWITCH,
   }),
   spec({
     key: 'controlSocket',
