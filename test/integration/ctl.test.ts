@@ -343,8 +343,9 @@ describe('the control socket file', () => {
     chmodSync(path.dirname(socket), 0o755);
     let run: CtlRun;
     if (process.getuid!() === 0) {
-      // As root, which no mode refuses, the client drops to nobody after Node has started.
-      const script = `process.setgid(65534); process.setuid(65534); require(${JSON.stringify(path.join(ROOT, 'dist', 'src', 'cli.js'))}).main([process.execPath, 'unicorn', 'ctl', '--socket', ${JSON.stringify(socket)}, 'status'])`;
+      // As root, which no mode refuses, the client drops to nobody once its code is loaded (the
+      // checkout may be where nobody cannot read, such as a 0700 temporary directory).
+      const script = `const cli = require(${JSON.stringify(path.join(ROOT, 'dist', 'src', 'cli.js'))}); process.setgid(65534); process.setuid(65534); cli.main([process.execPath, 'unicorn', 'ctl', '--socket', ${JSON.stringify(socket)}, 'status'])`;
       const client = new Unicorn(spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'pipe'] }));
       const { code } = await client.exited;
       run = { code, stdout: await allOutput(client), stderr: client.stderr };
