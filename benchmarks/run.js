@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Side-by-side throughput of unicorn and plain node:cluster serving the same handler with the same
 // worker count, alternating the contenders round by round, with keep-alive and with Connection: close;
-// and unicorn with its access log on against the same unicorn with it off (scenario access-log).
+// unicorn with its access log on against the same unicorn with it off (scenario access-log), and
+// the cost of trusting a proxy's headers or reading the PROXY protocol (scenario proxies).
 //
 //   npm run bench [-- --duration 5 --rounds 3 --workers 2 --connections 50 --scenario close]
 //
@@ -78,6 +79,23 @@ const SCENARIOS = {
     note: `The access log goes to a new file in ${os.tmpdir()} each run (the default format: a line of about 70 bytes), removed after it.`,
     peers: ['unicorn async'],
     contenders: [unicorn('async'), unicorn('async', accessLog()), unicorn('async', accessLog('json'))],
+  },
+  // What trusting a proxy costs per request: nothing trusted (no forwarded code runs), the default
+  // (the loopback client is trusted; its requests carry no forwarded headers), the headers applied
+  // to every request, and --proxy-protocol read on every connection (from a client sending none).
+  proxies: {
+    headers: {},
+    note: 'wrk runs on 127.0.0.1, which the default --forwarded-allow-ips trusts. "headers applied": every request carries X-Forwarded-For, X-Forwarded-Proto and X-Forwarded-Host, applied to the socket and Host.',
+    peers: ["unicorn async, nothing trusted"],
+    contenders: [
+      unicorn('async', { name: ', nothing trusted', args: () => ['--forwarded-allow-ips', ''] }),
+      unicorn('async', { name: ', default', args: () => [] }),
+      {
+        ...unicorn('async', { name: ', headers applied', args: () => [] }),
+        headers: { 'x-forwarded-for': '203.0.113.9, 10.0.0.2', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'example.com' },
+      },
+      unicorn('async', { name: ', --proxy-protocol', args: () => ['--proxy-protocol'] }),
+    ],
   },
 };
 
@@ -170,7 +188,7 @@ async function main() {
     const runs = new Map(scenario.contenders.map((c) => [c.name, []]));
     for (let round = 1; round <= ROUNDS; round++) {
       for (const contender of scenario.contenders) {
-        const result = await measure(contender, scenario.headers);
+        const result = await measure(contender, { ...scenario.headers, ...contender.headers });
         runs.get(contender.name).push(result);
         process.stderr.write(`${name} round ${round}: ${contender.name}: ${fmt(result.rps)} req/s, errors ${result.errors}\n`);
       }

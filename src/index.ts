@@ -18,7 +18,7 @@ export type {
   WorkerState,
   WorkerStats,
 } from './hooks/types';
-export type { FetchHandler } from './worker/fetch';
+export type { FetchEnv, FetchHandler } from './worker/fetch';
 export type { NodeListener } from './worker/handler';
 export { ExitCode } from './exit-codes';
 export { VERSION } from './version';

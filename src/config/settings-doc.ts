@@ -10,6 +10,7 @@ const SECTIONS: Record<SettingSpec['section'], string> = {
   worker: 'Workers',
   recycling: 'Recycling',
   logging: 'Logging',
+  proxy: 'Proxies',
   control: 'Control socket',
   config: 'Configuration and hooks',
   development: 'Development',

@@ -8,6 +8,7 @@ import { APP_SPEC_FORMS, parseAppSpec, type AppSpec } from './app-spec';
 import { CONFIG_FILE_NAMES } from './file-names';
 import { DURATION_FORMS, formatDuration, parseDuration } from './duration';
 import { formatSize, parseSize, SIZE_FORMS } from './size';
+import { parsePeerList, PEER_LIST_FORMS } from '../trusted-peers';
 
 export type WorkerClass = 'sync' | 'async';
 export type HandlerInterface = 'auto' | 'node' | 'fetch';
@@ -66,6 +67,15 @@ export interface Settings {
   captureOutput: boolean;
   /** Absolute path of the control socket; undefined for the default place, false for none. */
   controlSocket: string | false | undefined;
+  /** Peers whose X-Forwarded-* and Forwarded headers are applied (worker/forwarded.ts): IP addresses,
+   *  networks or `*`, an entry possibly holding several, comma separated (trusted-peers.ts). */
+  forwardedAllowIps: string[];
+  /** Read a PROXY protocol header (v1 or v2) where a connection starts (worker/proxy-protocol.ts). */
+  proxyProtocol: boolean;
+  /** Peers a PROXY header is accepted from, as `forwardedAllowIps`. */
+  proxyAllowFrom: string[];
+  /** Milliseconds a connection has, with --proxy-protocol, to send its PROXY header or its first bytes. */
+  proxyProtocolTimeout: number;
 }
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'fatal';
@@ -93,7 +103,7 @@ export interface SettingSpec<K extends OptionKey = OptionKey> {
   key: K;
   /** Commander's flag syntax, e.g. `-w, --workers <N>`. */
   flags: string;
-  section: 'server' | 'worker' | 'recycling' | 'logging' | 'control' | 'config' | 'development';
+  section: 'server' | 'worker' | 'recycling' | 'logging' | 'proxy' | 'control' | 'config' | 'development';
   description: string;
   /** What values are accepted, as refusals say it: "expected …". */
   accepted: string;
@@ -183,6 +193,12 @@ const accessFormat: Parser<string> = (raw) => {
   if (format === '') return { refused: 'empty' };
   const compiled = compileAccessFormat(format);
   return typeof compiled === 'function' ? format : { refused: compiled.problem };
+};
+
+/** Trusted peers: addresses, networks or `*`, checked here so that a typo is refused at startup. */
+const peerList: Parser<string> = (raw) => {
+  const list = parsePeerList(raw);
+  return typeof list === 'string' ? list : { refused: list.problem };
 };
 
 /** Gunicorn's level names are accepted beside pino's. */
@@ -515,6 +531,51 @@ export const SETTINGS = [
     defaultValue: () => undefined,
     defaultText: '$XDG_RUNTIME_DIR/unicorn/PID.sock, else /tmp/unicorn-UID/PID.sock',
   }),
+  spec({
+    key: 'forwardedAllowIps',
+    flags: '--forwarded-allow-ips <LIST>',
+    section: 'proxy',
+    description:
+      'peers whose X-Forwarded-For, X-Forwarded-Proto, X-Forwarded-Host and Forwarded headers set the client address, scheme and host the app and the access log see (docs/proxies.md); peers on a unix socket too, unless the list is empty; repeatable',
+    accepted: PEER_LIST_FORMS,
+    env: 'FORWARDED_ALLOW_IPS',
+    repeatable: true,
+    parse: peerList,
+    defaultValue: () => ['127.0.0.1', '::1'],
+    defaultText: '127.0.0.1,::1',
+  }),
+  spec({
+    key: 'proxyProtocol',
+    flags: '--proxy-protocol',
+    section: 'proxy',
+    description:
+      'read a PROXY protocol header (v1 or v2, as HAProxy and cloud load balancers send it) where a connection from a --proxy-allow-from peer starts; its address becomes the client address',
+    ...OFF_SWITCH,
+  }),
+  spec({
+    key: 'proxyAllowFrom',
+    flags: '--proxy-allow-from <LIST>',
+    section: 'proxy',
+    description: 'with --proxy-protocol, the peers a PROXY header is accepted from; one from any other peer closes the connection; peers on a unix socket too, unless the list is empty; repeatable',
+    accepted: PEER_LIST_FORMS,
+    repeatable: true,
+    parse: peerList,
+    defaultValue: () => ['127.0.0.1', '::1'],
+    defaultText: '127.0.0.1,::1',
+  }),
+  spec({
+    key: 'proxyProtocolTimeout',
+    flags: '--proxy-protocol-timeout <DURATION>',
+    section: 'proxy',
+    description: 'with --proxy-protocol, how long a new connection has to send its PROXY header (or, without one, its first bytes) before it is closed',
+    accepted: `${DURATION_FORMS}, more than 0`,
+    parse: (raw, ctx) => {
+      const value = duration(raw, ctx);
+      return value === 0 ? { refused: 'a connection cannot be given no time' } : value;
+    },
+    defaultValue: () => 10_000,
+    defaultText: '10s',
+  }),
 ] as const satisfies readonly SettingSpec[];
 
 /** The raw values one source gave, keyed by setting: strings (arrays for repeatable settings, true
@@ -662,8 +723,9 @@ export function describeSettings({ settings, sources }: Resolved, appSource: str
 function display(setting: SettingSpec, value: unknown): string {
   if (value === undefined || (Array.isArray(value) && value.length === 0)) return '(none)';
   if (setting.accepted === ADDRESS_FORMS) return (value as BindAddress[]).map(formatAddress).join(' ');
-  if (setting.accepted === DURATION_FORMS) return value === 0 ? '0' : formatDuration(value as number);
+  if (setting.accepted.startsWith(DURATION_FORMS)) return value === 0 ? '0' : formatDuration(value as number);
   if (setting.accepted === SIZE_FORMS) return value === 0 ? '0' : formatSize(value as number);
+  if (setting.accepted === PEER_LIST_FORMS) return (value as string[]).filter(Boolean).join(',') || '(none)';
   if (Array.isArray(value)) return value.join(' ');
   return String(value);
 }

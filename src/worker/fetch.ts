@@ -4,13 +4,22 @@ import type { ReadableStream } from 'node:stream/web';
 import { kindOf } from '../describe';
 
 /** A Fetch-style handler, as Hono, itty-router and `export default { fetch }` apps have. */
-export type FetchHandler = (request: Request) => Response | Promise<Response>;
+export type FetchHandler = (request: Request, env: FetchEnv) => Response | Promise<Response>;
+
+/**
+ * A Fetch handler's second argument: Node's request and response, as @hono/node-server passes them
+ * (so its `getConnInfo` works): `incoming.socket.remoteAddress` is the client's address.
+ */
+export interface FetchEnv {
+  incoming: IncomingMessage;
+  outgoing: ServerResponse;
+}
 
 type Listener = (req: IncomingMessage, res: ServerResponse) => unknown;
 
 const BODYLESS = new Set(['GET', 'HEAD']);
 /** A Host header that can only name a host: a name or IPv4 address, or a bracketed IPv6, and a port. */
-const HOST = /^(?:[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
+export const HOST = /^(?:[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
 /** Hop-by-hop headers: about the connection they came on (an upstream fetch's), not this one. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
 /** Responses that never carry a body, whatever the Response object holds. */
@@ -30,7 +39,7 @@ export function fetchListener(handler: FetchHandler): Listener {
       res.writeHead(400, { 'content-type': 'text/plain', connection: 'close' }).end('Bad Request\n');
       return undefined;
     }
-    const result: unknown = handler(request);
+    const result: unknown = handler(request, { incoming: req, outgoing: res });
     return isResponse(result)
       ? sendResponse(result, req, res)
       : Promise.resolve(result).then((response) => sendResponse(response, req, res));
@@ -42,7 +51,9 @@ function toRequest(req: IncomingMessage, res: ServerResponse): Request | undefin
   const host = req.headers.host ?? 'localhost';
   // A Host that is not one would move the URL's path (`Host: example.com/admin?`): refused.
   if (!HOST.test(host)) return undefined;
-  const url = target.startsWith('/') ? `http://${host}${target}` : target;
+  // https when the connection is TLS, or a trusted proxy says the client's was (forwarded.ts).
+  const scheme = (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
+  const url = target.startsWith('/') ? `${scheme}://${host}${target}` : target;
   const headers = new Headers();
   const raw = req.rawHeaders;
   const controller = new AbortController();

@@ -53,7 +53,7 @@ export async function toHandler(app: unknown, iface: HandlerInterface, appName: 
     if (hasFetch(record)) {
       if (iface === 'node') throw notFor('an object with a fetch method', iface);
       const fetch = record.fetch as FetchHandler;
-      return { shape: 'fetch-object', listener: fetchListener((request) => fetch.call(app, request)), upgrade: [] };
+      return { shape: 'fetch-object', listener: fetchListener((request, env) => fetch.call(app, request, env)), upgrade: [] };
     }
   }
   if (typeof app === 'function') {

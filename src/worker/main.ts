@@ -11,11 +11,13 @@ import { CAPTURED_STDERR_FD, CAPTURED_STDOUT_FD, isMessage, SELF_REPORT_KEY, WOR
 import { createLogger, reopenLogs } from '../log';
 import { AcceptGate, refuseAppListen, type RawHandle } from './accept';
 import { AccessLog } from './access-log';
+import { forwardedApplier } from './forwarded';
 import { toHandler } from './handler';
 import { Heartbeat } from './heartbeat';
 import { loadWorkerHooks, type WorkerHooks } from './hooks';
 import { loadApp } from './load';
-import { WorkerServer, type RequestHooks } from './server';
+import { WorkerServer, type RequestHooks, type WorkerServerOptions } from './server';
+import { compilePeerList } from '../trusted-peers';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RequestInfo } from '../hooks/types';
 
@@ -184,7 +186,7 @@ async function start(): Promise<void> {
     await hooks.runner.run('postWorkerInit', hooks.self);
     if (stopping) return;
     let retired = false;
-    const options = { ...settings, maxRequests: boot!.maxRequests, accessLog };
+    const options = { ...settings, maxRequests: boot!.maxRequests, accessLog, ...proxyOptions(settings) };
     server = new WorkerServer(handler, gate, options, log, {
       onLimit: () => {
         if (retired) return;
@@ -217,6 +219,23 @@ async function bootFailed(err: unknown): Promise<never> {
   if (process.connected) await sendBeforeExit({ type: 'unicorn:boot-failed', message, code: known ? err.code : undefined });
   else log.error({ err }, message);
   process.exit(code);
+}
+
+/** Forwarded headers and the PROXY protocol, each only where its setting asks for it: without, the
+ *  request path and the accept path are as they would be without the feature. */
+function proxyOptions(settings: WorkerBoot['settings']): { [K in 'forwarded' | 'proxyProtocol']: WorkerServerOptions[K] | undefined } {
+  const forwardedPeers = compilePeerList(settings.forwardedAllowIps);
+  return {
+    forwarded: forwardedPeers && forwardedApplier(forwardedPeers),
+    proxyProtocol: settings.proxyProtocol
+      ? {
+          trusted: compilePeerList(settings.proxyAllowFrom) ?? (() => false),
+          allowFrom: settings.proxyAllowFrom.filter(Boolean).join(',') || 'none',
+          timeoutMs: settings.proxyProtocolTimeout,
+          log,
+        }
+      : undefined,
+  };
 }
 
 /** The per-request hooks, only where a plugin has them: without, requests take the plain path. */

@@ -5,7 +5,9 @@ import type { RequestInfo } from '../hooks/types';
 import type { Logger } from '../log';
 import type { AcceptGate } from './accept';
 import type { AccessLog } from './access-log';
+import { forwardedResponseClass } from './forwarded';
 import type { Handler } from './handler';
+import { readProxyHeader, type ProxyProtocolOptions } from './proxy-protocol';
 
 export interface WorkerServerOptions {
   workerClass: WorkerClass;
@@ -15,6 +17,11 @@ export interface WorkerServerOptions {
   maxRequests: number;
   /** Where each request is logged; without one, requests pay nothing for logging. */
   accessLog?: AccessLog;
+  /** Applies a trusted proxy's forwarded headers to each request (forwarded.ts); without, requests skip it. */
+  forwarded?: (req: IncomingMessage) => void;
+  /** --proxy-protocol: each connection's PROXY header is read before the parser sees it (proxy-protocol.ts);
+   *  without, connections go straight to the parser. */
+  proxyProtocol?: ProxyProtocolOptions;
 }
 
 /** What the worker's supervision learns from the server. */
@@ -86,6 +93,7 @@ export class WorkerServer {
   /** sync: when the worker last paused on accepting a connection, and the timer that ends it. */
   private acceptedAt = -Infinity;
   private graceTimer: NodeJS.Timeout | undefined;
+  private readonly proxyProtocol: ProxyProtocolOptions | undefined;
 
   constructor(
     private readonly handler: Handler,
@@ -99,14 +107,20 @@ export class WorkerServer {
     this.maxRequests = options.maxRequests;
     this.closeEach = this.sync || options.keepAlive === 0;
     this.workerConnections = options.workerConnections;
-    const response = responseClass(() => this.closeEach || this.draining);
-    const { accessLog } = options;
+    this.proxyProtocol = options.proxyProtocol;
+    const { accessLog, forwarded } = options;
+    let response = responseClass(() => this.closeEach || this.draining);
+    // Forwarded headers are applied as each response is made: before the access log notes the peer.
+    if (forwarded) response = forwardedResponseClass(response, forwarded);
     // The access log sees each response from its making to its close, whatever happens to it
     // here: a sync request that waits its turn, and one whose client leaves meanwhile, are logged.
     this.http = http.createServer({ ServerResponse: accessLog ? accessLog.responseClass(response) : response });
     this.http.keepAliveTimeout = options.keepAlive;
     this.http.on('request', this.sync ? this.dispatchSync : this.dispatch);
     if (accessLog) this.http.on('clientError', accessLog.onClientError);
+    // An upgrade (a WebSocket) makes no response: its request gets them here, ahead of the app.
+    // Only beside the app's own listeners: one alone would make Node take every Upgrade request.
+    if (forwarded && handler.upgrade.length > 0) this.http.on('upgrade', forwarded);
     for (const listener of handler.upgrade) this.http.on('upgrade', listener);
     // The server never listens, but its connection tracking (idle-connection closing, header and
     // request timeouts) starts on 'listening'.
@@ -127,6 +141,12 @@ export class WorkerServer {
       this.gate.pause();
       if (this.sync) this.awaitRequest();
     }
+    if (this.proxyProtocol) readProxyHeader(socket, this.proxyProtocol, this.serve);
+    else this.http.emit('connection', socket);
+  };
+
+  /** Hand a connection to Node's HTTP server. */
+  private readonly serve = (socket: Socket): void => {
     this.http.emit('connection', socket);
   };
 

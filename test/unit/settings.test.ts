@@ -1,4 +1,4 @@
-import { inapplicable, resolveSettings as resolveAll } from '../../src/config/settings';
+import { describeSettings, inapplicable, resolveLayers, resolveSettings as resolveAll } from '../../src/config/settings';
 import { UnicornError } from '../../src/errors';
 
 const refusal = (fn: () => unknown): UnicornError => {
@@ -109,6 +109,40 @@ describe('resolveSettings', () => {
   it('refuses a malformed app argument', () => {
     const err = refusal(() => resolveSettings('app:1x', {}, {}));
     expect(err.message).toMatch(/^the app "app:1x" is not accepted: "1x" is not a JavaScript identifier; expected MODULE or MODULE:EXPORT/);
+    expect(err.exitCode).toBe(2);
+  });
+});
+
+describe('proxy settings', () => {
+  it('trust loopback by default (Gunicorn\'s FORWARDED_ALLOW_IPS too), and read PROXY headers only when asked', () => {
+    expect(resolveSettings('app', {}, {})).toMatchObject({
+      forwardedAllowIps: ['127.0.0.1', '::1'],
+      proxyProtocol: false,
+      proxyAllowFrom: ['127.0.0.1', '::1'],
+      proxyProtocolTimeout: 10_000,
+    });
+    expect(resolveSettings('app', {}, { FORWARDED_ALLOW_IPS: '10.0.0.0/8, 127.0.0.1' }).forwardedAllowIps).toEqual(['10.0.0.0/8,127.0.0.1']);
+    expect(resolveSettings('app', { forwardedAllowIps: ['*'], proxyProtocol: true }, {})).toMatchObject({ forwardedAllowIps: ['*'], proxyProtocol: true });
+  });
+
+  it('take a config file\'s list or string, an empty list for none, and print them comma separated', () => {
+    const fromFile = (values: Record<string, unknown>) =>
+      resolveLayers({ raw: 'app', source: 'command line' }, [{ label: 'unicorn.config.mjs: ', names: 'keys', values }], {});
+    const resolved = fromFile({ forwardedAllowIps: ['10.0.0.0/8', '192.168.0.1'], proxyAllowFrom: [] });
+    expect(resolved.settings).toMatchObject({ forwardedAllowIps: ['10.0.0.0/8', '192.168.0.1'], proxyAllowFrom: [] });
+    const printed = describeSettings(resolved, 'command line');
+    expect(printed).toMatch(/^forwardedAllowIps +10\.0\.0\.0\/8,192\.168\.0\.1 +unicorn\.config\.mjs: forwardedAllowIps$/m);
+    expect(printed).toMatch(/^proxyAllowFrom +\(none\) +unicorn\.config\.mjs: proxyAllowFrom$/m);
+    expect(fromFile({ forwardedAllowIps: '10.0.0.0/8' }).settings.forwardedAllowIps).toEqual(['10.0.0.0/8']);
+  });
+
+  it.each([
+    [{ forwardedAllowIps: ['10.0.0.0/33'] }, '--forwarded-allow-ips "10.0.0.0/33" is not accepted: expected IP addresses or networks (10.0.0.0/8, fd00::/8), comma separated; * for every peer; an empty value for none, unix sockets included ("10.0.0.0/33" has a bad prefix length: an IPv4 network\'s is 0 to 32)'],
+    [{ proxyAllowFrom: ['127.0.0.1,lb.internal'] }, '--proxy-allow-from "127.0.0.1,lb.internal" is not accepted: expected IP addresses or networks (10.0.0.0/8, fd00::/8), comma separated; * for every peer; an empty value for none, unix sockets included ("lb.internal" is not an IP address or network)'],
+    [{ proxyProtocolTimeout: '0' }, '--proxy-protocol-timeout "0" is not accepted: expected a duration such as 30s, 2m or 500ms, or a number of seconds, more than 0 (a connection cannot be given no time)'],
+  ])('refuse %j', (flags, message) => {
+    const err = refusal(() => resolveSettings('app', flags, {}));
+    expect(err.message).toBe(message);
     expect(err.exitCode).toBe(2);
   });
 });
