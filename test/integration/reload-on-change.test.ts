@@ -18,6 +18,9 @@ async function answers(unicorn: Unicorn, body: string, timeoutMs = 10_000): Prom
   }
 }
 
+const completedReloads = (unicorn: Unicorn, count: number) =>
+  unicorn.waitForLog(() => unicorn.lines('Reload complete').length === count, `${count} completed reloads`);
+
 describe('--reload', () => {
   it('picks up an edit within about a second, survives a syntax error, and picks up the fix', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'unicorn-reload-'));
@@ -37,6 +40,9 @@ describe('--reload', () => {
     expect(took).toBeLessThan(2_500);
     const reloads = unicorn.lines('Reloading: ').filter((l) => l.msg.endsWith('(--reload)'));
     expect(reloads.map((l) => l.msg)).toEqual(['Reloading: app.js changed (--reload)']);
+    // The first new worker answers before the second is ready: a broken edit now would be the one
+    // the second loads, and fail this reload instead of the next.
+    await completedReloads(unicorn, 1);
 
     writeFileSync(app, 'module.exports = (req, res) => {\n');
     await unicorn.waitForLog((l) => l.msg.startsWith('Reload failed'), 'the failed reload');
@@ -48,8 +54,7 @@ describe('--reload', () => {
 
     writeFileSync(app, appSource('3'));
     await answers(unicorn, 'version 3\n');
-    // A new worker may answer a moment before the arbiter has seen every one ready.
-    await unicorn.waitForLog(() => unicorn.lines('Reload complete').length === 2, 'the second reload complete');
+    await completedReloads(unicorn, 2);
   });
 
   it('watches --reload-extra-file globs outside the app directory', async () => {
