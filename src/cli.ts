@@ -3,6 +3,7 @@ import { Arbiter } from './arbiter/arbiter';
 import { formatDuration } from './config/duration';
 import { findConfigFile, loadConfigFile, type ConfigFile } from './config/file';
 import { splitArgs } from './config/split-args';
+import { loadTls } from './config/tls';
 import {
   describeSettings,
   inapplicable,
@@ -23,7 +24,7 @@ import { loadPlugins } from './hooks/load';
 import { HookRunner, withinTimeout } from './hooks/run';
 import { createLogger, defaultFormat } from './log';
 import { VERSION } from './version';
-import { toHandler } from './worker/handler';
+import { refuseIfNotForHttp2, toHandler } from './worker/handler';
 import { loadApp } from './worker/load';
 
 /** Refusals are one line on stderr, prefixed like every command-line tool's. */
@@ -147,9 +148,11 @@ async function readOrRefuse(argv: string[], env: NodeJS.ProcessEnv, cwd: string)
 async function checkConfig(invocation: Invocation): Promise<void> {
   const { settings } = invocation;
   try {
+    loadTls(settings, invocation.sources);
     const plugins = await loadPlugins(invocation.configFile, settings.hook, process.cwd());
     const app = await loadApp(settings.app, process.cwd());
     const handler = await toHandler(app, settings.interface, settings.app.raw);
+    if (settings.http2) refuseIfNotForHttp2(app, settings.app.raw);
     const names = plugins.map((p) => p.name).join(', ') || 'none';
     process.stdout.write(
       `Configuration OK: app ${settings.app.raw} (${handler.shape} handler), ${settings.workers} ${settings.workerClass} workers, ` +
@@ -181,13 +184,25 @@ export async function main(argv: string[] = process.argv): Promise<void> {
   settings.logFormat ??= defaultFormat(settings.errorLogfile);
   const log = createLogger({ role: 'arbiter' }, settings);
   for (const warning of inapplicable(invocation)) log.warn(warning);
+  // Before anything is bound: a certificate that cannot serve is a bad value like any other.
+  let tls: ReturnType<typeof loadTls>;
+  try {
+    tls = loadTls(settings, invocation.sources);
+  } catch (err) {
+    if (err instanceof UnicornError) refuse(err.message, err.exitCode);
+    throw err;
+  }
+  for (const warning of tls?.warnings ?? []) log.warn(warning);
   // HUP reads every source again, and loads the plugins as the new workers will (and throws them
   // away: the arbiter keeps its own), so that a config whose hooks no longer load is refused too.
   const reloadSettings = () => {
     const reread = async () => {
       const next = await readInvocation(argv, process.env, launchCwd, true);
       await loadPlugins(next.configFile, next.settings.hook, process.cwd());
-      return { settings: next.settings, configSource: next.configFile?.source };
+      // The certificate files as they are now: a renewed certificate is served by the new workers.
+      const nextTls = loadTls(next.settings, next.sources);
+      for (const warning of nextTls?.warnings ?? []) log.warn(warning);
+      return { settings: next.settings, configSource: next.configFile?.source, tls: nextTls?.material };
     };
     // A config function that never settles must not block every later reload.
     return withinTimeout(reread(), settings.hookTimeout, () =>
@@ -197,7 +212,7 @@ export async function main(argv: string[] = process.argv): Promise<void> {
   let code: number;
   try {
     const hooks = new HookRunner(await loadPlugins(invocation.configFile, settings.hook, process.cwd()), settings.hookTimeout, log);
-    code = await new Arbiter(settings, log, { reloadSettings, launchCwd, hooks, configSource: invocation.configFile?.source }).run();
+    code = await new Arbiter(settings, log, { reloadSettings, launchCwd, hooks, configSource: invocation.configFile?.source, tls: tls?.material }).run();
   } catch (err) {
     if (!(err instanceof UnicornError)) throw err;
     log.error({ code: err.code }, err.message);

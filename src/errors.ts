@@ -10,6 +10,7 @@ export type ErrorCode =
   | 'UNICORN_BAD_USAGE'
   | 'UNICORN_BAD_CONFIG'
   | 'UNICORN_BAD_HOOK'
+  | 'UNICORN_BAD_TLS'
   | 'UNICORN_HOOK_FAILED'
   | 'UNICORN_BIND_FAILED'
   | 'UNICORN_CONTROL_SOCKET_FAILED'
@@ -19,6 +20,7 @@ export type ErrorCode =
   | 'UNICORN_APP_EXPORT_NOT_FOUND'
   | 'UNICORN_APP_LOAD_FAILED'
   | 'UNICORN_APP_NOT_A_HANDLER'
+  | 'UNICORN_APP_NOT_HTTP2'
   | 'UNICORN_APP_FACTORY_FAILED'
   | 'UNICORN_NOTIFY_SOCKET_UNSUPPORTED'
   | 'UNICORN_NOTIFY_UNAVAILABLE'
@@ -67,6 +69,10 @@ export const badConfig = (message: string, cause?: unknown): UnicornError =>
 /** A hook or plugin is refused at load time: unknown name, not a function, module not found. */
 export const badHook = (message: string, cause?: unknown): UnicornError =>
   new UnicornError('UNICORN_BAD_HOOK', message, ExitCode.USAGE, { cause });
+
+/** The TLS settings do not go together, or a certificate, key or CA file cannot serve. */
+export const badTls = (message: string, cause?: unknown): UnicornError =>
+  new UnicornError('UNICORN_BAD_TLS', message, ExitCode.USAGE, { cause });
 
 /** A hook whose failure stops what it was part of (onStarting stops the start) threw or timed out. */
 export const hookFailed = (message: string, cause?: unknown): UnicornError =>

@@ -12,7 +12,9 @@ export type ToWorker =
   | { type: 'unicorn:reopen-logs' }
   /** Stop gracefully while other workers serve on: finish in-flight requests, close each
    *  keep-alive connection after its next response. (SIGTERM stops as for a shutdown.) */
-  | { type: 'unicorn:hand-over' };
+  | { type: 'unicorn:hand-over' }
+  /** Sent once, at fork, with --certfile: the certificate and key of the worker's configuration. */
+  | { type: 'unicorn:tls'; material: import('./config/tls').TlsMaterial };
 
 /** Worker → arbiter. */
 export type ToArbiter =

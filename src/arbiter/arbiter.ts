@@ -4,6 +4,7 @@ import { formatAddress } from '../config/address';
 import { formatDuration, timerMs } from '../config/duration';
 import type { ConfigSource } from '../config/file';
 import type { Settings } from '../config/settings';
+import type { TlsMaterial } from '../config/tls';
 import { formatSize } from '../config/size';
 import { describeRequest, type ControlReply, type ControlRequest } from '../control';
 import { ExitCode } from '../exit-codes';
@@ -50,6 +51,7 @@ interface Stop {
 interface Reload {
   settings: Settings;
   configSource: ConfigSource | undefined;
+  tls: TlsMaterial | undefined;
   target: number;
   generation: number;
   /** TTIN, TTOU or WINCH came during the reload: their count stands whatever its outcome. */
@@ -100,10 +102,12 @@ const byAge = (a: WorkerRecord, b: WorkerRecord) => a.spawnedAt - b.spawnedAt ||
 /** `1 worker`, `3 workers`: for replies a person reads. */
 const nWorkers = (count: number) => `${count} worker${count === 1 ? '' : 's'}`;
 
-/** The settings, and the config file's text as read when they were (workers import that text). */
+/** The settings, and the config file's text as read when they were (workers import that text),
+ *  and the TLS files' (workers serve with that). */
 export interface Configuration {
   settings: Settings;
   configSource: ConfigSource | undefined;
+  tls: TlsMaterial | undefined;
 }
 
 export interface ArbiterOptions {
@@ -111,6 +115,8 @@ export interface ArbiterOptions {
   reloadSettings: () => Promise<Configuration>;
   /** The config file's text the starting settings came from. */
   configSource: ConfigSource | undefined;
+  /** The certificate and key the starting settings name, as read at start. */
+  tls: TlsMaterial | undefined;
   /** The arbiter's lifecycle hooks (the workers load their own). */
   hooks: HookRunner;
   /** Where unicorn was started, before --chdir: a re-executed arbiter starts there too. */
@@ -174,6 +180,8 @@ export class Arbiter {
   private readonly now: () => number;
   /** The config file's text the current settings came from (see Configuration). */
   private configSource: ConfigSource | undefined;
+  /** The TLS files as read with the current settings: every worker forked with them gets these. */
+  private tls: TlsMaterial | undefined;
 
   constructor(
     private settings: Settings,
@@ -186,6 +194,7 @@ export class Arbiter {
     this.succession = new Succession(settings.pid, log);
     this.hooks = options.hooks;
     this.configSource = options.configSource;
+    this.tls = options.tls;
     this.view = this.makeView(() => this.settings);
   }
 
@@ -256,8 +265,10 @@ export class Arbiter {
     }
     this.socketFiles = this.listeners.flatMap(({ address }) => (address.kind === 'unix' ? [address.path] : []));
     process.once('exit', () => this.removeSocketFiles());
-    for (const { url } of this.listeners) {
+    for (const listener of this.listeners) {
       const how = inherited ? `inherited from pid ${this.succession.predecessorPid}` : String(process.pid);
+      // As Gunicorn says it: https:// when the workers serve TLS on it.
+      const url = this.settings.certfile ? listener.url.replace(/^http:/, 'https:') : listener.url;
       this.log.info({ address: url, inherited: Boolean(inherited) }, `Listening at: ${url} (${how})`);
     }
     this.log.info({ workerClass: this.settings.workerClass }, `Using worker: ${this.settings.workerClass}`);
@@ -597,6 +608,8 @@ export class Arbiter {
     // A send to a worker that has just died fails; its exit event tells the rest.
     handle.on('error', (err) => this.log.debug({ err, workerId: id }, 'IPC error'));
     handle.on('exit', (code, signal) => this.enqueue({ kind: 'exit', id, code, signal: signal as NodeJS.Signals | null }));
+    // Over IPC, not in the boot environment: a CA bundle can outgrow an environment string.
+    if (this.tls) this.send(record, { type: 'unicorn:tls', material: this.tls });
     this.log.info({ workerId: id, workerPid: pid, generation: this.generation }, `Booting worker with pid: ${pid}`);
     return record;
   }
@@ -800,7 +813,7 @@ export class Arbiter {
       this.endReload({ ok: false, error: message }, false);
       return;
     }
-    const { configSource } = reread.configuration;
+    const { configSource, tls } = reread.configuration;
     const next = { ...reread.configuration.settings, bind: this.settings.bind };
     const binds = (s: Settings) => s.bind.map(formatAddress).join(' ');
     if (binds(reread.configuration.settings) !== binds(this.settings)) {
@@ -818,9 +831,10 @@ export class Arbiter {
         return;
       }
       const targetSet = this.targetSetWhileRereading;
-      this.reload = { settings: this.settings, configSource: this.configSource, target: this.target, generation: this.generation, targetSet };
+      this.reload = { settings: this.settings, configSource: this.configSource, tls: this.tls, target: this.target, generation: this.generation, targetSet };
       this.settings = next;
       this.configSource = configSource;
+      this.tls = tls;
       if (!targetSet) this.target = next.workers;
       this.generation = ++this.lastGeneration;
       this.log.info({ generation: this.generation }, `Reloading: starting ${this.target} new workers; the current ones serve until all are ready`);
@@ -842,6 +856,7 @@ export class Arbiter {
     const previous = this.reload!;
     this.settings = previous.settings;
     this.configSource = previous.configSource;
+    this.tls = previous.tls;
     if (!previous.targetSet) this.target = previous.target;
     this.generation = previous.generation;
     this.log.error(`Reload failed: ${why}; the previous workers keep serving`);

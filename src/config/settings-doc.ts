@@ -7,6 +7,7 @@ import { SETTINGS, type SettingSpec } from './settings';
 
 const SECTIONS: Record<SettingSpec['section'], string> = {
   server: 'Server',
+  tls: 'TLS and HTTP/2',
   worker: 'Workers',
   recycling: 'Recycling',
   logging: 'Logging',

@@ -12,6 +12,8 @@ import { parsePeerList, PEER_LIST_FORMS } from '../trusted-peers';
 
 export type WorkerClass = 'sync' | 'async';
 export type HandlerInterface = 'auto' | 'node' | 'fetch';
+/** Client certificates: not asked for; asked for (one given must verify); or required. */
+export type CertReqs = 'none' | 'optional' | 'required';
 
 /** The effective configuration of one unicorn run, after every source has been applied. */
 export interface Settings {
@@ -76,6 +78,15 @@ export interface Settings {
   proxyAllowFrom: string[];
   /** Milliseconds a connection has, with --proxy-protocol, to send its PROXY header or its first bytes. */
   proxyProtocolTimeout: number;
+  /** Absolute path of the PEM certificate (chain) served; undefined: plain HTTP. */
+  certfile: string | undefined;
+  /** Absolute path of its PEM private key; undefined: the key is in `certfile`. */
+  keyfile: string | undefined;
+  /** Absolute path of the PEM CA certificates client certificates are checked against. */
+  caCerts: string | undefined;
+  certReqs: CertReqs;
+  /** Serve HTTP/2 (negotiated by ALPN) beside HTTP/1.1; needs TLS. */
+  http2: boolean;
 }
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'fatal';
@@ -103,7 +114,7 @@ export interface SettingSpec<K extends OptionKey = OptionKey> {
   key: K;
   /** Commander's flag syntax, e.g. `-w, --workers <N>`. */
   flags: string;
-  section: 'server' | 'worker' | 'recycling' | 'logging' | 'proxy' | 'control' | 'config' | 'development';
+  section: 'server' | 'tls' | 'worker' | 'recycling' | 'logging' | 'proxy' | 'control' | 'config' | 'development';
   description: string;
   /** What values are accepted, as refusals say it: "expected …". */
   accepted: string;
@@ -224,6 +235,9 @@ const defaultBind = (env: NodeJS.ProcessEnv): BindAddress[] => {
   return [{ kind: 'tcp', host: '0.0.0.0', port: Number(port) }];
 };
 
+/** Gunicorn's cert_reqs is the number of Python's ssl.CERT_* constant: 0, 1 or 2. */
+const CERT_REQS: Record<string, CertReqs> = { none: 'none', optional: 'optional', required: 'required', '0': 'none', '1': 'optional', '2': 'required' };
+
 /** What every switch (--reload, --capture-output) has in common: off unless given. */
 const OFF_SWITCH = { accepted: 'true or false', switch: true, parse: yesNo, defaultValue: () => false, defaultText: 'off' } as const;
 
@@ -264,6 +278,53 @@ export const SETTINGS = [
     parse: wholeNumber(1),
     defaultValue: () => 2048,
     defaultText: '2048',
+  }),
+  spec({
+    key: 'certfile',
+    flags: '--certfile <FILE>',
+    section: 'tls',
+    description: 'serve HTTPS with this PEM certificate (the certificate first, then its intermediates); read again on HUP',
+    accepted: 'an existing file',
+    parse: existingFile,
+    defaultValue: () => undefined,
+    defaultText: 'none (plain HTTP)',
+  }),
+  spec({
+    key: 'keyfile',
+    flags: '--keyfile <FILE>',
+    section: 'tls',
+    description: "the certificate's PEM private key, unencrypted; read again on HUP",
+    accepted: 'an existing file',
+    parse: existingFile,
+    defaultValue: () => undefined,
+    defaultText: 'the key in --certfile',
+  }),
+  spec({
+    key: 'caCerts',
+    flags: '--ca-certs <FILE>',
+    section: 'tls',
+    description: 'PEM CA certificates a client certificate must be signed by (see --cert-reqs); read again on HUP',
+    accepted: 'an existing file',
+    parse: existingFile,
+    defaultValue: () => undefined,
+    defaultText: 'none',
+  }),
+  spec({
+    key: 'certReqs',
+    flags: '--cert-reqs <MODE>',
+    section: 'tls',
+    description: 'client certificates: none (not asked for), optional (asked for; one given must be signed by --ca-certs) or required (a connection without one is refused)',
+    accepted: "none, optional or required (or Gunicorn's 0, 1 or 2)",
+    parse: (raw) => CERT_REQS[raw.trim().toLowerCase()] ?? { refused: '' },
+    defaultValue: () => 'none' as const,
+    defaultText: 'none',
+  }),
+  spec({
+    key: 'http2',
+    flags: '--http2',
+    section: 'tls',
+    description: 'serve HTTP/2 to clients that ask for it in the TLS handshake (ALPN), HTTP/1.1 to the others; needs --certfile',
+    ...OFF_SWITCH,
   }),
   spec({
     key: 'workerClass',

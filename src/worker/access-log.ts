@@ -7,6 +7,7 @@
  * USR1 with the error log; what is gathered is written before the worker exits, however it exits.
  */
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Http2ServerResponse } from 'node:http2';
 import type { Socket } from 'node:net';
 import { compileAccessFormat, type AccessFormatter, type AccessRecord } from '../access-format';
 import { openLogStream, type Logger, type LogStream } from '../log';
@@ -24,6 +25,9 @@ type NodeResponse = ServerResponse & {
   /** node:http's own flag: false for HEAD, 204 and 304, whose bodies it drops. */
   _hasBody: boolean;
 };
+
+/** A server's response class: node:http's, or node:http2's over HTTP/2 (worker/tls.ts). */
+export type ResponseClass = typeof ServerResponse | typeof Http2ServerResponse;
 
 /** What the access log's response class keeps of each response. */
 interface LoggedResponse extends NodeResponse {
@@ -86,9 +90,10 @@ export class AccessLog {
    * request arrived, the peer, the body bytes written (Node keeps no count), the headers given to
    * writeHead (which `getHeader` does not see when none was set before) — and logging it when it
    * closes. One listener function for every response, no closure per request; a server without
-   * an access log uses `base` itself and pays nothing.
+   * an access log uses `base` itself and pays nothing. Over HTTP/2 `base` is the worker's
+   * Http2ServerResponse, which reads `_hasBody` and `writableFinished` as node:http does.
    */
-  responseClass(base: typeof ServerResponse): typeof ServerResponse {
+  responseClass<T extends ResponseClass>(base: T): T {
     const byteLength = (chunk: unknown, encoding: unknown): number => {
       if (typeof chunk === 'string') return Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
       return (chunk as { byteLength?: number } | null)?.byteLength ?? 0;
@@ -106,9 +111,10 @@ export class AccessLog {
       // Read now: a socket closed under its request no longer knows its peer (Node caches it).
       remoteAddress: string | undefined;
 
+      // (req, options) from node:http, (stream, options) from node:http2: both set `this.req`.
       constructor(req: IncomingMessage, options?: object) {
         super(req, options);
-        this.remoteAddress = req.socket.remoteAddress;
+        this.remoteAddress = this.req.socket.remoteAddress;
         this.on('close', onClose);
       }
 
@@ -128,11 +134,13 @@ export class AccessLog {
 
       override end(chunk?: unknown, encoding?: unknown, callback?: unknown): this {
         const open = !this.writableEnded;
+        const counted = this.bodyBytes;
         (super.end as Write<this>)(chunk, encoding, callback);
-        if (open && this._hasBody && typeof chunk !== 'function') this.bodyBytes += byteLength(chunk, encoding);
+        // node:http2's end() writes its chunk through write(), which has counted it.
+        if (open && this._hasBody && typeof chunk !== 'function' && this.bodyBytes === counted) this.bodyBytes += byteLength(chunk, encoding);
         return this;
       }
-    } as unknown as typeof ServerResponse;
+    } as unknown as T;
   }
 
   private requestDone(res: LoggedResponse): void {

@@ -18,6 +18,7 @@ export interface FetchEnv {
 type Listener = (req: IncomingMessage, res: ServerResponse) => unknown;
 
 const BODYLESS = new Set(['GET', 'HEAD']);
+const COLON = 0x3a;
 /** A Host header that can only name a host: a name or IPv4 address, or a bracketed IPv6, and a port. */
 export const HOST = /^(?:[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
 /** Hop-by-hop headers: about the connection they came on (an upstream fetch's), not this one. */
@@ -48,10 +49,12 @@ export function fetchListener(handler: FetchHandler): Listener {
 
 function toRequest(req: IncomingMessage, res: ServerResponse): Request | undefined {
   const target = req.url ?? '/';
-  const host = req.headers.host ?? 'localhost';
+  // HTTP/2 names the host in :authority (worker/tls.ts copies it to a missing Host).
+  const host = (req.headers[':authority'] as string | undefined) ?? req.headers.host ?? 'localhost';
   // A Host that is not one would move the URL's path (`Host: example.com/admin?`): refused.
   if (!HOST.test(host)) return undefined;
-  // https when the connection is TLS, or a trusted proxy says the client's was (forwarded.ts).
+  // https when the connection is TLS, or a trusted proxy says the client's was (forwarded.ts); HTTP/2's
+  // :scheme is only what the client says it is.
   const scheme = (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
   const url = target.startsWith('/') ? `${scheme}://${host}${target}` : target;
   const headers = new Headers();
@@ -61,7 +64,8 @@ function toRequest(req: IncomingMessage, res: ServerResponse): Request | undefin
     if (!res.writableFinished) controller.abort();
   });
   try {
-    for (let i = 0; i < raw.length; i += 2) headers.append(raw[i]!, raw[i + 1]!);
+    // HTTP/2's pseudo-headers (:method, :path…) are not headers: a Headers object refuses them.
+    for (let i = 0; i < raw.length; i += 2) if (raw[i]!.charCodeAt(0) !== COLON) headers.append(raw[i]!, raw[i + 1]!);
     const method = req.method ?? 'GET';
     const init: RequestInit & { duplex?: 'half' } = { method, headers, signal: controller.signal };
     if (!BODYLESS.has(method)) {

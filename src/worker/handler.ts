@@ -80,3 +80,27 @@ function fromServer(server: http.Server, shape: Shape, refuse: (reason: string) 
         };
   return { shape, listener, upgrade: server.listeners('upgrade') as UpgradeListener[] };
 }
+
+/**
+ * --http2 with an app that cannot take node:http2's requests is refused when the worker loads it
+ * (exit 4), rather than crashing the worker at every HTTP/2 request: Express (4 and 5) gives each
+ * request the prototype of its own request object, made from node:http's IncomingMessage, and the
+ * Http2ServerRequest it is given loses its own getters (`url`, `method`, `headers`) that way
+ * (expressjs/express#3388).
+ */
+export function refuseIfNotForHttp2(app: unknown, appName: string): void {
+  const listeners = app instanceof http.Server ? app.listeners('request') : [app];
+  if (!listeners.some(replacesRequestPrototype)) return;
+  throw appError(
+    'UNICORN_APP_NOT_HTTP2',
+    appName,
+    'it is an Express app, which does not work over HTTP/2 (it swaps each request for one made from node:http\'s ' +
+      'IncomingMessage); serve it without --http2 (HTTPS over HTTP/1.1 is served the same), or with an app that takes ' +
+      "node:http2's requests (Koa, Fastify, a Fetch handler)",
+  );
+}
+
+const replacesRequestPrototype = (candidate: unknown): boolean => {
+  const request = typeof candidate === 'function' ? (candidate as { request?: unknown }).request : undefined;
+  return typeof request === 'object' && request !== null && http.IncomingMessage.prototype.isPrototypeOf(request);
+};

@@ -12,12 +12,13 @@ import { createLogger, reopenLogs } from '../log';
 import { AcceptGate, refuseAppListen, type RawHandle } from './accept';
 import { AccessLog } from './access-log';
 import { forwardedApplier } from './forwarded';
-import { toHandler } from './handler';
+import { refuseIfNotForHttp2, toHandler } from './handler';
 import { Heartbeat } from './heartbeat';
 import { loadWorkerHooks, type WorkerHooks } from './hooks';
 import { loadApp } from './load';
 import { WorkerServer, type RequestHooks, type WorkerServerOptions } from './server';
 import { compilePeerList } from '../trusted-peers';
+import type { TlsMaterial } from '../config/tls';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RequestInfo } from '../hooks/types';
 
@@ -45,6 +46,9 @@ let server: WorkerServer | undefined;
 let hooks: WorkerHooks | undefined;
 let accessLog: AccessLog | undefined;
 let stopping = false;
+/** With --certfile: the certificate and key the arbiter sends at fork, as it read them. */
+let receiveTls: (material: TlsMaterial) => void = () => {};
+const tlsMaterial = new Promise<TlsMaterial>((resolve) => (receiveTls = resolve));
 /** Set one turn of the event loop after the worker starts serving: a failure before that (such as a
  *  rejection the app's module left unhandled) is a boot failure, and respawning would repeat it. */
 let booted = false;
@@ -104,6 +108,9 @@ process.on('message', (message: unknown, handle: unknown) => {
       break;
     case 'unicorn:hand-over':
       void stopGracefully('replaced', false);
+      break;
+    case 'unicorn:tls':
+      receiveTls(msg.material);
       break;
   }
 });
@@ -183,10 +190,14 @@ async function start(): Promise<void> {
     await hooks.runner.run('postFork', hooks.arbiter, hooks.self);
     const app = await loadApp(settings.app, process.cwd());
     const handler = await toHandler(app, settings.interface, settings.app.raw);
+    if (settings.http2) refuseIfNotForHttp2(app, settings.app.raw);
     await hooks.runner.run('postWorkerInit', hooks.self);
     if (stopping) return;
     let retired = false;
-    const options = { ...settings, maxRequests: boot!.maxRequests, accessLog, ...proxyOptions(settings) };
+    // The arbiter sends it right after the fork: long here by now (--worker-boot-timeout covers its loss).
+    const tls = settings.certfile ? { material: await tlsMaterial, certReqs: settings.certReqs, http2: settings.http2 } : undefined;
+    if (stopping) return;
+    const options = { ...settings, maxRequests: boot!.maxRequests, accessLog, tls, ...proxyOptions(settings) };
     server = new WorkerServer(handler, gate, options, log, {
       onLimit: () => {
         if (retired) return;

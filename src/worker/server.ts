@@ -1,13 +1,14 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import type { WorkerClass } from '../config/settings';
 import type { RequestInfo } from '../hooks/types';
 import type { Logger } from '../log';
 import type { AcceptGate } from './accept';
-import type { AccessLog } from './access-log';
+import type { AccessLog, ResponseClass } from './access-log';
 import { forwardedResponseClass } from './forwarded';
 import type { Handler } from './handler';
 import { readProxyHeader, type ProxyProtocolOptions } from './proxy-protocol';
+import type { SecureServer, TlsServing } from './tls';
 
 export interface WorkerServerOptions {
   workerClass: WorkerClass;
@@ -22,6 +23,8 @@ export interface WorkerServerOptions {
   /** --proxy-protocol: each connection's PROXY header is read before the parser sees it (proxy-protocol.ts);
    *  without, connections go straight to the parser. */
   proxyProtocol?: ProxyProtocolOptions;
+  /** With --certfile: serve HTTPS (and HTTP/2 with --http2) instead of plain HTTP. */
+  tls?: TlsServing;
 }
 
 /** What the worker's supervision learns from the server. */
@@ -67,7 +70,10 @@ const IDLE_CONNECTION_GRACE_MS = 100;
  *   gate is paused until one closes.
  */
 export class WorkerServer {
-  readonly http: http.Server;
+  /** node:http's server, or with TLS an https or http2 one (tls.ts). */
+  readonly http: Server;
+  /** With TLS: the connections as node:http and node:http2 serve them. */
+  private readonly secure: SecureServer | undefined;
   private readonly sync: boolean;
   /** Every response gets `Connection: close`: sync, or async with --keep-alive 0. */
   private readonly closeEach: boolean;
@@ -108,14 +114,24 @@ export class WorkerServer {
     this.closeEach = this.sync || options.keepAlive === 0;
     this.workerConnections = options.workerConnections;
     this.proxyProtocol = options.proxyProtocol;
+    const mustClose = () => this.closeEach || this.draining;
     const { accessLog, forwarded } = options;
-    let response = responseClass(() => this.closeEach || this.draining);
+    let response = responseClass(mustClose);
     // Forwarded headers are applied as each response is made: before the access log notes the peer.
     if (forwarded) response = forwardedResponseClass(response, forwarded);
     // The access log sees each response from its making to its close, whatever happens to it
     // here: a sync request that waits its turn, and one whose client leaves meanwhile, are logged.
-    this.http = http.createServer({ ServerResponse: accessLog ? accessLog.responseClass(response) : response });
-    this.http.keepAliveTimeout = options.keepAlive;
+    if (options.tls) {
+      // Loaded only with TLS: node:https and node:http2 add to every worker's boot otherwise.
+      const { SecureServer } = require('./tls') as typeof import('./tls');
+      const wrapResponse = <T extends ResponseClass>(base: T): T => (accessLog ? accessLog.responseClass(base) : base);
+      this.secure = new SecureServer(options.tls, { keepAlive: options.keepAlive, oneStreamAtATime: this.sync, mustClose, http1Response: response, wrapResponse }, log);
+      this.http = this.secure.server;
+    } else {
+      const server = http.createServer({ ServerResponse: accessLog ? accessLog.responseClass(response) : response });
+      server.keepAliveTimeout = options.keepAlive;
+      this.http = server;
+    }
     this.http.on('request', this.sync ? this.dispatchSync : this.dispatch);
     if (accessLog) this.http.on('clientError', accessLog.onClientError);
     // An upgrade (a WebSocket) makes no response: its request gets them here, ahead of the app.
@@ -272,8 +288,8 @@ export class WorkerServer {
    *  request. A connection with a response being written has a request in flight. */
   inFlight(): number {
     if (this.sync) return (this.busy ? 1 : 0) + this.waiting.length;
-    let count = 0;
-    for (const socket of this.sockets) if ((socket as SocketState)._httpMessage) count++;
+    let count = this.secure?.http2InFlight() ?? 0;
+    for (const socket of this.httpSockets()) if ((socket as SocketState)._httpMessage) count++;
     return count;
   }
 
@@ -319,13 +335,19 @@ export class WorkerServer {
     this.draining = true;
     clearTimeout(this.graceTimer);
     this.gate.close();
+    this.secure?.closeSessions();
     this.drained = this.sockets.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => (this.onDrained = resolve));
     await this.drained;
     clearInterval(this.sweep);
   }
 
+  /** The sockets node:http serves HTTP/1.1 on: those accepted, or with TLS the TLS sockets around them. */
+  private httpSockets(): Iterable<Socket> {
+    return this.secure?.http1Sockets ?? this.sockets;
+  }
+
   private closeIdleKeepAlive(): void {
-    for (const socket of this.sockets) {
+    for (const socket of this.httpSockets()) {
       // `_httpMessage` is the response being written on the socket, if any (node:http's own field).
       if ((socket as SocketState)[SERVED] && !(socket as SocketState)._httpMessage) socket.destroy();
     }

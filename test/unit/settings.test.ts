@@ -34,6 +34,11 @@ describe('resolveSettings', () => {
       pid: undefined,
       chdir: undefined,
       interface: 'auto',
+      certfile: undefined,
+      keyfile: undefined,
+      caCerts: undefined,
+      certReqs: 'none',
+      http2: false,
       app: { module: 'app', exportPath: [] },
     });
   });
@@ -87,6 +92,19 @@ describe('resolveSettings', () => {
   });
 
   it.each([
+    ['none', 'none'],
+    ['optional', 'optional'],
+    ['Required', 'required'],
+    // Gunicorn's cert_reqs: Python's ssl.CERT_NONE, CERT_OPTIONAL, CERT_REQUIRED.
+    ['0', 'none'],
+    ['1', 'optional'],
+    ['2', 'required'],
+  ])('reads --cert-reqs %s as %s', (raw, certReqs) => {
+    expect(resolveSettings('app', { certReqs: raw }, {})).toMatchObject({ certReqs });
+  });
+
+  it.each([
+    [{ certReqs: '3' }, {}, `--cert-reqs "3" is not accepted: expected none, optional or required (or Gunicorn's 0, 1 or 2)`],
     [{ maxRequests: '-1' }, {}, '--max-requests "-1" is not accepted: expected a whole number (0 for no limit)'],
     [{ maxWorkerMemory: 'lots' }, {}, '--max-worker-memory "lots" is not accepted: expected a size such as 512MB, 1.5GB or 800K (binary units: 1K = 1024 bytes), a number of bytes, or 0 for no limit'],
     [{ maxWorkerLifetime: 'forever' }, {}, '--max-worker-lifetime "forever" is not accepted: expected a duration such as 30s, 2m or 500ms, or a number of seconds'],
