@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import { X509Certificate } from 'node:crypto';
-import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http2 from 'node:http2';
 import https from 'node:https';
 import os from 'node:os';
@@ -44,6 +44,8 @@ beforeAll(() => {
   makeCertificate('client', 'test client', { serial: 3 });
   makeCertificate('stranger', 'stranger', { selfSigned: true });
 });
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const tlsArgs = (name = 'server-a') => ['--certfile', file(`${name}.pem`), '--keyfile', file(`${name}.key`)];
 
