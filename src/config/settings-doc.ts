@@ -9,6 +9,7 @@ const SECTIONS: Record<SettingSpec['section'], string> = {
   server: 'Server',
   tls: 'TLS and HTTP/2',
   worker: 'Workers',
+  security: 'Security',
   recycling: 'Recycling',
   logging: 'Logging',
   proxy: 'Proxies',

@@ -7,7 +7,7 @@ import { ADDRESS_FORMS, formatAddress, parseAddress, type BindAddress } from './
 import { APP_SPEC_FORMS, parseAppSpec, type AppSpec } from './app-spec';
 import { CONFIG_FILE_NAMES } from './file-names';
 import { DURATION_FORMS, formatDuration, parseDuration } from './duration';
-import { formatSize, parseSize, SIZE_FORMS } from './size';
+import { formatSizeExactly, parseSize, SIZE_FORMS } from './size';
 import { parsePeerList, PEER_LIST_FORMS } from '../trusted-peers';
 
 export type WorkerClass = 'sync' | 'async';
@@ -31,6 +31,16 @@ export interface Settings {
   workerBootTimeout: number;
   /** Milliseconds. */
   gracefulTimeout: number;
+  /** Bytes of a request line (method, target, version); 0 for no limit of its own. */
+  limitRequestLine: number;
+  /** Header fields in a request; 0 for the most there can be (32768). */
+  limitRequestFields: number;
+  /** Bytes of one header field line; 0 for no limit of its own. */
+  limitRequestFieldSize: number;
+  /** Bytes of a request body; 0 for no limit. */
+  limitRequestBody: number;
+  /** Milliseconds a client may take to send a request's line and headers; 0 disables. */
+  headerTimeout: number;
   /** Requests a worker serves before it is replaced; 0 for no limit. */
   maxRequests: number;
   /** Up to this many more, at random per worker, so that workers are not all replaced at once. */
@@ -114,7 +124,7 @@ export interface SettingSpec<K extends OptionKey = OptionKey> {
   key: K;
   /** Commander's flag syntax, e.g. `-w, --workers <N>`. */
   flags: string;
-  section: 'server' | 'tls' | 'worker' | 'recycling' | 'logging' | 'proxy' | 'control' | 'config' | 'development';
+  section: 'server' | 'tls' | 'worker' | 'security' | 'recycling' | 'logging' | 'proxy' | 'control' | 'config' | 'development';
   description: string;
   /** What values are accepted, as refusals say it: "expected …". */
   accepted: string;
@@ -152,6 +162,19 @@ const choice =
     (choices as string[]).includes(raw) ? (raw as T) : { refused: '' };
 
 const duration: Parser<number> = (raw) => parseDuration(raw) ?? { refused: '' };
+
+/** Gunicorn's ceilings (gunicorn/http/message.py): the longest request line a limit may allow, and
+ *  the most header fields (what `--limit-request-fields 0` means). */
+export const MAX_REQUEST_LINE = 8190;
+export const MAX_REQUEST_FIELDS = 32768;
+
+/** A whole number from `min` to `max`. */
+const wholeNumberUpTo =
+  (min: number, max: number): Parser<number> =>
+  (raw, ctx) => {
+    const value = wholeNumber(min)(raw, ctx);
+    return typeof value === 'number' && value > max ? { refused: '' } : value;
+  };
 
 const size: Parser<number> = (raw) => parseSize(raw) ?? { refused: '' };
 
@@ -387,6 +410,56 @@ export const SETTINGS = [
     parse: duration,
     defaultValue: () => 30_000,
     defaultText: '30s',
+  }),
+  spec({
+    key: 'limitRequestLine',
+    flags: '--limit-request-line <BYTES>',
+    section: 'security',
+    description: 'the longest request line (method, target and version) a request may have; a longer one is answered 414; 0 for no limit of its own',
+    accepted: `a whole number from 0 (no limit) to ${MAX_REQUEST_LINE}`,
+    parse: wholeNumberUpTo(0, MAX_REQUEST_LINE),
+    defaultValue: () => 4094,
+    defaultText: '4094',
+  }),
+  spec({
+    key: 'limitRequestFields',
+    flags: '--limit-request-fields <N>',
+    section: 'security',
+    description: `the most header fields a request may have; more are answered 431; 0 for the most there can be, ${MAX_REQUEST_FIELDS}`,
+    accepted: `a whole number from 0 to ${MAX_REQUEST_FIELDS}`,
+    parse: wholeNumberUpTo(0, MAX_REQUEST_FIELDS),
+    defaultValue: () => 100,
+    defaultText: '100',
+  }),
+  spec({
+    key: 'limitRequestFieldSize',
+    flags: '--limit-request-field-size <SIZE>',
+    section: 'security',
+    description: 'the longest header field line (`Name: value` and its line end) a request may have; a longer one is answered 431; 0 for no limit of its own',
+    accepted: SIZE_FORMS,
+    parse: size,
+    defaultValue: () => 8190,
+    defaultText: '8190',
+  }),
+  spec({
+    key: 'limitRequestBody',
+    flags: '--limit-request-body <SIZE>',
+    section: 'security',
+    description: 'the largest request body: a longer Content-Length is answered 413 before the app sees the request, a chunked body is cut off with 413 where it passes the limit; 0 for no limit',
+    accepted: SIZE_FORMS,
+    parse: size,
+    defaultValue: () => 0,
+    defaultText: '0 (no limit)',
+  }),
+  spec({
+    key: 'headerTimeout',
+    flags: '--header-timeout <DURATION>',
+    section: 'security',
+    description: "how long a client may take to send a request's line and headers, from its first byte (from the connection, for the first request); past it the request is answered 408 and its connection closed; 0 disables",
+    accepted: DURATION_FORMS,
+    parse: duration,
+    defaultValue: () => 10_000,
+    defaultText: '10s',
   }),
   spec({
     key: 'maxRequests',
@@ -785,7 +858,7 @@ function display(setting: SettingSpec, value: unknown): string {
   if (value === undefined || (Array.isArray(value) && value.length === 0)) return '(none)';
   if (setting.accepted === ADDRESS_FORMS) return (value as BindAddress[]).map(formatAddress).join(' ');
   if (setting.accepted.startsWith(DURATION_FORMS)) return value === 0 ? '0' : formatDuration(value as number);
-  if (setting.accepted === SIZE_FORMS) return value === 0 ? '0' : formatSize(value as number);
+  if (setting.accepted === SIZE_FORMS) return value === 0 ? '0' : formatSizeExactly(value as number);
   if (setting.accepted === PEER_LIST_FORMS) return (value as string[]).filter(Boolean).join(',') || '(none)';
   if (Array.isArray(value)) return value.join(' ');
   return String(value);

@@ -20,3 +20,12 @@ export function formatSize(bytes: number): string {
   }
   return `${bytes}B`;
 }
+
+/** A size as a flag takes it, exactly (for --print-config): the largest binary unit that divides it
+ *  (`512MB`), else a number of bytes (`8190`, which `formatSize` would round to 8KB). */
+export function formatSizeExactly(bytes: number): string {
+  for (const [unit, factor] of [['GB', 1024 ** 3], ['MB', 1024 ** 2], ['KB', 1024]] as const) {
+    if (bytes >= factor && bytes % factor === 0) return `${bytes / factor}${unit}`;
+  }
+  return String(bytes);
+}

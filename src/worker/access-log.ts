@@ -1,16 +1,17 @@
 /**
  * A worker's access log: one line per request, written when its response closes — finished, failed
- * (the app threw: 500), or cut short by the client — and one for a request Node's parser rejected.
+ * (the app threw: 500), or cut short by the client — and one for a request refused before it had a
+ * response (worker/limits.ts).
  *
  * Lines are gathered in memory and handed to the stream in whole-line chunks (log.ts writes them
  * off the event loop), within a quarter of a second on a quiet server. The stream is reopened on
  * USR1 with the error log; what is gathered is written before the worker exits, however it exits.
  */
-import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerResponse } from 'node:http2';
-import type { Socket } from 'node:net';
 import { compileAccessFormat, type AccessFormatter, type AccessRecord } from '../access-format';
 import { openLogStream, type Logger, type LogStream } from '../log';
+import { dropped, refusedStatus } from './limits';
 
 /** The longest a line waits in memory on a quiet server. */
 const FLUSH_MS = 250;
@@ -144,13 +145,15 @@ export class AccessLog {
   }
 
   private requestDone(res: LoggedResponse): void {
+    if (dropped(res)) return;
     const duration = performance.now() - res.started;
     this.write({
       req: res.req,
       res,
       remoteAddress: res.remoteAddress,
-      // A response never begun has no status of its own: say the client left (as nginx does).
-      status: res.headersSent ? res.statusCode : CLIENT_CLOSED_REQUEST,
+      // A response never begun has no status of its own: the refusal written in its place, if
+      // any (worker/limits.ts), else the client left (as nginx says it).
+      status: res.headersSent ? res.statusCode : (refusedStatus(res) ?? CLIENT_CLOSED_REQUEST),
       bytes: res.bodyBytes,
       startedAt: Date.now() - duration,
       duration,
@@ -160,24 +163,12 @@ export class AccessLog {
   }
 
   /**
-   * The server's 'clientError' listener: Node's parser rejected what came on `socket`. With a
-   * listener Node no longer answers by itself, so this answers as Node's default does (same
-   * statuses, same condition: the socket can still be written and no response has begun on it),
-   * and logs the rejection. A connection reset or timed out with nothing to answer is no request.
+   * A request refused without a response of its own (Node's parser rejected it, or its head took
+   * too long: worker/limits.ts answers it) gets a line without its request.
    */
-  readonly onClientError = (err: NodeJS.ErrnoException, socket: Socket): void => {
-    const inFlight = (socket as Socket & { _httpMessage?: (ServerResponse & { _headerSent: boolean }) | null })._httpMessage;
-    if (socket.writable && !inFlight?._headerSent) {
-      const status = rejectionStatus(err.code);
-      socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\n\r\n`);
-      // A response in flight here gets its own line when it closes, for its request.
-      if (!inFlight) {
-        const at = Date.now();
-        this.write({ req: undefined, res: undefined, remoteAddress: socket.remoteAddress, status, bytes: 0, startedAt: at, duration: 0, aborted: false, headHeaders: undefined });
-      }
-    }
-    socket.destroy(err);
-  };
+  rejected(remoteAddress: string | undefined, status: number): void {
+    this.write({ req: undefined, res: undefined, remoteAddress, status, bytes: 0, startedAt: Date.now(), duration: 0, aborted: false, headHeaders: undefined });
+  }
 
   private write(record: AccessRecord): void {
     const line = this.format(record);
@@ -219,20 +210,6 @@ export class AccessLog {
     if (now - this.lastErrorReport < ERROR_REPORT_MS) return;
     this.lastErrorReport = now;
     this.log.error({ err }, `Cannot write the access log: ${err.message}; its lines are kept and written with the next ones`);
-  }
-}
-
-/** Node's own answers to what its parser rejects (node:http's socketOnError). */
-function rejectionStatus(code: string | undefined): number {
-  switch (code) {
-    case 'HPE_HEADER_OVERFLOW':
-      return 431;
-    case 'HPE_CHUNK_EXTENSIONS_OVERFLOW':
-      return 413;
-    case 'ERR_HTTP_REQUEST_TIMEOUT':
-      return 408;
-    default:
-      return 400;
   }
 }
 

@@ -9,8 +9,9 @@ import { forwardedResponseClass } from './forwarded';
 import type { Handler } from './handler';
 import { readProxyHeader, type ProxyProtocolOptions } from './proxy-protocol';
 import type { SecureServer, TlsServing } from './tls';
+import { RequestGuard, type RequestLimits } from './limits';
 
-export interface WorkerServerOptions {
+export interface WorkerServerOptions extends RequestLimits {
   workerClass: WorkerClass;
   workerConnections: number;
   keepAlive: number;
@@ -121,23 +122,24 @@ export class WorkerServer {
     if (forwarded) response = forwardedResponseClass(response, forwarded);
     // The access log sees each response from its making to its close, whatever happens to it
     // here: a sync request that waits its turn, and one whose client leaves meanwhile, are logged.
+    // The guard checks each request against the limits before it is dispatched, and answers
+    // every refusal, Node's parser's included (docs/security.md). A trusted proxy's forwarded
+    // headers reach an upgrade request ahead of the app's own listeners.
+    const upgrade: Handler['upgrade'] = forwarded && handler.upgrade.length > 0 ? [forwarded as Handler['upgrade'][number], ...handler.upgrade] : handler.upgrade;
+    const guard = new RequestGuard(options, this.sync ? this.dispatchSync : this.dispatch, upgrade, log, accessLog);
     if (options.tls) {
       // Loaded only with TLS: node:https and node:http2 add to every worker's boot otherwise.
       const { SecureServer } = require('./tls') as typeof import('./tls');
       const wrapResponse = <T extends ResponseClass>(base: T): T => (accessLog ? accessLog.responseClass(base) : base);
-      this.secure = new SecureServer(options.tls, { keepAlive: options.keepAlive, oneStreamAtATime: this.sync, mustClose, http1Response: response, wrapResponse }, log);
+      const secureOptions = { keepAlive: options.keepAlive, oneStreamAtATime: this.sync, mustClose, http1Response: response, wrapResponse, http1Options: guard.serverOptions };
+      this.secure = new SecureServer(options.tls, secureOptions, log);
       this.http = this.secure.server;
     } else {
-      const server = http.createServer({ ServerResponse: accessLog ? accessLog.responseClass(response) : response });
+      const server = http.createServer({ ...guard.serverOptions, ServerResponse: accessLog ? accessLog.responseClass(response) : response });
       server.keepAliveTimeout = options.keepAlive;
       this.http = server;
     }
-    this.http.on('request', this.sync ? this.dispatchSync : this.dispatch);
-    if (accessLog) this.http.on('clientError', accessLog.onClientError);
-    // An upgrade (a WebSocket) makes no response: its request gets them here, ahead of the app.
-    // Only beside the app's own listeners: one alone would make Node take every Upgrade request.
-    if (forwarded && handler.upgrade.length > 0) this.http.on('upgrade', forwarded);
-    for (const listener of handler.upgrade) this.http.on('upgrade', listener);
+    guard.install(this.http as http.Server);
     // The server never listens, but its connection tracking (idle-connection closing, header and
     // request timeouts) starts on 'listening'.
     this.http.emit('listening');

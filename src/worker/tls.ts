@@ -39,6 +39,8 @@ export interface SecureServerOptions {
   http1Response: typeof ServerResponse;
   /** Wraps each response class in another (the access log's), or leaves it. */
   wrapResponse: <T extends ResponseClass>(base: T) => T;
+  /** node:http's parser options for HTTP/1.1 (the request limits: limits.ts). */
+  http1Options?: import('node:http').ServerOptions;
 }
 
 /** How long a silent HTTP/2 connection is kept when --keep-alive is 0 (each connection then
@@ -83,11 +85,21 @@ export class SecureServer {
     if (offerHttp2) {
       const http2Response = options.wrapResponse(http2ResponseClass(options.mustClose, this.streams));
       const settings = options.oneStreamAtATime ? { maxConcurrentStreams: 1 } : {};
-      const server = http2.createSecureServer({ ...secure, allowHTTP1: true, settings, Http1ServerResponse: http1Response, Http2ServerRequest: Http2Request, Http2ServerResponse: http2Response });
+      const { IncomingMessage: Http1IncomingMessage, ...http1 } = options.http1Options ?? {};
+      const server = http2.createSecureServer({
+        ...http1,
+        ...secure,
+        allowHTTP1: true,
+        settings,
+        ...(Http1IncomingMessage ? { Http1IncomingMessage } : {}),
+        Http1ServerResponse: http1Response,
+        Http2ServerRequest: Http2Request,
+        Http2ServerResponse: http2Response,
+      } as http2.SecureServerOptions);
       server.on('session', this.onSession);
       this.server = server;
     } else {
-      this.server = https.createServer({ ...secure, ServerResponse: http1Response });
+      this.server = https.createServer({ ...options.http1Options, ...secure, ServerResponse: http1Response });
     }
     (this.server as Server & { keepAliveTimeout: number }).keepAliveTimeout = options.keepAlive;
     // Ahead of node:http's own listener: a connection refused here never reaches it.

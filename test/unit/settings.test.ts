@@ -39,8 +39,20 @@ describe('resolveSettings', () => {
       caCerts: undefined,
       certReqs: 'none',
       http2: false,
+      limitRequestLine: 4094,
+      limitRequestFields: 100,
+      limitRequestFieldSize: 8190,
+      limitRequestBody: 0,
+      headerTimeout: 10_000,
       app: { module: 'app', exportPath: [] },
     });
+  });
+
+  it("reads the request limits, 0 as Gunicorn's no limit and its ceilings as the most", () => {
+    const s = resolveSettings('app', { limitRequestLine: '8190', limitRequestFields: '32768', limitRequestFieldSize: '16K', limitRequestBody: '10MB', headerTimeout: '2.5s' }, {});
+    expect(s).toMatchObject({ limitRequestLine: 8190, limitRequestFields: 32768, limitRequestFieldSize: 16 * 1024, limitRequestBody: 10 * 1024 * 1024, headerTimeout: 2500 });
+    const off = resolveSettings('app', { limitRequestLine: '0', limitRequestFields: '0', limitRequestFieldSize: '0', headerTimeout: '0' }, {});
+    expect(off).toMatchObject({ limitRequestLine: 0, limitRequestFields: 0, limitRequestFieldSize: 0, headerTimeout: 0 });
   });
 
   it('takes WEB_CONCURRENCY and PORT from the environment, and flags over both', () => {
@@ -118,6 +130,12 @@ describe('resolveSettings', () => {
     [{ timeout: 'soon' }, {}, '--timeout "soon" is not accepted: expected a duration such as 30s, 2m or 500ms, or a number of seconds'],
     [{ bind: ['::1'] }, {}, '--bind "::1" is not accepted: expected HOST:PORT, [IPv6]:PORT, HOST (port 8000), unix:PATH or fd://N (an IPv6 address needs brackets, as in [::1]:8000)'],
     [{ chdir: '/no/such/dir' }, {}, '--chdir "/no/such/dir" is not accepted: expected an existing directory (no such directory)'],
+    [{ limitRequestLine: '8191' }, {}, '--limit-request-line "8191" is not accepted: expected a whole number from 0 (no limit) to 8190'],
+    [{ limitRequestLine: '-1' }, {}, '--limit-request-line "-1" is not accepted: expected a whole number from 0 (no limit) to 8190'],
+    [{ limitRequestFields: '32769' }, {}, '--limit-request-fields "32769" is not accepted: expected a whole number from 0 to 32768'],
+    [{ limitRequestFieldSize: 'long' }, {}, '--limit-request-field-size "long" is not accepted: expected a size such as 512MB, 1.5GB or 800K (binary units: 1K = 1024 bytes), a number of bytes, or 0 for no limit'],
+    [{ limitRequestBody: '-5' }, {}, '--limit-request-body "-5" is not accepted: expected a size such as 512MB, 1.5GB or 800K (binary units: 1K = 1024 bytes), a number of bytes, or 0 for no limit'],
+    [{ headerTimeout: 'never' }, {}, '--header-timeout "never" is not accepted: expected a duration such as 30s, 2m or 500ms, or a number of seconds'],
   ])('refuses %j %j', (flags, env, message) => {
     const err = refusal(() => resolveSettings('app', flags, env));
     expect(err.message).toBe(message);

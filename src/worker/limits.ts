@@ -1,0 +1,335 @@
+/**
+ * What a worker refuses before the app sees it, and the one place that answers every refusal.
+ *
+ * - Gunicorn's limits, with its names, defaults and ceilings: the request line
+ *   (`--limit-request-line`, 414), the number of header fields (`--limit-request-fields`, 431) and
+ *   the size of each (`--limit-request-field-size`, 431); and a body limit (`--limit-request-body`,
+ *   413), which Gunicorn leaves to the app.
+ * - What Node's parser (llhttp, strict) rejects: smuggling shapes, bad characters, bare LF, folded
+ *   lines… (400), a head past the header budget (431), a head slower than `--header-timeout` (408).
+ * - What llhttp lets through and HTTP/1.1 refuses: more than one Host, a Host that names no host,
+ *   Transfer-Encoding in HTTP/1.0, and versions other than 1.0 and 1.1 (HTTP/0.9 400, 2.0 505).
+ *
+ * A refused request never reaches the app, its answer says `Connection: close`, and whatever came
+ * after it on its connection is dropped. The app is handed each request once the rest of what
+ * arrived with its head has been parsed (later in the same turn of the event loop), so a malformed
+ * body or next request in the same packet closes the connection before the app is called.
+ */
+import http, { IncomingMessage, STATUS_CODES, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { MAX_REQUEST_FIELDS, type Settings } from '../config/settings';
+import type { Logger } from '../log';
+import type { AccessLog } from './access-log';
+import { HOST } from './fetch';
+import type { Handler } from './handler';
+
+export type RequestLimits = Pick<Settings, 'limitRequestLine' | 'limitRequestFields' | 'limitRequestFieldSize' | 'limitRequestBody' | 'headerTimeout'>;
+
+/** The field size the header budget assumes with `--limit-request-field-size 0`, as Gunicorn's does. */
+const UNLIMITED_FIELD_BUDGET = 8190;
+/** Node's own limit on a whole request (head and body), kept unless the header timeout is longer. */
+const NODE_REQUEST_TIMEOUT_MS = 300_000;
+/** How often Node looks for connections past the header timeout: a tenth of it, within these bounds
+ *  (Node's default, 30 s, would let a 10 s timeout run to 40 s). Each look walks a list in C++. */
+const CHECK_MIN_MS = 50;
+const CHECK_MAX_MS = 1000;
+/** A request line is its method, target and `HTTP/1.x`, with two spaces between them. */
+const REQUEST_LINE_EXTRA = ' HTTP/1.1'.length + 1;
+/** A header field line as Gunicorn measures it: `Name: value` and its CRLF. */
+const FIELD_LINE_EXTRA = ': '.length + '\r\n'.length;
+
+type Listener = (req: IncomingMessage, res: ServerResponse) => void;
+
+interface Refusal {
+  status: number;
+  /** For the client (the response's body) and the debug log. */
+  why: string;
+}
+
+/** Marks a connection on which a request was refused: what follows it is not handed to the app. */
+const CLOSING = Symbol('closing');
+/** On a response the app never began: the status a refusal written on its socket in its place gave
+ *  it, or 0 when its request was dropped after a refusal (never answered). */
+const REFUSED = Symbol('refused');
+type Refusable = ServerResponse & { [REFUSED]?: number };
+
+/** For the access log: the status a refusal gave a response never begun, and whether it is the
+ *  response of a dropped request, which has no line. */
+export const refusedStatus = (res: ServerResponse): number | undefined => (res as Refusable)[REFUSED] || undefined;
+export const dropped = (res: ServerResponse): boolean => (res as Refusable)[REFUSED] === 0;
+type GuardedSocket = Socket & { [CLOSING]?: true; _httpMessage?: (Refusable & { _headerSent: boolean }) | null };
+
+/**
+ * The limits as Node's http.Server options: the header budget, the header timeout and how often it
+ * is looked at, and the strict parser (whatever `--insecure-http-parser` NODE_OPTIONS may carry).
+ */
+export function parserOptions(limits: RequestLimits): http.ServerOptions {
+  return {
+    maxHeaderSize: headerBudget(limits),
+    headersTimeout: limits.headerTimeout,
+    requestTimeout: Math.max(NODE_REQUEST_TIMEOUT_MS, limits.headerTimeout),
+    connectionsCheckingInterval: checkingInterval(limits.headerTimeout),
+    insecureHTTPParser: false,
+    requireHostHeader: true,
+  };
+}
+
+/** A tenth of the header timeout, within bounds; without one, only Node's request timeout is left
+ *  to look for, and once a second is plenty. */
+function checkingInterval(headerTimeout: number): number {
+  if (headerTimeout === 0) return CHECK_MAX_MS;
+  return Math.min(CHECK_MAX_MS, Math.max(CHECK_MIN_MS, Math.round(headerTimeout / 10)));
+}
+
+/**
+ * Node's `maxHeaderSize` (what it counts: the target, header names and values): everything the
+ * limits allow, as Gunicorn's header buffer is sized (fields × (field size + 2) + 4), plus the
+ * request line. A head past it is refused by the parser as it arrives (431), before it is all read:
+ * with the limits off (0), it is what bounds a head.
+ */
+export function headerBudget({ limitRequestLine, limitRequestFields, limitRequestFieldSize }: RequestLimits): number {
+  const fields = limitRequestFields || MAX_REQUEST_FIELDS;
+  return limitRequestLine + fields * ((limitRequestFieldSize || UNLIMITED_FIELD_BUDGET) + 2) + 4;
+}
+
+/**
+ * Stands between Node's http.Server and the app: checks each request's head against the limits,
+ * answers what it refuses, and answers for Node's parser what it rejects (with the access log's
+ * line, when there is one).
+ */
+export class RequestGuard {
+  /** The http.Server options the limits need (with a request class counting bodies, if limited). */
+  readonly serverOptions: http.ServerOptions;
+  private readonly maxFields: number;
+  /** Requests waiting for the parser to finish what came with them: request, response, request… */
+  private pending: Array<IncomingMessage | ServerResponse> = [];
+  private spare: Array<IncomingMessage | ServerResponse> = [];
+  /** What upgrade listeners get as `this`, as they would from the server's own emit. */
+  private server: http.Server | undefined;
+
+  constructor(
+    private readonly limits: RequestLimits,
+    private readonly dispatch: Listener,
+    private readonly upgrade: Handler['upgrade'],
+    private readonly log: Logger,
+    private readonly accessLog?: AccessLog,
+  ) {
+    this.maxFields = limits.limitRequestFields || MAX_REQUEST_FIELDS;
+    this.serverOptions = parserOptions(limits);
+    if (limits.limitRequestBody > 0) this.serverOptions.IncomingMessage = bodyCounting(limits.limitRequestBody, this.bodyOverLimit);
+  }
+
+  /** Take the server's requests, expectations, upgrades and parser errors. */
+  install(server: http.Server): void {
+    this.server = server;
+    // Node keeps this many fields and drops the rest: one more than the limit is enough to see
+    // that a request is over it, and no more are kept in memory. (Node 24 may also refuse a head
+    // with more than this many itself, as a header overflow: 431 too.)
+    server.maxHeadersCount = this.maxFields + 1;
+    server.on('request', this.onRequest);
+    // With a listener, Node leaves `100 Continue` to us: a refused request gets its refusal
+    // instead, and its client does not send the body.
+    server.on('checkContinue', this.onCheckContinue);
+    server.on('clientError', this.onClientError);
+    if (this.upgrade.length > 0) server.on('upgrade', this.onUpgrade);
+  }
+
+  private readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    if (this.droppedAfterRefusal(req, res)) return;
+    const refusal = this.check(req);
+    if (refusal) this.refuse(req, res, refusal);
+    else this.defer(req, res);
+  };
+
+  private readonly onCheckContinue = (req: IncomingMessage, res: ServerResponse): void => {
+    if (this.droppedAfterRefusal(req, res)) return;
+    const refusal = this.check(req);
+    if (refusal) return this.refuse(req, res, refusal);
+    res.writeContinue();
+    this.defer(req, res);
+  };
+
+  private readonly onUpgrade = (req: IncomingMessage, socket: Socket, head: Buffer): void => {
+    const refusal = this.check(req);
+    if (!refusal) {
+      for (const listener of this.upgrade) listener.call(this.server, req, socket, head);
+      return;
+    }
+    this.log.debug({ status: refusal.status, remoteAddress: socket.remoteAddress }, `Refused an upgrade: ${refusal.why}`);
+    // The upgrade has taken the socket from Node's HTTP machinery: the answer is written raw.
+    socket.end(rawAnswer(refusal.status), () => socket.destroy());
+    this.accessLog?.rejected(socket.remoteAddress, refusal.status);
+  };
+
+  /** A request pipelined behind a refused one is dropped, unanswered and unlogged: its connection
+   *  closes after the refusal. */
+  private droppedAfterRefusal(req: IncomingMessage, res: ServerResponse): boolean {
+    if (!(req.socket as GuardedSocket)[CLOSING]) return false;
+    (res as Refusable)[REFUSED] = 0;
+    return true;
+  }
+
+  /**
+   * The head against the limits, and what llhttp lets through that HTTP/1.1 refuses. Undefined
+   * (nothing allocated) for a request that passes; one walk over the raw header list.
+   */
+  private check(req: IncomingMessage): Refusal | undefined {
+    // An HTTP/2 stream (--http2) has node:http2's own limits: these are HTTP/1's.
+    if (req.httpVersionMajor !== 1) return 'stream' in req ? undefined : versionRefusal(req);
+    const { limitRequestLine, limitRequestFieldSize, limitRequestBody } = this.limits;
+    const line = req.method!.length + req.url!.length + REQUEST_LINE_EXTRA;
+    if (limitRequestLine > 0 && line > limitRequestLine) {
+      return { status: 414, why: `the request line is ${line} bytes; at most ${limitRequestLine} are accepted` };
+    }
+    const raw = req.rawHeaders;
+    if (raw.length > 2 * this.maxFields) return { status: 431, why: `more than ${this.maxFields} header fields; at most ${this.maxFields} are accepted` };
+    let host: string | undefined;
+    let contentLength: string | undefined;
+    let chunked = false;
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i]!;
+      const value = raw[i + 1]!;
+      const size = name.length + value.length + FIELD_LINE_EXTRA;
+      if (limitRequestFieldSize > 0 && size > limitRequestFieldSize) {
+        return { status: 431, why: `a header field line of ${size} bytes; at most ${limitRequestFieldSize} are accepted` };
+      }
+      // Only the names whose length matches are compared.
+      if (name.length === 4 && isNamed(name, 'host')) {
+        if (host !== undefined) return { status: 400, why: 'more than one Host header' };
+        host = value;
+      } else if (name.length === 14 && isNamed(name, 'content-length')) contentLength = value;
+      else if (name.length === 17 && isNamed(name, 'transfer-encoding')) chunked = true;
+    }
+    // A Host that names no host (`example.com/admin?`) would be read differently by each reader.
+    if (host !== undefined && !HOST.test(host)) return { status: 400, why: 'the Host header does not name a host' };
+    // HTTP/1.0 has no chunked framing: a body whose length is in doubt (RFC 9112, 6.1).
+    if (chunked && req.httpVersionMinor === 0) return { status: 400, why: 'Transfer-Encoding in an HTTP/1.0 request' };
+    // llhttp has checked that a Content-Length is digits, and the only one.
+    if (limitRequestBody > 0 && contentLength !== undefined && Number(contentLength) > limitRequestBody) {
+      return { status: 413, why: `a body of ${contentLength} bytes; at most ${limitRequestBody} are accepted` };
+    }
+    return undefined;
+  }
+
+  /**
+   * Answer a refused request through its own response, so that one still being written before it
+   * on the connection (pipelining) goes first. `Connection: close`, and the connection is marked so
+   * that nothing after it reaches the app.
+   */
+  private refuse(req: IncomingMessage, res: ServerResponse, { status, why }: Refusal): void {
+    (req.socket as GuardedSocket)[CLOSING] = true;
+    this.log.debug({ status, remoteAddress: req.socket.remoteAddress }, `Refused a request: ${why}`);
+    res.shouldKeepAlive = false;
+    const body = `${STATUS_CODES[status]}: ${why}\n`;
+    res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  }
+
+  /**
+   * Hand the request to the app once the parser has finished what arrived with it: in the same
+   * turn of the event loop, after its reads. Not a microtask: Node runs those between the parser's
+   * callbacks (after each piece of body), before it has seen the rest of the packet.
+   */
+  private defer(req: IncomingMessage, res: ServerResponse): void {
+    this.pending.push(req, res);
+    if (this.pending.length === 2) setImmediate(this.handOver);
+  }
+
+  private readonly handOver = (): void => {
+    const batch = this.pending;
+    this.pending = this.spare;
+    for (let i = 0; i < batch.length; i += 2) {
+      const req = batch[i] as IncomingMessage;
+      // Closed meanwhile: the parser rejected what came next, or the client left.
+      if (!req.socket.destroyed) this.dispatch(req, batch[i + 1] as ServerResponse);
+    }
+    batch.length = 0;
+    this.spare = batch;
+  };
+
+  /**
+   * Node's 'clientError': the parser rejected what came on `socket`, or its head took too long.
+   * A listener replaces Node's own answer, so this gives the same one (same statuses, same
+   * condition: the socket can still be written and no response has begun on it), except to a
+   * connection that never sent a byte: no request, so no answer and no line.
+   */
+  private readonly onClientError = (err: NodeJS.ErrnoException, socket: Socket): void => {
+    const status = rejectionStatus(err.code);
+    if (socket.bytesRead > 0) this.answerRaw(socket, status, err.message);
+    socket.destroy(err);
+  };
+
+  /** A chunked body has passed --limit-request-body: 413, and the connection is closed. */
+  private readonly bodyOverLimit = (req: IncomingMessage): void => {
+    this.answerRaw(req.socket, 413, `a body of more than ${this.limits.limitRequestBody} bytes`);
+    req.socket.destroy();
+  };
+
+  /**
+   * A refusal written on the socket itself, before it is destroyed (the parser cannot go on). A
+   * response the app never began is what the client takes it for: that response's access-log line
+   * gives the status when it closes; with none, the line is written here.
+   */
+  private answerRaw(socket: GuardedSocket, status: number, why: string): void {
+    socket[CLOSING] = true;
+    const inFlight = socket._httpMessage;
+    if (!socket.writable || inFlight?._headerSent) return;
+    this.log.debug({ status, remoteAddress: socket.remoteAddress }, `Refused a request: ${why}`);
+    socket.write(rawAnswer(status));
+    if (inFlight) inFlight[REFUSED] = status;
+    else this.accessLog?.rejected(socket.remoteAddress, status);
+  }
+}
+
+/** Only HTTP/1.0 and 1.1 are spoken here (llhttp also takes 0.9 and 2.0 request lines). */
+function versionRefusal(req: IncomingMessage): Refusal {
+  const version = `HTTP/${req.httpVersion}`;
+  return req.httpVersionMajor === 0
+    ? { status: 400, why: `${version} requests are not served` }
+    : { status: 505, why: `${version} is not spoken here; HTTP/1.0 and HTTP/1.1 are` };
+}
+
+/** `name` is `lower` in any case; called only when the lengths match. */
+const isNamed = (name: string, lower: string): boolean => name === lower || name.toLowerCase() === lower;
+
+/** The answer Node writes for what its parser rejects: a status line and `Connection: close`. */
+const rawAnswer = (status: number): string => `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\n\r\n`;
+
+/** Node's own statuses for what its parser rejects (node:http's socketOnError). */
+function rejectionStatus(code: string | undefined): number {
+  switch (code) {
+    case 'HPE_HEADER_OVERFLOW':
+      return 431;
+    case 'HPE_CHUNK_EXTENSIONS_OVERFLOW':
+      return 413;
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return 408;
+    default:
+      return 400;
+  }
+}
+
+/**
+ * The server's request class when bodies are limited: it counts the body bytes the parser hands
+ * over and, past `limit`, stops taking them and calls `over` (a chunked body; a longer
+ * Content-Length was refused before the app saw the request). Counting in `push` leaves the stream
+ * as the app uses it: no listener, no flowing mode.
+ */
+function bodyCounting(limit: number, over: (req: IncomingMessage) => void): typeof IncomingMessage {
+  return class BodyCountingRequest extends IncomingMessage {
+    private bodyBytes = 0;
+
+    override push(chunk: unknown, encoding?: BufferEncoding): boolean {
+      // Over already: the connection is closing, nothing more is taken.
+      if (this.bodyBytes > limit) return false;
+      if (chunk !== null) {
+        this.bodyBytes += (chunk as Buffer).length;
+        if (this.bodyBytes > limit) {
+          over(this);
+          return false;
+        }
+      }
+      return super.push(chunk, encoding);
+    }
+  };
+}

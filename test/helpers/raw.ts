@@ -1,0 +1,86 @@
+/**
+ * Raw HTTP/1.1 over a net.Socket, for the requests no client library would send: malformed, over a
+ * limit, pipelined, or trickled. Every socket opened here is closed when its exchange ends, and any
+ * still open after a test (a slow client) is closed then (`closeAll`, from ./cleanup.ts).
+ */
+import net from 'node:net';
+
+const open = new Set<net.Socket>();
+
+/** Connect to the TCP address of `url`; the socket is closed after the test if still open. */
+export function connect(url: string): net.Socket {
+  const { hostname, port } = new URL(url);
+  const socket = net.connect(Number(port), hostname);
+  open.add(socket);
+  socket.once('close', () => open.delete(socket));
+  return socket;
+}
+
+export function closeAll(): void {
+  for (const socket of open) socket.destroy();
+  open.clear();
+}
+
+export interface Exchange {
+  /** Everything that came back, as latin1 (byte for byte). */
+  reply: string;
+  /** The server closed the connection (rather than the wait running out). */
+  closed: boolean;
+  /** Milliseconds from sending to the close, or to the end of the wait. */
+  ms: number;
+}
+
+/**
+ * Send `bytes` and collect what comes back until the server closes the connection, or until
+ * `waitMs` have passed (a bound for hangs, or how long to watch a connection kept open); the socket
+ * is closed either way. A connection reset counts as closed: what arrived before it is kept.
+ */
+export function exchange(url: string, bytes: string | Buffer, waitMs = 10_000): Promise<Exchange> {
+  const started = performance.now();
+  const socket = connect(url);
+  return new Promise((resolve) => {
+    let reply = '';
+    const done = (closed: boolean) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve({ reply, closed, ms: performance.now() - started });
+    };
+    const timer = setTimeout(() => done(false), waitMs);
+    socket.on('data', (chunk: Buffer) => (reply += chunk.toString('latin1')));
+    socket.on('error', () => done(true));
+    socket.on('close', () => done(true));
+    if (bytes.length > 0) socket.write(typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : bytes);
+  });
+}
+
+export interface RawResponse {
+  status: number;
+  /** Lower-case names. */
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** The responses in a reply, in order (a body by its Content-Length, or none). */
+export function responses(reply: string): RawResponse[] {
+  const found: RawResponse[] = [];
+  let rest = reply;
+  while (rest.startsWith('HTTP/')) {
+    const end = rest.indexOf('\r\n\r\n');
+    if (end < 0) break;
+    const [statusLine, ...lines] = rest.slice(0, end).split('\r\n');
+    const headers = Object.fromEntries(lines.map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]));
+    const length = Number(headers['content-length'] ?? 0);
+    found.push({ status: Number(statusLine!.split(' ')[1]), headers, body: rest.slice(end + 4, end + 4 + length) });
+    rest = rest.slice(end + 4 + length);
+  }
+  return found;
+}
+
+/** What the recorder app (test/fixtures/apps/recorder.js) has been handed, and its pid; asked with
+ *  only a Host header, so that the smallest limits let the question through. */
+export async function seenByApp(url: string): Promise<{ pid: number; seen: string[] }> {
+  const { reply } = await exchange(url, 'GET /seen HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+  const [response] = responses(reply);
+  if (response?.status !== 200) throw new Error(`GET /seen was answered:\n${reply}`);
+  return JSON.parse(response.body) as { pid: number; seen: string[] };
+}

@@ -1,0 +1,125 @@
+/**
+ * Malformed and ambiguous requests (docs/security.md): request smuggling shapes, bad characters,
+ * bare line feeds, folded lines, versions other than HTTP/1.x, Host trouble. Each is sent alone on
+ * its own connection, in one packet; each must be answered with its status and its connection
+ * closed, and none may reach the app (test/fixtures/apps/recorder.js says what it was handed). The
+ * same worker then serves on, and the access log has one line for each.
+ */
+import { mkdtempSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { exchange, responses, seenByApp } from '../helpers/raw';
+import { APPS, serve } from '../helpers/unicorn';
+
+const RECORDER = path.join(APPS, 'recorder.js');
+const head = (lines: string) => `${lines.replaceAll('\n', '\r\n')}\r\n\r\n`;
+const post = (headers: string, body: string) => `POST /x HTTP/1.1\r\nHost: x\r\n${headers.replaceAll('\n', '\r\n')}\r\n\r\n${body}`;
+const chunked = (body: string) => post('Transfer-Encoding: chunked', body);
+
+/** [what, the bytes, the status it must be answered with] */
+const CORPUS: Array<[string, string, number]> = [
+  // Request smuggling: two ways to frame one body, or a frame in doubt.
+  ['Content-Length and Transfer-Encoding (CL.TE)', post('Content-Length: 6\nTransfer-Encoding: chunked', '0\r\n\r\nG'), 400],
+  ['Transfer-Encoding and Content-Length (TE.CL)', post('Transfer-Encoding: chunked\nContent-Length: 3', '8\r\nSMUGGLED\r\n0\r\n\r\n'), 400],
+  ['two equal Content-Lengths', post('Content-Length: 1\nContent-Length: 1', 'x'), 400],
+  ['two different Content-Lengths', post('Content-Length: 1\nContent-Length: 2', 'xx'), 400],
+  ['a Content-Length list', post('Content-Length: 1, 1', 'x'), 400],
+  ['a signed Content-Length', post('Content-Length: +1', 'x'), 400],
+  ['a negative Content-Length', post('Content-Length: -1', ''), 400],
+  ['a hexadecimal Content-Length', post('Content-Length: 0x1', 'x'), 400],
+  ['a Content-Length with a space inside', post('Content-Length: 1 2', 'x'), 400],
+  ['a Content-Length past 2^64', post('Content-Length: 99999999999999999999999', ''), 400],
+  ['chunked not last in Transfer-Encoding', post('Transfer-Encoding: chunked, gzip', '0\r\n\r\n'), 400],
+  ['Transfer-Encoding without chunked', post('Transfer-Encoding: gzip', 'abc'), 400],
+  ['Transfer-Encoding: xchunked', post('Transfer-Encoding: xchunked', '0\r\n\r\n'), 400],
+  ['two Transfer-Encodings', post('Transfer-Encoding: chunked\nTransfer-Encoding: chunked', '0\r\n\r\n'), 400],
+  ['a space before the colon of Transfer-Encoding', post('Transfer-Encoding : chunked', '0\r\n\r\n'), 400],
+  ['a vertical tab before chunked', post('Transfer-Encoding:\x0bchunked', '0\r\n\r\n'), 400],
+  ['Transfer-Encoding in HTTP/1.0', 'POST /x HTTP/1.0\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', 400],
+  ['a chunk size that is not hexadecimal', chunked('zz\r\nabc\r\n0\r\n\r\n'), 400],
+  ['a negative chunk size', chunked('-1\r\nabc\r\n0\r\n\r\n'), 400],
+  ['a chunk size past 2^64', chunked('fffffffffffffffff1\r\nabc\r\n0\r\n\r\n'), 400],
+  ['a chunk size ended by a bare LF', chunked('3\nabc\r\n0\r\n\r\n'), 400],
+  ['chunk data longer than its size', chunked('3\r\nabcX0\r\n\r\n'), 400],
+  ['a control character in a chunk extension', chunked('3;\x01\r\nabc\r\n0\r\n\r\n'), 400],
+  ['a bad trailer field', chunked('0\r\nX Y: z\r\n\r\n'), 400],
+  ['a good request, then a bad one in the same packet', `GET /good HTTP/1.1\r\nHost: x\r\n\r\nGARBAGE\r\n\r\n`, 400],
+  // Characters the grammar has no room for.
+  ['a parenthesis in the method', head('G(T / HTTP/1.1\nHost: x'), 400],
+  ['a lower-case method', head('get / HTTP/1.1\nHost: x'), 400],
+  ['a method Node does not know', head('FOO / HTTP/1.1\nHost: x'), 400],
+  ['a space in the target', head('GET /a b HTTP/1.1\nHost: x'), 400],
+  ['a control character in the target', head('GET /a\x01b HTTP/1.1\nHost: x'), 400],
+  ['DEL in the target', head('GET /a\x7fb HTTP/1.1\nHost: x'), 400],
+  ['a byte over 0x7f in the target', head('GET /a\xffb HTTP/1.1\nHost: x'), 400],
+  ['a tab in the target', head('GET /a\tb HTTP/1.1\nHost: x'), 400],
+  ['NUL in the target', head('GET /a\x00b HTTP/1.1\nHost: x'), 400],
+  ['no target', head('GET  HTTP/1.1\nHost: x'), 400],
+  ['a space in a header name', head('GET / HTTP/1.1\nHost: x\nX Y: z'), 400],
+  ['a parenthesis in a header name', head('GET / HTTP/1.1\nHost: x\nX(Y): z'), 400],
+  ['an empty header name', head('GET / HTTP/1.1\nHost: x\n: z'), 400],
+  ['a header line without a colon', head('GET / HTTP/1.1\nHost: x\nXYZ'), 400],
+  ['NUL in a header value', head('GET / HTTP/1.1\nHost: x\nX: a\x00b'), 400],
+  ['a control character in a header value', head('GET / HTTP/1.1\nHost: x\nX: a\x01b'), 400],
+  ['a bare CR in a header value', head('GET / HTTP/1.1\nHost: x\nX: a\rb'), 400],
+  // Line endings and folding.
+  ['bare LF line endings', 'GET / HTTP/1.1\nHost: x\n\n', 400],
+  ['a header line ended by a bare LF', 'GET / HTTP/1.1\r\nHost: x\nX: y\r\n\r\n', 400],
+  ['a head ended by a bare LF', 'GET / HTTP/1.1\r\nHost: x\r\n\n', 400],
+  ['a request line ended by a bare CR', 'GET / HTTP/1.1\rHost: x\r\n\r\n', 400],
+  ['an obsolete line folding (space)', head('GET / HTTP/1.1\nHost: x\nX: a\n b'), 400],
+  ['an obsolete line folding (tab)', head('GET / HTTP/1.1\nHost: x\nX: a\n\tb'), 400],
+  ['whitespace before the first header', head('GET / HTTP/1.1\n Host: x'), 400],
+  // Versions.
+  ['HTTP/0.9', 'GET /\r\n\r\n', 400],
+  ['a version that is not a number', head('GET / HTTP/1.x\nHost: x'), 400],
+  ['a lower-case version', head('GET / http/1.1\nHost: x'), 400],
+  ['HTTP/1.3', head('GET / HTTP/1.3\nHost: x'), 400],
+  ['an HTTP/2.0 request line', head('GET / HTTP/2.0\nHost: x'), 505],
+  ["HTTP/2's preface, without TLS", 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 400],
+  ['TLS where HTTP was expected', '\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03', 400],
+  // Host.
+  ['no Host in HTTP/1.1', head('GET / HTTP/1.1'), 400],
+  ['two Hosts', head('GET / HTTP/1.1\nHost: a\nHost: b'), 400],
+  ['a Host with a space', head('GET / HTTP/1.1\nHost: a b'), 400],
+  ['a Host with a path', head('GET / HTTP/1.1\nHost: example.com/admin?'), 400],
+];
+
+describe.each(['sync', 'async'] as const)('malformed requests with -k %s', (workerClass) => {
+  const answers: Array<{ status: number | undefined; connection: string | undefined; closed: boolean }> = [];
+  let before: { pid: number; seen: string[] };
+  let after: { pid: number; seen: string[] };
+  let workerPids: { before: number[]; after: number[] };
+  let logLines: string[] = [];
+
+  beforeAll(async () => {
+    const log = path.join(mkdtempSync(path.join(os.tmpdir(), 'unicorn-malformed-')), 'access.log');
+    const unicorn = await serve(RECORDER, ['-k', workerClass, '--access-logfile', log, '--access-logformat', '%(s)s']);
+    before = await seenByApp(unicorn.url());
+    const pids = unicorn.workerPids();
+    for (const [, bytes] of CORPUS) {
+      const { reply, closed } = await exchange(unicorn.url(), bytes);
+      const [response] = responses(reply);
+      answers.push({ status: response?.status, connection: response?.headers.connection, closed });
+    }
+    after = await seenByApp(unicorn.url());
+    workerPids = { before: pids, after: unicorn.workerPids() };
+    unicorn.signal('SIGTERM');
+    await unicorn.exited;
+    logLines = readFileSync(log, 'utf8').trimEnd().split('\n');
+  }, 30_000);
+
+  it.each(CORPUS.map(([what, , status], i) => [what, status, i] as const))('answers %s with %d and closes the connection', (_, status, i) => {
+    expect(answers[i]).toEqual({ status, connection: 'close', closed: true });
+  });
+
+  it('hands the app none of them, and the same worker serves on', () => {
+    expect(before.seen).toEqual([]);
+    expect(after).toEqual({ pid: before.pid, seen: [] });
+    expect(workerPids.after).toEqual(workerPids.before);
+  });
+
+  it('logs each once, with its status', () => {
+    expect(logLines).toEqual(['200', ...CORPUS.map(([, , status]) => String(status)), '200']);
+  });
+});
