@@ -1,5 +1,6 @@
 import { Command, CommanderError, Option } from 'commander';
 import { Arbiter } from './arbiter/arbiter';
+import { identityProblem } from './config/accounts';
 import { formatDuration } from './config/duration';
 import { findConfigFile, loadConfigFile, type ConfigFile } from './config/file';
 import { splitArgs } from './config/split-args';
@@ -105,6 +106,9 @@ export async function readInvocation(argv: string[], env: NodeJS.ProcessEnv, cwd
   const app: AppSource | undefined =
     appArg !== undefined ? { raw: appArg, source: 'command line' } : configFile?.app !== undefined ? { raw: configFile.app, source: `${configFile.label}: app` } : undefined;
   const resolved = resolveLayers(app, layers, env, cwd);
+  // Who the workers run as depends on --user, --group and --initgroups together, and on who we are.
+  const identity = identityProblem(resolved.settings);
+  if (identity) throw badUsage(identity);
   if (configFile && configFlag === undefined) {
     resolved.settings.config = configFile.file;
     resolved.sources.config = 'found where unicorn started';

@@ -1,5 +1,6 @@
 import { unlinkSync } from 'node:fs';
 import path from 'node:path';
+import { workerIdentity, type WorkerIdentity } from '../config/accounts';
 import { formatAddress } from '../config/address';
 import { formatDuration, timerMs } from '../config/duration';
 import type { ConfigSource } from '../config/file';
@@ -14,9 +15,12 @@ import { isMessage, type ToArbiter, type ToWorker } from '../ipc';
 import { reopenLogs, type Logger } from '../log';
 import { VERSION } from '../version';
 import { resolveModule } from '../worker/resolve';
+import { activatedListeners, describeUnusedBind } from './activation';
 import { ControlServer, PendingReplies, type Reply } from './control';
 import { describeTimeout, diagnose, formatStack, type Diagnosis } from './diagnose';
-import { bindAll, closeAll, inheritListeners, type Listener } from './listeners';
+import { bindAll, closeAll, inheritListeners, type BindOptions, type Listener } from './listeners';
+import { keepFixedAtStart, LogFileOwnership } from './privileges';
+import { PerWorkerSockets } from './reuse-port';
 import { ExitTally, serverStats } from './stats';
 import { Succession } from './succession';
 import { watchForReload, type ReloadWatcher } from './watch';
@@ -182,6 +186,12 @@ export class Arbiter {
   private configSource: ConfigSource | undefined;
   /** The TLS files as read with the current settings: every worker forked with them gets these. */
   private tls: TlsMaterial | undefined;
+  /** --user and --group, as at start: who the workers run as (undefined: as the arbiter). */
+  private readonly identity: WorkerIdentity | undefined;
+  /** The log files the workers open, made theirs before each fork. */
+  private readonly logFiles: LogFileOwnership;
+  /** --reuse-port: each worker's own sockets. */
+  private perWorker: PerWorkerSockets | undefined;
 
   constructor(
     private settings: Settings,
@@ -196,6 +206,8 @@ export class Arbiter {
     this.configSource = options.configSource;
     this.tls = options.tls;
     this.view = this.makeView(() => this.settings);
+    this.identity = workerIdentity(settings);
+    this.logFiles = new LogFileOwnership(this.identity, log);
   }
 
   /** What hooks see of the arbiter, with `config` as given. */
@@ -242,6 +254,8 @@ export class Arbiter {
   async run(): Promise<ExitCode> {
     this.log.info({ version: VERSION, node: process.version }, `Starting unicorn ${VERSION}`);
     const inherited = inheritListeners(process.env);
+    // systemd's, unless an arbiter handed them down (its environment no longer names them).
+    const activated = inherited ? undefined : activatedListeners(process.env);
     this.succession.begin(inherited?.predecessor);
     try {
       await this.hooks.run('onStarting', this.view);
@@ -256,21 +270,24 @@ export class Arbiter {
         log: this.log,
         onRequest: (request, reply) => this.enqueue({ kind: 'control', request, reply }),
       });
-      this.listeners = inherited?.listeners ?? (await bindAll(this.settings.bind, this.settings.backlog));
+      this.listeners = inherited?.listeners ?? activated ?? (await bindAll(this.settings.bind, this.settings.backlog, this.bindOptions()));
     } catch (err) {
       // What onStarting set up (a plugin's own server) is undone as at any exit.
       await this.hooks.run('onExit', this.view);
       this.succession.end();
       throw err;
     }
-    this.socketFiles = this.listeners.flatMap(({ address }) => (address.kind === 'unix' ? [address.path] : []));
+    // systemd's socket files are systemd's to remove.
+    this.socketFiles = this.listeners.flatMap(({ address, systemd }) => (address.kind === 'unix' && !systemd ? [address.path] : []));
     process.once('exit', () => this.removeSocketFiles());
-    for (const listener of this.listeners) {
-      const how = inherited ? `inherited from pid ${this.succession.predecessorPid}` : String(process.pid);
+    for (const { url: address, systemd } of this.listeners) {
+      const how = inherited ? `inherited from pid ${this.succession.predecessorPid}` : systemd ? 'inherited from systemd' : String(process.pid);
       // As Gunicorn says it: https:// when the workers serve TLS on it.
-      const url = this.settings.certfile ? listener.url.replace(/^http:/, 'https:') : listener.url;
-      this.log.info({ address: url, inherited: Boolean(inherited) }, `Listening at: ${url} (${how})`);
+      const url = this.settings.certfile ? address.replace(/^http:/, 'https:') : address;
+      this.log.info({ address: url, inherited: Boolean(inherited || systemd) }, `Listening at: ${url} (${how})`);
     }
+    this.perWorker = new PerWorkerSockets(this.listeners, this.log);
+    this.logOsSetup(activated !== undefined);
     this.log.info({ workerClass: this.settings.workerClass }, `Using worker: ${this.settings.workerClass}`);
     this.installSignalHandlers();
     setupWorkers();
@@ -288,6 +305,7 @@ export class Arbiter {
         // After what may change the target (a reload failed by a timeout), before forking for it.
         this.announceTarget();
         this.manageWorkers();
+        this.perWorker?.trim(this.target);
         this.murderOverdueWorkers();
         this.announceReady();
         this.pending.check();
@@ -395,6 +413,8 @@ export class Arbiter {
   /** USR1: in the arbiter, and over IPC in every worker. Returns how many workers were told. */
   private reopenLogFiles(): number {
     reopenLogs(this.log);
+    // A file logrotate moved away is new now: the workers must be able to open it.
+    this.logFiles.prepare(this.settings);
     for (const record of this.workers.values()) this.send(record, { type: 'unicorn:reopen-logs' });
     return this.workers.size;
   }
@@ -441,6 +461,8 @@ export class Arbiter {
     const record = this.workers.get(id);
     if (!record) return;
     this.workers.delete(id);
+    // Its own socket (--reuse-port) waits for its replacement; a stop keeps none beyond the first.
+    this.perWorker?.release(id, this.stop ? 1 : this.target);
     const bootFailed = !record.everReady && (code === ExitCode.APP_LOAD_ERROR || code === ExitCode.WORKER_BOOT_ERROR);
     const reason: ExitReason = record.stopReason ?? (bootFailed ? 'boot-failed' : 'crash');
     // A new worker of a reload that fails (now, or already: its generation was rolled back) is not
@@ -599,6 +621,7 @@ export class Arbiter {
       launchCwd: this.options.launchCwd,
       configSource: this.configSource,
     };
+    this.logFiles.prepare(this.settings);
     const record = forkWorker(this.settings, fork, cannotFork);
     if (!record) return undefined;
     const { handle, pid } = record;
@@ -612,6 +635,27 @@ export class Arbiter {
     if (this.tls) this.send(record, { type: 'unicorn:tls', material: this.tls });
     this.log.info({ workerId: id, workerPid: pid, generation: this.generation }, `Booting worker with pid: ${pid}`);
     return record;
+  }
+
+  // --- Sockets and privileges from the operating system (docs/os.md) ------------------------------
+
+  /** How --bind is bound: unix socket files under --umask and given to the workers' user. */
+  private bindOptions(): BindOptions {
+    const { umask, reusePort } = this.settings;
+    const owner = this.identity && { uid: this.identity.uid, gid: this.identity.gid, label: this.identity.label };
+    return { umask, owner, reusePort, log: this.log };
+  }
+
+  /** Once the listeners are open: what the operating system's part in them and the workers is. */
+  private logOsSetup(activated: boolean): void {
+    const unused = activated ? describeUnusedBind(this.settings.bind, this.listeners) : undefined;
+    if (unused) this.log.info(unused);
+    if (this.settings.reusePort && !this.perWorker?.active) {
+      this.log.warn('--reuse-port has no effect: every worker shares every listener (unix: and fd:// addresses, sockets systemd passed, and sockets a USR2 re-exec handed down without it)');
+    } else if (this.perWorker?.active) {
+      this.log.info('Each worker accepts on a socket of its own at every TCP address (--reuse-port)');
+    }
+    if (this.identity) this.log.info({ uid: this.identity.uid, gid: this.identity.gid }, `Workers run as ${this.identity.label}`);
   }
 
   // --- Hooks -------------------------------------------------------------------------------------
@@ -669,8 +713,10 @@ export class Arbiter {
 
   private sendListener(record: WorkerRecord, index: number): void {
     const listener = this.listeners[index]!;
+    const counts = (id: number) => this.workers.has(id) && this.counts(this.workers.get(id)!);
+    const handle = this.perWorker?.handleFor(index, record.id, counts) ?? listener.handle;
     // A raw handle ('net.Native' to child_process): the worker listens on it itself (worker/accept.ts).
-    this.send(record, { type: 'unicorn:listener', index, address: listener.url }, listener.handle);
+    this.send(record, { type: 'unicorn:listener', index, address: listener.url }, handle);
   }
 
   private send(record: WorkerRecord, message: ToWorker, handle?: unknown): void {
@@ -814,7 +860,9 @@ export class Arbiter {
       return;
     }
     const { configSource, tls } = reread.configuration;
-    const next = { ...reread.configuration.settings, bind: this.settings.bind };
+    const kept = keepFixedAtStart(reread.configuration.settings, this.settings);
+    if (kept.ignored.length > 0) this.log.warn(`${kept.ignored.join(', ')} changes take effect on a restart or USR2 re-exec; keeping the running ones`);
+    const next = { ...kept.settings, bind: this.settings.bind };
     const binds = (s: Settings) => s.bind.map(formatAddress).join(' ');
     if (binds(reread.configuration.settings) !== binds(this.settings)) {
       this.log.warn(`--bind changes take effect on a restart or USR2 re-exec; keeping ${this.listeners.map((l) => l.url).join(', ')}`);
@@ -914,6 +962,7 @@ export class Arbiter {
     const sharing = this.succession.sharesListeners();
     if (!sharing) {
       closeAll(this.listeners);
+      this.perWorker?.closeAll();
       this.removeSocketFiles();
     }
     for (const record of this.workers.values()) {

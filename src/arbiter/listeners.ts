@@ -6,6 +6,8 @@ import path from 'node:path';
 import { getSystemErrorName } from 'node:util';
 import { formatAddress, type BindAddress } from '../config/address';
 import { badValue, bindFailed } from '../errors';
+import { bindReusePort, somethingListens } from './reuse-port';
+import { giveSocketFile, makeRoomForSocket, withUmask, type SocketFileOptions } from './socket-file';
 
 /** A bound socket's libuv handle (TCP or Pipe wrap), as node:cluster's primary holds one. */
 export interface ServerHandle {
@@ -20,6 +22,15 @@ export interface Listener {
   /** The address as logged, with the real port when 0 was asked for. */
   url: string;
   handle: ServerHandle;
+  /** Passed by systemd (socket activation): its socket file is systemd's, never removed here. */
+  systemd?: boolean;
+  /** --reuse-port: the first of the SO_REUSEPORT sockets each worker gets one of (reuse-port.ts). */
+  reusePort?: boolean;
+}
+
+/** How the arbiter binds: unix socket files' mode and owner, and --reuse-port for TCP. */
+export interface BindOptions extends SocketFileOptions {
+  reusePort?: boolean;
 }
 
 /**
@@ -46,11 +57,12 @@ const REASONS: Record<string, string> = {
   EBADF: 'not an open file descriptor',
   EINVAL: 'not a socket that can listen',
   ENOTSOCK: 'not a socket',
+  ENOTSUP: 'SO_REUSEPORT is not supported on this system',
 };
 
 const reason = (code: string, fallback = code) => REASONS[code] ?? fallback;
 
-async function bindOne(address: BindAddress): Promise<Listener> {
+async function bindOne(address: BindAddress, options: BindOptions): Promise<Listener> {
   const shown = formatAddress(address);
   let result: ServerHandle | number;
   switch (address.kind) {
@@ -62,11 +74,27 @@ async function bindOne(address: BindAddress): Promise<Listener> {
         const code = (err as NodeJS.ErrnoException).code ?? 'ENOTFOUND';
         throw bindFailed(shown, reason(code, (err as Error).message), err);
       }
+      if (options.reusePort) {
+        if (address.port !== 0 && (await somethingListens(ip.address, address.port))) throw bindFailed(shown, reason('EADDRINUSE'));
+        const bound = bindReusePort(ip.address, address.port);
+        if (typeof bound === 'string') throw bindFailed(shown, reason(bound));
+        result = bound;
+        break;
+      }
       result = createServerHandle(ip.address, address.port, ip.family);
       break;
     }
     case 'unix':
-      result = createServerHandle(address.path, -1, -1);
+      await makeRoomForSocket(address.path, shown, options.log);
+      result = withUmask(options.umask, () => createServerHandle(address.path, -1, -1));
+      if (typeof result !== 'number') {
+        try {
+          giveSocketFile(address.path, shown, options.owner);
+        } catch (err) {
+          result.close();
+          throw err;
+        }
+      }
       break;
     case 'fd':
       result = createServerHandle(null, 0, 0, address.fd);
@@ -78,7 +106,7 @@ async function bindOne(address: BindAddress): Promise<Listener> {
     result.close();
     throw bindFailed(shown, reason('EADDRINUSE'));
   }
-  return { address, url: actualUrl(address, result), handle: result };
+  return { address, url: actualUrl(address, result), handle: result, ...(options.reusePort && address.kind === 'tcp' ? { reusePort: true } : {}) };
 }
 
 function errorCode(address: BindAddress, errno: number): string {
@@ -132,10 +160,10 @@ function listenWithoutAccepting(listeners: Listener[], backlog: number): void {
  * already bound are closed (removing their socket files) and the failure names the address and
  * the reason.
  */
-export async function bindAll(addresses: BindAddress[], backlog: number): Promise<Listener[]> {
+export async function bindAll(addresses: BindAddress[], backlog: number, options: BindOptions = {}): Promise<Listener[]> {
   const bound: Listener[] = [];
   try {
-    for (const address of addresses) bound.push(await bindOne(address));
+    for (const address of addresses) bound.push(await bindOne(address, options));
     listenWithoutAccepting(bound, backlog);
     return bound;
   } catch (err) {
@@ -159,6 +187,8 @@ interface InheritedListener {
   fd: number;
   address: BindAddress;
   url: string;
+  systemd?: boolean;
+  reusePort?: boolean;
 }
 
 /** The pid of the arbiter that hands the listeners down, so that its successor knows whom to outlive. */
@@ -188,13 +218,13 @@ export function inheritListeners(env: NodeJS.ProcessEnv): { listeners: Listener[
     throw badValue(INHERITED_LISTENERS_ENV, raw, 'the listeners an arbiter hands down on USR2: a JSON array of { fd, address, url }');
   }
   const listeners: Listener[] = [];
-  for (const { fd, address, url } of inherited) {
+  for (const { fd, address, url, systemd, reusePort } of inherited) {
     const handle = createServerHandle(null, 0, 0, fd);
     if (typeof handle === 'number') {
       closeAll(listeners);
       throw bindFailed(`${url} (inherited as fd ${fd})`, reason(getSystemErrorName(handle)));
     }
-    listeners.push({ address, url, handle });
+    listeners.push({ address, url, handle, ...(systemd ? { systemd } : {}), ...(reusePort ? { reusePort } : {}) });
   }
   return { listeners, predecessor };
 }
@@ -206,7 +236,7 @@ export function inheritListeners(env: NodeJS.ProcessEnv): { listeners: Listener[
  * refused while one set of workers hands over to the other.
  */
 export function spawnSuccessor(listeners: Listener[], cwd: string): ChildProcess {
-  const inherited: InheritedListener[] = listeners.map((l, i) => ({ fd: 3 + i, address: l.address, url: l.url }));
+  const inherited: InheritedListener[] = listeners.map((l, i) => ({ fd: 3 + i, address: l.address, url: l.url, systemd: l.systemd, reusePort: l.reusePort }));
   return spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
     cwd,
     env: { ...process.env, [INHERITED_LISTENERS_ENV]: JSON.stringify(inherited), [PREDECESSOR_ENV]: String(process.pid) },

@@ -1,10 +1,21 @@
 import type { Hooks, PluginEntry } from '../hooks/types';
+import type { Account } from './accounts';
 import type { ConfigContext } from './file';
 import type { OptionKey, Settings } from './settings';
 
 /** What the config file may give for a setting of type T: numbers and durations as numbers or
- *  strings, lists as one string or several, choices as themselves. */
-type Input<T> = T extends boolean ? boolean : T extends number ? number | string : T extends readonly unknown[] ? string | string[] : T extends string ? T : never;
+ *  strings, lists as one string or several, choices as themselves, users and groups by name or id. */
+type Input<T> = T extends boolean
+  ? boolean
+  : T extends number
+    ? number | string
+    : T extends readonly unknown[]
+      ? string | string[]
+      : T extends string
+        ? T
+        : T extends Account
+          ? string | number
+          : never;
 
 /** Settings the config file cannot give (see `notInConfigFile` in the registry). */
 type NotInConfigFile = 'config' | 'hook';

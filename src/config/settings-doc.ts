@@ -8,6 +8,7 @@ import { SETTINGS, type SettingSpec } from './settings';
 const SECTIONS: Record<SettingSpec['section'], string> = {
   server: 'Server',
   tls: 'TLS and HTTP/2',
+  privileges: 'Privileges',
   worker: 'Workers',
   security: 'Security',
   recycling: 'Recycling',

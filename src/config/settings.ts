@@ -3,6 +3,8 @@ import path from 'node:path';
 import { compileAccessFormat } from '../access-format';
 import { globToRegExp, isGlob } from '../arbiter/glob';
 import { badUsage, badValue } from '../errors';
+import { reusePortProblem } from '../arbiter/reuse-port';
+import { accountName, formatUmask, lookupGroup, lookupUser, parseUmask, type Account } from './accounts';
 import { ADDRESS_FORMS, formatAddress, parseAddress, type BindAddress } from './address';
 import { APP_SPEC_FORMS, parseAppSpec, type AppSpec } from './app-spec';
 import { CONFIG_FILE_NAMES } from './file-names';
@@ -97,6 +99,17 @@ export interface Settings {
   certReqs: CertReqs;
   /** Serve HTTP/2 (negotiated by ALPN) beside HTTP/1.1; needs TLS. */
   http2: boolean;
+  /** The workers run as this user (config/accounts.ts), in its login group unless `group` is given. */
+  user: Account | undefined;
+  /** The workers run in this group. */
+  group: Account | undefined;
+  /** The workers get the user's supplementary groups, not only `group`. */
+  initgroups: boolean;
+  /** The umask of the unix socket files unicorn binds and of the workers; undefined keeps the one
+   *  unicorn was started with. */
+  umask: number | undefined;
+  /** Each worker accepts on a SO_REUSEPORT socket of its own (arbiter/reuse-port.ts). */
+  reusePort: boolean;
 }
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'fatal';
@@ -124,7 +137,7 @@ export interface SettingSpec<K extends OptionKey = OptionKey> {
   key: K;
   /** Commander's flag syntax, e.g. `-w, --workers <N>`. */
   flags: string;
-  section: 'server' | 'tls' | 'worker' | 'security' | 'recycling' | 'logging' | 'proxy' | 'control' | 'config' | 'development';
+  section: 'server' | 'tls' | 'privileges' | 'worker' | 'security' | 'recycling' | 'logging' | 'proxy' | 'control' | 'config' | 'development';
   description: string;
   /** What values are accepted, as refusals say it: "expected …". */
   accepted: string;
@@ -147,6 +160,8 @@ export interface SettingSpec<K extends OptionKey = OptionKey> {
   defaultText: string;
   /** Only meaningful with this worker class: setting it with the other one draws a warning. */
   onlyFor?: WorkerClass;
+  /** The value as --print-config shows it, where String() would not do. */
+  display?(value: NonNullable<Settings[K]>): string;
 }
 
 const wholeNumber =
@@ -248,6 +263,17 @@ const directory: Parser<string | undefined> = (raw, ctx) => {
   const stat = statSync(dir, { throwIfNoEntry: false });
   if (!stat) return { refused: 'no such directory' };
   return stat.isDirectory() ? dir : { refused: 'not a directory' };
+};
+
+const user: Parser<Account | undefined> = (raw) => lookupUser(raw);
+const group: Parser<Account | undefined> = (raw) => lookupGroup(raw);
+const umask: Parser<number | undefined> = (raw) => parseUmask(raw) ?? { refused: '' };
+
+/** --reuse-port needs a Node and a system that have it; false is always accepted. */
+const reusePort: Parser<boolean> = (raw, ctx) => {
+  const value = yesNo(raw, ctx);
+  const problem = value === true ? reusePortProblem() : undefined;
+  return problem ? { refused: problem } : value;
 };
 
 /** `PORT` (the PaaS convention) moves the default bind to every interface on that port. */
@@ -512,6 +538,14 @@ export const SETTINGS = [
     defaultText: '0',
   }),
   spec({
+    key: 'reusePort',
+    flags: '--reuse-port',
+    section: 'server',
+    description: 'give each worker a SO_REUSEPORT socket of its own on every TCP address, which the kernel balances connections over (docs/os.md)',
+    ...OFF_SWITCH,
+    parse: reusePort,
+  }),
+  spec({
     key: 'pid',
     flags: '-p, --pid <FILE>',
     section: 'server',
@@ -530,6 +564,46 @@ export const SETTINGS = [
     parse: directory,
     defaultValue: () => undefined,
     defaultText: 'the current directory',
+  }),
+  spec({
+    key: 'user',
+    flags: '-u, --user <USER>',
+    section: 'privileges',
+    description: 'run the workers as this user, by name or uid, once the arbiter has bound the sockets; needs root',
+    accepted: 'a user name or uid',
+    parse: user,
+    defaultValue: () => undefined,
+    defaultText: "the arbiter's",
+    display: accountName,
+  }),
+  spec({
+    key: 'group',
+    flags: '-g, --group <GROUP>',
+    section: 'privileges',
+    description: 'run the workers in this group, by name or gid',
+    accepted: 'a group name or gid',
+    parse: group,
+    defaultValue: () => undefined,
+    defaultText: "the --user's login group, else the arbiter's",
+    display: accountName,
+  }),
+  spec({
+    key: 'initgroups',
+    flags: '--initgroups',
+    section: 'privileges',
+    description: "give the workers the --user's supplementary groups from the group database, not only --group",
+    ...OFF_SWITCH,
+  }),
+  spec({
+    key: 'umask',
+    flags: '-m, --umask <MASK>',
+    section: 'privileges',
+    description: 'the file mode mask of the unix socket files unicorn binds and of the workers (files the app creates)',
+    accepted: 'a mask of at most 0777: octal with a leading 0 (0022, 0o22), hexadecimal (0x12) or decimal (18)',
+    parse: umask,
+    defaultValue: () => undefined,
+    defaultText: 'the umask unicorn starts with',
+    display: formatUmask,
   }),
   spec({
     key: 'interface',
@@ -856,6 +930,7 @@ export function describeSettings({ settings, sources }: Resolved, appSource: str
 
 function display(setting: SettingSpec, value: unknown): string {
   if (value === undefined || (Array.isArray(value) && value.length === 0)) return '(none)';
+  if (setting.display) return (setting.display as (value: unknown) => string)(value);
   if (setting.accepted === ADDRESS_FORMS) return (value as BindAddress[]).map(formatAddress).join(' ');
   if (setting.accepted.startsWith(DURATION_FORMS)) return value === 0 ? '0' : formatDuration(value as number);
   if (setting.accepted === SIZE_FORMS) return value === 0 ? '0' : formatSizeExactly(value as number);

@@ -16,6 +16,7 @@ import { refuseIfNotForHttp2, toHandler } from './handler';
 import { Heartbeat } from './heartbeat';
 import { loadWorkerHooks, type WorkerHooks } from './hooks';
 import { loadApp } from './load';
+import { dropPrivileges, explainDenied } from './privileges';
 import { WorkerServer, type RequestHooks, type WorkerServerOptions } from './server';
 import { compilePeerList } from '../trusted-peers';
 import type { TlsMaterial } from '../config/tls';
@@ -183,6 +184,8 @@ async function start(): Promise<void> {
   const { settings } = boot!;
   refuseAppListen(log, boot!.listeners, () => booted);
   try {
+    // --user, --group, --umask: before anything of the app's or a plugin's runs.
+    dropPrivileges(settings, log);
     // '-' is the arbiter's stdout: with --capture-output the worker's own leads to the error log.
     const stdoutFd = settings.captureOutput ? CAPTURED_STDOUT_FD : 1;
     if (settings.accessLogfile) accessLog = await AccessLog.open(settings.accessLogfile, settings.accessLogformat, stdoutFd, log);
@@ -212,7 +215,7 @@ async function start(): Promise<void> {
     heartbeat.start();
     setImmediate(() => (booted = true));
   } catch (err) {
-    await bootFailed(err);
+    await bootFailed(explainDenied(err, boot!.settings));
   }
 }
 

@@ -1,0 +1,170 @@
+/**
+ * --reuse-port: each worker accepts on a SO_REUSEPORT socket of its own for every TCP address, and
+ * the kernel spreads new connections over the sockets (by a hash of the client's address and port)
+ * instead of every worker taking from one shared queue.
+ *
+ * The arbiter binds the sockets and holds them, as it holds a shared one; workers get copies and
+ * pause by closing theirs (worker/accept.ts), unchanged. So a worker that dropped its privileges
+ * still accepts on port 80, a pause does not close the socket (closing the last copy of a
+ * SO_REUSEPORT socket resets every connection queued on it), and a worker's socket outlives the
+ * worker: its replacement (a respawn, a recycled or reloaded worker) takes it over, with the
+ * connections waiting there. A socket is closed only when there are more of them than workers.
+ */
+import net from 'node:net';
+import { getSystemErrorName } from 'node:util';
+import type { Logger } from '../log';
+import type { Listener, ServerHandle } from './listeners';
+
+/** libuv's bind flag for SO_REUSEPORT (node's TCPConstants.UV_TCP_REUSEPORT, since 22.12 and 23.1). */
+export const UV_TCP_REUSEPORT = 2;
+
+/** Where libuv sets SO_REUSEPORT with load balancing; elsewhere its bind fails with ENOTSUP. */
+const PLATFORMS = ['linux', 'freebsd', 'sunos', 'aix'];
+
+/** Why --reuse-port cannot be had here, or undefined. */
+export function reusePortProblem(version = process.versions.node, platform: string = process.platform): string | undefined {
+  const [major = 0, minor = 0] = version.split('.').map(Number);
+  if (major < 22 || (major === 22 && minor < 12) || (major === 23 && minor < 1)) {
+    return `Node.js ${version} cannot bind with SO_REUSEPORT; it needs 22.12 or newer (23.1 on the 23 line)`;
+  }
+  if (!PLATFORMS.includes(platform)) {
+    return `${platform} does not balance connections over SO_REUSEPORT sockets; Node.js has it on Linux 3.9+, FreeBSD 12+, Solaris 11.4 and AIX 7.2.5+`;
+  }
+  return undefined;
+}
+
+const createServerHandle = (
+  net as unknown as {
+    _createServerHandle(address: string, port: number, addressType: number, fd: undefined, flags: number): ServerHandle | number;
+  }
+)._createServerHandle;
+
+/** A SO_REUSEPORT socket bound to `host`:`port`, not yet listening; or the error code. */
+export function bindReusePort(host: string, port: number): ServerHandle | string {
+  const handle = createServerHandle(host, port, net.isIPv6(host) ? 6 : 4, undefined, UV_TCP_REUSEPORT);
+  return typeof handle === 'number' ? getSystemErrorName(handle) : handle;
+}
+
+/**
+ * Whether something accepts at `host`:`port` already. A server of the same user listening there
+ * with SO_REUSEPORT would let this one's sockets join its own, and the two would share the port
+ * without a word; so the arbiter looks before it binds. A wildcard address is asked on loopback.
+ */
+export function somethingListens(host: string, port: number, timeoutMs = 1000): Promise<boolean> {
+  const target = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: target, port });
+    const done = (listening: boolean) => {
+      socket.destroy();
+      resolve(listening);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
+
+/** One socket of each --reuse-port listener, for one worker (and its replacement while both serve). */
+interface Slot {
+  /** By listener index. */
+  handles: Map<number, ServerHandle>;
+  /** The workers that accept on it. */
+  holders: Set<number>;
+}
+
+/**
+ * The per-worker sockets of the --reuse-port listeners. Slot 0 is the listeners' own sockets, bound
+ * and listening before the first fork and handed down on USR2; each further slot is bound when a
+ * worker needs one and starts listening when the worker does (the arbiter's way of listening
+ * without accepting spawns a process: not something to do in its loop). A slot is free when none of its
+ * holders counts (booting or serving in the current configuration): a worker being replaced, or
+ * one of the previous configuration during a reload, leaves its socket to the new worker, and the
+ * two accept on it until the old one exits.
+ */
+export class PerWorkerSockets {
+  private readonly slots: Slot[];
+  private readonly byWorker = new Map<number, Slot>();
+
+  constructor(
+    private readonly listeners: Listener[],
+    private readonly log: Logger,
+  ) {
+    const own = listeners.flatMap((listener, index) => (listener.reusePort ? [[index, listener.handle] as const] : []));
+    this.slots = [{ handles: new Map(own), holders: new Set() }];
+  }
+
+  /** Some listener gives each worker a socket of its own. */
+  get active(): boolean {
+    return this.listeners.some((listener) => listener.reusePort);
+  }
+
+  /** How many sockets each --reuse-port listener has now. */
+  get size(): number {
+    return this.slots.length;
+  }
+
+  /**
+   * The socket worker `id` accepts on for listener `index`: the shared one, or its slot's, given
+   * at its first ask. `counts` says whether a worker is one of those the target is made of.
+   */
+  handleFor(index: number, id: number, counts: (id: number) => boolean): ServerHandle {
+    const listener = this.listeners[index]!;
+    if (!listener.reusePort) return listener.handle;
+    let slot = this.byWorker.get(id);
+    if (!slot) {
+      slot = this.slots.find((s) => ![...s.holders].some(counts)) ?? this.addSlot() ?? this.slots[0]!;
+      slot.holders.add(id);
+      this.byWorker.set(id, slot);
+    }
+    return slot.handles.get(index)!;
+  }
+
+  /** Worker `id` has exited: its slot stays for its replacement, within `keep` slots. */
+  release(id: number, keep: number): void {
+    this.byWorker.get(id)?.holders.delete(id);
+    this.byWorker.delete(id);
+    this.trim(keep);
+  }
+
+  /**
+   * Close the sockets no worker holds beyond `keep` slots (the target, at least one), the newest
+   * first: nothing would accept what the kernel sends them. Connections already queued on one are
+   * reset when it closes, unless the kernel moves them to another socket of the port
+   * (net.ipv4.tcp_migrate_req). When the first slot goes (its worker was the one stopped), the next
+   * becomes the listeners' own socket, the one a USR2 successor inherits.
+   */
+  trim(keep: number): void {
+    for (let i = this.slots.length - 1; i >= 0 && this.slots.length > Math.max(1, keep); i--) {
+      const slot = this.slots[i]!;
+      if (slot.holders.size > 0) continue;
+      for (const handle of slot.handles.values()) handle.close();
+      this.slots.splice(i, 1);
+      if (i === 0) for (const [index, handle] of this.slots[0]!.handles) this.listeners[index]!.handle = handle;
+    }
+  }
+
+  /** At a stop: close every socket but the listeners' own (closed with the listeners). */
+  closeAll(): void {
+    for (const slot of this.slots.splice(1)) for (const handle of slot.handles.values()) handle.close();
+  }
+
+  /** Bind one more socket for each --reuse-port listener, on the port the first one has; undefined
+   *  (and logged) when one cannot be bound, and the worker shares slot 0. */
+  private addSlot(): Slot | undefined {
+    const handles = new Map<number, ServerHandle>();
+    for (const [index, first] of this.slots[0]!.handles) {
+      const where: { address?: string; port?: number } = {};
+      first.getsockname?.(where);
+      const bound = bindReusePort(where.address!, where.port!);
+      if (typeof bound === 'string') {
+        for (const handle of handles.values()) handle.close();
+        this.log.error({ code: bound, address: this.listeners[index]!.url }, `Cannot bind another socket at ${this.listeners[index]!.url} (--reuse-port): ${bound}; the new worker shares the first one`);
+        return undefined;
+      }
+      handles.set(index, bound);
+    }
+    const slot = { handles, holders: new Set<number>() };
+    this.slots.push(slot);
+    return slot;
+  }
+}
