@@ -72,9 +72,9 @@ describe('systemd units', () => {
     expect(service('Requires')).toEqual(['app.socket']);
     const settings = serviceSettings();
     expect(settings.hook).toBe('systemd');
-    // One socket in app.socket: systemd passes it as file descriptor 3.
+    // unicorn serves on what app.socket passes (LISTEN_FDS) and binds nothing: no --bind to mislead.
     expect(socket('ListenStream')).toHaveLength(1);
-    expect(settings.bind).toBe('fd://3');
+    expect(splitArgs(service('ExecStart')[0]!).filter((arg) => arg === '--bind' || arg === '-b' || arg.startsWith('--bind='))).toEqual([]);
     expect(ms(Number(service('TimeoutStopSec')[0]))).toBeGreaterThan(ms(settings.gracefulTimeout!));
     expect(Number(service('WatchdogSec')[0])).toBeGreaterThan(0);
 
