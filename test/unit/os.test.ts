@@ -6,17 +6,8 @@ import { activatedListeners, describeUnusedBind } from '../../src/arbiter/activa
 import type { Listener } from '../../src/arbiter/listeners';
 import { keepFixedAtStart } from '../../src/arbiter/privileges';
 import { bindReusePort, PerWorkerSockets, reusePortProblem } from '../../src/arbiter/reuse-port';
-import { UnicornError } from '../../src/errors';
+import { refusal } from '../helpers/refusal';
 
-const refusal = (fn: () => unknown): UnicornError => {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof UnicornError) return err;
-    throw err;
-  }
-  throw new Error('expected a refusal');
-};
 
 const ROOT = { uid: 0, gid: 0 };
 const nobody: Account = { id: 65534, name: 'nobody', group: 65534, groupName: 'nogroup' };

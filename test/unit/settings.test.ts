@@ -1,15 +1,6 @@
 import { describeSettings, inapplicable, resolveLayers, resolveSettings as resolveAll } from '../../src/config/settings';
-import { UnicornError } from '../../src/errors';
+import { refusal } from '../helpers/refusal';
 
-const refusal = (fn: () => unknown): UnicornError => {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof UnicornError) return err;
-    throw err;
-  }
-  throw new Error('expected a refusal');
-};
 
 const resolveSettings = (...args: Parameters<typeof resolveAll>) => resolveAll(...args).settings;
 
