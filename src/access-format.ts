@@ -11,6 +11,11 @@ export interface AccessRecord {
   /** undefined: Node's parser rejected the request, and it was answered without reaching the app. */
   req: IncomingMessage | undefined;
   res: ServerResponse | undefined;
+  /** The method and target as the request arrived: an app may rewrite `req.url` and `req.method`
+   *  while it handles the request (Express strips a router's mount path from `req.url`, and a
+   *  method override replaces `req.method`). undefined with `req`. */
+  method: string | undefined;
+  url: string | undefined;
   remoteAddress: string | undefined;
   status: number;
   /** Body bytes the response wrote (headers not counted, as in Gunicorn and Apache). */
@@ -42,10 +47,10 @@ const ATOMS: Record<string, Atom> = {
     return user === undefined ? '-' : escape(user);
   },
   t: (r) => clfTime(r.startedAt),
-  r: (r) => (r.req ? escape(`${r.req.method} ${r.req.url} HTTP/${r.req.httpVersion}`) : '-'),
-  m: (r) => r.req?.method ?? '-',
-  U: (r) => (r.req ? escape(pathOf(r.req.url!)) : '-'),
-  q: (r) => (r.req ? escape(queryOf(r.req.url!)) : '-'),
+  r: (r) => (r.req ? escape(`${r.method} ${r.url} HTTP/${r.req.httpVersion}`) : '-'),
+  m: (r) => (r.method === undefined ? '-' : escape(r.method)),
+  U: (r) => (r.url === undefined ? '-' : escape(pathOf(r.url))),
+  q: (r) => (r.url === undefined ? '-' : escape(queryOf(r.url))),
   H: (r) => (r.req ? `HTTP/${r.req.httpVersion}` : '-'),
   s: (r) => String(r.status),
   B: (r) => String(r.bytes),
@@ -135,7 +140,7 @@ function jsonLine(r: AccessRecord): string {
   const req = r.req;
   return (
     `{"time":"${isoTime(r.startedAt)}","pid":${process.pid},"remoteAddr":${jsonText(r.remoteAddress)},` +
-    `"user":${jsonText(basicAuthUser(req))},"method":${jsonText(req?.method)},"url":${jsonText(req?.url)},` +
+    `"user":${jsonText(basicAuthUser(req))},"method":${jsonText(r.method)},"url":${jsonText(r.url)},` +
     `"protocol":${req ? `"HTTP/${req.httpVersion}"` : 'null'},"status":${r.status},"bytes":${r.bytes},` +
     `"durationMs":${Math.round(r.duration * 1000) / 1000},"referer":${jsonText(headerText(req?.headers.referer))},` +
     `"userAgent":${jsonText(headerText(req?.headers['user-agent']))},"aborted":${r.aborted}}\n`

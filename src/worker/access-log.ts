@@ -35,6 +35,9 @@ interface LoggedResponse extends NodeResponse {
   /** performance.now() when the request arrived (its response is made then). */
   started: number;
   remoteAddress: string | undefined;
+  /** The request's method and target as they arrived, before the app could rewrite them. */
+  requestMethod: string | undefined;
+  requestUrl: string | undefined;
   bodyBytes: number;
   headHeaders: unknown;
 }
@@ -111,11 +114,16 @@ export class AccessLog {
       headHeaders: unknown = undefined;
       // Read now: a socket closed under its request no longer knows its peer (Node caches it).
       remoteAddress: string | undefined;
+      // Read now: the app may rewrite them (an Express router strips its mount path from req.url).
+      requestMethod: string | undefined;
+      requestUrl: string | undefined;
 
       // (req, options) from node:http, (stream, options) from node:http2: both set `this.req`.
       constructor(req: IncomingMessage, options?: object) {
         super(req, options);
         this.remoteAddress = this.req.socket.remoteAddress;
+        this.requestMethod = this.req.method;
+        this.requestUrl = this.req.url;
         this.on('close', onClose);
       }
 
@@ -150,6 +158,8 @@ export class AccessLog {
     this.write({
       req: res.req,
       res,
+      method: res.requestMethod,
+      url: res.requestUrl,
       remoteAddress: res.remoteAddress,
       // A response never begun has no status of its own: the refusal written in its place, if
       // any (worker/limits.ts), else the client left (as nginx says it).
@@ -167,7 +177,7 @@ export class AccessLog {
    * too long: worker/limits.ts answers it) gets a line without its request.
    */
   rejected(remoteAddress: string | undefined, status: number): void {
-    this.write({ req: undefined, res: undefined, remoteAddress, status, bytes: 0, startedAt: Date.now(), duration: 0, aborted: false, headHeaders: undefined });
+    this.write({ req: undefined, res: undefined, method: undefined, url: undefined, remoteAddress, status, bytes: 0, startedAt: Date.now(), duration: 0, aborted: false, headHeaders: undefined });
   }
 
   private write(record: AccessRecord): void {

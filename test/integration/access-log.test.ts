@@ -156,6 +156,13 @@ describe('access log', () => {
     expect(line).toMatch(new RegExp(`^127\\.0\\.0\\.1 - - ${CLF_TIME} ${escaped(`"GET /some/path?q=1 HTTP/1.1" 200 ${length} "-" "test-agent/2"`)}$`));
   });
 
+  it('logs the request as it arrived, though the app rewrote req.url (an Express router mounted on a path)', async () => {
+    const file = logFile();
+    const unicorn = await serve(`${path.join(APPS, 'express-app.js')}:app`, ['--access-logfile', file, '--access-logformat', '"%(r)s" %(U)s %(q)s %(s)s']);
+    expect((await request(`${unicorn.url()}/api/v1/items/42?full=1`)).body).toBe('item 42\n');
+    expect(await waitForLines(file, 1)).toEqual(['"GET /api/v1/items/42?full=1 HTTP/1.1" /api/v1/items/42 full=1 200']);
+  });
+
   it('json: one object per request with the request, response and timing fields', async () => {
     const file = logFile();
     const unicorn = await serve(ROUTES, ['-k', 'async', '--access-logfile', file, '--access-logformat', 'json']);

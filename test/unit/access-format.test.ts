@@ -8,11 +8,12 @@ const compile = (format: string): AccessFormatter => {
 };
 
 /** A finished request as the worker records it, with a fake request and response. */
-function record(over: Partial<AccessRecord> & { url?: string; headers?: Record<string, string | string[]> } = {}): AccessRecord {
-  const { url = '/', headers = {}, ...rest } = over;
+function record(over: Partial<AccessRecord> & { headers?: Record<string, string | string[]> } = {}): AccessRecord {
+  const { headers = {}, ...rest } = over;
+  const url = 'url' in over ? over.url : '/';
   const req = { method: 'GET', url, httpVersion: '1.1', headers } as unknown as IncomingMessage;
   const res = { getHeader: () => undefined } as unknown as ServerResponse;
-  return { req, res, remoteAddress: '10.0.0.1', status: 200, bytes: 5, startedAt: Date.UTC(2000, 9, 10, 20, 55, 36), duration: 1234.5678, aborted: false, headHeaders: undefined, ...rest };
+  return { req, res, method: 'GET', url, remoteAddress: '10.0.0.1', status: 200, bytes: 5, startedAt: Date.UTC(2000, 9, 10, 20, 55, 36), duration: 1234.5678, aborted: false, headHeaders: undefined, ...rest };
 }
 
 describe('compileAccessFormat', () => {
@@ -26,10 +27,17 @@ describe('compileAccessFormat', () => {
   });
 
   it("writes '-' for what a request rejected by the parser does not have", () => {
-    const rejected = record({ req: undefined, res: undefined, status: 400, bytes: 0 });
+    const rejected = record({ req: undefined, res: undefined, method: undefined, url: undefined, status: 400, bytes: 0 });
     expect(compile('%(h)s %(u)s "%(r)s" %(m)s %(U)s %(q)s %(H)s %(s)s %(b)s %(B)s "%(f)s" "%(a)s" %({x}i)s %({x}o)s')(rejected)).toBe(
       '10.0.0.1 - "-" - - - - 400 - 0 "-" "-" - -\n',
     );
+  });
+
+  it('gives the method and target the request arrived with, not what the app rewrote them to', () => {
+    const rewritten = record({ url: '/api/items/1?x=2' });
+    Object.assign(rewritten.req!, { method: 'PUT', url: '/items/1?x=2' });
+    expect(compile('%(m)s "%(r)s" %(U)s %(q)s')(rewritten)).toBe('GET "GET /api/items/1?x=2 HTTP/1.1" /api/items/1 x=2\n');
+    expect(JSON.parse(compile('json')(rewritten))).toMatchObject({ method: 'GET', url: '/api/items/1?x=2' });
   });
 
   it('reads response headers given to writeHead, as an object or a flat list, in any case', () => {
