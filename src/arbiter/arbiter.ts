@@ -74,6 +74,8 @@ const QUICK_STOP_GRACE_MS = 1000;
 const RESPAWN_BACKOFF_MS = { base: 200, cap: 10_000 } as const;
 /** A crash this long after the previous one starts a new streak. */
 const CRASH_STREAK_RESET_MS = 30_000;
+/** --capture-output: how long a worker's exit waits for the rest of its output to be read. */
+const CAPTURE_DRAIN_MS = 500;
 /** How long reading a timed-out worker's stack may take. */
 const DIAGNOSE_LIMIT_MS = 1500;
 /** After SIGABRT, how long a timed-out worker has to run its abort path before SIGKILL. Together
@@ -626,11 +628,27 @@ export class Arbiter {
     if (!record) return undefined;
     const { handle, pid } = record;
     this.workers.set(id, record);
-    if (this.settings.captureOutput) captureOutput(record, this.log);
+    const captured = this.settings.captureOutput ? captureOutput(record, this.log) : undefined;
     handle.on('message', (message: unknown) => this.onWorkerMessage(record, message));
     // A send to a worker that has just died fails; its exit event tells the rest.
     handle.on('error', (err) => this.log.debug({ err, workerId: id }, 'IPC error'));
-    handle.on('exit', (code, signal) => this.enqueue({ kind: 'exit', id, code, signal: signal as NodeJS.Signals | null }));
+    handle.on('exit', (code, signal) => {
+      let reaped = false;
+      const reap = () => {
+        if (reaped) return;
+        reaped = true;
+        this.enqueue({ kind: 'exit', id, code, signal: signal as NodeJS.Signals | null });
+      };
+      if (!captured) return reap();
+      // What the worker wrote as it exited may still be in the pipes: log it before its exit (and
+      // before the arbiter's own, at a stop). A process the worker started may hold them open, so
+      // the exit is not kept waiting long.
+      const timer = setTimeout(reap, CAPTURE_DRAIN_MS);
+      void captured.then(() => {
+        clearTimeout(timer);
+        reap();
+      });
+    });
     // Over IPC, not in the boot environment: a CA bundle can outgrow an environment string.
     if (this.tls) this.send(record, { type: 'unicorn:tls', material: this.tls });
     this.log.info({ workerId: id, workerPid: pid, generation: this.generation }, `Booting worker with pid: ${pid}`);

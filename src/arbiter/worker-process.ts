@@ -83,15 +83,20 @@ const CAPTURED_STDIO = [0, 'pipe', 'pipe', 'ipc', 2, 1];
 /**
  * --capture-output: each line a worker writes to stdout or stderr (the app's console.log, a
  * library's warning) goes to the error log as a line of that worker's, at info or error level.
+ * Resolves once both pipes have ended and every line is logged: what a worker writes as it exits
+ * is still in them when its exit is reported.
  */
-export function captureOutput(record: WorkerRecord, log: Logger): void {
+export function captureOutput(record: WorkerRecord, log: Logger): Promise<void> {
   const { stdout, stderr } = record.handle.process;
-  if (!stdout || !stderr) return;
+  if (!stdout || !stderr) return Promise.resolve();
   const workerLog = loggerFor(log, { role: 'worker', worker: record.id }, record.pid);
-  for (const [stream, name] of [[stdout, 'stdout'], [stderr, 'stderr']] as const) {
+  const ended = ([[stdout, 'stdout'], [stderr, 'stderr']] as const).map(([stream, name]) => {
     const lines = createInterface({ input: stream, crlfDelay: Infinity });
     lines.on('line', (line) => (name === 'stdout' ? workerLog.info({ stream: name }, line) : workerLog.error({ stream: name }, line)));
-  }
+    // readline gives a last line without a newline before it closes.
+    return new Promise<void>((resolve) => lines.once('close', resolve));
+  });
+  return Promise.all(ended).then(() => undefined);
 }
 
 /** Once, before the first fork. */

@@ -33,6 +33,12 @@ delete process.env[WORKER_BOOT_ENV];
 // With --capture-output the worker's own stdout and stderr lead to the arbiter's error log; its own
 // log goes straight to where the arbiter's does: fd 4 is the arbiter's stderr (worker-process.ts).
 const log = createLogger({ role: 'worker', worker: boot.workerId }, boot.settings, boot.settings.captureOutput ? CAPTURED_STDERR_FD : 2);
+if (boot.settings.captureOutput) {
+  // Those are pipes to the arbiter, which Node writes asynchronously once one is full: what is
+  // still queued when the worker exits (an app's last words) would be lost. Written synchronously,
+  // as Node writes a file or a terminal, each line is in the pipe before the next statement runs.
+  for (const stream of [process.stdout, process.stderr]) (stream as { _handle?: { setBlocking?(blocking: boolean): number } })._handle?.setBlocking?.(true);
+}
 const send = (message: ToArbiter) => {
   if (process.connected) process.send!(message);
 };

@@ -118,6 +118,25 @@ describe('--capture-output', () => {
     expect(unicorn.stdout).toBe('');
   });
 
+  it('loses nothing a worker writes as it exits: the arbiter reads it all before it exits itself', async () => {
+    const file = path.join(tempDir(), 'closing.js');
+    // As an app closing its resources on the way out would, with enough to outlast the exit event.
+    writeFileSync(
+      file,
+      `process.on('exit', () => { for (let i = 0; i < 1000; i++) console.log('closing ' + i); console.error('closed ' + process.pid); });
+       module.exports = (req, res) => res.end('ok');`,
+    );
+    const unicorn = await serve(file, ['--capture-output'], { workers: 4 });
+    const workerPids = unicorn.workerPids();
+    unicorn.signal('SIGTERM');
+    expect(await unicorn.exited).toEqual({ code: 0, signal: null });
+    await unicorn.outputClosed;
+    expect(unicorn.lines('closed ').map((l) => [l.msg, l.pid, l.stream]).sort()).toEqual(workerPids.map((pid) => [`closed ${pid}`, pid, 'stderr']).sort());
+    expect(unicorn.lines('closing ')).toHaveLength(4000);
+    // The arbiter's last line is still its own last word.
+    expect(unicorn.logs.at(-1)!.msg).toBe('Shutting down: Master');
+  });
+
   it('without it, the app writes to the standard streams unicorn was given', async () => {
     const unicorn = await serve(app(tempDir()));
     await request(`${unicorn.url()}/hello`);
