@@ -75,8 +75,12 @@ function connectError(file: string, err: NodeJS.ErrnoException): CtlError {
   switch (err.code) {
     case 'ENOENT':
       return new CtlError(`no unicorn server at ${file}: no such socket`);
-    case 'ECONNREFUSED':
+    case 'ECONNREFUSED': {
+      // Linux refuses a connection to a file that is not a socket as it does to a dead socket.
+      const kind = notASocket(file);
+      if (kind) return new CtlError(`no unicorn server at ${file}: it is not a socket (${kind})`);
       return new CtlError(`no unicorn server at ${file}: nothing listens on it (the server that made it has exited)`);
+    }
     case 'EACCES':
     case 'EPERM': {
       const owner = statSync(file, { throwIfNoEntry: false })?.uid;
@@ -88,6 +92,13 @@ function connectError(file: string, err: NodeJS.ErrnoException): CtlError {
     default:
       return new CtlError(`cannot connect to ${file}: ${err.message}`);
   }
+}
+
+/** What `file` is when it exists and is not a socket: `a regular file`, `a directory`. */
+function notASocket(file: string): string | undefined {
+  const stat = statSync(file, { throwIfNoEntry: false });
+  if (!stat || stat.isSocket()) return undefined;
+  return stat.isFile() ? 'a regular file' : stat.isDirectory() ? 'a directory' : stat.isFIFO() ? 'a named pipe' : 'a device file';
 }
 
 /** How long discovery waits for each socket in the default directory to answer. */

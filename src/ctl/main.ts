@@ -40,7 +40,12 @@ function buildProgram(env: NodeJS.ProcessEnv, print: (text: string) => void): Co
       outputError: (text) => process.stderr.write(`unicorn ctl: ${text.trim().replace(/\n+/g, ' ')}\n`),
     })
     .addHelpText('after', '\nExamples:\n  unicorn ctl status\n  unicorn ctl --socket /run/app/ctl.sock reload\n  unicorn ctl scale 8\n  unicorn ctl stats --json');
-  const socket = async () => (program.opts<{ socket?: string }>().socket ?? (await findServer(env)));
+  const socket = async () => {
+    const given = program.opts<{ socket?: string }>().socket;
+    if (given === undefined) return findServer(env);
+    if (given.trim() === '') throw new CtlError(`--socket ${JSON.stringify(given)} is not accepted: expected the path of a control socket`, ExitCode.USAGE);
+    return given;
+  };
   const send = async (request: ControlRequest) => print(`${outcome(await ask(await socket(), request))}\n`);
 
   program

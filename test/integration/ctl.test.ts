@@ -335,6 +335,19 @@ describe('the control socket file', () => {
     expect(refused.stderr).toContain(`cannot listen at the control socket ${file}: the path exists and is not a socket; remove it or choose another --control-socket\n`);
     const missing = path.join(dir, 'missing.sock');
     expect(await ctl(['--socket', missing, 'status'])).toEqual({ code: 1, stdout: '', stderr: `unicorn ctl: error: no unicorn server at ${missing}: no such socket\n` });
+    // Connecting to a file that is not a socket fails as a dead socket does (ECONNREFUSED).
+    expect(await ctl(['--socket', file, 'status'])).toEqual({ code: 1, stdout: '', stderr: `unicorn ctl: error: no unicorn server at ${file}: it is not a socket (a regular file)\n` });
+    expect(await ctl(['--socket', dir, 'reload'])).toEqual({ code: 1, stdout: '', stderr: `unicorn ctl: error: no unicorn server at ${dir}: it is not a socket (a directory)\n` });
+  });
+
+  it('refuses an empty --socket as a usage error', async () => {
+    for (const empty of ['', ' ']) {
+      expect(await ctl(['--socket', empty, 'status'])).toEqual({
+        code: 2,
+        stdout: '',
+        stderr: `unicorn ctl: error: --socket ${JSON.stringify(empty)} is not accepted: expected the path of a control socket\n`,
+      });
+    }
   });
 
   it('refuses another user: permission denied', async () => {
