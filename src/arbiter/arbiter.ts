@@ -12,7 +12,7 @@ import { ExitCode } from '../exit-codes';
 import type { HookArgs, HookRunner } from '../hooks/run';
 import type { ArbiterView, ExitReason, HookName, ServerStats, WorkerStats } from '../hooks/types';
 import { isMessage, type ToArbiter, type ToWorker } from '../ipc';
-import { reopenLogs, type Logger } from '../log';
+import { defaultFormat, reopenLogs, type Logger } from '../log';
 import { VERSION } from '../version';
 import { resolveModule } from '../worker/resolve';
 import { activatedListeners, describeUnusedBind } from './activation';
@@ -878,12 +878,25 @@ export class Arbiter {
       return;
     }
     const { configSource, tls } = reread.configuration;
-    const kept = keepFixedAtStart(reread.configuration.settings, this.settings);
+    const read = reread.configuration.settings;
+    const kept = keepFixedAtStart(read, this.settings);
     if (kept.ignored.length > 0) this.log.warn(`${kept.ignored.join(', ')} changes take effect on a restart or USR2 re-exec; keeping the running ones`);
-    const next = { ...kept.settings, bind: this.settings.bind };
+    // The arbiter's error log is opened once: the new workers write it as the arbiter does, or its
+    // lines and theirs would go to different files, at different levels, in different forms.
+    const { errorLogfile, logLevel, logFormat } = this.settings;
+    const next = { ...kept.settings, bind: this.settings.bind, errorLogfile, logLevel, logFormat };
     const binds = (s: Settings) => s.bind.map(formatAddress).join(' ');
-    if (binds(reread.configuration.settings) !== binds(this.settings)) {
+    if (binds(read) !== binds(this.settings)) {
       this.log.warn(`--bind changes take effect on a restart or USR2 re-exec; keeping ${this.listeners.map((l) => l.url).join(', ')}`);
+    }
+    const errorLog = { errorLogfile: read.errorLogfile, logLevel: read.logLevel, logFormat: read.logFormat ?? defaultFormat(read.errorLogfile) };
+    const changed = (['errorLogfile', 'logLevel', 'logFormat'] as const).filter((key) => errorLog[key] !== this.settings[key]);
+    if (changed.length > 0) {
+      const flags = { errorLogfile: '--error-logfile', logLevel: '--log-level', logFormat: '--log-format' };
+      const where = errorLogfile === '-' ? 'stderr' : errorLogfile;
+      this.log.warn(
+        `${changed.map((key) => flags[key]).join(', ')} changes take effect on a restart or USR2 re-exec; keeping the error log at ${where}, level ${logLevel}, as ${logFormat}`,
+      );
     }
     // onReload sees the new settings; the arbiter takes them once it has run.
     this.afterHook('onReload', [this.makeView(() => next)], (err) => {

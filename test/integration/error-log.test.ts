@@ -62,6 +62,26 @@ describe('--error-logfile', () => {
   });
 });
 
+describe('a reload (HUP)', () => {
+  it('keeps the error log where, at what level and in what form the arbiter writes it, for the new workers too', async () => {
+    const dir = tempDir();
+    const [first, second] = [path.join(dir, 'first.log'), path.join(dir, 'second.log')];
+    const config = path.join(dir, 'unicorn.config.mjs');
+    const write = (settings: object) => writeFileSync(config, `export default ${JSON.stringify({ app: ROUTES, workers: 1, ...settings })};\n`);
+    write({ errorLogfile: first });
+    const unicorn = start(['-b', '127.0.0.1:0', '-c', config]);
+    await waitForLines(first, (l) => readyCount(l) === 1, 'the ready worker');
+    write({ errorLogfile: second, logLevel: 'warn', logFormat: 'text' });
+    unicorn.signal('SIGHUP');
+    const lines = await waitForLines(first, (l) => l.some((x) => x.msg.startsWith('Reload complete')) && readyCount(l) === 2, 'the reload');
+    expect(lines.find((l) => l.msg.startsWith('--error-logfile, --log-level, --log-format changes take effect on a restart'))).toMatchObject({ level: 'warn', role: 'arbiter' });
+    // The new worker's own lines, at info and as JSON, are in the same file as the arbiter's.
+    const [, newWorker] = lines.filter((l) => /^Worker \(pid:\d+\) ready$/.test(l.msg)).map((l) => l.workerPid);
+    expect(lines.filter((l) => l.pid === newWorker && l.role === 'worker').map((l) => l.msg)).toContainEqual(expect.stringMatching(/^Worker serving /));
+    expect(existsSync(second)).toBe(false);
+  });
+});
+
 describe('--log-level and --log-format', () => {
   it("--log-level warning (Gunicorn's name) writes warnings and worse only", async () => {
     const file = path.join(tempDir(), 'error.log');
