@@ -1,4 +1,4 @@
-import { fstatSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, statSync, writeSync } from 'node:fs';
 import { isatty } from 'node:tty';
 import pino, { type DestinationStream, type Logger, type LoggerOptions } from 'pino';
 import type { LogFormat } from './config/settings';
@@ -24,7 +24,7 @@ export type LogStream = DestinationStream & {
   readonly maxWrite: number;
   reopen(): void;
   flushSync(): void;
-  once(event: 'ready' | 'drain', listener: () => void): void;
+  once(event: 'ready' | 'drain' | 'error', listener: () => void): void;
   on(event: 'drain', listener: () => void): void;
   on(event: 'error', listener: (err: NodeJS.ErrnoException) => void): void;
   off(event: 'ready' | 'drain' | 'error', listener: (...args: never[]) => void): void;
@@ -72,14 +72,51 @@ const PIPE_BUF = 4096;
 const FILE_WRITE = 64 * 1024;
 
 process.on('exit', () => {
-  for (const stream of streams) {
-    try {
-      stream.flushSync();
-    } catch {
-      // Not open yet (nothing was written), or its file is gone: nothing more can be done.
+  for (const stream of streams) flushAtExit(stream);
+});
+
+/** What the exit flush reads of a SonicBoom (sonic-boom 4): its descriptor and what it holds. */
+interface Held {
+  fd: number;
+  _bufs: unknown;
+  _writingBuf: unknown;
+  _writing: boolean;
+  _len: number;
+}
+
+/** At exit, how long a write to a full pipe (EAGAIN) is retried before what is left is given up. */
+const EXIT_RETRY_MS = 1000;
+
+/**
+ * At exit: write what `stream` still holds, then `more`. SonicBoom's own flushSync retries a write
+ * that fails every 100 ms for ever (a full disk, a file on a lost mount), and a process would
+ * never exit. Here only a pipe that is full (EAGAIN) is waited for, and not long; any other error
+ * gives the rest up. A write under way (`_writing`) is the thread pool's, as for flushSync.
+ */
+export function flushAtExit(stream: LogStream, more = ''): void {
+  const held = stream as unknown as Held;
+  if (typeof held.fd !== 'number' || held.fd < 0 || !Array.isArray(held._bufs)) return;
+  const chunks = [...(held._writing ? [] : [held._writingBuf]), ...(held._bufs as unknown[]), more];
+  held._bufs = [];
+  held._writingBuf = '';
+  held._len = 0;
+  const deadline = Date.now() + EXIT_RETRY_MS;
+  for (const chunk of chunks) {
+    let buffer = typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.isBuffer(chunk) ? chunk : Buffer.alloc(0);
+    while (buffer.length > 0) {
+      try {
+        buffer = buffer.subarray(writeSync(held.fd, buffer));
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if ((code !== 'EAGAIN' && code !== 'EBUSY') || Date.now() > deadline) return;
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+      }
     }
   }
-});
+}
+
+/** A failing error log is reported on the standard error stream at most this often. */
+const ERROR_REPORT_MS = 60_000;
 
 /**
  * The error log, through pino: to `--error-logfile` (or the standard error stream `stderrFd`), as
@@ -88,6 +125,18 @@ process.on('exit', () => {
 export function createLogger(role: Role, settings?: ErrorLogSettings, stderrFd = 2): Logger {
   const target = settings?.errorLogfile ?? '-';
   const stream = openLogStream(target, stderrFd, true);
+  // A write that fails (a full disk) is an 'error' event, which would end the process; the line
+  // stays queued and is written with the next one. Where the log is a file, stderr hears of it.
+  let reportedAt = -Infinity;
+  stream.on('error', (err) => {
+    if (target === '-' || performance.now() - reportedAt < ERROR_REPORT_MS) return;
+    reportedAt = performance.now();
+    try {
+      writeSync(stderrFd, `unicorn: cannot write the error log ${target}: ${err.message}; its lines are kept and written once it can be\n`);
+    } catch {
+      // stderr is gone too.
+    }
+  });
   const format = settings?.logFormat ?? defaultFormat(target, stderrFd);
   const destination: DestinationStream = format === 'text' ? { write: (line: string) => stream.write(toText(line)) } : stream;
   return pino(loggerOptions(role, process.pid, settings?.logLevel ?? process.env.UNICORN_LOG_LEVEL ?? 'info'), destination);
@@ -141,15 +190,39 @@ export function toText(line: string): string {
 
 /**
  * USR1: reopen every log file this process writes, so that logrotate's move-then-signal starts new
- * ones. A line written before the reopen goes to the old file, one after to the new.
+ * ones. A line written before the reopen goes to the old file, one after to the new. A file that
+ * cannot be opened now (its directory is gone, its permissions changed) is not reopened: lines go
+ * on to the file as it was, and the next USR1 tries again. Returns those problems, one per file:
+ * `cannot reopen /var/log/app/error.log (ENOENT: no such file or directory)`.
  */
-export function reopenLogs(log: Logger): void {
+export function reopenLogs(log: Logger): string[] {
   const files: string[] = [];
+  const problems: string[] = [];
   for (const stream of streams) {
     if (typeof stream.file !== 'string') continue;
+    const file = stream.file;
+    // Checked first: SonicBoom's failed reopen leaves a listener that later closes a descriptor
+    // it no longer owns.
+    const problem = cannotOpen(file);
+    if (problem) {
+      problems.push(`cannot reopen ${file} (${problem})`);
+      log.error({ file }, `Cannot reopen the log file ${file} (${problem}); writing on to the file as it was until a USR1 can reopen it`);
+      continue;
+    }
     stream.reopen();
-    files.push(stream.file);
+    files.push(file);
   }
   if (files.length > 0) log.info({ files }, `Reopened log files: ${files.join(', ')}`);
-  else log.info('Reopening log files: none to reopen (logging to the standard streams)');
+  else if (problems.length === 0) log.info('Reopening log files: none to reopen (logging to the standard streams)');
+  return problems;
+}
+
+/** Why `file` cannot be opened for appending (`ENOENT: no such file or directory`), if it cannot. */
+function cannotOpen(file: string): string | undefined {
+  try {
+    closeSync(openSync(file, 'a'));
+    return undefined;
+  } catch (err) {
+    return (err as Error).message.replace(/, open '.*'$/s, '');
+  }
 }

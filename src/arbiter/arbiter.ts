@@ -412,13 +412,14 @@ export class Arbiter {
     }
   }
 
-  /** USR1: in the arbiter, and over IPC in every worker. Returns how many workers were told. */
-  private reopenLogFiles(): number {
-    reopenLogs(this.log);
+  /** USR1: in the arbiter, and over IPC in every worker. Returns the arbiter's files it could not
+   *  reopen, and how many workers were told. */
+  private reopenLogFiles(): { problems: string[]; told: number } {
+    const problems = reopenLogs(this.log);
     // A file logrotate moved away is new now: the workers must be able to open it.
     this.logFiles.prepare(this.settings);
     for (const record of this.workers.values()) this.send(record, { type: 'unicorn:reopen-logs' });
-    return this.workers.size;
+    return { problems, told: this.workers.size };
   }
 
   private setTarget(count: number): void {
@@ -1042,8 +1043,10 @@ export class Arbiter {
         this.replaceOnRequest(request.pid, reply);
         break;
       case 'reopen-logs': {
-        const told = this.reopenLogFiles();
-        reply.send({ ok: true, message: `Reopened the arbiter's log files; told ${nWorkers(told)} to reopen theirs` });
+        const { problems, told } = this.reopenLogFiles();
+        const workers = `told ${nWorkers(told)} to reopen theirs`;
+        if (problems.length === 0) reply.send({ ok: true, message: `Reopened the arbiter's log files; ${workers}` });
+        else reply.send({ ok: false, error: `${problems.join('; ')}: the arbiter writes on to the file${problems.length === 1 ? ' as it was' : 's as they were'}; ${workers}` });
         break;
       }
     }

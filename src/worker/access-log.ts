@@ -10,7 +10,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerResponse } from 'node:http2';
 import { compileAccessFormat, type AccessFormatter, type AccessRecord } from '../access-format';
-import { openLogStream, type Logger, type LogStream } from '../log';
+import { flushAtExit, openLogStream, type Logger, type LogStream } from '../log';
 import { dropped, refusedStatus } from './limits';
 
 /** The longest a line waits in memory on a quiet server. */
@@ -58,14 +58,13 @@ export class AccessLog {
   ) {
     stream.on('drain', () => (this.writing = false));
     stream.on('error', (err) => this.reportError(err));
-    // Registered after log.ts's own exit handler, so what this hands over is written here.
+    // Registered after log.ts's own exit handler: what is gathered is written here, synchronously
+    // (handed to the stream, it would be written off the event loop, which exit does not wait for).
     process.on('exit', () => {
-      this.handOver();
-      try {
-        stream.flushSync();
-      } catch {
-        // The file is gone: nothing more can be done.
-      }
+      clearTimeout(this.flushTimer);
+      const gathered = this.gathered;
+      this.gathered = '';
+      flushAtExit(stream, gathered);
     });
   }
 
@@ -204,12 +203,17 @@ export class AccessLog {
   flush(): Promise<void> {
     this.handOver();
     if (!this.writing) return Promise.resolve();
+    // A write that fails (a full disk) ends the wait too: the exit flush tries once more.
     return new Promise((resolve) => {
-      const timer = setTimeout(resolve, EXIT_FLUSH_MS);
-      this.stream.once('drain', () => {
+      const done = () => {
         clearTimeout(timer);
+        this.stream.off('drain', done);
+        this.stream.off('error', done);
         resolve();
-      });
+      };
+      const timer = setTimeout(done, EXIT_FLUSH_MS);
+      this.stream.once('drain', done);
+      this.stream.once('error', done);
     });
   }
 
@@ -219,7 +223,12 @@ export class AccessLog {
     const now = performance.now();
     if (now - this.lastErrorReport < ERROR_REPORT_MS) return;
     this.lastErrorReport = now;
-    this.log.error({ err }, `Cannot write the access log: ${err.message}; its lines are kept and written with the next ones`);
+    if (err.syscall === 'open') {
+      // A reopen that failed after log.ts found the file could be opened (a race with its removal).
+      this.log.error({ err }, `Cannot reopen the access log: ${err.message}; its lines go on to the file as it was until a USR1 reopens it`);
+    } else {
+      this.log.error({ err }, `Cannot write the access log: ${err.message}; its lines are kept and written with the next ones`);
+    }
   }
 }
 

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { request } from '../helpers/http';
@@ -59,6 +59,67 @@ describe('--error-logfile', () => {
     unicorn.signal('SIGTERM');
     await unicorn.exited;
     expect(logLines(file).at(-1)!.msg).toBe('Shutting down: Master');
+  });
+});
+
+describe('a log file that cannot be written', () => {
+  it("USR1 with the error log's directory gone: every process writes on to the file as it was, ctl reopen-logs says why, a later USR1 reopens", async () => {
+    const dir = tempDir();
+    const logs = path.join(dir, 'logs');
+    mkdirSync(logs);
+    const file = path.join(logs, 'error.log');
+    const socket = path.join(dir, 'ctl.sock');
+    const unicorn = start(['-b', '127.0.0.1:0', '-w', '2', '--error-logfile', file, '--control-socket', socket, ROUTES]);
+    const lines = await waitForLines(file, (l) => readyCount(l) === 2, '2 ready workers');
+    const url = lines.find((l) => l.msg.startsWith('Listening at: '))!.address as string;
+    rmSync(logs, { recursive: true });
+    const ctl = await runToExit(['ctl', '--socket', socket, 'reopen-logs']);
+    expect({ code: ctl.code, stderr: ctl.stderr }).toEqual({
+      code: 1,
+      stderr: `unicorn ctl: error: cannot reopen ${file} (ENOENT: no such file or directory): the arbiter writes on to the file as it was; told 2 workers to reopen theirs\n`,
+    });
+    unicorn.signal('SIGUSR1');
+    expect((await request(`${url}/`)).status).toBe(200);
+    mkdirSync(logs);
+    unicorn.signal('SIGUSR1');
+    const reopened = await waitForLines(file, (l) => l.filter((x) => x.msg.startsWith('Reopened log files')).length === 3, 'a reopen by each process');
+    expect(reopened.filter((l) => l.msg.startsWith('Reopened log files')).map((l) => l.role).sort()).toEqual(['arbiter', 'worker', 'worker']);
+    unicorn.signal('SIGTERM');
+    expect(await unicorn.exited).toEqual({ code: 0, signal: null });
+    expect(logLines(file).at(-1)!.msg).toBe('Shutting down: Master');
+  });
+
+  it('a full disk (/dev/full) for the error log: the server serves and stops, and says so on stderr', async () => {
+    const sock = path.join(tempDir(), 'app.sock');
+    const unicorn = start(['-b', `unix:${sock}`, '--error-logfile', '/dev/full', ROUTES]);
+    const notice = 'unicorn: cannot write the error log /dev/full: ENOSPC: no space left on device, write; its lines are kept and written once it can be';
+    await waitFor(() => unicorn.stderr.includes(notice), 'the notice on stderr');
+    const deadline = Date.now() + 10_000;
+    let reply: Awaited<ReturnType<typeof request>> | undefined;
+    while (!reply) {
+      reply = await request('http://localhost/', { socketPath: sock }).catch(() => undefined);
+      if (!reply && Date.now() > deadline) throw new Error('no worker answered');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(reply.status).toBe(200);
+    const stopping = Date.now();
+    unicorn.signal('SIGTERM');
+    expect(await unicorn.exited).toEqual({ code: 0, signal: null });
+    expect(Date.now() - stopping).toBeLessThan(5000);
+    // Once from each process (at most once a minute), and nothing else.
+    expect(new Set(unicorn.stderr.split('\n').filter(Boolean))).toEqual(new Set([notice]));
+  });
+
+  it('a full disk (/dev/full) for the access log: a worker reports it, and stops without waiting to be killed', async () => {
+    const unicorn = await serve(ROUTES, ['--access-logfile', '/dev/full', '--graceful-timeout', '20s']);
+    expect((await request(`${unicorn.url()}/`)).status).toBe(200);
+    const failed = await unicorn.waitForLog((l) => l.msg.startsWith('Cannot write the access log'), 'the failure');
+    expect(failed).toMatchObject({ role: 'worker', level: 'error', msg: 'Cannot write the access log: ENOSPC: no space left on device, write; its lines are kept and written with the next ones' });
+    const stopping = Date.now();
+    unicorn.signal('SIGTERM');
+    expect(await unicorn.exited).toEqual({ code: 0, signal: null });
+    expect(Date.now() - stopping).toBeLessThan(5000);
+    expect(unicorn.lines('Killing worker')).toEqual([]);
   });
 });
 
