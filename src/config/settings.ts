@@ -221,8 +221,9 @@ const filePath: Parser<string | undefined> = (raw, ctx) => {
 /** A file path, or '-' for a standard stream. */
 const fileOrDash: Parser<string | undefined> = (raw, ctx) => (raw.trim() === '-' ? '-' : filePath(raw, ctx));
 
-/** As fileOrDash, and the file (or, before it exists, its directory) can be written: the workers
- *  open it, and a file they cannot write would otherwise only fail their boot, after binding. */
+/** As fileOrDash, and the file (or, before it exists, its directory) can be written, and is not a
+ *  directory: a log file that cannot be opened would otherwise fail the arbiter's start, or the
+ *  workers' boot, after binding. */
 const writableFileOrDash: Parser<string | undefined> = (raw, ctx) => {
   const file = fileOrDash(raw, ctx);
   if (typeof file !== 'string' || file === '-') return file;
@@ -676,7 +677,8 @@ export const SETTINGS = [
     section: 'logging',
     description: "where unicorn's own log goes: a file (reopened on USR1), or - for stderr",
     accepted: 'a file path in an existing directory, or -',
-    parse: (raw, ctx) => fileOrDash(raw, ctx) ?? '-',
+    // Refused here rather than when the arbiter opens it: before anything is bound, with a message.
+    parse: (raw, ctx) => writableFileOrDash(raw, ctx) ?? '-',
     defaultValue: () => '-',
     defaultText: '- (stderr)',
   }),

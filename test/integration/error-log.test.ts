@@ -170,6 +170,7 @@ describe('--log-level and --log-format', () => {
     [['--log-level', 'loud'], '--log-level "loud" is not accepted: expected debug, info, warn (or warning), error, fatal (or critical)'],
     [['--log-format', 'xml'], '--log-format "xml" is not accepted: expected text or json'],
     [['--error-logfile', '/no/such/dir/error.log'], '--error-logfile "/no/such/dir/error.log" is not accepted: expected a file path in an existing directory, or - (no such directory: /no/such/dir)'],
+    [['--error-logfile', tmpdir()], `--error-logfile ${JSON.stringify(tmpdir())} is not accepted: expected a file path in an existing directory, or - (a directory: ${tmpdir()})`],
   ])('refuses %j', async (args, message) => {
     const { code, stderr } = await runToExit(['-b', '127.0.0.1:0', ...args, ROUTES]);
     expect({ code, stderr }).toEqual({ code: 2, stderr: `unicorn: error: ${message}\n` });
