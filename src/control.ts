@@ -98,6 +98,15 @@ export function defaultControlDir(env: NodeJS.ProcessEnv = process.env, uid = pr
   return runtime && path.isAbsolute(runtime) ? path.join(runtime, 'unicorn') : `/tmp/unicorn-${uid}`;
 }
 
+/** The longest path a unix socket can have on Linux (sun_path, less its terminating NUL). */
+export const MAX_SOCKET_PATH_BYTES = 107;
+
+/** Why `file` cannot be a unix socket's path, if it cannot: Linux says only EINVAL. */
+export function socketPathProblem(file: string): string | undefined {
+  const bytes = Buffer.byteLength(file);
+  return bytes > MAX_SOCKET_PATH_BYTES ? `the path is ${bytes} bytes long, and a unix socket's is at most ${MAX_SOCKET_PATH_BYTES}` : undefined;
+}
+
 /** The default socket of the arbiter with `pid`. */
 export const defaultControlSocket = (dir: string, pid: number): string => path.join(dir, `${pid}.sock`);
 

@@ -14,6 +14,7 @@ import {
   MAX_REQUEST_BYTES,
   parseRequest,
   pidOfSocketName,
+  socketPathProblem,
   type ControlReply,
   type ControlRequest,
 } from '../control';
@@ -50,7 +51,6 @@ const REASONS: Record<string, string> = {
   EADDRINUSE: 'the path is in use',
   ENOENT: 'no such directory for the socket file',
   ENOTDIR: 'a part of the path is not a directory',
-  ENAMETOOLONG: 'the path is too long for a unix socket (at most 107 bytes)',
   EROFS: 'read-only file system',
   ETIMEDOUT: 'something holds it, but did not accept a connection within a second',
 };
@@ -146,7 +146,8 @@ export class ControlServer {
       chmodSync(file, 0o600);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? '';
-      throw controlSocketFailed(file, REASONS[code] ?? (err as Error).message, err);
+      // A path too long is EINVAL on Linux (the default place, under a long $XDG_RUNTIME_DIR).
+      throw controlSocketFailed(file, (code === 'EINVAL' && socketPathProblem(file)) || REASONS[code] || (err as Error).message, err);
     }
     const { dev, ino } = lstatSync(file);
     this.identity = { dev, ino };

@@ -1,6 +1,7 @@
 import { accessSync, constants as fsConstants, statSync } from 'node:fs';
 import path from 'node:path';
 import { compileAccessFormat } from '../access-format';
+import { socketPathProblem } from '../control';
 import { globToRegExp, isGlob } from '../arbiter/glob';
 import { badUsage, badValue } from '../errors';
 import { reusePortProblem } from '../arbiter/reuse-port';
@@ -737,7 +738,12 @@ export const SETTINGS = [
     description: 'the unix socket `unicorn ctl` talks to (mode 0600); --no-control-socket for none',
     accepted: 'a socket path in an existing directory, or false (--no-control-socket) for none',
     negatable: 'run no control socket',
-    parse: (raw, ctx) => (raw.trim() === 'false' ? false : filePath(raw, ctx)),
+    parse: (raw, ctx) => {
+      if (raw.trim() === 'false') return false;
+      const file = filePath(raw, ctx);
+      const problem = typeof file === 'string' ? socketPathProblem(file) : undefined;
+      return problem ? { refused: problem } : file;
+    },
     defaultValue: () => undefined,
     defaultText: '$XDG_RUNTIME_DIR/unicorn/PID.sock, else /tmp/unicorn-UID/PID.sock',
   }),

@@ -5,7 +5,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { didYouMean } from '../config/nearest';
-import type { ControlReply, ControlRequest } from '../control';
+import { socketPathProblem, type ControlReply, type ControlRequest } from '../control';
 import { ExitCode } from '../exit-codes';
 import { ask, CtlError, findServer } from './client';
 import { formatStatus, formatTotals } from './format';
@@ -44,6 +44,8 @@ function buildProgram(env: NodeJS.ProcessEnv, print: (text: string) => void): Co
     const given = program.opts<{ socket?: string }>().socket;
     if (given === undefined) return findServer(env);
     if (given.trim() === '') throw new CtlError(`--socket ${JSON.stringify(given)} is not accepted: expected the path of a control socket`, ExitCode.USAGE);
+    const problem = socketPathProblem(given);
+    if (problem) throw new CtlError(`--socket ${JSON.stringify(given)} is not accepted: ${problem}`, ExitCode.USAGE);
     return given;
   };
   const send = async (request: ControlRequest) => print(`${outcome(await ask(await socket(), request))}\n`);

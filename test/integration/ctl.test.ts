@@ -340,6 +340,17 @@ describe('the control socket file', () => {
     expect(await ctl(['--socket', dir, 'reload'])).toEqual({ code: 1, stdout: '', stderr: `unicorn ctl: error: no unicorn server at ${dir}: it is not a socket (a directory)\n` });
   });
 
+  it('refuses a socket path too long for a unix socket, on both sides', async () => {
+    const long = path.join(tempDir(), `${'x'.repeat(120)}.sock`);
+    const why = `the path is ${Buffer.byteLength(long)} bytes long, and a unix socket's is at most 107`;
+    const server = await runToExit(['-b', '127.0.0.1:0', '--control-socket', long, ROUTES]);
+    expect({ code: server.code, stderr: server.stderr }).toEqual({
+      code: 2,
+      stderr: `unicorn: error: --control-socket ${JSON.stringify(long)} is not accepted: expected a socket path in an existing directory, or false (--no-control-socket) for none (${why})\n`,
+    });
+    expect(await ctl(['--socket', long, 'status'])).toEqual({ code: 2, stdout: '', stderr: `unicorn ctl: error: --socket ${JSON.stringify(long)} is not accepted: ${why}\n` });
+  });
+
   it('refuses an empty --socket as a usage error', async () => {
     for (const empty of ['', ' ']) {
       expect(await ctl(['--socket', empty, 'status'])).toEqual({
