@@ -138,8 +138,11 @@ cluster.worker!.exitedAfterDisconnect = true;
 process.on('disconnect', () => void stopGracefully('arbiter gone', true));
 for (const signal of ['SIGINT', 'SIGQUIT'] as const) process.on(signal, () => void exitNow('quick'));
 process.on('uncaughtException', (err) => {
-  log.fatal({ err }, `${booted ? 'Uncaught exception' : 'Worker failed to boot'}, worker exiting: ${err.message}`);
-  process.exit(booted ? ExitCode.ERROR : ExitCode.WORKER_BOOT_ERROR);
+  // Before the worker is booted (a rejection the app's module left unhandled), it is a boot failure:
+  // the arbiter hears why, and says it once (a reload's `ctl reload` answers with it).
+  if (!booted) return void bootFailed(err);
+  log.fatal({ err }, `Uncaught exception, worker exiting: ${err.message}`);
+  process.exit(ExitCode.ERROR);
 });
 
 /**
@@ -231,7 +234,10 @@ async function start(): Promise<void> {
  * to the arbiter, which logs it once however many workers fail the same way (a bad deploy fails
  * every new worker of a reload); only without an arbiter does the worker log it itself.
  */
-async function bootFailed(err: unknown): Promise<never> {
+let failingBoot = false;
+async function bootFailed(err: unknown): Promise<void> {
+  if (failingBoot) return;
+  failingBoot = true;
   const known = err instanceof UnicornError;
   const message = known ? err.message : `Worker failed to boot: ${err instanceof Error ? err.message : String(err)}`;
   const code = known && err.exitCode === ExitCode.APP_LOAD_ERROR ? ExitCode.APP_LOAD_ERROR : ExitCode.WORKER_BOOT_ERROR;

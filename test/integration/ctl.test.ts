@@ -171,6 +171,16 @@ describe('unicorn ctl reload', () => {
     // The new workers were not replaced: no restart.
     expect(after.restarts).toBe(0);
   });
+
+  it('fails with the error of new code that throws as it starts, after loading (a rejection no one handled)', async () => {
+    const app = deployable('1');
+    const { unicorn, socket } = await serveWithSocket(2, app);
+    writeFileSync(app, `Promise.reject(new Error('cannot reach the database'));\n${appSource('2')}`);
+    const run = await ctl(['--socket', socket, 'reload']);
+    expect(run).toMatchObject({ code: 1, stdout: '' });
+    expect(run.stderr).toMatch(/^unicorn ctl: error: Reload failed: worker \(pid:\d+\) exited with code 3: Worker failed to boot: cannot reach the database; the previous workers keep serving\n$/);
+    expect((await request(unicorn.url())).body).toBe('version 1\n');
+  });
 });
 
 describe('unicorn ctl kill', () => {

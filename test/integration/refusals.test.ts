@@ -122,7 +122,7 @@ describe('app load failures', () => {
   it('exits 3 when the app fails asynchronously while the worker boots', async () => {
     const { code, unicorn } = await runToExit(['-b', '127.0.0.1:0', '-w', '2', 'boot-crash.js'], { cwd: APPS });
     expect(code).toBe(3);
-    expect(unicorn.logs.map((l) => l.msg)).toContainEqual('Worker failed to boot, worker exiting: database unreachable');
+    expect(unicorn.logs.map((l) => l.msg)).toContainEqual('Worker failed to boot: database unreachable');
     expect(unicorn.lines('Booting worker').length).toBeLessThanOrEqual(2);
   });
 
