@@ -279,7 +279,9 @@ export class WorkerServer {
     this.acceptedAt = -Infinity;
     for (let next = this.waiting.shift(); next; next = this.waiting.shift()) {
       const [req, res] = next;
-      if (res.destroyed || req.socket.destroyed) continue;
+      // A request pipelined behind one whose response closed the connection (every sync response
+      // does) can get no answer: the app does not run it, and its response closes with the socket.
+      if (res.destroyed || req.socket.destroyed || !req.socket.writable) continue;
       this.runSync(req, res);
       if (this.busy) return;
     }

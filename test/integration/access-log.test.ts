@@ -40,12 +40,13 @@ async function stopped(unicorn: Unicorn): Promise<void> {
   expect(await unicorn.exited).toEqual({ code: 0, signal: null });
 }
 
-/** What a raw connection gets back for `bytes` (sent, then the sending side closed), to its close. */
-function rawExchange(url: string, bytes: string): Promise<string> {
+/** What a raw connection gets back for `bytes` (sent, then the sending side closed unless
+ *  `halfClose` is false), to its close. */
+function rawExchange(url: string, bytes: string, halfClose = true): Promise<string> {
   const { hostname, port } = new URL(url);
   return new Promise((resolve, reject) => {
     let reply = '';
-    const socket = net.connect(Number(port), hostname, () => socket.end(bytes));
+    const socket = net.connect(Number(port), hostname, () => (halfClose ? socket.end(bytes) : socket.write(bytes)));
     socket.setEncoding('utf8').on('data', (chunk: string) => (reply += chunk));
     socket.on('close', () => resolve(reply));
     socket.on('error', reject);
@@ -229,6 +230,17 @@ describe('access log', () => {
       { url: '/slow?ms=400', status: 499, bytes: 0, aborted: true },
       { url: '/hold?ms=5000', status: 200, bytes: 0, aborted: true },
     ]);
+  });
+
+  it('sync: a request pipelined behind one whose response closed the connection is not run, and is logged as never answered', async () => {
+    const file = logFile();
+    const unicorn = await serve(ROUTES, ['--access-logfile', file]);
+    // The sync worker answers with Connection: close, so the second request can get no answer.
+    const reply = await rawExchange(unicorn.url(), 'GET /hold?ms=100 HTTP/1.1\r\nHost: x\r\n\r\nGET /slow?ms=0 HTTP/1.1\r\nHost: x\r\n\r\n', false);
+    expect(reply.match(/^HTTP\/1\.1 \d+/gm)).toEqual(['HTTP/1.1 200']);
+    await stopped(unicorn);
+    expect(unicorn.stdout).not.toContain('slow started');
+    expect(readLines(file).map((line) => /"(GET \S+) HTTP\/1\.1" (\d+)/.exec(line)!.slice(1).join(' '))).toEqual(['GET /hold?ms=100 200', 'GET /slow?ms=0 499']);
   });
 
   it("logs what Node's parser rejects, answering as Node does", async () => {
