@@ -164,6 +164,12 @@ type PeerSocket = Socket & { _peername?: { address: string; port: number; family
  *
  * The header may arrive in pieces; it is parsed again as each arrives (it is at most 107 bytes in
  * v1, and in practice a few dozen in v2).
+ *
+ * `serve` gets the socket paused, with what came after the header back in its buffer. node:http's
+ * server reads that once the socket is resumed (before anything newer: it reads the handle only
+ * after the buffer). A TLS server must get it paused: it takes the buffered bytes at once (a TLS
+ * client's first flight, which may share a packet with the header) and reads the handle itself;
+ * resumed, the TCP socket would read from under it and the handshake would never complete.
  */
 export function readProxyHeader(socket: Socket, options: ProxyProtocolOptions, serve: (socket: Socket) => void): void {
   const peer = peerOf(socket);
@@ -184,12 +190,11 @@ export function readProxyHeader(socket: Socket, options: ProxyProtocolOptions, s
   };
   const handOver = (rest: Buffer) => {
     stop();
-    // Paused, the rest waits in the socket's buffer while the HTTP server sets the socket up (it
-    // then reads straight from the handle); resuming gives it to the parser before anything newer.
+    // Paused, the rest waits in the socket's buffer while the server sets the socket up: `serve`
+    // resumes it, or leaves it paused for a server that takes the buffer itself (see below).
     socket.pause();
     if (rest.length > 0) socket.unshift(rest);
     serve(socket);
-    socket.resume();
   };
   const onData = (chunk: Buffer) => {
     received = received === undefined ? chunk : Buffer.concat([received, chunk]);

@@ -163,9 +163,12 @@ export class WorkerServer {
     else this.http.emit('connection', socket);
   };
 
-  /** Hand a connection to Node's HTTP server. */
+  /** Hand a connection whose PROXY header has been read to Node's HTTP or TLS server: it comes
+   *  paused, what followed the header in its buffer (readProxyHeader). node:http reads that through
+   *  the socket once resumed; a TLS server has taken it already and reads from the handle. */
   private readonly serve = (socket: Socket): void => {
     this.http.emit('connection', socket);
+    if (!this.secure) socket.resume();
   };
 
   /** sync: paused on a new connection; accept again after the grace, unless a request came. */

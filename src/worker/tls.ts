@@ -104,9 +104,12 @@ export class SecureServer {
     (this.server as Server & { keepAliveTimeout: number }).keepAliveTimeout = options.keepAlive;
     // Ahead of node:http's own listener: a connection refused here never reaches it.
     this.server.prependListener('secureConnection', certReqs === 'optional' ? this.onSecureOptional : this.onSecure);
-    this.server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) =>
-      this.log.debug({ err, remoteAddress: socket.remoteAddress }, `TLS handshake failed: ${err.message}`),
-    );
+    // Ahead of that: the TLS socket's peer is the TCP socket's (a PROXY header's client).
+    this.server.prependListener('secureConnection', takePeer);
+    this.server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: TLSSocket) => {
+      takePeer(socket);
+      this.log.debug({ err, remoteAddress: socket.remoteAddress }, `TLS handshake failed: ${err.message}`);
+    });
   }
 
   /** Requests in flight on HTTP/2 connections. */
@@ -153,6 +156,21 @@ export class SecureServer {
     // handler sends nothing meanwhile), so unlike node:http2's server timeout nothing is cut.
     session.setTimeout(this.options.keepAlive > 0 ? this.options.keepAlive : SILENT_SESSION_MS, () => session.close());
   };
+}
+
+/** Node's cache of a socket's peer, which remoteAddress, remotePort and remoteFamily read. */
+type Peername = { address?: string; port?: number; family?: string };
+type WrappedTLSSocket = TLSSocket & { _parent?: { _peername?: Peername } | null; _peername?: Peername };
+
+/**
+ * Give a TLS socket the peer of the TCP socket it wraps. With --proxy-protocol that is the client
+ * the PROXY header named (proxy-protocol.ts sets the TCP socket's cached peer); the TLS socket would
+ * ask the kernel for its own, and the app, the trust of forwarded headers and the access log would
+ * see the proxy. Without, the TCP socket's peer is the kernel's anyway.
+ */
+function takePeer(socket: WrappedTLSSocket): void {
+  const peer = socket._parent?._peername;
+  if (peer !== undefined) socket._peername = peer;
 }
 
 /**

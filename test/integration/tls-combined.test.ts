@@ -1,0 +1,173 @@
+/**
+ * TLS and HTTP/2 with the other features of the request path: the PROXY protocol (its header comes
+ * before the TLS handshake). Each feature has its own tests over plain HTTP; these are what changes
+ * when the connection is TLS.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import http2 from 'node:http2';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { Duplex } from 'node:stream';
+import tls from 'node:tls';
+import { APPS, serve, type Unicorn } from '../helpers/unicorn';
+
+const PROXIED = path.join(APPS, 'proxied.js');
+const TRUSTED = '127.0.0.1';
+const V1 = 'PROXY TCP4 203.0.113.7 10.0.0.1 5678 443\r\n';
+
+const dir = mkdtempSync(path.join(os.tmpdir(), 'unicorn-tls-combined-'));
+const CERT = path.join(dir, 'localhost.pem');
+const KEY = path.join(dir, 'localhost.key');
+let ca = '';
+
+beforeAll(() => {
+  execFileSync('/usr/bin/openssl', [
+    ...['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2'],
+    ...['-keyout', KEY, '-out', CERT, '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'],
+  ], { stdio: 'pipe' });
+  ca = readFileSync(CERT, 'utf8');
+});
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const TLS = () => ['--certfile', CERT, '--keyfile', KEY];
+const portOf = (unicorn: Unicorn) => Number(new URL(unicorn.addresses()[0]!).port);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Client-side connections a test leaves open, closed when it ends. */
+const opened: Array<{ destroy(): void }> = [];
+afterEach(() => {
+  for (const thing of opened.splice(0)) thing.destroy();
+});
+
+/**
+ * A TLS connection to `port` from `from`, with `preamble` (a PROXY header) written on the TCP
+ * connection first: in the same packet as the TLS ClientHello (`together`), as a proxy that has the
+ * client's first bytes when it connects sends them, or on its own, a moment before the handshake.
+ */
+function connectTls(port: number, { preamble, together = false, alpn = ['http/1.1'], from = TRUSTED }: { preamble?: string; together?: boolean; alpn?: string[]; from?: string } = {}): Promise<tls.TLSSocket> {
+  return new Promise((resolve) => {
+    const raw = net.connect({ port, host: TRUSTED, localAddress: from });
+    raw.setNoDelay(true);
+    raw.on('error', () => {});
+    opened.push(raw);
+    let prefix = together ? preamble : undefined;
+    // TLS over a stream of our own, so that its first write can carry the preamble in one packet.
+    const transport = new Duplex({
+      write(chunk: Buffer, _encoding, callback) {
+        raw.write(prefix === undefined ? chunk : Buffer.concat([Buffer.from(prefix, 'latin1'), chunk]), callback);
+        prefix = undefined;
+      },
+      read() {},
+      final(callback) {
+        raw.end();
+        callback();
+      },
+      destroy(err, callback) {
+        raw.destroy();
+        callback(err);
+      },
+    });
+    raw.on('data', (chunk: Buffer) => transport.push(chunk));
+    raw.on('end', () => transport.push(null));
+    raw.on('close', () => transport.destroy());
+    raw.once('connect', async () => {
+      if (preamble !== undefined && !together) {
+        raw.write(preamble);
+        await sleep(50);
+      }
+      const socket = tls.connect({ socket: transport, ca, servername: 'localhost', ALPNProtocols: alpn });
+      socket.on('error', () => {});
+      opened.push(socket);
+      resolve(socket);
+    });
+  });
+}
+
+/** An HTTP/1.1 request with Connection: close on `socket`; the response's body. Rejects when the
+ *  server does not answer and close within the bound (a hang, not a slow machine). */
+function requestOver(socket: tls.TLSSocket, request: string, boundMs = 8000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let reply = '';
+    const bound = setTimeout(() => reject(new Error(`no answer within ${boundMs}ms; received ${JSON.stringify(reply)}`)), boundMs);
+    socket.setEncoding('utf8').on('data', (chunk: string) => (reply += chunk));
+    socket.on('close', () => {
+      clearTimeout(bound);
+      resolve(reply.slice(reply.indexOf('\r\n\r\n') + 4));
+    });
+    socket.write(request);
+  });
+}
+
+/** An HTTP/2 session over `socket` (or a new TLS connection to `port` from `from`), closed after the test. */
+function session(target: tls.TLSSocket | { port: number; from?: string }): http2.ClientHttp2Session {
+  const connect = target instanceof tls.TLSSocket
+    ? () => target
+    : () => tls.connect({ port: target.port, host: TRUSTED, ca, servername: 'localhost', ALPNProtocols: ['h2'], socket: net.connect({ port: target.port, host: TRUSTED, localAddress: target.from ?? TRUSTED }) });
+  const client = http2.connect(target instanceof tls.TLSSocket ? 'https://localhost' : `https://localhost:${target.port}`, { createConnection: connect });
+  client.on('error', () => {});
+  opened.push(client);
+  return client;
+}
+
+interface H2Reply {
+  status: number;
+  body: string;
+  /** The stream was reset rather than answered. */
+  reset?: string;
+}
+
+function h2(client: http2.ClientHttp2Session, headers: http2.OutgoingHttpHeaders, body?: string): Promise<H2Reply> {
+  return new Promise((resolve, reject) => {
+    const stream = client.request(headers);
+    let status = 0;
+    let text = '';
+    const bound = setTimeout(() => reject(new Error(`no answer to ${String(headers[':path'])} within 8s`)), 8000);
+    stream.setEncoding('utf8');
+    stream.on('response', (reply) => (status = Number(reply[':status'])));
+    stream.on('data', (chunk: string) => (text += chunk));
+    stream.on('error', (err: Error) => {
+      clearTimeout(bound);
+      resolve({ status, body: text, reset: err.message });
+    });
+    stream.on('close', () => {
+      clearTimeout(bound);
+      resolve({ status, body: text });
+    });
+    stream.end(body);
+  });
+}
+
+const GET = (extra = '') => `GET / HTTP/1.1\r\nHost: app.internal\r\n${extra}Connection: close\r\n\r\n`;
+
+describe.each(['sync', 'async'])('--proxy-protocol with --certfile, -k %s', (workerClass) => {
+  let unicorn: Unicorn;
+  beforeEach(async () => {
+    unicorn = await serve(PROXIED, ['-k', workerClass, '--http2', '--proxy-protocol', ...TLS()]);
+  });
+
+  it('serves a TLS client that sends no PROXY header, as itself', async () => {
+    const body = await requestOver(await connectTls(portOf(unicorn)), GET());
+    expect(JSON.parse(body)).toMatchObject({ remoteAddress: TRUSTED, encrypted: true });
+  });
+
+  it.each([
+    ['on its own before the handshake', false],
+    ['in the packet that starts the handshake', true],
+  ])("takes the client from a header sent %s, and judges forwarded headers by it", async (_, together) => {
+    const port = portOf(unicorn);
+    const body = await requestOver(await connectTls(port, { preamble: V1, together }), GET());
+    expect(JSON.parse(body)).toMatchObject({ remoteAddress: '203.0.113.7', remotePort: 5678, encrypted: true });
+    // 203.0.113.7 is no trusted proxy: what it says of its own client is ignored.
+    const spoofed = await requestOver(await connectTls(port, { preamble: V1, together }), GET('X-Forwarded-For: 6.6.6.6\r\n'));
+    expect(JSON.parse(spoofed)).toMatchObject({ remoteAddress: '203.0.113.7' });
+  });
+
+  it('takes the client from the header for HTTP/2 too', async () => {
+    const client = session(await connectTls(portOf(unicorn), { preamble: V1, alpn: ['h2'] }));
+    const reply = await h2(client, { ':path': '/', 'x-forwarded-for': '6.6.6.6' });
+    expect(JSON.parse(reply.body)).toMatchObject({ remoteAddress: '203.0.113.7', encrypted: true });
+  });
+});
