@@ -483,7 +483,7 @@ export const SETTINGS = [
     key: 'headerTimeout',
     flags: '--header-timeout <DURATION>',
     section: 'security',
-    description: "how long a client may take to send a request's line and headers, from its first byte (from the connection, for the first request); past it the request is answered 408 and its connection closed; 0 disables",
+    description: "how long a client may take to send a request's line and headers, from its first byte (from the connection, for the first request); past it the request is answered 408 and its connection closed; with TLS, also how long the handshake may take; 0 disables",
     accepted: DURATION_FORMS,
     parse: duration,
     defaultValue: () => 10_000,

@@ -41,6 +41,8 @@ export interface SecureServerOptions {
   wrapResponse: <T extends ResponseClass>(base: T) => T;
   /** node:http's parser options for HTTP/1.1 (the request limits: limits.ts). */
   http1Options?: import('node:http').ServerOptions;
+  /** --header-timeout (ms, 0 for none): also how long a connection has to complete its handshake. */
+  headerTimeout: number;
 }
 
 /** How long a silent HTTP/2 connection is kept when --keep-alive is 0 (each connection then
@@ -80,6 +82,10 @@ export class SecureServer {
       ...material,
       requestCert: certReqs !== 'none',
       rejectUnauthorized: certReqs === 'required',
+      // node:http's header timeout starts once the handshake is done: without this, a connection
+      // that never completes one (a silent one, a slowloris of ClientHello bytes) would be held for
+      // Node's default, 120 s. With the header timeout off, Node's default stands.
+      ...(options.headerTimeout > 0 ? { handshakeTimeout: options.headerTimeout } : {}),
     };
     const http1Response = options.wrapResponse(options.http1Response);
     if (offerHttp2) {

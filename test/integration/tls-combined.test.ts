@@ -1,7 +1,8 @@
 /**
  * TLS and HTTP/2 with the other features of the request path: the PROXY protocol (its header comes
- * before the TLS handshake). Each feature has its own tests over plain HTTP; these are what changes
- * when the connection is TLS.
+ * before the TLS handshake), and the header timeout against a connection that never begins its
+ * handshake. Each feature has its own tests over plain HTTP; these are what changes when the
+ * connection is TLS.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -170,4 +171,17 @@ describe.each(['sync', 'async'])('--proxy-protocol with --certfile, -k %s', (wor
     const reply = await h2(client, { ':path': '/', 'x-forwarded-for': '6.6.6.6' });
     expect(JSON.parse(reply.body)).toMatchObject({ remoteAddress: '203.0.113.7', encrypted: true });
   });
+});
+
+describe('--header-timeout with --certfile', () => {
+  it.each([[[]], [['--http2']]])('closes a connection that never begins its TLS handshake (%j)', async (extra) => {
+    const unicorn = await serve(PROXIED, ['-k', 'async', '--header-timeout', '1s', ...extra, ...TLS()]);
+    const socket = net.connect(portOf(unicorn), TRUSTED);
+    opened.push(socket);
+    socket.on('error', () => {});
+    const began = performance.now();
+    await new Promise((resolve) => socket.once('close', resolve));
+    // Node's own handshake timeout is 120 s; the bound leaves room for a loaded machine.
+    expect(performance.now() - began).toBeLessThan(8000);
+  }, 15_000);
 });
