@@ -21,6 +21,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isIP, isIPv4, isIPv6, type Socket } from 'node:net';
 import { peerOf, type PeerTest } from '../trusted-peers';
+import type { ResponseClass } from './access-log';
 import { HOST } from './fetch';
 
 /** Node's cache of a socket's peer, which its remoteAddress, remotePort and remoteFamily read. */
@@ -80,6 +81,7 @@ export function forwardedApplier(trusted: PeerTest): (req: IncomingMessage) => v
     const socket = req.socket as ForwardedSocket;
     const connection = (socket[CONNECTION] ??= connectionOf(socket, trusted));
     if (!connection.trusted) return;
+    if ('stream' in req) return applyToStream(req, trusted);
     const found = forwardedHeaders(req.rawHeaders);
     if (found === undefined) {
       if (connection.applied) restore(socket, connection);
@@ -94,14 +96,36 @@ export function forwardedApplier(trusted: PeerTest): (req: IncomingMessage) => v
   };
 }
 
-/** The server's ServerResponse, applying forwarded headers as each response (so each request) is made. */
-export function forwardedResponseClass(base: typeof ServerResponse, apply: (req: IncomingMessage) => void): typeof ServerResponse {
+/**
+ * An HTTP/2 request (--http2): one connection carries the streams of many clients at once (a proxy
+ * multiplexes them), so nothing is set on the connection's socket. The request gets a `socket` of
+ * its own instead, which reads as node:http2's socket does but for the client's address, port and
+ * family; the host goes to `:authority` as well as Host (the Fetch URL reads the former). The
+ * connection is TLS, so the scheme stays https.
+ */
+function applyToStream(req: IncomingMessage, trusted: PeerTest): void {
+  const found = forwardedHeaders(req.rawHeaders);
+  if (found === undefined) return;
+  const { client, host } = resolveForwarded(found, trusted);
+  if (client !== undefined) {
+    const own = { remoteAddress: { value: client.address }, remotePort: { value: client.port }, remoteFamily: { value: client.family } };
+    Object.defineProperty(req, 'socket', { value: Object.create(req.socket, own) as Socket, configurable: true });
+  }
+  if (host !== undefined) {
+    req.headers.host = host;
+    req.headers[':authority'] = host;
+  }
+}
+
+/** The server's response class (node:http's, or node:http2's with --http2), applying forwarded
+ *  headers as each response (so each request) is made: both set `this.req` first. */
+export function forwardedResponseClass<T extends ResponseClass>(base: T, apply: (req: IncomingMessage) => void): T {
   return class ForwardedResponse extends (base as unknown as new (req: IncomingMessage, options?: object) => ServerResponse) {
     constructor(req: IncomingMessage, options?: object) {
       super(req, options);
-      apply(req);
+      apply(this.req);
     }
-  } as unknown as typeof ServerResponse;
+  } as unknown as T;
 }
 
 function connectionOf(socket: ForwardedSocket, trusted: PeerTest): Connection {

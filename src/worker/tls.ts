@@ -19,6 +19,7 @@ import type { CertReqs } from '../config/settings';
 import type { TlsMaterial } from '../config/tls';
 import type { Logger } from '../log';
 import type { ResponseClass } from './access-log';
+import { forwardedResponseClass } from './forwarded';
 
 export interface TlsServing {
   material: TlsMaterial;
@@ -39,6 +40,9 @@ export interface SecureServerOptions {
   http1Response: typeof ServerResponse;
   /** Wraps each response class in another (the access log's), or leaves it. */
   wrapResponse: <T extends ResponseClass>(base: T) => T;
+  /** Applies a trusted proxy's forwarded headers to each HTTP/2 request (forwarded.ts); the
+   *  HTTP/1.1 response class applies them itself. */
+  forwarded?: (req: import('node:http').IncomingMessage) => void;
   /** node:http's parser options for HTTP/1.1 (the request limits: limits.ts). */
   http1Options?: import('node:http').ServerOptions;
   /** --header-timeout (ms, 0 for none): also how long a connection has to complete its handshake. */
@@ -89,7 +93,10 @@ export class SecureServer {
     };
     const http1Response = options.wrapResponse(options.http1Response);
     if (offerHttp2) {
-      const http2Response = options.wrapResponse(http2ResponseClass(options.mustClose, this.streams));
+      let http2Response = http2ResponseClass(options.mustClose, this.streams);
+      // Before the access log's class sees the peer, as over HTTP/1.1.
+      if (options.forwarded) http2Response = forwardedResponseClass(http2Response, options.forwarded);
+      http2Response = options.wrapResponse(http2Response);
       const settings = options.oneStreamAtATime ? { maxConcurrentStreams: 1 } : {};
       const { IncomingMessage: Http1IncomingMessage, ...http1 } = options.http1Options ?? {};
       const server = http2.createSecureServer({

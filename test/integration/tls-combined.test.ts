@@ -1,11 +1,11 @@
 /**
  * TLS and HTTP/2 with the other features of the request path: the PROXY protocol (its header comes
- * before the TLS handshake), and the header timeout against a connection that never begins its
- * handshake. Each feature has its own tests over plain HTTP; these are what changes when the
+ * before the TLS handshake), forwarded headers over HTTP/2 (many clients' requests on one
+ * connection), and the header timeout against a connection that never begins its handshake. Each feature has its own tests over plain HTTP; these are what changes when the
  * connection is TLS.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http2 from 'node:http2';
 import net from 'node:net';
 import os from 'node:os';
@@ -15,7 +15,9 @@ import tls from 'node:tls';
 import { APPS, serve, type Unicorn } from '../helpers/unicorn';
 
 const PROXIED = path.join(APPS, 'proxied.js');
+const PROXIED_FETCH = path.join(APPS, 'proxied-fetch.mjs');
 const TRUSTED = '127.0.0.1';
+const UNTRUSTED = '127.0.0.2';
 const V1 = 'PROXY TCP4 203.0.113.7 10.0.0.1 5678 443\r\n';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'unicorn-tls-combined-'));
@@ -143,6 +145,21 @@ function h2(client: http2.ClientHttp2Session, headers: http2.OutgoingHttpHeaders
 
 const GET = (extra = '') => `GET / HTTP/1.1\r\nHost: app.internal\r\n${extra}Connection: close\r\n\r\n`;
 
+function readLines(file: string): string[] {
+  return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : [];
+}
+
+/** Wait until `file` holds `count` lines (written within a quarter of a second; the bound catches hangs). */
+async function waitForLines(file: string, count: number): Promise<string[]> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const lines = readLines(file);
+    if (lines.length >= count) return lines;
+    if (Date.now() > deadline) throw new Error(`expected ${count} lines in ${file}:\n${lines.join('\n')}`);
+    await sleep(20);
+  }
+}
+
 describe.each(['sync', 'async'])('--proxy-protocol with --certfile, -k %s', (workerClass) => {
   let unicorn: Unicorn;
   beforeEach(async () => {
@@ -170,6 +187,39 @@ describe.each(['sync', 'async'])('--proxy-protocol with --certfile, -k %s', (wor
     const client = session(await connectTls(portOf(unicorn), { preamble: V1, alpn: ['h2'] }));
     const reply = await h2(client, { ':path': '/', 'x-forwarded-for': '6.6.6.6' });
     expect(JSON.parse(reply.body)).toMatchObject({ remoteAddress: '203.0.113.7', encrypted: true });
+  });
+});
+
+describe('forwarded headers over HTTP/2', () => {
+  const FORWARDED = { 'x-forwarded-for': '203.0.113.9', 'x-forwarded-proto': 'http', 'x-forwarded-host': 'example.com' };
+
+  it('apply to each request from a trusted peer, as over HTTP/1.1: the app, its socket and the access log', async () => {
+    const log = path.join(dir, 'h2-forwarded.log');
+    const unicorn = await serve(PROXIED, ['-k', 'async', '--http2', '--access-logfile', log, '--access-logformat', '%(h)s %(U)s', ...TLS()]);
+    const client = session({ port: portOf(unicorn) });
+    const reply = await h2(client, { ':path': '/one', ...FORWARDED });
+    // The connection is TLS whatever the proxy says of its own.
+    expect(JSON.parse(reply.body)).toMatchObject({ remoteAddress: '203.0.113.9', encrypted: true, host: 'example.com' });
+    // A request that forwards nothing, on the same connection, sees the proxy itself.
+    expect(JSON.parse((await h2(client, { ':path': '/two' })).body)).toMatchObject({ remoteAddress: TRUSTED });
+    expect(await waitForLines(log, 2)).toEqual(['203.0.113.9 /one', '127.0.0.1 /two']);
+
+    const untrusted = session({ port: portOf(unicorn), from: UNTRUSTED });
+    expect(JSON.parse((await h2(untrusted, { ':path': '/', ...FORWARDED })).body)).toMatchObject({ remoteAddress: UNTRUSTED, host: expect.stringMatching(/^localhost:/) });
+  });
+
+  it("keep each stream's client apart on one connection, where a proxy sends many clients' requests at once", async () => {
+    const unicorn = await serve(PROXIED, ['-k', 'async', '--http2', ...TLS()]);
+    const client = session({ port: portOf(unicorn) });
+    const clients = ['203.0.113.1', '203.0.113.2', '203.0.113.3', '203.0.113.4'];
+    const replies = await Promise.all(clients.map((address) => h2(client, { ':path': `/${address}`, 'x-forwarded-for': address })));
+    expect(replies.map((reply) => (JSON.parse(reply.body) as { remoteAddress: string }).remoteAddress)).toEqual(clients);
+  });
+
+  it("make a Fetch handler's URL from the forwarded host", async () => {
+    const unicorn = await serve(PROXIED_FETCH, ['-k', 'async', '--http2', ...TLS()]);
+    const reply = await h2(session({ port: portOf(unicorn) }), { ':path': '/path?q=1', ...FORWARDED });
+    expect(JSON.parse(reply.body)).toEqual({ url: 'https://example.com/path?q=1', remoteAddress: '203.0.113.9' });
   });
 });
 
