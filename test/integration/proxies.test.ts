@@ -5,10 +5,11 @@
  */
 import http from 'node:http';
 import net from 'node:net';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { APPS, serve, type Unicorn } from '../helpers/unicorn';
+import { waitForLines } from '../helpers/files';
 
 const PROXIED = path.join(APPS, 'proxied.js');
 const PROXIED_FETCH = path.join(APPS, 'proxied-fetch.mjs');
@@ -94,23 +95,6 @@ const bodies = (reply: string): Seen[] => (reply.match(/\{[^{}]*\}/g) ?? []).map
 
 const GET = (extra = '') => `GET / HTTP/1.1\r\nHost: app.internal\r\n${extra}Connection: close\r\n\r\n`;
 const GET_KEEP_ALIVE = 'GET / HTTP/1.1\r\nHost: app.internal\r\n\r\n';
-
-function readLines(file: string): string[] {
-  if (!existsSync(file)) return [];
-  return readFileSync(file, 'utf8').split('\n').filter(Boolean);
-}
-
-/** Wait until `file` holds `count` lines: lines reach it within a quarter of a second (polled, with a
- *  bound that only catches hangs). */
-async function waitForLines(file: string, count: number): Promise<string[]> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const lines = readLines(file);
-    if (lines.length >= count) return lines;
-    if (Date.now() > deadline) throw new Error(`expected ${count} lines in ${file}:\n${lines.join('\n')}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 const portOf = (unicorn: Unicorn) => Number(new URL(unicorn.url()).port);
 

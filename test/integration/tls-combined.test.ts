@@ -5,7 +5,7 @@
  * connection is TLS.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http2 from 'node:http2';
 import net from 'node:net';
 import os from 'node:os';
@@ -13,6 +13,7 @@ import path from 'node:path';
 import { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { APPS, serve, type Unicorn } from '../helpers/unicorn';
+import { waitForLines } from '../helpers/files';
 
 const PROXIED = path.join(APPS, 'proxied.js');
 const PROXIED_FETCH = path.join(APPS, 'proxied-fetch.mjs');
@@ -144,21 +145,6 @@ function h2(client: http2.ClientHttp2Session, headers: http2.OutgoingHttpHeaders
 }
 
 const GET = (extra = '') => `GET / HTTP/1.1\r\nHost: app.internal\r\n${extra}Connection: close\r\n\r\n`;
-
-function readLines(file: string): string[] {
-  return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : [];
-}
-
-/** Wait until `file` holds `count` lines (written within a quarter of a second; the bound catches hangs). */
-async function waitForLines(file: string, count: number): Promise<string[]> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const lines = readLines(file);
-    if (lines.length >= count) return lines;
-    if (Date.now() > deadline) throw new Error(`expected ${count} lines in ${file}:\n${lines.join('\n')}`);
-    await sleep(20);
-  }
-}
 
 describe.each(['sync', 'async'])('--proxy-protocol with --certfile, -k %s', (workerClass) => {
   let unicorn: Unicorn;
