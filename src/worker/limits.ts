@@ -9,6 +9,9 @@
  *   lines… (400), a head past the header budget (431), a head slower than `--header-timeout` (408).
  * - What llhttp lets through and HTTP/1.1 refuses: more than one Host, a Host that names no host,
  *   Transfer-Encoding in HTTP/1.0, and versions other than 1.0 and 1.1 (HTTP/0.9 400, 2.0 505).
+ * - With --http2, HTTP/2 requests (streams) are held to the same limits, measured on what stands
+ *   for their request line and fields; a refusal answers the stream, and the connection's other
+ *   streams go on.
  *
  * A refused request never reaches the app, its answer says `Connection: close`, and whatever came
  * after it on its connection is dropped. The app is handed each request once the rest of what
@@ -48,6 +51,19 @@ interface Refusal {
 
 /** Marks a connection on which a request was refused: what follows it is not handed to the app. */
 const CLOSING = Symbol('closing');
+/** On an HTTP/2 request whose body is counted: its response, for the 413 if the body passes the limit. */
+const RESPONSE = Symbol('response');
+/** node:http2's RST_STREAM codes (not imported: node:http2 is loaded only with TLS). NO_ERROR after a
+ *  complete response asks the client to stop sending the request (RFC 9113, 8.1); CANCEL cuts it off. */
+const NGHTTP2_NO_ERROR = 0;
+const NGHTTP2_CANCEL = 8;
+/** An HTTP/2 request: node:http2's compatibility request, which has its stream. */
+type StreamRequest = IncomingMessage & {
+  stream: { close(code: number): void; resume(): unknown; once(event: 'finish', listener: () => void): unknown; writableFinished: boolean };
+  [RESPONSE]?: ServerResponse;
+};
+const isStream = (req: IncomingMessage): req is StreamRequest => 'stream' in req;
+const COLON = 0x3a;
 /** On a response the app never began: the status a refusal written on its socket in its place gave
  *  it, or 0 when its request was dropped after a refusal (never answered). */
 const REFUSED = Symbol('refused');
@@ -100,6 +116,8 @@ export function headerBudget({ limitRequestLine, limitRequestFields, limitReques
 export class RequestGuard {
   /** The http.Server options the limits need (with a request class counting bodies, if limited). */
   readonly serverOptions: http.ServerOptions;
+  /** With --limit-request-body: makes node:http2's request class (--http2) count bodies too. */
+  readonly http2Request: (<T extends Pushing>(base: T) => T) | undefined;
   private readonly maxFields: number;
   /** Requests waiting for the parser to finish what came with them: request, response, request… */
   private pending: Array<IncomingMessage | ServerResponse> = [];
@@ -116,7 +134,9 @@ export class RequestGuard {
   ) {
     this.maxFields = limits.limitRequestFields || MAX_REQUEST_FIELDS;
     this.serverOptions = parserOptions(limits);
-    if (limits.limitRequestBody > 0) this.serverOptions.IncomingMessage = bodyCounting(limits.limitRequestBody, this.bodyOverLimit);
+    const limit = limits.limitRequestBody;
+    if (limit > 0) this.serverOptions.IncomingMessage = bodyCounting(IncomingMessage, limit, this.bodyOverLimit);
+    this.http2Request = limit > 0 ? (base) => bodyCounting(base, limit, this.bodyOverLimit) : undefined;
   }
 
   /** Take the server's requests, expectations, upgrades and parser errors. */
@@ -136,14 +156,14 @@ export class RequestGuard {
 
   private readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     if (this.droppedAfterRefusal(req, res)) return;
-    const refusal = this.check(req);
+    const refusal = this.check(req, res);
     if (refusal) this.refuse(req, res, refusal);
     else this.defer(req, res);
   };
 
   private readonly onCheckContinue = (req: IncomingMessage, res: ServerResponse): void => {
     if (this.droppedAfterRefusal(req, res)) return;
-    const refusal = this.check(req);
+    const refusal = this.check(req, res);
     if (refusal) return this.refuse(req, res, refusal);
     res.writeContinue();
     this.defer(req, res);
@@ -173,9 +193,9 @@ export class RequestGuard {
    * The head against the limits, and what llhttp lets through that HTTP/1.1 refuses. Undefined
    * (nothing allocated) for a request that passes; one walk over the raw header list.
    */
-  private check(req: IncomingMessage): Refusal | undefined {
-    // An HTTP/2 stream (--http2) has node:http2's own limits: these are HTTP/1's.
-    if (req.httpVersionMajor !== 1) return 'stream' in req ? undefined : versionRefusal(req);
+  private check(req: IncomingMessage, res?: ServerResponse): Refusal | undefined {
+    // An HTTP/2 stream (--http2); any other version on an HTTP/1 connection is refused.
+    if (req.httpVersionMajor !== 1) return isStream(req) ? this.checkStream(req, res) : versionRefusal(req);
     const { limitRequestLine, limitRequestFieldSize, limitRequestBody } = this.limits;
     const line = req.method!.length + req.url!.length + REQUEST_LINE_EXTRA;
     if (limitRequestLine > 0 && line > limitRequestLine) {
@@ -212,12 +232,50 @@ export class RequestGuard {
   }
 
   /**
+   * An HTTP/2 request against the same limits. Its request line is its method and `:path`, counted
+   * as HTTP/1.1 would write them; its fields are its headers but the pseudo-headers (`:authority`
+   * is counted as the Host that tls.ts makes of it). node:http2 has checked the framing: a
+   * Content-Length is digits, and no Transfer-Encoding comes. With a body limit, the response is
+   * kept on the request for a body that passes it later.
+   */
+  private checkStream(req: StreamRequest, res: ServerResponse | undefined): Refusal | undefined {
+    const { limitRequestLine, limitRequestFieldSize, limitRequestBody } = this.limits;
+    const line = req.method!.length + req.url!.length + REQUEST_LINE_EXTRA;
+    if (limitRequestLine > 0 && line > limitRequestLine) {
+      return { status: 414, why: `the request line is ${line} bytes; at most ${limitRequestLine} are accepted` };
+    }
+    const raw = req.rawHeaders;
+    let fields = 0;
+    let contentLength: string | undefined;
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i]!;
+      if (name.charCodeAt(0) === COLON) continue;
+      if (++fields > this.maxFields) return { status: 431, why: `more than ${this.maxFields} header fields; at most ${this.maxFields} are accepted` };
+      const size = name.length + raw[i + 1]!.length + FIELD_LINE_EXTRA;
+      if (limitRequestFieldSize > 0 && size > limitRequestFieldSize) {
+        return { status: 431, why: `a header field line of ${size} bytes; at most ${limitRequestFieldSize} are accepted` };
+      }
+      if (name.length === 14 && isNamed(name, 'content-length')) contentLength = raw[i + 1];
+    }
+    const host = req.headers.host;
+    if (host !== undefined && !HOST.test(host)) return { status: 400, why: 'the :authority does not name a host' };
+    if (limitRequestBody > 0) {
+      if (contentLength !== undefined && Number(contentLength) > limitRequestBody) {
+        return { status: 413, why: `a body of ${contentLength} bytes; at most ${limitRequestBody} are accepted` };
+      }
+      if (res) req[RESPONSE] = res;
+    }
+    return undefined;
+  }
+
+  /**
    * Answer a refused request through its own response, so that one still being written before it
    * on the connection (pipelining) goes first. `Connection: close`, and the connection is marked so
    * that nothing after it reaches the app.
    */
   private refuse(req: IncomingMessage, res: ServerResponse, { status, why }: Refusal): void {
-    (req.socket as GuardedSocket)[CLOSING] = true;
+    // An HTTP/2 connection carries other streams, which go on: the refusal ends its own.
+    if (!isStream(req)) (req.socket as GuardedSocket)[CLOSING] = true;
     this.log.debug({ status, remoteAddress: req.socket.remoteAddress }, `Refused a request: ${why}`);
     res.shouldKeepAlive = false;
     const body = `${STATUS_CODES[status]}: ${why}\n`;
@@ -240,8 +298,10 @@ export class RequestGuard {
     this.pending = this.spare;
     for (let i = 0; i < batch.length; i += 2) {
       const req = batch[i] as IncomingMessage;
-      // Closed meanwhile: the parser rejected what came next, or the client left.
-      if (!req.socket.destroyed) this.dispatch(req, batch[i + 1] as ServerResponse);
+      const res = batch[i + 1] as ServerResponse;
+      // Closed meanwhile: the parser rejected what came next, or the client left; or answered
+      // meanwhile: an HTTP/2 body passed the limit.
+      if (!req.socket.destroyed && !res.writableEnded) this.dispatch(req, res);
     }
     batch.length = 0;
     this.spare = batch;
@@ -259,10 +319,33 @@ export class RequestGuard {
     socket.destroy(err);
   };
 
-  /** A chunked body has passed --limit-request-body: 413, and the connection is closed. */
+  /** A chunked body has passed --limit-request-body: 413, and the connection is closed. Over
+   *  HTTP/2, the stream: 413 if the response has not begun, then the client is told to stop
+   *  sending; else it is cut off, and the app's request fails as if the client had gone. */
   private readonly bodyOverLimit = (req: IncomingMessage): void => {
-    this.answerRaw(req.socket, 413, `a body of more than ${this.limits.limitRequestBody} bytes`);
-    req.socket.destroy();
+    const why = `a body of more than ${this.limits.limitRequestBody} bytes`;
+    if (!isStream(req)) {
+      this.answerRaw(req.socket, 413, why);
+      req.socket.destroy();
+      return;
+    }
+    const res = req[RESPONSE];
+    const { stream } = req;
+    if (res && !res.headersSent && !res.writableEnded) {
+      this.refuse(req, res, { status: 413, why });
+      // Once the answer is handed over (the response's own 'finish' waits for the stream to close,
+      // which it would not while the client has body left to send). node:http2 destroys a stream
+      // closed with NO_ERROR only once what it has read is consumed: it is let flow, and the
+      // request class throws it away.
+      const close = () => {
+        stream.close(NGHTTP2_NO_ERROR);
+        stream.resume();
+      };
+      if (stream.writableFinished) close();
+      else stream.once('finish', close);
+    } else {
+      stream.close(NGHTTP2_CANCEL);
+    }
   };
 
   /**
@@ -315,17 +398,19 @@ function rejectionStatus(code: string | undefined): number {
  * Content-Length was refused before the app saw the request). Counting in `push` leaves the stream
  * as the app uses it: no listener, no flowing mode.
  */
-function bodyCounting(limit: number, over: (req: IncomingMessage) => void): typeof IncomingMessage {
-  return class BodyCountingRequest extends IncomingMessage {
-    private bodyBytes = 0;
+function bodyCounting<T extends Pushing>(base: T, limit: number, over: (req: IncomingMessage) => void): T {
+  return class BodyCountingRequest extends base {
+    bodyBytes = 0;
 
     override push(chunk: unknown, encoding?: BufferEncoding): boolean {
-      // Over already: the connection is closing, nothing more is taken.
-      if (this.bodyBytes > limit) return false;
+      // Over already: the connection (or the HTTP/2 stream) is closing, and what comes is
+      // thrown away. Taken (true), not refused: a refusal would pause an HTTP/2 stream, which
+      // then never drains to its end and closes.
+      if (this.bodyBytes > limit) return true;
       if (chunk !== null) {
         this.bodyBytes += (chunk as Buffer).length;
         if (this.bodyBytes > limit) {
-          over(this);
+          over(this as unknown as IncomingMessage);
           return false;
         }
       }
@@ -333,3 +418,7 @@ function bodyCounting(limit: number, over: (req: IncomingMessage) => void): type
     }
   };
 }
+
+/** A request class whose body the parser hands over through `push`: node:http's IncomingMessage,
+ *  node:http2's Http2ServerRequest. */
+type Pushing = new (...args: any[]) => { push(chunk: unknown, encoding?: BufferEncoding): boolean };

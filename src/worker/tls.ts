@@ -45,6 +45,8 @@ export interface SecureServerOptions {
   forwarded?: (req: import('node:http').IncomingMessage) => void;
   /** node:http's parser options for HTTP/1.1 (the request limits: limits.ts). */
   http1Options?: import('node:http').ServerOptions;
+  /** Makes the HTTP/2 request class count bodies, with --limit-request-body (limits.ts). */
+  http2Request?: (base: typeof Http2ServerRequest) => typeof Http2ServerRequest;
   /** --header-timeout (ms, 0 for none): also how long a connection has to complete its handshake. */
   headerTimeout: number;
 }
@@ -106,7 +108,7 @@ export class SecureServer {
         settings,
         ...(Http1IncomingMessage ? { Http1IncomingMessage } : {}),
         Http1ServerResponse: http1Response,
-        Http2ServerRequest: Http2Request,
+        Http2ServerRequest: options.http2Request ? options.http2Request(Http2Request) : Http2Request,
         Http2ServerResponse: http2Response,
       } as http2.SecureServerOptions);
       server.on('session', this.onSession);

@@ -1,8 +1,9 @@
 /**
  * TLS and HTTP/2 with the other features of the request path: the PROXY protocol (its header comes
  * before the TLS handshake), forwarded headers over HTTP/2 (many clients' requests on one
- * connection), and the header timeout against a connection that never begins its handshake. Each feature has its own tests over plain HTTP; these are what changes when the
- * connection is TLS.
+ * connection), the request limits over HTTP/2, and the header timeout against a connection that
+ * never begins its handshake. Each feature has its own tests over plain HTTP; these are what
+ * changes when the connection is TLS.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -17,6 +18,7 @@ import { waitForLines } from '../helpers/files';
 
 const PROXIED = path.join(APPS, 'proxied.js');
 const PROXIED_FETCH = path.join(APPS, 'proxied-fetch.mjs');
+const RECORDER = path.join(APPS, 'recorder.js');
 const TRUSTED = '127.0.0.1';
 const UNTRUSTED = '127.0.0.2';
 const V1 = 'PROXY TCP4 203.0.113.7 10.0.0.1 5678 443\r\n';
@@ -206,6 +208,50 @@ describe('forwarded headers over HTTP/2', () => {
     const unicorn = await serve(PROXIED_FETCH, ['-k', 'async', '--http2', ...TLS()]);
     const reply = await h2(session({ port: portOf(unicorn) }), { ':path': '/path?q=1', ...FORWARDED });
     expect(JSON.parse(reply.body)).toEqual({ url: 'https://example.com/path?q=1', remoteAddress: '203.0.113.9' });
+  });
+});
+
+describe.each(['sync', 'async'])('the request limits over HTTP/2, -k %s', (workerClass) => {
+  it('are applied to HTTP/2 requests as to HTTP/1.1 ones, each refusal answered and logged; the others are served', async () => {
+    const log = path.join(dir, `h2-limits-${workerClass}.log`);
+    const limits = ['--limit-request-line', '100', '--limit-request-fields', '5', '--limit-request-field-size', '50', '--limit-request-body', '1K'];
+    const unicorn = await serve(RECORDER, ['-k', workerClass, '--http2', ...limits, '--access-logfile', log, '--access-logformat', '%(s)s %(m)s %(U)s', ...TLS()]);
+    const port = portOf(unicorn);
+    // A new connection for each: a sync worker closes each after its request.
+    const ask = (headers: http2.OutgoingHttpHeaders, body?: string) => h2(session({ port }), headers, body);
+    // `GET /… HTTP/1.1` of 100 bytes: the pseudo-headers are not fields, :authority counts as Host.
+    const lineOk = `/line-ok-${'a'.repeat(100 - 'GET  HTTP/1.1'.length - '/line-ok-'.length)}`;
+    const fieldsOk = { 'x-1': '1', 'x-2': '2', 'x-3': '3', 'x-4': '4' };
+    const asked = {
+      lineOk: await ask({ ':path': lineOk }),
+      lineOver: await ask({ ':path': `${lineOk}a` }),
+      fieldsOk: await ask({ ':path': '/fields-ok', ...fieldsOk }),
+      fieldsOver: await ask({ ':path': '/fields-over', ...fieldsOk, 'x-5': '5' }),
+      fieldOver: await ask({ ':path': '/field-over', 'x-fifty': 'v'.repeat(50) }),
+      bodyOk: await ask({ ':method': 'POST', ':path': '/body-ok', 'content-length': '1024' }, 'b'.repeat(1024)),
+      bodyOver: await ask({ ':method': 'POST', ':path': '/body-over', 'content-length': '1025' }, 'b'.repeat(1025)),
+      // No content-length: counted as it comes.
+      streamedOver: await ask({ ':method': 'POST', ':path': '/streamed-over' }, 'c'.repeat(2000)),
+    };
+    expect(Object.fromEntries(Object.entries(asked).map(([name, reply]) => [name, reply.status]))).toEqual({
+      lineOk: 200,
+      lineOver: 414,
+      fieldsOk: 200,
+      fieldsOver: 431,
+      fieldOver: 431,
+      bodyOk: 200,
+      bodyOver: 413,
+      streamedOver: 413,
+    });
+    expect(asked.lineOver.body).toBe('URI Too Long: the request line is 101 bytes; at most 100 are accepted\n');
+    expect(asked.bodyOk.body).toMatch(/^POST \/body-ok 1024 bytes/);
+
+    const seen = (JSON.parse((await ask({ ':path': '/seen' })).body) as { seen: string[] }).seen;
+    // The streamed body came in frames after the head: the app may have had that request when its
+    // body passed the limit (as over HTTP/1.1), and saw its body end as if the client had left.
+    expect(seen.filter((request) => request !== 'POST /streamed-over')).toEqual([`GET ${lineOk}`, 'GET /fields-ok', 'POST /body-ok']);
+    const lines = await waitForLines(log, 9);
+    expect(lines.map((line) => line.split(' ')[0]).sort()).toEqual(['200', '200', '200', '200', '413', '413', '414', '431', '431']);
   });
 });
 
