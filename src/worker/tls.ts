@@ -144,7 +144,14 @@ export class SecureServer {
   }
 
   private readonly onSecure = (socket: TLSSocket): void => {
-    if (socket.alpnProtocol === 'h2') return;
+    if (socket.alpnProtocol === 'h2') {
+      // The accept gate's connections allow half-open ones, which node:http handles (and needs)
+      // but node:http2 does not: a client that ends its side while a stream still waits on it (for
+      // a body, say) would hold the session, and the connection, for good. Ours ends too, as on a
+      // connection Node's own HTTP/2 server accepted; the session then closes its streams.
+      socket.once('end', () => socket.end());
+      return;
+    }
     this.http1Sockets.add(socket);
     socket.once('close', () => this.http1Sockets.delete(socket));
   };

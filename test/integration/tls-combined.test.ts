@@ -255,6 +255,25 @@ describe.each(['sync', 'async'])('the request limits over HTTP/2, -k %s', (worke
   });
 });
 
+describe('an HTTP/2 client that ends its side of the connection', () => {
+  it('has the connection closed, and its request logged, even with a stream still waiting for its body', async () => {
+    const log = path.join(dir, 'h2-half-closed.log');
+    const unicorn = await serve(RECORDER, ['-k', 'async', '--http2', '--access-logfile', log, '--access-logformat', '%(s)s %(U)s', ...TLS()]);
+    const socket = await connectTls(portOf(unicorn), { alpn: ['h2'] });
+    const client = session(socket);
+    // The recorder answers once the body has ended: this one never ends.
+    const stream = client.request({ ':method': 'POST', ':path': '/unfinished' });
+    stream.on('error', () => {});
+    stream.write('part of a body');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const closed = new Promise((resolve) => socket.once('close', resolve));
+    socket.end();
+    // Half-open, the server kept it (and the worker's connection count) for good.
+    await Promise.race([closed, sleep(8000).then(() => Promise.reject(new Error('the server kept the connection open after the client ended its side')))]);
+    expect(await waitForLines(log, 1)).toEqual(['499 /unfinished']);
+  });
+});
+
 describe('--header-timeout with --certfile', () => {
   it.each([[[]], [['--http2']]])('closes a connection that never begins its TLS handshake (%j)', async (extra) => {
     const unicorn = await serve(PROXIED, ['-k', 'async', '--header-timeout', '1s', ...extra, ...TLS()]);
