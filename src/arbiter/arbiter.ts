@@ -236,6 +236,14 @@ export class Arbiter {
     };
   }
 
+  /** The listeners as clients reach them, for the log, `unicorn ctl`, hooks and the workers: https://
+   *  where the workers serve TLS (as Gunicorn says it), with the settings in force (a HUP may add
+   *  or drop --certfile). */
+  private listenerUrls(): string[] {
+    const tls = this.settings.certfile !== undefined;
+    return this.listeners.map(({ url }) => (tls ? url.replace(/^http:/, 'https:') : url));
+  }
+
   /** The server's state: the one place `unicorn ctl` and hooks (`arbiter.stats()`) get it from. */
   private stats(): ServerStats {
     const now = this.now();
@@ -245,7 +253,7 @@ export class Arbiter {
       state: this.stop ? 'stopping' : this.reload || this.rereading ? 'reloading' : 'serving',
       workerCount: this.target,
       generation: this.generation,
-      listeners: this.listeners.map((l) => l.url),
+      listeners: this.listenerUrls(),
       controlSocket: this.control?.path,
       workers: [...this.workers.values()].sort(byAge).map((r) => workerStats(r, now)),
       exited: this.exited,
@@ -282,11 +290,10 @@ export class Arbiter {
     // systemd's socket files are systemd's to remove.
     this.socketFiles = this.listeners.flatMap(({ address, systemd }) => (address.kind === 'unix' && !systemd ? [address.path] : []));
     process.once('exit', () => this.removeSocketFiles());
-    for (const { url: address, systemd } of this.listeners) {
+    const urls = this.listenerUrls();
+    for (const [i, { systemd }] of this.listeners.entries()) {
       const how = inherited ? `inherited from pid ${this.succession.predecessorPid}` : systemd ? 'inherited from systemd' : String(process.pid);
-      // As Gunicorn says it: https:// when the workers serve TLS on it.
-      const url = this.settings.certfile ? address.replace(/^http:/, 'https:') : address;
-      this.log.info({ address: url, inherited: Boolean(inherited || systemd) }, `Listening at: ${url} (${how})`);
+      this.log.info({ address: urls[i], inherited: Boolean(inherited || systemd) }, `Listening at: ${urls[i]} (${how})`);
     }
     this.perWorker = new PerWorkerSockets(this.listeners, this.log);
     this.logOsSetup(activated !== undefined);
@@ -618,7 +625,7 @@ export class Arbiter {
     const fork = {
       id,
       generation: this.generation,
-      listeners: this.listeners.map((l) => l.url),
+      listeners: this.listenerUrls(),
       now,
       arbiterStartedAt: this.startedAt,
       launchCwd: this.options.launchCwd,
@@ -888,7 +895,7 @@ export class Arbiter {
     const next = { ...kept.settings, bind: this.settings.bind, errorLogfile, logLevel, logFormat };
     const binds = (s: Settings) => s.bind.map(formatAddress).join(' ');
     if (binds(read) !== binds(this.settings)) {
-      this.log.warn(`--bind changes take effect on a restart or USR2 re-exec; keeping ${this.listeners.map((l) => l.url).join(', ')}`);
+      this.log.warn(`--bind changes take effect on a restart or USR2 re-exec; keeping ${this.listenerUrls().join(', ')}`);
     }
     const errorLog = { errorLogfile: read.errorLogfile, logLevel: read.logLevel, logFormat: read.logFormat ?? defaultFormat(read.errorLogfile) };
     const changed = (['errorLogfile', 'logLevel', 'logFormat'] as const).filter((key) => errorLog[key] !== this.settings[key]);

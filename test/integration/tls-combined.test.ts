@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Duplex } from 'node:stream';
 import tls from 'node:tls';
-import { APPS, serve, type Unicorn } from '../helpers/unicorn';
+import { APPS, runToExit, serve, type Unicorn } from '../helpers/unicorn';
 import { waitForLines } from '../helpers/files';
 
 const PROXIED = path.join(APPS, 'proxied.js');
@@ -271,6 +271,22 @@ describe('an HTTP/2 client that ends its side of the connection', () => {
     // Half-open, the server kept it (and the worker's connection count) for good.
     await Promise.race([closed, sleep(8000).then(() => Promise.reject(new Error('the server kept the connection open after the client ended its side')))]);
     expect(await waitForLines(log, 1)).toEqual(['499 /unfinished']);
+  });
+});
+
+describe('the listeners with --certfile', () => {
+  it('are https:// for `unicorn ctl` and hooks (stats) as in the log', async () => {
+    const socket = path.join(dir, 'ctl.sock');
+    const unicorn = await serve(PROXIED, ['-b', `unix:${path.join(dir, 'app.sock')}`, '--control-socket', socket, ...TLS()]);
+    const logged = unicorn.addresses();
+    expect(logged).toEqual([expect.stringMatching(/^https:\/\/127\.0\.0\.1:\d+$/), `unix:${path.join(dir, 'app.sock')}`]);
+    const run = await runToExit(['ctl', '--socket', socket, 'stats', '--json']);
+    await run.unicorn.outputClosed;
+    expect(run.code).toBe(0);
+    expect((JSON.parse(run.unicorn.stdout) as { listeners: string[] }).listeners).toEqual(logged);
+    const status = await runToExit(['ctl', '--socket', socket, 'status']);
+    await status.unicorn.outputClosed;
+    expect(status.unicorn.stdout).toContain(`Listening at: ${logged.join(', ')}\n`);
   });
 });
 
