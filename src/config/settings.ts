@@ -177,6 +177,12 @@ const choice =
   (raw) =>
     (choices as string[]).includes(raw) ? (raw as T) : { refused: '' };
 
+/** A value named in `table`, in any case (Gunicorn's names and numbers beside ours). */
+const fromTable =
+  <T>(table: Record<string, T>): Parser<T> =>
+  (raw) =>
+    table[raw.trim().toLowerCase()] ?? { refused: '' };
+
 const duration: Parser<number> = (raw) => parseDuration(raw) ?? { refused: '' };
 
 /** Gunicorn's ceilings (gunicorn/http/message.py): the longest request line a limit may allow, and
@@ -366,7 +372,7 @@ export const SETTINGS = [
     section: 'tls',
     description: 'client certificates: none (not asked for), optional (asked for; one given must be signed by --ca-certs) or required (a connection without one is refused)',
     accepted: "none, optional or required (or Gunicorn's 0, 1 or 2)",
-    parse: (raw) => CERT_REQS[raw.trim().toLowerCase()] ?? { refused: '' },
+    parse: fromTable(CERT_REQS),
     defaultValue: () => 'none' as const,
     defaultText: 'none',
   }),
@@ -690,7 +696,7 @@ export const SETTINGS = [
     description: 'the least severe error-log lines written',
     accepted: 'debug, info, warn (or warning), error, fatal (or critical)',
     env: 'UNICORN_LOG_LEVEL',
-    parse: (raw) => LOG_LEVELS[raw.trim().toLowerCase()] ?? { refused: '' },
+    parse: fromTable(LOG_LEVELS),
     defaultValue: () => 'info' as const,
     defaultText: 'info',
   }),

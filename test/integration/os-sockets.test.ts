@@ -6,11 +6,11 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { request } from '../helpers/http';
 import { APPS, BIN, childPids, ROOT, runToExit, serve, Unicorn, waitUntilGone } from '../helpers/unicorn';
+import { freePort } from '../helpers/ports';
 
 const ROUTES = path.join(APPS, 'routes.js');
 const SOCKET_ACTIVATE = '/usr/bin/systemd-socket-activate';
@@ -69,16 +69,6 @@ function listeningInodes(port: number): Set<string> {
   return new Set(rows.filter((f) => f[1] === local && f[3] === '0A').map((f) => f[9]!));
 }
 
-/** A loopback port free a moment ago: systemd-socket-activate takes no port 0. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-}
 
 /** Resolves true once `text` is on the process's stderr, false if it exits first. */
 function stderrShows(unicorn: Unicorn, text: string, timeoutMs = 15_000): Promise<boolean> {

@@ -4,20 +4,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { request, sequential } from '../helpers/http';
 import { APPS, serve, start } from '../helpers/unicorn';
+import { freePort } from '../helpers/ports';
 
 const ROUTES = path.join(APPS, 'routes.js');
 const tmpSocket = (name: string) => path.join(mkdtempSync(path.join(os.tmpdir(), 'unicorn-')), name);
 
-/** A port that was free a moment ago (for PORT, which cannot be 0 and still be found). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(port));
-    });
-    probe.on('error', reject);
-  });
-}
 
 describe('serving', () => {
   it('serves HTTP on an ephemeral TCP port and logs what it does', async () => {
