@@ -1,234 +1,150 @@
 #!/usr/bin/env node
-// Side-by-side throughput of unicorn and plain node:cluster serving the same handler with the same
-// worker count, alternating the contenders round by round, with keep-alive and with Connection: close;
-// unicorn with its access log on against the same unicorn with it off (scenario access-log), and
-// the cost of trusting a proxy's headers or reading the PROXY protocol (scenario proxies).
+// The benchmark suite: unicorn against plain node:cluster (round-robin and shared-handle), PM2's
+// cluster mode and a single node:http process, on one machine in one run, alternating the
+// contenders. `node benchmarks/run.js --help` lists the scenarios and options.
 //
-//   npm run bench [-- --duration 5 --rounds 3 --workers 2 --connections 50 --scenario close]
-//
-// The load generator is wrk when it is installed (apt-get install wrk), else autocannon from npm.
-// Everything runs on loopback; each run is bounded in time and stops by itself.
+// Everything runs on loopback; each run is bounded in time, and every process started is stopped
+// when the run ends, however it ends (lib/servers.js).
 'use strict';
-const { spawn, spawnSync } = require('node:child_process');
-const { mkdtempSync, rmSync, writeFileSync } = require('node:fs');
+const { writeFileSync } = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { parseArgs } = require('node:util');
-const { freePort, get } = require('./net-utils.js');
-const { readIfExists, replaceSection } = require('./results-file.js');
-
-// `npm run bench -- reload [options]`: the reload-under-load benchmark instead, benchmarks/reload.js.
-if (process.argv[2] === 'reload') {
-  process.argv.splice(2, 1);
-  require('./reload.js');
-  return;
-}
+const { hasWrk } = require('./lib/http-load.js');
+const { machine, describeCheckout } = require('./lib/report.js');
+const { readIfExists, replaceSection } = require('./lib/results-file.js');
+const { CONTENDERS } = require('./lib/servers.js');
 
 const ROOT = path.resolve(__dirname, '..');
-const HELLO = path.join(__dirname, 'apps', 'hello.js');
-const { values: opts } = parseArgs({
-  options: {
-    duration: { type: 'string', default: '5' },
-    rounds: { type: 'string', default: '3' },
-    workers: { type: 'string', default: String(os.availableParallelism()) },
-    connections: { type: 'string', default: '50' },
-    scenario: { type: 'string', multiple: true },
-    generator: { type: 'string' },
-    out: { type: 'string' },
-  },
-});
-const DURATION = Number(opts.duration);
-const ROUNDS = Number(opts.rounds);
-const WORKERS = Number(opts.workers);
-const CONNECTIONS = Number(opts.connections);
-const hasWrk = spawnSync('wrk', ['--version']).error === undefined;
-const GENERATOR = opts.generator ?? (hasWrk ? 'wrk' : 'autocannon');
-
-/** `extra`: a name suffix and more flags, given the run's own temporary directory. */
-const unicorn = (workerClass, extra = { name: '', args: () => [] }) => ({
-  name: `unicorn ${workerClass}${extra.name}`,
-  command: (port, dir) => [
-    process.execPath,
-    [path.join(ROOT, 'bin', 'unicorn'), '-w', String(WORKERS), '-k', workerClass, '-b', `127.0.0.1:${port}`, ...extra.args(dir), HELLO],
-  ],
-  env: { UNICORN_LOG_LEVEL: 'warn' },
-});
-/** The access log to a file of the run's own, removed after it (a run writes tens of megabytes). */
-const accessLog = (format) => ({
-  name: `, access log${format ? ` (${format})` : ''}`,
-  args: (dir) => ['--access-logfile', path.join(dir, 'access.log'), ...(format ? ['--access-logformat', format] : [])],
-});
-const nodeCluster = (policy, label) => ({
-  name: `node:cluster ${label}`,
-  command: () => [process.execPath, [path.join(__dirname, 'peers', 'node-cluster.js')]],
-  env: { CLUSTER_POLICY: policy },
-});
-/** The contenders every other one's throughput is divided by, unless a scenario names its own. */
-const PEERS = ['node:cluster round-robin', 'node:cluster shared-handle'];
-
+const throughput = require('./scenarios/throughput.js');
 const SCENARIOS = {
-  // Keep-alive: unicorn's sync class closes every connection by design, so async stands for unicorn.
-  'keep-alive': { headers: {}, contenders: [unicorn('async'), nodeCluster('rr', 'round-robin'), nodeCluster('none', 'shared-handle')] },
-  close: {
-    headers: { connection: 'close' },
-    contenders: [unicorn('sync'), unicorn('async'), nodeCluster('rr', 'round-robin'), nodeCluster('none', 'shared-handle')],
-  },
-  // The access log's cost where it is largest: the most requests a second (keep-alive, async).
-  'access-log': {
-    headers: {},
-    note: `The access log goes to a new file in ${os.tmpdir()} each run (the default format: a line of about 70 bytes), removed after it.`,
-    peers: ['unicorn async'],
-    contenders: [unicorn('async'), unicorn('async', accessLog()), unicorn('async', accessLog('json'))],
-  },
-  // What trusting a proxy costs per request: nothing trusted (no forwarded code runs), the default
-  // (the loopback client is trusted; its requests carry no forwarded headers), the headers applied
-  // to every request, and --proxy-protocol read on every connection (from a client sending none).
-  proxies: {
-    headers: {},
-    note: 'wrk runs on 127.0.0.1, which the default --forwarded-allow-ips trusts. "headers applied": every request carries X-Forwarded-For, X-Forwarded-Proto and X-Forwarded-Host, applied to the socket and Host.',
-    peers: ["unicorn async, nothing trusted"],
-    contenders: [
-      unicorn('async', { name: ', nothing trusted', args: () => ['--forwarded-allow-ips', ''] }),
-      unicorn('async', { name: ', default', args: () => [] }),
-      {
-        ...unicorn('async', { name: ', headers applied', args: () => [] }),
-        headers: { 'x-forwarded-for': '203.0.113.9, 10.0.0.2', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'example.com' },
-      },
-      unicorn('async', { name: ', --proxy-protocol', args: () => ['--proxy-protocol'] }),
-    ],
-  },
+  'keep-alive': throughput['keep-alive'],
+  churn: throughput.churn,
+  json: throughput.json,
+  ...require('./scenarios/fairness.js'),
+  ...require('./scenarios/reload.js'),
+  ...require('./scenarios/startup.js'),
+  'access-log': throughput['access-log'],
+  proxies: throughput.proxies,
+};
+/** What a run without scenario names runs: all but the ones that compare unicorn with itself in detail. */
+const DEFAULT_SCENARIOS = Object.keys(SCENARIOS).filter((name) => name !== 'proxies');
+
+const OPTIONS = {
+  duration: { type: 'string', default: '5', what: 'seconds of load a run (keep-alive, churn, json, access-log, proxies)', check: 'positive' },
+  rounds: { type: 'string', default: '3', what: 'rounds, each running every contender once', check: 'count' },
+  workers: { type: 'string', default: String(os.availableParallelism()), what: 'workers each contender runs (startup always runs 4)', check: 'count' },
+  connections: { type: 'string', default: '50', what: 'concurrent connections of the load', check: 'count' },
+  reloads: { type: 'string', default: '5', what: 'reloads in the reload scenario', check: 'whole' },
+  'reload-duration': { type: 'string', default: '10', what: 'seconds the reloads are spread over', check: 'positive' },
+  contender: { type: 'string', multiple: true, what: `only these contenders (repeatable): ${Object.keys(CONTENDERS).join(', ')}` },
+  generator: { type: 'string', what: 'wrk or autocannon (default: wrk when installed)' },
+  unicorn: { type: 'string', default: path.join(ROOT, 'bin', 'unicorn'), what: "another checkout's bin/unicorn, to measure that version" },
+  out: { type: 'string', what: 'also write each scenario\'s section into this markdown file (e.g. benchmarks/RESULTS.md), keeping its other sections' },
+  help: { type: 'boolean', short: 'h', what: 'this text' },
 };
 
-/** Wait until every worker could have booted: the port answers several times in a row. */
-async function waitUntilServing(port, child) {
-  const deadline = Date.now() + 15_000;
-  let ok = 0;
-  while (ok < 2 * WORKERS) {
-    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
-    if (Date.now() > deadline) throw new Error('server did not answer within 15 s');
-    ok = (await get(port)) ? ok + 1 : 0;
-    if (ok === 0) await new Promise((r) => setTimeout(r, 50));
-  }
-  await new Promise((r) => setTimeout(r, 300));
+function usage() {
+  const lines = [
+    'usage: npm run bench -- [SCENARIO ...] [options]',
+    '       node benchmarks/run.js [SCENARIO ...] [options]   (after npm run build)',
+    '',
+    `scenarios (default: ${DEFAULT_SCENARIOS.join(', ')}):`,
+    ...Object.entries(SCENARIOS).map(([name, s]) => `  ${name.padEnd(12)} ${s.title}`),
+    '',
+    'options:',
+    ...Object.entries(OPTIONS).map(([name, o]) => `  --${`${name}${o.type === 'string' ? ' X' : ''}`.padEnd(20)} ${o.what}${o.default !== undefined && name !== 'unicorn' ? ` (default ${o.default})` : ''}`),
+  ];
+  return lines.join('\n');
 }
 
-function stop(child) {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve();
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-    child.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
-}
-
-function parseWrkDuration(text) {
-  const m = /([\d.]+)(us|ms|s)/.exec(text);
-  if (!m) return NaN;
-  return Number(m[1]) * { us: 0.001, ms: 1, s: 1000 }[m[2]];
-}
-
-async function runWrk(port, headers) {
-  const args = ['-t', '1', '-c', String(CONNECTIONS), '-d', `${DURATION}s`, '--latency'];
-  for (const [name, value] of Object.entries(headers)) args.push('-H', `${name}: ${value}`);
-  args.push(`http://127.0.0.1:${port}/`);
-  const out = await new Promise((resolve, reject) => {
-    const child = spawn('wrk', args);
-    let text = '';
-    child.stdout.on('data', (d) => (text += d));
-    child.on('error', reject);
-    child.on('exit', () => resolve(text));
-  });
-  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
-  const p50 = parseWrkDuration(/^\s+50%\s+(\S+)/m.exec(out)?.[1] ?? '');
-  const p99 = parseWrkDuration(/^\s+99%\s+(\S+)/m.exec(out)?.[1] ?? '');
-  const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
-  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
-  // With Connection: close, wrk counts the server's orderly close after each response as a read error.
-  const errors = non2xx + (socket ? Number(socket[1]) + Number(socket[3]) + Number(socket[4]) + (headers.connection ? 0 : Number(socket[2])) : 0);
-  return { rps, p50, p99, errors };
-}
-
-async function runAutocannon(port, headers) {
-  const autocannon = require('autocannon');
-  const result = await autocannon({ url: `http://127.0.0.1:${port}/`, connections: CONNECTIONS, duration: DURATION, headers });
-  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors: result.errors + result.non2xx + result.timeouts };
-}
-
-async function measure(contender, headers) {
-  const port = await freePort();
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'unicorn-bench-'));
-  const [cmd, args] = contender.command(port, dir);
-  const child = spawn(cmd, args, {
-    cwd: ROOT,
-    env: { ...process.env, PORT: String(port), WORKERS: String(WORKERS), ...contender.env },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+/** The options and scenario names, or an error that names the value given and what is accepted. */
+function parse(argv) {
+  // parseArgs takes no keys of its own it does not know, nor undefined ones.
+  const options = Object.fromEntries(
+    Object.entries(OPTIONS).map(([name, option]) => [name, Object.fromEntries(Object.entries(option).filter(([key]) => ['type', 'multiple', 'short', 'default'].includes(key)))]),
+  );
+  let parsed;
   try {
-    await waitUntilServing(port, child);
-    return await (GENERATOR === 'wrk' ? runWrk(port, headers) : runAutocannon(port, headers));
-  } finally {
-    await stop(child);
-    rmSync(dir, { recursive: true, force: true });
+    parsed = parseArgs({ args: argv, allowPositionals: true, options });
+  } catch (err) {
+    if (!err.code?.startsWith('ERR_PARSE_ARGS')) throw err;
+    throw new UsageError(err.message.replace(/\. To specify a positional argument.*$/s, ''));
   }
+  const { values, positionals } = parsed;
+  if (values.help) return { help: true };
+  for (const name of positionals) {
+    if (!(name in SCENARIOS)) throw new UsageError(`no scenario "${name}": choose from ${Object.keys(SCENARIOS).join(', ')}`);
+  }
+  const numbers = {};
+  for (const [name, option] of Object.entries(OPTIONS)) {
+    if (!option.check) continue;
+    const value = Number(values[name]);
+    const ok = option.check === 'positive' ? value > 0 : Number.isInteger(value) && value >= (option.check === 'count' ? 1 : 0);
+    const wanted = { positive: 'a number above 0', count: 'a whole number of 1 or more', whole: 'a whole number of 0 or more' }[option.check];
+    if (!ok || values[name].trim() === '') throw new UsageError(`--${name} "${values[name]}" is not accepted: expected ${wanted}`);
+    numbers[name] = value;
+  }
+  for (const id of values.contender ?? []) {
+    if (!(id in CONTENDERS)) throw new UsageError(`--contender "${id}" is not accepted: expected one of ${Object.keys(CONTENDERS).join(', ')}`);
+  }
+  const generator = values.generator ?? (hasWrk() ? 'wrk' : 'autocannon');
+  if (!['wrk', 'autocannon'].includes(generator)) throw new UsageError(`--generator "${generator}" is not accepted: expected wrk or autocannon`);
+  return { values, numbers, generator, scenarios: positionals.length ? positionals : DEFAULT_SCENARIOS };
 }
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const fmt = (n, digits = 0) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
+class UsageError extends Error {}
+
+/** The command that reruns one scenario as this run ran it: the options given, none left implicit. */
+function commandFor(name, { values, numbers }) {
+  const relevant = {
+    reload: ['workers', 'connections', 'reloads', 'reload-duration'],
+    startup: ['rounds'],
+    fairness: ['rounds', 'workers'],
+  }[name] ?? ['duration', 'rounds', 'workers', 'connections'];
+  const flags = relevant.map((option) => `--${option} ${numbers[option]}`);
+  for (const id of values.contender ?? []) flags.push(`--contender ${id}`);
+  return `npm run bench -- ${name} ${flags.join(' ')}`;
+}
 
 async function main() {
-  const chosen = opts.scenario ?? Object.keys(SCENARIOS);
-  const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Linux ${os.release()}, Node ${process.version}`;
-  const sections = [];
-  for (const name of chosen) {
-    const scenario = SCENARIOS[name];
-    if (!scenario) throw new Error(`no scenario ${name}; choose from ${Object.keys(SCENARIOS).join(', ')}`);
-    const runs = new Map(scenario.contenders.map((c) => [c.name, []]));
-    for (let round = 1; round <= ROUNDS; round++) {
-      for (const contender of scenario.contenders) {
-        const result = await measure(contender, { ...scenario.headers, ...contender.headers });
-        runs.get(contender.name).push(result);
-        process.stderr.write(`${name} round ${round}: ${contender.name}: ${fmt(result.rps)} req/s, errors ${result.errors}\n`);
-      }
-    }
-    const summary = new Map([...runs].map(([contender, results]) => {
-      const rps = median(results.map((r) => r.rps));
-      const mid = results.find((r) => r.rps === rps);
-      return [contender, { rps, p50: mid.p50, p99: mid.p99, errors: results.reduce((n, r) => n + r.errors, 0) }];
-    }));
-    const peers = scenario.peers ?? PEERS;
-    const heading = `## ${name}${scenario.headers.connection ? ' (Connection: close on every request)' : ''}`;
-    const lines = [
-      heading,
-      '',
-      `Command: \`npm run bench -- --scenario ${name} --duration ${DURATION} --rounds ${ROUNDS} --workers ${WORKERS} --connections ${CONNECTIONS}\``,
-      `Machine: ${machine}. Load generator: ${GENERATOR}, ${CONNECTIONS} connections, ${DURATION} s a run, ${ROUNDS} rounds alternating the contenders; the median round is shown. ${WORKERS} workers each.`,
-      ...(scenario.note ? ['', scenario.note] : []),
-      '',
-      `| contender | req/s | p50 ms | p99 ms | errors | × ${peers.join(' | × ')} |`,
-      `| --- | ---: | ---: | ---: | ---: | ${peers.map(() => '---:').join(' | ')} |`,
-    ];
-    for (const [contender, s] of summary) {
-      const ratios = peers.map((peer) => fmt(s.rps / summary.get(peer).rps, 2));
-      lines.push(`| ${contender} | ${fmt(s.rps)} | ${fmt(s.p50, 2)} | ${fmt(s.p99, 2)} | ${s.errors} | ${ratios.join(' | ')} |`);
-    }
-    // Every round as well as the median: on a shared machine, a round can be an outlier.
-    lines.push('', `Every round, req/s: ${[...runs].map(([contender, results]) => `${contender} ${results.map((r) => fmt(r.rps)).join(', ')}`).join('; ')}.`, '');
-    sections.push({ heading, text: lines.join('\n') });
+  const args = parse(process.argv.slice(2));
+  if (args.help) {
+    process.stdout.write(`${usage()}\n`);
+    return;
   }
-  process.stdout.write(`\n${sections.map((section) => section.text).join('\n')}\n`);
-  if (opts.out) {
-    // Only the sections of the scenarios run here are replaced; the others, and the one
-    // benchmarks/reload.js writes, stay.
-    let text = readIfExists(opts.out) || '# Benchmark results\n';
-    for (const { heading, text: section } of sections) text = replaceSection(text, heading, section);
-    writeFileSync(opts.out, text);
+  const { values, numbers, generator } = args;
+  const ids = values.contender;
+  const ctx = {
+    duration: numbers.duration,
+    rounds: numbers.rounds,
+    workers: numbers.workers,
+    connections: numbers.connections,
+    reloads: numbers.reloads,
+    reloadDuration: numbers['reload-duration'],
+    generator,
+    unicorn: path.resolve(values.unicorn),
+    /** The contenders of a scenario that --contender leaves in. */
+    choose: (contenders) => contenders.filter((c) => !ids || ids.includes(c.id)),
+    progress: (line) => process.stderr.write(`${line}\n`),
+  };
+  const about = `Machine: ${machine()}. unicorn ${describeCheckout(path.dirname(path.dirname(ctx.unicorn)))}.`;
+  for (const name of args.scenarios) {
+    const heading = `## ${name}: ${SCENARIOS[name].title}`;
+    const body = await SCENARIOS[name].run(ctx);
+    const section = [heading, '', `Command: \`${commandFor(name, args)}\``, about, '', body, ''].join('\n');
+    process.stdout.write(`\n${section}`);
+    // Written as each scenario ends, so that a long run interrupted keeps what it measured. Only
+    // the sections of the scenarios run are replaced; the file's other sections stay.
+    if (values.out) writeFileSync(values.out, replaceSection(readIfExists(values.out) || '# Benchmark results\n', heading, section));
   }
 }
 
 main().catch((err) => {
+  if (err instanceof UsageError) {
+    process.stderr.write(`bench: ${err.message}\n(node benchmarks/run.js --help lists the scenarios and options)\n`);
+    process.exit(2);
+  }
   console.error(err);
   process.exit(1);
 });

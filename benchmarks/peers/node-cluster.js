@@ -1,8 +1,10 @@
-// Plain node:cluster serving benchmarks/apps/hello.js, as people write it by hand.
-// CLUSTER_POLICY=rr is node's default round-robin (the primary accepts and passes each connection to
-// a worker over IPC); CLUSTER_POLICY=none is the shared handle (workers accept from one socket).
+// Plain node:cluster serving a benchmark app (APP, as apps/listen.js takes it), as people write it by
+// hand. CLUSTER_POLICY=rr is node's default round-robin (the primary accepts and passes each
+// connection to a worker over IPC); CLUSTER_POLICY=none is the shared handle (workers accept from one
+// socket).
+'use strict';
 const cluster = require('node:cluster');
-const http = require('node:http');
+const path = require('node:path');
 
 cluster.schedulingPolicy = process.env.CLUSTER_POLICY === 'none' ? cluster.SCHED_NONE : cluster.SCHED_RR;
 
@@ -13,5 +15,5 @@ if (cluster.isPrimary) {
     process.exit(0);
   });
 } else {
-  http.createServer(require('../apps/hello.js')).listen(Number(process.env.PORT), '127.0.0.1');
+  require(path.join(__dirname, '..', 'apps', 'listen.js'));
 }

@@ -52,6 +52,10 @@ const SLOW_REQUEST_MS = 5;
  *  One request held up by the scheduler on a loaded machine must not make a fast app look slow. */
 const SERVICE_TIME_WEIGHT = 0.2;
 const SERVICE_TIME_CAP_MS = 4 * SLOW_REQUEST_MS;
+/** sync: after a request that took the cap or longer, how long the worker takes one connection at a
+ *  time whatever the average says. An app whose occasional request holds the CPU for 100 ms is fast
+ *  on average; without this, a connection accepted just before such a request waits it out. */
+const SLOW_REQUEST_MEMORY_MS = 10_000;
 /** sync: after taking one connection of a burst, how long the worker waits for its request before
  *  accepting again anyway (a client that connects early and sends nothing must not hold it). */
 const IDLE_CONNECTION_GRACE_MS = 100;
@@ -97,6 +101,8 @@ export class WorkerServer {
   private readonly waiting: Array<[IncomingMessage, ServerResponse]> = [];
   /** sync: moving average of request durations (ms); unknown until the first request is done. */
   private serviceMs: number | undefined;
+  /** sync: when the last request that took SERVICE_TIME_CAP_MS or longer ended. */
+  private slowSeenAt = -Infinity;
   /** sync: when the worker last paused on accepting a connection, and the timer that ends it. */
   private acceptedAt = -Infinity;
   private graceTimer: NodeJS.Timeout | undefined;
@@ -198,7 +204,7 @@ export class WorkerServer {
 
   /** sync: requests are slow on average, or not timed yet: take one connection at a time. */
   private isSlow(): boolean {
-    return this.serviceMs === undefined || this.serviceMs >= SLOW_REQUEST_MS;
+    return this.serviceMs === undefined || this.serviceMs >= SLOW_REQUEST_MS || performance.now() - this.slowSeenAt < SLOW_REQUEST_MEMORY_MS;
   }
 
   private updateGate(): void {
@@ -273,7 +279,9 @@ export class WorkerServer {
   }
 
   private syncDone(started: number): void {
-    const took = Math.min(performance.now() - started, SERVICE_TIME_CAP_MS);
+    const now = performance.now();
+    if (now - started >= SERVICE_TIME_CAP_MS) this.slowSeenAt = now;
+    const took = Math.min(now - started, SERVICE_TIME_CAP_MS);
     this.serviceMs = this.serviceMs === undefined ? took : this.serviceMs + SERVICE_TIME_WEIGHT * (took - this.serviceMs);
     this.busy = false;
     this.current = undefined;

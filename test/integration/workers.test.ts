@@ -94,6 +94,21 @@ describe('sync workers', () => {
     expect(Math.max(...perWorker.values())).toBeLessThanOrEqual(3);
     expect(elapsed).toBeLessThan(1500);
   });
+
+  it('after a request that held the CPU, take one connection at a time though the app is fast on average', async () => {
+    const unicorn = await serve(ROUTES, [], { workers: 2 });
+    // Many fast requests make the average fast: a worker then takes a burst whole.
+    for (let i = 0; i < 20; i++) await Promise.all([request(unicorn.url()), request(unicorn.url())]);
+    // One 40 ms request in each worker leaves the average under 5 ms, but not the worker's memory of it.
+    const seen = new Set<string>();
+    for (let i = 0; i < 50 && seen.size < 2; i++) seen.add((await request(`${unicorn.url()}/cpu?ms=40`)).body);
+    expect(seen.size).toBe(2);
+    const replies = await Promise.all(Array.from({ length: 6 }, () => request(`${unicorn.url()}/slow?ms=400`)));
+    const perWorker = new Map<string, number>();
+    for (const { body } of replies) perWorker.set(body, (perWorker.get(body) ?? 0) + 1);
+    // Taken whole, the burst would be answered 6 by one worker.
+    expect(Math.max(...perWorker.values())).toBeLessThanOrEqual(4);
+  });
 });
 
 describe('async workers', () => {

@@ -1,9 +1,10 @@
 #!/usr/bin/env node
-// A closed-loop HTTP load generator that counts every failed request by what went wrong, for
-// benchmarks/reload.js. C loops each send a GET, read the whole response, and send the next, over an
-// http.Agent of C sockets: kept alive between requests, or closed after each with --close.
+// A closed-loop HTTP load generator that counts every failed request by what went wrong, for the
+// reload scenario (scenarios/reload.js). C loops each send a GET, read the whole response, and send
+// the next, over an http.Agent of C sockets: kept alive between requests, or closed after each with
+// --close.
 //
-//   node benchmarks/load.js --port P [--connections 50] [--close] [--timeout 10]
+//   node benchmarks/lib/closed-loop.js --port P [--connections 50] [--close] [--timeout 10]
 //
 // It runs as a child with an IPC channel: the parent sends 'start' to open the measured window and
 // 'stop' to close it; the generator then stops sending, lets the requests in flight finish, and sends

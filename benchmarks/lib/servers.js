@@ -1,0 +1,270 @@
+// The contenders: how each is started on a port with a benchmark app and a worker count, reloaded,
+// looked at (its processes) and stopped. Every process started here is gone when the benchmark
+// ends, however it ends: unicorn, node:cluster and node:http run in process groups of their own,
+// killed whole; each PM2 daemon has a private PM2_HOME and is ended with `pm2 kill`.
+'use strict';
+const { spawn, spawnSync } = require('node:child_process');
+const { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const readline = require('node:readline');
+const { get } = require('./net-utils.js');
+
+const BENCH = path.resolve(__dirname, '..');
+const ROOT = path.resolve(BENCH, '..');
+const APPS = path.join(BENCH, 'apps');
+const LISTEN = path.join(APPS, 'listen.js');
+const NODE_CLUSTER = path.join(BENCH, 'peers', 'node-cluster.js');
+const PM2 = path.join(BENCH, 'node_modules', '.bin', 'pm2');
+const RELOAD_TIMEOUT_MS = 60_000;
+
+/**
+ * Every contender the suite knows, by id. `kind` says how it is started; a unicorn contender may
+ * add flags (`args`, given the run's own temporary directory) and a name suffix.
+ */
+const CONTENDERS = Object.fromEntries(Object.entries({
+  'unicorn-sync': { name: 'unicorn sync', kind: 'unicorn', workerClass: 'sync' },
+  'unicorn-async': { name: 'unicorn async', kind: 'unicorn', workerClass: 'async' },
+  'cluster-rr': { name: 'node:cluster round-robin', kind: 'cluster', policy: 'rr' },
+  'cluster-shared': { name: 'node:cluster shared-handle', kind: 'cluster', policy: 'none' },
+  pm2: { name: 'PM2 cluster', kind: 'pm2', graceful: false },
+  'node-http': { name: 'node:http, one process', kind: 'single' },
+}).map(([id, contender]) => [id, { id, ...contender }]));
+
+/** A unicorn contender with more flags: `{ name: ', suffix', args: (dir) => [...] }`. */
+const unicornWith = (id, extra) => ({ ...CONTENDERS[id], name: CONTENDERS[id].name + extra.name, args: extra.args });
+
+/** What must not outlive the benchmark: process groups (by leader pid) and PM2 daemons (by home). */
+const groups = new Set();
+const pm2Homes = new Set();
+process.on('exit', () => {
+  for (const pgid of groups) killGroup(pgid);
+  for (const home of pm2Homes) killPm2Sync(home);
+});
+for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exit(130));
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+
+function killGroup(pgid) {
+  try {
+    process.kill(-pgid, 'SIGKILL');
+  } catch (err) {
+    if (err.code !== 'ESRCH') throw err;
+  }
+}
+
+/**
+ * Start `contender` serving `app` (a file of benchmarks/apps) on 127.0.0.1:`port` with `workers`
+ * workers. Resolves with a handle: `label`, `pid` (the process that supervises: unicorn's arbiter,
+ * the cluster primary, the PM2 daemon, or the one node:http process), `started` (performance.now()
+ * when the launch began), `checkAlive()`, `reload()`, `stop()`.
+ */
+async function start(contender, { port, app, workers, dir, unicorn = path.join(ROOT, 'bin', 'unicorn') }) {
+  const appFile = path.join(APPS, app);
+  const env = { PORT: String(port), WORKERS: String(workers), APP: app };
+  switch (contender.kind) {
+    case 'unicorn': {
+      const args = [unicorn, '-w', String(workers), '-k', contender.workerClass, '-b', `127.0.0.1:${port}`, ...(contender.args?.(dir) ?? []), appFile];
+      return startGroup(contender.name, [process.execPath, args], { UNICORN_LOG_LEVEL: 'info' }, watchUnicornLog);
+    }
+    case 'cluster':
+      return startGroup(contender.name, [process.execPath, [NODE_CLUSTER]], { ...env, CLUSTER_POLICY: contender.policy });
+    case 'single':
+      return startGroup(contender.name, [process.execPath, [LISTEN]], env);
+    case 'pm2':
+      return startPm2(contender, env, workers);
+    default:
+      throw new Error(`unknown contender kind ${contender.kind}`);
+  }
+}
+
+/** A server in a process group of its own, its stderr kept (the last lines) for when it fails. */
+function startGroup(label, [cmd, args], env, watch) {
+  const started = performance.now();
+  const child = spawn(cmd, args, { cwd: ROOT, detached: true, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  groups.add(child.pid);
+  const lastLines = [];
+  const lines = readline.createInterface({ input: child.stderr });
+  lines.on('line', (line) => {
+    lastLines.push(line);
+    if (lastLines.length > 30) lastLines.shift();
+  });
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal)));
+  const gone = () => child.exitCode !== null || child.signalCode !== null;
+  const tail = () => lastLines.join('\n');
+  const server = {
+    label,
+    pid: child.pid,
+    started,
+    checkAlive() {
+      if (gone()) throw new Error(`${label} exited with ${child.exitCode ?? child.signalCode}:\n${tail()}`);
+    },
+    async reload() {
+      throw new Error(`${label} has no reload of its own`);
+    },
+    /** SIGTERM to the leader, then SIGKILL to its group, whatever is left of it. */
+    async stop() {
+      if (!gone()) {
+        process.kill(child.pid, 'SIGTERM');
+        await Promise.race([exited, sleep(10_000)]);
+      }
+      killGroup(child.pid);
+      groups.delete(child.pid);
+    },
+  };
+  watch?.(server, lines, exited, tail);
+  return server;
+}
+
+/** unicorn reloads on SIGHUP; the reload is over when the arbiter logs "Reload complete" (or failed). */
+function watchUnicornLog(server, lines, exited, tail) {
+  let awaiting = null;
+  lines.on('line', (line) => {
+    let msg;
+    try {
+      msg = JSON.parse(line).msg;
+    } catch {
+      return;
+    }
+    if (typeof msg !== 'string') return;
+    if (msg.startsWith('Reload complete')) awaiting?.('complete');
+    else if (msg.startsWith('Reload failed') || msg.startsWith('Reload refused')) awaiting?.('failed');
+  });
+  server.reload = async () => {
+    let timer;
+    const outcome = new Promise((resolve) => (awaiting = resolve));
+    const timeout = new Promise((resolve) => (timer = setTimeout(resolve, RELOAD_TIMEOUT_MS, 'timeout')));
+    process.kill(server.pid, 'SIGHUP');
+    const result = await Promise.race([outcome, timeout, exited.then((how) => ({ how }))]);
+    clearTimeout(timer);
+    awaiting = null;
+    if (result === 'timeout') throw new Error(`${server.label}: no "Reload complete" in the log ${RELOAD_TIMEOUT_MS / 1000} s after SIGHUP:\n${tail()}`);
+    if (result.how) throw new Error(`${server.label}: the arbiter ended (${result.how}) on SIGHUP:\n${tail()}`);
+    return result;
+  };
+}
+
+// PM2 ----------------------------------------------------------------------------------------------
+
+function ensurePm2() {
+  if (existsSync(PM2)) return;
+  process.stderr.write('bench: installing PM2 into benchmarks/node_modules (npm ci --prefix benchmarks)\n');
+  const result = spawnSync('npm', ['ci', '--prefix', BENCH, '--no-audit', '--no-fund'], { stdio: 'inherit' });
+  if (result.status !== 0 || !existsSync(PM2)) throw new Error(`npm ci --prefix ${BENCH} failed; PM2 is needed for its contenders`);
+}
+
+/** The environment every pm2 command of one daemon runs with. */
+function pm2Env(home, extra = {}) {
+  // PM2_DISABLE_VERSION_CHECK and the `touch` file written at start keep the daemon off the network.
+  return { ...process.env, PM2_HOME: home, PM2_DISABLE_VERSION_CHECK: 'true', ...extra };
+}
+
+function killPm2Sync(home) {
+  spawnSync(process.execPath, [PM2, 'kill'], { env: pm2Env(home), stdio: 'ignore', timeout: 30_000 });
+  rmSync(home, { recursive: true, force: true });
+}
+
+/** Run a command to its end; rejects with its output when it exits other than 0. */
+function run(cmd, args, env) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (d) => (output += d));
+    child.stderr.on('data', (d) => (output += d));
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      if (code === 0) resolve(output);
+      else reject(new Error(`${path.basename(args[0] ?? cmd)} ${args.slice(1).join(' ')} exited with ${code ?? signal}:\n${output}`));
+    });
+  });
+}
+
+/** PM2's cluster mode (`pm2 start -i W`), apps/listen.js in each worker; `pm2 reload` reloads. */
+async function startPm2(contender, env, workers) {
+  ensurePm2();
+  const started = performance.now();
+  const home = mkdtempSync(path.join(os.tmpdir(), 'unicorn-bench-pm2-'));
+  pm2Homes.add(home);
+  // Without it, a first command in a new PM2_HOME prints a banner and asks the network for a newer PM2.
+  writeFileSync(path.join(home, 'touch'), String(Date.now()));
+  const pm2 = (...args) => run(process.execPath, [PM2, ...args], pm2Env(home, { ...env, GRACEFUL_SIGINT: contender.graceful ? '1' : '0' }));
+  const stop = async () => {
+    await pm2('kill').catch((err) => process.stderr.write(`bench: ${err.message}\n`));
+    rmSync(home, { recursive: true, force: true });
+    pm2Homes.delete(home);
+  };
+  try {
+    await pm2('start', LISTEN, '--name', 'app', '-i', String(workers));
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return {
+    label: contender.name,
+    pid: Number(readFileSync(path.join(home, 'pm2.pid'), 'utf8')),
+    started,
+    checkAlive() {},
+    /** `pm2 reload` returns when every worker has been replaced; it exits other than 0 when that failed. */
+    async reload() {
+      try {
+        await pm2('reload', 'app');
+        return 'complete';
+      } catch (err) {
+        process.stderr.write(`bench: ${err.message}\n`);
+        return 'failed';
+      }
+    },
+    stop,
+  };
+}
+
+// Looking at a running server -----------------------------------------------------------------------
+
+/** Wait until every worker could have booted: the port answers 2 × `workers` times in a row. */
+async function waitUntilServing(port, server, workers) {
+  const deadline = Date.now() + 15_000;
+  let ok = 0;
+  while (ok < 2 * workers) {
+    server.checkAlive();
+    if (Date.now() > deadline) throw new Error(`${server.label} did not answer on 127.0.0.1:${port} within 15 s`);
+    ok = (await get(port)) ? ok + 1 : 0;
+    if (ok === 0) await sleep(50);
+  }
+}
+
+/** The pids of `pid`'s child processes that are Node processes serving (not a short-lived `node -e` helper). */
+function childrenOf(pid) {
+  const children = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      // pid (comm) state ppid …: comm may hold spaces, so read after its closing parenthesis.
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid !== pid) continue;
+      const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      if (!argv.includes('-e')) children.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return children;
+}
+
+/** A process's resident memory in bytes. */
+function rssOf(pid) {
+  const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+  return Number(kb) * 1024;
+}
+
+const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+
+/** CPU time a process has used so far (user + system), in ms. */
+function cpuMsOf(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // After comm: state is field 3 of stat(5), so utime (14) and stime (15) are at 11 and 12 here.
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+}
+
+module.exports = { CONTENDERS, unicornWith, start, waitUntilServing, childrenOf, rssOf, cpuMsOf, sleep };
