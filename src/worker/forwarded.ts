@@ -73,20 +73,23 @@ const PORT = /^\d{1,5}$/;
 /**
  * The function applying a request's forwarded headers, for peers `trusted` lets through. It runs
  * for every request, from the response's constructor: before the access log notes the peer and
- * before the app sees the request. A request from a peer not trusted, or with none of the headers,
- * costs a look at its raw header names.
+ * before the app sees the request. A request with none of the headers (most: every one a client
+ * sends directly) costs a look at its raw header names; the peer is looked up (a getpeername(2))
+ * and its trust settled only for a connection whose requests carry them.
  */
 export function forwardedApplier(trusted: PeerTest): (req: IncomingMessage) => void {
   return (req) => {
     const socket = req.socket as ForwardedSocket;
-    const connection = (socket[CONNECTION] ??= connectionOf(socket, trusted));
-    if (!connection.trusted) return;
-    if ('stream' in req) return applyToStream(req, trusted);
+    let connection = socket[CONNECTION];
+    if (connection === UNTRUSTED) return;
     const found = forwardedHeaders(req.rawHeaders);
     if (found === undefined) {
-      if (connection.applied) restore(socket, connection);
+      if (connection?.applied) restore(socket, connection);
       return;
     }
+    connection ??= socket[CONNECTION] = connectionOf(socket, trusted);
+    if (!connection.trusted) return;
+    if ('stream' in req) return applyToStream(req, found, trusted);
     const { client, scheme, host } = resolveForwarded(found, trusted);
     socket._peername = client ?? connection.peer;
     // A TLS connection stays https, whatever a proxy behind it says.
@@ -103,9 +106,7 @@ export function forwardedApplier(trusted: PeerTest): (req: IncomingMessage) => v
  * family; the host goes to `:authority` as well as Host (the Fetch URL reads the former). The
  * connection is TLS, so the scheme stays https.
  */
-function applyToStream(req: IncomingMessage, trusted: PeerTest): void {
-  const found = forwardedHeaders(req.rawHeaders);
-  if (found === undefined) return;
+function applyToStream(req: IncomingMessage, found: Found, trusted: PeerTest): void {
   const { client, host } = resolveForwarded(found, trusted);
   if (client !== undefined) {
     const own = { remoteAddress: { value: client.address }, remotePort: { value: client.port }, remoteFamily: { value: client.family } };

@@ -159,7 +159,7 @@ export class WorkerServer {
   /** Called by the gate for each accepted connection. */
   readonly onConnection = (socket: Socket): void => {
     this.sockets.add(socket);
-    socket.once('close', () => this.onConnectionClose(socket));
+    socket.on('close', this.socketClosed);
     if (this.sync ? this.isSlow() : this.sockets.size >= this.workerConnections) {
       // Pausing here, inside libuv's accept loop, ends the loop: the rest of a burst goes elsewhere.
       this.gate.pause();
@@ -192,6 +192,13 @@ export class WorkerServer {
       this.updateGate();
     }, ms);
   }
+
+  /** Every connection's 'close' listener, the same function for all (no closure per connection);
+   *  an emitter calls it with the socket as `this`. */
+  private readonly socketClosed = ((server: WorkerServer) =>
+    function (this: Socket): void {
+      server.onConnectionClose(this);
+    })(this);
 
   private onConnectionClose(socket: Socket): void {
     this.sockets.delete(socket);
