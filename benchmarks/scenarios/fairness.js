@@ -89,4 +89,4 @@ async function run(ctx) {
   ].join('\n');
 }
 
-module.exports = { fairness: { title: `fairness: fast requests beside ${SLOW_REQUESTS} CPU-bound ones`, run } };
+module.exports = { fairness: { title: `fast requests beside ${SLOW_REQUESTS} CPU-bound ones`, run } };
