@@ -98,7 +98,7 @@ class UsageError extends Error {}
 /** The command that reruns one scenario as this run ran it: the options given, none left implicit. */
 function commandFor(name, { values, numbers }) {
   const relevant = {
-    reload: ['workers', 'connections', 'reloads', 'reload-duration'],
+    reload: ['rounds', 'workers', 'connections', 'reloads', 'reload-duration'],
     startup: ['rounds'],
     fairness: ['rounds', 'workers'],
   }[name] ?? ['duration', 'rounds', 'workers', 'connections'];

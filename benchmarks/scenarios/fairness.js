@@ -7,6 +7,7 @@
 const http = require('node:http');
 const { freePort } = require('../lib/net-utils.js');
 const { fmt, median, table } = require('../lib/report.js');
+const { alternate } = require('../lib/rounds.js');
 const { CONTENDERS, start, waitUntilServing, sleep } = require('../lib/servers.js');
 
 const SLOW_REQUESTS = 30;
@@ -64,15 +65,7 @@ async function measure(contender, ctx) {
 }
 
 async function run(ctx) {
-  const contenders = ctx.choose(['unicorn-sync', 'unicorn-async', 'cluster-rr', 'cluster-shared', 'pm2', 'node-http'].map((id) => CONTENDERS[id]));
-  const runs = new Map(contenders.map((c) => [c.name, []]));
-  for (let round = 1; round <= ctx.rounds; round++) {
-    for (const contender of contenders) {
-      const result = await measure(contender, ctx);
-      runs.get(contender.name).push(result);
-      ctx.progress(`fairness round ${round}: ${contender.name}: ${result.delayed} of ${result.fast} fast requests over ${DELAYED_MS} ms, errors ${result.errors}`);
-    }
-  }
+  const runs = await alternate(ctx, 'fairness', ctx.choose(Object.values(CONTENDERS)), (contender) => measure(contender, ctx), (r) => `${r.delayed} of ${r.fast} fast requests over ${DELAYED_MS} ms, errors ${r.errors}`);
   const rows = [...runs].map(([contender, results]) => {
     const delayed = median(results.map((r) => r.delayed));
     const mid = results.find((r) => r.delayed === delayed);

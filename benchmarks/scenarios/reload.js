@@ -17,6 +17,7 @@ const { fork } = require('node:child_process');
 const path = require('node:path');
 const { freePort } = require('../lib/net-utils.js');
 const { median, sum, table } = require('../lib/report.js');
+const { alternate } = require('../lib/rounds.js');
 const { CONTENDERS, start, waitUntilServing, sleep } = require('../lib/servers.js');
 
 const LOAD = path.join(__dirname, '..', 'lib', 'closed-loop.js');
@@ -32,8 +33,8 @@ const LOADS = {
 const CONTENDERS_LOADS = [
   [{ ...CONTENDERS['unicorn-async'], mode: '-k async' }, ['keep-alive', 'close']],
   [{ ...CONTENDERS['unicorn-sync'], mode: '-k sync' }, ['close']],
-  [{ ...CONTENDERS.pm2, mode: 'cluster, app without SIGINT handler' }, ['keep-alive', 'close']],
-  [{ ...CONTENDERS.pm2, mode: 'cluster, app drains on SIGINT', graceful: true }, ['keep-alive', 'close']],
+  [{ ...CONTENDERS.pm2, name: 'PM2, app without SIGINT handler', mode: 'cluster, app without SIGINT handler' }, ['keep-alive', 'close']],
+  [{ ...CONTENDERS.pm2, name: 'PM2, app drains on SIGINT', mode: 'cluster, app drains on SIGINT', graceful: true }, ['keep-alive', 'close']],
 ];
 
 function startLoad(port, load, connections) {
@@ -95,39 +96,46 @@ function failuresByReload(result) {
   return `failures during/just after each reload: [${counts.join(', ')}], at other times: ${outside}`;
 }
 
-function row(contender, load, result) {
-  const completed = result.reloads.filter((r) => r.outcome === 'complete').length;
-  const reloads = completed === result.reloads.length ? String(completed) : `${completed} (${result.reloads.length - completed} failed)`;
-  const reloadSeconds = result.reloads.length ? (median(result.reloads.map((r) => r.done - r.sent)) / 1000).toFixed(2) : '—';
-  const failed = sum(Object.values(result.failures));
-  const kinds = Object.entries(result.failures)
+/** One contender's row for one load, over every round: reloads, requests and failures summed; req/s the median round's. */
+function row(contender, load, results) {
+  const reloads = results.flatMap((r) => r.reloads);
+  const completed = reloads.filter((r) => r.outcome === 'complete').length;
+  const reloadCount = completed === reloads.length ? String(completed) : `${completed} (${reloads.length - completed} failed)`;
+  const reloadSeconds = reloads.length ? (median(reloads.map((r) => r.done - r.sent)) / 1000).toFixed(2) : '—';
+  const failures = {};
+  for (const result of results) for (const [kind, n] of Object.entries(result.failures)) failures[kind] = (failures[kind] ?? 0) + n;
+  const failed = sum(Object.values(failures));
+  const kinds = Object.entries(failures)
     .sort(([, a], [, b]) => b - a)
     .map(([kind, n]) => `${kind} ${n}`)
     .join(', ');
-  const reused = result.onReusedSocket ? `; ${result.onReusedSocket} on a reused keep-alive socket` : '';
-  const rps = result.ok / (result.elapsedMs / 1000);
+  const reusedCount = sum(results.map((r) => r.onReusedSocket));
+  const reused = reusedCount ? `; ${reusedCount} on a reused keep-alive socket` : '';
+  const rps = median(results.map((r) => r.ok / (r.elapsedMs / 1000)));
   const name = contender.kind === 'pm2' ? 'PM2' : 'unicorn';
-  return [name, contender.mode, load, reloads, reloadSeconds, result.ok, rps.toFixed(0), failed, result.failures.refused ?? 0, kinds ? kinds + reused : '—'];
+  return [name, contender.mode, load, reloadCount, reloadSeconds, sum(results.map((r) => r.ok)), rps.toFixed(0), failed, failures.refused ?? 0, kinds ? kinds + reused : '—'];
 }
+
+const describe = (result) => {
+  const reloadTimes = result.reloads.map((r) => `${(r.sent / 1000).toFixed(1)}–${(r.done / 1000).toFixed(1)} s ${r.outcome}`);
+  const warmUp = result.beforeWindow ? `; and ${result.beforeWindow} failures during the warm-up, before any reload (not in the table)` : '';
+  return `${result.ok} ok, failures ${JSON.stringify(result.failures)}; reloads ${reloadTimes.join(', ')}; ${failuresByReload(result)}${warmUp}`;
+};
 
 async function run(ctx) {
   const rows = [];
   for (const load of Object.keys(LOADS)) {
-    for (const [contender, loads] of CONTENDERS_LOADS) {
-      if (!loads.includes(load) || ctx.choose([contender]).length === 0) continue;
-      const result = await measure(contender, load, ctx);
-      rows.push(row(contender, load, result));
-      const reloadTimes = result.reloads.map((r) => `${(r.sent / 1000).toFixed(1)}–${(r.done / 1000).toFixed(1)} s ${r.outcome}`);
-      ctx.progress(`reload, ${load}: ${contender.name} ${contender.mode}: ${result.ok} ok, failures ${JSON.stringify(result.failures)}; reloads ${reloadTimes.join(', ')}; ${failuresByReload(result)}`);
-      if (result.beforeWindow) ctx.progress(`  and ${result.beforeWindow} failures during the warm-up, before any reload (not in the table)`);
-    }
+    const contenders = CONTENDERS_LOADS.filter(([contender, loads]) => loads.includes(load) && ctx.choose([contender]).length > 0).map(([contender]) => contender);
+    const runs = await alternate(ctx, `reload, ${load}`, contenders, (contender) => measure(contender, load, ctx), describe);
+    for (const contender of contenders) rows.push(row(contender, load, runs.get(contender.name)));
   }
   const columns = [['contender'], ['mode'], ['load'], ['reloads', 'r'], ['reload s, median', 'r'], ['requests', 'r'], ['req/s', 'r'], ['failed', 'r'], ['refused', 'r'], ['how they failed']];
   return [
     `${ctx.workers} workers each, serving benchmarks/apps/hello.js (PM2: benchmarks/apps/listen.js, the same handler listening itself). ` +
       `Load: benchmarks/lib/closed-loop.js, ${ctx.connections} connections in closed loops; keep-alive, or \`Connection: close\` on every request. ` +
-      `${ctx.reloads} reloads spread over ${ctx.reloadDuration} s, one at a time, each waited for (unicorn: SIGHUP until the arbiter logs "Reload complete"; PM2: \`pm2 reload\`). ` +
-      `Counted over ${ctx.reloadDuration} s (or to ${TAIL_MS / 1000} s after the last reload ended, if later) after a second of warm-up. node:cluster and a single node:http process have no reload of their own.`,
+      `Each round, ${ctx.reloads} reloads spread over ${ctx.reloadDuration} s, one at a time, each waited for (unicorn: SIGHUP until the arbiter logs "Reload complete"; PM2: \`pm2 reload\`). ` +
+      `Counted over ${ctx.reloadDuration} s (or to ${TAIL_MS / 1000} s after the last reload ended, if later) after a second of warm-up. ` +
+      `${ctx.rounds} rounds alternating the contenders: reloads, requests and failures are summed over the rounds, req/s is the median round's. node:cluster and a single node:http process have no reload of their own.`,
     '',
     table(columns, rows),
     '',

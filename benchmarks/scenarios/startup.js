@@ -6,6 +6,7 @@
 'use strict';
 const { freePort, get } = require('../lib/net-utils.js');
 const { fmt, mb, median, table } = require('../lib/report.js');
+const { alternate } = require('../lib/rounds.js');
 const { CONTENDERS, start, childrenOf, rssOf, cpuMsOf, sleep } = require('../lib/servers.js');
 
 const WORKERS = 4;
@@ -49,15 +50,7 @@ async function measure(contender, ctx) {
 }
 
 async function run(ctx) {
-  const contenders = ctx.choose(['unicorn-sync', 'unicorn-async', 'cluster-rr', 'cluster-shared', 'pm2', 'node-http'].map((id) => CONTENDERS[id]));
-  const runs = new Map(contenders.map((c) => [c.name, []]));
-  for (let round = 1; round <= ctx.rounds; round++) {
-    for (const contender of contenders) {
-      const r = await measure(contender, ctx);
-      runs.get(contender.name).push(r);
-      ctx.progress(`startup round ${round}: ${contender.name}: first response ${fmt(r.firstResponseMs)} ms, workers ${r.workerRss.map(mb).join(', ')} MB`);
-    }
-  }
+  const runs = await alternate(ctx, 'startup', ctx.choose(Object.values(CONTENDERS)), (contender) => measure(contender, ctx), (r) => `first response ${fmt(r.firstResponseMs)} ms, workers ${r.workerRss.map(mb).join(', ')} MB`);
   const summary = new Map(
     [...runs].map(([contender, results]) => {
       const workerRss = median(results.flatMap((r) => r.workerRss));

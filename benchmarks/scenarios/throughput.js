@@ -9,9 +9,10 @@ const path = require('node:path');
 const { freePort } = require('../lib/net-utils.js');
 const { runLoad } = require('../lib/http-load.js');
 const { fmt, median, table } = require('../lib/report.js');
+const { alternate } = require('../lib/rounds.js');
 const { CONTENDERS, unicornWith, start, waitUntilServing, sleep } = require('../lib/servers.js');
 
-const EVERY = ['unicorn-sync', 'unicorn-async', 'cluster-rr', 'cluster-shared', 'pm2', 'node-http'].map((id) => CONTENDERS[id]);
+const EVERY = Object.values(CONTENDERS);
 /** What every other contender is divided by, unless a scenario names its own. */
 const PEERS = ['node:cluster round-robin', 'node:cluster shared-handle', 'PM2 cluster', 'node:http, one process'];
 
@@ -92,14 +93,7 @@ async function measure(contender, scenario, ctx) {
 async function run(name, ctx) {
   const scenario = SCENARIOS[name];
   const contenders = ctx.choose(scenario.contenders);
-  const runs = new Map(contenders.map((c) => [c.name, []]));
-  for (let round = 1; round <= ctx.rounds; round++) {
-    for (const contender of contenders) {
-      const result = await measure(contender, scenario, ctx);
-      runs.get(contender.name).push(result);
-      ctx.progress(`${name} round ${round}: ${contender.name}: ${fmt(result.rps)} req/s, errors ${result.errors}`);
-    }
-  }
+  const runs = await alternate(ctx, name, contenders, (contender) => measure(contender, scenario, ctx), (r) => `${fmt(r.rps)} req/s, errors ${r.errors}`);
   const summary = new Map(
     [...runs].map(([contender, results]) => {
       const rps = median(results.map((r) => r.rps));

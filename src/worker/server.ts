@@ -52,9 +52,11 @@ const SLOW_REQUEST_MS = 5;
  *  One request held up by the scheduler on a loaded machine must not make a fast app look slow. */
 const SERVICE_TIME_WEIGHT = 0.2;
 const SERVICE_TIME_CAP_MS = 4 * SLOW_REQUEST_MS;
-/** sync: after a request that took the cap or longer, how long the worker takes one connection at a
- *  time whatever the average says. An app whose occasional request holds the CPU for 100 ms is fast
- *  on average; without this, a connection accepted just before such a request waits it out. */
+/** sync: after a second request that took the cap or longer within this time of the one before, how
+ *  long the worker takes one connection at a time whatever the average says. An app whose occasional
+ *  request holds the CPU for 100 ms is fast on average; without this, a connection accepted just
+ *  before such a request waits it out. One such request alone (a cold first call of a route, the
+ *  scheduler holding the process on a loaded machine) does not switch the worker over. */
 const SLOW_REQUEST_MEMORY_MS = 10_000;
 /** sync: after taking one connection of a burst, how long the worker waits for its request before
  *  accepting again anyway (a client that connects early and sends nothing must not hold it). */
@@ -101,8 +103,10 @@ export class WorkerServer {
   private readonly waiting: Array<[IncomingMessage, ServerResponse]> = [];
   /** sync: moving average of request durations (ms); unknown until the first request is done. */
   private serviceMs: number | undefined;
-  /** sync: when the last request that took SERVICE_TIME_CAP_MS or longer ended. */
+  /** sync: when the last request that took SERVICE_TIME_CAP_MS or longer ended, and until when the
+   *  worker takes one connection at a time because of such requests. */
   private slowSeenAt = -Infinity;
+  private carefulUntil = -Infinity;
   /** sync: when the worker last paused on accepting a connection, and the timer that ends it. */
   private acceptedAt = -Infinity;
   private graceTimer: NodeJS.Timeout | undefined;
@@ -211,7 +215,7 @@ export class WorkerServer {
 
   /** sync: requests are slow on average, or not timed yet: take one connection at a time. */
   private isSlow(): boolean {
-    return this.serviceMs === undefined || this.serviceMs >= SLOW_REQUEST_MS || performance.now() - this.slowSeenAt < SLOW_REQUEST_MEMORY_MS;
+    return this.serviceMs === undefined || this.serviceMs >= SLOW_REQUEST_MS || performance.now() < this.carefulUntil;
   }
 
   private updateGate(): void {
@@ -287,7 +291,10 @@ export class WorkerServer {
 
   private syncDone(started: number): void {
     const now = performance.now();
-    if (now - started >= SERVICE_TIME_CAP_MS) this.slowSeenAt = now;
+    if (now - started >= SERVICE_TIME_CAP_MS) {
+      if (now - this.slowSeenAt < SLOW_REQUEST_MEMORY_MS) this.carefulUntil = now + SLOW_REQUEST_MEMORY_MS;
+      this.slowSeenAt = now;
+    }
     const took = Math.min(now - started, SERVICE_TIME_CAP_MS);
     this.serviceMs = this.serviceMs === undefined ? took : this.serviceMs + SERVICE_TIME_WEIGHT * (took - this.serviceMs);
     this.busy = false;

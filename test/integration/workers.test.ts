@@ -99,10 +99,16 @@ describe('sync workers', () => {
     const unicorn = await serve(ROUTES, [], { workers: 2 });
     // Many fast requests make the average fast: a worker then takes a burst whole.
     for (let i = 0; i < 20; i++) await Promise.all([request(unicorn.url()), request(unicorn.url())]);
-    // One 40 ms request in each worker leaves the average under 5 ms, but not the worker's memory of it.
-    const seen = new Set<string>();
-    for (let i = 0; i < 50 && seen.size < 2; i++) seen.add((await request(`${unicorn.url()}/cpu?ms=40`)).body);
-    expect(seen.size).toBe(2);
+    // Two 40 ms requests in each worker leave the average under 5 ms, but not the worker's memory of them.
+    const seen = new Map<string, number>();
+    for (let i = 0; i < 100 && !(seen.size === 2 && [...seen.values()].every((n) => n >= 2)); i++) {
+      const { body } = await request(`${unicorn.url()}/cpu?ms=40`);
+      seen.set(body, (seen.get(body) ?? 0) + 1);
+      // Fast requests between them keep the average down.
+      for (let j = 0; j < 10; j++) await request(unicorn.url());
+    }
+    expect([...seen.values()]).toEqual([expect.any(Number), expect.any(Number)]);
+    expect(Math.min(...seen.values())).toBeGreaterThanOrEqual(2);
     const replies = await Promise.all(Array.from({ length: 6 }, () => request(`${unicorn.url()}/slow?ms=400`)));
     const perWorker = new Map<string, number>();
     for (const { body } of replies) perWorker.set(body, (perWorker.get(body) ?? 0) + 1);

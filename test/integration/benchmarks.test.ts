@@ -1,0 +1,106 @@
+/**
+ * The benchmark suite itself (benchmarks/run.js): it refuses bad input with a message naming the
+ * value and what is accepted, and a short run of real scenarios against real contenders produces
+ * the tables RESULTS.md is made of. Speed is not asserted here, only that every figure is there;
+ * autocannon (a dev dependency) is the load generator, so the test does not depend on wrk.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { ROOT } from '../helpers/unicorn';
+
+const RUN = path.join(ROOT, 'benchmarks', 'run.js');
+const running = new Set<ChildProcess>();
+
+afterEach(async () => {
+  // SIGTERM: the suite stops the servers it started (their own process groups) on its way out.
+  await Promise.all(
+    [...running].map(
+      (child) =>
+        new Promise<void>((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resolve();
+          const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+          child.once('exit', () => {
+            clearTimeout(timer);
+            resolve();
+          });
+          child.kill('SIGTERM');
+        }),
+    ),
+  );
+  running.clear();
+});
+
+function bench(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [RUN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  running.add(child);
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
+}
+
+/** The rows of the markdown table in `text`, as lists of cells, without its heading and rule. */
+function tableRows(text: string): string[][] {
+  const lines = text.split('\n').filter((line) => line.startsWith('| '));
+  return lines.slice(2).map((line) => line.slice(2, -2).split(' | '));
+}
+
+describe('the benchmark suite', () => {
+  it('lists its scenarios and options with --help', async () => {
+    const { code, stdout } = await bench(['--help']);
+    expect(code).toBe(0);
+    for (const scenario of ['keep-alive', 'churn', 'json', 'fairness', 'reload', 'startup', 'access-log']) {
+      expect(stdout).toMatch(new RegExp(`^  ${scenario} `, 'm'));
+    }
+    expect(stdout).toContain('--contender X');
+  });
+
+  it.each([
+    [['chrun'], 'no scenario "chrun": choose from keep-alive, churn, json, fairness, reload, startup, access-log, proxies'],
+    [['--rounds', '0'], '--rounds "0" is not accepted: expected a whole number of 1 or more'],
+    [['--duration', 'fast'], '--duration "fast" is not accepted: expected a number above 0'],
+    [['--contender', 'pm3'], '--contender "pm3" is not accepted: expected one of unicorn-sync, unicorn-async, cluster-rr, cluster-shared, pm2, node-http'],
+    [['--generator', 'ab'], '--generator "ab" is not accepted: expected wrk or autocannon'],
+    [['--bogus'], "Unknown option '--bogus'"],
+  ])('refuses %j, naming the value and what is accepted', async (args, message) => {
+    const { code, stdout, stderr } = await bench(args);
+    expect(code).toBe(2);
+    expect(stderr).toContain(`bench: ${message}`);
+    expect(stderr).toContain('--help');
+    expect(stdout).toBe('');
+  });
+
+  it('measures churn for unicorn against a node:http process, with the ratio to it', async () => {
+    const { code, stdout, stderr } = await bench(['churn', '--duration', '1', '--rounds', '1', '--workers', '1', '--connections', '4', '--generator', 'autocannon', '--contender', 'unicorn-sync', '--contender', 'node-http']);
+    expect({ code, stderr }).toMatchObject({ code: 0 });
+    expect(stdout).toContain('## churn: ');
+    expect(stdout).toContain('Command: `npm run bench -- churn --duration 1 --rounds 1 --workers 1 --connections 4 --contender unicorn-sync --contender node-http`');
+    expect(stdout).toMatch(/^Machine: \d+ × .+, Node v\d+/m);
+    const rows = tableRows(stdout);
+    expect(rows.map((row) => row[0])).toEqual(['unicorn sync', 'node:http, one process']);
+    for (const [, rps, p50, p99, errors, ratio] of rows) {
+      expect(Number(rps)).toBeGreaterThan(0);
+      expect(Number(p50)).toBeGreaterThanOrEqual(0);
+      expect(Number(p99)).toBeGreaterThanOrEqual(Number(p50));
+      expect(errors).toBe('0');
+      expect(Number(ratio)).toBeGreaterThan(0);
+    }
+    expect(rows[1]![5]).toBe('1.00');
+  });
+
+  it('measures start-up time, memory and idle CPU of an arbiter and its workers', async () => {
+    const { code, stdout, stderr } = await bench(['startup', '--rounds', '1', '--contender', 'unicorn-async', '--contender', 'node-http']);
+    expect({ code, stderr }).toMatchObject({ code: 0 });
+    const rows = tableRows(stdout);
+    expect(rows.map((row) => row[0])).toEqual(['unicorn async', 'node:http, one process']);
+    const [unicorn, bare] = rows as [string[], string[]];
+    // Launch to first response, supervisor RSS, worker RSS, the difference, supervisor and worker CPU.
+    expect(Number(unicorn[1])).toBeGreaterThan(0);
+    expect(Number(unicorn[2])).toBeGreaterThan(10);
+    expect(Number(unicorn[3])).toBeGreaterThan(10);
+    expect(unicorn[4]).toMatch(/^[+-]\d+\.\d$/);
+    expect(Number(unicorn[5])).toBeGreaterThanOrEqual(0);
+    expect(bare.slice(2, 6)).toEqual(['—', expect.stringMatching(/^\d+\.\d$/), '+0.0', '—']);
+  });
+});
