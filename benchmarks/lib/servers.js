@@ -267,4 +267,17 @@ function cpuMsOf(pid) {
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
 }
 
-module.exports = { CONTENDERS, unicornWith, start, waitUntilServing, childrenOf, rssOf, cpuMsOf, sleep };
+/** Start counting the CPU `pids` use; the function returned gives each one's ms since (NaN for one gone). */
+function cpuMeter(pids) {
+  const before = pids.map(cpuMsOf);
+  return () =>
+    pids.map((pid, i) => {
+      try {
+        return cpuMsOf(pid) - before[i];
+      } catch {
+        return NaN;
+      }
+    });
+}
+
+module.exports = { CONTENDERS, unicornWith, start, waitUntilServing, childrenOf, rssOf, cpuMeter, sleep };

@@ -7,7 +7,7 @@
 const { freePort, get } = require('../lib/net-utils.js');
 const { fmt, mb, median, table } = require('../lib/report.js');
 const { alternate } = require('../lib/rounds.js');
-const { CONTENDERS, start, childrenOf, rssOf, cpuMsOf, sleep } = require('../lib/servers.js');
+const { CONTENDERS, start, childrenOf, rssOf, cpuMeter, sleep } = require('../lib/servers.js');
 
 const WORKERS = 4;
 const IDLE_MS = 5000;
@@ -33,10 +33,9 @@ async function measure(contender, ctx) {
     // Every worker serves a few requests, and start-up's garbage has time to be collected.
     for (let i = 0; i < 20 * WORKERS; i++) await get(port);
     await sleep(1000);
-    const processes = [server.pid, ...workers];
-    const cpuBefore = processes.map(cpuMsOf);
+    const cpu = cpuMeter([server.pid, ...workers]);
     await sleep(IDLE_MS);
-    const cpuPercent = processes.map((pid, i) => ((cpuMsOf(pid) - cpuBefore[i]) / IDLE_MS) * 100);
+    const cpuPercent = cpu().map((ms) => (ms / IDLE_MS) * 100);
     return {
       firstResponseMs,
       supervisorRss: single ? undefined : rssOf(server.pid),

@@ -10,7 +10,7 @@ const { freePort } = require('../lib/net-utils.js');
 const { runLoad } = require('../lib/http-load.js');
 const { fmt, median, table } = require('../lib/report.js');
 const { alternate } = require('../lib/rounds.js');
-const { CONTENDERS, unicornWith, start, waitUntilServing, sleep } = require('../lib/servers.js');
+const { CONTENDERS, unicornWith, start, waitUntilServing, childrenOf, cpuMeter, sleep } = require('../lib/servers.js');
 
 const EVERY = Object.values(CONTENDERS);
 /** What every other contender is divided by, unless a scenario names its own. */
@@ -83,7 +83,11 @@ async function measure(contender, scenario, ctx) {
   try {
     await waitUntilServing(port, server, ctx.workers);
     await sleep(300);
-    return await runLoad(ctx.generator, { port, headers: { ...scenario.headers, ...contender.headers }, connections: ctx.connections, duration: ctx.duration });
+    // Every process of the contender: the supervisor (which should spend nothing per request) and the workers.
+    const cpu = cpuMeter([server.pid, ...childrenOf(server.pid)]);
+    const result = await runLoad(ctx.generator, { port, headers: { ...scenario.headers, ...contender.headers }, connections: ctx.connections, duration: ctx.duration });
+    const cpuMs = cpu().reduce((total, ms) => total + ms, 0);
+    return { ...result, cpuUs: (cpuMs * 1000) / (result.rps * ctx.duration) };
   } finally {
     await server.stop();
     rmSync(dir, { recursive: true, force: true });
@@ -98,7 +102,7 @@ async function run(name, ctx) {
     [...runs].map(([contender, results]) => {
       const rps = median(results.map((r) => r.rps));
       const mid = results.find((r) => r.rps === rps);
-      return [contender, { rps, p50: mid.p50, p99: mid.p99, errors: results.reduce((n, r) => n + r.errors, 0) }];
+      return [contender, { rps, p50: mid.p50, p99: mid.p99, cpuUs: mid.cpuUs, errors: results.reduce((n, r) => n + r.errors, 0) }];
     }),
   );
   const peers = (scenario.peers ?? PEERS).filter((peer) => summary.has(peer));
@@ -107,12 +111,13 @@ async function run(name, ctx) {
     fmt(s.rps),
     fmt(s.p50, 2),
     fmt(s.p99, 2),
+    fmt(s.cpuUs, 1),
     s.errors,
     ...peers.map((peer) => fmt(s.rps / summary.get(peer).rps, 2)),
   ]);
-  const columns = [['contender'], ['req/s', 'r'], ['p50 ms', 'r'], ['p99 ms', 'r'], ['errors', 'r'], ...peers.map((peer) => [`× ${peer}`, 'r'])];
+  const columns = [['contender'], ['req/s', 'r'], ['p50 ms', 'r'], ['p99 ms', 'r'], ['CPU µs/req', 'r'], ['errors', 'r'], ...peers.map((peer) => [`× ${peer}`, 'r'])];
   return [
-    `Load generator: ${ctx.generator}, ${ctx.connections} connections, ${ctx.duration} s a run, ${ctx.rounds} rounds alternating the contenders; the median round is shown, errors are over every round. ${ctx.workers} workers each, serving benchmarks/apps/${scenario.app}.`,
+    `Load generator: ${ctx.generator}, ${ctx.connections} connections, ${ctx.duration} s a run, ${ctx.rounds} rounds alternating the contenders; the median round is shown, errors are over every round. ${ctx.workers} workers each, serving benchmarks/apps/${scenario.app}. CPU µs/req: the CPU time (user + system, /proc/PID/stat) of every process of the contender — supervisor and workers — over the run, per request served.`,
     ...(scenario.note ? ['', scenario.note] : []),
     '',
     table(columns, rows),

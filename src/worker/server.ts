@@ -52,11 +52,13 @@ const SLOW_REQUEST_MS = 5;
  *  One request held up by the scheduler on a loaded machine must not make a fast app look slow. */
 const SERVICE_TIME_WEIGHT = 0.2;
 const SERVICE_TIME_CAP_MS = 4 * SLOW_REQUEST_MS;
-/** sync: after a second request that took the cap or longer within this time of the one before, how
- *  long the worker takes one connection at a time whatever the average says. An app whose occasional
- *  request holds the CPU for 100 ms is fast on average; without this, a connection accepted just
- *  before such a request waits it out. One such request alone (a cold first call of a route, the
- *  scheduler holding the process on a loaded machine) does not switch the worker over. */
+/** sync: a request this long makes clients it holds up wait noticeably. After a second one within
+ *  SLOW_REQUEST_MEMORY_MS of the one before, the worker takes one connection at a time for that long,
+ *  whatever the average says. An app whose occasional request holds the CPU for 100 ms is fast on
+ *  average; without this, a connection accepted just before such a request waits it out. One such
+ *  request alone (a cold first call of a route) does not switch the worker over, and a fast
+ *  request the scheduler held up on a loaded machine seldom takes this long, let alone twice. */
+const HOLDING_REQUEST_MS = 50;
 const SLOW_REQUEST_MEMORY_MS = 10_000;
 /** sync: after taking one connection of a burst, how long the worker waits for its request before
  *  accepting again anyway (a client that connects early and sends nothing must not hold it). */
@@ -103,7 +105,7 @@ export class WorkerServer {
   private readonly waiting: Array<[IncomingMessage, ServerResponse]> = [];
   /** sync: moving average of request durations (ms); unknown until the first request is done. */
   private serviceMs: number | undefined;
-  /** sync: when the last request that took SERVICE_TIME_CAP_MS or longer ended, and until when the
+  /** sync: when the last request that took HOLDING_REQUEST_MS or longer ended, and until when the
    *  worker takes one connection at a time because of such requests. */
   private slowSeenAt = -Infinity;
   private carefulUntil = -Infinity;
@@ -291,7 +293,7 @@ export class WorkerServer {
 
   private syncDone(started: number): void {
     const now = performance.now();
-    if (now - started >= SERVICE_TIME_CAP_MS) {
+    if (now - started >= HOLDING_REQUEST_MS) {
       if (now - this.slowSeenAt < SLOW_REQUEST_MEMORY_MS) this.carefulUntil = now + SLOW_REQUEST_MEMORY_MS;
       this.slowSeenAt = now;
     }

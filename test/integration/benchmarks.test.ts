@@ -6,19 +6,34 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { ROOT } from '../helpers/unicorn';
+import { childPids, ROOT } from '../helpers/unicorn';
 
 const RUN = path.join(ROOT, 'benchmarks', 'run.js');
 const running = new Set<ChildProcess>();
 
+/** Kill a child of the suite and, for a server it started, the process group it leads. */
+function killChild(pid: number): void {
+  for (const target of [-pid, pid]) {
+    try {
+      process.kill(target, 'SIGKILL');
+    } catch {
+      // gone, or not a group leader
+    }
+  }
+}
+
 afterEach(async () => {
-  // SIGTERM: the suite stops the servers it started (their own process groups) on its way out.
+  // SIGTERM: the suite stops the servers it started (their own process groups) on its way out. If
+  // it has not within 15 s, it and those groups are killed.
   await Promise.all(
     [...running].map(
       (child) =>
         new Promise<void>((resolve) => {
           if (child.exitCode !== null || child.signalCode !== null) return resolve();
-          const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+          const timer = setTimeout(() => {
+            for (const pid of childPids(child.pid!)) killChild(pid);
+            child.kill('SIGKILL');
+          }, 15_000);
           child.once('exit', () => {
             clearTimeout(timer);
             resolve();
@@ -79,15 +94,16 @@ describe('the benchmark suite', () => {
     expect(stdout).toMatch(/^Machine: \d+ × .+, Node v\d+/m);
     const rows = tableRows(stdout);
     expect(rows.map((row) => row[0])).toEqual(['unicorn sync', 'node:http, one process']);
-    for (const [, rps, p50, p99, errors, ratio] of rows) {
+    for (const [, rps, p50, p99, cpu, errors, ratio] of rows) {
       expect(Number(rps)).toBeGreaterThan(0);
       expect(Number(p50)).toBeGreaterThanOrEqual(0);
       expect(Number(p99)).toBeGreaterThanOrEqual(Number(p50));
+      expect(Number(cpu)).toBeGreaterThan(0);
       expect(errors).toBe('0');
       expect(Number(ratio)).toBeGreaterThan(0);
     }
-    expect(rows[1]![5]).toBe('1.00');
-  });
+    expect(rows[1]![6]).toBe('1.00');
+  }, 60_000);
 
   it('measures start-up time, memory and idle CPU of an arbiter and its workers', async () => {
     const { code, stdout, stderr } = await bench(['startup', '--rounds', '1', '--contender', 'unicorn-async', '--contender', 'node-http']);
@@ -102,5 +118,5 @@ describe('the benchmark suite', () => {
     expect(unicorn[4]).toMatch(/^[+-]\d+\.\d$/);
     expect(Number(unicorn[5])).toBeGreaterThanOrEqual(0);
     expect(bare.slice(2, 6)).toEqual(['—', expect.stringMatching(/^\d+\.\d$/), '+0.0', '—']);
-  });
+  }, 60_000);
 });
