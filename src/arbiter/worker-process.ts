@@ -180,13 +180,12 @@ export function forkWorker(settings: Settings, fork: ForkContext, cannotFork: (e
 /**
  * The workers run with the arbiter's Node options, minus debugger flags (every worker would fight
  * for the same inspector port), plus an inspector port that is only opened when the arbiter reads a
- * stuck worker's stack (arbiter/diagnose.ts), plus type stripping on a Node 22 that does not strip
- * by default, so that a TypeScript app loads the same on every supported Node.
+ * stuck worker's stack (arbiter/diagnose.ts). Every supported Node strips TypeScript types by
+ * default, so no flag is added for it (on Node 22 the flag made every worker warn, app in TypeScript
+ * or not).
  */
 function workerExecArgv(): string[] {
   const argv = process.execArgv.filter((arg) => !/^--inspect(-brk|-port|-wait)?(=|$)/.test(arg));
   argv.push(INSPECT_ON_DEMAND);
-  const features = process.features as { typescript?: string | false };
-  if (!features.typescript && !argv.includes('--experimental-strip-types')) argv.push('--experimental-strip-types');
   return argv;
 }

@@ -5,6 +5,7 @@
  */
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { registerHooks } from 'node:module';
+import { loadTypeScriptModulesAsEsm } from '../typescript-modules';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { badConfig, show } from '../errors';
@@ -135,7 +136,7 @@ async function importConfig(file: string, label: string, { fresh, pinned }: Load
   }
   const features = process.features as { typescript?: string | false };
   if (['.ts', '.mts', '.cts'].includes(ext) && !features.typescript) {
-    throw badConfig(`cannot read the config file ${label}: this Node.js (${process.version}) does not run TypeScript; use Node.js 22.18 or newer, or a .mjs config`);
+    throw badConfig(`cannot read the config file ${label}: this Node.js (${process.version}) does not run TypeScript (it was started with --no-experimental-strip-types); remove that flag from NODE_OPTIONS, or use a .mjs config`);
   }
   let url = pathToFileURL(file).href;
   if (fresh) {
@@ -194,6 +195,8 @@ function hookModuleLoads(): boolean {
   if (hooked) return true;
   if (typeof registerHooks !== 'function') return false;
   hooked = true;
+  // First, so that the format recorded below is the one TypeScript is finally loaded as.
+  loadTypeScriptModulesAsEsm();
   registerHooks({
     resolve(specifier, context, nextResolve) {
       const pinned = pinnedSources.get(specifier);

@@ -3,6 +3,7 @@ import type { AppSpec } from '../config/app-spec';
 import { appError } from '../errors';
 import { describeError as describe, kindOf } from '../describe';
 import { resolveModule } from './resolve';
+import { loadTypeScriptModulesAsEsm } from '../typescript-modules';
 
 /**
  * Load the app as MODULE[:EXPORT] names it: resolve and import the module (ESM or CommonJS, or
@@ -10,6 +11,7 @@ import { resolveModule } from './resolve';
  * export is one. Every failure is an app-load error that names the app and the cause.
  */
 export async function loadApp(spec: AppSpec, cwd: string): Promise<unknown> {
+  loadTypeScriptModulesAsEsm();
   const resolution = resolveModule(spec.module, cwd);
   if (!('file' in resolution)) {
     throw appError(

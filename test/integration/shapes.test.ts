@@ -2,7 +2,7 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { request } from '../helpers/http';
-import { APPS, runToExit, serve } from '../helpers/unicorn';
+import { APPS, runToExit, serve, start } from '../helpers/unicorn';
 
 /** Serve APP from the fixtures directory and send one request. */
 async function get(app: string, urlPath = '/', args: string[] = [], init: Parameters<typeof request>[1] = {}) {
@@ -65,6 +65,33 @@ describe('handler shapes, with the real frameworks', () => {
 
   it('TypeScript through Node type stripping, with a dotted export', async () => {
     expect((await get('typed.ts:nested.handler', '/t')).reply.body).toBe('typescript /t\n');
+  });
+
+  describe('TypeScript in a package.json that says "type": "commonjs" (what npm init -y writes)', () => {
+    const project = path.join(APPS, 'ts-commonjs');
+
+    it('loads an app written with import and export, and the .ts modules it imports', async () => {
+      const unicorn = await serve('app.ts', ['--chdir', project]);
+      expect((await request(`${unicorn.url()}/t`)).body).toBe('typescript in a commonjs package /t\n');
+    });
+
+    it('loads one written with module.exports as CommonJS, as before', async () => {
+      const unicorn = await serve('legacy.ts', ['--chdir', project]);
+      expect((await request(`${unicorn.url()}/l`)).body).toBe('legacy export default /l\n');
+    });
+
+    it('reads unicorn.config.ts there, and no process warns about type stripping', async () => {
+      const unicorn = start(['-b', '127.0.0.1:0'], { cwd: project });
+      await unicorn.ready(1);
+      expect((await request(`${unicorn.url()}/c`)).body).toBe('typescript in a commonjs package /c\n');
+      expect(unicorn.stderr).not.toMatch(/ExperimentalWarning|Warning:/);
+    });
+  });
+
+  it('a JavaScript app gets no warning about type stripping on any supported Node', async () => {
+    const { unicorn } = await get('routes', '/', ['-w', '2']);
+    await unicorn.ready(2);
+    expect(unicorn.stderr).not.toMatch(/ExperimentalWarning|Type Stripping/);
   });
 
   it('a directory with an index, and an ESM-only installed package', async () => {
