@@ -1,6 +1,6 @@
 // An example config file: `cd examples && ../bin/unicorn` serves hello.js with it.
 // Every key is described in docs/settings.md; hooks and plugins in docs/hooks.md.
-import { defineConfig } from 'unicorn';
+import { defineConfig } from 'unicorn-server';
 
 export default defineConfig({
   app: 'hello.js',

@@ -39,7 +39,7 @@ async function loadEntry(entry: unknown, where: string, cwd: string): Promise<Lo
   if (typeof entry === 'string') return loadModule(entry, undefined, cwd, where);
   if (Array.isArray(entry) && entry.length === 2 && typeof entry[0] === 'string') return loadModule(entry[0], entry[1], cwd, where);
   if (typeof entry === 'function' || (typeof entry === 'object' && entry !== null && !Array.isArray(entry))) {
-    // `import systemd from 'unicorn/hooks/systemd'` in an ES-module config gives the compiled
+    // `import systemd from 'unicorn-server/hooks/systemd'` in an ES-module config gives the compiled
     // CommonJS module's exports object: its default is the plugin.
     return { name: where, hooks: await instantiate(unwrapDefault(entry), undefined, where) };
   }
