@@ -27,8 +27,7 @@ export interface ConfigFile {
   plugins: unknown[];
   /** The file's own hooks (validated by the hook loader). */
   hooks: Partial<Record<HookName, unknown>>;
-  /** The file as it was read: workers import this, not the file on disk (see `loadConfigFile`).
-   *  Absent on a Node without `module.registerHooks` (before 22.15): workers read the disk then. */
+  /** The file as it was read: workers import this, not the file on disk (see `loadConfigFile`). */
   source?: ConfigSource;
 }
 
@@ -150,8 +149,8 @@ async function importConfig(file: string, label: string, { fresh, pinned }: Load
     }
     url += `?unicorn-reread=${++imports}`;
   }
-  const canPin = hookModuleLoads();
-  if (pinned && canPin) pinnedSources.set(url, pinned);
+  hookModuleLoads();
+  if (pinned) pinnedSources.set(url, pinned);
   else configUrls.add(url);
   let namespace: { default?: unknown };
   try {
@@ -159,8 +158,6 @@ async function importConfig(file: string, label: string, { fresh, pinned }: Load
   } catch (err) {
     throw badConfig(`cannot read the config file ${label}: ${describeError(err)}`, err);
   }
-  // Node 22.12 to 22.14 have no module.registerHooks: workers import the file on disk, as before.
-  if (!canPin) return { exported: namespace.default !== undefined ? namespace.default : namespace };
   const source = pinned ?? takeReadSource(url, file);
   if (!source) throw badConfig(`cannot read the config file ${label}: it was imported before, and its text was not kept`);
   return { exported: namespace.default !== undefined ? namespace.default : namespace, source: refuseSize(source) };
@@ -190,10 +187,8 @@ function takeReadSource(url: string, file: string): ConfigSource | undefined {
   return source;
 }
 
-/** Whether module loads are hooked: `module.registerHooks` came in Node 22.15 (and 23.5). */
-function hookModuleLoads(): boolean {
-  if (hooked) return true;
-  if (typeof registerHooks !== 'function') return false;
+function hookModuleLoads(): void {
+  if (hooked) return;
   hooked = true;
   // First, so that the format recorded below is the one TypeScript is finally loaded as.
   loadTypeScriptModulesAsEsm();
@@ -225,5 +220,4 @@ function hookModuleLoads(): boolean {
       return result;
     },
   });
-  return true;
 }
