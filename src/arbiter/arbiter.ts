@@ -1000,9 +1000,11 @@ export class Arbiter {
     // its workers serve on, so a graceful stop hands over as a reload does.
     const sharing = this.succession.sharesListeners();
     if (!sharing) {
+      // The files first, as libuv does: once closed, a path could be another server's by the time
+      // it is unlinked.
+      this.removeSocketFiles();
       closeAll(this.listeners);
       this.perWorker?.closeAll();
-      this.removeSocketFiles();
     }
     for (const record of this.workers.values()) {
       record.state = 'stopping';
@@ -1132,9 +1134,9 @@ export class Arbiter {
     }
   }
 
-  /** Remove the unix socket files (libuv does it on close only for sockets bound in-process, not
-   *  inherited ones), and at exit for an arbiter that dies without closing its listeners. Not while
-   *  another arbiter serves on them. */
+  /** Remove the unix socket files (libuv unlinks on close only the temporary name a socket was
+   *  bound under, and nothing for inherited ones), and at exit for an arbiter that dies without
+   *  closing its listeners. Not while another arbiter serves on them. */
   private removeSocketFiles(): void {
     if (this.succession.sharesListeners()) return;
     for (const file of this.socketFiles) {
