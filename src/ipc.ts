@@ -69,6 +69,16 @@ export const CAPTURED_STDERR_FD = 4;
 export const CAPTURED_STDOUT_FD = 5;
 
 /**
+ * Whether a worker's stderr is a pipe to the arbiter (then its own log goes to CAPTURED_STDERR_FD):
+ * with --capture-output, and whenever the error log is JSON on the arbiter's stderr, which the
+ * worker would otherwise share. Node's inspector writes to a worker's stderr when the arbiter reads
+ * its stack, and those lines are not JSON: the arbiter keeps them out of the log.
+ */
+export function pipesStderr(settings: Pick<import('./config/settings').Settings, 'captureOutput' | 'errorLogfile' | 'logFormat'>): boolean {
+  return settings.captureOutput || (settings.errorLogfile === '-' && settings.logFormat === 'json');
+}
+
+/**
  * Where a worker publishes a function describing its state, for the arbiter to call through the
  * inspector when the worker times out (arbiter/diagnose.ts). A registered symbol's name, so the two
  * sides name it without sharing a module instance.

@@ -11,7 +11,7 @@ import { describeRequest, type ControlReply, type ControlRequest } from '../cont
 import { ExitCode } from '../exit-codes';
 import type { HookArgs, HookRunner } from '../hooks/run';
 import type { ArbiterView, ExitReason, HookName, ServerStats, WorkerStats } from '../hooks/types';
-import { isMessage, type ToArbiter, type ToWorker } from '../ipc';
+import { isMessage, pipesStderr, type ToArbiter, type ToWorker } from '../ipc';
 import { defaultFormat, reopenLogs, type Logger } from '../log';
 import { VERSION } from '../version';
 import { resolveModule } from '../worker/resolve';
@@ -24,7 +24,7 @@ import { PerWorkerSockets } from './reuse-port';
 import { ExitTally, serverStats } from './stats';
 import { Succession } from './succession';
 import { watchForReload, type ReloadWatcher } from './watch';
-import { captureOutput, forkWorker, setupWorkers, workerStats, type WorkerRecord } from './worker-process';
+import { forkWorker, readOutput, setupWorkers, workerStats, type WorkerRecord } from './worker-process';
 
 /** What the loop acts on. Signal handlers, cluster events and IPC messages only enqueue these. */
 type ArbiterEvent =
@@ -636,7 +636,7 @@ export class Arbiter {
     if (!record) return undefined;
     const { handle, pid } = record;
     this.workers.set(id, record);
-    const captured = this.settings.captureOutput ? captureOutput(record, this.log) : undefined;
+    const captured = pipesStderr(this.settings) ? readOutput(record, this.log, this.settings.captureOutput) : undefined;
     handle.on('message', (message: unknown) => this.onWorkerMessage(record, message));
     // A send to a worker that has just died fails; its exit event tells the rest.
     handle.on('error', (err) => this.log.debug({ err, workerId: id }, 'IPC error'));

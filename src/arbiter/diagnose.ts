@@ -31,8 +31,15 @@ export interface Diagnosis {
   unavailable?: string;
 }
 
-/** The execArgv that lets the arbiter open a worker's inspector on demand. */
-export const INSPECT_ON_DEMAND = '--inspect-port=127.0.0.1:0';
+/** The execArgv that lets the arbiter open a worker's inspector on demand: on a free loopback port,
+ *  with its address published over HTTP only (not as `Debugger listening on …` on stderr). */
+export const INSPECT_ON_DEMAND = ['--inspect-port=127.0.0.1:0', '--inspect-publish-uid=http'];
+
+/** What Node's inspector still writes to a worker's stderr during a diagnosis, whatever the flags
+ *  (`Debugger attached.` has no switch), and the lines the flags stop, should a user's come back. */
+const INSPECTOR_NOTICE = /^(?:Debugger (?:listening|ending) on ws:\/\/\S+|For help, see: https:\/\/nodejs\.org\/\S*|Debugger attached\.|Waiting for the debugger to disconnect\.\.\.)$/;
+
+export const isInspectorNotice = (line: string): boolean => INSPECTOR_NOTICE.test(line);
 
 /** How long a free event loop may take to run an immediate. */
 const LOOP_PROBE_MS = 150;

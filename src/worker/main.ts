@@ -7,7 +7,7 @@ import inspector from 'node:inspector';
 import { timerMs } from '../config/duration';
 import { UnicornError } from '../errors';
 import { ExitCode } from '../exit-codes';
-import { CAPTURED_STDERR_FD, CAPTURED_STDOUT_FD, isMessage, SELF_REPORT_KEY, WORKER_BOOT_ENV, type ToArbiter, type SelfReport, type ToWorker, type WorkerBoot } from '../ipc';
+import { CAPTURED_STDERR_FD, CAPTURED_STDOUT_FD, isMessage, pipesStderr, SELF_REPORT_KEY, WORKER_BOOT_ENV, type ToArbiter, type SelfReport, type ToWorker, type WorkerBoot } from '../ipc';
 import { createLogger, reopenLogs } from '../log';
 import { AcceptGate, refuseAppListen, type RawHandle } from './accept';
 import { AccessLog } from './access-log';
@@ -30,14 +30,19 @@ if (!boot || !process.send) {
 }
 delete process.env[WORKER_BOOT_ENV];
 
-// With --capture-output the worker's own stdout and stderr lead to the arbiter's error log; its own
-// log goes straight to where the arbiter's does: fd 4 is the arbiter's stderr (worker-process.ts).
-const log = createLogger({ role: 'worker', worker: boot.workerId }, boot.settings, boot.settings.captureOutput ? CAPTURED_STDERR_FD : 2);
-if (boot.settings.captureOutput) {
+// With --capture-output the worker's own stdout and stderr lead to the arbiter's error log, and with
+// a JSON error log on stderr its stderr leads to the arbiter (pipesStderr); its own log goes straight
+// to where the arbiter's does: fd 4 is the arbiter's stderr (worker-process.ts).
+const stderrPiped = pipesStderr(boot.settings);
+const log = createLogger({ role: 'worker', worker: boot.workerId }, boot.settings, stderrPiped ? CAPTURED_STDERR_FD : 2);
+for (const stream of [...(boot.settings.captureOutput ? [process.stdout] : []), ...(stderrPiped ? [process.stderr] : [])]) {
   // Those are pipes to the arbiter, which Node writes asynchronously once one is full: what is
   // still queued when the worker exits (an app's last words) would be lost. Written synchronously,
   // as Node writes a file or a terminal, each line is in the pipe before the next statement runs.
-  for (const stream of [process.stdout, process.stderr]) (stream as { _handle?: { setBlocking?(blocking: boolean): number } })._handle?.setBlocking?.(true);
+  (stream as { _handle?: { setBlocking?(blocking: boolean): number } })._handle?.setBlocking?.(true);
+  // Once the arbiter is gone (even killed with SIGKILL), what the app prints has nowhere to go, and
+  // must not end the requests the worker finishes: a write to the broken pipe is dropped.
+  stream.on('error', () => {});
 }
 const send = (message: ToArbiter) => {
   if (process.connected) process.send!(message);

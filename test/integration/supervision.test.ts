@@ -75,6 +75,31 @@ describe('heartbeats and timeouts', () => {
   });
 });
 
+/** The lines on stderr that are not JSON objects: none, where the error log is JSON. */
+function notJson(stderr: string): string[] {
+  return stderr.split('\n').filter((line) => {
+    if (line === '') return false;
+    try {
+      return typeof JSON.parse(line) !== 'object';
+    } catch {
+      return true;
+    }
+  });
+}
+
+describe('the error log through a diagnosis', () => {
+  it.each([[[] as string[]], [['--capture-output']]])('is JSON lines only, with %j', async (flags) => {
+    const unicorn = await serve(ROUTES, ['-t', '1s', ...flags]);
+    void request(`${unicorn.url()}/spin`).catch(() => undefined);
+    const line = await unicorn.waitForLog((l) => l.msg.startsWith('WORKER TIMEOUT (pid:'), 'WORKER TIMEOUT');
+    await unicorn.waitForLog((l) => l.workerPid === line.workerPid && l.signal === 'SIGKILL', 'the stuck worker killed');
+    unicorn.signal('SIGTERM');
+    await unicorn.outputClosed;
+    expect(notJson(unicorn.stderr)).toEqual([]);
+    expect(unicorn.logs.some((l) => l.pid === line.workerPid && l.level === 'debug' && l.msg === 'Debugger attached.')).toBe(true);
+  });
+});
+
 describe('crash loops', () => {
   it('respawns a worker that keeps crashing with a growing delay while the other serves', async () => {
     const marker = path.join(mkdtempSync(path.join(tmpdir(), 'unicorn-')), 'first');
