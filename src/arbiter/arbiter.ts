@@ -16,8 +16,9 @@ import { defaultFormat, reopenLogs, type Logger } from '../log';
 import { VERSION } from '../version';
 import { resolveModule } from '../worker/resolve';
 import { activatedListeners, describeUnusedBind } from './activation';
+import { BootAttempts } from './boot-attempts';
 import { ControlServer, PendingReplies, type Reply } from './control';
-import { describeTimeout, diagnose, formatStack, type Diagnosis } from './diagnose';
+import { describeTimeout, describeWait, diagnose, formatStack, type Diagnosis } from './diagnose';
 import { bindAll, closeAll, inheritListeners, type BindOptions, type Listener } from './listeners';
 import { keepFixedAtStart, LogFileOwnership } from './privileges';
 import { PerWorkerSockets } from './reuse-port';
@@ -178,6 +179,8 @@ export class Arbiter {
   private hookChain: Promise<void> = Promise.resolve();
   private hooksRunning = 0;
   private nextSpawnAt = 0;
+  /** Boots that timed out while no worker has been ready (--boot-attempts). */
+  private readonly bootAttempts = new BootAttempts();
   private crashStreak = 0;
   private lastCrashAt = -Infinity;
   private stop: Stop | undefined;
@@ -444,6 +447,7 @@ export class Arbiter {
         if (record.state !== 'booting') return;
         record.state = 'ready';
         record.everReady = true;
+        this.bootAttempts.ready();
         record.lastBeat = this.now();
         this.log.info({ workerId: id, workerPid: record.pid }, `Worker (pid:${record.pid}) ready`);
         if (record.retireRequested) this.retireServed(record);
@@ -457,6 +461,9 @@ export class Arbiter {
         break;
       case 'unicorn:boot-failed':
         record.bootError = { message: message.message, code: message.code };
+        break;
+      case 'unicorn:boot-step':
+        record.bootStep = message.step;
         break;
       case 'unicorn:retire':
         record.requests = message.requests;
@@ -558,8 +565,10 @@ export class Arbiter {
    *  workers are all ready; stop workers beyond the target and retiring ones now replaced. */
   private manageWorkers(): void {
     const counted = () => [...this.workers.values()].filter((r) => this.counts(r));
-    // A failed fork or preFork moves nextSpawnAt on, which ends this.
-    while (this.now() >= this.nextSpawnAt && counted().length + this.forking(this.generation) < this.target) this.spawnWorker();
+    // A failed fork or preFork moves nextSpawnAt on, which ends this. With the boot attempts used
+    // up, the server stops once the last one's stack is read (abortTimedOut).
+    const mayFork = () => this.now() >= this.nextSpawnAt && !this.bootAttempts.exhausted(this.settings.bootAttempts);
+    while (mayFork() && counted().length + this.forking(this.generation) < this.target) this.spawnWorker();
     const current = counted();
     const ready = current.filter((r) => r.state === 'ready');
     if (this.reload) {
@@ -630,6 +639,7 @@ export class Arbiter {
       arbiterStartedAt: this.startedAt,
       launchCwd: this.options.launchCwd,
       configSource: this.configSource,
+      bootAttempt: this.bootAttempts.next(),
     };
     this.logFiles.prepare(this.settings);
     const record = forkWorker(this.settings, fork, cannotFork);
@@ -772,6 +782,7 @@ export class Arbiter {
     record.stopReason = fault;
     record.killAt = now + DIAGNOSE_LIMIT_MS + ABORT_GRACE_MS;
     const silentMs = now - (fault === 'boot-timeout' ? record.spawnedAt : record.lastBeat);
+    if (fault === 'boot-timeout') this.bootAttempts.timeOut(record.bootAttempt);
     void diagnose(record.pid, DIAGNOSE_LIMIT_MS).then((diagnosis) => this.enqueue({ kind: 'diagnosed', record, silentMs, diagnosis }));
     if (this.reload && record.generation === this.generation) {
       const what = fault === 'boot-timeout' ? 'did not boot within --worker-boot-timeout' : 'went silent past --timeout';
@@ -782,14 +793,22 @@ export class Arbiter {
   private abortTimedOut(record: WorkerRecord, silentMs: number, diagnosis: Diagnosis): void {
     const boot = record.fault === 'boot-timeout';
     const limit = boot ? `--worker-boot-timeout ${formatDuration(this.settings.workerBootTimeout)}` : `--timeout ${formatDuration(this.settings.timeout)}`;
+    const step = boot ? record.bootStep : undefined;
     this.log.error(
       { workerId: record.id, workerPid: record.pid, silentMs, stack: formatStack(diagnosis.frames), inFlight: diagnosis.inFlight },
-      describeTimeout(record.pid, boot, silentMs, limit, diagnosis),
+      describeTimeout(record.pid, boot, silentMs, limit, diagnosis, step),
     );
-    if (!this.workers.has(record.id)) return;
-    // The abort path runs if the worker's loop can still run it; SIGKILL follows either way.
-    record.handle.process.kill('SIGABRT');
-    record.killAt = Math.min(record.killAt, this.now() + ABORT_GRACE_MS);
+    if (this.workers.has(record.id)) {
+      // The abort path runs if the worker's loop can still run it; SIGKILL follows either way.
+      record.handle.process.kill('SIGABRT');
+      record.killAt = Math.min(record.killAt, this.now() + ABORT_GRACE_MS);
+    }
+    if (boot && !this.stop && this.bootAttempts.exhausted(this.settings.bootAttempts)) {
+      const err = this.bootAttempts.giveUp(this.settings.app, process.cwd(), this.settings, describeWait(diagnosis, step));
+      this.log.error({ workerId: record.id, workerPid: record.pid, code: err.code }, `${err.message}; stopping`);
+      // Quickly: no worker serves anything yet, and one stuck in its boot would not act on TERM.
+      this.beginStop(false, err.exitCode);
+    }
   }
 
   /** Workers past --max-worker-memory or --max-worker-lifetime are replaced. */

@@ -8,7 +8,7 @@ import type { ConfigSource } from '../config/file';
 import type { Settings } from '../config/settings';
 import type { ExitReason, WorkerState, WorkerStats } from '../hooks/types';
 import { createInterface } from 'node:readline';
-import { pipesStderr, WORKER_BOOT_ENV, type WorkerBoot } from '../ipc';
+import { pipesStderr, WORKER_BOOT_ENV, type BootStep, type WorkerBoot } from '../ipc';
 import { loggerFor, passThrough, type Logger } from '../log';
 import { INSPECT_ON_DEMAND, isInspectorNotice } from './diagnose';
 
@@ -49,6 +49,10 @@ export interface WorkerRecord {
   retireRequested?: boolean;
   /** Why it could not boot, as it said before exiting. */
   bootError?: { message: string; code?: string };
+  /** Which boot attempt it is, for --boot-attempts (boot-attempts.ts). */
+  bootAttempt: number;
+  /** The step of its boot it said it began last. */
+  bootStep?: BootStep;
   /** Why it is being replaced or stopped (for childExit and the metrics). */
   stopReason?: ExitReason;
 }
@@ -135,6 +139,7 @@ export interface ForkContext {
   arbiterStartedAt: number;
   launchCwd: string;
   configSource: ConfigSource | undefined;
+  bootAttempt: number;
 }
 
 /**
@@ -187,6 +192,7 @@ export function forkWorker(settings: Settings, fork: ForkContext, cannotFork: (e
     published: {},
     retireAt: now + lifetime,
     killAt: Infinity,
+    bootAttempt: fork.bootAttempt,
   };
 }
 
