@@ -22,6 +22,7 @@ export type ErrorCode =
   | 'UNICORN_APP_NOT_A_HANDLER'
   | 'UNICORN_APP_NOT_HTTP2'
   | 'UNICORN_APP_FACTORY_FAILED'
+  | 'UNICORN_APP_BOOT_TIMEOUT'
   | 'UNICORN_NOTIFY_SOCKET_UNSUPPORTED'
   | 'UNICORN_NOTIFY_UNAVAILABLE'
   | 'UNICORN_NOTIFY_FAILED';
@@ -97,3 +98,7 @@ export const appError = (
   new UnicornError(code, `cannot load the app ${show(app)}: ${reason}`, ExitCode.APP_LOAD_ERROR, {
     cause,
   });
+
+/** No worker of the app ever became ready: --boot-attempts boots in a row timed out. */
+export const bootTimedOut = (app: string, which: string, reason: string): UnicornError =>
+  new UnicornError('UNICORN_APP_BOOT_TIMEOUT', `the app ${show(app)} (${which}) did not boot: ${reason}`, ExitCode.WORKER_BOOT_ERROR);

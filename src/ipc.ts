@@ -27,8 +27,30 @@ export type ToArbiter =
   | { type: 'unicorn:heartbeat'; requests: number; inFlight: number; rss: number; published?: Record<string, unknown> }
   /** The worker cannot boot, and why (the app does not load, a hook failed): it exits next. */
   | { type: 'unicorn:boot-failed'; message: string; code?: string }
+  /** Booting, the worker starts `step`: what it was waiting on if it is not ready in time. */
+  | { type: 'unicorn:boot-step'; step: BootStep }
   /** The worker has served its --max-requests: replace it (it serves on until told to stop). */
   | { type: 'unicorn:retire'; requests: number };
+
+/**
+ * The steps of a worker's boot, in order. Sent as each begins, so that the arbiter knows where a
+ * worker is even when its event loop is stuck there, and whichever way the stack can be read.
+ */
+export type BootStep =
+  /** Loading the config file and the hook modules (their top-level code). */
+  | { step: 'hooks' }
+  | { step: 'postFork' }
+  /** Importing the app's module (its top-level code, and every module it imports). */
+  | { step: 'import'; file: string }
+  /** Calling the app's factory, `createApp()` as the user wrote it, and awaiting what it returns. */
+  | { step: 'factory'; file: string; name: string }
+  /** Making the export a handler: only Fastify's `ready()` waits here. */
+  | { step: 'handler' }
+  | { step: 'postWorkerInit' }
+  /** With --certfile: waiting for the certificate the arbiter sends at fork. */
+  | { step: 'tls' }
+  /** Taking copies of the listening sockets from the arbiter; ready once it listens on them all. */
+  | { step: 'listen' };
 
 export type Message = ToWorker | ToArbiter;
 
@@ -67,6 +89,16 @@ export const WORKER_BOOT_ENV = 'UNICORN_WORKER_BOOT';
  *  descriptors are the arbiter's own stderr and stdout, for the worker's error and access logs. */
 export const CAPTURED_STDERR_FD = 4;
 export const CAPTURED_STDOUT_FD = 5;
+
+/**
+ * Whether a worker's stderr is a pipe to the arbiter (then its own log goes to CAPTURED_STDERR_FD):
+ * with --capture-output, and whenever the error log is JSON on the arbiter's stderr, which the
+ * worker would otherwise share. Node's inspector writes to a worker's stderr when the arbiter reads
+ * its stack, and those lines are not JSON: the arbiter keeps them out of the log.
+ */
+export function pipesStderr(settings: Pick<import('./config/settings').Settings, 'captureOutput' | 'errorLogfile' | 'logFormat'>): boolean {
+  return settings.captureOutput || (settings.errorLogfile === '-' && settings.logFormat === 'json');
+}
 
 /**
  * Where a worker publishes a function describing its state, for the arbiter to call through the

@@ -148,6 +148,11 @@ export function loggerFor(log: Logger, role: Role, pid: number): Logger {
   return pino(loggerOptions(role, pid, log.level), destination);
 }
 
+/** Write `text`, which is not a log line (an app's output), where `log` writes, as it is. */
+export function passThrough(log: Logger, text: string): void {
+  (log as unknown as Record<symbol, DestinationStream>)[pino.symbols.streamSym]!.write(text);
+}
+
 function loggerOptions(role: Role, pid: number, level: string): LoggerOptions {
   return {
     level,

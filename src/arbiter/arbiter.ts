@@ -11,20 +11,21 @@ import { describeRequest, type ControlReply, type ControlRequest } from '../cont
 import { ExitCode } from '../exit-codes';
 import type { HookArgs, HookRunner } from '../hooks/run';
 import type { ArbiterView, ExitReason, HookName, ServerStats, WorkerStats } from '../hooks/types';
-import { isMessage, type ToArbiter, type ToWorker } from '../ipc';
+import { isMessage, pipesStderr, type ToArbiter, type ToWorker } from '../ipc';
 import { defaultFormat, reopenLogs, type Logger } from '../log';
 import { VERSION } from '../version';
 import { resolveModule } from '../worker/resolve';
 import { activatedListeners, describeUnusedBind } from './activation';
+import { BootAttempts } from './boot-attempts';
 import { ControlServer, PendingReplies, type Reply } from './control';
-import { describeTimeout, diagnose, formatStack, type Diagnosis } from './diagnose';
+import { describeTimeout, describeWait, diagnose, formatStack, type Diagnosis } from './diagnose';
 import { bindAll, closeAll, inheritListeners, type BindOptions, type Listener } from './listeners';
 import { keepFixedAtStart, LogFileOwnership } from './privileges';
 import { PerWorkerSockets } from './reuse-port';
 import { ExitTally, serverStats } from './stats';
 import { Succession } from './succession';
 import { watchForReload, type ReloadWatcher } from './watch';
-import { captureOutput, forkWorker, setupWorkers, workerStats, type WorkerRecord } from './worker-process';
+import { forkWorker, readOutput, setupWorkers, workerStats, type WorkerRecord } from './worker-process';
 
 /** What the loop acts on. Signal handlers, cluster events and IPC messages only enqueue these. */
 type ArbiterEvent =
@@ -178,6 +179,8 @@ export class Arbiter {
   private hookChain: Promise<void> = Promise.resolve();
   private hooksRunning = 0;
   private nextSpawnAt = 0;
+  /** Boots that timed out while no worker has been ready (--boot-attempts). */
+  private readonly bootAttempts = new BootAttempts();
   private crashStreak = 0;
   private lastCrashAt = -Infinity;
   private stop: Stop | undefined;
@@ -444,6 +447,7 @@ export class Arbiter {
         if (record.state !== 'booting') return;
         record.state = 'ready';
         record.everReady = true;
+        this.bootAttempts.ready();
         record.lastBeat = this.now();
         this.log.info({ workerId: id, workerPid: record.pid }, `Worker (pid:${record.pid}) ready`);
         if (record.retireRequested) this.retireServed(record);
@@ -457,6 +461,9 @@ export class Arbiter {
         break;
       case 'unicorn:boot-failed':
         record.bootError = { message: message.message, code: message.code };
+        break;
+      case 'unicorn:boot-step':
+        record.bootStep = message.step;
         break;
       case 'unicorn:retire':
         record.requests = message.requests;
@@ -558,8 +565,10 @@ export class Arbiter {
    *  workers are all ready; stop workers beyond the target and retiring ones now replaced. */
   private manageWorkers(): void {
     const counted = () => [...this.workers.values()].filter((r) => this.counts(r));
-    // A failed fork or preFork moves nextSpawnAt on, which ends this.
-    while (this.now() >= this.nextSpawnAt && counted().length + this.forking(this.generation) < this.target) this.spawnWorker();
+    // A failed fork or preFork moves nextSpawnAt on, which ends this. With the boot attempts used
+    // up, the server stops once the last one's stack is read (abortTimedOut).
+    const mayFork = () => this.now() >= this.nextSpawnAt && !this.bootAttempts.exhausted(this.settings.bootAttempts);
+    while (mayFork() && counted().length + this.forking(this.generation) < this.target) this.spawnWorker();
     const current = counted();
     const ready = current.filter((r) => r.state === 'ready');
     if (this.reload) {
@@ -630,13 +639,14 @@ export class Arbiter {
       arbiterStartedAt: this.startedAt,
       launchCwd: this.options.launchCwd,
       configSource: this.configSource,
+      bootAttempt: this.bootAttempts.next(),
     };
     this.logFiles.prepare(this.settings);
     const record = forkWorker(this.settings, fork, cannotFork);
     if (!record) return undefined;
     const { handle, pid } = record;
     this.workers.set(id, record);
-    const captured = this.settings.captureOutput ? captureOutput(record, this.log) : undefined;
+    const captured = pipesStderr(this.settings) ? readOutput(record, this.log, this.settings.captureOutput) : undefined;
     handle.on('message', (message: unknown) => this.onWorkerMessage(record, message));
     // A send to a worker that has just died fails; its exit event tells the rest.
     handle.on('error', (err) => this.log.debug({ err, workerId: id }, 'IPC error'));
@@ -772,6 +782,7 @@ export class Arbiter {
     record.stopReason = fault;
     record.killAt = now + DIAGNOSE_LIMIT_MS + ABORT_GRACE_MS;
     const silentMs = now - (fault === 'boot-timeout' ? record.spawnedAt : record.lastBeat);
+    if (fault === 'boot-timeout') this.bootAttempts.timeOut(record.bootAttempt);
     void diagnose(record.pid, DIAGNOSE_LIMIT_MS).then((diagnosis) => this.enqueue({ kind: 'diagnosed', record, silentMs, diagnosis }));
     if (this.reload && record.generation === this.generation) {
       const what = fault === 'boot-timeout' ? 'did not boot within --worker-boot-timeout' : 'went silent past --timeout';
@@ -782,14 +793,22 @@ export class Arbiter {
   private abortTimedOut(record: WorkerRecord, silentMs: number, diagnosis: Diagnosis): void {
     const boot = record.fault === 'boot-timeout';
     const limit = boot ? `--worker-boot-timeout ${formatDuration(this.settings.workerBootTimeout)}` : `--timeout ${formatDuration(this.settings.timeout)}`;
+    const step = boot ? record.bootStep : undefined;
     this.log.error(
       { workerId: record.id, workerPid: record.pid, silentMs, stack: formatStack(diagnosis.frames), inFlight: diagnosis.inFlight },
-      describeTimeout(record.pid, boot, silentMs, limit, diagnosis),
+      describeTimeout(record.pid, boot, silentMs, limit, diagnosis, step),
     );
-    if (!this.workers.has(record.id)) return;
-    // The abort path runs if the worker's loop can still run it; SIGKILL follows either way.
-    record.handle.process.kill('SIGABRT');
-    record.killAt = Math.min(record.killAt, this.now() + ABORT_GRACE_MS);
+    if (this.workers.has(record.id)) {
+      // The abort path runs if the worker's loop can still run it; SIGKILL follows either way.
+      record.handle.process.kill('SIGABRT');
+      record.killAt = Math.min(record.killAt, this.now() + ABORT_GRACE_MS);
+    }
+    if (boot && !this.stop && this.bootAttempts.exhausted(this.settings.bootAttempts)) {
+      const err = this.bootAttempts.giveUp(this.settings.app, process.cwd(), this.settings, describeWait(diagnosis, step));
+      this.log.error({ workerId: record.id, workerPid: record.pid, code: err.code }, `${err.message}; stopping`);
+      // Quickly: no worker serves anything yet, and one stuck in its boot would not act on TERM.
+      this.beginStop(false, err.exitCode);
+    }
   }
 
   /** Workers past --max-worker-memory or --max-worker-lifetime are replaced. */
@@ -1000,9 +1019,11 @@ export class Arbiter {
     // its workers serve on, so a graceful stop hands over as a reload does.
     const sharing = this.succession.sharesListeners();
     if (!sharing) {
+      // The files first, as libuv does: once closed, a path could be another server's by the time
+      // it is unlinked.
+      this.removeSocketFiles();
       closeAll(this.listeners);
       this.perWorker?.closeAll();
-      this.removeSocketFiles();
     }
     for (const record of this.workers.values()) {
       record.state = 'stopping';
@@ -1132,9 +1153,9 @@ export class Arbiter {
     }
   }
 
-  /** Remove the unix socket files (libuv does it on close only for sockets bound in-process, not
-   *  inherited ones), and at exit for an arbiter that dies without closing its listeners. Not while
-   *  another arbiter serves on them. */
+  /** Remove the unix socket files (libuv unlinks on close only the temporary name a socket was
+   *  bound under, and nothing for inherited ones), and at exit for an arbiter that dies without
+   *  closing its listeners. Not while another arbiter serves on them. */
   private removeSocketFiles(): void {
     if (this.succession.sharesListeners()) return;
     for (const file of this.socketFiles) {

@@ -12,7 +12,7 @@
  */
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { SELF_REPORT_KEY, type SelfReport } from '../ipc';
+import { SELF_REPORT_KEY, type BootStep, type SelfReport } from '../ipc';
 
 export interface Frame {
   functionName: string;
@@ -31,8 +31,15 @@ export interface Diagnosis {
   unavailable?: string;
 }
 
-/** The execArgv that lets the arbiter open a worker's inspector on demand. */
-export const INSPECT_ON_DEMAND = '--inspect-port=127.0.0.1:0';
+/** The execArgv that lets the arbiter open a worker's inspector on demand: on a free loopback port,
+ *  with its address published over HTTP only (not as `Debugger listening on …` on stderr). */
+export const INSPECT_ON_DEMAND = ['--inspect-port=127.0.0.1:0', '--inspect-publish-uid=http'];
+
+/** What Node's inspector still writes to a worker's stderr during a diagnosis, whatever the flags
+ *  (`Debugger attached.` has no switch), and the lines the flags stop, should a user's come back. */
+const INSPECTOR_NOTICE = /^(?:Debugger (?:listening|ending) on ws:\/\/\S+|For help, see: https:\/\/nodejs\.org\/\S*|Debugger attached\.|Waiting for the debugger to disconnect\.\.\.)$/;
+
+export const isInspectorNotice = (line: string): boolean => INSPECTOR_NOTICE.test(line);
 
 /** How long a free event loop may take to run an immediate. */
 const LOOP_PROBE_MS = 150;
@@ -94,16 +101,49 @@ export function formatStack(frames: Frame[]): string {
  * The WORKER TIMEOUT line: how long the worker was silent, the limit, where it was stuck (or that
  * its loop was free) and what it was serving.
  */
-export function describeTimeout(pid: number, boot: boolean, silentMs: number, limit: string, diagnosis: Diagnosis): string {
-  const top = culprit(diagnosis.frames);
-  const where = top
-    ? `stuck in ${top.functionName} (${top.file}:${top.line}:${top.column})`
-    : diagnosis.unavailable
-      ? `its stack could not be read: ${diagnosis.unavailable}`
-      : 'its event loop was free: waiting on I/O or a timer';
-  const serving = diagnosis.inFlight.length > 0 ? `; serving ${diagnosis.inFlight.join(', ')}` : '';
+export function describeTimeout(pid: number, boot: boolean, silentMs: number, limit: string, diagnosis: Diagnosis, step?: BootStep): string {
   const what = boot ? `WORKER BOOT TIMEOUT (pid:${pid}): not ready after` : `WORKER TIMEOUT (pid:${pid}): silent for`;
-  return `${what} ${(silentMs / 1000).toFixed(1)}s (${limit}); ${where}${serving}`;
+  return `${what} ${(silentMs / 1000).toFixed(1)}s (${limit}); ${describeWait(diagnosis, step)}`;
+}
+
+/**
+ * Where a timed-out worker was stuck, or what it waited on: the innermost frame of the app's own
+ * code, or, with a free event loop, what the boot step it was at waits for (a promise that never
+ * settles leaves no stack), or I/O or a timer; then what it was serving.
+ */
+export function describeWait(diagnosis: Diagnosis, step?: BootStep): string {
+  const top = culprit(diagnosis.frames);
+  const doing = step && describeBootStep(step);
+  const where = top
+    ? `stuck in ${top.functionName} (${top.file}:${top.line}:${top.column})${doing ? ` while ${doing.doing}` : ''}`
+    : diagnosis.unavailable
+      ? `its stack could not be read: ${diagnosis.unavailable}${doing ? `; it was ${doing.doing}` : ''}`
+      : doing
+        ? `${doing.waiting} (its event loop was free)`
+        : 'its event loop was free: waiting on I/O or a timer';
+  const serving = diagnosis.inFlight.length > 0 ? `; serving ${diagnosis.inFlight.join(', ')}` : '';
+  return `${where}${serving}`;
+}
+
+/** What a booting worker does at `step`, and what it waits on there when its event loop is free. */
+export function describeBootStep(step: BootStep): { doing: string; waiting: string } {
+  switch (step.step) {
+    case 'hooks':
+      return { doing: 'loading the config file and hook modules', waiting: 'the top-level await of the config file or a hook module has not settled' };
+    case 'postFork':
+    case 'postWorkerInit':
+      return { doing: `running the ${step.step} hooks`, waiting: `a ${step.step} hook has not finished` };
+    case 'import':
+      return { doing: `importing ${step.file}`, waiting: `the top-level await of ${step.file}, or of a module it imports, has not settled` };
+    case 'factory':
+      return { doing: `calling the factory ${step.name} of ${step.file}`, waiting: `the promise the factory ${step.name} of ${step.file} returned has not settled` };
+    case 'handler':
+      return { doing: "waiting for the app's ready()", waiting: "the app's ready() (Fastify's, for its plugins) has not settled" };
+    case 'tls':
+      return { doing: 'waiting for its certificate from the arbiter', waiting: 'its certificate has not come from the arbiter' };
+    case 'listen':
+      return { doing: 'taking its listening sockets from the arbiter', waiting: 'its listening sockets have not all come from the arbiter' };
+  }
 }
 
 /** The innermost frame of the app's own code (not Node's internals), else the innermost. */

@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { lookup } from 'node:dns/promises';
 import net from 'node:net';
 import path from 'node:path';
@@ -7,7 +7,7 @@ import { getSystemErrorName } from 'node:util';
 import { formatAddress, type BindAddress } from '../config/address';
 import { badValue, bindFailed } from '../errors';
 import { bindReusePort, somethingListens } from './reuse-port';
-import { giveSocketFile, makeRoomForSocket, withUmask, type SocketFileOptions } from './socket-file';
+import { giveSocketFile, makeRoomForSocket, placeSocketFile, stagingPath, withUmask, type SocketFileOptions } from './socket-file';
 
 /** A bound socket's libuv handle (TCP or Pipe wrap), as node:cluster's primary holds one. */
 export interface ServerHandle {
@@ -62,9 +62,16 @@ const REASONS: Record<string, string> = {
 
 const reason = (code: string, fallback = code) => REASONS[code] ?? fallback;
 
-async function bindOne(address: BindAddress, options: BindOptions): Promise<Listener> {
+/** A bound socket, and for a unix one the name it is bound under until it listens (socket-file.ts). */
+interface Bound {
+  listener: Listener;
+  staged?: string;
+}
+
+async function bindOne(address: BindAddress, options: BindOptions): Promise<Bound> {
   const shown = formatAddress(address);
   let result: ServerHandle | number;
+  let staged: string | undefined;
   switch (address.kind) {
     case 'tcp': {
       let ip: { address: string; family: number };
@@ -84,18 +91,27 @@ async function bindOne(address: BindAddress, options: BindOptions): Promise<List
       result = createServerHandle(ip.address, address.port, ip.family);
       break;
     }
-    case 'unix':
+    case 'unix': {
       await makeRoomForSocket(address.path, shown, options.log);
-      result = withUmask(options.umask, () => createServerHandle(address.path, -1, -1));
+      staged = stagingPath(address.path);
+      result = withUmask(options.umask, () => createServerHandle(staged!, -1, -1));
+      if (typeof result === 'number' && ['EINVAL', 'ENAMETOOLONG'].includes(getSystemErrorName(result))) {
+        // The temporary name is 10 bytes longer than PATH: past what a socket address holds.
+        staged = undefined;
+        result = withUmask(options.umask, () => createServerHandle(address.path, -1, -1));
+        const why = 'the path leaves no room for a temporary name beside it, so the socket file appears a moment before it accepts connections; a path 10 bytes shorter avoids this';
+        if (typeof result !== 'number') options.log?.warn({ address: shown }, `${shown}: ${why}`);
+      }
       if (typeof result !== 'number') {
         try {
-          giveSocketFile(address.path, shown, options.owner);
+          giveSocketFile(staged ?? address.path, shown, options.owner);
         } catch (err) {
           result.close();
           throw err;
         }
       }
       break;
+    }
     case 'fd':
       result = createServerHandle(null, 0, 0, address.fd);
       break;
@@ -106,7 +122,8 @@ async function bindOne(address: BindAddress, options: BindOptions): Promise<List
     result.close();
     throw bindFailed(shown, reason('EADDRINUSE'));
   }
-  return { address, url: actualUrl(address, result), handle: result, ...(options.reusePort && address.kind === 'tcp' ? { reusePort: true } : {}) };
+  const listener = { address, url: actualUrl(address, result), handle: result, ...(options.reusePort && address.kind === 'tcp' ? { reusePort: true } : {}) };
+  return { listener, staged };
 }
 
 function errorCode(address: BindAddress, errno: number): string {
@@ -156,23 +173,32 @@ function listenWithoutAccepting(listeners: Listener[], backlog: number): void {
 }
 
 /**
- * Bind every address, in order, and listen, before any worker exists. If one fails, the ones
- * already bound are closed (removing their socket files) and the failure names the address and
- * the reason.
+ * Bind every address, in order, and listen, before any worker exists; then give each unix socket
+ * its path. If one fails, the ones already bound are closed and their socket files removed, and
+ * the failure names the address and the reason.
  */
 export async function bindAll(addresses: BindAddress[], backlog: number, options: BindOptions = {}): Promise<Listener[]> {
-  const bound: Listener[] = [];
+  const bound: Bound[] = [];
+  const placed: string[] = [];
+  const listeners = () => bound.map((b) => b.listener);
   try {
     for (const address of addresses) bound.push(await bindOne(address, options));
-    listenWithoutAccepting(bound, backlog);
-    return bound;
+    listenWithoutAccepting(listeners(), backlog);
+    for (const { listener, staged } of bound) {
+      if (!staged || listener.address.kind !== 'unix') continue;
+      await placeSocketFile(staged, listener.address.path, listener.url, options.log);
+      placed.push(listener.address.path);
+    }
+    return listeners();
   } catch (err) {
-    closeAll(bound);
+    closeAll(listeners());
+    for (const file of placed) rmSync(file, { force: true });
     throw err;
   }
 }
 
-/** Close the listeners. Closing a unix listener removes its socket file (libuv unlinks it). */
+/** Close the listeners. A unix listener's file is left where it is (libuv unlinks only the name it
+ *  was bound under, gone once it has its path): the arbiter removes it (removeSocketFiles). */
 export function closeAll(listeners: Listener[]): void {
   for (const listener of listeners.splice(0)) listener.handle.close();
 }

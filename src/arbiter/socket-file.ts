@@ -2,9 +2,13 @@
  * The file of a unix socket the arbiter binds (`--bind unix:PATH`): a stale one left by a server
  * that died without removing it is replaced, a live one refused; the new file gets the --umask
  * mode and, when the workers run as another user, that user and group (as Gunicorn does), so that a
- * proxy in the workers' group can connect.
+ * proxy in the workers' group can connect. The socket is bound under a temporary name beside PATH
+ * and only given PATH once it listens: a client (a proxy, a script) that connects as soon as PATH
+ * appears is queued, never refused.
  */
-import { chownSync, lstatSync, unlinkSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chownSync, linkSync, lstatSync, renameSync, unlinkSync } from 'node:fs';
+import path from 'node:path';
 import { bindFailed } from '../errors';
 import type { Logger } from '../log';
 import { probe } from './control';
@@ -55,5 +59,43 @@ export function giveSocketFile(file: string, shown: string, owner: SocketFileOpt
     chownSync(file, owner.uid, owner.gid);
   } catch (err) {
     throw bindFailed(shown, `cannot give the socket file to ${owner.label}: ${(err as NodeJS.ErrnoException).code}`, err);
+  }
+}
+
+/** A name beside `file` to bind the socket under until it listens: `.NAME.` and 8 random hex digits. */
+export function stagingPath(file: string): string {
+  return path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(4).toString('hex')}`);
+}
+
+/**
+ * Give the listening socket bound at `staged` its path `file`. It is linked there, which (unlike
+ * a rename) never replaces a file: one that appeared since makeRoomForSocket looked is dealt with
+ * as that does (a stale socket replaced, a live one or another file refused). A file system without
+ * hard links gets a rename. The staging name is gone afterwards, whatever happened.
+ */
+export async function placeSocketFile(staged: string, file: string, shown: string, log: Logger | undefined): Promise<void> {
+  try {
+    let code = fileOp(() => linkSync(staged, file));
+    if (code === 'EEXIST') {
+      await makeRoomForSocket(file, shown, log);
+      code = fileOp(() => linkSync(staged, file));
+      if (code === 'EEXIST') throw bindFailed(shown, 'another process created the socket file at the same moment; bind another path');
+    } else if (code === 'EPERM') {
+      if (lstatSync(file, { throwIfNoEntry: false })) await makeRoomForSocket(file, shown, log);
+      code = fileOp(() => renameSync(staged, file));
+    }
+    if (code !== undefined) throw bindFailed(shown, `cannot put the socket file in place: ${code}`);
+  } finally {
+    fileOp(() => unlinkSync(staged)); // ENOENT after a rename
+  }
+}
+
+/** Run a file operation: undefined when done, else its error code. */
+function fileOp(op: () => void): string | undefined {
+  try {
+    op();
+    return undefined;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code ?? String(err);
   }
 }

@@ -8,9 +8,9 @@ import type { ConfigSource } from '../config/file';
 import type { Settings } from '../config/settings';
 import type { ExitReason, WorkerState, WorkerStats } from '../hooks/types';
 import { createInterface } from 'node:readline';
-import { WORKER_BOOT_ENV, type WorkerBoot } from '../ipc';
-import { loggerFor, type Logger } from '../log';
-import { INSPECT_ON_DEMAND } from './diagnose';
+import { pipesStderr, WORKER_BOOT_ENV, type BootStep, type WorkerBoot } from '../ipc';
+import { loggerFor, passThrough, type Logger } from '../log';
+import { INSPECT_ON_DEMAND, isInspectorNotice } from './diagnose';
 
 /**
  * Where a worker is in its life, as the arbiter sees it:
@@ -49,6 +49,10 @@ export interface WorkerRecord {
   retireRequested?: boolean;
   /** Why it could not boot, as it said before exiting. */
   bootError?: { message: string; code?: string };
+  /** Which boot attempt it is, for --boot-attempts (boot-attempts.ts). */
+  bootAttempt: number;
+  /** The step of its boot it said it began last. */
+  bootStep?: BootStep;
   /** Why it is being replaced or stopped (for childExit and the metrics). */
   stopReason?: ExitReason;
 }
@@ -79,22 +83,35 @@ const WORKER_ENTRY = path.join(__dirname, '..', 'worker', 'main.js');
 /** A worker's stdin, stdout, stderr, IPC channel, and (capturing) the arbiter's stderr and stdout. */
 const INHERITED_STDIO = [0, 1, 2, 'ipc'];
 const CAPTURED_STDIO = [0, 'pipe', 'pipe', 'ipc', 2, 1];
+/** The error log is JSON on the arbiter's stderr: the worker's stderr alone is read (pipesStderr). */
+const STDERR_PIPED_STDIO = [0, 1, 'pipe', 'ipc', 2, 1];
 
 /**
- * --capture-output: each line a worker writes to stdout or stderr (the app's console.log, a
- * library's warning) goes to the error log as a line of that worker's, at info or error level.
- * Resolves once both pipes have ended and every line is logged: what a worker writes as it exits
- * is still in them when its exit is reported.
+ * Read what a worker writes to the pipes it has (pipesStderr). With --capture-output each line
+ * (the app's console.log, a library's warning) goes to the error log as a line of that worker's,
+ * at info (stdout) or error (stderr) level; without, a stderr line goes where the error log does
+ * as it is. Node's inspector notices, which a diagnosis makes a worker print, go to the log at
+ * debug level either way: they are unicorn's doing, and not JSON. Resolves once the pipes have
+ * ended and every line is written: what a worker writes as it exits is still in them when its
+ * exit is reported.
  */
-export function captureOutput(record: WorkerRecord, log: Logger): Promise<void> {
+export function readOutput(record: WorkerRecord, log: Logger, capture: boolean): Promise<void> {
   const { stdout, stderr } = record.handle.process;
-  if (!stdout || !stderr) return Promise.resolve();
   const workerLog = loggerFor(log, { role: 'worker', worker: record.id }, record.pid);
-  const ended = ([[stdout, 'stdout'], [stderr, 'stderr']] as const).map(([stream, name]) => {
+  const onLine = {
+    stdout: (line: string) => workerLog.info({ stream: 'stdout' }, line),
+    stderr: (line: string) => {
+      if (isInspectorNotice(line)) workerLog.debug({ stream: 'stderr' }, line);
+      else if (capture) workerLog.error({ stream: 'stderr' }, line);
+      else passThrough(log, `${line}\n`);
+    },
+  };
+  const ended = ([[stdout, 'stdout'], [stderr, 'stderr']] as const).flatMap(([stream, name]) => {
+    if (!stream) return [];
     const lines = createInterface({ input: stream, crlfDelay: Infinity });
-    lines.on('line', (line) => (name === 'stdout' ? workerLog.info({ stream: name }, line) : workerLog.error({ stream: name }, line)));
+    lines.on('line', onLine[name]);
     // readline gives a last line without a newline before it closes.
-    return new Promise<void>((resolve) => lines.once('close', resolve));
+    return [new Promise<void>((resolve) => lines.once('close', resolve))];
   });
   return Promise.all(ended).then(() => undefined);
 }
@@ -122,6 +139,7 @@ export interface ForkContext {
   arbiterStartedAt: number;
   launchCwd: string;
   configSource: ConfigSource | undefined;
+  bootAttempt: number;
 }
 
 /**
@@ -146,7 +164,7 @@ export function forkWorker(settings: Settings, fork: ForkContext, cannotFork: (e
   let handle: Worker;
   try {
     // Only later forks see a change (a HUP that turns --capture-output on or off).
-    cluster.setupPrimary({ stdio: s.captureOutput ? CAPTURED_STDIO : INHERITED_STDIO });
+    cluster.setupPrimary({ stdio: s.captureOutput ? CAPTURED_STDIO : pipesStderr(s) ? STDERR_PIPED_STDIO : INHERITED_STDIO });
     handle = cluster.fork({ [WORKER_BOOT_ENV]: JSON.stringify(boot) });
   } catch (err) {
     cannotFork(err as Error);
@@ -174,6 +192,7 @@ export function forkWorker(settings: Settings, fork: ForkContext, cannotFork: (e
     published: {},
     retireAt: now + lifetime,
     killAt: Infinity,
+    bootAttempt: fork.bootAttempt,
   };
 }
 
@@ -185,7 +204,7 @@ export function forkWorker(settings: Settings, fork: ForkContext, cannotFork: (e
  * or not).
  */
 function workerExecArgv(): string[] {
-  const argv = process.execArgv.filter((arg) => !/^--inspect(-brk|-port|-wait)?(=|$)/.test(arg));
-  argv.push(INSPECT_ON_DEMAND);
+  const argv = process.execArgv.filter((arg) => !/^--inspect(-brk|-port|-wait|-publish-uid)?(=|$)/.test(arg));
+  argv.push(...INSPECT_ON_DEMAND);
   return argv;
 }

@@ -32,6 +32,9 @@ export interface Settings {
   timeout: number;
   /** Milliseconds; 0 disables. */
   workerBootTimeout: number;
+  /** Boot attempts in a row that may time out, while no worker has been ready, before the server
+   *  stops; 0 for no limit. */
+  bootAttempts: number;
   /** Milliseconds. */
   gracefulTimeout: number;
   /** Bytes of a request line (method, target, version); 0 for no limit of its own. */
@@ -434,6 +437,17 @@ export const SETTINGS = [
     parse: duration,
     defaultValue: () => 60_000,
     defaultText: '60s',
+  }),
+  spec({
+    key: 'bootAttempts',
+    flags: '--boot-attempts <N>',
+    section: 'worker',
+    description:
+      'boot attempts in a row that may time out (--worker-boot-timeout) before the server stops with exit code 3, naming what the app waits on, while no worker has been ready yet; once one has been, boot timeouts are retried with backoff; 0 retries for ever',
+    accepted: 'a whole number (0 for no limit)',
+    parse: wholeNumber(0),
+    defaultValue: () => 3,
+    defaultText: '3',
   }),
   spec({
     key: 'gracefulTimeout',

@@ -2,15 +2,17 @@ import { pathToFileURL } from 'node:url';
 import type { AppSpec } from '../config/app-spec';
 import { appError } from '../errors';
 import { describeError as describe, kindOf } from '../describe';
+import type { BootStep } from '../ipc';
 import { resolveModule } from './resolve';
 import { loadTypeScriptModulesAsEsm } from '../typescript-modules';
 
 /**
  * Load the app as MODULE[:EXPORT] names it: resolve and import the module (ESM or CommonJS, or
  * TypeScript through Node's type stripping), walk the export path, and call the factory when the
- * export is one. Every failure is an app-load error that names the app and the cause.
+ * export is one. Every failure is an app-load error that names the app and the cause. `onStep`
+ * hears of the import and the factory call as each begins: either may never settle.
  */
-export async function loadApp(spec: AppSpec, cwd: string): Promise<unknown> {
+export async function loadApp(spec: AppSpec, cwd: string, onStep: (step: Extract<BootStep, { step: 'import' | 'factory' }>) => void = () => {}): Promise<unknown> {
   loadTypeScriptModulesAsEsm();
   const resolution = resolveModule(spec.module, cwd);
   if (!('file' in resolution)) {
@@ -21,6 +23,7 @@ export async function loadApp(spec: AppSpec, cwd: string): Promise<unknown> {
     );
   }
   let namespace: Record<string, unknown>;
+  onStep({ step: 'import', file: resolution.file });
   try {
     namespace = (await import(pathToFileURL(resolution.file).href)) as Record<string, unknown>;
   } catch (err) {
@@ -33,6 +36,7 @@ export async function loadApp(spec: AppSpec, cwd: string): Promise<unknown> {
   if (typeof exported !== 'function') {
     throw appError('UNICORN_APP_NOT_A_HANDLER', spec.raw, `${name} was asked for, but ${spec.exportPath.join('.')} is ${kindOf(exported)}, not a function`);
   }
+  onStep({ step: 'factory', file: resolution.file, name });
   try {
     // Called on its parent, as `lib.build()` would be written in code.
     return await (exported as (...args: unknown[]) => unknown).apply(parent, spec.factoryArgs);

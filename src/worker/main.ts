@@ -7,7 +7,7 @@ import inspector from 'node:inspector';
 import { timerMs } from '../config/duration';
 import { UnicornError } from '../errors';
 import { ExitCode } from '../exit-codes';
-import { CAPTURED_STDERR_FD, CAPTURED_STDOUT_FD, isMessage, SELF_REPORT_KEY, WORKER_BOOT_ENV, type ToArbiter, type SelfReport, type ToWorker, type WorkerBoot } from '../ipc';
+import { CAPTURED_STDERR_FD, CAPTURED_STDOUT_FD, isMessage, pipesStderr, SELF_REPORT_KEY, WORKER_BOOT_ENV, type BootStep, type ToArbiter, type SelfReport, type ToWorker, type WorkerBoot } from '../ipc';
 import { createLogger, reopenLogs } from '../log';
 import { AcceptGate, refuseAppListen, type RawHandle } from './accept';
 import { AccessLog } from './access-log';
@@ -30,14 +30,19 @@ if (!boot || !process.send) {
 }
 delete process.env[WORKER_BOOT_ENV];
 
-// With --capture-output the worker's own stdout and stderr lead to the arbiter's error log; its own
-// log goes straight to where the arbiter's does: fd 4 is the arbiter's stderr (worker-process.ts).
-const log = createLogger({ role: 'worker', worker: boot.workerId }, boot.settings, boot.settings.captureOutput ? CAPTURED_STDERR_FD : 2);
-if (boot.settings.captureOutput) {
+// With --capture-output the worker's own stdout and stderr lead to the arbiter's error log, and with
+// a JSON error log on stderr its stderr leads to the arbiter (pipesStderr); its own log goes straight
+// to where the arbiter's does: fd 4 is the arbiter's stderr (worker-process.ts).
+const stderrPiped = pipesStderr(boot.settings);
+const log = createLogger({ role: 'worker', worker: boot.workerId }, boot.settings, stderrPiped ? CAPTURED_STDERR_FD : 2);
+for (const stream of [...(boot.settings.captureOutput ? [process.stdout] : []), ...(stderrPiped ? [process.stderr] : [])]) {
   // Those are pipes to the arbiter, which Node writes asynchronously once one is full: what is
   // still queued when the worker exits (an app's last words) would be lost. Written synchronously,
   // as Node writes a file or a terminal, each line is in the pipe before the next statement runs.
-  for (const stream of [process.stdout, process.stderr]) (stream as { _handle?: { setBlocking?(blocking: boolean): number } })._handle?.setBlocking?.(true);
+  (stream as { _handle?: { setBlocking?(blocking: boolean): number } })._handle?.setBlocking?.(true);
+  // Once the arbiter is gone (even killed with SIGKILL), what the app prints has nowhere to go, and
+  // must not end the requests the worker finishes: a write to the broken pipe is dropped.
+  stream.on('error', () => {});
 }
 const send = (message: ToArbiter) => {
   if (process.connected) process.send!(message);
@@ -49,6 +54,9 @@ const sendBeforeExit = (message: ToArbiter) =>
     setTimeout(resolve, 200).unref();
     process.send!(message, undefined, {}, () => resolve());
   });
+/** Tell the arbiter what the boot does next: sent before the step begins, so it is out even if
+ *  the step then holds the event loop. */
+const bootStep = (step: BootStep) => send({ type: 'unicorn:boot-step', step });
 let server: WorkerServer | undefined;
 let hooks: WorkerHooks | undefined;
 let accessLog: AccessLog | undefined;
@@ -198,17 +206,23 @@ async function start(): Promise<void> {
     // '-' is the arbiter's stdout: with --capture-output the worker's own leads to the error log.
     const stdoutFd = settings.captureOutput ? CAPTURED_STDOUT_FD : 1;
     if (settings.accessLogfile) accessLog = await AccessLog.open(settings.accessLogfile, settings.accessLogformat, stdoutFd, log);
+    bootStep({ step: 'hooks' });
     hooks = await loadWorkerHooks(boot!, log, () => server?.served ?? 0);
+    bootStep({ step: 'postFork' });
     await hooks.runner.run('postFork', hooks.arbiter, hooks.self);
-    const app = await loadApp(settings.app, process.cwd());
+    const app = await loadApp(settings.app, process.cwd(), bootStep);
+    bootStep({ step: 'handler' });
     const handler = await toHandler(app, settings.interface, settings.app.raw);
     if (settings.http2) refuseIfNotForHttp2(app, settings.app.raw);
+    bootStep({ step: 'postWorkerInit' });
     await hooks.runner.run('postWorkerInit', hooks.self);
     if (stopping) return;
     let retired = false;
     // The arbiter sends it right after the fork: long here by now (--worker-boot-timeout covers its loss).
+    if (settings.certfile) bootStep({ step: 'tls' });
     const tls = settings.certfile ? { material: await tlsMaterial, certReqs: settings.certReqs, http2: settings.http2 } : undefined;
     if (stopping) return;
+    bootStep({ step: 'listen' });
     const options = { ...settings, maxRequests: boot!.maxRequests, accessLog, tls, ...proxyOptions(settings) };
     server = new WorkerServer(handler, gate, options, log, {
       onLimit: () => {

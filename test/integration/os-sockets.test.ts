@@ -5,11 +5,11 @@
  * /proc.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, watch, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { request } from '../helpers/http';
-import { APPS, BIN, childPids, ROOT, runToExit, serve, Unicorn, waitUntilGone } from '../helpers/unicorn';
+import { APPS, BIN, childPids, ROOT, runToExit, serve, start, Unicorn, waitUntilGone } from '../helpers/unicorn';
 import { freePort } from '../helpers/ports';
 
 const ROUTES = path.join(APPS, 'routes.js');
@@ -281,6 +281,54 @@ function userWithSupplementaryGroups(): { name: string; gid: number; supplementa
     expect(stderr).toBe('unicorn: error: --user "no-such-user-here" is not accepted: expected a user name or uid (no user named "no-such-user-here" on this system)\n');
     const initgroups = await runToExit(['--initgroups', '-b', '127.0.0.1:0', ROUTES]);
     expect(initgroups).toMatchObject({ code: 2, stderr: 'unicorn: error: --initgroups sets the supplementary groups of the --user: give --user as well\n' });
+  });
+});
+
+/**
+ * What a proxy or script that waits for the socket file does: watch its directory and, the moment
+ * the file is there, send a request through it. Resolves with the reply or the error.
+ */
+function requestOnceThere(socket: string): { watching: Promise<void>; reply: Promise<{ status: number } | { error: string }> } {
+  let ready!: () => void;
+  const watching = new Promise<void>((resolve) => (ready = resolve));
+  const reply = new Promise<{ status: number } | { error: string }>((resolve) => {
+    const watcher = watch(path.dirname(socket), () => {
+      if (!existsSync(socket)) return;
+      watcher.close();
+      request('http://localhost/', { socketPath: socket }).then(resolve, (err: NodeJS.ErrnoException) => resolve({ error: err.code ?? err.message }));
+    });
+    ready();
+  });
+  return { watching, reply };
+}
+
+describe('a unix socket file appears only once the socket listens', () => {
+  it('a client that connects the moment the file appears is served, every time', async () => {
+    for (let attempt = 1; attempt <= 5; attempt++) {
+      const dir = tempDir();
+      const socket = path.join(dir, 'app.sock');
+      const client = requestOnceThere(socket);
+      await client.watching;
+      const unicorn = start(['-b', `unix:${socket}`, ROUTES]);
+      expect(await client.reply).toMatchObject({ status: 200 });
+      // Bound under a temporary name beside it, which is gone once the file has its own.
+      expect(readdirSync(dir)).toEqual(['app.sock']);
+      unicorn.signal('SIGTERM');
+      expect(await unicorn.exited).toEqual({ code: 0, signal: null });
+      expect(readdirSync(dir)).toEqual([]);
+    }
+  });
+
+  it('a path too long for a temporary name beside it is bound in place, with a warning', async () => {
+    const dir = tempDir();
+    // 100 bytes: a socket address holds 108, the temporary name is 10 longer.
+    const socket = path.join(dir, `${'s'.repeat(100 - dir.length - 6)}.sock`);
+    expect(Buffer.byteLength(socket)).toBe(100);
+    const unicorn = await serve(ROUTES, ['-b', `unix:${socket}`]);
+    expect(unicorn.lines(`unix:${socket}: `).map((l) => l.msg)).toEqual([
+      `unix:${socket}: the path leaves no room for a temporary name beside it, so the socket file appears a moment before it accepts connections; a path 10 bytes shorter avoids this`,
+    ]);
+    expect((await request('http://localhost/', { socketPath: socket })).status).toBe(200);
   });
 });
 

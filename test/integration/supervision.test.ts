@@ -63,7 +63,7 @@ describe('heartbeats and timeouts', () => {
   it('--worker-boot-timeout kills a worker stuck while loading, with its stack', async () => {
     const unicorn = start(['-b', '127.0.0.1:0', '--worker-boot-timeout', '1s', SUPERVISED], { env: { BOOT_SPIN: '1' } });
     const line = await unicorn.waitForLog((l) => l.msg.startsWith('WORKER BOOT TIMEOUT (pid:'), 'WORKER BOOT TIMEOUT');
-    expect(line.msg).toMatch(/not ready after 1\.\ds \(--worker-boot-timeout 1s\); stuck in spinWhileLoading \(.*supervised\.mjs:\d+:\d+\)/);
+    expect(line.msg).toMatch(/not ready after 1\.\ds \(--worker-boot-timeout 1s\); stuck in spinWhileLoading \(.*supervised\.mjs:\d+:\d+\) while importing \/.*supervised\.mjs$/);
     // Not a load error: it is retried, after a delay.
     await unicorn.waitForLog((l) => l.msg.startsWith('Booting worker') && l.workerId === 2, 'a second worker');
   });
@@ -72,6 +72,66 @@ describe('heartbeats and timeouts', () => {
     const unicorn = await serve(SUPERVISED, ['-t', '1s'], { env: { BOOT_WAIT_MS: '1500' } });
     expect((await request(unicorn.url())).status).toBe(200);
     expect(unicorn.lines('WORKER')).toHaveLength(0);
+  });
+});
+
+/** The lines on stderr that are not JSON objects: none, where the error log is JSON. */
+function notJson(stderr: string): string[] {
+  return stderr.split('\n').filter((line) => {
+    if (line === '') return false;
+    try {
+      return typeof JSON.parse(line) !== 'object';
+    } catch {
+      return true;
+    }
+  });
+}
+
+/** `text` as a regular expression that matches it literally. */
+const literal = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+describe('an app that never finishes booting', () => {
+  it.each([
+    ['its top-level await never settles', SUPERVISED, { BOOT_HANG: '1' }, `the default export of ${SUPERVISED}`, `the top-level await of ${SUPERVISED}, or of a module it imports, has not settled`],
+    ['its factory never settles', `${SUPERVISED}:createApp()`, {}, `the export createApp() of ${SUPERVISED}`, `the promise the factory createApp() of ${SUPERVISED} returned has not settled`],
+  ])('stops with exit code 3 after --boot-attempts when %s, naming the module and what it waits on', async (_, app, env, which, waiting) => {
+    const unicorn = start(['-b', '127.0.0.1:0', '-w', '2', '--worker-boot-timeout', '1s', '--boot-attempts', '2', app], { env });
+    const stop = await unicorn.waitForLog((l) => l.code === 'UNICORN_APP_BOOT_TIMEOUT', 'the server giving up');
+    expect(await unicorn.exited).toEqual({ code: 3, signal: null });
+    const prefix = `the app ${JSON.stringify(app)} (${which}) did not boot: 2 boots in a row were not ready within --worker-boot-timeout 1s, and no worker ever was (--boot-attempts 2); at the last timeout, `;
+    expect(stop.msg.startsWith(prefix) && stop.msg.endsWith('; stopping')).toBe(true);
+    // What the last one waited on, or, should its stack not be read in time on a loaded machine, the step it was at.
+    expect(stop.msg.slice(prefix.length)).toMatch(new RegExp(`^(${literal(waiting)} \\(its event loop was free\\)|its stack could not be read: .*; it was (importing|calling the factory) .*); stopping$`));
+    expect(unicorn.lines('WORKER BOOT TIMEOUT').some((l) => l.msg.endsWith(`; ${waiting} (its event loop was free)`))).toBe(true);
+    // Two attempts of two workers each, side by side, and none after.
+    expect(unicorn.lines('Booting worker with pid: ')).toHaveLength(4);
+    // Node's inspector notices during the diagnoses are JSON lines too (at debug level).
+    expect(notJson(unicorn.stderr)).toEqual([]);
+    expect(unicorn.logs.some((l) => l.role === 'worker' && l.level === 'debug' && l.msg === 'Debugger attached.')).toBe(true);
+  });
+
+  it('once a worker has been ready, a boot that hangs is retried and the server serves on', async () => {
+    const marker = path.join(mkdtempSync(path.join(tmpdir(), 'unicorn-')), 'first');
+    const unicorn = await serve(SUPERVISED, ['--worker-boot-timeout', '1s', '--boot-attempts', '1'], { env: { HANG_MARKER: marker } });
+    const [first] = unicorn.workerPids();
+    unicorn.signal('SIGTTIN'); // a second worker, and every later one, hangs while loading
+    await unicorn.waitForLog(() => unicorn.lines('WORKER BOOT TIMEOUT').length >= 2, 'two boot timeouts, past --boot-attempts 1');
+    expect(unicorn.logs.filter((l) => l.code === 'UNICORN_APP_BOOT_TIMEOUT')).toEqual([]);
+    expect(isAlive(unicorn.pid)).toBe(true);
+    expect((await request(unicorn.url())).body).toBe(`supervised ${first}\n`);
+  });
+});
+
+describe('the error log through a diagnosis', () => {
+  it.each([[[] as string[]], [['--capture-output']]])('is JSON lines only, with %j', async (flags) => {
+    const unicorn = await serve(ROUTES, ['-t', '1s', ...flags]);
+    void request(`${unicorn.url()}/spin`).catch(() => undefined);
+    const line = await unicorn.waitForLog((l) => l.msg.startsWith('WORKER TIMEOUT (pid:'), 'WORKER TIMEOUT');
+    await unicorn.waitForLog((l) => l.workerPid === line.workerPid && l.signal === 'SIGKILL', 'the stuck worker killed');
+    unicorn.signal('SIGTERM');
+    await unicorn.outputClosed;
+    expect(notJson(unicorn.stderr)).toEqual([]);
+    expect(unicorn.logs.some((l) => l.pid === line.workerPid && l.level === 'debug' && l.msg === 'Debugger attached.')).toBe(true);
   });
 });
 

@@ -16,6 +16,7 @@ describe('resolveSettings', () => {
       keepAlive: 5000,
       timeout: 30_000,
       workerBootTimeout: 60_000,
+      bootAttempts: 3,
       gracefulTimeout: 30_000,
       maxRequests: 0,
       maxRequestsJitter: 0,
@@ -82,7 +83,7 @@ describe('resolveSettings', () => {
   });
 
   it('reads the supervision settings, with a pidfile path relative to --chdir', () => {
-    const s = resolveSettings('app', { maxRequests: '1000', maxRequestsJitter: '50', maxWorkerMemory: '512MB', maxWorkerLifetime: '1h', maxWorkerLifetimeJitter: '5m', workerBootTimeout: '0', chdir: '/tmp', pid: 'u.pid' }, {}, '/');
+    const s = resolveSettings('app', { maxRequests: '1000', maxRequestsJitter: '50', maxWorkerMemory: '512MB', maxWorkerLifetime: '1h', maxWorkerLifetimeJitter: '5m', workerBootTimeout: '0', bootAttempts: '0', chdir: '/tmp', pid: 'u.pid' }, {}, '/');
     expect(s).toMatchObject({
       maxRequests: 1000,
       maxRequestsJitter: 50,
@@ -90,8 +91,10 @@ describe('resolveSettings', () => {
       maxWorkerLifetime: 3_600_000,
       maxWorkerLifetimeJitter: 300_000,
       workerBootTimeout: 0,
+      bootAttempts: 0,
       pid: '/tmp/u.pid',
     });
+    expect(refusal(() => resolveSettings('app', { bootAttempts: '2.5' }, {})).message).toBe('--boot-attempts "2.5" is not accepted: expected a whole number (0 for no limit)');
   });
 
   it.each([
