@@ -2,6 +2,7 @@ import { accessSync, constants as fsConstants, statSync } from 'node:fs';
 import path from 'node:path';
 import { compileAccessFormat } from '../access-format';
 import { socketPathProblem } from '../control';
+import { cannotEnter } from '../dir-access';
 import { globToRegExp, isGlob } from '../arbiter/glob';
 import { badUsage, badValue } from '../errors';
 import { reusePortProblem } from '../arbiter/reuse-port';
@@ -202,6 +203,8 @@ const size: Parser<number> = (raw) => parseSize(raw) ?? { refused: '' };
 
 const existingFile: Parser<string | undefined> = (raw, ctx) => {
   const file = path.resolve(ctx.cwd, raw);
+  const blocked = cannotEnter(path.dirname(file));
+  if (blocked) return { refused: blocked };
   const stat = statSync(file, { throwIfNoEntry: false });
   if (!stat) return { refused: `no such file: ${file}` };
   return stat.isFile() ? file : { refused: `not a file: ${file}` };
@@ -220,6 +223,8 @@ const yesNo: Parser<boolean> = (raw) => (raw === 'true' ? true : raw === 'false'
 const filePath: Parser<string | undefined> = (raw, ctx) => {
   if (raw.trim() === '') return { refused: 'empty' };
   const file = path.resolve(ctx.cwd, raw);
+  const blocked = cannotEnter(path.dirname(file));
+  if (blocked) return { refused: blocked };
   const dir = statSync(path.dirname(file), { throwIfNoEntry: false });
   if (!dir?.isDirectory()) return { refused: `no such directory: ${path.dirname(file)}` };
   return file;
@@ -268,6 +273,9 @@ const address: Parser<BindAddress> = (raw, ctx) => {
 
 const directory: Parser<string | undefined> = (raw, ctx) => {
   const dir = path.resolve(ctx.cwd, raw);
+  // The directory itself too: unicorn changes into it.
+  const blocked = cannotEnter(dir);
+  if (blocked) return { refused: blocked };
   const stat = statSync(dir, { throwIfNoEntry: false });
   if (!stat) return { refused: 'no such directory' };
   return stat.isDirectory() ? dir : { refused: 'not a directory' };

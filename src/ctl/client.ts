@@ -6,6 +6,7 @@ import { readdirSync, statSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { checkPrivateDir, defaultControlDir, type ControlReply, type ControlRequest } from '../control';
+import { cannotEnter } from '../dir-access';
 import { ExitCode } from '../exit-codes';
 import type { ServerStats } from '../hooks/types';
 
@@ -83,6 +84,8 @@ function connectError(file: string, err: NodeJS.ErrnoException): CtlError {
     }
     case 'EACCES':
     case 'EPERM': {
+      const blocked = cannotEnter(path.dirname(file), '--socket');
+      if (blocked) return new CtlError(`cannot reach ${file}: ${blocked}`);
       const owner = statSync(file, { throwIfNoEntry: false })?.uid;
       const whose = owner === undefined ? '' : `; it belongs to uid ${owner}`;
       return new CtlError(`permission denied for ${file}: a control socket is for the user the server runs as (mode 0600)${whose}, and this is uid ${process.getuid?.()}`);

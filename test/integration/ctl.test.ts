@@ -2,14 +2,13 @@
  * `unicorn ctl` against real servers: each command, what it prints and its exit code, the control
  * socket's file (mode, default place, removal, stale and live files, USR2), and every refusal.
  */
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { ServerStats } from '../../src/hooks/types';
 import { request } from '../helpers/http';
-import { APPS, isAlive, ROOT, runToExit, start, Unicorn, waitUntilGone, type StartOptions } from '../helpers/unicorn';
+import { APPS, isAlive, NOBODY, runToExit, start, Unicorn, waitUntilGone, type StartOptions } from '../helpers/unicorn';
 
 const ROUTES = path.join(APPS, 'routes.js');
 
@@ -377,13 +376,9 @@ describe('the control socket file', () => {
     chmodSync(path.dirname(socket), 0o755);
     let run: CtlRun;
     if (process.getuid!() === 0) {
-      // As root, which no mode refuses, the client drops to nobody once its code is loaded (the
-      // checkout may be where nobody cannot read, such as a 0700 temporary directory).
-      const script = `const cli = require(${JSON.stringify(path.join(ROOT, 'dist', 'src', 'cli.js'))}); process.setgid(65534); process.setuid(65534); cli.main([process.execPath, 'unicorn', 'ctl', '--socket', ${JSON.stringify(socket)}, 'status'])`;
-      const client = new Unicorn(spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'pipe'] }));
-      const { code } = await client.exited;
-      run = { code, stdout: await allOutput(client), stderr: client.stderr };
-      expect(run.stderr).toContain('and this is uid 65534');
+      // As root, which no mode refuses, the client runs as nobody.
+      run = await ctl(['--socket', socket, 'status'], { uid: NOBODY });
+      expect(run.stderr).toContain(`and this is uid ${NOBODY}`);
     } else {
       chmodSync(socket, 0o000);
       run = await ctl(['--socket', socket, 'status']);
@@ -391,6 +386,22 @@ describe('the control socket file', () => {
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(new RegExp(`^unicorn ctl: error: permission denied for ${socket}: a control socket is for the user the server runs as \\(mode 0600\\); it belongs to uid ${process.getuid!()}`));
     expect(isAlive(unicorn.pid)).toBe(true);
+  });
+
+  it('names the directory on the way to --socket that cannot be entered', async () => {
+    // A 0700 directory of root's, which nobody cannot enter; not being root, one of mode 0000.
+    const dir = tempDir();
+    const asRoot = process.getuid!() === 0;
+    if (!asRoot) chmodSync(dir, 0o000);
+    const socket = path.join(dir, 'ctl.sock');
+    const uid = asRoot ? NOBODY : process.getuid!();
+    expect(await ctl(['--socket', socket, 'status'], { uid: asRoot ? NOBODY : undefined })).toEqual({
+      code: 1,
+      stdout: '',
+      stderr:
+        `unicorn ctl: error: cannot reach ${socket}: cannot enter ${dir} as uid ${uid}: it has mode ${asRoot ? '0700' : '0000'} and belongs to uid ${process.getuid!()}; ` +
+        `let that user search it with chmod o+x ${dir}, or give --socket a path outside it\n`,
+    });
   });
 
   it('with --control-socket PATH, passes to the arbiter USR2 starts, which the old one leaves in place', async () => {

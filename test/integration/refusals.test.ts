@@ -1,11 +1,13 @@
+import { chmodSync, mkdirSync, mkdtempSync } from 'node:fs';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { APPS, runToExit } from '../helpers/unicorn';
+import { APPS, NOBODY, runToExit, type StartOptions } from '../helpers/unicorn';
 
 const ROUTES = path.join(APPS, 'routes.js');
 
 /** The refusal as a person sees it: the one line on stderr. */
-async function refusal(args: string[], options = {}) {
+async function refusal(args: string[], options: StartOptions = {}) {
   const { code, stderr, unicorn } = await runToExit(args, options);
   const lines = stderr.split('\n').filter((line) => line !== '' && !line.startsWith('{'));
   return { code, lines, unicorn };
@@ -46,6 +48,40 @@ describe('bad flags and values', () => {
     const version = await runToExit(['--version']);
     expect(version.code).toBe(0);
     expect(version.unicorn.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+  });
+});
+
+describe('a directory on the path that cannot be entered', () => {
+  // `locked/inner` in a directory anyone can enter. unicorn runs as a user who cannot enter `locked`:
+  // nobody, when the tests run as root (whom no mode refuses), else this user, with mode 0000.
+  const base = mkdtempSync(path.join(tmpdir(), 'unicorn-locked-'));
+  chmodSync(base, 0o755);
+  const locked = path.join(base, 'locked');
+  mkdirSync(path.join(locked, 'inner'), { recursive: true });
+  const asRoot = process.getuid!() === 0;
+  chmodSync(locked, asRoot ? 0o700 : 0o000);
+  const uid = asRoot ? NOBODY : process.getuid!();
+  const why = (fix: string) =>
+    `cannot enter ${locked} as uid ${uid}: it has mode ${asRoot ? '0700' : '0000'} and belongs to uid ${process.getuid!()}; let that user search it with chmod o+x ${locked}, or ${fix} a path outside it`;
+  const run = (args: string[]) => refusal(['--no-control-socket', ...args, ROUTES], { uid: asRoot ? NOBODY : undefined });
+
+  it.each([
+    ['--access-logfile', 'inner/access.log', 'a writable file path in an existing directory, or -'],
+    ['--error-logfile', 'error.log', 'a file path in an existing directory, or -'],
+    ['--pid', 'inner/app.pid', 'a file path in an existing directory'],
+    ['--control-socket', 'inner/ctl.sock', 'a socket path in an existing directory, or false (--no-control-socket) for none'],
+    ['--chdir', '', 'an existing directory'],
+  ])('%s is refused naming the directory, exit 2', async (flag, file, accepted) => {
+    const value = path.join(locked, file);
+    expect(await run([flag, value])).toMatchObject({
+      code: 2,
+      lines: [`unicorn: error: ${flag} ${JSON.stringify(value)} is not accepted: expected ${accepted} (${why('choose')})`],
+    });
+  });
+
+  it('--bind unix:PATH is refused naming the directory, exit 1', async () => {
+    const socket = path.join(locked, 'inner', 'app.sock');
+    expect(await run(['-b', `unix:${socket}`])).toMatchObject({ code: 1, lines: [`unicorn: error: cannot listen at unix:${socket}: ${why('give --bind')}`] });
   });
 });
 
