@@ -168,7 +168,20 @@ async function checkConfig(invocation: Invocation): Promise<void> {
   }
 }
 
+/**
+ * A reader that has gone (`unicorn --help | head -1`) closes the pipe: what is left to write is
+ * dropped, and the command ends as it would have, not with Node's unhandled EPIPE stack.
+ */
+function dropOutputToClosedPipes(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') throw err;
+    });
+  }
+}
+
 export async function main(argv: string[] = process.argv): Promise<void> {
+  dropOutputToClosedPipes();
   // `unicorn ctl …` is a program of its own: the server's command line takes an app positional.
   if (argv[2] === 'ctl') await ctl(argv);
   const launchCwd = process.cwd();

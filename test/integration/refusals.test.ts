@@ -2,7 +2,7 @@ import { chmodSync, mkdirSync, mkdtempSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { APPS, NOBODY, runToExit, type StartOptions } from '../helpers/unicorn';
+import { APPS, NOBODY, runToExit, start, type StartOptions } from '../helpers/unicorn';
 
 const ROUTES = path.join(APPS, 'routes.js');
 
@@ -48,6 +48,17 @@ describe('bad flags and values', () => {
     const version = await runToExit(['--version']);
     expect(version.code).toBe(0);
     expect(version.unicorn.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+  });
+});
+
+describe('output to a pipe whose reader has gone (`unicorn --help | head -1`)', () => {
+  it.each([[['--help']], [['--version']], [['--print-config', ROUTES]], [['ctl', '--help']]])('%j ends quietly, exit 0', async (args) => {
+    const unicorn = start(args);
+    // Our end of its stdout closed before it writes: every write it makes fails with EPIPE.
+    unicorn.proc.stdout!.destroy();
+    const exit = await unicorn.exited;
+    await unicorn.outputClosed;
+    expect({ exit, stderr: unicorn.stderr }).toEqual({ exit: { code: 0, signal: null }, stderr: '' });
   });
 });
 
