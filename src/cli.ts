@@ -3,6 +3,7 @@ import { Arbiter } from './arbiter/arbiter';
 import { identityProblem } from './config/accounts';
 import { formatDuration } from './config/duration';
 import { findConfigFile, loadConfigFile, type ConfigFile } from './config/file';
+import { explainUnknownOption } from './config/gunicorn-only';
 import { splitArgs } from './config/split-args';
 import { loadTls } from './config/tls';
 import {
@@ -46,8 +47,11 @@ function buildProgram(actions: boolean): Command {
       .helpOption('-h, --help')
       .configureOutput({
         // Commander's own refusals (unknown option, missing argument) become one line, like ours.
-        outputError: (text) =>
-          process.stderr.write(`unicorn: ${text.trim().replace(/\n+/g, ' ').replace(/^error: /, 'error: ')}\n`),
+        outputError: (text) => {
+          const line = text.trim().replace(/\n+/g, ' ');
+          const gunicornOnly = explainUnknownOption(line);
+          process.stderr.write(`unicorn: ${gunicornOnly ? `error: ${gunicornOnly}` : line}\n`);
+        },
       });
   } else {
     program.helpOption(false).allowExcessArguments(true).configureOutput({ outputError: () => {} });
@@ -122,7 +126,9 @@ function parseCmdArgs(value: string): RawOptions {
   try {
     program.parse(splitArgs(value), { from: 'user' });
   } catch (err) {
-    if (err instanceof CommanderError) throw badUsage(`UNICORN_CMD_ARGS: ${err.message.replace(/^error: /, '').replace(/\s*\n+\s*/g, ' ')}`);
+    if (err instanceof CommanderError) {
+      throw badUsage(`UNICORN_CMD_ARGS: ${explainUnknownOption(err.message) ?? err.message.replace(/^error: /, '').replace(/\s*\n+\s*/g, ' ')}`);
+    }
     throw err;
   }
   if (program.args.length > 0) {

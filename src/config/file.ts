@@ -12,6 +12,7 @@ import { HOOK_NAMES, isHookName } from '../hooks/catalogue';
 import type { HookName } from '../hooks/types';
 import { describeError, kindOf } from '../describe';
 import { CONFIG_FILE_NAMES } from './file-names';
+import { gunicornOnlyKey } from './gunicorn-only';
 import { didYouMean } from './nearest';
 import { SETTINGS, type OptionKey, type RawOptions, type SettingSpec } from './settings';
 
@@ -105,6 +106,8 @@ export async function loadConfigFile(file: string, launchCwd: string, options: L
       result.plugins = value;
     } else if (isHookName(key)) {
       result.hooks[key] = value;
+    } else if (gunicornOnlyKey(key)) {
+      throw badConfig(`${label}: ${gunicornOnlyKey(key)}`);
     } else {
       throw badConfig(`${label}: unknown key "${key}"${didYouMean(key, KNOWN_KEYS)}; the keys are the settings in docs/settings.md, app, plugins and the hooks in docs/hooks.md`);
     }

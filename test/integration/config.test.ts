@@ -123,6 +123,8 @@ describe('refusals name the source, the value and what is accepted (exit 2, noth
     [{ 'gunicorn.conf.py': 'workers = 2' }, ['-c', 'gunicorn.conf.py', ROUTES], {}, /^unicorn: error: the config file gunicorn\.conf\.py is not accepted: expected a file ending in \.ts, /],
     [{}, ['--hook-timeout', '0', ROUTES], {}, 'unicorn: error: --hook-timeout "0" is not accepted: expected a duration such as 30s, 2m or 500ms, or a number of seconds, more than 0 (a hook cannot be given no time)'],
     [{}, [ROUTES], { UNICORN_CMD_ARGS: '--wrokers 2' }, /^unicorn: error: UNICORN_CMD_ARGS: unknown option '--wrokers'/],
+    [{}, [ROUTES], { UNICORN_CMD_ARGS: '--daemon' }, /^unicorn: error: UNICORN_CMD_ARGS: --daemon is not a unicorn option: unicorn stays in the foreground; /],
+    [{ 'unicorn.config.mjs': 'export default { preload: true };' }, [ROUTES], {}, /^unicorn: error: unicorn\.config\.mjs: preload is not a unicorn setting: workers are forked with node:cluster, /],
     [{}, [ROUTES], { UNICORN_CMD_ARGS: '-w none' }, 'unicorn: error: UNICORN_CMD_ARGS: --workers "none" is not accepted: expected a whole number of at least 1'],
     [{}, [ROUTES], { UNICORN_CMD_ARGS: '-w 2 app.js' }, 'unicorn: error: UNICORN_CMD_ARGS "-w 2 app.js" is not accepted: it gives "app.js", but takes flags only; name the app on the command line or in the config file'],
     [{}, [ROUTES], { UNICORN_CMD_ARGS: `--timeout '20s` }, `unicorn: error: UNICORN_CMD_ARGS "--timeout '20s" is not accepted: a ' quote is not closed`],

@@ -51,6 +51,21 @@ describe('bad flags and values', () => {
   });
 });
 
+describe("Gunicorn's settings that unicorn leaves out on purpose", () => {
+  it.each([
+    [['--preload'], /^--preload is not a unicorn option: workers are forked with node:cluster, which starts each one as a fresh Node process, so nothing loaded in the arbiter would be shared with them; the app loads in each worker/],
+    [['--daemon'], /^--daemon is not a unicorn option: unicorn stays in the foreground; run it under systemd \(Type=notify with --hook systemd\), in a container, or under a process supervisor/],
+    [['-D'], /^-D is not a unicorn option: unicorn stays in the foreground; /],
+    [['--threads', '4'], /^--threads is not a unicorn option: .* use -k async/],
+    [['--worker-tmp-dir', '/dev/shm'], /^--worker-tmp-dir is not a unicorn option: workers send their heartbeats to the arbiter over IPC/],
+    [['--statsd-host', 'localhost:8125'], /^--statsd-host is not a unicorn option: .* --hook prometheus/],
+  ])('%j is refused saying why, not "did you mean", exit 2', async (args, why) => {
+    const { code, lines } = await refusal([...args, ROUTES]);
+    expect({ code, lines: lines.length }).toEqual({ code: 2, lines: 1 });
+    expect(lines[0]!.replace('unicorn: error: ', '')).toMatch(why);
+  });
+});
+
 describe('output to a pipe whose reader has gone (`unicorn --help | head -1`)', () => {
   it.each([[['--help']], [['--version']], [['--print-config', ROUTES]], [['ctl', '--help']]])('%j ends quietly, exit 0', async (args) => {
     const unicorn = start(args);
