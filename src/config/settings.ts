@@ -6,6 +6,7 @@ import { cannotEnter } from '../dir-access';
 import { globToRegExp, isGlob } from '../arbiter/glob';
 import { badUsage, badValue } from '../errors';
 import { reusePortProblem } from '../arbiter/reuse-port';
+import { FIRST_PARTY_PLUGINS } from '../hooks/catalogue';
 import { accountName, formatUmask, lookupGroup, lookupUser, parseUmask, type Account } from './accounts';
 import { ADDRESS_FORMS, formatAddress, parseAddress, type BindAddress } from './address';
 import { APP_SPEC_FORMS, parseAppSpec, type AppSpec } from './app-spec';
@@ -646,7 +647,7 @@ export const SETTINGS = [
     key: 'hook',
     flags: '--hook <MODULE>',
     section: 'config',
-    description: 'load a lifecycle-hook plugin: a module path, a package, or a first-party plugin by name (systemd, prometheus, slow-requests); repeatable',
+    description: `load a lifecycle-hook plugin: a module path, a package, or a first-party plugin by name (${FIRST_PARTY_PLUGINS.join(', ')}); repeatable`,
     accepted: 'a module path or package name',
     repeatable: true,
     additive: true,

@@ -119,6 +119,8 @@ describe('refusals name the source, the value and what is accepted (exit 2, noth
     [{ 'unicorn.config.mjs': 'export default { plugins: [{ postrequest() {} }] };' }, [ROUTES], {}, /^unicorn: error: unicorn\.config\.mjs: plugins\[0\]: unknown hook "postrequest" \(did you mean "postRequest"\?\)/],
     [{ 'unicorn.config.mjs': 'export default { plugins: [42] };' }, [ROUTES], {}, 'unicorn: error: unicorn.config.mjs: plugins[0] is not accepted: expected a module name, [module, options], a plugin function or an object of hooks; got number 42'],
     [{}, ['--hook', './nowhere.js', ROUTES], {}, /^unicorn: error: cannot load the plugin "\.\/nowhere\.js": not a first-party plugin \(systemd, prometheus, slow-requests\), and not found from /],
+    [{}, ['--hook', 'promethus', ROUTES], {}, /^unicorn: error: cannot load the plugin "promethus" \(did you mean "prometheus"\?\): not a first-party plugin \(systemd, prometheus, slow-requests\), and not found from /],
+    [{ 'unicorn.config.mjs': 'export default { plugins: ["slow-request"] };' }, [ROUTES], {}, /^unicorn: error: cannot load the plugin "slow-request" \(did you mean "slow-requests"\?\): not a first-party plugin /],
     [{}, ['-c', 'missing.mjs', ROUTES], {}, /^unicorn: error: --config "missing.mjs" is not accepted: expected an existing file ending in .*\(no such file: .*missing\.mjs\)$/],
     [{ 'gunicorn.conf.py': 'workers = 2' }, ['-c', 'gunicorn.conf.py', ROUTES], {}, /^unicorn: error: the config file gunicorn\.conf\.py is not accepted: expected a file ending in \.ts, /],
     [{}, ['--hook-timeout', '0', ROUTES], {}, 'unicorn: error: --hook-timeout "0" is not accepted: expected a duration such as 30s, 2m or 500ms, or a number of seconds, more than 0 (a hook cannot be given no time)'],
