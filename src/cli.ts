@@ -19,7 +19,7 @@ import {
   type Resolved,
   type SettingSpec,
 } from './config/settings';
-import { main as ctl } from './ctl/main';
+import { COMMAND_NAMES as CTL_COMMANDS, main as ctl } from './ctl/main';
 import { badUsage, UnicornError } from './errors';
 import { ExitCode } from './exit-codes';
 import { loadPlugins } from './hooks/load';
@@ -71,7 +71,8 @@ function buildProgram(actions: boolean): Command {
     program.addHelpText(
       'after',
       '\nSettings come from, lowest first: defaults, the config file, UNICORN_CMD_ARGS, the command line.' +
-        '\nDurations: 30s, 2m, 500ms, or a number of seconds.\nExamples:\n  unicorn --workers 4 app:handler\n  unicorn -k async -b 0.0.0.0:8080 -b unix:/run/app.sock server.js:app',
+        '\nDurations: 30s, 2m, 500ms, or a number of seconds.\nExamples:\n  unicorn --workers 4 app:handler\n  unicorn -k async -b 0.0.0.0:8080 -b unix:/run/app.sock server.js:app' +
+        `\n\nA running server is managed with \`unicorn ctl COMMAND\` (${CTL_COMMANDS.join(', ')}); \`unicorn ctl --help\` describes them.`,
     );
   }
   return program;

@@ -45,6 +45,8 @@ describe('bad flags and values', () => {
     for (const flag of ['--workers', '--bind', '--backlog', '--worker-class', '--worker-connections', '--keep-alive', '--timeout', '--graceful-timeout', '--chdir', '--interface']) {
       expect(help.unicorn.stdout).toContain(flag);
     }
+    // The other program, for a running server.
+    expect(help.unicorn.stdout).toContain('\nA running server is managed with `unicorn ctl COMMAND` (status, stats, reload, scale, add, remove, kill, reopen-logs, shutdown); `unicorn ctl --help` describes them.\n');
     const version = await runToExit(['--version']);
     expect(version.code).toBe(0);
     expect(version.unicorn.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
