@@ -2,7 +2,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { Arbiter } from './arbiter/arbiter';
 import { identityProblem } from './config/accounts';
 import { formatDuration } from './config/duration';
-import { findConfigFile, loadConfigFile, type ConfigFile } from './config/file';
+import { findConfigFile, loadConfigFile, pluginNames, type ConfigFile } from './config/file';
 import { explainUnknownOption } from './config/gunicorn-only';
 import { splitArgs } from './config/split-args';
 import { loadTls } from './config/tls';
@@ -194,7 +194,9 @@ export async function main(argv: string[] = process.argv): Promise<void> {
   const launchCwd = process.cwd();
   const invocation = await readOrRefuse(argv, process.env, launchCwd);
   if (invocation.printConfig) {
-    process.stdout.write(describeSettings(invocation, invocation.appSource));
+    const { configFile } = invocation;
+    const plugins = configFile && configFile.plugins.length > 0 ? { names: pluginNames(configFile), source: `${configFile.label}: plugins` } : undefined;
+    process.stdout.write(describeSettings(invocation, invocation.appSource, { plugins, env: process.env }));
     return;
   }
   const { settings } = invocation;

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { badConfig, show } from '../errors';
 import { HOOK_NAMES, isHookName } from '../hooks/catalogue';
+import { unwrapDefault } from '../hooks/load';
 import type { HookName } from '../hooks/types';
 import { describeError, kindOf } from '../describe';
 import { CONFIG_FILE_NAMES } from './file-names';
@@ -113,6 +114,18 @@ export async function loadConfigFile(file: string, launchCwd: string, options: L
     }
   }
   return result;
+}
+
+/** The file's plugins as --print-config lists them: a module by the name given, a plugin given as
+ *  a value (imported in the file) by what it is. */
+export function pluginNames(config: ConfigFile): string[] {
+  return config.plugins.map((entry) => {
+    if (typeof entry === 'string') return entry;
+    if (Array.isArray(entry) && typeof entry[0] === 'string') return entry[0];
+    const plugin = unwrapDefault(entry);
+    if (typeof plugin === 'function') return plugin.name ? `<function ${plugin.name}>` : '<function>';
+    return '<hooks>';
+  });
 }
 
 async function importConfig(file: string, label: string, { fresh, pinned }: LoadOptions): Promise<{ exported: unknown; source?: ConfigSource }> {

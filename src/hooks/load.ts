@@ -109,7 +109,7 @@ export function checkHooks(candidate: object, name: string): Hooks {
 }
 
 /** A TypeScript-compiled CommonJS module's default export arrives wrapped in its exports object. */
-function unwrapDefault(value: unknown): unknown {
+export function unwrapDefault(value: unknown): unknown {
   return isObject(value) && (value as { __esModule?: unknown }).__esModule && 'default' in value ? (value as { default: unknown }).default : value;
 }
 

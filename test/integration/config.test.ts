@@ -72,7 +72,25 @@ describe('sources, lowest first: defaults < config file < UNICORN_CMD_ARGS < com
     expect(rows.get('hook')).toEqual({ value: './a.js', source: 'UNICORN_CMD_ARGS: --hook' });
     expect(rows.get('config')).toEqual({ value: path.join(dir, 'unicorn.config.json'), source: 'found where unicorn started' });
     const withoutFile = await printConfig([ROUTES], { cwd: project({}), env: { PORT: '9000' } });
-    expect(withoutFile.get('bind')).toEqual({ value: 'http://0.0.0.0:9000', source: 'default' });
+    // The default moved by PORT is credited to it.
+    expect(withoutFile.get('bind')).toEqual({ value: 'http://0.0.0.0:9000', source: 'PORT' });
+  });
+
+  it("lists the config file's plugins, before --hook's, and shows where the control socket goes by default", async () => {
+    const dir = project({
+      'unicorn.config.mjs': `export default { plugins: ['prometheus', ['slow-requests', { thresholdMs: 200 }], { whenReady() {} }] };\n`,
+    });
+    const runtime = mkdtempSync(path.join(tmpdir(), 'unicorn-runtime-'));
+    const rows = await printConfig(['--hook', 'systemd', ROUTES], { cwd: dir, env: { XDG_RUNTIME_DIR: runtime } });
+    expect(rows.get('plugins')).toEqual({ value: 'prometheus slow-requests <hooks>', source: 'unicorn.config.mjs: plugins' });
+    expect(rows.get('hook')).toEqual({ value: 'systemd', source: '--hook' });
+    // The arbiter's pid names the socket once it runs.
+    expect(rows.get('controlSocket')).toEqual({ value: path.join(runtime, 'unicorn', 'PID.sock'), source: 'default' });
+
+    const plain = await printConfig([ROUTES], { cwd: project({}), env: { XDG_RUNTIME_DIR: undefined } });
+    expect(plain.get('plugins')).toEqual({ value: '(none)', source: 'default' });
+    expect(plain.get('controlSocket')).toEqual({ value: `/tmp/unicorn-${process.getuid!()}/PID.sock`, source: 'default' });
+    expect((await printConfig(['--no-control-socket', ROUTES], { cwd: project({}) })).get('controlSocket')).toEqual({ value: '(none)', source: '--no-control-socket' });
   });
 
   it('adds --hook plugins from UNICORN_CMD_ARGS and the command line, in that order', async () => {
