@@ -3,7 +3,7 @@
  * socket's file (mode, default place, removal, stale and live files, USR2), and every refusal.
  */
 import { once } from 'node:events';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { ServerStats } from '../../src/hooks/types';
@@ -284,6 +284,49 @@ describe('the default place', () => {
     expect((await ctl(['--socket', path.join(sockets, `${two.pid}.sock`), 'shutdown'], { env })).code).toBe(0);
     expect(readdirSync(sockets)).toEqual([`${one.pid}.sock`]);
     expect((await ctl(['stats', '--json'], { env })).code).toBe(0);
+  });
+
+  it('is not taken without --socket when its one server may not be yours: a socket that leads elsewhere', async () => {
+    const { env, sockets } = runtimeDir();
+    const { unicorn, socket } = await serveWithSocket(1);
+    // A name in the default directory for a socket outside it.
+    mkdirSync(sockets, { mode: 0o700 });
+    const link = path.join(sockets, '999999.sock');
+    symlinkSync(socket, link);
+    expect(await ctl(['status'], { env })).toEqual({
+      code: 2,
+      stdout: '',
+      stderr:
+        `unicorn ctl: error: the unicorn server found in ${sockets} may not be yours: it leads to ${socket}, outside ${sockets}; if it is the one you mean, choose it with --socket PATH:\n` +
+        `  ${link}  pid ${unicorn.pid}  ${unicorn.url()}  (it leads to ${socket}, outside ${sockets})\n`,
+    });
+    expect((await ctl(['--socket', link, 'status'], { env })).code).toBe(0);
+  });
+
+  const asRoot = process.getuid!() === 0;
+  if (!asRoot) process.stderr.write("ctl.test.ts: not root: a socket of another user's in the default directory is not tested\n");
+  (asRoot ? it : it.skip)("is not taken without --socket when its one server may not be yours: another user's socket", async () => {
+    const { env, sockets } = runtimeDir();
+    const unicorn = start(['-b', '127.0.0.1:0', ROUTES], { env });
+    await unicorn.ready(1);
+    const socket = path.join(sockets, `${unicorn.pid}.sock`);
+    // As a server of that user's would have made it.
+    chownSync(socket, NOBODY, NOBODY);
+    const why = `its socket belongs to uid ${NOBODY}, and this is uid 0`;
+    expect(await ctl(['stats'], { env })).toEqual({
+      code: 2,
+      stdout: '',
+      stderr:
+        `unicorn ctl: error: the unicorn server found in ${sockets} may not be yours: ${why}; if it is the one you mean, choose it with --socket PATH:\n` +
+        `  ${socket}  pid ${unicorn.pid}  ${unicorn.url()}  (${why})\n`,
+    });
+    // Beside one of yours, both are listed, and neither is taken.
+    const mine = start(['-b', '127.0.0.1:0', ROUTES], { env });
+    await mine.ready(1);
+    const several = await ctl(['stats'], { env });
+    expect(several.code).toBe(2);
+    expect(several.stderr).toContain(`  ${socket}  pid ${unicorn.pid}  ${unicorn.url()}  (${why})\n`);
+    expect(several.stderr).toContain(`  ${path.join(sockets, `${mine.pid}.sock`)}  pid ${mine.pid}  ${mine.url()}\n`);
   });
 
   it('is not used when it is writable by others: the server runs without a control socket', async () => {
