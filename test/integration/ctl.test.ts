@@ -106,6 +106,40 @@ describe('unicorn ctl status and stats', () => {
   });
 });
 
+describe('unicorn ctl status, as the workers are now', () => {
+  // --timeout 60s: heartbeats 5 s apart, the most. Every count below comes sooner than one would.
+  it('shows what each worker has served, has in flight and holds in memory when asked', async () => {
+    const { unicorn, socket } = await serveWithSocket(1, ROUTES, ['--timeout', '60s']);
+    const fresh = await stats(socket);
+    expect(fresh.workers[0]).toMatchObject({ requests: 0, inFlight: 0 });
+    expect(fresh.workers[0]!.rss).toBeGreaterThan(1e6);
+
+    await request(`${unicorn.url()}/`);
+    expect((await stats(socket)).workers[0]).toMatchObject({ requests: 1, inFlight: 0 });
+    expect((await stats(socket)).requests).toBe(1);
+
+    await holdRequest(unicorn.url(), 20_000);
+    const status = await ctl(['--socket', socket, 'status']);
+    const row = status.stdout.split('\n').find((line) => line.startsWith(`${unicorn.workerPids()[0]} `))!;
+    // PID WORKER AGE STATE REQUESTS IN-FLIGHT MEMORY
+    expect(row.trim().split(/\s+/).slice(3, 7)).toEqual(['ready', '2', '1', expect.stringMatching(/MB$/)]);
+  });
+
+  it('answers with the last heartbeat for a worker that cannot answer, without waiting for it', async () => {
+    const { unicorn, socket } = await serveWithSocket(1, ROUTES, ['--timeout', '60s']);
+    let inWorker!: () => void;
+    const headers = new Promise<void>((resolve) => (inWorker = resolve));
+    let spinning = true;
+    // Its event loop is held for 5 s from when the headers go out.
+    const cpu = request(`${unicorn.url()}/cpu?ms=5000`, { onResponse: () => inWorker() }).finally(() => (spinning = false));
+    await headers;
+    const answered = await stats(socket);
+    expect(spinning).toBe(true);
+    expect(answered.workers).toEqual([expect.objectContaining({ pid: unicorn.workerPids()[0], state: 'ready' })]);
+    expect((await cpu).body).toMatch(/^cpu \d+\n$/);
+  });
+});
+
 describe('unicorn ctl scale, add, remove', () => {
   it('return once the live ready workers number what was asked', async () => {
     const { unicorn, socket } = await serveWithSocket(1);
