@@ -2,7 +2,8 @@ import { Command, CommanderError, Option } from 'commander';
 import { Arbiter } from './arbiter/arbiter';
 import { identityProblem } from './config/accounts';
 import { formatDuration } from './config/duration';
-import { findConfigFile, loadConfigFile, type ConfigFile } from './config/file';
+import { findConfigFile, loadConfigFile, pluginNames, type ConfigFile } from './config/file';
+import { explainUnknownOption } from './config/gunicorn-only';
 import { splitArgs } from './config/split-args';
 import { loadTls } from './config/tls';
 import {
@@ -18,7 +19,7 @@ import {
   type Resolved,
   type SettingSpec,
 } from './config/settings';
-import { main as ctl } from './ctl/main';
+import { COMMAND_NAMES as CTL_COMMANDS, main as ctl } from './ctl/main';
 import { badUsage, UnicornError } from './errors';
 import { ExitCode } from './exit-codes';
 import { loadPlugins } from './hooks/load';
@@ -46,8 +47,11 @@ function buildProgram(actions: boolean): Command {
       .helpOption('-h, --help')
       .configureOutput({
         // Commander's own refusals (unknown option, missing argument) become one line, like ours.
-        outputError: (text) =>
-          process.stderr.write(`unicorn: ${text.trim().replace(/\n+/g, ' ').replace(/^error: /, 'error: ')}\n`),
+        outputError: (text) => {
+          const line = text.trim().replace(/\n+/g, ' ');
+          const gunicornOnly = explainUnknownOption(line);
+          process.stderr.write(`unicorn: ${gunicornOnly ? `error: ${gunicornOnly}` : line}\n`);
+        },
       });
   } else {
     program.helpOption(false).allowExcessArguments(true).configureOutput({ outputError: () => {} });
@@ -67,7 +71,8 @@ function buildProgram(actions: boolean): Command {
     program.addHelpText(
       'after',
       '\nSettings come from, lowest first: defaults, the config file, UNICORN_CMD_ARGS, the command line.' +
-        '\nDurations: 30s, 2m, 500ms, or a number of seconds.\nExamples:\n  unicorn --workers 4 app:handler\n  unicorn -k async -b 0.0.0.0:8080 -b unix:/run/app.sock server.js:app',
+        '\nDurations: 30s, 2m, 500ms, or a number of seconds.\nExamples:\n  unicorn --workers 4 app:handler\n  unicorn -k async -b 0.0.0.0:8080 -b unix:/run/app.sock server.js:app' +
+        `\n\nA running server is managed with \`unicorn ctl COMMAND\` (${CTL_COMMANDS.join(', ')}); \`unicorn ctl --help\` describes them.`,
     );
   }
   return program;
@@ -122,7 +127,9 @@ function parseCmdArgs(value: string): RawOptions {
   try {
     program.parse(splitArgs(value), { from: 'user' });
   } catch (err) {
-    if (err instanceof CommanderError) throw badUsage(`UNICORN_CMD_ARGS: ${err.message.replace(/^error: /, '').replace(/\s*\n+\s*/g, ' ')}`);
+    if (err instanceof CommanderError) {
+      throw badUsage(`UNICORN_CMD_ARGS: ${explainUnknownOption(err.message) ?? err.message.replace(/^error: /, '').replace(/\s*\n+\s*/g, ' ')}`);
+    }
     throw err;
   }
   if (program.args.length > 0) {
@@ -168,13 +175,28 @@ async function checkConfig(invocation: Invocation): Promise<void> {
   }
 }
 
+/**
+ * A reader that has gone (`unicorn --help | head -1`) closes the pipe: what is left to write is
+ * dropped, and the command ends as it would have, not with Node's unhandled EPIPE stack.
+ */
+function dropOutputToClosedPipes(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') throw err;
+    });
+  }
+}
+
 export async function main(argv: string[] = process.argv): Promise<void> {
+  dropOutputToClosedPipes();
   // `unicorn ctl …` is a program of its own: the server's command line takes an app positional.
   if (argv[2] === 'ctl') await ctl(argv);
   const launchCwd = process.cwd();
   const invocation = await readOrRefuse(argv, process.env, launchCwd);
   if (invocation.printConfig) {
-    process.stdout.write(describeSettings(invocation, invocation.appSource));
+    const { configFile } = invocation;
+    const plugins = configFile && configFile.plugins.length > 0 ? { names: pluginNames(configFile), source: `${configFile.label}: plugins` } : undefined;
+    process.stdout.write(describeSettings(invocation, invocation.appSource, { plugins, env: process.env }));
     return;
   }
   const { settings } = invocation;

@@ -107,8 +107,8 @@ export function socketPathProblem(file: string): string | undefined {
   return bytes > MAX_SOCKET_PATH_BYTES ? `the path is ${bytes} bytes long, and a unix socket's is at most ${MAX_SOCKET_PATH_BYTES}` : undefined;
 }
 
-/** The default socket of the arbiter with `pid`. */
-export const defaultControlSocket = (dir: string, pid: number): string => path.join(dir, `${pid}.sock`);
+/** The default socket of the arbiter with `pid` (`PID` where it is not known yet). */
+export const defaultControlSocket = (dir: string, pid: number | 'PID'): string => path.join(dir, `${pid}.sock`);
 
 /** The pid a default socket's name carries, if `file` is one. */
 export function pidOfSocketName(file: string): number | undefined {

@@ -14,7 +14,9 @@ export type ToWorker =
    *  keep-alive connection after its next response. (SIGTERM stops as for a shutdown.) */
   | { type: 'unicorn:hand-over' }
   /** Sent once, at fork, with --certfile: the certificate and key of the worker's configuration. */
-  | { type: 'unicorn:tls'; material: import('./config/tls').TlsMaterial };
+  | { type: 'unicorn:tls'; material: import('./config/tls').TlsMaterial }
+  /** `unicorn ctl status` asks: send the counts as they are now (`report`), numbered `seq`. */
+  | { type: 'unicorn:report'; seq: number };
 
 /** Worker → arbiter. */
 export type ToArbiter =
@@ -24,13 +26,25 @@ export type ToArbiter =
   | { type: 'unicorn:need-listener'; index: number }
   /** Sent from a timer, so it stops when the event loop is stuck; a sync worker skips it while a
    *  request is in flight. Carries what the arbiter supervises. */
-  | { type: 'unicorn:heartbeat'; requests: number; inFlight: number; rss: number; published?: Record<string, unknown> }
+  | ({ type: 'unicorn:heartbeat'; published?: Record<string, unknown> } & WorkerCounts)
   /** The worker cannot boot, and why (the app does not load, a hook failed): it exits next. */
   | { type: 'unicorn:boot-failed'; message: string; code?: string }
   /** Booting, the worker starts `step`: what it was waiting on if it is not ready in time. */
   | { type: 'unicorn:boot-step'; step: BootStep }
   /** The worker has served its --max-requests: replace it (it serves on until told to stop). */
-  | { type: 'unicorn:retire'; requests: number };
+  | { type: 'unicorn:retire'; requests: number }
+  /** The answer to `report`: a heartbeat's counts, now. Not a heartbeat: a sync worker that answers
+   *  while a request runs past --timeout is still to be killed for it. */
+  | ({ type: 'unicorn:report'; seq: number } & WorkerCounts);
+
+/** What a worker counts, as a heartbeat and a report carry it. */
+export interface WorkerCounts {
+  /** Requests served since it started. */
+  requests: number;
+  inFlight: number;
+  /** Resident memory, in bytes. */
+  rss: number;
+}
 
 /**
  * The steps of a worker's boot, in order. Sent as each begins, so that the arbiter knows where a

@@ -22,7 +22,7 @@ import { describeTimeout, describeWait, diagnose, formatStack, type Diagnosis } 
 import { bindAll, closeAll, inheritListeners, type BindOptions, type Listener } from './listeners';
 import { keepFixedAtStart, LogFileOwnership } from './privileges';
 import { PerWorkerSockets } from './reuse-port';
-import { ExitTally, serverStats } from './stats';
+import { ExitTally, serverStats, StatsRequests } from './stats';
 import { Succession } from './succession';
 import { watchForReload, type ReloadWatcher } from './watch';
 import { forkWorker, readOutput, setupWorkers, workerStats, type WorkerRecord } from './worker-process';
@@ -155,6 +155,8 @@ export class Arbiter {
   private control: ControlServer | undefined;
   /** `ctl` replies waiting for the loop to reach a state. */
   private readonly pending = new PendingReplies();
+  /** `ctl status` replies waiting for the workers' counts. */
+  private readonly statsRequests = new StatsRequests();
   /** The generation and reason of the boot failure last logged (logBootError). */
   private lastBootError: string | undefined;
   /** --reload's file watcher. */
@@ -307,6 +309,7 @@ export class Arbiter {
 
     for (;;) {
       this.handleEvents();
+      this.answerStats();
       this.succession.watchPredecessor();
       if (this.stop) {
         this.murderOverdueWorkers();
@@ -465,6 +468,12 @@ export class Arbiter {
       case 'unicorn:boot-step':
         record.bootStep = message.step;
         break;
+      case 'unicorn:report':
+        record.requests = message.requests;
+        record.inFlight = message.inFlight;
+        record.rss = message.rss;
+        this.statsRequests.answered(id, message.seq);
+        break;
       case 'unicorn:retire':
         record.requests = message.requests;
         // A worker that accepts on its first listener before the others may ask while booting.
@@ -478,6 +487,7 @@ export class Arbiter {
     const record = this.workers.get(id);
     if (!record) return;
     this.workers.delete(id);
+    this.statsRequests.answered(id);
     // Its own socket (--reuse-port) waits for its replacement; a stop keeps none beyond the first.
     this.perWorker?.release(id, this.stop ? 1 : this.target);
     const bootFailed = !record.everReady && (code === ExitCode.APP_LOAD_ERROR || code === ExitCode.WORKER_BOOT_ERROR);
@@ -1038,7 +1048,7 @@ export class Arbiter {
 
   /** A request from `unicorn ctl`: done as its signal is, and answered once the loop has done it. */
   private handleControl(request: ControlRequest, reply: Reply): void {
-    if (request.command === 'stats') return reply.send({ ok: true, message: 'stats', stats: this.stats() });
+    if (request.command === 'stats') return this.askForStats(reply);
     this.log.info({ request }, `Handling control command: ${describeRequest(request)}`);
     if (request.command === 'shutdown') {
       if (request.quick) this.beginStop(false, this.stop?.exitCode ?? ExitCode.OK);
@@ -1078,6 +1088,20 @@ export class Arbiter {
         break;
       }
     }
+  }
+
+  /** status and stats: the workers are asked for their counts as they are now (StatsRequests); a
+   *  worker being killed for not answering is not. */
+  private askForStats(reply: Reply): void {
+    const asked = [...this.workers.values()].filter((r) => !r.fault && r.handle.isConnected());
+    const seq = this.statsRequests.begin(asked.map((r) => r.id), reply, this.now());
+    for (const record of asked) this.send(record, { type: 'unicorn:report', seq });
+    this.answerStats();
+  }
+
+  /** The status requests whose workers have all answered, or whose time is up. */
+  private answerStats(): void {
+    this.statsRequests.settle(this.now(), () => ({ ok: true, message: 'stats', stats: this.stats() }));
   }
 
   /** scale, add, remove: answered once `count` workers are ready and no others serve. */
@@ -1128,6 +1152,7 @@ export class Arbiter {
       if (r.state === 'ready') due = Math.min(due, r.retireAt);
     }
     if (!this.stop && this.nextSpawnAt > now) due = Math.min(due, this.nextSpawnAt);
+    due = Math.min(due, this.statsRequests.nextDeadline);
     return Math.max(0, due - now);
   }
 

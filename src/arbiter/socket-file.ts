@@ -9,6 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { chownSync, linkSync, lstatSync, renameSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
+import { cannotEnter } from '../dir-access';
 import { bindFailed } from '../errors';
 import type { Logger } from '../log';
 import { probe } from './control';
@@ -25,6 +26,8 @@ export interface SocketFileOptions {
  * (probed with a connect) is removed, with a warning; a live socket or any other file is refused.
  */
 export async function makeRoomForSocket(file: string, shown: string, log: Logger | undefined): Promise<void> {
+  const blocked = cannotEnter(path.dirname(file), '--bind');
+  if (blocked) throw bindFailed(shown, blocked);
   const stat = lstatSync(file, { throwIfNoEntry: false });
   if (!stat) return;
   if (!stat.isSocket()) throw bindFailed(shown, 'the path exists and is not a socket; remove it or bind another path');

@@ -3,7 +3,9 @@
  * and hooks through `arbiter.stats()` (the prometheus plugin), all take it from `serverStats`, so
  * they cannot disagree.
  */
+import type { ControlReply } from '../control';
 import type { ExitReason, ServerStats, WorkerStats } from '../hooks/types';
+import type { Reply } from './control';
 
 /** Every exit reason, from a record so that the compiler refuses it when a reason is added. */
 export const EXIT_REASONS = Object.keys({
@@ -88,4 +90,46 @@ export function serverStats(source: StatsSource): ServerStats {
     restartsByReason: exited.restartsByReason,
     workers,
   };
+}
+
+/** How long `ctl status` waits for the workers' counts before it answers with their last
+ *  heartbeats' (a worker busy with a request that does not yield cannot answer). */
+export const REPORT_TIMEOUT_MS = 1000;
+
+/**
+ * `unicorn ctl status` and `stats` answered from what the workers count when asked, not as of their
+ * last heartbeats (up to --timeout/2, at most 5 s, old: a request that had ended still in flight).
+ * Each live worker is asked over IPC; the reply goes once every one has answered or exited, or when
+ * REPORT_TIMEOUT_MS has passed.
+ */
+export class StatsRequests {
+  private lastSeq = 0;
+  private waiting: { seq: number; unanswered: Set<number>; deadline: number; reply: Reply }[] = [];
+
+  /** A request to the workers `ids`: its number, for them to answer with. */
+  begin(ids: readonly number[], reply: Reply, now: number): number {
+    const seq = ++this.lastSeq;
+    this.waiting.push({ seq, unanswered: new Set(ids), deadline: now + REPORT_TIMEOUT_MS, reply });
+    return seq;
+  }
+
+  /** Worker `id` answered request `seq`, which is as fresh as every earlier one needs; without
+   *  `seq`, it has exited and answers none. */
+  answered(id: number, seq = Infinity): void {
+    for (const request of this.waiting) if (request.seq <= seq) request.unanswered.delete(id);
+  }
+
+  /** Reply, with `answer()`, to the requests every worker has answered, or whose time is up. */
+  settle(now: number, answer: () => ControlReply): void {
+    this.waiting = this.waiting.filter((request) => {
+      if (request.unanswered.size > 0 && now < request.deadline) return true;
+      request.reply.send(answer());
+      return false;
+    });
+  }
+
+  /** When the loop must settle next. */
+  get nextDeadline(): number {
+    return Math.min(Infinity, ...this.waiting.map((request) => request.deadline));
+  }
 }

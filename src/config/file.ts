@@ -10,9 +10,11 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { badConfig, show } from '../errors';
 import { HOOK_NAMES, isHookName } from '../hooks/catalogue';
+import { unwrapDefault } from '../hooks/load';
 import type { HookName } from '../hooks/types';
 import { describeError, kindOf } from '../describe';
 import { CONFIG_FILE_NAMES } from './file-names';
+import { gunicornOnlyKey } from './gunicorn-only';
 import { didYouMean } from './nearest';
 import { SETTINGS, type OptionKey, type RawOptions, type SettingSpec } from './settings';
 
@@ -105,11 +107,25 @@ export async function loadConfigFile(file: string, launchCwd: string, options: L
       result.plugins = value;
     } else if (isHookName(key)) {
       result.hooks[key] = value;
+    } else if (gunicornOnlyKey(key)) {
+      throw badConfig(`${label}: ${gunicornOnlyKey(key)}`);
     } else {
       throw badConfig(`${label}: unknown key "${key}"${didYouMean(key, KNOWN_KEYS)}; the keys are the settings in docs/settings.md, app, plugins and the hooks in docs/hooks.md`);
     }
   }
   return result;
+}
+
+/** The file's plugins as --print-config lists them: a module by the name given, a plugin given as
+ *  a value (imported in the file) by what it is. */
+export function pluginNames(config: ConfigFile): string[] {
+  return config.plugins.map((entry) => {
+    if (typeof entry === 'string') return entry;
+    if (Array.isArray(entry) && typeof entry[0] === 'string') return entry[0];
+    const plugin = unwrapDefault(entry);
+    if (typeof plugin === 'function') return plugin.name ? `<function ${plugin.name}>` : '<function>';
+    return '<hooks>';
+  });
 }
 
 async function importConfig(file: string, label: string, { fresh, pinned }: LoadOptions): Promise<{ exported: unknown; source?: ConfigSource }> {

@@ -1,10 +1,12 @@
 import { accessSync, constants as fsConstants, statSync } from 'node:fs';
 import path from 'node:path';
 import { compileAccessFormat } from '../access-format';
-import { socketPathProblem } from '../control';
+import { defaultControlDir, defaultControlSocket, socketPathProblem } from '../control';
+import { cannotEnter } from '../dir-access';
 import { globToRegExp, isGlob } from '../arbiter/glob';
 import { badUsage, badValue } from '../errors';
 import { reusePortProblem } from '../arbiter/reuse-port';
+import { FIRST_PARTY_PLUGINS } from '../hooks/catalogue';
 import { accountName, formatUmask, lookupGroup, lookupUser, parseUmask, type Account } from './accounts';
 import { ADDRESS_FORMS, formatAddress, parseAddress, type BindAddress } from './address';
 import { APP_SPEC_FORMS, parseAppSpec, type AppSpec } from './app-spec';
@@ -160,12 +162,17 @@ export interface SettingSpec<K extends OptionKey = OptionKey> {
   parse: Parser<Settings[K] extends ReadonlyArray<infer E> ? E : Settings[K]>;
   /** The default, possibly derived from the environment (PORT for bind). */
   defaultValue: (env: NodeJS.ProcessEnv, ctx: ParseContext) => Settings[K];
+  /** The environment variable the default is derived from when it is set: the value's source. */
+  defaultEnv?: string;
   /** The default as --help shows it. */
   defaultText: string;
   /** Only meaningful with this worker class: setting it with the other one draws a warning. */
   onlyFor?: WorkerClass;
   /** The value as --print-config shows it, where String() would not do. */
   display?(value: NonNullable<Settings[K]>): string;
+  /** What --print-config shows for no value, where `(none)` would not be true (a default that is
+   *  settled only at start, such as the control socket's place). */
+  unsetText?(env: NodeJS.ProcessEnv): string;
 }
 
 const wholeNumber =
@@ -205,6 +212,8 @@ const size: Parser<number> = (raw) => parseSize(raw) ?? { refused: '' };
 
 const existingFile: Parser<string | undefined> = (raw, ctx) => {
   const file = path.resolve(ctx.cwd, raw);
+  const blocked = cannotEnter(path.dirname(file));
+  if (blocked) return { refused: blocked };
   const stat = statSync(file, { throwIfNoEntry: false });
   if (!stat) return { refused: `no such file: ${file}` };
   return stat.isFile() ? file : { refused: `not a file: ${file}` };
@@ -223,6 +232,8 @@ const yesNo: Parser<boolean> = (raw) => (raw === 'true' ? true : raw === 'false'
 const filePath: Parser<string | undefined> = (raw, ctx) => {
   if (raw.trim() === '') return { refused: 'empty' };
   const file = path.resolve(ctx.cwd, raw);
+  const blocked = cannotEnter(path.dirname(file));
+  if (blocked) return { refused: blocked };
   const dir = statSync(path.dirname(file), { throwIfNoEntry: false });
   if (!dir?.isDirectory()) return { refused: `no such directory: ${path.dirname(file)}` };
   return file;
@@ -271,6 +282,9 @@ const address: Parser<BindAddress> = (raw, ctx) => {
 
 const directory: Parser<string | undefined> = (raw, ctx) => {
   const dir = path.resolve(ctx.cwd, raw);
+  // The directory itself too: unicorn changes into it.
+  const blocked = cannotEnter(dir);
+  if (blocked) return { refused: blocked };
   const stat = statSync(dir, { throwIfNoEntry: false });
   if (!stat) return { refused: 'no such directory' };
   return stat.isDirectory() ? dir : { refused: 'not a directory' };
@@ -327,6 +341,7 @@ export const SETTINGS = [
     repeatable: true,
     parse: address,
     defaultValue: defaultBind,
+    defaultEnv: 'PORT',
     defaultText: '127.0.0.1:8000, or 0.0.0.0:$PORT when PORT is set',
   }),
   spec({
@@ -652,7 +667,7 @@ export const SETTINGS = [
     key: 'hook',
     flags: '--hook <MODULE>',
     section: 'config',
-    description: 'load a lifecycle-hook plugin: a module path, a package, or a first-party plugin by name (systemd, prometheus, slow-requests); repeatable',
+    description: `load a lifecycle-hook plugin: a module path, a package, or a first-party plugin by name (${FIRST_PARTY_PLUGINS.join(', ')}); repeatable`,
     accepted: 'a module path or package name',
     repeatable: true,
     additive: true,
@@ -766,6 +781,9 @@ export const SETTINGS = [
     },
     defaultValue: () => undefined,
     defaultText: '$XDG_RUNTIME_DIR/unicorn/PID.sock, else /tmp/unicorn-UID/PID.sock',
+    // The arbiter's pid is known only once it runs.
+    unsetText: (env) => defaultControlSocket(defaultControlDir(env), 'PID'),
+    display: (value) => (value === false ? '(none)' : value),
   }),
   spec({
     key: 'forwardedAllowIps',
@@ -879,7 +897,7 @@ export function resolveLayers(app: AppSource | undefined, layers: Layer[], env: 
       sources[setting.key] = setting.env!;
     } else {
       value = setting.defaultValue(env, ctx);
-      sources[setting.key] = 'default';
+      sources[setting.key] = setting.defaultEnv !== undefined && env[setting.defaultEnv] ? setting.defaultEnv : 'default';
     }
     values[setting.key] = value;
     if (setting.key === 'chdir' && typeof value === 'string') ctx.cwd = value;
@@ -943,20 +961,32 @@ function parseOne(setting: SettingSpec, raw: string, source: string, ctx: ParseC
   return parsed;
 }
 
+/** What --print-config shows besides the settings: the config file's plugins, and the environment
+ *  defaults are settled in. */
+export interface DescribeOptions {
+  /** The config file's `plugins` as it names them, and its label for the source. */
+  plugins?: { names: string[]; source: string };
+  env?: NodeJS.ProcessEnv;
+}
+
 /**
  * The effective settings as `--print-config` shows them: one line each, with the value in the
- * form a flag takes and where it came from.
+ * form a flag takes and where it came from. The config file's plugins come before --hook's, the
+ * order they load in.
  */
-export function describeSettings({ settings, sources }: Resolved, appSource: string): string {
+export function describeSettings({ settings, sources }: Resolved, appSource: string, options: DescribeOptions = {}): string {
+  const { plugins, env = process.env } = options;
   const rows: Array<[string, string, string]> = [['app', settings.app.raw, appSource]];
   for (const setting of SETTINGS as readonly SettingSpec[]) {
-    rows.push([setting.key, display(setting, settings[setting.key]), sources[setting.key]]);
+    if (setting.key === 'hook') rows.push(['plugins', plugins?.names.join(' ') || '(none)', plugins?.source ?? 'default']);
+    rows.push([setting.key, display(setting, settings[setting.key], env), sources[setting.key]]);
   }
   const width = (column: 0 | 1) => Math.max(...rows.map((row) => row[column].length));
   return rows.map(([key, value, source]) => `${key.padEnd(width(0))}  ${value.padEnd(width(1))}  ${source}`).join('\n') + '\n';
 }
 
-function display(setting: SettingSpec, value: unknown): string {
+function display(setting: SettingSpec, value: unknown, env: NodeJS.ProcessEnv): string {
+  if (value === undefined && setting.unsetText) return setting.unsetText(env);
   if (value === undefined || (Array.isArray(value) && value.length === 0)) return '(none)';
   if (setting.display) return (setting.display as (value: unknown) => string)(value);
   if (setting.accepted === ADDRESS_FORMS) return (value as BindAddress[]).map(formatAddress).join(' ');

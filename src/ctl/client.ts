@@ -2,10 +2,11 @@
  * `unicorn ctl`'s side of the control socket: finding the server's socket, sending one request and
  * reading the reply, and saying plainly why when there is no server to talk to.
  */
-import { readdirSync, statSync } from 'node:fs';
+import { lstatSync, readdirSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { checkPrivateDir, defaultControlDir, type ControlReply, type ControlRequest } from '../control';
+import { cannotEnter } from '../dir-access';
 import { ExitCode } from '../exit-codes';
 import type { ServerStats } from '../hooks/types';
 
@@ -83,6 +84,8 @@ function connectError(file: string, err: NodeJS.ErrnoException): CtlError {
     }
     case 'EACCES':
     case 'EPERM': {
+      const blocked = cannotEnter(path.dirname(file), '--socket');
+      if (blocked) return new CtlError(`cannot reach ${file}: ${blocked}`);
       const owner = statSync(file, { throwIfNoEntry: false })?.uid;
       const whose = owner === undefined ? '' : `; it belongs to uid ${owner}`;
       return new CtlError(`permission denied for ${file}: a control socket is for the user the server runs as (mode 0600)${whose}, and this is uid ${process.getuid?.()}`);
@@ -106,7 +109,9 @@ const DISCOVERY_TIMEOUT_MS = 2000;
 
 /**
  * The control socket of the one server running with its socket in the default directory. Refuses
- * when there is none, and when there are several, listing them for --socket.
+ * when there is none; when there are several, listing them for --socket; and when the one there may
+ * not be the caller's (its socket belongs to another user, or the name leads outside the directory):
+ * talking to it unasked could reload or stop someone else's server.
  */
 export async function findServer(env: NodeJS.ProcessEnv): Promise<string> {
   const dir = defaultControlDir(env);
@@ -117,13 +122,34 @@ export async function findServer(env: NodeJS.ProcessEnv): Promise<string> {
   const sockets = readdirSync(dir)
     .filter((name) => name.endsWith('.sock'))
     .map((name) => path.join(dir, name));
-  const live = (await Promise.all(sockets.map((file) => statsAt(file)))).filter((found) => found !== undefined);
-  if (live.length === 1) return live[0]!.file;
+  const live = (await Promise.all(sockets.map((file) => statsAt(file))))
+    .filter((found) => found !== undefined)
+    .map((found) => ({ ...found, notYours: notYours(found.file, dir) }))
+    .sort((a, b) => a.stats.pid - b.stats.pid);
+  if (live.length === 1 && !live[0]!.notYours) return live[0]!.file;
   if (live.length === 0) throw new CtlError(`no unicorn server found in ${dir}: no server listens on a socket there (${hint})`);
-  const list = live
-    .sort((a, b) => a.stats.pid - b.stats.pid)
-    .map(({ file, stats }) => `  ${file}  pid ${stats.pid}  ${stats.listeners.join(' ') || '(no listeners yet)'}`);
-  throw new CtlError(`${live.length} unicorn servers are running; choose one with --socket PATH:\n${list.join('\n')}`, ExitCode.USAGE);
+  const list = live.map(({ file, stats, notYours }) => `  ${file}  pid ${stats.pid}  ${stats.listeners.join(' ') || '(no listeners yet)'}${notYours ? `  (${notYours})` : ''}`);
+  const what =
+    live.length > 1
+      ? `${live.length} unicorn servers are running; choose one with --socket PATH`
+      : `the unicorn server found in ${dir} may not be yours: ${live[0]!.notYours}; if it is the one you mean, choose it with --socket PATH`;
+  throw new CtlError(`${what}:\n${list.join('\n')}`, ExitCode.USAGE);
+}
+
+/** Why the server at `file`, in the caller's default directory `dir`, may not be the caller's. */
+function notYours(file: string, dir: string, uid = process.getuid?.()): string | undefined {
+  const stat = lstatSync(file, { throwIfNoEntry: false });
+  if (stat?.isSymbolicLink()) {
+    let target: string;
+    try {
+      target = realpathSync(file);
+    } catch {
+      target = readlinkSync(file);
+    }
+    return `it leads to ${target}, outside ${dir}`;
+  }
+  if (stat && uid !== undefined && stat.uid !== uid) return `its socket belongs to uid ${stat.uid}, and this is uid ${uid}`;
+  return undefined;
 }
 
 /** The stats of the server at `file`, or undefined when none answers there. */

@@ -10,10 +10,11 @@ import { ExitCode } from '../exit-codes';
 import { ask, CtlError, findServer } from './client';
 import { formatStatus, formatTotals } from './format';
 
-/** `status` and `stats` are answered at once by a running arbiter; this bounds a hung one. */
+/** `status` and `stats` are answered within a second by a running arbiter (once its workers have
+ *  sent their counts); this bounds a hung one. */
 const STATS_TIMEOUT_MS = 10_000;
 
-const COMMAND_NAMES = ['status', 'stats', 'reload', 'scale', 'add', 'remove', 'kill', 'reopen-logs', 'shutdown'];
+export const COMMAND_NAMES = ['status', 'stats', 'reload', 'scale', 'add', 'remove', 'kill', 'reopen-logs', 'shutdown'];
 
 /** `scale "x" is not accepted: expected a whole number of at least 1`, as settings are refused. */
 function parseCount(command: string, raw: string, accepted = 'a whole number of at least 1'): number {

@@ -13,7 +13,7 @@ import { didYouMean } from '../config/nearest';
 import { describeError, kindOf } from '../describe';
 import { badHook } from '../errors';
 import { resolveModule } from '../worker/resolve';
-import { HOOK_NAMES, isHookName } from './catalogue';
+import { FIRST_PARTY_PLUGINS, HOOK_NAMES, isHookName } from './catalogue';
 import type { Hooks } from './types';
 
 export interface LoadedPlugin {
@@ -63,13 +63,18 @@ async function loadModule(spec: string, options: unknown, cwd: string, where?: s
 }
 
 function resolvePlugin(spec: string, cwd: string): string {
-  if (/^[a-z][\w-]*$/.test(spec)) {
+  const bareName = /^[a-z][\w-]*$/.test(spec);
+  if (bareName) {
     const firstParty = path.join(FIRST_PARTY_DIR, `${spec}.js`);
     if (existsSync(firstParty)) return firstParty;
   }
   const resolution = resolveModule(spec, cwd);
   if ('file' in resolution) return resolution.file;
-  throw badHook(`cannot load the plugin ${JSON.stringify(spec)}: not a first-party plugin (systemd, prometheus, slow-requests), and not found from ${cwd} (tried ${resolution.tried.join(', ')})`);
+  // A bare name found nowhere is most likely a first-party plugin's, misspelt.
+  const guess = bareName ? didYouMean(spec, FIRST_PARTY_PLUGINS) : '';
+  throw badHook(
+    `cannot load the plugin ${JSON.stringify(spec)}${guess}: not a first-party plugin (${FIRST_PARTY_PLUGINS.join(', ')}), and not found from ${cwd} (tried ${resolution.tried.join(', ')})`,
+  );
 }
 
 /** A plugin function is called with its options; an object is the hooks. */
@@ -104,7 +109,7 @@ export function checkHooks(candidate: object, name: string): Hooks {
 }
 
 /** A TypeScript-compiled CommonJS module's default export arrives wrapped in its exports object. */
-function unwrapDefault(value: unknown): unknown {
+export function unwrapDefault(value: unknown): unknown {
   return isObject(value) && (value as { __esModule?: unknown }).__esModule && 'default' in value ? (value as { default: unknown }).default : value;
 }
 

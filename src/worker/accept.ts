@@ -1,4 +1,6 @@
 import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { inspect } from 'node:util';
 import type { Logger } from '../log';
 
@@ -154,10 +156,42 @@ export function refuseAppListen(log: Logger, addresses: string[], booted: () => 
     if (!booted()) {
       throw new Error(
         `the app called ${call} itself; unicorn listens for it (at ${addresses.join(', ')}): ` +
-          'export the app without listening, for example behind `if (require.main === module)`',
+          `export the app without listening, for example behind ${mainGuard(callerIsEsModule())}`,
       );
     }
     log.warn(`The app called ${call} itself; ignored: unicorn serves it at ${addresses.join(', ')}`);
     return this;
   } as typeof net.Server.prototype.listen;
+}
+
+/** unicorn's own compiled code, whose frames are not the app's. */
+const OWN_CODE = path.join(__dirname, '..');
+
+/**
+ * Whether the code that called listen() is an ES module: the outermost frame of the app's (its
+ * module's top level, or a callback in it) is a file: URL in an ES module and a path in CommonJS,
+ * however Node decided which the file is (extension, package.json `type`, or syntax detection).
+ */
+function callerIsEsModule(): boolean {
+  const limit = Error.stackTraceLimit;
+  // Deep enough to get past a framework's own frames (app.listen → http.Server.listen).
+  Error.stackTraceLimit = 100;
+  const stack = new Error().stack ?? '';
+  Error.stackTraceLimit = limit;
+  const files = stack
+    .split('\n')
+    .slice(1)
+    // `at f (LOCATION)`, `at LOCATION`, `at async LOCATION`; node:internal frames are no file's.
+    .map((frame) => /(?:\(|^\s*at (?:async )?)((?:file:\/\/)?\/[^()]*):\d+:\d+\)?$/.exec(frame)?.[1])
+    .filter((file): file is string => file !== undefined && !(file.startsWith('file:') ? fileURLToPath(file) : file).startsWith(OWN_CODE));
+  return files.at(-1)?.startsWith('file://') ?? false;
+}
+
+/** How a module runs what it does only when it is the program itself: `require.main === module` in
+ *  CommonJS; in an ES module, `import.meta.main` where this Node has it (22.18, 24.2 and later). */
+function mainGuard(esModule: boolean): string {
+  if (!esModule) return '`if (require.main === module)`';
+  const [major, minor] = process.versions.node.split('.').map(Number) as [number, number];
+  if (major > 24 || (major === 24 && minor >= 2) || (major === 22 && minor >= 18)) return '`if (import.meta.main)`';
+  return "`if (import.meta.url === pathToFileURL(process.argv[1]).href)` (pathToFileURL from 'node:url')";
 }

@@ -7,7 +7,7 @@ import inspector from 'node:inspector';
 import { timerMs } from '../config/duration';
 import { UnicornError } from '../errors';
 import { ExitCode } from '../exit-codes';
-import { CAPTURED_STDERR_FD, CAPTURED_STDOUT_FD, isMessage, pipesStderr, SELF_REPORT_KEY, WORKER_BOOT_ENV, type BootStep, type ToArbiter, type SelfReport, type ToWorker, type WorkerBoot } from '../ipc';
+import { CAPTURED_STDERR_FD, CAPTURED_STDOUT_FD, isMessage, pipesStderr, SELF_REPORT_KEY, WORKER_BOOT_ENV, type BootStep, type ToArbiter, type SelfReport, type ToWorker, type WorkerBoot, type WorkerCounts } from '../ipc';
 import { createLogger, reopenLogs } from '../log';
 import { AcceptGate, refuseAppListen, type RawHandle } from './accept';
 import { AccessLog } from './access-log';
@@ -93,13 +93,8 @@ function closeStrayInspector(): void {
   inspectorSeen = open && !inspectorSeen;
 }
 
-const heartbeatMessage = (): ToArbiter => ({
-  type: 'unicorn:heartbeat',
-  requests: server?.served ?? 0,
-  inFlight: server?.inFlight() ?? 0,
-  rss: process.memoryUsage.rss(),
-  published: hooks?.takePublished(),
-});
+const counts = (): WorkerCounts => ({ requests: server?.served ?? 0, inFlight: server?.inFlight() ?? 0, rss: process.memoryUsage.rss() });
+const heartbeatMessage = (): ToArbiter => ({ type: 'unicorn:heartbeat', ...counts(), published: hooks?.takePublished() });
 const heartbeat = new Heartbeat(
   boot.heartbeatMs,
   () => send(heartbeatMessage()),
@@ -126,6 +121,9 @@ process.on('message', (message: unknown, handle: unknown) => {
       break;
     case 'unicorn:tls':
       receiveTls(msg.material);
+      break;
+    case 'unicorn:report':
+      send({ type: 'unicorn:report', seq: msg.seq, ...counts() });
       break;
   }
 });

@@ -168,13 +168,31 @@ export interface StartOptions {
   env?: NodeJS.ProcessEnv;
   cwd?: string;
   stdio?: StdioOptions;
+  /** Run as this uid and gid instead (the tests run as root): see `asUser`. */
+  uid?: number;
+}
+
+/** The unprivileged user and group (nobody, nogroup) tests run unicorn as to meet a refusal. */
+export const NOBODY = 65534;
+
+/**
+ * The command line of a unicorn that drops to `uid` before it runs: what bin/unicorn runs, with its
+ * code loaded first and only then setgroups, setgid and setuid (the checkout, and the Node running
+ * the tests, may be where that user cannot read, such as a 0700 temporary directory or /root).
+ */
+function asUser(uid: number, args: string[]): string[] {
+  const cli = path.join(ROOT, 'dist', 'src', 'cli.js');
+  const script =
+    `const cli = require(${JSON.stringify(cli)}); process.setgroups([${uid}]); process.setgid(${uid}); process.setuid(${uid}); ` +
+    `cli.main([process.execPath, ${JSON.stringify(BIN)}, ...${JSON.stringify(args)}]);`;
+  return ['-e', script];
 }
 
 /** Start `bin/unicorn ARGS` with the Node running the tests. */
 export function start(args: string[], options: StartOptions = {}): Unicorn {
   const env: NodeJS.ProcessEnv = { ...process.env, UNICORN_LOG_LEVEL: 'debug', ...options.env };
   for (const [key, value] of Object.entries(env)) if (value === undefined) delete env[key];
-  const proc = spawn(process.execPath, [BIN, ...args], {
+  const proc = spawn(process.execPath, options.uid === undefined ? [BIN, ...args] : asUser(options.uid, args), {
     cwd: options.cwd ?? ROOT,
     env,
     stdio: options.stdio ?? ['ignore', 'pipe', 'pipe'],

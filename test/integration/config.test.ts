@@ -72,7 +72,25 @@ describe('sources, lowest first: defaults < config file < UNICORN_CMD_ARGS < com
     expect(rows.get('hook')).toEqual({ value: './a.js', source: 'UNICORN_CMD_ARGS: --hook' });
     expect(rows.get('config')).toEqual({ value: path.join(dir, 'unicorn.config.json'), source: 'found where unicorn started' });
     const withoutFile = await printConfig([ROUTES], { cwd: project({}), env: { PORT: '9000' } });
-    expect(withoutFile.get('bind')).toEqual({ value: 'http://0.0.0.0:9000', source: 'default' });
+    // The default moved by PORT is credited to it.
+    expect(withoutFile.get('bind')).toEqual({ value: 'http://0.0.0.0:9000', source: 'PORT' });
+  });
+
+  it("lists the config file's plugins, before --hook's, and shows where the control socket goes by default", async () => {
+    const dir = project({
+      'unicorn.config.mjs': `export default { plugins: ['prometheus', ['slow-requests', { thresholdMs: 200 }], { whenReady() {} }] };\n`,
+    });
+    const runtime = mkdtempSync(path.join(tmpdir(), 'unicorn-runtime-'));
+    const rows = await printConfig(['--hook', 'systemd', ROUTES], { cwd: dir, env: { XDG_RUNTIME_DIR: runtime } });
+    expect(rows.get('plugins')).toEqual({ value: 'prometheus slow-requests <hooks>', source: 'unicorn.config.mjs: plugins' });
+    expect(rows.get('hook')).toEqual({ value: 'systemd', source: '--hook' });
+    // The arbiter's pid names the socket once it runs.
+    expect(rows.get('controlSocket')).toEqual({ value: path.join(runtime, 'unicorn', 'PID.sock'), source: 'default' });
+
+    const plain = await printConfig([ROUTES], { cwd: project({}), env: { XDG_RUNTIME_DIR: undefined } });
+    expect(plain.get('plugins')).toEqual({ value: '(none)', source: 'default' });
+    expect(plain.get('controlSocket')).toEqual({ value: `/tmp/unicorn-${process.getuid!()}/PID.sock`, source: 'default' });
+    expect((await printConfig(['--no-control-socket', ROUTES], { cwd: project({}) })).get('controlSocket')).toEqual({ value: '(none)', source: '--no-control-socket' });
   });
 
   it('adds --hook plugins from UNICORN_CMD_ARGS and the command line, in that order', async () => {
@@ -119,10 +137,14 @@ describe('refusals name the source, the value and what is accepted (exit 2, noth
     [{ 'unicorn.config.mjs': 'export default { plugins: [{ postrequest() {} }] };' }, [ROUTES], {}, /^unicorn: error: unicorn\.config\.mjs: plugins\[0\]: unknown hook "postrequest" \(did you mean "postRequest"\?\)/],
     [{ 'unicorn.config.mjs': 'export default { plugins: [42] };' }, [ROUTES], {}, 'unicorn: error: unicorn.config.mjs: plugins[0] is not accepted: expected a module name, [module, options], a plugin function or an object of hooks; got number 42'],
     [{}, ['--hook', './nowhere.js', ROUTES], {}, /^unicorn: error: cannot load the plugin "\.\/nowhere\.js": not a first-party plugin \(systemd, prometheus, slow-requests\), and not found from /],
+    [{}, ['--hook', 'promethus', ROUTES], {}, /^unicorn: error: cannot load the plugin "promethus" \(did you mean "prometheus"\?\): not a first-party plugin \(systemd, prometheus, slow-requests\), and not found from /],
+    [{ 'unicorn.config.mjs': 'export default { plugins: ["slow-request"] };' }, [ROUTES], {}, /^unicorn: error: cannot load the plugin "slow-request" \(did you mean "slow-requests"\?\): not a first-party plugin /],
     [{}, ['-c', 'missing.mjs', ROUTES], {}, /^unicorn: error: --config "missing.mjs" is not accepted: expected an existing file ending in .*\(no such file: .*missing\.mjs\)$/],
     [{ 'gunicorn.conf.py': 'workers = 2' }, ['-c', 'gunicorn.conf.py', ROUTES], {}, /^unicorn: error: the config file gunicorn\.conf\.py is not accepted: expected a file ending in \.ts, /],
     [{}, ['--hook-timeout', '0', ROUTES], {}, 'unicorn: error: --hook-timeout "0" is not accepted: expected a duration such as 30s, 2m or 500ms, or a number of seconds, more than 0 (a hook cannot be given no time)'],
     [{}, [ROUTES], { UNICORN_CMD_ARGS: '--wrokers 2' }, /^unicorn: error: UNICORN_CMD_ARGS: unknown option '--wrokers'/],
+    [{}, [ROUTES], { UNICORN_CMD_ARGS: '--daemon' }, /^unicorn: error: UNICORN_CMD_ARGS: --daemon is not a unicorn option: unicorn stays in the foreground; /],
+    [{ 'unicorn.config.mjs': 'export default { preload: true };' }, [ROUTES], {}, /^unicorn: error: unicorn\.config\.mjs: preload is not a unicorn setting: workers are forked with node:cluster, /],
     [{}, [ROUTES], { UNICORN_CMD_ARGS: '-w none' }, 'unicorn: error: UNICORN_CMD_ARGS: --workers "none" is not accepted: expected a whole number of at least 1'],
     [{}, [ROUTES], { UNICORN_CMD_ARGS: '-w 2 app.js' }, 'unicorn: error: UNICORN_CMD_ARGS "-w 2 app.js" is not accepted: it gives "app.js", but takes flags only; name the app on the command line or in the config file'],
     [{}, [ROUTES], { UNICORN_CMD_ARGS: `--timeout '20s` }, `unicorn: error: UNICORN_CMD_ARGS "--timeout '20s" is not accepted: a ' quote is not closed`],

@@ -1,11 +1,13 @@
+import { chmodSync, mkdirSync, mkdtempSync } from 'node:fs';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { APPS, runToExit } from '../helpers/unicorn';
+import { APPS, NOBODY, runToExit, start, type StartOptions } from '../helpers/unicorn';
 
 const ROUTES = path.join(APPS, 'routes.js');
 
 /** The refusal as a person sees it: the one line on stderr. */
-async function refusal(args: string[], options = {}) {
+async function refusal(args: string[], options: StartOptions = {}) {
   const { code, stderr, unicorn } = await runToExit(args, options);
   const lines = stderr.split('\n').filter((line) => line !== '' && !line.startsWith('{'));
   return { code, lines, unicorn };
@@ -43,9 +45,71 @@ describe('bad flags and values', () => {
     for (const flag of ['--workers', '--bind', '--backlog', '--worker-class', '--worker-connections', '--keep-alive', '--timeout', '--graceful-timeout', '--chdir', '--interface']) {
       expect(help.unicorn.stdout).toContain(flag);
     }
+    // The other program, for a running server.
+    expect(help.unicorn.stdout).toContain('\nA running server is managed with `unicorn ctl COMMAND` (status, stats, reload, scale, add, remove, kill, reopen-logs, shutdown); `unicorn ctl --help` describes them.\n');
     const version = await runToExit(['--version']);
     expect(version.code).toBe(0);
     expect(version.unicorn.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+  });
+});
+
+describe("Gunicorn's settings that unicorn leaves out on purpose", () => {
+  it.each([
+    [['--preload'], /^--preload is not a unicorn option: workers are forked with node:cluster, which starts each one as a fresh Node process, so nothing loaded in the arbiter would be shared with them; the app loads in each worker/],
+    [['--daemon'], /^--daemon is not a unicorn option: unicorn stays in the foreground; run it under systemd \(Type=notify with --hook systemd\), in a container, or under a process supervisor/],
+    [['-D'], /^-D is not a unicorn option: unicorn stays in the foreground; /],
+    [['--threads', '4'], /^--threads is not a unicorn option: .* use -k async/],
+    [['--worker-tmp-dir', '/dev/shm'], /^--worker-tmp-dir is not a unicorn option: workers send their heartbeats to the arbiter over IPC/],
+    [['--statsd-host', 'localhost:8125'], /^--statsd-host is not a unicorn option: .* --hook prometheus/],
+  ])('%j is refused saying why, not "did you mean", exit 2', async (args, why) => {
+    const { code, lines } = await refusal([...args, ROUTES]);
+    expect({ code, lines: lines.length }).toEqual({ code: 2, lines: 1 });
+    expect(lines[0]!.replace('unicorn: error: ', '')).toMatch(why);
+  });
+});
+
+describe('output to a pipe whose reader has gone (`unicorn --help | head -1`)', () => {
+  it.each([[['--help']], [['--version']], [['--print-config', ROUTES]], [['ctl', '--help']]])('%j ends quietly, exit 0', async (args) => {
+    const unicorn = start(args);
+    // Our end of its stdout closed before it writes: every write it makes fails with EPIPE.
+    unicorn.proc.stdout!.destroy();
+    const exit = await unicorn.exited;
+    await unicorn.outputClosed;
+    expect({ exit, stderr: unicorn.stderr }).toEqual({ exit: { code: 0, signal: null }, stderr: '' });
+  });
+});
+
+describe('a directory on the path that cannot be entered', () => {
+  // `locked/inner` in a directory anyone can enter. unicorn runs as a user who cannot enter `locked`:
+  // nobody, when the tests run as root (whom no mode refuses), else this user, with mode 0000.
+  const base = mkdtempSync(path.join(tmpdir(), 'unicorn-locked-'));
+  chmodSync(base, 0o755);
+  const locked = path.join(base, 'locked');
+  mkdirSync(path.join(locked, 'inner'), { recursive: true });
+  const asRoot = process.getuid!() === 0;
+  chmodSync(locked, asRoot ? 0o700 : 0o000);
+  const uid = asRoot ? NOBODY : process.getuid!();
+  const why = (fix: string) =>
+    `cannot enter ${locked} as uid ${uid}: it has mode ${asRoot ? '0700' : '0000'} and belongs to uid ${process.getuid!()}; let that user search it with chmod o+x ${locked}, or ${fix} a path outside it`;
+  const run = (args: string[]) => refusal(['--no-control-socket', ...args, ROUTES], { uid: asRoot ? NOBODY : undefined });
+
+  it.each([
+    ['--access-logfile', 'inner/access.log', 'a writable file path in an existing directory, or -'],
+    ['--error-logfile', 'error.log', 'a file path in an existing directory, or -'],
+    ['--pid', 'inner/app.pid', 'a file path in an existing directory'],
+    ['--control-socket', 'inner/ctl.sock', 'a socket path in an existing directory, or false (--no-control-socket) for none'],
+    ['--chdir', '', 'an existing directory'],
+  ])('%s is refused naming the directory, exit 2', async (flag, file, accepted) => {
+    const value = path.join(locked, file);
+    expect(await run([flag, value])).toMatchObject({
+      code: 2,
+      lines: [`unicorn: error: ${flag} ${JSON.stringify(value)} is not accepted: expected ${accepted} (${why('choose')})`],
+    });
+  });
+
+  it('--bind unix:PATH is refused naming the directory, exit 1', async () => {
+    const socket = path.join(locked, 'inner', 'app.sock');
+    expect(await run(['-b', `unix:${socket}`])).toMatchObject({ code: 1, lines: [`unicorn: error: cannot listen at unix:${socket}: ${why('give --bind')}`] });
   });
 });
 

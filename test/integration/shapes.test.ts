@@ -104,11 +104,20 @@ describe('handler shapes, with the real frameworks', () => {
     expect((await get('factory-this.js:lib.build()')).reply.body).toBe('built by lib\n');
   });
 
-  it('refuses an app that calls listen() itself while loading, saying what to change', async () => {
-    const { code, unicorn } = await runToExit(['-b', '127.0.0.1:0', 'listens.js'], { cwd: APPS });
+  it.each([
+    ['listens.js', '`if (require.main === module)`'],
+    ['listens.mjs', '`if (import.meta.main)`'],
+    ['listens-detected.js', '`if (import.meta.main)`'],
+  ])('refuses an app that calls listen() itself while loading, saying what to change: %s', async (app, guard) => {
+    const { code, unicorn } = await runToExit(['-b', '127.0.0.1:0', app], { cwd: APPS });
     expect(code).toBe(4);
     const reason = unicorn.bootFailures()[0]!.msg;
-    expect(reason).toMatch(/^cannot load the app "listens.js": importing .*listens.js failed: Error: the app called listen\(0\) itself; unicorn listens for it \(at http:\/\/127\.0\.0\.1:\d+\): export the app without listening/);
+    expect(reason).toMatch(new RegExp(`^cannot load the app "${app}": importing .*${app} failed: Error: the app called listen\\(0\\) itself; unicorn listens for it \\(at http://127\\.0\\.0\\.1:\\d+\\): export the app without listening`));
+    // The ES module's guard on the Node the tests run on (22.18, 24.2 and later have import.meta.main).
+    const [major, minor] = process.versions.node.split('.').map(Number) as [number, number];
+    const hasMain = major > 24 || (major === 24 && minor >= 2) || (major === 22 && minor >= 18);
+    const expected = guard.includes('import.meta') && !hasMain ? '`if (import.meta.url === pathToFileURL(process.argv[1]).href)`' : guard;
+    expect(reason).toContain(`, for example behind ${expected}`);
     expect(unicorn.stdout).not.toContain('the app thinks it listens');
   });
 

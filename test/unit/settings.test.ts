@@ -58,7 +58,9 @@ describe('resolveSettings', () => {
 
   it('says where each value came from', () => {
     const { sources } = resolveAll('app', { workers: '2' }, { WEB_CONCURRENCY: '3', PORT: '80' });
-    expect(sources).toMatchObject({ workers: '--workers', bind: 'default', backlog: 'default' });
+    // PORT moves the default bind, and is named as its source.
+    expect(sources).toMatchObject({ workers: '--workers', bind: 'PORT', backlog: 'default' });
+    expect(resolveAll('app', {}, {}).sources.bind).toBe('default');
     expect(resolveAll('app', {}, { WEB_CONCURRENCY: '3' }).sources.workers).toBe('WEB_CONCURRENCY');
   });
 
