@@ -12,6 +12,7 @@ import type { Http2ServerResponse } from 'node:http2';
 import { compileAccessFormat, type AccessFormatter, type AccessRecord } from '../access-format';
 import { flushAtExit, openLogStream, type Logger, type LogStream } from '../log';
 import { dropped, refusedStatus } from './limits';
+import { inherited } from './own';
 
 /** The longest a line waits in memory on a quiet server. */
 const FLUSH_MS = 250;
@@ -92,9 +93,11 @@ export class AccessLog {
    * The server's response class: `base` keeping what the line needs of each response — when its
    * request arrived, the peer, the body bytes written (Node keeps no count), the headers given to
    * writeHead (which `getHeader` does not see when none was set before) — and logging it when it
-   * closes. One listener function for every response, no closure per request; a server without
-   * an access log uses `base` itself and pays nothing. Over HTTP/2 `base` is the worker's
-   * Http2ServerResponse, which reads `_hasBody` and `writableFinished` as node:http does.
+   * closes. Its `writeHead`, `write` and `end` are each response's own (own.ts), so that an app
+   * replacing the response's prototype (Express) is counted too. One listener and one function of
+   * each for every response, no closure per request; a server without an access log uses `base`
+   * itself and pays nothing. Over HTTP/2 `base` is the worker's Http2ServerResponse, which reads
+   * `_hasBody` and `writableFinished` as node:http does.
    */
   responseClass<T extends ResponseClass>(base: T): T {
     const byteLength = (chunk: unknown, encoding: unknown): number => {
@@ -105,6 +108,26 @@ export class AccessLog {
     // 'close' comes once per response: when it is done, or when its connection is lost.
     function onClose(this: LoggedResponse) {
       accessLog.requestDone(this);
+    }
+    function writeHead(this: LoggedResponse, statusCode: number, message?: unknown, headers?: unknown): LoggedResponse {
+      this.headHeaders = typeof message === 'object' ? message : headers;
+      return (inherited(this, 'writeHead') as Write<LoggedResponse>).call(this, statusCode, message, headers);
+    }
+    // Counted after the call, which sets the headers (and so `_hasBody`) on a first write.
+    // Explicit parameters, as Node's own take them: no array per call.
+    function write(this: LoggedResponse, chunk: unknown, encoding?: unknown, callback?: unknown): boolean {
+      const open = !this.writableEnded;
+      const result = (inherited(this, 'write') as Write<boolean>).call(this, chunk, encoding, callback);
+      if (open && this._hasBody) this.bodyBytes += byteLength(chunk, encoding);
+      return result;
+    }
+    function end(this: LoggedResponse, chunk?: unknown, encoding?: unknown, callback?: unknown): LoggedResponse {
+      const open = !this.writableEnded;
+      const counted = this.bodyBytes;
+      (inherited(this, 'end') as Write<LoggedResponse>).call(this, chunk, encoding, callback);
+      // node:http2's end() writes its chunk through write(), which has counted it.
+      if (open && this._hasBody && typeof chunk !== 'function' && this.bodyBytes === counted) this.bodyBytes += byteLength(chunk, encoding);
+      return this;
     }
 
     return class LoggedServerResponse extends (base as unknown as new (req: IncomingMessage, options?: object) => NodeResponse) implements LoggedResponse {
@@ -123,30 +146,11 @@ export class AccessLog {
         this.remoteAddress = this.req.socket.remoteAddress;
         this.requestMethod = this.req.method;
         this.requestUrl = this.req.url;
+        const own = this as unknown as Record<'writeHead' | 'write' | 'end', unknown>;
+        own.writeHead = writeHead;
+        own.write = write;
+        own.end = end;
         this.on('close', onClose);
-      }
-
-      override writeHead(statusCode: number, message?: unknown, headers?: unknown): this {
-        this.headHeaders = typeof message === 'object' ? message : headers;
-        return (super.writeHead as (statusCode: number, message?: unknown, headers?: unknown) => this)(statusCode, message, headers);
-      }
-
-      // Counted after the call, which sets the headers (and so `_hasBody`) on a first write.
-      // Explicit parameters, as Node's own take them: no array per call.
-      override write(chunk: unknown, encoding?: unknown, callback?: unknown): boolean {
-        const open = !this.writableEnded;
-        const result = (super.write as Write<boolean>)(chunk, encoding, callback);
-        if (open && this._hasBody) this.bodyBytes += byteLength(chunk, encoding);
-        return result;
-      }
-
-      override end(chunk?: unknown, encoding?: unknown, callback?: unknown): this {
-        const open = !this.writableEnded;
-        const counted = this.bodyBytes;
-        (super.end as Write<this>)(chunk, encoding, callback);
-        // node:http2's end() writes its chunk through write(), which has counted it.
-        if (open && this._hasBody && typeof chunk !== 'function' && this.bodyBytes === counted) this.bodyBytes += byteLength(chunk, encoding);
-        return this;
       }
     } as unknown as T;
   }

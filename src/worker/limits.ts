@@ -25,6 +25,7 @@ import type { Logger } from '../log';
 import type { AccessLog } from './access-log';
 import { HOST } from './fetch';
 import type { Handler } from './handler';
+import { inherited } from './own';
 
 export type RequestLimits = Pick<Settings, 'limitRequestLine' | 'limitRequestFields' | 'limitRequestFieldSize' | 'limitRequestBody' | 'headerTimeout'>;
 
@@ -396,28 +397,36 @@ function rejectionStatus(code: string | undefined): number {
  * The server's request class when bodies are limited: it counts the body bytes the parser hands
  * over and, past `limit`, stops taking them and calls `over` (a chunked body; a longer
  * Content-Length was refused before the app saw the request). Counting in `push` leaves the stream
- * as the app uses it: no listener, no flowing mode.
+ * as the app uses it: no listener, no flowing mode. `push` is the request's own (own.ts), so a
+ * framework that replaces the request's prototype (Express) cannot lift the limit.
  */
 function bodyCounting<T extends Pushing>(base: T, limit: number, over: (req: IncomingMessage) => void): T {
+  function push(this: Counting, chunk: unknown, encoding?: BufferEncoding): boolean {
+    // Over already: the connection (or the HTTP/2 stream) is closing, and what comes is
+    // thrown away. Taken (true), not refused: a refusal would pause an HTTP/2 stream, which
+    // then never drains to its end and closes.
+    if (this.bodyBytes > limit) return true;
+    if (chunk !== null) {
+      this.bodyBytes += (chunk as Buffer).length;
+      if (this.bodyBytes > limit) {
+        over(this as unknown as IncomingMessage);
+        return false;
+      }
+    }
+    return inherited(this, 'push').call(this, chunk, encoding);
+  }
+
   return class BodyCountingRequest extends base {
     bodyBytes = 0;
 
-    override push(chunk: unknown, encoding?: BufferEncoding): boolean {
-      // Over already: the connection (or the HTTP/2 stream) is closing, and what comes is
-      // thrown away. Taken (true), not refused: a refusal would pause an HTTP/2 stream, which
-      // then never drains to its end and closes.
-      if (this.bodyBytes > limit) return true;
-      if (chunk !== null) {
-        this.bodyBytes += (chunk as Buffer).length;
-        if (this.bodyBytes > limit) {
-          over(this as unknown as IncomingMessage);
-          return false;
-        }
-      }
-      return super.push(chunk, encoding);
+    constructor(...args: any[]) {
+      super(...args);
+      this.push = push;
     }
   };
 }
+
+type Counting = InstanceType<Pushing> & { bodyBytes: number };
 
 /** A request class whose body the parser hands over through `push`: node:http's IncomingMessage,
  *  node:http2's Http2ServerRequest. */

@@ -7,6 +7,7 @@ import type { AcceptGate } from './accept';
 import type { AccessLog, ResponseClass } from './access-log';
 import { forwardedResponseClass } from './forwarded';
 import type { Handler } from './handler';
+import { inherited } from './own';
 import { readProxyHeader, type ProxyProtocolOptions } from './proxy-protocol';
 import type { SecureServer, TlsServing } from './tls';
 import { RequestGuard, type RequestLimits } from './limits';
@@ -391,52 +392,53 @@ type SocketState = Socket & { [SERVED]?: true; _httpMessage?: unknown };
 
 type HeaderList = Parameters<ServerResponse['writeHead']>[1];
 
+/** node:http's own parts of a response that the worker's response class reads and sets. */
+type NodeResponse = ServerResponse & {
+  /** Writes the head, once per response, from every path (writeHead, a first write, end). */
+  _storeHeader(firstLine: string, headers: HeaderList | null): void;
+  /** The app removed the Connection header: Node then writes none. */
+  _removedConnection: boolean;
+};
+
 /**
  * The worker's ServerResponse: while `mustClose()` (sync, `--keep-alive 0`, draining) every
- * response ends its connection, whatever the app does. Node's own flag, `shouldKeepAlive`, reads
- * false, and a `Connection` header the app sets (a proxied upstream's `keep-alive`) is dropped so
- * that Node writes `Connection: close` itself. A class rather than per-response patching keeps the
- * response objects' shape, and the cost, the same for every request.
+ * response ends its connection, whatever the app does. Where node:http settles it, in
+ * `_storeHeader`, Node's own flag `shouldKeepAlive` is set false and a `Connection` header the app
+ * set (a proxied upstream's `keep-alive`) or removed is dropped, so that Node writes `Connection:
+ * close` and closes the connection after the response. `_storeHeader` is each response's own
+ * (own.ts): an app that replaces the response's prototype (Express) keeps it.
  */
 function responseClass(mustClose: () => boolean): typeof ServerResponse {
   const isConnection = (name: unknown) => typeof name === 'string' && name.length === 10 && name.toLowerCase() === 'connection';
-  const withoutConnection = (headers: HeaderList): HeaderList => {
+  // writeHead's headers as given, when nothing was set before it: copied without Connection.
+  const withoutConnection = (headers: HeaderList | null): HeaderList | null => {
     if (Array.isArray(headers)) {
-      // writeHead's array form is flat: name, value, name, value…
-      const flat: string[] = [];
-      for (let i = 0; i < headers.length; i += 2) if (!isConnection(headers[i])) flat.push(headers[i] as string, headers[i + 1] as string);
-      return flat as unknown as HeaderList;
+      // [name, value] pairs, or flat: name, value, name, value…
+      const list = headers as unknown[];
+      const pairs = Array.isArray(list[0]);
+      const nameAt = (i: number) => (pairs ? (list[i] as unknown[])[0] : list[i - (i % 2)]);
+      return list.filter((_, i) => !isConnection(nameAt(i))) as HeaderList;
     }
-    if (headers && typeof headers === 'object' && Object.keys(headers).some(isConnection)) {
-      return Object.fromEntries(Object.entries(headers).filter(([name]) => !isConnection(name)));
+    if (headers && typeof headers === 'object') {
+      for (const name in headers) if (isConnection(name)) return Object.fromEntries(Object.entries(headers).filter(([key]) => !isConnection(key)));
     }
     return headers;
   };
-
-  return class UnicornResponse extends http.ServerResponse {
-    private keepAlive = true;
-
-    // @ts-expect-error: an accessor where Node's typings declare a plain property.
-    override get shouldKeepAlive(): boolean {
-      return this.keepAlive && !mustClose();
+  function storeHeader(this: NodeResponse, firstLine: string, headers: HeaderList | null): void {
+    if (mustClose()) {
+      this.shouldKeepAlive = false;
+      // Headers set before or by writeHead are the response's own, which node:http passes here.
+      if (this.hasHeader('connection')) this.removeHeader('connection');
+      else headers = withoutConnection(headers);
+      this._removedConnection = false;
     }
+    inherited(this, '_storeHeader').call(this, firstLine, headers);
+  }
 
-    override set shouldKeepAlive(value: boolean) {
-      this.keepAlive = value;
-    }
-
-    override setHeader(name: string, value: number | string | readonly string[]): this {
-      if (mustClose() && isConnection(name)) return this;
-      return super.setHeader(name, value);
-    }
-
-    // writeHead(status[, statusMessage][, headers]): explicit parameters, no array per response.
-    override writeHead(statusCode: number, message?: unknown, headers?: unknown): this {
-      if (mustClose()) {
-        if (typeof message === 'object') message = withoutConnection(message as HeaderList);
-        else if (typeof headers === 'object') headers = withoutConnection(headers as HeaderList);
-      }
-      return (super.writeHead as (statusCode: number, message?: unknown, headers?: unknown) => this)(statusCode, message, headers);
+  return class UnicornResponse extends (http.ServerResponse as unknown as new (req: IncomingMessage, options?: object) => NodeResponse) {
+    constructor(req: IncomingMessage, options?: object) {
+      super(req, options);
+      this._storeHeader = storeHeader;
     }
   } as unknown as typeof ServerResponse;
 }

@@ -7,6 +7,8 @@ export interface Reply {
   body: string;
   /** Milliseconds from sending to the end of the body. */
   ms: number;
+  /** The request went on a connection the agent kept from an earlier one. */
+  reusedSocket: boolean;
 }
 
 export interface RequestOptions {
@@ -18,6 +20,8 @@ export interface RequestOptions {
   timeoutMs?: number;
   /** Called when the response headers arrive. */
   onResponse?: () => void;
+  /** Writes the body and ends the request itself, instead of `body` (a body sent in parts). */
+  send?: (req: http.ClientRequest) => unknown;
 }
 
 export function request(url: string, options: RequestOptions = {}): Promise<Reply> {
@@ -37,13 +41,14 @@ export function request(url: string, options: RequestOptions = {}): Promise<Repl
         let body = '';
         res.setEncoding('utf8');
         res.on('data', (chunk: string) => (body += chunk));
-        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body, ms: performance.now() - started }));
+        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body, ms: performance.now() - started, reusedSocket: req.reusedSocket }));
         res.on('error', reject);
       },
     );
     req.on('timeout', () => req.destroy(new Error(`request to ${url} timed out`)));
     req.on('error', reject);
-    req.end(options.body);
+    if (options.send) options.send(req);
+    else req.end(options.body);
   });
 }
 

@@ -30,15 +30,19 @@ export interface Exchange {
   ms: number;
 }
 
+/** What to send: bytes, or bytes in parts with waits between them (a function is awaited, then the
+ *  next part is sent). */
+export type Sending = string | Buffer | Array<string | Buffer | (() => Promise<unknown>)>;
+
 /**
  * Send `bytes` and collect what comes back until the server closes the connection, or until
  * `waitMs` have passed (a bound for hangs, or how long to watch a connection kept open); the socket
  * is closed either way. A connection reset counts as closed: what arrived before it is kept.
  */
-export function exchange(url: string, bytes: string | Buffer, waitMs = 10_000): Promise<Exchange> {
+export function exchange(url: string, bytes: Sending, waitMs = 10_000): Promise<Exchange> {
   const started = performance.now();
   const socket = connect(url);
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
     let reply = '';
     const done = (closed: boolean) => {
       clearTimeout(timer);
@@ -49,8 +53,21 @@ export function exchange(url: string, bytes: string | Buffer, waitMs = 10_000): 
     socket.on('data', (chunk: Buffer) => (reply += chunk.toString('latin1')));
     socket.on('error', () => done(true));
     socket.on('close', () => done(true));
-    if (bytes.length > 0) socket.write(typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : bytes);
+    // A wait that fails fails the exchange.
+    sendParts(socket, Array.isArray(bytes) ? bytes : [bytes]).catch((err: unknown) => {
+      clearTimeout(timer);
+      socket.destroy();
+      reject(err as Error);
+    });
   });
+}
+
+async function sendParts(socket: net.Socket, parts: Exclude<Sending, string | Buffer>): Promise<void> {
+  for (const part of parts) {
+    if (socket.destroyed) return;
+    if (typeof part === 'function') await part();
+    else if (part.length > 0) socket.write(typeof part === 'string' ? Buffer.from(part, 'latin1') : part);
+  }
 }
 
 export interface RawResponse {
