@@ -14,9 +14,10 @@
  *   streams go on.
  *
  * A refused request never reaches the app, its answer says `Connection: close`, and whatever came
- * after it on its connection is dropped. The app is handed each request once the rest of what
- * arrived with its head has been parsed (later in the same turn of the event loop), so a malformed
- * body or next request in the same packet closes the connection before the app is called.
+ * after it on its connection is dropped, as is whatever comes after a request that ends its
+ * connection. The app is handed each request once the rest of what arrived with its head has been
+ * parsed (later in the same turn of the event loop), so a malformed body or next request in the
+ * same packet closes the connection before the app is called.
  */
 import http, { IncomingMessage, STATUS_CODES, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -314,6 +315,10 @@ export class RequestGuard {
    * connection that never sent a byte: no request, so no answer and no line.
    */
   private readonly onClientError = (err: NodeJS.ErrnoException, socket: Socket): void => {
+    // Bytes after a request that ends its connection (`Connection: close`, HTTP/1.0 without
+    // keep-alive): that request is answered, and its response closes the connection. The parser
+    // reads no further, and says so again for each later read: the bytes are thrown away.
+    if (err.code === 'HPE_CLOSED_CONNECTION') return;
     const status = rejectionStatus(err.code);
     if (socket.bytesRead > 0) this.answerRaw(socket, status, err.message);
     socket.destroy(err);
