@@ -7,8 +7,9 @@
  *   413), which Gunicorn leaves to the app.
  * - What Node's parser (llhttp, strict) rejects: smuggling shapes, bad characters, bare LF, folded
  *   lines… (400), a head past the header budget (431), a head slower than `--header-timeout` (408).
- * - What llhttp lets through and HTTP/1.1 refuses: more than one Host, a Host that names no host,
- *   Transfer-Encoding in HTTP/1.0, and versions other than 1.0 and 1.1 (HTTP/0.9 400, 2.0 505).
+ * - What llhttp lets through and HTTP/1.1 refuses: more than one Host or Content-Type, a Host or an
+ *   absolute-form target's authority that names no host, `*` but for OPTIONS, Transfer-Encoding in
+ *   HTTP/1.0, and versions other than 1.0 and 1.1 (HTTP/0.9 400, 2.0 505).
  * - With --http2, HTTP/2 requests (streams) are held to the same limits, measured on what stands
  *   for their request line and fields; a refusal answers the stream, and the connection's other
  *   streams go on.
@@ -65,6 +66,7 @@ type StreamRequest = IncomingMessage & {
 };
 const isStream = (req: IncomingMessage): req is StreamRequest => 'stream' in req;
 const COLON = 0x3a;
+const SLASH = 0x2f;
 /** On a response the app never began: the status a refusal written on its socket in its place gave
  *  it, or 0 when its request was dropped after a refusal (never answered). */
 const REFUSED = Symbol('refused');
@@ -207,6 +209,7 @@ export class RequestGuard {
     let host: string | undefined;
     let contentLength: string | undefined;
     let chunked = false;
+    let typed = false;
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i]!;
       const value = raw[i + 1]!;
@@ -220,9 +223,19 @@ export class RequestGuard {
         host = value;
       } else if (name.length === 14 && isNamed(name, 'content-length')) contentLength = value;
       else if (name.length === 17 && isNamed(name, 'transfer-encoding')) chunked = true;
+      else if (name.length === 12 && isNamed(name, 'content-type')) {
+        // One media type or two, as each reader picks (RFC 9110, 5.3): as ambiguous as two Hosts.
+        if (typed) return { status: 400, why: 'more than one Content-Type header' };
+        typed = true;
+      }
     }
-    // A Host that names no host (`example.com/admin?`) would be read differently by each reader.
-    if (host !== undefined && !HOST.test(host)) return { status: 400, why: 'the Host header does not name a host' };
+    // A Host that names no host (`example.com/admin?`) would be read differently by each reader. An
+    // empty one is allowed: it says the target has no authority (RFC 9112, 3.2).
+    if (host && !HOST.test(host)) return { status: 400, why: 'the Host header does not name a host' };
+    if (req.url!.charCodeAt(0) !== SLASH) {
+      const refusal = targetRefusal(req.method!, req.url!);
+      if (refusal) return refusal;
+    }
     // HTTP/1.0 has no chunked framing: a body whose length is in doubt (RFC 9112, 6.1).
     if (chunked && req.httpVersionMinor === 0) return { status: 400, why: 'Transfer-Encoding in an HTTP/1.0 request' };
     // llhttp has checked that a Content-Length is digits, and the only one.
@@ -376,6 +389,22 @@ function versionRefusal(req: IncomingMessage): Refusal {
     ? { status: 400, why: `${version} requests are not served` }
     : { status: 505, why: `${version} is not spoken here; HTTP/1.0 and HTTP/1.1 are` };
 }
+
+/**
+ * A target that is not a path (llhttp takes `*…` and `scheme://…` as well). `*` alone, and only for
+ * OPTIONS (RFC 9112, 3.2.4); else an absolute URI, whose authority names the host in place of the
+ * Host header (3.2.2): it is held to what a Host is.
+ */
+function targetRefusal(method: string, target: string): Refusal | undefined {
+  if (target === '*') return method === 'OPTIONS' ? undefined : { status: 400, why: `the target * is for OPTIONS only, not ${method}` };
+  const authority = ABSOLUTE_URI.exec(target)?.[1];
+  if (authority === undefined) return { status: 400, why: 'the target is neither a path, an absolute URI nor * (for OPTIONS)' };
+  if (!HOST.test(authority)) return { status: 400, why: "the target's authority does not name a host" };
+  return undefined;
+}
+
+/** An absolute URI as llhttp takes one: a scheme of letters, `://`, and its authority, up to `/`, `?` or `#`. */
+const ABSOLUTE_URI = /^[A-Za-z]+:\/\/([^/?#]*)/;
 
 /** `name` is `lower` in any case; called only when the lengths match. */
 const isNamed = (name: string, lower: string): boolean => name === lower || name.toLowerCase() === lower;

@@ -1,12 +1,12 @@
 /**
  * Malformed and ambiguous requests (docs/security.md): request smuggling shapes, bad characters,
- * bare line feeds, folded lines, versions other than HTTP/1.x, Host trouble. Each is sent alone on
- * its own connection, in one packet; each must be answered with its status and its connection
- * closed, and none may reach the app (test/fixtures/apps/recorder.js says what it was handed). The
- * same worker then serves on, and the access log has one line for each.
+ * bare line feeds, folded lines, versions other than HTTP/1.x, Host trouble, targets out of place.
+ * Each is sent alone on its own connection, in one packet; each must be answered with its status
+ * and its connection closed, and none may reach the app (test/fixtures/apps/recorder.js says what
+ * it was handed). The same worker then serves on, and the access log has one line for each.
  *
  * Then what looks odd and must be served (Gunicorn's corpus has each): bytes after a request that
- * ends its connection.
+ * ends its connection, an empty Host, `OPTIONS *`, absolute-form targets.
  */
 import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
@@ -87,6 +87,13 @@ const CORPUS: Array<[string, string, number]> = [
   ['two Hosts', head('GET / HTTP/1.1\nHost: a\nHost: b'), 400],
   ['a Host with a space', head('GET / HTTP/1.1\nHost: a b'), 400],
   ['a Host with a path', head('GET / HTTP/1.1\nHost: example.com/admin?'), 400],
+  ['two Content-Types', head('POST /x HTTP/1.1\nHost: x\nContent-Type: text/plain\nContent-Type: application/json\nContent-Length: 0'), 400],
+  // Request targets: `*` is for OPTIONS alone, and an absolute-form target names the host as Host does.
+  ['* as the target of a GET', head('GET * HTTP/1.1\nHost: x'), 400],
+  ['a target that starts with * and goes on', head('OPTIONS *x HTTP/1.1\nHost: x'), 400],
+  ['an absolute-form target with no host', head('GET http:///x HTTP/1.1\nHost: x'), 400],
+  ['an absolute-form target with userinfo', head('GET http://user:pass@a.example/ HTTP/1.1\nHost: a.example'), 400],
+  ['an absolute-form target whose authority is no host', head('GET http://a,b/ HTTP/1.1\nHost: x'), 400],
 ];
 
 describe.each(['sync', 'async'] as const)('malformed requests with -k %s', (workerClass) => {
@@ -135,6 +142,11 @@ const SERVED: Array<[string, string, string, number]> = [
   ['a request with Connection: close, then garbage', 'GET /first HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nGARBAGE\r\n\r\n', 'GET /first', 0],
   ['a body with Connection: close, then more bytes than it has', post('Connection: close\nContent-Length: 3', 'abcdef'), 'POST /x', 3],
   ['an HTTP/1.0 request, then another', `GET /first HTTP/1.0\r\n\r\n${head('GET /second HTTP/1.1\nHost: x')}`, 'GET /first', 0],
+  // An empty Host says the target has no authority (RFC 9112, 3.2).
+  ['an empty Host', head('GET /empty HTTP/1.1\nHost:\nConnection: close'), 'GET /empty', 0],
+  ['OPTIONS *', head('OPTIONS * HTTP/1.1\nHost: x\nConnection: close'), 'OPTIONS *', 0],
+  ['an absolute-form target', head('GET http://a.example:8080/abs?q=1 HTTP/1.1\nHost: a.example:8080\nConnection: close'), 'GET http://a.example:8080/abs?q=1', 0],
+  ['an absolute-form target naming an IPv6 address', head('GET http://[::1]/v6 HTTP/1.1\nHost: [::1]\nConnection: close'), 'GET http://[::1]/v6', 0],
 ];
 
 describe.each(['sync', 'async'] as const)('odd but valid requests with -k %s', (workerClass) => {
