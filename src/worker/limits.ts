@@ -9,7 +9,7 @@
  *   lines… (400), a head past the header budget (431), a head slower than `--header-timeout` (408).
  * - What llhttp lets through and HTTP/1.1 refuses: more than one Host or Content-Type, a Host or an
  *   absolute-form target's authority that names no host, `*` but for OPTIONS, Transfer-Encoding in
- *   HTTP/1.0, and versions other than 1.0 and 1.1 (HTTP/0.9 400, 2.0 505).
+ *   HTTP/1.0, versions other than 1.0 and 1.1 (HTTP/0.9 400, 2.0 505), and CONNECT (501).
  * - With --http2, HTTP/2 requests (streams) are held to the same limits, measured on what stands
  *   for their request line and fields; a refusal answers the stream, and the connection's other
  *   streams go on.
@@ -155,6 +155,8 @@ export class RequestGuard {
     server.on('checkContinue', this.onCheckContinue);
     server.on('clientError', this.onClientError);
     if (this.upgrade.length > 0) server.on('upgrade', this.onUpgrade);
+    // Without a listener, Node closes a CONNECT's connection unanswered.
+    server.on('connect', this.onConnect);
   }
 
   private readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => {
@@ -178,11 +180,46 @@ export class RequestGuard {
       for (const listener of this.upgrade) listener.call(this.server, req, socket, head);
       return;
     }
-    this.log.debug({ status: refusal.status, remoteAddress: socket.remoteAddress }, `Refused an upgrade: ${refusal.why}`);
-    // The upgrade has taken the socket from Node's HTTP machinery: the answer is written raw.
-    socket.end(rawAnswer(refusal.status), () => socket.destroy());
-    this.accessLog?.rejected(socket.remoteAddress, refusal.status);
+    this.refuseTaken(req, socket, refusal, 'an upgrade');
   };
+
+  /**
+   * CONNECT asks for a tunnel, which only a proxy makes: 501, as for a method a server implements
+   * for no resource (RFC 9110, 15.6.2). Not 405, which would claim the target as a resource of this
+   * server and must list the methods it allows, which only the app knows. Over HTTP/2 (--http2)
+   * node:http2 gives the stream's response instead of the socket.
+   */
+  private readonly onConnect = (req: IncomingMessage, socket: Socket | ServerResponse): void => {
+    const refusal = { status: 501, why: 'CONNECT is not served here: it asks for a tunnel, and this is not a proxy' };
+    if (isStream(req)) this.refuse(req, socket as ServerResponse, refusal);
+    else this.refuseTaken(req, socket as Socket, refusal, 'a CONNECT');
+  };
+
+  /**
+   * Refuse an upgrade or a CONNECT. It has taken the socket from Node's HTTP machinery, error
+   * listener included (a client that resets would throw in the worker): the answer is written raw,
+   * after the responses to requests pipelined before it, which Node goes on writing on the socket.
+   * Once one of those has closed the connection (every sync response does), it is dropped unanswered.
+   */
+  private refuseTaken(req: IncomingMessage, socket: GuardedSocket, { status, why }: Refusal, what: string): void {
+    socket.on('error', ignore);
+    const answer = (): void => {
+      if (socket.destroyed) return;
+      const inFlight = socket._httpMessage;
+      if (inFlight) {
+        inFlight.once('close', answer);
+        return;
+      }
+      if (!socket.writable) {
+        socket.destroy();
+        return;
+      }
+      this.log.debug({ status, remoteAddress: socket.remoteAddress }, `Refused ${what}: ${why}`);
+      socket.end(rawAnswer(status), () => socket.destroy());
+      this.accessLog?.rejected(socket.remoteAddress, status, req);
+    };
+    answer();
+  }
 
   /** A request pipelined behind a refused one is dropped, unanswered and unlogged: its connection
    *  closes after the refusal. */
@@ -405,6 +442,8 @@ function targetRefusal(method: string, target: string): Refusal | undefined {
 
 /** An absolute URI as llhttp takes one: a scheme of letters, `://`, and its authority, up to `/`, `?` or `#`. */
 const ABSOLUTE_URI = /^[A-Za-z]+:\/\/([^/?#]*)/;
+
+const ignore = (): void => {};
 
 /** `name` is `lower` in any case; called only when the lengths match. */
 const isNamed = (name: string, lower: string): boolean => name === lower || name.toLowerCase() === lower;

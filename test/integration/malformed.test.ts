@@ -1,9 +1,9 @@
 /**
  * Malformed and ambiguous requests (docs/security.md): request smuggling shapes, bad characters,
- * bare line feeds, folded lines, versions other than HTTP/1.x, Host trouble, targets out of place.
- * Each is sent alone on its own connection, in one packet; each must be answered with its status
- * and its connection closed, and none may reach the app (test/fixtures/apps/recorder.js says what
- * it was handed). The same worker then serves on, and the access log has one line for each.
+ * bare line feeds, folded lines, versions other than HTTP/1.x, Host trouble, targets out of place,
+ * CONNECT. Each is sent alone on its own connection, in one packet; each must be answered with its
+ * status and its connection closed, and none may reach the app (test/fixtures/apps/recorder.js says
+ * what it was handed). The same worker then serves on, and the access log has one line for each.
  *
  * Then what looks odd and must be served (Gunicorn's corpus has each): bytes after a request that
  * ends its connection, an empty Host, `OPTIONS *`, absolute-form targets.
@@ -94,6 +94,8 @@ const CORPUS: Array<[string, string, number]> = [
   ['an absolute-form target with no host', head('GET http:///x HTTP/1.1\nHost: x'), 400],
   ['an absolute-form target with userinfo', head('GET http://user:pass@a.example/ HTTP/1.1\nHost: a.example'), 400],
   ['an absolute-form target whose authority is no host', head('GET http://a,b/ HTTP/1.1\nHost: x'), 400],
+  // A tunnel, which only a proxy makes.
+  ['CONNECT', head('CONNECT a.example:443 HTTP/1.1\nHost: a.example:443'), 501],
 ];
 
 describe.each(['sync', 'async'] as const)('malformed requests with -k %s', (workerClass) => {
@@ -195,5 +197,30 @@ describe.each(['sync', 'async'] as const)('bytes after the last request, while t
     const [response, ...more] = responses(reply);
     expect(response).toMatchObject({ status: 200, body: expect.stringMatching(/^slow \d+\n$/) });
     expect(more).toEqual([]);
+  });
+});
+
+describe.each(['sync', 'async'] as const)('CONNECT pipelined behind another request, with -k %s', (workerClass) => {
+  const bytes = `GET /slow?ms=300 HTTP/1.1\r\nHost: x\r\n\r\n${head('CONNECT a.example:443 HTTP/1.1\nHost: a.example:443')}`;
+
+  it('is answered after it (sync: not at all, as its response closes the connection)', async () => {
+    const unicorn = await serve(ROUTES, ['-k', workerClass]);
+    const { reply, closed } = await exchange(unicorn.url(), bytes);
+    expect(responses(reply).map((r) => r.status)).toEqual(workerClass === 'async' ? [200, 501] : [200]);
+    expect(closed).toBe(true);
+  });
+
+  it('leaves the worker serving when its client resets the connection meanwhile', async () => {
+    const unicorn = await serve(ROUTES, ['-k', workerClass]);
+    const [worker] = unicorn.workerPids();
+    const socket = connect(unicorn.url());
+    socket.on('error', () => {});
+    socket.write(bytes);
+    await unicorn.waitForOutput('slow started');
+    socket.resetAndDestroy();
+    // Served by the same worker, after the held request has ended and its response met the reset.
+    const after = await exchange(unicorn.url(), 'GET /slow?ms=400 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    expect(responses(after.reply)).toMatchObject([{ status: 200, body: `slow ${worker}\n` }]);
+    expect(unicorn.workerPids()).toEqual([worker]);
   });
 });
