@@ -127,6 +127,9 @@ export class RequestGuard {
   private spare: Array<IncomingMessage | ServerResponse> = [];
   /** What upgrade listeners get as `this`, as they would from the server's own emit. */
   private server: http.Server | undefined;
+  /** Called after each batch is handed over and what the app did with it in that turn (its ticks
+   *  and microtasks) is done, before the event loop polls for I/O (new connections) again. */
+  afterHandOver: (() => void) | undefined;
 
   constructor(
     private readonly limits: RequestLimits,
@@ -341,7 +344,11 @@ export class RequestGuard {
    */
   private defer(req: IncomingMessage, res: ServerResponse): void {
     this.pending.push(req, res);
-    if (this.pending.length === 2) setImmediate(this.handOver);
+    if (this.pending.length === 2) {
+      setImmediate(this.handOver);
+      // Queued with it, to run in the same turn: one queued from the hand-over would run after a poll.
+      if (this.afterHandOver) setImmediate(this.afterHandOver);
+    }
   }
 
   private readonly handOver = (): void => {
