@@ -176,11 +176,12 @@ export class AccessLog {
   }
 
   /**
-   * A request refused without a response of its own (Node's parser rejected it, or its head took
-   * too long: worker/limits.ts answers it) gets a line without its request.
+   * A request refused without a response of its own (worker/limits.ts answers it) gets a line with
+   * its request when its head was read (a refused upgrade or CONNECT), without when it was not (Node's
+   * parser rejected it, or it took too long).
    */
-  rejected(remoteAddress: string | undefined, status: number): void {
-    this.write({ req: undefined, res: undefined, method: undefined, url: undefined, remoteAddress, status, bytes: 0, startedAt: Date.now(), duration: 0, aborted: false, headHeaders: undefined });
+  rejected(remoteAddress: string | undefined, status: number, req?: IncomingMessage): void {
+    this.write({ req, res: undefined, method: req?.method, url: req?.url, remoteAddress, status, bytes: 0, startedAt: Date.now(), duration: 0, aborted: false, headHeaders: undefined });
   }
 
   private write(record: AccessRecord): void {

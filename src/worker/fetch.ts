@@ -49,8 +49,9 @@ export function fetchListener(handler: FetchHandler): Listener {
 
 function toRequest(req: IncomingMessage, res: ServerResponse): Request | undefined {
   const target = req.url ?? '/';
-  // HTTP/2 names the host in :authority (worker/tls.ts copies it to a missing Host).
-  const host = (req.headers[':authority'] as string | undefined) ?? req.headers.host ?? 'localhost';
+  // HTTP/2 names the host in :authority (worker/tls.ts copies it to a missing Host). Without one, or
+  // with an empty Host (a target without an authority), the URL still needs a host.
+  const host = (req.headers[':authority'] as string | undefined) ?? (req.headers.host || 'localhost');
   // A Host that is not one would move the URL's path (`Host: example.com/admin?`): refused.
   if (!HOST.test(host)) return undefined;
   // https when the connection is TLS, or a trusted proxy says the client's was (forwarded.ts); HTTP/2's

@@ -7,16 +7,18 @@
  *   413), which Gunicorn leaves to the app.
  * - What Node's parser (llhttp, strict) rejects: smuggling shapes, bad characters, bare LF, folded
  *   lines… (400), a head past the header budget (431), a head slower than `--header-timeout` (408).
- * - What llhttp lets through and HTTP/1.1 refuses: more than one Host, a Host that names no host,
- *   Transfer-Encoding in HTTP/1.0, and versions other than 1.0 and 1.1 (HTTP/0.9 400, 2.0 505).
+ * - What llhttp lets through and HTTP/1.1 refuses: more than one Host or Content-Type, a Host or an
+ *   absolute-form target's authority that names no host, `*` but for OPTIONS, Transfer-Encoding in
+ *   HTTP/1.0, versions other than 1.0 and 1.1 (HTTP/0.9 400, 2.0 505), and CONNECT (501).
  * - With --http2, HTTP/2 requests (streams) are held to the same limits, measured on what stands
  *   for their request line and fields; a refusal answers the stream, and the connection's other
  *   streams go on.
  *
  * A refused request never reaches the app, its answer says `Connection: close`, and whatever came
- * after it on its connection is dropped. The app is handed each request once the rest of what
- * arrived with its head has been parsed (later in the same turn of the event loop), so a malformed
- * body or next request in the same packet closes the connection before the app is called.
+ * after it on its connection is dropped, as is whatever comes after a request that ends its
+ * connection. The app is handed each request once the rest of what arrived with its head has been
+ * parsed (later in the same turn of the event loop), so a malformed body or next request in the
+ * same packet closes the connection before the app is called.
  */
 import http, { IncomingMessage, STATUS_CODES, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -65,6 +67,7 @@ type StreamRequest = IncomingMessage & {
 };
 const isStream = (req: IncomingMessage): req is StreamRequest => 'stream' in req;
 const COLON = 0x3a;
+const SLASH = 0x2f;
 /** On a response the app never began: the status a refusal written on its socket in its place gave
  *  it, or 0 when its request was dropped after a refusal (never answered). */
 const REFUSED = Symbol('refused');
@@ -125,6 +128,9 @@ export class RequestGuard {
   private spare: Array<IncomingMessage | ServerResponse> = [];
   /** What upgrade listeners get as `this`, as they would from the server's own emit. */
   private server: http.Server | undefined;
+  /** Called after each batch is handed over and what the app did with it in that turn (its ticks
+   *  and microtasks) is done, before the event loop polls for I/O (new connections) again. */
+  afterHandOver: (() => void) | undefined;
 
   constructor(
     private readonly limits: RequestLimits,
@@ -153,6 +159,8 @@ export class RequestGuard {
     server.on('checkContinue', this.onCheckContinue);
     server.on('clientError', this.onClientError);
     if (this.upgrade.length > 0) server.on('upgrade', this.onUpgrade);
+    // Without a listener, Node closes a CONNECT's connection unanswered.
+    server.on('connect', this.onConnect);
   }
 
   private readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => {
@@ -176,11 +184,46 @@ export class RequestGuard {
       for (const listener of this.upgrade) listener.call(this.server, req, socket, head);
       return;
     }
-    this.log.debug({ status: refusal.status, remoteAddress: socket.remoteAddress }, `Refused an upgrade: ${refusal.why}`);
-    // The upgrade has taken the socket from Node's HTTP machinery: the answer is written raw.
-    socket.end(rawAnswer(refusal.status), () => socket.destroy());
-    this.accessLog?.rejected(socket.remoteAddress, refusal.status);
+    this.refuseTaken(req, socket, refusal, 'an upgrade');
   };
+
+  /**
+   * CONNECT asks for a tunnel, which only a proxy makes: 501, as for a method a server implements
+   * for no resource (RFC 9110, 15.6.2). Not 405, which would claim the target as a resource of this
+   * server and must list the methods it allows, which only the app knows. Over HTTP/2 (--http2)
+   * node:http2 gives the stream's response instead of the socket.
+   */
+  private readonly onConnect = (req: IncomingMessage, socket: Socket | ServerResponse): void => {
+    const refusal = { status: 501, why: 'CONNECT is not served here: it asks for a tunnel, and this is not a proxy' };
+    if (isStream(req)) this.refuse(req, socket as ServerResponse, refusal);
+    else this.refuseTaken(req, socket as Socket, refusal, 'a CONNECT');
+  };
+
+  /**
+   * Refuse an upgrade or a CONNECT. It has taken the socket from Node's HTTP machinery, error
+   * listener included (a client that resets would throw in the worker): the answer is written raw,
+   * after the responses to requests pipelined before it, which Node goes on writing on the socket.
+   * Once one of those has closed the connection (every sync response does), it is dropped unanswered.
+   */
+  private refuseTaken(req: IncomingMessage, socket: GuardedSocket, { status, why }: Refusal, what: string): void {
+    socket.on('error', ignore);
+    const answer = (): void => {
+      if (socket.destroyed) return;
+      const inFlight = socket._httpMessage;
+      if (inFlight) {
+        inFlight.once('close', answer);
+        return;
+      }
+      if (!socket.writable) {
+        socket.destroy();
+        return;
+      }
+      this.log.debug({ status, remoteAddress: socket.remoteAddress }, `Refused ${what}: ${why}`);
+      socket.end(rawAnswer(status), () => socket.destroy());
+      this.accessLog?.rejected(socket.remoteAddress, status, req);
+    };
+    answer();
+  }
 
   /** A request pipelined behind a refused one is dropped, unanswered and unlogged: its connection
    *  closes after the refusal. */
@@ -207,6 +250,7 @@ export class RequestGuard {
     let host: string | undefined;
     let contentLength: string | undefined;
     let chunked = false;
+    let typed = false;
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i]!;
       const value = raw[i + 1]!;
@@ -220,9 +264,19 @@ export class RequestGuard {
         host = value;
       } else if (name.length === 14 && isNamed(name, 'content-length')) contentLength = value;
       else if (name.length === 17 && isNamed(name, 'transfer-encoding')) chunked = true;
+      else if (name.length === 12 && isNamed(name, 'content-type')) {
+        // One media type or two, as each reader picks (RFC 9110, 5.3): as ambiguous as two Hosts.
+        if (typed) return { status: 400, why: 'more than one Content-Type header' };
+        typed = true;
+      }
     }
-    // A Host that names no host (`example.com/admin?`) would be read differently by each reader.
-    if (host !== undefined && !HOST.test(host)) return { status: 400, why: 'the Host header does not name a host' };
+    // A Host that names no host (`example.com/admin?`) would be read differently by each reader. An
+    // empty one is allowed: it says the target has no authority (RFC 9112, 3.2).
+    if (host && !HOST.test(host)) return { status: 400, why: 'the Host header does not name a host' };
+    if (req.url!.charCodeAt(0) !== SLASH) {
+      const refusal = targetRefusal(req.method!, req.url!);
+      if (refusal) return refusal;
+    }
     // HTTP/1.0 has no chunked framing: a body whose length is in doubt (RFC 9112, 6.1).
     if (chunked && req.httpVersionMinor === 0) return { status: 400, why: 'Transfer-Encoding in an HTTP/1.0 request' };
     // llhttp has checked that a Content-Length is digits, and the only one.
@@ -291,7 +345,11 @@ export class RequestGuard {
    */
   private defer(req: IncomingMessage, res: ServerResponse): void {
     this.pending.push(req, res);
-    if (this.pending.length === 2) setImmediate(this.handOver);
+    if (this.pending.length === 2) {
+      setImmediate(this.handOver);
+      // Queued with it, to run in the same turn: one queued from the hand-over would run after a poll.
+      if (this.afterHandOver) setImmediate(this.afterHandOver);
+    }
   }
 
   private readonly handOver = (): void => {
@@ -315,6 +373,10 @@ export class RequestGuard {
    * connection that never sent a byte: no request, so no answer and no line.
    */
   private readonly onClientError = (err: NodeJS.ErrnoException, socket: Socket): void => {
+    // Bytes after a request that ends its connection (`Connection: close`, HTTP/1.0 without
+    // keep-alive): that request is answered, and its response closes the connection. The parser
+    // reads no further, and says so again for each later read: the bytes are thrown away.
+    if (err.code === 'HPE_CLOSED_CONNECTION') return;
     const status = rejectionStatus(err.code);
     if (socket.bytesRead > 0) this.answerRaw(socket, status, err.message);
     socket.destroy(err);
@@ -372,6 +434,24 @@ function versionRefusal(req: IncomingMessage): Refusal {
     ? { status: 400, why: `${version} requests are not served` }
     : { status: 505, why: `${version} is not spoken here; HTTP/1.0 and HTTP/1.1 are` };
 }
+
+/**
+ * A target that is not a path (llhttp takes `*…` and `scheme://…` as well). `*` alone, and only for
+ * OPTIONS (RFC 9112, 3.2.4); else an absolute URI, whose authority names the host in place of the
+ * Host header (3.2.2): it is held to what a Host is.
+ */
+function targetRefusal(method: string, target: string): Refusal | undefined {
+  if (target === '*') return method === 'OPTIONS' ? undefined : { status: 400, why: `the target * is for OPTIONS only, not ${method}` };
+  const authority = ABSOLUTE_URI.exec(target)?.[1];
+  if (authority === undefined) return { status: 400, why: 'the target is neither a path, an absolute URI nor * (for OPTIONS)' };
+  if (!HOST.test(authority)) return { status: 400, why: "the target's authority does not name a host" };
+  return undefined;
+}
+
+/** An absolute URI as llhttp takes one: a scheme of letters, `://`, and its authority, up to `/`, `?` or `#`. */
+const ABSOLUTE_URI = /^[A-Za-z]+:\/\/([^/?#]*)/;
+
+const ignore = (): void => {};
 
 /** `name` is `lower` in any case; called only when the lengths match. */
 const isNamed = (name: string, lower: string): boolean => name === lower || name.toLowerCase() === lower;

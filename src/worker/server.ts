@@ -140,6 +140,13 @@ export class WorkerServer {
     // headers reach an upgrade request ahead of the app's own listeners.
     const upgrade: Handler['upgrade'] = forwarded && handler.upgrade.length > 0 ? [forwarded as Handler['upgrade'][number], ...handler.upgrade] : handler.upgrade;
     const guard = new RequestGuard(options, this.sync ? this.dispatchSync : this.dispatch, upgrade, log, accessLog);
+    // sync: a request still in flight once handed over pauses the gate before the worker polls for
+    // connections again; a poll first would accept one more, to wait behind that request.
+    if (this.sync) {
+      guard.afterHandOver = () => {
+        if (this.busy) this.updateGate();
+      };
+    }
     if (options.tls) {
       // Loaded only with TLS: node:https and node:http2 add to every worker's boot otherwise.
       const { SecureServer } = require('./tls') as typeof import('./tls');

@@ -199,7 +199,7 @@ function takePeer(socket: WrappedTLSSocket): void {
  * Requests over HTTP/2 get a Host header from `:authority` when they have none (HTTP/2 clients
  * send `:authority` instead, RFC 9113 8.3.1), as anything turning HTTP/2 into HTTP/1.1's terms must
  * add: `req.headers.host`, frameworks that read it and the access log's `%({host}i)s` work alike
- * over both.
+ * over both. A CONNECT's `url` is its authority, as over HTTP/1.1 (it has no `:path`).
  */
 class Http2Request extends Http2ServerRequest {
   constructor(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, options: object, rawHeaders: string[]) {
@@ -208,6 +208,7 @@ class Http2Request extends Http2ServerRequest {
       headers.host = authority;
       rawHeaders.push('host', authority);
     }
+    if (headers[':method'] === 'CONNECT' && headers[':path'] === undefined) headers[':path'] = authority;
     super(stream, headers, options as never, rawHeaders);
   }
 }

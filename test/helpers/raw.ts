@@ -77,7 +77,8 @@ export interface RawResponse {
   body: string;
 }
 
-/** The responses in a reply, in order (a body by its Content-Length, or none). */
+/** The responses in a reply, in order: a body by its Content-Length, else up to the close (an
+ *  HTTP/1.0 response: RFC 9112, 6.3), but for a status that has none. Not for HEAD or chunked. */
 export function responses(reply: string): RawResponse[] {
   const found: RawResponse[] = [];
   let rest = reply;
@@ -86,8 +87,10 @@ export function responses(reply: string): RawResponse[] {
     if (end < 0) break;
     const [statusLine, ...lines] = rest.slice(0, end).split('\r\n');
     const headers = Object.fromEntries(lines.map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]));
-    const length = Number(headers['content-length'] ?? 0);
-    found.push({ status: Number(statusLine!.split(' ')[1]), headers, body: rest.slice(end + 4, end + 4 + length) });
+    const status = Number(statusLine!.split(' ')[1]);
+    const bodyless = status < 200 || status === 204 || status === 304;
+    const length = headers['content-length'] !== undefined ? Number(headers['content-length']) : bodyless ? 0 : rest.length - end - 4;
+    found.push({ status, headers, body: rest.slice(end + 4, end + 4 + length) });
     rest = rest.slice(end + 4 + length);
   }
   return found;

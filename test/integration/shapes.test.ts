@@ -2,6 +2,7 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { request } from '../helpers/http';
+import { exchange } from '../helpers/raw';
 import { APPS, runToExit, serve, start } from '../helpers/unicorn';
 
 /** Serve APP from the fixtures directory and send one request. */
@@ -132,6 +133,13 @@ describe('the Fetch adapter and bad input', () => {
     const reply = await request(`${unicorn.url()}/public`, { headers: { host: 'example.com/admin?' } });
     expect(reply.status).toBe(400);
     expect((await request(`${unicorn.url()}/public`)).body).toMatch(/^fetch \/public/);
+  });
+
+  it('gives a request with an empty Host (allowed: RFC 9112, 3.2) a URL on localhost, as one without', async () => {
+    const unicorn = await serve('url-echo.mjs', ['--chdir', APPS]);
+    const { reply } = await exchange(unicorn.url(), 'GET /empty?q=1 HTTP/1.1\r\nHost:\r\nConnection: close\r\n\r\n');
+    expect(reply).toMatch(/^HTTP\/1\.1 200 /);
+    expect(reply).toContain('"url":"http://localhost/empty?q=1","host":""');
   });
 
   it('closes a keep-alive connection whose request body the app left unread', async () => {

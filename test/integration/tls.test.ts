@@ -6,7 +6,7 @@ import http2 from 'node:http2';
 import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
-import type { TLSSocket } from 'node:tls';
+import tls, { type TLSSocket } from 'node:tls';
 import { APPS, runToExit, serve, type Unicorn } from '../helpers/unicorn';
 
 const TLS_INFO = path.join(APPS, 'tls-info.js');
@@ -282,6 +282,22 @@ describe('HTTP/2', () => {
     expect(unicorn.stdout).toContain(`"GET /a HTTP/2.0" 200 ${Buffer.byteLength(a.body)} `);
     expect(unicorn.stdout).toContain(`"GET /b?x=1 HTTP/2.0" 200 ${Buffer.byteLength(b.body)} `);
     expect(unicorn.stderr).not.toMatch(/Warning/);
+  });
+
+  it('--http2: CONNECT is answered 501 and logged, over HTTP/2 and over HTTP/1.1', async () => {
+    const unicorn = await serve(ROUTES, ['-k', 'async', '--http2', '--access-logfile', '-', ...tlsArgs()]);
+    const url = baseUrl(unicorn);
+    const h2 = await h2Request(connectH2(url), { ':method': 'CONNECT', ':authority': 'a.example:443' });
+    expect(h2.status).toBe(501);
+    const socket = tls.connect({ host: '127.0.0.1', port: Number(new URL(url).port), ca: pem('ca.pem'), servername: 'localhost', ALPNProtocols: ['http/1.1'] });
+    afterCleanup.push(() => socket.destroy());
+    socket.end('CONNECT a.example:443 HTTP/1.1\r\nHost: a.example:443\r\n\r\n');
+    let h1 = '';
+    socket.setEncoding('latin1').on('data', (chunk: string) => (h1 += chunk));
+    await once(socket, 'close');
+    expect(h1).toMatch(/^HTTP\/1\.1 501 Not Implemented\r\n/);
+    await unicorn.waitForOutput('"CONNECT a.example:443 HTTP/1.1" 501');
+    expect(unicorn.stdout).toContain('"CONNECT a.example:443 HTTP/2.0" 501');
   });
 
   it('the sync worker closes each HTTP/2 connection after its request (GOAWAY), as it closes HTTP/1.1 ones', async () => {

@@ -69,16 +69,21 @@ describe('sync workers', () => {
     // Warm both workers with fast requests: they then take bursts whole, and only the pause for
     // the held request keeps the fast ones below away from it.
     for (let i = 0; i < 5; i++) await Promise.all([request(unicorn.url()), request(unicorn.url())]);
-    const slow = inFlight(`${unicorn.url()}/hold?ms=1500`);
+    // Held far longer than the fast requests take on any machine: the test ends before it does.
+    const slow = inFlight(`${unicorn.url()}/hold?ms=20000`, { timeoutMs: 30_000 });
     await slow.handling;
+    let heldEnded = false;
+    void slow.reply.then(() => (heldEnded = true));
     // The holding worker's event loop is idle, awaiting a timer: without its pause it would accept
-    // about half of these and answer them only after the held request.
-    const fast = await sequential(unicorn.url(), 20);
-    const held = await slow.reply;
-    if ('error' in held) throw new Error(held.error);
-    const holder = held.body.split(' ')[1]!.trim();
-    expect(Math.max(...fast.map((r) => r.ms))).toBeLessThan(100);
-    expect(fast.filter((r) => r.body.includes(holder))).toEqual([]);
+    // about half of these, to answer them after the held request (each would time out first).
+    const fast = await sequential(unicorn.url(), 20, { timeoutMs: 5000 });
+    // Not one queued behind the held request: all were answered while it was held, by the other
+    // worker. Judged by order, not by a wall-clock bound, which the scheduler of a loaded machine
+    // can pass for any request.
+    expect(heldEnded).toBe(false);
+    const servedBy = new Set(fast.map((r) => Number(r.body.split(' ')[1])));
+    expect(servedBy.size).toBe(1);
+    expect(unicorn.workerPids()).toContain([...servedBy][0]);
   });
 
   it('spread a burst of slow requests over the workers instead of one taking it all', async () => {
