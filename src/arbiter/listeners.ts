@@ -7,7 +7,7 @@ import { getSystemErrorName } from 'node:util';
 import { formatAddress, type BindAddress } from '../config/address';
 import { badValue, bindFailed } from '../errors';
 import { bindReusePort, somethingListens } from './reuse-port';
-import { giveSocketFile, makeRoomForSocket, placeSocketFile, stagingPath, withUmask, type SocketFileOptions } from './socket-file';
+import { fitsSocketAddress, giveSocketFile, makeRoomForSocket, placeSocketFile, stagingPath, UV_ENAMETOOLONG, withUmask, type SocketFileOptions } from './socket-file';
 
 /** A bound socket's libuv handle (TCP or Pipe wrap), as node:cluster's primary holds one. */
 export interface ServerHandle {
@@ -94,7 +94,9 @@ async function bindOne(address: BindAddress, options: BindOptions): Promise<Boun
     case 'unix': {
       await makeRoomForSocket(address.path, shown, options.log);
       staged = stagingPath(address.path);
-      result = withUmask(options.umask, () => createServerHandle(staged!, -1, -1));
+      // Some libuv versions (Node 22's) cut a name too long for a socket address short rather
+      // than fail, so the length is checked here too.
+      result = fitsSocketAddress(staged) ? withUmask(options.umask, () => createServerHandle(staged!, -1, -1)) : UV_ENAMETOOLONG;
       if (typeof result === 'number' && ['EINVAL', 'ENAMETOOLONG'].includes(getSystemErrorName(result))) {
         // The temporary name is 10 bytes longer than PATH: past what a socket address holds.
         staged = undefined;

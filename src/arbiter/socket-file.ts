@@ -8,6 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { chownSync, linkSync, lstatSync, renameSync, unlinkSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { cannotEnter } from '../dir-access';
 import { bindFailed } from '../errors';
@@ -64,6 +65,17 @@ export function giveSocketFile(file: string, shown: string, owner: SocketFileOpt
     throw bindFailed(shown, `cannot give the socket file to ${owner.label}: ${(err as NodeJS.ErrnoException).code}`, err);
   }
 }
+
+/** The bytes of a socket address's path, its closing NUL included (`sun_path`). */
+const SUN_PATH_BYTES = process.platform === 'linux' ? 108 : 104;
+
+/** Whether `file` fits a socket address whole. */
+export function fitsSocketAddress(file: string): boolean {
+  return Buffer.byteLength(file) < SUN_PATH_BYTES;
+}
+
+/** libuv's code for a name too long, as a bind returns it. */
+export const UV_ENAMETOOLONG = os.constants.errno.ENAMETOOLONG * -1;
 
 /** A name beside `file` to bind the socket under until it listens: `.NAME.` and 8 random hex digits. */
 export function stagingPath(file: string): string {

@@ -449,3 +449,4 @@ function responseClass(mustClose: () => boolean): typeof ServerResponse {
     }
   } as unknown as typeof ServerResponse;
 }
+

@@ -68,7 +68,7 @@ describe('the Procfile, run by nf (@heroku/foreman)', () => {
     expect(runner.addresses()).toEqual([`http://127.0.0.1:${port}`]);
     expect(runner.lines('Booting worker')).toHaveLength(3);
     await runner.waitForLog(() => /^bind\s/m.test(runner.stderr), 'the config process’s --print-config');
-    expect(runner.stderr).toMatch(new RegExp(`^bind\\s+http://0\\.0\\.0\\.0:${port + 100}\\s+default$`, 'm'));
+    expect(runner.stderr).toMatch(new RegExp(`^bind\\s+http://0\\.0\\.0\\.0:${port + 100}\\s+PORT$`, 'm'));
     expect(runner.stderr).toMatch(/^workers\s+3\s+WEB_CONCURRENCY$/m);
     expect((await request(`http://127.0.0.1:${port}/`)).status).toBe(200);
 

@@ -10,7 +10,7 @@ import { cpSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, r
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import ts from 'typescript';
+import { typeErrors } from '../helpers/typecheck';
 import { request } from '../helpers/http';
 import { childPids, ROOT, Unicorn, waitUntilGone } from '../helpers/unicorn';
 
@@ -179,17 +179,8 @@ export const typed = defineConfig({
 export const misspelt = defineConfig({ wrokers: 2 });
 `,
     );
-    const program = ts.createProgram([file], {
-      strict: true,
-      noEmit: true,
-      module: ts.ModuleKind.NodeNext,
-      moduleResolution: ts.ModuleResolutionKind.NodeNext,
-      target: ts.ScriptTarget.ES2023,
-      types: ['node'],
-      // Node's types are the app's to install; the declarations the package ships are checked too.
-      typeRoots: [path.join(ROOT, 'node_modules', '@types')],
-    });
-    const errors = ts.getPreEmitDiagnostics(program).map((d) => `${d.file ? path.relative(app, d.file.fileName) : ''}: ${ts.flattenDiagnosticMessageText(d.messageText, ' ')}`);
+    // Node's types are the app's to install; the declarations the package ships are checked too.
+    const errors = typeErrors([file], app, { typeRoots: [path.join(ROOT, 'node_modules', '@types')] });
     // The one mistake, and only it: the types are real, not `any`.
     expect(errors).toEqual([expect.stringMatching(/^typed\.mts: Object literal may only specify known properties, and 'wrokers' does not exist/)]);
   }, 60_000);

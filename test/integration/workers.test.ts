@@ -47,20 +47,24 @@ describe('sync workers', () => {
 
   it('take no connection while busy on the CPU: another worker serves them at once', async () => {
     const unicorn = await serve(ROUTES, [], { workers: 2 });
-    const slow = inFlight(`${unicorn.url()}/cpu?ms=1000`);
+    // Busy far longer than the fast requests take on any machine: the loop ends before it does.
+    const slow = inFlight(`${unicorn.url()}/cpu?ms=4000`, { timeoutMs: 30_000 });
     await slow.handling;
-    const fast: number[] = [];
+    const fast: Array<{ status: number; body: string }> = [];
     let slowDone = false;
     void slow.reply.then(() => (slowDone = true));
     for (let i = 0; i < 20; i++) {
-      const reply = await request(unicorn.url());
-      expect(reply.status).toBe(200);
-      fast.push(reply.ms);
-      // Spread the 20 requests over the busy second.
+      fast.push(await request(unicorn.url(), { timeoutMs: 5000 }));
+      // Spread the 20 requests over the busy time.
       await delay(25);
     }
+    // Not one queued behind the busy worker: all were answered while it was busy, by the other
+    // worker. Judged by order, not by a wall-clock bound, which a loaded machine can pass.
     expect(slowDone).toBe(false);
-    expect(Math.max(...fast)).toBeLessThan(100);
+    expect(fast.map((r) => r.status)).toEqual(Array(20).fill(200));
+    const servedBy = new Set(fast.map((r) => Number(r.body.split(' ')[1])));
+    expect(servedBy.size).toBe(1);
+    expect(unicorn.workerPids()).toContain([...servedBy][0]);
     expect(await slow.reply).toMatchObject({ body: expect.stringMatching(/^cpu/) });
   });
 
@@ -95,9 +99,9 @@ describe('sync workers', () => {
     const elapsed = performance.now() - began;
     const perWorker = new Map<string, number>();
     for (const { body } of replies) perWorker.set(body, (perWorker.get(body) ?? 0) + 1);
-    // One worker taking the burst would answer the 8 in turn: 2.4 s.
+    // One worker taking the burst would answer the 8 in turn: 2.4 s; spread, they take 0.9 s.
     expect(Math.max(...perWorker.values())).toBeLessThanOrEqual(3);
-    expect(elapsed).toBeLessThan(1500);
+    expect(elapsed).toBeLessThan(2400);
   });
 
   it('after a request that held the CPU, take one connection at a time though the app is fast on average', async () => {
