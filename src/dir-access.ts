@@ -27,7 +27,9 @@ export function cannotEnter(dir: string, setting?: string): string | undefined {
     } catch {
       const mode = (stat.mode & 0o777).toString(8).padStart(4, '0');
       const uid = process.getuid?.();
-      return `cannot enter ${current} as uid ${uid}: it has mode ${mode} and belongs to uid ${stat.uid}; let that user search it with chmod o+x ${current}, or ${setting ? `give ${setting}` : 'choose'} a path outside it`;
+      // The permission bits that apply to this process: the owner's, the group's, or the others'.
+      const who = stat.uid === uid ? 'u' : process.getgroups?.().includes(stat.gid) || stat.gid === process.getgid?.() ? 'g' : 'o';
+      return `cannot enter ${current} as uid ${uid}: it has mode ${mode} and belongs to uid ${stat.uid}; let that user search it with chmod ${who}+x ${current}, or ${setting ? `give ${setting}` : 'choose'} a path outside it`;
     }
   }
   return undefined;

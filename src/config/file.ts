@@ -5,7 +5,7 @@
  */
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { registerHooks } from 'node:module';
-import { loadTypeScriptModulesAsEsm } from '../typescript-modules';
+import { asModuleIfWritten } from '../typescript-modules';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { badConfig, show } from '../errors';
@@ -206,8 +206,6 @@ function takeReadSource(url: string, file: string): ConfigSource | undefined {
 function hookModuleLoads(): void {
   if (hooked) return;
   hooked = true;
-  // First, so that the format recorded below is the one TypeScript is finally loaded as.
-  loadTypeScriptModulesAsEsm();
   registerHooks({
     resolve(specifier, context, nextResolve) {
       const pinned = pinnedSources.get(specifier);
@@ -224,7 +222,7 @@ function hookModuleLoads(): void {
     load(url, context, nextLoad) {
       const pinned = servedSources.get(url);
       if (pinned) return { format: pinned.format as never, source: pinned.text, shortCircuit: true };
-      const result = nextLoad(url, context);
+      const result = asModuleIfWritten(url, nextLoad(url, context));
       const imported = resolvedConfigUrls.get(url);
       if (imported !== undefined) {
         // CommonJS may come back without its source: Node reads it itself.

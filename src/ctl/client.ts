@@ -124,6 +124,8 @@ export async function findServer(env: NodeJS.ProcessEnv): Promise<string> {
     .map((name) => path.join(dir, name));
   const live = (await Promise.all(sockets.map((file) => statsAt(file))))
     .filter((found) => found !== undefined)
+    // A server reached under two names (a link to its socket) is one server.
+    .filter((found, i, all) => all.findIndex((other) => other!.stats.pid === found.stats.pid) === i)
     .map((found) => ({ ...found, notYours: notYours(found.file, dir) }))
     .sort((a, b) => a.stats.pid - b.stats.pid);
   if (live.length === 1 && !live[0]!.notYours) return live[0]!.file;
@@ -146,10 +148,18 @@ function notYours(file: string, dir: string, uid = process.getuid?.()): string |
     } catch {
       target = readlinkSync(file);
     }
-    return `it leads to ${target}, outside ${dir}`;
+    if (path.dirname(target) !== realpathOr(dir)) return `it leads to ${target}, outside ${dir}`;
   }
   if (stat && uid !== undefined && stat.uid !== uid) return `its socket belongs to uid ${stat.uid}, and this is uid ${uid}`;
   return undefined;
+}
+
+function realpathOr(dir: string): string {
+  try {
+    return realpathSync(dir);
+  } catch {
+    return dir;
+  }
 }
 
 /** The stats of the server at `file`, or undefined when none answers there. */

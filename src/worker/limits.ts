@@ -514,22 +514,37 @@ type Counting = InstanceType<Pushing> & { bodyBytes: number };
  *  node:http2's Http2ServerRequest. */
 type Pushing = new (...args: any[]) => { push(chunk: unknown, encoding?: BufferEncoding): boolean };
 
+/** On a connection with responses queued behind another: those not yet closed. */
+const QUEUED = Symbol('queued');
+type QueueingSocket = Socket & { _httpMessage?: unknown; [QUEUED]?: Set<ServerResponse> };
+type Closable = ServerResponse & { _closed?: boolean };
+
 /**
  * A response queued behind another on its connection (pipelining) whose connection closes first can
  * get no answer. Node 24 closes it with the socket; Node 22 never does, so its 'close' (the access
- * log's line, the post-request hook, sync's next turn) would never come: it is emitted here when
- * Node has not. One property read for every other response.
+ * log's line, the post-request hook, sync's next turn) would never come: it is closed here when
+ * Node has not, as Node would. One property read for every other response; one socket listener for
+ * a connection's queue, however long.
  */
 function closeIfQueued(req: IncomingMessage, res: ServerResponse): void {
-  const socket = req.socket as Socket & { _httpMessage?: unknown };
+  const socket = req.socket as QueueingSocket;
   if (!socket._httpMessage || socket._httpMessage === res) return;
-  const settle = (): void => {
-    setImmediate(() => {
-      if (!res.closed) res.emit('close');
-    });
-  };
-  if (socket.closed) return settle();
-  // Answered in its turn, as nearly always: a long pipelining connection gathers no listeners.
-  socket.once('close', settle);
-  res.once('close', () => socket.off('close', settle));
+  let queued = socket[QUEUED];
+  if (!queued) {
+    queued = socket[QUEUED] = new Set();
+    const waiting = queued;
+    socket.once('close', () => setImmediate(closeQueued, waiting));
+  }
+  queued.add(res);
+  res.once('close', () => queued.delete(res));
+}
+
+function closeQueued(queued: Set<ServerResponse>): void {
+  for (const res of queued) {
+    if (res.closed) continue;
+    (res as Closable).destroyed = true;
+    (res as Closable)._closed = true;
+    res.emit('close');
+  }
+  queued.clear();
 }

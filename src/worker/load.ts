@@ -13,7 +13,6 @@ import { loadTypeScriptModulesAsEsm } from '../typescript-modules';
  * hears of the import and the factory call as each begins: either may never settle.
  */
 export async function loadApp(spec: AppSpec, cwd: string, onStep: (step: Extract<BootStep, { step: 'import' | 'factory' }>) => void = () => {}): Promise<unknown> {
-  loadTypeScriptModulesAsEsm();
   const resolution = resolveModule(spec.module, cwd);
   if (!('file' in resolution)) {
     throw appError(
@@ -22,6 +21,7 @@ export async function loadApp(spec: AppSpec, cwd: string, onStep: (step: Extract
       `module ${JSON.stringify(spec.module)} was not found from ${cwd} (tried ${resolution.tried.join(', ')})`,
     );
   }
+  if (resolution.file.endsWith('.ts')) loadTypeScriptModulesAsEsm();
   let namespace: Record<string, unknown>;
   onStep({ step: 'import', file: resolution.file });
   try {

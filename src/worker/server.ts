@@ -292,11 +292,8 @@ export class WorkerServer {
       this.syncDone(started);
       return;
     }
+    // Still busy once handed over: the guard's afterHandOver pauses the gate, or syncDone's loop.
     res.once('close', () => this.syncDone(started));
-    // Still busy once the events that came with this one are handled: stop taking connections.
-    setImmediate(() => {
-      if (this.busy) this.updateGate();
-    });
   }
 
   private syncDone(started: number): void {
@@ -318,7 +315,13 @@ export class WorkerServer {
       // does) can get no answer: the app does not run it, and its response closes with the socket.
       if (res.destroyed || req.socket.destroyed || !req.socket.writable) continue;
       this.runSync(req, res);
-      if (this.busy) return;
+      if (this.busy) {
+        // Still busy once the events that came with this one are handled: stop taking connections.
+        setImmediate(() => {
+          if (this.busy) this.updateGate();
+        });
+        return;
+      }
     }
     this.updateGate();
   }

@@ -142,7 +142,9 @@ export class Unicorn {
   allPids(): number[] {
     const logged = this.logs.flatMap((line) => [line.pid, line.workerPid, line.successorPid]).filter((pid): pid is number => typeof pid === 'number');
     const pids = new Set([this.pid, ...logged]);
-    for (const pid of [...pids]) for (const child of childPids(pid)) pids.add(child);
+    // Every descendant (a Set's loop visits what is added to it meanwhile): a server started through
+    // npx is its grandchild.
+    for (const pid of pids) for (const child of childPids(pid)) pids.add(child);
     return [...pids];
   }
 

@@ -243,6 +243,18 @@ describe('access log', () => {
     expect(readLines(file).map((line) => /"(GET \S+) HTTP\/1\.1" (\d+)/.exec(line)!.slice(1).join(' '))).toEqual(['GET /hold?ms=100 200', 'GET /slow?ms=0 499']);
   });
 
+  it('async: a long pipeline on one connection is answered in order and logged, with no listener piling up on the socket', async () => {
+    const file = logFile();
+    const unicorn = await serve(ROUTES, ['-k', 'async', '--access-logfile', file]);
+    // The last one ends the connection once answered.
+    const pipeline = Array.from({ length: 15 }, (_, i) => `GET /slow?ms=20&n=${i} HTTP/1.1\r\nHost: x\r\n${i === 14 ? 'Connection: close\r\n' : ''}\r\n`).join('');
+    const reply = await rawExchange(unicorn.url(), pipeline, false);
+    expect(reply.match(/^HTTP\/1\.1 \d+/gm)).toEqual(Array(15).fill('HTTP/1.1 200'));
+    await stopped(unicorn);
+    expect(readLines(file).map((line) => /n=(\d+)/.exec(line)![1])).toEqual(Array.from({ length: 15 }, (_, i) => String(i)));
+    expect(unicorn.stderr).not.toMatch(/MaxListenersExceeded/);
+  });
+
   it("logs what Node's parser rejects, answering as Node does", async () => {
     const file = logFile();
     // Limits small enough that the 20 KB header passes the whole header budget, which the parser

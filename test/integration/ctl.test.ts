@@ -337,6 +337,16 @@ describe('the default place', () => {
     expect((await ctl(['--socket', link, 'status'], { env })).code).toBe(0);
   });
 
+  it('takes a server reached under two names in the default directory (a link beside its socket) as one', async () => {
+    const { env, sockets } = runtimeDir();
+    const unicorn = start(['-b', '127.0.0.1:0', ROUTES], { env });
+    await unicorn.ready(1);
+    symlinkSync(path.join(sockets, `${unicorn.pid}.sock`), path.join(sockets, 'current.sock'));
+    const found = await ctl(['status'], { env });
+    expect(found).toMatchObject({ code: 0, stderr: '' });
+    expect(found.stdout).toMatch(new RegExp(`^${unicorn.pid}\\s+arbiter\\s`, 'm'));
+  });
+
   const asRoot = process.getuid!() === 0;
   if (!asRoot) process.stderr.write("ctl.test.ts: not root: a socket of another user's in the default directory is not tested\n");
   (asRoot ? it : it.skip)("is not taken without --socket when its one server may not be yours: another user's socket", async () => {
