@@ -1,6 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { Arbiter } from './arbiter/arbiter';
 import { identityProblem } from './config/accounts';
+import { formatAddress } from './config/address';
 import { formatDuration } from './config/duration';
 import { findConfigFile, loadConfigFile, pluginNames, type ConfigFile } from './config/file';
 import { explainUnknownOption } from './config/gunicorn-only';
@@ -27,6 +28,7 @@ import { HookRunner, withinTimeout } from './hooks/run';
 import { createLogger, defaultFormat } from './log';
 import { VERSION } from './version';
 import { refuseIfNotForHttp2, toHandler } from './worker/handler';
+import { refuseAppListen } from './worker/accept';
 import { loadApp } from './worker/load';
 
 /** Refusals are one line on stderr, prefixed like every command-line tool's. */
@@ -161,6 +163,7 @@ async function checkConfig(invocation: Invocation): Promise<void> {
   try {
     loadTls(settings, invocation.sources);
     const plugins = await loadPlugins(invocation.configFile, settings.hook, process.cwd());
+    refuseAppListen(undefined, settings.bind.map(formatAddress), () => false);
     const app = await loadApp(settings.app, process.cwd());
     const handler = await toHandler(app, settings.interface, settings.app.raw);
     if (settings.http2) refuseIfNotForHttp2(app, settings.app.raw);

@@ -147,9 +147,10 @@ function listenOnHandle(server: net.Server, handle: RawHandle, backlog: number):
  * An app must not listen itself: in a cluster worker node:cluster would have the arbiter bind that
  * port and accept on it. A `listen()` while the app loads (`app.listen(3000)` at the bottom of many
  * Express apps, `await fastify.listen()`) throws, so loading fails with a message that says what to
- * change; one made later, by an app already being served, is ignored with a warning.
+ * change; one made later, by an app already being served, is ignored with a warning. --check-config
+ * loads the app under the same rule, with no logger: nothing is served there.
  */
-export function refuseAppListen(log: Logger, addresses: string[], booted: () => boolean): void {
+export function refuseAppListen(log: Logger | undefined, addresses: string[], booted: () => boolean): void {
   net.Server.prototype.listen = function refusedListen(this: net.Server, ...args: unknown[]) {
     const what = typeof args[0] === 'function' || args[0] === undefined ? '' : inspect(args[0], { breakLength: Infinity });
     const call = `listen(${what})`;
@@ -159,7 +160,7 @@ export function refuseAppListen(log: Logger, addresses: string[], booted: () => 
           `export the app without listening, for example behind ${mainGuard(callerIsEsModule())}`,
       );
     }
-    log.warn(`The app called ${call} itself; ignored: unicorn serves it at ${addresses.join(', ')}`);
+    log?.warn(`The app called ${call} itself; ignored: unicorn serves it at ${addresses.join(', ')}`);
     return this;
   } as typeof net.Server.prototype.listen;
 }

@@ -180,6 +180,9 @@ describe('--check-config', () => {
   it.each([
     [['--check-config', path.join(APPS, 'syntax-error.js')], /^unicorn: error: cannot load the app ".*syntax-error\.js": importing .* failed: SyntaxError: /],
     [['--check-config', '--hook', './broken-plugin.mjs', ROUTES], /^unicorn: error: cannot load the plugin "\.\/broken-plugin\.mjs": importing .* failed: Error: plugin exploded$/],
+    // As a start refuses it (exit 4): an app that listens itself while it loads.
+    [['--check-config', '-b', '127.0.0.1:8123', path.join(APPS, 'listens.js')], /^unicorn: error: cannot load the app ".*listens\.js": importing .* failed: Error: the app called listen\(0\) itself; unicorn listens for it \(at http:\/\/127\.0\.0\.1:8123\)/],
+    [['--check-config', path.join(APPS, 'listens.mjs')], /^unicorn: error: cannot load the app ".*listens\.mjs": importing .* failed: Error: the app called listen\(.*import\.meta/],
   ])('exits 2 naming the problem: %j', async (args, expected) => {
     const { code, lines } = await refusal(args, { cwd: project({ 'broken-plugin.mjs': 'throw new Error("plugin exploded");' }) });
     expect(code).toBe(2);
