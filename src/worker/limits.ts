@@ -27,7 +27,9 @@ import type { Logger } from '../log';
 import type { AccessLog } from './access-log';
 import { HOST } from './fetch';
 import type { Handler } from './handler';
-import { inherited } from './own';
+import { bodyCounting, type Pushing } from './body-limit';
+import { FIELD_LINE_EXTRA, isNamed, rawAnswer, rejectionStatus, REQUEST_LINE_EXTRA, targetRefusal, versionRefusal, type Refusal } from './http-rules';
+import { closeIfQueued } from './pipelining';
 
 export type RequestLimits = Pick<Settings, 'limitRequestLine' | 'limitRequestFields' | 'limitRequestFieldSize' | 'limitRequestBody' | 'headerTimeout'>;
 
@@ -39,18 +41,9 @@ const NODE_REQUEST_TIMEOUT_MS = 300_000;
  *  (Node's default, 30 s, would let a 10 s timeout run to 40 s). Each look walks a list in C++. */
 const CHECK_MIN_MS = 50;
 const CHECK_MAX_MS = 1000;
-/** A request line is its method, target and `HTTP/1.x`, with two spaces between them. */
-const REQUEST_LINE_EXTRA = ' HTTP/1.1'.length + 1;
-/** A header field line as Gunicorn measures it: `Name: value` and its CRLF. */
-const FIELD_LINE_EXTRA = ': '.length + '\r\n'.length;
 
 type Listener = (req: IncomingMessage, res: ServerResponse) => void;
 
-interface Refusal {
-  status: number;
-  /** For the client (the response's body) and the debug log. */
-  why: string;
-}
 
 /** Marks a connection on which a request was refused: what follows it is not handed to the app. */
 const CLOSING = Symbol('closing');
@@ -429,122 +422,4 @@ export class RequestGuard {
   }
 }
 
-/** Only HTTP/1.0 and 1.1 are spoken here (llhttp also takes 0.9 and 2.0 request lines). */
-function versionRefusal(req: IncomingMessage): Refusal {
-  const version = `HTTP/${req.httpVersion}`;
-  return req.httpVersionMajor === 0
-    ? { status: 400, why: `${version} requests are not served` }
-    : { status: 505, why: `${version} is not spoken here; HTTP/1.0 and HTTP/1.1 are` };
-}
-
-/**
- * A target that is not a path (llhttp takes `*…` and `scheme://…` as well). `*` alone, and only for
- * OPTIONS (RFC 9112, 3.2.4); else an absolute URI, whose authority names the host in place of the
- * Host header (3.2.2): it is held to what a Host is.
- */
-function targetRefusal(method: string, target: string): Refusal | undefined {
-  if (target === '*') return method === 'OPTIONS' ? undefined : { status: 400, why: `the target * is for OPTIONS only, not ${method}` };
-  const authority = ABSOLUTE_URI.exec(target)?.[1];
-  if (authority === undefined) return { status: 400, why: 'the target is neither a path, an absolute URI nor * (for OPTIONS)' };
-  if (!HOST.test(authority)) return { status: 400, why: "the target's authority does not name a host" };
-  return undefined;
-}
-
-/** An absolute URI as llhttp takes one: a scheme of letters, `://`, and its authority, up to `/`, `?` or `#`. */
-const ABSOLUTE_URI = /^[A-Za-z]+:\/\/([^/?#]*)/;
-
 const ignore = (): void => {};
-
-/** `name` is `lower` in any case; called only when the lengths match. */
-const isNamed = (name: string, lower: string): boolean => name === lower || name.toLowerCase() === lower;
-
-/** The answer Node writes for what its parser rejects: a status line and `Connection: close`. */
-const rawAnswer = (status: number): string => `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nConnection: close\r\n\r\n`;
-
-/** Node's own statuses for what its parser rejects (node:http's socketOnError). */
-function rejectionStatus(code: string | undefined): number {
-  switch (code) {
-    case 'HPE_HEADER_OVERFLOW':
-      return 431;
-    case 'HPE_CHUNK_EXTENSIONS_OVERFLOW':
-      return 413;
-    case 'ERR_HTTP_REQUEST_TIMEOUT':
-      return 408;
-    default:
-      return 400;
-  }
-}
-
-/**
- * The server's request class when bodies are limited: it counts the body bytes the parser hands
- * over and, past `limit`, stops taking them and calls `over` (a chunked body; a longer
- * Content-Length was refused before the app saw the request). Counting in `push` leaves the stream
- * as the app uses it: no listener, no flowing mode. `push` is the request's own (own.ts), so a
- * framework that replaces the request's prototype (Express) cannot lift the limit.
- */
-function bodyCounting<T extends Pushing>(base: T, limit: number, over: (req: IncomingMessage) => void): T {
-  function push(this: Counting, chunk: unknown, encoding?: BufferEncoding): boolean {
-    // Over already: the connection (or the HTTP/2 stream) is closing, and what comes is
-    // thrown away. Taken (true), not refused: a refusal would pause an HTTP/2 stream, which
-    // then never drains to its end and closes.
-    if (this.bodyBytes > limit) return true;
-    if (chunk !== null) {
-      this.bodyBytes += (chunk as Buffer).length;
-      if (this.bodyBytes > limit) {
-        over(this as unknown as IncomingMessage);
-        return false;
-      }
-    }
-    return inherited(this, 'push').call(this, chunk, encoding);
-  }
-
-  return class BodyCountingRequest extends base {
-    bodyBytes = 0;
-
-    constructor(...args: any[]) {
-      super(...args);
-      this.push = push;
-    }
-  };
-}
-
-type Counting = InstanceType<Pushing> & { bodyBytes: number };
-
-/** A request class whose body the parser hands over through `push`: node:http's IncomingMessage,
- *  node:http2's Http2ServerRequest. */
-type Pushing = new (...args: any[]) => { push(chunk: unknown, encoding?: BufferEncoding): boolean };
-
-/** On a connection with responses queued behind another: those not yet closed. */
-const QUEUED = Symbol('queued');
-type QueueingSocket = Socket & { _httpMessage?: unknown; [QUEUED]?: Set<ServerResponse> };
-type Closable = ServerResponse & { _closed?: boolean };
-
-/**
- * A response queued behind another on its connection (pipelining) whose connection closes first can
- * get no answer. Node 24 closes it with the socket; Node 22 never does, so its 'close' (the access
- * log's line, the post-request hook, sync's next turn) would never come: it is closed here when
- * Node has not, as Node would. One property read for every other response; one socket listener for
- * a connection's queue, however long.
- */
-function closeIfQueued(req: IncomingMessage, res: ServerResponse): void {
-  const socket = req.socket as QueueingSocket;
-  if (!socket._httpMessage || socket._httpMessage === res) return;
-  let queued = socket[QUEUED];
-  if (!queued) {
-    queued = socket[QUEUED] = new Set();
-    const waiting = queued;
-    socket.once('close', () => setImmediate(closeQueued, waiting));
-  }
-  queued.add(res);
-  res.once('close', () => queued.delete(res));
-}
-
-function closeQueued(queued: Set<ServerResponse>): void {
-  for (const res of queued) {
-    if (res.closed) continue;
-    (res as Closable).destroyed = true;
-    (res as Closable)._closed = true;
-    res.emit('close');
-  }
-  queued.clear();
-}
