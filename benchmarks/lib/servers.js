@@ -280,4 +280,4 @@ function cpuMeter(pids) {
     });
 }
 
-module.exports = { CONTENDERS, unicornWith, start, waitUntilServing, childrenOf, rssOf, cpuMeter, sleep };
+module.exports = { CONTENDERS, unicornWith, start, startGroup, waitUntilServing, childrenOf, rssOf, cpuMeter, sleep };

@@ -1,5 +1,5 @@
 /**
- * The benchmark suite itself (benchmarks/run.js): it refuses bad input with a message naming the
+ * The benchmark suite itself (benchmarks/run.js, and the fault pass, benchmarks/faults.js): it refuses bad input with a message naming the
  * value and what is accepted, and a short run of real scenarios against real contenders produces
  * the tables RESULTS.md is made of. Speed is not asserted here, only that every figure is there;
  * autocannon (a dev dependency) is the load generator, so the test does not depend on wrk.
@@ -9,6 +9,7 @@ import path from 'node:path';
 import { childPids, ROOT } from '../helpers/unicorn';
 
 const RUN = path.join(ROOT, 'benchmarks', 'run.js');
+const FAULTS = path.join(ROOT, 'benchmarks', 'faults.js');
 const running = new Set<ChildProcess>();
 
 /** Kill a child of the suite and, for a server it started, the process group it leads. */
@@ -45,8 +46,8 @@ afterEach(async () => {
   running.clear();
 });
 
-function bench(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [RUN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+function bench(args: string[], script = RUN): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [script, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(child);
   let stdout = '';
   let stderr = '';
@@ -119,4 +120,26 @@ describe('the benchmark suite', () => {
     expect(Number(unicorn[5])).toBeGreaterThanOrEqual(0);
     expect(bare.slice(2, 6)).toEqual(['—', expect.stringMatching(/^\d+\.\d$/), '+0.0', '—']);
   }, 60_000);
+});
+
+describe('the fault pass', () => {
+  it('refuses an unknown scenario, naming it and the scenarios there are', async () => {
+    const { code, stdout, stderr } = await bench(['--only', 'hup-strom'], FAULTS);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/^faults: --only "hup-strom" is not accepted: choose from hup-storm, signal-mix, /m);
+    expect(stdout).toBe('');
+  });
+
+  it('replays a HUP storm under load, with the requests sent and failed, and exits 1 only on a fault', async () => {
+    const { code, stdout, stderr } = await bench(['--only', 'hup-storm', '--quick'], FAULTS);
+    const line = /^hup-storm +\| +sent +(\d+) +\| +failed (\d+).*\| +10 HUPs: (\d+) reloads completed.*\| +(ok|FAULT: .+)$/m.exec(stdout);
+    expect({ line, stderr }).toMatchObject({ line: expect.anything() });
+    const [, sent, failed, reloads, verdict] = line!;
+    expect(Number(sent)).toBeGreaterThan(0);
+    expect(Number(reloads)).toBeGreaterThan(0);
+    // A lost request is a fault; the line and the exit code say so together.
+    if (failed !== '0') expect(verdict).toMatch(/^FAULT: \d+ requests? lost/);
+    expect(code).toBe(verdict === 'ok' ? 0 : 1);
+    expect(stdout).toMatch(new RegExp(`^1 scenario in \\d+ s: ${sent} requests sent, ${failed} failed; `, 'm'));
+  }, 30_000);
 });
