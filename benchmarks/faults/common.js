@@ -17,7 +17,8 @@ async function withUnicorn(ctx, options, fn) {
 /** `normal`, or `quick` with --quick. */
 const pick = (ctx, normal, quick) => (ctx.quick ? quick : normal);
 
-// A request sent this soon after a kill may still have gone to the killed process's connection.
+// A request sent this soon after a kill may still have gone to the killed process's connection; a
+// death noticed by polling is noticed up to this late.
 const KILL_GRACE_MS = 100;
 
 /**
@@ -27,7 +28,7 @@ const KILL_GRACE_MS = 100;
  * status or a wrong body are never excused.
  */
 function unexcused(tally, killTimes, graceMs = KILL_GRACE_MS) {
-  return tally.failed.filter((f) => !(f.kind === 'reset' && killTimes.some((k) => f.sentAt <= k + graceMs && f.sentAt + f.ms >= k))).length;
+  return tally.failed.filter((f) => !(f.kind === 'reset' && killTimes.some((k) => f.sentAt <= k + graceMs && f.sentAt + f.ms >= k - graceMs))).length;
 }
 
 /** Wait until the log has been quiet for `quietMs` (the arbiter has acted on every signal), at most `maxMs`; resolves with the ms waited. */
