@@ -13,7 +13,7 @@ const LOAD = { connections: 16 };
 const count = (log, pattern) => log.filter((msg) => pattern.test(msg)).length;
 
 /** Send `signals` (names) to the arbiter evenly over `spreadMs`, under load; then let it settle. */
-async function storm(ctx, server, signals, spreadMs) {
+async function storm(server, signals, spreadMs) {
   const load = startLoad({ port: server.port, ...LOAD });
   await sleep(500);
   const t0 = performance.now();
@@ -30,7 +30,7 @@ const hupStorm = {
   async run(ctx) {
     const hups = pick(ctx, 50, 10);
     return withUnicorn(ctx, {}, async (server) => {
-      const { tally, settledMs } = await storm(ctx, server, Array(hups).fill('SIGHUP'), pick(ctx, 5000, 1000));
+      const { tally, settledMs } = await storm(server, Array(hups).fill('SIGHUP'), pick(ctx, 5000, 1000));
       const reloads = count(server.log, /^Reload complete/);
       const failed = count(server.log, /^Reload (failed|refused)/);
       return {
@@ -52,7 +52,7 @@ const signalMix = {
   async run(ctx) {
     const signals = Array.from({ length: pick(ctx, 30, 10) }, (_, i) => MIX[i % MIX.length]);
     return withUnicorn(ctx, {}, async (server) => {
-      const { tally, settledMs } = await storm(ctx, server, signals, pick(ctx, 5000, 1000));
+      const { tally, settledMs } = await storm(server, signals, pick(ctx, 5000, 1000));
       let expected = 2;
       for (const signal of signals) expected = signal === 'SIGTTIN' ? expected + 1 : signal === 'SIGTTOU' ? Math.max(1, expected - 1) : expected;
       const workers = server.workers().length;
