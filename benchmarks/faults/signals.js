@@ -48,22 +48,27 @@ const hupStorm = {
 const MIX = ['SIGHUP', 'SIGTTIN', 'SIGTTOU', 'SIGTTIN', 'SIGHUP', 'SIGTTOU', 'SIGTTOU', 'SIGTTIN', 'SIGHUP', 'SIGTTIN'];
 
 const signalMix = {
-  title: 'HUP, TTIN and TTOU mixed, 30 in 5 s under load; the worker count must come out right',
+  title: 'HUP, TTIN and TTOU mixed, 30 in 5 s under load; the running workers must match the count the arbiter keeps',
   async run(ctx) {
     const signals = Array.from({ length: pick(ctx, 30, 10) }, (_, i) => MIX[i % MIX.length]);
     return withUnicorn(ctx, {}, async (server) => {
       const { tally, settledMs } = await storm(server, signals, pick(ctx, 5000, 1000));
-      let expected = 2;
-      for (const signal of signals) expected = signal === 'SIGTTIN' ? expected + 1 : signal === 'SIGTTOU' ? Math.max(1, expected - 1) : expected;
+      // A reload takes the count from the configuration (2), as Gunicorn's does; a TTIN or TTOU
+      // while the reload is under way stands. So the count the signals ask for depends on how the
+      // reloads fell, and what can be checked is that the running set matches the arbiter's target.
+      const stats = await ctl(ctx, server, 'stats', '--json');
+      let target = 'unknown';
+      try {
+        target = JSON.parse(stats.output).workerCount;
+      } catch {}
       const workers = server.workers().length;
-      const counted = server.log.findLast((msg) => msg.startsWith('Number of workers:'))?.replace(/^Number of workers: (\d+).*/, '$1') ?? 'none';
       const broken = arbiterDeath(server);
-      if (workers !== expected) broken.push(`${workers} workers where the signals ask for ${expected}`);
+      if (workers !== target) broken.push(`${workers} workers running where the arbiter's target is ${target}`);
       return {
         sent: tally.sent,
         failures: tally.failures,
         unexpected: tally.failedCount,
-        figure: `${signals.length} signals; ${workers} workers (expected ${expected}; the arbiter's last count: ${counted}); settled ${seconds(settledMs)} after the last`,
+        figure: `${signals.length} signals; ${workers} workers (the arbiter's target: ${target}); settled ${seconds(settledMs)} after the last`,
         broken,
       };
     });
