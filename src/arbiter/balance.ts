@@ -33,7 +33,7 @@ export interface BalanceStep {
 export const TOLERANCE = 1.25;
 /** After the serving workers change (one ready, one gone) or a shed, how long until their counts are
  *  asked for: the connections that moved have landed by then (a shed lasts a second at most). */
-export const SETTLE_MS = 1000;
+export const SETTLE_MS = 500;
 /** Sheds in a row that leave the spread as uneven (idle connections, which close only after a
  *  response, or clients that come back to the same worker) wait twice as long each time, up to this. */
 export const MAX_WAIT_MS = 60_000;

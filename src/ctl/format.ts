@@ -61,14 +61,16 @@ export function formatStatus(stats: ServerStats): string {
   ].join('\n');
 }
 
-/** `Spread: the busiest worker has 52% of the requests and 50% of the open connections`, with two
+/** `Spread over 2 workers: the busiest has 52% of the requests and 50% of the open connections`, with two
  *  or more workers serving. */
 function describeSpread(stats: ServerStats): string[] {
   const serving = stats.workers.filter((w) => w.state === 'ready' || w.state === 'retiring').length;
   if (serving < 2) return [];
-  const percent = (share: number | null) => (share === null ? 'none' : `${Math.round(share * 100)}%`);
+  const percent = (share: number) => `${Math.round(share * 100)}%`;
   const { requests, connections } = stats.spread;
-  return [`Spread over ${serving} workers: the busiest has ${percent(requests)} of the requests and ${percent(connections)} of the open connections`];
+  const shares = [requests !== null && `${percent(requests)} of the requests`, connections !== null && `${percent(connections)} of the open connections`].filter(Boolean);
+  if (shares.length === 0) return [];
+  return [`Spread over ${serving} workers: the busiest has ${shares.join(' and ')}`];
 }
 
 function workerRow(worker: WorkerStats): string[] {
