@@ -15,8 +15,12 @@ export type ToWorker =
   | { type: 'unicorn:hand-over' }
   /** Sent once, at fork, with --certfile: the certificate and key of the worker's configuration. */
   | { type: 'unicorn:tls'; material: import('./config/tls').TlsMaterial }
-  /** `unicorn ctl status` asks: send the counts as they are now (`report`), numbered `seq`. */
-  | { type: 'unicorn:report'; seq: number };
+  /** `unicorn ctl status` asks: send the counts as they are now (`report`), numbered `seq`; the
+   *  arbiter's balancing asks with `seq` 0, answering no ctl request. */
+  | { type: 'unicorn:report'; seq: number }
+  /** async: the worker holds more than its share of the keep-alive connections; close those over
+   *  `keep` after their next responses, not accepting meanwhile (arbiter/balance.ts). */
+  | { type: 'unicorn:shed'; keep: number };
 
 /** Worker → arbiter. */
 export type ToArbiter =
@@ -42,6 +46,8 @@ export interface WorkerCounts {
   /** Requests served since it started. */
   requests: number;
   inFlight: number;
+  /** Open connections (keep-alive ones included). */
+  connections: number;
   /** Resident memory, in bytes. */
   rss: number;
 }

@@ -3,7 +3,7 @@
 // ends, however it ends: unicorn, node:cluster and node:http run in process groups of their own,
 // killed whole; each PM2 daemon has a private PM2_HOME and is ended with `pm2 kill`.
 'use strict';
-const { spawn, spawnSync } = require('node:child_process');
+const { execFile, spawn, spawnSync } = require('node:child_process');
 const { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -64,8 +64,18 @@ async function start(contender, { port, app, workers, dir, unicorn = path.join(R
   const env = { PORT: String(port), WORKERS: String(workers), APP: app };
   switch (contender.kind) {
     case 'unicorn': {
-      const args = [unicorn, '-w', String(workers), '-k', contender.workerClass, '-b', `127.0.0.1:${port}`, ...(contender.args?.(dir) ?? []), appFile];
-      return startGroup(contender.name, [process.execPath, args], { UNICORN_LOG_LEVEL: 'info' }, watchUnicornLog);
+      // A control socket of the run's own, for the requests each worker has served (ctl stats).
+      const controlDir = mkdtempSync(path.join(os.tmpdir(), 'unicorn-bench-ctl-'));
+      const socket = path.join(controlDir, 'ctl.sock');
+      const args = [unicorn, '-w', String(workers), '-k', contender.workerClass, '-b', `127.0.0.1:${port}`, '--control-socket', socket, ...(contender.args?.(dir) ?? []), appFile];
+      const server = startGroup(contender.name, [process.execPath, args], { UNICORN_LOG_LEVEL: 'info' }, watchUnicornLog);
+      server.requestsByWorker = () => requestsByWorker(unicorn, socket);
+      const stop = server.stop;
+      server.stop = async () => {
+        await stop();
+        rmSync(controlDir, { recursive: true, force: true });
+      };
+      return server;
     }
     case 'cluster':
       return startGroup(contender.name, [process.execPath, [NODE_CLUSTER]], { ...env, CLUSTER_POLICY: contender.policy });
@@ -142,6 +152,16 @@ function watchUnicornLog(server, lines, exited, tail) {
     if (result.how) throw new Error(`${server.label}: the arbiter ended (${result.how}) on SIGHUP:\n${tail()}`);
     return result;
   };
+}
+
+/** What each live worker of a unicorn has served, by worker id, from `unicorn ctl stats --json`. */
+function requestsByWorker(unicorn, socket) {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [unicorn, 'ctl', '--socket', socket, 'stats', '--json'], { timeout: 15_000 }, (err, stdout) => {
+      if (err) return reject(err);
+      resolve(new Map(JSON.parse(stdout).workers.map((w) => [w.id, w.requests])));
+    });
+  });
 }
 
 // PM2 ----------------------------------------------------------------------------------------------
@@ -280,4 +300,27 @@ function cpuMeter(pids) {
     });
 }
 
-module.exports = { CONTENDERS, unicornWith, start, startGroup, waitUntilServing, childrenOf, rssOf, cpuMeter, sleep };
+/** The busiest's share of `counts` (0 to 1), or NaN when there is nothing to share. */
+function busiestShare(counts) {
+  const total = counts.reduce((sum, n) => sum + n, 0);
+  return counts.length > 1 && total > 0 ? Math.max(...counts) / total : NaN;
+}
+
+/**
+ * Start measuring how evenly `server`'s workers share the load; the function returned gives, since
+ * then, the busiest worker's share of the requests (unicorn: from ctl stats, over the workers alive
+ * at the end) and of the workers' CPU time (every contender with workers: /proc). NaN where a
+ * contender cannot say (one process; requests outside unicorn).
+ */
+async function spreadMeter(server) {
+  const cpu = cpuMeter(childrenOf(server.pid));
+  const before = await server.requestsByWorker?.();
+  return async () => {
+    const cpuShare = busiestShare(cpu().filter(Number.isFinite));
+    const after = await server.requestsByWorker?.();
+    const requests = before && after ? busiestShare([...after].map(([id, n]) => n - (before.get(id) ?? 0))) : NaN;
+    return { requests, cpu: cpuShare };
+  };
+}
+
+module.exports = { CONTENDERS, unicornWith, start, startGroup, waitUntilServing, childrenOf, rssOf, cpuMeter, spreadMeter, sleep };

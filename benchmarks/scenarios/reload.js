@@ -10,19 +10,24 @@
 //
 // The load is lib/closed-loop.js in a second process: C connections in closed loops, kept alive or
 // closed after every request. After a second of warm-up, it is counted for --reload-duration seconds
-// (or up to a second after the last reload ended, if that is later), over which the reloads are
+// (or up to SPREAD_MS after the last reload ended, if that is later), over which the reloads are
 // spread evenly, one at a time, each waited for. `--reloads 0` measures the same load without reloads.
+// From the last reload's end (or the window's start, without reloads) to the window's end, at least
+// SPREAD_MS, how evenly the new workers share the load: a keep-alive connection stays with the worker
+// that accepted it, and a reload decides which one that is.
 'use strict';
 const { fork } = require('node:child_process');
 const path = require('node:path');
 const { freePort } = require('../lib/net-utils.js');
 const { median, sum, table } = require('../lib/report.js');
 const { alternate } = require('../lib/rounds.js');
-const { CONTENDERS, start, waitUntilServing, sleep } = require('../lib/servers.js');
+const { fmt } = require('../lib/report.js');
+const { CONTENDERS, start, waitUntilServing, spreadMeter, sleep } = require('../lib/servers.js');
 
 const LOAD = path.join(__dirname, '..', 'lib', 'closed-loop.js');
 const WARM_UP_MS = 1000;
 const TAIL_MS = 1000;
+const SPREAD_MS = 3000;
 
 const LOADS = {
   'keep-alive': [],
@@ -66,16 +71,19 @@ async function measure(contender, load, ctx) {
       generator.start();
       const t0 = performance.now();
       const reloads = [];
+      let spread = await spreadMeter(server);
       for (let i = 0; i < ctx.reloads; i++) {
         await sleep(t0 + ((i + 0.5) * durationMs) / ctx.reloads - performance.now());
         const sent = performance.now() - t0;
         const outcome = await server.reload();
         reloads.push({ sent, done: performance.now() - t0, outcome });
+        if (i === ctx.reloads - 1) spread = await spreadMeter(server);
       }
       const lastDone = reloads.at(-1)?.done ?? 0;
-      await sleep(Math.max(durationMs, lastDone + TAIL_MS) - (performance.now() - t0));
+      await sleep(Math.max(durationMs, lastDone + SPREAD_MS) - (performance.now() - t0));
       server.checkAlive();
-      return { reloads, ...(await generator.stop()) };
+      const busiest = await spread();
+      return { reloads, busiest, ...(await generator.stop()) };
     } finally {
       generator.kill();
     }
@@ -113,13 +121,20 @@ function row(contender, load, results) {
   const reused = reusedCount ? `; ${reusedCount} on a reused keep-alive socket` : '';
   const rps = median(results.map((r) => r.ok / (r.elapsedMs / 1000)));
   const name = contender.kind === 'pm2' ? 'PM2' : 'unicorn';
-  return [name, contender.mode, load, reloadCount, reloadSeconds, sum(results.map((r) => r.ok)), rps.toFixed(0), failed, failures.refused ?? 0, kinds ? kinds + reused : '—'];
+  // The round of the median share, requests where the contender counts them, else CPU.
+  const share = (r) => (Number.isFinite(r.busiest.requests) ? r.busiest.requests : r.busiest.cpu);
+  const middle = median(results.map(share));
+  const busiest = results.find((r) => share(r) === middle)?.busiest;
+  return [name, contender.mode, load, reloadCount, reloadSeconds, sum(results.map((r) => r.ok)), rps.toFixed(0), percent(busiest?.requests), percent(busiest?.cpu), failed, failures.refused ?? 0, kinds ? kinds + reused : '—'];
 }
+
+const percent = (share) => (Number.isFinite(share) ? `${fmt(share * 100)}%` : 'n/a');
 
 const describe = (result) => {
   const reloadTimes = result.reloads.map((r) => `${(r.sent / 1000).toFixed(1)}–${(r.done / 1000).toFixed(1)} s ${r.outcome}`);
   const warmUp = result.beforeWindow ? `; and ${result.beforeWindow} failures during the warm-up, before any reload (not in the table)` : '';
-  return `${result.ok} ok, failures ${JSON.stringify(result.failures)}; reloads ${reloadTimes.join(', ')}; ${failuresByReload(result)}${warmUp}`;
+  const busiest = `busiest worker after the last reload ${percent(result.busiest.requests)} of requests, ${percent(result.busiest.cpu)} of CPU`;
+  return `${result.ok} ok, ${busiest}, failures ${JSON.stringify(result.failures)}; reloads ${reloadTimes.join(', ')}; ${failuresByReload(result)}${warmUp}`;
 };
 
 async function run(ctx) {
@@ -129,12 +144,13 @@ async function run(ctx) {
     const runs = await alternate(ctx, `reload, ${load}`, contenders, (contender) => measure(contender, load, ctx), describe);
     for (const contender of contenders) rows.push(row(contender, load, runs.get(contender.name)));
   }
-  const columns = [['contender'], ['mode'], ['load'], ['reloads', 'r'], ['reload s, median', 'r'], ['requests', 'r'], ['req/s', 'r'], ['failed', 'r'], ['refused', 'r'], ['how they failed']];
+  const columns = [['contender'], ['mode'], ['load'], ['reloads', 'r'], ['reload s, median', 'r'], ['requests', 'r'], ['req/s', 'r'], ['busiest worker after, requests', 'r'], ['busiest worker after, CPU', 'r'], ['failed', 'r'], ['refused', 'r'], ['how they failed']];
   return [
     `${ctx.workers} workers each, serving benchmarks/apps/hello.js (PM2: benchmarks/apps/listen.js, the same handler listening itself). ` +
       `Load: benchmarks/lib/closed-loop.js, ${ctx.connections} connections in closed loops; keep-alive, or \`Connection: close\` on every request. ` +
       `Each round, ${ctx.reloads} reloads spread over ${ctx.reloadDuration} s, one at a time, each waited for (unicorn: SIGHUP until the arbiter logs "Reload complete"; PM2: \`pm2 reload\`). ` +
-      `Counted over ${ctx.reloadDuration} s (or to ${TAIL_MS / 1000} s after the last reload ended, if later) after a second of warm-up. ` +
+      `Counted over ${ctx.reloadDuration} s (or to ${SPREAD_MS / 1000} s after the last reload ended, if later) after a second of warm-up. ` +
+      `Busiest worker after: from the end of the last reload to the end of the count, the busiest worker's share of the requests (unicorn, from \`unicorn ctl stats\`) and of the workers' CPU time (/proc), the round with the median share; ${fmt(100 / ctx.workers)}% is an even spread. ` +
       `${ctx.rounds} rounds alternating the contenders: reloads, requests and failures are summed over the rounds, req/s is the median round's. node:cluster and a single node:http process have no reload of their own.`,
     '',
     table(columns, rows),

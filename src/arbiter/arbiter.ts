@@ -11,11 +11,12 @@ import { describeRequest, type ControlReply, type ControlRequest } from '../cont
 import { ExitCode } from '../exit-codes';
 import type { HookArgs, HookRunner } from '../hooks/run';
 import type { ArbiterView, ExitReason, HookName, ServerStats, WorkerStats } from '../hooks/types';
-import { isMessage, pipesStderr, type ToArbiter, type ToWorker } from '../ipc';
+import { isMessage, pipesStderr, type ToArbiter, type ToWorker, type WorkerCounts } from '../ipc';
 import { defaultFormat, reopenLogs, type Logger } from '../log';
 import { VERSION } from '../version';
 import { resolveModule } from '../worker/resolve';
 import { activatedListeners, describeUnusedBind } from './activation';
+import { ConnectionBalance } from './balance';
 import { BootAttempts } from './boot-attempts';
 import { ControlServer, PendingReplies, type Reply } from './control';
 import { describeTimeout, describeWait, diagnose, formatStack, type Diagnosis } from './diagnose';
@@ -199,6 +200,9 @@ export class Arbiter {
   private readonly logFiles: LogFileOwnership;
   /** --reuse-port: each worker's own sockets. */
   private perWorker: PerWorkerSockets | undefined;
+  /** async: the spread of keep-alive connections over the workers, and when to look at it next. */
+  private readonly balance = new ConnectionBalance();
+  private balanceDueAt = Infinity;
 
   constructor(
     private settings: Settings,
@@ -321,6 +325,7 @@ export class Arbiter {
         this.announceTarget();
         this.manageWorkers();
         this.perWorker?.trim(this.target);
+        this.balanceConnections();
         this.murderOverdueWorkers();
         this.announceReady();
         this.pending.check();
@@ -457,9 +462,7 @@ export class Arbiter {
         break;
       case 'unicorn:heartbeat':
         record.lastBeat = this.now();
-        record.requests = message.requests;
-        record.inFlight = message.inFlight;
-        record.rss = message.rss;
+        this.takeCounts(record, message);
         if (message.published) record.published = { ...record.published, ...message.published };
         break;
       case 'unicorn:boot-failed':
@@ -469,9 +472,7 @@ export class Arbiter {
         record.bootStep = message.step;
         break;
       case 'unicorn:report':
-        record.requests = message.requests;
-        record.inFlight = message.inFlight;
-        record.rss = message.rss;
+        this.takeCounts(record, message);
         this.statsRequests.answered(id, message.seq);
         break;
       case 'unicorn:retire':
@@ -481,6 +482,14 @@ export class Arbiter {
         else this.retireServed(record);
         break;
     }
+  }
+
+  private takeCounts(record: WorkerRecord, counts: WorkerCounts): void {
+    record.requests = counts.requests;
+    record.inFlight = counts.inFlight;
+    record.connections = counts.connections;
+    record.rss = counts.rss;
+    record.countsAt = this.now();
   }
 
   private reapWorker(id: number, code: number | null, signal: NodeJS.Signals | null): void {
@@ -619,7 +628,7 @@ export class Arbiter {
   private spawnWorker(): void {
     const id = ++this.lastWorkerId;
     const generation = this.generation;
-    const unborn: WorkerStats = { id, pid: 0, generation, state: 'booting', startedAt: Date.now(), age: 0, requests: 0, inFlight: 0, rss: 0, heartbeatAge: 0, published: {} };
+    const unborn: WorkerStats = { id, pid: 0, generation, state: 'booting', startedAt: Date.now(), age: 0, requests: 0, inFlight: 0, connections: 0, rss: 0, heartbeatAge: 0, published: {} };
     this.preForking.set(id, generation);
     this.afterHook('preFork', [this.view, unborn], (err) => {
       this.preForking.delete(id);
@@ -818,6 +827,32 @@ export class Arbiter {
       this.log.error({ workerId: record.id, workerPid: record.pid, code: err.code }, `${err.message}; stopping`);
       // Quickly: no worker serves anything yet, and one stuck in its boot would not act on TERM.
       this.beginStop(false, err.exitCode);
+    }
+  }
+
+  /**
+   * async with keep-alive: a worker holding clearly more than its share of the connections is told
+   * to shed the excess (balance.ts), while every worker is ready and no reload is under way (the
+   * connections of workers booting or stopping are about to move anyway). Not with --reuse-port:
+   * there the kernel spreads connections by their addresses, and a worker's paused socket would
+   * hold the reconnections it hashes to it.
+   */
+  private balanceConnections(): void {
+    const { workerClass, keepAlive } = this.settings;
+    const workers = [...this.workers.values()];
+    const settled = !this.reload && !this.rereading && workers.every((r) => r.state === 'ready');
+    const balancing = workerClass === 'async' && keepAlive > 0 && !this.perWorker?.active && settled;
+    const step = this.balance.step(this.now(), balancing ? workers : undefined);
+    this.balanceDueAt = step.dueAt;
+    for (const id of step.ask) this.send(this.workers.get(id)!, { type: 'unicorn:report', seq: 0 });
+    const total = workers.reduce((sum, r) => sum + r.connections, 0);
+    for (const { id, keep } of step.shed) {
+      const record = this.workers.get(id)!;
+      this.log.info(
+        { workerId: id, workerPid: record.pid, connections: record.connections, keep },
+        `Worker (pid:${record.pid}) holds ${record.connections} of ${total} keep-alive connections; it closes ${record.connections - keep} after their next responses, for the other workers to take`,
+      );
+      this.send(record, { type: 'unicorn:shed', keep });
     }
   }
 
@@ -1152,7 +1187,7 @@ export class Arbiter {
       if (r.state === 'ready') due = Math.min(due, r.retireAt);
     }
     if (!this.stop && this.nextSpawnAt > now) due = Math.min(due, this.nextSpawnAt);
-    due = Math.min(due, this.statsRequests.nextDeadline);
+    due = Math.min(due, this.statsRequests.nextDeadline, this.balanceDueAt);
     return Math.max(0, due - now);
   }
 

@@ -85,11 +85,22 @@ export function serverStats(source: StatsSource): ServerStats {
     rss: process.memoryUsage.rss(),
     requests: exited.requests + workers.reduce((sum, w) => sum + w.requests, 0),
     inFlight: workers.reduce((sum, w) => sum + w.inFlight, 0),
+    connections: workers.reduce((sum, w) => sum + w.connections, 0),
+    spread: spreadOf(workers.filter((w) => w.state === 'ready' || w.state === 'retiring')),
     exits: exited.exits,
     restarts: exited.restarts,
     restartsByReason: exited.restartsByReason,
     workers,
   };
+}
+
+/** The busiest of the serving workers' share of their requests and of their connections. */
+function spreadOf(serving: readonly WorkerStats[]): ServerStats['spread'] {
+  const busiestShare = (counts: number[]) => {
+    const total = counts.reduce((sum, n) => sum + n, 0);
+    return total > 0 ? Math.max(...counts) / total : null;
+  };
+  return { requests: busiestShare(serving.map((w) => w.requests)), connections: busiestShare(serving.map((w) => w.connections)) };
 }
 
 /** How long `ctl status` waits for the workers' counts before it answers with their last

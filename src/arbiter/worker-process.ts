@@ -35,6 +35,10 @@ export interface WorkerRecord {
   requests: number;
   /** Requests in flight, from its latest heartbeat. */
   inFlight: number;
+  /** Open connections, from its latest heartbeat. */
+  connections: number;
+  /** When its latest counts (a heartbeat or a report) arrived. */
+  countsAt: number;
   /** Resident memory in bytes, from its latest heartbeat. */
   rss: number;
   /** What its hooks published, from its latest heartbeat that carried any. */
@@ -68,6 +72,7 @@ export function workerStats(record: WorkerRecord, now: number, exit?: WorkerStat
     age: now - record.spawnedAt,
     requests: record.requests,
     inFlight: record.inFlight,
+    connections: record.connections,
     rss: record.rss,
     heartbeatAge: now - record.lastBeat,
     published: record.published,
@@ -188,6 +193,8 @@ export function forkWorker(settings: Settings, fork: ForkContext, cannotFork: (e
     lastBeat: now,
     requests: 0,
     inFlight: 0,
+    connections: 0,
+    countsAt: -Infinity,
     rss: 0,
     published: {},
     retireAt: now + lifetime,

@@ -5,7 +5,7 @@
 import { formatSize } from '../config/size';
 import type { ExitReason, ServerStats, WorkerStats } from '../hooks/types';
 
-export const STATUS_COLUMNS = ['PID', 'WORKER', 'AGE', 'STATE', 'REQUESTS', 'IN-FLIGHT', 'MEMORY', 'RESTARTS', 'LAST HEARTBEAT'] as const;
+export const STATUS_COLUMNS = ['PID', 'WORKER', 'AGE', 'STATE', 'REQUESTS', 'IN-FLIGHT', 'CONNECTIONS', 'MEMORY', 'RESTARTS', 'LAST HEARTBEAT'] as const;
 
 /** `850ms`, `12s`, `5m07s`, `3h02m`, `2d04h`: two units at most, for a column. */
 export function formatAge(ms: number): string {
@@ -39,6 +39,7 @@ export function formatStatus(stats: ServerStats): string {
     stats.state,
     String(stats.requests),
     String(stats.inFlight),
+    String(stats.connections),
     formatSize(stats.rss),
     String(stats.restarts),
     '-',
@@ -53,10 +54,23 @@ export function formatStatus(stats: ServerStats): string {
     '',
     ...table,
     '',
+    ...describeSpread(stats),
     `Restarts: ${stats.restarts} (${describeExits(stats.restartsByReason)})`,
     `Exits: ${Object.values(stats.exits).reduce((a, b) => a + b, 0)} (${describeExits(stats.exits)})`,
     '',
   ].join('\n');
+}
+
+/** `Spread over 2 workers: the busiest has 52% of the requests and 50% of the open connections`, with two
+ *  or more workers serving. */
+function describeSpread(stats: ServerStats): string[] {
+  const serving = stats.workers.filter((w) => w.state === 'ready' || w.state === 'retiring').length;
+  if (serving < 2) return [];
+  const percent = (share: number) => `${Math.round(share * 100)}%`;
+  const { requests, connections } = stats.spread;
+  const shares = [requests !== null && `${percent(requests)} of the requests`, connections !== null && `${percent(connections)} of the open connections`].filter(Boolean);
+  if (shares.length === 0) return [];
+  return [`Spread over ${serving} workers: the busiest has ${shares.join(' and ')}`];
 }
 
 function workerRow(worker: WorkerStats): string[] {
@@ -69,6 +83,7 @@ function workerRow(worker: WorkerStats): string[] {
     worker.state,
     String(worker.requests),
     String(worker.inFlight),
+    String(worker.connections),
     worker.rss > 0 ? formatSize(worker.rss) : '-',
     '-',
     beat,
@@ -91,6 +106,10 @@ export function formatTotals(stats: ServerStats): string {
     ['workers_stopping', count('stopping')],
     ['requests', stats.requests],
     ['in_flight', stats.inFlight],
+    ['connections', stats.connections],
+    // The busiest serving worker's share (0 to 1); 0 when there is nothing to share.
+    ['busiest_worker_requests_share', round(stats.spread.requests ?? 0)],
+    ['busiest_worker_connections_share', round(stats.spread.connections ?? 0)],
     ['arbiter_rss_bytes', stats.rss],
     ['restarts', stats.restarts],
     ...byReason('restarts', stats.restartsByReason),
@@ -98,6 +117,8 @@ export function formatTotals(stats: ServerStats): string {
   ];
   return lines.map(([name, value]) => `${name} ${value}\n`).join('');
 }
+
+const round = (share: number) => Math.round(share * 1000) / 1000;
 
 /** `exits_scale_down 1`: names a shell can use. */
 const byReason = (prefix: string, counts: Readonly<Record<string, number>>): [string, number][] =>

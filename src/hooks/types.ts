@@ -89,6 +89,12 @@ export interface ServerStats {
   readonly requests: number;
   /** Requests in flight in the live workers, as of their latest heartbeats. */
   readonly inFlight: number;
+  /** Open connections in the live workers, as of their latest heartbeats. */
+  readonly connections: number;
+  /** How evenly the serving workers share the load: the busiest one's share (0 to 1) of the requests
+   *  they have served (since each started) and of their open connections; null for none. With n
+   *  workers, 1/n is an even spread and 1 is everything on one worker. */
+  readonly spread: { readonly requests: number | null; readonly connections: number | null };
   /** Workers that have exited, by reason, every reason present from 0. */
   readonly exits: Readonly<Record<ExitReason, number>>;
   /** Workers that exited and were replaced: exits but those of a scale-down, a shutdown and the new
@@ -117,6 +123,8 @@ export interface WorkerStats {
   readonly requests: number;
   /** Requests in flight, as of its latest heartbeat. */
   readonly inFlight: number;
+  /** Open connections, keep-alive ones included, as of its latest heartbeat. */
+  readonly connections: number;
   /** Resident memory in bytes, as of its latest heartbeat. */
   readonly rss: number;
   /** Milliseconds since its latest heartbeat (or since it was forked). */

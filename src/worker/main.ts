@@ -93,7 +93,12 @@ function closeStrayInspector(): void {
   inspectorSeen = open && !inspectorSeen;
 }
 
-const counts = (): WorkerCounts => ({ requests: server?.served ?? 0, inFlight: server?.inFlight() ?? 0, rss: process.memoryUsage.rss() });
+const counts = (): WorkerCounts => ({
+  requests: server?.served ?? 0,
+  inFlight: server?.inFlight() ?? 0,
+  connections: server?.connections ?? 0,
+  rss: process.memoryUsage.rss(),
+});
 const heartbeatMessage = (): ToArbiter => ({ type: 'unicorn:heartbeat', ...counts(), published: hooks?.takePublished() });
 const heartbeat = new Heartbeat(
   boot.heartbeatMs,
@@ -124,6 +129,9 @@ process.on('message', (message: unknown, handle: unknown) => {
       break;
     case 'unicorn:report':
       send({ type: 'unicorn:report', seq: msg.seq, ...counts() });
+      break;
+    case 'unicorn:shed':
+      server?.shed(msg.keep);
       break;
   }
 });

@@ -64,6 +64,11 @@ const SLOW_REQUEST_MEMORY_MS = 10_000;
 /** sync: after taking one connection of a burst, how long the worker waits for its request before
  *  accepting again anyway (a client that connects early and sends nothing must not hold it). */
 const IDLE_CONNECTION_GRACE_MS = 100;
+/** async, shedding (WorkerServer.shed): how long the gate stays paused once the last connection to
+ *  shed has had its closing response, so that its client's reconnection goes to another worker;
+ *  and the longest a shed lasts, for connections that get no response meanwhile (idle ones). */
+const SHED_HOLD_MS = 200;
+const SHED_MAX_MS = 1000;
 
 /**
  * A worker's HTTP side: Node's own http.Server (never listening itself; the accept gate hands it
@@ -77,7 +82,8 @@ const IDLE_CONNECTION_GRACE_MS = 100;
  *   wake. While requests are fast a burst is cheaper to serve than to spread, and pausing (which
  *   costs a round trip to the arbiter) is skipped.
  * - `async`: concurrent requests with keep-alive; at `--worker-connections` open connections the
- *   gate is paused until one closes.
+ *   gate is paused until one closes. Asked to shed (the arbiter's balancing), it closes its excess
+ *   keep-alive connections after their next responses, paused meanwhile.
  */
 export class WorkerServer {
   /** node:http's server, or with TLS an https or http2 one (tls.ts). */
@@ -113,6 +119,10 @@ export class WorkerServer {
   /** sync: when the worker last paused on accepting a connection, and the timer that ends it. */
   private acceptedAt = -Infinity;
   private graceTimer: NodeJS.Timeout | undefined;
+  /** async, shedding: connections still to close after their next response, and the timer that
+   *  ends the shed (and its pause). */
+  private toShed = 0;
+  private shedTimer: NodeJS.Timeout | undefined;
   private readonly proxyProtocol: ProxyProtocolOptions | undefined;
 
   constructor(
@@ -128,7 +138,8 @@ export class WorkerServer {
     this.closeEach = this.sync || options.keepAlive === 0;
     this.workerConnections = options.workerConnections;
     this.proxyProtocol = options.proxyProtocol;
-    const mustClose = () => this.closeEach || this.draining;
+    // Without a socket (HTTP/2's responses), only what applies to every connection.
+    const mustClose = (socket?: Socket | null) => this.closeEach || this.draining || (this.toShed > 0 && !!socket && this.shedding(socket));
     const { accessLog, forwarded } = options;
     let response = responseClass(mustClose);
     // Forwarded headers are applied as each response is made: before the access log notes the peer.
@@ -231,7 +242,7 @@ export class WorkerServer {
   private updateGate(): void {
     let accept: boolean;
     if (this.draining) accept = false;
-    else if (!this.sync) accept = this.sockets.size < this.workerConnections;
+    else if (!this.sync) accept = this.sockets.size < this.workerConnections && this.shedTimer === undefined;
     else if (this.busy) accept = false;
     else {
       const graceLeft = this.isSlow() ? IDLE_CONNECTION_GRACE_MS - (performance.now() - this.acceptedAt) : 0;
@@ -326,6 +337,45 @@ export class WorkerServer {
     this.updateGate();
   }
 
+  /** Open connections, for the heartbeat (and the arbiter's balancing). */
+  get connections(): number {
+    return this.sockets.size;
+  }
+
+  /**
+   * async: keep `keep` connections and close the rest, each after its next response (`Connection:
+   * close`): the arbiter's balancing found this worker with more than its share while others have
+   * less. Its clients reconnect, and with this worker's gate paused until they have, the kernel
+   * gives the new connections to the others. No request is cut: a connection closes only where a
+   * response ends it. The connections that answer first go; idle ones stay (SHED_MAX_MS).
+   */
+  shed(keep: number): void {
+    const excess = this.sockets.size - keep;
+    if (this.sync || this.closeEach || this.draining || this.shedTimer || excess <= 0) return;
+    this.toShed = excess;
+    this.shedTimer = setTimeout(this.endShed, SHED_MAX_MS);
+    this.updateGate();
+    this.log.debug({ connections: this.sockets.size, keep }, `Shedding ${excess} keep-alive connections to other workers`);
+  }
+
+  /** mustClose, while shedding: this response's connection is one to shed (counted once). */
+  private shedding(socket: Socket): boolean {
+    const state = socket as SocketState;
+    if (state[SHED]) return true;
+    state[SHED] = true;
+    if (--this.toShed === 0) {
+      clearTimeout(this.shedTimer);
+      this.shedTimer = setTimeout(this.endShed, SHED_HOLD_MS);
+    }
+    return true;
+  }
+
+  private readonly endShed = (): void => {
+    this.toShed = 0;
+    this.shedTimer = undefined;
+    if (!this.draining) this.updateGate();
+  };
+
   /** Requests in flight, for the heartbeat: counted when asked, so that counting costs nothing per
    *  request. A connection with a response being written has a request in flight. */
   inFlight(): number {
@@ -376,6 +426,7 @@ export class WorkerServer {
     if (this.draining) return this.drained;
     this.draining = true;
     clearTimeout(this.graceTimer);
+    clearTimeout(this.shedTimer);
     this.gate.close();
     this.secure?.closeSessions();
     this.drained = this.sockets.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => (this.onDrained = resolve));
@@ -398,7 +449,9 @@ export class WorkerServer {
 
 /** Marks a socket that has had a request: only then is it an idle keep-alive connection. */
 const SERVED = Symbol('served');
-type SocketState = Socket & { [SERVED]?: true; _httpMessage?: unknown };
+/** Marks a socket being shed: its response says `Connection: close`. */
+const SHED = Symbol('shed');
+type SocketState = Socket & { [SERVED]?: true; [SHED]?: true; _httpMessage?: unknown };
 
 type HeaderList = Parameters<ServerResponse['writeHead']>[1];
 
@@ -412,13 +465,14 @@ type NodeResponse = ServerResponse & {
 
 /**
  * The worker's ServerResponse: while `mustClose()` (sync, `--keep-alive 0`, draining) every
- * response ends its connection, whatever the app does. Where node:http settles it, in
+ * response ends its connection, whatever the app does, and while shedding, the responses of the
+ * connections shed. Where node:http settles it, in
  * `_storeHeader`, Node's own flag `shouldKeepAlive` is set false and a `Connection` header the app
  * set (a proxied upstream's `keep-alive`) or removed is dropped, so that Node writes `Connection:
  * close` and closes the connection after the response. `_storeHeader` is each response's own
  * (own.ts): an app that replaces the response's prototype (Express) keeps it.
  */
-function responseClass(mustClose: () => boolean): typeof ServerResponse {
+function responseClass(mustClose: (socket: Socket | null) => boolean): typeof ServerResponse {
   const isConnection = (name: unknown) => typeof name === 'string' && name.length === 10 && name.toLowerCase() === 'connection';
   // writeHead's headers as given, when nothing was set before it: copied without Connection.
   const withoutConnection = (headers: HeaderList | null): HeaderList | null => {
@@ -435,7 +489,7 @@ function responseClass(mustClose: () => boolean): typeof ServerResponse {
     return headers;
   };
   function storeHeader(this: NodeResponse, firstLine: string, headers: HeaderList | null): void {
-    if (mustClose()) {
+    if (mustClose(this.socket)) {
       this.shouldKeepAlive = false;
       // Headers set before or by writeHead are the response's own, which node:http passes here.
       if (this.hasHeader('connection')) this.removeHeader('connection');

@@ -87,15 +87,15 @@ describe('the benchmark suite', () => {
     expect(stdout).toBe('');
   });
 
-  it('measures churn for unicorn against a node:http process, with the ratio to it', async () => {
-    const { code, stdout, stderr } = await bench(['churn', '--duration', '1', '--rounds', '1', '--workers', '1', '--connections', '4', '--generator', 'autocannon', '--contender', 'unicorn-sync', '--contender', 'node-http']);
+  it('measures churn for unicorn against a node:http process, with the ratio to it and the spread over the workers', async () => {
+    const { code, stdout, stderr } = await bench(['churn', '--duration', '1', '--rounds', '1', '--workers', '2', '--connections', '4', '--generator', 'autocannon', '--contender', 'unicorn-sync', '--contender', 'node-http']);
     expect({ code, stderr }).toMatchObject({ code: 0 });
     expect(stdout).toContain('## churn: ');
-    expect(stdout).toContain('Command: `npm run bench -- churn --duration 1 --rounds 1 --workers 1 --connections 4 --contender unicorn-sync --contender node-http`');
+    expect(stdout).toContain('Command: `npm run bench -- churn --duration 1 --rounds 1 --workers 2 --connections 4 --contender unicorn-sync --contender node-http`');
     expect(stdout).toMatch(/^Machine: \d+ × .+, Node v\d+/m);
     const rows = tableRows(stdout);
     expect(rows.map((row) => row[0])).toEqual(['unicorn sync', 'node:http, one process']);
-    for (const [, rps, p50, p99, cpu, errors, ratio] of rows) {
+    for (const [, rps, p50, p99, cpu, , , errors, ratio] of rows) {
       expect(Number(rps)).toBeGreaterThan(0);
       expect(Number(p50)).toBeGreaterThanOrEqual(0);
       expect(Number(p99)).toBeGreaterThanOrEqual(Number(p50));
@@ -103,7 +103,14 @@ describe('the benchmark suite', () => {
       expect(errors).toBe('0');
       expect(Number(ratio)).toBeGreaterThan(0);
     }
-    expect(rows[1]![6]).toBe('1.00');
+    expect(rows[1]![8]).toBe('1.00');
+    // The busiest worker's share of the requests (from unicorn ctl stats) and of the CPU; one
+    // process has none.
+    const share = (cell: string | undefined) => Number(/^(\d+)%$/.exec(cell ?? '')?.[1]);
+    expect(share(rows[0]![5])).toBeGreaterThanOrEqual(50);
+    expect(share(rows[0]![5])).toBeLessThanOrEqual(100);
+    expect(share(rows[0]![6])).toBeGreaterThanOrEqual(50);
+    expect(rows[1]!.slice(5, 7)).toEqual(['n/a', 'n/a']);
   }, 60_000);
 
   it('measures start-up time, memory and idle CPU of an arbiter and its workers', async () => {

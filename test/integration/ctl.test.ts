@@ -84,9 +84,9 @@ describe('unicorn ctl status and stats', () => {
     expect(lines[0]).toMatch(/^unicorn \d+\.\d+\.\d+\S*: serving, 2 of 2 workers ready \(generation 1\)$/);
     expect(lines[1]).toBe(`Listening at: ${unicorn.url()}`);
     const header = lines.findIndex((l) => l.startsWith('PID'));
-    expect(lines[header]!.split(/\s{2,}/)).toEqual(['PID', 'WORKER', 'AGE', 'STATE', 'REQUESTS', 'IN-FLIGHT', 'MEMORY', 'RESTARTS', 'LAST HEARTBEAT']);
+    expect(lines[header]!.split(/\s{2,}/)).toEqual(['PID', 'WORKER', 'AGE', 'STATE', 'REQUESTS', 'IN-FLIGHT', 'CONNECTIONS', 'MEMORY', 'RESTARTS', 'LAST HEARTBEAT']);
     const rows = lines.slice(header + 1, header + 4).map((l) => l.trim().split(/\s+/));
-    expect(rows[0]).toEqual([String(unicorn.pid), 'arbiter', expect.stringMatching(/^\d+(ms|s)$/), 'serving', expect.stringMatching(/^\d+$/), '0', expect.stringMatching(/MB$/), '0', '-']);
+    expect(rows[0]).toEqual([String(unicorn.pid), 'arbiter', expect.stringMatching(/^\d+(ms|s)$/), 'serving', expect.stringMatching(/^\d+$/), '0', expect.stringMatching(/^[01]$/), expect.stringMatching(/MB$/), '0', '-']);
     const workerRows = rows.slice(1);
     expect(workerRows.map((r) => Number(r[0])).sort()).toEqual(unicorn.workerPids().sort());
     expect(workerRows.map((r) => r[1])).toEqual(['1', '2']);
@@ -121,8 +121,8 @@ describe('unicorn ctl status, as the workers are now', () => {
     await holdRequest(unicorn.url(), 20_000);
     const status = await ctl(['--socket', socket, 'status']);
     const row = status.stdout.split('\n').find((line) => line.startsWith(`${unicorn.workerPids()[0]} `))!;
-    // PID WORKER AGE STATE REQUESTS IN-FLIGHT MEMORY
-    expect(row.trim().split(/\s+/).slice(3, 7)).toEqual(['ready', '2', '1', expect.stringMatching(/MB$/)]);
+    // PID WORKER AGE STATE REQUESTS IN-FLIGHT CONNECTIONS MEMORY
+    expect(row.trim().split(/\s+/).slice(3, 8)).toEqual(['ready', '2', '1', expect.stringMatching(/^[12]$/), expect.stringMatching(/MB$/)]);
   });
 
   it('answers with the last heartbeat for a worker that cannot answer, without waiting for it', async () => {

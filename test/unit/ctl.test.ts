@@ -16,6 +16,7 @@ const worker = (id: number, over: Partial<WorkerStats> = {}): WorkerStats => ({
   age: 65_000,
   requests: 12,
   inFlight: 1,
+  connections: 3,
   rss: 50 * 1024 * 1024,
   heartbeatAge: 1200,
   published: {},
@@ -37,26 +38,48 @@ describe('the status table', () => {
       generation: 2,
       listeners: ['http://127.0.0.1:8000'],
       controlSocket: '/run/ctl.sock',
-      workers: [worker(5), worker(6, { state: 'booting', rss: 0, requests: 0, inFlight: 0 })],
+      workers: [worker(5), worker(6, { state: 'booting', rss: 0, requests: 0, inFlight: 0, connections: 0 })],
       exited: tally,
     });
     const lines = formatStatus(stats).split('\n');
     expect(lines.slice(0, 2)).toEqual(['unicorn 1.2.3: serving, 1 of 2 workers ready (generation 2)', 'Listening at: http://127.0.0.1:8000']);
     const table = lines.slice(3, 7);
-    expect(table[0]!.split(/\s{2,}/)).toEqual(['PID', 'WORKER', 'AGE', 'STATE', 'REQUESTS', 'IN-FLIGHT', 'MEMORY', 'RESTARTS', 'LAST HEARTBEAT']);
+    expect(table[0]!.split(/\s{2,}/)).toEqual(['PID', 'WORKER', 'AGE', 'STATE', 'REQUESTS', 'IN-FLIGHT', 'CONNECTIONS', 'MEMORY', 'RESTARTS', 'LAST HEARTBEAT']);
     // Requests: 12 by the workers that exited, 12 by the live ones.
-    expect(table[1]!.split(/\s+/)).toEqual([String(process.pid), 'arbiter', '1h02m', 'serving', '24', '1', expect.stringMatching(/MB$/), '3', '-']);
-    expect(table[2]!.split(/\s+/)).toEqual(['4005', '5', '1m05s', 'ready', '12', '1', '50MB', '-', '1s', 'ago']);
+    expect(table[1]!.split(/\s+/)).toEqual([String(process.pid), 'arbiter', '1h02m', 'serving', '24', '1', '3', expect.stringMatching(/MB$/), '3', '-']);
+    expect(table[2]!.split(/\s+/)).toEqual(['4005', '5', '1m05s', 'ready', '12', '1', '3', '50MB', '-', '1s', 'ago']);
     // Before its first heartbeat a worker has no memory figure, and its beat is only its fork.
-    expect(table[3]!.split(/\s+/)).toEqual(['4006', '6', '1m05s', 'booting', '0', '0', '-', '-', '-']);
+    expect(table[3]!.split(/\s+/)).toEqual(['4006', '6', '1m05s', 'booting', '0', '0', '0', '-', '-', '-']);
     // Every column starts where its header does.
-    for (const column of ['WORKER', 'AGE', 'STATE', 'REQUESTS', 'IN-FLIGHT', 'MEMORY', 'RESTARTS', 'LAST HEARTBEAT']) {
+    for (const column of ['WORKER', 'AGE', 'STATE', 'REQUESTS', 'IN-FLIGHT', 'CONNECTIONS', 'MEMORY', 'RESTARTS', 'LAST HEARTBEAT']) {
       const at = table[0]!.indexOf(column);
       expect(table.slice(1).every((row) => row[at - 1] === ' ' && row[at] !== ' ')).toBe(true);
     }
     expect(lines.slice(8, 10)).toEqual(['Restarts: 3 (reload 2, crash 1)', 'Exits: 4 (reload 2, crash 1, scale-down 1)']);
     expect(formatTotals(stats)).toContain('\nrestarts 3\nrestarts_crash 1\n');
     expect(formatTotals(stats)).toContain('\nexits_scale_down 1\n');
+  });
+
+  it('says how evenly the serving workers share the requests and the connections', () => {
+    const stats = serverStats({
+      version: '1.2.3',
+      startedAt: Date.now(),
+      state: 'serving',
+      workerCount: 3,
+      generation: 1,
+      listeners: [],
+      controlSocket: undefined,
+      // A stopping worker's connections are on their way elsewhere: not part of the spread.
+      workers: [worker(1, { requests: 300, connections: 6 }), worker(2, { requests: 100, connections: 2 }), worker(3, { state: 'retiring', requests: 0, connections: 0 }), worker(4, { state: 'stopping', requests: 900, connections: 9 })],
+      exited: new ExitTally(),
+    });
+    expect(stats.connections).toBe(17);
+    expect(stats.spread).toEqual({ requests: 0.75, connections: 0.75 });
+    expect(formatStatus(stats)).toContain('\nSpread over 3 workers: the busiest has 75% of the requests and 75% of the open connections\n');
+    expect(formatTotals(stats)).toContain('\nconnections 17\nbusiest_worker_requests_share 0.75\nbusiest_worker_connections_share 0.75\n');
+    const idle = serverStats({ ...{ version: '1', startedAt: 0, state: 'serving', workerCount: 1, generation: 1, listeners: [], controlSocket: undefined }, workers: [worker(1, { requests: 0, connections: 0 })], exited: new ExitTally() });
+    expect(idle.spread).toEqual({ requests: null, connections: null });
+    expect(formatStatus(idle)).not.toContain('Spread');
   });
 
   it('writes ages in two units at most', () => {

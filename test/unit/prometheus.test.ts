@@ -90,6 +90,7 @@ describe('the arbiter’s metrics', () => {
     age: 1000,
     requests: ok,
     inFlight: 0,
+    connections: 0,
     rss: 1e6,
     heartbeatAge: 250,
     published: { [PUBLISHED_KEY]: snapshot(ok) },
