@@ -15,6 +15,7 @@ import { isMessage, pipesStderr, type ToArbiter, type ToWorker } from '../ipc';
 import { defaultFormat, reopenLogs, type Logger } from '../log';
 import { VERSION } from '../version';
 import { resolveModule } from '../worker/resolve';
+import { Absences } from './absences';
 import { activatedListeners, describeUnusedBind } from './activation';
 import { BootAttempts } from './boot-attempts';
 import { ControlServer, PendingReplies, type Reply } from './control';
@@ -77,6 +78,8 @@ const RESPAWN_BACKOFF_MS = { base: 200, cap: 10_000 } as const;
 const CRASH_STREAK_RESET_MS = 30_000;
 /** --capture-output: how long a worker's exit waits for the rest of its output to be read. */
 const CAPTURE_DRAIN_MS = 500;
+/** An absence of the arbiter this long is logged. */
+const REPORTED_ABSENCE_MS = 1000;
 /** How long reading a timed-out worker's stack may take. */
 const DIAGNOSE_LIMIT_MS = 1500;
 /** After SIGABRT, how long a timed-out worker has to run its abort path before SIGKILL. Together
@@ -128,6 +131,7 @@ export interface ArbiterOptions {
   hooks: HookRunner;
   /** Where unicorn was started, before --chdir: a re-executed arbiter starts there too. */
   launchCwd: string;
+  /** The supervision clock: monotonic, so that a change of the system time is no worker's silence. */
   now?: () => number;
 }
 
@@ -186,6 +190,8 @@ export class Arbiter {
   private crashStreak = 0;
   private lastCrashAt = -Infinity;
   private stop: Stop | undefined;
+  /** When the arbiter itself was away (stopped, frozen): that time is no worker's silence. */
+  private readonly absences = new Absences();
   private readonly succession: Succession;
   private wake: () => void = () => {};
   private readonly now: () => number;
@@ -207,7 +213,8 @@ export class Arbiter {
   ) {
     this.target = settings.workers;
     this.announcedTarget = settings.workers;
-    this.now = options.now ?? Date.now;
+    // Whole milliseconds, as Date.now gives: ages and durations are shown as they were.
+    this.now = options.now ?? (() => Math.round(performance.now()));
     this.succession = new Succession(settings.pid, log);
     this.hooks = options.hooks;
     this.configSource = options.configSource;
@@ -773,25 +780,34 @@ export class Arbiter {
 
   /** Workers silent past --timeout, or still booting past --worker-boot-timeout, are killed. */
   private murderStaleWorkers(): void {
-    const { timeout, workerBootTimeout } = this.settings;
     const now = this.now();
+    let oldest = now;
     for (const record of this.workers.values()) {
-      if (record.state === 'booting' && workerBootTimeout > 0 && now - record.spawnedAt > workerBootTimeout) {
-        this.timeOut(record, 'boot-timeout');
-      } else if ((record.state === 'ready' || record.state === 'retiring') && timeout > 0 && now - record.lastBeat > timeout) {
-        this.timeOut(record, 'timeout');
-      }
+      const watch = this.watchedFor(record);
+      if (!watch) continue;
+      oldest = Math.min(oldest, watch.since);
+      const silentMs = this.absences.present(watch.since, now);
+      if (silentMs > watch.limit) this.timeOut(record, watch.fault, silentMs);
     }
+    this.absences.forget(oldest);
   }
 
-  /** Read what the worker is stuck on (in the background: the loop goes on), then abort it. */
-  private timeOut(record: WorkerRecord, fault: 'timeout' | 'boot-timeout'): void {
+  /** What a worker is watched for, if anything: its boot, or its heartbeats; since when, and the limit. */
+  private watchedFor(record: WorkerRecord): { fault: 'timeout' | 'boot-timeout'; since: number; limit: number } | undefined {
+    const { timeout, workerBootTimeout } = this.settings;
+    if (record.state === 'booting' && workerBootTimeout > 0) return { fault: 'boot-timeout', since: record.spawnedAt, limit: workerBootTimeout };
+    if ((record.state === 'ready' || record.state === 'retiring') && timeout > 0) return { fault: 'timeout', since: record.lastBeat, limit: timeout };
+    return undefined;
+  }
+
+  /** Read what the worker is stuck on (in the background: the loop goes on), then abort it.
+   *  `silentMs`: how long the arbiter heard nothing from it, its own absences not counted. */
+  private timeOut(record: WorkerRecord, fault: 'timeout' | 'boot-timeout', silentMs: number): void {
     const now = this.now();
     record.state = 'stopping';
     record.fault = fault;
     record.stopReason = fault;
     record.killAt = now + DIAGNOSE_LIMIT_MS + ABORT_GRACE_MS;
-    const silentMs = now - (fault === 'boot-timeout' ? record.spawnedAt : record.lastBeat);
     if (fault === 'boot-timeout') this.bootAttempts.timeOut(record.bootAttempt);
     void diagnose(record.pid, DIAGNOSE_LIMIT_MS).then((diagnosis) => this.enqueue({ kind: 'diagnosed', record, silentMs, diagnosis }));
     if (this.reload && record.generation === this.generation) {
@@ -1143,12 +1159,11 @@ export class Arbiter {
   private msUntilDue(): number {
     const now = this.now();
     let due = now + IDLE_TICK_MS;
-    const { timeout, workerBootTimeout } = this.settings;
     for (const r of this.workers.values()) {
       due = Math.min(due, r.killAt);
       if (this.stop) continue;
-      if (r.state === 'booting' && workerBootTimeout > 0) due = Math.min(due, r.spawnedAt + workerBootTimeout + 1);
-      if ((r.state === 'ready' || r.state === 'retiring') && timeout > 0) due = Math.min(due, r.lastBeat + timeout + 1);
+      const watch = this.watchedFor(r);
+      if (watch) due = Math.min(due, now + watch.limit - this.absences.present(watch.since, now) + 1);
       if (r.state === 'ready') due = Math.min(due, r.retireAt);
     }
     if (!this.stop && this.nextSpawnAt > now) due = Math.min(due, this.nextSpawnAt);
@@ -1161,15 +1176,25 @@ export class Arbiter {
     this.wake();
   }
 
-  private sleep(ms: number): Promise<void> {
-    if (this.events.length > 0) return Promise.resolve();
-    return new Promise((resolve) => {
+  /** Until `ms` have passed or an event comes. An arbiter that wakes late has been away (absences.ts):
+   *  it lets the messages that queued meanwhile be read before the loop judges any worker. */
+  private async sleep(ms: number): Promise<void> {
+    if (this.events.length > 0) return;
+    const sleptAt = this.now();
+    await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, ms);
       this.wake = () => {
         clearTimeout(timer);
         resolve();
       };
     });
+    const late = this.absences.woke(sleptAt, sleptAt + ms, this.now());
+    if (late === 0) return;
+    if (late >= REPORTED_ABSENCE_MS) {
+      this.log.warn({ lateMs: Math.round(late) }, `The arbiter ran ${formatDuration(late)} late (stopped, frozen or blocked); that time is not counted against any worker's --timeout`);
+    }
+    // Timers run before I/O in an event loop turn: one turn later, the IPC channels have been read.
+    await new Promise((resolve) => setImmediate(resolve));
   }
 
   private installSignalHandlers(): void {
