@@ -22,6 +22,7 @@ import { ControlServer, PendingReplies, type Reply } from './control';
 import { describeTimeout, describeWait, diagnose, formatStack, type Diagnosis } from './diagnose';
 import { bindAll, closeAll, inheritListeners, type BindOptions, type Listener } from './listeners';
 import { keepFixedAtStart, LogFileOwnership } from './privileges';
+import { RespawnBackoff, SERVED_AFTER_MS } from './respawn-backoff';
 import { PerWorkerSockets } from './reuse-port';
 import { ExitTally, serverStats, StatsRequests } from './stats';
 import { Succession } from './succession';
@@ -71,11 +72,6 @@ type HookOutcome = Error | undefined | Promise<Error | undefined>;
 const IDLE_TICK_MS = 1000;
 /** How long workers told to stop quickly (SIGQUIT) have to exit before they are killed. */
 const QUICK_STOP_GRACE_MS = 1000;
-/** Respawn delay after a crash: doubled for each crash in a row, up to the cap, ±50% at random so
- *  that simultaneous crashes do not respawn in lockstep. The first is 100–300 ms. */
-const RESPAWN_BACKOFF_MS = { base: 200, cap: 10_000 } as const;
-/** A crash this long after the previous one starts a new streak. */
-const CRASH_STREAK_RESET_MS = 30_000;
 /** --capture-output: how long a worker's exit waits for the rest of its output to be read. */
 const CAPTURE_DRAIN_MS = 500;
 /** An absence of the arbiter this long is logged. */
@@ -184,11 +180,12 @@ export class Arbiter {
    *  last one's end, and how many have not ended. */
   private hookChain: Promise<void> = Promise.resolve();
   private hooksRunning = 0;
-  private nextSpawnAt = 0;
+  /** Forks held back after failed worker starts. */
+  private readonly backoff = new RespawnBackoff();
+  /** The latest moment a worker now gone had served for SERVED_AFTER_MS (servedAt). */
+  private goneServedAt = -Infinity;
   /** Boots that timed out while no worker has been ready (--boot-attempts). */
   private readonly bootAttempts = new BootAttempts();
-  private crashStreak = 0;
-  private lastCrashAt = -Infinity;
   private stop: Stop | undefined;
   /** When the arbiter itself was away (stopped, frozen): that time is no worker's silence. */
   private readonly absences = new Absences();
@@ -458,7 +455,7 @@ export class Arbiter {
         record.state = 'ready';
         record.everReady = true;
         this.bootAttempts.ready();
-        record.lastBeat = this.now();
+        record.readyAt = record.lastBeat = this.now();
         this.log.info({ workerId: id, workerPid: record.pid }, `Worker (pid:${record.pid}) ready`);
         if (record.retireRequested) this.retireServed(record);
         break;
@@ -509,6 +506,8 @@ export class Arbiter {
       const why = record.bootError?.message ?? (signal ? `it was killed by signal ${signal}` : `it exited with code ${code}`);
       this.pending.failSettling(`worker ${id} (pid ${record.pid}) failed to boot: ${why}`);
     }
+    const served = this.servedAt(record);
+    if (served !== undefined) this.goneServedAt = Math.max(this.goneServedAt, served);
     this.reapRecord(record, code, signal, bootFailed);
     void this.queueHook('childExit', [this.view, workerStats(record, this.now(), { code, signal, reason })]);
   }
@@ -539,11 +538,27 @@ export class Arbiter {
       // Workers that loaded the app earlier serve on (after a failed reload, the code on disk may no
       // longer load): a bad deploy does not take them down. Replacements are retried with backoff.
       this.log.error(fields, `${what} in a new worker (pid:${record.pid}); ${serving} workers that loaded it earlier serve on`);
-      if (!this.stop) this.backOffAfterCrash();
+      if (!this.stop) this.backOffAfterFailedStart(code === ExitCode.APP_LOAD_ERROR ? 'failed to load the app' : 'failed to boot');
       return;
     }
     this.log.error(fields, `Worker (pid:${record.pid}) ${how}`);
-    if (!this.stop) this.backOffAfterCrash();
+    // One that had served is replaced at once (respawn-backoff.ts).
+    if (this.stop || this.servedAt(record) !== undefined) return;
+    const { workerBootTimeout } = this.settings;
+    const why =
+      record.fault === 'boot-timeout'
+        ? `did not boot within --worker-boot-timeout ${formatDuration(workerBootTimeout)}`
+        : record.readyAt === undefined
+          ? `${how} while booting`
+          : `${how} ${formatDuration(this.now() - record.readyAt)} after it was ready`;
+    this.backOffAfterFailedStart(why);
+  }
+
+  /** When `record` had served for SERVED_AFTER_MS (ready that long, to this moment), if it has. */
+  private servedAt(record: WorkerRecord): number | undefined {
+    if (record.readyAt === undefined) return undefined;
+    const at = record.readyAt + SERVED_AFTER_MS;
+    return at <= this.now() ? at : undefined;
   }
 
   /**
@@ -562,19 +577,14 @@ export class Arbiter {
     this.log.error(fields, error.message);
   }
 
-  /** A worker died unexpectedly: delay the respawn, exponentially for crashes in a row. */
-  private backOffAfterCrash(): void {
-    const now = this.now();
-    this.crashStreak = now - this.lastCrashAt > CRASH_STREAK_RESET_MS ? 1 : this.crashStreak + 1;
-    this.lastCrashAt = now;
-    const { base, cap } = RESPAWN_BACKOFF_MS;
-    const delay = Math.round(Math.min(cap, base * 2 ** (this.crashStreak - 1)) * (0.5 + Math.random()));
-    this.nextSpawnAt = Math.max(this.nextSpawnAt, now + delay);
-    if (this.crashStreak > 1) {
-      this.log.warn(
-        { crashes: this.crashStreak, delayMs: delay },
-        `${this.crashStreak} worker crashes in a row; next respawn in ${formatDuration(delay)}`,
-      );
+  /** A worker start failed (`why`, said of the worker): its replacement waits, longer for each
+   *  failed start in a row since a worker last served (respawn-backoff.ts). */
+  private backOffAfterFailedStart(why: string): void {
+    let servedAt = this.goneServedAt;
+    for (const record of this.workers.values()) servedAt = Math.max(servedAt, this.servedAt(record) ?? -Infinity);
+    const { streak, delayMs } = this.backoff.failed(this.now(), servedAt);
+    if (streak > 1) {
+      this.log.warn({ failedStarts: streak, delayMs }, `${streak} worker starts failed in a row (the last ${why}); next respawn in ${formatDuration(delayMs)}`);
     }
   }
 
@@ -582,10 +592,11 @@ export class Arbiter {
    *  workers are all ready; stop workers beyond the target and retiring ones now replaced. */
   private manageWorkers(): void {
     const counted = () => [...this.workers.values()].filter((r) => this.counts(r));
-    // A failed fork or preFork moves nextSpawnAt on, which ends this. With the boot attempts used
-    // up, the server stops once the last one's stack is read (abortTimedOut).
-    const mayFork = () => this.now() >= this.nextSpawnAt && !this.bootAttempts.exhausted(this.settings.bootAttempts);
-    while (mayFork() && counted().length + this.forking(this.generation) < this.target) this.spawnWorker();
+    // A failed fork or preFork holds one back, which ends this. With the boot attempts used up, the
+    // server stops once the last one's stack is read (abortTimedOut).
+    const mayFork = () => !this.bootAttempts.exhausted(this.settings.bootAttempts);
+    const wanted = () => counted().length + this.forking(this.generation) + this.backoff.held(this.now()) < this.target;
+    while (mayFork() && wanted()) this.spawnWorker();
     const current = counted();
     const ready = current.filter((r) => r.state === 'ready');
     if (this.reload) {
@@ -634,12 +645,12 @@ export class Arbiter {
         this.log.error({ err, workerId: id }, `Not forking worker ${id}: ${err.message}`);
         // A reload whose workers cannot be forked would wait for good.
         if (this.reload && generation === this.generation) this.failReload(`preFork refused worker ${id}: ${err.message}`);
-        else this.backOffAfterCrash();
+        else this.backOffAfterFailedStart('was refused by preFork');
         return;
       }
       const wanted = [...this.workers.values()].filter((r) => this.counts(r)).length + this.forking(generation);
       if (this.stop || generation !== this.generation || wanted >= this.target) return;
-      if (!this.forkWorker(id)) this.nextSpawnAt = Math.max(this.nextSpawnAt, this.now() + RESPAWN_BACKOFF_MS.base);
+      if (!this.forkWorker(id)) this.backoff.forkFailed(this.now());
     });
   }
 
@@ -1166,7 +1177,7 @@ export class Arbiter {
       if (watch) due = Math.min(due, now + watch.limit - this.absences.present(watch.since, now) + 1);
       if (r.state === 'ready') due = Math.min(due, r.retireAt);
     }
-    if (!this.stop && this.nextSpawnAt > now) due = Math.min(due, this.nextSpawnAt);
+    if (!this.stop) due = Math.min(due, this.backoff.nextRelease(now));
     due = Math.min(due, this.statsRequests.nextDeadline);
     return Math.max(0, due - now);
   }
