@@ -23,6 +23,7 @@ import { describeTimeout, describeWait, diagnose, formatStack, type Diagnosis } 
 import { bindAll, closeAll, inheritListeners, type BindOptions, type Listener } from './listeners';
 import { keepFixedAtStart, LogFileOwnership } from './privileges';
 import { RespawnBackoff, SERVED_AFTER_MS } from './respawn-backoff';
+import { deliverSignals, type ArbiterSignal } from './signals';
 import { PerWorkerSockets } from './reuse-port';
 import { ExitTally, serverStats, StatsRequests } from './stats';
 import { Succession } from './succession';
@@ -31,7 +32,7 @@ import { forkWorker, readOutput, setupWorkers, workerStats, type WorkerRecord } 
 
 /** What the loop acts on. Signal handlers, cluster events and IPC messages only enqueue these. */
 type ArbiterEvent =
-  | { kind: 'signal'; signal: HandledSignal }
+  | { kind: 'signal'; signal: ArbiterSignal }
   | { kind: 'exit'; id: number; code: number | null; signal: NodeJS.Signals | null }
   | { kind: 'message'; id: number; message: ToArbiter }
   | { kind: 'diagnosed'; record: WorkerRecord; silentMs: number; diagnosis: Diagnosis }
@@ -93,9 +94,7 @@ const SIGNAL_ACTIONS = {
   SIGUSR1: 'reopen-logs',
   SIGUSR2: 'reexec',
   SIGWINCH: 'stop-workers',
-} as const satisfies Partial<Record<NodeJS.Signals, string>>;
-
-type HandledSignal = keyof typeof SIGNAL_ACTIONS;
+} as const satisfies Record<ArbiterSignal, string>;
 
 /** `app.js`, or `app.js and 2 more files`, relative to the working directory. */
 function describeFiles(files: string[]): string {
@@ -271,6 +270,9 @@ export class Arbiter {
 
   /** Serve until stopped; resolves with the exit code. Throws if a listener cannot be bound. */
   async run(): Promise<ExitCode> {
+    // Those that came while unicorn started (signals.ts) first: the loop acts on them once it runs,
+    // a stop before any worker is forked.
+    deliverSignals((signal) => this.enqueue({ kind: 'signal', signal }));
     this.log.info({ version: VERSION, node: process.version }, `Starting unicorn ${VERSION}`);
     const inherited = inheritListeners(process.env);
     // systemd's, unless an arbiter handed them down (its environment no longer names them).
@@ -307,7 +309,6 @@ export class Arbiter {
     this.perWorker = new PerWorkerSockets(this.listeners, this.log);
     this.logOsSetup(activated !== undefined);
     this.log.info({ workerClass: this.settings.workerClass }, `Using worker: ${this.settings.workerClass}`);
-    this.installSignalHandlers();
     setupWorkers();
     if (this.settings.reload) this.watchFiles();
 
@@ -378,7 +379,7 @@ export class Arbiter {
     }
   }
 
-  private handleSignal(signal: HandledSignal): void {
+  private handleSignal(signal: ArbiterSignal): void {
     const action = SIGNAL_ACTIONS[signal];
     this.log.info({ signal }, `Handling signal: ${signal.slice(3).toLowerCase()}`);
     if (action === 'graceful-stop' || action === 'quick-stop') {
@@ -1206,12 +1207,6 @@ export class Arbiter {
     }
     // Timers run before I/O in an event loop turn: one turn later, the IPC channels have been read.
     await new Promise((resolve) => setImmediate(resolve));
-  }
-
-  private installSignalHandlers(): void {
-    for (const signal of Object.keys(SIGNAL_ACTIONS) as HandledSignal[]) {
-      process.on(signal, () => this.enqueue({ kind: 'signal', signal }));
-    }
   }
 
   /** Remove the unix socket files (libuv unlinks on close only the temporary name a socket was
