@@ -23,8 +23,8 @@ import { describeTimeout, describeWait, diagnose, formatStack, type Diagnosis } 
 import { bindAll, closeAll, inheritListeners, type BindOptions, type Listener } from './listeners';
 import { keepFixedAtStart, LogFileOwnership } from './privileges';
 import { RespawnBackoff, SERVED_AFTER_MS } from './respawn-backoff';
-import { deliverSignals, type ArbiterSignal } from './signals';
 import { PerWorkerSockets } from './reuse-port';
+import { deliverSignals, type ArbiterSignal } from './signals';
 import { ExitTally, serverStats, StatsRequests } from './stats';
 import { Succession } from './succession';
 import { watchForReload, type ReloadWatcher } from './watch';
