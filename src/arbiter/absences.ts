@@ -7,8 +7,9 @@
  * looks silent at once after a pause longer than --timeout.
  */
 
-/** A wake-up later than this is the arbiter's absence, not the ordinary jitter of its timers. */
-const LATE_MS = 100;
+/** A wake-up later than this is the arbiter's absence, not the jitter of its timers on a busy
+ *  machine (which must not keep a stuck worker alive). */
+const LATE_MS = 250;
 
 interface Absence {
   from: number;
@@ -20,13 +21,15 @@ export class Absences {
 
   /**
    * The loop went to sleep at `sleptAt`, meaning to wake by `dueAt`, and woke at `wokeAt` (by the
-   * monotonic clock). Returns how late it was when it counts as an absence, else 0. The whole sleep
-   * counts: when in it the arbiter stopped is not known, and a message would have woken it early.
+   * monotonic clock). Returns how late it was when it counts as an absence, else 0. When in its
+   * sleep it stopped is not known: the absence is the lateness and as much again before it was due
+   * (the whole sleep, for a pause of any length), so a pause that began just after it fell asleep is
+   * not counted as the workers' silence.
    */
   woke(sleptAt: number, dueAt: number, wokeAt: number): number {
     const late = wokeAt - dueAt;
     if (late < LATE_MS) return 0;
-    this.absences.push({ from: sleptAt, to: wokeAt });
+    this.absences.push({ from: Math.max(sleptAt, dueAt - late), to: wokeAt });
     return late;
   }
 

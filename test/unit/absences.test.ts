@@ -3,7 +3,7 @@ import { Absences } from '../../src/arbiter/absences';
 describe("the arbiter's absences", () => {
   it('a wake-up on time is no absence: silence is the whole time', () => {
     const absences = new Absences();
-    expect(absences.woke(1000, 2000, 2050)).toBe(0);
+    expect(absences.woke(1000, 2000, 2200)).toBe(0);
     expect(absences.present(0, 5000)).toBe(5000);
   });
 
@@ -16,6 +16,12 @@ describe("the arbiter's absences", () => {
     expect(absences.present(12_050, 14_000)).toBe(1950);
     // Part of it, for a silence that began while the arbiter was away.
     expect(absences.present(6000, 13_000)).toBe(1000);
+  });
+
+  it('a wake-up somewhat late takes out its lateness and as much again, not its whole sleep', () => {
+    const absences = new Absences();
+    expect(absences.woke(1000, 2000, 2400)).toBe(400);
+    expect(absences.present(0, 3000)).toBe(3000 - 800);
   });
 
   it('forgets absences that ended before what is still measured', () => {
