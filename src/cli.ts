@@ -20,6 +20,7 @@ import {
   type Resolved,
   type SettingSpec,
 } from './config/settings';
+import { catchSignals, releaseSignals } from './arbiter/signals';
 import { COMMAND_NAMES as CTL_COMMANDS, main as ctl } from './ctl/main';
 import { badUsage, UnicornError } from './errors';
 import { ExitCode } from './exit-codes';
@@ -193,9 +194,15 @@ function dropOutputToClosedPipes(): void {
 export async function main(argv: string[] = process.argv): Promise<void> {
   dropOutputToClosedPipes();
   // `unicorn ctl …` is a program of its own: the server's command line takes an app positional.
-  if (argv[2] === 'ctl') await ctl(argv);
+  if (argv[2] === 'ctl') {
+    releaseSignals();
+    await ctl(argv);
+  }
+  // Already caught by bin/unicorn; here for a start through this module alone.
+  catchSignals();
   const launchCwd = process.cwd();
   const invocation = await readOrRefuse(argv, process.env, launchCwd);
+  if (invocation.printConfig || invocation.checkConfig) releaseSignals();
   if (invocation.printConfig) {
     const { configFile } = invocation;
     const plugins = configFile && configFile.plugins.length > 0 ? { names: pluginNames(configFile), source: `${configFile.label}: plugins` } : undefined;

@@ -15,6 +15,7 @@ import { isMessage, pipesStderr, type ToArbiter, type ToWorker, type WorkerCount
 import { defaultFormat, reopenLogs, type Logger } from '../log';
 import { VERSION } from '../version';
 import { resolveModule } from '../worker/resolve';
+import { Absences } from './absences';
 import { activatedListeners, describeUnusedBind } from './activation';
 import { ConnectionBalance } from './balance';
 import { BootAttempts } from './boot-attempts';
@@ -22,7 +23,9 @@ import { ControlServer, PendingReplies, type Reply } from './control';
 import { describeTimeout, describeWait, diagnose, formatStack, type Diagnosis } from './diagnose';
 import { bindAll, closeAll, inheritListeners, type BindOptions, type Listener } from './listeners';
 import { keepFixedAtStart, LogFileOwnership } from './privileges';
+import { RespawnBackoff, SERVED_AFTER_MS } from './respawn-backoff';
 import { PerWorkerSockets } from './reuse-port';
+import { deliverSignals, type ArbiterSignal } from './signals';
 import { ExitTally, serverStats, StatsRequests } from './stats';
 import { Succession } from './succession';
 import { watchForReload, type ReloadWatcher } from './watch';
@@ -30,7 +33,7 @@ import { forkWorker, readOutput, setupWorkers, workerStats, type WorkerRecord } 
 
 /** What the loop acts on. Signal handlers, cluster events and IPC messages only enqueue these. */
 type ArbiterEvent =
-  | { kind: 'signal'; signal: HandledSignal }
+  | { kind: 'signal'; signal: ArbiterSignal }
   | { kind: 'exit'; id: number; code: number | null; signal: NodeJS.Signals | null }
   | { kind: 'message'; id: number; message: ToArbiter }
   | { kind: 'diagnosed'; record: WorkerRecord; silentMs: number; diagnosis: Diagnosis }
@@ -71,13 +74,10 @@ type HookOutcome = Error | undefined | Promise<Error | undefined>;
 const IDLE_TICK_MS = 1000;
 /** How long workers told to stop quickly (SIGQUIT) have to exit before they are killed. */
 const QUICK_STOP_GRACE_MS = 1000;
-/** Respawn delay after a crash: doubled for each crash in a row, up to the cap, ±50% at random so
- *  that simultaneous crashes do not respawn in lockstep. The first is 100–300 ms. */
-const RESPAWN_BACKOFF_MS = { base: 200, cap: 10_000 } as const;
-/** A crash this long after the previous one starts a new streak. */
-const CRASH_STREAK_RESET_MS = 30_000;
 /** --capture-output: how long a worker's exit waits for the rest of its output to be read. */
 const CAPTURE_DRAIN_MS = 500;
+/** An absence of the arbiter this long is logged. */
+const REPORTED_ABSENCE_MS = 1000;
 /** How long reading a timed-out worker's stack may take. */
 const DIAGNOSE_LIMIT_MS = 1500;
 /** After SIGABRT, how long a timed-out worker has to run its abort path before SIGKILL. Together
@@ -95,9 +95,7 @@ const SIGNAL_ACTIONS = {
   SIGUSR1: 'reopen-logs',
   SIGUSR2: 'reexec',
   SIGWINCH: 'stop-workers',
-} as const satisfies Partial<Record<NodeJS.Signals, string>>;
-
-type HandledSignal = keyof typeof SIGNAL_ACTIONS;
+} as const satisfies Record<ArbiterSignal, string>;
 
 /** `app.js`, or `app.js and 2 more files`, relative to the working directory. */
 function describeFiles(files: string[]): string {
@@ -129,6 +127,7 @@ export interface ArbiterOptions {
   hooks: HookRunner;
   /** Where unicorn was started, before --chdir: a re-executed arbiter starts there too. */
   launchCwd: string;
+  /** The supervision clock: monotonic, so that a change of the system time is no worker's silence. */
   now?: () => number;
 }
 
@@ -181,12 +180,15 @@ export class Arbiter {
    *  last one's end, and how many have not ended. */
   private hookChain: Promise<void> = Promise.resolve();
   private hooksRunning = 0;
-  private nextSpawnAt = 0;
+  /** Forks held back after failed worker starts. */
+  private readonly backoff = new RespawnBackoff();
+  /** The latest moment a worker now gone had served for SERVED_AFTER_MS (servedAt). */
+  private goneServedAt = -Infinity;
   /** Boots that timed out while no worker has been ready (--boot-attempts). */
   private readonly bootAttempts = new BootAttempts();
-  private crashStreak = 0;
-  private lastCrashAt = -Infinity;
   private stop: Stop | undefined;
+  /** When the arbiter itself was away (stopped, frozen): that time is no worker's silence. */
+  private readonly absences = new Absences();
   private readonly succession: Succession;
   private wake: () => void = () => {};
   private readonly now: () => number;
@@ -211,7 +213,8 @@ export class Arbiter {
   ) {
     this.target = settings.workers;
     this.announcedTarget = settings.workers;
-    this.now = options.now ?? Date.now;
+    // Whole milliseconds, as Date.now gives: ages and durations are shown as they were.
+    this.now = options.now ?? (() => Math.round(performance.now()));
     this.succession = new Succession(settings.pid, log);
     this.hooks = options.hooks;
     this.configSource = options.configSource;
@@ -271,6 +274,9 @@ export class Arbiter {
 
   /** Serve until stopped; resolves with the exit code. Throws if a listener cannot be bound. */
   async run(): Promise<ExitCode> {
+    // Those that came while unicorn started (signals.ts) first: the loop acts on them once it runs,
+    // a stop before any worker is forked.
+    deliverSignals((signal) => this.enqueue({ kind: 'signal', signal }));
     this.log.info({ version: VERSION, node: process.version }, `Starting unicorn ${VERSION}`);
     const inherited = inheritListeners(process.env);
     // systemd's, unless an arbiter handed them down (its environment no longer names them).
@@ -307,7 +313,6 @@ export class Arbiter {
     this.perWorker = new PerWorkerSockets(this.listeners, this.log);
     this.logOsSetup(activated !== undefined);
     this.log.info({ workerClass: this.settings.workerClass }, `Using worker: ${this.settings.workerClass}`);
-    this.installSignalHandlers();
     setupWorkers();
     if (this.settings.reload) this.watchFiles();
 
@@ -379,7 +384,7 @@ export class Arbiter {
     }
   }
 
-  private handleSignal(signal: HandledSignal): void {
+  private handleSignal(signal: ArbiterSignal): void {
     const action = SIGNAL_ACTIONS[signal];
     this.log.info({ signal }, `Handling signal: ${signal.slice(3).toLowerCase()}`);
     if (action === 'graceful-stop' || action === 'quick-stop') {
@@ -456,7 +461,7 @@ export class Arbiter {
         record.state = 'ready';
         record.everReady = true;
         this.bootAttempts.ready();
-        record.lastBeat = this.now();
+        record.readyAt = record.lastBeat = this.now();
         this.log.info({ workerId: id, workerPid: record.pid }, `Worker (pid:${record.pid}) ready`);
         if (record.retireRequested) this.retireServed(record);
         break;
@@ -511,6 +516,8 @@ export class Arbiter {
       const why = record.bootError?.message ?? (signal ? `it was killed by signal ${signal}` : `it exited with code ${code}`);
       this.pending.failSettling(`worker ${id} (pid ${record.pid}) failed to boot: ${why}`);
     }
+    const served = this.servedAt(record);
+    if (served !== undefined) this.goneServedAt = Math.max(this.goneServedAt, served);
     this.reapRecord(record, code, signal, bootFailed);
     void this.queueHook('childExit', [this.view, workerStats(record, this.now(), { code, signal, reason })]);
   }
@@ -541,11 +548,27 @@ export class Arbiter {
       // Workers that loaded the app earlier serve on (after a failed reload, the code on disk may no
       // longer load): a bad deploy does not take them down. Replacements are retried with backoff.
       this.log.error(fields, `${what} in a new worker (pid:${record.pid}); ${serving} workers that loaded it earlier serve on`);
-      if (!this.stop) this.backOffAfterCrash();
+      if (!this.stop) this.backOffAfterFailedStart(code === ExitCode.APP_LOAD_ERROR ? 'failed to load the app' : 'failed to boot');
       return;
     }
     this.log.error(fields, `Worker (pid:${record.pid}) ${how}`);
-    if (!this.stop) this.backOffAfterCrash();
+    // One that had served is replaced at once (respawn-backoff.ts).
+    if (this.stop || this.servedAt(record) !== undefined) return;
+    const { workerBootTimeout } = this.settings;
+    const why =
+      record.fault === 'boot-timeout'
+        ? `did not boot within --worker-boot-timeout ${formatDuration(workerBootTimeout)}`
+        : record.readyAt === undefined
+          ? `${how} while booting`
+          : `${how} ${formatDuration(this.now() - record.readyAt)} after it was ready`;
+    this.backOffAfterFailedStart(why);
+  }
+
+  /** When `record` had served for SERVED_AFTER_MS (ready that long, to this moment), if it has. */
+  private servedAt(record: WorkerRecord): number | undefined {
+    if (record.readyAt === undefined) return undefined;
+    const at = record.readyAt + SERVED_AFTER_MS;
+    return at <= this.now() ? at : undefined;
   }
 
   /**
@@ -564,19 +587,14 @@ export class Arbiter {
     this.log.error(fields, error.message);
   }
 
-  /** A worker died unexpectedly: delay the respawn, exponentially for crashes in a row. */
-  private backOffAfterCrash(): void {
-    const now = this.now();
-    this.crashStreak = now - this.lastCrashAt > CRASH_STREAK_RESET_MS ? 1 : this.crashStreak + 1;
-    this.lastCrashAt = now;
-    const { base, cap } = RESPAWN_BACKOFF_MS;
-    const delay = Math.round(Math.min(cap, base * 2 ** (this.crashStreak - 1)) * (0.5 + Math.random()));
-    this.nextSpawnAt = Math.max(this.nextSpawnAt, now + delay);
-    if (this.crashStreak > 1) {
-      this.log.warn(
-        { crashes: this.crashStreak, delayMs: delay },
-        `${this.crashStreak} worker crashes in a row; next respawn in ${formatDuration(delay)}`,
-      );
+  /** A worker start failed (`why`, said of the worker): its replacement waits, longer for each
+   *  failed start in a row since a worker last served (respawn-backoff.ts). */
+  private backOffAfterFailedStart(why: string): void {
+    let servedAt = this.goneServedAt;
+    for (const record of this.workers.values()) servedAt = Math.max(servedAt, this.servedAt(record) ?? -Infinity);
+    const { streak, delayMs } = this.backoff.failed(this.now(), servedAt);
+    if (streak > 1) {
+      this.log.warn({ failedStarts: streak, delayMs }, `${streak} worker starts failed in a row (the last ${why}); next respawn in ${formatDuration(delayMs)}`);
     }
   }
 
@@ -584,10 +602,11 @@ export class Arbiter {
    *  workers are all ready; stop workers beyond the target and retiring ones now replaced. */
   private manageWorkers(): void {
     const counted = () => [...this.workers.values()].filter((r) => this.counts(r));
-    // A failed fork or preFork moves nextSpawnAt on, which ends this. With the boot attempts used
-    // up, the server stops once the last one's stack is read (abortTimedOut).
-    const mayFork = () => this.now() >= this.nextSpawnAt && !this.bootAttempts.exhausted(this.settings.bootAttempts);
-    while (mayFork() && counted().length + this.forking(this.generation) < this.target) this.spawnWorker();
+    // A failed fork or preFork holds one back, which ends this. With the boot attempts used up, the
+    // server stops once the last one's stack is read (abortTimedOut).
+    const mayFork = () => !this.bootAttempts.exhausted(this.settings.bootAttempts);
+    const wanted = () => counted().length + this.forking(this.generation) + this.backoff.held(this.now()) < this.target;
+    while (mayFork() && wanted()) this.spawnWorker();
     const current = counted();
     const ready = current.filter((r) => r.state === 'ready');
     if (this.reload) {
@@ -636,12 +655,12 @@ export class Arbiter {
         this.log.error({ err, workerId: id }, `Not forking worker ${id}: ${err.message}`);
         // A reload whose workers cannot be forked would wait for good.
         if (this.reload && generation === this.generation) this.failReload(`preFork refused worker ${id}: ${err.message}`);
-        else this.backOffAfterCrash();
+        else this.backOffAfterFailedStart('was refused by preFork');
         return;
       }
       const wanted = [...this.workers.values()].filter((r) => this.counts(r)).length + this.forking(generation);
       if (this.stop || generation !== this.generation || wanted >= this.target) return;
-      if (!this.forkWorker(id)) this.nextSpawnAt = Math.max(this.nextSpawnAt, this.now() + RESPAWN_BACKOFF_MS.base);
+      if (!this.forkWorker(id)) this.backoff.forkFailed(this.now());
     });
   }
 
@@ -782,25 +801,34 @@ export class Arbiter {
 
   /** Workers silent past --timeout, or still booting past --worker-boot-timeout, are killed. */
   private murderStaleWorkers(): void {
-    const { timeout, workerBootTimeout } = this.settings;
     const now = this.now();
+    let oldest = now;
     for (const record of this.workers.values()) {
-      if (record.state === 'booting' && workerBootTimeout > 0 && now - record.spawnedAt > workerBootTimeout) {
-        this.timeOut(record, 'boot-timeout');
-      } else if ((record.state === 'ready' || record.state === 'retiring') && timeout > 0 && now - record.lastBeat > timeout) {
-        this.timeOut(record, 'timeout');
-      }
+      const watch = this.watchedFor(record);
+      if (!watch) continue;
+      oldest = Math.min(oldest, watch.since);
+      const silentMs = this.absences.present(watch.since, now);
+      if (silentMs > watch.limit) this.timeOut(record, watch.fault, silentMs);
     }
+    this.absences.forget(oldest);
   }
 
-  /** Read what the worker is stuck on (in the background: the loop goes on), then abort it. */
-  private timeOut(record: WorkerRecord, fault: 'timeout' | 'boot-timeout'): void {
+  /** What a worker is watched for, if anything: its boot, or its heartbeats; since when, and the limit. */
+  private watchedFor(record: WorkerRecord): { fault: 'timeout' | 'boot-timeout'; since: number; limit: number } | undefined {
+    const { timeout, workerBootTimeout } = this.settings;
+    if (record.state === 'booting' && workerBootTimeout > 0) return { fault: 'boot-timeout', since: record.spawnedAt, limit: workerBootTimeout };
+    if ((record.state === 'ready' || record.state === 'retiring') && timeout > 0) return { fault: 'timeout', since: record.lastBeat, limit: timeout };
+    return undefined;
+  }
+
+  /** Read what the worker is stuck on (in the background: the loop goes on), then abort it.
+   *  `silentMs`: how long the arbiter heard nothing from it, its own absences not counted. */
+  private timeOut(record: WorkerRecord, fault: 'timeout' | 'boot-timeout', silentMs: number): void {
     const now = this.now();
     record.state = 'stopping';
     record.fault = fault;
     record.stopReason = fault;
     record.killAt = now + DIAGNOSE_LIMIT_MS + ABORT_GRACE_MS;
-    const silentMs = now - (fault === 'boot-timeout' ? record.spawnedAt : record.lastBeat);
     if (fault === 'boot-timeout') this.bootAttempts.timeOut(record.bootAttempt);
     void diagnose(record.pid, DIAGNOSE_LIMIT_MS).then((diagnosis) => this.enqueue({ kind: 'diagnosed', record, silentMs, diagnosis }));
     if (this.reload && record.generation === this.generation) {
@@ -1178,15 +1206,14 @@ export class Arbiter {
   private msUntilDue(): number {
     const now = this.now();
     let due = now + IDLE_TICK_MS;
-    const { timeout, workerBootTimeout } = this.settings;
     for (const r of this.workers.values()) {
       due = Math.min(due, r.killAt);
       if (this.stop) continue;
-      if (r.state === 'booting' && workerBootTimeout > 0) due = Math.min(due, r.spawnedAt + workerBootTimeout + 1);
-      if ((r.state === 'ready' || r.state === 'retiring') && timeout > 0) due = Math.min(due, r.lastBeat + timeout + 1);
+      const watch = this.watchedFor(r);
+      if (watch) due = Math.min(due, now + watch.limit - this.absences.present(watch.since, now) + 1);
       if (r.state === 'ready') due = Math.min(due, r.retireAt);
     }
-    if (!this.stop && this.nextSpawnAt > now) due = Math.min(due, this.nextSpawnAt);
+    if (!this.stop) due = Math.min(due, this.backoff.nextRelease(now));
     due = Math.min(due, this.statsRequests.nextDeadline, this.balanceDueAt);
     return Math.max(0, due - now);
   }
@@ -1196,21 +1223,25 @@ export class Arbiter {
     this.wake();
   }
 
-  private sleep(ms: number): Promise<void> {
-    if (this.events.length > 0) return Promise.resolve();
-    return new Promise((resolve) => {
+  /** Until `ms` have passed or an event comes. An arbiter that wakes late has been away (absences.ts):
+   *  it lets the messages that queued meanwhile be read before the loop judges any worker. */
+  private async sleep(ms: number): Promise<void> {
+    if (this.events.length > 0) return;
+    const sleptAt = this.now();
+    await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, ms);
       this.wake = () => {
         clearTimeout(timer);
         resolve();
       };
     });
-  }
-
-  private installSignalHandlers(): void {
-    for (const signal of Object.keys(SIGNAL_ACTIONS) as HandledSignal[]) {
-      process.on(signal, () => this.enqueue({ kind: 'signal', signal }));
+    const late = this.absences.woke(sleptAt, sleptAt + ms, this.now());
+    if (late === 0) return;
+    if (late >= REPORTED_ABSENCE_MS) {
+      this.log.warn({ lateMs: Math.round(late) }, `The arbiter ran ${formatDuration(late)} late (stopped, frozen or blocked); that time is not counted against any worker's --timeout`);
     }
+    // Timers run before I/O in an event loop turn: one turn later, the IPC channels have been read.
+    await new Promise((resolve) => setImmediate(resolve));
   }
 
   /** Remove the unix socket files (libuv unlinks on close only the temporary name a socket was

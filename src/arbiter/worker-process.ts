@@ -30,6 +30,8 @@ export interface WorkerRecord {
   generation: number;
   spawnedAt: number;
   everReady: boolean;
+  /** When it said it was ready (undefined: never). */
+  readyAt?: number;
   /** When it last showed its event loop turns: ready, or its latest heartbeat. */
   lastBeat: number;
   requests: number;

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { request } from '../helpers/http';
 import { Load } from '../helpers/load';
-import { APPS, isAlive, serve, start, waitUntilGone } from '../helpers/unicorn';
+import { APPS, isAlive, serve, start, waitUntilGone, type Unicorn } from '../helpers/unicorn';
 
 const ROUTES = path.join(APPS, 'routes.js');
 const SUPERVISED = path.join(APPS, 'supervised.mjs');
@@ -116,6 +116,9 @@ describe('an app that never finishes booting', () => {
     const [first] = unicorn.workerPids();
     unicorn.signal('SIGTTIN'); // a second worker, and every later one, hangs while loading
     await unicorn.waitForLog(() => unicorn.lines('WORKER BOOT TIMEOUT').length >= 2, 'two boot timeouts, past --boot-attempts 1');
+    // Retried with the backoff, which names what failed: a boot timeout is no crash.
+    const streak = await unicorn.waitForLog((l) => l.failedStarts === 2, 'two failed starts in a row');
+    expect(streak.msg).toMatch(/^2 worker starts failed in a row \(the last did not boot within --worker-boot-timeout 1s\); next respawn in \d/);
     expect(unicorn.logs.filter((l) => l.code === 'UNICORN_APP_BOOT_TIMEOUT')).toEqual([]);
     expect(isAlive(unicorn.pid)).toBe(true);
     expect((await request(unicorn.url())).body).toBe(`supervised ${first}\n`);
@@ -140,11 +143,11 @@ describe('crash loops', () => {
     const marker = path.join(mkdtempSync(path.join(tmpdir(), 'unicorn-')), 'first');
     const unicorn = await serve(SUPERVISED, [], { workers: 1, env: { CRASH_MARKER: marker } });
     unicorn.signal('SIGTTIN'); // a second worker, and every later one, crashes after booting
-    const streak = await unicorn.waitForLog((l) => l.crashes === 4, 'four crashes in a row', 20_000);
-    const delays = unicorn.logs.filter((l) => typeof l.crashes === 'number').map((l) => l.delayMs as number);
+    const streak = await unicorn.waitForLog((l) => l.failedStarts === 4, 'four failed starts in a row', 20_000);
+    const delays = unicorn.logs.filter((l) => typeof l.failedStarts === 'number').map((l) => l.delayMs as number);
     // Each delay is the previous one doubled, ±50% at random: the ranges do not overlap past the second.
     expect(delays[2]!).toBeGreaterThan(delays[0]!);
-    expect(streak.msg).toMatch(/^4 worker crashes in a row; next respawn in \d/);
+    expect(streak.msg).toMatch(/^4 worker starts failed in a row \(the last (exited with code 1 while booting|exited with code 1 \d+ms after it was ready)\); next respawn in \d/);
     // The first worker never stopped serving (a request may also reach a crashing one in its
     // moment between ready and crash).
     const first = readFirst(unicorn.logs);
@@ -154,6 +157,39 @@ describe('crash loops', () => {
     expect(isAlive(unicorn.pid)).toBe(true);
   });
 });
+
+describe('workers killed while serving', () => {
+  it('are replaced at once, however many in a row: no backoff holds a slot empty', async () => {
+    const unicorn = await serve(ROUTES, ['-k', 'async'], { workers: 2 });
+    const load = await Load.start(unicorn.url(), { keepAlive: false });
+    await load.flowing();
+    // kill -9 the longest-serving worker six times, as an OOM killer or an operator would: with a
+    // backoff that grew with each one, the later replacements waited seconds, and with both
+    // workers gone at once, so did every request.
+    for (let kill = 1; kill <= 6; kill++) {
+      await unicorn.ready(2 + kill - 1);
+      // Each victim has served for a second at least.
+      await new Promise((resolve) => setTimeout(resolve, 1200));
+      const victim = oldestWorker(unicorn);
+      process.kill(victim, 'SIGKILL');
+      const killedAt = Date.now();
+      await unicorn.waitForLog((l) => l.msg.startsWith('Booting worker') && l.workerId === 2 + kill, `replacement ${kill}`);
+      // Forked at once; the bound only catches a backoff (its sixth step would be 3–10 s).
+      expect(Date.now() - killedAt).toBeLessThan(1500);
+    }
+    await unicorn.ready(8);
+    await load.flowing();
+    await load.stop();
+    expect(unicorn.logs.filter((l) => typeof l.failedStarts === 'number')).toEqual([]);
+  });
+});
+
+/** The pid of the worker that has been ready the longest, from the log. */
+function oldestWorker(unicorn: Unicorn): number {
+  const live = new Set(unicorn.workerPids());
+  const ready = unicorn.lines('Worker (pid:').filter((l) => l.msg.endsWith(' ready') && live.has(l.workerPid as number));
+  return ready[0]!.workerPid as number;
+}
 
 function readFirst(logs: Array<{ msg: string; pid: number; role: string }>): number {
   return logs.find((l) => l.role === 'worker' && l.msg.startsWith('Worker serving'))!.pid;
