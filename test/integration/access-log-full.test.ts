@@ -1,0 +1,166 @@
+/**
+ * The access log when it cannot be written: a full disk (ENOSPC), a pipe nobody reads, a file at
+ * its size limit (EFBIG). Memory stays bounded, what is dropped is counted and said, no request
+ * fails, and no line is torn, before or after the log can be written again.
+ */
+import { spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
+import { closeSync, constants, createReadStream, mkdtempSync, openSync, readFileSync, renameSync, symlinkSync, unlinkSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { ServerStats } from '../../src/hooks/types';
+import { Load } from '../helpers/load';
+import { APPS, BIN, runToExit, start, Unicorn, type LogLine } from '../helpers/unicorn';
+
+const ROUTES = path.join(APPS, 'routes.js');
+/** A request line of about 4 kB: lines that add up fast. */
+const PADDED = `/?pad=${'x'.repeat(4000)}`;
+/** A line of the default format, whole: `127.0.0.1 - - [06/Dec/2026:03:05:12 +0000] "GET /?pad=… HTTP/1.1" 200 … "-" "-"`. */
+const WHOLE_LINE = /^127\.0\.0\.1 - - \[\d{2}\/[A-Z][a-z]{2}\/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4}\] "GET \/(\?pad=x+)? HTTP\/1\.1" 200 \d+ "-" "-"$/;
+
+const tempDir = () => mkdtempSync(path.join(os.tmpdir(), 'unicorn-access-full-'));
+
+/** The lines of `text`, which must end with a newline (a torn last line does not). */
+function wholeLines(text: string): string[] {
+  if (text === '') return [];
+  expect(text.endsWith('\n')).toBe(true);
+  return text.slice(0, -1).split('\n');
+}
+
+function expectWhole(lines: string[]): void {
+  expect(lines.filter((line) => !WHOLE_LINE.test(line)).map((line) => line.slice(0, 120))).toEqual([]);
+}
+
+/** Resident memory of `pid` in bytes, from /proc. */
+function rss(pid: number): number {
+  const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+  return Number(kb) * 1024;
+}
+
+async function stats(socket: string): Promise<ServerStats> {
+  const { code, stderr, unicorn } = await runToExit(['ctl', '--socket', socket, 'stats', '--json']);
+  expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
+  await unicorn.outputClosed;
+  return JSON.parse(unicorn.stdout) as ServerStats;
+}
+
+/** Each worker's drops, as it says them in the error log when the log is written again or at exit. */
+const droppedSaid = (unicorn: Unicorn): LogLine[] => unicorn.logs.filter((l) => l.role === 'worker' && typeof l.accessLogDropped === 'number');
+const sumDropped = (lines: LogLine[]) => lines.reduce((sum, l) => sum + (l.accessLogDropped as number), 0);
+
+/** Send padded requests until `count` more have succeeded. */
+async function loadUntil(load: Load, count: number): Promise<void> {
+  await load.flowing(count, 60_000);
+}
+
+describe('an access log that cannot be written', () => {
+  it('on a full disk (ENOSPC): memory stays bounded, drops are counted and said (error log, ctl stats), no request fails, and every line is whole once it can be written', async () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'access.log');
+    const socket = path.join(dir, 'ctl.sock');
+    symlinkSync('/dev/full', file);
+    const unicorn = start(['-b', '127.0.0.1:0', '-w', '2', '-k', 'async', '--access-logfile', file, '--control-socket', socket, ROUTES]);
+    await unicorn.ready(2);
+    const workers = unicorn.workerPids();
+    const load = await Load.start(`${unicorn.url()}${PADDED}`, { keepAlive: true, concurrency: 8, pauseMs: 0 });
+    await loadUntil(load, 1000);
+    const before = workers.map(rss);
+    // About 100 MB of lines, half of them each worker's.
+    await loadUntil(load, 25_000);
+    const growth = workers.map((pid, i) => rss(pid) - before[i]!);
+    // 4 MiB of lines are kept; the rest of a worker's growth is its heap at work.
+    for (const bytes of growth) expect(bytes).toBeLessThan(20 * 1024 * 1024);
+    await unicorn.waitForLog((l) => l.role === 'worker' && l.msg.startsWith('Dropping access-log lines'), 'a worker saying it drops lines');
+    const during = await stats(socket);
+    expect(during.workers.every((w) => w.accessLogDropped > 0)).toBe(true);
+    expect(during.accessLogDropped).toBe(during.workers.reduce((sum, w) => sum + w.accessLogDropped, 0));
+
+    // Space comes back: the path is a file again, reopened on USR1.
+    unlinkSync(file);
+    unicorn.signal('SIGUSR1');
+    await unicorn.waitForLog(() => droppedSaid(unicorn).length >= 2, 'both workers saying what they dropped');
+    await loadUntil(load, 200);
+    const counts = await load.stop();
+    unicorn.signal('SIGTERM');
+    expect(await unicorn.exited).toEqual({ code: 0, signal: null });
+    expect(counts).toMatchObject({ failed: 0, refused: 0 });
+    for (const said of droppedSaid(unicorn)) expect(said.msg).toMatch(/^\d+ access-log lines dropped while .* could not be written \(ENOSPC: no space left on device\)/);
+    const lines = wholeLines(readFileSync(file, 'utf8'));
+    expectWhole(lines);
+    // Every request has its line, or is counted as dropped.
+    expect(lines.length + sumDropped(droppedSaid(unicorn))).toBe(counts.ok);
+  }, 120_000);
+
+  it('to a pipe nobody reads: memory stays bounded, and once it is read every line arrives whole; a stop does not wait for it', async () => {
+    const dir = tempDir();
+    const fifo = path.join(dir, 'access.fifo');
+    execFileSync('mkfifo', [fifo]);
+    // Open for reading, not read: writes fill the pipe, then wait.
+    const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+    const unicorn = start(['-b', '127.0.0.1:0', '-w', '2', '-k', 'async', '--graceful-timeout', '20', '--access-logfile', fifo, ROUTES]);
+    try {
+      await unicorn.ready(2);
+      const workers = unicorn.workerPids();
+      const load = await Load.start(`${unicorn.url()}${PADDED}`, { keepAlive: true, concurrency: 8, pauseMs: 0 });
+      await loadUntil(load, 1000);
+      const before = workers.map(rss);
+      await loadUntil(load, 25_000);
+      const growth = workers.map((pid, i) => rss(pid) - before[i]!);
+      for (const bytes of growth) expect(bytes).toBeLessThan(20 * 1024 * 1024);
+      await unicorn.waitForLog((l) => l.role === 'worker' && l.msg.startsWith('Dropping access-log lines'), 'a worker saying it drops lines');
+
+      // Read now: what waited is written, then what comes.
+      let text = '';
+      const reading = createReadStream('', { fd: reader, encoding: 'utf8', autoClose: false });
+      reading.on('data', (chunk) => (text += chunk as string));
+      await unicorn.waitForLog(() => droppedSaid(unicorn).length >= 2, 'both workers saying what they dropped');
+      await loadUntil(load, 200);
+      // Stopped reading again, the stop does not wait on the pipe: each worker says what it leaves.
+      reading.pause();
+      await loadUntil(load, 10_000);
+      const counts = await load.stop();
+      const stopAt = Date.now();
+      unicorn.signal('SIGTERM');
+      expect(await unicorn.exited).toEqual({ code: 0, signal: null });
+      expect(Date.now() - stopAt).toBeLessThan(10_000);
+      expect(counts).toMatchObject({ failed: 0, refused: 0 });
+      expect(unicorn.logs.filter((l) => l.msg.startsWith('Worker exiting with'))).toHaveLength(2);
+      reading.resume();
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      // Whole lines only (each write to a pipe carries whole lines of at most PIPE_BUF, or one line).
+      expectWhole(wholeLines(text));
+    } finally {
+      closeSync(reader);
+    }
+  }, 120_000);
+
+  it('to a file at its size limit (EFBIG), before and after logrotate: no line is torn', async () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'access.log');
+    const socket = path.join(dir, 'ctl.sock');
+    // 64 kB and no more for any file the server writes: a write that crosses it is cut short.
+    const proc = spawn('prlimit', [`--fsize=${64 * 1024}`, process.execPath, BIN, '-b', '127.0.0.1:0', '-w', '2', '-k', 'async', '--access-logfile', file, '--control-socket', socket, ROUTES], {
+      env: { ...process.env, UNICORN_LOG_LEVEL: 'debug' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const unicorn = new Unicorn(proc);
+    await unicorn.ready(2);
+    // Short lines of several lengths: the limit falls inside one.
+    const load = await Load.start(`${unicorn.url()}/`, { keepAlive: true, concurrency: 8, pauseMs: 0 });
+    await unicorn.waitForLog((l) => l.role === 'worker' && l.msg.startsWith('Cannot write the access log'), 'a write refused at the limit');
+    await loadUntil(load, 500);
+    renameSync(file, `${file}.1`);
+    unicorn.signal('SIGUSR1');
+    await unicorn.waitForLog((l) => l.msg.startsWith('Reopened log files') && l.role === 'worker', 'a worker reopening the log');
+    await loadUntil(load, 100);
+    const counts = await load.stop();
+    unicorn.signal('SIGTERM');
+    expect(await unicorn.exited).toEqual({ code: 0, signal: null });
+    expect(counts).toMatchObject({ failed: 0, refused: 0 });
+    const rotated = wholeLines(readFileSync(`${file}.1`, 'utf8'));
+    const current = wholeLines(readFileSync(file, 'utf8'));
+    expectWhole([...rotated, ...current]);
+    expect(rotated.length).toBeGreaterThan(0);
+    expect(current.length).toBeGreaterThan(0);
+  }, 120_000);
+});
