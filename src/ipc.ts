@@ -44,6 +44,8 @@ export interface WorkerCounts {
   inFlight: number;
   /** Resident memory, in bytes. */
   rss: number;
+  /** Access-log lines dropped since it started: the log could not take them. */
+  accessLogDropped: number;
 }
 
 /**

@@ -37,6 +37,8 @@ export interface WorkerRecord {
   inFlight: number;
   /** Resident memory in bytes, from its latest heartbeat. */
   rss: number;
+  /** Access-log lines it dropped, from its latest heartbeat. */
+  accessLogDropped: number;
   /** What its hooks published, from its latest heartbeat that carried any. */
   published: Record<string, unknown>;
   /** When --max-worker-lifetime (with its jitter) replaces it. */
@@ -69,6 +71,7 @@ export function workerStats(record: WorkerRecord, now: number, exit?: WorkerStat
     requests: record.requests,
     inFlight: record.inFlight,
     rss: record.rss,
+    accessLogDropped: record.accessLogDropped,
     heartbeatAge: now - record.lastBeat,
     published: record.published,
     ...(exit ? { exit } : {}),
@@ -189,6 +192,7 @@ export function forkWorker(settings: Settings, fork: ForkContext, cannotFork: (e
     requests: 0,
     inFlight: 0,
     rss: 0,
+    accessLogDropped: 0,
     published: {},
     retireAt: now + lifetime,
     killAt: Infinity,

@@ -91,6 +91,7 @@ export function formatTotals(stats: ServerStats): string {
     ['workers_stopping', count('stopping')],
     ['requests', stats.requests],
     ['in_flight', stats.inFlight],
+    ['access_log_dropped', stats.accessLogDropped],
     ['arbiter_rss_bytes', stats.rss],
     ['restarts', stats.restarts],
     ...byReason('restarts', stats.restartsByReason),

@@ -89,6 +89,9 @@ export interface ServerStats {
   readonly requests: number;
   /** Requests in flight in the live workers, as of their latest heartbeats. */
   readonly inFlight: number;
+  /** Access-log lines dropped by every worker it has run, live or exited, as of their latest
+   *  heartbeats: the log could not take them (a full disk, a pipe nobody reads). */
+  readonly accessLogDropped: number;
   /** Workers that have exited, by reason, every reason present from 0. */
   readonly exits: Readonly<Record<ExitReason, number>>;
   /** Workers that exited and were replaced: exits but those of a scale-down, a shutdown and the new
@@ -119,6 +122,8 @@ export interface WorkerStats {
   readonly inFlight: number;
   /** Resident memory in bytes, as of its latest heartbeat. */
   readonly rss: number;
+  /** Access-log lines it dropped because the log could not take them, as of its latest heartbeat. */
+  readonly accessLogDropped: number;
   /** Milliseconds since its latest heartbeat (or since it was forked). */
   readonly heartbeatAge: number;
   /** What the worker's hooks published with `worker.publish(key, value)`, as of its latest heartbeat. */

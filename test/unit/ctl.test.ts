@@ -17,6 +17,7 @@ const worker = (id: number, over: Partial<WorkerStats> = {}): WorkerStats => ({
   requests: 12,
   inFlight: 1,
   rss: 50 * 1024 * 1024,
+  accessLogDropped: 0,
   heartbeatAge: 1200,
   published: {},
   ...over,
