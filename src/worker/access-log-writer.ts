@@ -13,9 +13,10 @@
  * a thread that a stopping worker waits for), in chunks of at most PIPE_BUF, which POSIX writes
  * whole.
  */
-import { closeSync, constants, fstatSync, ftruncateSync, openSync, readSync, write, writeSync } from 'node:fs';
+import { closeSync, write, writeSync } from 'node:fs';
 import { formatSize } from '../config/size';
 import type { Logger } from '../log';
+import { openForAppend, ownPipeEnd, shapeOf, undoTail, type Opened } from './log-descriptor';
 
 /** The most lines a worker keeps in memory for a log that cannot take them. A few seconds of a
  *  busy worker's lines, enough to ride out a slow disk or a reader's pause. */
@@ -29,10 +30,6 @@ const FULL_PIPE_RETRY_MS = 100;
 const REMIND_MS = 60_000;
 /** At exit, how long a full pipe is waited for (the event loop has ended: the thread sleeps). */
 const EXIT_RETRY_MS = 1000;
-/** POSIX writes this much to a pipe whole, whatever else writes to it. */
-const PIPE_BUF = 4096;
-/** To a file, appends of any size are whole (O_APPEND); this is one write's share. */
-const FILE_WRITE = 64 * 1024;
 const NEWLINE = 0x0a;
 /** A write cut short inside a line says no more: the next one would fail with ENOSPC or EFBIG. */
 const CUT_SHORT = Object.assign(new Error('writes are cut short: the disk is full, or the file at its size limit'), { code: 'ESHORT' });
@@ -44,10 +41,12 @@ interface Chunk {
   lines: number;
 }
 
-/** An open log: its descriptor, and whether it can be read back (`took`). */
-interface Opened {
-  fd: number;
-  readable: boolean;
+/** Why a write failed. */
+interface Failure {
+  code: string;
+  reason: string;
+  /** A pipe that does not take more now (EAGAIN), which is waited for. */
+  fullPipe: boolean;
 }
 
 /** A stretch of time in which lines were dropped. */
@@ -69,7 +68,7 @@ export class AccessLogWriter {
   private flushTimer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   /** Why the last write failed; undefined once one succeeds. */
-  private failure: { code: string; reason: string; fullPipe: boolean } | undefined;
+  private failure: Failure | undefined;
   private failureReportedAt = -Infinity;
   private dropping: Dropping | undefined;
   /** A stopping worker writes each chunk as soon as the one before it is done. */
@@ -92,7 +91,7 @@ export class AccessLogWriter {
     private readonly log: Logger,
   ) {
     this.fd = opened.fd;
-    [this.maxWrite, this.canUndo] = describe(opened);
+    [this.maxWrite, this.canUndo] = shapeOf(opened);
     process.on('exit', () => this.close());
   }
 
@@ -169,10 +168,7 @@ export class AccessLogWriter {
     clearTimeout(this.flushTimer);
     clearTimeout(this.retryTimer);
     const deadline = Date.now() + (this.failure ? 0 : EXIT_RETRY_MS);
-    for (const chunk of this.pending.slice(this.writing ? 1 : 0)) {
-      if (!this.writeSyncWhole(chunk, deadline)) break;
-      this.pending.splice(this.pending.indexOf(chunk), 1);
-    }
+    for (const chunk of this.pending.slice(this.writing ? 1 : 0)) if (!this.writeSyncWhole(chunk, deadline)) break;
     const unwritten = this.pending.reduce((sum, chunk) => sum + chunk.lines, 0);
     const unsaid = this.dropping?.count ?? 0;
     this.dropped += unwritten;
@@ -181,7 +177,7 @@ export class AccessLogWriter {
     const also = unsaid > 0 ? `, and ${unsaid} dropped since ${new Date(this.dropping!.since).toISOString()}` : '';
     this.log.error(
       { file: this.file, accessLogDropped: unwritten + unsaid },
-      `Worker exiting with ${unwritten} access-log lines not written to ${this.name} (${reason})${also}; ${this.dropped} dropped in all`,
+      `Worker exiting with ${accessLogLines(unwritten)} not written to ${this.name} (${reason})${also}; ${this.dropped} dropped in all`,
     );
   }
 
@@ -200,13 +196,16 @@ export class AccessLogWriter {
 
   private written(chunk: Chunk, err: NodeJS.ErrnoException | null, n: number): void {
     this.writing = false;
+    const done = !err && this.took(chunk, n);
     if (err) this.failed(err);
-    else if (this.took(chunk, n)) this.succeeded();
+    else if (done) this.succeeded();
     // Cut short inside a line and undone: the next write would be cut short the same way.
-    else if (this.undone) this.failed(CUT_SHORT);
-    // Cut short after a whole line: the next write says why (ENOSPC, EFBIG), or goes on.
+    else if (this.undone || n === 0) this.failed(CUT_SHORT);
     this.swapFile();
-    if (!this.retryTimer && (this.pending.length > 1 || (this.flushing && this.pending.length > 0))) this.writeNext();
+    // Cut short otherwise, the rest goes at once: the next write says why (ENOSPC, EFBIG), or
+    // finishes a line on a pipe before another worker's can follow its start.
+    const rest = !err && !done;
+    if (!this.retryTimer && (rest || this.pending.length > 1 || (this.flushing && this.pending.length > 0))) this.writeNext();
     else if (this.pending.length > 0) this.flushTimer ??= setTimeout(this.writeNext, FLUSH_MS).unref();
     if (this.idle()) this.onIdle?.();
   }
@@ -223,7 +222,7 @@ export class AccessLogWriter {
     let kept = n;
     this.undone = false;
     if (n < buffer.length) {
-      const whole = buffer.lastIndexOf(NEWLINE, n - 1) + 1;
+      const whole = n > 0 ? buffer.lastIndexOf(NEWLINE, n - 1) + 1 : 0;
       this.undone = whole < n && this.canUndo && undoTail(this.fd, buffer.subarray(whole, n));
       if (this.undone) kept = whole;
     }
@@ -232,7 +231,7 @@ export class AccessLogWriter {
     chunk.lines -= countLines(buffer.subarray(0, kept));
     this.pendingBytes -= kept;
     if (chunk.bytes > 0) return false;
-    this.pending.shift();
+    this.pending.splice(this.pending.indexOf(chunk), 1);
     return true;
   }
 
@@ -243,14 +242,12 @@ export class AccessLogWriter {
     this.dropping = undefined;
     this.log.error(
       { file: this.file, accessLogDropped: count },
-      `${count} access-log lines dropped while ${this.name} could not take them (${reason}), for ${seconds(Date.now() - since)}; writing again`,
+      `${accessLogLines(count)} dropped while ${this.name} could not take them (${reason}), for ${seconds(Date.now() - since)}; writing again`,
     );
   }
 
   private failed(err: NodeJS.ErrnoException): void {
-    const code = err.code ?? 'EIO';
-    const fullPipe = code === 'EAGAIN' || code === 'EWOULDBLOCK';
-    const reason = fullPipe ? 'the pipe is full: its reader does not keep up' : message(err);
+    const { code, reason, fullPipe } = failureOf(err);
     // A full pipe is how a pipe says wait: it is said if lines are dropped.
     if (!fullPipe && (this.failure?.code !== code || performance.now() - this.failureReportedAt >= REMIND_MS)) {
       this.failureReportedAt = performance.now();
@@ -278,7 +275,7 @@ export class AccessLogWriter {
       if (now - this.dropping.remindedAt < REMIND_MS) return;
       this.dropping.remindedAt = now;
       const { count, since, reason } = this.dropping;
-      this.log.error({ file: this.file, droppedSoFar: count }, `${count} access-log lines dropped in ${seconds(Date.now() - since)} so far: ${this.name} cannot take them (${reason})`);
+      this.log.error({ file: this.file, droppedSoFar: count }, `${accessLogLines(count)} dropped in ${seconds(Date.now() - since)} so far: ${this.name} cannot take them (${reason})`);
       return;
     }
     const waited = now - this.writeStartedAt;
@@ -297,7 +294,7 @@ export class AccessLogWriter {
     if (this.reopened === undefined || this.writing) return;
     closeSync(this.fd);
     this.fd = this.reopened.fd;
-    [this.maxWrite, this.canUndo] = describe(this.reopened);
+    [this.maxWrite, this.canUndo] = shapeOf(this.reopened);
     this.reopened = undefined;
     // A new file may take what the old one refused: try it now.
     clearTimeout(this.retryTimer);
@@ -314,80 +311,21 @@ export class AccessLogWriter {
     if (typeof chunk.data === 'string') chunk.data = Buffer.from(chunk.data);
     for (;;) {
       try {
-        if (this.took(chunk, writeSync(this.fd, chunk.data))) return true;
-        if (this.undone) {
+        const n = writeSync(this.fd, chunk.data as Buffer);
+        if (this.took(chunk, n)) return true;
+        if (this.undone || n === 0) {
           this.failure ??= { code: CUT_SHORT.code, reason: CUT_SHORT.message, fullPipe: false };
           return false;
         }
       } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        if ((code !== 'EAGAIN' && code !== 'EWOULDBLOCK') || Date.now() > deadline) {
-          this.failure ??= { code: code ?? 'EIO', reason: message(err), fullPipe: false };
+        const failure = failureOf(err as NodeJS.ErrnoException);
+        if (!failure.fullPipe || Date.now() > deadline) {
+          this.failure ??= failure;
           return false;
         }
         Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
       }
     }
-  }
-}
-
-/**
- * A file opened to append, never blocking: a FIFO read and written (so that opening it does not
- * wait for a reader, and a write to it when full fails with EAGAIN instead of holding a thread),
- * and read back to undo a torn write (`took`). A file the worker may write but not read is opened
- * for writing only.
- */
-function openForAppend(file: string): Opened {
-  const flags = constants.O_APPEND | constants.O_CREAT | constants.O_NONBLOCK;
-  try {
-    return { fd: openSync(file, flags | constants.O_RDWR), readable: true };
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EACCES') throw err;
-    return { fd: openSync(file, flags | constants.O_WRONLY), readable: false };
-  }
-}
-
-/**
- * The standard output: when it is a pipe, opened again (Linux's /proc) for a descriptor of the
- * worker's own that does not block, without changing the one it shares with the arbiter.
- */
-function ownPipeEnd(fd: number): number {
-  try {
-    if (fstatSync(fd).isFIFO()) return openSync(`/proc/self/fd/${fd}`, constants.O_WRONLY | constants.O_NONBLOCK);
-  } catch {
-    // No /proc, or nobody reads the pipe (ENXIO): the descriptor as it is.
-  }
-  return fd;
-}
-
-/**
- * How much one write takes, and whether a torn one can be undone. Every worker writes the same file
- * or pipe: appends to a regular file do not interleave whatever their size, and large writes are
- * cheap; a write to a pipe (or a terminal, or a socket) is only whole up to PIPE_BUF bytes, so lines
- * go to it in chunks no larger (a single line longer than that is written alone, and may interleave
- * on a pipe, as it would in Gunicorn).
- */
-function describe({ fd, readable }: Opened): [maxWrite: number, canUndo: boolean] {
-  try {
-    const isFile = fstatSync(fd).isFile();
-    return [isFile ? FILE_WRITE : PIPE_BUF, isFile && readable];
-  } catch {
-    return [PIPE_BUF, false]; // a closed descriptor: writing will say so
-  }
-}
-
-/** Cut `fragment` off the end of the file, if the file ends with it: the start of a torn line. */
-function undoTail(fd: number, fragment: Buffer): boolean {
-  try {
-    const { size } = fstatSync(fd);
-    if (size < fragment.length) return false;
-    const tail = Buffer.alloc(fragment.length);
-    readSync(fd, tail, 0, fragment.length, size - fragment.length);
-    if (!tail.equals(fragment)) return false;
-    ftruncateSync(fd, size - fragment.length);
-    return true;
-  } catch {
-    return false;
   }
 }
 
@@ -397,9 +335,20 @@ function countLines(buffer: Buffer): number {
   return count;
 }
 
+function failureOf(err: NodeJS.ErrnoException): Failure {
+  const code = err.code ?? 'EIO';
+  const fullPipe = code === 'EAGAIN' || code === 'EWOULDBLOCK';
+  return { code, reason: fullPipe ? 'the pipe is full: its reader does not keep up' : message(err), fullPipe };
+}
+
 /** `ENOSPC: no space left on device`, without Node's `, write` (or `, open '…'`). */
 function message(err: unknown): string {
   return (err as Error).message.replace(/, (write|open '.*')$/s, '');
+}
+
+/** `1 access-log line`, `2 access-log lines`. */
+function accessLogLines(count: number): string {
+  return `${count} access-log line${count === 1 ? '' : 's'}`;
 }
 
 function seconds(ms: number): string {

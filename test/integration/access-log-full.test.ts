@@ -14,8 +14,9 @@ import { Load } from '../helpers/load';
 import { APPS, BIN, runToExit, start, Unicorn, type LogLine } from '../helpers/unicorn';
 
 const ROUTES = path.join(APPS, 'routes.js');
-/** A request line of about 4 kB: lines that add up fast. */
-const PADDED = `/?pad=${'x'.repeat(4000)}`;
+/** A request line of about 4 kB: lines that add up fast, each still shorter than PIPE_BUF (4096
+ *  bytes), which a pipe takes whole. */
+const PADDED = `/?pad=${'x'.repeat(3900)}`;
 /** A line of the default format, whole: `127.0.0.1 - - [06/Dec/2026:03:05:12 +0000] "GET /?pad=… HTTP/1.1" 200 … "-" "-"`. */
 const WHOLE_LINE = /^127\.0\.0\.1 - - \[\d{2}\/[A-Z][a-z]{2}\/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4}\] "GET \/(\?pad=x+)? HTTP\/1\.1" 200 \d+ "-" "-"$/;
 
@@ -76,6 +77,9 @@ describe('an access log that cannot be written', () => {
     const during = await stats(socket);
     expect(during.workers.every((w) => w.accessLogDropped > 0)).toBe(true);
     expect(during.accessLogDropped).toBe(during.workers.reduce((sum, w) => sum + w.accessLogDropped, 0));
+    const plain = await runToExit(['ctl', '--socket', socket, 'stats']);
+    await plain.unicorn.outputClosed;
+    expect(plain.unicorn.stdout).toMatch(/^access_log_dropped [1-9]\d*$/m);
 
     // Space comes back: the path is a file again, reopened on USR1.
     unlinkSync(file);
