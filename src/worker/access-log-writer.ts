@@ -235,9 +235,11 @@ export class AccessLogWriter {
     return true;
   }
 
+  /** A write succeeded. Dropping ends once what waited is half written, so that a log taking lines
+   *  just as fast as they come makes one stretch of drops, not one a chunk. */
   private succeeded(): void {
     this.failure = undefined;
-    if (!this.dropping) return;
+    if (!this.dropping || this.pendingBytes > PENDING_LIMIT / 2) return;
     const { count, since, reason } = this.dropping;
     this.dropping = undefined;
     this.log.error(
