@@ -18,8 +18,8 @@ import { formatSize } from '../config/size';
 import type { Logger } from '../log';
 import { openForAppend, ownPipeEnd, shapeOf, undoTail, type Opened } from './log-descriptor';
 
-/** The most lines a worker keeps in memory for a log that cannot take them. A few seconds of a
- *  busy worker's lines, enough to ride out a slow disk or a reader's pause. */
+/** The most bytes of lines a worker keeps in memory for a log that cannot take them: a few seconds
+ *  of a busy worker's lines, enough to ride out a slow disk or a reader's pause. */
 export const PENDING_LIMIT = 4 * 1024 * 1024;
 /** The longest a line waits in memory on a quiet server. */
 const FLUSH_MS = 250;
@@ -32,7 +32,7 @@ const REMIND_MS = 60_000;
 const EXIT_RETRY_MS = 1000;
 const NEWLINE = 0x0a;
 /** A write cut short inside a line says no more: the next one would fail with ENOSPC or EFBIG. */
-const CUT_SHORT = Object.assign(new Error('writes are cut short: the disk is full, or the file at its size limit'), { code: 'ESHORT' });
+const CUT_SHORT = Object.assign(new Error('writes are cut short: the disk is full, or the file at its size limit'), { code: 'SHORT_WRITE' });
 
 /** Lines waiting: gathered as a string, a Buffer once a write has taken it. */
 interface Chunk {
@@ -174,11 +174,12 @@ export class AccessLogWriter {
     this.dropped += unwritten;
     if (unwritten + unsaid === 0) return;
     const reason = this.dropping?.reason ?? this.failure?.reason ?? 'a write under way did not finish';
-    const also = unsaid > 0 ? `, and ${unsaid} dropped since ${new Date(this.dropping!.since).toISOString()}` : '';
-    this.log.error(
-      { file: this.file, accessLogDropped: unwritten + unsaid },
-      `Worker exiting with ${accessLogLines(unwritten)} not written to ${this.name} (${reason})${also}; ${this.dropped} dropped in all`,
-    );
+    const since = this.dropping ? ` since ${new Date(this.dropping.since).toISOString()}` : '';
+    const what =
+      unwritten > 0
+        ? `${accessLogLines(unwritten)} not written to ${this.name} (${reason})${unsaid > 0 ? `, and ${unsaid} dropped${since}` : ''}`
+        : `${accessLogLines(unsaid)} dropped${since} while ${this.name} could not take them (${reason})`;
+    this.log.error({ file: this.file, accessLogDropped: unwritten + unsaid }, `Worker exiting with ${what}; ${this.dropped} dropped in all`);
   }
 
   private readonly writeNext = (): void => {
@@ -195,6 +196,8 @@ export class AccessLogWriter {
   };
 
   private written(chunk: Chunk, err: NodeJS.ErrnoException | null, n: number): void {
+    // Closed meanwhile (a stop that waited long enough): its lines are counted as unwritten.
+    if (this.closed) return;
     this.writing = false;
     const done = !err && this.took(chunk, n);
     if (err) this.failed(err);
