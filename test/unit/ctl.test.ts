@@ -60,6 +60,26 @@ describe('the status table', () => {
     expect(formatTotals(stats)).toContain('\nexits_scale_down 1\n');
   });
 
+  it("counts the access-log lines dropped by every worker, live and exited, as of each one's last heartbeat", () => {
+    const tally = new ExitTally();
+    tally.add('reload', 3, true, 7);
+    tally.add('crash', 5, true);
+    const stats = serverStats({
+      version: '1.2.3',
+      startedAt: Date.now(),
+      state: 'serving',
+      workerCount: 2,
+      generation: 2,
+      listeners: [],
+      controlSocket: undefined,
+      workers: [worker(5, { accessLogDropped: 30 }), worker(6)],
+      exited: tally,
+    });
+    expect(stats.accessLogDropped).toBe(37);
+    expect(stats.workers.map((w) => w.accessLogDropped)).toEqual([30, 0]);
+    expect(formatTotals(stats)).toContain('\nin_flight 2\naccess_log_dropped 37\n');
+  });
+
   it('writes ages in two units at most', () => {
     expect([0, 999, 1000, 59_999, 60_000, 3_599_000, 3_600_000, 86_399_000, 90_000_000].map(formatAge)).toEqual([
       '0ms',
