@@ -50,6 +50,8 @@ export interface WorkerCounts {
   connections: number;
   /** Resident memory, in bytes. */
   rss: number;
+  /** Access-log lines dropped since it started: the log could not take them. */
+  accessLogDropped: number;
 }
 
 /**

@@ -1,4 +1,4 @@
-import { closeSync, fstatSync, openSync, statSync, writeSync } from 'node:fs';
+import { closeSync, openSync, writeSync } from 'node:fs';
 import { isatty } from 'node:tty';
 import pino, { type DestinationStream, type Logger, type LoggerOptions } from 'pino';
 import type { LogFormat } from './config/settings';
@@ -17,12 +17,16 @@ export interface ErrorLogSettings {
   logFormat: LogFormat | undefined;
 }
 
-/** A log file or standard stream (pino's SonicBoom): reopened on USR1, flushed at exit. */
-export type LogStream = DestinationStream & {
-  file?: string | null;
-  /** Background streams: the most one write(2) takes, given in whole lines (see largestWrite). */
-  readonly maxWrite: number;
+/** A log written to a file by name, which USR1 reopens. */
+export interface ReopenableLog {
+  /** The file; null or undefined for a standard stream, which is not reopened. */
+  readonly file?: string | null;
   reopen(): void;
+}
+
+/** A log file or standard stream (pino's SonicBoom): reopened on USR1, flushed at exit. */
+type LogStream = DestinationStream &
+  ReopenableLog & {
   flushSync(): void;
   once(event: 'ready' | 'drain' | 'error', listener: () => void): void;
   on(event: 'drain', listener: () => void): void;
@@ -32,44 +36,25 @@ export type LogStream = DestinationStream & {
 
 /** Every log stream this process has opened. */
 const streams = new Set<LogStream>();
+/** Every log this process writes: the streams, and the access log (worker/access-log-writer.ts). */
+const logs = new Set<ReopenableLog>();
+
+/** USR1 reopens `log` with the others (reopenLogs). */
+export function reopenedOnUsr1(log: ReopenableLog): void {
+  logs.add(log);
+}
 
 /**
- * Open `target` for appending, or take the standard stream `stdFd` for '-'. `sync`: each line is
- * written before the call returns (the error log: a few lines per lifecycle event, and nothing lost
- * whatever ends the process). Else each write is handed to the file off the event loop, at once,
- * and what comes meanwhile is queued: the caller gathers lines into chunks of at most `maxWrite`
- * bytes (the access log: one line per request, worker/access-log.ts). Either is flushed at exit.
+ * Open `target` for appending, or take the standard stream `stdFd` for '-'. Each line is written
+ * before the call returns (the error log: a few lines per lifecycle event, and nothing lost
+ * whatever ends the process); what a failing write left is written at exit.
  */
-export function openLogStream(target: string, stdFd: number, sync: boolean): LogStream {
-  const background = sync ? {} : { minLength: 0, maxWrite: largestWrite(target, stdFd) };
-  const stream = (
-    target === '-'
-      ? pino.destination({ dest: stdFd, sync, ...background })
-      : pino.destination({ dest: target, sync, append: true, ...background })
-  ) as unknown as LogStream;
+function openLogStream(target: string, stdFd: number): LogStream {
+  const stream = (target === '-' ? pino.destination({ dest: stdFd, sync: true }) : pino.destination({ dest: target, sync: true, append: true })) as unknown as LogStream;
   streams.add(stream);
+  reopenedOnUsr1(stream);
   return stream;
 }
-
-/**
- * Every worker writes the same file or pipe. Appends to a regular file do not interleave whatever
- * their size, and large writes are cheap; a write to a pipe (or a terminal, or a socket) is only
- * atomic up to PIPE_BUF bytes (POSIX), so lines for one go to it in chunks no larger. SonicBoom
- * joins queued chunks up to its `maxWrite` and never splits one (a single line longer than that is
- * written alone, and may interleave on a pipe, as it would in Gunicorn).
- */
-function largestWrite(target: string, stdFd: number): number {
-  try {
-    // A file not created yet will be a regular file.
-    const stat = target === '-' ? fstatSync(stdFd) : statSync(target, { throwIfNoEntry: false });
-    return stat === undefined || stat.isFile() ? FILE_WRITE : PIPE_BUF;
-  } catch {
-    return PIPE_BUF; // a closed descriptor: writing will say so
-  }
-}
-
-const PIPE_BUF = 4096;
-const FILE_WRITE = 64 * 1024;
 
 process.on('exit', () => {
   for (const stream of streams) flushAtExit(stream);
@@ -88,15 +73,15 @@ interface Held {
 const EXIT_RETRY_MS = 1000;
 
 /**
- * At exit: write what `stream` still holds, then `more`. SonicBoom's own flushSync retries a write
- * that fails every 100 ms for ever (a full disk, a file on a lost mount), and a process would
- * never exit. Here only a pipe that is full (EAGAIN) is waited for, and not long; any other error
- * gives the rest up. A write under way (`_writing`) is the thread pool's, as for flushSync.
+ * At exit: write what `stream` still holds. SonicBoom's own flushSync retries a write that fails
+ * every 100 ms for ever (a full disk, a file on a lost mount), and a process would never exit.
+ * Here only a pipe that is full (EAGAIN) is waited for, and not long; any other error gives the
+ * rest up. A write under way (`_writing`) is the thread pool's, as for flushSync.
  */
-export function flushAtExit(stream: LogStream, more = ''): void {
+function flushAtExit(stream: LogStream): void {
   const held = stream as unknown as Held;
   if (typeof held.fd !== 'number' || held.fd < 0 || !Array.isArray(held._bufs)) return;
-  const chunks = [...(held._writing ? [] : [held._writingBuf]), ...(held._bufs as unknown[]), more];
+  const chunks = [...(held._writing ? [] : [held._writingBuf]), ...(held._bufs as unknown[])];
   held._bufs = [];
   held._writingBuf = '';
   held._len = 0;
@@ -124,7 +109,7 @@ const ERROR_REPORT_MS = 60_000;
  */
 export function createLogger(role: Role, settings?: ErrorLogSettings, stderrFd = 2): Logger {
   const target = settings?.errorLogfile ?? '-';
-  const stream = openLogStream(target, stderrFd, true);
+  const stream = openLogStream(target, stderrFd);
   // A write that fails (a full disk) is an 'error' event, which would end the process; the line
   // stays queued and is written with the next one. Where the log is a file, stderr hears of it.
   let reportedAt = -Infinity;
@@ -203,9 +188,9 @@ export function toText(line: string): string {
 export function reopenLogs(log: Logger): string[] {
   const files: string[] = [];
   const problems: string[] = [];
-  for (const stream of streams) {
-    if (typeof stream.file !== 'string') continue;
-    const file = stream.file;
+  for (const reopenable of logs) {
+    if (typeof reopenable.file !== 'string') continue;
+    const file = reopenable.file;
     // Checked first: SonicBoom's failed reopen leaves a listener that later closes a descriptor
     // it no longer owns.
     const problem = cannotOpen(file);
@@ -214,7 +199,7 @@ export function reopenLogs(log: Logger): string[] {
       log.error({ file }, `Cannot reopen the log file ${file} (${problem}); writing on to the file as it was until a USR1 can reopen it`);
       continue;
     }
-    stream.reopen();
+    reopenable.reopen();
     files.push(file);
   }
   if (files.length > 0) log.info({ files }, `Reopened log files: ${files.join(', ')}`);

@@ -494,6 +494,7 @@ export class Arbiter {
     record.inFlight = counts.inFlight;
     record.connections = counts.connections;
     record.rss = counts.rss;
+    record.accessLogDropped = counts.accessLogDropped;
     record.countsAt = this.now();
   }
 
@@ -510,7 +511,7 @@ export class Arbiter {
     // replaced: the old ones serve on.
     const failedReload = (this.reload !== undefined && record.generation === this.generation) || record.generation > this.generation;
     const notReplaced = this.stop !== undefined || failedReload || reason === 'scale-down' || reason === 'shutdown';
-    this.exited.add(reason, record.requests, !notReplaced);
+    this.exited.add(reason, record.requests, !notReplaced, record.accessLogDropped);
     if (!record.everReady && (reason === 'boot-failed' || reason === 'boot-timeout' || reason === 'crash')) {
       // The count a `ctl scale` waits for may never come; it hears why now.
       const why = record.bootError?.message ?? (signal ? `it was killed by signal ${signal}` : `it exited with code ${code}`);
@@ -647,7 +648,7 @@ export class Arbiter {
   private spawnWorker(): void {
     const id = ++this.lastWorkerId;
     const generation = this.generation;
-    const unborn: WorkerStats = { id, pid: 0, generation, state: 'booting', startedAt: Date.now(), age: 0, requests: 0, inFlight: 0, connections: 0, rss: 0, heartbeatAge: 0, published: {} };
+    const unborn: WorkerStats = { id, pid: 0, generation, state: 'booting', startedAt: Date.now(), age: 0, requests: 0, inFlight: 0, connections: 0, rss: 0, accessLogDropped: 0, heartbeatAge: 0, published: {} };
     this.preForking.set(id, generation);
     this.afterHook('preFork', [this.view, unborn], (err) => {
       this.preForking.delete(id);

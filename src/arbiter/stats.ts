@@ -32,13 +32,16 @@ export class ExitTally {
   private readonly replaced = zeroes();
   /** Requests served by workers that have exited, as of their last heartbeats. */
   requests = 0;
+  /** Access-log lines they dropped, as of their last heartbeats. */
+  accessLogDropped = 0;
 
   /** `replaced`: the arbiter starts another worker in its place (not after a scale-down, at a
    *  shutdown, or for a new worker of a reload that failed, whose old ones serve on). */
-  add(reason: ExitReason, requests: number, replaced: boolean): void {
+  add(reason: ExitReason, requests: number, replaced: boolean, accessLogDropped = 0): void {
     this.exited.set(reason, this.exited.get(reason)! + 1);
     if (replaced) this.replaced.set(reason, this.replaced.get(reason)! + 1);
     this.requests += requests;
+    this.accessLogDropped += accessLogDropped;
   }
 
   get exits(): Record<ExitReason, number> {
@@ -87,6 +90,7 @@ export function serverStats(source: StatsSource): ServerStats {
     inFlight: workers.reduce((sum, w) => sum + w.inFlight, 0),
     connections: workers.reduce((sum, w) => sum + w.connections, 0),
     spread: spreadOf(workers.filter((w) => w.state === 'ready' || w.state === 'retiring')),
+    accessLogDropped: exited.accessLogDropped + workers.reduce((sum, w) => sum + w.accessLogDropped, 0),
     exits: exited.exits,
     restarts: exited.restarts,
     restartsByReason: exited.restartsByReason,

@@ -43,6 +43,8 @@ export interface WorkerRecord {
   countsAt: number;
   /** Resident memory in bytes, from its latest heartbeat. */
   rss: number;
+  /** Access-log lines it dropped, from its latest heartbeat. */
+  accessLogDropped: number;
   /** What its hooks published, from its latest heartbeat that carried any. */
   published: Record<string, unknown>;
   /** When --max-worker-lifetime (with its jitter) replaces it. */
@@ -76,6 +78,7 @@ export function workerStats(record: WorkerRecord, now: number, exit?: WorkerStat
     inFlight: record.inFlight,
     connections: record.connections,
     rss: record.rss,
+    accessLogDropped: record.accessLogDropped,
     heartbeatAge: now - record.lastBeat,
     published: record.published,
     ...(exit ? { exit } : {}),
@@ -198,6 +201,7 @@ export function forkWorker(settings: Settings, fork: ForkContext, cannotFork: (e
     connections: 0,
     countsAt: -Infinity,
     rss: 0,
+    accessLogDropped: 0,
     published: {},
     retireAt: now + lifetime,
     killAt: Infinity,

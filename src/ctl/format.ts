@@ -110,6 +110,7 @@ export function formatTotals(stats: ServerStats): string {
     // The busiest serving worker's share (0 to 1); 0 when there is nothing to share.
     ['busiest_worker_requests_share', round(stats.spread.requests ?? 0)],
     ['busiest_worker_connections_share', round(stats.spread.connections ?? 0)],
+    ['access_log_dropped', stats.accessLogDropped],
     ['arbiter_rss_bytes', stats.rss],
     ['restarts', stats.restarts],
     ...byReason('restarts', stats.restartsByReason),

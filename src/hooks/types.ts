@@ -95,6 +95,9 @@ export interface ServerStats {
    *  they have served (since each started) and of their open connections; null for none. With n
    *  workers, 1/n is an even spread and 1 is everything on one worker. */
   readonly spread: { readonly requests: number | null; readonly connections: number | null };
+  /** Access-log lines dropped by every worker it has run, live or exited, as of their latest
+   *  heartbeats: the log could not take them (a full disk, a pipe nobody reads). */
+  readonly accessLogDropped: number;
   /** Workers that have exited, by reason, every reason present from 0. */
   readonly exits: Readonly<Record<ExitReason, number>>;
   /** Workers that exited and were replaced: exits but those of a scale-down, a shutdown and the new
@@ -127,6 +130,8 @@ export interface WorkerStats {
   readonly connections: number;
   /** Resident memory in bytes, as of its latest heartbeat. */
   readonly rss: number;
+  /** Access-log lines it dropped because the log could not take them, as of its latest heartbeat. */
+  readonly accessLogDropped: number;
   /** Milliseconds since its latest heartbeat (or since it was forked). */
   readonly heartbeatAge: number;
   /** What the worker's hooks published with `worker.publish(key, value)`, as of its latest heartbeat. */

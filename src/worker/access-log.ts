@@ -3,23 +3,20 @@
  * (the app threw: 500), or cut short by the client — and one for a request refused before it had a
  * response (worker/limits.ts).
  *
- * Lines are gathered in memory and handed to the stream in whole-line chunks (log.ts writes them
- * off the event loop), within a quarter of a second on a quiet server. The stream is reopened on
- * USR1 with the error log; what is gathered is written before the worker exits, however it exits.
+ * Lines go to the log through access-log-writer.ts: off the event loop, in whole lines, within a
+ * quarter of a second on a quiet server, bounded in memory when the log cannot take them, reopened
+ * on USR1 with the error log, and written before the worker exits, however it exits.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerResponse } from 'node:http2';
 import { compileAccessFormat, type AccessFormatter, type AccessRecord } from '../access-format';
-import { flushAtExit, openLogStream, type Logger, type LogStream } from '../log';
+import { reopenedOnUsr1, type Logger } from '../log';
+import { AccessLogWriter } from './access-log-writer';
 import { dropped, refusedStatus } from './limits';
 import { inherited } from './own';
 
-/** The longest a line waits in memory on a quiet server. */
-const FLUSH_MS = 250;
-/** The longest a stopping worker waits for its lines to be written (a pipe nobody reads). */
+/** The longest a stopping worker waits for its lines to be written (a pipe read slowly). */
 const EXIT_FLUSH_MS = 2000;
-/** A failing stream (disk full, file gone) is reported at most this often. */
-const ERROR_REPORT_MS = 60_000;
 /** nginx's status for a request whose client closed the connection before a response began. */
 export const CLIENT_CLOSED_REQUEST = 499;
 
@@ -44,49 +41,26 @@ interface LoggedResponse extends NodeResponse {
 }
 
 export class AccessLog {
-  /** Lines not yet handed to the stream, and their size in bytes. */
-  private gathered = '';
-  private gatheredBytes = 0;
-  private flushTimer: NodeJS.Timeout | undefined;
-  /** A write is under way: the stream emits 'drain' when it is done and has nothing queued. */
-  private writing = false;
-  private lastErrorReport = -Infinity;
-
   private constructor(
-    private readonly stream: LogStream,
+    private readonly writer: AccessLogWriter,
     private readonly format: AccessFormatter,
-    private readonly log: Logger,
-  ) {
-    stream.on('drain', () => (this.writing = false));
-    stream.on('error', (err) => this.reportError(err));
-    // Registered after log.ts's own exit handler: what is gathered is written here, synchronously
-    // (handed to the stream, it would be written off the event loop, which exit does not wait for).
-    process.on('exit', () => {
-      clearTimeout(this.flushTimer);
-      const gathered = this.gathered;
-      this.gathered = '';
-      flushAtExit(stream, gathered);
-    });
-  }
+  ) {}
 
   /**
-   * Open `target` ('-' is standard output, `stdoutFd`) and wait until it can be written: a file that
-   * cannot be opened fails the worker's boot with a message naming it. The format was checked when
-   * the settings were read.
+   * Open `target` ('-' is standard output, `stdoutFd`): a file that cannot be opened fails the
+   * worker's boot with a message naming it. The format was checked when the settings were read.
    */
-  static async open(target: string, format: string, stdoutFd: number, log: Logger): Promise<AccessLog> {
+  static open(target: string, format: string, stdoutFd: number, log: Logger): AccessLog {
     const compiled = compileAccessFormat(format);
     if (typeof compiled !== 'function') throw new Error(`--access-logformat: ${compiled.problem}`);
-    const stream = openLogStream(target, stdoutFd, false);
-    await new Promise<void>((resolve, reject) => {
-      const onError = (err: NodeJS.ErrnoException) => reject(new Error(`cannot open the access log ${target}: ${err.message}`, { cause: err }));
-      stream.once('ready', () => {
-        stream.off('error', onError);
-        resolve();
-      });
-      stream.on('error', onError);
-    });
-    return new AccessLog(stream, compiled, log);
+    const writer = AccessLogWriter.open(target, stdoutFd, log);
+    reopenedOnUsr1(writer);
+    return new AccessLog(writer, compiled);
+  }
+
+  /** Lines dropped since the worker started: the log could not take them (access-log-writer.ts). */
+  get dropped(): number {
+    return this.writer.dropped;
   }
 
   /**
@@ -185,55 +159,16 @@ export class AccessLog {
   }
 
   private write(record: AccessRecord): void {
-    const line = this.format(record);
-    const bytes = Buffer.byteLength(line);
-    if (this.gatheredBytes + bytes > this.stream.maxWrite) this.handOver();
-    this.gathered += line;
-    this.gatheredBytes += bytes;
-    this.flushTimer ??= setTimeout(this.handOver, FLUSH_MS).unref();
+    this.writer.add(this.format(record));
   }
 
-  /** Give the gathered lines to the stream, which writes them at once, or after the write under way. */
-  private readonly handOver = (): void => {
-    clearTimeout(this.flushTimer);
-    this.flushTimer = undefined;
-    if (this.gathered === '') return;
-    this.writing = true;
-    this.stream.write(this.gathered);
-    this.gathered = '';
-    this.gatheredBytes = 0;
-  };
-
-  /** Before the worker exits: every line handed over and written, or given up after a while. */
-  flush(): Promise<void> {
-    this.handOver();
-    if (!this.writing) return Promise.resolve();
-    // A write that fails (a full disk) ends the wait too: the exit flush tries once more.
-    return new Promise((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.stream.off('drain', done);
-        this.stream.off('error', done);
-        resolve();
-      };
-      const timer = setTimeout(done, EXIT_FLUSH_MS);
-      this.stream.once('drain', done);
-      this.stream.once('error', done);
-    });
-  }
-
-  private reportError(err: NodeJS.ErrnoException): void {
-    // SonicBoom stops after a failed write and retries it with the next one: no drain is coming.
-    this.writing = false;
-    const now = performance.now();
-    if (now - this.lastErrorReport < ERROR_REPORT_MS) return;
-    this.lastErrorReport = now;
-    if (err.syscall === 'open') {
-      // A reopen that failed after log.ts found the file could be opened (a race with its removal).
-      this.log.error({ err }, `Cannot reopen the access log: ${err.message}; its lines go on to the file as it was until a USR1 reopens it`);
-    } else {
-      this.log.error({ err }, `Cannot write the access log: ${err.message}; its lines are kept and written with the next ones`);
-    }
+  /**
+   * Before the worker exits: every line written, or given up after a while, and what is left said
+   * and counted (in `dropped`, for the last heartbeat).
+   */
+  async close(): Promise<void> {
+    await this.writer.flush(EXIT_FLUSH_MS);
+    this.writer.close();
   }
 }
 

@@ -98,6 +98,7 @@ const counts = (): WorkerCounts => ({
   inFlight: server?.inFlight() ?? 0,
   connections: server?.connections ?? 0,
   rss: process.memoryUsage.rss(),
+  accessLogDropped: accessLog?.dropped ?? 0,
 });
 const heartbeatMessage = (): ToArbiter => ({ type: 'unicorn:heartbeat', ...counts(), published: hooks?.takePublished() });
 const heartbeat = new Heartbeat(
@@ -180,11 +181,11 @@ async function stopGracefully(reason: string, closeIdle: boolean): Promise<void>
   }, timerMs(boot!.settings.gracefulTimeout)).unref();
   await server?.drain(closeIdle);
   await hooks?.runner.run('workerExit', hooks.arbiter, hooks.self);
-  // A last beat: what was served (and published) since the previous one reaches the arbiter.
-  await sendBeforeExit(heartbeatMessage());
   // Every request has closed, so every line is gathered: see them written (none lost to a
-  // reload, recycling or a stop).
-  await accessLog?.flush();
+  // reload, recycling or a stop), or what the log could not take counted.
+  await accessLog?.close();
+  // A last beat: what was served (and published, and dropped) since the previous one reaches the arbiter.
+  await sendBeforeExit(heartbeatMessage());
   process.exit(ExitCode.OK);
 }
 
@@ -211,7 +212,7 @@ async function start(): Promise<void> {
     dropPrivileges(settings, log);
     // '-' is the arbiter's stdout: with --capture-output the worker's own leads to the error log.
     const stdoutFd = settings.captureOutput ? CAPTURED_STDOUT_FD : 1;
-    if (settings.accessLogfile) accessLog = await AccessLog.open(settings.accessLogfile, settings.accessLogformat, stdoutFd, log);
+    if (settings.accessLogfile) accessLog = AccessLog.open(settings.accessLogfile, settings.accessLogformat, stdoutFd, log);
     bootStep({ step: 'hooks' });
     hooks = await loadWorkerHooks(boot!, log, () => server?.served ?? 0);
     bootStep({ step: 'postFork' });

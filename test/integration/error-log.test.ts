@@ -116,12 +116,20 @@ describe('a log file that cannot be written', () => {
     const unicorn = await serve(ROUTES, ['--access-logfile', '/dev/full', '--graceful-timeout', '20s']);
     expect((await request(`${unicorn.url()}/`)).status).toBe(200);
     const failed = await unicorn.waitForLog((l) => l.msg.startsWith('Cannot write the access log'), 'the failure');
-    expect(failed).toMatchObject({ role: 'worker', level: 'error', msg: 'Cannot write the access log: ENOSPC: no space left on device, write; its lines are kept and written with the next ones' });
+    expect(failed).toMatchObject({
+      role: 'worker',
+      level: 'error',
+      msg: 'Cannot write the access log /dev/full: ENOSPC: no space left on device; its lines wait in memory, up to 4MB, and later ones are dropped and counted until it can be written',
+    });
     const stopping = Date.now();
     unicorn.signal('SIGTERM');
     expect(await unicorn.exited).toEqual({ code: 0, signal: null });
     expect(Date.now() - stopping).toBeLessThan(5000);
     expect(unicorn.lines('Killing worker')).toEqual([]);
+    // The line it could not write is not lost without a word.
+    expect(unicorn.lines('Worker exiting with')).toMatchObject([
+      { role: 'worker', level: 'error', accessLogDropped: 1, msg: 'Worker exiting with 1 access-log line not written to /dev/full (ENOSPC: no space left on device); 1 dropped in all' },
+    ]);
   });
 });
 

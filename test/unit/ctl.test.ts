@@ -18,6 +18,7 @@ const worker = (id: number, over: Partial<WorkerStats> = {}): WorkerStats => ({
   inFlight: 1,
   connections: 3,
   rss: 50 * 1024 * 1024,
+  accessLogDropped: 0,
   heartbeatAge: 1200,
   published: {},
   ...over,
@@ -80,6 +81,26 @@ describe('the status table', () => {
     const idle = serverStats({ ...{ version: '1', startedAt: 0, state: 'serving', workerCount: 1, generation: 1, listeners: [], controlSocket: undefined }, workers: [worker(1, { requests: 0, connections: 0 })], exited: new ExitTally() });
     expect(idle.spread).toEqual({ requests: null, connections: null });
     expect(formatStatus(idle)).not.toContain('Spread');
+  });
+
+  it("counts the access-log lines dropped by every worker, live and exited, as of each one's last heartbeat", () => {
+    const tally = new ExitTally();
+    tally.add('reload', 3, true, 7);
+    tally.add('crash', 5, true);
+    const stats = serverStats({
+      version: '1.2.3',
+      startedAt: Date.now(),
+      state: 'serving',
+      workerCount: 2,
+      generation: 2,
+      listeners: [],
+      controlSocket: undefined,
+      workers: [worker(5, { accessLogDropped: 30 }), worker(6)],
+      exited: tally,
+    });
+    expect(stats.accessLogDropped).toBe(37);
+    expect(stats.workers.map((w) => w.accessLogDropped)).toEqual([30, 0]);
+    expect(formatTotals(stats)).toContain('\naccess_log_dropped 37\n');
   });
 
   it('writes ages in two units at most', () => {

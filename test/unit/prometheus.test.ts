@@ -92,6 +92,7 @@ describe('the arbiter’s metrics', () => {
     inFlight: 0,
     connections: 0,
     rss: 1e6,
+    accessLogDropped: 0,
     heartbeatAge: 250,
     published: { [PUBLISHED_KEY]: snapshot(ok) },
     ...(exit ? { exit: { code: 0, signal: null, reason: exit } } : {}),
