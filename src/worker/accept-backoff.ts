@@ -30,10 +30,10 @@ export interface Accepting {
  * for each connection it accepts, and counts again once fewer than SPARE_DESCRIPTORS seem free. When
  * that many are not (or an accept fails all the same), it stops accepting for 100 ms, twice as long
  * each time again up to a second, and counts again before it accepts; the connections wait in the
- * backlog for another worker or for later. Where the count cannot be read (a worker that dropped
- * privileges may not read its own /proc entries), a connection given one of the last
- * SPARE_DESCRIPTORS numbers stops it instead: the kernel gives the lowest free number. Each episode
- * is logged as it begins, and with its count of pauses when it is over.
+ * backlog for another worker or for later. Where the count cannot be read (/proc/self/fd hidden),
+ * a connection given one of the last SPARE_DESCRIPTORS numbers stops it instead: the kernel gives
+ * the lowest free number, so one that high means at most that few are free. Each episode is logged
+ * as it begins, and with its count of pauses when it is over.
  */
 export class AcceptBackoff {
   /** Descriptors free at the last count, less the connections accepted since; undefined where
@@ -53,6 +53,7 @@ export class AcceptBackoff {
     private readonly limit: number | undefined,
     private readonly accepting: Accepting,
     private readonly log: Logger,
+    private readonly countOpen: () => number = openDescriptors,
   ) {
     if (limit === undefined) return;
     this.count();
@@ -96,8 +97,7 @@ export class AcceptBackoff {
 
   private count(): void {
     try {
-      // Less the descriptor reading the directory takes.
-      this.free = this.limit! - (readdirSync('/proc/self/fd').length - 1);
+      this.free = this.limit! - this.countOpen();
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       this.free = code === 'EMFILE' || code === 'ENFILE' ? 0 : undefined;
@@ -129,4 +129,9 @@ export class AcceptBackoff {
     this.pauses = 0;
     this.pauseMs = 0;
   }
+}
+
+/** The descriptors this process has open, less the one that reads them. */
+function openDescriptors(): number {
+  return readdirSync('/proc/self/fd').length - 1;
 }
