@@ -8,6 +8,7 @@ import type { Settings } from '../config/settings';
 import type { TlsMaterial } from '../config/tls';
 import { formatSize } from '../config/size';
 import { describeRequest, type ControlReply, type ControlRequest } from '../control';
+import { connectionCapWarning, openFileLimit } from '../descriptors';
 import { ExitCode } from '../exit-codes';
 import type { HookArgs, HookRunner } from '../hooks/run';
 import type { ArbiterView, ExitReason, HookName, ServerStats, WorkerStats } from '../hooks/types';
@@ -313,6 +314,7 @@ export class Arbiter {
     this.perWorker = new PerWorkerSockets(this.listeners, this.log);
     this.logOsSetup(activated !== undefined);
     this.log.info({ workerClass: this.settings.workerClass }, `Using worker: ${this.settings.workerClass}`);
+    this.warnOfConnectionCap(this.settings);
     setupWorkers();
     if (this.settings.reload) this.watchFiles();
 
@@ -721,6 +723,13 @@ export class Arbiter {
     return { umask, owner, reusePort, log: this.log };
   }
 
+  /** The open-file limit caps the workers' --worker-connections (descriptors.ts): said at start, and
+   *  again for a reload that changes them. */
+  private warnOfConnectionCap(settings: Settings): void {
+    const warning = connectionCapWarning(settings, openFileLimit());
+    if (warning) this.log.warn({ workerConnections: settings.workerConnections }, warning);
+  }
+
   /** Once the listeners are open: what the operating system's part in them and the workers is. */
   private logOsSetup(activated: boolean): void {
     const unused = activated ? describeUnusedBind(this.settings.bind, this.listeners) : undefined;
@@ -986,6 +995,7 @@ export class Arbiter {
     // lines and theirs would go to different files, at different levels, in different forms.
     const { errorLogfile, logLevel, logFormat } = this.settings;
     const next = { ...kept.settings, bind: this.settings.bind, errorLogfile, logLevel, logFormat };
+    if (next.workerClass !== this.settings.workerClass || next.workerConnections !== this.settings.workerConnections) this.warnOfConnectionCap(next);
     const binds = (s: Settings) => s.bind.map(formatAddress).join(' ');
     if (binds(read) !== binds(this.settings)) {
       this.log.warn(`--bind changes take effect on a restart or USR2 re-exec; keeping ${this.listenerUrls().join(', ')}`);

@@ -149,6 +149,8 @@ export class ControlServer {
       // A path too long is EINVAL on Linux (the default place, under a long $XDG_RUNTIME_DIR).
       throw controlSocketFailed(file, (code === 'EINVAL' && socketPathProblem(file)) || REASONS[code] || (err as Error).message, err);
     }
+    // Listening: what can fail now is an accept, for want of a descriptor; the arbiter serves on.
+    this.server.on('error', (err) => this.options.log.warn({ err }, `Control socket: ${err.message}`));
     const { dev, ino } = lstatSync(file);
     this.identity = { dev, ino };
     // The arbiter's loop decides when it exits, not an open control socket.

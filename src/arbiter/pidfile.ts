@@ -30,8 +30,11 @@ export function isRunning(pid: number): boolean {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return process.platform !== 'linux';
+  } catch (err) {
+    if (process.platform !== 'linux') return true;
+    // Gone since kill(0); any other failure (no descriptor free to read it) is no news of an exit.
+    const code = (err as NodeJS.ErrnoException).code;
+    return code !== 'ENOENT' && code !== 'ESRCH';
   }
 }
 

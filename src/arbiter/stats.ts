@@ -5,6 +5,7 @@
  */
 import type { ControlReply } from '../control';
 import type { ExitReason, ServerStats, WorkerStats } from '../hooks/types';
+import { residentMemory } from '../resident-memory';
 import type { Reply } from './control';
 
 /** Every exit reason, from a record so that the compiler refuses it when a reason is added. */
@@ -85,7 +86,7 @@ export function serverStats(source: StatsSource): ServerStats {
     generation: source.generation,
     listeners: source.listeners,
     controlSocket: source.controlSocket ?? null,
-    rss: process.memoryUsage.rss(),
+    rss: residentMemory(),
     requests: exited.requests + workers.reduce((sum, w) => sum + w.requests, 0),
     inFlight: workers.reduce((sum, w) => sum + w.inFlight, 0),
     connections: workers.reduce((sum, w) => sum + w.connections, 0),

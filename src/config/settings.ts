@@ -415,7 +415,9 @@ export const SETTINGS = [
     key: 'workerConnections',
     flags: '--worker-connections <N>',
     section: 'worker',
-    description: 'async only: open connections per worker; past it new connections wait in the backlog',
+    description:
+      'async only: open connections per worker; past it new connections wait in the backlog. Each connection is a file descriptor: ' +
+      'a worker takes at most the open-file limit (ulimit -n) less 64, and the arbiter warns at start when that is fewer',
     accepted: 'a whole number of at least 1',
     onlyFor: 'async',
     parse: wholeNumber(1),

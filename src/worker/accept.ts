@@ -3,6 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { inspect } from 'node:util';
 import type { Logger } from '../log';
+import { AcceptBackoff } from './accept-backoff';
 
 /** net.Server's own listen, kept before `refuseAppListen` replaces it for the app. */
 const listen = net.Server.prototype.listen;
@@ -33,6 +34,8 @@ export interface AcceptGateOptions {
   requestHandle: (index: number) => void;
   /** Called once, the first time the worker accepts on every listener. */
   onListening: () => void;
+  /** The worker's open-file limit, if known: accepting backs off short of it. */
+  descriptorLimit: number | undefined;
   log: Logger;
 }
 
@@ -43,17 +46,21 @@ export interface AcceptGateOptions {
  * connections wait in its backlog or go to another worker — and resuming listens on a spare copy
  * while another is fetched from the arbiter. The worker asks for every copy it holds, starting with
  * two of each listener at boot. Pausing is how `sync` workers stay at one request and
- * `async` workers at `--worker-connections`.
+ * `async` workers at `--worker-connections`; the gate also pauses itself for a while when the worker
+ * runs out of file descriptors (accept-backoff.ts).
  */
 export class AcceptGate {
   private readonly slots: Slot[];
+  /** The server wants connections (it may still be backing off). */
   private open = false;
   private closed = false;
   private announced = false;
+  private readonly backoff: AcceptBackoff;
 
   constructor(private readonly options: AcceptGateOptions) {
     this.slots = Array.from({ length: options.listenerCount }, () => ({ server: null, spares: [], outstanding: 0 }));
     this.slots.forEach((_, index) => this.topUp(index));
+    this.backoff = new AcceptBackoff(options.descriptorLimit, { stop: () => this.closeCopies(), restart: () => this.listenAll() }, options.log);
   }
 
   /** A copy of listener `index` arrived from the arbiter. */
@@ -65,7 +72,7 @@ export class AcceptGate {
     }
     slot.outstanding = Math.max(0, slot.outstanding - 1);
     slot.spares.push(handle);
-    if (this.open && !slot.server) this.listen(index);
+    if (this.accepting && !slot.server) this.listen(index);
     else this.topUp(index);
   }
 
@@ -73,13 +80,34 @@ export class AcceptGate {
   resume(): void {
     if (this.open || this.closed) return;
     this.open = true;
-    for (let i = 0; i < this.slots.length; i++) if (!this.slots[i]!.server) this.listen(i);
+    this.listenAll();
   }
 
   /** Stop accepting; connections already accepted are not touched (idempotent). */
   pause(): void {
     if (!this.open) return;
     this.open = false;
+    this.closeCopies();
+  }
+
+  /** Stop accepting for good and let go of the spare copies. */
+  close(): void {
+    this.pause();
+    this.closed = true;
+    this.backoff.stop();
+    for (const slot of this.slots) for (const handle of slot.spares.splice(0)) handle.close();
+  }
+
+  private get accepting(): boolean {
+    return this.open && !this.closed && !this.backoff.pausing;
+  }
+
+  private listenAll(): void {
+    if (!this.accepting) return;
+    for (let i = 0; i < this.slots.length; i++) if (!this.slots[i]!.server) this.listen(i);
+  }
+
+  private closeCopies(): void {
     this.slots.forEach((slot, index) => {
       slot.server?.close();
       slot.server = null;
@@ -87,20 +115,24 @@ export class AcceptGate {
     });
   }
 
-  /** Stop accepting for good and let go of the spare copies. */
-  close(): void {
-    this.pause();
-    this.closed = true;
-    for (const slot of this.slots) for (const handle of slot.spares.splice(0)) handle.close();
-  }
+  /** A connection was accepted: hand it on, once the back-off has seen the descriptor it took
+   *  (a pause then, inside libuv's accept loop, ends the loop). */
+  private readonly accepted = (socket: net.Socket): void => {
+    this.backoff.tookOne((socket as { _handle?: { fd?: number } })._handle?.fd);
+    this.options.onConnection(socket);
+  };
 
   private listen(index: number): void {
     const slot = this.slots[index]!;
     const handle = slot.spares.shift();
     if (handle) {
       // The same socket options http.Server gives the connections it accepts itself.
-      const server = net.createServer({ allowHalfOpen: true, noDelay: true }, this.options.onConnection);
-      server.on('error', (err) => this.options.log.error({ err, listener: index }, 'Listener copy failed'));
+      const server = net.createServer({ allowHalfOpen: true, noDelay: true }, this.accepted);
+      server.on('error', (err: NodeJS.ErrnoException) => {
+        // An accept that failed for want of a descriptor (libuv could not close the backlog instead).
+        if (err.code === 'EMFILE' || err.code === 'ENFILE') this.backoff.acceptFailed(err.code);
+        else this.options.log.error({ err, listener: index }, 'Listener copy failed');
+      });
       listenOnHandle(server, handle, this.options.backlog);
       slot.server = server;
       this.announceOnce();

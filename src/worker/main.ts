@@ -5,6 +5,7 @@
 import cluster from 'node:cluster';
 import inspector from 'node:inspector';
 import { timerMs } from '../config/duration';
+import { connectionCap, openFileLimit } from '../descriptors';
 import { UnicornError } from '../errors';
 import { ExitCode } from '../exit-codes';
 import { CAPTURED_STDERR_FD, CAPTURED_STDOUT_FD, isMessage, pipesStderr, SELF_REPORT_KEY, WORKER_BOOT_ENV, type BootStep, type ToArbiter, type SelfReport, type ToWorker, type WorkerBoot, type WorkerCounts } from '../ipc';
@@ -19,6 +20,7 @@ import { loadApp } from './load';
 import { dropPrivileges, explainDenied } from './privileges';
 import { WorkerServer, type RequestHooks, type WorkerServerOptions } from './server';
 import { compilePeerList } from '../trusted-peers';
+import { residentMemory } from '../resident-memory';
 import type { TlsMaterial } from '../config/tls';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RequestInfo } from '../hooks/types';
@@ -67,6 +69,8 @@ const tlsMaterial = new Promise<TlsMaterial>((resolve) => (receiveTls = resolve)
 /** Set one turn of the event loop after the worker starts serving: a failure before that (such as a
  *  rejection the app's module left unhandled) is a boot failure, and respawning would repeat it. */
 let booted = false;
+/** Read once, at start: the worker's connections and its accepting stop short of it. */
+const descriptorLimit = openFileLimit();
 
 const gate = new AcceptGate({
   listenerCount: boot.listeners.length,
@@ -74,6 +78,7 @@ const gate = new AcceptGate({
   onConnection: (socket) => server!.onConnection(socket),
   requestHandle: (index) => send({ type: 'unicorn:need-listener', index }),
   onListening: () => send({ type: 'unicorn:ready' }),
+  descriptorLimit,
   log,
 });
 
@@ -97,7 +102,7 @@ const counts = (): WorkerCounts => ({
   requests: server?.served ?? 0,
   inFlight: server?.inFlight() ?? 0,
   connections: server?.connections ?? 0,
-  rss: process.memoryUsage.rss(),
+  rss: residentMemory(),
   accessLogDropped: accessLog?.dropped ?? 0,
 });
 const heartbeatMessage = (): ToArbiter => ({ type: 'unicorn:heartbeat', ...counts(), published: hooks?.takePublished() });
@@ -230,7 +235,9 @@ async function start(): Promise<void> {
     const tls = settings.certfile ? { material: await tlsMaterial, certReqs: settings.certReqs, http2: settings.http2 } : undefined;
     if (stopping) return;
     bootStep({ step: 'listen' });
-    const options = { ...settings, maxRequests: boot!.maxRequests, accessLog, tls, ...proxyOptions(settings) };
+    // The arbiter has warned when the open-file limit caps --worker-connections.
+    const workerConnections = connectionCap(settings.workerConnections, descriptorLimit);
+    const options = { ...settings, workerConnections, maxRequests: boot!.maxRequests, accessLog, tls, ...proxyOptions(settings) };
     server = new WorkerServer(handler, gate, options, log, {
       onLimit: () => {
         if (retired) return;

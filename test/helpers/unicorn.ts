@@ -172,6 +172,8 @@ export interface StartOptions {
   stdio?: StdioOptions;
   /** Run as this uid and gid instead (the tests run as root): see `asUser`. */
   uid?: number;
+  /** Start under this open-file limit (`ulimit -n`), which the workers inherit. */
+  openFiles?: number;
 }
 
 /** The unprivileged user and group (nobody, nogroup) tests run unicorn as to meet a refusal. */
@@ -194,7 +196,10 @@ function asUser(uid: number, args: string[]): string[] {
 export function start(args: string[], options: StartOptions = {}): Unicorn {
   const env: NodeJS.ProcessEnv = { ...process.env, UNICORN_LOG_LEVEL: 'debug', ...options.env };
   for (const [key, value] of Object.entries(env)) if (value === undefined) delete env[key];
-  const proc = spawn(process.execPath, options.uid === undefined ? [BIN, ...args] : asUser(options.uid, args), {
+  const command = [process.execPath, ...(options.uid === undefined ? [BIN, ...args] : asUser(options.uid, args))];
+  // The shell sets the limit and replaces itself with Node: the pid is unicorn's.
+  if (options.openFiles !== undefined) command.unshift('/bin/sh', '-c', `ulimit -n ${options.openFiles} && exec "$0" "$@"`);
+  const proc = spawn(command[0]!, command.slice(1), {
     cwd: options.cwd ?? ROOT,
     env,
     stdio: options.stdio ?? ['ignore', 'pipe', 'pipe'],

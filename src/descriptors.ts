@@ -1,0 +1,56 @@
+/**
+ * How many file descriptors a process may have open (RLIMIT_NOFILE, `ulimit -n`), and what that
+ * leaves a worker for connections. Every connection is a descriptor: an async worker at the default
+ * --worker-connections 1000 under the common limit of 1024 runs out before it reaches its setting.
+ * The arbiter warns of that once at start; each worker caps its connections to what the limit leaves
+ * and stops accepting for a while when it runs short all the same (worker/accept-backoff.ts).
+ */
+import { readFileSync } from 'node:fs';
+import type { Settings } from './config/settings';
+
+/**
+ * Descriptors a worker keeps beyond its connections: its own (some 30: the standard streams, the
+ * arbiter's channel, the event loop's, two copies of each listener, log files) and the app's (files,
+ * connections to upstream services).
+ */
+export const OWN_DESCRIPTORS = 64;
+
+/** Free descriptors under which a worker stops accepting for a while: what it needs to go on
+ *  (a copy of a listener from the arbiter, the app's next file). */
+export const SPARE_DESCRIPTORS = 16;
+
+/**
+ * This process's soft open-file limit, as /proc/self/limits gives it (Node has no call for it):
+ * undefined where that cannot be read (not Linux) or there is no limit. Read at start only: it takes
+ * a descriptor itself.
+ */
+export function openFileLimit(): number | undefined {
+  let limits: string;
+  try {
+    limits = readFileSync('/proc/self/limits', 'utf8');
+  } catch {
+    return undefined;
+  }
+  const soft = /^Max open files\s+(\d+)\s/m.exec(limits)?.[1];
+  return soft === undefined ? undefined : Number(soft);
+}
+
+/** The connections a worker takes at most: --worker-connections, or what `limit` leaves after
+ *  OWN_DESCRIPTORS if that is fewer (at least one). */
+export function connectionCap(workerConnections: number, limit: number | undefined): number {
+  if (limit === undefined) return workerConnections;
+  return Math.max(1, Math.min(workerConnections, limit - OWN_DESCRIPTORS));
+}
+
+/** What the arbiter says at start when `limit` caps an async worker's --worker-connections;
+ *  undefined when it does not. */
+export function connectionCapWarning(settings: Pick<Settings, 'workerClass' | 'workerConnections'>, limit: number | undefined): string | undefined {
+  const { workerConnections } = settings;
+  const cap = connectionCap(workerConnections, limit);
+  if (settings.workerClass !== 'async' || cap === workerConnections) return undefined;
+  return (
+    `--worker-connections ${workerConnections} is more than the open-file limit (ulimit -n) of ${limit} allows: ` +
+    `each worker takes at most ${cap} connections, keeping ${OWN_DESCRIPTORS} descriptors for its own use; ` +
+    'raise the limit (ulimit -n, or LimitNOFILE= in a systemd unit) or lower --worker-connections'
+  );
+}
