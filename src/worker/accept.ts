@@ -49,6 +49,10 @@ export class AcceptGate {
   private readonly slots: Slot[];
   private open = false;
   private closed = false;
+  /** Accepting what is queued before closing: pauses and resumes change nothing meanwhile. */
+  private takingQueued = false;
+  /** Connections accepted so far. */
+  private accepted = 0;
   private announced = false;
 
   constructor(private readonly options: AcceptGateOptions) {
@@ -71,14 +75,14 @@ export class AcceptGate {
 
   /** Accept on every listener (idempotent). */
   resume(): void {
-    if (this.open || this.closed) return;
+    if (this.open || this.closed || this.takingQueued) return;
     this.open = true;
     for (let i = 0; i < this.slots.length; i++) if (!this.slots[i]!.server) this.listen(i);
   }
 
   /** Stop accepting; connections already accepted are not touched (idempotent). */
   pause(): void {
-    if (!this.open) return;
+    if (!this.open || this.takingQueued) return;
     this.open = false;
     this.slots.forEach((slot, index) => {
       slot.server?.close();
@@ -87,19 +91,51 @@ export class AcceptGate {
     });
   }
 
-  /** Stop accepting for good and let go of the spare copies. */
-  close(): void {
+  /**
+   * Stop accepting for good and let go of the spare copies; resolves once closed.
+   *
+   * `takeQueued`: this worker holds the last copies of its sockets (--reuse-port: the arbiter has
+   * let go of them), and closing the last copy resets every connection queued on a socket. So it
+   * first accepts on every listener, paused or not, until a poll of the event loop finds nothing
+   * to accept (libuv accepts one connection per listener and poll), and closes right after: what
+   * arrives between that poll and the close is all that is reset (docs/DESIGN.md). A flood that
+   * never lets up is cut off by the worker's --graceful-timeout.
+   */
+  close(takeQueued = false): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    if (takeQueued && !this.takingQueued) {
+      this.resume();
+      this.takingQueued = true;
+      return new Promise((resolve) => {
+        // The first check runs before the next poll (a copy listened on now is polled then); each
+        // later one right after a poll.
+        let seen = -1;
+        const check = () => {
+          if (this.accepted === seen) return resolve(this.close());
+          seen = this.accepted;
+          setImmediate(check);
+        };
+        setImmediate(check);
+      });
+    }
+    this.takingQueued = false;
     this.pause();
     this.closed = true;
     for (const slot of this.slots) for (const handle of slot.spares.splice(0)) handle.close();
+    return Promise.resolve();
   }
+
+  private readonly onConnection = (socket: net.Socket): void => {
+    this.accepted++;
+    this.options.onConnection(socket);
+  };
 
   private listen(index: number): void {
     const slot = this.slots[index]!;
     const handle = slot.spares.shift();
     if (handle) {
       // The same socket options http.Server gives the connections it accepts itself.
-      const server = net.createServer({ allowHalfOpen: true, noDelay: true }, this.options.onConnection);
+      const server = net.createServer({ allowHalfOpen: true, noDelay: true }, this.onConnection);
       server.on('error', (err) => this.options.log.error({ err, listener: index }, 'Listener copy failed'));
       listenOnHandle(server, handle, this.options.backlog);
       slot.server = server;
