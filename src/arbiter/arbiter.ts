@@ -604,8 +604,19 @@ export class Arbiter {
     record.state = 'stopping';
     record.stopReason = reason;
     record.killAt = this.now() + grace;
+    this.handOver(record);
+  }
+
+  /**
+   * Tell a stopping worker to finish what it has while others serve on. Its own sockets
+   * (--reuse-port) leave the port now when no other worker accepts on them and fewer are needed
+   * (PerWorkerSockets.withdraw): it gets a last copy of each, the arbiter closes its own, and the
+   * worker accepts what is queued on them before it closes them.
+   */
+  private handOver(record: WorkerRecord): void {
     const accepting = (id: number) => this.workers.has(id) && this.workers.get(id)!.state !== 'stopping';
-    const withdrawn = this.perWorker?.withdraw(record.id, this.target, accepting);
+    const keep = this.stop ? 0 : this.target;
+    const withdrawn = this.perWorker?.withdraw(record.id, keep, accepting, this.succession.sharesListeners());
     for (const [index, handle] of withdrawn ?? []) {
       const message: ToWorker = { type: 'unicorn:listener', index, address: this.listeners[index]!.url };
       this.send(record, message, handle, () => this.perWorker!.handedOver(record.id, handle));
@@ -1047,7 +1058,7 @@ export class Arbiter {
       record.state = 'stopping';
       record.stopReason ??= 'shutdown';
       if (!this.stop.graceful) record.handle.process.kill('SIGQUIT');
-      else if (sharing) this.send(record, { type: 'unicorn:hand-over', lastOnSocket: false });
+      else if (sharing) this.handOver(record);
       else record.handle.process.kill('SIGTERM');
     }
   }

@@ -129,11 +129,14 @@ export class PerWorkerSockets {
    * until its last copy is closed, and those would wait there for the drain, then be reset. The
    * sockets are returned for the caller to hand the worker one more copy of each, then close its
    * own: the worker's copies are the last, and it accepts what is queued before closing them.
-   * Undefined when the sockets stay, for the workers that accept on them or will.
+   * Undefined when the sockets stay, for the workers that accept on them or will. `firstShared`:
+   * the first sockets are another arbiter's too (a USR2 successor or predecessor).
    */
-  withdraw(id: number, keep: number, accepting: (id: number) => boolean): Map<number, ServerHandle> | undefined {
+  withdraw(id: number, keep: number, accepting: (id: number) => boolean, firstShared: boolean): Map<number, ServerHandle> | undefined {
     const slot = this.byWorker.get(id);
     if (!slot || this.slots.length <= Math.max(1, keep) || [...slot.holders].some((holder) => holder !== id && accepting(holder))) return undefined;
+    // Another arbiter (USR2) accepts on the first sockets too: they stay, and the others can go.
+    if (firstShared && slot === this.slots[0]) return undefined;
     for (const holder of slot.holders) this.byWorker.delete(holder);
     this.remove(this.slots.indexOf(slot));
     this.handingOver.set(id, [...slot.handles.values()]);
