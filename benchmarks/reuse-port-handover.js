@@ -108,11 +108,13 @@ async function run(options, scenario) {
     await server.until(() => server.count(ready) >= WORKERS, 'the workers');
     const url = server.logs.find((l) => l.msg.startsWith('Listening at: ')).address;
     let slow;
+    let slowSent = 0;
     if (scenario === 'ttou-in-flight') {
       // TTOU stops the oldest worker: get a slow request to it.
       const oldest = server.logs.find((l) => l.msg.startsWith('Booting worker')).workerPid;
       while (!server.stdout.includes(`slow started ${oldest}\n`)) {
         slow = get(`${url}/slow?ms=8000`);
+        slowSent++;
         await sleep(100);
       }
     }
@@ -154,7 +156,7 @@ async function run(options, scenario) {
     load.child.kill();
     const recycled = server.count(/^Replacing worker/);
     const errors = Object.entries(counts.errors).map(([code, n]) => `${code} ${n}`).join(', ') || 'none';
-    const extra = scenario === 'max-requests' ? `, ${recycled} workers recycled` : slow ? `, the slow request: ${await slow}` : '';
+    const extra = scenario === 'max-requests' ? `, ${recycled} workers recycled` : slow ? `, the slow request: ${await slow} (${slowSent} sent to find that worker)` : '';
     console.log(`${scenario.padEnd(15)} ${options.workerClass.padEnd(6)} ${String(counts.ok).padStart(7)} ok ${String(counts.failed + counts.refused).padStart(4)} failed (${errors}) over ${(took / 1000).toFixed(1)} s${extra}`);
   } finally {
     if (successor) process.kill(successor, 'SIGTERM');
