@@ -11,8 +11,10 @@ export type ToWorker =
   /** The arbiter got USR1: reopen log files (logrotate has moved them). */
   | { type: 'unicorn:reopen-logs' }
   /** Stop gracefully while other workers serve on: finish in-flight requests, close each
-   *  keep-alive connection after its next response. (SIGTERM stops as for a shutdown.) */
-  | { type: 'unicorn:hand-over' }
+   *  keep-alive connection after its next response. (SIGTERM stops as for a shutdown.)
+   *  `lastOnSocket`: the worker's own sockets (--reuse-port) are no other's now, and the arbiter
+   *  has let go of them: accept what is queued on them before closing them. */
+  | { type: 'unicorn:hand-over'; lastOnSocket: boolean }
   /** Sent once, at fork, with --certfile: the certificate and key of the worker's configuration. */
   | { type: 'unicorn:tls'; material: import('./config/tls').TlsMaterial }
   /** `unicorn ctl status` asks: send the counts as they are now (`report`), numbered `seq`; the

@@ -635,7 +635,24 @@ export class Arbiter {
     record.state = 'stopping';
     record.stopReason = reason;
     record.killAt = this.now() + grace;
-    this.send(record, { type: 'unicorn:hand-over' });
+    this.handOver(record);
+  }
+
+  /**
+   * Tell a stopping worker to finish what it has while others serve on. Its own sockets
+   * (--reuse-port) leave the port now when no other worker accepts on them and fewer are needed
+   * (PerWorkerSockets.withdraw): it gets a last copy of each, the arbiter closes its own, and the
+   * worker accepts what is queued on them before it closes them.
+   */
+  private handOver(record: WorkerRecord): void {
+    const accepting = (id: number) => this.workers.has(id) && this.workers.get(id)!.state !== 'stopping';
+    const keep = this.stop ? 0 : this.target;
+    const withdrawn = this.perWorker?.withdraw(record.id, keep, accepting, this.succession.sharesListeners());
+    for (const [index, handle] of withdrawn ?? []) {
+      const message: ToWorker = { type: 'unicorn:listener', index, address: this.listeners[index]!.url };
+      this.send(record, message, handle, () => this.perWorker!.handedOver(record.id, handle));
+    }
+    this.send(record, { type: 'unicorn:hand-over', lastOnSocket: withdrawn !== undefined });
   }
 
   /** Workers of `generation` waiting for their preFork hook. */
@@ -788,8 +805,8 @@ export class Arbiter {
     if (!isMessage(message)) return;
     const msg = message as ToArbiter;
     if (msg.type === 'unicorn:need-listener') {
-      // A service, not a change of state: answered at once.
-      if (!this.stop && this.listeners[msg.index]) this.sendListener(record, msg.index);
+      // A service, not a change of state: answered at once. A worker being stopped accepts no more.
+      if (!this.stop && record.state !== 'stopping' && this.listeners[msg.index]) this.sendListener(record, msg.index);
       return;
     }
     this.enqueue({ kind: 'message', id: record.id, message: msg });
@@ -803,8 +820,10 @@ export class Arbiter {
     this.send(record, { type: 'unicorn:listener', index, address: listener.url }, handle);
   }
 
-  private send(record: WorkerRecord, message: ToWorker, handle?: unknown): void {
-    if (record.handle.isConnected()) record.handle.send(message, handle as never);
+  /** `sent`: once the message (and its handle) is in the channel, or will never be. */
+  private send(record: WorkerRecord, message: ToWorker, handle?: unknown, sent?: () => void): void {
+    if (record.handle.isConnected()) record.handle.send(message, handle as never, sent && (() => sent()));
+    else sent?.();
   }
 
   // --- Supervision -------------------------------------------------------------------------------
@@ -1113,7 +1132,7 @@ export class Arbiter {
       record.state = 'stopping';
       record.stopReason ??= 'shutdown';
       if (!this.stop.graceful) record.handle.process.kill('SIGQUIT');
-      else if (sharing) this.send(record, { type: 'unicorn:hand-over' });
+      else if (sharing) this.handOver(record);
       else record.handle.process.kill('SIGTERM');
     }
   }

@@ -8,7 +8,8 @@
  * still accepts on port 80, a pause does not close the socket (closing the last copy of a
  * SO_REUSEPORT socket resets every connection queued on it), and a worker's socket outlives the
  * worker: its replacement (a respawn, a recycled or reloaded worker) takes it over, with the
- * connections waiting there. A socket is closed only when there are more of them than workers.
+ * connections waiting there. A socket is closed only when there are more of them than workers:
+ * a stopped worker's as it stops accepting, for the kernel to send nothing more there (withdraw).
  */
 import net from 'node:net';
 import { getSystemErrorName } from 'node:util';
@@ -84,6 +85,8 @@ interface Slot {
 export class PerWorkerSockets {
   private readonly slots: Slot[];
   private readonly byWorker = new Map<number, Slot>();
+  /** Withdrawn sockets whose last copy is on its way to their worker, by worker. */
+  private readonly handingOver = new Map<number, ServerHandle[]>();
 
   constructor(
     private readonly listeners: Listener[],
@@ -119,10 +122,41 @@ export class PerWorkerSockets {
     return slot.handles.get(index)!;
   }
 
+  /**
+   * Worker `id` is being stopped. When no other worker accepting (`accepting`) holds its sockets
+   * and the workers need fewer than there are (`keep`), the arbiter lets go of them now, not once
+   * the worker has drained: the kernel goes on sending new connections to a socket of the port
+   * until its last copy is closed, and those would wait there for the drain, then be reset. The
+   * sockets are returned for the caller to hand the worker one more copy of each, then close its
+   * own: the worker's copies are the last, and it accepts what is queued before closing them.
+   * Undefined when the sockets stay, for the workers that accept on them or will. `firstShared`:
+   * the first sockets are another arbiter's too (a USR2 successor or predecessor).
+   */
+  withdraw(id: number, keep: number, accepting: (id: number) => boolean, firstShared: boolean): Map<number, ServerHandle> | undefined {
+    const slot = this.byWorker.get(id);
+    if (!slot || this.slots.length <= Math.max(1, keep) || [...slot.holders].some((holder) => holder !== id && accepting(holder))) return undefined;
+    // Another arbiter (USR2) accepts on the first sockets too: they stay, and the others can go.
+    if (firstShared && slot === this.slots[0]) return undefined;
+    for (const holder of slot.holders) this.byWorker.delete(holder);
+    this.remove(this.slots.indexOf(slot));
+    this.handingOver.set(id, [...slot.handles.values()]);
+    return slot.handles;
+  }
+
+  /** The arbiter's copy of a withdrawn socket is in the worker's hands: close it (idempotent). */
+  handedOver(id: number, handle: ServerHandle): void {
+    handle.close();
+    const rest = this.handingOver.get(id)?.filter((h) => h !== handle);
+    if (rest?.length) this.handingOver.set(id, rest);
+    else this.handingOver.delete(id);
+  }
+
   /** Worker `id` has exited: its slot stays for its replacement, within `keep` slots. */
   release(id: number, keep: number): void {
     this.byWorker.get(id)?.holders.delete(id);
     this.byWorker.delete(id);
+    // Withdrawn sockets whose copy never reached it (it died first) are closed now.
+    for (const handle of this.handingOver.get(id) ?? []) this.handedOver(id, handle);
     this.trim(keep);
   }
 
@@ -138,14 +172,21 @@ export class PerWorkerSockets {
       const slot = this.slots[i]!;
       if (slot.holders.size > 0) continue;
       for (const handle of slot.handles.values()) handle.close();
-      this.slots.splice(i, 1);
-      if (i === 0) for (const [index, handle] of this.slots[0]!.handles) this.listeners[index]!.handle = handle;
+      this.remove(i);
     }
   }
 
   /** At a stop: close every socket but the listeners' own (closed with the listeners). */
   closeAll(): void {
     for (const slot of this.slots.splice(1)) for (const handle of slot.handles.values()) handle.close();
+    for (const handles of this.handingOver.values()) for (const handle of handles) handle.close();
+    this.handingOver.clear();
+  }
+
+  /** Forget slot `i`; when it is the first, the next becomes the listeners' own socket. */
+  private remove(i: number): void {
+    this.slots.splice(i, 1);
+    if (i === 0) for (const [index, handle] of this.slots[0]!.handles) this.listeners[index]!.handle = handle;
   }
 
   /** Bind one more socket for each --reuse-port listener, on the port the first one has; undefined

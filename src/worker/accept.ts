@@ -54,6 +54,10 @@ export class AcceptGate {
   /** The server wants connections (it may still be backing off). */
   private open = false;
   private closed = false;
+  /** Accepting what is queued before closing: pauses and resumes change nothing meanwhile. */
+  private takingQueued = false;
+  /** Connections accepted so far. */
+  private accepted = 0;
   private announced = false;
   private readonly backoff: AcceptBackoff;
 
@@ -78,24 +82,16 @@ export class AcceptGate {
 
   /** Accept on every listener (idempotent). */
   resume(): void {
-    if (this.open || this.closed) return;
+    if (this.open || this.closed || this.takingQueued) return;
     this.open = true;
     this.listenAll();
   }
 
   /** Stop accepting; connections already accepted are not touched (idempotent). */
   pause(): void {
-    if (!this.open) return;
+    if (!this.open || this.takingQueued) return;
     this.open = false;
     this.closeCopies();
-  }
-
-  /** Stop accepting for good and let go of the spare copies. */
-  close(): void {
-    this.pause();
-    this.closed = true;
-    this.backoff.stop();
-    for (const slot of this.slots) for (const handle of slot.spares.splice(0)) handle.close();
   }
 
   private get accepting(): boolean {
@@ -115,9 +111,45 @@ export class AcceptGate {
     });
   }
 
-  /** A connection was accepted: hand it on, once the back-off has seen the descriptor it took
-   *  (a pause then, inside libuv's accept loop, ends the loop). */
-  private readonly accepted = (socket: net.Socket): void => {
+  /**
+   * Stop accepting for good and let go of the spare copies; resolves once closed.
+   *
+   * `takeQueued`: this worker holds the last copies of its sockets (--reuse-port: the arbiter has
+   * let go of them), and closing the last copy resets every connection queued on a socket. So it
+   * first accepts on every listener, paused or not, until a poll of the event loop finds nothing
+   * to accept (libuv accepts one connection per listener and poll), and closes right after: what
+   * arrives between that poll and the close is all that is reset (docs/DESIGN.md). A flood that
+   * never lets up is cut off by the worker's --graceful-timeout.
+   */
+  close(takeQueued = false): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    if (takeQueued && !this.takingQueued) {
+      this.resume();
+      this.takingQueued = true;
+      return new Promise((resolve) => {
+        // The first check runs before the next poll (a copy listened on now is polled then); each
+        // later one right after a poll.
+        let seen = -1;
+        const check = () => {
+          if (this.accepted === seen) return resolve(this.close());
+          seen = this.accepted;
+          setImmediate(check);
+        };
+        setImmediate(check);
+      });
+    }
+    this.takingQueued = false;
+    this.pause();
+    this.closed = true;
+    this.backoff.stop();
+    for (const slot of this.slots) for (const handle of slot.spares.splice(0)) handle.close();
+    return Promise.resolve();
+  }
+
+  /** A connection was accepted: count it, and hand it on once the back-off has seen the descriptor
+   *  it took (a pause then, inside libuv's accept loop, ends the loop). */
+  private readonly onConnection = (socket: net.Socket): void => {
+    this.accepted++;
     this.backoff.tookOne((socket as { _handle?: { fd?: number } })._handle?.fd);
     this.options.onConnection(socket);
   };
@@ -127,7 +159,7 @@ export class AcceptGate {
     const handle = slot.spares.shift();
     if (handle) {
       // The same socket options http.Server gives the connections it accepts itself.
-      const server = net.createServer({ allowHalfOpen: true, noDelay: true }, this.accepted);
+      const server = net.createServer({ allowHalfOpen: true, noDelay: true }, this.onConnection);
       server.on('error', (err: NodeJS.ErrnoException) => {
         // An accept that failed for want of a descriptor (libuv could not close the backlog instead).
         if (err.code === 'EMFILE' || err.code === 'ENFILE') this.backoff.acceptFailed(err.code);

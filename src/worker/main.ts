@@ -128,7 +128,7 @@ process.on('message', (message: unknown, handle: unknown) => {
       reopenLogs(log);
       break;
     case 'unicorn:hand-over':
-      void stopGracefully('replaced', false);
+      void stopGracefully('replaced', false, msg.lastOnSocket);
       break;
     case 'unicorn:tls':
       receiveTls(msg.material);
@@ -168,10 +168,11 @@ process.on('uncaughtException', (err) => {
 /**
  * Stop accepting, finish what is in flight and exit. `closeIdle`: the server is going away, so idle
  * keep-alive connections are closed at once; otherwise other workers serve on and those connections
- * are left to close after their next response (see WorkerServer.drain). A later call can only
- * make the stop more abrupt.
+ * are left to close after their next response (see WorkerServer.drain). `takeQueued`: the worker
+ * holds the last copies of its sockets, and accepts what is queued on them first (AcceptGate.close).
+ * A later call can only make the stop more abrupt.
  */
-async function stopGracefully(reason: string, closeIdle: boolean): Promise<void> {
+async function stopGracefully(reason: string, closeIdle: boolean, takeQueued = false): Promise<void> {
   if (stopping) {
     if (closeIdle) await server?.drain(true);
     return;
@@ -184,7 +185,7 @@ async function stopGracefully(reason: string, closeIdle: boolean): Promise<void>
     log.warn(`Graceful stop took longer than ${boot!.settings.gracefulTimeout}ms; exiting with requests in flight`);
     process.exit(ExitCode.OK);
   }, timerMs(boot!.settings.gracefulTimeout)).unref();
-  await server?.drain(closeIdle);
+  await server?.drain(closeIdle, takeQueued);
   await hooks?.runner.run('workerExit', hooks.arbiter, hooks.self);
   // Every request has closed, so every line is gathered: see them written (none lost to a
   // reload, recycling or a stop), or what the log could not take counted.

@@ -417,8 +417,11 @@ export class WorkerServer {
    * - Shutting down (`closeIdle`: the server is going away), idle keep-alive connections are closed
    *   at once, and as they become idle. A connection that has not sent its first request yet is
    *   not idle: its request is in flight. A handover upgrades to this when asked.
+   *
+   * `takeQueued`: the connections queued on the worker's own sockets are accepted, and served as
+   * part of the drain, before the sockets close (AcceptGate.close).
    */
-  async drain(closeIdle: boolean): Promise<void> {
+  async drain(closeIdle: boolean, takeQueued = false): Promise<void> {
     if (closeIdle && !this.sweep) {
       this.closeIdleKeepAlive();
       this.sweep = setInterval(() => this.closeIdleKeepAlive(), DRAIN_SWEEP_MS);
@@ -427,9 +430,12 @@ export class WorkerServer {
     this.draining = true;
     clearTimeout(this.graceTimer);
     clearTimeout(this.shedTimer);
-    this.gate.close();
-    this.secure?.closeSessions();
-    this.drained = this.sockets.size === 0 ? Promise.resolve() : new Promise<void>((resolve) => (this.onDrained = resolve));
+    this.drained = this.gate.close(takeQueued).then(() => {
+      this.log.debug({ connections: this.sockets.size }, 'Stopped accepting; finishing the open connections');
+      // After the last accept: a session begun on a connection taken from the queue closes too.
+      this.secure?.closeSessions();
+      if (this.sockets.size > 0) return new Promise<void>((resolve) => (this.onDrained = resolve));
+    });
     await this.drained;
     clearInterval(this.sweep);
   }

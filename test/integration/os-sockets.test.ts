@@ -384,7 +384,7 @@ describe('--reuse-port', () => {
     expect([...new Set(own(replacement))]).toEqual(held.get(victim));
     expect(listeningInodes(port).size).toBe(3);
 
-    // One worker fewer: its socket is closed once it has gone.
+    // One worker fewer: its socket leaves the port (test/integration/reuse-port.test.ts has the timing).
     unicorn.signal('SIGTTOU');
     await eventually(() => unicorn.workerPids().length === 2 && listeningInodes(port).size === 2, 'two workers on two sockets');
     for (let i = 0; i < 10; i++) expect((await request(unicorn.url())).status).toBe(200);

@@ -175,6 +175,45 @@ describe('--reuse-port', () => {
       listener.handle.close();
     }
   });
+  it('lets go of a stopped worker’s socket at once when no other worker accepts on it and fewer are needed', () => {
+    const { perWorker, listener } = sockets();
+    const accepting = new Set([1, 2, 3]);
+    const accepts = (id: number) => accepting.has(id);
+    try {
+      const first = perWorker.handleFor(0, 1, accepts);
+      const second = perWorker.handleFor(0, 2, accepts);
+      perWorker.handleFor(0, 3, accepts);
+      // A recycled worker's replacement shares its socket: the socket stays.
+      accepting.add(4);
+      expect(perWorker.handleFor(0, 4, (id) => id !== 2 && accepts(id))).toBe(second);
+      accepting.delete(2);
+      expect(perWorker.withdraw(2, 3, accepts, false)).toBeUndefined();
+      // The target still needs every socket (the stopped worker will be replaced): it stays.
+      accepting.delete(3);
+      expect(perWorker.withdraw(3, 3, accepts, false)).toBeUndefined();
+      // Fewer workers (TTOU): the oldest's socket goes now, for its worker to take what is queued
+      // and close; the next socket becomes the listener's own.
+      accepting.delete(1);
+      const withdrawn = perWorker.withdraw(1, 2, accepts, false)!;
+      expect([...withdrawn]).toEqual([[0, first]]);
+      expect(perWorker.size).toBe(2);
+      expect(listener.handle).toBe(second);
+      // Its worker gets no socket any more, and its exit closes nothing else.
+      perWorker.release(1, 2);
+      expect(perWorker.size).toBe(2);
+      perWorker.handedOver(1, first);
+      expect(first.fd).toBe(-1);
+      // While a USR2 successor shares the first sockets, they stay; the others go.
+      accepting.clear();
+      expect(perWorker.withdraw(2, 0, accepts, true)).toBeUndefined();
+      expect(perWorker.withdraw(4, 0, accepts, true)).toBeUndefined();
+      expect(perWorker.withdraw(3, 0, accepts, true)).toBeDefined();
+      expect(perWorker.size).toBe(1);
+    } finally {
+      perWorker.closeAll();
+      listener.handle.close();
+    }
+  });
 });
 
 describe('systemd socket activation', () => {

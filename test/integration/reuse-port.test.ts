@@ -1,0 +1,91 @@
+/**
+ * --reuse-port when a worker leaves (issue 8: one TTOU under connection churn reset every client):
+ * the worker's own socket must leave the kernel's SO_REUSEPORT group as the worker stops accepting,
+ * not once it has drained, and what is queued on it must be accepted and served, not reset.
+ */
+import net from 'node:net';
+import path from 'node:path';
+import { request, type Reply } from '../helpers/http';
+import { Load } from '../helpers/load';
+import { APPS, serve, type Unicorn } from '../helpers/unicorn';
+
+const ROUTES = path.join(APPS, 'routes.js');
+
+/** How many `slow started` lines the app has printed. */
+const slowStarted = (unicorn: Unicorn) => unicorn.stdout.split('slow started').length - 1;
+
+/** Send /slow requests, one after another, until each of `pids` has one in flight. The kernel
+ *  picks the socket by the client's port: a request may land on a worker that has one already. */
+async function slowOnEach(unicorn: Unicorn, pids: number[], ms: number): Promise<Array<Promise<Reply>>> {
+  const replies: Array<Promise<Reply>> = [];
+  while (!pids.every((pid) => unicorn.stdout.includes(`slow started ${pid}\n`))) {
+    if (replies.length === 40) throw new Error(`no slow request reached every one of ${pids.join(', ')}:\n${unicorn.stdout}`);
+    const sent = slowStarted(unicorn);
+    replies.push(request(`${unicorn.url()}/slow?ms=${ms}`, { timeoutMs: 60_000 }));
+    // A sync worker busy with one takes no other: a request that lands there waits its turn.
+    await Promise.race([unicorn.waitForLog(() => slowStarted(unicorn) > sent, 'a slow request started', 60_000), new Promise((resolve) => setTimeout(resolve, 500))]);
+  }
+  return replies;
+}
+
+/** GET / on a new connection: `queued` once the connection is established (on loopback the kernel
+ *  has queued it on one of the port's sockets by then), `reply` with the response, or rejected with
+ *  the error that cut it (a reset). Sockets left open are destroyed when the test ends. */
+function connected(url: string): { queued: Promise<void>; reply: Promise<{ status: number; pid: number }> } {
+  const { port } = new URL(url);
+  const socket = net.connect({ host: '127.0.0.1', port: Number(port) });
+  sockets.push(socket);
+  const queued = new Promise<void>((resolve) => socket.once('connect', resolve));
+  socket.write('GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
+  let response = '';
+  const reply = new Promise<{ status: number; pid: number }>((resolve, reject) => {
+    socket.setEncoding('latin1').on('data', (chunk: string) => (response += chunk));
+    socket.on('error', reject);
+    socket.on('end', () => resolve({ status: Number(/^HTTP\/1\.1 (\d+)/.exec(response)?.[1]), pid: Number(/hello (\d+)\n$/.exec(response)?.[1]) }));
+  });
+  return { queued, reply };
+}
+
+const sockets: net.Socket[] = [];
+afterEach(() => {
+  for (const socket of sockets.splice(0)) socket.destroy();
+});
+
+describe('--reuse-port: a worker that leaves takes its socket out of the port first', () => {
+  it('serves the connections queued on a removed worker\'s socket instead of resetting them', async () => {
+    // sync workers busy with a slow request each accept nothing: new connections queue on the
+    // sockets the kernel picks for them.
+    const unicorn = await serve(ROUTES, ['-k', 'sync', '--reuse-port', '--graceful-timeout', '60'], { workers: 2 });
+    const pids = unicorn.lines('Booting worker').map((l) => l.workerPid as number);
+    const slow = await slowOnEach(unicorn, pids, 2_000);
+    const waiting = Array.from({ length: 16 }, () => connected(unicorn.url()));
+    await Promise.all(waiting.map((w) => w.queued));
+    // TTOU stops the oldest: its socket leaves the port with these connections queued on it.
+    unicorn.signal('SIGTTOU');
+    const replies = await Promise.all(waiting.map((w) => w.reply));
+    for (const reply of replies) expect(reply.status).toBe(200);
+    // 16 connections over two sockets: the removed worker's had some of them (1 in 2^15 it had none).
+    expect(replies.map((reply) => reply.pid)).toContain(pids[0]);
+    for (const reply of await Promise.all(slow)) expect(reply.status).toBe(200);
+    await unicorn.waitForLog((l) => l.msg === `Worker (pid:${pids[0]}) exited with code 0`, 'the removed worker exited', 60_000);
+  });
+
+  it('sends no new connection to a removed worker that still has a request in flight', async () => {
+    const unicorn = await serve(ROUTES, ['-k', 'async', '--reuse-port', '--graceful-timeout', '60'], { workers: 3 });
+    // TTOU stops the oldest worker.
+    const oldest = unicorn.lines('Booting worker')[0]!.workerPid as number;
+    const slow = await slowOnEach(unicorn, [oldest], 8_000);
+    // The churn of issue 8: a new connection for every request, 16 clients.
+    const load = await Load.start(unicorn.url(), { keepAlive: false, concurrency: 16, pauseMs: 0 });
+    await load.flowing(100);
+    unicorn.signal('SIGTTOU');
+    await unicorn.waitForLog((l) => l.msg === `Worker exiting (pid: ${oldest})`, 'the oldest worker handed over');
+    // Every new connection is served at once: none waits on the socket of the worker that drains
+    // (before, such connections waited for its slow request, then were reset). Of 30, some would
+    // have been sent there (1 in 10^5 that none would).
+    for (let i = 0; i < 30; i++) expect((await request(unicorn.url(), { timeoutMs: 5_000 })).status).toBe(200);
+    await load.stop();
+    for (const reply of await Promise.all(slow)) expect(reply.status).toBe(200);
+    await unicorn.waitForLog((l) => l.msg === `Worker (pid:${oldest}) exited with code 0`, 'the removed worker exited', 60_000);
+  });
+});
