@@ -2,12 +2,13 @@
 // How long a worker that runs out of memory takes to die, and how long until its replacement
 // serves: one unicorn with one async worker (benchmarks/apps/runaway.js), a request that makes the
 // worker keep objects until its heap is full (/retain), then /proc polled for the worker's exit and
-// the server asked every 50 ms until a new pid answers. Also the worker's peak VmRSS.
+// the server asked every 50 ms until a new pid answers. Also the worker's peak VmRSS, and when its
+// VmRSS first passed 90% of V8's heap_size_limit (nearFullMs): from then on the heap is about full.
 //
 //   node benchmarks/worker-death.js [--rounds N] [--root CHECKOUT] [-- UNICORN_ARGS...]
 //   NODE_OPTIONS=--max-old-space-size=256 node benchmarks/worker-death.js
 'use strict';
-const { spawn } = require('node:child_process');
+const { execFileSync, spawn } = require('node:child_process');
 const { readFileSync } = require('node:fs');
 const http = require('node:http');
 const path = require('node:path');
@@ -51,6 +52,8 @@ async function round(extraArgs) {
   const first = (await get(url)).trim().split(' ')[1];
   const sent = performance.now();
   await get(`${url}/retain`);
+  const limitMb = Number(execFileSync(process.execPath, ['-p', 'v8.getHeapStatistics().heap_size_limit / 2 ** 20'], { encoding: 'utf8' }));
+  let nearFullMs;
   let peak = 0;
   let diedMs;
   let servedMs;
@@ -58,6 +61,7 @@ async function round(extraArgs) {
     const rss = rssMb(first);
     if (rss === undefined && diedMs === undefined) diedMs = performance.now() - sent;
     peak = Math.max(peak, rss ?? 0);
+    if (nearFullMs === undefined && rss >= 0.9 * limitMb) nearFullMs = performance.now() - sent;
     if (diedMs !== undefined) {
       const body = await get(url);
       if (body && !body.includes(` ${first}`)) servedMs = performance.now() - sent;
@@ -67,7 +71,8 @@ async function round(extraArgs) {
   proc.kill('SIGTERM');
   await new Promise((resolve) => proc.once('exit', resolve));
   const said = /"msg":"(Worker heap [^"]*)"/.exec(log)?.[1] ?? /(FATAL ERROR: [^\n]*)/.exec(log)?.[1];
-  return { diedMs: Math.round(diedMs), servedMs: Math.round(servedMs), peakMb: Math.round(peak), said };
+  const r = (ms) => (ms === undefined ? null : Math.round(ms));
+  return { nearFullMs: r(nearFullMs), diedMs: r(diedMs), servedMs: r(servedMs), afterNearFullMs: r(servedMs - nearFullMs), peakMb: Math.round(peak), said };
 }
 
 async function main() {
