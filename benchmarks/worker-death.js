@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // How long a worker that runs out of memory takes to die, and how long until its replacement
-// serves: one unicorn with one async worker (benchmarks/apps/runaway.js), a request that makes the
+// serves: one unicorn with one async worker (test/fixtures/apps/runaway.js), a request that makes the
 // worker keep objects until its heap is full (/retain), then /proc polled for the worker's exit and
 // the server asked every 50 ms until a new pid answers. Also the worker's peak VmRSS, and when its
 // VmRSS first passed 90% of V8's heap_size_limit (nearFullMs): from then on the heap is about full.
@@ -16,7 +16,7 @@ const path = require('node:path');
 // --root DIR: another checkout's build (to measure before and after a change in one run).
 const rootAt = process.argv.indexOf('--root');
 const ROOT = rootAt >= 0 ? path.resolve(process.argv[rootAt + 1]) : path.join(__dirname, '..');
-const APP = path.join(__dirname, 'apps', 'runaway.js');
+const APP = path.join(__dirname, '..', 'test', 'fixtures', 'apps', 'runaway.js');
 
 function get(url) {
   return new Promise((resolve) => {
