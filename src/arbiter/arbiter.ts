@@ -482,6 +482,10 @@ export class Arbiter {
         this.takeCounts(record, message);
         this.statsRequests.answered(id, message.seq);
         break;
+      case 'unicorn:over-memory':
+        record.rss = message.rss;
+        this.replaceOverMemory(record, message.heap);
+        break;
       case 'unicorn:retire':
         record.requests = message.requests;
         // A worker that accepts on its first listener before the others may ask while booting.
@@ -925,6 +929,15 @@ export class Arbiter {
         this.retire(record, 'max-lifetime', `has run for ${formatDuration(now - record.spawnedAt)} (--max-worker-lifetime ${formatDuration(maxWorkerLifetime)})`);
       }
     }
+  }
+
+  /** The worker passed a memory limit and stops on its own: its replacement starts now. */
+  private replaceOverMemory(record: WorkerRecord, heap: { used: number; limit: number } | undefined): void {
+    const why = heap
+      ? `has ${formatSize(heap.used)} of its ${formatSize(heap.limit)} heap in use after a full GC`
+      : `uses ${formatSize(record.rss)} of memory, over --max-worker-memory ${formatSize(this.settings.maxWorkerMemory)}`;
+    this.retire(record, 'max-memory', why);
+    if (record.state === 'retiring') this.stopWorker(record, record.stopReason ?? 'max-memory');
   }
 
   /** The worker asked to be replaced: it has served --max-requests. */

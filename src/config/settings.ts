@@ -550,7 +550,9 @@ export const SETTINGS = [
     key: 'maxWorkerMemory',
     flags: '--max-worker-memory <SIZE>',
     section: 'recycling',
-    description: 'replace a worker whose resident memory passes this size; 0 for no limit',
+    description:
+      'replace a worker whose resident memory passes this size (read every 100 ms: it stops accepting at once and drains; ' +
+      'growing by a quarter of the limit more meanwhile gets it killed); 0 for no limit',
     accepted: SIZE_FORMS,
     parse: size,
     defaultValue: () => 0,

@@ -15,10 +15,13 @@ import { AccessLog } from './access-log';
 import { forwardedApplier } from './forwarded';
 import { refuseIfNotForHttp2, toHandler } from './handler';
 import { Heartbeat } from './heartbeat';
+import { watchHeap, type HeapState } from './heap-watch';
 import { loadWorkerHooks, type WorkerHooks } from './hooks';
 import { loadApp } from './load';
 import { dropPrivileges, explainDenied } from './privileges';
 import { WorkerServer, type RequestHooks, type WorkerServerOptions } from './server';
+import { startWatchdog } from './watchdog';
+import { formatSize } from '../config/size';
 import { compilePeerList } from '../trusted-peers';
 import { residentMemory } from '../resident-memory';
 import type { TlsMaterial } from '../config/tls';
@@ -36,7 +39,8 @@ delete process.env[WORKER_BOOT_ENV];
 // a JSON error log on stderr its stderr leads to the arbiter (pipesStderr); its own log goes straight
 // to where the arbiter's does: fd 4 is the arbiter's stderr (worker-process.ts).
 const stderrPiped = pipesStderr(boot.settings);
-const log = createLogger({ role: 'worker', worker: boot.workerId }, boot.settings, stderrPiped ? CAPTURED_STDERR_FD : 2);
+const logFd = stderrPiped ? CAPTURED_STDERR_FD : 2;
+const log = createLogger({ role: 'worker', worker: boot.workerId }, boot.settings, logFd);
 for (const stream of [...(boot.settings.captureOutput ? [process.stdout] : []), ...(stderrPiped ? [process.stderr] : [])]) {
   // Those are pipes to the arbiter, which Node writes asynchronously once one is full: what is
   // still queued when the worker exits (an app's last words) would be lost. Written synchronously,
@@ -157,6 +161,9 @@ for (const signal of ['SIGTTIN', 'SIGTTOU', 'SIGWINCH', 'SIGUSR2'] as const) pro
 cluster.worker!.exitedAfterDisconnect = true;
 process.on('disconnect', () => void stopGracefully('arbiter gone', true));
 for (const signal of ['SIGINT', 'SIGQUIT'] as const) process.on(signal, () => void exitNow('quick'));
+// From the start: a boot stuck in a loop holds the listening sockets too.
+startWatchdog(boot, logFd, log, stopOverMemory);
+watchHeap(stopNearHeapLimit);
 process.on('uncaughtException', (err) => {
   // Before the worker is booted (a rejection the app's module left unhandled), it is a boot failure:
   // the arbiter hears why, and says it once (a reload's `ctl reload` answers with it).
@@ -193,6 +200,30 @@ async function stopGracefully(reason: string, closeIdle: boolean, takeQueued = f
   // A last beat: what was served (and published, and dropped) since the previous one reaches the arbiter.
   await sendBeforeExit(heartbeatMessage());
   process.exit(ExitCode.OK);
+}
+
+/** --max-worker-memory passed (the watchdog thread saw it): stop accepting and finish what is in
+ *  flight now, rather than serve on, leaking, until a replacement is ready. New connections wait in
+ *  the listening sockets' backlog for the other workers or the replacement. */
+function stopOverMemory(rss: number): void {
+  if (stopping) return;
+  log.info({ rss }, `Worker (pid: ${process.pid}) uses ${formatSize(rss)} of memory, over --max-worker-memory ${formatSize(boot!.settings.maxWorkerMemory)}; stopping to be replaced`);
+  send({ type: 'unicorn:over-memory', rss });
+  void stopGracefully('max-memory', false);
+}
+
+/** The heap is about to run out (heap-watch.ts): the worker would serve nothing until V8 gave up.
+ *  Its replacement starts now; what is in flight is cut off, as the crash would have. */
+async function stopNearHeapLimit({ used, limit }: HeapState): Promise<void> {
+  if (exiting) return;
+  exiting = true;
+  heartbeat.stop();
+  log.error(
+    { heapUsed: used, heapLimit: limit, inFlight: server?.inFlight() ?? 0 },
+    `Worker heap ${formatSize(used)} of ${formatSize(limit)} in use after a full GC; stopping before it runs out`,
+  );
+  await sendBeforeExit({ type: 'unicorn:over-memory', rss: process.memoryUsage.rss(), heap: { used, limit } });
+  process.exit(ExitCode.ERROR);
 }
 
 /**

@@ -1,0 +1,59 @@
+/**
+ * Notice a worker whose JavaScript heap is about to run out, before V8 does: near its limit, V8
+ * collects the whole heap again and again, each time for longer (seconds, for a heap of
+ * gigabytes), and the worker serves next to nothing for tens of seconds before it dies of it.
+ * After each full collection (a PerformanceObserver of 'gc' entries), the old generation still in
+ * use is compared with its limit: at NEAR_LIMIT of it, the worker is as good as gone.
+ *
+ * V8 does not tell the old generation's limit: heap_size_limit adds the young generation's (48 MB
+ * on Node 22, 192 MB on Node 24), which the old generation never gets. So the limit is the
+ * --max-old-space-size the worker runs with (its Node options or NODE_OPTIONS), where one is given;
+ * without, heap_size_limit, of which the young generation is a twentieth or less (V8's default
+ * limit is some gigabytes).
+ */
+import { constants, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
+import v8 from 'node:v8';
+
+const NEAR_LIMIT = 0.9;
+const MB = 1024 * 1024;
+
+export interface HeapState {
+  /** Bytes of the old generation in use after a full collection. */
+  used: number;
+  /** The old generation's limit, in bytes. */
+  limit: number;
+}
+
+/** Call `onNearLimit` once, after the full collection that finds the heap about to run out. */
+export function watchHeap(onNearLimit: (state: HeapState) => void): void {
+  const limit = oldGenerationLimit();
+  const observer = new PerformanceObserver((list) => {
+    if (!list.getEntries().some(isFullCollection)) return;
+    const used = oldGenerationUsed();
+    if (used < NEAR_LIMIT * limit) return;
+    observer.disconnect();
+    onNearLimit({ used, limit });
+  });
+  observer.observe({ entryTypes: ['gc'] });
+}
+
+function isFullCollection(entry: PerformanceEntry): boolean {
+  return (entry as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR;
+}
+
+function oldGenerationUsed(): number {
+  let used = 0;
+  for (const space of v8.getHeapSpaceStatistics()) if (!space.space_name.startsWith('new_')) used += space.space_used_size;
+  return used;
+}
+
+/** The last --max-old-space-size of NODE_OPTIONS and then the command line, as Node reads them. */
+function oldGenerationLimit(): number {
+  const options = [...(process.env.NODE_OPTIONS ?? '').split(/\s+/), ...process.execArgv];
+  let mb: number | undefined;
+  for (const [i, option] of options.entries()) {
+    const match = /^--max[-_]old[-_]space[-_]size(?:=(\d+))?$/.exec(option);
+    if (match) mb = Number(match[1] ?? options[i + 1]) || mb;
+  }
+  return mb ? mb * MB : v8.getHeapStatistics().heap_size_limit;
+}

@@ -1,0 +1,96 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { request } from '../helpers/http';
+import { Load } from '../helpers/load';
+import { APPS, serve, start, waitUntilGone } from '../helpers/unicorn';
+
+const RUNAWAY = path.join(APPS, 'runaway.js');
+const MB = 1024 * 1024;
+
+/** A process's resident memory now, in bytes, from /proc (0 once it is gone). */
+function vmRss(pid: number): number {
+  try {
+    const kb = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return kb ? Number(kb[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+describe('the watchdog: a worker whose own event loop cannot save it', () => {
+  it('a worker spinning for ever exits within seconds of a kill -9 of the arbiter, and the port can be bound again', async () => {
+    const unicorn = await serve(RUNAWAY, ['-t', '0']);
+    const [worker] = unicorn.workerPids();
+    void request(`${unicorn.url()}/spin`, { timeoutMs: 30_000 }).catch(() => undefined);
+    await unicorn.waitForOutput(`spinning ${worker}`);
+    unicorn.signal('SIGKILL');
+    await unicorn.exited;
+    expect(await waitUntilGone([worker!], 5000)).toEqual([]);
+    // A new unicorn binds the same port (no "address already in use") and serves on it.
+    const again = start(['-b', unicorn.url().replace('http://', ''), '-w', '1', RUNAWAY]);
+    await again.ready(1);
+    expect((await request(again.url())).status).toBe(200);
+  });
+
+  it('--max-worker-memory 150MB holds a worker leaking 100 MB/s to 25% over the limit; it is replaced and no request fails', async () => {
+    const unicorn = await serve(RUNAWAY, ['-k', 'async', '--max-worker-memory', '150MB']);
+    const [worker] = unicorn.workerPids();
+    const load = await Load.start(unicorn.url(), { keepAlive: false, concurrency: 2 });
+    await load.flowing();
+    let peak = 0;
+    const sampler = setInterval(() => (peak = Math.max(peak, vmRss(worker!))), 50);
+    try {
+      expect((await request(`${unicorn.url()}/leak?mbps=100`)).status).toBe(200);
+      const line = await unicorn.waitForLog((l) => l.msg.startsWith('Replacing worker'), 'the replacement', 20_000);
+      expect(line.msg).toMatch(/it uses [\d.]+MB of memory, over --max-worker-memory 150MB$/);
+      expect(await waitUntilGone([worker!], 10_000)).toEqual([]);
+    } finally {
+      clearInterval(sampler);
+    }
+    await unicorn.ready(2);
+    await load.flowing();
+    expect(await load.stop()).toMatchObject({ failed: 0, refused: 0 });
+    // The leak was seen (the samples may miss the last 50 ms of it).
+    expect(peak).toBeGreaterThan(120 * MB);
+    expect(peak).toBeLessThanOrEqual(1.25 * 150 * MB);
+  });
+
+  it('--max-worker-memory: a worker leaking in a loop that never lets it act is killed once it has grown by a quarter of the limit more, and replaced', async () => {
+    const unicorn = await serve(RUNAWAY, ['-k', 'async', '--max-worker-memory', '150MB']);
+    const [worker] = unicorn.workerPids();
+    let peak = 0;
+    const sampler = setInterval(() => (peak = Math.max(peak, vmRss(worker!))), 50);
+    try {
+      const leaking = request(`${unicorn.url()}/leak-spinning?mbps=100`, { timeoutMs: 30_000 }).catch((err: Error) => ({ error: err.message }));
+      const line = await unicorn.waitForLog((l) => l.msg.startsWith(`Killing worker (pid: ${worker})`), 'the kill', 20_000);
+      expect(line.msg).toMatch(/: it uses [\d.]+MB of memory, 0\.25 × --max-worker-memory 150MB more than at [\d.]+MB, when it passed the limit and was told to stop$/);
+      expect(await waitUntilGone([worker!], 10_000)).toEqual([]);
+      // The one request the kill cuts off: the one that leaked.
+      expect(await leaking).toHaveProperty('error');
+    } finally {
+      clearInterval(sampler);
+    }
+    await unicorn.ready(2);
+    expect((await request(unicorn.url())).status).toBe(200);
+    expect(peak).toBeGreaterThan(150 * MB);
+    // The thread looks every 100 ms (10 MB of this leak), once to see the limit passed and once to
+    // see the quarter more; and as much again for a loaded machine.
+    expect(peak).toBeLessThanOrEqual(1.25 * 150 * MB + 30 * MB);
+  });
+});
+
+describe('a worker that runs out of heap', () => {
+  it('stops as its heap nears the limit, saying so, and is replaced, rather than dying of it', async () => {
+    const unicorn = await serve(RUNAWAY, ['-k', 'async'], { workers: 1, env: { NODE_OPTIONS: '--max-old-space-size=128' } });
+    const [worker] = unicorn.workerPids();
+    expect((await request(`${unicorn.url()}/retain`)).status).toBe(200);
+    const line = await unicorn.waitForLog((l) => l.pid === worker && l.msg.startsWith('Worker heap '), 'the stop', 60_000);
+    expect(line.msg).toMatch(/^Worker heap [\d.]+MB of 128MB in use after a full GC; stopping before it runs out$/);
+    const replaced = await unicorn.waitForLog((l) => l.msg.startsWith(`Replacing worker (pid:${worker})`), 'the replacement');
+    expect(replaced.msg).toMatch(/it has [\d.]+MB of its 128MB heap in use after a full GC$/);
+    expect(await waitUntilGone([worker!], 10_000)).toEqual([]);
+    await unicorn.ready(2);
+    expect((await request(unicorn.url())).status).toBe(200);
+    expect(unicorn.stderr).not.toContain('FATAL ERROR');
+  });
+});
