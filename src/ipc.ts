@@ -16,7 +16,12 @@ export type ToWorker =
   /** Sent once, at fork, with --certfile: the certificate and key of the worker's configuration. */
   | { type: 'unicorn:tls'; material: import('./config/tls').TlsMaterial }
   /** `unicorn ctl status` asks: send the counts as they are now (`report`), numbered `seq`. */
-  | { type: 'unicorn:report'; seq: number };
+  | { type: 'unicorn:report'; seq: number }
+  /** sync: serve this connection (the message's handle), which another worker accepted and handed
+   *  back unread; sent to a worker the arbiter takes to be free, or in answer to `free`. */
+  | { type: 'unicorn:connection' }
+  /** sync: the answer to `free` when the arbiter holds no connection for the worker. */
+  | { type: 'unicorn:no-connection' };
 
 /** Worker → arbiter. */
 export type ToArbiter =
@@ -33,6 +38,13 @@ export type ToArbiter =
   | { type: 'unicorn:boot-step'; step: BootStep }
   /** The worker has served its --max-requests: replace it (it serves on until told to stop). */
   | { type: 'unicorn:retire'; requests: number }
+  /** sync: a connection the worker accepted and will not start soon (busy, or stopping), as the
+   *  message's handle, unread: the arbiter passes it to a free sync worker. */
+  | { type: 'unicorn:hand-back' }
+  /** sync: the worker, which handed back or was passed a connection since it last said so, is free
+   *  (`stopping`: it has served its last connection and exits on `no-connection`). It takes no
+   *  connection of its own until the answer: `connection` or `no-connection`. */
+  | { type: 'unicorn:free'; stopping: boolean }
   /** The answer to `report`: a heartbeat's counts, now. Not a heartbeat: a sync worker that answers
    *  while a request runs past --timeout is still to be killed for it. */
   | ({ type: 'unicorn:report'; seq: number } & WorkerCounts);

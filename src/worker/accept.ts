@@ -29,6 +29,8 @@ export interface AcceptGateOptions {
   /** Passed to listen(2) again on every copy: it must match what the arbiter bound with. */
   backlog: number;
   onConnection: (socket: net.Socket) => void;
+  /** Connections arrive paused, nothing read (sync: one not started yet can go back to the arbiter). */
+  pauseOnConnect: boolean;
   /** Ask the arbiter for another copy of listener `index`. */
   requestHandle: (index: number) => void;
   /** Called once, the first time the worker accepts on every listener. */
@@ -99,7 +101,7 @@ export class AcceptGate {
     const handle = slot.spares.shift();
     if (handle) {
       // The same socket options http.Server gives the connections it accepts itself.
-      const server = net.createServer({ allowHalfOpen: true, noDelay: true }, this.options.onConnection);
+      const server = net.createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: this.options.pauseOnConnect }, this.options.onConnection);
       server.on('error', (err) => this.options.log.error({ err, listener: index }, 'Listener copy failed'));
       listenOnHandle(server, handle, this.options.backlog);
       slot.server = server;
