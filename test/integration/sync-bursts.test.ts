@@ -5,11 +5,17 @@
  * for a free worker, so that one worker does not take the burst, and stopping or killing it strands
  * nothing but the request it had started.
  */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
+import tls from 'node:tls';
 import { request, sequential, type Reply } from '../helpers/http';
 import { APPS, serve, type Unicorn } from '../helpers/unicorn';
 
 const ROUTES = path.join(APPS, 'routes.js');
+const SLOW_PEER = path.join(APPS, 'slow-peer.js');
 const BURST = 8;
 const SLOW_MS = 1000;
 
@@ -77,5 +83,64 @@ describe('sync workers and a burst of slow requests after fast ones', () => {
     const failed = all.filter((r) => !('status' in r) || r.status !== 200);
     expect(failed).toHaveLength(1);
     expect(served(all)).toHaveLength(BURST - 1);
+  });
+});
+
+describe('a burst of slow requests over TLS behind a PROXY header, after fast ones', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'unicorn-sync-bursts-'));
+  const CERT = path.join(dir, 'localhost.pem');
+  const KEY = path.join(dir, 'localhost.key');
+  let ca = '';
+
+  beforeAll(() => {
+    execFileSync('/usr/bin/openssl', [
+      ...['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2'],
+      ...['-keyout', KEY, '-out', CERT, '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'],
+    ], { stdio: 'pipe' });
+    ca = readFileSync(CERT, 'utf8');
+  });
+
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  /** GET `target` over TLS after a PROXY v1 header naming `client`: the JSON the app answers. */
+  function proxiedTls(port: number, client: string, target: string): Promise<{ pid: number; remoteAddress: string; encrypted: boolean }> {
+    return new Promise((resolve, reject) => {
+      const raw = net.connect({ port, host: '127.0.0.1' }, () => {
+        raw.write(`PROXY TCP4 ${client} 10.0.0.1 5678 443\r\n`);
+        const socket = tls.connect({ socket: raw, ca, servername: 'localhost' });
+        let reply = '';
+        const bound = setTimeout(() => socket.destroy(new Error(`no answer within 20s; received ${JSON.stringify(reply)}`)), 20_000);
+        socket.setEncoding('utf8').on('data', (chunk: string) => (reply += chunk));
+        socket.on('error', (err) => {
+          clearTimeout(bound);
+          reject(err);
+        });
+        socket.on('close', () => {
+          clearTimeout(bound);
+          try {
+            resolve(JSON.parse(reply.slice(reply.indexOf('\r\n\r\n') + 4)));
+          } catch {
+            reject(new Error(`not an answer: ${JSON.stringify(reply)}`));
+          }
+        });
+        socket.write(`GET ${target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`);
+      });
+      raw.on('error', reject);
+    });
+  }
+
+  it('is spread, and each connection handed back is served whole: its header read, its handshake done, by the worker that takes it', async () => {
+    const args = ['--certfile', CERT, '--keyfile', KEY, '--proxy-protocol', '--proxy-allow-from', '127.0.0.1'];
+    const unicorn = await serve(SLOW_PEER, args, { workers: 2 });
+    const port = Number(new URL(unicorn.addresses()[0]!).port);
+    for (let i = 0; i < 20; i++) await Promise.all([proxiedTls(port, '203.0.113.1', '/'), proxiedTls(port, '203.0.113.2', '/')]);
+    const clients = Array.from({ length: 6 }, (_, i) => `203.0.113.${10 + i}`);
+    const replies = await Promise.all(clients.map((client) => proxiedTls(port, client, `/?ms=${SLOW_MS}`)));
+    expect(replies.map((r) => [r.remoteAddress, r.encrypted])).toEqual(clients.map((client) => [client, true]));
+    const perWorker = new Map<number, number>();
+    for (const { pid } of replies) perWorker.set(pid, (perWorker.get(pid) ?? 0) + 1);
+    expect(Math.max(...perWorker.values())).toBeLessThanOrEqual(4);
+    // Connections did go back: the burst was accepted whole by one worker, as after fast traffic.
+    expect(unicorn.lines('Handed back ').length).toBeGreaterThan(0);
   });
 });
