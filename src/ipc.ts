@@ -1,7 +1,8 @@
 /**
  * Every message that crosses the arbiter/worker boundary, in one place, for both sides. Messages go
  * over the IPC channel `node:cluster` sets up; listening sockets travel with `listener` messages as
- * the handle attached to the message.
+ * the handle attached to the message, and connections a sync worker hands back with `hand-back` and
+ * `connection` messages, as bare handles (nothing read).
  */
 
 /** Arbiter → worker. */
