@@ -1,6 +1,6 @@
 /**
  * A burst of slow requests reaching sync workers that have so far served fast ones: two workers,
- * routes.js, eight concurrent requests of 1 s each. A sync worker must hold no more connections than
+ * routes.js, eight concurrent requests of 0.7 s each. A sync worker must hold no more connections than
  * it has started requests on: a connection it accepted and cannot start soon goes back to the arbiter
  * for a free worker, so that one worker does not take the burst, and stopping or killing it strands
  * nothing but the request it had started.
@@ -17,12 +17,12 @@ import { APPS, serve, type Unicorn } from '../helpers/unicorn';
 const ROUTES = path.join(APPS, 'routes.js');
 const SLOW_PEER = path.join(APPS, 'slow-peer.js');
 const BURST = 8;
-const SLOW_MS = 1000;
+const SLOW_MS = 700;
 
 /** Fast requests two at a time: each worker's requests average well under a millisecond, so that
  *  (before handing back) it takes whatever is waiting at once. */
 async function warmUp(unicorn: Unicorn): Promise<void> {
-  for (let i = 0; i < 20; i++) await Promise.all([sequential(unicorn.url(), 1), sequential(unicorn.url(), 1)]);
+  for (let i = 0; i < 10; i++) await Promise.all([sequential(unicorn.url(), 1), sequential(unicorn.url(), 1)]);
 }
 
 /** The burst, every reply or its error; `slow <pid>` bodies name the worker that served each. */
@@ -52,9 +52,25 @@ describe('sync workers and a burst of slow requests after fast ones', () => {
     expect(Math.max(...ok.map((r) => r.ms))).toBeLessThan(6.5 * SLOW_MS);
   });
 
+  it('spread it over a unix socket too: its connections go back as pipes', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'unicorn-sync-bursts-'));
+    try {
+      const socketPath = path.join(dir, 'app.sock');
+      const unicorn = await serve(ROUTES, ['-b', `unix:${socketPath}`], { workers: 2 });
+      for (let i = 0; i < 10; i++) await Promise.all([request('http://localhost/', { socketPath }), request('http://localhost/', { socketPath })]);
+      const replies = await Promise.all(Array.from({ length: 6 }, () => request(`http://localhost/slow?ms=${SLOW_MS}`, { socketPath, timeoutMs: 30_000 })));
+      const perWorker = new Map<string, number>();
+      for (const { body } of replies) perWorker.set(body, (perWorker.get(body) ?? 0) + 1);
+      expect(Math.max(...perWorker.values())).toBeLessThanOrEqual(4);
+      expect(unicorn.lines('Handed back ').length).toBeGreaterThan(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('TERM to the busy workers strands nothing: each serves what it started, their replacements the rest', async () => {
-    // Shorter than the burst takes in one worker (about 7 s), longer than a request (1 s).
-    const unicorn = await serve(ROUTES, ['--graceful-timeout', '3s'], { workers: 2 });
+    // Shorter than the burst takes in one worker (about 5 s), longer than a request (0.7 s).
+    const unicorn = await serve(ROUTES, ['--graceful-timeout', '2s'], { workers: 2 });
     await warmUp(unicorn);
     const workers = unicorn.workerPids();
     const replies = burst(unicorn);
@@ -133,7 +149,7 @@ describe('a burst of slow requests over TLS behind a PROXY header, after fast on
     const args = ['--certfile', CERT, '--keyfile', KEY, '--proxy-protocol', '--proxy-allow-from', '127.0.0.1'];
     const unicorn = await serve(SLOW_PEER, args, { workers: 2 });
     const port = Number(new URL(unicorn.addresses()[0]!).port);
-    for (let i = 0; i < 20; i++) await Promise.all([proxiedTls(port, '203.0.113.1', '/'), proxiedTls(port, '203.0.113.2', '/')]);
+    for (let i = 0; i < 10; i++) await Promise.all([proxiedTls(port, '203.0.113.1', '/'), proxiedTls(port, '203.0.113.2', '/')]);
     const clients = Array.from({ length: 6 }, (_, i) => `203.0.113.${10 + i}`);
     const replies = await Promise.all(clients.map((client) => proxiedTls(port, client, `/?ms=${SLOW_MS}`)));
     expect(replies.map((r) => [r.remoteAddress, r.encrypted])).toEqual(clients.map((client) => [client, true]));
