@@ -19,8 +19,10 @@ export type ToWorker =
   /** `unicorn ctl status` asks: send the counts as they are now (`report`), numbered `seq`. */
   | { type: 'unicorn:report'; seq: number }
   /** sync: serve this connection (the message's handle), which another worker accepted and handed
-   *  back unread; sent to a worker the arbiter takes to be free, or in answer to `free`. */
+   *  back unread; the answer to `free` when the arbiter holds one. */
   | { type: 'unicorn:connection' }
+  /** sync: the arbiter has begun holding connections handed back: a worker asks (`free`) once free. */
+  | { type: 'unicorn:holding' }
   /** sync: the answer to `free` when the arbiter holds no connection for the worker. */
   | { type: 'unicorn:no-connection' };
 
@@ -42,9 +44,10 @@ export type ToArbiter =
   /** sync: a connection the worker accepted and will not start soon (busy, or stopping), as the
    *  message's handle, unread: the arbiter passes it to a free sync worker. */
   | { type: 'unicorn:hand-back' }
-  /** sync: the worker, which handed back or was passed a connection since it last said so, is free
-   *  (`stopping`: it has served its last connection and exits on `no-connection`). It takes no
-   *  connection of its own until the answer: `connection` or `no-connection`. */
+  /** sync: the worker, which handed back, was passed a connection or was told `holding` since it
+   *  last said so, is free (`stopping`: it has served its last connection and exits on
+   *  `no-connection`). It takes no connection of its own until the answer: `connection` or
+   *  `no-connection`. */
   | { type: 'unicorn:free'; stopping: boolean }
   /** The answer to `report`: a heartbeat's counts, now. Not a heartbeat: a sync worker that answers
    *  while a request runs past --timeout is still to be killed for it. */

@@ -457,7 +457,7 @@ export class Arbiter {
         record.lastBeat = this.now();
         this.log.info({ workerId: id, workerPid: record.pid }, `Worker (pid:${record.pid}) ready`);
         if (record.retireRequested) this.retireServed(record);
-        this.relay.offer();
+        this.relay.ready(id);
         break;
       case 'unicorn:heartbeat':
         record.lastBeat = this.now();
@@ -492,7 +492,6 @@ export class Arbiter {
     if (!record) return;
     this.workers.delete(id);
     this.statsRequests.answered(id);
-    this.relay.gone(id);
     // Its own socket (--reuse-port) waits for its replacement; a stop keeps none beyond the first.
     this.perWorker?.release(id, this.stop ? 1 : this.target);
     const bootFailed = !record.everReady && (code === ExitCode.APP_LOAD_ERROR || code === ExitCode.WORKER_BOOT_ERROR);
@@ -786,6 +785,10 @@ export class Arbiter {
       noConnection: (id) => {
         const record = this.workers.get(id);
         if (record) this.send(record, { type: 'unicorn:no-connection' });
+      },
+      tellHolding: (id) => {
+        const record = this.workers.get(id);
+        if (record) this.send(record, { type: 'unicorn:holding' });
       },
     };
   }

@@ -138,12 +138,15 @@ process.on('message', (message: unknown, handle: unknown) => {
       break;
     case 'unicorn:connection':
       if (!handle) break;
-      // Passed only to a worker that said it is ready; one not serving yet sends it straight back.
+      // Passed only to a worker that asked for it; one not serving yet sends it straight back.
       if (server) server.adopt(adoptConnection(handle as ConnectionHandle));
       else handBack.send([adoptConnection(handle as ConnectionHandle)], 'stopping');
       break;
     case 'unicorn:no-connection':
       server?.noConnection();
+      break;
+    case 'unicorn:holding':
+      server?.holding();
       break;
   }
 });

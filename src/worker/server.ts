@@ -127,7 +127,8 @@ export class WorkerServer {
   private starting: Socket | undefined;
   private startedAt = -Infinity;
   private graceTimer: NodeJS.Timeout | undefined;
-  /** sync: handed back or was passed a connection since it last told the arbiter it is free. */
+  /** sync: handed back, was passed a connection or was told the arbiter holds some, since it last
+   *  told the arbiter it is free. */
   private owesFree = false;
   /** sync: told the arbiter it is free, and takes no connection of its own until the answer. */
   private askedArbiter = false;
@@ -205,11 +206,17 @@ export class WorkerServer {
   };
 
   /** sync: a connection the arbiter passed, another worker's, unread: it goes before the worker's
-   *  own, which are newer. Asked for or not, the worker now owes the arbiter a `free`. */
+   *  own, which are newer. The worker asks for the next once free. */
   adopt(socket: Socket): void {
     this.askedArbiter = false;
     this.owesFree = true;
     this.unstarted.unshift(socket);
+    this.updateSync();
+  }
+
+  /** sync: the arbiter holds connections handed back: ask for one once free (at once if it is). */
+  holding(): void {
+    this.owesFree = true;
     this.updateSync();
   }
 

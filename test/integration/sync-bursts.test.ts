@@ -83,6 +83,17 @@ describe('sync workers and a burst of slow requests after fast ones', () => {
     expect(unicorn.logs.filter((l) => l.msg.startsWith('Graceful stop took longer'))).toEqual([]);
   });
 
+  it('TERM to the arbiter while it holds connections handed back: the stopping workers serve them', async () => {
+    const unicorn = await serve(ROUTES, ['--graceful-timeout', '10s'], { workers: 2 });
+    await warmUp(unicorn);
+    const replies = burst(unicorn);
+    await unicorn.waitForLog((l) => l.msg.startsWith('Handed back '), 'a busy worker handing back');
+    unicorn.signal('SIGTERM');
+    const all = await replies;
+    expect(all.filter((r) => !('status' in r) || r.status !== 200)).toEqual([]);
+    expect(await unicorn.exited).toEqual({ code: 0, signal: null });
+  });
+
   it('kill -9 of a busy worker loses only the request it had started', async () => {
     const unicorn = await serve(ROUTES, [], { workers: 2 });
     await warmUp(unicorn);

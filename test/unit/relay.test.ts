@@ -1,6 +1,6 @@
 /**
- * The arbiter's relay of handed-back connections (arbiter/relay.ts), with fake workers: who gets a
- * connection, when one is held, and what a stopping worker is told.
+ * The arbiter's relay of handed-back connections (arbiter/relay.ts), with fake workers: who hears
+ * that connections are held, who gets one, and what a stopping worker is told.
  */
 import { ConnectionRelay, type ConnectionHandle, type RelayWorkers } from '../../src/arbiter/relay';
 
@@ -10,60 +10,59 @@ function fakeWorkers(ids: number[]) {
   const serving = new Set(ids);
   const passed: Array<[number, string]> = [];
   const noConnection: number[] = [];
+  const told: number[] = [];
   let stopping = false;
   const workers: RelayWorkers = {
     serving: () => [...serving],
     isServing: (id) => serving.has(id),
     stopping: () => stopping,
     pass: (id, handle) => {
-      if (!serving.has(id) && !stopping) return false;
       passed.push([id, (handle as ReturnType<typeof connection>).name]);
       return true;
     },
     noConnection: (id) => noConnection.push(id),
+    tellHolding: (id) => told.push(id),
   };
-  return { workers, serving, passed, noConnection, stop: () => (stopping = true) };
+  return { workers, serving, passed, noConnection, told, stop: () => (stopping = true) };
 }
 
 describe('ConnectionRelay', () => {
-  it('passes what a busy worker hands back to the other workers, one each, and holds the rest', () => {
+  it('holds what a busy worker hands back, and tells the other workers once, as holding begins', () => {
     const fake = fakeWorkers([1, 2, 3]);
     const relay = new ConnectionRelay(fake.workers);
     for (const name of ['a', 'b', 'c']) relay.handedBack(1, connection(name));
-    expect(fake.passed).toEqual([
-      [2, 'a'],
-      [3, 'b'],
-    ]);
-    expect(relay.holding).toBe(1);
+    expect(fake.passed).toEqual([]);
+    expect(fake.told).toEqual([2, 3]);
+    expect(relay.holding).toBe(3);
   });
 
-  it('gives a held connection, oldest first, to the worker that says it is free, and none to those that said nothing since', () => {
+  it('gives a held connection, oldest first, only to a worker that says it is free', () => {
     const fake = fakeWorkers([1, 2]);
     const relay = new ConnectionRelay(fake.workers);
-    for (const name of ['a', 'b', 'c']) relay.handedBack(1, connection(name));
-    expect(fake.passed).toEqual([[2, 'a']]);
+    for (const name of ['a', 'b']) relay.handedBack(1, connection(name));
+    relay.free(2, false);
     relay.free(1, false);
     expect(fake.passed).toEqual([
       [2, 'a'],
       [1, 'b'],
     ]);
+    // Nothing left: the answer says so.
     relay.free(2, false);
-    relay.free(1, false);
-    expect(fake.passed.at(-1)).toEqual([2, 'c']);
-    // Nothing left: the answer says so, and the worker is taken to be free again.
-    expect(fake.noConnection).toEqual([1]);
-    relay.handedBack(2, connection('d'));
-    expect(fake.passed.at(-1)).toEqual([1, 'd']);
+    expect(fake.noConnection).toEqual([2]);
+    // Holding begins again: told again.
+    relay.handedBack(2, connection('c'));
+    expect(fake.told).toEqual([2, 1]);
   });
 
-  it('holds until a worker is ready when none serves', () => {
+  it('tells a worker that becomes ready while connections are held', () => {
     const fake = fakeWorkers([1]);
     const relay = new ConnectionRelay(fake.workers);
+    relay.ready(1);
     relay.handedBack(1, connection('a'));
-    expect(fake.passed).toEqual([]);
+    expect(fake.told).toEqual([]);
     fake.serving.add(2);
-    relay.offer();
-    expect(fake.passed).toEqual([[2, 'a']]);
+    relay.ready(2);
+    expect(fake.told).toEqual([2]);
   });
 
   it('tells a stopping worker it has nothing for it, unless the server is shutting down', () => {
@@ -78,17 +77,14 @@ describe('ConnectionRelay', () => {
     expect(fake.passed).toEqual([[1, 'a']]);
   });
 
-  it('forgets a worker that has gone: a new one with nothing said is passed connections', () => {
+  it('gives nothing to a worker that no longer serves (being replaced) when it says it is free', () => {
     const fake = fakeWorkers([1, 2]);
     const relay = new ConnectionRelay(fake.workers);
-    relay.handedBack(2, connection('a'));
-    expect(fake.passed).toEqual([[1, 'a']]);
-    fake.serving.delete(1);
-    relay.gone(1);
-    relay.handedBack(2, connection('b'));
+    relay.handedBack(1, connection('a'));
+    fake.serving.delete(2);
+    relay.free(2, false);
+    expect(fake.passed).toEqual([]);
+    expect(fake.noConnection).toEqual([2]);
     expect(relay.holding).toBe(1);
-    fake.serving.add(3);
-    relay.offer();
-    expect(fake.passed.at(-1)).toEqual([3, 'b']);
   });
 });
