@@ -1,7 +1,8 @@
 /**
  * Every message that crosses the arbiter/worker boundary, in one place, for both sides. Messages go
  * over the IPC channel `node:cluster` sets up; listening sockets travel with `listener` messages as
- * the handle attached to the message.
+ * the handle attached to the message, and connections a sync worker hands back with `hand-back` and
+ * `connection` messages, as bare handles (nothing read).
  */
 
 /** Arbiter → worker. */
@@ -22,7 +23,14 @@ export type ToWorker =
   | { type: 'unicorn:report'; seq: number }
   /** async: the worker holds more than its share of the keep-alive connections; close those over
    *  `keep` after their next responses, not accepting meanwhile (arbiter/balance.ts). */
-  | { type: 'unicorn:shed'; keep: number };
+  | { type: 'unicorn:shed'; keep: number }
+  /** sync: serve this connection (the message's handle), which another worker accepted and handed
+   *  back unread; the answer to `free` when the arbiter holds one. */
+  | { type: 'unicorn:connection' }
+  /** sync: the arbiter has begun holding connections handed back: a worker asks (`free`) once free. */
+  | { type: 'unicorn:holding' }
+  /** sync: the answer to `free` when the arbiter holds no connection for the worker. */
+  | { type: 'unicorn:no-connection' };
 
 /** Worker → arbiter. */
 export type ToArbiter =
@@ -42,6 +50,14 @@ export type ToArbiter =
   | { type: 'unicorn:over-memory'; rss: number; heap?: { used: number; limit: number } }
   /** The worker has served its --max-requests: replace it (it serves on until told to stop). */
   | { type: 'unicorn:retire'; requests: number }
+  /** sync: a connection the worker accepted and will not start soon (busy, or stopping), as the
+   *  message's handle, unread: the arbiter passes it to a free sync worker. */
+  | { type: 'unicorn:hand-back' }
+  /** sync: the worker, which handed back, was passed a connection or was told `holding` since it
+   *  last said so, is free (`stopping`: it has served its last connection and exits on
+   *  `no-connection`). It takes no connection of its own until the answer: `connection` or
+   *  `no-connection`. */
+  | { type: 'unicorn:free'; stopping: boolean }
   /** The answer to `report`: a heartbeat's counts, now. Not a heartbeat: a sync worker that answers
    *  while a request runs past --timeout is still to be killed for it. */
   | ({ type: 'unicorn:report'; seq: number } & WorkerCounts);

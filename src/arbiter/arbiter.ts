@@ -23,6 +23,7 @@ import { BootAttempts } from './boot-attempts';
 import { ControlServer, PendingReplies, type Reply } from './control';
 import { describeTimeout, describeWait, diagnose, formatStack, type Diagnosis } from './diagnose';
 import { bindAll, closeAll, inheritListeners, type BindOptions, type Listener } from './listeners';
+import { ConnectionRelay, type ConnectionHandle, type RelayWorkers } from './relay';
 import { keepFixedAtStart, LogFileOwnership } from './privileges';
 import { RespawnBackoff, SERVED_AFTER_MS } from './respawn-backoff';
 import { PerWorkerSockets } from './reuse-port';
@@ -206,6 +207,8 @@ export class Arbiter {
   /** async: the spread of keep-alive connections over the workers, and when to look at it next. */
   private readonly balance = new ConnectionBalance();
   private balanceDueAt = Infinity;
+  /** sync: connections workers handed back, on their way to a free worker. */
+  private readonly relay = new ConnectionRelay(this.relayWorkers());
 
   constructor(
     private settings: Settings,
@@ -466,6 +469,7 @@ export class Arbiter {
         record.readyAt = record.lastBeat = this.now();
         this.log.info({ workerId: id, workerPid: record.pid }, `Worker (pid:${record.pid}) ready`);
         if (record.retireRequested) this.retireServed(record);
+        this.relay.ready(id);
         break;
       case 'unicorn:heartbeat':
         record.lastBeat = this.now();
@@ -709,7 +713,7 @@ export class Arbiter {
     const { handle, pid } = record;
     this.workers.set(id, record);
     const captured = pipesStderr(this.settings) ? readOutput(record, this.log, this.settings.captureOutput) : undefined;
-    handle.on('message', (message: unknown) => this.onWorkerMessage(record, message));
+    handle.on('message', (message: unknown, connection: unknown) => this.onWorkerMessage(record, message, connection));
     // A send to a worker that has just died fails; its exit event tells the rest.
     handle.on('error', (err) => this.log.debug({ err, workerId: id }, 'IPC error'));
     handle.on('exit', (code, signal) => {
@@ -805,15 +809,48 @@ export class Arbiter {
     else then(outcome);
   }
 
-  private onWorkerMessage(record: WorkerRecord, message: unknown): void {
+  private onWorkerMessage(record: WorkerRecord, message: unknown, connection: unknown): void {
     if (!isMessage(message)) return;
     const msg = message as ToArbiter;
-    if (msg.type === 'unicorn:need-listener') {
-      // A service, not a change of state: answered at once. A worker being stopped accepts no more.
-      if (!this.stop && record.state !== 'stopping' && this.listeners[msg.index]) this.sendListener(record, msg.index);
-      return;
+    // Services, not changes of state: done at once.
+    switch (msg.type) {
+      case 'unicorn:need-listener':
+        // A worker being stopped accepts no more.
+        if (!this.stop && record.state !== 'stopping' && this.listeners[msg.index]) this.sendListener(record, msg.index);
+        return;
+      case 'unicorn:hand-back':
+        if (connection) this.relay.handedBack(record.id, connection as ConnectionHandle);
+        return;
+      case 'unicorn:free':
+        this.relay.free(record.id, msg.stopping);
+        return;
     }
     this.enqueue({ kind: 'message', id: record.id, message: msg });
+  }
+
+  /** The workers as the relay sees them: sync workers serving, by id. */
+  private relayWorkers(): RelayWorkers {
+    const serving = (record: WorkerRecord | undefined) => record !== undefined && record.sync && (record.state === 'ready' || record.state === 'retiring');
+    return {
+      serving: () => [...this.workers.values()].filter(serving).map((r) => r.id),
+      isServing: (id) => serving(this.workers.get(id)),
+      stopping: () => this.stop !== undefined,
+      pass: (id, connection) => {
+        const record = this.workers.get(id);
+        if (!record?.handle.isConnected()) return false;
+        // The arbiter's copy is closed once the message carrying it is written.
+        record.handle.send({ type: 'unicorn:connection' } satisfies ToWorker, connection as never, () => connection.close());
+        return true;
+      },
+      noConnection: (id) => {
+        const record = this.workers.get(id);
+        if (record) this.send(record, { type: 'unicorn:no-connection' });
+      },
+      tellHolding: (id) => {
+        const record = this.workers.get(id);
+        if (record) this.send(record, { type: 'unicorn:holding' });
+      },
+    };
   }
 
   private sendListener(record: WorkerRecord, index: number): void {

@@ -28,6 +28,8 @@ export interface WorkerRecord {
   state: WorkerState;
   /** The configuration it was started with: bumped by each reload. */
   generation: number;
+  /** Its worker class is sync: it may be passed connections other workers handed back. */
+  sync: boolean;
   spawnedAt: number;
   everReady: boolean;
   /** When it said it was ready (undefined: never). */
@@ -193,6 +195,7 @@ export function forkWorker(settings: Settings, fork: ForkContext, cannotFork: (e
     handle,
     state: 'booting',
     generation,
+    sync: s.workerClass === 'sync',
     spawnedAt: now,
     everReady: false,
     lastBeat: now,

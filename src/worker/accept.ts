@@ -30,6 +30,8 @@ export interface AcceptGateOptions {
   /** Passed to listen(2) again on every copy: it must match what the arbiter bound with. */
   backlog: number;
   onConnection: (socket: net.Socket) => void;
+  /** Connections arrive paused, nothing read (sync: one not started yet can go back to the arbiter). */
+  pauseOnConnect: boolean;
   /** Ask the arbiter for another copy of listener `index`. */
   requestHandle: (index: number) => void;
   /** Called once, the first time the worker accepts on every listener. */
@@ -159,7 +161,7 @@ export class AcceptGate {
     const handle = slot.spares.shift();
     if (handle) {
       // The same socket options http.Server gives the connections it accepts itself.
-      const server = net.createServer({ allowHalfOpen: true, noDelay: true }, this.onConnection);
+      const server = net.createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: this.options.pauseOnConnect }, this.onConnection);
       server.on('error', (err: NodeJS.ErrnoException) => {
         // An accept that failed for want of a descriptor (libuv could not close the backlog instead).
         if (err.code === 'EMFILE' || err.code === 'ENFILE') this.backoff.acceptFailed(err.code);

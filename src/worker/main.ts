@@ -13,6 +13,7 @@ import { createLogger, reopenLogs } from '../log';
 import { AcceptGate, refuseAppListen, type RawHandle } from './accept';
 import { AccessLog } from './access-log';
 import { forwardedApplier } from './forwarded';
+import { adoptConnection, HandBack, type ConnectionHandle } from './hand-back';
 import { refuseIfNotForHttp2, toHandler } from './handler';
 import { Heartbeat } from './heartbeat';
 import { watchHeap, type HeapState } from './heap-watch';
@@ -80,11 +81,21 @@ const gate = new AcceptGate({
   listenerCount: boot.listeners.length,
   backlog: boot.settings.backlog,
   onConnection: (socket) => server!.onConnection(socket),
+  pauseOnConnect: boot.settings.workerClass === 'sync',
   requestHandle: (index) => send({ type: 'unicorn:need-listener', index }),
   onListening: () => send({ type: 'unicorn:ready' }),
   descriptorLimit,
   log,
 });
+
+/** sync: connections the worker will not start soon go back to the arbiter (server.ts). */
+const handBack = new HandBack(
+  {
+    connected: () => process.connected,
+    send: (handle, sent) => process.send!({ type: 'unicorn:hand-back' } satisfies ToArbiter, handle as never, {}, () => sent()),
+  },
+  log,
+);
 
 /**
  * SIGUSR1 makes Node open the inspector, on a free loopback port: the arbiter does it to read the
@@ -143,6 +154,18 @@ process.on('message', (message: unknown, handle: unknown) => {
     case 'unicorn:shed':
       server?.shed(msg.keep);
       break;
+    case 'unicorn:connection':
+      if (!handle) break;
+      // Passed only to a worker that asked for it; one not serving yet sends it straight back.
+      if (server) server.adopt(adoptConnection(handle as ConnectionHandle));
+      else handBack.send([adoptConnection(handle as ConnectionHandle)], 'stopping');
+      break;
+    case 'unicorn:no-connection':
+      server?.noConnection();
+      break;
+    case 'unicorn:holding':
+      server?.holding();
+      break;
   }
 });
 
@@ -159,7 +182,11 @@ for (const signal of ['SIGTTIN', 'SIGTTOU', 'SIGWINCH', 'SIGUSR2'] as const) pro
 // The arbiter is gone (even killed with SIGKILL): finish what is in flight and go, no orphans.
 // node:cluster's own 'disconnect' handler would exit at once unless told the disconnect is expected.
 cluster.worker!.exitedAfterDisconnect = true;
-process.on('disconnect', () => void stopGracefully('arbiter gone', true));
+process.on('disconnect', () => {
+  // An answer to `free` will not come: the worker serves on without one.
+  server?.noConnection();
+  void stopGracefully('arbiter gone', true);
+});
 for (const signal of ['SIGINT', 'SIGQUIT'] as const) process.on(signal, () => void exitNow('quick'));
 // From the start: a boot stuck in a loop holds the listening sockets too.
 startWatchdog(boot, logFd, log, stopOverMemory);
@@ -278,6 +305,12 @@ async function start(): Promise<void> {
         send({ type: 'unicorn:retire', requests: server!.served });
       },
       onSyncRequest: () => heartbeat.touch(),
+      handBack: (sockets, why) => handBack.send(sockets, why),
+      free: (stopping) => {
+        if (!process.connected) return false;
+        send({ type: 'unicorn:free', stopping });
+        return true;
+      },
     }, requestHooks(hooks));
     log.info({ shape: handler.shape }, `Worker serving ${settings.app.raw} as ${handler.shape}`);
     server.start();

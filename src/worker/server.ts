@@ -35,6 +35,12 @@ export interface WorkerServerEvents {
   onLimit(): void;
   /** sync: a request starts, or is done and the worker is free. */
   onSyncRequest(): void;
+  /** sync: send connections not started, unread, to the arbiter for a free worker; false, sending
+   *  none, when there is no arbiter to take them. */
+  handBack(sockets: Socket[], why: 'busy' | 'stopping'): boolean;
+  /** sync: tell the arbiter the worker is free (`stopping`: and has nothing left to serve), which
+   *  answers with adopt() or noConnection(); false when there is no arbiter to ask. */
+  free(stopping: boolean): boolean;
 }
 
 /** The per-request hooks a worker's plugins have (none: requests take the plain path). */
@@ -61,8 +67,9 @@ const SERVICE_TIME_CAP_MS = 4 * SLOW_REQUEST_MS;
  *  request the scheduler held up on a loaded machine seldom takes this long, let alone twice. */
 const HOLDING_REQUEST_MS = 50;
 const SLOW_REQUEST_MEMORY_MS = 10_000;
-/** sync: after taking one connection of a burst, how long the worker waits for its request before
- *  accepting again anyway (a client that connects early and sends nothing must not hold it). */
+/** sync: after starting a connection, how long the worker waits for its request before it starts
+ *  another, or (taking one connection at a time) accepts again (a client that connects early and
+ *  sends nothing must not hold it). */
 const IDLE_CONNECTION_GRACE_MS = 100;
 /** async, shedding (WorkerServer.shed): how long the gate stays paused once the last connection to
  *  shed has had its closing response, so that its client's reconnection goes to another worker;
@@ -74,13 +81,15 @@ const SHED_MAX_MS = 1000;
  * A worker's HTTP side: Node's own http.Server (never listening itself; the accept gate hands it
  * connections), the request dispatch for the worker class, and the graceful drain.
  *
- * - `sync`: one request at a time, `Connection: close` on every response. A request still in flight
- *   after the event-loop turn it arrived in pauses the gate until it is done, so new connections go
- *   to other workers instead of queuing behind it. While requests are slow on average (and before
- *   the first one has been timed), the worker also pauses as soon as it accepts a connection, so
- *   that a burst of clients is spread over the workers instead of being taken by the first one to
- *   wake. While requests are fast a burst is cheaper to serve than to spread, and pausing (which
- *   costs a round trip to the arbiter) is skipped.
+ * - `sync`: one request at a time, `Connection: close` on every response. Connections arrive paused
+ *   and wait unread until the worker starts them, one at a time. A request still in flight after the
+ *   event-loop turn it arrived in pauses the gate until it is done, so new connections go to other
+ *   workers instead of queuing behind it, and hands the connections not started back to the arbiter
+ *   (hand-back.ts), which passes each to a free worker: a busy worker holds only the request it
+ *   started. While requests are slow on average (and before the first one has been timed), the
+ *   worker also pauses as soon as it accepts a connection, so that a burst of clients is spread over
+ *   the workers by the kernel, without handing back. While requests are fast a burst is cheaper to
+ *   serve than to spread, and pausing (which costs a round trip to the arbiter) is skipped.
  * - `async`: concurrent requests with keep-alive; at `--worker-connections` open connections the
  *   gate is paused until one closes. Asked to shed (the arbiter's balancing), it closes its excess
  *   keep-alive connections after their next responses, paused meanwhile.
@@ -116,13 +125,23 @@ export class WorkerServer {
    *  worker takes one connection at a time because of such requests. */
   private slowSeenAt = -Infinity;
   private carefulUntil = -Infinity;
-  /** sync: when the worker last paused on accepting a connection, and the timer that ends it. */
-  private acceptedAt = -Infinity;
+  /** sync: connections accepted, or passed by the arbiter, and not given to the HTTP server yet:
+   *  paused with nothing read, so that each can still go back to the arbiter whole. */
+  private readonly unstarted: Socket[] = [];
+  /** sync: the connection started last, while its first request is awaited; when it was started,
+   *  and the timer that ends the wait. */
+  private starting: Socket | undefined;
+  private startedAt = -Infinity;
   private graceTimer: NodeJS.Timeout | undefined;
   /** async, shedding: connections still to close after their next response, and the timer that
    *  ends the shed (and its pause). */
   private toShed = 0;
   private shedTimer: NodeJS.Timeout | undefined;
+  /** sync: handed back, was passed a connection or was told the arbiter holds some, since it last
+   *  told the arbiter it is free. */
+  private owesFree = false;
+  /** sync: told the arbiter it is free, and takes no connection of its own until the answer. */
+  private askedArbiter = false;
   private readonly proxyProtocol: ProxyProtocolOptions | undefined;
 
   constructor(
@@ -181,18 +200,58 @@ export class WorkerServer {
     this.updateGate();
   }
 
-  /** Called by the gate for each accepted connection. */
+  /** Called by the gate for each accepted connection (sync: paused, nothing read). */
   readonly onConnection = (socket: Socket): void => {
+    if (this.sync) {
+      // Pausing here, inside libuv's accept loop, ends the loop: the rest of a burst goes elsewhere.
+      if (this.isSlow()) this.gate.pause();
+      this.unstarted.push(socket);
+      this.updateSync();
+      return;
+    }
     this.sockets.add(socket);
     socket.on('close', this.socketClosed);
-    if (this.sync ? this.isSlow() : this.sockets.size >= this.workerConnections) {
-      // Pausing here, inside libuv's accept loop, ends the loop: the rest of a burst goes elsewhere.
-      this.gate.pause();
-      if (this.sync) this.awaitRequest();
-    }
+    if (this.sockets.size >= this.workerConnections) this.gate.pause();
     if (this.proxyProtocol) readProxyHeader(socket, this.proxyProtocol, this.serve);
     else this.http.emit('connection', socket);
   };
+
+  /** sync: a connection the arbiter passed, another worker's, unread: it goes before the worker's
+   *  own, which are newer. The worker asks for the next once free. */
+  adopt(socket: Socket): void {
+    this.askedArbiter = false;
+    this.owesFree = true;
+    this.unstarted.unshift(socket);
+    this.updateSync();
+  }
+
+  /** sync: the arbiter holds connections handed back: ask for one once free (at once if it is). */
+  holding(): void {
+    this.owesFree = true;
+    this.updateSync();
+  }
+
+  /** sync: the arbiter's answer to `free` when it holds nothing for this worker. */
+  noConnection(): void {
+    if (!this.askedArbiter) return;
+    this.askedArbiter = false;
+    if (this.draining && this.sockets.size === 0 && this.unstarted.length === 0) this.onDrained?.();
+    else this.updateSync();
+  }
+
+  /** sync: give a connection to the HTTP server, which reads it from now on. */
+  private startSync(socket: Socket): void {
+    this.starting = socket;
+    this.startedAt = performance.now();
+    this.sockets.add(socket);
+    socket.on('close', this.socketClosed);
+    if (this.proxyProtocol) {
+      readProxyHeader(socket, this.proxyProtocol, this.serve);
+      socket.resume();
+    } else {
+      this.serve(socket);
+    }
+  }
 
   /** Hand a connection whose PROXY header has been read to Node's HTTP or TLS server: it comes
    *  paused, what followed the header in its buffer (readProxyHeader). node:http reads that through
@@ -201,12 +260,6 @@ export class WorkerServer {
     this.http.emit('connection', socket);
     if (!this.secure) socket.resume();
   };
-
-  /** sync: paused on a new connection; accept again after the grace, unless a request came. */
-  private awaitRequest(): void {
-    this.acceptedAt = performance.now();
-    this.armGrace(IDLE_CONNECTION_GRACE_MS);
-  }
 
   /** sync: look at the gate again in `ms`. A timer can fire a little early by the clock the grace is
    *  measured with (it counts from the event loop's cached time), so the check re-arms it until the
@@ -227,7 +280,10 @@ export class WorkerServer {
 
   private onConnectionClose(socket: Socket): void {
     this.sockets.delete(socket);
-    if (this.draining) {
+    if (this.sync) {
+      if (socket === this.starting) this.starting = undefined;
+      this.updateSync();
+    } else if (this.draining) {
       if (this.sockets.size === 0) this.onDrained?.();
     } else {
       this.updateGate();
@@ -240,17 +296,66 @@ export class WorkerServer {
   }
 
   private updateGate(): void {
-    let accept: boolean;
-    if (this.draining) accept = false;
-    else if (!this.sync) accept = this.sockets.size < this.workerConnections && this.shedTimer === undefined;
-    else if (this.busy) accept = false;
-    else {
-      const graceLeft = this.isSlow() ? IDLE_CONNECTION_GRACE_MS - (performance.now() - this.acceptedAt) : 0;
-      if (graceLeft > 0) this.armGrace(Math.ceil(graceLeft));
-      accept = graceLeft <= 0;
-    }
-    if (accept) this.gate.resume();
+    if (this.sync) return this.updateSync();
+    if (!this.draining && this.sockets.size < this.workerConnections && this.shedTimer === undefined) this.gate.resume();
     else this.gate.pause();
+  }
+
+  /**
+   * sync: what the worker does next, from its state. Busy past the turn its request arrived in, it
+   * stops accepting and hands back what it has not started: that would wait for the request. Free,
+   * it starts the next connection; with none left, it tells the arbiter it is free if it owes that
+   * (and takes the arbiter's connection first), or else accepts. While a started connection's first
+   * request is awaited, the next waits (for at most the grace).
+   */
+  private updateSync(): void {
+    if (this.busy) {
+      this.gate.pause();
+      this.handBack(this.draining ? 'stopping' : 'busy');
+      return;
+    }
+    if (this.askedArbiter) return;
+    const graceLeft = this.starting ? IDLE_CONNECTION_GRACE_MS - (performance.now() - this.startedAt) : 0;
+    if (graceLeft > 0) {
+      this.armGrace(Math.ceil(graceLeft));
+      // Fast on average, the worker accepts meanwhile: what it accepts waits unread, and goes back
+      // to the arbiter if the request turns out to outlive its turn.
+      if (this.isSlow()) this.gate.pause();
+      else this.gate.resume();
+      return;
+    }
+    const next = this.unstarted.shift();
+    if (next) {
+      this.startSync(next);
+      this.updateSync();
+    } else if (this.owesFree || (this.draining && this.sockets.size === 0)) {
+      // Draining with nothing left: the arbiter may hold connections only stopping workers will
+      // serve (the server is shutting down).
+      this.askArbiter();
+    } else if (!this.draining) {
+      this.gate.resume();
+    }
+  }
+
+  /** sync: send what has not started to the arbiter (kept, to serve here, if there is none). */
+  private handBack(why: 'busy' | 'stopping'): void {
+    if (this.unstarted.length === 0) return;
+    if (!this.events.handBack(this.unstarted, why)) return;
+    this.unstarted.length = 0;
+    this.owesFree = true;
+  }
+
+  /** sync: tell the arbiter the worker is free, and accept nothing until it answers. */
+  private askArbiter(): void {
+    this.gate.pause();
+    this.owesFree = false;
+    if (this.events.free(this.draining)) {
+      this.askedArbiter = true;
+    } else if (this.draining) {
+      if (this.sockets.size === 0) this.onDrained?.();
+    } else {
+      this.gate.resume();
+    }
   }
 
   private readonly dispatch = (req: IncomingMessage, res: ServerResponse): void => {
@@ -294,6 +399,8 @@ export class WorkerServer {
 
   private runSync(req: IncomingMessage, res: ServerResponse): void {
     this.busy = true;
+    // Its first request has come (or another's): the next connection waits for this one's end.
+    this.starting = undefined;
     const started = performance.now();
     this.current = req;
     this.currentStarted = started;
@@ -318,8 +425,6 @@ export class WorkerServer {
     this.busy = false;
     this.current = undefined;
     this.events.onSyncRequest();
-    // The connection that paused the gate has had its request: no need to wait out the grace.
-    this.acceptedAt = -Infinity;
     for (let next = this.waiting.shift(); next; next = this.waiting.shift()) {
       const [req, res] = next;
       // A request pipelined behind one whose response closed the connection (every sync response
@@ -329,12 +434,12 @@ export class WorkerServer {
       if (this.busy) {
         // Still busy once the events that came with this one are handled: stop taking connections.
         setImmediate(() => {
-          if (this.busy) this.updateGate();
+          if (this.busy) this.updateSync();
         });
         return;
       }
     }
-    this.updateGate();
+    this.updateSync();
   }
 
   /** Open connections, for the heartbeat (and the arbiter's balancing). */
@@ -429,12 +534,22 @@ export class WorkerServer {
     if (this.draining) return this.drained;
     this.draining = true;
     clearTimeout(this.graceTimer);
+    this.graceTimer = undefined;
     clearTimeout(this.shedTimer);
     this.drained = this.gate.close(takeQueued).then(() => {
       this.log.debug({ connections: this.sockets.size }, 'Stopped accepting; finishing the open connections');
       // After the last accept: a session begun on a connection taken from the queue closes too.
       this.secure?.closeSessions();
-      if (this.sockets.size > 0) return new Promise<void>((resolve) => (this.onDrained = resolve));
+      const closed = new Promise<void>((resolve) => (this.onDrained = resolve));
+      // sync: what has not started goes back to the arbiter (for a free worker), and once the last
+      // connection is done the arbiter is asked whether it holds any (updateSync).
+      if (this.sync) {
+        this.handBack('stopping');
+        this.updateSync();
+      } else if (this.sockets.size === 0) {
+        this.onDrained!();
+      }
+      return closed;
     });
     await this.drained;
     clearInterval(this.sweep);
