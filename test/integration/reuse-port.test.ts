@@ -64,8 +64,10 @@ describe('--reuse-port: a worker that leaves takes its socket out of the port fi
     unicorn.signal('SIGTTOU');
     const replies = await Promise.all(waiting.map((w) => w.reply));
     for (const reply of replies) expect(reply.status).toBe(200);
-    // 16 connections over two sockets: the removed worker's had some of them (1 in 2^15 it had none).
-    expect(replies.map((reply) => reply.pid)).toContain(pids[0]);
+    // 16 connections over two sockets: the removed worker's had some of them (1 in 2^15 it had none),
+    // and took them: it served them, or, busy, handed them back for the other worker to serve.
+    const handedBack = unicorn.lines('Handed back ').filter((l) => l.pid === pids[0]);
+    expect(replies.some((reply) => reply.pid === pids[0]) || handedBack.length > 0).toBe(true);
     for (const reply of await Promise.all(slow)) expect(reply.status).toBe(200);
     await unicorn.waitForLog((l) => l.msg === `Worker (pid:${pids[0]}) exited with code 0`, 'the removed worker exited', 60_000);
   });
