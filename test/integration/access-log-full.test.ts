@@ -64,6 +64,20 @@ async function loadUntil(load: Load, count: number): Promise<void> {
   await load.flowing(count, 60_000);
 }
 
+/** Keep-alive load of about 60 MB of lines, after a warm-up: each worker's memory must grow by less
+ *  than GROWTH_LIMIT meanwhile, and a worker must have said it drops lines. The load goes on. */
+async function loadWhileDropping(unicorn: Unicorn): Promise<Load> {
+  const workers = unicorn.workerPids();
+  const load = await Load.start(`${unicorn.url()}${PADDED}`, { keepAlive: true, concurrency: 8, pauseMs: 0 });
+  await loadUntil(load, 1000);
+  const before = workers.map(rss);
+  await loadUntil(load, 15_000);
+  const growth = workers.map((pid, i) => rss(pid) - before[i]!);
+  for (const bytes of growth) expect(bytes).toBeLessThan(GROWTH_LIMIT);
+  await unicorn.waitForLog((l) => l.role === 'worker' && l.msg.startsWith('Dropping access-log lines'), 'a worker saying it drops lines');
+  return load;
+}
+
 describe('an access log that cannot be written', () => {
   it('on a full disk (ENOSPC): memory stays bounded, drops are counted and said (error log, ctl stats), no request fails, and every line is whole once it can be written', async () => {
     const dir = tempDir();
@@ -72,15 +86,7 @@ describe('an access log that cannot be written', () => {
     symlinkSync('/dev/full', file);
     const unicorn = start(['-b', '127.0.0.1:0', '-w', '2', '-k', 'async', '--access-logfile', file, '--control-socket', socket, ROUTES]);
     await unicorn.ready(2);
-    const workers = unicorn.workerPids();
-    const load = await Load.start(`${unicorn.url()}${PADDED}`, { keepAlive: true, concurrency: 8, pauseMs: 0 });
-    await loadUntil(load, 1000);
-    const before = workers.map(rss);
-    // About 60 MB of lines.
-    await loadUntil(load, 15_000);
-    const growth = workers.map((pid, i) => rss(pid) - before[i]!);
-    for (const bytes of growth) expect(bytes).toBeLessThan(GROWTH_LIMIT);
-    await unicorn.waitForLog((l) => l.role === 'worker' && l.msg.startsWith('Dropping access-log lines'), 'a worker saying it drops lines');
+    const load = await loadWhileDropping(unicorn);
     const during = await stats(socket);
     expect(during.accessLogDropped).toBeGreaterThan(0);
     expect(during.accessLogDropped).toBe(during.workers.reduce((sum, w) => sum + w.accessLogDropped, 0));
@@ -118,15 +124,7 @@ describe('an access log that cannot be written', () => {
     const unicorn = start(['-b', '127.0.0.1:0', '-w', '2', '-k', 'async', '--graceful-timeout', '20', '--access-logfile', fifo, ROUTES]);
     try {
       await unicorn.ready(2);
-      const workers = unicorn.workerPids();
-      const load = await Load.start(`${unicorn.url()}${PADDED}`, { keepAlive: true, concurrency: 8, pauseMs: 0 });
-      await loadUntil(load, 1000);
-      const before = workers.map(rss);
-      // About 60 MB of lines.
-      await loadUntil(load, 15_000);
-      const growth = workers.map((pid, i) => rss(pid) - before[i]!);
-      for (const bytes of growth) expect(bytes).toBeLessThan(GROWTH_LIMIT);
-      await unicorn.waitForLog((l) => l.role === 'worker' && l.msg.startsWith('Dropping access-log lines'), 'a worker saying it drops lines');
+      const load = await loadWhileDropping(unicorn);
 
       // Read now: what waited is written, then what comes.
       let text = '';
