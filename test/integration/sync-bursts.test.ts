@@ -6,18 +6,20 @@
  * nothing but the request it had started.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
 import { request, sequential, type Reply } from '../helpers/http';
-import { APPS, serve, type Unicorn } from '../helpers/unicorn';
+import { APPS, serve, start, type Unicorn } from '../helpers/unicorn';
 
 const ROUTES = path.join(APPS, 'routes.js');
 const SLOW_PEER = path.join(APPS, 'slow-peer.js');
 const BURST = 8;
 const SLOW_MS = 700;
+/** Longer than a request of the burst takes, with room for a loaded machine. */
+const FROZEN_MS = 2500;
 
 /** Fast requests two at a time: each worker's requests average well under a millisecond, so that
  *  (before handing back) it takes whatever is waiting at once. */
@@ -26,9 +28,9 @@ async function warmUp(unicorn: Unicorn): Promise<void> {
 }
 
 /** The burst, every reply or its error; `slow <pid>` bodies name the worker that served each. */
-function burst(unicorn: Unicorn): Promise<Array<Reply | { error: string }>> {
+function burst(unicorn: Unicorn, timeoutMs = 30_000): Promise<Array<Reply | { error: string }>> {
   return Promise.all(
-    Array.from({ length: BURST }, () => request(`${unicorn.url()}/slow?ms=${SLOW_MS}`, { timeoutMs: 30_000 }).catch((err: Error) => ({ error: err.message }))),
+    Array.from({ length: BURST }, () => request(`${unicorn.url()}/slow?ms=${SLOW_MS}`, { timeoutMs }).catch((err: Error) => ({ error: err.message }))),
   );
 }
 
@@ -98,6 +100,62 @@ describe('sync workers and a burst of slow requests after fast ones', () => {
     const started = startedBy(unicorn).length;
     expect(started).toBeGreaterThanOrEqual(handedBack + 1);
     expect(served(all)).toHaveLength(started);
+  });
+
+  it('a frozen arbiter does not stop a free worker accepting: fresh clients are answered meanwhile', async () => {
+    const unicorn = await serve(ROUTES, [], { workers: 2 });
+    await warmUp(unicorn);
+    const replies = burst(unicorn);
+    await unicorn.waitForLog((l) => l.msg.startsWith('Handed back '), 'a busy worker handing back');
+    // Both workers will ask the frozen arbiter for what it holds once their requests are done;
+    // neither may wait for the answer longer than a moment.
+    process.kill(unicorn.pid, 'SIGSTOP');
+    let thawedAt = Infinity;
+    const thaw = new Promise<void>((resolve) =>
+      setTimeout(() => {
+        thawedAt = performance.now();
+        process.kill(unicorn.pid, 'SIGCONT');
+        resolve();
+      }, FROZEN_MS),
+    );
+    try {
+      const fresh = await Promise.all(
+        [1, 2].map(() =>
+          request(unicorn.url(), { timeoutMs: 10_000 }).then(
+            (reply) => ({ status: reply.status, beforeThaw: performance.now() < thawedAt }),
+            (err: Error) => ({ error: err.message }),
+          ),
+        ),
+      );
+      expect(fresh).toEqual([
+        { status: 200, beforeThaw: true },
+        { status: 200, beforeThaw: true },
+      ]);
+    } finally {
+      await thaw;
+    }
+    // What the arbiter held while frozen is served once it runs again.
+    expect(served(await replies)).toHaveLength(BURST);
+  });
+
+  it('HUP from sync to async while connections are held: the new workers serve them', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'unicorn-sync-bursts-'));
+    try {
+      const file = path.join(dir, 'unicorn.config.mjs');
+      writeFileSync(file, "export default { workers: 2, workerClass: 'sync' };");
+      const unicorn = start(['-b', '127.0.0.1:0', ROUTES], { cwd: dir });
+      await unicorn.ready(2);
+      await warmUp(unicorn);
+      const replies = burst(unicorn, 20_000);
+      await unicorn.waitForLog((l) => l.msg.startsWith('Handed back '), 'a busy worker handing back');
+      writeFileSync(file, "export default { workers: 2, workerClass: 'async' };");
+      unicorn.signal('SIGHUP');
+      const all = await replies;
+      expect(all.filter((r) => !('status' in r) || r.status !== 200)).toEqual([]);
+      await unicorn.waitForLog((l) => l.msg.startsWith('Reload complete'), 'the reload');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('kill -9 of a busy worker loses only the request it had started', async () => {
