@@ -5,12 +5,12 @@
  * for a free worker, so that one worker does not take the burst, and stopping or killing it strands
  * nothing but the request it had started.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
+import { TestCertificates } from '../helpers/certificates';
 import { request, sequential, type Reply } from '../helpers/http';
 import { APPS, serve, start, type Unicorn } from '../helpers/unicorn';
 
@@ -181,20 +181,17 @@ describe('sync workers and a burst of slow requests after fast ones', () => {
 });
 
 describe('a burst of slow requests over TLS behind a PROXY header, after fast ones', () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'unicorn-sync-bursts-'));
-  const CERT = path.join(dir, 'localhost.pem');
-  const KEY = path.join(dir, 'localhost.key');
+  const certificates = new TestCertificates('unicorn-sync-bursts-');
+  const CERT = certificates.file('localhost.pem');
+  const KEY = certificates.file('localhost.key');
   let ca = '';
 
   beforeAll(() => {
-    execFileSync('/usr/bin/openssl', [
-      ...['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2'],
-      ...['-keyout', KEY, '-out', CERT, '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'],
-    ], { stdio: 'pipe' });
-    ca = readFileSync(CERT, 'utf8');
+    certificates.selfSigned('localhost');
+    ca = certificates.pem('localhost.pem');
   });
 
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  afterAll(() => certificates.remove());
 
   /** GET `target` over TLS after a PROXY v1 header naming `client`: the JSON the app answers. */
   function proxiedTls(port: number, client: string, target: string): Promise<{ pid: number; remoteAddress: string; encrypted: boolean }> {
