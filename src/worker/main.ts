@@ -156,7 +156,8 @@ process.on('message', (message: unknown, handle: unknown) => {
       break;
     case 'unicorn:connection':
       if (!handle) break;
-      // Passed only to a worker that asked for it; one not serving yet sends it straight back.
+      // Passed to a sync worker only when it asked, to an async one once ready; one not serving
+      // yet sends it straight back.
       if (server) server.adopt(adoptConnection(handle as ConnectionHandle));
       else handBack.send([adoptConnection(handle as ConnectionHandle)], 'stopping');
       break;
