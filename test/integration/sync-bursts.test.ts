@@ -102,24 +102,30 @@ describe('sync workers and a burst of slow requests after fast ones', () => {
     expect(served(all)).toHaveLength(started);
   });
 
-  it('a frozen arbiter does not stop a free worker accepting: fresh clients are answered meanwhile', async () => {
+  it('a frozen arbiter does not stop free workers accepting: fresh clients are answered meanwhile', async () => {
     const unicorn = await serve(ROUTES, [], { workers: 2 });
     await warmUp(unicorn);
     const replies = burst(unicorn);
-    await unicorn.waitForLog((l) => l.msg.startsWith('Handed back '), 'a busy worker handing back');
-    // Both workers will ask the frozen arbiter for what it holds once their requests are done;
-    // neither may wait for the answer longer than a moment.
+    // Both workers busy, and connections held: each asks the arbiter for one once its request is done.
+    await unicorn.waitForLog(
+      () => new Set(startedBy(unicorn)).size === 2 && unicorn.lines('Handed back ').length > 0,
+      'both workers busy, and one handing back',
+    );
+    const startedBeforeFreeze = startedBy(unicorn).length;
     process.kill(unicorn.pid, 'SIGSTOP');
     let thawedAt = Infinity;
+    let startedWhileFrozen = 0;
     const thaw = new Promise<void>((resolve) =>
       setTimeout(() => {
         thawedAt = performance.now();
+        startedWhileFrozen = startedBy(unicorn).length - startedBeforeFreeze;
         process.kill(unicorn.pid, 'SIGCONT');
         resolve();
       }, FROZEN_MS),
     );
+    let fresh: Array<{ status: number; beforeThaw: boolean } | { error: string }> = [];
     try {
-      const fresh = await Promise.all(
+      fresh = await Promise.all(
         [1, 2].map(() =>
           request(unicorn.url(), { timeoutMs: 10_000 }).then(
             (reply) => ({ status: reply.status, beforeThaw: performance.now() < thawedAt }),
@@ -127,13 +133,15 @@ describe('sync workers and a burst of slow requests after fast ones', () => {
           ),
         ),
       );
-      expect(fresh).toEqual([
-        { status: 200, beforeThaw: true },
-        { status: 200, beforeThaw: true },
-      ]);
     } finally {
       await thaw;
     }
+    // Each worker accepts again after a moment, once at least: it listens on the spare copy of the
+    // listener it holds (worker/accept.ts; another comes from the arbiter). What it takes is a fresh
+    // client, or a connection of the burst still in the backlog, ahead of them.
+    const answeredWhileFrozen = fresh.filter((r) => 'beforeThaw' in r && r.beforeThaw).length;
+    expect(startedWhileFrozen + answeredWhileFrozen).toBeGreaterThanOrEqual(2);
+    expect(fresh.map((r) => ('status' in r ? r.status : r.error))).toEqual([200, 200]);
     // What the arbiter held while frozen is served once it runs again.
     expect(served(await replies)).toHaveLength(BURST);
   });
