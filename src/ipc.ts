@@ -5,6 +5,12 @@
  * `connection` messages, as bare handles (nothing read).
  */
 
+/** A connected socket's handle (a libuv TCP or Pipe wrap) as the IPC channel carries it, with
+ *  `hand-back` and `connection` messages: bare, nothing read from it. */
+export interface ConnectionHandle {
+  close(): void;
+}
+
 /** Arbiter → worker. */
 export type ToWorker =
   /** Carries one copy of a listening socket (the message's handle), answering `need-listener`. */
@@ -24,8 +30,9 @@ export type ToWorker =
   /** async: the worker holds more than its share of the keep-alive connections; close those over
    *  `keep` after their next responses, not accepting meanwhile (arbiter/balance.ts). */
   | { type: 'unicorn:shed'; keep: number }
-  /** sync: serve this connection (the message's handle), which another worker accepted and handed
-   *  back unread; the answer to `free` when the arbiter holds one. */
+  /** Serve this connection (the message's handle, a ConnectionHandle), which a sync worker accepted
+   *  and handed back unread. sync: the answer to `free` when the arbiter holds one; async: passed
+   *  unasked (it takes connections as they come, up to --worker-connections). */
   | { type: 'unicorn:connection' }
   /** sync: the arbiter has begun holding connections handed back: a worker asks (`free`) once free. */
   | { type: 'unicorn:holding' }

@@ -12,7 +12,7 @@ import { connectionCapWarning, openFileLimit } from '../descriptors';
 import { ExitCode } from '../exit-codes';
 import type { HookArgs, HookRunner } from '../hooks/run';
 import type { ArbiterView, ExitReason, HookName, ServerStats, WorkerStats } from '../hooks/types';
-import { isMessage, pipesStderr, type ToArbiter, type ToWorker, type WorkerCounts } from '../ipc';
+import { isMessage, pipesStderr, type ConnectionHandle, type ToArbiter, type ToWorker, type WorkerCounts } from '../ipc';
 import { defaultFormat, reopenLogs, type Logger } from '../log';
 import { VERSION } from '../version';
 import { resolveModule } from '../worker/resolve';
@@ -23,7 +23,7 @@ import { BootAttempts } from './boot-attempts';
 import { ControlServer, PendingReplies, type Reply } from './control';
 import { describeTimeout, describeWait, diagnose, formatStack, type Diagnosis } from './diagnose';
 import { bindAll, closeAll, inheritListeners, type BindOptions, type Listener } from './listeners';
-import { ConnectionRelay, type ConnectionHandle, type RelayWorkers } from './relay';
+import { ConnectionRelay, type RelayWorkers } from './relay';
 import { keepFixedAtStart, LogFileOwnership } from './privileges';
 import { RespawnBackoff, SERVED_AFTER_MS } from './respawn-backoff';
 import { PerWorkerSockets } from './reuse-port';
@@ -828,12 +828,15 @@ export class Arbiter {
     this.enqueue({ kind: 'message', id: record.id, message: msg });
   }
 
-  /** The workers as the relay sees them: sync workers serving, by id. */
+  /** The workers as the relay sees them: those serving, by id and worker class. */
   private relayWorkers(): RelayWorkers {
-    const serving = (record: WorkerRecord | undefined) => record !== undefined && record.sync && (record.state === 'ready' || record.state === 'retiring');
+    const serving = (record: WorkerRecord | undefined) => record !== undefined && (record.state === 'ready' || record.state === 'retiring');
+    const servingSync = (record: WorkerRecord | undefined) => serving(record) && record!.sync;
     return {
-      serving: () => [...this.workers.values()].filter(serving).map((r) => r.id),
-      isServing: (id) => serving(this.workers.get(id)),
+      servingSync: () => [...this.workers.values()].filter(servingSync).map((r) => r.id),
+      isServingSync: (id) => servingSync(this.workers.get(id)),
+      // Not one being replaced (retiring): it would be stopping soon.
+      servingAsync: () => [...this.workers.values()].filter((r) => !r.sync && r.state === 'ready').map((r) => r.id),
       stopping: () => this.stop !== undefined,
       pass: (id, connection) => {
         const record = this.workers.get(id);

@@ -28,7 +28,7 @@ export interface WorkerRecord {
   state: WorkerState;
   /** The configuration it was started with: bumped by each reload. */
   generation: number;
-  /** Its worker class is sync: it may be passed connections other workers handed back. */
+  /** Its worker class is sync: it is passed a connection other workers handed back only when it asks. */
   sync: boolean;
   spawnedAt: number;
   everReady: boolean;

@@ -5,12 +5,8 @@
  * reading at once, and bytes read in the arbiter would be lost to the worker that serves it.
  */
 import net, { type Socket } from 'node:net';
+import type { ConnectionHandle } from '../ipc';
 import type { Logger } from '../log';
-
-/** A connected socket's handle (a libuv TCP or Pipe wrap), as IPC carries it. */
-export interface ConnectionHandle {
-  close(): void;
-}
 
 /** The IPC channel to the arbiter, as the hand-back uses it. */
 export interface ToArbiterChannel {

@@ -8,12 +8,12 @@ import { timerMs } from '../config/duration';
 import { connectionCap, openFileLimit } from '../descriptors';
 import { UnicornError } from '../errors';
 import { ExitCode } from '../exit-codes';
-import { CAPTURED_STDERR_FD, CAPTURED_STDOUT_FD, isMessage, pipesStderr, SELF_REPORT_KEY, WORKER_BOOT_ENV, type BootStep, type ToArbiter, type SelfReport, type ToWorker, type WorkerBoot, type WorkerCounts } from '../ipc';
+import { CAPTURED_STDERR_FD, CAPTURED_STDOUT_FD, isMessage, pipesStderr, SELF_REPORT_KEY, WORKER_BOOT_ENV, type BootStep, type ConnectionHandle, type ToArbiter, type SelfReport, type ToWorker, type WorkerBoot, type WorkerCounts } from '../ipc';
 import { createLogger, reopenLogs } from '../log';
 import { AcceptGate, refuseAppListen, type RawHandle } from './accept';
 import { AccessLog } from './access-log';
 import { forwardedApplier } from './forwarded';
-import { adoptConnection, HandBack, type ConnectionHandle } from './hand-back';
+import { adoptConnection, HandBack } from './hand-back';
 import { refuseIfNotForHttp2, toHandler } from './handler';
 import { Heartbeat } from './heartbeat';
 import { watchHeap, type HeapState } from './heap-watch';
@@ -156,7 +156,8 @@ process.on('message', (message: unknown, handle: unknown) => {
       break;
     case 'unicorn:connection':
       if (!handle) break;
-      // Passed only to a worker that asked for it; one not serving yet sends it straight back.
+      // Passed to a sync worker only when it asked, to an async one once ready; one not serving
+      // yet sends it straight back.
       if (server) server.adopt(adoptConnection(handle as ConnectionHandle));
       else handBack.send([adoptConnection(handle as ConnectionHandle)], 'stopping');
       break;

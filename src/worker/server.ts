@@ -35,8 +35,9 @@ export interface WorkerServerEvents {
   onLimit(): void;
   /** sync: a request starts, or is done and the worker is free. */
   onSyncRequest(): void;
-  /** sync: send connections not started, unread, to the arbiter for a free worker; false, sending
-   *  none, when there is no arbiter to take them. */
+  /** Send connections not started, unread, to the arbiter for a free worker (sync: busy or
+   *  stopping; async: passed one while stopping); false, sending none, when there is no arbiter to
+   *  take them. */
   handBack(sockets: Socket[], why: 'busy' | 'stopping'): boolean;
   /** sync: tell the arbiter the worker is free (`stopping`: and has nothing left to serve), which
    *  answers with adopt() or noConnection(); false when there is no arbiter to ask. */
@@ -71,6 +72,9 @@ const SLOW_REQUEST_MEMORY_MS = 10_000;
  *  another, or (taking one connection at a time) accepts again (a client that connects early and
  *  sends nothing must not hold it). */
 const IDLE_CONNECTION_GRACE_MS = 100;
+/** sync: how long a free worker waits for the arbiter's answer to `free` before it accepts again.
+ *  The arbiter answers at once unless it is stopped or frozen; clients must not wait that out. */
+const ARBITER_ANSWER_MS = 100;
 /** async, shedding (WorkerServer.shed): how long the gate stays paused once the last connection to
  *  shed has had its closing response, so that its client's reconnection goes to another worker;
  *  and the longest a shed lasts, for connections that get no response meanwhile (idle ones). */
@@ -140,8 +144,10 @@ export class WorkerServer {
   /** sync: handed back, was passed a connection or was told the arbiter holds some, since it last
    *  told the arbiter it is free. */
   private owesFree = false;
-  /** sync: told the arbiter it is free, and takes no connection of its own until the answer. */
+  /** sync: told the arbiter it is free, and takes no connection of its own until the answer (or
+   *  the timer's end: ARBITER_ANSWER_MS). */
   private askedArbiter = false;
+  private answerTimer: NodeJS.Timeout | undefined;
   private readonly proxyProtocol: ProxyProtocolOptions | undefined;
 
   constructor(
@@ -216,10 +222,20 @@ export class WorkerServer {
     else this.http.emit('connection', socket);
   };
 
-  /** sync: a connection the arbiter passed, another worker's, unread: it goes before the worker's
-   *  own, which are newer. The worker asks for the next once free. */
+  /**
+   * A connection the arbiter passed, another (sync) worker's, paused and unread. sync: it goes before
+   * the worker's own, which are newer, and the worker asks for the next once free; it may come after
+   * the wait for the answer has ended. async: served as one of its own; a worker that is stopping
+   * gives it back (keeping it only when there is no arbiter to take it).
+   */
   adopt(socket: Socket): void {
-    this.askedArbiter = false;
+    if (!this.sync) {
+      if (this.draining && this.events.handBack([socket], 'stopping')) return;
+      this.startConnection(socket);
+      if (this.sockets.size >= this.workerConnections) this.gate.pause();
+      return;
+    }
+    this.stopWaitingForArbiter();
     this.owesFree = true;
     this.unstarted.unshift(socket);
     this.updateSync();
@@ -227,6 +243,7 @@ export class WorkerServer {
 
   /** sync: the arbiter holds connections handed back: ask for one once free (at once if it is). */
   holding(): void {
+    if (!this.sync) return;
     this.owesFree = true;
     this.updateSync();
   }
@@ -234,7 +251,7 @@ export class WorkerServer {
   /** sync: the arbiter's answer to `free` when it holds nothing for this worker. */
   noConnection(): void {
     if (!this.askedArbiter) return;
-    this.askedArbiter = false;
+    this.stopWaitingForArbiter();
     if (this.draining && this.sockets.size === 0 && this.unstarted.length === 0) this.onDrained?.();
     else this.updateSync();
   }
@@ -243,6 +260,11 @@ export class WorkerServer {
   private startSync(socket: Socket): void {
     this.starting = socket;
     this.startedAt = performance.now();
+    this.startConnection(socket);
+  }
+
+  /** Give a paused, unread connection to the HTTP server: its PROXY header first, if one is due. */
+  private startConnection(socket: Socket): void {
     this.sockets.add(socket);
     socket.on('close', this.socketClosed);
     if (this.proxyProtocol) {
@@ -345,17 +367,34 @@ export class WorkerServer {
     this.owesFree = true;
   }
 
-  /** sync: tell the arbiter the worker is free, and accept nothing until it answers. */
+  /** sync: tell the arbiter the worker is free, and accept nothing until it answers, or for
+   *  ARBITER_ANSWER_MS: a stopped or frozen arbiter must not stop the worker serving. A stopping
+   *  worker accepts nothing anyway, and waits for the answer as long as it takes. */
   private askArbiter(): void {
     this.gate.pause();
     this.owesFree = false;
     if (this.events.free(this.draining)) {
       this.askedArbiter = true;
+      if (this.draining) return;
+      this.answerTimer = setTimeout(() => {
+        this.answerTimer = undefined;
+        // Stopping since it asked: it waits for the answer after all (noConnection ends the drain).
+        if (this.draining) return;
+        this.askedArbiter = false;
+        this.updateSync();
+      }, ARBITER_ANSWER_MS);
     } else if (this.draining) {
       if (this.sockets.size === 0) this.onDrained?.();
     } else {
       this.gate.resume();
     }
+  }
+
+  /** sync: the arbiter has answered `free`, or the wait for its answer is over. */
+  private stopWaitingForArbiter(): void {
+    this.askedArbiter = false;
+    clearTimeout(this.answerTimer);
+    this.answerTimer = undefined;
   }
 
   private readonly dispatch = (req: IncomingMessage, res: ServerResponse): void => {

@@ -5,19 +5,21 @@
  * for a free worker, so that one worker does not take the burst, and stopping or killing it strands
  * nothing but the request it had started.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
+import { TestCertificates } from '../helpers/certificates';
 import { request, sequential, type Reply } from '../helpers/http';
-import { APPS, serve, type Unicorn } from '../helpers/unicorn';
+import { APPS, serve, start, type Unicorn } from '../helpers/unicorn';
 
 const ROUTES = path.join(APPS, 'routes.js');
 const SLOW_PEER = path.join(APPS, 'slow-peer.js');
 const BURST = 8;
 const SLOW_MS = 700;
+/** Longer than a request of the burst takes, with room for a loaded machine. */
+const FROZEN_MS = 2500;
 
 /** Fast requests two at a time: each worker's requests average well under a millisecond, so that
  *  (before handing back) it takes whatever is waiting at once. */
@@ -26,9 +28,9 @@ async function warmUp(unicorn: Unicorn): Promise<void> {
 }
 
 /** The burst, every reply or its error; `slow <pid>` bodies name the worker that served each. */
-function burst(unicorn: Unicorn): Promise<Array<Reply | { error: string }>> {
+function burst(unicorn: Unicorn, timeoutMs = 30_000): Promise<Array<Reply | { error: string }>> {
   return Promise.all(
-    Array.from({ length: BURST }, () => request(`${unicorn.url()}/slow?ms=${SLOW_MS}`, { timeoutMs: 30_000 }).catch((err: Error) => ({ error: err.message }))),
+    Array.from({ length: BURST }, () => request(`${unicorn.url()}/slow?ms=${SLOW_MS}`, { timeoutMs }).catch((err: Error) => ({ error: err.message }))),
   );
 }
 
@@ -100,6 +102,73 @@ describe('sync workers and a burst of slow requests after fast ones', () => {
     expect(served(all)).toHaveLength(started);
   });
 
+  it('a frozen arbiter does not stop free workers accepting: fresh clients are answered meanwhile', async () => {
+    const unicorn = await serve(ROUTES, [], { workers: 2 });
+    await warmUp(unicorn);
+    const replies = burst(unicorn);
+    // Both workers busy, and connections held: each asks the arbiter for one once its request is done.
+    await unicorn.waitForLog(
+      () => new Set(startedBy(unicorn)).size === 2 && unicorn.lines('Handed back ').length > 0,
+      'both workers busy, and one handing back',
+    );
+    const startedBeforeFreeze = startedBy(unicorn).length;
+    process.kill(unicorn.pid, 'SIGSTOP');
+    let thawedAt = Infinity;
+    let startedWhileFrozen = 0;
+    const thaw = new Promise<void>((resolve) =>
+      setTimeout(() => {
+        thawedAt = performance.now();
+        startedWhileFrozen = startedBy(unicorn).length - startedBeforeFreeze;
+        process.kill(unicorn.pid, 'SIGCONT');
+        resolve();
+      }, FROZEN_MS),
+    );
+    let fresh: Array<{ status: number; beforeThaw: boolean } | { error: string }> = [];
+    try {
+      fresh = await Promise.all(
+        [1, 2].map(() =>
+          request(unicorn.url(), { timeoutMs: 10_000 }).then(
+            (reply) => ({ status: reply.status, beforeThaw: performance.now() < thawedAt }),
+            (err: Error) => ({ error: err.message }),
+          ),
+        ),
+      );
+    } finally {
+      await thaw;
+    }
+    // Each worker accepts again after a moment, once at least: it listens on the spare copy of the
+    // listener it holds (worker/accept.ts; another comes from the arbiter). What it takes is a fresh
+    // client, or a connection of the burst still in the backlog, ahead of them.
+    const answeredWhileFrozen = fresh.filter((r) => 'beforeThaw' in r && r.beforeThaw).length;
+    expect(startedWhileFrozen + answeredWhileFrozen).toBeGreaterThanOrEqual(2);
+    expect(fresh.map((r) => ('status' in r ? r.status : r.error))).toEqual([200, 200]);
+    // What the arbiter held while frozen is served once it runs again.
+    expect(served(await replies)).toHaveLength(BURST);
+  });
+
+  it('HUP from sync to async while connections are held: the new workers serve them', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'unicorn-sync-bursts-'));
+    try {
+      const file = path.join(dir, 'unicorn.config.mjs');
+      writeFileSync(file, "export default { workers: 2, workerClass: 'sync' };");
+      const unicorn = start(['-b', '127.0.0.1:0', ROUTES], { cwd: dir });
+      await unicorn.ready(2);
+      await warmUp(unicorn);
+      const syncWorkers = unicorn.workerPids();
+      const replies = burst(unicorn, 20_000);
+      await unicorn.waitForLog((l) => l.msg.startsWith('Handed back '), 'a busy worker handing back');
+      writeFileSync(file, "export default { workers: 2, workerClass: 'async' };");
+      unicorn.signal('SIGHUP');
+      const all = await replies;
+      expect(all.filter((r) => !('status' in r) || r.status !== 200)).toEqual([]);
+      // Some were served by the async workers: those the sync workers handed back while stopping.
+      const servedBy = served(all).map((r) => Number(r.body.split(' ')[1]));
+      expect(servedBy.filter((pid) => !syncWorkers.includes(pid)).length).toBeGreaterThan(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('kill -9 of a busy worker loses only the request it had started', async () => {
     const unicorn = await serve(ROUTES, [], { workers: 2 });
     await warmUp(unicorn);
@@ -120,20 +189,17 @@ describe('sync workers and a burst of slow requests after fast ones', () => {
 });
 
 describe('a burst of slow requests over TLS behind a PROXY header, after fast ones', () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'unicorn-sync-bursts-'));
-  const CERT = path.join(dir, 'localhost.pem');
-  const KEY = path.join(dir, 'localhost.key');
+  const certificates = new TestCertificates('unicorn-sync-bursts-');
+  const CERT = certificates.file('localhost.pem');
+  const KEY = certificates.file('localhost.key');
   let ca = '';
 
   beforeAll(() => {
-    execFileSync('/usr/bin/openssl', [
-      ...['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2'],
-      ...['-keyout', KEY, '-out', CERT, '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'],
-    ], { stdio: 'pipe' });
-    ca = readFileSync(CERT, 'utf8');
+    certificates.selfSigned('localhost');
+    ca = certificates.pem('localhost.pem');
   });
 
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  afterAll(() => certificates.remove());
 
   /** GET `target` over TLS after a PROXY v1 header naming `client`: the JSON the app answers. */
   function proxiedTls(port: number, client: string, target: string): Promise<{ pid: number; remoteAddress: string; encrypted: boolean }> {

@@ -5,14 +5,12 @@
  * never begins its handshake. Each feature has its own tests over plain HTTP; these are what
  * changes when the connection is TLS.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http2 from 'node:http2';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { Duplex } from 'node:stream';
 import tls from 'node:tls';
+import { TestCertificates } from '../helpers/certificates';
 import { APPS, runToExit, serve, type Unicorn } from '../helpers/unicorn';
 import { waitForLines } from '../helpers/files';
 
@@ -23,20 +21,18 @@ const TRUSTED = '127.0.0.1';
 const UNTRUSTED = '127.0.0.2';
 const V1 = 'PROXY TCP4 203.0.113.7 10.0.0.1 5678 443\r\n';
 
-const dir = mkdtempSync(path.join(os.tmpdir(), 'unicorn-tls-combined-'));
-const CERT = path.join(dir, 'localhost.pem');
-const KEY = path.join(dir, 'localhost.key');
+const certificates = new TestCertificates('unicorn-tls-combined-');
+const { dir } = certificates;
+const CERT = certificates.file('localhost.pem');
+const KEY = certificates.file('localhost.key');
 let ca = '';
 
 beforeAll(() => {
-  execFileSync('/usr/bin/openssl', [
-    ...['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2'],
-    ...['-keyout', KEY, '-out', CERT, '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'],
-  ], { stdio: 'pipe' });
-  ca = readFileSync(CERT, 'utf8');
+  certificates.selfSigned('localhost');
+  ca = certificates.pem('localhost.pem');
 });
 
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(() => certificates.remove());
 
 const TLS = () => ['--certfile', CERT, '--keyfile', KEY];
 const portOf = (unicorn: Unicorn) => Number(new URL(unicorn.addresses()[0]!).port);

@@ -1,12 +1,11 @@
-import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import { X509Certificate } from 'node:crypto';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import http2 from 'node:http2';
 import https from 'node:https';
-import os from 'node:os';
 import path from 'node:path';
 import tls, { type TLSSocket } from 'node:tls';
+import { TestCertificates } from '../helpers/certificates';
 import { APPS, runToExit, serve, type Unicorn } from '../helpers/unicorn';
 
 const TLS_INFO = path.join(APPS, 'tls-info.js');
@@ -15,37 +14,21 @@ const ROUTES = path.join(APPS, 'routes.js');
 
 /** Certificates made for this run (no private key is committed): a CA, two server certificates
  *  it signed, a client certificate it signed, and a self-signed client certificate. */
-const dir = mkdtempSync(path.join(os.tmpdir(), 'unicorn-tls-'));
-const file = (name: string) => path.join(dir, name);
-const pem = (name: string) => readFileSync(file(name), 'utf8');
+const certificates = new TestCertificates('unicorn-tls-');
+const { dir } = certificates;
+const file = (name: string) => certificates.file(name);
+const pem = (name: string) => certificates.pem(name);
 const fingerprint = (name: string) => new X509Certificate(readFileSync(file(name))).fingerprint256;
 
-function openssl(...args: string[]): void {
-  execFileSync('/usr/bin/openssl', args, { cwd: dir, stdio: 'pipe' });
-}
-
-const KEY = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-
-/** `name`.pem and `name`.key, signed by the test CA (or by itself). */
-function makeCertificate(name: string, cn: string, { selfSigned = false, serial = 1 } = {}): void {
-  const san = ['-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'];
-  if (selfSigned) {
-    openssl('req', '-x509', ...KEY, '-keyout', `${name}.key`, '-out', `${name}.pem`, '-days', '2', '-subj', `/CN=${cn}`, ...san);
-    return;
-  }
-  openssl('req', ...KEY, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`, ...san);
-  openssl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-set_serial', String(serial), '-days', '2', '-copy_extensions', 'copyall', '-out', `${name}.pem`);
-}
-
 beforeAll(() => {
-  openssl('req', '-x509', ...KEY, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=unicorn test CA');
-  makeCertificate('server-a', 'localhost', { serial: 1 });
-  makeCertificate('server-b', 'localhost', { serial: 2 });
-  makeCertificate('client', 'test client', { serial: 3 });
-  makeCertificate('stranger', 'stranger', { selfSigned: true });
+  certificates.authority();
+  certificates.signed('server-a', 'localhost', 1);
+  certificates.signed('server-b', 'localhost', 2);
+  certificates.signed('client', 'test client', 3);
+  certificates.selfSigned('stranger', 'stranger');
 });
 
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(() => certificates.remove());
 
 const tlsArgs = (name = 'server-a') => ['--certfile', file(`${name}.pem`), '--keyfile', file(`${name}.key`)];
 

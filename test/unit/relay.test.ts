@@ -2,19 +2,22 @@
  * The arbiter's relay of handed-back connections (arbiter/relay.ts), with fake workers: who hears
  * that connections are held, who gets one, and what a stopping worker is told.
  */
-import { ConnectionRelay, type ConnectionHandle, type RelayWorkers } from '../../src/arbiter/relay';
+import { ConnectionRelay, type RelayWorkers } from '../../src/arbiter/relay';
+import type { ConnectionHandle } from '../../src/ipc';
 
 const connection = (name: string): ConnectionHandle & { name: string } => ({ name, close: () => {} });
 
-function fakeWorkers(ids: number[]) {
+function fakeWorkers(ids: number[], asyncIds: number[] = []) {
   const serving = new Set(ids);
+  const servingAsync = new Set(asyncIds);
   const passed: Array<[number, string]> = [];
   const noConnection: number[] = [];
   const told: number[] = [];
   let stopping = false;
   const workers: RelayWorkers = {
-    serving: () => [...serving],
-    isServing: (id) => serving.has(id),
+    servingSync: () => [...serving],
+    isServingSync: (id) => serving.has(id),
+    servingAsync: () => [...servingAsync],
     stopping: () => stopping,
     pass: (id, handle) => {
       passed.push([id, (handle as ReturnType<typeof connection>).name]);
@@ -23,7 +26,7 @@ function fakeWorkers(ids: number[]) {
     noConnection: (id) => noConnection.push(id),
     tellHolding: (id) => told.push(id),
   };
-  return { workers, serving, passed, noConnection, told, stop: () => (stopping = true) };
+  return { workers, serving, servingAsync, passed, noConnection, told, stop: () => (stopping = true) };
 }
 
 describe('ConnectionRelay', () => {
@@ -85,6 +88,50 @@ describe('ConnectionRelay', () => {
     relay.free(2, false);
     expect(fake.passed).toEqual([]);
     expect(fake.noConnection).toEqual([2]);
+    expect(relay.holding).toBe(1);
+  });
+
+  it('passes what is handed back to async workers at once, in turn, never to the one that gave it back', () => {
+    const fake = fakeWorkers([], [7, 8]);
+    const relay = new ConnectionRelay(fake.workers);
+    for (const name of ['a', 'b', 'c']) relay.handedBack(1, connection(name));
+    relay.handedBack(8, connection('d'));
+    expect(fake.passed).toEqual([
+      [7, 'a'],
+      [8, 'b'],
+      [7, 'c'],
+      [7, 'd'],
+    ]);
+    expect(fake.told).toEqual([]);
+    expect(relay.holding).toBe(0);
+  });
+
+  it('holds what sync workers hand back during a reload to async, until an async worker is ready', () => {
+    const fake = fakeWorkers([1]);
+    const relay = new ConnectionRelay(fake.workers);
+    for (const name of ['a', 'b']) relay.handedBack(1, connection(name));
+    // The old sync worker is being replaced: it serves nothing more, and is not told.
+    fake.serving.delete(1);
+    relay.free(1, true);
+    expect(fake.noConnection).toEqual([1]);
+    fake.servingAsync.add(5);
+    relay.ready(5);
+    expect(fake.passed).toEqual([
+      [5, 'a'],
+      [5, 'b'],
+    ]);
+    expect(fake.told).toEqual([]);
+    expect(relay.holding).toBe(0);
+  });
+
+  it('tells no async worker that connections are held', () => {
+    const fake = fakeWorkers([1]);
+    const relay = new ConnectionRelay(fake.workers);
+    relay.handedBack(1, connection('a'));
+    // Ready, but not serving yet as the arbiter sees it (or gone meanwhile): nothing is sent.
+    relay.ready(6);
+    expect(fake.told).toEqual([]);
+    expect(fake.passed).toEqual([]);
     expect(relay.holding).toBe(1);
   });
 });
