@@ -72,6 +72,26 @@ describe('--reuse-port: a worker that leaves takes its socket out of the port fi
     await unicorn.waitForLog((l) => l.msg === `Worker (pid:${pids[0]}) exited with code 0`, 'the removed worker exited', 60_000);
   });
 
+  it('serves what is queued on the socket of a worker that was already stopping when it is removed', async () => {
+    // A worker told to stop directly (not by the arbiter) has closed its gate; the arbiter, not
+    // knowing, still holds its socket, where the kernel queues connections. A TTOU then removes it:
+    // its last copy reaches a worker whose gate is closed, which must still take the queue.
+    const unicorn = await serve(ROUTES, ['-k', 'sync', '--reuse-port', '--graceful-timeout', '60'], { workers: 2 });
+    const pids = unicorn.lines('Booting worker').map((l) => l.workerPid as number);
+    const slow = await slowOnEach(unicorn, pids, 3_000);
+    process.kill(pids[0]!, 'SIGTERM');
+    await unicorn.waitForLog((l) => l.msg === `Worker exiting (pid: ${pids[0]})`, 'the oldest worker began its stop');
+    const waiting = Array.from({ length: 16 }, () => connected(unicorn.url()));
+    await Promise.all(waiting.map((w) => w.queued));
+    // TTOU stops the oldest, the one already stopping: its socket leaves the port, queue and all.
+    unicorn.signal('SIGTTOU');
+    const replies = await Promise.allSettled(waiting.map((w) => w.reply));
+    const failed = replies.filter((r) => r.status === 'rejected' || r.value.status !== 200);
+    expect(failed).toEqual([]);
+    for (const reply of await Promise.all(slow)) expect(reply.status).toBe(200);
+    await unicorn.waitForLog((l) => l.msg === `Worker (pid:${pids[0]}) exited with code 0`, 'the removed worker exited', 60_000);
+  });
+
   it('sends no new connection to a removed worker that still has a request in flight', async () => {
     const unicorn = await serve(ROUTES, ['-k', 'async', '--reuse-port', '--graceful-timeout', '60'], { workers: 3 });
     // TTOU stops the oldest worker.
