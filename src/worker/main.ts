@@ -203,12 +203,14 @@ process.on('uncaughtException', (err) => {
  * Stop accepting, finish what is in flight and exit. `closeIdle`: the server is going away, so idle
  * keep-alive connections are closed at once; otherwise other workers serve on and those connections
  * are left to close after their next response (see WorkerServer.drain). `takeQueued`: the worker
- * holds the last copies of its sockets, and accepts what is queued on them first (AcceptGate.close).
- * A later call can only make the stop more abrupt.
+ * holds the last copies of its sockets, and accepts what is queued on them first (AcceptGate.close),
+ * even when its stop had begun. A later call can otherwise only make the stop more abrupt.
  */
 async function stopGracefully(reason: string, closeIdle: boolean, takeQueued = false): Promise<void> {
   if (stopping) {
-    if (closeIdle) await server?.drain(true);
+    // The hand-over of a worker stopping already still brings its sockets' last copies: their
+    // queue is taken and served in the drain under way (WorkerServer.takeLate).
+    if (closeIdle || takeQueued) await server?.drain(closeIdle, takeQueued);
     return;
   }
   stopping = true;
