@@ -208,7 +208,8 @@ export class AcceptGate {
       // The same socket options http.Server gives the connections it accepts itself.
       const server = net.createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: this.options.pauseOnConnect }, this.onConnection);
       server.on('error', (err: NodeJS.ErrnoException) => {
-        // An accept that failed for want of a descriptor (libuv could not close the backlog instead).
+        // An accept that failed for want of a descriptor: libuv since 1.45 (Node 22, 24) reports
+        // none, trick or not; kept for one that does. The back-off's count catches it there.
         if (err.code === 'EMFILE' || err.code === 'ENFILE') this.backoff.acceptFailed(err.code);
         else this.options.log.error({ err, listener: index }, 'Listener copy failed');
       });

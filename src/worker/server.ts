@@ -205,7 +205,8 @@ export class WorkerServer {
   /** Called by the gate for each accepted connection (sync: paused, nothing read). */
   readonly onConnection = (socket: Socket): void => {
     if (this.sync) {
-      // Pausing here, inside libuv's accept loop, ends the loop: the rest of a burst goes elsewhere.
+      // Pausing here closes the copy before the next poll accepts on it (libuv accepts one
+      // connection per listener and poll): the rest of a burst goes elsewhere.
       if (this.isSlow()) this.gate.pause();
       this.unstarted.push(socket);
       this.updateSync();
