@@ -68,6 +68,13 @@ let server: WorkerServer | undefined;
 let hooks: WorkerHooks | undefined;
 let accessLog: AccessLog | undefined;
 let stopping = false;
+/** The stop began while booting, with a hand-over that brought the last copies of the worker's
+ *  sockets: the boot goes on, for the worker to serve what is queued on them (another worker's,
+ *  crashed, whose socket it took over), then it stops. */
+let bootForQueue = false;
+/** Resolved once start() has made the server, or will not. */
+let bootSettled: () => void = () => {};
+const bootOver = new Promise<void>((resolve) => (bootSettled = resolve));
 /** With --certfile: the certificate and key the arbiter sends at fork, as it read them. */
 let receiveTls: (material: TlsMaterial) => void = () => {};
 const tlsMaterial = new Promise<TlsMaterial>((resolve) => (receiveTls = resolve));
@@ -221,6 +228,10 @@ async function stopGracefully(reason: string, closeIdle: boolean, takeQueued = f
     log.warn(`Graceful stop took longer than ${boot!.settings.gracefulTimeout}ms; exiting with requests in flight`);
     process.exit(ExitCode.OK);
   }, timerMs(boot!.settings.gracefulTimeout)).unref();
+  if (takeQueued && !server) {
+    bootForQueue = true;
+    await bootOver;
+  }
   await server?.drain(closeIdle, takeQueued);
   await hooks?.runner.run('workerExit', hooks.arbiter, hooks.self);
   // Every request has closed, so every line is gathered: see them written (none lost to a
@@ -289,12 +300,12 @@ async function start(): Promise<void> {
     if (settings.http2) refuseIfNotForHttp2(app, settings.app.raw);
     bootStep({ step: 'postWorkerInit' });
     await hooks.runner.run('postWorkerInit', hooks.self);
-    if (stopping) return;
+    if (stopping && !bootForQueue) return;
     let retired = false;
     // The arbiter sends it right after the fork: long here by now (--worker-boot-timeout covers its loss).
     if (settings.certfile) bootStep({ step: 'tls' });
     const tls = settings.certfile ? { material: await tlsMaterial, certReqs: settings.certReqs, http2: settings.http2 } : undefined;
-    if (stopping) return;
+    if (stopping && !bootForQueue) return;
     bootStep({ step: 'listen' });
     // The arbiter has warned when the open-file limit caps --worker-connections.
     const workerConnections = connectionCap(settings.workerConnections, descriptorLimit);
@@ -315,11 +326,16 @@ async function start(): Promise<void> {
       },
     }, requestHooks(hooks));
     log.info({ shape: handler.shape }, `Worker serving ${settings.app.raw} as ${handler.shape}`);
-    server.start();
-    heartbeat.start();
+    // Stopping (bootForQueue), it serves only what its drain takes from the queue.
+    if (!stopping) {
+      server.start();
+      heartbeat.start();
+    }
     setImmediate(() => (booted = true));
   } catch (err) {
     await bootFailed(explainDenied(err, boot!.settings));
+  } finally {
+    bootSettled();
   }
 }
 
