@@ -566,7 +566,8 @@ export class WorkerServer {
    * The last copies of the worker's sockets came after its drain began: it was stopping on its own
    * (a signal, --max-worker-memory) when the arbiter handed over. What is queued on them is
    * accepted and served in this drain, as it would have been in a hand-over's, and the drain ends
-   * once those are done too. A drain already over (the worker exiting) takes nothing.
+   * once those are done too. A drain already over comes too late: the worker is exiting, and what
+   * it takes is cut with it (docs/DESIGN.md).
    */
   private takeLate(): void {
     this.lateTakes++;
