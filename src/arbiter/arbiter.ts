@@ -638,21 +638,23 @@ export class Arbiter {
 
   /** Gracefully stop one worker while others serve on: it finishes its requests and exits. */
   private stopWorker(record: WorkerRecord, reason: ExitReason): void {
-    // A worker still booting serves nothing yet; if its load hangs it cannot act on the message.
-    const grace = record.state === 'booting' ? Math.min(QUICK_STOP_GRACE_MS, this.settings.gracefulTimeout) : this.settings.gracefulTimeout;
+    const booting = record.state === 'booting';
     record.state = 'stopping';
     record.stopReason = reason;
+    const lastOnSocket = this.handOver(record);
+    // A worker still booting serves nothing yet; if its load hangs it cannot act on the message.
+    // One given the last copies of its sockets finishes booting to serve what is queued there.
+    const grace = booting && !lastOnSocket ? Math.min(QUICK_STOP_GRACE_MS, this.settings.gracefulTimeout) : this.settings.gracefulTimeout;
     record.killAt = this.now() + grace;
-    this.handOver(record);
   }
 
   /**
    * Tell a stopping worker to finish what it has while others serve on. Its own sockets
    * (--reuse-port) leave the port now when no other worker accepts on them and fewer are needed
    * (PerWorkerSockets.withdraw): it gets a last copy of each, the arbiter closes its own, and the
-   * worker accepts what is queued on them before it closes them.
+   * worker accepts what is queued on them before it closes them. Says whether it did so.
    */
-  private handOver(record: WorkerRecord): void {
+  private handOver(record: WorkerRecord): boolean {
     const accepting = (id: number) => this.workers.has(id) && this.workers.get(id)!.state !== 'stopping';
     const keep = this.stop ? 0 : this.target;
     const withdrawn = this.perWorker?.withdraw(record.id, keep, accepting, this.succession.sharesListeners());
@@ -661,6 +663,7 @@ export class Arbiter {
       this.send(record, message, handle, () => this.perWorker!.handedOver(record.id, handle));
     }
     this.send(record, { type: 'unicorn:hand-over', lastOnSocket: withdrawn !== undefined });
+    return withdrawn !== undefined;
   }
 
   /** Workers of `generation` waiting for their preFork hook. */

@@ -75,7 +75,8 @@ export class AcceptBackoff {
     }
   }
 
-  /** An accept failed for want of a descriptor (libuv could not close the backlog instead). */
+  /** An accept failed for want of a descriptor (a libuv older than 1.45 reports it when it cannot
+   *  close the backlog instead; newer ones report nothing, and the count every second catches it). */
   acceptFailed(code: string): void {
     this.pause(`accept failed with ${code}`);
   }

@@ -24,6 +24,11 @@ interface Slot {
 
 /** Copies of each listener a worker keeps: the one it accepts on and a spare to resume with. */
 const COPIES = 2;
+/** Taking the queue waits this long at most for a back-off's pause to end (accept-backoff.ts),
+ *  then accepts all the same: closing the last copies would reset every connection queued. */
+const TAKE_WAITS_FOR_BACKOFF_MS = 2000;
+/** How often a take waiting for the back-off looks again. */
+const BACKOFF_LOOK_MS = 10;
 
 export interface AcceptGateOptions {
   listenerCount: number;
@@ -55,11 +60,14 @@ export class AcceptGate {
   private readonly slots: Slot[];
   /** The server wants connections (it may still be backing off). */
   private open = false;
-  private closed = false;
-  /** Accepting what is queued before closing: pauses and resumes change nothing meanwhile. */
-  private takingQueued = false;
-  /** Connections accepted so far. */
+  /** Stopping for good: `taking` accepts what is queued first, on every copy, paused or not;
+   *  `closed` accepts nothing. Either way no more copies are asked for. */
+  private ending: 'taking' | 'closed' | undefined;
+  /** The take of the queue under way (close(true)). */
+  private taking: Promise<void> | undefined;
+  /** Connections accepted so far, and copies listened on. */
   private accepted = 0;
+  private listened = 0;
   private announced = false;
   private readonly backoff: AcceptBackoff;
 
@@ -69,10 +77,16 @@ export class AcceptGate {
     this.backoff = new AcceptBackoff(options.descriptorLimit, { stop: () => this.closeCopies(), restart: () => this.listenAll() }, options.log);
   }
 
-  /** A copy of listener `index` arrived from the arbiter. */
+  /**
+   * A copy of listener `index` arrived from the arbiter. Once closed the gate still keeps it: it
+   * may be the last copy of the worker's socket, sent with a hand-over that comes after the
+   * worker began to stop on its own (a signal, --max-worker-memory), and close(true) then takes
+   * what is queued on it. Otherwise close() closes it, or the worker's exit does: the arbiter
+   * holds a copy of any other, so holding it changes nothing meanwhile.
+   */
   addHandle(index: number, handle: RawHandle): void {
     const slot = this.slots[index];
-    if (!slot || this.closed) {
+    if (!slot) {
       handle.close();
       return;
     }
@@ -84,20 +98,21 @@ export class AcceptGate {
 
   /** Accept on every listener (idempotent). */
   resume(): void {
-    if (this.open || this.closed || this.takingQueued) return;
+    if (this.open) return;
     this.open = true;
     this.listenAll();
   }
 
-  /** Stop accepting; connections already accepted are not touched (idempotent). */
+  /** Stop accepting; connections already accepted are not touched (idempotent). While the queue
+   *  is taken it changes nothing. */
   pause(): void {
-    if (!this.open || this.takingQueued) return;
+    if (!this.open) return;
     this.open = false;
-    this.closeCopies();
+    if (!this.accepting) this.closeCopies();
   }
 
   private get accepting(): boolean {
-    return this.open && !this.closed && !this.backoff.pausing;
+    return (this.ending === 'taking' || (this.open && this.ending === undefined)) && !this.backoff.pausing;
   }
 
   private listenAll(): void {
@@ -105,8 +120,12 @@ export class AcceptGate {
     for (let i = 0; i < this.slots.length; i++) if (!this.slots[i]!.server) this.listen(i);
   }
 
+  /** Stop accepting (a pause, or the back-off's). While the queue is taken, a copy with no spare
+   *  behind it may be the socket's last, and closing it would reset everything queued: it stays,
+   *  and accepts on through the back-off, which at worst loses what libuv's EMFILE trick closes. */
   private closeCopies(): void {
     this.slots.forEach((slot, index) => {
+      if (this.ending === 'taking' && slot.spares.length === 0) return;
       slot.server?.close();
       slot.server = null;
       this.topUp(index);
@@ -114,42 +133,68 @@ export class AcceptGate {
   }
 
   /**
-   * Stop accepting for good and let go of the spare copies; resolves once closed.
+   * Stop accepting for good and let go of every copy; resolves once closed. Called again, closed,
+   * it closes the copies that arrived since.
    *
    * `takeQueued`: this worker holds the last copies of its sockets (--reuse-port: the arbiter has
    * let go of them), and closing the last copy resets every connection queued on a socket. So it
    * first accepts on every listener, paused or not, until a poll of the event loop finds nothing
-   * to accept (libuv accepts one connection per listener and poll), and closes right after: what
-   * arrives between that poll and the close is all that is reset (docs/DESIGN.md). A flood that
-   * never lets up is cut off by the worker's --graceful-timeout.
+   * to accept (libuv accepts one connection per listener and poll: uv__server_io), and closes
+   * right after: what arrives between that poll and the close is all that is reset
+   * (docs/DESIGN.md). That works closed too, on the copies kept since (addHandle). A back-off's
+   * pause is waited out first (TAKE_WAITS_FOR_BACKOFF_MS at most): polls meanwhile accept nothing.
+   * A flood that never lets up is cut off by the worker's --graceful-timeout.
    */
   close(takeQueued = false): Promise<void> {
-    if (this.closed) return Promise.resolve();
-    if (takeQueued && !this.takingQueued) {
-      this.resume();
-      this.takingQueued = true;
-      return new Promise((resolve) => {
-        // The first check runs before the next poll (a copy listened on now is polled then); each
-        // later one right after a poll.
-        let seen = -1;
-        const check = () => {
-          if (this.accepted === seen) return resolve(this.close());
-          seen = this.accepted;
-          setImmediate(check);
-        };
-        setImmediate(check);
-      });
-    }
-    this.takingQueued = false;
-    this.pause();
-    this.closed = true;
-    this.backoff.stop();
-    for (const slot of this.slots) for (const handle of slot.spares.splice(0)) handle.close();
+    if (takeQueued) return (this.taking ??= this.takeQueued());
+    if (this.taking) return this.taking;
+    this.closeForGood();
     return Promise.resolve();
   }
 
+  private async takeQueued(): Promise<void> {
+    this.ending = 'taking';
+    const giveUpAt = performance.now() + TAKE_WAITS_FOR_BACKOFF_MS;
+    this.listenAll();
+    let seen = -1;
+    let listened = this.listened;
+    for (;;) {
+      // The first look may come before the next poll (a copy listened on now is polled then);
+      // each later one comes right after a poll.
+      await new Promise((resolve) => setImmediate(resolve));
+      if (this.backoff.pausing) {
+        if (performance.now() < giveUpAt) {
+          await new Promise((resolve) => setTimeout(resolve, BACKOFF_LOOK_MS));
+          continue;
+        }
+        this.backoff.stop();
+      }
+      this.listenAll();
+      // A copy listened on since the last look (the back-off's restart, a late copy) has had no poll yet.
+      if (this.listened !== listened) {
+        listened = this.listened;
+        seen = -1;
+      }
+      if (this.accepted === seen) break;
+      seen = this.accepted;
+    }
+    this.taking = undefined;
+    this.closeForGood();
+  }
+
+  private closeForGood(): void {
+    // First: closing the copies asks the arbiter for no new ones (topUp).
+    this.ending = 'closed';
+    this.backoff.stop();
+    for (const slot of this.slots) {
+      slot.server?.close();
+      slot.server = null;
+      for (const handle of slot.spares.splice(0)) handle.close();
+    }
+  }
+
   /** A connection was accepted: count it, and hand it on once the back-off has seen the descriptor
-   *  it took (a pause then, inside libuv's accept loop, ends the loop). */
+   *  it took (a pause then closes the copy before the next poll accepts on it). */
   private readonly onConnection = (socket: net.Socket): void => {
     this.accepted++;
     this.backoff.tookOne((socket as { _handle?: { fd?: number } })._handle?.fd);
@@ -163,12 +208,14 @@ export class AcceptGate {
       // The same socket options http.Server gives the connections it accepts itself.
       const server = net.createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: this.options.pauseOnConnect }, this.onConnection);
       server.on('error', (err: NodeJS.ErrnoException) => {
-        // An accept that failed for want of a descriptor (libuv could not close the backlog instead).
+        // An accept that failed for want of a descriptor: libuv since 1.45 (Node 22, 24) reports
+        // none, trick or not; kept for one that does. The back-off's count catches it there.
         if (err.code === 'EMFILE' || err.code === 'ENFILE') this.backoff.acceptFailed(err.code);
         else this.options.log.error({ err, listener: index }, 'Listener copy failed');
       });
       listenOnHandle(server, handle, this.options.backlog);
       slot.server = server;
+      this.listened++;
       this.announceOnce();
     }
     this.topUp(index);
@@ -177,7 +224,7 @@ export class AcceptGate {
   /** Ask the arbiter for copies until this slot has (or will have) its active one and a spare. */
   private topUp(index: number): void {
     const slot = this.slots[index]!;
-    while (!this.closed && slot.spares.length + slot.outstanding + (slot.server ? 1 : 0) < COPIES) {
+    while (this.ending === undefined && slot.spares.length + slot.outstanding + (slot.server ? 1 : 0) < COPIES) {
       slot.outstanding++;
       this.options.requestHandle(index);
     }

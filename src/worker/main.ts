@@ -68,6 +68,13 @@ let server: WorkerServer | undefined;
 let hooks: WorkerHooks | undefined;
 let accessLog: AccessLog | undefined;
 let stopping = false;
+/** The stop began while booting, with a hand-over that brought the last copies of the worker's
+ *  sockets: the boot goes on, for the worker to serve what is queued on them (another worker's,
+ *  crashed, whose socket it took over), then it stops. */
+let bootForQueue = false;
+/** Resolved once start() has made the server, or will not. */
+let bootSettled: () => void = () => {};
+const bootOver = new Promise<void>((resolve) => (bootSettled = resolve));
 /** With --certfile: the certificate and key the arbiter sends at fork, as it read them. */
 let receiveTls: (material: TlsMaterial) => void = () => {};
 const tlsMaterial = new Promise<TlsMaterial>((resolve) => (receiveTls = resolve));
@@ -204,12 +211,14 @@ process.on('uncaughtException', (err) => {
  * Stop accepting, finish what is in flight and exit. `closeIdle`: the server is going away, so idle
  * keep-alive connections are closed at once; otherwise other workers serve on and those connections
  * are left to close after their next response (see WorkerServer.drain). `takeQueued`: the worker
- * holds the last copies of its sockets, and accepts what is queued on them first (AcceptGate.close).
- * A later call can only make the stop more abrupt.
+ * holds the last copies of its sockets, and accepts what is queued on them first (AcceptGate.close),
+ * even when its stop had begun. A later call can otherwise only make the stop more abrupt.
  */
 async function stopGracefully(reason: string, closeIdle: boolean, takeQueued = false): Promise<void> {
   if (stopping) {
-    if (closeIdle) await server?.drain(true);
+    // The hand-over of a worker stopping already still brings its sockets' last copies: their
+    // queue is taken and served in the drain under way (WorkerServer.takeLate).
+    if (closeIdle || takeQueued) await server?.drain(closeIdle, takeQueued);
     return;
   }
   stopping = true;
@@ -220,6 +229,10 @@ async function stopGracefully(reason: string, closeIdle: boolean, takeQueued = f
     log.warn(`Graceful stop took longer than ${boot!.settings.gracefulTimeout}ms; exiting with requests in flight`);
     process.exit(ExitCode.OK);
   }, timerMs(boot!.settings.gracefulTimeout)).unref();
+  if (takeQueued && !server) {
+    bootForQueue = true;
+    await bootOver;
+  }
   await server?.drain(closeIdle, takeQueued);
   await hooks?.runner.run('workerExit', hooks.arbiter, hooks.self);
   // Every request has closed, so every line is gathered: see them written (none lost to a
@@ -288,12 +301,12 @@ async function start(): Promise<void> {
     if (settings.http2) refuseIfNotForHttp2(app, settings.app.raw);
     bootStep({ step: 'postWorkerInit' });
     await hooks.runner.run('postWorkerInit', hooks.self);
-    if (stopping) return;
+    if (stopping && !bootForQueue) return;
     let retired = false;
     // The arbiter sends it right after the fork: long here by now (--worker-boot-timeout covers its loss).
     if (settings.certfile) bootStep({ step: 'tls' });
     const tls = settings.certfile ? { material: await tlsMaterial, certReqs: settings.certReqs, http2: settings.http2 } : undefined;
-    if (stopping) return;
+    if (stopping && !bootForQueue) return;
     bootStep({ step: 'listen' });
     // The arbiter has warned when the open-file limit caps --worker-connections.
     const workerConnections = connectionCap(settings.workerConnections, descriptorLimit);
@@ -314,11 +327,16 @@ async function start(): Promise<void> {
       },
     }, requestHooks(hooks));
     log.info({ shape: handler.shape }, `Worker serving ${settings.app.raw} as ${handler.shape}`);
-    server.start();
-    heartbeat.start();
+    // Stopping (bootForQueue), it serves only what its drain takes from the queue.
+    if (!stopping) {
+      server.start();
+      heartbeat.start();
+    }
     setImmediate(() => (booted = true));
   } catch (err) {
     await bootFailed(explainDenied(err, boot!.settings));
+  } finally {
+    bootSettled();
   }
 }
 

@@ -111,6 +111,8 @@ export class WorkerServer {
   private readonly sockets = new Set<Socket>();
   private draining = false;
   private drained: Promise<void> | undefined;
+  /** Takes of the queue begun after the drain (takeLate) and not finished: the drain waits for them. */
+  private lateTakes = 0;
   private sweep: NodeJS.Timeout | undefined;
   private onDrained: (() => void) | undefined;
   /** Requests dispatched to the app so far. */
@@ -209,7 +211,8 @@ export class WorkerServer {
   /** Called by the gate for each accepted connection (sync: paused, nothing read). */
   readonly onConnection = (socket: Socket): void => {
     if (this.sync) {
-      // Pausing here, inside libuv's accept loop, ends the loop: the rest of a burst goes elsewhere.
+      // Pausing here closes the copy before the next poll accepts on it (libuv accepts one
+      // connection per listener and poll): the rest of a burst goes elsewhere.
       if (this.isSlow()) this.gate.pause();
       this.unstarted.push(socket);
       this.updateSync();
@@ -563,14 +566,18 @@ export class WorkerServer {
    *   not idle: its request is in flight. A handover upgrades to this when asked.
    *
    * `takeQueued`: the connections queued on the worker's own sockets are accepted, and served as
-   * part of the drain, before the sockets close (AcceptGate.close).
+   * part of the drain, before the sockets close (AcceptGate.close); asked once the drain has begun,
+   * too (takeLate).
    */
   async drain(closeIdle: boolean, takeQueued = false): Promise<void> {
     if (closeIdle && !this.sweep) {
       this.closeIdleKeepAlive();
       this.sweep = setInterval(() => this.closeIdleKeepAlive(), DRAIN_SWEEP_MS);
     }
-    if (this.draining) return this.drained;
+    if (this.draining) {
+      if (takeQueued) this.takeLate();
+      return this.drained;
+    }
     this.draining = true;
     clearTimeout(this.graceTimer);
     this.graceTimer = undefined;
@@ -579,7 +586,7 @@ export class WorkerServer {
       this.log.debug({ connections: this.sockets.size }, 'Stopped accepting; finishing the open connections');
       // After the last accept: a session begun on a connection taken from the queue closes too.
       this.secure?.closeSessions();
-      const closed = new Promise<void>((resolve) => (this.onDrained = resolve));
+      const closed = new Promise<void>((resolve) => (this.onDrained = () => this.lateTakes === 0 && resolve()));
       // sync: what has not started goes back to the arbiter (for a free worker), and once the last
       // connection is done the arbiter is asked whether it holds any (updateSync).
       if (this.sync) {
@@ -592,6 +599,28 @@ export class WorkerServer {
     });
     await this.drained;
     clearInterval(this.sweep);
+  }
+
+  /**
+   * The last copies of the worker's sockets came after its drain began: it was stopping on its own
+   * (a signal, --max-worker-memory) when the arbiter handed over. What is queued on them is
+   * accepted and served in this drain, as it would have been in a hand-over's, and the drain ends
+   * once those are done too. A drain already over comes too late: the worker is exiting, and what
+   * it takes is cut with it (docs/DESIGN.md).
+   */
+  private takeLate(): void {
+    this.lateTakes++;
+    void this.gate.close(true).then(() => {
+      this.lateTakes--;
+      if (!this.onDrained) return;
+      // As when the drain's own close ends.
+      if (this.sync) {
+        this.handBack('stopping');
+        this.updateSync();
+      } else if (this.sockets.size === 0) {
+        this.onDrained();
+      }
+    });
   }
 
   /** The sockets node:http serves HTTP/1.1 on: those accepted, or with TLS the TLS sockets around them. */

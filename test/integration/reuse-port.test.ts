@@ -3,13 +3,16 @@
  * the worker's own socket must leave the kernel's SO_REUSEPORT group as the worker stops accepting,
  * not once it has drained, and what is queued on it must be accepted and served, not reset.
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { request, type Reply } from '../helpers/http';
 import { Load } from '../helpers/load';
 import { APPS, serve, type Unicorn } from '../helpers/unicorn';
 
 const ROUTES = path.join(APPS, 'routes.js');
+const SUPERVISED = path.join(APPS, 'supervised.mjs');
 
 /** How many `slow started` lines the app has printed. */
 const slowStarted = (unicorn: Unicorn) => unicorn.stdout.split('slow started').length - 1;
@@ -47,8 +50,10 @@ function connected(url: string): { queued: Promise<void>; reply: Promise<{ statu
 }
 
 const sockets: net.Socket[] = [];
+const dirs: string[] = [];
 afterEach(() => {
   for (const socket of sockets.splice(0)) socket.destroy();
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
 describe('--reuse-port: a worker that leaves takes its socket out of the port first', () => {
@@ -70,6 +75,49 @@ describe('--reuse-port: a worker that leaves takes its socket out of the port fi
     expect(replies.some((reply) => reply.pid === pids[0]) || handedBack.length > 0).toBe(true);
     for (const reply of await Promise.all(slow)) expect(reply.status).toBe(200);
     await unicorn.waitForLog((l) => l.msg === `Worker (pid:${pids[0]}) exited with code 0`, 'the removed worker exited', 60_000);
+  });
+
+  it('serves what is queued on the socket of a worker that was already stopping when it is removed', async () => {
+    // A worker told to stop directly (not by the arbiter) has closed its gate; the arbiter, not
+    // knowing, still holds its socket, where the kernel queues connections. A TTOU then removes it:
+    // its last copy reaches a worker whose gate is closed, which must still take the queue.
+    const unicorn = await serve(ROUTES, ['-k', 'sync', '--reuse-port', '--graceful-timeout', '60'], { workers: 2 });
+    const pids = unicorn.lines('Booting worker').map((l) => l.workerPid as number);
+    const slow = await slowOnEach(unicorn, pids, 3_000);
+    process.kill(pids[0]!, 'SIGTERM');
+    await unicorn.waitForLog((l) => l.msg === `Worker exiting (pid: ${pids[0]})`, 'the oldest worker began its stop');
+    const waiting = Array.from({ length: 16 }, () => connected(unicorn.url()));
+    await Promise.all(waiting.map((w) => w.queued));
+    // TTOU stops the oldest, the one already stopping: its socket leaves the port, queue and all.
+    unicorn.signal('SIGTTOU');
+    const replies = await Promise.allSettled(waiting.map((w) => w.reply));
+    const failed = replies.filter((r) => r.status === 'rejected' || r.value.status !== 200);
+    expect(failed).toEqual([]);
+    for (const reply of await Promise.all(slow)) expect(reply.status).toBe(200);
+    await unicorn.waitForLog((l) => l.msg === `Worker (pid:${pids[0]}) exited with code 0`, 'the removed worker exited', 60_000);
+  });
+
+  it('a booting worker handed the last copy of a socket with a queue boots and serves that queue', async () => {
+    // Both workers are killed; their replacements take their sockets over and wait to load: every
+    // connection queues. TTOU stops the oldest, booting: its socket leaves the port, queue and all.
+    const gate = mkdtempSync(path.join(os.tmpdir(), 'unicorn-boot-gate-'));
+    dirs.push(gate);
+    const unicorn = await serve(SUPERVISED, ['-k', 'sync', '--reuse-port', '--graceful-timeout', '60'], { workers: 2, env: { BOOT_GATE: gate } });
+    const booted = () => unicorn.lines('Booting worker').map((l) => l.workerPid as number);
+    for (const [victim, count] of [[booted()[1]!, 3], [booted()[0]!, 4]] as const) {
+      process.kill(victim, 'SIGKILL');
+      await unicorn.waitForLog(() => booted().length === count && unicorn.stdout.includes(`waiting ${booted()[count - 1]}\n`), 'a replacement waiting to load');
+    }
+    const replacement = booted()[2]!;
+    const waiting = Array.from({ length: 16 }, () => connected(unicorn.url()));
+    await Promise.all(waiting.map((w) => w.queued));
+    unicorn.signal('SIGTTOU');
+    await unicorn.waitForLog((l) => l.msg === `Worker exiting (pid: ${replacement})`, 'the booting replacement was stopped');
+    writeFileSync(path.join(gate, 'go'), '');
+    const replies = await Promise.allSettled(waiting.map((w) => w.reply));
+    const failed = replies.filter((r) => r.status === 'rejected' || r.value.status !== 200);
+    expect(failed).toEqual([]);
+    await unicorn.waitForLog((l) => l.msg === `Worker (pid:${replacement}) exited with code 0`, 'the stopped replacement exited', 60_000);
   });
 
   it('sends no new connection to a removed worker that still has a request in flight', async () => {
