@@ -99,15 +99,19 @@ export class Reaper {
       log.warn({ err }, `The reaper could not start (${err.message}): workers stuck in a loop when the arbiter is killed are not stopped`);
     });
     child.stdout.setEncoding('utf8').on('data', (pid: string) => log.debug({ reaperPid: Number(pid) }, `Reaper started (pid: ${pid.trim()})`));
-    reaper.stdin = child.stdin;
-    child.stdin.on('error', (err) => {
+    // Node destroys a child's stdin when the child exits, which the launcher does at once: the
+    // pipe is the reaper's, so the child is made to forget it.
+    const stdin = child.stdin;
+    (child as { stdin: Writable | null }).stdin = null;
+    reaper.stdin = stdin;
+    stdin.on('error', (err) => {
       if (!reaper.stdin) return;
       reaper.stdin = undefined;
       log.warn({ err }, `The reaper is gone (${err.message}): workers stuck in a loop when the arbiter is killed are not stopped`);
     });
     // Neither the launcher nor the pipe keeps the arbiter's loop alive.
     child.unref();
-    for (const pipe of [child.stdin, child.stdout]) (pipe as unknown as { unref?: () => void }).unref?.();
+    for (const pipe of [stdin, child.stdout]) (pipe as unknown as { unref?: () => void }).unref?.();
     return reaper;
   }
 

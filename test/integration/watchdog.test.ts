@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { request } from '../helpers/http';
 import { Load } from '../helpers/load';
-import { APPS, serve, start, waitUntilGone, type Unicorn } from '../helpers/unicorn';
+import { APPS, isAlive, serve, start, waitUntilGone, type Unicorn } from '../helpers/unicorn';
 
 const RUNAWAY = path.join(APPS, 'runaway.js');
 const MB = 1024 * 1024;
@@ -62,6 +62,18 @@ describe('the reaper and the memory watch: a worker whose own event loop cannot 
     again.signal('SIGTERM');
     expect((await again.exited).code).toBe(0);
     expect(await waitUntilGone([next], 5000)).toEqual([]);
+  });
+
+  it('while the arbiter lives, the reaper waits and kills nothing, past --graceful-timeout + 2 s', async () => {
+    const unicorn = await serve(RUNAWAY, ['--graceful-timeout', '1s']);
+    const workers = unicorn.workerPids();
+    const reaper = await reaperPid(unicorn);
+    // Proving an absence: 4 s is the reaper's wait (1 s + 2 s) and a second more.
+    await new Promise((resolve) => setTimeout(resolve, 4000));
+    expect(unicorn.workerPids()).toEqual(workers);
+    expect(isAlive(reaper)).toBe(true);
+    expect(unicorn.stderr).not.toContain('unicorn reaper: Killing');
+    expect((await request(unicorn.url())).status).toBe(200);
   });
 
   it('--max-worker-memory 150MB holds a worker leaking 100 MB/s to 25% over the limit; it is replaced and no request fails', async () => {
