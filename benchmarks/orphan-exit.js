@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // How long a worker spinning for ever outlives a kill -9 of its arbiter: one worker of
 // test/fixtures/apps/runaway.js, /spin, then SIGKILL to the arbiter and /proc polled until the
-// worker is gone. Three rounds. Another checkout (built) as the argument measures that one.
+// worker is gone (with --graceful-timeout 1s: the reaper waits that long and 2 s more). Three
+// rounds. Another checkout (built) as the argument measures that one.
 //
 //   node benchmarks/orphan-exit.js [CHECKOUT]
 'use strict';
@@ -12,7 +13,7 @@ const root = process.argv[2] ?? require('node:path').join(__dirname, '..');
 const alive = (pid) => { try { return !/\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8')); } catch { return false; } };
 (async () => {
   for (let i = 0; i < 3; i++) {
-    const p = spawn(process.execPath, [`${root}/bin/unicorn`, '-b', '127.0.0.1:0', '-w', '1', '-t', '0', `${root}/test/fixtures/apps/runaway.js`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(process.execPath, [`${root}/bin/unicorn`, '-b', '127.0.0.1:0', '-w', '1', '-t', '0', '--graceful-timeout', '1s', `${root}/test/fixtures/apps/runaway.js`], { stdio: ['ignore', 'pipe', 'pipe'] });
     let log = '', out = '';
     p.stderr.setEncoding('utf8').on('data', (c) => (log += c));
     p.stdout.setEncoding('utf8').on('data', (c) => (out += c));

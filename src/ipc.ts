@@ -53,7 +53,8 @@ export type ToArbiter =
   /** Booting, the worker starts `step`: what it was waiting on if it is not ready in time. */
   | { type: 'unicorn:boot-step'; step: BootStep }
   /** The worker passed --max-worker-memory, or its heap is about to run out (`heap`), and has begun
-   *  to stop on its own (worker/watchdog.ts, worker/heap-watch.ts): replace it now. */
+   *  to stop on its own (worker/heap-watch.ts; the arbiter watches --max-worker-memory itself,
+   *  arbiter/memory-watch.ts): replace it now. */
   | { type: 'unicorn:over-memory'; rss: number; heap?: { used: number; limit: number } }
   /** The worker has served its --max-requests: replace it (it serves on until told to stop). */
   | { type: 'unicorn:retire'; requests: number }

@@ -114,10 +114,15 @@ function canBind(port) {
   });
 }
 
+/** The arbiter-kill scenario's --graceful-timeout: the reaper kills a stuck orphan this long and
+ *  2 s more after the arbiter died (src/arbiter/reaper.ts); the check comes a second after that. */
+const ORPHAN_GRACEFUL_S = 2;
+const ORPHAN_CHECK_S = ORPHAN_GRACEFUL_S + 2 + 1;
+
 const arbiterKill = {
-  title: 'kill -9 the arbiter while a worker spins in while (true): workers gone and port free 5 s later?',
+  title: `kill -9 the arbiter while a worker spins in while (true): workers gone and port free ${ORPHAN_CHECK_S} s later (--graceful-timeout ${ORPHAN_GRACEFUL_S}s)?`,
   async run(ctx) {
-    return withUnicorn(ctx, {}, async (server) => {
+    return withUnicorn(ctx, { args: ['--graceful-timeout', `${ORPHAN_GRACEFUL_S}s`] }, async (server) => {
       const workers = server.workers();
       const load = startLoad({ port: server.port, connections: 4 });
       requestOnce({ port: server.port, path: '/spin', timeoutMs: 20_000 });
@@ -126,18 +131,18 @@ const arbiterKill = {
       // Only the requests before the kill are the server's to answer: the load stops at it (those
       // on the spinning worker end by timing out).
       const stopped = load.stop();
-      await sleep(5000);
+      await sleep(ORPHAN_CHECK_S * 1000);
       const left = workers.filter(alive);
       const bindable = await canBind(server.port);
       const broken = [];
-      if (left.length) broken.push(`${left.length} worker${left.length === 1 ? '' : 's'} still running 5 s after the arbiter died`);
+      if (left.length) broken.push(`${left.length} worker${left.length === 1 ? '' : 's'} still running ${ORPHAN_CHECK_S} s after the arbiter died`);
       if (!bindable) broken.push(`port ${server.port} cannot be bound again`);
       const tally = await stopped;
       return {
         sent: tally.sent,
         failures: tally.failures,
         unexpected: 0,
-        figure: `after 5 s: ${left.length} of ${workers.length} workers still running; port ${bindable ? 're-bindable' : 'still held'}`,
+        figure: `after ${ORPHAN_CHECK_S} s: ${left.length} of ${workers.length} workers still running; port ${bindable ? 're-bindable' : 'still held'}`,
         broken,
       };
     });

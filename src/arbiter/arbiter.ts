@@ -23,6 +23,8 @@ import { BootAttempts } from './boot-attempts';
 import { ControlServer, PendingReplies, type Reply } from './control';
 import { describeTimeout, describeWait, diagnose, formatStack, type Diagnosis } from './diagnose';
 import { bindAll, closeAll, inheritListeners, type BindOptions, type Listener } from './listeners';
+import { CHECK_MS, HARD_MEMORY_MARGIN, judge, residentReader } from './memory-watch';
+import { Reaper, startTime } from './reaper';
 import { ConnectionRelay, type RelayWorkers } from './relay';
 import { keepFixedAtStart, LogFileOwnership } from './privileges';
 import { RespawnBackoff, SERVED_AFTER_MS } from './respawn-backoff';
@@ -209,6 +211,12 @@ export class Arbiter {
   private balanceDueAt = Infinity;
   /** sync: connections workers handed back, on their way to a free worker. */
   private readonly relay = new ConnectionRelay(this.relayWorkers());
+  /** Workers' resident memory from /proc, for --max-worker-memory (undefined: no /proc), and when
+   *  to read it next. */
+  private readonly readResident = residentReader();
+  private memoryDueAt = Infinity;
+  /** Kills the workers a killed arbiter leaves stuck (reaper.ts); undefined without one. */
+  private reaper: Reaper | undefined;
 
   constructor(
     private settings: Settings,
@@ -319,12 +327,14 @@ export class Arbiter {
     this.log.info({ workerClass: this.settings.workerClass }, `Using worker: ${this.settings.workerClass}`);
     this.warnOfConnectionCap(this.settings);
     setupWorkers();
+    this.reaper = Reaper.start(this.log);
     if (this.settings.reload) this.watchFiles();
 
     for (;;) {
       this.handleEvents();
       this.answerStats();
       this.succession.watchPredecessor();
+      this.watchMemory();
       if (this.stop) {
         this.murderOverdueWorkers();
         if (this.workers.size === 0) break;
@@ -340,8 +350,12 @@ export class Arbiter {
         this.announceReady();
         this.pending.check();
       }
+      // The workers as they are now, forked or reaped in this turn.
+      this.reaper?.update(this.workers.values(), this.settings.gracefulTimeout);
       await this.sleep(this.msUntilDue());
     }
+    // No workers: the reaper has nothing to do, and ends with the arbiter.
+    this.reaper?.update([], this.settings.gracefulTimeout);
     this.log.info('Shutting down: Master');
     // onExit follows the hooks asked for before it, unless one of them still runs at the stop's
     // deadline: then it does not wait for them.
@@ -714,6 +728,7 @@ export class Arbiter {
     const record = forkWorker(this.settings, fork, cannotFork);
     if (!record) return undefined;
     const { handle, pid } = record;
+    record.startTime = startTime(pid);
     this.workers.set(id, record);
     const captured = pipesStderr(this.settings) ? readOutput(record, this.log, this.settings.captureOutput) : undefined;
     handle.on('message', (message: unknown, connection: unknown) => this.onWorkerMessage(record, message, connection));
@@ -974,7 +989,42 @@ export class Arbiter {
     }
   }
 
-  /** The worker passed a memory limit and stops on its own: its replacement starts now. */
+  /**
+   * --max-worker-memory, every CHECK_MS, from /proc (memory-watch.ts): a worker past it stops
+   * accepting and is replaced at once; one that grows by HARD_MEMORY_MARGIN of the limit more (a
+   * leak that goes on, or one in a loop that never lets the worker act) is killed. A booting worker
+   * is left to --worker-boot-timeout and the heartbeat's figure (recycleWorkers).
+   */
+  private watchMemory(): void {
+    const limit = this.settings.maxWorkerMemory;
+    const read = this.readResident;
+    if (limit === 0 || !read) {
+      this.memoryDueAt = Infinity;
+      return;
+    }
+    const now = this.now();
+    // Infinity: not watched until now (a reload may set the limit).
+    if (this.memoryDueAt !== Infinity && now < this.memoryDueAt) return;
+    this.memoryDueAt = now + CHECK_MS;
+    for (const record of this.workers.values()) {
+      if (record.state === 'booting') continue;
+      const verdict = judge(record, read(record.pid), limit);
+      if (verdict?.kind === 'over') {
+        record.rss = verdict.rss;
+        this.replaceOverMemory(record, undefined);
+      } else if (verdict?.kind === 'kill') {
+        const why = `it uses ${formatSize(verdict.rss)} of memory, ${HARD_MEMORY_MARGIN} × --max-worker-memory ${formatSize(limit)} more than at ${formatSize(verdict.passedAt)}`;
+        this.log.error({ workerId: record.id, workerPid: record.pid, rss: verdict.rss }, `Killing worker (pid: ${record.pid}): ${why}, when it passed the limit and was told to stop`);
+        record.state = 'stopping';
+        record.stopReason ??= 'max-memory';
+        // Judged no more: it is being killed.
+        record.overMemoryAt = Infinity;
+        record.handle.process.kill('SIGKILL');
+      }
+    }
+  }
+
+  /** The worker passed a memory limit: it stops accepting now, and its replacement starts now. */
   private replaceOverMemory(record: WorkerRecord, heap: { used: number; limit: number } | undefined): void {
     const why = heap
       ? `has ${formatSize(heap.used)} of its ${formatSize(heap.limit)} heap in use after a full GC`
@@ -1300,7 +1350,7 @@ export class Arbiter {
       if (r.state === 'ready') due = Math.min(due, r.retireAt);
     }
     if (!this.stop) due = Math.min(due, this.backoff.nextRelease(now));
-    due = Math.min(due, this.statsRequests.nextDeadline, this.balanceDueAt);
+    due = Math.min(due, this.statsRequests.nextDeadline, this.balanceDueAt, this.memoryDueAt);
     return Math.max(0, due - now);
   }
 

@@ -65,6 +65,10 @@ export interface WorkerRecord {
   bootStep?: BootStep;
   /** Why it is being replaced or stopped (for childExit and the metrics). */
   stopReason?: ExitReason;
+  /** Its start time (/proc/PID/stat), which tells it from a later process with its pid (reaper.ts). */
+  startTime?: string;
+  /** --max-worker-memory: its resident memory when it passed the limit (memory-watch.ts). */
+  overMemoryAt?: number;
 }
 
 /** The worker as hooks see it: a snapshot, no handles. */

@@ -551,7 +551,7 @@ export const SETTINGS = [
     flags: '--max-worker-memory <SIZE>',
     section: 'recycling',
     description:
-      'replace a worker whose resident memory passes this size (read every 100 ms: it stops accepting at once and drains; ' +
+      'replace a worker whose resident memory passes this size (read by the arbiter every 100 ms: it stops accepting at once and drains; ' +
       'growing by a quarter of the limit more meanwhile gets it killed); 0 for no limit',
     accepted: SIZE_FORMS,
     parse: size,

@@ -21,7 +21,6 @@ import { loadWorkerHooks, type WorkerHooks } from './hooks';
 import { loadApp } from './load';
 import { dropPrivileges, explainDenied } from './privileges';
 import { WorkerServer, type RequestHooks, type WorkerServerOptions } from './server';
-import { startWatchdog } from './watchdog';
 import { formatSize } from '../config/size';
 import { compilePeerList } from '../trusted-peers';
 import { residentMemory } from '../resident-memory';
@@ -196,8 +195,6 @@ process.on('disconnect', () => {
   void stopGracefully('arbiter gone', true);
 });
 for (const signal of ['SIGINT', 'SIGQUIT'] as const) process.on(signal, () => void exitNow('quick'));
-// From the start: a boot stuck in a loop holds the listening sockets too.
-startWatchdog(boot, logFd, log, stopOverMemory);
 watchHeap(stopNearHeapLimit);
 process.on('uncaughtException', (err) => {
   // Before the worker is booted (a rejection the app's module left unhandled), it is a boot failure:
@@ -241,16 +238,6 @@ async function stopGracefully(reason: string, closeIdle: boolean, takeQueued = f
   // A last beat: what was served (and published, and dropped) since the previous one reaches the arbiter.
   await sendBeforeExit(heartbeatMessage());
   process.exit(ExitCode.OK);
-}
-
-/** --max-worker-memory passed (the watchdog thread saw it): stop accepting and finish what is in
- *  flight now, rather than serve on, leaking, until a replacement is ready. New connections wait in
- *  the listening sockets' backlog for the other workers or the replacement. */
-function stopOverMemory(rss: number): void {
-  if (stopping) return;
-  log.info({ rss }, `Worker (pid: ${process.pid}) uses ${formatSize(rss)} of memory, over --max-worker-memory ${formatSize(boot!.settings.maxWorkerMemory)}; stopping to be replaced`);
-  send({ type: 'unicorn:over-memory', rss });
-  void stopGracefully('max-memory', false);
 }
 
 /** The heap is about to run out (heap-watch.ts): the worker would serve nothing until V8 gave up.

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { request } from '../helpers/http';
 import { Load } from '../helpers/load';
-import { APPS, serve, start, waitUntilGone } from '../helpers/unicorn';
+import { APPS, isAlive, serve, start, waitUntilGone, type Unicorn } from '../helpers/unicorn';
 
 const RUNAWAY = path.join(APPS, 'runaway.js');
 const MB = 1024 * 1024;
@@ -17,19 +17,63 @@ function vmRss(pid: number): number {
   }
 }
 
-describe('the watchdog: a worker whose own event loop cannot save it', () => {
+/** The reaper's pid, from the arbiter's debug line (the tests log at debug). */
+async function reaperPid(unicorn: Unicorn): Promise<number> {
+  const line = await unicorn.waitForLog((l) => typeof l.reaperPid === 'number', 'the reaper');
+  return line.reaperPid as number;
+}
+
+describe('the reaper and the memory watch: a worker whose own event loop cannot save it', () => {
   it('a worker spinning for ever exits within seconds of a kill -9 of the arbiter, and the port can be bound again', async () => {
-    const unicorn = await serve(RUNAWAY, ['-t', '0']);
+    // The reaper kills it --graceful-timeout + 2 s after the arbiter is gone.
+    const unicorn = await serve(RUNAWAY, ['-t', '0', '--graceful-timeout', '1s']);
     const [worker] = unicorn.workerPids();
+    const reaper = await reaperPid(unicorn);
     void request(`${unicorn.url()}/spin`, { timeoutMs: 30_000 }).catch(() => undefined);
     await unicorn.waitForOutput(`spinning ${worker}`);
     unicorn.signal('SIGKILL');
     await unicorn.exited;
-    expect(await waitUntilGone([worker!], 5000)).toEqual([]);
+    expect(await waitUntilGone([worker!], 8000)).toEqual([]);
+    expect(unicorn.stderr).toMatch(new RegExp(`unicorn reaper: Killing worker \\(pid: ${worker}\\): the arbiter \\(pid ${unicorn.pid}\\) is gone`));
+    // Its job done, the reaper ends.
+    expect(await waitUntilGone([reaper], 5000)).toEqual([]);
     // A new unicorn binds the same port (no "address already in use") and serves on it.
     const again = start(['-b', unicorn.url().replace('http://', ''), '-w', '1', RUNAWAY]);
     await again.ready(1);
     expect((await request(again.url())).status).toBe(200);
+  });
+
+  it('the reaper is no worker, kills no worker that stops by itself, and ends with the arbiter', async () => {
+    const unicorn = await serve(RUNAWAY, [], { workers: 2 });
+    const reaper = await reaperPid(unicorn);
+    // Not the arbiter's child: what lists its children lists its workers.
+    expect(unicorn.workerPids()).toHaveLength(2);
+    expect(unicorn.workerPids()).not.toContain(reaper);
+    const workers = unicorn.workerPids();
+    // Killed, the arbiter leaves two healthy workers: they drain and exit by themselves.
+    unicorn.signal('SIGKILL');
+    await unicorn.exited;
+    expect(await waitUntilGone(workers, 10_000)).toEqual([]);
+    expect(await waitUntilGone([reaper], 5000)).toEqual([]);
+    expect(unicorn.stderr).not.toContain('unicorn reaper: Killing');
+    // A clean stop: the reaper ends with the arbiter.
+    const again = await serve(RUNAWAY);
+    const next = await reaperPid(again);
+    again.signal('SIGTERM');
+    expect((await again.exited).code).toBe(0);
+    expect(await waitUntilGone([next], 5000)).toEqual([]);
+  });
+
+  it('while the arbiter lives, the reaper waits and kills nothing, past --graceful-timeout + 2 s', async () => {
+    const unicorn = await serve(RUNAWAY, ['--graceful-timeout', '1s']);
+    const workers = unicorn.workerPids();
+    const reaper = await reaperPid(unicorn);
+    // Proving an absence: 4 s is the reaper's wait (1 s + 2 s) and a second more.
+    await new Promise((resolve) => setTimeout(resolve, 4000));
+    expect(unicorn.workerPids()).toEqual(workers);
+    expect(isAlive(reaper)).toBe(true);
+    expect(unicorn.stderr).not.toContain('unicorn reaper: Killing');
+    expect((await request(unicorn.url())).status).toBe(200);
   });
 
   it('--max-worker-memory 150MB holds a worker leaking 100 MB/s to 25% over the limit; it is replaced and no request fails', async () => {
@@ -73,7 +117,7 @@ describe('the watchdog: a worker whose own event loop cannot save it', () => {
     await unicorn.ready(2);
     expect((await request(unicorn.url())).status).toBe(200);
     expect(peak).toBeGreaterThan(150 * MB);
-    // The thread looks every 100 ms (10 MB of this leak), once to see the limit passed and once to
+    // The arbiter looks every 100 ms (10 MB of this leak), once to see the limit passed and once to
     // see the quarter more; and as much again for a loaded machine.
     expect(peak).toBeLessThanOrEqual(1.25 * 150 * MB + 30 * MB);
   });
