@@ -1,12 +1,14 @@
 /**
  * The watchdog thread of a worker (started by watchdog.ts, which says why). It runs off the
  * worker's main thread: a main thread stuck in a loop does not stop its timer. Kept small: a timer,
- * two cheap reads (getppid, the resident memory), and the logger loaded only to say why it kills.
+ * two cheap reads (getppid, and the resident memory, which no lack of descriptors fails), and the
+ * logger loaded only to say why it kills.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { formatDuration } from '../config/duration';
 import { formatSize } from '../config/size';
-import { HARD_MEMORY_MARGIN, type OverMemory, type WatchdogData } from './watchdog';
+import { residentMemory } from '../resident-memory';
+import { HARD_MEMORY_MARGIN, type OverMemory, type Watching, type WatchdogData } from './watchdog';
 
 const data = workerData as WatchdogData;
 const loopBeats = new Int32Array(data.loopBeats);
@@ -16,6 +18,7 @@ let lastBeatAt = performance.now();
 let overMemoryAt: number | undefined;
 
 setInterval(check, data.checkMs);
+parentPort!.postMessage({ type: 'watching' } satisfies Watching);
 
 function check(): void {
   const now = performance.now();
@@ -30,11 +33,13 @@ function check(): void {
     return kill(`the arbiter (pid ${data.arbiterPid}) is gone and the worker's event loop has not turned for ${formatDuration(Math.round(stuckMs))}`);
   }
   if (data.maxMemory === 0) return;
-  const rss = process.memoryUsage.rss();
+  // Never throws: with no descriptor free (EMFILE) the last size read stands, and the thread, with
+  // its orphan check, lives on.
+  const rss = residentMemory();
   if (overMemoryAt === undefined) {
     if (rss <= data.maxMemory) return;
     overMemoryAt = rss;
-    parentPort!.postMessage({ rss } satisfies OverMemory);
+    parentPort!.postMessage({ type: 'over-memory', rss } satisfies OverMemory);
   } else if (rss > overMemoryAt + data.maxMemory * HARD_MEMORY_MARGIN) {
     return kill(
       `it uses ${formatSize(rss)} of memory, ${HARD_MEMORY_MARGIN} × --max-worker-memory ${formatSize(data.maxMemory)} more than at ${formatSize(overMemoryAt)}, ` +

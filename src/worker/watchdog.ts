@@ -14,8 +14,8 @@
  */
 import path from 'node:path';
 import { SHARE_ENV, Worker } from 'node:worker_threads';
-import type { Logger } from 'pino';
 import type { WorkerBoot } from '../ipc';
+import type { Logger } from '../log';
 
 /** How often the thread looks. 10 MB between looks at a leak of 100 MB/s. */
 const CHECK_MS = 100;
@@ -41,7 +41,14 @@ export interface WatchdogData {
 
 /** Thread → main thread: resident memory passed --max-worker-memory. Sent once. */
 export interface OverMemory {
+  type: 'over-memory';
   rss: number;
+}
+
+/** Thread → main thread: its modules are loaded and its timer runs. Sent once, first. From then
+ *  on it needs no descriptor (before, it may fail to load for lack of one). */
+export interface Watching {
+  type: 'watching';
 }
 
 /** Start the thread; `onOverMemory` runs on the main thread. A thread that cannot start is logged. */
@@ -64,7 +71,11 @@ export function startWatchdog(boot: WorkerBoot, stderrFd: number, log: Logger, o
     // Enough for its timer, and for loading the logger once before it kills.
     resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 2, stackSizeMb: 1 },
   });
-  thread.on('message', (message: OverMemory) => onOverMemory(message.rss));
+  thread.on('message', (message: Watching | OverMemory) => {
+    if (message.type === 'over-memory') onOverMemory(message.rss);
+    // test/integration/watchdog.test.ts waits for this line before it takes every descriptor.
+    else log.debug(`The worker's watchdog thread is watching (every ${CHECK_MS}ms)`);
+  });
   thread.on('error', (err) => log.warn({ err }, `The worker's watchdog thread failed: ${err.message}; a stuck worker of a killed arbiter is not stopped`));
   // The thread never keeps the worker alive.
   thread.unref();

@@ -94,3 +94,32 @@ describe('a worker that runs out of heap', () => {
     expect(unicorn.stderr).not.toContain('FATAL ERROR');
   });
 });
+
+describe('the watchdog and the heap stop with no file descriptor free (reading the resident memory fails with EMFILE)', () => {
+  // Low, so the app takes every descriptor at once.
+  const OPEN_FILES = 64;
+
+  it('a worker with --max-worker-memory spinning with every descriptor taken still exits within seconds of a kill -9 of the arbiter', async () => {
+    const unicorn = await serve(RUNAWAY, ['-t', '0', '--max-worker-memory', '500MB', '--log-level', 'debug'], { openFiles: OPEN_FILES });
+    const [worker] = unicorn.workerPids();
+    // Its modules loaded (loading takes descriptors): from here on the thread needs none.
+    await unicorn.waitForLog((l) => l.pid === worker && l.msg.startsWith("The worker's watchdog thread is watching"), 'the watchdog thread');
+    void request(`${unicorn.url()}/spin?descriptors=none`, { timeoutMs: 30_000 }).catch(() => undefined);
+    await unicorn.waitForOutput(`spinning ${worker}`);
+    unicorn.signal('SIGKILL');
+    await unicorn.exited;
+    expect(await waitUntilGone([worker!], 5000)).toEqual([]);
+  });
+
+  it('a worker whose heap nears the limit with every descriptor taken tells the arbiter why it stops, and is replaced', async () => {
+    const unicorn = await serve(RUNAWAY, ['-k', 'async'], { workers: 1, openFiles: OPEN_FILES, env: { NODE_OPTIONS: '--max-old-space-size=128' } });
+    const [worker] = unicorn.workerPids();
+    expect((await request(`${unicorn.url()}/retain?descriptors=none`)).status).toBe(200);
+    await unicorn.waitForLog((l) => l.pid === worker && l.msg.startsWith('Worker heap '), 'the stop', 30_000);
+    const replaced = await unicorn.waitForLog((l) => l.msg.startsWith(`Replacing worker (pid:${worker})`), 'the replacement');
+    expect(replaced.msg).toMatch(/it has [\d.]+MB of its 128MB heap in use after a full GC$/);
+    expect(unicorn.lines('Uncaught exception')).toEqual([]);
+    await unicorn.ready(2);
+    expect((await request(unicorn.url())).status).toBe(200);
+  }, 90_000);
+});
