@@ -47,9 +47,10 @@ export function watchHeap(onNearLimit: (state: HeapState) => void): void {
  * much as it lacks of NEAR_LIMIT. A heap that fills fast has its full collections tens of megabytes
  * apart (a fifth of a 128 MB heap), and may skip NEAR_LIMIT; the one that then finds it full is
  * never seen, as V8 collects again and dies in the same turn of the event loop. Waiting for the
- * heap to be full at the next one was not enough (2 of 40 runs died, beside four busy cores); this
- * stopped all of 80. A steady app (however large) has grown by nothing; one that grows in steps and
- * then holds (a cache filled at start) is stopped only where one step as large again passes NEAR_LIMIT.
+ * heap to be full at the next one was not enough (2 of 40 runs died, beside four spinning
+ * processes; benchmarks/RESULTS.md); this stopped all of 80. A steady app (however large) has
+ * grown by nothing; one that grows in steps and then holds (a cache filled at start) is stopped
+ * only where one step as large again passes NEAR_LIMIT.
  */
 function nearLimit(used: number, grown: number, limit: number): boolean {
   return used + Math.max(grown, 0) >= NEAR_LIMIT * limit;
