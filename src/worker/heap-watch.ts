@@ -3,7 +3,8 @@
  * collects the whole heap again and again, each time for longer (seconds, for a heap of
  * gigabytes), and the worker serves next to nothing for tens of seconds before it dies of it.
  * After each full collection (a PerformanceObserver of 'gc' entries), the old generation still in
- * use is compared with its limit: at NEAR_LIMIT of it, the worker is as good as gone.
+ * use is compared with its limit: at NEAR_LIMIT of it, or growing fast enough to pass that by the
+ * next full collection (nearLimit says why that matters), the worker is as good as gone.
  *
  * V8 does not tell the old generation's limit: heap_size_limit adds the young generation's (48 MB
  * on Node 22, 192 MB on Node 24), which the old generation never gets. So the limit is the
@@ -27,14 +28,32 @@ export interface HeapState {
 /** Call `onNearLimit` once, after the full collection that finds the heap about to run out. */
 export function watchHeap(onNearLimit: (state: HeapState) => void): void {
   const limit = oldGenerationLimit();
+  /** What the previous full collection left in use (0 before the first). */
+  let previous = 0;
   const observer = new PerformanceObserver((list) => {
     if (!list.getEntries().some(isFullCollection)) return;
     const used = oldGenerationUsed();
-    if (used < NEAR_LIMIT * limit) return;
+    const grown = previous === 0 ? 0 : used - previous;
+    previous = used;
+    if (!nearLimit(used, grown, limit)) return;
     observer.disconnect();
     onNearLimit({ used, limit });
   });
   observer.observe({ entryTypes: ['gc'] });
+}
+
+/**
+ * At NEAR_LIMIT, or to be past it at the next full collection: grown since the previous one by as
+ * much as it lacks of NEAR_LIMIT. A heap that fills fast has its full collections tens of megabytes
+ * apart (a fifth of a 128 MB heap), and may skip NEAR_LIMIT; the one that then finds it full is
+ * never seen, as V8 collects again and dies in the same turn of the event loop. Waiting for the
+ * heap to be full at the next one was not enough (2 of 40 runs died, beside four spinning
+ * processes; benchmarks/RESULTS.md); this stopped all of 80. A steady app (however large) has
+ * grown by nothing; one that grows in steps and then holds (a cache filled at start) is stopped
+ * only where one step as large again passes NEAR_LIMIT.
+ */
+function nearLimit(used: number, grown: number, limit: number): boolean {
+  return used + Math.max(grown, 0) >= NEAR_LIMIT * limit;
 }
 
 function isFullCollection(entry: PerformanceEntry): boolean {

@@ -250,7 +250,7 @@ async function stopNearHeapLimit({ used, limit }: HeapState): Promise<void> {
     { heapUsed: used, heapLimit: limit, inFlight: server?.inFlight() ?? 0 },
     `Worker heap ${formatSize(used)} of ${formatSize(limit)} in use after a full GC; stopping before it runs out`,
   );
-  await sendBeforeExit({ type: 'unicorn:over-memory', rss: process.memoryUsage.rss(), heap: { used, limit } });
+  await sendBeforeExit({ type: 'unicorn:over-memory', rss: residentMemory(), heap: { used, limit } });
   process.exit(ExitCode.ERROR);
 }
 

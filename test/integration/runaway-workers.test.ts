@@ -128,7 +128,8 @@ describe('a worker that runs out of heap', () => {
     const unicorn = await serve(RUNAWAY, ['-k', 'async'], { workers: 1, env: { NODE_OPTIONS: '--max-old-space-size=128' } });
     const [worker] = unicorn.workerPids();
     expect((await request(`${unicorn.url()}/retain`)).status).toBe(200);
-    const line = await unicorn.waitForLog((l) => l.pid === worker && l.msg.startsWith('Worker heap '), 'the stop', 60_000);
+    // Seconds at most: 128 MB fill at some hundreds of megabytes a second, more slowly under load.
+    const line = await unicorn.waitForLog((l) => l.pid === worker && l.msg.startsWith('Worker heap '), 'the stop', 30_000);
     expect(line.msg).toMatch(/^Worker heap [\d.]+MB of 128MB in use after a full GC; stopping before it runs out$/);
     const replaced = await unicorn.waitForLog((l) => l.msg.startsWith(`Replacing worker (pid:${worker})`), 'the replacement');
     expect(replaced.msg).toMatch(/it has [\d.]+MB of its 128MB heap in use after a full GC$/);
@@ -136,5 +137,33 @@ describe('a worker that runs out of heap', () => {
     await unicorn.ready(2);
     expect((await request(unicorn.url())).status).toBe(200);
     expect(unicorn.stderr).not.toContain('FATAL ERROR');
+  }, 90_000);
+});
+
+describe('the reaper and the heap stop with no file descriptor free in the worker (reading the resident memory fails with EMFILE)', () => {
+  // Low, so the app takes every descriptor at once.
+  const OPEN_FILES = 64;
+
+  it('a worker spinning with every descriptor taken still exits within seconds of a kill -9 of the arbiter: the reaper needs none of its descriptors', async () => {
+    const unicorn = await serve(RUNAWAY, ['-t', '0', '--graceful-timeout', '1s'], { openFiles: OPEN_FILES });
+    const [worker] = unicorn.workerPids();
+    void request(`${unicorn.url()}/spin?descriptors=none`, { timeoutMs: 30_000 }).catch(() => undefined);
+    await unicorn.waitForOutput(`spinning ${worker}`);
+    unicorn.signal('SIGKILL');
+    await unicorn.exited;
+    // The reaper kills it --graceful-timeout + 2 s after the arbiter is gone.
+    expect(await waitUntilGone([worker!], 8000)).toEqual([]);
   });
+
+  it('a worker whose heap nears the limit with every descriptor taken tells the arbiter why it stops, and is replaced', async () => {
+    const unicorn = await serve(RUNAWAY, ['-k', 'async'], { workers: 1, openFiles: OPEN_FILES, env: { NODE_OPTIONS: '--max-old-space-size=128' } });
+    const [worker] = unicorn.workerPids();
+    expect((await request(`${unicorn.url()}/retain?descriptors=none`)).status).toBe(200);
+    await unicorn.waitForLog((l) => l.pid === worker && l.msg.startsWith('Worker heap '), 'the stop', 30_000);
+    const replaced = await unicorn.waitForLog((l) => l.msg.startsWith(`Replacing worker (pid:${worker})`), 'the replacement');
+    expect(replaced.msg).toMatch(/it has [\d.]+MB of its 128MB heap in use after a full GC$/);
+    expect(unicorn.lines('Uncaught exception')).toEqual([]);
+    await unicorn.ready(2);
+    expect((await request(unicorn.url())).status).toBe(200);
+  }, 90_000);
 });
