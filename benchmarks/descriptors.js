@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Running out of file descriptors (issue 2): one async worker started under `ulimit -n LIMIT`, and
+// Running out of file descriptors: one async worker started under `ulimit -n LIMIT`, and
 // CLIENTS clients at once, each holding its request for MS ms (`Connection: close`). Counts the
 // clients served and how the others failed, whether the worker crashed, and whether a request
 // afterwards is served. Needs a build (`npm run build`); another checkout's with --unicorn.

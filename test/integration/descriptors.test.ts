@@ -1,5 +1,5 @@
 /**
- * Running out of file descriptors (issue 2: workers crashed with EMFILE, resetting every
+ * Running out of file descriptors (workers crashed with EMFILE, resetting every
  * connection they held). unicorn is started under a low open-file limit (`ulimit -n`): a worker
  * caps --worker-connections to what the limit leaves, backs off accepting while its descriptors run
  * out, and nothing it does on a timer throws for lack of one.
@@ -60,7 +60,7 @@ async function expectWorkerSurvived(unicorn: Unicorn, worker: number): Promise<v
   expect(reply.body).toBe(`hello ${worker}\n`);
 }
 
-describe('running out of file descriptors (issue 2)', () => {
+describe('running out of file descriptors', () => {
   it(`an async worker under ulimit -n ${LIMIT} takes ${CAP} connections at most, as the arbiter warns once at start, and serves ${LIMIT + 44} held clients without a crash or a lost client`, async () => {
     // A beat a second: the worker beats while its descriptors are all in use.
     const unicorn = await serve(APP, ['-k', 'async', '-t', '2s'], { openFiles: LIMIT });

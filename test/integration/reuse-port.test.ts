@@ -1,5 +1,5 @@
 /**
- * --reuse-port when a worker leaves (issue 8: one TTOU under connection churn reset every client):
+ * --reuse-port when a worker leaves (one TTOU under connection churn used to reset every client):
  * the worker's own socket must leave the kernel's SO_REUSEPORT group as the worker stops accepting,
  * not once it has drained, and what is queued on it must be accepted and served, not reset.
  */
@@ -125,7 +125,7 @@ describe('--reuse-port: a worker that leaves takes its socket out of the port fi
     // TTOU stops the oldest worker.
     const oldest = unicorn.lines('Booting worker')[0]!.workerPid as number;
     const slow = await slowOnEach(unicorn, [oldest], 8_000);
-    // The churn of issue 8: a new connection for every request, 16 clients.
+    // Connection churn: a new connection for every request, 16 clients.
     const load = await Load.start(unicorn.url(), { keepAlive: false, concurrency: 16, pauseMs: 0 });
     await load.flowing(100);
     unicorn.signal('SIGTTOU');

@@ -1,5 +1,5 @@
 /**
- * The worker's accept back-off (issue 2) with a fake descriptor count and fake timers; the real
+ * The worker's accept back-off with a fake descriptor count and fake timers; the real
  * thing, under a real open-file limit, is in test/integration/descriptors.test.ts.
  */
 import type { Logger } from '../../src/log';
