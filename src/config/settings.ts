@@ -416,7 +416,7 @@ export const SETTINGS = [
     flags: '--worker-connections <N>',
     section: 'worker',
     description:
-      'async only: open connections per worker; past it new connections wait in the backlog. Each connection is a file descriptor: ' +
+      'async only: open connections per worker; past it new connections wait in the backlog, and each response closes its connection so that they take turns. Each connection is a file descriptor: ' +
       'a worker takes at most the open-file limit (ulimit -n) less 64, and the arbiter warns at start when that is fewer',
     accepted: 'a whole number of at least 1',
     onlyFor: 'async',

@@ -166,7 +166,11 @@ export class WorkerServer {
     this.workerConnections = options.workerConnections;
     this.proxyProtocol = options.proxyProtocol;
     // Without a socket (HTTP/2's responses), only what applies to every connection.
-    const mustClose = (socket?: Socket | null) => this.closeEach || this.draining || (this.toShed > 0 && !!socket && this.shedding(socket));
+    // async, at --worker-connections: the gate is paused and clients may wait in the backlog, behind
+    // keep-alive clients that would hold their places for good; each response closes its connection
+    // (told, so no request is lost), and the waiting take turns. Reconnects cost only at saturation.
+    const mustClose = (socket?: Socket | null) =>
+      this.closeEach || this.draining || (!!socket && (this.sockets.size >= this.workerConnections || (this.toShed > 0 && this.shedding(socket))));
     const { accessLog, forwarded } = options;
     let response = responseClass(mustClose);
     // Forwarded headers are applied as each response is made: before the access log notes the peer.

@@ -159,23 +159,51 @@ describe('async workers', () => {
     expect((await request(unicorn.url(), { headers: { connection: 'keep-alive' } })).headers.connection).toBe('close');
   });
 
-  it('past --worker-connections, make new connections wait rather than drop them', async () => {
+  it('past --worker-connections, make new connections wait rather than drop them, and close each connection after its response so that they take turns', async () => {
     const unicorn = await serve(ROUTES, ['-k', 'async', '--worker-connections', '2']);
     const agent = new http.Agent({ keepAlive: true, maxSockets: 2 });
     try {
-      // Two keep-alive connections, open and idle: the worker is at its limit.
-      await Promise.all([request(unicorn.url(), { agent }), request(`${unicorn.url()}/slow?ms=50`, { agent })]);
+      // Two connections, each held by a slow request: the worker is at its limit.
+      const slow = [request(`${unicorn.url()}/slow?ms=500`, { agent }), request(`${unicorn.url()}/slow?ms=500`, { agent })];
+      await unicorn.waitForLog(() => unicorn.stdout.split('slow started').length === 3, 'both slow requests started');
       let answered = false;
       const third = request(unicorn.url()).then((reply) => {
         answered = true;
         return reply;
       });
-      await delay(300);
+      await delay(200);
       expect(answered).toBe(false);
-      agent.destroy(); // closes the two idle connections: the third is accepted and served
+      // At the limit, each response closes its connection: the third is accepted and served.
+      for (const reply of await Promise.all(slow)) expect(reply.headers.connection).toBe('close');
       expect((await third).status).toBe(200);
     } finally {
       agent.destroy();
     }
+  });
+
+  it('at --worker-connections, serve every keep-alive client in turn, not only those that came first', async () => {
+    const unicorn = await serve(ROUTES, ['-k', 'async', '--worker-connections', '4'], { workers: 1 });
+    const served = new Array<number>(8).fill(0);
+    let failed = 0;
+    const until = performance.now() + 2000;
+    // Eight clients, each on a keep-alive connection of its own (reopened when the server closes it),
+    // sending one request after another.
+    await Promise.all(
+      served.map(async (_, i) => {
+        const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+        try {
+          while (performance.now() < until) {
+            const reply = await request(unicorn.url(), { agent, timeoutMs: 10_000 }).catch(() => undefined);
+            // Counted while all eight send: a client let in once the others stop has not had its turn.
+            if (reply?.status !== 200) failed++;
+            else if (performance.now() < until) served[i]!++;
+          }
+        } finally {
+          agent.destroy();
+        }
+      }),
+    );
+    expect(failed).toBe(0);
+    for (const count of served) expect(count).toBeGreaterThan(0);
   });
 });
