@@ -2,6 +2,7 @@
 // and a graceful stop in the middle of them), keep-alive connections over async workers after a
 // start, a reload and a recycle, and --reuse-port while workers leave under connection churn.
 'use strict';
+const { readFileSync } = require('node:fs');
 const { startLoad, requestOnce, Tally } = require('../lib/fault-load.js');
 const { ctl } = require('../lib/fault-server.js');
 const { withUnicorn, pick, arbiterDeath, seconds, percent, sleep } = require('./common.js');
@@ -101,23 +102,44 @@ const keepAliveSpread = {
   },
 };
 
+/** Whether this network namespace has Linux hand a closed SO_REUSEPORT socket's queue to another
+ *  (net.ipv4.tcp_migrate_req, Linux 5.14+); null where it cannot be read. */
+function migratesQueues() {
+  try {
+    return readFileSync('/proc/sys/net/ipv4/tcp_migrate_req', 'utf8').trim() === '1';
+  } catch {
+    return null;
+  }
+}
+
+/** Resets a removal may cost without tcp_migrate_req: connections that arrive between the leaving
+ *  worker's last accept and its close (docs/DESIGN.md, "--reuse-port"). */
+const RACE_RESETS_PER_REMOVAL = 2;
+
 const reusePortTtou = {
   title: '--reuse-port, 4 workers: TTOU twice under connection churn (Connection: close)',
   async run(ctx) {
     return withUnicorn(ctx, { workers: 4, args: ['--reuse-port'] }, async (server) => {
       const load = startLoad({ port: server.port, connections: 16, close: true });
       await sleep(1000);
-      for (let i = 0; i < 2; i++) {
+      const removals = 2;
+      for (let i = 0; i < removals; i++) {
         process.kill(server.pid, 'SIGTTOU');
         await sleep(pick(ctx, 1500, 1000));
       }
       await sleep(1000);
       const tally = await load.stop();
+      const migrates = migratesQueues();
+      const resets = tally.failures.reset ?? 0;
+      // Without the kernel's help, the race window's few resets are the documented residue.
+      const excused = !migrates && resets === tally.failedCount && resets <= RACE_RESETS_PER_REMOVAL * removals ? resets : 0;
       return {
         sent: tally.sent,
         failures: tally.failures,
-        unexpected: tally.failedCount,
-        figure: `${server.workers().length} workers left (expected 2); worst latency ${seconds(tally.worstMs)}`,
+        unexpected: tally.failedCount - excused,
+        figure:
+          `${server.workers().length} workers left (expected 2); worst latency ${seconds(tally.worstMs)}; ` +
+          `net.ipv4.tcp_migrate_req ${migrates === null ? 'unknown' : migrates ? 1 : 0}${excused ? `: ${excused} resets in the window between the last accept and the close, excused` : ''}`,
         broken: arbiterDeath(server),
       };
     });
