@@ -104,8 +104,9 @@ describe('stopping', () => {
   it.each([
     ['sync', '/slow?ms=700'],
     ['async', '/cpu?ms=700'],
-  ])('SIGTERM serves the connections already queued on the listening sockets (%s)', async (workerClass, route) => {
-    const unicorn = await serve(ROUTES, ['-k', workerClass, '--graceful-timeout', '10s'], { workers: 2 });
+    ['sync --reuse-port', '/slow?ms=700'],
+  ])('SIGTERM serves the connections already queued on the listening sockets (-k %s)', async (workerClass, route) => {
+    const unicorn = await serve(ROUTES, ['-k', ...workerClass.split(' '), '--graceful-timeout', '10s'], { workers: 2 });
     const burst = Array.from({ length: 8 }, () => queuedRequest(unicorn, route));
     await Promise.all(burst.map((r) => r.connected));
     unicorn.signal('SIGTERM');
