@@ -22,6 +22,10 @@ export type ToWorker =
    *  `lastOnSocket`: the worker's own sockets (--reuse-port) are no other's now, and the arbiter
    *  has let go of them: accept what is queued on them before closing them. */
   | { type: 'unicorn:hand-over'; lastOnSocket: boolean }
+  /** A graceful stop of the whole server (TERM, `ctl shutdown`) with no other arbiter on the
+   *  sockets: the arbiter has closed its copies of the listening sockets. Stop as on SIGTERM, but
+   *  accept what is queued on them first and serve it: closing the last copies resets it. */
+  | { type: 'unicorn:shutdown' }
   /** Sent once, at fork, with --certfile: the certificate and key of the worker's configuration. */
   | { type: 'unicorn:tls'; material: import('./config/tls').TlsMaterial }
   /** `unicorn ctl status` asks: send the counts as they are now (`report`), numbered `seq`; the

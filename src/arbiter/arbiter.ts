@@ -1235,10 +1235,15 @@ export class Arbiter {
       this.perWorker?.closeAll();
     }
     for (const record of this.workers.values()) {
+      const booting = record.state === 'booting';
       record.state = 'stopping';
       record.stopReason ??= 'shutdown';
       if (!this.stop.graceful) record.handle.process.kill('SIGQUIT');
       else if (sharing) this.handOver(record);
+      // The workers now hold the last copies of the sockets: they take what is queued there and
+      // serve it before closing them (docs/DESIGN.md). One still booting serves nothing yet, and
+      // one out of reach of a message stops as the signal has it.
+      else if (!booting && record.handle.isConnected()) this.send(record, { type: 'unicorn:shutdown' });
       else record.handle.process.kill('SIGTERM');
     }
   }

@@ -151,6 +151,9 @@ process.on('message', (message: unknown, handle: unknown) => {
     case 'unicorn:hand-over':
       void stopGracefully('replaced', false, msg.lastOnSocket);
       break;
+    case 'unicorn:shutdown':
+      void stopGracefully('shutdown', true, true);
+      break;
     case 'unicorn:tls':
       receiveTls(msg.material);
       break;

@@ -2,10 +2,27 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
+import { once } from 'node:events';
 import { inFlight, request } from '../helpers/http';
-import { APPS, isAlive, serve, start, waitUntilGone } from '../helpers/unicorn';
+import { connect, responses } from '../helpers/raw';
+import { APPS, isAlive, serve, start, waitUntilGone, type Unicorn } from '../helpers/unicorn';
 
 const ROUTES = path.join(APPS, 'routes.js');
+
+/** One request on its own connection: `connected` once the kernel has queued the connection (a
+ *  worker may not have accepted it yet); `status` is the reply's, or the error that ended it. */
+function queuedRequest(unicorn: Unicorn, path: string): { connected: Promise<unknown>; status: Promise<number | string> } {
+  const socket = connect(unicorn.url());
+  const connected = once(socket, 'connect');
+  socket.write(`GET ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`);
+  let reply = '';
+  socket.on('data', (chunk: Buffer) => (reply += chunk.toString('latin1')));
+  const status = new Promise<number | string>((resolve) => {
+    socket.on('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+    socket.on('close', () => resolve(responses(reply)[0]?.status ?? 'closed with no reply'));
+  });
+  return { connected, status };
+}
 
 describe('stopping', () => {
   it.each(['sync', 'async'])('SIGTERM lets an in-flight request finish, then exits 0 (%s)', async (workerClass) => {
@@ -80,6 +97,21 @@ describe('stopping', () => {
     expect(Date.now() - began).toBeLessThan(5000);
     expect(await held.reply).toEqual({ error: expect.stringMatching(/socket hang up|aborted|ECONNRESET/) });
     expect(existsSync(socketPath)).toBe(false);
+  });
+
+  // Eight requests of 0.7 s over two workers take about 2.8 s: well within --graceful-timeout. Those
+  // no worker has accepted yet wait in the listening sockets' queue, and are served all the same.
+  it.each([
+    ['sync', '/slow?ms=700'],
+    ['async', '/cpu?ms=700'],
+    ['sync --reuse-port', '/slow?ms=700'],
+  ])('SIGTERM serves the connections already queued on the listening sockets (-k %s)', async (workerClass, route) => {
+    const unicorn = await serve(ROUTES, ['-k', ...workerClass.split(' '), '--graceful-timeout', '10s'], { workers: 2 });
+    const burst = Array.from({ length: 8 }, () => queuedRequest(unicorn, route));
+    await Promise.all(burst.map((r) => r.connected));
+    unicorn.signal('SIGTERM');
+    expect(await Promise.all(burst.map((r) => r.status))).toEqual(Array(8).fill(200));
+    expect(await unicorn.exited).toEqual({ code: 0, signal: null });
   });
 
   it('keeps a unix socket file while workers die', async () => {
