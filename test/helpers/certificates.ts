@@ -51,3 +51,32 @@ export class TestCertificates {
     execFileSync('/usr/bin/openssl', args, { cwd: this.dir, stdio: 'pipe' });
   }
 }
+
+/** A self-signed certificate for localhost, made before the tests of the file (or describe block)
+ *  that calls this and removed after them. */
+export interface LocalhostCertificate {
+  /** The directory it is in, which a test may use for its other files. */
+  readonly dir: string;
+  readonly cert: string;
+  readonly key: string;
+  /** The certificate itself, to trust as a client (read once made). */
+  readonly ca: string;
+}
+
+export function localhostCertificate(prefix: string): LocalhostCertificate {
+  const certificates = new TestCertificates(prefix);
+  let ca = '';
+  beforeAll(() => {
+    certificates.selfSigned('localhost');
+    ca = certificates.pem('localhost.pem');
+  });
+  afterAll(() => certificates.remove());
+  return {
+    dir: certificates.dir,
+    cert: certificates.file('localhost.pem'),
+    key: certificates.file('localhost.key'),
+    get ca() {
+      return ca;
+    },
+  };
+}

@@ -10,7 +10,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
-import { TestCertificates } from '../helpers/certificates';
+import { localhostCertificate } from '../helpers/certificates';
 import { request, sequential, type Reply } from '../helpers/http';
 import { APPS, serve, start, type Unicorn } from '../helpers/unicorn';
 
@@ -189,24 +189,15 @@ describe('sync workers and a burst of slow requests after fast ones', () => {
 });
 
 describe('a burst of slow requests over TLS behind a PROXY header, after fast ones', () => {
-  const certificates = new TestCertificates('unicorn-sync-bursts-');
-  const CERT = certificates.file('localhost.pem');
-  const KEY = certificates.file('localhost.key');
-  let ca = '';
-
-  beforeAll(() => {
-    certificates.selfSigned('localhost');
-    ca = certificates.pem('localhost.pem');
-  });
-
-  afterAll(() => certificates.remove());
+  const localhost = localhostCertificate('unicorn-sync-bursts-');
+  const { cert: CERT, key: KEY } = localhost;
 
   /** GET `target` over TLS after a PROXY v1 header naming `client`: the JSON the app answers. */
   function proxiedTls(port: number, client: string, target: string): Promise<{ pid: number; remoteAddress: string; encrypted: boolean }> {
     return new Promise((resolve, reject) => {
       const raw = net.connect({ port, host: '127.0.0.1' }, () => {
         raw.write(`PROXY TCP4 ${client} 10.0.0.1 5678 443\r\n`);
-        const socket = tls.connect({ socket: raw, ca, servername: 'localhost' });
+        const socket = tls.connect({ socket: raw, ca: localhost.ca, servername: 'localhost' });
         let reply = '';
         const bound = setTimeout(() => socket.destroy(new Error(`no answer within 20s; received ${JSON.stringify(reply)}`)), 20_000);
         socket.setEncoding('utf8').on('data', (chunk: string) => (reply += chunk));

@@ -10,7 +10,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { Duplex } from 'node:stream';
 import tls from 'node:tls';
-import { TestCertificates } from '../helpers/certificates';
+import { localhostCertificate } from '../helpers/certificates';
 import { APPS, runToExit, serve, type Unicorn } from '../helpers/unicorn';
 import { waitForLines } from '../helpers/files';
 
@@ -21,18 +21,8 @@ const TRUSTED = '127.0.0.1';
 const UNTRUSTED = '127.0.0.2';
 const V1 = 'PROXY TCP4 203.0.113.7 10.0.0.1 5678 443\r\n';
 
-const certificates = new TestCertificates('unicorn-tls-combined-');
-const { dir } = certificates;
-const CERT = certificates.file('localhost.pem');
-const KEY = certificates.file('localhost.key');
-let ca = '';
-
-beforeAll(() => {
-  certificates.selfSigned('localhost');
-  ca = certificates.pem('localhost.pem');
-});
-
-afterAll(() => certificates.remove());
+const localhost = localhostCertificate('unicorn-tls-combined-');
+const { dir, cert: CERT, key: KEY } = localhost;
 
 const TLS = () => ['--certfile', CERT, '--keyfile', KEY];
 const portOf = (unicorn: Unicorn) => Number(new URL(unicorn.addresses()[0]!).port);
@@ -80,7 +70,7 @@ function connectTls(port: number, { preamble, together = false, alpn = ['http/1.
         raw.write(preamble);
         await sleep(50);
       }
-      const socket = tls.connect({ socket: transport, ca, servername: 'localhost', ALPNProtocols: alpn });
+      const socket = tls.connect({ socket: transport, ca: localhost.ca, servername: 'localhost', ALPNProtocols: alpn });
       socket.on('error', () => {});
       opened.push(socket);
       resolve(socket);
@@ -107,7 +97,7 @@ function requestOver(socket: tls.TLSSocket, request: string, boundMs = 8000): Pr
 function session(target: tls.TLSSocket | { port: number; from?: string }): http2.ClientHttp2Session {
   const connect = target instanceof tls.TLSSocket
     ? () => target
-    : () => tls.connect({ port: target.port, host: TRUSTED, ca, servername: 'localhost', ALPNProtocols: ['h2'], socket: net.connect({ port: target.port, host: TRUSTED, localAddress: target.from ?? TRUSTED }) });
+    : () => tls.connect({ port: target.port, host: TRUSTED, ca: localhost.ca, servername: 'localhost', ALPNProtocols: ['h2'], socket: net.connect({ port: target.port, host: TRUSTED, localAddress: target.from ?? TRUSTED }) });
   const client = http2.connect(target instanceof tls.TLSSocket ? 'https://localhost' : `https://localhost:${target.port}`, { createConnection: connect });
   client.on('error', () => {});
   opened.push(client);
