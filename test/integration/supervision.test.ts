@@ -144,9 +144,10 @@ describe('crash loops', () => {
     const unicorn = await serve(SUPERVISED, [], { workers: 1, env: { CRASH_MARKER: marker } });
     unicorn.signal('SIGTTIN'); // a second worker, and every later one, crashes after booting
     const streak = await unicorn.waitForLog((l) => l.failedStarts === 4, 'four failed starts in a row', 20_000);
-    const delays = unicorn.logs.filter((l) => typeof l.failedStarts === 'number').map((l) => l.delayMs as number);
-    // Each delay is the previous one doubled, ±50% at random: the ranges do not overlap past the second.
-    expect(delays[2]!).toBeGreaterThan(delays[0]!);
+    // The delay doubles with each failed start in a row, ±50% at random: the first is 100–300 ms, the
+    // fourth 800–2400 ms. (On a loaded machine a crashing worker may outlive a second of serving and
+    // begin a new streak, so the logged delays need not grow line by line.)
+    expect(streak.delayMs as number).toBeGreaterThan(300);
     expect(streak.msg).toMatch(/^4 worker starts failed in a row \(the last (exited with code 1 while booting|exited with code 1 \d+ms after it was ready)\); next respawn in \d/);
     // The first worker never stopped serving (a request may also reach a crashing one in its
     // moment between ready and crash).
