@@ -1,12 +1,13 @@
 import { accessSync, constants as fsConstants, statSync } from 'node:fs';
 import path from 'node:path';
 import { compileAccessFormat } from '../access-format';
-import { defaultControlDir, defaultControlSocket, socketPathProblem } from '../control';
 import { cannotEnter } from '../dir-access';
-import { globToRegExp, isGlob } from '../arbiter/glob';
 import { badUsage, badValue } from '../errors';
-import { reusePortProblem } from '../arbiter/reuse-port';
 import { FIRST_PARTY_PLUGINS } from '../hooks/catalogue';
+import type { LogFormat } from '../log';
+import { defaultControlDir, defaultControlSocket, socketPathProblem } from '../shared/control-paths';
+import { globToRegExp, isGlob } from '../shared/glob';
+import { reusePortProblem } from '../shared/reuse-port-support';
 import { accountName, formatUmask, lookupGroup, lookupUser, parseUmask, type Account } from './accounts';
 import { ADDRESS_FORMS, formatAddress, parseAddress, type BindAddress } from './address';
 import { APP_SPEC_FORMS, parseAppSpec, type AppSpec } from './app-spec';
@@ -119,7 +120,6 @@ export interface Settings {
 }
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'fatal';
-export type LogFormat = 'text' | 'json';
 
 /** Gunicorn's access-log format, the default. */
 export const DEFAULT_ACCESS_LOG_FORMAT = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"';

@@ -5,7 +5,8 @@ import { describeSettings, resolveLayers, resolveSettings } from '../../src/conf
 import { activatedListeners, describeUnusedBind } from '../../src/arbiter/activation';
 import type { Listener } from '../../src/arbiter/listeners';
 import { keepFixedAtStart } from '../../src/arbiter/privileges';
-import { bindReusePort, PerWorkerSockets, reusePortProblem } from '../../src/arbiter/reuse-port';
+import { bindReusePort, PerWorkerSockets } from '../../src/arbiter/reuse-port';
+import { reusePortProblem } from '../../src/shared/reuse-port-support';
 import { refusal } from '../helpers/refusal';
 
 
