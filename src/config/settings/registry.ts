@@ -12,7 +12,7 @@ import { PROXY_SETTINGS } from './proxy';
 import { RECYCLING_SETTINGS } from './recycling';
 import { SECURITY_SETTINGS } from './security';
 import { SERVER_SETTINGS } from './server';
-import type { SettingSpec, ValueOf } from './spec';
+import type { SettingSpec } from './spec';
 import { TLS_SETTINGS } from './tls';
 import { WORKER_SETTINGS } from './worker';
 
@@ -40,8 +40,24 @@ export type RegisteredSpec = SettingSpec<OptionKey, unknown, unknown>;
 /** The spec of one setting, with its own types. */
 export type SpecOf<K extends OptionKey> = Extract<Declared, { key: K }>;
 
-/** Every setting's value: durations in milliseconds, sizes in bytes, paths absolute. */
-export type SettingValues = { [K in OptionKey]: ValueOf<SpecOf<K>> };
+/**
+ * Every setting's value: a list of what its parser gives when repeatable, else what the parser gives
+ * or the default (durations in milliseconds, sizes in bytes, paths absolute). Where one of the two
+ * types holds the other, it is that type as written (WorkerClass, not its members), which is what
+ * an editor shows for a config file. Written inline: through a type alias, an editor would name the
+ * alias instead.
+ */
+export type SettingValues = {
+  [K in OptionKey]: SpecOf<K> extends SettingSpec<K, infer P, infer D>
+    ? SpecOf<K> extends { repeatable: true }
+      ? P[]
+      : [P] extends [D]
+        ? D
+        : [D] extends [P]
+          ? P
+          : P | D
+    : never;
+};
 
 /** The effective configuration of one unicorn run, after every source has been applied. */
 export interface Settings extends SettingValues {

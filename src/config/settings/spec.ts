@@ -82,11 +82,6 @@ export interface SettingSpec<K extends string = string, P = unknown, D = unknown
 /** Any setting, as the code that walks the registry sees it. */
 export type AnySettingSpec = SettingSpec<string, unknown, unknown>;
 
-/** The value a setting has once resolved: a list of what its parser gives when repeatable, else
- *  what the parser gives or the default. */
-export type ValueOf<S> =
-  S extends SettingSpec<string, infer P, infer D> ? (S extends { repeatable: true } ? P[] : P | D) : never;
-
 /**
  * Declares one setting. Generic so that the parser's and the default's types, and whether the
  * setting is repeatable, are kept: the `Settings` type is computed from them.
