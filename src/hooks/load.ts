@@ -12,9 +12,10 @@ import type { ConfigFile } from '../config/file';
 import { didYouMean } from '../config/nearest';
 import { describeError, kindOf } from '../describe';
 import { badHook } from '../errors';
+import { FIRST_PARTY_PLUGINS } from '../shared/first-party-plugins';
 import { unwrapDefault } from '../shared/unwrap-default';
 import { resolveModule } from '../worker/resolve';
-import { FIRST_PARTY_PLUGINS, HOOK_NAMES, isHookName } from './catalogue';
+import { HOOK_NAMES, isHookName } from './catalogue';
 import type { Hooks } from './types';
 
 export interface LoadedPlugin {

@@ -1,6 +1,6 @@
 /** The config file and the lifecycle-hook plugins. */
 
-import { FIRST_PARTY_PLUGINS } from '../../hooks/catalogue';
+import { FIRST_PARTY_PLUGINS } from '../../shared/first-party-plugins';
 import { DURATION_FORMS } from '../duration';
 import { CONFIG_FILE_NAMES } from '../file-names';
 import { duration, existingFile, nonEmpty } from './parsers';

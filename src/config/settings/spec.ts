@@ -4,8 +4,6 @@
  * not declared beside it: `Settings` is computed from the parser and the default (registry.ts).
  */
 
-import type { WorkerClass } from './worker';
-
 /** What a setting parser gets besides the raw string. */
 export interface ParseContext {
   /** The directory relative paths are resolved against (after --chdir). */
@@ -70,8 +68,9 @@ export interface SettingSpec<K extends string = string, P = unknown, D = unknown
   defaultEnv?: string;
   /** The default as --help shows it. */
   defaultText: string;
-  /** Only meaningful with this worker class: setting it with the other one draws a warning. */
-  onlyFor?: WorkerClass;
+  /** Only meaningful with this worker class (one --worker-class accepts; a test checks): setting it
+   *  with the other one draws a warning. */
+  onlyFor?: string;
   /** The value as --print-config shows it, where String() would not do. */
   display?(value: NonNullable<P | D>): string;
   /** What --print-config shows for no value, where `(none)` would not be true (a default that is

@@ -40,7 +40,7 @@ export const WORKER_SETTINGS = [
       'async only: open connections per worker; past it new connections wait in the backlog, and each response closes its connection so that they take turns. Each connection is a file descriptor: ' +
       'a worker takes at most the open-file limit (ulimit -n) less 64, and the arbiter warns at start when that is fewer',
     accepted: 'a whole number of at least 1',
-    onlyFor: 'async',
+    onlyFor: 'async' satisfies WorkerClass,
     parse: wholeNumber(1),
     defaultValue: () => 1000,
     defaultText: '1000',
@@ -51,7 +51,7 @@ export const WORKER_SETTINGS = [
     section: 'worker',
     description: 'async only: how long an idle keep-alive connection is kept open',
     accepted: DURATION_FORMS,
-    onlyFor: 'async',
+    onlyFor: 'async' satisfies WorkerClass,
     parse: duration,
     defaultValue: () => 5000,
     defaultText: '5s',
