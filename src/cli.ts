@@ -234,6 +234,8 @@ export async function main(argv: string[] = process.argv): Promise<void> {
   const reloadSettings = () => {
     const reread = async () => {
       const next = await readInvocation(argv, process.env, launchCwd, true);
+      // Settled as at start, so that a reload compares the format the arbiter writes with it.
+      next.settings.logFormat ??= defaultFormat(next.settings.errorLogfile);
       await loadPlugins(next.configFile, next.settings.hook, process.cwd());
       // The certificate files as they are now: a renewed certificate is served by the new workers.
       const nextTls = loadTls(next.settings, next.sources);

@@ -87,29 +87,6 @@ export function parseRequest(line: string): ControlRequest | { refused: string }
   return parse(value as Record<string, unknown>) ?? { refused: `the ${command} request's arguments are not valid: ${line.trim()}` };
 }
 
-/**
- * Where control sockets go when --control-socket does not say: `$XDG_RUNTIME_DIR/unicorn`, the
- * per-user runtime directory systemd provides, else `/tmp/unicorn-UID`. `/tmp` literally, not
- * $TMPDIR: `unicorn ctl` must find the directory from another shell with another environment.
- */
-export function defaultControlDir(env: NodeJS.ProcessEnv = process.env, uid = process.getuid?.() ?? 0): string {
-  const runtime = env.XDG_RUNTIME_DIR;
-  // The XDG specification: a relative path is to be ignored.
-  return runtime && path.isAbsolute(runtime) ? path.join(runtime, 'unicorn') : `/tmp/unicorn-${uid}`;
-}
-
-/** The longest path a unix socket can have on Linux (sun_path, less its terminating NUL). */
-export const MAX_SOCKET_PATH_BYTES = 107;
-
-/** Why `file` cannot be a unix socket's path, if it cannot: Linux says only EINVAL. */
-export function socketPathProblem(file: string): string | undefined {
-  const bytes = Buffer.byteLength(file);
-  return bytes > MAX_SOCKET_PATH_BYTES ? `the path is ${bytes} bytes long, and a unix socket's is at most ${MAX_SOCKET_PATH_BYTES}` : undefined;
-}
-
-/** The default socket of the arbiter with `pid` (`PID` where it is not known yet). */
-export const defaultControlSocket = (dir: string, pid: number | 'PID'): string => path.join(dir, `${pid}.sock`);
-
 /** The pid a default socket's name carries, if `file` is one. */
 export function pidOfSocketName(file: string): number | undefined {
   const match = /^([1-9]\d*)\.sock$/.exec(path.basename(file));

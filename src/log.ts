@@ -1,9 +1,11 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { isatty } from 'node:tty';
 import pino, { type DestinationStream, type Logger, type LoggerOptions } from 'pino';
-import type { LogFormat } from './config/settings';
 
 export type { Logger };
+
+/** The error log's form: readable text, or one JSON object per line. */
+export type LogFormat = 'text' | 'json';
 
 /** Who is speaking: every line carries it, with the pid. */
 export type Role = { role: 'arbiter' } | { role: 'worker'; worker: number };

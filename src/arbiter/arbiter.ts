@@ -1,10 +1,9 @@
 import { unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { workerIdentity, type WorkerIdentity } from '../config/accounts';
-import { formatAddress } from '../config/address';
 import { formatDuration, timerMs } from '../config/duration';
 import type { ConfigSource } from '../config/file';
-import type { Settings } from '../config/settings';
+import { keepFixedAtStart, type Settings } from '../config/settings';
 import type { TlsMaterial } from '../config/tls';
 import { formatSize } from '../config/size';
 import { describeRequest, type ControlReply, type ControlRequest } from '../control';
@@ -13,7 +12,7 @@ import { ExitCode } from '../exit-codes';
 import type { HookArgs, HookRunner } from '../hooks/run';
 import type { ArbiterView, ExitReason, HookName, ServerStats, WorkerStats } from '../hooks/types';
 import { isMessage, pipesStderr, type ConnectionHandle, type ToArbiter, type ToWorker, type WorkerCounts } from '../ipc';
-import { defaultFormat, reopenLogs, type Logger } from '../log';
+import { reopenLogs, type Logger } from '../log';
 import { VERSION } from '../version';
 import { resolveModule } from '../worker/resolve';
 import { Absences } from './absences';
@@ -26,7 +25,7 @@ import { bindAll, closeAll, inheritListeners, type BindOptions, type Listener } 
 import { CHECK_MS, HARD_MEMORY_MARGIN, judge, residentReader } from './memory-watch';
 import { Reaper, startTime } from './reaper';
 import { ConnectionRelay, type RelayWorkers } from './relay';
-import { keepFixedAtStart, LogFileOwnership } from './privileges';
+import { LogFileOwnership } from './privileges';
 import { RespawnBackoff, SERVED_AFTER_MS } from './respawn-backoff';
 import { PerWorkerSockets } from './reuse-port';
 import { deliverSignals, type ArbiterSignal } from './signals';
@@ -1114,26 +1113,10 @@ export class Arbiter {
     }
     const { configSource, tls } = reread.configuration;
     const read = reread.configuration.settings;
-    const kept = keepFixedAtStart(read, this.settings);
-    if (kept.ignored.length > 0) this.log.warn(`${kept.ignored.join(', ')} changes take effect on a restart or USR2 re-exec; keeping the running ones`);
-    // The arbiter's error log is opened once: the new workers write it as the arbiter does, or its
-    // lines and theirs would go to different files, at different levels, in different forms.
-    const { errorLogfile, logLevel, logFormat } = this.settings;
-    const next = { ...kept.settings, bind: this.settings.bind, errorLogfile, logLevel, logFormat };
+    // The sockets, the workers' identity and the error log stay as the arbiter set them up at start.
+    const { settings: next, warning } = keepFixedAtStart(this.settings, read);
+    if (warning) this.log.warn(warning);
     if (next.workerClass !== this.settings.workerClass || next.workerConnections !== this.settings.workerConnections) this.warnOfConnectionCap(next);
-    const binds = (s: Settings) => s.bind.map(formatAddress).join(' ');
-    if (binds(read) !== binds(this.settings)) {
-      this.log.warn(`--bind changes take effect on a restart or USR2 re-exec; keeping ${this.listenerUrls().join(', ')}`);
-    }
-    const errorLog = { errorLogfile: read.errorLogfile, logLevel: read.logLevel, logFormat: read.logFormat ?? defaultFormat(read.errorLogfile) };
-    const changed = (['errorLogfile', 'logLevel', 'logFormat'] as const).filter((key) => errorLog[key] !== this.settings[key]);
-    if (changed.length > 0) {
-      const flags = { errorLogfile: '--error-logfile', logLevel: '--log-level', logFormat: '--log-format' };
-      const where = errorLogfile === '-' ? 'stderr' : errorLogfile;
-      this.log.warn(
-        `${changed.map((key) => flags[key]).join(', ')} changes take effect on a restart or USR2 re-exec; keeping the error log at ${where}, level ${logLevel}, as ${logFormat}`,
-      );
-    }
     // onReload sees the new settings; the arbiter takes them once it has run.
     this.afterHook('onReload', [this.makeView(() => next)], (err) => {
       this.rereading = false;

@@ -7,17 +7,8 @@
 import { chmodSync, lstatSync, readdirSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import {
-  checkPrivateDir,
-  defaultControlDir,
-  defaultControlSocket,
-  MAX_REQUEST_BYTES,
-  parseRequest,
-  pidOfSocketName,
-  socketPathProblem,
-  type ControlReply,
-  type ControlRequest,
-} from '../control';
+import { checkPrivateDir, MAX_REQUEST_BYTES, parseRequest, pidOfSocketName, type ControlReply, type ControlRequest } from '../control';
+import { defaultControlDir, defaultControlSocket, socketPathProblem } from '../shared/control-paths';
 import { controlSocketFailed } from '../errors';
 import type { Logger } from '../log';
 import { isRunning } from './pidfile';

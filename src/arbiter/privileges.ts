@@ -51,22 +51,3 @@ export class LogFileOwnership {
     }
   }
 }
-
-/** Settings the arbiter acted on at start: the socket files' owner and mode, the workers' identity
- *  the log files were given to, the sockets bound for --reuse-port. */
-const FIXED_AT_START = { user: '--user', group: '--group', initgroups: '--initgroups', umask: '--umask', reusePort: '--reuse-port' } as const;
-
-/**
- * A HUP keeps these as they were at start, as it keeps --bind: changing them means binding again,
- * which needs a restart or a USR2 re-exec. Gives the settings to reload with and the flags whose
- * change is not taken.
- */
-export function keepFixedAtStart<S extends Record<keyof typeof FIXED_AT_START, unknown>>(next: S, running: S): { settings: S; ignored: string[] } {
-  const settings = { ...next };
-  const ignored: string[] = [];
-  for (const [key, flag] of Object.entries(FIXED_AT_START) as [keyof typeof FIXED_AT_START, string][]) {
-    if (JSON.stringify(next[key]) !== JSON.stringify(running[key])) ignored.push(flag);
-    settings[key] = running[key];
-  }
-  return { settings, ignored };
-}

@@ -15,7 +15,7 @@
  */
 import path from 'node:path';
 import { badValue } from '../errors';
-import { globBase, globToRegExp, isGlob } from './glob';
+import { globBase, globToRegExp, isGlob } from '../shared/glob';
 
 export interface WatchOptions {
   /** Directory watched recursively (the app's directory). */

@@ -23,7 +23,7 @@ export function renderSettingsDoc(): string {
   const lines = [
     '# Settings',
     '',
-    '<!-- Generated from src/config/settings.ts by `npm run docs`; edit the registry, not this file. -->',
+    '<!-- Generated from src/config/settings/ by `npm run docs`; edit the registry, not this file. -->',
     '',
     'Every setting, by section. Sources apply lowest first: the default (which `PORT` and',
     '`WEB_CONCURRENCY` set, where they apply) < the config file < `UNICORN_CMD_ARGS` < the command line.',

@@ -5,7 +5,8 @@
 import { lstatSync, readdirSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { checkPrivateDir, defaultControlDir, type ControlReply, type ControlRequest } from '../control';
+import { checkPrivateDir, type ControlReply, type ControlRequest } from '../control';
+import { defaultControlDir } from '../shared/control-paths';
 import { cannotEnter } from '../dir-access';
 import { ExitCode } from '../exit-codes';
 import type { ServerStats } from '../hooks/types';

@@ -5,7 +5,8 @@
  */
 import { Command, CommanderError } from 'commander';
 import { didYouMean } from '../config/nearest';
-import { socketPathProblem, type ControlReply, type ControlRequest } from '../control';
+import type { ControlReply, ControlRequest } from '../control';
+import { socketPathProblem } from '../shared/control-paths';
 import { ExitCode } from '../exit-codes';
 import { ask, CtlError, findServer } from './client';
 import { formatStatus, formatTotals } from './format';

@@ -33,6 +33,3 @@ export const HOOKS = {
 export const HOOK_NAMES = Object.keys(HOOKS) as HookName[];
 
 export const isHookName = (name: string): name is HookName => Object.hasOwn(HOOKS, name);
-
-/** The first-party plugins (hooks/), loadable by bare name: `--hook systemd`. */
-export const FIRST_PARTY_PLUGINS = ['systemd', 'prometheus', 'slow-requests'] as const;

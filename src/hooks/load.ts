@@ -12,8 +12,10 @@ import type { ConfigFile } from '../config/file';
 import { didYouMean } from '../config/nearest';
 import { describeError, kindOf } from '../describe';
 import { badHook } from '../errors';
+import { FIRST_PARTY_PLUGINS } from '../shared/first-party-plugins';
+import { unwrapDefault } from '../shared/unwrap-default';
 import { resolveModule } from '../worker/resolve';
-import { FIRST_PARTY_PLUGINS, HOOK_NAMES, isHookName } from './catalogue';
+import { HOOK_NAMES, isHookName } from './catalogue';
 import type { Hooks } from './types';
 
 export interface LoadedPlugin {
@@ -106,11 +108,6 @@ export function checkHooks(candidate: object, name: string): Hooks {
     hooks[key] = value;
   }
   return hooks as Hooks;
-}
-
-/** A TypeScript-compiled CommonJS module's default export arrives wrapped in its exports object. */
-export function unwrapDefault(value: unknown): unknown {
-  return isObject(value) && (value as { __esModule?: unknown }).__esModule && 'default' in value ? (value as { default: unknown }).default : value;
 }
 
 const isObject = (value: unknown): value is object => typeof value === 'object' && value !== null && !Array.isArray(value);

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PendingReplies, type Reply } from '../../src/arbiter/control';
 import { ExitTally, serverStats } from '../../src/arbiter/stats';
-import { checkPrivateDir, defaultControlDir, parseRequest, type ControlReply } from '../../src/control';
+import { checkPrivateDir, parseRequest, type ControlReply } from '../../src/control';
+import { defaultControlDir } from '../../src/shared/control-paths';
 import { formatAge, formatStatus, formatTotals } from '../../src/ctl/format';
 import type { WorkerStats } from '../../src/hooks/types';
 

@@ -1,4 +1,4 @@
-import { globBase, globToRegExp, isGlob } from '../../src/arbiter/glob';
+import { globBase, globToRegExp, isGlob } from '../../src/shared/glob';
 
 const matches = (glob: string, file: string): boolean => {
   const matcher = globToRegExp(glob);

@@ -4,8 +4,8 @@ import type { UnicornConfig } from '../../src/config/define';
 import { describeSettings, resolveLayers, resolveSettings } from '../../src/config/settings';
 import { activatedListeners, describeUnusedBind } from '../../src/arbiter/activation';
 import type { Listener } from '../../src/arbiter/listeners';
-import { keepFixedAtStart } from '../../src/arbiter/privileges';
-import { bindReusePort, PerWorkerSockets, reusePortProblem } from '../../src/arbiter/reuse-port';
+import { bindReusePort, PerWorkerSockets } from '../../src/arbiter/reuse-port';
+import { reusePortProblem } from '../../src/shared/reuse-port-support';
 import { refusal } from '../helpers/refusal';
 
 
@@ -105,15 +105,6 @@ describe('the config file', () => {
     const { settings, sources } = resolveLayers({ raw: 'app', source: 'command line' }, [{ label: 'unicorn.config.mjs: ', names: 'keys', values: file }], {});
     expect(settings).toMatchObject({ user: { id: 0, name: 'root' }, group: { id: 0, name: 'root' }, initgroups: true, umask: 0o27, reusePort: true });
     expect(sources.umask).toBe('unicorn.config.mjs: umask');
-  });
-});
-
-describe('a HUP', () => {
-  it('keeps what was acted on at start, and names what it does not take', () => {
-    const running = { user: nobody as Account | undefined, group: undefined, initgroups: false, umask: 0o22, reusePort: true, workers: 2 };
-    const next = { ...running, user: undefined, umask: 0o77, workers: 4 };
-    expect(keepFixedAtStart(next, running)).toEqual({ settings: { ...running, workers: 4 }, ignored: ['--user', '--umask'] });
-    expect(keepFixedAtStart({ ...running }, running).ignored).toEqual([]);
   });
 });
 

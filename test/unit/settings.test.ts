@@ -1,4 +1,4 @@
-import { describeSettings, inapplicable, resolveLayers, resolveSettings as resolveAll } from '../../src/config/settings';
+import { describeSettings, inapplicable, resolveLayers, resolveSettings as resolveAll, SETTINGS } from '../../src/config/settings';
 import { refusal } from '../helpers/refusal';
 
 
@@ -69,6 +69,12 @@ describe('resolveSettings', () => {
       '--keep-alive applies to the async worker class only; with sync it has no effect',
     ]);
     expect(inapplicable(resolveAll('app', { keepAlive: '2s', workerClass: 'async' }, {}))).toEqual([]);
+  });
+
+  it('ties a setting only to a worker class --worker-class accepts', () => {
+    const classes = SETTINGS.filter((s) => s.onlyFor).map((s) => s.onlyFor!);
+    expect(classes.length).toBeGreaterThan(0);
+    for (const workerClass of classes) expect(resolveSettings('app', { workerClass }, {}).workerClass).toBe(workerClass);
   });
 
   it('collects repeated binds in order', () => {

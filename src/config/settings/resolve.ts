@@ -1,0 +1,137 @@
+/**
+ * Resolving the settings: every source (defaults, the config file, UNICORN_CMD_ARGS, the command
+ * line) applied in order through the registry's parsers, each refusal naming its source.
+ */
+import { badUsage, badValue } from '../../errors';
+import { APP_SPEC_FORMS, parseAppSpec } from '../app-spec';
+import { SETTINGS, settingSpec, type OptionKey, type RegisteredSpec, type Settings } from './registry';
+import type { ParseContext } from './spec';
+
+/** The raw values one source gave, keyed by setting: strings (arrays for repeatable settings, true
+ *  for a switch) from a command line, anything at all from a config file. */
+export type RawOptions = Partial<Record<OptionKey, unknown>>;
+
+/**
+ * One source of settings. Sources are applied lowest first: defaults (with PORT and
+ * WEB_CONCURRENCY) < config file < UNICORN_CMD_ARGS < command line.
+ */
+export interface Layer {
+  /** How a value from it is named in messages, before the flag or key: '' for the command line,
+   *  'UNICORN_CMD_ARGS: ', 'unicorn.config.mjs: '. */
+  label: string;
+  /** Flags (--workers) or config-file keys (workers). */
+  names: 'flags' | 'keys';
+  values: RawOptions;
+}
+
+/** Where a setting's value came from: the flag, key or variable that gave it, or "default". */
+export type Sources = Record<OptionKey, string>;
+
+export interface Resolved {
+  settings: Settings;
+  sources: Sources;
+}
+
+/** The app as a source gave it, and which source. */
+export interface AppSource {
+  raw: string;
+  source: string;
+}
+
+export const longFlag = (setting: RegisteredSpec): string => /--[\w-]+/.exec(setting.flags)![0];
+
+/**
+ * Apply the sources in order, lowest first, and refuse the first bad value with a message naming
+ * its source, the value and what is accepted.
+ */
+export function resolveLayers(app: AppSource | undefined, layers: Layer[], env: NodeJS.ProcessEnv, cwd: string = process.cwd()): Resolved {
+  const ctx: ParseContext = { cwd };
+  const values: Partial<Record<OptionKey, unknown>> = {};
+  const sources: Partial<Sources> = {};
+  // --chdir first: relative paths in the other settings are relative to it.
+  const ordered = [...SETTINGS].sort((a, b) => Number(b.key === 'chdir') - Number(a.key === 'chdir'));
+  for (const setting of ordered) {
+    const given: Array<{ source: string; raws: string[] }> = [];
+    for (const layer of layers) {
+      const value = layer.values[setting.key];
+      if (value === undefined) continue;
+      const flag = value === false && setting.negatable ? longFlag(setting).replace('--', '--no-') : longFlag(setting);
+      const source = `${layer.label}${layer.names === 'flags' ? flag : setting.key}`;
+      given.push({ source, raws: layer.names === 'flags' ? flagRaws(value) : configRaws(setting, value, source) });
+    }
+    const fromEnv = setting.env !== undefined ? env[setting.env] : undefined;
+    let value: unknown;
+    if (given.length > 0) {
+      const used = setting.additive ? given : given.slice(-1);
+      const parsed = used.flatMap(({ source, raws }) => raws.map((raw) => parseOne(setting, raw, source, ctx)));
+      value = setting.repeatable ? parsed : parsed[parsed.length - 1];
+      sources[setting.key] = used.map((g) => g.source).join(' + ');
+    } else if (fromEnv !== undefined && fromEnv !== '') {
+      const parsed = parseOne(setting, fromEnv, setting.env!, ctx);
+      value = setting.repeatable ? [parsed] : parsed;
+      sources[setting.key] = setting.env!;
+    } else {
+      value = setting.defaultValue(env, ctx);
+      sources[setting.key] = setting.defaultEnv !== undefined && env[setting.defaultEnv] ? setting.defaultEnv : 'default';
+    }
+    values[setting.key] = value;
+    if (setting.key === 'chdir' && typeof value === 'string') ctx.cwd = value;
+  }
+
+  if (!app) {
+    throw badUsage(`no app given: name it on the command line as ${APP_SPEC_FORMS}, or as \`app\` in a config file`);
+  }
+  const spec = parseAppSpec(app.raw);
+  if (typeof spec === 'string') {
+    const name = app.source === 'command line' ? 'the app' : `${app.source}`;
+    throw badUsage(`${name} ${JSON.stringify(app.raw)} is not accepted: ${spec}; expected ${APP_SPEC_FORMS}`);
+  }
+  return { settings: { ...(values as Omit<Settings, 'app'>), app: spec }, sources: sources as Sources };
+}
+
+/** The command line alone (with the environment's defaults): tests and simple callers. */
+export function resolveSettings(appArg: string, flags: RawOptions, env: NodeJS.ProcessEnv, cwd: string = process.cwd()): Resolved {
+  return resolveLayers({ raw: appArg, source: 'command line' }, [{ label: '', names: 'flags', values: flags }], env, cwd);
+}
+
+/** Commander gives a string, a list of them for a repeatable flag, or true for a switch. */
+const flagRaws = (value: unknown): string[] => (Array.isArray(value) ? value.map(String) : [String(value)]);
+
+/** A config file may give numbers and booleans where a flag gives strings, and lists for
+ *  repeatable settings; anything else is refused here, by the same message a bad string gets. */
+function configRaws(setting: RegisteredSpec, value: unknown, source: string): string[] {
+  const one = (item: unknown): string => {
+    if (typeof item === 'string') return item;
+    if (typeof item === 'number' && Number.isFinite(item)) return String(item);
+    if (typeof item === 'boolean' && setting.switch) return String(item);
+    if (item === false && setting.negatable) return 'false';
+    const also = setting.repeatable ? ', or a list of them' : '';
+    throw badValue(source, item, `${setting.accepted}${also}`);
+  };
+  if (Array.isArray(value)) {
+    if (!setting.repeatable) throw badValue(source, value, setting.accepted);
+    return value.map(one);
+  }
+  return [one(value)];
+}
+
+/** Settings given for a worker class other than the one in use: they have no effect. */
+export function inapplicable({ settings, sources }: Resolved): string[] {
+  return SETTINGS.filter((s) => s.onlyFor && s.onlyFor !== settings.workerClass && sources[s.key] !== 'default').map(
+    (s) => `${sources[s.key]} applies to the ${s.onlyFor} worker class only; with ${settings.workerClass} it has no effect`,
+  );
+}
+
+/** One value of one setting, refused as any other source's would be. */
+export function parseSetting(key: OptionKey, raw: string, source: string, cwd: string): unknown {
+  return parseOne(settingSpec(key), raw, source, { cwd });
+}
+
+function parseOne(setting: RegisteredSpec, raw: string, source: string, ctx: ParseContext): unknown {
+  const parsed = setting.parse(raw, ctx);
+  if (typeof parsed === 'object' && parsed !== null && 'refused' in parsed) {
+    const why = parsed.refused ? ` (${parsed.refused})` : '';
+    throw badValue(source, raw, `${setting.accepted}${why}`);
+  }
+  return parsed;
+}
