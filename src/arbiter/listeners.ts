@@ -6,27 +6,11 @@ import path from 'node:path';
 import { getSystemErrorName } from 'node:util';
 import { formatAddress, type BindAddress } from '../config/address';
 import { badValue, bindFailed } from '../errors';
+import type { Listener, ServerHandle } from './listener';
 import { bindReusePort, somethingListens } from './reuse-port';
 import { fitsSocketAddress, giveSocketFile, makeRoomForSocket, placeSocketFile, stagingPath, UV_ENAMETOOLONG, withUmask, type SocketFileOptions } from './socket-file';
 
-/** A bound socket's libuv handle (TCP or Pipe wrap), as node:cluster's primary holds one. */
-export interface ServerHandle {
-  fd: number;
-  close(): void;
-  getsockname?(out: { address?: string; port?: number }): number;
-}
-
-/** A socket the arbiter bound and holds for its whole life; the workers accept on copies of it. */
-export interface Listener {
-  address: BindAddress;
-  /** The address as logged, with the real port when 0 was asked for. */
-  url: string;
-  handle: ServerHandle;
-  /** Passed by systemd (socket activation): its socket file is systemd's, never removed here. */
-  systemd?: boolean;
-  /** --reuse-port: the first of the SO_REUSEPORT sockets each worker gets one of (reuse-port.ts). */
-  reusePort?: boolean;
-}
+export type { Listener, ServerHandle } from './listener';
 
 /** How the arbiter binds: unix socket files' mode and owner, and --reuse-port for TCP. */
 export interface BindOptions extends SocketFileOptions {

@@ -15,7 +15,7 @@ import net from 'node:net';
 import { getSystemErrorName } from 'node:util';
 import type { Logger } from '../log';
 import { UV_TCP_REUSEPORT } from '../shared/reuse-port-support';
-import type { Listener, ServerHandle } from './listeners';
+import type { Listener, ServerHandle } from './listener';
 
 const createServerHandle = (
   net as unknown as {

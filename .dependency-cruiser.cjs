@@ -1,0 +1,44 @@
+/**
+ * The layers, bottom up (docs/DESIGN.md, "Where to change what"): src/shared (leaves), src/config,
+ * src/hooks (the hook contract), src/ipc.ts and src/control (the protocols), the two process roles
+ * src/arbiter and src/worker, then src/cli.ts. First-party plugins in hooks/ are written as a user
+ * would write one. `npm run lint` fails on an import that goes up, across the roles, or in a circle.
+ */
+const upward = (layer, name, ...forbidden) => ({
+  name: `${name}-imports-upward`,
+  severity: 'error',
+  from: { path: layer },
+  to: { path: forbidden.join('|'), pathNot: '^src/hooks/catalogue\\.ts$' },
+});
+
+module.exports = {
+  forbidden: [
+    { name: 'no-circular', comment: 'An import cycle, type-only imports included.', severity: 'error', from: {}, to: { circular: true } },
+    upward('^src/shared/', 'shared', '^src/(config|hooks|control|arbiter|worker)/', '^src/(cli|ipc|index|define)\\.ts$'),
+    // The hook names are data the config file is checked against (src/hooks/catalogue.ts, a leaf).
+    upward('^src/config/', 'config', '^src/(hooks|control|arbiter|worker)/', '^src/(cli|ipc|index|define)\\.ts$'),
+    upward('^src/hooks/', 'hooks', '^src/(control|arbiter|worker)/', '^src/(cli|index)\\.ts$'),
+    upward('^src/(control/|ipc\\.ts$)', 'protocol', '^src/(arbiter|worker)/', '^src/(cli|index)\\.ts$'),
+    {
+      name: 'roles-apart',
+      comment: 'The arbiter and the worker share code through the layers below them only.',
+      severity: 'error',
+      from: { path: '^src/(arbiter|worker)/' },
+      to: { path: '^src/(arbiter|worker)/', pathNot: '^src/$1/' },
+    },
+    { name: 'roles-below-cli', severity: 'error', from: { path: '^src/(arbiter|worker)/' }, to: { path: '^src/(cli|index)\\.ts$' } },
+    {
+      name: 'plugins-use-the-contract',
+      comment: 'A first-party plugin uses the hook contract, the settings parsers and shared leaves: no process internals.',
+      severity: 'error',
+      from: { path: '^hooks/' },
+      to: { path: '^src/(arbiter|worker|control)/|^src/cli\\.ts$' },
+    },
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.json' },
+    exclude: { path: '^(dist|node_modules)/' },
+  },
+};
