@@ -1130,13 +1130,12 @@ export class Arbiter {
     void this.queueHook('whenReady', [this.view]);
   }
 
-  // --- Stopping ----------------------------------------------------------------------------------
+  // --- Signals and control requests: actions (perform.ts) ----------------------------------------
 
+  /** A stop the arbiter decides itself (its workers cannot start): begun as a stop signal's is. */
   private beginStop(graceful: boolean, exitCode: ExitCode): void {
     this.actions.beginStop(graceful, exitCode);
   }
-
-  // --- Control socket (unicorn ctl) ---------------------------------------------------------------
 
   /** A request from `unicorn ctl`: done as its signal is, and answered once the loop has done it. */
   private handleControl(request: ControlRequest, reply: Reply): void {
