@@ -1192,8 +1192,10 @@ export class Arbiter {
       beginReload: () => this.beginReload(),
       reloadsBegun: () => this.reloadsBegun,
       afterPreExec: (then) => this.afterHook('preExec', [this.view], then),
-      startSuccessor: () =>
-        this.succession.reexec(this.listeners, this.options.launchCwd, (pid, code, signal) => this.enqueue({ kind: 'successor-exit', pid, code, signal })),
+      startSuccessor: () => {
+        const exited = (pid: number, code: number | null, signal: NodeJS.Signals | null) => this.enqueue({ kind: 'successor-exit', pid, code, signal });
+        this.succession.reexec(this.listeners, this.options.launchCwd, exited);
+      },
       prepareLogFiles: () => this.logFiles.prepare(this.settings),
       announceStopping: (graceful) => void this.queueHook('onStopping', [this.view, graceful]),
       stats: () => this.stats(),

@@ -34,11 +34,15 @@ describe('what signals and requests ask for', () => {
 
   it('never scales below one worker, saying what would be accepted', () => {
     expect(scaledCount({ kind: 'scale', by: -1 }, 2)).toEqual({ count: 1 });
-    expect(scaledCount({ kind: 'scale', by: -1 }, 1)).toEqual({ refused: 'remove 1 is not accepted: the server runs 1 worker, and never goes below one' });
+    expect(scaledCount({ kind: 'scale', by: -1 }, 1)).toEqual({
+      refused: 'remove 1 is not accepted: the server runs 1 worker, and never goes below one',
+    });
     expect(scaledCount({ kind: 'scale', by: -3 }, 3)).toEqual({
       refused: 'remove 3 is not accepted: the server runs 3 workers and keeps at least one; expected at most 2',
     });
-    expect(scaledCount({ kind: 'scale', to: 0 }, 3)).toEqual({ refused: 'scale 0 is not accepted: the server never goes below one worker; expected at least 1' });
+    expect(scaledCount({ kind: 'scale', to: 0 }, 3)).toEqual({
+      refused: 'scale 0 is not accepted: the server never goes below one worker; expected at least 1',
+    });
     expect(scaledCount({ kind: 'scale', by: 1 }, 0)).toEqual({ count: 1 });
   });
 });
