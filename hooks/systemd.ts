@@ -4,7 +4,7 @@
  *
  * - READY=1 once every worker is ready, and again after each reload;
  * - RELOADING=1 (with MONOTONIC_USEC) when a reload begins;
- * - STOPPING=1 as soon as a stop signal arrives;
+ * - STOPPING=1 as soon as a stop begins (a signal, `unicorn ctl shutdown`, a failed start: onStopping);
  * - STATUS= with the workers serving, on each change;
  * - WATCHDOG=1 every half WATCHDOG_USEC, while the arbiter's loop turns, when systemd asks for it.
  *
@@ -17,8 +17,6 @@ export interface SystemdOptions {
   /** Ping the watchdog when WATCHDOG_USEC asks for it (default true). */
   watchdog?: boolean;
 }
-
-const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGQUIT'] as const;
 
 export function systemd(options: SystemdOptions = {}): Hooks {
   if (options.watchdog !== undefined && typeof options.watchdog !== 'boolean') {
@@ -44,13 +42,6 @@ export function systemd(options: SystemdOptions = {}): Hooks {
         arbiter.log.info('systemd: NOTIFY_SOCKET is not set (not started by systemd); nothing to notify');
         return;
       }
-      for (const signal of STOP_SIGNALS) {
-        process.once(signal, () => {
-          if (stopping) return;
-          stopping = true;
-          void send(arbiter, { STOPPING: 1, STATUS: status(arbiter) });
-        });
-      }
       const usec = Number(process.env.WATCHDOG_USEC);
       const forUs = !process.env.WATCHDOG_PID || Number(process.env.WATCHDOG_PID) === process.pid;
       if (options.watchdog !== false && usec > 0 && forUs) {
@@ -74,9 +65,18 @@ export function systemd(options: SystemdOptions = {}): Hooks {
     childExit(arbiter) {
       return send(arbiter, { STATUS: status(arbiter) });
     },
+    onStopping(arbiter) {
+      // Once: after onExit (a hook before it ran past the stop's deadline) the notifier is closed.
+      if (stopping) return;
+      stopping = true;
+      return send(arbiter, { STOPPING: 1, STATUS: status(arbiter) });
+    },
     async onExit(arbiter) {
       clearInterval(watchdog);
-      await send(arbiter, stopping ? { STATUS: 'stopped' } : { STOPPING: 1, STATUS: 'stopped' });
+      // An exit without a stop (a failure after onStarting) tells systemd here.
+      const told = stopping;
+      stopping = true;
+      await send(arbiter, told ? { STATUS: 'stopped' } : { STOPPING: 1, STATUS: 'stopped' });
       notifier?.close();
     },
   };

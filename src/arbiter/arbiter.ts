@@ -6,13 +6,13 @@ import type { ConfigSource } from '../config/file';
 import { keepFixedAtStart, type Settings } from '../config/settings';
 import type { TlsMaterial } from '../config/tls';
 import { formatSize } from '../config/size';
-import { describeRequest, type ControlReply, type ControlRequest } from '../control';
+import type { ControlReply, ControlRequest } from '../control';
 import { connectionCapWarning, openFileLimit } from '../descriptors';
 import { ExitCode } from '../exit-codes';
 import type { HookArgs, HookRunner } from '../hooks/run';
 import type { ArbiterView, ExitReason, HookName, ServerStats, WorkerStats } from '../hooks/types';
 import { isMessage, pipesStderr, type ConnectionHandle, type ToArbiter, type ToWorker, type WorkerCounts } from '../ipc';
-import { reopenLogs, type Logger } from '../log';
+import type { Logger } from '../log';
 import { VERSION } from '../version';
 import { resolveModule } from '../worker/resolve';
 import { Absences } from './absences';
@@ -20,6 +20,7 @@ import { activatedListeners, describeUnusedBind } from './activation';
 import { ConnectionBalance } from './balance';
 import { BootAttempts } from './boot-attempts';
 import { ControlServer, PendingReplies, type Reply } from './control';
+import { ActionPerformer, QUICK_STOP_GRACE_MS, type ActionHost, type Stop } from './perform';
 import { describeTimeout, describeWait, diagnose, formatStack, type Diagnosis } from './diagnose';
 import { bindAll, closeAll, inheritListeners, type BindOptions, type Listener } from './listeners';
 import { CHECK_MS, HARD_MEMORY_MARGIN, judge, residentReader } from './memory-watch';
@@ -52,13 +53,6 @@ type ArbiterEvent =
   /** A request from `unicorn ctl`, answered on `reply` when it is done. */
   | { kind: 'control'; request: ControlRequest; reply: Reply };
 
-interface Stop {
-  graceful: boolean;
-  /** When still-running workers get SIGKILL. */
-  deadline: number;
-  exitCode: ExitCode;
-}
-
 /** A reload in progress: what to go back to if the new workers do not all become ready. */
 interface Reload {
   settings: Settings;
@@ -75,8 +69,6 @@ type HookOutcome = Error | undefined | Promise<Error | undefined>;
 
 /** How long the loop sleeps when nothing is due; events wake it at once. */
 const IDLE_TICK_MS = 1000;
-/** How long workers told to stop quickly (SIGQUIT) have to exit before they are killed. */
-const QUICK_STOP_GRACE_MS = 1000;
 /** --capture-output: how long a worker's exit waits for the rest of its output to be read. */
 const CAPTURE_DRAIN_MS = 500;
 /** An absence of the arbiter this long is logged. */
@@ -87,19 +79,6 @@ const DIAGNOSE_LIMIT_MS = 1500;
  *  with the diagnosis, a timed-out worker is gone within --timeout + 2 s. */
 const ABORT_GRACE_MS = 400;
 
-/** The signals the arbiter acts on, and what each one means (docs/SIGNALS.md). */
-const SIGNAL_ACTIONS = {
-  SIGTERM: 'graceful-stop',
-  SIGINT: 'quick-stop',
-  SIGQUIT: 'quick-stop',
-  SIGHUP: 'reload',
-  SIGTTIN: 'add-worker',
-  SIGTTOU: 'remove-worker',
-  SIGUSR1: 'reopen-logs',
-  SIGUSR2: 'reexec',
-  SIGWINCH: 'stop-workers',
-} as const satisfies Record<ArbiterSignal, string>;
-
 /** `app.js`, or `app.js and 2 more files`, relative to the working directory. */
 function describeFiles(files: string[]): string {
   const first = path.relative(process.cwd(), files[0]!) || files[0]!;
@@ -107,9 +86,6 @@ function describeFiles(files: string[]): string {
 }
 
 const byAge = (a: WorkerRecord, b: WorkerRecord) => a.spawnedAt - b.spawnedAt || a.id - b.id;
-
-/** `1 worker`, `3 workers`: for replies a person reads. */
-const nWorkers = (count: number) => `${count} worker${count === 1 ? '' : 's'}`;
 
 /** The settings, and the config file's text as read when they were (workers import that text),
  *  and the TLS files' (workers serve with that). */
@@ -216,6 +192,8 @@ export class Arbiter {
   private memoryDueAt = Infinity;
   /** Kills the workers a killed arbiter leaves stuck (reaper.ts); undefined without one. */
   private reaper: Reaper | undefined;
+  /** What signals and `ctl` requests ask for, done in one place (perform.ts). */
+  private readonly actions = new ActionPerformer(this.actionHost());
 
   constructor(
     private settings: Settings,
@@ -403,68 +381,12 @@ export class Arbiter {
   }
 
   private handleSignal(signal: ArbiterSignal): void {
-    const action = SIGNAL_ACTIONS[signal];
-    this.log.info({ signal }, `Handling signal: ${signal.slice(3).toLowerCase()}`);
-    if (action === 'graceful-stop' || action === 'quick-stop') {
-      if (action === 'graceful-stop' && !this.stop) this.beginStop(true, ExitCode.OK);
-      // A second stop signal, or a quick one, makes the stop quick.
-      else this.beginStop(false, this.stop?.exitCode ?? ExitCode.OK);
-      return;
-    }
-    if (this.stop) {
-      this.log.info({ signal }, `Ignoring ${signal} while shutting down`);
-      return;
-    }
-    switch (action) {
-      case 'reload':
-        this.beginReload();
-        break;
-      case 'add-worker':
-        this.setTarget(this.target + 1);
-        break;
-      case 'remove-worker':
-        if (this.target > 1) this.setTarget(this.target - 1);
-        else this.log.info(`Keeping ${this.target} worker: TTOU never goes below one`);
-        break;
-      case 'reopen-logs':
-        this.reopenLogFiles();
-        break;
-      case 'reexec':
-        this.afterHook('preExec', [this.view], (err) => {
-          if (this.stop) return;
-          if (err) {
-            this.log.error({ err }, `Not re-executing: ${err.message}`);
-            return;
-          }
-          this.succession.reexec(this.listeners, this.options.launchCwd, (pid, code, signal) =>
-            this.enqueue({ kind: 'successor-exit', pid, code, signal }),
-          );
-        });
-        break;
-      case 'stop-workers':
-        // A terminal sends WINCH to its foreground processes whenever its window is resized.
-        if (process.stdin.isTTY || process.stdout.isTTY || process.stderr.isTTY) {
-          this.log.info('Ignoring WINCH: unicorn is attached to a terminal, which sends it on every resize');
-        } else {
-          this.log.info('Stopping all workers gracefully; the arbiter keeps its listeners (HUP or TTIN start workers again)');
-          this.setTarget(0);
-        }
-        break;
-    }
+    this.actions.onSignal(signal);
   }
 
-  /** USR1: in the arbiter, and over IPC in every worker. Returns the arbiter's files it could not
-   *  reopen, and how many workers were told. */
-  private reopenLogFiles(): { problems: string[]; told: number } {
-    const problems = reopenLogs(this.log);
-    // A file logrotate moved away is new now: the workers must be able to open it.
-    this.logFiles.prepare(this.settings);
-    for (const record of this.workers.values()) this.send(record, { type: 'unicorn:reopen-logs' });
-    return { problems, told: this.workers.size };
-  }
-
+  /** A count set by a signal or a request during a reload, or the re-read for one, stands whatever
+   *  its outcome. */
   private setTarget(count: number): void {
-    this.log.info({ workers: count, was: this.target }, `Number of workers: ${count} (was ${this.target})`);
     this.target = count;
     if (this.reload) this.reload.targetSet = true;
     else if (this.rereading) this.targetSetWhileRereading = true;
@@ -1191,127 +1113,76 @@ export class Arbiter {
     void this.queueHook('whenReady', [this.view]);
   }
 
-  // --- Stopping ----------------------------------------------------------------------------------
+  // --- Signals and control requests: actions (perform.ts) ----------------------------------------
 
+  /** A stop the arbiter decides itself (its workers cannot start): begun as a stop signal's is. */
   private beginStop(graceful: boolean, exitCode: ExitCode): void {
-    const limit = graceful ? this.settings.gracefulTimeout : Math.min(QUICK_STOP_GRACE_MS, this.settings.gracefulTimeout);
-    const deadline = Math.min(this.stop?.deadline ?? Infinity, this.now() + limit);
-    const alreadyQuick = this.stop && !this.stop.graceful;
-    this.stop = { graceful: graceful && (this.stop?.graceful ?? true), deadline, exitCode };
-    this.reload = undefined;
-    this.reloadQueued = false;
-    // A re-read still under way is dropped when it ends (startReload): no reload is coming.
-    this.rereading = false;
-    this.pending.failAll('the server is shutting down');
-    void this.watcher?.close();
-    this.watcher = undefined;
-    for (const record of this.workers.values()) record.killAt = Math.min(record.killAt, deadline);
-    if (alreadyQuick) return;
-    // Another arbiter (USR2) serving on the same sockets keeps them open, and their files in place;
-    // its workers serve on, so a graceful stop hands over as a reload does.
-    const sharing = this.succession.sharesListeners();
-    if (!sharing) {
-      // The files first, as libuv does: once closed, a path could be another server's by the time
-      // it is unlinked.
-      this.removeSocketFiles();
-      closeAll(this.listeners);
-      this.perWorker?.closeAll();
-    }
-    for (const record of this.workers.values()) {
-      const booting = record.state === 'booting';
-      record.state = 'stopping';
-      record.stopReason ??= 'shutdown';
-      if (!this.stop.graceful) record.handle.process.kill('SIGQUIT');
-      else if (sharing) this.handOver(record);
-      // The workers now hold the last copies of the sockets: they take what is queued there and
-      // serve it before closing them (docs/DESIGN.md). One still booting serves nothing yet, and
-      // one out of reach of a message stops as the signal has it.
-      else if (!booting && record.handle.isConnected()) this.send(record, { type: 'unicorn:shutdown' });
-      else record.handle.process.kill('SIGTERM');
-    }
+    this.actions.beginStop(graceful, exitCode);
   }
-
-  // --- Control socket (unicorn ctl) ---------------------------------------------------------------
 
   /** A request from `unicorn ctl`: done as its signal is, and answered once the loop has done it. */
   private handleControl(request: ControlRequest, reply: Reply): void {
-    if (request.command === 'stats') return this.askForStats(reply);
-    this.log.info({ request }, `Handling control command: ${describeRequest(request)}`);
-    if (request.command === 'shutdown') {
-      if (request.quick) this.beginStop(false, this.stop?.exitCode ?? ExitCode.OK);
-      else if (!this.stop) this.beginStop(true, ExitCode.OK);
-      const how = this.stop!.graceful ? 'gracefully' : 'quickly';
-      return reply.send({ ok: true, message: `Shutting down ${how} (pid ${process.pid})`, untilExit: true });
-    }
-    if (this.stop) return reply.send({ ok: false, error: `the server is shutting down; ${request.command} is not done` });
-    switch (request.command) {
-      case 'reload':
-        // The reload begun now, or the one queued behind a reload under way.
-        this.pending.afterReload(this.reloadsBegun + 1, reply);
-        this.beginReload();
-        break;
-      case 'scale':
-        this.scaleOnRequest(request.count, reply);
-        break;
-      case 'add':
-        this.scaleOnRequest(this.target + request.count, reply);
-        break;
-      case 'remove':
-        if (this.target - request.count < 1) {
-          const runs = `the server runs ${nWorkers(this.target)}`;
-          const why = this.target <= 1 ? `${runs}, and never goes below one` : `${runs} and keeps at least one; expected at most ${this.target - 1}`;
-          return reply.send({ ok: false, error: `remove ${request.count} is not accepted: ${why}` });
-        }
-        this.scaleOnRequest(this.target - request.count, reply);
-        break;
-      case 'kill':
-        this.replaceOnRequest(request.pid, reply);
-        break;
-      case 'reopen-logs': {
-        const { problems, told } = this.reopenLogFiles();
-        const workers = `told ${nWorkers(told)} to reopen theirs`;
-        if (problems.length === 0) reply.send({ ok: true, message: `Reopened the arbiter's log files; ${workers}` });
-        else reply.send({ ok: false, error: `${problems.join('; ')}: the arbiter writes on to the file${problems.length === 1 ? ' as it was' : 's as they were'}; ${workers}` });
-        break;
-      }
-    }
-  }
-
-  /** status and stats: the workers are asked for their counts as they are now (StatsRequests); a
-   *  worker being killed for not answering is not. */
-  private askForStats(reply: Reply): void {
-    const asked = [...this.workers.values()].filter((r) => !r.fault && r.handle.isConnected());
-    const seq = this.statsRequests.begin(asked.map((r) => r.id), reply, this.now());
-    for (const record of asked) this.send(record, { type: 'unicorn:report', seq });
-    this.answerStats();
+    this.actions.onRequest(request, reply);
   }
 
   /** The status requests whose workers have all answered, or whose time is up. */
   private answerStats(): void {
-    this.statsRequests.settle(this.now(), () => ({ ok: true, message: 'stats', stats: this.stats() }));
+    this.actions.answerStats();
   }
 
-  /** scale, add, remove: answered once `count` workers are ready and no others serve. */
-  private scaleOnRequest(count: number, reply: Reply): void {
-    const was = this.target;
-    if (count !== was) this.setTarget(count);
-    this.pending.whenSettled(reply, () => (this.settled() ? { ok: true, message: `${nWorkers(count)} ready (was ${was})` } : undefined));
-  }
-
-  /** kill: the worker serves until its replacement is ready (as recycling does), then stops
-   *  gracefully; answered once it has exited and the count is whole again. */
-  private replaceOnRequest(pid: number, reply: Reply): void {
-    const record = [...this.workers.values()].find((r) => r.pid === pid);
-    if (!record) {
-      const pids = [...this.workers.values()].sort(byAge).map((r) => r.pid).join(', ') || 'none';
-      const why = pid === process.pid ? `${pid} is the arbiter (use shutdown)` : `no worker of this server has pid ${pid}`;
-      return reply.send({ ok: false, error: `kill ${pid} is not accepted: ${why}; its workers are ${pids}` });
-    }
-    if (record.state === 'stopping') return reply.send({ ok: false, error: `worker ${record.id} (pid ${pid}) is already stopping` });
-    if (record.state === 'ready') this.retire(record, 'ctl-kill', 'was asked to stop (unicorn ctl kill)');
-    else if (record.state === 'booting') this.stopWorker(record, 'ctl-kill');
-    const message = () => `Worker ${record.id} (pid ${pid}) has exited; ${nWorkers(this.target)} ready`;
-    this.pending.whenSettled(reply, () => (!this.workers.has(record.id) && this.settled() ? { ok: true, message: message() } : undefined));
+  /** The arbiter as performing an action needs it (perform.ts). */
+  private actionHost(): ActionHost {
+    const arbiter = this;
+    return {
+      get log() {
+        return arbiter.log;
+      },
+      get pending() {
+        return arbiter.pending;
+      },
+      get statsRequests() {
+        return arbiter.statsRequests;
+      },
+      now: () => this.now(),
+      gracefulTimeout: () => this.settings.gracefulTimeout,
+      stop: () => this.stop,
+      setStop: (stop) => {
+        this.stop = stop;
+        this.reload = undefined;
+        this.reloadQueued = false;
+        // A re-read still under way is dropped when it ends (startReload): no reload is coming.
+        this.rereading = false;
+        void this.watcher?.close();
+        this.watcher = undefined;
+      },
+      closeListeners: () => {
+        if (this.succession.sharesListeners()) return true;
+        // The files first, as libuv does: once closed, a path could be another server's by the time
+        // it is unlinked.
+        this.removeSocketFiles();
+        closeAll(this.listeners);
+        this.perWorker?.closeAll();
+        return false;
+      },
+      workers: () => [...this.workers.values()].sort(byAge),
+      target: () => this.target,
+      setTarget: (count) => this.setTarget(count),
+      settled: () => this.settled(),
+      send: (record, message) => this.send(record, message),
+      handOver: (record) => void this.handOver(record),
+      retire: (record, reason, why) => this.retire(record, reason, why),
+      stopWorker: (record, reason) => this.stopWorker(record, reason),
+      beginReload: () => this.beginReload(),
+      reloadsBegun: () => this.reloadsBegun,
+      afterPreExec: (then) => this.afterHook('preExec', [this.view], then),
+      startSuccessor: () => {
+        const exited = (pid: number, code: number | null, signal: NodeJS.Signals | null) => this.enqueue({ kind: 'successor-exit', pid, code, signal });
+        this.succession.reexec(this.listeners, this.options.launchCwd, exited);
+      },
+      prepareLogFiles: () => this.logFiles.prepare(this.settings),
+      announceStopping: (graceful) => void this.queueHook('onStopping', [this.view, graceful]),
+      stats: () => this.stats(),
+    };
   }
 
   /** Every worker is of the current configuration and ready, as many as the target, and no reload is

@@ -1,8 +1,9 @@
 /**
  * The control socket, the arbiter's side: a unix socket (mode 0600) that `unicorn ctl` talks to.
  * This module only reads requests and writes replies. What a request does happens in the arbiter's
- * loop (`onRequest` enqueues it), and its reply is written when the loop has got there: a reload's
- * once the new workers are ready. Nothing here is on a request's path through a worker.
+ * loop (`onRequest` enqueues it; perform.ts does it, as it does the matching signal), and its reply
+ * is written when the loop has got there: a reload's once the new workers are ready. Nothing here
+ * is on a request's path through a worker.
  */
 import { chmodSync, lstatSync, readdirSync, unlinkSync } from 'node:fs';
 import net from 'node:net';

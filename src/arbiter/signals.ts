@@ -7,7 +7,7 @@
  * doing so costs nothing.
  */
 
-/** The arbiter's signals (docs/SIGNALS.md). */
+/** The arbiter's signals (docs/SIGNALS.md); what each asks for is in actions.ts. */
 export const ARBITER_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGQUIT', 'SIGHUP', 'SIGTTIN', 'SIGTTOU', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'] as const;
 
 export type ArbiterSignal = (typeof ARBITER_SIGNALS)[number];

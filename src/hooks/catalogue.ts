@@ -27,6 +27,7 @@ export const HOOKS = {
   childExit: { process: 'arbiter', failure: 'logged' },
   workerExit: { process: 'worker', failure: 'logged' },
   nworkersChanged: { process: 'arbiter', failure: 'logged' },
+  onStopping: { process: 'arbiter', failure: 'logged' },
   onExit: { process: 'arbiter', failure: 'logged' },
 } as const satisfies Record<HookName, HookSpec>;
 

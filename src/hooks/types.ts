@@ -198,6 +198,9 @@ export interface Hooks {
   workerExit?(arbiter: ArbiterInfo, worker: WorkerSelf): Awaitable<void>;
   /** Arbiter, when the number of workers it aims for changes (TTIN, TTOU, WINCH, a reload). */
   nworkersChanged?(arbiter: ArbiterView, newCount: number, oldCount: number): Awaitable<void>;
+  /** Arbiter, when a stop begins, however it came (a signal, `unicorn ctl shutdown`, a failed start):
+   *  `graceful` is false for a quick one. A graceful stop made quick later does not call it again. */
+  onStopping?(arbiter: ArbiterView, graceful: boolean): Awaitable<void>;
   /** Arbiter, after every worker has exited, before it exits. */
   onExit?(arbiter: ArbiterView): Awaitable<void>;
 }

@@ -274,6 +274,35 @@ describe('unicorn ctl shutdown', () => {
   });
 });
 
+describe('signals and ctl commands are the same actions', () => {
+  it('a second shutdown during a graceful stop makes it quick, as a second TERM does', async () => {
+    const { unicorn, socket } = await serveWithSocket(1);
+    const held = await holdRequest(unicorn.url(), 20_000);
+    const began = Date.now();
+    const first = ctl(['--socket', socket, 'shutdown']);
+    await unicorn.waitForLog((l) => l.msg === 'Handling control command: shutdown', 'the first shutdown');
+    const second = await ctl(['--socket', socket, 'shutdown']);
+    expect(second).toEqual({ code: 0, stdout: `Shutting down quickly (pid ${unicorn.pid})\nThe server has exited\n`, stderr: '' });
+    expect(await first).toEqual({ code: 0, stdout: `Shutting down gracefully (pid ${unicorn.pid})\nThe server has exited\n`, stderr: '' });
+    expect(await unicorn.exited).toEqual({ code: 0, signal: null });
+    // Not the held request's 20 s, nor --graceful-timeout's 30 s.
+    expect(Date.now() - began).toBeLessThan(10_000);
+    expect(typeof (await held.done)).toBe('object');
+  });
+
+  it('TTOU and remove at the one-worker floor are refused with the same message', async () => {
+    const { unicorn, socket } = await serveWithSocket(1);
+    const refusal = 'remove 1 is not accepted: the server runs 1 worker, and never goes below one';
+    unicorn.signal('SIGTTOU');
+    await unicorn.waitForLog((l) => l.msg === 'Handling signal: ttou', 'the TTOU');
+    await unicorn.waitForLog((l) => l.msg === refusal && l.level === 'info', 'the refusal of TTOU in the log');
+    expect(await ctl(['--socket', socket, 'remove'])).toEqual({ code: 1, stdout: '', stderr: `unicorn ctl: error: ${refusal}\n` });
+    // Logged as the signal's is.
+    expect(unicorn.lines(refusal)).toHaveLength(2);
+    expect(ready(await stats(socket))).toHaveLength(1);
+  });
+});
+
 describe('unicorn ctl reopen-logs', () => {
   it('reopens the logs in the arbiter and tells every worker', async () => {
     const { unicorn, socket } = await serveWithSocket(2);

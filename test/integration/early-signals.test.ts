@@ -94,7 +94,7 @@ describe.each(['config', 'onStarting'] as const)('a signal while the arbiter sta
   });
 
   it.each([
-    ['SIGTTOU', 'Keeping 1 worker: TTOU never goes below one'],
+    ['SIGTTOU', 'remove 1 is not accepted: the server runs 1 worker, and never goes below one'],
     ['SIGUSR1', 'Handling signal: usr1'],
   ] as const)('%s is queued and acted on once started', async (signal, line) => {
     const { unicorn, files } = await startHeldAt(phase);

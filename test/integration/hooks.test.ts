@@ -76,8 +76,9 @@ describe('lifecycle hooks through a whole life', () => {
     unicorn.signal('SIGTERM');
     expect(await unicorn.exited).toEqual({ code: 0, signal: null });
     const stop = log.lines().slice(mark);
+    expect(stop[0]).toBe('onStopping graceful=true stopping=true');
     expect(stop[stop.length - 1]).toBe('onExit 0');
-    expect(stop.slice(0, -1).sort()).toEqual(['childExit w4 shutdown', 'childExit w5 shutdown', 'workerExit w4', 'workerExit w5']);
+    expect(stop.slice(1, -1).sort()).toEqual(['childExit w4 shutdown', 'childExit w5 shutdown', 'workerExit w4', 'workerExit w5']);
     for (const id of [4, 5]) expect(stop.indexOf(`childExit w${id} shutdown`)).toBeGreaterThan(stop.indexOf(`workerExit w${id}`));
   });
 });

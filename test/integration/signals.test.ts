@@ -149,7 +149,8 @@ describe('TTIN, TTOU and WINCH', () => {
       unicorn.signal('SIGTTOU');
       await unicorn.waitForLog(() => unicorn.lines('Handling signal: ttou').length === i + 1, `TTOU ${i + 1}`);
     }
-    await unicorn.waitForLog((l) => l.msg === 'Keeping 1 worker: TTOU never goes below one', 'the third TTOU refused');
+    const refusal = 'remove 1 is not accepted: the server runs 1 worker, and never goes below one';
+    await unicorn.waitForLog((l) => l.msg === refusal, 'the third TTOU refused');
     expect(await workersSettle(unicorn, 1)).toHaveLength(1);
     expect(unicorn.lines('Number of workers: ').map((l) => l.msg)).toEqual(['Number of workers: 3 (was 2)', 'Number of workers: 2 (was 3)', 'Number of workers: 1 (was 2)']);
     expect((await request(unicorn.url())).status).toBe(200);

@@ -2,8 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createSocket, type UnixDgramSocket } from 'unix-dgram';
-import { request } from '../helpers/http';
-import { APPS, serve, start, type Unicorn } from '../helpers/unicorn';
+import { inFlight, request } from '../helpers/http';
+import { APPS, runToExit, serve, start, type Unicorn } from '../helpers/unicorn';
 
 const ROUTES = path.join(APPS, 'routes.js');
 
@@ -83,6 +83,24 @@ describe('the systemd plugin', () => {
     expect(systemd.messages[systemd.messages.length - 1]).toEqual({ STATUS: 'stopped' });
     // The first STOPPING=1 is the only one.
     expect(systemd.messages.filter((m) => m.STOPPING)).toHaveLength(1);
+  });
+
+  it('sends STOPPING=1 when a stop by `unicorn ctl shutdown` begins, not when the arbiter exits', async () => {
+    const control = path.join(systemd.dir, 'ctl.sock');
+    const unicorn = await serve(ROUTES, ['--hook', 'systemd', '--control-socket', control], { env: { NOTIFY_SOCKET: systemd.socket } });
+    const ready = await systemd.waitFor({ READY: '1' });
+    const held = inFlight(`${unicorn.url()}/hold?ms=20000`);
+    await held.handling;
+    const shutdown = runToExit(['ctl', '--socket', control, 'shutdown']);
+    const stopping = await systemd.waitFor({ STOPPING: '1' }, ready);
+    // The stop has begun and waits for the held request: the arbiter has not exited.
+    expect(systemd.messages[stopping]!.STATUS).toMatch(/^stopping: /);
+    expect(unicorn.proc.exitCode).toBeNull();
+    unicorn.signal('SIGQUIT');
+    expect((await shutdown).code).toBe(0);
+    expect(await unicorn.exited).toEqual({ code: 0, signal: null });
+    expect(systemd.messages.filter((m) => m.STOPPING)).toHaveLength(1);
+    expect(systemd.messages[systemd.messages.length - 1]).toEqual({ STATUS: 'stopped' });
   });
 
   it('leaves the watchdog alone when WATCHDOG_PID names another process', async () => {
