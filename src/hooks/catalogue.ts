@@ -3,8 +3,6 @@
  * rejection, or running past --hook-timeout) does. Hooks whose failure stops something stop at the
  * first failing plugin; the others log the failure and go on to the next plugin.
  */
-import type { HookName } from './types';
-
 export interface HookSpec {
   process: 'arbiter' | 'worker';
   /** `stops`: the failure is an error for the caller (see types.ts for what each stops);
@@ -29,7 +27,10 @@ export const HOOKS = {
   nworkersChanged: { process: 'arbiter', failure: 'logged' },
   onStopping: { process: 'arbiter', failure: 'logged' },
   onExit: { process: 'arbiter', failure: 'logged' },
-} as const satisfies Record<HookName, HookSpec>;
+} as const satisfies Record<string, HookSpec>;
+
+/** A hook's name; types.ts checks that `Hooks` declares exactly these. */
+export type HookName = keyof typeof HOOKS;
 
 export const HOOK_NAMES = Object.keys(HOOKS) as HookName[];
 

@@ -5,6 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { Settings } from '../config/settings';
+import type { HookName } from './catalogue';
 
 type Awaitable<T> = T | Promise<T>;
 
@@ -205,7 +206,12 @@ export interface Hooks {
   onExit?(arbiter: ArbiterView): Awaitable<void>;
 }
 
-export type HookName = keyof Hooks;
+export type { HookName } from './catalogue';
+
+/** A compile error unless the catalogue lists exactly the hooks declared above. */
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+type Holds<T extends true> = T;
+export type HooksMatchCatalogue = Holds<Same<keyof Hooks, HookName>>;
 
 /** A plugin: hooks, or a function of options returning them. */
 export type Plugin<Options = unknown> = Hooks | ((options?: Options) => Awaitable<Hooks>);
