@@ -14,8 +14,9 @@ import { CONFIG_FILE_NAMES } from './file-names';
 import { DURATION_FORMS, formatDuration, parseDuration } from './duration';
 import { formatSizeExactly, parseSize, SIZE_FORMS } from './size';
 import { parsePeerList, PEER_LIST_FORMS } from '../trusted-peers';
+import { WORKER_CLASS_NAMES, WORKER_CLASSES, type WorkerClassName } from './worker-classes';
 
-export type WorkerClass = 'sync' | 'async';
+export type WorkerClass = WorkerClassName;
 export type HandlerInterface = 'auto' | 'node' | 'fetch';
 /** Client certificates: not asked for; asked for (one given must verify); or required. */
 export type CertReqs = 'none' | 'optional' | 'required';
@@ -405,9 +406,9 @@ export const SETTINGS = [
     key: 'workerClass',
     flags: '-k, --worker-class <CLASS>',
     section: 'worker',
-    description: 'sync: one request at a time, Connection: close; async: concurrent requests with keep-alive',
-    accepted: 'sync or async',
-    parse: choice<WorkerClass>('sync', 'async'),
+    description: WORKER_CLASS_NAMES.map((name) => `${name}: ${WORKER_CLASSES[name]}`).join('; '),
+    accepted: `${WORKER_CLASS_NAMES.slice(0, -1).join(', ')} or ${WORKER_CLASS_NAMES.at(-1)}`,
+    parse: choice<WorkerClass>(...WORKER_CLASS_NAMES),
     defaultValue: () => 'sync' as const,
     defaultText: 'sync',
   }),
