@@ -3,7 +3,9 @@
  * Node answers what llhttp rejects: the rules the guard (limits.ts) applies, without its state.
  */
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
-import { HOST } from './fetch';
+
+/** A Host header that can only name a host: a name or IPv4 address, or a bracketed IPv6, and a port. */
+export const HOST = /^(?:[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
 
 /** A request refused before the app sees it. */
 export interface Refusal {

@@ -25,11 +25,11 @@ import type { Socket } from 'node:net';
 import { MAX_REQUEST_FIELDS, type Settings } from '../config/settings';
 import type { Logger } from '../log';
 import type { AccessLog } from './access-log';
-import { HOST } from './fetch';
 import type { Handler } from './handler';
 import { bodyCounting, type Pushing } from './body-limit';
-import { FIELD_LINE_EXTRA, isNamed, rawAnswer, rejectionStatus, REQUEST_LINE_EXTRA, targetRefusal, versionRefusal, type Refusal } from './http-rules';
+import { FIELD_LINE_EXTRA, HOST, isNamed, rawAnswer, rejectionStatus, REQUEST_LINE_EXTRA, targetRefusal, versionRefusal, type Refusal } from './http-rules';
 import { closeIfQueued } from './pipelining';
+import { markDropped, markRefused } from './refused';
 
 export type RequestLimits = Pick<Settings, 'limitRequestLine' | 'limitRequestFields' | 'limitRequestFieldSize' | 'limitRequestBody' | 'headerTimeout'>;
 
@@ -43,7 +43,6 @@ const CHECK_MIN_MS = 50;
 const CHECK_MAX_MS = 1000;
 
 type Listener = (req: IncomingMessage, res: ServerResponse) => void;
-
 
 /** Marks a connection on which a request was refused: what follows it is not handed to the app. */
 const CLOSING = Symbol('closing');
@@ -61,16 +60,7 @@ type StreamRequest = IncomingMessage & {
 const isStream = (req: IncomingMessage): req is StreamRequest => 'stream' in req;
 const COLON = 0x3a;
 const SLASH = 0x2f;
-/** On a response the app never began: the status a refusal written on its socket in its place gave
- *  it, or 0 when its request was dropped after a refusal (never answered). */
-const REFUSED = Symbol('refused');
-type Refusable = ServerResponse & { [REFUSED]?: number };
-
-/** For the access log: the status a refusal gave a response never begun, and whether it is the
- *  response of a dropped request, which has no line. */
-export const refusedStatus = (res: ServerResponse): number | undefined => (res as Refusable)[REFUSED] || undefined;
-export const dropped = (res: ServerResponse): boolean => (res as Refusable)[REFUSED] === 0;
-type GuardedSocket = Socket & { [CLOSING]?: true; _httpMessage?: (Refusable & { _headerSent: boolean }) | null };
+type GuardedSocket = Socket & { [CLOSING]?: true; _httpMessage?: (ServerResponse & { _headerSent: boolean }) | null };
 
 /**
  * The limits as Node's http.Server options: the header budget, the header timeout and how often it
@@ -224,7 +214,7 @@ export class RequestGuard {
    *  closes after the refusal. */
   private droppedAfterRefusal(req: IncomingMessage, res: ServerResponse): boolean {
     if (!(req.socket as GuardedSocket)[CLOSING]) return false;
-    (res as Refusable)[REFUSED] = 0;
+    markDropped(res);
     return true;
   }
 
@@ -417,7 +407,7 @@ export class RequestGuard {
     if (!socket.writable || inFlight?._headerSent) return;
     this.log.debug({ status, remoteAddress: socket.remoteAddress }, `Refused a request: ${why}`);
     socket.write(rawAnswer(status));
-    if (inFlight) inFlight[REFUSED] = status;
+    if (inFlight) markRefused(inFlight, status);
     else this.accessLog?.rejected(socket.remoteAddress, status);
   }
 }
