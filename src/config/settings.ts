@@ -14,9 +14,9 @@ import { CONFIG_FILE_NAMES } from './file-names';
 import { DURATION_FORMS, formatDuration, parseDuration } from './duration';
 import { formatSizeExactly, parseSize, SIZE_FORMS } from './size';
 import { parsePeerList, PEER_LIST_FORMS } from '../trusted-peers';
-import { WORKER_CLASS_NAMES, WORKER_CLASSES, type WorkerClassName } from './worker-classes';
+import { WORKER_CLASS_NAMES, WORKER_CLASSES, type WorkerClass } from './worker-classes';
 
-export type WorkerClass = WorkerClassName;
+export type { WorkerClass };
 export type HandlerInterface = 'auto' | 'node' | 'fetch';
 /** Client certificates: not asked for; asked for (one given must verify); or required. */
 export type CertReqs = 'none' | 'optional' | 'required';

@@ -8,7 +8,7 @@ export const WORKER_CLASSES = {
   async: 'concurrent requests with keep-alive',
 } as const;
 
-export type WorkerClassName = keyof typeof WORKER_CLASSES;
+export type WorkerClass = keyof typeof WORKER_CLASSES;
 
 /** The names, in the catalogue's order. */
-export const WORKER_CLASS_NAMES = Object.keys(WORKER_CLASSES) as WorkerClassName[];
+export const WORKER_CLASS_NAMES = Object.keys(WORKER_CLASSES) as WorkerClass[];
