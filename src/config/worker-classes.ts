@@ -3,12 +3,14 @@
  * the settings can name and describe them without loading the worker side. Each name has its
  * implementation in src/worker/classes/ (registry.ts), whose type requires one for every name here.
  */
+
+/** Spelt out, not derived from the table below: a type error in a user's config file names it. */
+export type WorkerClass = 'sync' | 'async';
+
 export const WORKER_CLASSES = {
   sync: 'one request at a time, Connection: close',
   async: 'concurrent requests with keep-alive',
-} as const;
-
-export type WorkerClass = keyof typeof WORKER_CLASSES;
+} as const satisfies Record<WorkerClass, string>;
 
 /** The names, in the catalogue's order. */
 export const WORKER_CLASS_NAMES = Object.keys(WORKER_CLASSES) as WorkerClass[];
