@@ -27,7 +27,9 @@ import type { Logger } from '../log';
 import type { AccessLog } from './access-log';
 import type { Handler } from './handler';
 import { bodyCounting, type Pushing } from './body-limit';
-import { http1HeadRefusal, FIELD_LINE_EXTRA, HOST, isNamed, rawAnswer, rejectionStatus, REQUEST_LINE_EXTRA, versionRefusal, type Refusal } from './http-rules';
+import {
+  FIELD_LINE_EXTRA, HOST, http1HeadRefusal, isNamed, rawAnswer, rejectionStatus, REQUEST_LINE_EXTRA, versionRefusal, type Refusal,
+} from './http-rules';
 import { closeIfQueued } from './pipelining';
 import { markDropped, markRefused } from './refused';
 

@@ -33,7 +33,9 @@ export function responseClass(mustClose: (socket: Socket | null) => boolean): ty
       return list.filter((_, i) => !isConnection(nameAt(i))) as HeaderList;
     }
     if (headers && typeof headers === 'object') {
-      for (const name in headers) if (isConnection(name)) return Object.fromEntries(Object.entries(headers).filter(([key]) => !isConnection(key)));
+      for (const name in headers) {
+        if (isConnection(name)) return Object.fromEntries(Object.entries(headers).filter(([key]) => !isConnection(key)));
+      }
     }
     return headers;
   };

@@ -94,7 +94,17 @@ export class WorkerServer {
       // Loaded only with TLS: node:https and node:http2 add to every worker's boot otherwise.
       const { SecureServer } = require('./tls') as typeof import('./tls');
       const wrapResponse = <T extends ResponseClass>(base: T): T => (accessLog ? accessLog.responseClass(base) : base);
-      const secureOptions = { keepAlive: options.keepAlive, oneStreamAtATime: Class.oneStreamAtATime, mustClose, http1Response: response, wrapResponse, http1Options: guard.serverOptions, headerTimeout: options.headerTimeout, forwarded, http2Request: guard.http2Request };
+      const secureOptions = {
+        keepAlive: options.keepAlive,
+        oneStreamAtATime: Class.oneStreamAtATime,
+        mustClose,
+        http1Response: response,
+        wrapResponse,
+        http1Options: guard.serverOptions,
+        headerTimeout: options.headerTimeout,
+        forwarded,
+        http2Request: guard.http2Request,
+      };
       this.secure = new SecureServer(options.tls, secureOptions, log);
       this.http = this.secure.server;
     } else {
