@@ -12,8 +12,8 @@ import type { Http2ServerResponse } from 'node:http2';
 import { compileAccessFormat, type AccessFormatter, type AccessRecord } from '../access-format';
 import { reopenedOnUsr1, type Logger } from '../log';
 import { AccessLogWriter } from './access-log-writer';
-import { dropped, refusedStatus } from './limits';
 import { inherited } from './own';
+import { dropped, refusedStatus } from './refused';
 
 /** The longest a stopping worker waits for its lines to be written (a pipe read slowly). */
 const EXIT_FLUSH_MS = 2000;

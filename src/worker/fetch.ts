@@ -2,6 +2,7 @@ import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:
 import { Readable } from 'node:stream';
 import type { ReadableStream } from 'node:stream/web';
 import { kindOf } from '../describe';
+import { HOST } from './http-rules';
 
 /** A Fetch-style handler, as Hono, itty-router and `export default { fetch }` apps have. */
 export type FetchHandler = (request: Request, env: FetchEnv) => Response | Promise<Response>;
@@ -19,8 +20,6 @@ type Listener = (req: IncomingMessage, res: ServerResponse) => unknown;
 
 const BODYLESS = new Set(['GET', 'HEAD']);
 const COLON = 0x3a;
-/** A Host header that can only name a host: a name or IPv4 address, or a bracketed IPv6, and a port. */
-export const HOST = /^(?:[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
 /** Hop-by-hop headers: about the connection they came on (an upstream fetch's), not this one. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
 /** Responses that never carry a body, whatever the Response object holds. */

@@ -22,7 +22,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isIP, isIPv4, isIPv6, type Socket } from 'node:net';
 import { peerOf, type PeerTest } from '../trusted-peers';
 import type { ResponseClass } from './access-log';
-import { HOST } from './fetch';
+import { HOST } from './http-rules';
 
 /** Node's cache of a socket's peer, which its remoteAddress, remotePort and remoteFamily read. */
 interface Peername {

@@ -1,7 +1,7 @@
 /**
  * A worker's heartbeat: a message to the arbiter from a timer, so that it stops when the event loop
- * is stuck — the arbiter kills a worker silent for longer than --timeout. A sync worker also skips
- * it while a request is in flight, which makes --timeout its per-request limit; so that the limit
+ * is stuck — the arbiter kills a worker silent for longer than --timeout. A worker class may hold
+ * it while a request is in flight (sync does), which makes --timeout its per-request limit; so that the limit
  * counts from the request's start and not from an earlier beat, and a long request that finishes
  * in time is not taken for a stuck one, it also beats when a request starts and ends, at most ten
  * times an interval.
@@ -27,7 +27,7 @@ export class Heartbeat {
     this.timer.unref();
   }
 
-  /** A sync request starts or ends. */
+  /** A request the heartbeat is held for starts or ends. */
   touch(): void {
     if (this.timer && performance.now() - this.last >= this.intervalMs / 10) this.send();
   }

@@ -3,7 +3,9 @@
  * Node answers what llhttp rejects: the rules the guard (limits.ts) applies, without its state.
  */
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
-import { HOST } from './fetch';
+
+/** A Host header that can only name a host: a name or IPv4 address, or a bracketed IPv6, and a port. */
+export const HOST = /^(?:[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
 
 /** A request refused before the app sees it. */
 export interface Refusal {
@@ -37,6 +39,26 @@ export function targetRefusal(method: string, target: string): Refusal | undefin
   if (!HOST.test(authority)) return { status: 400, why: "the target's authority does not name a host" };
   return undefined;
 }
+
+/**
+ * What HTTP/1.1 refuses of a head once its fields are read (the guard's walk found its one `host`, and
+ * whether it has a Transfer-Encoding): a Host that names no host, a target that is not a path, and
+ * chunked framing in HTTP/1.0.
+ */
+export function http1HeadRefusal(req: IncomingMessage, host: string | undefined, chunked: boolean): Refusal | undefined {
+  // A Host that names no host (`example.com/admin?`) would be read differently by each reader. An
+  // empty one is allowed: it says the target has no authority (RFC 9112, 3.2).
+  if (host && !HOST.test(host)) return { status: 400, why: 'the Host header does not name a host' };
+  if (req.url!.charCodeAt(0) !== SLASH) {
+    const refusal = targetRefusal(req.method!, req.url!);
+    if (refusal) return refusal;
+  }
+  // HTTP/1.0 has no chunked framing: a body whose length is in doubt (RFC 9112, 6.1).
+  if (chunked && req.httpVersionMinor === 0) return { status: 400, why: 'Transfer-Encoding in an HTTP/1.0 request' };
+  return undefined;
+}
+
+const SLASH = 0x2f;
 
 /** An absolute URI as llhttp takes one: a scheme of letters, `://`, and its authority, up to `/`, `?` or `#`. */
 const ABSOLUTE_URI = /^[A-Za-z]+:\/\/([^/?#]*)/;

@@ -25,11 +25,13 @@ import type { Socket } from 'node:net';
 import { MAX_REQUEST_FIELDS, type Settings } from '../config/settings';
 import type { Logger } from '../log';
 import type { AccessLog } from './access-log';
-import { HOST } from './fetch';
 import type { Handler } from './handler';
 import { bodyCounting, type Pushing } from './body-limit';
-import { FIELD_LINE_EXTRA, isNamed, rawAnswer, rejectionStatus, REQUEST_LINE_EXTRA, targetRefusal, versionRefusal, type Refusal } from './http-rules';
+import {
+  FIELD_LINE_EXTRA, HOST, http1HeadRefusal, isNamed, rawAnswer, rejectionStatus, REQUEST_LINE_EXTRA, versionRefusal, type Refusal,
+} from './http-rules';
 import { closeIfQueued } from './pipelining';
+import { markDropped, markRefused } from './refused';
 
 export type RequestLimits = Pick<Settings, 'limitRequestLine' | 'limitRequestFields' | 'limitRequestFieldSize' | 'limitRequestBody' | 'headerTimeout'>;
 
@@ -43,7 +45,6 @@ const CHECK_MIN_MS = 50;
 const CHECK_MAX_MS = 1000;
 
 type Listener = (req: IncomingMessage, res: ServerResponse) => void;
-
 
 /** Marks a connection on which a request was refused: what follows it is not handed to the app. */
 const CLOSING = Symbol('closing');
@@ -60,17 +61,7 @@ type StreamRequest = IncomingMessage & {
 };
 const isStream = (req: IncomingMessage): req is StreamRequest => 'stream' in req;
 const COLON = 0x3a;
-const SLASH = 0x2f;
-/** On a response the app never began: the status a refusal written on its socket in its place gave
- *  it, or 0 when its request was dropped after a refusal (never answered). */
-const REFUSED = Symbol('refused');
-type Refusable = ServerResponse & { [REFUSED]?: number };
-
-/** For the access log: the status a refusal gave a response never begun, and whether it is the
- *  response of a dropped request, which has no line. */
-export const refusedStatus = (res: ServerResponse): number | undefined => (res as Refusable)[REFUSED] || undefined;
-export const dropped = (res: ServerResponse): boolean => (res as Refusable)[REFUSED] === 0;
-type GuardedSocket = Socket & { [CLOSING]?: true; _httpMessage?: (Refusable & { _headerSent: boolean }) | null };
+type GuardedSocket = Socket & { [CLOSING]?: true; _httpMessage?: (ServerResponse & { _headerSent: boolean }) | null };
 
 /**
  * The limits as Node's http.Server options: the header budget, the header timeout and how often it
@@ -224,24 +215,34 @@ export class RequestGuard {
    *  closes after the refusal. */
   private droppedAfterRefusal(req: IncomingMessage, res: ServerResponse): boolean {
     if (!(req.socket as GuardedSocket)[CLOSING]) return false;
-    (res as Refusable)[REFUSED] = 0;
+    markDropped(res);
     return true;
   }
 
   /**
    * The head against the limits, and what llhttp lets through that HTTP/1.1 refuses. Undefined
    * (nothing allocated) for a request that passes; one walk over the raw header list.
+   *
+   * An HTTP/2 request (--http2) is held to the same limits: its request line is its method and
+   * `:path`, counted as HTTP/1.1 would write them; its fields are its headers but the pseudo-headers
+   * (`:authority` is checked as the Host that tls.ts makes of it). node:http2 has checked its
+   * framing (a Content-Length is digits, no Transfer-Encoding comes); the rules of HTTP/1.1 heads
+   * (http1HeadRefusal) are not applied to it. With a body limit, the response is kept on the
+   * request for a body that passes the limit later.
    */
   private check(req: IncomingMessage, res?: ServerResponse): Refusal | undefined {
     // An HTTP/2 stream (--http2); any other version on an HTTP/1 connection is refused.
-    if (req.httpVersionMajor !== 1) return isStream(req) ? this.checkStream(req, res) : versionRefusal(req);
+    const stream = req.httpVersionMajor !== 1 && isStream(req);
+    if (req.httpVersionMajor !== 1 && !stream) return versionRefusal(req);
     const { limitRequestLine, limitRequestFieldSize, limitRequestBody } = this.limits;
     const line = req.method!.length + req.url!.length + REQUEST_LINE_EXTRA;
     if (limitRequestLine > 0 && line > limitRequestLine) {
       return { status: 414, why: `the request line is ${line} bytes; at most ${limitRequestLine} are accepted` };
     }
     const raw = req.rawHeaders;
-    if (raw.length > 2 * this.maxFields) return { status: 431, why: `more than ${this.maxFields} header fields; at most ${this.maxFields} are accepted` };
+    // Over HTTP/1 every field counts, so their number is known before the walk.
+    if (!stream && raw.length > 2 * this.maxFields) return this.tooManyFields();
+    let fields = 0;
     let host: string | undefined;
     let contentLength: string | undefined;
     let chunked = false;
@@ -249,73 +250,46 @@ export class RequestGuard {
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i]!;
       const value = raw[i + 1]!;
+      if (stream) {
+        if (name.charCodeAt(0) === COLON) continue;
+        if (++fields > this.maxFields) return this.tooManyFields();
+      }
       const size = name.length + value.length + FIELD_LINE_EXTRA;
       if (limitRequestFieldSize > 0 && size > limitRequestFieldSize) {
         return { status: 431, why: `a header field line of ${size} bytes; at most ${limitRequestFieldSize} are accepted` };
       }
       // Only the names whose length matches are compared.
-      if (name.length === 4 && isNamed(name, 'host')) {
+      if (name.length === 14 && isNamed(name, 'content-length')) contentLength = value;
+      else if (stream) continue;
+      else if (name.length === 4 && isNamed(name, 'host')) {
         if (host !== undefined) return { status: 400, why: 'more than one Host header' };
         host = value;
-      } else if (name.length === 14 && isNamed(name, 'content-length')) contentLength = value;
-      else if (name.length === 17 && isNamed(name, 'transfer-encoding')) chunked = true;
+      } else if (name.length === 17 && isNamed(name, 'transfer-encoding')) chunked = true;
       else if (name.length === 12 && isNamed(name, 'content-type')) {
         // One media type or two, as each reader picks (RFC 9110, 5.3): as ambiguous as two Hosts.
         if (typed) return { status: 400, why: 'more than one Content-Type header' };
         typed = true;
       }
     }
-    // A Host that names no host (`example.com/admin?`) would be read differently by each reader. An
-    // empty one is allowed: it says the target has no authority (RFC 9112, 3.2).
-    if (host && !HOST.test(host)) return { status: 400, why: 'the Host header does not name a host' };
-    if (req.url!.charCodeAt(0) !== SLASH) {
-      const refusal = targetRefusal(req.method!, req.url!);
+    if (stream) {
+      const authority = req.headers.host;
+      if (authority !== undefined && !HOST.test(authority)) return { status: 400, why: 'the :authority does not name a host' };
+    } else {
+      const refusal = http1HeadRefusal(req, host, chunked);
       if (refusal) return refusal;
     }
-    // HTTP/1.0 has no chunked framing: a body whose length is in doubt (RFC 9112, 6.1).
-    if (chunked && req.httpVersionMinor === 0) return { status: 400, why: 'Transfer-Encoding in an HTTP/1.0 request' };
-    // llhttp has checked that a Content-Length is digits, and the only one.
-    if (limitRequestBody > 0 && contentLength !== undefined && Number(contentLength) > limitRequestBody) {
-      return { status: 413, why: `a body of ${contentLength} bytes; at most ${limitRequestBody} are accepted` };
-    }
-    return undefined;
-  }
-
-  /**
-   * An HTTP/2 request against the same limits. Its request line is its method and `:path`, counted
-   * as HTTP/1.1 would write them; its fields are its headers but the pseudo-headers (`:authority`
-   * is counted as the Host that tls.ts makes of it). node:http2 has checked the framing: a
-   * Content-Length is digits, and no Transfer-Encoding comes. With a body limit, the response is
-   * kept on the request for a body that passes it later.
-   */
-  private checkStream(req: StreamRequest, res: ServerResponse | undefined): Refusal | undefined {
-    const { limitRequestLine, limitRequestFieldSize, limitRequestBody } = this.limits;
-    const line = req.method!.length + req.url!.length + REQUEST_LINE_EXTRA;
-    if (limitRequestLine > 0 && line > limitRequestLine) {
-      return { status: 414, why: `the request line is ${line} bytes; at most ${limitRequestLine} are accepted` };
-    }
-    const raw = req.rawHeaders;
-    let fields = 0;
-    let contentLength: string | undefined;
-    for (let i = 0; i < raw.length; i += 2) {
-      const name = raw[i]!;
-      if (name.charCodeAt(0) === COLON) continue;
-      if (++fields > this.maxFields) return { status: 431, why: `more than ${this.maxFields} header fields; at most ${this.maxFields} are accepted` };
-      const size = name.length + raw[i + 1]!.length + FIELD_LINE_EXTRA;
-      if (limitRequestFieldSize > 0 && size > limitRequestFieldSize) {
-        return { status: 431, why: `a header field line of ${size} bytes; at most ${limitRequestFieldSize} are accepted` };
-      }
-      if (name.length === 14 && isNamed(name, 'content-length')) contentLength = raw[i + 1];
-    }
-    const host = req.headers.host;
-    if (host !== undefined && !HOST.test(host)) return { status: 400, why: 'the :authority does not name a host' };
+    // llhttp (or node:http2) has checked that a Content-Length is digits, and the only one.
     if (limitRequestBody > 0) {
       if (contentLength !== undefined && Number(contentLength) > limitRequestBody) {
         return { status: 413, why: `a body of ${contentLength} bytes; at most ${limitRequestBody} are accepted` };
       }
-      if (res) req[RESPONSE] = res;
+      if (stream && res) req[RESPONSE] = res;
     }
     return undefined;
+  }
+
+  private tooManyFields(): Refusal {
+    return { status: 431, why: `more than ${this.maxFields} header fields; at most ${this.maxFields} are accepted` };
   }
 
   /**
@@ -417,7 +391,7 @@ export class RequestGuard {
     if (!socket.writable || inFlight?._headerSent) return;
     this.log.debug({ status, remoteAddress: socket.remoteAddress }, `Refused a request: ${why}`);
     socket.write(rawAnswer(status));
-    if (inFlight) inFlight[REFUSED] = status;
+    if (inFlight) markRefused(inFlight, status);
     else this.accessLog?.rejected(socket.remoteAddress, status);
   }
 }

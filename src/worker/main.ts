@@ -12,6 +12,7 @@ import { CAPTURED_STDERR_FD, CAPTURED_STDOUT_FD, isMessage, pipesStderr, SELF_RE
 import { createLogger, reopenLogs } from '../log';
 import { AcceptGate, refuseAppListen, type RawHandle } from './accept';
 import { AccessLog } from './access-log';
+import { WORKER_CLASS_IMPLEMENTATIONS } from './classes/registry';
 import { forwardedApplier } from './forwarded';
 import { adoptConnection, HandBack } from './hand-back';
 import { refuseIfNotForHttp2, toHandler } from './handler';
@@ -87,14 +88,14 @@ const gate = new AcceptGate({
   listenerCount: boot.listeners.length,
   backlog: boot.settings.backlog,
   onConnection: (socket) => server!.onConnection(socket),
-  pauseOnConnect: boot.settings.workerClass === 'sync',
+  pauseOnConnect: WORKER_CLASS_IMPLEMENTATIONS[boot.settings.workerClass].pausedAccept,
   requestHandle: (index) => send({ type: 'unicorn:need-listener', index }),
   onListening: () => send({ type: 'unicorn:ready' }),
   descriptorLimit,
   log,
 });
 
-/** sync: connections the worker will not start soon go back to the arbiter (server.ts). */
+/** sync: connections the worker will not start soon go back to the arbiter (classes/sync.ts). */
 const handBack = new HandBack(
   {
     connected: () => process.connected,
@@ -130,7 +131,7 @@ const heartbeatMessage = (): ToArbiter => ({ type: 'unicorn:heartbeat', ...count
 const heartbeat = new Heartbeat(
   boot.heartbeatMs,
   () => send(heartbeatMessage()),
-  () => server?.busy === true,
+  () => server?.holdsHeartbeat() === true,
   closeStrayInspector,
 );
 
@@ -308,7 +309,7 @@ async function start(): Promise<void> {
         log.info({ requests: server!.served }, `Worker (pid: ${process.pid}) reached --max-requests ${boot!.maxRequests}; asking to be replaced`);
         send({ type: 'unicorn:retire', requests: server!.served });
       },
-      onSyncRequest: () => heartbeat.touch(),
+      onHeldRequest: () => heartbeat.touch(),
       handBack: (sockets, why) => handBack.send(sockets, why),
       free: (stopping) => {
         if (!process.connected) return false;

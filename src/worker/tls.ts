@@ -36,7 +36,7 @@ export interface SecureServerOptions {
   /** While true (sync, --keep-alive 0, draining), every connection closes after what it has asked
    *  for: Connection: close on HTTP/1.1 (the response class's doing), GOAWAY on HTTP/2. */
   mustClose: () => boolean;
-  /** The worker's HTTP/1.1 response class (server.ts). */
+  /** The worker's HTTP/1.1 response class (response.ts). */
   http1Response: typeof ServerResponse;
   /** Wraps each response class in another (the access log's), or leaves it. */
   wrapResponse: <T extends ResponseClass>(base: T) => T;
@@ -216,7 +216,7 @@ class Http2Request extends Http2ServerRequest {
 type HeaderList = Parameters<ServerResponse['writeHead']>[1];
 
 /**
- * The worker's Http2ServerResponse, the HTTP/2 form of server.ts's response class:
+ * The worker's Http2ServerResponse, the HTTP/2 form of response.ts's response class:
  *
  * - while `mustClose()`, a request closes its session gracefully (GOAWAY once its streams are
  *   served): HTTP/2's Connection: close;

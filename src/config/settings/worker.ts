@@ -1,10 +1,11 @@
 /** The workers: how many, of which class, with what handler shape, and how long they may take. */
 
 import { DURATION_FORMS } from '../duration';
+import { WORKER_CLASS_NAMES, WORKER_CLASSES, type WorkerClass } from '../worker-classes';
 import { choice, duration, wholeNumber } from './parsers';
 import { spec } from './spec';
 
-export type WorkerClass = 'sync' | 'async';
+export type { WorkerClass };
 export type HandlerInterface = 'auto' | 'node' | 'fetch';
 /** Client certificates: not asked for; asked for (one given must verify); or required. */
 export type CertReqs = 'none' | 'optional' | 'required';
@@ -26,9 +27,9 @@ export const WORKER_SETTINGS = [
     key: 'workerClass',
     flags: '-k, --worker-class <CLASS>',
     section: 'worker',
-    description: 'sync: one request at a time, Connection: close; async: concurrent requests with keep-alive',
-    accepted: 'sync or async',
-    parse: choice<WorkerClass>('sync', 'async'),
+    description: WORKER_CLASS_NAMES.map((name) => `${name}: ${WORKER_CLASSES[name]}`).join('; '),
+    accepted: `${WORKER_CLASS_NAMES.slice(0, -1).join(', ')} or ${WORKER_CLASS_NAMES.at(-1)}`,
+    parse: choice<WorkerClass>(...WORKER_CLASS_NAMES),
     defaultValue: () => 'sync' as const,
     defaultText: 'sync',
   }),
