@@ -6,7 +6,6 @@
  * and stops accepting for a while when it runs short all the same (worker/accept-backoff.ts).
  */
 import { readFileSync } from 'node:fs';
-import type { Settings } from './config/settings';
 
 /**
  * Descriptors a worker keeps beyond its connections: its own (some 30: the standard streams, the
@@ -44,7 +43,7 @@ export function connectionCap(workerConnections: number, limit: number | undefin
 
 /** What the arbiter says at start when `limit` caps an async worker's --worker-connections;
  *  undefined when it does not. */
-export function connectionCapWarning(settings: Pick<Settings, 'workerClass' | 'workerConnections'>, limit: number | undefined): string | undefined {
+export function connectionCapWarning(settings: { workerClass: string; workerConnections: number }, limit: number | undefined): string | undefined {
   const { workerConnections } = settings;
   const cap = connectionCap(workerConnections, limit);
   if (settings.workerClass !== 'async' || cap === workerConnections) return undefined;
