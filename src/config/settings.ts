@@ -13,6 +13,7 @@ import { APP_SPEC_FORMS, parseAppSpec, type AppSpec } from './app-spec';
 import { CONFIG_FILE_NAMES } from './file-names';
 import { DURATION_FORMS, formatDuration, parseDuration } from './duration';
 import { formatSizeExactly, parseSize, SIZE_FORMS } from './size';
+import { MAX_REQUEST_FIELDS, MAX_REQUEST_LINE } from './request-limits';
 import { parsePeerList, PEER_LIST_FORMS } from '../trusted-peers';
 
 export type WorkerClass = 'sync' | 'async';
@@ -195,10 +196,7 @@ const fromTable =
 
 const duration: Parser<number> = (raw) => parseDuration(raw) ?? { refused: '' };
 
-/** Gunicorn's ceilings (gunicorn/http/message.py): the longest request line a limit may allow, and
- *  the most header fields (what `--limit-request-fields 0` means). */
-export const MAX_REQUEST_LINE = 8190;
-export const MAX_REQUEST_FIELDS = 32768;
+export { MAX_REQUEST_FIELDS, MAX_REQUEST_LINE } from './request-limits';
 
 /** A whole number from `min` to `max`. */
 const wholeNumberUpTo =
