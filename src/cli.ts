@@ -81,8 +81,10 @@ function buildProgram(actions: boolean): Command {
       'after',
       () =>
         '\nSettings come from, lowest first: defaults, the config file, UNICORN_CMD_ARGS, the command line.' +
-          '\nDurations: 30s, 2m, 500ms, or a number of seconds.\nExamples:\n  unicorn --workers 4 app:handler\n  unicorn -k async -b 0.0.0.0:8080 -b unix:/run/app.sock server.js:app' +
-          `\n\nA running server is managed with \`unicorn ctl COMMAND\` (${ctlModule().COMMAND_NAMES.join(', ')}); \`unicorn ctl --help\` describes them.`,
+          '\nDurations: 30s, 2m, 500ms, or a number of seconds.\nExamples:\n  unicorn --workers 4 app:handler' +
+          '\n  unicorn -k async -b 0.0.0.0:8080 -b unix:/run/app.sock server.js:app' +
+          `\n\nA running server is managed with \`unicorn ctl COMMAND\` (${ctlModule().COMMAND_NAMES.join(', ')}); ` +
+          '`unicorn ctl --help` describes them.',
     );
   }
   return program;
