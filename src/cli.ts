@@ -21,16 +21,21 @@ import {
   type SettingSpec,
 } from './config/settings';
 import { catchSignals, releaseSignals } from './arbiter/signals';
-import { COMMAND_NAMES as CTL_COMMANDS, main as ctl } from './ctl/main';
 import { badUsage, UnicornError } from './errors';
 import { ExitCode } from './exit-codes';
 import { loadPlugins } from './hooks/load';
 import { HookRunner, withinTimeout } from './hooks/run';
 import { createLogger, defaultFormat } from './log';
 import { VERSION } from './version';
-import { refuseIfNotForHttp2, toHandler } from './worker/handler';
-import { refuseAppListen } from './worker/accept';
-import { loadApp } from './worker/load';
+
+// What only `unicorn ctl`, --help and --check-config use is loaded when they run: the arbiter does
+// without it, and the worker side brings node:http with it (benchmarks/RESULTS.md, arbiter memory).
+const ctlModule = () => require('./ctl/main') as typeof import('./ctl/main');
+const workerModules = () => ({
+  ...(require('./worker/accept') as typeof import('./worker/accept')),
+  ...(require('./worker/handler') as typeof import('./worker/handler')),
+  ...(require('./worker/load') as typeof import('./worker/load')),
+});
 
 /** Refusals are one line on stderr, prefixed like every command-line tool's. */
 function refuse(message: string, exitCode: number): never {
@@ -71,11 +76,15 @@ function buildProgram(actions: boolean): Command {
   if (actions) {
     program.option('--print-config', 'print the effective settings and where each came from, then exit');
     program.option('--check-config', 'check the settings, the config file, the plugins and the app, then exit 0 (or 2 with the problem)');
+    // A function, so that the control command's module is loaded for --help only.
     program.addHelpText(
       'after',
-      '\nSettings come from, lowest first: defaults, the config file, UNICORN_CMD_ARGS, the command line.' +
-        '\nDurations: 30s, 2m, 500ms, or a number of seconds.\nExamples:\n  unicorn --workers 4 app:handler\n  unicorn -k async -b 0.0.0.0:8080 -b unix:/run/app.sock server.js:app' +
-        `\n\nA running server is managed with \`unicorn ctl COMMAND\` (${CTL_COMMANDS.join(', ')}); \`unicorn ctl --help\` describes them.`,
+      () =>
+        '\nSettings come from, lowest first: defaults, the config file, UNICORN_CMD_ARGS, the command line.' +
+          '\nDurations: 30s, 2m, 500ms, or a number of seconds.\nExamples:\n  unicorn --workers 4 app:handler' +
+          '\n  unicorn -k async -b 0.0.0.0:8080 -b unix:/run/app.sock server.js:app' +
+          `\n\nA running server is managed with \`unicorn ctl COMMAND\` (${ctlModule().COMMAND_NAMES.join(', ')}); ` +
+          '`unicorn ctl --help` describes them.',
     );
   }
   return program;
@@ -161,6 +170,7 @@ async function readOrRefuse(argv: string[], env: NodeJS.ProcessEnv, cwd: string)
  */
 async function checkConfig(invocation: Invocation): Promise<void> {
   const { settings } = invocation;
+  const { loadApp, refuseAppListen, refuseIfNotForHttp2, toHandler } = workerModules();
   try {
     loadTls(settings, invocation.sources);
     const plugins = await loadPlugins(invocation.configFile, settings.hook, process.cwd());
@@ -196,7 +206,7 @@ export async function main(argv: string[] = process.argv): Promise<void> {
   // `unicorn ctl …` is a program of its own: the server's command line takes an app positional.
   if (argv[2] === 'ctl') {
     releaseSignals();
-    await ctl(argv);
+    await ctlModule().main(argv);
   }
   // Already caught by bin/unicorn; here for a start through this module alone.
   catchSignals();

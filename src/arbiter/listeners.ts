@@ -1,6 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
-import { lookup } from 'node:dns/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { getSystemErrorName } from 'node:util';
@@ -60,7 +59,9 @@ async function bindOne(address: BindAddress, options: BindOptions): Promise<Boun
     case 'tcp': {
       let ip: { address: string; family: number };
       try {
-        ip = net.isIP(address.host) ? { address: address.host, family: net.isIP(address.host) } : await lookup(address.host);
+        // node:dns is loaded for a host name only: most binds name an address.
+        const lookup = () => (require('node:dns/promises') as typeof import('node:dns/promises')).lookup(address.host);
+        ip = net.isIP(address.host) ? { address: address.host, family: net.isIP(address.host) } : await lookup();
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code ?? 'ENOTFOUND';
         throw bindFailed(shown, reason(code, (err as Error).message), err);

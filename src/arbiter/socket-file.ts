@@ -6,7 +6,6 @@
  * and only given PATH once it listens: a client (a proxy, a script) that connects as soon as PATH
  * appears is queued, never refused.
  */
-import { randomBytes } from 'node:crypto';
 import { chownSync, linkSync, lstatSync, renameSync, unlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -79,6 +78,8 @@ export const UV_ENAMETOOLONG = os.constants.errno.ENAMETOOLONG * -1;
 
 /** A name beside `file` to bind the socket under until it listens: `.NAME.` and 8 random hex digits. */
 export function stagingPath(file: string): string {
+  // node:crypto is loaded here, for unix sockets only: an arbiter without TLS has no other use for it.
+  const { randomBytes } = require('node:crypto') as typeof import('node:crypto');
   return path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(4).toString('hex')}`);
 }
 

@@ -8,11 +8,15 @@
  * and a file broken on disk (a renewal half done) cannot keep a crashed worker from coming back,
  * nor a key readable only by the user that started unicorn keep one from booting.
  */
-import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
+import type { KeyObject, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import tls from 'node:tls';
 import { badTls, show } from '../errors';
 import type { Settings, Sources } from './settings';
+
+// Loaded only when a certificate is given: node:tls with node:crypto adds some 5 MB to the resident
+// memory of an arbiter that serves plain HTTP (benchmarks/RESULTS.md).
+const crypto = () => require('node:crypto') as typeof import('node:crypto');
+const tls = () => require('node:tls') as typeof import('node:tls');
 
 /** What a worker serves TLS with: PEM text, as it was when the configuration was read. */
 export interface TlsMaterial {
@@ -65,7 +69,7 @@ export function loadTls(settings: Settings, sources: Sources, now: number = Date
   const material = { cert: certText, key: keyText, ca };
   try {
     // What a worker will do with it: anything OpenSSL still refuses is refused here, before binding.
-    tls.createSecureContext(material);
+    tls().createSecureContext(material);
   } catch (err) {
     throw badTls(`${sources.certfile} ${show(certfile)} cannot serve TLS: ${(err as Error).message}`, err);
   }
@@ -100,7 +104,7 @@ function readText(file: string, source: string): string {
 
 function parseCertificate(text: string, file: string, source: string): X509Certificate {
   try {
-    return new X509Certificate(text);
+    return new (crypto().X509Certificate)(text);
   } catch (err) {
     throw badTls(
       `${source} ${show(file)} is not accepted: it holds no PEM certificate (${(err as Error).message}); ` +
@@ -119,7 +123,7 @@ function parseKey(text: string, keyfile: string | undefined, keySource: string, 
     );
   }
   try {
-    return createPrivateKey(text);
+    return crypto().createPrivateKey(text);
   } catch (err) {
     if (keyfile === undefined) {
       throw badTls(`${certSource} ${show(certfile)} holds no private key, and no --keyfile is given: give the key with --keyfile, or put it in the certificate file`, err);
@@ -140,7 +144,7 @@ function checkCaCertificates(text: string, file: string, source: string): void {
   }
   blocks.forEach((block, i) => {
     try {
-      new X509Certificate(block);
+      new (crypto().X509Certificate)(block);
     } catch (err) {
       throw badTls(`${source} ${show(file)} is not accepted: its certificate number ${i + 1} cannot be read (${(err as Error).message})`, err);
     }

@@ -3,7 +3,6 @@
  * --hook modules itself (functions do not cross the process boundary), and gives them the small
  * `arbiter` and `worker` objects of hooks/types.ts.
  */
-import { loadConfigFile } from '../config/file';
 import { loadPlugins } from '../hooks/load';
 import { HookRunner } from '../hooks/run';
 import type { ArbiterInfo, WorkerSelf } from '../hooks/types';
@@ -20,7 +19,9 @@ export interface WorkerHooks {
 
 export async function loadWorkerHooks(boot: WorkerBoot, log: Logger, served: () => number): Promise<WorkerHooks> {
   const { settings } = boot;
-  const config = settings.config ? await loadConfigFile(settings.config, boot.launchCwd, { pinned: boot.configSource }) : undefined;
+  // The config file's loader brings the settings registry with it: loaded only when there is a file.
+  const loadConfigFile = () => (require('../config/file') as typeof import('../config/file')).loadConfigFile;
+  const config = settings.config ? await loadConfigFile()(settings.config, boot.launchCwd, { pinned: boot.configSource }) : undefined;
   const runner = new HookRunner(await loadPlugins(config, settings.hook, process.cwd()), settings.hookTimeout, log);
   const startedAt = Date.now();
   let published: Record<string, unknown> | undefined;

@@ -22,7 +22,8 @@
  */
 import http, { IncomingMessage, STATUS_CODES, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { MAX_REQUEST_FIELDS, type Settings } from '../config/settings';
+import { MAX_REQUEST_FIELDS } from '../config/request-limits';
+import type { Settings } from '../config/settings';
 import type { Logger } from '../log';
 import type { AccessLog } from './access-log';
 import type { Handler } from './handler';

@@ -2,6 +2,8 @@
  * The worker process's entry point (cluster.setupPrimary's `exec`). It loads the app, takes the
  * listening sockets the arbiter sends, accepts and serves until told to stop.
  */
+// First, so that every module after it is read from the compile cache.
+import '../compile-cache';
 import cluster from 'node:cluster';
 import inspector from 'node:inspector';
 import { timerMs } from '../config/duration';

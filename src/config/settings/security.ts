@@ -1,14 +1,12 @@
 /** Limits on what a request may be, and how long a client may take to send its head. */
 
 import { DURATION_FORMS } from '../duration';
+import { MAX_REQUEST_FIELDS, MAX_REQUEST_LINE } from '../request-limits';
 import { SIZE_FORMS } from '../size';
 import { duration, size, wholeNumberUpTo } from './parsers';
 import { spec } from './spec';
 
-/** Gunicorn's ceilings (gunicorn/http/message.py): the longest request line a limit may allow, and
- *  the most header fields (what `--limit-request-fields 0` means). */
-export const MAX_REQUEST_LINE = 8190;
-export const MAX_REQUEST_FIELDS = 32768;
+export { MAX_REQUEST_FIELDS, MAX_REQUEST_LINE };
 
 /** The security section. */
 export const SECURITY_SETTINGS = [
