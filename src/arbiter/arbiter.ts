@@ -34,6 +34,7 @@ import { ExitTally, serverStats, StatsRequests } from './stats';
 import { Succession } from './succession';
 import { watchForReload, type ReloadWatcher } from './watch';
 import { forkWorker, readOutput, setupWorkers, workerStats, type WorkerRecord } from './worker-process';
+import { byAge, isServing, WorkerTable } from './worker-table';
 
 /** What the loop acts on. Signal handlers, cluster events and IPC messages only enqueue these. */
 type ArbiterEvent =
@@ -107,8 +108,6 @@ function describeFiles(files: string[]): string {
   return files.length === 1 ? first : `${first} and ${files.length - 1} more files`;
 }
 
-const byAge = (a: WorkerRecord, b: WorkerRecord) => a.spawnedAt - b.spawnedAt || a.id - b.id;
-
 /** `1 worker`, `3 workers`: for replies a person reads. */
 const nWorkers = (count: number) => `${count} worker${count === 1 ? '' : 's'}`;
 
@@ -142,7 +141,7 @@ export interface ArbiterOptions {
  * enqueue.
  */
 export class Arbiter {
-  private readonly workers = new Map<number, WorkerRecord>();
+  private readonly workers = new WorkerTable();
   /** Workers that have exited: how many, by reason, and what they served (stats). */
   private readonly exited = new ExitTally();
   private readonly events: ArbiterEvent[] = [];
@@ -255,7 +254,7 @@ export class Arbiter {
       get predecessorPid() {
         return arbiter.succession.predecessorPid;
       },
-      workers: () => [...this.workers.values()].sort(byAge).map((r) => workerStats(r, this.now())),
+      workers: () => this.workers.oldestFirst().map((r) => workerStats(r, this.now())),
       stats: () => this.stats(),
     };
   }
@@ -279,7 +278,7 @@ export class Arbiter {
       generation: this.generation,
       listeners: this.listenerUrls(),
       controlSocket: this.control?.path,
-      workers: [...this.workers.values()].sort(byAge).map((r) => workerStats(r, now)),
+      workers: this.workers.oldestFirst().map((r) => workerStats(r, now)),
       exited: this.exited,
     });
   }
@@ -563,7 +562,7 @@ export class Arbiter {
     }
     if (bootFailed) {
       const what = code === ExitCode.APP_LOAD_ERROR ? 'App failed to load' : 'Worker failed to boot';
-      const serving = [...this.workers.values()].filter((r) => r.state === 'ready' || r.state === 'retiring').length;
+      const serving = this.workers.serving().length;
       if (serving === 0) {
         // Respawning would fail the same way, with nothing served meanwhile.
         this.log.error(fields, `${what} in worker (pid:${record.pid}); stopping`);
@@ -626,7 +625,7 @@ export class Arbiter {
   /** Fork workers up to the target, once any respawn delay has passed; finish a reload once its
    *  workers are all ready; stop workers beyond the target and retiring ones now replaced. */
   private manageWorkers(): void {
-    const counted = () => [...this.workers.values()].filter((r) => this.counts(r));
+    const counted = () => this.workers.counting(this.generation);
     // A failed fork or preFork holds one back, which ends this. With the boot attempts used up, the
     // server stops once the last one's stack is read (abortTimedOut).
     const mayFork = () => !this.bootAttempts.exhausted(this.settings.bootAttempts);
@@ -640,14 +639,9 @@ export class Arbiter {
     }
     for (const record of current.sort(byAge).slice(0, Math.max(0, current.length - this.target))) this.stopWorker(record, 'scale-down');
     // A retiring worker is stopped once the workers that count can serve without it.
-    const retiring = [...this.workers.values()].filter((r) => r.state === 'retiring').sort(byAge);
+    const retiring = this.workers.retiring();
     const surplus = Math.min(retiring.length, ready.length + retiring.length - this.target);
     for (const record of retiring.slice(0, Math.max(0, surplus))) this.stopWorker(record, record.stopReason ?? 'max-requests');
-  }
-
-  /** Workers that make up the target count: of the current configuration, booting or serving. */
-  private counts(record: WorkerRecord): boolean {
-    return record.generation === this.generation && (record.state === 'booting' || record.state === 'ready');
   }
 
   /** Gracefully stop one worker while others serve on: it finishes its requests and exits. */
@@ -669,9 +663,8 @@ export class Arbiter {
    * worker accepts what is queued on them before it closes them. Says whether it did so.
    */
   private handOver(record: WorkerRecord): boolean {
-    const accepting = (id: number) => this.workers.has(id) && this.workers.get(id)!.state !== 'stopping';
     const keep = this.stop ? 0 : this.target;
-    const withdrawn = this.perWorker?.withdraw(record.id, keep, accepting, this.succession.sharesListeners());
+    const withdrawn = this.perWorker?.withdraw(record.id, keep, (id) => this.workers.accepting(id), this.succession.sharesListeners());
     for (const [index, handle] of withdrawn ?? []) {
       const message: ToWorker = { type: 'unicorn:listener', index, address: this.listeners[index]!.url };
       this.send(record, message, handle, () => this.perWorker!.handedOver(record.id, handle));
@@ -703,7 +696,7 @@ export class Arbiter {
         else this.backOffAfterFailedStart('was refused by preFork');
         return;
       }
-      const wanted = [...this.workers.values()].filter((r) => this.counts(r)).length + this.forking(generation);
+      const wanted = this.workers.counting(this.generation).length + this.forking(generation);
       if (this.stop || generation !== this.generation || wanted >= this.target) return;
       if (!this.forkWorker(id)) this.backoff.forkFailed(this.now());
     });
@@ -729,7 +722,7 @@ export class Arbiter {
     if (!record) return undefined;
     const { handle, pid } = record;
     record.startTime = startTime(pid);
-    this.workers.set(id, record);
+    this.workers.add(record);
     const captured = pipesStderr(this.settings) ? readOutput(record, this.log, this.settings.captureOutput) : undefined;
     handle.on('message', (message: unknown, connection: unknown) => this.onWorkerMessage(record, message, connection));
     // A send to a worker that has just died fails; its exit event tells the rest.
@@ -848,13 +841,12 @@ export class Arbiter {
 
   /** The workers as the relay sees them: those serving, by id and worker class. */
   private relayWorkers(): RelayWorkers {
-    const serving = (record: WorkerRecord | undefined) => record !== undefined && (record.state === 'ready' || record.state === 'retiring');
-    const servingSync = (record: WorkerRecord | undefined) => serving(record) && record!.sync;
+    const servingSync = (record: WorkerRecord | undefined) => record !== undefined && isServing(record) && record.sync;
     return {
-      servingSync: () => [...this.workers.values()].filter(servingSync).map((r) => r.id),
+      servingSync: () => this.workers.serving().filter((r) => r.sync).map((r) => r.id),
       isServingSync: (id) => servingSync(this.workers.get(id)),
       // Not one being replaced (retiring): it would be stopping soon.
-      servingAsync: () => [...this.workers.values()].filter((r) => !r.sync && r.state === 'ready').map((r) => r.id),
+      servingAsync: () => this.workers.serving().filter((r) => !r.sync && r.state === 'ready').map((r) => r.id),
       stopping: () => this.stop !== undefined,
       pass: (id, connection) => {
         const record = this.workers.get(id);
@@ -876,8 +868,7 @@ export class Arbiter {
 
   private sendListener(record: WorkerRecord, index: number): void {
     const listener = this.listeners[index]!;
-    const counts = (id: number) => this.workers.has(id) && this.counts(this.workers.get(id)!);
-    const handle = this.perWorker?.handleFor(index, record.id, counts) ?? listener.handle;
+    const handle = this.perWorker?.handleFor(index, record.id, (id) => this.workers.countsToward(id, this.generation)) ?? listener.handle;
     // A raw handle ('net.Native' to child_process): the worker listens on it itself (worker/accept.ts).
     this.send(record, { type: 'unicorn:listener', index, address: listener.url }, handle);
   }
@@ -958,7 +949,7 @@ export class Arbiter {
    */
   private balanceConnections(): void {
     const { workerClass, keepAlive } = this.settings;
-    const workers = [...this.workers.values()];
+    const workers = this.workers.all();
     const settled = !this.reload && !this.rereading && workers.every((r) => r.state === 'ready');
     const balancing = workerClass === 'async' && keepAlive > 0 && !this.perWorker?.active && settled;
     const step = this.balance.step(this.now(), balancing ? workers : undefined);
@@ -1157,7 +1148,7 @@ export class Arbiter {
   }
 
   private completeReload(): void {
-    const old = [...this.workers.values()].filter((r) => r.generation !== this.generation && r.state !== 'stopping');
+    const old = this.workers.unstoppedBefore(this.generation);
     for (const record of old) this.stopWorker(record, 'reload');
     const message = `Reload complete: ${this.target} new workers ready; stopping ${old.length} previous workers`;
     this.log.info({ generation: this.generation }, message);
@@ -1166,7 +1157,7 @@ export class Arbiter {
 
   /** `detail`: why the worker could not boot, as it said, for `ctl reload` (the log has it already). */
   private failReload(why: string, detail?: string): void {
-    const failed = [...this.workers.values()].filter((r) => r.generation === this.generation && r.state !== 'stopping');
+    const failed = this.workers.unstoppedOf(this.generation);
     for (const record of failed) this.stopWorker(record, 'reload-failed');
     const previous = this.reload!;
     this.settings = previous.settings;
@@ -1202,7 +1193,7 @@ export class Arbiter {
    *  after each reload, whether it completed or failed. */
   private announceReady(): void {
     if (!this.readyPending || this.reload || this.rereading || this.target === 0) return;
-    const ready = [...this.workers.values()].filter((r) => r.generation === this.generation && r.state === 'ready').length;
+    const ready = this.workers.readyOf(this.generation).length;
     if (ready < this.target) return;
     this.readyPending = false;
     void this.queueHook('whenReady', [this.view]);
