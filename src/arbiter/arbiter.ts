@@ -31,6 +31,7 @@ import { RespawnBackoff, SERVED_AFTER_MS } from './respawn-backoff';
 import { PerWorkerSockets } from './reuse-port';
 import { deliverSignals, type ArbiterSignal } from './signals';
 import { ExitTally, serverStats, StatsRequests } from './stats';
+import { HookQueue } from './hook-queue';
 import { Succession } from './succession';
 import { watchForReload, type ReloadWatcher } from './watch';
 import { forkWorker, readOutput, setupWorkers, workerStats, type WorkerRecord } from './worker-process';
@@ -71,9 +72,6 @@ interface Reload {
   /** TTIN, TTOU or WINCH came during the reload: their count stands whatever its outcome. */
   targetSet: boolean;
 }
-
-/** What became of a hook: its failure, or a promise of it while it runs (Arbiter.queueHook). */
-type HookOutcome = Error | undefined | Promise<Error | undefined>;
 
 /** How long the loop sleeps when nothing is due; events wake it at once. */
 const IDLE_TICK_MS = 1000;
@@ -179,10 +177,8 @@ export class Arbiter {
   private lastWorkerId = 0;
   /** Workers whose preFork hook is running or queued: id → generation. */
   private readonly preForking = new Map<number, number>();
-  /** The arbiter's hooks, one at a time, in the order the loop asked for them (queueHook): the
-   *  last one's end, and how many have not ended. */
-  private hookChain: Promise<void> = Promise.resolve();
-  private hooksRunning = 0;
+  /** The arbiter's hooks, one at a time, in the order the loop asked for them. */
+  private readonly hookQueue: HookQueue;
   /** Forks held back after failed worker starts. */
   private readonly backoff = new RespawnBackoff();
   /** The latest moment a worker now gone had served for SERVED_AFTER_MS (servedAt). */
@@ -228,6 +224,10 @@ export class Arbiter {
     this.now = options.now ?? (() => Math.round(performance.now()));
     this.succession = new Succession(settings.pid, log);
     this.hooks = options.hooks;
+    this.hookQueue = new HookQueue(this.hooks, {
+      moot: () => this.stop !== undefined,
+      inLoop: (then) => this.enqueue({ kind: 'hook-done', then }),
+    });
     this.configSource = options.configSource;
     this.tls = options.tls;
     this.view = this.makeView(() => this.settings);
@@ -360,7 +360,7 @@ export class Arbiter {
     // deadline: then it does not wait for them.
     const waitMs = timerMs(Math.max(0, this.stop.deadline - this.now()));
     const deadline = new Promise<void>((resolve) => setTimeout(resolve, waitMs).unref());
-    await Promise.race([this.hookChain, deadline]);
+    await Promise.race([this.hookQueue.drained(), deadline]);
     await this.hooks.run('onExit', this.view);
     this.succession.end();
     return this.stop.exitCode;
@@ -543,7 +543,7 @@ export class Arbiter {
     const served = this.servedAt(record);
     if (served !== undefined) this.goneServedAt = Math.max(this.goneServedAt, served);
     this.reapRecord(record, code, signal, bootFailed);
-    void this.queueHook('childExit', [this.view, workerStats(record, this.now(), { code, signal, reason })]);
+    void this.hookQueue.queue('childExit', [this.view, workerStats(record, this.now(), { code, signal, reason })]);
   }
 
   private reapRecord(record: WorkerRecord, code: number | null, signal: NodeJS.Signals | null, bootFailed: boolean): void {
@@ -778,46 +778,9 @@ export class Arbiter {
     if (this.identity) this.log.info({ uid: this.identity.uid, gid: this.identity.gid }, `Workers run as ${this.identity.label}`);
   }
 
-  // --- Hooks -------------------------------------------------------------------------------------
-
-  /**
-   * Run an arbiter hook after the ones asked for before it, beside the loop: the loop goes on
-   * (signals, heartbeats, exits) while a hook takes its time. With no hook still running, it runs at
-   * once, and a hook that returns no promise is done before the loop takes its next step, as in
-   * Gunicorn. Gives the failure of a hook whose failure stops something (a logged hook's failure has
-   * been logged), or a promise of it while the hook runs.
-   */
-  private queueHook<N extends HookName>(hook: N, args: HookArgs<N>, moot = () => false): HookOutcome {
-    if (!this.hooks.has(hook)) return undefined;
-    const run = () => (moot() ? undefined : this.hooks.run(hook, ...args));
-    if (this.hooksRunning > 0) return this.trackHook(this.hookChain.then(run));
-    try {
-      const pending = run();
-      return pending && this.trackHook(pending);
-    } catch (err) {
-      return err as Error;
-    }
-  }
-
-  private trackHook(pending: Promise<void>): Promise<Error | undefined> {
-    const done = pending.then(
-      () => undefined,
-      (err: Error) => err,
-    );
-    this.hooksRunning++;
-    this.hookChain = done.then(() => {
-      this.hooksRunning--;
-    });
-    return done;
-  }
-
-  /** `then` once `hook` has run (at once when no plugin has it, or it finished at once), with its
-   *  failure; later, in the loop, as an event. A hook whose turn comes once the arbiter is stopping
-   *  is skipped: what it would decide is moot. */
+  /** `then` once `hook` has run (HookQueue.after). */
   private afterHook<N extends HookName>(hook: N, args: HookArgs<N>, then: (err?: Error) => void): void {
-    const outcome = this.queueHook(hook, args, () => this.stop !== undefined);
-    if (outcome instanceof Promise) void outcome.then((err) => this.enqueue({ kind: 'hook-done', then: () => then(err) }));
-    else then(outcome);
+    this.hookQueue.after(hook, args, then);
   }
 
   private onWorkerMessage(record: WorkerRecord, message: unknown, connection: unknown): void {
@@ -1186,7 +1149,7 @@ export class Arbiter {
     if (this.target === this.announcedTarget) return;
     const old = this.announcedTarget;
     this.announcedTarget = this.target;
-    void this.queueHook('nworkersChanged', [this.view, this.target, old]);
+    void this.hookQueue.queue('nworkersChanged', [this.view, this.target, old]);
   }
 
   /** whenReady, once every worker of the current configuration is ready: after the start, and
@@ -1196,7 +1159,7 @@ export class Arbiter {
     const ready = this.workers.readyOf(this.generation).length;
     if (ready < this.target) return;
     this.readyPending = false;
-    void this.queueHook('whenReady', [this.view]);
+    void this.hookQueue.queue('whenReady', [this.view]);
   }
 
   // --- Stopping ----------------------------------------------------------------------------------
