@@ -32,6 +32,7 @@ import { PerWorkerSockets } from './reuse-port';
 import { deliverSignals, type ArbiterSignal } from './signals';
 import { ExitTally, serverStats, StatsRequests } from './stats';
 import { HookQueue } from './hook-queue';
+import { Reload } from './reload';
 import { Succession } from './succession';
 import { watchForReload, type ReloadWatcher } from './watch';
 import { forkWorker, readOutput, setupWorkers, workerStats, type WorkerRecord } from './worker-process';
@@ -62,15 +63,9 @@ interface Stop {
   exitCode: ExitCode;
 }
 
-/** A reload in progress: what to go back to if the new workers do not all become ready. */
-interface Reload {
-  settings: Settings;
-  configSource: ConfigSource | undefined;
-  tls: TlsMaterial | undefined;
+/** What a reload that fails goes back to. */
+interface Saved extends Configuration {
   target: number;
-  generation: number;
-  /** TTIN, TTOU or WINCH came during the reload: their count stands whatever its outcome. */
-  targetSet: boolean;
 }
 
 /** How long the loop sleeps when nothing is due; events wake it at once. */
@@ -146,12 +141,8 @@ export class Arbiter {
   private listeners: Listener[] = [];
   private socketFiles: string[] = [];
   private target: number;
-  private generation = 1;
-  private lastGeneration = 1;
-  private reload: Reload | undefined;
-  private reloadQueued = false;
-  /** Reloads begun so far: `ctl reload` waits for the outcome of the next one. */
-  private reloadsBegun = 0;
+  /** Where a reload is, and the generation of the configuration in force. */
+  private readonly reload = new Reload<Saved>();
   /** The control socket `unicorn ctl` talks to; undefined with --no-control-socket. */
   private control: ControlServer | undefined;
   /** `ctl` replies waiting for the loop to reach a state. */
@@ -162,12 +153,6 @@ export class Arbiter {
   private lastBootError: string | undefined;
   /** --reload's file watcher. */
   private watcher: ReloadWatcher | undefined;
-  /** HUP is reading the configuration again (and running onReload). */
-  private rereading = false;
-  /** TTIN, TTOU or WINCH came while rereading: the reload keeps their count, not the file's. */
-  private targetSetWhileRereading = false;
-  /** whenReady is due once every worker of the current configuration is ready. */
-  private readyPending = true;
   /** The worker count nworkersChanged last reported. */
   private announcedTarget: number;
   private readonly startedAt = Date.now();
@@ -249,7 +234,7 @@ export class Arbiter {
         return arbiter.target;
       },
       get reloading() {
-        return arbiter.reload !== undefined || arbiter.rereading;
+        return arbiter.reload.underWay;
       },
       get predecessorPid() {
         return arbiter.succession.predecessorPid;
@@ -273,9 +258,9 @@ export class Arbiter {
     return serverStats({
       version: VERSION,
       startedAt: this.startedAt,
-      state: this.stop ? 'stopping' : this.reload || this.rereading ? 'reloading' : 'serving',
+      state: this.stop ? 'stopping' : this.reload.underWay ? 'reloading' : 'serving',
       workerCount: this.target,
-      generation: this.generation,
+      generation: this.reload.generation,
       listeners: this.listenerUrls(),
       controlSocket: this.control?.path,
       workers: this.workers.oldestFirst().map((r) => workerStats(r, now)),
@@ -466,8 +451,7 @@ export class Arbiter {
   private setTarget(count: number): void {
     this.log.info({ workers: count, was: this.target }, `Number of workers: ${count} (was ${this.target})`);
     this.target = count;
-    if (this.reload) this.reload.targetSet = true;
-    else if (this.rereading) this.targetSetWhileRereading = true;
+    this.reload.targetSet();
   }
 
   private handleMessage(id: number, message: ToArbiter): void {
@@ -532,7 +516,7 @@ export class Arbiter {
     const reason: ExitReason = record.stopReason ?? (bootFailed ? 'boot-failed' : 'crash');
     // A new worker of a reload that fails (now, or already: its generation was rolled back) is not
     // replaced: the old ones serve on.
-    const failedReload = (this.reload !== undefined && record.generation === this.generation) || record.generation > this.generation;
+    const failedReload = this.reload.isStarting(record.generation) || this.reload.rolledBack(record.generation);
     const notReplaced = this.stop !== undefined || failedReload || reason === 'scale-down' || reason === 'shutdown';
     this.exited.add(reason, record.requests, !notReplaced, record.accessLogDropped);
     if (!record.everReady && (reason === 'boot-failed' || reason === 'boot-timeout' || reason === 'crash')) {
@@ -551,7 +535,7 @@ export class Arbiter {
     if (record.bootError) this.logBootError(record, record.bootError);
     const how = signal ? `was killed by signal ${signal}` : `exited with code ${code}`;
     const fields = { workerId: id, workerPid: record.pid, code, signal };
-    if (this.reload && record.generation === this.generation) {
+    if (this.reload.isStarting(record.generation)) {
       this.log.error(fields, `New worker (pid:${record.pid}) ${how} before the reload completed`);
       this.failReload(`worker (pid:${record.pid}) ${how}`, record.bootError?.message);
       return;
@@ -625,15 +609,15 @@ export class Arbiter {
   /** Fork workers up to the target, once any respawn delay has passed; finish a reload once its
    *  workers are all ready; stop workers beyond the target and retiring ones now replaced. */
   private manageWorkers(): void {
-    const counted = () => this.workers.counting(this.generation);
+    const counted = () => this.workers.counting(this.reload.generation);
     // A failed fork or preFork holds one back, which ends this. With the boot attempts used up, the
     // server stops once the last one's stack is read (abortTimedOut).
     const mayFork = () => !this.bootAttempts.exhausted(this.settings.bootAttempts);
-    const wanted = () => counted().length + this.forking(this.generation) + this.backoff.held(this.now()) < this.target;
+    const wanted = () => counted().length + this.forking(this.reload.generation) + this.backoff.held(this.now()) < this.target;
     while (mayFork() && wanted()) this.spawnWorker();
     const current = counted();
     const ready = current.filter((r) => r.state === 'ready');
-    if (this.reload) {
+    if (this.reload.starting) {
       if (ready.length >= this.target && ready.length === current.length) this.completeReload();
       return;
     }
@@ -684,7 +668,7 @@ export class Arbiter {
    *  that failed or replaced its configuration, fewer workers) is not forked. */
   private spawnWorker(): void {
     const id = ++this.lastWorkerId;
-    const generation = this.generation;
+    const generation = this.reload.generation;
     const unborn: WorkerStats = { id, pid: 0, generation, state: 'booting', startedAt: Date.now(), age: 0, requests: 0, inFlight: 0, connections: 0, rss: 0, accessLogDropped: 0, heartbeatAge: 0, published: {} };
     this.preForking.set(id, generation);
     this.afterHook('preFork', [this.view, unborn], (err) => {
@@ -692,12 +676,12 @@ export class Arbiter {
       if (err) {
         this.log.error({ err, workerId: id }, `Not forking worker ${id}: ${err.message}`);
         // A reload whose workers cannot be forked would wait for good.
-        if (this.reload && generation === this.generation) this.failReload(`preFork refused worker ${id}: ${err.message}`);
+        if (this.reload.isStarting(generation)) this.failReload(`preFork refused worker ${id}: ${err.message}`);
         else this.backOffAfterFailedStart('was refused by preFork');
         return;
       }
-      const wanted = this.workers.counting(this.generation).length + this.forking(generation);
-      if (this.stop || generation !== this.generation || wanted >= this.target) return;
+      const wanted = this.workers.counting(this.reload.generation).length + this.forking(generation);
+      if (this.stop || generation !== this.reload.generation || wanted >= this.target) return;
       if (!this.forkWorker(id)) this.backoff.forkFailed(this.now());
     });
   }
@@ -709,7 +693,7 @@ export class Arbiter {
     const now = this.now();
     const fork = {
       id,
-      generation: this.generation,
+      generation: this.reload.generation,
       listeners: this.listenerUrls(),
       now,
       arbiterStartedAt: this.startedAt,
@@ -746,7 +730,7 @@ export class Arbiter {
     });
     // Over IPC, not in the boot environment: a CA bundle can outgrow an environment string.
     if (this.tls) this.send(record, { type: 'unicorn:tls', material: this.tls });
-    this.log.info({ workerId: id, workerPid: pid, generation: this.generation }, `Booting worker with pid: ${pid}`);
+    this.log.info({ workerId: id, workerPid: pid, generation: this.reload.generation }, `Booting worker with pid: ${pid}`);
     return record;
   }
 
@@ -831,7 +815,7 @@ export class Arbiter {
 
   private sendListener(record: WorkerRecord, index: number): void {
     const listener = this.listeners[index]!;
-    const handle = this.perWorker?.handleFor(index, record.id, (id) => this.workers.countsToward(id, this.generation)) ?? listener.handle;
+    const handle = this.perWorker?.handleFor(index, record.id, (id) => this.workers.countsToward(id, this.reload.generation)) ?? listener.handle;
     // A raw handle ('net.Native' to child_process): the worker listens on it itself (worker/accept.ts).
     this.send(record, { type: 'unicorn:listener', index, address: listener.url }, handle);
   }
@@ -876,7 +860,7 @@ export class Arbiter {
     record.killAt = now + DIAGNOSE_LIMIT_MS + ABORT_GRACE_MS;
     if (fault === 'boot-timeout') this.bootAttempts.timeOut(record.bootAttempt);
     void diagnose(record.pid, DIAGNOSE_LIMIT_MS).then((diagnosis) => this.enqueue({ kind: 'diagnosed', record, silentMs, diagnosis }));
-    if (this.reload && record.generation === this.generation) {
+    if (this.reload.isStarting(record.generation)) {
       const what = fault === 'boot-timeout' ? 'did not boot within --worker-boot-timeout' : 'went silent past --timeout';
       this.failReload(`worker (pid:${record.pid}) ${what}`);
     }
@@ -913,7 +897,7 @@ export class Arbiter {
   private balanceConnections(): void {
     const { workerClass, keepAlive } = this.settings;
     const workers = this.workers.all();
-    const settled = !this.reload && !this.rereading && workers.every((r) => r.state === 'ready');
+    const settled = !this.reload.underWay && workers.every((r) => r.state === 'ready');
     const balancing = workerClass === 'async' && keepAlive > 0 && !this.perWorker?.active && settled;
     const step = this.balance.step(this.now(), balancing ? workers : undefined);
     this.balanceDueAt = step.dueAt;
@@ -1022,14 +1006,10 @@ export class Arbiter {
    * a reload waits for it.
    */
   private beginReload(): void {
-    if (this.reload || this.rereading) {
-      this.reloadQueued = true;
+    if (!this.reload.begin()) {
       this.log.info('A reload is in progress; this one follows it');
       return;
     }
-    this.rereading = true;
-    this.reloadsBegun++;
-    this.targetSetWhileRereading = false;
     this.options.reloadSettings().then(
       (configuration) => this.enqueue({ kind: 'reread', configuration }),
       (error: Error) => this.enqueue({ kind: 'reread', error }),
@@ -1059,11 +1039,11 @@ export class Arbiter {
   private startReload(reread: { configuration: Configuration } | { error: Error }): void {
     if (this.stop) return;
     if ('error' in reread) {
-      this.rereading = false;
+      this.reload.refused();
       const message = `Reload refused: ${reread.error.message}; the running configuration is kept`;
       this.log.error({ err: reread.error }, message);
       // No onReload ran: no whenReady either (systemd heard of no reload to end).
-      this.endReload({ ok: false, error: message }, false);
+      this.endReload({ ok: false, error: message });
       return;
     }
     const { configSource, tls } = reread.configuration;
@@ -1090,57 +1070,49 @@ export class Arbiter {
     }
     // onReload sees the new settings; the arbiter takes them once it has run.
     this.afterHook('onReload', [this.makeView(() => next)], (err) => {
-      this.rereading = false;
       if (this.stop) return;
       if (err) {
         const message = `Reload cancelled: ${err.message}; the running configuration is kept`;
         this.log.error({ err }, message);
-        this.readyPending = true;
+        this.reload.cancelled();
         this.endReload({ ok: false, error: message });
         return;
       }
-      const targetSet = this.targetSetWhileRereading;
-      this.reload = { settings: this.settings, configSource: this.configSource, tls: this.tls, target: this.target, generation: this.generation, targetSet };
+      const { targetSet } = this.reload.start({ settings: this.settings, configSource: this.configSource, tls: this.tls, target: this.target });
       this.settings = next;
       this.configSource = configSource;
       this.tls = tls;
       if (!targetSet) this.target = next.workers;
-      this.generation = ++this.lastGeneration;
-      this.log.info({ generation: this.generation }, `Reloading: starting ${this.target} new workers; the current ones serve until all are ready`);
+      this.log.info({ generation: this.reload.generation }, `Reloading: starting ${this.target} new workers; the current ones serve until all are ready`);
     });
   }
 
   private completeReload(): void {
-    const old = this.workers.unstoppedBefore(this.generation);
+    const old = this.workers.unstoppedBefore(this.reload.generation);
     for (const record of old) this.stopWorker(record, 'reload');
     const message = `Reload complete: ${this.target} new workers ready; stopping ${old.length} previous workers`;
-    this.log.info({ generation: this.generation }, message);
+    this.log.info({ generation: this.reload.generation }, message);
+    this.reload.completed();
     this.endReload({ ok: true, message });
   }
 
   /** `detail`: why the worker could not boot, as it said, for `ctl reload` (the log has it already). */
   private failReload(why: string, detail?: string): void {
-    const failed = this.workers.unstoppedOf(this.generation);
+    const failed = this.workers.unstoppedOf(this.reload.generation);
     for (const record of failed) this.stopWorker(record, 'reload-failed');
-    const previous = this.reload!;
-    this.settings = previous.settings;
-    this.configSource = previous.configSource;
-    this.tls = previous.tls;
-    if (!previous.targetSet) this.target = previous.target;
-    this.generation = previous.generation;
+    const { saved, targetSet } = this.reload.failed();
+    this.settings = saved.settings;
+    this.configSource = saved.configSource;
+    this.tls = saved.tls;
+    if (!targetSet) this.target = saved.target;
     this.log.error(`Reload failed: ${why}; the previous workers keep serving`);
     this.endReload({ ok: false, error: `Reload failed: ${why}${detail ? `: ${detail}` : ''}; the previous workers keep serving` });
   }
 
   /** `outcome` answers the `ctl reload` requests waiting for this reload, before a queued one begins. */
-  private endReload(outcome: ControlReply, announce = true): void {
-    this.reload = undefined;
-    if (announce) this.readyPending = true;
-    this.pending.reloadEnded(this.reloadsBegun, outcome);
-    if (this.reloadQueued) {
-      this.reloadQueued = false;
-      this.beginReload();
-    }
+  private endReload(outcome: ControlReply): void {
+    this.pending.reloadEnded(this.reload.begun, outcome);
+    if (this.reload.takeQueued()) this.beginReload();
   }
 
   /** nworkersChanged, once per change of the target however it came (signal, reload, its failure),
@@ -1155,10 +1127,7 @@ export class Arbiter {
   /** whenReady, once every worker of the current configuration is ready: after the start, and
    *  after each reload, whether it completed or failed. */
   private announceReady(): void {
-    if (!this.readyPending || this.reload || this.rereading || this.target === 0) return;
-    const ready = this.workers.readyOf(this.generation).length;
-    if (ready < this.target) return;
-    this.readyPending = false;
+    if (!this.reload.whenReadyDue(this.workers.readyOf(this.reload.generation).length, this.target)) return;
     void this.hookQueue.queue('whenReady', [this.view]);
   }
 
@@ -1169,10 +1138,8 @@ export class Arbiter {
     const deadline = Math.min(this.stop?.deadline ?? Infinity, this.now() + limit);
     const alreadyQuick = this.stop && !this.stop.graceful;
     this.stop = { graceful: graceful && (this.stop?.graceful ?? true), deadline, exitCode };
-    this.reload = undefined;
-    this.reloadQueued = false;
     // A re-read still under way is dropped when it ends (startReload): no reload is coming.
-    this.rereading = false;
+    this.reload.abandon();
     this.pending.failAll('the server is shutting down');
     void this.watcher?.close();
     this.watcher = undefined;
@@ -1218,7 +1185,7 @@ export class Arbiter {
     switch (request.command) {
       case 'reload':
         // The reload begun now, or the one queued behind a reload under way.
-        this.pending.afterReload(this.reloadsBegun + 1, reply);
+        this.pending.afterReload(this.reload.begun + 1, reply);
         this.beginReload();
         break;
       case 'scale':
@@ -1288,11 +1255,11 @@ export class Arbiter {
   /** Every worker is of the current configuration and ready, as many as the target, and no reload is
    *  under way: what `ctl scale` waits for. Workers being stopped do not count. */
   private settled(): boolean {
-    if (this.reload || this.rereading || this.forking(this.generation) > 0) return false;
+    if (this.reload.underWay || this.forking(this.reload.generation) > 0) return false;
     let ready = 0;
     for (const record of this.workers.values()) {
       if (record.state === 'stopping') continue;
-      if (record.state !== 'ready' || record.generation !== this.generation) return false;
+      if (record.state !== 'ready' || record.generation !== this.reload.generation) return false;
       ready++;
     }
     return ready === this.target;
