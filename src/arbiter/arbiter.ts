@@ -6,7 +6,6 @@ import { formatDuration, timerMs } from '../config/duration';
 import type { ConfigSource } from '../config/file';
 import type { Settings } from '../config/settings';
 import type { TlsMaterial } from '../config/tls';
-import { formatSize } from '../config/size';
 import { describeRequest, type ControlReply, type ControlRequest } from '../control';
 import { connectionCapWarning, openFileLimit } from '../descriptors';
 import { ExitCode } from '../exit-codes';
@@ -23,7 +22,7 @@ import { BootAttempts } from './boot-attempts';
 import { ControlServer, PendingReplies, type Reply } from './control';
 import { describeTimeout, describeWait, diagnose, formatStack, type Diagnosis } from './diagnose';
 import { bindAll, closeAll, inheritListeners, type BindOptions, type Listener } from './listeners';
-import { CHECK_MS, HARD_MEMORY_MARGIN, judge, residentReader } from './memory-watch';
+import { residentReader } from './memory-watch';
 import { Reaper, startTime } from './reaper';
 import { ConnectionRelay, type RelayWorkers } from './relay';
 import { keepFixedAtStart, LogFileOwnership } from './privileges';
@@ -34,6 +33,7 @@ import { ExitTally, serverStats, StatsRequests } from './stats';
 import { HookQueue } from './hook-queue';
 import { Reload } from './reload';
 import { Succession } from './succession';
+import { DIAGNOSE_LIMIT_MS, QUICK_STOP_GRACE_MS, Supervision, type TimeoutFault } from './supervision';
 import { watchForReload, type ReloadWatcher } from './watch';
 import { forkWorker, readOutput, setupWorkers, workerStats, type WorkerRecord } from './worker-process';
 import { byAge, isServing, WorkerTable } from './worker-table';
@@ -70,17 +70,10 @@ interface Saved extends Configuration {
 
 /** How long the loop sleeps when nothing is due; events wake it at once. */
 const IDLE_TICK_MS = 1000;
-/** How long workers told to stop quickly (SIGQUIT) have to exit before they are killed. */
-const QUICK_STOP_GRACE_MS = 1000;
 /** --capture-output: how long a worker's exit waits for the rest of its output to be read. */
 const CAPTURE_DRAIN_MS = 500;
 /** An absence of the arbiter this long is logged. */
 const REPORTED_ABSENCE_MS = 1000;
-/** How long reading a timed-out worker's stack may take. */
-const DIAGNOSE_LIMIT_MS = 1500;
-/** After SIGABRT, how long a timed-out worker has to run its abort path before SIGKILL. Together
- *  with the diagnosis, a timed-out worker is gone within --timeout + 2 s. */
-const ABORT_GRACE_MS = 400;
 
 /** The signals the arbiter acts on, and what each one means (docs/SIGNALS.md). */
 const SIGNAL_ACTIONS = {
@@ -191,10 +184,8 @@ export class Arbiter {
   private balanceDueAt = Infinity;
   /** sync: connections workers handed back, on their way to a free worker. */
   private readonly relay = new ConnectionRelay(this.relayWorkers());
-  /** Workers' resident memory from /proc, for --max-worker-memory (undefined: no /proc), and when
-   *  to read it next. */
-  private readonly readResident = residentReader();
-  private memoryDueAt = Infinity;
+  /** Timeouts, recycling, the memory watch and overdue stops. */
+  private readonly supervision: Supervision;
   /** Kills the workers a killed arbiter leaves stuck (reaper.ts); undefined without one. */
   private reaper: Reaper | undefined;
 
@@ -218,6 +209,21 @@ export class Arbiter {
     this.view = this.makeView(() => this.settings);
     this.identity = workerIdentity(settings);
     this.logFiles = new LogFileOwnership(this.identity, log);
+    this.supervision = new Supervision({
+      now: this.now,
+      settings: () => this.settings,
+      workers: this.workers,
+      absences: this.absences,
+      bootAttempts: this.bootAttempts,
+      processes: {
+        kill: (record, signal) => record.handle.process.kill(signal),
+        running: ({ handle }) => handle.process.signalCode === null && handle.process.exitCode === null,
+        handOver: (record) => this.handOver(record),
+      },
+      log,
+      timedOut: (record, fault, silentMs) => this.diagnoseTimedOut(record, fault, silentMs),
+      readResident: residentReader(),
+    });
   }
 
   /** What hooks see of the arbiter, with `config` as given. */
@@ -318,19 +324,19 @@ export class Arbiter {
       this.handleEvents();
       this.answerStats();
       this.succession.watchPredecessor();
-      this.watchMemory();
+      this.supervision.watchMemory();
       if (this.stop) {
-        this.murderOverdueWorkers();
+        this.supervision.killOverdueStops();
         if (this.workers.size === 0) break;
       } else {
-        this.murderStaleWorkers();
-        this.recycleWorkers();
+        this.supervision.abortSilentWorkers();
+        this.supervision.recycleWorkers();
         // After what may change the target (a reload failed by a timeout), before forking for it.
         this.announceTarget();
         this.manageWorkers();
         this.perWorker?.trim(this.target);
         this.balanceConnections();
-        this.murderOverdueWorkers();
+        this.supervision.killOverdueStops();
         this.announceReady();
         this.pending.check();
       }
@@ -465,7 +471,7 @@ export class Arbiter {
         this.bootAttempts.ready();
         record.readyAt = record.lastBeat = this.now();
         this.log.info({ workerId: id, workerPid: record.pid }, `Worker (pid:${record.pid}) ready`);
-        if (record.retireRequested) this.retireServed(record);
+        if (record.retireRequested) this.supervision.retireServed(record);
         this.relay.ready(id);
         break;
       case 'unicorn:heartbeat':
@@ -485,13 +491,13 @@ export class Arbiter {
         break;
       case 'unicorn:over-memory':
         record.rss = message.rss;
-        this.replaceOverMemory(record, message.heap);
+        this.supervision.replaceOverMemory(record, message.heap);
         break;
       case 'unicorn:retire':
         record.requests = message.requests;
         // A worker that accepts on its first listener before the others may ask while booting.
         if (record.state === 'booting') record.retireRequested = true;
-        else this.retireServed(record);
+        else this.supervision.retireServed(record);
         break;
     }
   }
@@ -628,16 +634,9 @@ export class Arbiter {
     for (const record of retiring.slice(0, Math.max(0, surplus))) this.stopWorker(record, record.stopReason ?? 'max-requests');
   }
 
-  /** Gracefully stop one worker while others serve on: it finishes its requests and exits. */
+  /** Gracefully stop one worker while others serve on (Supervision.stopWorker). */
   private stopWorker(record: WorkerRecord, reason: ExitReason): void {
-    const booting = record.state === 'booting';
-    record.state = 'stopping';
-    record.stopReason = reason;
-    const lastOnSocket = this.handOver(record);
-    // A worker still booting serves nothing yet; if its load hangs it cannot act on the message.
-    // One given the last copies of its sockets finishes booting to serve what is queued there.
-    const grace = booting && !lastOnSocket ? Math.min(QUICK_STOP_GRACE_MS, this.settings.gracefulTimeout) : this.settings.gracefulTimeout;
-    record.killAt = this.now() + grace;
+    this.supervision.stopWorker(record, reason);
   }
 
   /**
@@ -828,37 +827,9 @@ export class Arbiter {
 
   // --- Supervision -------------------------------------------------------------------------------
 
-  /** Workers silent past --timeout, or still booting past --worker-boot-timeout, are killed. */
-  private murderStaleWorkers(): void {
-    const now = this.now();
-    let oldest = now;
-    for (const record of this.workers.values()) {
-      const watch = this.watchedFor(record);
-      if (!watch) continue;
-      oldest = Math.min(oldest, watch.since);
-      const silentMs = this.absences.present(watch.since, now);
-      if (silentMs > watch.limit) this.timeOut(record, watch.fault, silentMs);
-    }
-    this.absences.forget(oldest);
-  }
-
-  /** What a worker is watched for, if anything: its boot, or its heartbeats; since when, and the limit. */
-  private watchedFor(record: WorkerRecord): { fault: 'timeout' | 'boot-timeout'; since: number; limit: number } | undefined {
-    const { timeout, workerBootTimeout } = this.settings;
-    if (record.state === 'booting' && workerBootTimeout > 0) return { fault: 'boot-timeout', since: record.spawnedAt, limit: workerBootTimeout };
-    if ((record.state === 'ready' || record.state === 'retiring') && timeout > 0) return { fault: 'timeout', since: record.lastBeat, limit: timeout };
-    return undefined;
-  }
-
-  /** Read what the worker is stuck on (in the background: the loop goes on), then abort it.
-   *  `silentMs`: how long the arbiter heard nothing from it, its own absences not counted. */
-  private timeOut(record: WorkerRecord, fault: 'timeout' | 'boot-timeout', silentMs: number): void {
-    const now = this.now();
-    record.state = 'stopping';
-    record.fault = fault;
-    record.stopReason = fault;
-    record.killAt = now + DIAGNOSE_LIMIT_MS + ABORT_GRACE_MS;
-    if (fault === 'boot-timeout') this.bootAttempts.timeOut(record.bootAttempt);
+  /** A worker timed out (Supervision.abortSilentWorkers): read what it is stuck on in the background
+   *  (the loop goes on), then abort it; a reload whose new worker it is fails. */
+  private diagnoseTimedOut(record: WorkerRecord, fault: TimeoutFault, silentMs: number): void {
     void diagnose(record.pid, DIAGNOSE_LIMIT_MS).then((diagnosis) => this.enqueue({ kind: 'diagnosed', record, silentMs, diagnosis }));
     if (this.reload.isStarting(record.generation)) {
       const what = fault === 'boot-timeout' ? 'did not boot within --worker-boot-timeout' : 'went silent past --timeout';
@@ -874,11 +845,8 @@ export class Arbiter {
       { workerId: record.id, workerPid: record.pid, silentMs, stack: formatStack(diagnosis.frames), inFlight: diagnosis.inFlight },
       describeTimeout(record.pid, boot, silentMs, limit, diagnosis, step),
     );
-    if (this.workers.has(record.id)) {
-      // The abort path runs if the worker's loop can still run it; SIGKILL follows either way.
-      record.handle.process.kill('SIGABRT');
-      record.killAt = Math.min(record.killAt, this.now() + ABORT_GRACE_MS);
-    }
+    // The abort path runs if the worker's loop can still run it; SIGKILL follows either way.
+    this.supervision.abortTimedOut(record);
     if (boot && !this.stop && this.bootAttempts.exhausted(this.settings.bootAttempts)) {
       const err = this.bootAttempts.giveUp(this.settings.app, process.cwd(), this.settings, describeWait(diagnosis, step));
       this.log.error({ workerId: record.id, workerPid: record.pid, code: err.code }, `${err.message}; stopping`);
@@ -913,88 +881,9 @@ export class Arbiter {
     }
   }
 
-  /** Workers past --max-worker-memory or --max-worker-lifetime are replaced. */
-  private recycleWorkers(): void {
-    const { maxWorkerMemory, maxWorkerLifetime } = this.settings;
-    const now = this.now();
-    for (const record of this.workers.values()) {
-      if (record.state !== 'ready') continue;
-      if (maxWorkerMemory > 0 && record.rss > maxWorkerMemory) {
-        this.retire(record, 'max-memory', `uses ${formatSize(record.rss)} of memory, over --max-worker-memory ${formatSize(maxWorkerMemory)}`);
-      } else if (now >= record.retireAt) {
-        this.retire(record, 'max-lifetime', `has run for ${formatDuration(now - record.spawnedAt)} (--max-worker-lifetime ${formatDuration(maxWorkerLifetime)})`);
-      }
-    }
-  }
-
-  /**
-   * --max-worker-memory, every CHECK_MS, from /proc (memory-watch.ts): a worker past it stops
-   * accepting and is replaced at once; one that grows by HARD_MEMORY_MARGIN of the limit more (a
-   * leak that goes on, or one in a loop that never lets the worker act) is killed. A booting worker
-   * is left to --worker-boot-timeout and the heartbeat's figure (recycleWorkers).
-   */
-  private watchMemory(): void {
-    const limit = this.settings.maxWorkerMemory;
-    const read = this.readResident;
-    if (limit === 0 || !read) {
-      this.memoryDueAt = Infinity;
-      return;
-    }
-    const now = this.now();
-    // Infinity: not watched until now (a reload may set the limit).
-    if (this.memoryDueAt !== Infinity && now < this.memoryDueAt) return;
-    this.memoryDueAt = now + CHECK_MS;
-    for (const record of this.workers.values()) {
-      if (record.state === 'booting') continue;
-      const verdict = judge(record, read(record.pid), limit);
-      if (verdict?.kind === 'over') {
-        record.rss = verdict.rss;
-        this.replaceOverMemory(record, undefined);
-      } else if (verdict?.kind === 'kill') {
-        const why = `it uses ${formatSize(verdict.rss)} of memory, ${HARD_MEMORY_MARGIN} × --max-worker-memory ${formatSize(limit)} more than at ${formatSize(verdict.passedAt)}`;
-        this.log.error({ workerId: record.id, workerPid: record.pid, rss: verdict.rss }, `Killing worker (pid: ${record.pid}): ${why}, when it passed the limit and was told to stop`);
-        record.state = 'stopping';
-        record.stopReason ??= 'max-memory';
-        // Judged no more: it is being killed.
-        record.overMemoryAt = Infinity;
-        record.handle.process.kill('SIGKILL');
-      }
-    }
-  }
-
-  /** The worker passed a memory limit: it stops accepting now, and its replacement starts now. */
-  private replaceOverMemory(record: WorkerRecord, heap: { used: number; limit: number } | undefined): void {
-    const why = heap
-      ? `has ${formatSize(heap.used)} of its ${formatSize(heap.limit)} heap in use after a full GC`
-      : `uses ${formatSize(record.rss)} of memory, over --max-worker-memory ${formatSize(this.settings.maxWorkerMemory)}`;
-    this.retire(record, 'max-memory', why);
-    if (record.state === 'retiring') this.stopWorker(record, record.stopReason ?? 'max-memory');
-  }
-
-  /** The worker asked to be replaced: it has served --max-requests. */
-  private retireServed(record: WorkerRecord): void {
-    this.retire(record, 'max-requests', `has served ${record.requests} requests (--max-requests ${this.settings.maxRequests})`);
-  }
-
-  /** Replace a worker: it serves on until a replacement is ready, then stops gracefully. */
+  /** Replace a worker once a replacement is ready (Supervision.retire). */
   private retire(record: WorkerRecord, reason: ExitReason, why: string): void {
-    if (record.state !== 'ready') return;
-    record.state = 'retiring';
-    record.stopReason = reason;
-    this.log.info({ workerId: record.id, workerPid: record.pid }, `Replacing worker (pid:${record.pid}): it ${why}`);
-  }
-
-  /** Once the stop deadline, or a timed-out worker's, has passed, the worker is killed. */
-  private murderOverdueWorkers(): void {
-    const now = this.now();
-    for (const record of this.workers.values()) {
-      if (now < record.killAt) continue;
-      if (record.handle.process.signalCode === null && record.handle.process.exitCode === null) {
-        this.log.warn({ workerId: record.id, workerPid: record.pid }, `Killing worker (pid:${record.pid})`);
-        record.handle.process.kill('SIGKILL');
-      }
-      record.killAt = Infinity;
-    }
+    this.supervision.retire(record, reason, why);
   }
 
   // --- Reload and re-exec ------------------------------------------------------------------------
@@ -1267,16 +1156,9 @@ export class Arbiter {
 
   private msUntilDue(): number {
     const now = this.now();
-    let due = now + IDLE_TICK_MS;
-    for (const r of this.workers.values()) {
-      due = Math.min(due, r.killAt);
-      if (this.stop) continue;
-      const watch = this.watchedFor(r);
-      if (watch) due = Math.min(due, now + watch.limit - this.absences.present(watch.since, now) + 1);
-      if (r.state === 'ready') due = Math.min(due, r.retireAt);
-    }
+    let due = Math.min(now + IDLE_TICK_MS, this.supervision.nextDueAt(this.stop !== undefined));
     if (!this.stop) due = Math.min(due, this.backoff.nextRelease(now));
-    due = Math.min(due, this.statsRequests.nextDeadline, this.balanceDueAt, this.memoryDueAt);
+    due = Math.min(due, this.statsRequests.nextDeadline, this.balanceDueAt);
     return Math.max(0, due - now);
   }
 
