@@ -26,12 +26,12 @@ import { residentReader } from './memory-watch';
 import { Reaper, startTime } from './reaper';
 import { ConnectionRelay, type RelayWorkers } from './relay';
 import { keepFixedAtStart, LogFileOwnership } from './privileges';
-import { RespawnBackoff, SERVED_AFTER_MS } from './respawn-backoff';
 import { PerWorkerSockets } from './reuse-port';
 import { deliverSignals, type ArbiterSignal } from './signals';
 import { ExitTally, serverStats, StatsRequests } from './stats';
 import { HookQueue } from './hook-queue';
 import { Reload } from './reload';
+import { failedToBoot, Staffing } from './staffing';
 import { Succession } from './succession';
 import { DIAGNOSE_LIMIT_MS, QUICK_STOP_GRACE_MS, Supervision, type TimeoutFault } from './supervision';
 import { watchForReload, type ReloadWatcher } from './watch';
@@ -142,8 +142,6 @@ export class Arbiter {
   private readonly pending = new PendingReplies();
   /** `ctl status` replies waiting for the workers' counts. */
   private readonly statsRequests = new StatsRequests();
-  /** The generation and reason of the boot failure last logged (logBootError). */
-  private lastBootError: string | undefined;
   /** --reload's file watcher. */
   private watcher: ReloadWatcher | undefined;
   /** The worker count nworkersChanged last reported. */
@@ -153,14 +151,8 @@ export class Arbiter {
   private readonly view: ArbiterView;
   private readonly hooks: HookRunner;
   private lastWorkerId = 0;
-  /** Workers whose preFork hook is running or queued: id → generation. */
-  private readonly preForking = new Map<number, number>();
   /** The arbiter's hooks, one at a time, in the order the loop asked for them. */
   private readonly hookQueue: HookQueue;
-  /** Forks held back after failed worker starts. */
-  private readonly backoff = new RespawnBackoff();
-  /** The latest moment a worker now gone had served for SERVED_AFTER_MS (servedAt). */
-  private goneServedAt = -Infinity;
   /** Boots that timed out while no worker has been ready (--boot-attempts). */
   private readonly bootAttempts = new BootAttempts();
   private stop: Stop | undefined;
@@ -186,6 +178,8 @@ export class Arbiter {
   private readonly relay = new ConnectionRelay(this.relayWorkers());
   /** Timeouts, recycling, the memory watch and overdue stops. */
   private readonly supervision: Supervision;
+  /** How many workers run and which: forks, scale-down, replacing retired ones, the crash backoff. */
+  private readonly staffing: Staffing;
   /** Kills the workers a killed arbiter leaves stuck (reaper.ts); undefined without one. */
   private reaper: Reaper | undefined;
 
@@ -223,6 +217,15 @@ export class Arbiter {
       log,
       timedOut: (record, fault, silentMs) => this.diagnoseTimedOut(record, fault, silentMs),
       readResident: residentReader(),
+    });
+    this.staffing = new Staffing({
+      now: this.now,
+      settings: () => this.settings,
+      workers: this.workers,
+      bootAttempts: this.bootAttempts,
+      log,
+      spawn: () => this.spawnWorker(),
+      stopWorker: (record, reason) => this.stopWorker(record, reason),
     });
   }
 
@@ -364,7 +367,7 @@ export class Arbiter {
           this.handleSignal(event.signal);
           break;
         case 'exit':
-          this.reapWorker(event.id, event.code, event.signal);
+          this.onWorkerExit(event.id, event.code, event.signal);
           break;
         case 'reread':
           this.startReload(event);
@@ -511,15 +514,15 @@ export class Arbiter {
     record.countsAt = this.now();
   }
 
-  private reapWorker(id: number, code: number | null, signal: NodeJS.Signals | null): void {
+  /** Worker `id` has exited: it leaves the table; it is counted, its replacement is decided (Staffing), childExit runs. */
+  private onWorkerExit(id: number, code: number | null, signal: NodeJS.Signals | null): void {
     const record = this.workers.get(id);
     if (!record) return;
     this.workers.delete(id);
     this.statsRequests.answered(id);
     // Its own socket (--reuse-port) waits for its replacement; a stop keeps none beyond the first.
     this.perWorker?.release(id, this.stop ? 1 : this.target);
-    const bootFailed = !record.everReady && (code === ExitCode.APP_LOAD_ERROR || code === ExitCode.WORKER_BOOT_ERROR);
-    const reason: ExitReason = record.stopReason ?? (bootFailed ? 'boot-failed' : 'crash');
+    const reason: ExitReason = record.stopReason ?? (failedToBoot(record, code) ? 'boot-failed' : 'crash');
     // A new worker of a reload that fails (now, or already: its generation was rolled back) is not
     // replaced: the old ones serve on.
     const failedReload = this.reload.isStarting(record.generation) || this.reload.rolledBack(record.generation);
@@ -530,108 +533,17 @@ export class Arbiter {
       const why = record.bootError?.message ?? (signal ? `it was killed by signal ${signal}` : `it exited with code ${code}`);
       this.pending.failSettling(`worker ${id} (pid ${record.pid}) failed to boot: ${why}`);
     }
-    const served = this.servedAt(record);
-    if (served !== undefined) this.goneServedAt = Math.max(this.goneServedAt, served);
-    this.reapRecord(record, code, signal, bootFailed);
+    const outcome = this.staffing.workerExited(record, code, signal, this.stop !== undefined, this.reload.isStarting(record.generation));
+    if (outcome?.kind === 'reload-failed') this.failReload(outcome.why, outcome.detail);
+    else if (outcome?.kind === 'unservable' && !this.stop) this.beginStop(true, outcome.exitCode);
     void this.hookQueue.queue('childExit', [this.view, workerStats(record, this.now(), { code, signal, reason })]);
   }
 
-  private reapRecord(record: WorkerRecord, code: number | null, signal: NodeJS.Signals | null, bootFailed: boolean): void {
-    const id = record.id;
-    if (record.bootError) this.logBootError(record, record.bootError);
-    const how = signal ? `was killed by signal ${signal}` : `exited with code ${code}`;
-    const fields = { workerId: id, workerPid: record.pid, code, signal };
-    if (this.reload.isStarting(record.generation)) {
-      this.log.error(fields, `New worker (pid:${record.pid}) ${how} before the reload completed`);
-      this.failReload(`worker (pid:${record.pid}) ${how}`, record.bootError?.message);
-      return;
-    }
-    if (record.fault === 'timeout' || (record.state === 'stopping' && !record.fault)) {
-      this.log.info(fields, `Worker (pid:${record.pid}) ${how}`);
-      return;
-    }
-    if (bootFailed) {
-      const what = code === ExitCode.APP_LOAD_ERROR ? 'App failed to load' : 'Worker failed to boot';
-      const serving = this.workers.serving().length;
-      if (serving === 0) {
-        // Respawning would fail the same way, with nothing served meanwhile.
-        this.log.error(fields, `${what} in worker (pid:${record.pid}); stopping`);
-        if (!this.stop) this.beginStop(true, code as ExitCode);
-        return;
-      }
-      // Workers that loaded the app earlier serve on (after a failed reload, the code on disk may no
-      // longer load): a bad deploy does not take them down. Replacements are retried with backoff.
-      this.log.error(fields, `${what} in a new worker (pid:${record.pid}); ${serving} workers that loaded it earlier serve on`);
-      if (!this.stop) this.backOffAfterFailedStart(code === ExitCode.APP_LOAD_ERROR ? 'failed to load the app' : 'failed to boot');
-      return;
-    }
-    this.log.error(fields, `Worker (pid:${record.pid}) ${how}`);
-    // One that had served is replaced at once (respawn-backoff.ts).
-    if (this.stop || this.servedAt(record) !== undefined) return;
-    const { workerBootTimeout } = this.settings;
-    const why =
-      record.fault === 'boot-timeout'
-        ? `did not boot within --worker-boot-timeout ${formatDuration(workerBootTimeout)}`
-        : record.readyAt === undefined
-          ? `${how} while booting`
-          : `${how} ${formatDuration(this.now() - record.readyAt)} after it was ready`;
-    this.backOffAfterFailedStart(why);
-  }
-
-  /** When `record` had served for SERVED_AFTER_MS (ready that long, to this moment), if it has. */
-  private servedAt(record: WorkerRecord): number | undefined {
-    if (record.readyAt === undefined) return undefined;
-    const at = record.readyAt + SERVED_AFTER_MS;
-    return at <= this.now() ? at : undefined;
-  }
-
-  /**
-   * Why a worker could not boot, once: the workers of a start or a reload that all fail on the same
-   * broken file would otherwise each log it. The same reason is logged again for a later start of
-   * workers (another reload, a respawn after the backoff).
-   */
-  private logBootError(record: WorkerRecord, error: { message: string; code?: string }): void {
-    const key = `${record.generation}\0${error.message}`;
-    const fields = { workerId: record.id, workerPid: record.pid, code: error.code };
-    if (this.lastBootError === key) {
-      this.log.debug(fields, `Worker (pid:${record.pid}) failed to boot the same way: ${error.message}`);
-      return;
-    }
-    this.lastBootError = key;
-    this.log.error(fields, error.message);
-  }
-
-  /** A worker start failed (`why`, said of the worker): its replacement waits, longer for each
-   *  failed start in a row since a worker last served (respawn-backoff.ts). */
-  private backOffAfterFailedStart(why: string): void {
-    let servedAt = this.goneServedAt;
-    for (const record of this.workers.values()) servedAt = Math.max(servedAt, this.servedAt(record) ?? -Infinity);
-    const { streak, delayMs } = this.backoff.failed(this.now(), servedAt);
-    if (streak > 1) {
-      this.log.warn({ failedStarts: streak, delayMs }, `${streak} worker starts failed in a row (the last ${why}); next respawn in ${formatDuration(delayMs)}`);
-    }
-  }
-
-  /** Fork workers up to the target, once any respawn delay has passed; finish a reload once its
-   *  workers are all ready; stop workers beyond the target and retiring ones now replaced. */
+  /** Fork workers up to the target, stop those beyond it and retiring ones now replaced (Staffing);
+   *  finish a reload once its workers are all ready. */
   private manageWorkers(): void {
-    const counted = () => this.workers.counting(this.reload.generation);
-    // A failed fork or preFork holds one back, which ends this. With the boot attempts used up, the
-    // server stops once the last one's stack is read (abortTimedOut).
-    const mayFork = () => !this.bootAttempts.exhausted(this.settings.bootAttempts);
-    const wanted = () => counted().length + this.forking(this.reload.generation) + this.backoff.held(this.now()) < this.target;
-    while (mayFork() && wanted()) this.spawnWorker();
-    const current = counted();
-    const ready = current.filter((r) => r.state === 'ready');
-    if (this.reload.starting) {
-      if (ready.length >= this.target && ready.length === current.length) this.completeReload();
-      return;
-    }
-    for (const record of current.sort(byAge).slice(0, Math.max(0, current.length - this.target))) this.stopWorker(record, 'scale-down');
-    // A retiring worker is stopped once the workers that count can serve without it.
-    const retiring = this.workers.retiring();
-    const surplus = Math.min(retiring.length, ready.length + retiring.length - this.target);
-    for (const record of retiring.slice(0, Math.max(0, surplus))) this.stopWorker(record, record.stopReason ?? 'max-requests');
+    const reloadReady = this.staffing.manage(this.target, this.reload.generation, this.reload.starting);
+    if (reloadReady) this.completeReload();
   }
 
   /** Gracefully stop one worker while others serve on (Supervision.stopWorker). */
@@ -656,32 +568,25 @@ export class Arbiter {
     return withdrawn !== undefined;
   }
 
-  /** Workers of `generation` waiting for their preFork hook. */
-  private forking(generation: number): number {
-    let count = 0;
-    for (const g of this.preForking.values()) if (g === generation) count++;
-    return count;
-  }
-
   /** Fork one worker once preFork has run. A worker no longer wanted by then (a stop, a reload
    *  that failed or replaced its configuration, fewer workers) is not forked. */
   private spawnWorker(): void {
     const id = ++this.lastWorkerId;
     const generation = this.reload.generation;
     const unborn: WorkerStats = { id, pid: 0, generation, state: 'booting', startedAt: Date.now(), age: 0, requests: 0, inFlight: 0, connections: 0, rss: 0, accessLogDropped: 0, heartbeatAge: 0, published: {} };
-    this.preForking.set(id, generation);
+    this.staffing.preForkBegun(id, generation);
     this.afterHook('preFork', [this.view, unborn], (err) => {
-      this.preForking.delete(id);
+      this.staffing.preForkEnded(id);
       if (err) {
         this.log.error({ err, workerId: id }, `Not forking worker ${id}: ${err.message}`);
         // A reload whose workers cannot be forked would wait for good.
         if (this.reload.isStarting(generation)) this.failReload(`preFork refused worker ${id}: ${err.message}`);
-        else this.backOffAfterFailedStart('was refused by preFork');
+        else this.staffing.failedStart('was refused by preFork');
         return;
       }
-      const wanted = this.workers.counting(this.reload.generation).length + this.forking(generation);
+      const wanted = this.workers.counting(this.reload.generation).length + this.staffing.forking(generation);
       if (this.stop || generation !== this.reload.generation || wanted >= this.target) return;
-      if (!this.forkWorker(id)) this.backoff.forkFailed(this.now());
+      if (!this.forkWorker(id)) this.staffing.forkFailed();
     });
   }
 
@@ -1144,7 +1049,7 @@ export class Arbiter {
   /** Every worker is of the current configuration and ready, as many as the target, and no reload is
    *  under way: what `ctl scale` waits for. Workers being stopped do not count. */
   private settled(): boolean {
-    if (this.reload.underWay || this.forking(this.reload.generation) > 0) return false;
+    if (this.reload.underWay || this.staffing.forking(this.reload.generation) > 0) return false;
     let ready = 0;
     for (const record of this.workers.values()) {
       if (record.state === 'stopping') continue;
@@ -1157,7 +1062,7 @@ export class Arbiter {
   private msUntilDue(): number {
     const now = this.now();
     let due = Math.min(now + IDLE_TICK_MS, this.supervision.nextDueAt(this.stop !== undefined));
-    if (!this.stop) due = Math.min(due, this.backoff.nextRelease(now));
+    if (!this.stop) due = Math.min(due, this.staffing.nextReleaseAt());
     due = Math.min(due, this.statsRequests.nextDeadline, this.balanceDueAt);
     return Math.max(0, due - now);
   }
