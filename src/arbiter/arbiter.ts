@@ -882,9 +882,8 @@ export class Arbiter {
   }
 
   private completeReload(): void {
-    const old = this.workers.unstoppedBefore(this.reload.generation);
-    for (const record of old) this.stopWorker(record, 'reload');
-    const message = `Reload complete: ${this.target} new workers ready; stopping ${old.length} previous workers`;
+    const stopped = this.staffing.stopPrevious(this.reload.generation);
+    const message = `Reload complete: ${this.target} new workers ready; stopping ${stopped} previous workers`;
     this.log.info({ generation: this.reload.generation }, message);
     this.reload.completed();
     this.endReload({ ok: true, message });
@@ -892,8 +891,7 @@ export class Arbiter {
 
   /** `detail`: why the worker could not boot, as it said, for `ctl reload` (the log has it already). */
   private failReload(why: string, detail?: string): void {
-    const failed = this.workers.unstoppedOf(this.reload.generation);
-    for (const record of failed) this.stopWorker(record, 'reload-failed');
+    this.staffing.stopGeneration(this.reload.generation);
     const { saved, targetSet } = this.reload.failed();
     this.settings = saved.settings;
     this.configSource = saved.configSource;

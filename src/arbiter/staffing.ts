@@ -77,6 +77,18 @@ export class Staffing {
     return false;
   }
 
+  /** A reload's workers (of `generation`) are all ready: the workers of earlier ones stop. Returns how many. */
+  stopPrevious(generation: number): number {
+    const old = this.context.workers.unstoppedBefore(generation);
+    for (const record of old) this.context.stopWorker(record, 'reload');
+    return old.length;
+  }
+
+  /** A reload failed: its new workers (of `generation`) stop, and the previous ones serve on. */
+  stopGeneration(generation: number): void {
+    for (const record of this.context.workers.unstoppedOf(generation)) this.context.stopWorker(record, 'reload-failed');
+  }
+
   /** Worker `id` of `generation` waits for its preFork hook. */
   preForkBegun(id: number, generation: number): void {
     this.preForking.set(id, generation);
