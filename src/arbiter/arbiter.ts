@@ -20,7 +20,7 @@ import { activatedListeners, describeUnusedBind } from './activation';
 import { ConnectionBalance } from './balance';
 import { BootAttempts } from './boot-attempts';
 import { ControlServer, PendingReplies, type Reply } from './control';
-import { describeTimeout, describeWait, diagnose, formatStack, type Diagnosis } from './diagnose';
+import { diagnose, type Diagnosis } from './diagnose';
 import { bindAll, closeAll, inheritListeners, type BindOptions, type Listener } from './listeners';
 import { residentReader } from './memory-watch';
 import { Reaper, startTime } from './reaper';
@@ -742,22 +742,12 @@ export class Arbiter {
     }
   }
 
+  /** A timed-out worker's stack has been read: it is aborted (Supervision.abortTimedOut), and a boot
+   *  timeout that used up --boot-attempts stops the server. */
   private abortTimedOut(record: WorkerRecord, silentMs: number, diagnosis: Diagnosis): void {
-    const boot = record.fault === 'boot-timeout';
-    const limit = boot ? `--worker-boot-timeout ${formatDuration(this.settings.workerBootTimeout)}` : `--timeout ${formatDuration(this.settings.timeout)}`;
-    const step = boot ? record.bootStep : undefined;
-    this.log.error(
-      { workerId: record.id, workerPid: record.pid, silentMs, stack: formatStack(diagnosis.frames), inFlight: diagnosis.inFlight },
-      describeTimeout(record.pid, boot, silentMs, limit, diagnosis, step),
-    );
-    // The abort path runs if the worker's loop can still run it; SIGKILL follows either way.
-    this.supervision.abortTimedOut(record);
-    if (boot && !this.stop && this.bootAttempts.exhausted(this.settings.bootAttempts)) {
-      const err = this.bootAttempts.giveUp(this.settings.app, process.cwd(), this.settings, describeWait(diagnosis, step));
-      this.log.error({ workerId: record.id, workerPid: record.pid, code: err.code }, `${err.message}; stopping`);
-      // Quickly: no worker serves anything yet, and one stuck in its boot would not act on TERM.
-      this.beginStop(false, err.exitCode);
-    }
+    const giveUp = this.supervision.abortTimedOut(record, silentMs, diagnosis, this.stop !== undefined);
+    // Quickly: no worker serves anything yet, and one stuck in its boot would not act on TERM.
+    if (giveUp) this.beginStop(false, giveUp.exitCode);
   }
 
   /**

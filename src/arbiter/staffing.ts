@@ -62,7 +62,7 @@ export class Staffing {
   manage(target: number, generation: number, reloadStarting: boolean): boolean {
     const { workers, bootAttempts, now } = this.context;
     // A failed fork or preFork holds one back, which ends this. With the boot attempts used up, the
-    // server stops once the last one's stack is read (Arbiter.abortTimedOut).
+    // server stops once the last one's stack is read (Supervision.abortTimedOut).
     const mayFork = () => !bootAttempts.exhausted(this.context.settings().bootAttempts);
     const wanted = () => workers.counting(generation).length + this.forking(generation) + this.backoff.held(now()) < target;
     while (mayFork() && wanted()) this.context.spawn();

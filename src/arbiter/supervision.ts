@@ -7,10 +7,12 @@
 import { formatDuration } from '../config/duration';
 import type { Settings } from '../config/settings';
 import { formatSize } from '../config/size';
+import type { UnicornError } from '../errors';
 import type { ExitReason } from '../hooks/types';
 import type { Logger } from '../log';
 import type { Absences } from './absences';
 import type { BootAttempts } from './boot-attempts';
+import { describeTimeout, describeWait, formatStack, type Diagnosis } from './diagnose';
 import { CHECK_MS, HARD_MEMORY_MARGIN, judge, type ReadResident } from './memory-watch';
 import type { WorkerRecord } from './worker-process';
 import type { WorkerTable } from './worker-table';
@@ -37,7 +39,7 @@ export type Deadline =
 /** The settings supervision reads (those in force: a reload may change them). */
 export type SupervisedSettings = Pick<
   Settings,
-  'timeout' | 'workerBootTimeout' | 'gracefulTimeout' | 'maxWorkerMemory' | 'maxWorkerLifetime' | 'maxRequests'
+  'timeout' | 'workerBootTimeout' | 'gracefulTimeout' | 'maxWorkerMemory' | 'maxWorkerLifetime' | 'maxRequests' | 'bootAttempts' | 'app'
 >;
 
 /**
@@ -211,11 +213,30 @@ export class Supervision {
     record.killAt = this.context.now() + grace;
   }
 
-  /** The stack of a timed-out worker has been read (or its time is up): abort it; SIGKILL follows either way. */
-  abortTimedOut(record: WorkerRecord): void {
-    if (!this.context.workers.has(record.id)) return;
-    this.context.processes.kill(record, 'SIGABRT');
-    record.killAt = Math.min(record.killAt, this.context.now() + ABORT_GRACE_MS);
+  /**
+   * The stack of a timed-out worker has been read (or its time is up): log what it was stuck on and
+   * abort it. Returns why the server stops when that boot timeout used up --boot-attempts (`stopping`:
+   * it is stopping already).
+   */
+  abortTimedOut(record: WorkerRecord, silentMs: number, diagnosis: Diagnosis, stopping: boolean): UnicornError | undefined {
+    const settings = this.context.settings();
+    const { log, bootAttempts } = this.context;
+    const boot = record.fault === 'boot-timeout';
+    const limit = boot ? `--worker-boot-timeout ${formatDuration(settings.workerBootTimeout)}` : `--timeout ${formatDuration(settings.timeout)}`;
+    const step = boot ? record.bootStep : undefined;
+    log.error(
+      { workerId: record.id, workerPid: record.pid, silentMs, stack: formatStack(diagnosis.frames), inFlight: diagnosis.inFlight },
+      describeTimeout(record.pid, boot, silentMs, limit, diagnosis, step),
+    );
+    if (this.context.workers.has(record.id)) {
+      // The abort path runs if the worker's loop can still run it; SIGKILL follows either way.
+      this.context.processes.kill(record, 'SIGABRT');
+      record.killAt = Math.min(record.killAt, this.context.now() + ABORT_GRACE_MS);
+    }
+    if (!boot || stopping || !bootAttempts.exhausted(settings.bootAttempts)) return undefined;
+    const err = bootAttempts.giveUp(settings.app, process.cwd(), settings, describeWait(diagnosis, step));
+    log.error({ workerId: record.id, workerPid: record.pid, code: err.code }, `${err.message}; stopping`);
+    return err;
   }
 
   /** The earliest moment anything supervision watches is due (Infinity: nothing). */

@@ -11,7 +11,7 @@ import type { WorkerRecord } from '../../src/arbiter/worker-process';
 import { WorkerTable } from '../../src/arbiter/worker-table';
 import type { Logger } from '../../src/log';
 
-export type FakeSettings = SupervisedSettings & { bootAttempts: number };
+export type FakeSettings = SupervisedSettings;
 
 /** A worker record as forkWorker makes one, without a process behind it. */
 export function workerRecord(id: number, fields: Partial<WorkerRecord> = {}): WorkerRecord {
@@ -79,6 +79,7 @@ export function fakeArbiter(overrides: Partial<FakeSettings> = {}) {
     maxWorkerLifetime: 0,
     maxRequests: 0,
     bootAttempts: 0,
+    app: { raw: './app.js', module: './app.js', exportPath: [] },
     ...overrides,
   };
   let time = 0;

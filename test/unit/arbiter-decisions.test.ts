@@ -200,8 +200,9 @@ describe('timeouts', () => {
     expect(arbiter.timedOut).toEqual([{ id: worker!.id, fault: 'timeout', silentMs: 1001 }]);
     expect(worker!.state).toBe('stopping');
     // Its stack read, it is sent SIGABRT; SIGKILL follows once its abort grace has passed.
-    arbiter.supervision.abortTimedOut(worker!);
+    expect(arbiter.supervision.abortTimedOut(worker!, 1001, { frames: [], inFlight: ['GET /slow'] }, false)).toBeUndefined();
     expect(arbiter.processes.signals).toEqual([[worker!.id, 'SIGABRT']]);
+    expect(arbiter.lines).toContainEqual({ level: 'error', message: expect.stringMatching(/^WORKER TIMEOUT \(pid:1001\): silent for 1\.0s \(--timeout 1s\)/) });
     expect(arbiter.supervision.nextDueAt(false)).toBe(1001 + 400);
     arbiter.advance(399);
     arbiter.supervision.killOverdueStops();
@@ -241,8 +242,10 @@ describe('timeouts', () => {
     arbiter.supervision.abortSilentWorkers();
     expect(arbiter.timedOut).toEqual([{ id: worker!.id, fault: 'boot-timeout', silentMs: 5001 }]);
     expect(worker!.fault).toBe('boot-timeout');
-    // --boot-attempts 1 with no worker ever ready: no more forks.
+    // --boot-attempts 1 with no worker ever ready: no more forks, and the server stops with exit code 3.
     expect(arbiter.bootAttempts.exhausted(1)).toBe(true);
+    const giveUp = arbiter.supervision.abortTimedOut(worker!, 5001, { frames: [], inFlight: [] }, false);
+    expect(giveUp?.exitCode).toBe(ExitCode.WORKER_BOOT_ERROR);
     arbiter.exit(worker!, null, 'SIGKILL');
     arbiter.turn(1);
     arbiter.advance(60_000);
