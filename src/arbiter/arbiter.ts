@@ -11,7 +11,7 @@ import { connectionCapWarning, openFileLimit } from '../descriptors';
 import { ExitCode } from '../exit-codes';
 import type { HookArgs, HookRunner } from '../hooks/run';
 import type { ArbiterView, ExitReason, HookName, ServerStats, WorkerStats } from '../hooks/types';
-import { isMessage, pipesStderr, type ConnectionHandle, type ToArbiter, type ToWorker, type WorkerCounts } from '../ipc';
+import { pipesStderr, type ToArbiter, type ToWorker, type WorkerCounts } from '../ipc';
 import { defaultFormat, reopenLogs, type Logger } from '../log';
 import { VERSION } from '../version';
 import { resolveModule } from '../worker/resolve';
@@ -21,22 +21,22 @@ import { ConnectionBalance } from './balance';
 import { BootAttempts } from './boot-attempts';
 import { ControlServer, PendingReplies, type Reply } from './control';
 import { diagnose, type Diagnosis } from './diagnose';
+import { HookQueue } from './hook-queue';
 import { bindAll, closeAll, inheritListeners, type BindOptions, type Listener } from './listeners';
 import { residentReader } from './memory-watch';
-import { Reaper, startTime } from './reaper';
-import { ConnectionRelay, type RelayWorkers } from './relay';
 import { keepFixedAtStart, LogFileOwnership } from './privileges';
+import { Reaper, startTime } from './reaper';
+import { Reload } from './reload';
 import { PerWorkerSockets } from './reuse-port';
 import { deliverSignals, type ArbiterSignal } from './signals';
-import { ExitTally, serverStats, StatsRequests } from './stats';
-import { HookQueue } from './hook-queue';
-import { Reload } from './reload';
 import { failedToBoot, Staffing } from './staffing';
+import { ExitTally, serverStats, StatsRequests } from './stats';
 import { Succession } from './succession';
 import { DIAGNOSE_LIMIT_MS, QUICK_STOP_GRACE_MS, Supervision, type TimeoutFault } from './supervision';
 import { watchForReload, type ReloadWatcher } from './watch';
+import { WorkerChannels } from './worker-channel';
 import { forkWorker, readOutput, setupWorkers, workerStats, type WorkerRecord } from './worker-process';
-import { byAge, isServing, WorkerTable } from './worker-table';
+import { byAge, WorkerTable } from './worker-table';
 
 /** What the loop acts on. Signal handlers, cluster events and IPC messages only enqueue these. */
 type ArbiterEvent =
@@ -70,8 +70,6 @@ interface Saved extends Configuration {
 
 /** How long the loop sleeps when nothing is due; events wake it at once. */
 const IDLE_TICK_MS = 1000;
-/** --capture-output: how long a worker's exit waits for the rest of its output to be read. */
-const CAPTURE_DRAIN_MS = 500;
 /** An absence of the arbiter this long is logged. */
 const REPORTED_ABSENCE_MS = 1000;
 
@@ -174,8 +172,8 @@ export class Arbiter {
   /** async: the spread of keep-alive connections over the workers, and when to look at it next. */
   private readonly balance = new ConnectionBalance();
   private balanceDueAt = Infinity;
-  /** sync: connections workers handed back, on their way to a free worker. */
-  private readonly relay = new ConnectionRelay(this.relayWorkers());
+  /** The arbiter's end of the workers' IPC channels, and the connections relayed between them. */
+  private readonly channels: WorkerChannels;
   /** Timeouts, recycling, the memory watch and overdue stops. */
   private readonly supervision: Supervision;
   /** How many workers run and which: forks, scale-down, replacing retired ones, the crash backoff. */
@@ -203,6 +201,18 @@ export class Arbiter {
     this.view = this.makeView(() => this.settings);
     this.identity = workerIdentity(settings);
     this.logFiles = new LogFileOwnership(this.identity, log);
+    this.channels = new WorkerChannels({
+      workers: this.workers,
+      log,
+      listeners: () => this.listeners,
+      perWorker: () => this.perWorker,
+      stopping: () => this.stop !== undefined,
+      generation: () => this.reload.generation,
+      target: () => this.target,
+      sharesListeners: () => this.succession.sharesListeners(),
+      onMessage: (id, message) => this.enqueue({ kind: 'message', id, message }),
+      onExit: (id, code, signal) => this.enqueue({ kind: 'exit', id, code, signal }),
+    });
     this.supervision = new Supervision({
       now: this.now,
       settings: () => this.settings,
@@ -212,7 +222,7 @@ export class Arbiter {
       processes: {
         kill: (record, signal) => record.handle.process.kill(signal),
         running: ({ handle }) => handle.process.signalCode === null && handle.process.exitCode === null,
-        handOver: (record) => this.handOver(record),
+        handOver: (record) => this.channels.handOver(record),
       },
       log,
       timedOut: (record, fault, silentMs) => this.diagnoseTimedOut(record, fault, silentMs),
@@ -475,7 +485,7 @@ export class Arbiter {
         record.readyAt = record.lastBeat = this.now();
         this.log.info({ workerId: id, workerPid: record.pid }, `Worker (pid:${record.pid}) ready`);
         if (record.retireRequested) this.supervision.retireServed(record);
-        this.relay.ready(id);
+        this.channels.relay.ready(id);
         break;
       case 'unicorn:heartbeat':
         record.lastBeat = this.now();
@@ -551,23 +561,6 @@ export class Arbiter {
     this.supervision.stopWorker(record, reason);
   }
 
-  /**
-   * Tell a stopping worker to finish what it has while others serve on. Its own sockets
-   * (--reuse-port) leave the port now when no other worker accepts on them and fewer are needed
-   * (PerWorkerSockets.withdraw): it gets a last copy of each, the arbiter closes its own, and the
-   * worker accepts what is queued on them before it closes them. Says whether it did so.
-   */
-  private handOver(record: WorkerRecord): boolean {
-    const keep = this.stop ? 0 : this.target;
-    const withdrawn = this.perWorker?.withdraw(record.id, keep, (id) => this.workers.accepting(id), this.succession.sharesListeners());
-    for (const [index, handle] of withdrawn ?? []) {
-      const message: ToWorker = { type: 'unicorn:listener', index, address: this.listeners[index]!.url };
-      this.send(record, message, handle, () => this.perWorker!.handedOver(record.id, handle));
-    }
-    this.send(record, { type: 'unicorn:hand-over', lastOnSocket: withdrawn !== undefined });
-    return withdrawn !== undefined;
-  }
-
   /** Fork one worker once preFork has run. A worker no longer wanted by then (a stop, a reload
    *  that failed or replaced its configuration, fewer workers) is not forked. */
   private spawnWorker(): void {
@@ -608,30 +601,11 @@ export class Arbiter {
     this.logFiles.prepare(this.settings);
     const record = forkWorker(this.settings, fork, cannotFork);
     if (!record) return undefined;
-    const { handle, pid } = record;
+    const { pid } = record;
     record.startTime = startTime(pid);
     this.workers.add(record);
     const captured = pipesStderr(this.settings) ? readOutput(record, this.log, this.settings.captureOutput) : undefined;
-    handle.on('message', (message: unknown, connection: unknown) => this.onWorkerMessage(record, message, connection));
-    // A send to a worker that has just died fails; its exit event tells the rest.
-    handle.on('error', (err) => this.log.debug({ err, workerId: id }, 'IPC error'));
-    handle.on('exit', (code, signal) => {
-      let reaped = false;
-      const reap = () => {
-        if (reaped) return;
-        reaped = true;
-        this.enqueue({ kind: 'exit', id, code, signal: signal as NodeJS.Signals | null });
-      };
-      if (!captured) return reap();
-      // What the worker wrote as it exited may still be in the pipes: log it before its exit (and
-      // before the arbiter's own, at a stop). A process the worker started may hold them open, so
-      // the exit is not kept waiting long.
-      const timer = setTimeout(reap, CAPTURE_DRAIN_MS);
-      void captured.then(() => {
-        clearTimeout(timer);
-        reap();
-      });
-    });
+    this.channels.attach(record, captured);
     // Over IPC, not in the boot environment: a CA bundle can outgrow an environment string.
     if (this.tls) this.send(record, { type: 'unicorn:tls', material: this.tls });
     this.log.info({ workerId: id, workerPid: pid, generation: this.reload.generation }, `Booting worker with pid: ${pid}`);
@@ -671,63 +645,9 @@ export class Arbiter {
     this.hookQueue.after(hook, args, then);
   }
 
-  private onWorkerMessage(record: WorkerRecord, message: unknown, connection: unknown): void {
-    if (!isMessage(message)) return;
-    const msg = message as ToArbiter;
-    // Services, not changes of state: done at once.
-    switch (msg.type) {
-      case 'unicorn:need-listener':
-        // A worker being stopped accepts no more.
-        if (!this.stop && record.state !== 'stopping' && this.listeners[msg.index]) this.sendListener(record, msg.index);
-        return;
-      case 'unicorn:hand-back':
-        if (connection) this.relay.handedBack(record.id, connection as ConnectionHandle);
-        return;
-      case 'unicorn:free':
-        this.relay.free(record.id, msg.stopping);
-        return;
-    }
-    this.enqueue({ kind: 'message', id: record.id, message: msg });
-  }
-
-  /** The workers as the relay sees them: those serving, by id and worker class. */
-  private relayWorkers(): RelayWorkers {
-    const servingSync = (record: WorkerRecord | undefined) => record !== undefined && isServing(record) && record.sync;
-    return {
-      servingSync: () => this.workers.serving().filter((r) => r.sync).map((r) => r.id),
-      isServingSync: (id) => servingSync(this.workers.get(id)),
-      // Not one being replaced (retiring): it would be stopping soon.
-      servingAsync: () => this.workers.serving().filter((r) => !r.sync && r.state === 'ready').map((r) => r.id),
-      stopping: () => this.stop !== undefined,
-      pass: (id, connection) => {
-        const record = this.workers.get(id);
-        if (!record?.handle.isConnected()) return false;
-        // The arbiter's copy is closed once the message carrying it is written.
-        record.handle.send({ type: 'unicorn:connection' } satisfies ToWorker, connection as never, () => connection.close());
-        return true;
-      },
-      noConnection: (id) => {
-        const record = this.workers.get(id);
-        if (record) this.send(record, { type: 'unicorn:no-connection' });
-      },
-      tellHolding: (id) => {
-        const record = this.workers.get(id);
-        if (record) this.send(record, { type: 'unicorn:holding' });
-      },
-    };
-  }
-
-  private sendListener(record: WorkerRecord, index: number): void {
-    const listener = this.listeners[index]!;
-    const handle = this.perWorker?.handleFor(index, record.id, (id) => this.workers.countsToward(id, this.reload.generation)) ?? listener.handle;
-    // A raw handle ('net.Native' to child_process): the worker listens on it itself (worker/accept.ts).
-    this.send(record, { type: 'unicorn:listener', index, address: listener.url }, handle);
-  }
-
-  /** `sent`: once the message (and its handle) is in the channel, or will never be. */
+  /** `sent`: once the message (and its handle) is in the channel, or will never be (WorkerChannels.send). */
   private send(record: WorkerRecord, message: ToWorker, handle?: unknown, sent?: () => void): void {
-    if (record.handle.isConnected()) record.handle.send(message, handle as never, sent && (() => sent()));
-    else sent?.();
+    this.channels.send(record, message, handle, sent);
   }
 
   // --- Supervision -------------------------------------------------------------------------------
@@ -942,7 +862,7 @@ export class Arbiter {
       record.state = 'stopping';
       record.stopReason ??= 'shutdown';
       if (!this.stop.graceful) record.handle.process.kill('SIGQUIT');
-      else if (sharing) this.handOver(record);
+      else if (sharing) this.channels.handOver(record);
       // The workers now hold the last copies of the sockets: they take what is queued there and
       // serve it before closing them (docs/DESIGN.md). One still booting serves nothing yet, and
       // one out of reach of a message stops as the signal has it.
