@@ -106,6 +106,15 @@ describe('reload outcome', () => {
     expect(arbiter.reload.whenReadyDue(arbiter.workers.readyOf(2).length, 2)).toBe(true);
   });
 
+  it('waits for every new worker already forked, even when the count dropped below them during the reload', () => {
+    const { arbiter, fresh } = reloading();
+    arbiter.reload.targetSet();
+    arbiter.ready(fresh[0]!);
+    expect(arbiter.turn(1)).toBe(false);
+    arbiter.ready(fresh[1]!);
+    expect(arbiter.turn(1)).toBe(true);
+  });
+
   it('keeps the previous workers and reports the reload failed when a new worker cannot boot', () => {
     const { arbiter, old, fresh } = reloading();
     arbiter.ready(fresh[0]!);
