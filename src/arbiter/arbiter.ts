@@ -782,12 +782,14 @@ export class Arbiter {
         this.endReload({ ok: false, error: message });
         return;
       }
-      const { targetSet } = this.reload.start({ settings: this.settings, configSource: this.configSource, tls: this.tls, target: this.target });
+      const saved = { settings: this.settings, configSource: this.configSource, tls: this.tls, target: this.target };
+      const { targetSet } = this.reload.start(saved);
       this.settings = next;
       this.configSource = configSource;
       this.tls = tls;
       if (!targetSet) this.target = next.workers;
-      this.log.info({ generation: this.reload.generation }, `Reloading: starting ${this.target} new workers; the current ones serve until all are ready`);
+      const message = `Reloading: starting ${this.target} new workers; the current ones serve until all are ready`;
+      this.log.info({ generation: this.reload.generation }, message);
     });
   }
 

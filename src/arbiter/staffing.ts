@@ -69,7 +69,8 @@ export class Staffing {
     const current = workers.counting(generation);
     const ready = current.filter((r) => r.state === 'ready');
     if (reloadStarting) return ready.length >= target && ready.length === current.length;
-    for (const record of [...current].sort(byAge).slice(0, Math.max(0, current.length - target))) this.context.stopWorker(record, 'scale-down');
+    const beyond = [...current].sort(byAge).slice(0, Math.max(0, current.length - target));
+    for (const record of beyond) this.context.stopWorker(record, 'scale-down');
     // A retiring worker is stopped once the workers that count can serve without it.
     const retiring = workers.retiring();
     const surplus = Math.min(retiring.length, ready.length + retiring.length - target);
@@ -134,7 +135,13 @@ export class Staffing {
    * start failed. `stopping`: the server is stopping; `reloadStarting`: it was a new worker of the
    * reload under way.
    */
-  workerExited(record: WorkerRecord, code: number | null, signal: NodeJS.Signals | null, stopping: boolean, reloadStarting: boolean): ExitOutcome {
+  workerExited(
+    record: WorkerRecord,
+    code: number | null,
+    signal: NodeJS.Signals | null,
+    stopping: boolean,
+    reloadStarting: boolean,
+  ): ExitOutcome {
     const { log } = this.context;
     const served = this.servedAt(record);
     if (served !== undefined) this.goneServedAt = Math.max(this.goneServedAt, served);

@@ -47,7 +47,13 @@ export type SupervisedSettings = Pick<
  * (heartbeats, or its boot) counted only while the arbiter was there to hear it (absences.ts), and its
  * lifetime while it serves.
  */
-export function workerDeadlines(record: WorkerRecord, now: number, settings: SupervisedSettings, absences: Absences, stopping: boolean): Deadline[] {
+export function workerDeadlines(
+  record: WorkerRecord,
+  now: number,
+  settings: SupervisedSettings,
+  absences: Absences,
+  stopping: boolean,
+): Deadline[] {
   const deadlines: Deadline[] = [];
   if (record.killAt !== Infinity) deadlines.push({ at: record.killAt, due: 'kill' });
   if (!stopping) {
@@ -119,9 +125,11 @@ export class Supervision {
     for (const record of this.context.workers.values()) {
       if (record.state !== 'ready') continue;
       if (maxWorkerMemory > 0 && record.rss > maxWorkerMemory) {
-        this.retire(record, 'max-memory', `uses ${formatSize(record.rss)} of memory, over --max-worker-memory ${formatSize(maxWorkerMemory)}`);
+        const over = `over --max-worker-memory ${formatSize(maxWorkerMemory)}`;
+        this.retire(record, 'max-memory', `uses ${formatSize(record.rss)} of memory, ${over}`);
       } else if (this.deadlines(record, now, false).some(({ due, at }) => due === 'max-lifetime' && now >= at)) {
-        this.retire(record, 'max-lifetime', `has run for ${formatDuration(now - record.spawnedAt)} (--max-worker-lifetime ${formatDuration(maxWorkerLifetime)})`);
+        const lifetime = `--max-worker-lifetime ${formatDuration(maxWorkerLifetime)}`;
+        this.retire(record, 'max-lifetime', `has run for ${formatDuration(now - record.spawnedAt)} (${lifetime})`);
       }
     }
   }
@@ -164,7 +172,8 @@ export class Supervision {
         record.rss = verdict.rss;
         this.replaceOverMemory(record, undefined);
       } else if (verdict?.kind === 'kill') {
-        const why = `it uses ${formatSize(verdict.rss)} of memory, ${HARD_MEMORY_MARGIN} × --max-worker-memory ${formatSize(limit)} more than at ${formatSize(verdict.passedAt)}`;
+        const more = `${HARD_MEMORY_MARGIN} × --max-worker-memory ${formatSize(limit)} more than at ${formatSize(verdict.passedAt)}`;
+        const why = `it uses ${formatSize(verdict.rss)} of memory, ${more}`;
         this.context.log.error(
           { workerId: record.id, workerPid: record.pid, rss: verdict.rss },
           `Killing worker (pid: ${record.pid}): ${why}, when it passed the limit and was told to stop`,
@@ -222,7 +231,9 @@ export class Supervision {
     const settings = this.context.settings();
     const { log, bootAttempts } = this.context;
     const boot = record.fault === 'boot-timeout';
-    const limit = boot ? `--worker-boot-timeout ${formatDuration(settings.workerBootTimeout)}` : `--timeout ${formatDuration(settings.timeout)}`;
+    const limit = boot
+      ? `--worker-boot-timeout ${formatDuration(settings.workerBootTimeout)}`
+      : `--timeout ${formatDuration(settings.timeout)}`;
     const step = boot ? record.bootStep : undefined;
     log.error(
       { workerId: record.id, workerPid: record.pid, silentMs, stack: formatStack(diagnosis.frames), inFlight: diagnosis.inFlight },

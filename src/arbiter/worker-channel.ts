@@ -99,7 +99,8 @@ export class WorkerChannels {
     switch (msg.type) {
       case 'unicorn:need-listener':
         // A worker being stopped accepts no more.
-        if (!this.context.stopping() && record.state !== 'stopping' && this.context.listeners()[msg.index]) this.sendListener(record, msg.index);
+        if (this.context.stopping() || record.state === 'stopping' || !this.context.listeners()[msg.index]) return;
+        this.sendListener(record, msg.index);
         return;
       case 'unicorn:hand-back':
         if (connection) this.relay.handedBack(record.id, connection as ConnectionHandle);

@@ -110,7 +110,10 @@ export function fakeArbiter(overrides: Partial<FakeSettings> = {}) {
     bootAttempts,
     log,
     // preFork with no hook, and a fork that starts at once.
-    spawn: () => workers.add(workerRecord(++lastId, { generation: reload.generation, spawnedAt: time, lastBeat: time, bootAttempt: bootAttempts.next() })),
+    spawn: () => {
+      const fields = { generation: reload.generation, spawnedAt: time, lastBeat: time, bootAttempt: bootAttempts.next() };
+      workers.add(workerRecord(++lastId, fields));
+    },
     stopWorker: (record, reason) => supervision.stopWorker(record, reason),
   });
   return {

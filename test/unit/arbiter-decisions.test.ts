@@ -31,7 +31,8 @@ describe('respawn backoff after failed starts', () => {
     // The second failure in a row waits twice as long, and says so.
     arbiter.exit(arbiter.workers.all()[0]!, 1);
     expect(arbiter.staffing.nextReleaseAt()).toBe(200 + 400);
-    expect(arbiter.lines).toContainEqual({ level: 'warn', message: expect.stringMatching(/^2 worker starts failed in a row \(the last exited with code 1 while booting\)/) });
+    const warning = /^2 worker starts failed in a row \(the last exited with code 1 while booting\)/;
+    expect(arbiter.lines).toContainEqual({ level: 'warn', message: expect.stringMatching(warning) });
     arbiter.advance(399);
     arbiter.turn(1);
     expect(arbiter.workers.size).toBe(0);
@@ -120,7 +121,8 @@ describe('reload outcome', () => {
     arbiter.ready(fresh[0]!);
     fresh[1]!.bootError = { message: 'Cannot find module ./app.js' };
     const outcome = arbiter.exit(fresh[1]!, ExitCode.APP_LOAD_ERROR);
-    expect(outcome).toEqual({ kind: 'reload-failed', why: `worker (pid:${fresh[1]!.pid}) exited with code 4`, detail: 'Cannot find module ./app.js' });
+    const why = `worker (pid:${fresh[1]!.pid}) exited with code 4`;
+    expect(outcome).toEqual({ kind: 'reload-failed', why, detail: 'Cannot find module ./app.js' });
     // What Arbiter.failReload does with it.
     arbiter.staffing.stopGeneration(arbiter.reload.generation);
     const { saved, targetSet } = arbiter.reload.failed();
@@ -211,7 +213,8 @@ describe('timeouts', () => {
     // Its stack read, it is sent SIGABRT; SIGKILL follows once its abort grace has passed.
     expect(arbiter.supervision.abortTimedOut(worker!, 1001, { frames: [], inFlight: ['GET /slow'] }, false)).toBeUndefined();
     expect(arbiter.processes.signals).toEqual([[worker!.id, 'SIGABRT']]);
-    expect(arbiter.lines).toContainEqual({ level: 'error', message: expect.stringMatching(/^WORKER TIMEOUT \(pid:1001\): silent for 1\.0s \(--timeout 1s\)/) });
+    const logged = /^WORKER TIMEOUT \(pid:1001\): silent for 1\.0s \(--timeout 1s\)/;
+    expect(arbiter.lines).toContainEqual({ level: 'error', message: expect.stringMatching(logged) });
     expect(arbiter.supervision.nextDueAt(false)).toBe(1001 + 400);
     arbiter.advance(399);
     arbiter.supervision.killOverdueStops();
@@ -234,7 +237,8 @@ describe('timeouts', () => {
     arbiter.advance(3000);
     arbiter.supervision.abortSilentWorkers();
     expect(arbiter.timedOut).toEqual([]);
-    expect(workerDeadlines(worker!, 3000, arbiter.settings, arbiter.absences, false)).toContainEqual({ at: 4001, due: 'timeout', since: 0 });
+    const deadlines = workerDeadlines(worker!, 3000, arbiter.settings, arbiter.absences, false);
+    expect(deadlines).toContainEqual({ at: 4001, due: 'timeout', since: 0 });
     arbiter.advance(1001);
     arbiter.supervision.abortSilentWorkers();
     expect(arbiter.timedOut).toEqual([{ id: worker!.id, fault: 'timeout', silentMs: 1001 }]);

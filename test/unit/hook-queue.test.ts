@@ -16,7 +16,8 @@ function gate() {
 
 function queueOf(hooks: Hooks, stopping = () => false) {
   const inLoop: Array<() => void> = [];
-  const queue = new HookQueue(new HookRunner([{ name: 'test', hooks }], 10_000, log), { moot: stopping, inLoop: (then) => inLoop.push(then) });
+  const runner = new HookRunner([{ name: 'test', hooks }], 10_000, log);
+  const queue = new HookQueue(runner, { moot: stopping, inLoop: (then) => inLoop.push(then) });
   return { queue, inLoop };
 }
 
