@@ -231,6 +231,9 @@ export class Arbiter {
     this.staffing = new Staffing({
       now: this.now,
       settings: () => this.settings,
+      target: () => this.target,
+      generation: () => this.reload.generation,
+      reloadStarting: () => this.reload.starting,
       workers: this.workers,
       bootAttempts: this.bootAttempts,
       log,
@@ -552,8 +555,7 @@ export class Arbiter {
   /** Fork workers up to the target, stop those beyond it and retiring ones now replaced (Staffing);
    *  finish a reload once its workers are all ready. */
   private manageWorkers(): void {
-    const reloadReady = this.staffing.manage(this.target, this.reload.generation, this.reload.starting);
-    if (reloadReady) this.completeReload();
+    if (this.staffing.manage()) this.completeReload();
   }
 
   /** Gracefully stop one worker while others serve on (Supervision.stopWorker). */

@@ -30,6 +30,12 @@ export type ExitOutcome =
 export interface StaffingContext {
   now: () => number;
   settings: () => Pick<Settings, 'bootAttempts' | 'workerBootTimeout'>;
+  /** The worker count wanted. */
+  target: () => number;
+  /** The generation of the configuration in force: the one forked. */
+  generation: () => number;
+  /** A reload's new workers are starting (Reload.starting). */
+  reloadStarting: () => boolean;
   workers: WorkerTable;
   bootAttempts: BootAttempts;
   log: Logger;
@@ -55,25 +61,26 @@ export class Staffing {
   }
 
   /**
-   * Fork workers of `generation` up to `target`, once any respawn delay has passed. During a reload
-   * (`reloadStarting`), says whether its workers are all ready; otherwise stops workers beyond the
-   * target and retiring ones now replaced.
+   * Fork workers of the current generation up to the target, once any respawn delay has passed.
+   * During a reload, says whether its workers are all ready; otherwise stops workers beyond the
+   * target and retiring ones now replaced. Reads the generation and the target as it goes: a
+   * preFork that refuses a reload's worker at once fails the reload in the middle of this.
    */
-  manage(target: number, generation: number, reloadStarting: boolean): boolean {
-    const { workers, bootAttempts, now } = this.context;
+  manage(): boolean {
+    const { workers, bootAttempts, now, target, generation } = this.context;
     // A failed fork or preFork holds one back, which ends this. With the boot attempts used up, the
     // server stops once the last one's stack is read (Supervision.abortTimedOut).
     const mayFork = () => !bootAttempts.exhausted(this.context.settings().bootAttempts);
-    const wanted = () => workers.counting(generation).length + this.forking(generation) + this.backoff.held(now()) < target;
+    const wanted = () => workers.counting(generation()).length + this.forking(generation()) + this.backoff.held(now()) < target();
     while (mayFork() && wanted()) this.context.spawn();
-    const current = workers.counting(generation);
+    const current = workers.counting(generation());
     const ready = current.filter((r) => r.state === 'ready');
-    if (reloadStarting) return ready.length >= target && ready.length === current.length;
-    const beyond = [...current].sort(byAge).slice(0, Math.max(0, current.length - target));
+    if (this.context.reloadStarting()) return ready.length >= target() && ready.length === current.length;
+    const beyond = [...current].sort(byAge).slice(0, Math.max(0, current.length - target()));
     for (const record of beyond) this.context.stopWorker(record, 'scale-down');
     // A retiring worker is stopped once the workers that count can serve without it.
     const retiring = workers.retiring();
-    const surplus = Math.min(retiring.length, ready.length + retiring.length - target);
+    const surplus = Math.min(retiring.length, ready.length + retiring.length - target());
     for (const record of retiring.slice(0, Math.max(0, surplus))) this.context.stopWorker(record, record.stopReason ?? 'max-requests');
     return false;
   }

@@ -93,6 +93,9 @@ export function fakeArbiter(overrides: Partial<FakeSettings> = {}) {
   const reload = new Reload<{ target: number }>();
   const timedOut: Array<{ id: number; fault: TimeoutFault; silentMs: number }> = [];
   let lastId = 0;
+  let target = 0;
+  /** preFork, as a plugin would have it: false refuses the worker at once. */
+  const hooks = { preFork: (_generation: number) => true, spawned: 0 };
   const supervision = new Supervision({
     now,
     settings: () => settings,
@@ -106,11 +109,22 @@ export function fakeArbiter(overrides: Partial<FakeSettings> = {}) {
   const staffing = new Staffing({
     now,
     settings: () => settings,
+    target: () => target,
+    generation: () => reload.generation,
+    reloadStarting: () => reload.starting,
     workers,
     bootAttempts,
     log,
-    // preFork with no hook, and a fork that starts at once.
+    // preFork that ends at once, and a fork that starts at once (Arbiter.spawnWorker).
     spawn: () => {
+      hooks.spawned++;
+      const generation = reload.generation;
+      if (!hooks.preFork(generation)) {
+        if (!reload.isStarting(generation)) return staffing.failedStart('was refused by preFork');
+        staffing.stopGeneration(generation);
+        reload.failed();
+        return;
+      }
       const fields = { generation: reload.generation, spawnedAt: time, lastBeat: time, bootAttempt: bootAttempts.next() };
       workers.add(workerRecord(++lastId, fields));
     },
@@ -118,6 +132,7 @@ export function fakeArbiter(overrides: Partial<FakeSettings> = {}) {
   });
   return {
     settings,
+    hooks,
     lines,
     workers,
     absences,
@@ -144,11 +159,12 @@ export function fakeArbiter(overrides: Partial<FakeSettings> = {}) {
       workers.delete(record.id);
       return staffing.workerExited(record, code, signal, false, reload.isStarting(record.generation));
     },
-    /** The arbiter's turn, when not stopping: supervision, then staffing (Arbiter.run). */
-    turn(target: number): boolean {
+    /** The arbiter's turn with `count` workers wanted, when not stopping: supervision, then staffing (Arbiter.run). */
+    turn(count: number): boolean {
+      target = count;
       supervision.abortSilentWorkers();
       supervision.recycleWorkers();
-      const reloadReady = staffing.manage(target, reload.generation, reload.starting);
+      const reloadReady = staffing.manage();
       supervision.killOverdueStops();
       return reloadReady;
     },

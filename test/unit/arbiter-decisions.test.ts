@@ -136,6 +136,22 @@ describe('reload outcome', () => {
     expect(arbiter.reload.rolledBack(2)).toBe(true);
   });
 
+  it('fails a reload whose first worker preFork refuses at once, and forks nothing more for it', () => {
+    const arbiter = fakeArbiter();
+    arbiter.turn(2);
+    const old = arbiter.workers.all();
+    for (const record of old) arbiter.ready(record);
+    arbiter.reload.begin();
+    arbiter.reload.start({ target: 2 });
+    arbiter.hooks.preFork = () => false;
+    arbiter.hooks.spawned = 0;
+    arbiter.turn(2);
+    expect(arbiter.reload.generation).toBe(1);
+    expect(arbiter.hooks.spawned).toBe(1);
+    expect(arbiter.workers.all()).toEqual(old);
+    expect(arbiter.staffing.nextReleaseAt()).toBe(Infinity);
+  });
+
   it('a reload asked for during one follows it, and keeps a worker count set meanwhile', () => {
     const arbiter = fakeArbiter();
     expect(arbiter.reload.begin()).toBe(true);
