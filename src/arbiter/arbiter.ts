@@ -546,7 +546,7 @@ export class Arbiter {
       const why = record.bootError?.message ?? (signal ? `it was killed by signal ${signal}` : `it exited with code ${code}`);
       this.pending.failSettling(`worker ${id} (pid ${record.pid}) failed to boot: ${why}`);
     }
-    const outcome = this.staffing.workerExited(record, code, signal, this.stop !== undefined, this.reload.isStarting(record.generation));
+    const outcome = this.staffing.judgeExit(record, code, signal, this.stop !== undefined, this.reload.isStarting(record.generation));
     if (outcome?.kind === 'reload-failed') this.failReload(outcome.why, outcome.detail);
     else if (outcome?.kind === 'unservable' && !this.stop) this.beginStop(true, outcome.exitCode);
     void this.hookQueue.queue('childExit', [this.view, workerStats(record, this.now(), { code, signal, reason })]);

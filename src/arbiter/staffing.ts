@@ -138,11 +138,11 @@ export class Staffing {
   }
 
   /**
-   * Worker `record` has exited (it is out of the table): log it, and hold back its replacement if its
-   * start failed. `stopping`: the server is stopping; `reloadStarting`: it was a new worker of the
-   * reload under way.
+   * What the exit of `record` (already out of the table) means: it is logged, its replacement is held
+   * back if its start failed, and what the arbiter must do beyond that is returned. `stopping`: the
+   * server is stopping; `reloadStarting`: it was a new worker of the reload under way.
    */
-  workerExited(
+  judgeExit(
     record: WorkerRecord,
     code: number | null,
     signal: NodeJS.Signals | null,

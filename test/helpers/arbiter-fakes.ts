@@ -157,7 +157,7 @@ export function fakeArbiter(overrides: Partial<FakeSettings> = {}) {
     /** The worker's process exited (Arbiter.onWorkerExit). */
     exit(record: WorkerRecord, code: number | null, signal: NodeJS.Signals | null = null): ExitOutcome {
       workers.delete(record.id);
-      return staffing.workerExited(record, code, signal, false, reload.isStarting(record.generation));
+      return staffing.judgeExit(record, code, signal, false, reload.isStarting(record.generation));
     },
     /** The arbiter's turn with `count` workers wanted, when not stopping: supervision, then staffing (Arbiter.run). */
     turn(count: number): boolean {
