@@ -1,4 +1,3 @@
-import { unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { workerIdentity, type WorkerIdentity } from '../config/accounts';
 import { formatDuration, timerMs } from '../config/duration';
@@ -6,7 +5,6 @@ import type { ConfigSource } from '../config/file';
 import { keepFixedAtStart, type Settings } from '../config/settings';
 import type { TlsMaterial } from '../config/tls';
 import type { ControlReply, ControlRequest } from '../control';
-import { connectionCapWarning, openFileLimit } from '../descriptors';
 import { ExitCode } from '../exit-codes';
 import type { HookArgs, HookRunner } from '../hooks/run';
 import type { ArbiterView, ExitReason, HookName, ServerStats, WorkerStats } from '../hooks/types';
@@ -15,22 +13,20 @@ import type { Logger } from '../log';
 import { VERSION } from '../version';
 import { resolveModule } from '../worker/resolve';
 import { Absences } from './absences';
-import { activatedListeners, describeUnusedBind } from './activation';
 import { ConnectionBalance } from './balance';
 import { BootAttempts } from './boot-attempts';
-import { ControlServer, PendingReplies, type Reply } from './control';
+import { PendingReplies, type ControlServer, type Reply } from './control';
 import { diagnose, type Diagnosis } from './diagnose';
 import { HookQueue } from './hook-queue';
-import { bindAll, closeAll, inheritListeners, type BindOptions, type Listener } from './listeners';
 import { residentReader } from './memory-watch';
 import { ActionPerformer, type ActionHost, type Stop } from './perform';
 import { LogFileOwnership } from './privileges';
 import { Reaper, startTime } from './reaper';
 import { Reload } from './reload';
-import { PerWorkerSockets } from './reuse-port';
 import { deliverSignals, type ArbiterSignal } from './signals';
 import { failedToBoot, Staffing } from './staffing';
 import { ExitTally, serverStats, StatsRequests } from './stats';
+import { ServerSockets, startUp, warnOfConnectionCap } from './start-up';
 import { Succession } from './succession';
 import { DIAGNOSE_LIMIT_MS, Supervision, type TimeoutFault } from './supervision';
 import { watchForReload, type ReloadWatcher } from './watch';
@@ -107,8 +103,8 @@ export class Arbiter {
   /** Workers that have exited: how many, by reason, and what they served (stats). */
   private readonly exited = new ExitTally();
   private readonly events: ArbiterEvent[] = [];
-  private listeners: Listener[] = [];
-  private socketFiles: string[] = [];
+  /** The listeners, and --reuse-port's sockets of each worker. */
+  private readonly sockets: ServerSockets;
   private target: number;
   /** Where a reload is, and the generation of the configuration in force. */
   private readonly reload = new Reload<Saved>();
@@ -145,8 +141,6 @@ export class Arbiter {
   private readonly identity: WorkerIdentity | undefined;
   /** The log files the workers open, made theirs before each fork. */
   private readonly logFiles: LogFileOwnership;
-  /** --reuse-port: each worker's own sockets. */
-  private perWorker: PerWorkerSockets | undefined;
   /** async: the spread of keep-alive connections over the workers, and when to look at it next. */
   private readonly balance = new ConnectionBalance();
   private balanceDueAt = Infinity;
@@ -171,6 +165,7 @@ export class Arbiter {
     // Whole milliseconds, as Date.now gives: ages and durations are shown as they were.
     this.now = options.now ?? (() => Math.round(performance.now()));
     this.succession = new Succession(settings.pid, log);
+    this.sockets = new ServerSockets(this.succession);
     this.hooks = options.hooks;
     this.hookQueue = new HookQueue(this.hooks, {
       moot: () => this.stop !== undefined,
@@ -184,8 +179,8 @@ export class Arbiter {
     this.channels = new WorkerChannels({
       workers: this.workers,
       log,
-      listeners: () => this.listeners,
-      perWorker: () => this.perWorker,
+      listeners: () => this.sockets.listeners,
+      perWorker: () => this.sockets.perWorker,
       stopping: () => this.stop !== undefined,
       generation: () => this.reload.generation,
       target: () => this.target,
@@ -250,8 +245,7 @@ export class Arbiter {
    *  where the workers serve TLS (as Gunicorn says it), with the settings in force (a HUP may add
    *  or drop --certfile). */
   private listenerUrls(): string[] {
-    const tls = this.settings.certfile !== undefined;
-    return this.listeners.map(({ url }) => (tls ? url.replace(/^http:/, 'https:') : url));
+    return this.sockets.urls(this.settings.certfile !== undefined);
   }
 
   /** The server's state: the one place `unicorn ctl` and hooks (`arbiter.stats()`) get it from. */
@@ -275,43 +269,16 @@ export class Arbiter {
     // Those that came while unicorn started (signals.ts) first: the loop acts on them once it runs,
     // a stop before any worker is forked.
     deliverSignals((signal) => this.enqueue({ kind: 'signal', signal }));
-    this.log.info({ version: VERSION, node: process.version }, `Starting unicorn ${VERSION}`);
-    const inherited = inheritListeners(process.env);
-    // systemd's, unless an arbiter handed them down (its environment no longer names them).
-    const activated = inherited ? undefined : activatedListeners(process.env);
-    this.succession.begin(inherited?.predecessor);
-    try {
-      await this.hooks.run('onStarting', this.view);
-    } catch (err) {
-      this.succession.end();
-      throw err;
-    }
-    try {
-      this.control = await ControlServer.start({
-        setting: this.settings.controlSocket,
-        predecessor: this.succession.predecessorPid,
-        log: this.log,
-        onRequest: (request, reply) => this.enqueue({ kind: 'control', request, reply }),
-      });
-      this.listeners = inherited?.listeners ?? activated ?? (await bindAll(this.settings.bind, this.settings.backlog, this.bindOptions()));
-    } catch (err) {
-      // What onStarting set up (a plugin's own server) is undone as at any exit.
-      await this.hooks.run('onExit', this.view);
-      this.succession.end();
-      throw err;
-    }
-    // systemd's socket files are systemd's to remove.
-    this.socketFiles = this.listeners.flatMap(({ address, systemd }) => (address.kind === 'unix' && !systemd ? [address.path] : []));
-    process.once('exit', () => this.removeSocketFiles());
-    const urls = this.listenerUrls();
-    for (const [i, { systemd }] of this.listeners.entries()) {
-      const how = inherited ? `inherited from pid ${this.succession.predecessorPid}` : systemd ? 'inherited from systemd' : String(process.pid);
-      this.log.info({ address: urls[i], inherited: Boolean(inherited || systemd) }, `Listening at: ${urls[i]} (${how})`);
-    }
-    this.perWorker = new PerWorkerSockets(this.listeners, this.log);
-    this.logOsSetup(activated !== undefined);
-    this.log.info({ workerClass: this.settings.workerClass }, `Using worker: ${this.settings.workerClass}`);
-    this.warnOfConnectionCap(this.settings);
+    this.control = await startUp({
+      settings: this.settings,
+      log: this.log,
+      hooks: this.hooks,
+      view: this.view,
+      succession: this.succession,
+      sockets: this.sockets,
+      identity: this.identity,
+      onRequest: (request, reply) => this.enqueue({ kind: 'control', request, reply }),
+    });
     setupWorkers();
     this.reaper = Reaper.start(this.log);
     if (this.settings.reload) this.watchFiles();
@@ -330,7 +297,7 @@ export class Arbiter {
         // After what may change the target (a reload failed by a timeout), before forking for it.
         this.announceTarget();
         this.manageWorkers();
-        this.perWorker?.trim(this.target);
+        this.sockets.perWorker?.trim(this.target);
         this.balanceConnections();
         this.supervision.killOverdueStops();
         this.announceReady();
@@ -458,7 +425,7 @@ export class Arbiter {
     this.workers.delete(id);
     this.statsRequests.answered(id);
     // Its own socket (--reuse-port) waits for its replacement; a stop keeps none beyond the first.
-    this.perWorker?.release(id, this.stop ? 1 : this.target);
+    this.sockets.perWorker?.release(id, this.stop ? 1 : this.target);
     const reason: ExitReason = record.stopReason ?? (failedToBoot(record, code) ? 'boot-failed' : 'crash');
     // A new worker of a reload that fails (now, or already: its generation was rolled back) is not
     // replaced: the old ones serve on.
@@ -538,34 +505,6 @@ export class Arbiter {
     return record;
   }
 
-  // --- Sockets and privileges from the operating system (docs/os.md) ------------------------------
-
-  /** How --bind is bound: unix socket files under --umask and given to the workers' user. */
-  private bindOptions(): BindOptions {
-    const { umask, reusePort } = this.settings;
-    const owner = this.identity && { uid: this.identity.uid, gid: this.identity.gid, label: this.identity.label };
-    return { umask, owner, reusePort, log: this.log };
-  }
-
-  /** The open-file limit caps the workers' --worker-connections (descriptors.ts): said at start, and
-   *  again for a reload that changes them. */
-  private warnOfConnectionCap(settings: Settings): void {
-    const warning = connectionCapWarning(settings, openFileLimit());
-    if (warning) this.log.warn({ workerConnections: settings.workerConnections }, warning);
-  }
-
-  /** Once the listeners are open: what the operating system's part in them and the workers is. */
-  private logOsSetup(activated: boolean): void {
-    const unused = activated ? describeUnusedBind(this.settings.bind, this.listeners) : undefined;
-    if (unused) this.log.info(unused);
-    if (this.settings.reusePort && !this.perWorker?.active) {
-      this.log.warn('--reuse-port has no effect: every worker shares every listener (unix: and fd:// addresses, sockets systemd passed, and sockets a USR2 re-exec handed down without it)');
-    } else if (this.perWorker?.active) {
-      this.log.info('Each worker accepts on a socket of its own at every TCP address (--reuse-port)');
-    }
-    if (this.identity) this.log.info({ uid: this.identity.uid, gid: this.identity.gid }, `Workers run as ${this.identity.label}`);
-  }
-
   /** `then` once `hook` has run (HookQueue.after). */
   private afterHook<N extends HookName>(hook: N, args: HookArgs<N>, then: (err?: Error) => void): void {
     this.hookQueue.after(hook, args, then);
@@ -607,7 +546,7 @@ export class Arbiter {
     const { workerClass, keepAlive } = this.settings;
     const workers = this.workers.all();
     const settled = !this.reload.underWay && workers.every((r) => r.state === 'ready');
-    const balancing = workerClass === 'async' && keepAlive > 0 && !this.perWorker?.active && settled;
+    const balancing = workerClass === 'async' && keepAlive > 0 && !this.sockets.perWorker?.active && settled;
     const step = this.balance.step(this.now(), balancing ? workers : undefined);
     this.balanceDueAt = step.dueAt;
     for (const id of step.ask) this.send(this.workers.get(id)!, { type: 'unicorn:report', seq: 0 });
@@ -648,7 +587,7 @@ export class Arbiter {
     const resolution = resolveModule(app.module, cwd);
     // An app that is an installed package: its project is the working directory.
     const root = 'file' in resolution && !resolution.file.split(path.sep).includes('node_modules') ? path.dirname(resolution.file) : cwd;
-    const ignoreFiles = [...(pid ? [pid, `${pid}.2`] : []), ...this.socketFiles, ...(this.control ? [this.control.path] : [])];
+    const ignoreFiles = [...(pid ? [pid, `${pid}.2`] : []), ...this.sockets.files, ...(this.control ? [this.control.path] : [])];
     this.watcher = watchForReload({
       root,
       extra: [...reloadExtraFile, ...(config ? [config] : [])],
@@ -676,7 +615,7 @@ export class Arbiter {
     // The sockets, the workers' identity and the error log stay as the arbiter set them up at start.
     const { settings: next, warning } = keepFixedAtStart(this.settings, read);
     if (warning) this.log.warn(warning);
-    if (next.workerClass !== this.settings.workerClass || next.workerConnections !== this.settings.workerConnections) this.warnOfConnectionCap(next);
+    if (next.workerClass !== this.settings.workerClass || next.workerConnections !== this.settings.workerConnections) warnOfConnectionCap(next, this.log);
     // onReload sees the new settings; the arbiter takes them once it has run.
     this.afterHook('onReload', [this.makeView(() => next)], (err) => {
       if (this.stop) return;
@@ -780,15 +719,7 @@ export class Arbiter {
         void this.watcher?.close();
         this.watcher = undefined;
       },
-      closeListeners: () => {
-        if (this.succession.sharesListeners()) return true;
-        // The files first, as libuv does: once closed, a path could be another server's by the time
-        // it is unlinked.
-        this.removeSocketFiles();
-        closeAll(this.listeners);
-        this.perWorker?.closeAll();
-        return false;
-      },
+      closeListeners: () => this.sockets.close(),
       workers: this.workers,
       target: () => this.target,
       setTarget: (count) => this.setTarget(count),
@@ -802,7 +733,7 @@ export class Arbiter {
       afterPreExec: (then) => this.afterHook('preExec', [this.view], then),
       startSuccessor: () => {
         const exited = (pid: number, code: number | null, signal: NodeJS.Signals | null) => this.enqueue({ kind: 'successor-exit', pid, code, signal });
-        this.succession.reexec(this.listeners, this.options.launchCwd, exited);
+        this.succession.reexec(this.sockets.listeners, this.options.launchCwd, exited);
       },
       prepareLogFiles: () => this.logFiles.prepare(this.settings),
       announceStopping: (graceful) => void this.hookQueue.queue('onStopping', [this.view, graceful]),
@@ -855,19 +786,5 @@ export class Arbiter {
     }
     // Timers run before I/O in an event loop turn: one turn later, the IPC channels have been read.
     await new Promise((resolve) => setImmediate(resolve));
-  }
-
-  /** Remove the unix socket files (libuv unlinks on close only the temporary name a socket was
-   *  bound under, and nothing for inherited ones), and at exit for an arbiter that dies without
-   *  closing its listeners. Not while another arbiter serves on them. */
-  private removeSocketFiles(): void {
-    if (this.succession.sharesListeners()) return;
-    for (const file of this.socketFiles) {
-      try {
-        unlinkSync(file);
-      } catch {
-        // Already gone.
-      }
-    }
   }
 }
