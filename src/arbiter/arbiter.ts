@@ -1,17 +1,15 @@
-import path from 'node:path';
 import { workerIdentity, type WorkerIdentity } from '../config/accounts';
 import { formatDuration, timerMs } from '../config/duration';
 import type { ConfigSource } from '../config/file';
-import { keepFixedAtStart, type Settings } from '../config/settings';
+import type { Settings } from '../config/settings';
 import type { TlsMaterial } from '../config/tls';
-import type { ControlReply, ControlRequest } from '../control';
+import type { ControlRequest } from '../control';
 import { ExitCode } from '../exit-codes';
 import type { HookArgs, HookRunner } from '../hooks/run';
 import type { ArbiterView, ExitReason, HookName, ServerStats, WorkerStats } from '../hooks/types';
 import { pipesStderr, type ToArbiter, type ToWorker, type WorkerCounts } from '../ipc';
 import type { Logger } from '../log';
 import { VERSION } from '../version';
-import { resolveModule } from '../worker/resolve';
 import { Absences } from './absences';
 import { ConnectionBalance } from './balance';
 import { BootAttempts } from './boot-attempts';
@@ -23,13 +21,13 @@ import { ActionPerformer, type ActionHost, type Stop } from './perform';
 import { LogFileOwnership } from './privileges';
 import { Reaper, startTime } from './reaper';
 import { Reload } from './reload';
+import { ReloadRunner, type Configuration, type InForce, type Reread } from './reload-runner';
 import { deliverSignals, type ArbiterSignal } from './signals';
 import { failedToBoot, Staffing } from './staffing';
 import { ExitTally, serverStats, StatsRequests } from './stats';
-import { ServerSockets, startUp, warnOfConnectionCap } from './start-up';
+import { ServerSockets, startUp } from './start-up';
 import { Succession } from './succession';
 import { DIAGNOSE_LIMIT_MS, Supervision, type TimeoutFault } from './supervision';
-import { watchForReload, type ReloadWatcher } from './watch';
 import { WorkerChannels } from './worker-channel';
 import { forkWorker, readOutput, setupWorkers, workerStats, type WorkerRecord } from './worker-process';
 import { WorkerTable } from './worker-table';
@@ -42,8 +40,7 @@ type ArbiterEvent =
   | { kind: 'diagnosed'; record: WorkerRecord; silentMs: number; diagnosis: Diagnosis }
   | { kind: 'successor-exit'; pid: number; code: number | null; signal: NodeJS.Signals | null }
   /** The configuration has been read again for a reload: the settings, or why they were refused. */
-  | { kind: 'reread'; configuration: Configuration }
-  | { kind: 'reread'; error: Error }
+  | ({ kind: 'reread' } & Reread)
   /** --reload: files of the app changed. */
   | { kind: 'files-changed'; files: string[] }
   /** A hook the loop asked for has finished (or failed, for a hook whose failure stops something):
@@ -52,30 +49,11 @@ type ArbiterEvent =
   /** A request from `unicorn ctl`, answered on `reply` when it is done. */
   | { kind: 'control'; request: ControlRequest; reply: Reply };
 
-/** What a reload that fails goes back to. */
-interface Saved extends Configuration {
-  target: number;
-}
-
 /** How long the loop sleeps when nothing is due; events wake it at once. */
 const IDLE_TICK_MS = 1000;
 /** An absence of the arbiter this long is logged. */
 const REPORTED_ABSENCE_MS = 1000;
 
-/** `app.js`, or `app.js and 2 more files`, relative to the working directory. */
-function describeFiles(files: string[]): string {
-  const first = path.relative(process.cwd(), files[0]!) || files[0]!;
-  return files.length === 1 ? first : `${first} and ${files.length - 1} more files`;
-}
-
-
-/** The settings, and the config file's text as read when they were (workers import that text),
- *  and the TLS files' (workers serve with that). */
-export interface Configuration {
-  settings: Settings;
-  configSource: ConfigSource | undefined;
-  tls: TlsMaterial | undefined;
-}
 
 export interface ArbiterOptions {
   /** Read the configuration again, for HUP; rejects with a UnicornError when it no longer validates. */
@@ -107,15 +85,15 @@ export class Arbiter {
   private readonly sockets: ServerSockets;
   private target: number;
   /** Where a reload is, and the generation of the configuration in force. */
-  private readonly reload = new Reload<Saved>();
+  private readonly reload = new Reload<InForce>();
   /** The control socket `unicorn ctl` talks to; undefined with --no-control-socket. */
   private control: ControlServer | undefined;
   /** `ctl` replies waiting for the loop to reach a state. */
   private readonly pending = new PendingReplies();
   /** `ctl status` replies waiting for the workers' counts. */
   private readonly statsRequests = new StatsRequests();
-  /** --reload's file watcher. */
-  private watcher: ReloadWatcher | undefined;
+  /** Carries out the reload's decisions: reading, onReload, taking or restoring the configuration. */
+  private readonly reloads: ReloadRunner;
   /** The worker count nworkersChanged last reported. */
   private announcedTarget: number;
   private readonly startedAt = Date.now();
@@ -215,6 +193,22 @@ export class Arbiter {
       spawn: () => this.spawnWorker(),
       stopWorker: (record, reason) => this.stopWorker(record, reason),
     });
+    this.reloads = new ReloadRunner({
+      log,
+      reload: this.reload,
+      pending: this.pending,
+      staffing: this.staffing,
+      stopping: () => this.stop !== undefined,
+      read: options.reloadSettings,
+      reread: (reread) => this.enqueue({ kind: 'reread', ...reread }),
+      filesChanged: (files) => this.enqueue({ kind: 'files-changed', files }),
+      inForce: () => ({ settings: this.settings, configSource: this.configSource, tls: this.tls, target: this.target }),
+      take: (configuration, target) => {
+        ({ settings: this.settings, configSource: this.configSource, tls: this.tls } = configuration);
+        if (target !== undefined) this.target = target;
+      },
+      afterOnReload: (next, then) => this.afterHook('onReload', [this.makeView(() => next)], then),
+    });
   }
 
   /** What hooks see of the arbiter, with `config` as given. */
@@ -281,7 +275,7 @@ export class Arbiter {
     });
     setupWorkers();
     this.reaper = Reaper.start(this.log);
-    if (this.settings.reload) this.watchFiles();
+    if (this.settings.reload) this.reloads.watch(this.settings, [...this.sockets.files, ...(this.control ? [this.control.path] : [])]);
 
     for (;;) {
       this.handleEvents();
@@ -330,12 +324,10 @@ export class Arbiter {
           this.onWorkerExit(event.id, event.code, event.signal);
           break;
         case 'reread':
-          this.startReload(event);
+          this.reloads.start(event);
           break;
         case 'files-changed':
-          if (this.stop) break;
-          this.log.info({ files: event.files }, `Reloading: ${describeFiles(event.files)} changed (--reload)`);
-          this.beginReload();
+          this.reloads.onFilesChanged(event.files);
           break;
         case 'message':
           this.handleMessage(event.id, event.message);
@@ -438,7 +430,7 @@ export class Arbiter {
       this.pending.failSettling(`worker ${id} (pid ${record.pid}) failed to boot: ${why}`);
     }
     const outcome = this.staffing.judgeExit(record, code, signal, this.stop !== undefined, this.reload.isStarting(record.generation));
-    if (outcome?.kind === 'reload-failed') this.failReload(outcome.why, outcome.detail);
+    if (outcome?.kind === 'reload-failed') this.reloads.fail(outcome.why, outcome.detail);
     else if (outcome?.kind === 'unservable' && !this.stop) this.beginStop(true, outcome.exitCode);
     void this.hookQueue.queue('childExit', [this.view, workerStats(record, this.now(), { code, signal, reason })]);
   }
@@ -446,7 +438,7 @@ export class Arbiter {
   /** Fork workers up to the target, stop those beyond it and retiring ones now replaced (Staffing);
    *  finish a reload once its workers are all ready. */
   private manageWorkers(): void {
-    if (this.staffing.manage()) this.completeReload();
+    if (this.staffing.manage()) this.reloads.complete();
   }
 
   /** Gracefully stop one worker while others serve on (Supervision.stopWorker). */
@@ -466,7 +458,7 @@ export class Arbiter {
       if (err) {
         this.log.error({ err, workerId: id }, `Not forking worker ${id}: ${err.message}`);
         // A reload whose workers cannot be forked would wait for good.
-        if (this.reload.isStarting(generation)) this.failReload(`preFork refused worker ${id}: ${err.message}`);
+        if (this.reload.isStarting(generation)) this.reloads.fail(`preFork refused worker ${id}: ${err.message}`);
         else this.staffing.failedStart('was refused by preFork');
         return;
       }
@@ -523,7 +515,7 @@ export class Arbiter {
     void diagnose(record.pid, DIAGNOSE_LIMIT_MS).then((diagnosis) => this.enqueue({ kind: 'diagnosed', record, silentMs, diagnosis }));
     if (this.reload.isStarting(record.generation)) {
       const what = fault === 'boot-timeout' ? 'did not boot within --worker-boot-timeout' : 'went silent past --timeout';
-      this.failReload(`worker (pid:${record.pid}) ${what}`);
+      this.reloads.fail(`worker (pid:${record.pid}) ${what}`);
     }
   }
 
@@ -561,107 +553,7 @@ export class Arbiter {
     }
   }
 
-  // --- Reload and re-exec ------------------------------------------------------------------------
-
-  /**
-   * HUP: read the configuration again (in the background: the loop goes on) and start a full set
-   * of workers with it. The old workers serve until every new one is ready (completeReload); if one
-   * fails first, the new ones are stopped and the old ones keep serving (failReload). A HUP during
-   * a reload waits for it.
-   */
-  private beginReload(): void {
-    if (!this.reload.begin()) {
-      this.log.info('A reload is in progress; this one follows it');
-      return;
-    }
-    this.options.reloadSettings().then(
-      (configuration) => this.enqueue({ kind: 'reread', configuration }),
-      (error: Error) => this.enqueue({ kind: 'reread', error }),
-    );
-  }
-
-  /** --reload: watch the app's directory, the extra paths and the config file. */
-  private watchFiles(): void {
-    const { app, config, pid, reloadExtraFile } = this.settings;
-    const cwd = process.cwd();
-    const resolution = resolveModule(app.module, cwd);
-    // An app that is an installed package: its project is the working directory.
-    const root = 'file' in resolution && !resolution.file.split(path.sep).includes('node_modules') ? path.dirname(resolution.file) : cwd;
-    const ignoreFiles = [...(pid ? [pid, `${pid}.2`] : []), ...this.sockets.files, ...(this.control ? [this.control.path] : [])];
-    this.watcher = watchForReload({
-      root,
-      extra: [...reloadExtraFile, ...(config ? [config] : [])],
-      cwd,
-      ignoreFiles,
-      onChange: (files) => this.enqueue({ kind: 'files-changed', files }),
-      onError: (err) => this.log.error({ err }, `--reload: ${err.message}`),
-    });
-    void this.watcher.ready.then(() => this.log.info({ root, extra: reloadExtraFile }, `Watching ${root} for changes (--reload)`));
-  }
-
-  /** The configuration has been read again: refuse it, or run onReload and start the new workers. */
-  private startReload(reread: { configuration: Configuration } | { error: Error }): void {
-    if (this.stop) return;
-    if ('error' in reread) {
-      this.reload.refused();
-      const message = `Reload refused: ${reread.error.message}; the running configuration is kept`;
-      this.log.error({ err: reread.error }, message);
-      // No onReload ran: no whenReady either (systemd heard of no reload to end).
-      this.endReload({ ok: false, error: message });
-      return;
-    }
-    const { configSource, tls } = reread.configuration;
-    const read = reread.configuration.settings;
-    // The sockets, the workers' identity and the error log stay as the arbiter set them up at start.
-    const { settings: next, warning } = keepFixedAtStart(this.settings, read);
-    if (warning) this.log.warn(warning);
-    if (next.workerClass !== this.settings.workerClass || next.workerConnections !== this.settings.workerConnections) warnOfConnectionCap(next, this.log);
-    // onReload sees the new settings; the arbiter takes them once it has run.
-    this.afterHook('onReload', [this.makeView(() => next)], (err) => {
-      if (this.stop) return;
-      if (err) {
-        const message = `Reload cancelled: ${err.message}; the running configuration is kept`;
-        this.log.error({ err }, message);
-        this.reload.cancelled();
-        this.endReload({ ok: false, error: message });
-        return;
-      }
-      const saved = { settings: this.settings, configSource: this.configSource, tls: this.tls, target: this.target };
-      const { targetSet } = this.reload.start(saved);
-      this.settings = next;
-      this.configSource = configSource;
-      this.tls = tls;
-      if (!targetSet) this.target = next.workers;
-      const message = `Reloading: starting ${this.target} new workers; the current ones serve until all are ready`;
-      this.log.info({ generation: this.reload.generation }, message);
-    });
-  }
-
-  private completeReload(): void {
-    const stopped = this.staffing.stopPrevious(this.reload.generation);
-    const message = `Reload complete: ${this.target} new workers ready; stopping ${stopped} previous workers`;
-    this.log.info({ generation: this.reload.generation }, message);
-    this.reload.completed();
-    this.endReload({ ok: true, message });
-  }
-
-  /** `detail`: why the worker could not boot, as it said, for `ctl reload` (the log has it already). */
-  private failReload(why: string, detail?: string): void {
-    this.staffing.stopGeneration(this.reload.generation);
-    const { saved, targetSet } = this.reload.failed();
-    this.settings = saved.settings;
-    this.configSource = saved.configSource;
-    this.tls = saved.tls;
-    if (!targetSet) this.target = saved.target;
-    this.log.error(`Reload failed: ${why}; the previous workers keep serving`);
-    this.endReload({ ok: false, error: `Reload failed: ${why}${detail ? `: ${detail}` : ''}; the previous workers keep serving` });
-  }
-
-  /** `outcome` answers the `ctl reload` requests waiting for this reload, before a queued one begins. */
-  private endReload(outcome: ControlReply): void {
-    this.pending.reloadEnded(this.reload.begun, outcome);
-    if (this.reload.takeQueued()) this.beginReload();
-  }
+  // --- Reload ------------------------------------------------------------------------------------
 
   /** nworkersChanged, once per change of the target however it came (signal, reload, its failure),
    *  queued before the preFork of any worker forked for it. */
@@ -714,10 +606,9 @@ export class Arbiter {
       stop: () => this.stop,
       setStop: (stop) => {
         this.stop = stop;
-        // A re-read still under way is dropped when it ends (startReload): no reload is coming.
+        // A re-read still under way is dropped when it ends (ReloadRunner.start): no reload is coming.
         this.reload.abandon();
-        void this.watcher?.close();
-        this.watcher = undefined;
+        this.reloads.stopWatching();
       },
       closeListeners: () => this.sockets.close(),
       workers: this.workers,
@@ -728,7 +619,7 @@ export class Arbiter {
       handOver: (record) => void this.channels.handOver(record),
       retire: (record, reason, why) => this.supervision.retire(record, reason, why),
       stopWorker: (record, reason) => this.supervision.stopWorker(record, reason),
-      beginReload: () => this.beginReload(),
+      beginReload: () => this.reloads.begin(),
       reloadsBegun: () => this.reload.begun,
       afterPreExec: (then) => this.afterHook('preExec', [this.view], then),
       startSuccessor: () => {
