@@ -6,8 +6,8 @@ import type { TlsMaterial } from '../config/tls';
 import type { ControlRequest } from '../control';
 import { ExitCode } from '../exit-codes';
 import type { HookArgs, HookRunner } from '../hooks/run';
-import type { ArbiterView, ExitReason, HookName, ServerStats, WorkerStats } from '../hooks/types';
-import { pipesStderr, type ToArbiter, type ToWorker, type WorkerCounts } from '../ipc';
+import type { ArbiterView, ExitReason, HookName, ServerStats } from '../hooks/types';
+import type { ToArbiter, ToWorker } from '../ipc';
 import type { Logger } from '../log';
 import { VERSION } from '../version';
 import { Absences } from './absences';
@@ -19,7 +19,8 @@ import { HookQueue } from './hook-queue';
 import { residentReader } from './memory-watch';
 import { ActionPerformer, type ActionHost, type Stop } from './perform';
 import { LogFileOwnership } from './privileges';
-import { Reaper, startTime } from './reaper';
+import { Reaper } from './reaper';
+import { Forking } from './forking';
 import { Reload } from './reload';
 import { ReloadRunner, type Configuration, type InForce, type Reread } from './reload-runner';
 import { deliverSignals, type ArbiterSignal } from './signals';
@@ -29,7 +30,8 @@ import { ServerSockets, startUp } from './start-up';
 import { Succession } from './succession';
 import { DIAGNOSE_LIMIT_MS, Supervision, type TimeoutFault } from './supervision';
 import { WorkerChannels } from './worker-channel';
-import { forkWorker, readOutput, setupWorkers, workerStats, type WorkerRecord } from './worker-process';
+import { takeWorkerMessage, type WorkerMessageContext } from './worker-messages';
+import { setupWorkers, workerStats, type WorkerRecord } from './worker-process';
 import { WorkerTable } from './worker-table';
 
 /** What the loop acts on. Signal handlers, cluster events and IPC messages only enqueue these. */
@@ -100,7 +102,6 @@ export class Arbiter {
   /** What hooks see of the arbiter. */
   private readonly view: ArbiterView;
   private readonly hooks: HookRunner;
-  private lastWorkerId = 0;
   /** The arbiter's hooks, one at a time, in the order the loop asked for them. */
   private readonly hookQueue: HookQueue;
   /** Boots that timed out while no worker has been ready (--boot-attempts). */
@@ -128,6 +129,10 @@ export class Arbiter {
   private readonly supervision: Supervision;
   /** How many workers run and which: forks, scale-down, replacing retired ones, the crash backoff. */
   private readonly staffing: Staffing;
+  /** Forks each worker Staffing asks for, once preFork has run. */
+  private readonly forking: Forking;
+  /** What a worker's message changes (worker-messages.ts). */
+  private readonly messageContext: WorkerMessageContext;
   /** Kills the workers a killed arbiter leaves stuck (reaper.ts); undefined without one. */
   private reaper: Reaper | undefined;
   /** What signals and `ctl` requests ask for, done in one place (perform.ts). */
@@ -190,9 +195,32 @@ export class Arbiter {
       workers: this.workers,
       bootAttempts: this.bootAttempts,
       log,
-      spawn: () => this.spawnWorker(),
+      spawn: () => this.forking.spawn(),
       stopWorker: (record, reason) => this.stopWorker(record, reason),
     });
+    this.forking = new Forking({
+      log,
+      now: this.now,
+      startedAt: this.startedAt,
+      launchCwd: options.launchCwd,
+      view: this.view,
+      settings: () => this.settings,
+      configSource: () => this.configSource,
+      tls: () => this.tls,
+      listenerUrls: () => this.listenerUrls(),
+      target: () => this.target,
+      stopping: () => this.stop !== undefined,
+      workers: this.workers,
+      reload: this.reload,
+      staffing: this.staffing,
+      bootAttempts: this.bootAttempts,
+      hookQueue: this.hookQueue,
+      channels: this.channels,
+      logFiles: this.logFiles,
+      failReload: (why) => this.reloads.fail(why),
+    });
+    const { bootAttempts, supervision, statsRequests, channels } = this;
+    this.messageContext = { now: this.now, log, bootAttempts, supervision, statsRequests, channels };
     this.reloads = new ReloadRunner({
       log,
       reload: this.reload,
@@ -329,9 +357,11 @@ export class Arbiter {
         case 'files-changed':
           this.reloads.onFilesChanged(event.files);
           break;
-        case 'message':
-          this.handleMessage(event.id, event.message);
+        case 'message': {
+          const record = this.workers.get(event.id);
+          if (record) takeWorkerMessage(record, event.message, this.messageContext);
           break;
+        }
         case 'diagnosed':
           this.abortTimedOut(event.record, event.silentMs, event.diagnosis);
           break;
@@ -357,57 +387,6 @@ export class Arbiter {
   private setTarget(count: number): void {
     this.target = count;
     this.reload.targetSet();
-  }
-
-  private handleMessage(id: number, message: ToArbiter): void {
-    const record = this.workers.get(id);
-    if (!record) return;
-    switch (message.type) {
-      case 'unicorn:ready':
-        if (record.state !== 'booting') return;
-        record.state = 'ready';
-        record.everReady = true;
-        this.bootAttempts.ready();
-        record.readyAt = record.lastBeat = this.now();
-        this.log.info({ workerId: id, workerPid: record.pid }, `Worker (pid:${record.pid}) ready`);
-        if (record.retireRequested) this.supervision.retireServed(record);
-        this.channels.relay.ready(id);
-        break;
-      case 'unicorn:heartbeat':
-        record.lastBeat = this.now();
-        this.takeCounts(record, message);
-        if (message.published) record.published = { ...record.published, ...message.published };
-        break;
-      case 'unicorn:boot-failed':
-        record.bootError = { message: message.message, code: message.code };
-        break;
-      case 'unicorn:boot-step':
-        record.bootStep = message.step;
-        break;
-      case 'unicorn:report':
-        this.takeCounts(record, message);
-        this.statsRequests.answered(id, message.seq);
-        break;
-      case 'unicorn:over-memory':
-        record.rss = message.rss;
-        this.supervision.replaceOverMemory(record, message.heap);
-        break;
-      case 'unicorn:retire':
-        record.requests = message.requests;
-        // A worker that accepts on its first listener before the others may ask while booting.
-        if (record.state === 'booting') record.retireRequested = true;
-        else this.supervision.retireServed(record);
-        break;
-    }
-  }
-
-  private takeCounts(record: WorkerRecord, counts: WorkerCounts): void {
-    record.requests = counts.requests;
-    record.inFlight = counts.inFlight;
-    record.connections = counts.connections;
-    record.rss = counts.rss;
-    record.accessLogDropped = counts.accessLogDropped;
-    record.countsAt = this.now();
   }
 
   /** Worker `id` has exited: it leaves the table; it is counted, its replacement is decided (Staffing), childExit runs. */
@@ -444,57 +423,6 @@ export class Arbiter {
   /** Gracefully stop one worker while others serve on (Supervision.stopWorker). */
   private stopWorker(record: WorkerRecord, reason: ExitReason): void {
     this.supervision.stopWorker(record, reason);
-  }
-
-  /** Fork one worker once preFork has run. A worker no longer wanted by then (a stop, a reload
-   *  that failed or replaced its configuration, fewer workers) is not forked. */
-  private spawnWorker(): void {
-    const id = ++this.lastWorkerId;
-    const generation = this.reload.generation;
-    const unborn: WorkerStats = { id, pid: 0, generation, state: 'booting', startedAt: Date.now(), age: 0, requests: 0, inFlight: 0, connections: 0, rss: 0, accessLogDropped: 0, heartbeatAge: 0, published: {} };
-    this.staffing.preForkBegun(id, generation);
-    this.afterHook('preFork', [this.view, unborn], (err) => {
-      this.staffing.preForkEnded(id);
-      if (err) {
-        this.log.error({ err, workerId: id }, `Not forking worker ${id}: ${err.message}`);
-        // A reload whose workers cannot be forked would wait for good.
-        if (this.reload.isStarting(generation)) this.reloads.fail(`preFork refused worker ${id}: ${err.message}`);
-        else this.staffing.failedStart('was refused by preFork');
-        return;
-      }
-      const wanted = this.workers.counting(this.reload.generation).length + this.staffing.forking(generation);
-      if (this.stop || generation !== this.reload.generation || wanted >= this.target) return;
-      if (!this.forkWorker(id)) this.staffing.forkFailed();
-    });
-  }
-
-  /** Start worker `id`'s process; undefined when it could not even be started (out of pids or fds). */
-  private forkWorker(id: number): WorkerRecord | undefined {
-    const cannotFork = (err: Error) => this.log.error({ err, workerId: id }, `Cannot fork a worker: ${err.message}`);
-    // After preFork: the boot timeout counts the worker's own time only.
-    const now = this.now();
-    const fork = {
-      id,
-      generation: this.reload.generation,
-      listeners: this.listenerUrls(),
-      now,
-      arbiterStartedAt: this.startedAt,
-      launchCwd: this.options.launchCwd,
-      configSource: this.configSource,
-      bootAttempt: this.bootAttempts.next(),
-    };
-    this.logFiles.prepare(this.settings);
-    const record = forkWorker(this.settings, fork, cannotFork);
-    if (!record) return undefined;
-    const { pid } = record;
-    record.startTime = startTime(pid);
-    this.workers.add(record);
-    const captured = pipesStderr(this.settings) ? readOutput(record, this.log, this.settings.captureOutput) : undefined;
-    this.channels.attach(record, captured);
-    // Over IPC, not in the boot environment: a CA bundle can outgrow an environment string.
-    if (this.tls) this.send(record, { type: 'unicorn:tls', material: this.tls });
-    this.log.info({ workerId: id, workerPid: pid, generation: this.reload.generation }, `Booting worker with pid: ${pid}`);
-    return record;
   }
 
   /** `then` once `hook` has run (HookQueue.after). */
