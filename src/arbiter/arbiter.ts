@@ -5,13 +5,13 @@ import type { Settings } from '../config/settings';
 import type { TlsMaterial } from '../config/tls';
 import type { ControlRequest } from '../control';
 import { ExitCode } from '../exit-codes';
-import type { HookArgs, HookRunner } from '../hooks/run';
-import type { ArbiterView, ExitReason, HookName, ServerStats } from '../hooks/types';
+import type { HookRunner } from '../hooks/run';
+import type { ArbiterView, ExitReason, ServerStats } from '../hooks/types';
 import type { ToArbiter, ToWorker } from '../ipc';
 import type { Logger } from '../log';
 import { VERSION } from '../version';
 import { Absences } from './absences';
-import { ConnectionBalance } from './balance';
+import { balanceConnections, ConnectionBalance } from './balance';
 import { BootAttempts } from './boot-attempts';
 import { PendingReplies, type ControlServer, type Reply } from './control';
 import { diagnose, type Diagnosis } from './diagnose';
@@ -196,7 +196,7 @@ export class Arbiter {
       bootAttempts: this.bootAttempts,
       log,
       spawn: () => this.forking.spawn(),
-      stopWorker: (record, reason) => this.stopWorker(record, reason),
+      stopWorker: (record, reason) => this.supervision.stopWorker(record, reason),
     });
     this.forking = new Forking({
       log,
@@ -235,7 +235,7 @@ export class Arbiter {
         ({ settings: this.settings, configSource: this.configSource, tls: this.tls } = configuration);
         if (target !== undefined) this.target = target;
       },
-      afterOnReload: (next, then) => this.afterHook('onReload', [this.makeView(() => next)], then),
+      afterOnReload: (next, then) => this.hookQueue.after('onReload', [this.makeView(() => next)], then),
     });
   }
 
@@ -307,7 +307,7 @@ export class Arbiter {
 
     for (;;) {
       this.handleEvents();
-      this.answerStats();
+      this.actions.answerStats();
       this.succession.watchPredecessor();
       this.supervision.watchMemory();
       if (this.stop) {
@@ -346,7 +346,7 @@ export class Arbiter {
     for (let event = this.events.shift(); event; event = this.events.shift()) {
       switch (event.kind) {
         case 'signal':
-          this.handleSignal(event.signal);
+          this.actions.onSignal(event.signal);
           break;
         case 'exit':
           this.onWorkerExit(event.id, event.code, event.signal);
@@ -372,14 +372,10 @@ export class Arbiter {
           event.then();
           break;
         case 'control':
-          this.handleControl(event.request, event.reply);
+          this.actions.onRequest(event.request, event.reply);
           break;
       }
     }
-  }
-
-  private handleSignal(signal: ArbiterSignal): void {
-    this.actions.onSignal(signal);
   }
 
   /** A count set by a signal or a request during a reload, or the re-read for one, stands whatever
@@ -420,21 +416,6 @@ export class Arbiter {
     if (this.staffing.manage()) this.reloads.complete();
   }
 
-  /** Gracefully stop one worker while others serve on (Supervision.stopWorker). */
-  private stopWorker(record: WorkerRecord, reason: ExitReason): void {
-    this.supervision.stopWorker(record, reason);
-  }
-
-  /** `then` once `hook` has run (HookQueue.after). */
-  private afterHook<N extends HookName>(hook: N, args: HookArgs<N>, then: (err?: Error) => void): void {
-    this.hookQueue.after(hook, args, then);
-  }
-
-  /** `sent`: once the message (and its handle) is in the channel, or will never be (WorkerChannels.send). */
-  private send(record: WorkerRecord, message: ToWorker, handle?: unknown, sent?: () => void): void {
-    this.channels.send(record, message, handle, sent);
-  }
-
   // --- Supervision -------------------------------------------------------------------------------
 
   /** A worker timed out (Supervision.abortSilentWorkers): read what it is stuck on in the background
@@ -455,33 +436,15 @@ export class Arbiter {
     if (giveUp) this.beginStop(false, giveUp.exitCode);
   }
 
-  /**
-   * async with keep-alive: a worker holding clearly more than its share of the connections is told
-   * to shed the excess (balance.ts), while every worker is ready and no reload is under way (the
-   * connections of workers booting or stopping are about to move anyway). Not with --reuse-port:
-   * there the kernel spreads connections by their addresses, and a worker's paused socket would
-   * hold the reconnections it hashes to it.
-   */
+  /** async with keep-alive: a worker holding clearly more than its share of the connections sheds the excess. */
   private balanceConnections(): void {
-    const { workerClass, keepAlive } = this.settings;
-    const workers = this.workers.all();
-    const settled = !this.reload.underWay && workers.every((r) => r.state === 'ready');
-    const balancing = workerClass === 'async' && keepAlive > 0 && !this.sockets.perWorker?.active && settled;
-    const step = this.balance.step(this.now(), balancing ? workers : undefined);
-    this.balanceDueAt = step.dueAt;
-    for (const id of step.ask) this.send(this.workers.get(id)!, { type: 'unicorn:report', seq: 0 });
-    const total = workers.reduce((sum, r) => sum + r.connections, 0);
-    for (const { id, keep } of step.shed) {
-      const record = this.workers.get(id)!;
-      this.log.info(
-        { workerId: id, workerPid: record.pid, connections: record.connections, keep },
-        `Worker (pid:${record.pid}) holds ${record.connections} of ${total} keep-alive connections; it closes ${record.connections - keep} after their next responses, for the other workers to take`,
-      );
-      this.send(record, { type: 'unicorn:shed', keep });
-    }
+    const { balance, settings, workers, log } = this;
+    const perWorkerSockets = this.sockets.perWorker?.active ?? false;
+    const send = (record: WorkerRecord, message: ToWorker) => this.channels.send(record, message);
+    this.balanceDueAt = balanceConnections({ balance, now: this.now(), settings, workers, perWorkerSockets, reloading: this.reload.underWay, send, log });
   }
 
-  // --- Reload ------------------------------------------------------------------------------------
+  // --- Hooks the loop announces --------------------------------------------------------------------
 
   /** nworkersChanged, once per change of the target however it came (signal, reload, its failure),
    *  queued before the preFork of any worker forked for it. */
@@ -504,16 +467,6 @@ export class Arbiter {
   /** A stop the arbiter decides itself (its workers cannot start): begun as a stop signal's is. */
   private beginStop(graceful: boolean, exitCode: ExitCode): void {
     this.actions.beginStop(graceful, exitCode);
-  }
-
-  /** A request from `unicorn ctl`: done as its signal is, and answered once the loop has done it. */
-  private handleControl(request: ControlRequest, reply: Reply): void {
-    this.actions.onRequest(request, reply);
-  }
-
-  /** The status requests whose workers have all answered, or whose time is up. */
-  private answerStats(): void {
-    this.actions.answerStats();
   }
 
   /** The arbiter as performing an action needs it (perform.ts). */
@@ -543,13 +496,13 @@ export class Arbiter {
       target: () => this.target,
       setTarget: (count) => this.setTarget(count),
       settled: () => this.settled(),
-      send: (record, message) => this.send(record, message),
+      send: (record, message) => this.channels.send(record, message),
       handOver: (record) => void this.channels.handOver(record),
       retire: (record, reason, why) => this.supervision.retire(record, reason, why),
       stopWorker: (record, reason) => this.supervision.stopWorker(record, reason),
       beginReload: () => this.reloads.begin(),
       reloadsBegun: () => this.reload.begun,
-      afterPreExec: (then) => this.afterHook('preExec', [this.view], then),
+      afterPreExec: (then) => this.hookQueue.after('preExec', [this.view], then),
       startSuccessor: () => {
         const exited = (pid: number, code: number | null, signal: NodeJS.Signals | null) => this.enqueue({ kind: 'successor-exit', pid, code, signal });
         this.succession.reexec(this.sockets.listeners, this.options.launchCwd, exited);
@@ -563,14 +516,8 @@ export class Arbiter {
   /** Every worker is of the current configuration and ready, as many as the target, and no reload is
    *  under way: what `ctl scale` waits for. Workers being stopped do not count. */
   private settled(): boolean {
-    if (this.reload.underWay || this.staffing.forking(this.reload.generation) > 0) return false;
-    let ready = 0;
-    for (const record of this.workers.values()) {
-      if (record.state === 'stopping') continue;
-      if (record.state !== 'ready' || record.generation !== this.reload.generation) return false;
-      ready++;
-    }
-    return ready === this.target;
+    const { generation, underWay } = this.reload;
+    return !underWay && this.staffing.forking(generation) === 0 && this.workers.readyOnlyOf(generation) === this.target;
   }
 
   private msUntilDue(): number {

@@ -76,6 +76,17 @@ export class WorkerTable {
     return record !== undefined && counts(record, generation);
   }
 
+  /** How many workers serve when every one not told to stop is ready and of `generation`; undefined otherwise. */
+  readyOnlyOf(generation: number): number | undefined {
+    let ready = 0;
+    for (const record of this.records.values()) {
+      if (record.state === 'stopping') continue;
+      if (record.state !== 'ready' || record.generation !== generation) return undefined;
+      ready++;
+    }
+    return ready;
+  }
+
   /** Workers of `generation` that are ready. */
   readyOf(generation: number): WorkerRecord[] {
     return this.where((r) => r.generation === generation && r.state === 'ready');
