@@ -6,10 +6,9 @@ import type { TlsMaterial } from '../config/tls';
 import type { ControlRequest } from '../control';
 import { ExitCode } from '../exit-codes';
 import type { HookRunner } from '../hooks/run';
-import type { ArbiterView, ExitReason, ServerStats } from '../hooks/types';
+import type { ArbiterView, ExitReason } from '../hooks/types';
 import type { ToArbiter, ToWorker } from '../ipc';
 import type { Logger } from '../log';
-import { VERSION } from '../version';
 import { Absences } from './absences';
 import { balanceConnections, ConnectionBalance } from './balance';
 import { BootAttempts } from './boot-attempts';
@@ -25,10 +24,11 @@ import { Reload } from './reload';
 import { ReloadRunner, type Configuration, type InForce, type Reread } from './reload-runner';
 import { deliverSignals, type ArbiterSignal } from './signals';
 import { failedToBoot, Staffing } from './staffing';
-import { ExitTally, serverStats, StatsRequests } from './stats';
+import { ExitTally, StatsRequests } from './stats';
 import { ServerSockets, startUp } from './start-up';
 import { Succession } from './succession';
 import { DIAGNOSE_LIMIT_MS, Supervision, type TimeoutFault } from './supervision';
+import { arbiterView, currentStats, type ArbiterState } from './view';
 import { WorkerChannels } from './worker-channel';
 import { takeWorkerMessage, type WorkerMessageContext } from './worker-messages';
 import { setupWorkers, workerStats, type WorkerRecord } from './worker-process';
@@ -99,8 +99,9 @@ export class Arbiter {
   /** The worker count nworkersChanged last reported. */
   private announcedTarget: number;
   private readonly startedAt = Date.now();
-  /** What hooks see of the arbiter. */
+  /** What hooks see of the arbiter, and what it reads for them and for `ctl status`. */
   private readonly view: ArbiterView;
+  private readonly state: ArbiterState;
   private readonly hooks: HookRunner;
   /** The arbiter's hooks, one at a time, in the order the loop asked for them. */
   private readonly hookQueue: HookQueue;
@@ -156,7 +157,21 @@ export class Arbiter {
     });
     this.configSource = options.configSource;
     this.tls = options.tls;
-    this.view = this.makeView(() => this.settings);
+    this.state = {
+      startedAt: this.startedAt,
+      log,
+      now: this.now,
+      target: () => this.target,
+      stopping: () => this.stop !== undefined,
+      reloading: () => this.reload.underWay,
+      generation: () => this.reload.generation,
+      predecessorPid: () => this.succession.predecessorPid,
+      listenerUrls: () => this.listenerUrls(),
+      controlSocket: () => this.control?.path,
+      workers: this.workers,
+      exited: this.exited,
+    };
+    this.view = arbiterView(this.state, () => this.settings);
     this.identity = workerIdentity(settings);
     this.logFiles = new LogFileOwnership(this.identity, log);
     this.channels = new WorkerChannels({
@@ -235,32 +250,8 @@ export class Arbiter {
         ({ settings: this.settings, configSource: this.configSource, tls: this.tls } = configuration);
         if (target !== undefined) this.target = target;
       },
-      afterOnReload: (next, then) => this.hookQueue.after('onReload', [this.makeView(() => next)], then),
+      afterOnReload: (next, then) => this.hookQueue.after('onReload', [arbiterView(this.state, () => next)], then),
     });
-  }
-
-  /** What hooks see of the arbiter, with `config` as given. */
-  private makeView(config: () => Settings): ArbiterView {
-    const arbiter = this;
-    return {
-      pid: process.pid,
-      startedAt: this.startedAt,
-      log: this.log,
-      get config() {
-        return config();
-      },
-      get workerCount() {
-        return arbiter.target;
-      },
-      get reloading() {
-        return arbiter.reload.underWay;
-      },
-      get predecessorPid() {
-        return arbiter.succession.predecessorPid;
-      },
-      workers: () => this.workers.oldestFirst().map((r) => workerStats(r, this.now())),
-      stats: () => this.stats(),
-    };
   }
 
   /** The listeners as clients reach them, for the log, `unicorn ctl`, hooks and the workers: https://
@@ -268,22 +259,6 @@ export class Arbiter {
    *  or drop --certfile). */
   private listenerUrls(): string[] {
     return this.sockets.urls(this.settings.certfile !== undefined);
-  }
-
-  /** The server's state: the one place `unicorn ctl` and hooks (`arbiter.stats()`) get it from. */
-  private stats(): ServerStats {
-    const now = this.now();
-    return serverStats({
-      version: VERSION,
-      startedAt: this.startedAt,
-      state: this.stop ? 'stopping' : this.reload.underWay ? 'reloading' : 'serving',
-      workerCount: this.target,
-      generation: this.reload.generation,
-      listeners: this.listenerUrls(),
-      controlSocket: this.control?.path,
-      workers: this.workers.oldestFirst().map((r) => workerStats(r, now)),
-      exited: this.exited,
-    });
   }
 
   /** Serve until stopped; resolves with the exit code. Throws if a listener cannot be bound. */
@@ -509,7 +484,7 @@ export class Arbiter {
       },
       prepareLogFiles: () => this.logFiles.prepare(this.settings),
       announceStopping: (graceful) => void this.hookQueue.queue('onStopping', [this.view, graceful]),
-      stats: () => this.stats(),
+      stats: () => currentStats(this.state),
     };
   }
 
