@@ -4,7 +4,7 @@ import type { ConfigSource } from '../config/file';
 import type { Settings } from '../config/settings';
 import type { TlsMaterial } from '../config/tls';
 import type { ControlRequest } from '../control';
-import { ExitCode } from '../exit-codes';
+import type { ExitCode } from '../exit-codes';
 import type { HookRunner } from '../hooks/run';
 import type { ArbiterView, ExitReason } from '../hooks/types';
 import type { ToArbiter, ToWorker } from '../ipc';
@@ -14,12 +14,12 @@ import { balanceConnections, ConnectionBalance } from './balance';
 import { BootAttempts } from './boot-attempts';
 import { PendingReplies, type ControlServer, type Reply } from './control';
 import { diagnose, type Diagnosis } from './diagnose';
+import { Forking } from './forking';
 import { HookQueue } from './hook-queue';
 import { residentReader } from './memory-watch';
 import { ActionPerformer, type ActionHost, type Stop } from './perform';
 import { LogFileOwnership } from './privileges';
 import { Reaper } from './reaper';
-import { Forking } from './forking';
 import { Reload } from './reload';
 import { ReloadRunner, type Configuration, type InForce, type Reread } from './reload-runner';
 import { deliverSignals, type ArbiterSignal } from './signals';
@@ -55,7 +55,6 @@ type ArbiterEvent =
 const IDLE_TICK_MS = 1000;
 /** An absence of the arbiter this long is logged. */
 const REPORTED_ABSENCE_MS = 1000;
-
 
 export interface ArbiterOptions {
   /** Read the configuration again, for HUP; rejects with a UnicornError when it no longer validates. */
@@ -137,7 +136,7 @@ export class Arbiter {
   /** Kills the workers a killed arbiter leaves stuck (reaper.ts); undefined without one. */
   private reaper: Reaper | undefined;
   /** What signals and `ctl` requests ask for, done in one place (perform.ts). */
-  private readonly actions = new ActionPerformer(this.actionHost());
+  private readonly actions: ActionPerformer;
 
   constructor(
     private settings: Settings,
@@ -157,101 +156,74 @@ export class Arbiter {
     });
     this.configSource = options.configSource;
     this.tls = options.tls;
+    // What most parts read of the arbiter; each is given these and what is its own.
+    const { workers, bootAttempts, reload, startedAt } = this;
+    const current = () => this.settings;
+    const target = () => this.target;
+    const stopping = () => this.stop !== undefined;
+    const generation = () => reload.generation;
+    const common = { now: this.now, log, settings: current, workers, target, stopping, generation, bootAttempts };
+    const listenerUrls = () => this.listenerUrls();
     this.state = {
-      startedAt: this.startedAt,
-      log,
-      now: this.now,
-      target: () => this.target,
-      stopping: () => this.stop !== undefined,
-      reloading: () => this.reload.underWay,
-      generation: () => this.reload.generation,
-      predecessorPid: () => this.succession.predecessorPid,
-      listenerUrls: () => this.listenerUrls(),
-      controlSocket: () => this.control?.path,
-      workers: this.workers,
+      ...common,
+      startedAt,
+      listenerUrls,
       exited: this.exited,
+      reloading: () => reload.underWay,
+      predecessorPid: () => this.succession.predecessorPid,
+      controlSocket: () => this.control?.path,
     };
-    this.view = arbiterView(this.state, () => this.settings);
+    this.view = arbiterView(this.state, current);
     this.identity = workerIdentity(settings);
     this.logFiles = new LogFileOwnership(this.identity, log);
     this.channels = new WorkerChannels({
-      workers: this.workers,
-      log,
+      ...common,
       listeners: () => this.sockets.listeners,
       perWorker: () => this.sockets.perWorker,
-      stopping: () => this.stop !== undefined,
-      generation: () => this.reload.generation,
-      target: () => this.target,
       sharesListeners: () => this.succession.sharesListeners(),
       onMessage: (id, message) => this.enqueue({ kind: 'message', id, message }),
       onExit: (id, code, signal) => this.enqueue({ kind: 'exit', id, code, signal }),
     });
     this.supervision = new Supervision({
-      now: this.now,
-      settings: () => this.settings,
-      workers: this.workers,
+      ...common,
       absences: this.absences,
-      bootAttempts: this.bootAttempts,
       processes: {
         kill: (record, signal) => record.handle.process.kill(signal),
         running: ({ handle }) => handle.process.signalCode === null && handle.process.exitCode === null,
         handOver: (record) => this.channels.handOver(record),
       },
-      log,
       timedOut: (record, fault, silentMs) => this.diagnoseTimedOut(record, fault, silentMs),
       readResident: residentReader(),
     });
     this.staffing = new Staffing({
-      now: this.now,
-      settings: () => this.settings,
-      target: () => this.target,
-      generation: () => this.reload.generation,
-      reloadStarting: () => this.reload.starting,
-      workers: this.workers,
-      bootAttempts: this.bootAttempts,
-      log,
+      ...common,
+      reloadStarting: () => reload.starting,
       spawn: () => this.forking.spawn(),
       stopWorker: (record, reason) => this.supervision.stopWorker(record, reason),
     });
+    const { view, staffing, hookQueue, channels, logFiles, supervision, statsRequests, pending } = this;
+    const { launchCwd } = options;
     this.forking = new Forking({
-      log,
-      now: this.now,
-      startedAt: this.startedAt,
-      launchCwd: options.launchCwd,
-      view: this.view,
-      settings: () => this.settings,
+      ...common,
+      ...{ startedAt, launchCwd, view, listenerUrls, reload, staffing, hookQueue, channels, logFiles },
       configSource: () => this.configSource,
       tls: () => this.tls,
-      listenerUrls: () => this.listenerUrls(),
-      target: () => this.target,
-      stopping: () => this.stop !== undefined,
-      workers: this.workers,
-      reload: this.reload,
-      staffing: this.staffing,
-      bootAttempts: this.bootAttempts,
-      hookQueue: this.hookQueue,
-      channels: this.channels,
-      logFiles: this.logFiles,
       failReload: (why) => this.reloads.fail(why),
     });
-    const { bootAttempts, supervision, statsRequests, channels } = this;
-    this.messageContext = { now: this.now, log, bootAttempts, supervision, statsRequests, channels };
+    this.messageContext = { ...common, supervision, statsRequests, channels };
     this.reloads = new ReloadRunner({
-      log,
-      reload: this.reload,
-      pending: this.pending,
-      staffing: this.staffing,
-      stopping: () => this.stop !== undefined,
-      read: options.reloadSettings,
+      ...common,
+      ...{ reload, pending, staffing, read: options.reloadSettings },
       reread: (reread) => this.enqueue({ kind: 'reread', ...reread }),
       filesChanged: (files) => this.enqueue({ kind: 'files-changed', files }),
       inForce: () => ({ settings: this.settings, configSource: this.configSource, tls: this.tls, target: this.target }),
-      take: (configuration, target) => {
+      take: (configuration, count) => {
         ({ settings: this.settings, configSource: this.configSource, tls: this.tls } = configuration);
-        if (target !== undefined) this.target = target;
+        if (count !== undefined) this.target = count;
       },
-      afterOnReload: (next, then) => this.hookQueue.after('onReload', [arbiterView(this.state, () => next)], then),
+      afterOnReload: (next, then) => hookQueue.after('onReload', [arbiterView(this.state, () => next)], then),
     });
+    this.actions = new ActionPerformer(this.actionHost());
   }
 
   /** The listeners as clients reach them, for the log, `unicorn ctl`, hooks and the workers: https://
@@ -446,18 +418,12 @@ export class Arbiter {
 
   /** The arbiter as performing an action needs it (perform.ts). */
   private actionHost(): ActionHost {
-    const arbiter = this;
+    const { log, pending, statsRequests, workers } = this;
     return {
-      get log() {
-        return arbiter.log;
-      },
-      get pending() {
-        return arbiter.pending;
-      },
-      get statsRequests() {
-        return arbiter.statsRequests;
-      },
-      now: () => this.now(),
+      log,
+      pending,
+      statsRequests,
+      now: this.now,
       gracefulTimeout: () => this.settings.gracefulTimeout,
       stop: () => this.stop,
       setStop: (stop) => {
@@ -467,7 +433,7 @@ export class Arbiter {
         this.reloads.stopWatching();
       },
       closeListeners: () => this.sockets.close(),
-      workers: this.workers,
+      workers,
       target: () => this.target,
       setTarget: (count) => this.setTarget(count),
       settled: () => this.settled(),
