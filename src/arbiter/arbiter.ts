@@ -1,3 +1,5 @@
+// About 500 lines: the loop, its events, and the wiring that gives each part (the modules beside this one) what it reads
+// of the arbiter's state (the constructor, ActionHost) stay here, where that state is; what each part does is in its module.
 import { workerIdentity, type WorkerIdentity } from '../config/accounts';
 import { formatDuration, timerMs } from '../config/duration';
 import type { ConfigSource } from '../config/file';
@@ -388,7 +390,8 @@ export class Arbiter {
     const { balance, settings, workers, log } = this;
     const perWorkerSockets = this.sockets.perWorker?.active ?? false;
     const send = (record: WorkerRecord, message: ToWorker) => this.channels.send(record, message);
-    this.balanceDueAt = balanceConnections({ balance, now: this.now(), settings, workers, perWorkerSockets, reloading: this.reload.underWay, send, log });
+    const reloading = this.reload.underWay;
+    this.balanceDueAt = balanceConnections({ balance, now: this.now(), settings, workers, perWorkerSockets, reloading, send, log });
   }
 
   // --- Hooks the loop announces --------------------------------------------------------------------
@@ -445,8 +448,9 @@ export class Arbiter {
       reloadsBegun: () => this.reload.begun,
       afterPreExec: (then) => this.hookQueue.after('preExec', [this.view], then),
       startSuccessor: () => {
-        const exited = (pid: number, code: number | null, signal: NodeJS.Signals | null) => this.enqueue({ kind: 'successor-exit', pid, code, signal });
-        this.succession.reexec(this.sockets.listeners, this.options.launchCwd, exited);
+        this.succession.reexec(this.sockets.listeners, this.options.launchCwd, (pid, code, signal) =>
+          this.enqueue({ kind: 'successor-exit', pid, code, signal }),
+        );
       },
       prepareLogFiles: () => this.logFiles.prepare(this.settings),
       announceStopping: (graceful) => void this.hookQueue.queue('onStopping', [this.view, graceful]),
@@ -489,7 +493,8 @@ export class Arbiter {
     const late = this.absences.woke(sleptAt, sleptAt + ms, this.now());
     if (late === 0) return;
     if (late >= REPORTED_ABSENCE_MS) {
-      this.log.warn({ lateMs: Math.round(late) }, `The arbiter ran ${formatDuration(late)} late (stopped, frozen or blocked); that time is not counted against any worker's --timeout`);
+      const why = `The arbiter ran ${formatDuration(late)} late (stopped, frozen or blocked)`;
+      this.log.warn({ lateMs: Math.round(late) }, `${why}; that time is not counted against any worker's --timeout`);
     }
     // Timers run before I/O in an event loop turn: one turn later, the IPC channels have been read.
     await new Promise((resolve) => setImmediate(resolve));

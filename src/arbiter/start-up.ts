@@ -132,7 +132,8 @@ function logOsSetup({ settings, sockets, identity, log }: StartContext, activate
   const unused = activated ? describeUnusedBind(settings.bind, sockets.listeners) : undefined;
   if (unused) log.info(unused);
   if (settings.reusePort && !sockets.perWorker?.active) {
-    log.warn('--reuse-port has no effect: every worker shares every listener (unix: and fd:// addresses, sockets systemd passed, and sockets a USR2 re-exec handed down without it)');
+    const shared = 'unix: and fd:// addresses, sockets systemd passed, and sockets a USR2 re-exec handed down without it';
+    log.warn(`--reuse-port has no effect: every worker shares every listener (${shared})`);
   } else if (sockets.perWorker?.active) {
     log.info('Each worker accepts on a socket of its own at every TCP address (--reuse-port)');
   }
