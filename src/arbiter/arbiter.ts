@@ -1,39 +1,40 @@
-import { unlinkSync } from 'node:fs';
-import path from 'node:path';
+// About 500 lines: the loop, its events, and the wiring that gives each part (the modules beside this one) what it reads
+// of the arbiter's state (the constructor, ActionHost) stay here, where that state is; what each part does is in its module.
 import { workerIdentity, type WorkerIdentity } from '../config/accounts';
 import { formatDuration, timerMs } from '../config/duration';
 import type { ConfigSource } from '../config/file';
-import { keepFixedAtStart, type Settings } from '../config/settings';
+import type { Settings } from '../config/settings';
 import type { TlsMaterial } from '../config/tls';
-import { formatSize } from '../config/size';
-import type { ControlReply, ControlRequest } from '../control';
-import { connectionCapWarning, openFileLimit } from '../descriptors';
-import { ExitCode } from '../exit-codes';
-import type { HookArgs, HookRunner } from '../hooks/run';
-import type { ArbiterView, ExitReason, HookName, ServerStats, WorkerStats } from '../hooks/types';
-import { isMessage, pipesStderr, type ConnectionHandle, type ToArbiter, type ToWorker, type WorkerCounts } from '../ipc';
+import type { ControlRequest } from '../control';
+import type { ExitCode } from '../exit-codes';
+import type { HookRunner } from '../hooks/run';
+import type { ArbiterView, ExitReason } from '../hooks/types';
+import type { ToArbiter, ToWorker } from '../ipc';
 import type { Logger } from '../log';
-import { VERSION } from '../version';
-import { resolveModule } from '../worker/resolve';
 import { Absences } from './absences';
-import { activatedListeners, describeUnusedBind } from './activation';
-import { ConnectionBalance } from './balance';
+import { balanceConnections, ConnectionBalance } from './balance';
 import { BootAttempts } from './boot-attempts';
-import { ControlServer, PendingReplies, type Reply } from './control';
-import { ActionPerformer, QUICK_STOP_GRACE_MS, type ActionHost, type Stop } from './perform';
-import { describeTimeout, describeWait, diagnose, formatStack, type Diagnosis } from './diagnose';
-import { bindAll, closeAll, inheritListeners, type BindOptions, type Listener } from './listeners';
-import { CHECK_MS, HARD_MEMORY_MARGIN, judge, residentReader } from './memory-watch';
-import { Reaper, startTime } from './reaper';
-import { ConnectionRelay, type RelayWorkers } from './relay';
+import { PendingReplies, type ControlServer, type Reply } from './control';
+import { diagnose, type Diagnosis } from './diagnose';
+import { Forking } from './forking';
+import { HookQueue } from './hook-queue';
+import { residentReader } from './memory-watch';
+import { ActionPerformer, type ActionHost, type Stop } from './perform';
 import { LogFileOwnership } from './privileges';
-import { RespawnBackoff, SERVED_AFTER_MS } from './respawn-backoff';
-import { PerWorkerSockets } from './reuse-port';
+import { Reaper } from './reaper';
+import { Reload } from './reload';
+import { ReloadRunner, type Configuration, type InForce, type Reread } from './reload-runner';
 import { deliverSignals, type ArbiterSignal } from './signals';
-import { ExitTally, serverStats, StatsRequests } from './stats';
+import { failedToBoot, Staffing } from './staffing';
+import { ExitTally, StatsRequests } from './stats';
+import { ServerSockets, startUp } from './start-up';
 import { Succession } from './succession';
-import { watchForReload, type ReloadWatcher } from './watch';
-import { forkWorker, readOutput, setupWorkers, workerStats, type WorkerRecord } from './worker-process';
+import { DIAGNOSE_LIMIT_MS, Supervision, type TimeoutFault } from './supervision';
+import { arbiterView, currentStats, type ArbiterState } from './view';
+import { WorkerChannels } from './worker-channel';
+import { takeWorkerMessage, type WorkerMessageContext } from './worker-messages';
+import { setupWorkers, workerStats, type WorkerRecord } from './worker-process';
+import { WorkerTable } from './worker-table';
 
 /** What the loop acts on. Signal handlers, cluster events and IPC messages only enqueue these. */
 type ArbiterEvent =
@@ -43,8 +44,7 @@ type ArbiterEvent =
   | { kind: 'diagnosed'; record: WorkerRecord; silentMs: number; diagnosis: Diagnosis }
   | { kind: 'successor-exit'; pid: number; code: number | null; signal: NodeJS.Signals | null }
   /** The configuration has been read again for a reload: the settings, or why they were refused. */
-  | { kind: 'reread'; configuration: Configuration }
-  | { kind: 'reread'; error: Error }
+  | ({ kind: 'reread' } & Reread)
   /** --reload: files of the app changed. */
   | { kind: 'files-changed'; files: string[] }
   /** A hook the loop asked for has finished (or failed, for a hook whose failure stops something):
@@ -53,47 +53,10 @@ type ArbiterEvent =
   /** A request from `unicorn ctl`, answered on `reply` when it is done. */
   | { kind: 'control'; request: ControlRequest; reply: Reply };
 
-/** A reload in progress: what to go back to if the new workers do not all become ready. */
-interface Reload {
-  settings: Settings;
-  configSource: ConfigSource | undefined;
-  tls: TlsMaterial | undefined;
-  target: number;
-  generation: number;
-  /** TTIN, TTOU or WINCH came during the reload: their count stands whatever its outcome. */
-  targetSet: boolean;
-}
-
-/** What became of a hook: its failure, or a promise of it while it runs (Arbiter.queueHook). */
-type HookOutcome = Error | undefined | Promise<Error | undefined>;
-
 /** How long the loop sleeps when nothing is due; events wake it at once. */
 const IDLE_TICK_MS = 1000;
-/** --capture-output: how long a worker's exit waits for the rest of its output to be read. */
-const CAPTURE_DRAIN_MS = 500;
 /** An absence of the arbiter this long is logged. */
 const REPORTED_ABSENCE_MS = 1000;
-/** How long reading a timed-out worker's stack may take. */
-const DIAGNOSE_LIMIT_MS = 1500;
-/** After SIGABRT, how long a timed-out worker has to run its abort path before SIGKILL. Together
- *  with the diagnosis, a timed-out worker is gone within --timeout + 2 s. */
-const ABORT_GRACE_MS = 400;
-
-/** `app.js`, or `app.js and 2 more files`, relative to the working directory. */
-function describeFiles(files: string[]): string {
-  const first = path.relative(process.cwd(), files[0]!) || files[0]!;
-  return files.length === 1 ? first : `${first} and ${files.length - 1} more files`;
-}
-
-const byAge = (a: WorkerRecord, b: WorkerRecord) => a.spawnedAt - b.spawnedAt || a.id - b.id;
-
-/** The settings, and the config file's text as read when they were (workers import that text),
- *  and the TLS files' (workers serve with that). */
-export interface Configuration {
-  settings: Settings;
-  configSource: ConfigSource | undefined;
-  tls: TlsMaterial | undefined;
-}
 
 export interface ArbiterOptions {
   /** Read the configuration again, for HUP; rejects with a UnicornError when it no longer validates. */
@@ -117,52 +80,32 @@ export interface ArbiterOptions {
  * enqueue.
  */
 export class Arbiter {
-  private readonly workers = new Map<number, WorkerRecord>();
+  private readonly workers = new WorkerTable();
   /** Workers that have exited: how many, by reason, and what they served (stats). */
   private readonly exited = new ExitTally();
   private readonly events: ArbiterEvent[] = [];
-  private listeners: Listener[] = [];
-  private socketFiles: string[] = [];
+  /** The listeners, and --reuse-port's sockets of each worker. */
+  private readonly sockets: ServerSockets;
   private target: number;
-  private generation = 1;
-  private lastGeneration = 1;
-  private reload: Reload | undefined;
-  private reloadQueued = false;
-  /** Reloads begun so far: `ctl reload` waits for the outcome of the next one. */
-  private reloadsBegun = 0;
+  /** Where a reload is, and the generation of the configuration in force. */
+  private readonly reload = new Reload<InForce>();
   /** The control socket `unicorn ctl` talks to; undefined with --no-control-socket. */
   private control: ControlServer | undefined;
   /** `ctl` replies waiting for the loop to reach a state. */
   private readonly pending = new PendingReplies();
   /** `ctl status` replies waiting for the workers' counts. */
   private readonly statsRequests = new StatsRequests();
-  /** The generation and reason of the boot failure last logged (logBootError). */
-  private lastBootError: string | undefined;
-  /** --reload's file watcher. */
-  private watcher: ReloadWatcher | undefined;
-  /** HUP is reading the configuration again (and running onReload). */
-  private rereading = false;
-  /** TTIN, TTOU or WINCH came while rereading: the reload keeps their count, not the file's. */
-  private targetSetWhileRereading = false;
-  /** whenReady is due once every worker of the current configuration is ready. */
-  private readyPending = true;
+  /** Carries out the reload's decisions: reading, onReload, taking or restoring the configuration. */
+  private readonly reloads: ReloadRunner;
   /** The worker count nworkersChanged last reported. */
   private announcedTarget: number;
   private readonly startedAt = Date.now();
-  /** What hooks see of the arbiter. */
+  /** What hooks see of the arbiter, and what it reads for them and for `ctl status`. */
   private readonly view: ArbiterView;
+  private readonly state: ArbiterState;
   private readonly hooks: HookRunner;
-  private lastWorkerId = 0;
-  /** Workers whose preFork hook is running or queued: id → generation. */
-  private readonly preForking = new Map<number, number>();
-  /** The arbiter's hooks, one at a time, in the order the loop asked for them (queueHook): the
-   *  last one's end, and how many have not ended. */
-  private hookChain: Promise<void> = Promise.resolve();
-  private hooksRunning = 0;
-  /** Forks held back after failed worker starts. */
-  private readonly backoff = new RespawnBackoff();
-  /** The latest moment a worker now gone had served for SERVED_AFTER_MS (servedAt). */
-  private goneServedAt = -Infinity;
+  /** The arbiter's hooks, one at a time, in the order the loop asked for them. */
+  private readonly hookQueue: HookQueue;
   /** Boots that timed out while no worker has been ready (--boot-attempts). */
   private readonly bootAttempts = new BootAttempts();
   private stop: Stop | undefined;
@@ -179,21 +122,23 @@ export class Arbiter {
   private readonly identity: WorkerIdentity | undefined;
   /** The log files the workers open, made theirs before each fork. */
   private readonly logFiles: LogFileOwnership;
-  /** --reuse-port: each worker's own sockets. */
-  private perWorker: PerWorkerSockets | undefined;
   /** async: the spread of keep-alive connections over the workers, and when to look at it next. */
   private readonly balance = new ConnectionBalance();
   private balanceDueAt = Infinity;
-  /** sync: connections workers handed back, on their way to a free worker. */
-  private readonly relay = new ConnectionRelay(this.relayWorkers());
-  /** Workers' resident memory from /proc, for --max-worker-memory (undefined: no /proc), and when
-   *  to read it next. */
-  private readonly readResident = residentReader();
-  private memoryDueAt = Infinity;
+  /** The arbiter's end of the workers' IPC channels, and the connections relayed between them. */
+  private readonly channels: WorkerChannels;
+  /** Timeouts, recycling, the memory watch and overdue stops. */
+  private readonly supervision: Supervision;
+  /** How many workers run and which: forks, scale-down, replacing retired ones, the crash backoff. */
+  private readonly staffing: Staffing;
+  /** Forks each worker Staffing asks for, once preFork has run. */
+  private readonly forking: Forking;
+  /** What a worker's message changes (worker-messages.ts). */
+  private readonly messageContext: WorkerMessageContext;
   /** Kills the workers a killed arbiter leaves stuck (reaper.ts); undefined without one. */
   private reaper: Reaper | undefined;
   /** What signals and `ctl` requests ask for, done in one place (perform.ts). */
-  private readonly actions = new ActionPerformer(this.actionHost());
+  private readonly actions: ActionPerformer;
 
   constructor(
     private settings: Settings,
@@ -205,60 +150,89 @@ export class Arbiter {
     // Whole milliseconds, as Date.now gives: ages and durations are shown as they were.
     this.now = options.now ?? (() => Math.round(performance.now()));
     this.succession = new Succession(settings.pid, log);
+    this.sockets = new ServerSockets(this.succession);
     this.hooks = options.hooks;
+    this.hookQueue = new HookQueue(this.hooks, {
+      moot: () => this.stop !== undefined,
+      inLoop: (then) => this.enqueue({ kind: 'hook-done', then }),
+    });
     this.configSource = options.configSource;
     this.tls = options.tls;
-    this.view = this.makeView(() => this.settings);
+    // What most parts read of the arbiter; each is given these and what is its own.
+    const { workers, bootAttempts, reload, startedAt } = this;
+    const current = () => this.settings;
+    const target = () => this.target;
+    const stopping = () => this.stop !== undefined;
+    const generation = () => reload.generation;
+    const common = { now: this.now, log, settings: current, workers, target, stopping, generation, bootAttempts };
+    const listenerUrls = () => this.listenerUrls();
+    this.state = {
+      ...common,
+      startedAt,
+      listenerUrls,
+      exited: this.exited,
+      reloading: () => reload.underWay,
+      predecessorPid: () => this.succession.predecessorPid,
+      controlSocket: () => this.control?.path,
+    };
+    this.view = arbiterView(this.state, current);
     this.identity = workerIdentity(settings);
     this.logFiles = new LogFileOwnership(this.identity, log);
-  }
-
-  /** What hooks see of the arbiter, with `config` as given. */
-  private makeView(config: () => Settings): ArbiterView {
-    const arbiter = this;
-    return {
-      pid: process.pid,
-      startedAt: this.startedAt,
-      log: this.log,
-      get config() {
-        return config();
+    this.channels = new WorkerChannels({
+      ...common,
+      listeners: () => this.sockets.listeners,
+      perWorker: () => this.sockets.perWorker,
+      sharesListeners: () => this.succession.sharesListeners(),
+      onMessage: (id, message) => this.enqueue({ kind: 'message', id, message }),
+      onExit: (id, code, signal) => this.enqueue({ kind: 'exit', id, code, signal }),
+    });
+    this.supervision = new Supervision({
+      ...common,
+      absences: this.absences,
+      processes: {
+        kill: (record, signal) => record.handle.process.kill(signal),
+        running: ({ handle }) => handle.process.signalCode === null && handle.process.exitCode === null,
+        handOver: (record) => this.channels.handOver(record),
       },
-      get workerCount() {
-        return arbiter.target;
+      timedOut: (record, fault, silentMs) => this.diagnoseTimedOut(record, fault, silentMs),
+      readResident: residentReader(),
+    });
+    this.staffing = new Staffing({
+      ...common,
+      reloadStarting: () => reload.starting,
+      spawn: () => this.forking.spawn(),
+      stopWorker: (record, reason) => this.supervision.stopWorker(record, reason),
+    });
+    const { view, staffing, hookQueue, channels, logFiles, supervision, statsRequests, pending } = this;
+    const { launchCwd } = options;
+    this.forking = new Forking({
+      ...common,
+      ...{ startedAt, launchCwd, view, listenerUrls, reload, staffing, hookQueue, channels, logFiles },
+      configSource: () => this.configSource,
+      tls: () => this.tls,
+      failReload: (why) => this.reloads.fail(why),
+    });
+    this.messageContext = { ...common, supervision, statsRequests, channels };
+    this.reloads = new ReloadRunner({
+      ...common,
+      ...{ reload, pending, staffing, read: options.reloadSettings },
+      reread: (reread) => this.enqueue({ kind: 'reread', ...reread }),
+      filesChanged: (files) => this.enqueue({ kind: 'files-changed', files }),
+      inForce: () => ({ settings: this.settings, configSource: this.configSource, tls: this.tls, target: this.target }),
+      take: (configuration, count) => {
+        ({ settings: this.settings, configSource: this.configSource, tls: this.tls } = configuration);
+        if (count !== undefined) this.target = count;
       },
-      get reloading() {
-        return arbiter.reload !== undefined || arbiter.rereading;
-      },
-      get predecessorPid() {
-        return arbiter.succession.predecessorPid;
-      },
-      workers: () => [...this.workers.values()].sort(byAge).map((r) => workerStats(r, this.now())),
-      stats: () => this.stats(),
-    };
+      afterOnReload: (next, then) => hookQueue.after('onReload', [arbiterView(this.state, () => next)], then),
+    });
+    this.actions = new ActionPerformer(this.actionHost());
   }
 
   /** The listeners as clients reach them, for the log, `unicorn ctl`, hooks and the workers: https://
    *  where the workers serve TLS (as Gunicorn says it), with the settings in force (a HUP may add
    *  or drop --certfile). */
   private listenerUrls(): string[] {
-    const tls = this.settings.certfile !== undefined;
-    return this.listeners.map(({ url }) => (tls ? url.replace(/^http:/, 'https:') : url));
-  }
-
-  /** The server's state: the one place `unicorn ctl` and hooks (`arbiter.stats()`) get it from. */
-  private stats(): ServerStats {
-    const now = this.now();
-    return serverStats({
-      version: VERSION,
-      startedAt: this.startedAt,
-      state: this.stop ? 'stopping' : this.reload || this.rereading ? 'reloading' : 'serving',
-      workerCount: this.target,
-      generation: this.generation,
-      listeners: this.listenerUrls(),
-      controlSocket: this.control?.path,
-      workers: [...this.workers.values()].sort(byAge).map((r) => workerStats(r, now)),
-      exited: this.exited,
-    });
+    return this.sockets.urls(this.settings.certfile !== undefined);
   }
 
   /** Serve until stopped; resolves with the exit code. Throws if a listener cannot be bound. */
@@ -266,64 +240,37 @@ export class Arbiter {
     // Those that came while unicorn started (signals.ts) first: the loop acts on them once it runs,
     // a stop before any worker is forked.
     deliverSignals((signal) => this.enqueue({ kind: 'signal', signal }));
-    this.log.info({ version: VERSION, node: process.version }, `Starting unicorn ${VERSION}`);
-    const inherited = inheritListeners(process.env);
-    // systemd's, unless an arbiter handed them down (its environment no longer names them).
-    const activated = inherited ? undefined : activatedListeners(process.env);
-    this.succession.begin(inherited?.predecessor);
-    try {
-      await this.hooks.run('onStarting', this.view);
-    } catch (err) {
-      this.succession.end();
-      throw err;
-    }
-    try {
-      this.control = await ControlServer.start({
-        setting: this.settings.controlSocket,
-        predecessor: this.succession.predecessorPid,
-        log: this.log,
-        onRequest: (request, reply) => this.enqueue({ kind: 'control', request, reply }),
-      });
-      this.listeners = inherited?.listeners ?? activated ?? (await bindAll(this.settings.bind, this.settings.backlog, this.bindOptions()));
-    } catch (err) {
-      // What onStarting set up (a plugin's own server) is undone as at any exit.
-      await this.hooks.run('onExit', this.view);
-      this.succession.end();
-      throw err;
-    }
-    // systemd's socket files are systemd's to remove.
-    this.socketFiles = this.listeners.flatMap(({ address, systemd }) => (address.kind === 'unix' && !systemd ? [address.path] : []));
-    process.once('exit', () => this.removeSocketFiles());
-    const urls = this.listenerUrls();
-    for (const [i, { systemd }] of this.listeners.entries()) {
-      const how = inherited ? `inherited from pid ${this.succession.predecessorPid}` : systemd ? 'inherited from systemd' : String(process.pid);
-      this.log.info({ address: urls[i], inherited: Boolean(inherited || systemd) }, `Listening at: ${urls[i]} (${how})`);
-    }
-    this.perWorker = new PerWorkerSockets(this.listeners, this.log);
-    this.logOsSetup(activated !== undefined);
-    this.log.info({ workerClass: this.settings.workerClass }, `Using worker: ${this.settings.workerClass}`);
-    this.warnOfConnectionCap(this.settings);
+    this.control = await startUp({
+      settings: this.settings,
+      log: this.log,
+      hooks: this.hooks,
+      view: this.view,
+      succession: this.succession,
+      sockets: this.sockets,
+      identity: this.identity,
+      onRequest: (request, reply) => this.enqueue({ kind: 'control', request, reply }),
+    });
     setupWorkers();
     this.reaper = Reaper.start(this.log);
-    if (this.settings.reload) this.watchFiles();
+    if (this.settings.reload) this.reloads.watch(this.settings, [...this.sockets.files, ...(this.control ? [this.control.path] : [])]);
 
     for (;;) {
       this.handleEvents();
-      this.answerStats();
+      this.actions.answerStats();
       this.succession.watchPredecessor();
-      this.watchMemory();
+      this.supervision.watchMemory();
       if (this.stop) {
-        this.murderOverdueWorkers();
+        this.supervision.killOverdueStops();
         if (this.workers.size === 0) break;
       } else {
-        this.murderStaleWorkers();
-        this.recycleWorkers();
+        this.supervision.abortSilentWorkers();
+        this.supervision.recycleWorkers();
         // After what may change the target (a reload failed by a timeout), before forking for it.
         this.announceTarget();
         this.manageWorkers();
-        this.perWorker?.trim(this.target);
+        this.sockets.perWorker?.trim(this.target);
         this.balanceConnections();
-        this.murderOverdueWorkers();
+        this.supervision.killOverdueStops();
         this.announceReady();
         this.pending.check();
       }
@@ -338,7 +285,7 @@ export class Arbiter {
     // deadline: then it does not wait for them.
     const waitMs = timerMs(Math.max(0, this.stop.deadline - this.now()));
     const deadline = new Promise<void>((resolve) => setTimeout(resolve, waitMs).unref());
-    await Promise.race([this.hookChain, deadline]);
+    await Promise.race([this.hookQueue.drained(), deadline]);
     await this.hooks.run('onExit', this.view);
     this.succession.end();
     return this.stop.exitCode;
@@ -348,22 +295,22 @@ export class Arbiter {
     for (let event = this.events.shift(); event; event = this.events.shift()) {
       switch (event.kind) {
         case 'signal':
-          this.handleSignal(event.signal);
+          this.actions.onSignal(event.signal);
           break;
         case 'exit':
-          this.reapWorker(event.id, event.code, event.signal);
+          this.onWorkerExit(event.id, event.code, event.signal);
           break;
         case 'reread':
-          this.startReload(event);
+          this.reloads.start(event);
           break;
         case 'files-changed':
-          if (this.stop) break;
-          this.log.info({ files: event.files }, `Reloading: ${describeFiles(event.files)} changed (--reload)`);
-          this.beginReload();
+          this.reloads.onFilesChanged(event.files);
           break;
-        case 'message':
-          this.handleMessage(event.id, event.message);
+        case 'message': {
+          const record = this.workers.get(event.id);
+          if (record) takeWorkerMessage(record, event.message, this.messageContext);
           break;
+        }
         case 'diagnosed':
           this.abortTimedOut(event.record, event.silentMs, event.diagnosis);
           break;
@@ -374,87 +321,31 @@ export class Arbiter {
           event.then();
           break;
         case 'control':
-          this.handleControl(event.request, event.reply);
+          this.actions.onRequest(event.request, event.reply);
           break;
       }
     }
-  }
-
-  private handleSignal(signal: ArbiterSignal): void {
-    this.actions.onSignal(signal);
   }
 
   /** A count set by a signal or a request during a reload, or the re-read for one, stands whatever
    *  its outcome. */
   private setTarget(count: number): void {
     this.target = count;
-    if (this.reload) this.reload.targetSet = true;
-    else if (this.rereading) this.targetSetWhileRereading = true;
+    this.reload.targetSet();
   }
 
-  private handleMessage(id: number, message: ToArbiter): void {
-    const record = this.workers.get(id);
-    if (!record) return;
-    switch (message.type) {
-      case 'unicorn:ready':
-        if (record.state !== 'booting') return;
-        record.state = 'ready';
-        record.everReady = true;
-        this.bootAttempts.ready();
-        record.readyAt = record.lastBeat = this.now();
-        this.log.info({ workerId: id, workerPid: record.pid }, `Worker (pid:${record.pid}) ready`);
-        if (record.retireRequested) this.retireServed(record);
-        this.relay.ready(id);
-        break;
-      case 'unicorn:heartbeat':
-        record.lastBeat = this.now();
-        this.takeCounts(record, message);
-        if (message.published) record.published = { ...record.published, ...message.published };
-        break;
-      case 'unicorn:boot-failed':
-        record.bootError = { message: message.message, code: message.code };
-        break;
-      case 'unicorn:boot-step':
-        record.bootStep = message.step;
-        break;
-      case 'unicorn:report':
-        this.takeCounts(record, message);
-        this.statsRequests.answered(id, message.seq);
-        break;
-      case 'unicorn:over-memory':
-        record.rss = message.rss;
-        this.replaceOverMemory(record, message.heap);
-        break;
-      case 'unicorn:retire':
-        record.requests = message.requests;
-        // A worker that accepts on its first listener before the others may ask while booting.
-        if (record.state === 'booting') record.retireRequested = true;
-        else this.retireServed(record);
-        break;
-    }
-  }
-
-  private takeCounts(record: WorkerRecord, counts: WorkerCounts): void {
-    record.requests = counts.requests;
-    record.inFlight = counts.inFlight;
-    record.connections = counts.connections;
-    record.rss = counts.rss;
-    record.accessLogDropped = counts.accessLogDropped;
-    record.countsAt = this.now();
-  }
-
-  private reapWorker(id: number, code: number | null, signal: NodeJS.Signals | null): void {
+  /** Worker `id` has exited: it leaves the table; it is counted, its replacement is decided (Staffing), childExit runs. */
+  private onWorkerExit(id: number, code: number | null, signal: NodeJS.Signals | null): void {
     const record = this.workers.get(id);
     if (!record) return;
     this.workers.delete(id);
     this.statsRequests.answered(id);
     // Its own socket (--reuse-port) waits for its replacement; a stop keeps none beyond the first.
-    this.perWorker?.release(id, this.stop ? 1 : this.target);
-    const bootFailed = !record.everReady && (code === ExitCode.APP_LOAD_ERROR || code === ExitCode.WORKER_BOOT_ERROR);
-    const reason: ExitReason = record.stopReason ?? (bootFailed ? 'boot-failed' : 'crash');
+    this.sockets.perWorker?.release(id, this.stop ? 1 : this.target);
+    const reason: ExitReason = record.stopReason ?? (failedToBoot(record, code) ? 'boot-failed' : 'crash');
     // A new worker of a reload that fails (now, or already: its generation was rolled back) is not
     // replaced: the old ones serve on.
-    const failedReload = (this.reload !== undefined && record.generation === this.generation) || record.generation > this.generation;
+    const failedReload = this.reload.isStarting(record.generation) || this.reload.rolledBack(record.generation);
     const notReplaced = this.stop !== undefined || failedReload || reason === 'scale-down' || reason === 'shutdown';
     this.exited.add(reason, record.requests, !notReplaced, record.accessLogDropped);
     if (!record.everReady && (reason === 'boot-failed' || reason === 'boot-timeout' || reason === 'crash')) {
@@ -462,637 +353,48 @@ export class Arbiter {
       const why = record.bootError?.message ?? (signal ? `it was killed by signal ${signal}` : `it exited with code ${code}`);
       this.pending.failSettling(`worker ${id} (pid ${record.pid}) failed to boot: ${why}`);
     }
-    const served = this.servedAt(record);
-    if (served !== undefined) this.goneServedAt = Math.max(this.goneServedAt, served);
-    this.reapRecord(record, code, signal, bootFailed);
-    void this.queueHook('childExit', [this.view, workerStats(record, this.now(), { code, signal, reason })]);
+    const outcome = this.staffing.judgeExit(record, code, signal, this.stop !== undefined, this.reload.isStarting(record.generation));
+    if (outcome?.kind === 'reload-failed') this.reloads.fail(outcome.why, outcome.detail);
+    else if (outcome?.kind === 'unservable' && !this.stop) this.beginStop(true, outcome.exitCode);
+    void this.hookQueue.queue('childExit', [this.view, workerStats(record, this.now(), { code, signal, reason })]);
   }
 
-  private reapRecord(record: WorkerRecord, code: number | null, signal: NodeJS.Signals | null, bootFailed: boolean): void {
-    const id = record.id;
-    if (record.bootError) this.logBootError(record, record.bootError);
-    const how = signal ? `was killed by signal ${signal}` : `exited with code ${code}`;
-    const fields = { workerId: id, workerPid: record.pid, code, signal };
-    if (this.reload && record.generation === this.generation) {
-      this.log.error(fields, `New worker (pid:${record.pid}) ${how} before the reload completed`);
-      this.failReload(`worker (pid:${record.pid}) ${how}`, record.bootError?.message);
-      return;
-    }
-    if (record.fault === 'timeout' || (record.state === 'stopping' && !record.fault)) {
-      this.log.info(fields, `Worker (pid:${record.pid}) ${how}`);
-      return;
-    }
-    if (bootFailed) {
-      const what = code === ExitCode.APP_LOAD_ERROR ? 'App failed to load' : 'Worker failed to boot';
-      const serving = [...this.workers.values()].filter((r) => r.state === 'ready' || r.state === 'retiring').length;
-      if (serving === 0) {
-        // Respawning would fail the same way, with nothing served meanwhile.
-        this.log.error(fields, `${what} in worker (pid:${record.pid}); stopping`);
-        if (!this.stop) this.beginStop(true, code as ExitCode);
-        return;
-      }
-      // Workers that loaded the app earlier serve on (after a failed reload, the code on disk may no
-      // longer load): a bad deploy does not take them down. Replacements are retried with backoff.
-      this.log.error(fields, `${what} in a new worker (pid:${record.pid}); ${serving} workers that loaded it earlier serve on`);
-      if (!this.stop) this.backOffAfterFailedStart(code === ExitCode.APP_LOAD_ERROR ? 'failed to load the app' : 'failed to boot');
-      return;
-    }
-    this.log.error(fields, `Worker (pid:${record.pid}) ${how}`);
-    // One that had served is replaced at once (respawn-backoff.ts).
-    if (this.stop || this.servedAt(record) !== undefined) return;
-    const { workerBootTimeout } = this.settings;
-    const why =
-      record.fault === 'boot-timeout'
-        ? `did not boot within --worker-boot-timeout ${formatDuration(workerBootTimeout)}`
-        : record.readyAt === undefined
-          ? `${how} while booting`
-          : `${how} ${formatDuration(this.now() - record.readyAt)} after it was ready`;
-    this.backOffAfterFailedStart(why);
-  }
-
-  /** When `record` had served for SERVED_AFTER_MS (ready that long, to this moment), if it has. */
-  private servedAt(record: WorkerRecord): number | undefined {
-    if (record.readyAt === undefined) return undefined;
-    const at = record.readyAt + SERVED_AFTER_MS;
-    return at <= this.now() ? at : undefined;
-  }
-
-  /**
-   * Why a worker could not boot, once: the workers of a start or a reload that all fail on the same
-   * broken file would otherwise each log it. The same reason is logged again for a later start of
-   * workers (another reload, a respawn after the backoff).
-   */
-  private logBootError(record: WorkerRecord, error: { message: string; code?: string }): void {
-    const key = `${record.generation}\0${error.message}`;
-    const fields = { workerId: record.id, workerPid: record.pid, code: error.code };
-    if (this.lastBootError === key) {
-      this.log.debug(fields, `Worker (pid:${record.pid}) failed to boot the same way: ${error.message}`);
-      return;
-    }
-    this.lastBootError = key;
-    this.log.error(fields, error.message);
-  }
-
-  /** A worker start failed (`why`, said of the worker): its replacement waits, longer for each
-   *  failed start in a row since a worker last served (respawn-backoff.ts). */
-  private backOffAfterFailedStart(why: string): void {
-    let servedAt = this.goneServedAt;
-    for (const record of this.workers.values()) servedAt = Math.max(servedAt, this.servedAt(record) ?? -Infinity);
-    const { streak, delayMs } = this.backoff.failed(this.now(), servedAt);
-    if (streak > 1) {
-      this.log.warn({ failedStarts: streak, delayMs }, `${streak} worker starts failed in a row (the last ${why}); next respawn in ${formatDuration(delayMs)}`);
-    }
-  }
-
-  /** Fork workers up to the target, once any respawn delay has passed; finish a reload once its
-   *  workers are all ready; stop workers beyond the target and retiring ones now replaced. */
+  /** Fork workers up to the target, stop those beyond it and retiring ones now replaced (Staffing);
+   *  finish a reload once its workers are all ready. */
   private manageWorkers(): void {
-    const counted = () => [...this.workers.values()].filter((r) => this.counts(r));
-    // A failed fork or preFork holds one back, which ends this. With the boot attempts used up, the
-    // server stops once the last one's stack is read (abortTimedOut).
-    const mayFork = () => !this.bootAttempts.exhausted(this.settings.bootAttempts);
-    const wanted = () => counted().length + this.forking(this.generation) + this.backoff.held(this.now()) < this.target;
-    while (mayFork() && wanted()) this.spawnWorker();
-    const current = counted();
-    const ready = current.filter((r) => r.state === 'ready');
-    if (this.reload) {
-      if (ready.length >= this.target && ready.length === current.length) this.completeReload();
-      return;
-    }
-    for (const record of current.sort(byAge).slice(0, Math.max(0, current.length - this.target))) this.stopWorker(record, 'scale-down');
-    // A retiring worker is stopped once the workers that count can serve without it.
-    const retiring = [...this.workers.values()].filter((r) => r.state === 'retiring').sort(byAge);
-    const surplus = Math.min(retiring.length, ready.length + retiring.length - this.target);
-    for (const record of retiring.slice(0, Math.max(0, surplus))) this.stopWorker(record, record.stopReason ?? 'max-requests');
-  }
-
-  /** Workers that make up the target count: of the current configuration, booting or serving. */
-  private counts(record: WorkerRecord): boolean {
-    return record.generation === this.generation && (record.state === 'booting' || record.state === 'ready');
-  }
-
-  /** Gracefully stop one worker while others serve on: it finishes its requests and exits. */
-  private stopWorker(record: WorkerRecord, reason: ExitReason): void {
-    const booting = record.state === 'booting';
-    record.state = 'stopping';
-    record.stopReason = reason;
-    const lastOnSocket = this.handOver(record);
-    // A worker still booting serves nothing yet; if its load hangs it cannot act on the message.
-    // One given the last copies of its sockets finishes booting to serve what is queued there.
-    const grace = booting && !lastOnSocket ? Math.min(QUICK_STOP_GRACE_MS, this.settings.gracefulTimeout) : this.settings.gracefulTimeout;
-    record.killAt = this.now() + grace;
-  }
-
-  /**
-   * Tell a stopping worker to finish what it has while others serve on. Its own sockets
-   * (--reuse-port) leave the port now when no other worker accepts on them and fewer are needed
-   * (PerWorkerSockets.withdraw): it gets a last copy of each, the arbiter closes its own, and the
-   * worker accepts what is queued on them before it closes them. Says whether it did so.
-   */
-  private handOver(record: WorkerRecord): boolean {
-    const accepting = (id: number) => this.workers.has(id) && this.workers.get(id)!.state !== 'stopping';
-    const keep = this.stop ? 0 : this.target;
-    const withdrawn = this.perWorker?.withdraw(record.id, keep, accepting, this.succession.sharesListeners());
-    for (const [index, handle] of withdrawn ?? []) {
-      const message: ToWorker = { type: 'unicorn:listener', index, address: this.listeners[index]!.url };
-      this.send(record, message, handle, () => this.perWorker!.handedOver(record.id, handle));
-    }
-    this.send(record, { type: 'unicorn:hand-over', lastOnSocket: withdrawn !== undefined });
-    return withdrawn !== undefined;
-  }
-
-  /** Workers of `generation` waiting for their preFork hook. */
-  private forking(generation: number): number {
-    let count = 0;
-    for (const g of this.preForking.values()) if (g === generation) count++;
-    return count;
-  }
-
-  /** Fork one worker once preFork has run. A worker no longer wanted by then (a stop, a reload
-   *  that failed or replaced its configuration, fewer workers) is not forked. */
-  private spawnWorker(): void {
-    const id = ++this.lastWorkerId;
-    const generation = this.generation;
-    const unborn: WorkerStats = { id, pid: 0, generation, state: 'booting', startedAt: Date.now(), age: 0, requests: 0, inFlight: 0, connections: 0, rss: 0, accessLogDropped: 0, heartbeatAge: 0, published: {} };
-    this.preForking.set(id, generation);
-    this.afterHook('preFork', [this.view, unborn], (err) => {
-      this.preForking.delete(id);
-      if (err) {
-        this.log.error({ err, workerId: id }, `Not forking worker ${id}: ${err.message}`);
-        // A reload whose workers cannot be forked would wait for good.
-        if (this.reload && generation === this.generation) this.failReload(`preFork refused worker ${id}: ${err.message}`);
-        else this.backOffAfterFailedStart('was refused by preFork');
-        return;
-      }
-      const wanted = [...this.workers.values()].filter((r) => this.counts(r)).length + this.forking(generation);
-      if (this.stop || generation !== this.generation || wanted >= this.target) return;
-      if (!this.forkWorker(id)) this.backoff.forkFailed(this.now());
-    });
-  }
-
-  /** Start worker `id`'s process; undefined when it could not even be started (out of pids or fds). */
-  private forkWorker(id: number): WorkerRecord | undefined {
-    const cannotFork = (err: Error) => this.log.error({ err, workerId: id }, `Cannot fork a worker: ${err.message}`);
-    // After preFork: the boot timeout counts the worker's own time only.
-    const now = this.now();
-    const fork = {
-      id,
-      generation: this.generation,
-      listeners: this.listenerUrls(),
-      now,
-      arbiterStartedAt: this.startedAt,
-      launchCwd: this.options.launchCwd,
-      configSource: this.configSource,
-      bootAttempt: this.bootAttempts.next(),
-    };
-    this.logFiles.prepare(this.settings);
-    const record = forkWorker(this.settings, fork, cannotFork);
-    if (!record) return undefined;
-    const { handle, pid } = record;
-    record.startTime = startTime(pid);
-    this.workers.set(id, record);
-    const captured = pipesStderr(this.settings) ? readOutput(record, this.log, this.settings.captureOutput) : undefined;
-    handle.on('message', (message: unknown, connection: unknown) => this.onWorkerMessage(record, message, connection));
-    // A send to a worker that has just died fails; its exit event tells the rest.
-    handle.on('error', (err) => this.log.debug({ err, workerId: id }, 'IPC error'));
-    handle.on('exit', (code, signal) => {
-      let reaped = false;
-      const reap = () => {
-        if (reaped) return;
-        reaped = true;
-        this.enqueue({ kind: 'exit', id, code, signal: signal as NodeJS.Signals | null });
-      };
-      if (!captured) return reap();
-      // What the worker wrote as it exited may still be in the pipes: log it before its exit (and
-      // before the arbiter's own, at a stop). A process the worker started may hold them open, so
-      // the exit is not kept waiting long.
-      const timer = setTimeout(reap, CAPTURE_DRAIN_MS);
-      void captured.then(() => {
-        clearTimeout(timer);
-        reap();
-      });
-    });
-    // Over IPC, not in the boot environment: a CA bundle can outgrow an environment string.
-    if (this.tls) this.send(record, { type: 'unicorn:tls', material: this.tls });
-    this.log.info({ workerId: id, workerPid: pid, generation: this.generation }, `Booting worker with pid: ${pid}`);
-    return record;
-  }
-
-  // --- Sockets and privileges from the operating system (docs/os.md) ------------------------------
-
-  /** How --bind is bound: unix socket files under --umask and given to the workers' user. */
-  private bindOptions(): BindOptions {
-    const { umask, reusePort } = this.settings;
-    const owner = this.identity && { uid: this.identity.uid, gid: this.identity.gid, label: this.identity.label };
-    return { umask, owner, reusePort, log: this.log };
-  }
-
-  /** The open-file limit caps the workers' --worker-connections (descriptors.ts): said at start, and
-   *  again for a reload that changes them. */
-  private warnOfConnectionCap(settings: Settings): void {
-    const warning = connectionCapWarning(settings, openFileLimit());
-    if (warning) this.log.warn({ workerConnections: settings.workerConnections }, warning);
-  }
-
-  /** Once the listeners are open: what the operating system's part in them and the workers is. */
-  private logOsSetup(activated: boolean): void {
-    const unused = activated ? describeUnusedBind(this.settings.bind, this.listeners) : undefined;
-    if (unused) this.log.info(unused);
-    if (this.settings.reusePort && !this.perWorker?.active) {
-      this.log.warn('--reuse-port has no effect: every worker shares every listener (unix: and fd:// addresses, sockets systemd passed, and sockets a USR2 re-exec handed down without it)');
-    } else if (this.perWorker?.active) {
-      this.log.info('Each worker accepts on a socket of its own at every TCP address (--reuse-port)');
-    }
-    if (this.identity) this.log.info({ uid: this.identity.uid, gid: this.identity.gid }, `Workers run as ${this.identity.label}`);
-  }
-
-  // --- Hooks -------------------------------------------------------------------------------------
-
-  /**
-   * Run an arbiter hook after the ones asked for before it, beside the loop: the loop goes on
-   * (signals, heartbeats, exits) while a hook takes its time. With no hook still running, it runs at
-   * once, and a hook that returns no promise is done before the loop takes its next step, as in
-   * Gunicorn. Gives the failure of a hook whose failure stops something (a logged hook's failure has
-   * been logged), or a promise of it while the hook runs.
-   */
-  private queueHook<N extends HookName>(hook: N, args: HookArgs<N>, moot = () => false): HookOutcome {
-    if (!this.hooks.has(hook)) return undefined;
-    const run = () => (moot() ? undefined : this.hooks.run(hook, ...args));
-    if (this.hooksRunning > 0) return this.trackHook(this.hookChain.then(run));
-    try {
-      const pending = run();
-      return pending && this.trackHook(pending);
-    } catch (err) {
-      return err as Error;
-    }
-  }
-
-  private trackHook(pending: Promise<void>): Promise<Error | undefined> {
-    const done = pending.then(
-      () => undefined,
-      (err: Error) => err,
-    );
-    this.hooksRunning++;
-    this.hookChain = done.then(() => {
-      this.hooksRunning--;
-    });
-    return done;
-  }
-
-  /** `then` once `hook` has run (at once when no plugin has it, or it finished at once), with its
-   *  failure; later, in the loop, as an event. A hook whose turn comes once the arbiter is stopping
-   *  is skipped: what it would decide is moot. */
-  private afterHook<N extends HookName>(hook: N, args: HookArgs<N>, then: (err?: Error) => void): void {
-    const outcome = this.queueHook(hook, args, () => this.stop !== undefined);
-    if (outcome instanceof Promise) void outcome.then((err) => this.enqueue({ kind: 'hook-done', then: () => then(err) }));
-    else then(outcome);
-  }
-
-  private onWorkerMessage(record: WorkerRecord, message: unknown, connection: unknown): void {
-    if (!isMessage(message)) return;
-    const msg = message as ToArbiter;
-    // Services, not changes of state: done at once.
-    switch (msg.type) {
-      case 'unicorn:need-listener':
-        // A worker being stopped accepts no more.
-        if (!this.stop && record.state !== 'stopping' && this.listeners[msg.index]) this.sendListener(record, msg.index);
-        return;
-      case 'unicorn:hand-back':
-        if (connection) this.relay.handedBack(record.id, connection as ConnectionHandle);
-        return;
-      case 'unicorn:free':
-        this.relay.free(record.id, msg.stopping);
-        return;
-    }
-    this.enqueue({ kind: 'message', id: record.id, message: msg });
-  }
-
-  /** The workers as the relay sees them: those serving, by id and worker class. */
-  private relayWorkers(): RelayWorkers {
-    const serving = (record: WorkerRecord | undefined) => record !== undefined && (record.state === 'ready' || record.state === 'retiring');
-    const servingSync = (record: WorkerRecord | undefined) => serving(record) && record!.sync;
-    return {
-      servingSync: () => [...this.workers.values()].filter(servingSync).map((r) => r.id),
-      isServingSync: (id) => servingSync(this.workers.get(id)),
-      // Not one being replaced (retiring): it would be stopping soon.
-      servingAsync: () => [...this.workers.values()].filter((r) => !r.sync && r.state === 'ready').map((r) => r.id),
-      stopping: () => this.stop !== undefined,
-      pass: (id, connection) => {
-        const record = this.workers.get(id);
-        if (!record?.handle.isConnected()) return false;
-        // The arbiter's copy is closed once the message carrying it is written.
-        record.handle.send({ type: 'unicorn:connection' } satisfies ToWorker, connection as never, () => connection.close());
-        return true;
-      },
-      noConnection: (id) => {
-        const record = this.workers.get(id);
-        if (record) this.send(record, { type: 'unicorn:no-connection' });
-      },
-      tellHolding: (id) => {
-        const record = this.workers.get(id);
-        if (record) this.send(record, { type: 'unicorn:holding' });
-      },
-    };
-  }
-
-  private sendListener(record: WorkerRecord, index: number): void {
-    const listener = this.listeners[index]!;
-    const counts = (id: number) => this.workers.has(id) && this.counts(this.workers.get(id)!);
-    const handle = this.perWorker?.handleFor(index, record.id, counts) ?? listener.handle;
-    // A raw handle ('net.Native' to child_process): the worker listens on it itself (worker/accept.ts).
-    this.send(record, { type: 'unicorn:listener', index, address: listener.url }, handle);
-  }
-
-  /** `sent`: once the message (and its handle) is in the channel, or will never be. */
-  private send(record: WorkerRecord, message: ToWorker, handle?: unknown, sent?: () => void): void {
-    if (record.handle.isConnected()) record.handle.send(message, handle as never, sent && (() => sent()));
-    else sent?.();
+    if (this.staffing.manage()) this.reloads.complete();
   }
 
   // --- Supervision -------------------------------------------------------------------------------
 
-  /** Workers silent past --timeout, or still booting past --worker-boot-timeout, are killed. */
-  private murderStaleWorkers(): void {
-    const now = this.now();
-    let oldest = now;
-    for (const record of this.workers.values()) {
-      const watch = this.watchedFor(record);
-      if (!watch) continue;
-      oldest = Math.min(oldest, watch.since);
-      const silentMs = this.absences.present(watch.since, now);
-      if (silentMs > watch.limit) this.timeOut(record, watch.fault, silentMs);
-    }
-    this.absences.forget(oldest);
-  }
-
-  /** What a worker is watched for, if anything: its boot, or its heartbeats; since when, and the limit. */
-  private watchedFor(record: WorkerRecord): { fault: 'timeout' | 'boot-timeout'; since: number; limit: number } | undefined {
-    const { timeout, workerBootTimeout } = this.settings;
-    if (record.state === 'booting' && workerBootTimeout > 0) return { fault: 'boot-timeout', since: record.spawnedAt, limit: workerBootTimeout };
-    if ((record.state === 'ready' || record.state === 'retiring') && timeout > 0) return { fault: 'timeout', since: record.lastBeat, limit: timeout };
-    return undefined;
-  }
-
-  /** Read what the worker is stuck on (in the background: the loop goes on), then abort it.
-   *  `silentMs`: how long the arbiter heard nothing from it, its own absences not counted. */
-  private timeOut(record: WorkerRecord, fault: 'timeout' | 'boot-timeout', silentMs: number): void {
-    const now = this.now();
-    record.state = 'stopping';
-    record.fault = fault;
-    record.stopReason = fault;
-    record.killAt = now + DIAGNOSE_LIMIT_MS + ABORT_GRACE_MS;
-    if (fault === 'boot-timeout') this.bootAttempts.timeOut(record.bootAttempt);
+  /** A worker timed out (Supervision.abortSilentWorkers): read what it is stuck on in the background
+   *  (the loop goes on), then abort it; a reload whose new worker it is fails. */
+  private diagnoseTimedOut(record: WorkerRecord, fault: TimeoutFault, silentMs: number): void {
     void diagnose(record.pid, DIAGNOSE_LIMIT_MS).then((diagnosis) => this.enqueue({ kind: 'diagnosed', record, silentMs, diagnosis }));
-    if (this.reload && record.generation === this.generation) {
+    if (this.reload.isStarting(record.generation)) {
       const what = fault === 'boot-timeout' ? 'did not boot within --worker-boot-timeout' : 'went silent past --timeout';
-      this.failReload(`worker (pid:${record.pid}) ${what}`);
+      this.reloads.fail(`worker (pid:${record.pid}) ${what}`);
     }
   }
 
+  /** A timed-out worker's stack has been read: it is aborted (Supervision.abortTimedOut), and a boot
+   *  timeout that used up --boot-attempts stops the server. */
   private abortTimedOut(record: WorkerRecord, silentMs: number, diagnosis: Diagnosis): void {
-    const boot = record.fault === 'boot-timeout';
-    const limit = boot ? `--worker-boot-timeout ${formatDuration(this.settings.workerBootTimeout)}` : `--timeout ${formatDuration(this.settings.timeout)}`;
-    const step = boot ? record.bootStep : undefined;
-    this.log.error(
-      { workerId: record.id, workerPid: record.pid, silentMs, stack: formatStack(diagnosis.frames), inFlight: diagnosis.inFlight },
-      describeTimeout(record.pid, boot, silentMs, limit, diagnosis, step),
-    );
-    if (this.workers.has(record.id)) {
-      // The abort path runs if the worker's loop can still run it; SIGKILL follows either way.
-      record.handle.process.kill('SIGABRT');
-      record.killAt = Math.min(record.killAt, this.now() + ABORT_GRACE_MS);
-    }
-    if (boot && !this.stop && this.bootAttempts.exhausted(this.settings.bootAttempts)) {
-      const err = this.bootAttempts.giveUp(this.settings.app, process.cwd(), this.settings, describeWait(diagnosis, step));
-      this.log.error({ workerId: record.id, workerPid: record.pid, code: err.code }, `${err.message}; stopping`);
-      // Quickly: no worker serves anything yet, and one stuck in its boot would not act on TERM.
-      this.beginStop(false, err.exitCode);
-    }
+    const giveUp = this.supervision.abortTimedOut(record, silentMs, diagnosis, this.stop !== undefined);
+    // Quickly: no worker serves anything yet, and one stuck in its boot would not act on TERM.
+    if (giveUp) this.beginStop(false, giveUp.exitCode);
   }
 
-  /**
-   * async with keep-alive: a worker holding clearly more than its share of the connections is told
-   * to shed the excess (balance.ts), while every worker is ready and no reload is under way (the
-   * connections of workers booting or stopping are about to move anyway). Not with --reuse-port:
-   * there the kernel spreads connections by their addresses, and a worker's paused socket would
-   * hold the reconnections it hashes to it.
-   */
+  /** async with keep-alive: a worker holding clearly more than its share of the connections sheds the excess. */
   private balanceConnections(): void {
-    const { workerClass, keepAlive } = this.settings;
-    const workers = [...this.workers.values()];
-    const settled = !this.reload && !this.rereading && workers.every((r) => r.state === 'ready');
-    const balancing = workerClass === 'async' && keepAlive > 0 && !this.perWorker?.active && settled;
-    const step = this.balance.step(this.now(), balancing ? workers : undefined);
-    this.balanceDueAt = step.dueAt;
-    for (const id of step.ask) this.send(this.workers.get(id)!, { type: 'unicorn:report', seq: 0 });
-    const total = workers.reduce((sum, r) => sum + r.connections, 0);
-    for (const { id, keep } of step.shed) {
-      const record = this.workers.get(id)!;
-      this.log.info(
-        { workerId: id, workerPid: record.pid, connections: record.connections, keep },
-        `Worker (pid:${record.pid}) holds ${record.connections} of ${total} keep-alive connections; it closes ${record.connections - keep} after their next responses, for the other workers to take`,
-      );
-      this.send(record, { type: 'unicorn:shed', keep });
-    }
+    const { balance, settings, workers, log } = this;
+    const perWorkerSockets = this.sockets.perWorker?.active ?? false;
+    const send = (record: WorkerRecord, message: ToWorker) => this.channels.send(record, message);
+    const reloading = this.reload.underWay;
+    this.balanceDueAt = balanceConnections({ balance, now: this.now(), settings, workers, perWorkerSockets, reloading, send, log });
   }
 
-  /** Workers past --max-worker-memory or --max-worker-lifetime are replaced. */
-  private recycleWorkers(): void {
-    const { maxWorkerMemory, maxWorkerLifetime } = this.settings;
-    const now = this.now();
-    for (const record of this.workers.values()) {
-      if (record.state !== 'ready') continue;
-      if (maxWorkerMemory > 0 && record.rss > maxWorkerMemory) {
-        this.retire(record, 'max-memory', `uses ${formatSize(record.rss)} of memory, over --max-worker-memory ${formatSize(maxWorkerMemory)}`);
-      } else if (now >= record.retireAt) {
-        this.retire(record, 'max-lifetime', `has run for ${formatDuration(now - record.spawnedAt)} (--max-worker-lifetime ${formatDuration(maxWorkerLifetime)})`);
-      }
-    }
-  }
-
-  /**
-   * --max-worker-memory, every CHECK_MS, from /proc (memory-watch.ts): a worker past it stops
-   * accepting and is replaced at once; one that grows by HARD_MEMORY_MARGIN of the limit more (a
-   * leak that goes on, or one in a loop that never lets the worker act) is killed. A booting worker
-   * is left to --worker-boot-timeout and the heartbeat's figure (recycleWorkers).
-   */
-  private watchMemory(): void {
-    const limit = this.settings.maxWorkerMemory;
-    const read = this.readResident;
-    if (limit === 0 || !read) {
-      this.memoryDueAt = Infinity;
-      return;
-    }
-    const now = this.now();
-    // Infinity: not watched until now (a reload may set the limit).
-    if (this.memoryDueAt !== Infinity && now < this.memoryDueAt) return;
-    this.memoryDueAt = now + CHECK_MS;
-    for (const record of this.workers.values()) {
-      if (record.state === 'booting') continue;
-      const verdict = judge(record, read(record.pid), limit);
-      if (verdict?.kind === 'over') {
-        record.rss = verdict.rss;
-        this.replaceOverMemory(record, undefined);
-      } else if (verdict?.kind === 'kill') {
-        const why = `it uses ${formatSize(verdict.rss)} of memory, ${HARD_MEMORY_MARGIN} × --max-worker-memory ${formatSize(limit)} more than at ${formatSize(verdict.passedAt)}`;
-        this.log.error({ workerId: record.id, workerPid: record.pid, rss: verdict.rss }, `Killing worker (pid: ${record.pid}): ${why}, when it passed the limit and was told to stop`);
-        record.state = 'stopping';
-        record.stopReason ??= 'max-memory';
-        // Judged no more: it is being killed.
-        record.overMemoryAt = Infinity;
-        record.handle.process.kill('SIGKILL');
-      }
-    }
-  }
-
-  /** The worker passed a memory limit: it stops accepting now, and its replacement starts now. */
-  private replaceOverMemory(record: WorkerRecord, heap: { used: number; limit: number } | undefined): void {
-    const why = heap
-      ? `has ${formatSize(heap.used)} of its ${formatSize(heap.limit)} heap in use after a full GC`
-      : `uses ${formatSize(record.rss)} of memory, over --max-worker-memory ${formatSize(this.settings.maxWorkerMemory)}`;
-    this.retire(record, 'max-memory', why);
-    if (record.state === 'retiring') this.stopWorker(record, record.stopReason ?? 'max-memory');
-  }
-
-  /** The worker asked to be replaced: it has served --max-requests. */
-  private retireServed(record: WorkerRecord): void {
-    this.retire(record, 'max-requests', `has served ${record.requests} requests (--max-requests ${this.settings.maxRequests})`);
-  }
-
-  /** Replace a worker: it serves on until a replacement is ready, then stops gracefully. */
-  private retire(record: WorkerRecord, reason: ExitReason, why: string): void {
-    if (record.state !== 'ready') return;
-    record.state = 'retiring';
-    record.stopReason = reason;
-    this.log.info({ workerId: record.id, workerPid: record.pid }, `Replacing worker (pid:${record.pid}): it ${why}`);
-  }
-
-  /** Once the stop deadline, or a timed-out worker's, has passed, the worker is killed. */
-  private murderOverdueWorkers(): void {
-    const now = this.now();
-    for (const record of this.workers.values()) {
-      if (now < record.killAt) continue;
-      if (record.handle.process.signalCode === null && record.handle.process.exitCode === null) {
-        this.log.warn({ workerId: record.id, workerPid: record.pid }, `Killing worker (pid:${record.pid})`);
-        record.handle.process.kill('SIGKILL');
-      }
-      record.killAt = Infinity;
-    }
-  }
-
-  // --- Reload and re-exec ------------------------------------------------------------------------
-
-  /**
-   * HUP: read the configuration again (in the background: the loop goes on) and start a full set
-   * of workers with it. The old workers serve until every new one is ready (completeReload); if one
-   * fails first, the new ones are stopped and the old ones keep serving (failReload). A HUP during
-   * a reload waits for it.
-   */
-  private beginReload(): void {
-    if (this.reload || this.rereading) {
-      this.reloadQueued = true;
-      this.log.info('A reload is in progress; this one follows it');
-      return;
-    }
-    this.rereading = true;
-    this.reloadsBegun++;
-    this.targetSetWhileRereading = false;
-    this.options.reloadSettings().then(
-      (configuration) => this.enqueue({ kind: 'reread', configuration }),
-      (error: Error) => this.enqueue({ kind: 'reread', error }),
-    );
-  }
-
-  /** --reload: watch the app's directory, the extra paths and the config file. */
-  private watchFiles(): void {
-    const { app, config, pid, reloadExtraFile } = this.settings;
-    const cwd = process.cwd();
-    const resolution = resolveModule(app.module, cwd);
-    // An app that is an installed package: its project is the working directory.
-    const root = 'file' in resolution && !resolution.file.split(path.sep).includes('node_modules') ? path.dirname(resolution.file) : cwd;
-    const ignoreFiles = [...(pid ? [pid, `${pid}.2`] : []), ...this.socketFiles, ...(this.control ? [this.control.path] : [])];
-    this.watcher = watchForReload({
-      root,
-      extra: [...reloadExtraFile, ...(config ? [config] : [])],
-      cwd,
-      ignoreFiles,
-      onChange: (files) => this.enqueue({ kind: 'files-changed', files }),
-      onError: (err) => this.log.error({ err }, `--reload: ${err.message}`),
-    });
-    void this.watcher.ready.then(() => this.log.info({ root, extra: reloadExtraFile }, `Watching ${root} for changes (--reload)`));
-  }
-
-  /** The configuration has been read again: refuse it, or run onReload and start the new workers. */
-  private startReload(reread: { configuration: Configuration } | { error: Error }): void {
-    if (this.stop) return;
-    if ('error' in reread) {
-      this.rereading = false;
-      const message = `Reload refused: ${reread.error.message}; the running configuration is kept`;
-      this.log.error({ err: reread.error }, message);
-      // No onReload ran: no whenReady either (systemd heard of no reload to end).
-      this.endReload({ ok: false, error: message }, false);
-      return;
-    }
-    const { configSource, tls } = reread.configuration;
-    const read = reread.configuration.settings;
-    // The sockets, the workers' identity and the error log stay as the arbiter set them up at start.
-    const { settings: next, warning } = keepFixedAtStart(this.settings, read);
-    if (warning) this.log.warn(warning);
-    if (next.workerClass !== this.settings.workerClass || next.workerConnections !== this.settings.workerConnections) this.warnOfConnectionCap(next);
-    // onReload sees the new settings; the arbiter takes them once it has run.
-    this.afterHook('onReload', [this.makeView(() => next)], (err) => {
-      this.rereading = false;
-      if (this.stop) return;
-      if (err) {
-        const message = `Reload cancelled: ${err.message}; the running configuration is kept`;
-        this.log.error({ err }, message);
-        this.readyPending = true;
-        this.endReload({ ok: false, error: message });
-        return;
-      }
-      const targetSet = this.targetSetWhileRereading;
-      this.reload = { settings: this.settings, configSource: this.configSource, tls: this.tls, target: this.target, generation: this.generation, targetSet };
-      this.settings = next;
-      this.configSource = configSource;
-      this.tls = tls;
-      if (!targetSet) this.target = next.workers;
-      this.generation = ++this.lastGeneration;
-      this.log.info({ generation: this.generation }, `Reloading: starting ${this.target} new workers; the current ones serve until all are ready`);
-    });
-  }
-
-  private completeReload(): void {
-    const old = [...this.workers.values()].filter((r) => r.generation !== this.generation && r.state !== 'stopping');
-    for (const record of old) this.stopWorker(record, 'reload');
-    const message = `Reload complete: ${this.target} new workers ready; stopping ${old.length} previous workers`;
-    this.log.info({ generation: this.generation }, message);
-    this.endReload({ ok: true, message });
-  }
-
-  /** `detail`: why the worker could not boot, as it said, for `ctl reload` (the log has it already). */
-  private failReload(why: string, detail?: string): void {
-    const failed = [...this.workers.values()].filter((r) => r.generation === this.generation && r.state !== 'stopping');
-    for (const record of failed) this.stopWorker(record, 'reload-failed');
-    const previous = this.reload!;
-    this.settings = previous.settings;
-    this.configSource = previous.configSource;
-    this.tls = previous.tls;
-    if (!previous.targetSet) this.target = previous.target;
-    this.generation = previous.generation;
-    this.log.error(`Reload failed: ${why}; the previous workers keep serving`);
-    this.endReload({ ok: false, error: `Reload failed: ${why}${detail ? `: ${detail}` : ''}; the previous workers keep serving` });
-  }
-
-  /** `outcome` answers the `ctl reload` requests waiting for this reload, before a queued one begins. */
-  private endReload(outcome: ControlReply, announce = true): void {
-    this.reload = undefined;
-    if (announce) this.readyPending = true;
-    this.pending.reloadEnded(this.reloadsBegun, outcome);
-    if (this.reloadQueued) {
-      this.reloadQueued = false;
-      this.beginReload();
-    }
-  }
+  // --- Hooks the loop announces --------------------------------------------------------------------
 
   /** nworkersChanged, once per change of the target however it came (signal, reload, its failure),
    *  queued before the preFork of any worker forked for it. */
@@ -1100,17 +402,14 @@ export class Arbiter {
     if (this.target === this.announcedTarget) return;
     const old = this.announcedTarget;
     this.announcedTarget = this.target;
-    void this.queueHook('nworkersChanged', [this.view, this.target, old]);
+    void this.hookQueue.queue('nworkersChanged', [this.view, this.target, old]);
   }
 
   /** whenReady, once every worker of the current configuration is ready: after the start, and
    *  after each reload, whether it completed or failed. */
   private announceReady(): void {
-    if (!this.readyPending || this.reload || this.rereading || this.target === 0) return;
-    const ready = [...this.workers.values()].filter((r) => r.generation === this.generation && r.state === 'ready').length;
-    if (ready < this.target) return;
-    this.readyPending = false;
-    void this.queueHook('whenReady', [this.view]);
+    if (!this.reload.whenReadyDue(this.workers.readyOf(this.reload.generation).length, this.target)) return;
+    void this.hookQueue.queue('whenReady', [this.view]);
   }
 
   // --- Signals and control requests: actions (perform.ts) ----------------------------------------
@@ -1120,96 +419,57 @@ export class Arbiter {
     this.actions.beginStop(graceful, exitCode);
   }
 
-  /** A request from `unicorn ctl`: done as its signal is, and answered once the loop has done it. */
-  private handleControl(request: ControlRequest, reply: Reply): void {
-    this.actions.onRequest(request, reply);
-  }
-
-  /** The status requests whose workers have all answered, or whose time is up. */
-  private answerStats(): void {
-    this.actions.answerStats();
-  }
-
   /** The arbiter as performing an action needs it (perform.ts). */
   private actionHost(): ActionHost {
-    const arbiter = this;
+    const { log, pending, statsRequests, workers } = this;
     return {
-      get log() {
-        return arbiter.log;
-      },
-      get pending() {
-        return arbiter.pending;
-      },
-      get statsRequests() {
-        return arbiter.statsRequests;
-      },
-      now: () => this.now(),
+      log,
+      pending,
+      statsRequests,
+      now: this.now,
       gracefulTimeout: () => this.settings.gracefulTimeout,
       stop: () => this.stop,
       setStop: (stop) => {
         this.stop = stop;
-        this.reload = undefined;
-        this.reloadQueued = false;
-        // A re-read still under way is dropped when it ends (startReload): no reload is coming.
-        this.rereading = false;
-        void this.watcher?.close();
-        this.watcher = undefined;
+        // A re-read still under way is dropped when it ends (ReloadRunner.start): no reload is coming.
+        this.reload.abandon();
+        this.reloads.stopWatching();
       },
-      closeListeners: () => {
-        if (this.succession.sharesListeners()) return true;
-        // The files first, as libuv does: once closed, a path could be another server's by the time
-        // it is unlinked.
-        this.removeSocketFiles();
-        closeAll(this.listeners);
-        this.perWorker?.closeAll();
-        return false;
-      },
-      workers: () => [...this.workers.values()].sort(byAge),
+      closeListeners: () => this.sockets.close(),
+      workers,
       target: () => this.target,
       setTarget: (count) => this.setTarget(count),
       settled: () => this.settled(),
-      send: (record, message) => this.send(record, message),
-      handOver: (record) => void this.handOver(record),
-      retire: (record, reason, why) => this.retire(record, reason, why),
-      stopWorker: (record, reason) => this.stopWorker(record, reason),
-      beginReload: () => this.beginReload(),
-      reloadsBegun: () => this.reloadsBegun,
-      afterPreExec: (then) => this.afterHook('preExec', [this.view], then),
+      send: (record, message) => this.channels.send(record, message),
+      handOver: (record) => void this.channels.handOver(record),
+      retire: (record, reason, why) => this.supervision.retire(record, reason, why),
+      stopWorker: (record, reason) => this.supervision.stopWorker(record, reason),
+      beginReload: () => this.reloads.begin(),
+      reloadsBegun: () => this.reload.begun,
+      afterPreExec: (then) => this.hookQueue.after('preExec', [this.view], then),
       startSuccessor: () => {
-        const exited = (pid: number, code: number | null, signal: NodeJS.Signals | null) => this.enqueue({ kind: 'successor-exit', pid, code, signal });
-        this.succession.reexec(this.listeners, this.options.launchCwd, exited);
+        this.succession.reexec(this.sockets.listeners, this.options.launchCwd, (pid, code, signal) =>
+          this.enqueue({ kind: 'successor-exit', pid, code, signal }),
+        );
       },
       prepareLogFiles: () => this.logFiles.prepare(this.settings),
-      announceStopping: (graceful) => void this.queueHook('onStopping', [this.view, graceful]),
-      stats: () => this.stats(),
+      announceStopping: (graceful) => void this.hookQueue.queue('onStopping', [this.view, graceful]),
+      stats: () => currentStats(this.state),
     };
   }
 
   /** Every worker is of the current configuration and ready, as many as the target, and no reload is
    *  under way: what `ctl scale` waits for. Workers being stopped do not count. */
   private settled(): boolean {
-    if (this.reload || this.rereading || this.forking(this.generation) > 0) return false;
-    let ready = 0;
-    for (const record of this.workers.values()) {
-      if (record.state === 'stopping') continue;
-      if (record.state !== 'ready' || record.generation !== this.generation) return false;
-      ready++;
-    }
-    return ready === this.target;
+    const { generation, underWay } = this.reload;
+    return !underWay && this.staffing.forking(generation) === 0 && this.workers.readyOnlyOf(generation) === this.target;
   }
 
   private msUntilDue(): number {
     const now = this.now();
-    let due = now + IDLE_TICK_MS;
-    for (const r of this.workers.values()) {
-      due = Math.min(due, r.killAt);
-      if (this.stop) continue;
-      const watch = this.watchedFor(r);
-      if (watch) due = Math.min(due, now + watch.limit - this.absences.present(watch.since, now) + 1);
-      if (r.state === 'ready') due = Math.min(due, r.retireAt);
-    }
-    if (!this.stop) due = Math.min(due, this.backoff.nextRelease(now));
-    due = Math.min(due, this.statsRequests.nextDeadline, this.balanceDueAt, this.memoryDueAt);
+    let due = Math.min(now + IDLE_TICK_MS, this.supervision.nextDueAt(this.stop !== undefined));
+    if (!this.stop) due = Math.min(due, this.staffing.nextReleaseAt());
+    due = Math.min(due, this.statsRequests.nextDeadline, this.balanceDueAt);
     return Math.max(0, due - now);
   }
 
@@ -1233,23 +493,10 @@ export class Arbiter {
     const late = this.absences.woke(sleptAt, sleptAt + ms, this.now());
     if (late === 0) return;
     if (late >= REPORTED_ABSENCE_MS) {
-      this.log.warn({ lateMs: Math.round(late) }, `The arbiter ran ${formatDuration(late)} late (stopped, frozen or blocked); that time is not counted against any worker's --timeout`);
+      const why = `The arbiter ran ${formatDuration(late)} late (stopped, frozen or blocked)`;
+      this.log.warn({ lateMs: Math.round(late) }, `${why}; that time is not counted against any worker's --timeout`);
     }
     // Timers run before I/O in an event loop turn: one turn later, the IPC channels have been read.
     await new Promise((resolve) => setImmediate(resolve));
-  }
-
-  /** Remove the unix socket files (libuv unlinks on close only the temporary name a socket was
-   *  bound under, and nothing for inherited ones), and at exit for an arbiter that dies without
-   *  closing its listeners. Not while another arbiter serves on them. */
-  private removeSocketFiles(): void {
-    if (this.succession.sharesListeners()) return;
-    for (const file of this.socketFiles) {
-      try {
-        unlinkSync(file);
-      } catch {
-        // Already gone.
-      }
-    }
   }
 }

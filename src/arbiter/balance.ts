@@ -6,8 +6,13 @@
  * counts the workers send anyway, the arbiter tells a worker holding clearly more than its share to
  * shed the excess (WorkerServer.shed): their clients reconnect, and the others take them.
  *
- * The decisions only, with the clock given: the arbiter sends the messages (Arbiter.balanceConnections).
+ * The decisions, with the clock given (ConnectionBalance), and their messages (balanceConnections).
  */
+import type { Settings } from '../config/settings';
+import type { ToWorker } from '../ipc';
+import type { Logger } from '../log';
+import type { WorkerRecord } from './worker-process';
+import type { WorkerTable } from './worker-table';
 
 /** What the balance reads of one serving worker. */
 export interface WorkerLoad {
@@ -99,4 +104,43 @@ export class ConnectionBalance {
     this.eager = eager;
     this.asked = false;
   }
+}
+
+export interface BalanceContext {
+  balance: ConnectionBalance;
+  now: number;
+  settings: Pick<Settings, 'workerClass' | 'keepAlive'>;
+  workers: WorkerTable;
+  /** --reuse-port is in effect: the kernel spreads connections by their addresses. */
+  perWorkerSockets: boolean;
+  reloading: boolean;
+  send: (record: WorkerRecord, message: ToWorker) => void;
+  log: Logger;
+}
+
+/**
+ * async with keep-alive: a worker holding clearly more than its share of the connections is told
+ * to shed the excess, while every worker is ready and no reload is under way (the connections of
+ * workers booting or stopping are about to move anyway). Not with --reuse-port: there a worker's
+ * paused socket would hold the reconnections the kernel hashes to it. Returns when to look again.
+ */
+export function balanceConnections(context: BalanceContext): number {
+  const { workerClass, keepAlive } = context.settings;
+  const { workers, send, log } = context;
+  const serving = workers.all();
+  const settled = !context.reloading && serving.every((r) => r.state === 'ready');
+  const balancing = workerClass === 'async' && keepAlive > 0 && !context.perWorkerSockets && settled;
+  const step = context.balance.step(context.now, balancing ? serving : undefined);
+  for (const id of step.ask) send(workers.get(id)!, { type: 'unicorn:report', seq: 0 });
+  const total = serving.reduce((sum, r) => sum + r.connections, 0);
+  for (const { id, keep } of step.shed) {
+    const record = workers.get(id)!;
+    const closes = `it closes ${record.connections - keep} after their next responses, for the other workers to take`;
+    log.info(
+      { workerId: id, workerPid: record.pid, connections: record.connections, keep },
+      `Worker (pid:${record.pid}) holds ${record.connections} of ${total} keep-alive connections; ${closes}`,
+    );
+    send(record, { type: 'unicorn:shed', keep });
+  }
+  return step.dueAt;
 }

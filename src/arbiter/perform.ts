@@ -21,7 +21,9 @@ import {
 import type { PendingReplies, Reply } from './control';
 import type { ArbiterSignal } from './signals';
 import type { StatsRequests } from './stats';
+import { QUICK_STOP_GRACE_MS } from './supervision';
 import type { WorkerRecord } from './worker-process';
+import type { WorkerTable } from './worker-table';
 
 /** A stop under way. */
 export interface Stop {
@@ -30,9 +32,6 @@ export interface Stop {
   deadline: number;
   exitCode: ExitCode;
 }
-
-/** How long workers told to stop quickly (SIGQUIT) have to exit before they are killed. */
-export const QUICK_STOP_GRACE_MS = 1000;
 
 /** What performing an action needs of the arbiter: its state, and the verbs it keeps. */
 export interface ActionHost {
@@ -50,8 +49,7 @@ export interface ActionHost {
   /** Close the arbiter's copies of the listeners, unless another arbiter (USR2) serves on them:
    *  says whether one does. */
   closeListeners(): boolean;
-  /** The workers, oldest first. */
-  workers(): WorkerRecord[];
+  readonly workers: WorkerTable;
   target(): number;
   /** Aim for `count` workers; a reload under way keeps that count whatever its outcome. */
   setTarget(count: number): void;
@@ -140,7 +138,7 @@ export class ActionPerformer {
     const stop = { graceful: graceful && (current?.graceful ?? true), deadline, exitCode };
     host.setStop(stop);
     host.pending.failAll('the server is shutting down');
-    const workers = host.workers();
+    const workers = host.workers.oldestFirst();
     for (const record of workers) record.killAt = Math.min(record.killAt, deadline);
     if (current && !current.graceful) return;
     if (!current) host.announceStopping(stop.graceful);
@@ -193,10 +191,10 @@ export class ActionPerformer {
   /** kill: the worker serves until its replacement is ready (as recycling does), then stops
    *  gracefully; answered once it has exited and the count is whole again. */
   private replace(pid: number, reply: Reply | undefined): void {
-    const workers = this.host.workers();
-    const record = workers.find((r) => r.pid === pid);
+    const { workers } = this.host;
+    const record = workers.withPid(pid);
     if (!record) {
-      const pids = workers.map((r) => r.pid).join(', ') || 'none';
+      const pids = workers.oldestFirst().map((r) => r.pid).join(', ') || 'none';
       const why = pid === process.pid ? `${pid} is the arbiter (use shutdown)` : `no worker of this server has pid ${pid}`;
       return this.refuse(`kill ${pid} is not accepted: ${why}; its workers are ${pids}`, reply);
     }
@@ -204,7 +202,7 @@ export class ActionPerformer {
     if (record.state === 'ready') this.host.retire(record, 'ctl-kill', 'was asked to stop (unicorn ctl kill)');
     else if (record.state === 'booting') this.host.stopWorker(record, 'ctl-kill');
     if (!reply) return;
-    const gone = () => !this.host.workers().includes(record);
+    const gone = () => !workers.has(record.id);
     const message = () => `Worker ${record.id} (pid ${pid}) has exited; ${nWorkers(this.host.target())} ready`;
     this.host.pending.whenSettled(reply, () => (gone() && this.host.settled() ? { ok: true, message: message() } : undefined));
   }
@@ -214,9 +212,9 @@ export class ActionPerformer {
   private reopenLogFiles(reply: Reply | undefined): void {
     const problems = reopenLogs(this.host.log);
     this.host.prepareLogFiles();
-    const workers = this.host.workers();
-    for (const record of workers) this.host.send(record, { type: 'unicorn:reopen-logs' });
-    const told = `told ${nWorkers(workers.length)} to reopen theirs`;
+    const { workers } = this.host;
+    for (const record of workers.values()) this.host.send(record, { type: 'unicorn:reopen-logs' });
+    const told = `told ${nWorkers(workers.size)} to reopen theirs`;
     if (problems.length === 0) return reply?.send({ ok: true, message: `Reopened the arbiter's log files; ${told}` });
     const as = problems.length === 1 ? ' as it was' : 's as they were';
     reply?.send({ ok: false, error: `${problems.join('; ')}: the arbiter writes on to the file${as}; ${told}` });
@@ -234,7 +232,7 @@ export class ActionPerformer {
   /** status and stats: the workers are asked for their counts as they are now (StatsRequests); a
    *  worker being killed for not answering is not. */
   private askForStats(reply: Reply): void {
-    const asked = this.host.workers().filter((r) => !r.fault && r.handle.isConnected());
+    const asked = this.host.workers.answering();
     const seq = this.host.statsRequests.begin(asked.map((r) => r.id), reply, this.host.now());
     for (const record of asked) this.host.send(record, { type: 'unicorn:report', seq });
     this.answerStats();

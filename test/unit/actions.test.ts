@@ -7,6 +7,7 @@ import { PendingReplies, type Reply } from '../../src/arbiter/control';
 import { ActionPerformer, type ActionHost, type Stop } from '../../src/arbiter/perform';
 import type { ArbiterSignal } from '../../src/arbiter/signals';
 import { StatsRequests } from '../../src/arbiter/stats';
+import { WorkerTable } from '../../src/arbiter/worker-table';
 import type { ControlReply, ControlRequest } from '../../src/control';
 import type { Logger } from '../../src/log';
 
@@ -61,7 +62,7 @@ function fakeArbiter(target: number) {
     stop: () => state.stop,
     setStop: (stop) => (state.stop = stop),
     closeListeners: () => false,
-    workers: () => [],
+    workers: new WorkerTable(),
     target: () => state.target,
     setTarget: (count) => (state.target = count),
     settled: () => true,

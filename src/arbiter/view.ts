@@ -1,0 +1,67 @@
+/**
+ * The arbiter as hooks (ArbiterView) and `unicorn ctl status` (ServerStats) see it: read from its
+ * state at the moment they ask, never a copy kept up to date beside it.
+ */
+import type { Settings } from '../config/settings';
+import type { ArbiterView, ServerStats } from '../hooks/types';
+import type { Logger } from '../log';
+import { VERSION } from '../version';
+import { serverStats, type ExitTally } from './stats';
+import { workerStats } from './worker-process';
+import type { WorkerTable } from './worker-table';
+
+/** What the view reads of the arbiter. */
+export interface ArbiterState {
+  startedAt: number;
+  log: Logger;
+  now: () => number;
+  target: () => number;
+  stopping: () => boolean;
+  reloading: () => boolean;
+  generation: () => number;
+  predecessorPid: () => number | undefined;
+  /** The listeners as clients reach them, with the settings in force. */
+  listenerUrls: () => string[];
+  controlSocket: () => string | undefined;
+  workers: WorkerTable;
+  exited: ExitTally;
+}
+
+/** What hooks see of the arbiter, with `config` as given (onReload sees the settings it is about to take). */
+export function arbiterView(state: ArbiterState, config: () => Settings): ArbiterView {
+  return {
+    pid: process.pid,
+    startedAt: state.startedAt,
+    log: state.log,
+    get config() {
+      return config();
+    },
+    get workerCount() {
+      return state.target();
+    },
+    get reloading() {
+      return state.reloading();
+    },
+    get predecessorPid() {
+      return state.predecessorPid();
+    },
+    workers: () => state.workers.oldestFirst().map((r) => workerStats(r, state.now())),
+    stats: () => currentStats(state),
+  };
+}
+
+/** The server's state: the one place `unicorn ctl` and hooks (`arbiter.stats()`) get it from. */
+export function currentStats(state: ArbiterState): ServerStats {
+  const now = state.now();
+  return serverStats({
+    version: VERSION,
+    startedAt: state.startedAt,
+    state: state.stopping() ? 'stopping' : state.reloading() ? 'reloading' : 'serving',
+    workerCount: state.target(),
+    generation: state.generation(),
+    listeners: state.listenerUrls(),
+    controlSocket: state.controlSocket(),
+    workers: state.workers.oldestFirst().map((r) => workerStats(r, now)),
+    exited: state.exited,
+  });
+}
