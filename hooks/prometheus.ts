@@ -11,8 +11,8 @@
  */
 import { parseAddress } from '../src/config/address';
 import { didYouMean } from '../src/config/nearest';
-import { kindOf } from '../src/describe';
-import { show } from '../src/errors';
+import { kindOf } from '../src/shared/describe';
+import { show } from '../src/shared/errors';
 import type { Hooks } from '../src/hooks/types';
 import { Metrics, PUBLISHED_KEY } from './prometheus/metrics';
 import { MetricsServer, type TcpAddress } from './prometheus/server';

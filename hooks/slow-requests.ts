@@ -10,9 +10,9 @@
 import type { IncomingMessage } from 'node:http';
 import { DURATION_FORMS, parseDuration } from '../src/config/duration';
 import { didYouMean } from '../src/config/nearest';
-import { badUsage, badValue } from '../src/errors';
+import { badUsage, badValue } from '../src/shared/errors';
 import type { Hooks } from '../src/hooks/types';
-import type { Logger } from '../src/log';
+import type { Logger } from '../src/shared/log';
 
 export interface SlowRequestsOptions {
   /**

@@ -21,16 +21,16 @@ import {
   type SettingSpec,
 } from './config/settings';
 import { catchSignals, releaseSignals } from './arbiter/signals';
-import { badUsage, UnicornError } from './errors';
-import { ExitCode } from './exit-codes';
+import { badUsage, UnicornError } from './shared/errors';
+import { ExitCode } from './shared/exit-codes';
 import { loadPlugins } from './hooks/load';
 import { HookRunner, withinTimeout } from './hooks/run';
-import { createLogger, defaultFormat } from './log';
-import { VERSION } from './version';
+import { createLogger, defaultFormat } from './shared/log';
+import { VERSION } from './shared/version';
 
 // What only `unicorn ctl`, --help and --check-config use is loaded when they run: the arbiter does
 // without it, and the worker side brings node:http with it (benchmarks/RESULTS.md, arbiter memory).
-const ctlModule = () => require('./ctl/main') as typeof import('./ctl/main');
+const ctlModule = () => require('./control/ctl') as typeof import('./control/ctl');
 const workerModules = () => ({
   ...(require('./worker/accept') as typeof import('./worker/accept')),
   ...(require('./worker/handler') as typeof import('./worker/handler')),

@@ -8,8 +8,8 @@
  */
 import { getSystemErrorMessage, getSystemErrorName } from 'node:util';
 import type * as UnixDgram from 'unix-dgram';
-import { badValue, show, UnicornError } from '../../src/errors';
-import { ExitCode } from '../../src/exit-codes';
+import { badValue, show, UnicornError } from '../../src/shared/errors';
+import { ExitCode } from '../../src/shared/exit-codes';
 
 /** Assignments such as `{ READY: 1, STATUS: 'serving' }`, or the datagram's text as sd_notify(3) takes it. */
 export type NotifyState = Readonly<Record<string, string | number>> | string;

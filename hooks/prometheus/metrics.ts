@@ -3,7 +3,7 @@
  * metric is described in hooks/prometheus.md; keep the two together.
  */
 import type { ArbiterView, WorkerState, WorkerStats } from '../../src/hooks/types';
-import type { Logger } from '../../src/log';
+import type { Logger } from '../../src/shared/log';
 import { family, histogramSamples, type Sample } from './exposition';
 import { readSnapshot, STATUS_CLASSES, Totals, type Snapshot } from './snapshot';
 

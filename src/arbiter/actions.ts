@@ -3,7 +3,7 @@
  * into it here, and the arbiter performs it in one place (perform.ts), so that a signal and its
  * command cannot come to mean different things (docs/SIGNALS.md, docs/ctl.md).
  */
-import type { ControlRequest } from '../control';
+import type { ControlRequest } from '../control/protocol';
 import type { ArbiterSignal } from './signals';
 
 export type Action =

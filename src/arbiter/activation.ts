@@ -8,7 +8,7 @@ import { fstatSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import { getSystemErrorName } from 'node:util';
 import { formatAddress, type BindAddress } from '../config/address';
-import { badValue, bindFailed } from '../errors';
+import { badValue, bindFailed } from '../shared/errors';
 import { closeAll, type Listener, type ServerHandle } from './listeners';
 
 /** The first file descriptor systemd passes. */

@@ -4,13 +4,13 @@
  * whatever is waiting; a keep-alive connection then stays where it landed. After a start, a reload
  * or a recycle one worker can hold nearly every connection while another serves nothing. From the
  * counts the workers send anyway, the arbiter tells a worker holding clearly more than its share to
- * shed the excess (WorkerServer.shed): their clients reconnect, and the others take them.
+ * shed the excess (AsyncWorker.shed, worker/classes/async.ts): their clients reconnect, and the others take them.
  *
  * The decisions, with the clock given (ConnectionBalance), and their messages (balanceConnections).
  */
 import type { Settings } from '../config/settings';
 import type { ToWorker } from '../ipc';
-import type { Logger } from '../log';
+import type { Logger } from '../shared/log';
 import type { WorkerRecord } from './worker-process';
 import type { WorkerTable } from './worker-table';
 

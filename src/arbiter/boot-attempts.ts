@@ -7,8 +7,8 @@
  */
 import type { AppSpec } from '../config/app-spec';
 import { formatDuration } from '../config/duration';
-import { bootTimedOut, type UnicornError } from '../errors';
-import { resolveModule } from '../worker/resolve';
+import { bootTimedOut, type UnicornError } from '../shared/errors';
+import { resolveModule } from '../shared/resolve';
 
 /**
  * Boot attempts are counted in time, not per worker: a worker is one attempt more than the boots

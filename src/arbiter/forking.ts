@@ -8,7 +8,7 @@ import type { Settings } from '../config/settings';
 import type { TlsMaterial } from '../config/tls';
 import type { ArbiterView, WorkerStats } from '../hooks/types';
 import { pipesStderr } from '../ipc';
-import type { Logger } from '../log';
+import type { Logger } from '../shared/log';
 import type { BootAttempts } from './boot-attempts';
 import type { HookQueue } from './hook-queue';
 import type { LogFileOwnership } from './privileges';

@@ -4,7 +4,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { getSystemErrorName } from 'node:util';
 import { formatAddress, type BindAddress } from '../config/address';
-import { badValue, bindFailed } from '../errors';
+import { badValue, bindFailed } from '../shared/errors';
 import type { Listener, ServerHandle } from './listener';
 import { bindReusePort, somethingListens } from './reuse-port';
 import { fitsSocketAddress, giveSocketFile, makeRoomForSocket, placeSocketFile, stagingPath, UV_ENAMETOOLONG, withUmask, type SocketFileOptions } from './socket-file';

@@ -3,11 +3,11 @@
  * `unicorn ctl` request take effect, so that both routes do the same, log the same and refuse in
  * the same words. A request's reply is sent once the loop has got where it waits for.
  */
-import { describeRequest, type ControlRequest } from '../control';
-import { ExitCode } from '../exit-codes';
+import { describeRequest, type ControlRequest } from '../control/protocol';
+import { ExitCode } from '../shared/exit-codes';
 import type { ExitReason, ServerStats } from '../hooks/types';
 import type { ToWorker } from '../ipc';
-import { reopenLogs, type Logger } from '../log';
+import { reopenLogs, type Logger } from '../shared/log';
 import {
   actionOfRequest,
   describeAction,
@@ -18,7 +18,7 @@ import {
   SIGNAL_ACTIONS,
   type Action,
 } from './actions';
-import type { PendingReplies, Reply } from './control';
+import type { PendingReplies, Reply } from '../control/server';
 import type { ArbiterSignal } from './signals';
 import type { StatsRequests } from './stats';
 import { QUICK_STOP_GRACE_MS } from './supervision';

@@ -7,7 +7,7 @@
  */
 import { closeSync, fchownSync, openSync } from 'node:fs';
 import type { WorkerIdentity } from '../config/accounts';
-import type { Logger } from '../log';
+import type { Logger } from '../shared/log';
 
 /** What the log files are named in the settings. */
 export interface LogFileSettings {

@@ -16,7 +16,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { formatDuration } from '../config/duration';
-import type { Logger } from '../log';
+import type { Logger } from '../shared/log';
 
 /** After --graceful-timeout, how long an orphaned worker has before the reaper kills it: a worker
  *  whose loop turns has exited by then (its own timer), one stuck in a loop has not. */

@@ -31,7 +31,7 @@ export interface RelayWorkers {
 
 /**
  * A sync worker gets a connection only when it has just said it is free (`unicorn:free`), and it
- * accepts nothing until the answer (or for a moment: worker/server.ts): one passed unasked to a sync
+ * accepts nothing until the answer (or for a moment: worker/classes/sync.ts): one passed unasked to a sync
  * worker that is in fact busy would wait there, and die with it, until it came back. Sync workers
  * learn that there is something to ask for when the relay starts holding (`unicorn:holding`); one
  * that has handed back or been passed a connection asks anyway, once free. An async worker serves

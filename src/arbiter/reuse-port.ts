@@ -13,7 +13,7 @@
  */
 import net from 'node:net';
 import { getSystemErrorName } from 'node:util';
-import type { Logger } from '../log';
+import type { Logger } from '../shared/log';
 import { UV_TCP_REUSEPORT } from '../shared/reuse-port-support';
 import type { Listener, ServerHandle } from './listener';
 

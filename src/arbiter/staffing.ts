@@ -6,9 +6,9 @@
  */
 import { formatDuration } from '../config/duration';
 import type { Settings } from '../config/settings';
-import { ExitCode } from '../exit-codes';
+import { ExitCode } from '../shared/exit-codes';
 import type { ExitReason } from '../hooks/types';
-import type { Logger } from '../log';
+import type { Logger } from '../shared/log';
 import type { BootAttempts } from './boot-attempts';
 import { RespawnBackoff, SERVED_AFTER_MS } from './respawn-backoff';
 import type { WorkerRecord } from './worker-process';

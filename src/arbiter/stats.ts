@@ -3,10 +3,10 @@
  * and hooks through `arbiter.stats()` (the prometheus plugin), all take it from `serverStats`, so
  * they cannot disagree.
  */
-import type { ControlReply } from '../control';
+import type { ControlReply } from '../control/protocol';
 import type { ExitReason, ServerStats, WorkerStats } from '../hooks/types';
-import { residentMemory } from '../resident-memory';
-import type { Reply } from './control';
+import { residentMemory } from '../shared/resident-memory';
+import type { Reply } from '../control/server';
 
 /** Every exit reason, from a record so that the compiler refuses it when a reason is added. */
 export const EXIT_REASONS = Object.keys({

@@ -3,9 +3,9 @@
  * over from the arbiter that started it — with the pidfile that passes from one to the other.
  */
 import type { ChildProcess } from 'node:child_process';
-import type { Logger } from '../log';
+import type { Logger } from '../shared/log';
 import { spawnSuccessor, type Listener } from './listeners';
-import { isRunning, removePidfile, takeOverPidfile, writePidfile } from './pidfile';
+import { isRunning, removePidfile, takeOverPidfile, writePidfile } from '../shared/pidfile';
 
 export class Succession {
   /** The pidfile this arbiter wrote: `--pid`, or `--pid`.2 while the arbiter that started it runs. */

@@ -7,9 +7,9 @@
 import { formatDuration } from '../config/duration';
 import type { Settings } from '../config/settings';
 import { formatSize } from '../config/size';
-import type { UnicornError } from '../errors';
+import type { UnicornError } from '../shared/errors';
 import type { ExitReason } from '../hooks/types';
-import type { Logger } from '../log';
+import type { Logger } from '../shared/log';
 import type { Absences } from './absences';
 import type { BootAttempts } from './boot-attempts';
 import { describeTimeout, describeWait, formatStack, type Diagnosis } from './diagnose';

@@ -14,7 +14,7 @@
  *   is open: vim swap files `*.swp`/`*.swx`, emacs locks `.#*` and autosaves `#*#`, backups `*~`.
  */
 import path from 'node:path';
-import { badValue } from '../errors';
+import { badValue } from '../shared/errors';
 import { globBase, globToRegExp, isGlob } from '../shared/glob';
 
 export interface WatchOptions {

@@ -6,7 +6,7 @@
  */
 import type { ConnectionHandle, ToArbiter, ToWorker } from '../ipc';
 import { isMessage } from '../ipc';
-import type { Logger } from '../log';
+import type { Logger } from '../shared/log';
 import type { Listener } from './listeners';
 import { ConnectionRelay, type RelayWorkers } from './relay';
 import type { PerWorkerSockets } from './reuse-port';

@@ -4,7 +4,7 @@
  * (services such as a listener asked for are answered at once by worker-channel.ts).
  */
 import type { ToArbiter, WorkerCounts } from '../ipc';
-import type { Logger } from '../log';
+import type { Logger } from '../shared/log';
 import type { BootAttempts } from './boot-attempts';
 import type { StatsRequests } from './stats';
 import type { Supervision } from './supervision';

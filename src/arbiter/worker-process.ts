@@ -9,7 +9,7 @@ import type { Settings } from '../config/settings';
 import type { ExitReason, WorkerState, WorkerStats } from '../hooks/types';
 import { createInterface } from 'node:readline';
 import { pipesStderr, WORKER_BOOT_ENV, type BootStep, type WorkerBoot } from '../ipc';
-import { loggerFor, passThrough, type Logger } from '../log';
+import { loggerFor, passThrough, type Logger } from '../shared/log';
 import { INSPECT_ON_DEMAND, isInspectorNotice } from './diagnose';
 
 /**

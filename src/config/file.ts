@@ -5,12 +5,12 @@
  */
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { registerHooks } from 'node:module';
-import { asModuleIfWritten } from '../typescript-modules';
+import { asModuleIfWritten } from '../shared/typescript-modules';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { badConfig, show } from '../errors';
+import { badConfig, show } from '../shared/errors';
 import { HOOK_NAMES, isHookName, type HookName } from '../hooks/catalogue';
-import { describeError, kindOf } from '../describe';
+import { describeError, kindOf } from '../shared/describe';
 import { unwrapDefault } from '../shared/unwrap-default';
 import { CONFIG_FILE_NAMES } from './file-names';
 import { gunicornOnlyKey } from './gunicorn-only';

@@ -1,4 +1,4 @@
-import { badUsage } from '../errors';
+import { badUsage } from '../shared/errors';
 
 /**
  * Split a string of flags (UNICORN_CMD_ARGS) into words as a POSIX shell would, without expanding

@@ -10,7 +10,7 @@
  */
 import type { KeyObject, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { badTls, show } from '../errors';
+import { badTls, show } from '../shared/errors';
 import type { Settings, Sources } from './settings';
 
 // Loaded only when a certificate is given: node:tls with node:crypto adds some 5 MB to the resident

@@ -10,11 +10,11 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { ConfigFile } from '../config/file';
 import { didYouMean } from '../config/nearest';
-import { describeError, kindOf } from '../describe';
-import { badHook } from '../errors';
+import { describeError, kindOf } from '../shared/describe';
+import { badHook } from '../shared/errors';
 import { FIRST_PARTY_PLUGINS } from '../shared/first-party-plugins';
 import { unwrapDefault } from '../shared/unwrap-default';
-import { resolveModule } from '../worker/resolve';
+import { resolveModule } from '../shared/resolve';
 import { HOOK_NAMES, isHookName } from './catalogue';
 import type { Hooks } from './types';
 

@@ -1,7 +1,7 @@
 import { formatDuration, timerMs } from '../config/duration';
-import { describeError } from '../describe';
-import { hookFailed } from '../errors';
-import type { Logger } from '../log';
+import { describeError } from '../shared/describe';
+import { hookFailed } from '../shared/errors';
+import type { Logger } from '../shared/log';
 import { HOOKS } from './catalogue';
 import type { LoadedPlugin } from './load';
 import type { HookName, Hooks } from './types';

@@ -1,7 +1,7 @@
 import { readdirSync } from 'node:fs';
 import { formatDuration } from '../config/duration';
-import { SPARE_DESCRIPTORS } from '../descriptors';
-import type { Logger } from '../log';
+import { SPARE_DESCRIPTORS } from '../shared/descriptors';
+import type { Logger } from '../shared/log';
 
 /** The first pause, and the longest while descriptors stay short. */
 const FIRST_PAUSE_MS = 100;

@@ -2,7 +2,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { inspect } from 'node:util';
-import type { Logger } from '../log';
+import type { Logger } from '../shared/log';
 import { AcceptBackoff } from './accept-backoff';
 
 /** net.Server's own listen, kept before `refuseAppListen` replaces it for the app. */

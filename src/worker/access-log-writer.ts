@@ -15,7 +15,7 @@
  */
 import { closeSync, write, writeSync } from 'node:fs';
 import { formatSize } from '../config/size';
-import type { Logger } from '../log';
+import type { Logger } from '../shared/log';
 import { openForAppend, ownPipeEnd, shapeOf, undoTail, type Opened } from './log-descriptor';
 
 /** The most bytes of lines a worker keeps in memory for a log that cannot take them: a few seconds

@@ -1,7 +1,7 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import type { ReadableStream } from 'node:stream/web';
-import { kindOf } from '../describe';
+import { kindOf } from '../shared/describe';
 import { HOST } from './http-rules';
 
 /** A Fetch-style handler, as Hono, itty-router and `export default { fetch }` apps have. */

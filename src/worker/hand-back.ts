@@ -6,7 +6,7 @@
  */
 import net, { type Socket } from 'node:net';
 import type { ConnectionHandle } from '../ipc';
-import type { Logger } from '../log';
+import type { Logger } from '../shared/log';
 
 /** The IPC channel to the arbiter, as the hand-back uses it. */
 export interface ToArbiterChannel {

@@ -7,7 +7,7 @@ import { loadPlugins } from '../hooks/load';
 import { HookRunner } from '../hooks/run';
 import type { ArbiterInfo, WorkerSelf } from '../hooks/types';
 import type { WorkerBoot } from '../ipc';
-import type { Logger } from '../log';
+import type { Logger } from '../shared/log';
 
 export interface WorkerHooks {
   runner: HookRunner;

@@ -24,7 +24,7 @@ import http, { IncomingMessage, STATUS_CODES, type ServerResponse } from 'node:h
 import type { Socket } from 'node:net';
 import { MAX_REQUEST_FIELDS } from '../config/request-limits';
 import type { Settings } from '../config/settings';
-import type { Logger } from '../log';
+import type { Logger } from '../shared/log';
 import type { AccessLog } from './access-log';
 import type { Handler } from './handler';
 import { bodyCounting, type Pushing } from './body-limit';

@@ -1,10 +1,10 @@
 import { pathToFileURL } from 'node:url';
 import type { AppSpec } from '../config/app-spec';
-import { appError } from '../errors';
-import { describeError as describe, kindOf } from '../describe';
+import { appError } from '../shared/errors';
+import { describeError as describe, kindOf } from '../shared/describe';
 import type { BootStep } from '../ipc';
-import { resolveModule } from './resolve';
-import { loadTypeScriptModulesAsEsm } from '../typescript-modules';
+import { resolveModule } from '../shared/resolve';
+import { loadTypeScriptModulesAsEsm } from '../shared/typescript-modules';
 
 /**
  * Load the app as MODULE[:EXPORT] names it: resolve and import the module (ESM or CommonJS, or

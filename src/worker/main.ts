@@ -3,15 +3,15 @@
  * listening sockets the arbiter sends, accepts and serves until told to stop.
  */
 // First, so that every module after it is read from the compile cache.
-import '../compile-cache';
+import '../shared/compile-cache';
 import cluster from 'node:cluster';
 import inspector from 'node:inspector';
 import { timerMs } from '../config/duration';
-import { connectionCap, openFileLimit } from '../descriptors';
-import { UnicornError } from '../errors';
-import { ExitCode } from '../exit-codes';
+import { connectionCap, openFileLimit } from '../shared/descriptors';
+import { UnicornError } from '../shared/errors';
+import { ExitCode } from '../shared/exit-codes';
 import { CAPTURED_STDERR_FD, CAPTURED_STDOUT_FD, isMessage, pipesStderr, SELF_REPORT_KEY, WORKER_BOOT_ENV, type BootStep, type ConnectionHandle, type ToArbiter, type SelfReport, type ToWorker, type WorkerBoot, type WorkerCounts } from '../ipc';
-import { createLogger, reopenLogs } from '../log';
+import { createLogger, reopenLogs } from '../shared/log';
 import { AcceptGate, refuseAppListen, type RawHandle } from './accept';
 import { AccessLog } from './access-log';
 import { WORKER_CLASS_IMPLEMENTATIONS } from './classes/registry';
@@ -25,8 +25,8 @@ import { loadApp } from './load';
 import { dropPrivileges, explainDenied } from './privileges';
 import { WorkerServer, type RequestHooks, type WorkerServerOptions } from './server';
 import { formatSize } from '../config/size';
-import { compilePeerList } from '../trusted-peers';
-import { residentMemory } from '../resident-memory';
+import { compilePeerList } from '../shared/trusted-peers';
+import { residentMemory } from '../shared/resident-memory';
 import type { TlsMaterial } from '../config/tls';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RequestInfo } from '../hooks/types';

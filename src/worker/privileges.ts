@@ -5,7 +5,7 @@
  * worker running as `nobody` accepts on port 80.
  */
 import { workerIdentity, type IdentitySettings } from '../config/accounts';
-import type { Logger } from '../log';
+import type { Logger } from '../shared/log';
 
 /** process, with initgroups (POSIX), which @types/node does not declare. */
 const posix = process as NodeJS.Process & { initgroups?: (user: string, extraGroup: number) => void };

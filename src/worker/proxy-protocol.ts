@@ -8,8 +8,8 @@
  * The specification: https://www.haproxy.org/download/2.9/doc/proxy-protocol.txt
  */
 import { isIPv4, isIPv6, SocketAddress, type Socket } from 'node:net';
-import type { Logger } from '../log';
-import { peerOf, type PeerTest } from '../trusted-peers';
+import type { Logger } from '../shared/log';
+import { peerOf, type PeerTest } from '../shared/trusted-peers';
 
 /** The client a header names: what the socket's remoteAddress, remotePort and remoteFamily become. */
 export interface ProxiedAddress {

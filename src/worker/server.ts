@@ -2,7 +2,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Server, Socket } from 'node:net';
 import type { WorkerClass } from '../config/settings';
 import type { RequestInfo } from '../hooks/types';
-import type { Logger } from '../log';
+import type { Logger } from '../shared/log';
 import type { AcceptGate } from './accept';
 import type { AccessLog, ResponseClass } from './access-log';
 import { WORKER_CLASS_IMPLEMENTATIONS } from './classes/registry';

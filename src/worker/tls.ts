@@ -17,7 +17,7 @@ import type { Server } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { CertReqs } from '../config/settings';
 import type { TlsMaterial } from '../config/tls';
-import type { Logger } from '../log';
+import type { Logger } from '../shared/log';
 import type { ResponseClass } from './access-log';
 import { forwardedResponseClass } from './forwarded';
 

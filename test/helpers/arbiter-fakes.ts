@@ -9,7 +9,7 @@ import { Staffing, type ExitOutcome } from '../../src/arbiter/staffing';
 import { Supervision, type SupervisedSettings, type TimeoutFault, type WorkerProcesses } from '../../src/arbiter/supervision';
 import type { WorkerRecord } from '../../src/arbiter/worker-process';
 import { WorkerTable } from '../../src/arbiter/worker-table';
-import type { Logger } from '../../src/log';
+import type { Logger } from '../../src/shared/log';
 
 export type FakeSettings = SupervisedSettings;
 

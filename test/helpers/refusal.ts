@@ -1,4 +1,4 @@
-import { UnicornError } from '../../src/errors';
+import { UnicornError } from '../../src/shared/errors';
 
 /** The UnicornError `fn` refuses with; fails the test when it throws nothing or something else. */
 export function refusal(fn: () => unknown): UnicornError {

@@ -5,14 +5,14 @@
  * out, and nothing it does on a timer throws for lack of one.
  */
 import path from 'node:path';
-import { OWN_DESCRIPTORS } from '../../src/descriptors';
+import { OWN_DESCRIPTORS } from '../../src/shared/descriptors';
 import { request } from '../helpers/http';
 import { connect } from '../helpers/raw';
 import { APPS, serve, type Unicorn } from '../helpers/unicorn';
 
 const APP = path.join(APPS, 'descriptors.js');
 const LIMIT = 256;
-/** What a worker serves at most under LIMIT (src/descriptors.ts). */
+/** What a worker serves at most under LIMIT (src/shared/descriptors.ts). */
 const CAP = LIMIT - OWN_DESCRIPTORS;
 
 interface Outcome {

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { compileAccessFormat, escape, type AccessFormatter, type AccessRecord } from '../../src/access-format';
+import { compileAccessFormat, escape, type AccessFormatter, type AccessRecord } from '../../src/shared/access-format';
 
 const compile = (format: string): AccessFormatter => {
   const compiled = compileAccessFormat(format);

@@ -3,13 +3,13 @@
  * performer's decisions against a fake arbiter (no fork).
  */
 import { actionOfRequest, ignoredSignal, scaledCount, SIGNAL_ACTIONS, type Action } from '../../src/arbiter/actions';
-import { PendingReplies, type Reply } from '../../src/arbiter/control';
+import { PendingReplies, type Reply } from '../../src/control/server';
 import { ActionPerformer, type ActionHost, type Stop } from '../../src/arbiter/perform';
 import type { ArbiterSignal } from '../../src/arbiter/signals';
 import { StatsRequests } from '../../src/arbiter/stats';
 import { WorkerTable } from '../../src/arbiter/worker-table';
-import type { ControlReply, ControlRequest } from '../../src/control';
-import type { Logger } from '../../src/log';
+import type { ControlReply, ControlRequest } from '../../src/control/protocol';
+import type { Logger } from '../../src/shared/log';
 
 describe('what signals and requests ask for', () => {
   it('maps each signal and its command to the same action', () => {

@@ -4,7 +4,7 @@
  * the reload and signals tests.
  */
 import { workerDeadlines } from '../../src/arbiter/supervision';
-import { ExitCode } from '../../src/exit-codes';
+import { ExitCode } from '../../src/shared/exit-codes';
 import { fakeArbiter } from '../helpers/arbiter-fakes';
 
 afterEach(() => jest.restoreAllMocks());

@@ -1,11 +1,11 @@
 import { chmodSync, mkdtempSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { PendingReplies, type Reply } from '../../src/arbiter/control';
+import { PendingReplies, type Reply } from '../../src/control/server';
 import { ExitTally, serverStats } from '../../src/arbiter/stats';
-import { checkPrivateDir, parseRequest, type ControlReply } from '../../src/control';
+import { checkPrivateDir, parseRequest, type ControlReply } from '../../src/control/protocol';
 import { defaultControlDir } from '../../src/shared/control-paths';
-import { formatAge, formatStatus, formatTotals } from '../../src/ctl/format';
+import { formatAge, formatStatus, formatTotals } from '../../src/control/format';
 import type { WorkerStats } from '../../src/hooks/types';
 
 const worker = (id: number, over: Partial<WorkerStats> = {}): WorkerStats => ({

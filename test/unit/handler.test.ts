@@ -3,7 +3,7 @@ import express from 'express';
 import fastify from 'fastify';
 import { Hono } from 'hono';
 import Koa from 'koa';
-import { UnicornError } from '../../src/errors';
+import { UnicornError } from '../../src/shared/errors';
 import { toHandler } from '../../src/worker/handler';
 
 const shapeOf = async (app: unknown, iface: 'auto' | 'node' | 'fetch' = 'auto') => (await toHandler(app, iface, 'x')).shape;

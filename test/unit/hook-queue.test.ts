@@ -1,7 +1,7 @@
 import { HookQueue } from '../../src/arbiter/hook-queue';
 import { HookRunner } from '../../src/hooks/run';
 import type { ArbiterView, Hooks, WorkerStats } from '../../src/hooks/types';
-import type { Logger } from '../../src/log';
+import type { Logger } from '../../src/shared/log';
 
 const log = { warn: () => {}, info: () => {}, error: () => {}, debug: () => {} } as unknown as Logger;
 const view = {} as ArbiterView;

@@ -1,6 +1,6 @@
 import pino from 'pino';
 import { formatUmask, identityProblem, lookupGroup, lookupUser, parseUmask, workerIdentity, type Account } from '../../src/config/accounts';
-import type { UnicornConfig } from '../../src/config/define';
+import type { UnicornConfig } from '../../src/define';
 import { describeSettings, resolveLayers, resolveSettings } from '../../src/config/settings';
 import { activatedListeners, describeUnusedBind } from '../../src/arbiter/activation';
 import type { Listener } from '../../src/arbiter/listeners';

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { resolveModule } from '../../src/worker/resolve';
+import { resolveModule } from '../../src/shared/resolve';
 
 const APPS = path.resolve(__dirname, '..', 'fixtures', 'apps');
 const file = (spec: string, cwd = APPS) => {

@@ -1,6 +1,6 @@
 import { nearest } from '../../src/config/nearest';
 import { splitArgs } from '../../src/config/split-args';
-import { UnicornError } from '../../src/errors';
+import { UnicornError } from '../../src/shared/errors';
 
 describe('splitArgs (UNICORN_CMD_ARGS)', () => {
   it.each([

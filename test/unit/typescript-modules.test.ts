@@ -1,4 +1,4 @@
-import { hasModuleSyntax } from '../../src/typescript-modules';
+import { hasModuleSyntax } from '../../src/shared/typescript-modules';
 
 describe('which TypeScript in a CommonJS package is loaded as an ES module', () => {
   it.each([

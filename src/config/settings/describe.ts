@@ -2,7 +2,7 @@
 import { ADDRESS_FORMS, formatAddress, type BindAddress } from '../address';
 import { DURATION_FORMS, formatDuration } from '../duration';
 import { formatSizeExactly, SIZE_FORMS } from '../size';
-import { PEER_LIST_FORMS } from '../../trusted-peers';
+import { PEER_LIST_FORMS } from '../../shared/trusted-peers';
 import { SETTINGS, type RegisteredSpec } from './registry';
 import type { Resolved } from './resolve';
 

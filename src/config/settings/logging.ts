@@ -1,7 +1,7 @@
 /** The error log (unicorn's own) and the access log (one line a request). */
 
-import { compileAccessFormat } from '../../access-format';
-import type { LogFormat } from '../../log';
+import { compileAccessFormat } from '../../shared/access-format';
+import type { LogFormat } from '../../shared/log';
 import { choice, fromTable, OFF_SWITCH, writableFileOrDash } from './parsers';
 import { spec, type Parser } from './spec';
 

@@ -4,7 +4,7 @@
  */
 import { accessSync, constants as fsConstants, statSync } from 'node:fs';
 import path from 'node:path';
-import { cannotEnter } from '../../dir-access';
+import { cannotEnter } from '../../shared/dir-access';
 import { parseDuration } from '../duration';
 import { parseSize } from '../size';
 import type { Parser } from './spec';

@@ -1,6 +1,6 @@
 /** What a trusted proxy in front may say about the client: forwarded headers, the PROXY protocol. */
 
-import { parsePeerList, PEER_LIST_FORMS } from '../../trusted-peers';
+import { parsePeerList, PEER_LIST_FORMS } from '../../shared/trusted-peers';
 import { DURATION_FORMS } from '../duration';
 import { duration, OFF_SWITCH } from './parsers';
 import { spec, type Parser } from './spec';

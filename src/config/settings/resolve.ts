@@ -2,7 +2,7 @@
  * Resolving the settings: every source (defaults, the config file, UNICORN_CMD_ARGS, the command
  * line) applied in order through the registry's parsers, each refusal naming its source.
  */
-import { badUsage, badValue } from '../../errors';
+import { badUsage, badValue } from '../../shared/errors';
 import { APP_SPEC_FORMS, parseAppSpec } from '../app-spec';
 import { SETTINGS, settingSpec, type OptionKey, type RegisteredSpec, type Settings } from './registry';
 import type { ParseContext } from './spec';

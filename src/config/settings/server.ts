@@ -1,6 +1,6 @@
 /** Where unicorn listens and what it leaves on disk: addresses, backlog, SO_REUSEPORT, pidfile, directory. */
 
-import { badValue } from '../../errors';
+import { badValue } from '../../shared/errors';
 import { reusePortProblem } from '../../shared/reuse-port-support';
 import { ADDRESS_FORMS, parseAddress, type BindAddress } from '../address';
 import { directory, filePath, OFF_SWITCH, wholeNumber, yesNo } from './parsers';

@@ -8,7 +8,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Logger } from '../../log';
+import type { Logger } from '../../shared/log';
 import type { AcceptGate } from '../accept';
 
 /** What the worker's supervision (main.ts) learns from the server and its class. */

@@ -5,10 +5,10 @@
 import { lstatSync, readdirSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { checkPrivateDir, type ControlReply, type ControlRequest } from '../control';
+import { checkPrivateDir, type ControlReply, type ControlRequest } from './protocol';
 import { defaultControlDir } from '../shared/control-paths';
-import { cannotEnter } from '../dir-access';
-import { ExitCode } from '../exit-codes';
+import { cannotEnter } from '../shared/dir-access';
+import { ExitCode } from '../shared/exit-codes';
 import type { ServerStats } from '../hooks/types';
 
 /** A refusal or failure `unicorn ctl` ends with: one line on stderr, and its exit code. */

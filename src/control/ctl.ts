@@ -5,9 +5,9 @@
  */
 import { Command, CommanderError } from 'commander';
 import { didYouMean } from '../config/nearest';
-import type { ControlReply, ControlRequest } from '../control';
+import type { ControlReply, ControlRequest } from './protocol';
 import { socketPathProblem } from '../shared/control-paths';
-import { ExitCode } from '../exit-codes';
+import { ExitCode } from '../shared/exit-codes';
 import { ask, CtlError, findServer } from './client';
 import { formatStatus, formatTotals } from './format';
 

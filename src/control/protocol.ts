@@ -1,11 +1,11 @@
 /**
  * The control socket's protocol, in one place for both sides: the arbiter's server
- * (arbiter/control.ts) and `unicorn ctl` (ctl/). One request per connection, one JSON line each way;
+ * (server.ts) and `unicorn ctl` (client.ts, ctl.ts). One request per connection, one JSON line each way;
  * the reply comes once the arbiter's loop has done what was asked (docs/ctl.md).
  */
 import { lstatSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
-import type { ServerStats } from './hooks/types';
+import type { ServerStats } from '../hooks/types';
 
 /** What `unicorn ctl` asks; each does what the matching signal does (docs/SIGNALS.md). */
 export type ControlRequest =

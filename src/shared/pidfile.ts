@@ -4,8 +4,8 @@
  * taken it over).
  */
 import { readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
-import { UnicornError } from '../errors';
-import { ExitCode } from '../exit-codes';
+import { UnicornError } from './errors';
+import { ExitCode } from './exit-codes';
 
 /** The pid a pidfile holds, or undefined when it is missing or holds no pid. */
 export function readPid(file: string): number | undefined {
