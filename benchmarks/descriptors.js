@@ -22,7 +22,9 @@ if (!(limit > 0 && clients > 0 && ms >= 0)) {
 
 const unicornArgs = ['-b', '127.0.0.1:0', '-w', '1', '-k', 'async', ...args, path.join(__dirname, 'apps', 'hold.js')];
 // The shell sets the limit and replaces itself with Node.
-const server = spawn('/bin/sh', ['-c', `ulimit -n ${limit} && exec "$0" "$@"`, process.execPath, bin, ...unicornArgs], { stdio: ['ignore', 'ignore', 'pipe'] });
+const server = spawn('/bin/sh', ['-c', `ulimit -n ${limit} && exec "$0" "$@"`, process.execPath, bin, ...unicornArgs], {
+  stdio: ['ignore', 'ignore', 'pipe'],
+});
 const lines = [];
 let partial = '';
 server.stderr.setEncoding('utf8').on('data', (chunk) => {
@@ -52,7 +54,7 @@ function client(port, target) {
     let reply = '';
     const done = (how) => {
       socket.destroy();
-      resolve(/^HTTP\/1\.1 200 [^]*held \d+\n$/.test(reply) ? 'served' : how);
+      resolve(/^HTTP\/1\.1 200 [\s\S]*held \d+\n$/.test(reply) ? 'served' : how);
     };
     socket.on('connect', () => socket.write(`GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`));
     socket.on('data', (chunk) => (reply += chunk));
@@ -74,7 +76,9 @@ function client(port, target) {
     const after = await client(port, '/?ms=0');
     const crashes = lines.filter((l) => l.msg.startsWith('Uncaught exception')).map((l) => l.msg);
     const warnings = lines.filter((l) => l.level === 'warn' || l.level === 40).map((l) => l.msg);
-    process.stdout.write(`${JSON.stringify({ limit, clients, ms, tally, seconds: Number(seconds.toFixed(1)), crashes, warnings, requestAfterwards: after }, null, 2)}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ limit, clients, ms, tally, seconds: Number(seconds.toFixed(1)), crashes, warnings, requestAfterwards: after }, null, 2)}\n`,
+    );
   } finally {
     server.kill('SIGTERM');
   }

@@ -47,7 +47,10 @@ function usage() {
 function parse(argv) {
   let values;
   try {
-    ({ values } = parseArgs({ args: argv, options: Object.fromEntries(Object.entries(OPTIONS).map(([name, { what, ...o }]) => [name, o])) }));
+    ({ values } = parseArgs({
+      args: argv,
+      options: Object.fromEntries(Object.entries(OPTIONS).map(([name, { what, ...o }]) => [name, o])),
+    }));
   } catch (err) {
     if (!err.code?.startsWith('ERR_PARSE_ARGS')) throw err;
     throw new UsageError(err.message.replace(/\. To specify a positional argument.*$/s, ''));
@@ -73,8 +76,17 @@ function describeFailures(failures) {
  * `broken` (other things that should not have happened, in words).
  */
 function verdict(name, result) {
-  const problems = [...(result.unexpected ? [`${plural(result.unexpected, 'request')} lost that should not have been`] : []), ...(result.broken ?? [])];
-  const line = [name.padEnd(20), `sent ${String(result.sent).padStart(6)}`, describeFailures(result.failures), result.figure, problems.length ? `FAULT: ${problems.join('; ')}` : 'ok'].join('  |  ');
+  const problems = [
+    ...(result.unexpected ? [`${plural(result.unexpected, 'request')} lost that should not have been`] : []),
+    ...(result.broken ?? []),
+  ];
+  const line = [
+    name.padEnd(20),
+    `sent ${String(result.sent).padStart(6)}`,
+    describeFailures(result.failures),
+    result.figure,
+    problems.length ? `FAULT: ${problems.join('; ')}` : 'ok',
+  ].join('  |  ');
   return { line, fault: problems.length > 0 };
 }
 
@@ -85,7 +97,9 @@ async function main() {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'unicorn-faults-'));
   process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
   const ctx = { unicorn, dir, quick: Boolean(values.quick), progress: (line) => process.stderr.write(`faults: ${line}\n`) };
-  process.stdout.write(`Fault pass${ctx.quick ? ' (quick)' : ''}. Machine: ${machine()}. unicorn ${describeCheckout(path.dirname(path.dirname(unicorn)))}.\n\n`);
+  process.stdout.write(
+    `Fault pass${ctx.quick ? ' (quick)' : ''}. Machine: ${machine()}. unicorn ${describeCheckout(path.dirname(path.dirname(unicorn)))}.\n\n`,
+  );
   const names = values.only ?? Object.keys(SCENARIOS);
   const faults = [];
   let sent = 0;

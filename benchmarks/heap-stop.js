@@ -33,5 +33,7 @@ for (let i = 0; i < runs; i++) {
 }
 for (const hog of hogs) hog.kill();
 at.sort((a, b) => a - b);
-console.log(`node ${process.version}, ${hogs.length} hogs: stopped ${stopped} of ${runs}, died of the heap ${runs - stopped}` +
-  (at.length ? `; stopped at ${at[0]}–${at[at.length - 1]} MB of 128 (median ${at[at.length >> 1]})` : ''));
+console.log(
+  `node ${process.version}, ${hogs.length} hogs: stopped ${stopped} of ${runs}, died of the heap ${runs - stopped}` +
+    (at.length ? `; stopped at ${at[0]}–${at[at.length - 1]} MB of 128 (median ${at[at.length >> 1]})` : ''),
+);

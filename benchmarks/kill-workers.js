@@ -37,19 +37,25 @@ function children(pid) {
   } catch {
     return [];
   }
-  return text.split(' ').filter(Boolean).map(Number).filter((child) => {
-    try {
-      const stat = readFileSync(`/proc/${child}/stat`, 'utf8');
-      return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-    } catch {
-      return false;
-    }
-  });
+  return text
+    .split(' ')
+    .filter(Boolean)
+    .map(Number)
+    .filter((child) => {
+      try {
+        const stat = readFileSync(`/proc/${child}/stat`, 'utf8');
+        return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+      } catch {
+        return false;
+      }
+    });
 }
 
 async function main() {
   const app = path.join(__dirname, 'apps', 'hello.js');
-  const server = spawn(process.execPath, [values.unicorn, '-b', '127.0.0.1:0', '-w', values.workers, '-k', 'async', app], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const server = spawn(process.execPath, [values.unicorn, '-b', '127.0.0.1:0', '-w', values.workers, '-k', 'async', app], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   const ready = new Set();
   const backoffLines = [];
   let url;

@@ -10,14 +10,39 @@ const { spawn } = require('node:child_process');
 const { readFileSync } = require('node:fs');
 const http = require('node:http');
 const root = process.argv[2] ?? require('node:path').join(__dirname, '..');
-const alive = (pid) => { try { return !/\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8')); } catch { return false; } };
+const alive = (pid) => {
+  try {
+    return !/\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+};
 (async () => {
   for (let i = 0; i < 3; i++) {
-    const p = spawn(process.execPath, [`${root}/bin/unicorn`, '-b', '127.0.0.1:0', '-w', '1', '-t', '0', '--graceful-timeout', '1s', `${root}/test/fixtures/apps/runaway.js`], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let log = '', out = '';
+    const p = spawn(
+      process.execPath,
+      [
+        `${root}/bin/unicorn`,
+        '-b',
+        '127.0.0.1:0',
+        '-w',
+        '1',
+        '-t',
+        '0',
+        '--graceful-timeout',
+        '1s',
+        `${root}/test/fixtures/apps/runaway.js`,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let log = '',
+      out = '';
     p.stderr.setEncoding('utf8').on('data', (c) => (log += c));
     p.stdout.setEncoding('utf8').on('data', (c) => (out += c));
-    const wait = (f) => new Promise((r) => { const t = setInterval(() => f() && r(clearInterval(t)), 5); });
+    const wait = (f) =>
+      new Promise((r) => {
+        const t = setInterval(() => f() && r(clearInterval(t)), 5);
+      });
     await wait(() => /Worker \(pid:\d+\) ready/.test(log));
     const url = /"address":"(http:[^"]+)"/.exec(log)[1];
     const worker = Number(/Worker \(pid:(\d+)\) ready/.exec(log)[1]);

@@ -23,9 +23,17 @@ const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 async function measure(root, name) {
   const [workerClass, logged] = CASES[name];
   const dist = path.join(root, 'dist', 'src', 'worker');
-  const accessLog = logged ? await require(path.join(dist, 'access-log.js')).AccessLog.open('/dev/null', '%(h)s "%(r)s" %(s)s %(b)s', 1, quiet) : undefined;
+  const accessLog = logged
+    ? await require(path.join(dist, 'access-log.js')).AccessLog.open('/dev/null', '%(h)s "%(r)s" %(s)s %(b)s', 1, quiet)
+    : undefined;
   const { WorkerServer } = require(path.join(dist, 'server.js'));
-  const limits = { limitRequestLine: 4094, limitRequestFields: 100, limitRequestFieldSize: 8190, limitRequestBody: 0, headerTimeout: 10_000 };
+  const limits = {
+    limitRequestLine: 4094,
+    limitRequestFields: 100,
+    limitRequestFieldSize: 8190,
+    limitRequestBody: 0,
+    headerTimeout: 10_000,
+  };
   const options = { workerClass, workerConnections: 1000, keepAlive: 5000, maxRequests: 0, accessLog, ...limits };
   const gate = { pause() {}, resume() {}, close() {} };
   const server = new WorkerServer({ listener() {}, upgrade: [] }, gate, options, quiet, { onLimit() {}, onSyncRequest() {} });
@@ -84,7 +92,9 @@ function main() {
     // The median over the processes of each statistic.
     const [mine, theirs] = ['this', 'other'].map((build) => [0, 1].map((k) => median(found[build].map((r) => r[k]))));
     const cell = ([fastest, quartile]) => `${fastest.toFixed(0)} / ${quartile.toFixed(0)}`;
-    console.log(`| ${name} | ${cell(mine)} | ${cell(theirs)} | ${(mine[0] - theirs[0]).toFixed(0)} / ${(mine[1] - theirs[1]).toFixed(0)} |`);
+    console.log(
+      `| ${name} | ${cell(mine)} | ${cell(theirs)} | ${(mine[0] - theirs[0]).toFixed(0)} / ${(mine[1] - theirs[1]).toFixed(0)} |`,
+    );
   }
   console.log(`\nNode ${process.version}, ${require('node:os').cpus()[0]?.model ?? 'cpu'}`);
 }

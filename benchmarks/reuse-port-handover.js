@@ -40,7 +40,10 @@ function parseArgs(argv) {
 
 /** unicorn with its log lines parsed, and the app's stdout. */
 function startUnicorn(bin, args) {
-  const proc = spawn(process.execPath, [bin, '-b', '127.0.0.1:0', ...args, APP], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, UNICORN_LOG_LEVEL: 'info' } });
+  const proc = spawn(process.execPath, [bin, '-b', '127.0.0.1:0', ...args, APP], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, UNICORN_LOG_LEVEL: 'info' },
+  });
   const server = { proc, logs: [], stdout: '' };
   let partial = '';
   proc.stderr.setEncoding('utf8').on('data', (chunk) => {
@@ -155,9 +158,19 @@ async function run(options, scenario) {
     const counts = await load.stop();
     load.child.kill();
     const recycled = server.count(/^Replacing worker/);
-    const errors = Object.entries(counts.errors).map(([code, n]) => `${code} ${n}`).join(', ') || 'none';
-    const extra = scenario === 'max-requests' ? `, ${recycled} workers recycled` : slow ? `, the slow request: ${await slow} (${slowSent} sent to find that worker)` : '';
-    console.log(`${scenario.padEnd(15)} ${options.workerClass.padEnd(6)} ${String(counts.ok).padStart(7)} ok ${String(counts.failed + counts.refused).padStart(4)} failed (${errors}) over ${(took / 1000).toFixed(1)} s${extra}`);
+    const errors =
+      Object.entries(counts.errors)
+        .map(([code, n]) => `${code} ${n}`)
+        .join(', ') || 'none';
+    const extra =
+      scenario === 'max-requests'
+        ? `, ${recycled} workers recycled`
+        : slow
+          ? `, the slow request: ${await slow} (${slowSent} sent to find that worker)`
+          : '';
+    console.log(
+      `${scenario.padEnd(15)} ${options.workerClass.padEnd(6)} ${String(counts.ok).padStart(7)} ok ${String(counts.failed + counts.refused).padStart(4)} failed (${errors}) over ${(took / 1000).toFixed(1)} s${extra}`,
+    );
   } finally {
     if (successor) process.kill(successor, 'SIGTERM');
     const gone = new Promise((resolve) => server.proc.once('exit', resolve));

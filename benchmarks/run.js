@@ -31,16 +31,29 @@ const SCENARIOS = {
 const DEFAULT_SCENARIOS = Object.keys(SCENARIOS).filter((name) => name !== 'proxies');
 
 const OPTIONS = {
-  duration: { type: 'string', default: '5', what: 'seconds of load a run (keep-alive, churn, json, access-log, proxies)', check: 'positive' },
+  duration: {
+    type: 'string',
+    default: '5',
+    what: 'seconds of load a run (keep-alive, churn, json, access-log, proxies)',
+    check: 'positive',
+  },
   rounds: { type: 'string', default: '3', what: 'rounds, each running every contender once', check: 'count' },
-  workers: { type: 'string', default: String(os.availableParallelism()), what: 'workers each contender runs (startup always runs 4)', check: 'count' },
+  workers: {
+    type: 'string',
+    default: String(os.availableParallelism()),
+    what: 'workers each contender runs (startup always runs 4)',
+    check: 'count',
+  },
   connections: { type: 'string', default: '50', what: 'concurrent connections of the load', check: 'count' },
   reloads: { type: 'string', default: '5', what: 'reloads in the reload scenario', check: 'whole' },
   'reload-duration': { type: 'string', default: '10', what: 'seconds the reloads are spread over', check: 'positive' },
   contender: { type: 'string', multiple: true, what: `only these contenders (repeatable): ${Object.keys(CONTENDERS).join(', ')}` },
   generator: { type: 'string', what: 'wrk or autocannon (default: wrk when installed)' },
   unicorn: { type: 'string', default: path.join(ROOT, 'bin', 'unicorn'), what: "another checkout's bin/unicorn, to measure that version" },
-  out: { type: 'string', what: 'also write each scenario\'s section into this markdown file (e.g. benchmarks/RESULTS.md), keeping its other sections' },
+  out: {
+    type: 'string',
+    what: "also write each scenario's section into this markdown file (e.g. benchmarks/RESULTS.md), keeping its other sections",
+  },
   help: { type: 'boolean', short: 'h', what: 'this text' },
 };
 
@@ -53,7 +66,10 @@ function usage() {
     ...Object.entries(SCENARIOS).map(([name, s]) => `  ${name.padEnd(12)} ${s.title}`),
     '',
     'options:',
-    ...Object.entries(OPTIONS).map(([name, o]) => `  --${`${name}${o.type === 'string' ? ' X' : ''}`.padEnd(20)} ${o.what}${o.default !== undefined && name !== 'unicorn' ? ` (default ${o.default})` : ''}`),
+    ...Object.entries(OPTIONS).map(
+      ([name, o]) =>
+        `  --${`${name}${o.type === 'string' ? ' X' : ''}`.padEnd(20)} ${o.what}${o.default !== undefined && name !== 'unicorn' ? ` (default ${o.default})` : ''}`,
+    ),
   ];
   return lines.join('\n');
 }
@@ -62,7 +78,10 @@ function usage() {
 function parse(argv) {
   // parseArgs takes no keys of its own it does not know, nor undefined ones.
   const options = Object.fromEntries(
-    Object.entries(OPTIONS).map(([name, option]) => [name, Object.fromEntries(Object.entries(option).filter(([key]) => ['type', 'multiple', 'short', 'default'].includes(key)))]),
+    Object.entries(OPTIONS).map(([name, option]) => [
+      name,
+      Object.fromEntries(Object.entries(option).filter(([key]) => ['type', 'multiple', 'short', 'default'].includes(key))),
+    ]),
   );
   let parsed;
   try {
@@ -81,15 +100,19 @@ function parse(argv) {
     if (!option.check) continue;
     const value = Number(values[name]);
     const ok = option.check === 'positive' ? value > 0 : Number.isInteger(value) && value >= (option.check === 'count' ? 1 : 0);
-    const wanted = { positive: 'a number above 0', count: 'a whole number of 1 or more', whole: 'a whole number of 0 or more' }[option.check];
+    const wanted = { positive: 'a number above 0', count: 'a whole number of 1 or more', whole: 'a whole number of 0 or more' }[
+      option.check
+    ];
     if (!ok || values[name].trim() === '') throw new UsageError(`--${name} "${values[name]}" is not accepted: expected ${wanted}`);
     numbers[name] = value;
   }
   for (const id of values.contender ?? []) {
-    if (!(id in CONTENDERS)) throw new UsageError(`--contender "${id}" is not accepted: expected one of ${Object.keys(CONTENDERS).join(', ')}`);
+    if (!(id in CONTENDERS))
+      throw new UsageError(`--contender "${id}" is not accepted: expected one of ${Object.keys(CONTENDERS).join(', ')}`);
   }
   const generator = values.generator ?? (hasWrk() ? 'wrk' : 'autocannon');
-  if (!['wrk', 'autocannon'].includes(generator)) throw new UsageError(`--generator "${generator}" is not accepted: expected wrk or autocannon`);
+  if (!['wrk', 'autocannon'].includes(generator))
+    throw new UsageError(`--generator "${generator}" is not accepted: expected wrk or autocannon`);
   return { values, numbers, generator, scenarios: positionals.length ? positionals : DEFAULT_SCENARIOS };
 }
 

@@ -23,12 +23,33 @@ function stat(pid) {
   return { ppid: Number(f[1]), cpuMs: (Number(f[11]) + Number(f[12])) * TICK_MS };
 }
 const status = (pid, field) => Number(new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);
-const children = (pid) => readdirSync('/proc').filter((e) => /^\d+$/.test(e)).map(Number).filter((p) => { try { return stat(p).ppid === pid; } catch { return false; } });
+const children = (pid) =>
+  readdirSync('/proc')
+    .filter((e) => /^\d+$/.test(e))
+    .map(Number)
+    .filter((p) => {
+      try {
+        return stat(p).ppid === pid;
+      } catch {
+        return false;
+      }
+    });
 const mean = (a) => a.reduce((x, y) => x + y, 0) / a.length;
 
 async function round(root) {
   const started = performance.now();
-  const args = [path.join(root, 'bin', 'unicorn'), '-b', '127.0.0.1:0', '-w', '4', '--max-worker-memory', '1GB', '--log-level', 'debug', HELLO];
+  const args = [
+    path.join(root, 'bin', 'unicorn'),
+    '-b',
+    '127.0.0.1:0',
+    '-w',
+    '4',
+    '--max-worker-memory',
+    '1GB',
+    '--log-level',
+    'debug',
+    HELLO,
+  ];
   const proc = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   proc.stderr.setEncoding('utf8').on('data', (c) => (log += c));

@@ -22,7 +22,10 @@ function get(url) {
   return new Promise((resolve) => {
     const req = http.get(url, { timeout: 1000 }, (res) => {
       let body = '';
-      res.setEncoding('utf8').on('data', (c) => (body += c)).on('end', () => resolve(body));
+      res
+        .setEncoding('utf8')
+        .on('data', (c) => (body += c))
+        .on('end', () => resolve(body));
     });
     req.on('error', () => resolve(undefined)).on('timeout', () => req.destroy());
   });
@@ -37,10 +40,14 @@ function rssMb(pid) {
 }
 
 async function round(extraArgs) {
-  const proc = spawn(process.execPath, [path.join(ROOT, 'bin', 'unicorn'), '-b', '127.0.0.1:0', '-w', '1', '-k', 'async', ...extraArgs, APP], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, UNICORN_LOG_FORMAT: 'json' },
-  });
+  const proc = spawn(
+    process.execPath,
+    [path.join(ROOT, 'bin', 'unicorn'), '-b', '127.0.0.1:0', '-w', '1', '-k', 'async', ...extraArgs, APP],
+    {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, UNICORN_LOG_FORMAT: 'json' },
+    },
+  );
   let log = '';
   proc.stderr.setEncoding('utf8').on('data', (c) => (log += c));
   const url = await new Promise((resolve) => {
@@ -72,7 +79,14 @@ async function round(extraArgs) {
   await new Promise((resolve) => proc.once('exit', resolve));
   const said = /"msg":"(Worker heap [^"]*)"/.exec(log)?.[1] ?? /(FATAL ERROR: [^\n]*)/.exec(log)?.[1];
   const r = (ms) => (ms === undefined ? null : Math.round(ms));
-  return { nearFullMs: r(nearFullMs), diedMs: r(diedMs), servedMs: r(servedMs), afterNearFullMs: r(servedMs - nearFullMs), peakMb: Math.round(peak), said };
+  return {
+    nearFullMs: r(nearFullMs),
+    diedMs: r(diedMs),
+    servedMs: r(servedMs),
+    afterNearFullMs: r(servedMs - nearFullMs),
+    peakMb: Math.round(peak),
+    said,
+  };
 }
 
 async function main() {

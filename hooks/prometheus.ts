@@ -48,7 +48,8 @@ export default function prometheus(options?: PrometheusOptions): Hooks {
 
   return {
     async onStarting(arbiter) {
-      const collected = (metrics = new Metrics(buckets, arbiter.log));
+      const collected = new Metrics(buckets, arbiter.log);
+      metrics = collected;
       const render = () => collected.render(arbiter);
       server = await MetricsServer.start({ address, given, log: arbiter.log, render, predecessor: arbiter.predecessorPid });
     },
@@ -77,10 +78,13 @@ interface Options {
 
 function readOptions(options: unknown = {}, env: NodeJS.ProcessEnv): Options {
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new Error(`options ${show(options)} are not accepted: expected an object, as in { bind: '127.0.0.1:9464' }; got ${kindOf(options)}`);
+    throw new Error(
+      `options ${show(options)} are not accepted: expected an object, as in { bind: '127.0.0.1:9464' }; got ${kindOf(options)}`,
+    );
   }
   for (const key of Object.keys(options)) {
-    if (!OPTION_NAMES.includes(key)) throw new Error(`unknown option "${key}"${didYouMean(key, OPTION_NAMES)}; the options are ${OPTION_NAMES.join(', ')}`);
+    if (!OPTION_NAMES.includes(key))
+      throw new Error(`unknown option "${key}"${didYouMean(key, OPTION_NAMES)}; the options are ${OPTION_NAMES.join(', ')}`);
   }
   const { bind, buckets } = options as Record<string, unknown>;
   let address: TcpAddress;
@@ -102,7 +106,8 @@ function parseBind(value: unknown, given: string): TcpAddress {
   const refuse = (why?: string) => new Error(`${given} is not accepted: ${why ? `${why}; ` : ''}expected ${BIND_FORMS}`);
   if (typeof value !== 'string') throw refuse(`it is ${kindOf(value)}`);
   // parseAddress takes a missing port to mean 8000, and other kinds of address than TCP.
-  if (!/:\d+$/.test(value.trim())) throw refuse(/^(unix:|fd:\/\/)/.test(value.trim()) ? 'metrics are served over TCP only' : 'the port is missing');
+  if (!/:\d+$/.test(value.trim()))
+    throw refuse(/^(unix:|fd:\/\/)/.test(value.trim()) ? 'metrics are served over TCP only' : 'the port is missing');
   const address = parseAddress(value);
   if (typeof address === 'string') throw refuse(address);
   if (address.kind !== 'tcp') throw refuse('metrics are served over TCP only');

@@ -62,7 +62,10 @@ function buildProgram(actions: boolean): Command {
         },
       });
   } else {
-    program.helpOption(false).allowExcessArguments(true).configureOutput({ outputError: () => {} });
+    program
+      .helpOption(false)
+      .allowExcessArguments(true)
+      .configureOutput({ outputError: () => {} });
   }
   for (const setting of SETTINGS as readonly SettingSpec[]) {
     const env = setting.env ? ` (env: ${setting.env})` : '';
@@ -81,10 +84,10 @@ function buildProgram(actions: boolean): Command {
       'after',
       () =>
         '\nSettings come from, lowest first: defaults, the config file, UNICORN_CMD_ARGS, the command line.' +
-          '\nDurations: 30s, 2m, 500ms, or a number of seconds.\nExamples:\n  unicorn --workers 4 app:handler' +
-          '\n  unicorn -k async -b 0.0.0.0:8080 -b unix:/run/app.sock server.js:app' +
-          `\n\nA running server is managed with \`unicorn ctl COMMAND\` (${ctlModule().COMMAND_NAMES.join(', ')}); ` +
-          '`unicorn ctl --help` describes them.',
+        '\nDurations: 30s, 2m, 500ms, or a number of seconds.\nExamples:\n  unicorn --workers 4 app:handler' +
+        '\n  unicorn -k async -b 0.0.0.0:8080 -b unix:/run/app.sock server.js:app' +
+        `\n\nA running server is managed with \`unicorn ctl COMMAND\` (${ctlModule().COMMAND_NAMES.join(', ')}); ` +
+        '`unicorn ctl --help` describes them.',
     );
   }
   return program;
@@ -111,7 +114,8 @@ export async function readInvocation(argv: string[], env: NodeJS.ProcessEnv, cwd
 
   const configFlag = flags.config ?? fromEnv?.config;
   const configSource = flags.config !== undefined ? '--config' : 'UNICORN_CMD_ARGS: --config';
-  const configPath = configFlag !== undefined ? (parseSetting('config', String(configFlag), configSource, cwd) as string) : findConfigFile(cwd);
+  const configPath =
+    configFlag !== undefined ? (parseSetting('config', String(configFlag), configSource, cwd) as string) : findConfigFile(cwd);
   const configFile = configPath ? await loadConfigFile(configPath, cwd, { fresh }) : undefined;
 
   const layers: Layer[] = [];
@@ -121,7 +125,11 @@ export async function readInvocation(argv: string[], env: NodeJS.ProcessEnv, cwd
 
   const appArg = program.args[0];
   const app: AppSource | undefined =
-    appArg !== undefined ? { raw: appArg, source: 'command line' } : configFile?.app !== undefined ? { raw: configFile.app, source: `${configFile.label}: app` } : undefined;
+    appArg !== undefined
+      ? { raw: appArg, source: 'command line' }
+      : configFile?.app !== undefined
+        ? { raw: configFile.app, source: `${configFile.label}: app` }
+        : undefined;
   const resolved = resolveLayers(app, layers, env, cwd);
   // Who the workers run as depends on --user, --group and --initgroups together, and on who we are.
   const identity = identityProblem(resolved.settings);
@@ -140,12 +148,16 @@ function parseCmdArgs(value: string): RawOptions {
     program.parse(splitArgs(value), { from: 'user' });
   } catch (err) {
     if (err instanceof CommanderError) {
-      throw badUsage(`UNICORN_CMD_ARGS: ${explainUnknownOption(err.message) ?? err.message.replace(/^error: /, '').replace(/\s*\n+\s*/g, ' ')}`);
+      throw badUsage(
+        `UNICORN_CMD_ARGS: ${explainUnknownOption(err.message) ?? err.message.replace(/^error: /, '').replace(/\s*\n+\s*/g, ' ')}`,
+      );
     }
     throw err;
   }
   if (program.args.length > 0) {
-    throw badUsage(`UNICORN_CMD_ARGS ${JSON.stringify(value)} is not accepted: it gives ${JSON.stringify(program.args[0])}, but takes flags only; name the app on the command line or in the config file`);
+    throw badUsage(
+      `UNICORN_CMD_ARGS ${JSON.stringify(value)} is not accepted: it gives ${JSON.stringify(program.args[0])}, but takes flags only; name the app on the command line or in the config file`,
+    );
   }
   return program.opts<RawOptions>();
 }
@@ -215,7 +227,8 @@ export async function main(argv: string[] = process.argv): Promise<void> {
   if (invocation.printConfig || invocation.checkConfig) releaseSignals();
   if (invocation.printConfig) {
     const { configFile } = invocation;
-    const plugins = configFile && configFile.plugins.length > 0 ? { names: pluginNames(configFile), source: `${configFile.label}: plugins` } : undefined;
+    const plugins =
+      configFile && configFile.plugins.length > 0 ? { names: pluginNames(configFile), source: `${configFile.label}: plugins` } : undefined;
     process.stdout.write(describeSettings(invocation, invocation.appSource, { plugins, env: process.env }));
     return;
   }
@@ -260,7 +273,13 @@ export async function main(argv: string[] = process.argv): Promise<void> {
   let code: number;
   try {
     const hooks = new HookRunner(await loadPlugins(invocation.configFile, settings.hook, process.cwd()), settings.hookTimeout, log);
-    code = await new Arbiter(settings, log, { reloadSettings, launchCwd, hooks, configSource: invocation.configFile?.source, tls: tls?.material }).run();
+    code = await new Arbiter(settings, log, {
+      reloadSettings,
+      launchCwd,
+      hooks,
+      configSource: invocation.configFile?.source,
+      tls: tls?.material,
+    }).run();
   } catch (err) {
     if (!(err instanceof UnicornError)) throw err;
     log.error({ code: err.code }, err.message);

@@ -28,7 +28,9 @@ const KILL_GRACE_MS = 100;
  * status or a wrong body are never excused.
  */
 function unexcused(tally, killTimes, graceMs = KILL_GRACE_MS) {
-  return tally.failed.filter((f) => !(f.kind === 'reset' && killTimes.some((k) => f.sentAt <= k + graceMs && f.sentAt + f.ms >= k - graceMs))).length;
+  return tally.failed.filter(
+    (f) => !(f.kind === 'reset' && killTimes.some((k) => f.sentAt <= k + graceMs && f.sentAt + f.ms >= k - graceMs)),
+  ).length;
 }
 
 /** Wait until the log has been quiet for `quietMs` (the arbiter has acted on every signal), at most `maxMs`; resolves with the ms waited. */

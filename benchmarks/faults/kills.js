@@ -42,7 +42,9 @@ const syncKillBusy = {
   async run(ctx) {
     return withUnicorn(ctx, { workerClass: 'sync' }, async (server) => {
       const tally = new Tally();
-      const burst = Array.from({ length: 8 }, () => requestOnce({ port: server.port, path: '/slow?ms=2000', timeoutMs: 30_000 }).then((r) => tally.add(r)));
+      const burst = Array.from({ length: 8 }, () =>
+        requestOnce({ port: server.port, path: '/slow?ms=2000', timeoutMs: 30_000 }).then((r) => tally.add(r)),
+      );
       await sleep(500);
       const [victim] = server.workers();
       process.kill(victim, 'SIGKILL');
@@ -135,7 +137,8 @@ const arbiterKill = {
       const left = workers.filter(alive);
       const bindable = await canBind(server.port);
       const broken = [];
-      if (left.length) broken.push(`${left.length} worker${left.length === 1 ? '' : 's'} still running ${ORPHAN_CHECK_S} s after the arbiter died`);
+      if (left.length)
+        broken.push(`${left.length} worker${left.length === 1 ? '' : 's'} still running ${ORPHAN_CHECK_S} s after the arbiter died`);
       if (!bindable) broken.push(`port ${server.port} cannot be bound again`);
       const tally = await stopped;
       return {

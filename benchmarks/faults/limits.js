@@ -95,8 +95,18 @@ const maxWorkerMemory = {
 };
 
 module.exports = {
-  'fd-exhaustion': fdExhaustion({ title: 'ulimit -n 256, 1 async worker, 300 keep-alive clients', workers: 1, workerClass: 'async', close: false }),
-  'fd-exhaustion-sync': fdExhaustion({ title: 'ulimit -n 256, 2 sync workers, 300 clients with a connection each request', workers: 2, workerClass: 'sync', close: true }),
+  'fd-exhaustion': fdExhaustion({
+    title: 'ulimit -n 256, 1 async worker, 300 keep-alive clients',
+    workers: 1,
+    workerClass: 'async',
+    close: false,
+  }),
+  'fd-exhaustion-sync': fdExhaustion({
+    title: 'ulimit -n 256, 2 sync workers, 300 clients with a connection each request',
+    workers: 2,
+    workerClass: 'sync',
+    close: true,
+  }),
   'access-log-full': accessLogFull,
   'max-worker-memory': maxWorkerMemory,
 };

@@ -144,7 +144,8 @@ const usr2Upgrade = {
           const oldExit = await Promise.race([server.exited, sleep(15_000).then(() => 'still running')]);
           const tookOver = await waitFor(() => !existsSync(`${pidfile}.2`) && readPid(pidfile) === successor, 5000);
           await sleep(1000);
-          if (oldExit !== 0) broken.push(`the old arbiter ${oldExit === 'still running' ? 'was still running 15 s after TERM' : `exited with ${oldExit}`}`);
+          if (oldExit !== 0)
+            broken.push(`the old arbiter ${oldExit === 'still running' ? 'was still running 15 s after TERM' : `exited with ${oldExit}`}`);
           if (!tookOver) broken.push('the new arbiter did not take over the pidfile');
           if (!alive(successor)) broken.push('the new arbiter died');
           figure = `new arbiter's workers ready ${seconds(servingMs)} after USR2; old arbiter exited ${oldExit}; new one ${tookOver ? 'holds the pidfile' : 'does not hold the pidfile'}`;

@@ -10,7 +10,9 @@ const { withUnicorn, pick, arbiterDeath, seconds, percent, sleep } = require('./
 /** 8 slow requests of `ms` at once; resolves with their Tally once all have ended. */
 async function slowBurst(port, ms) {
   const tally = new Tally();
-  await Promise.all(Array.from({ length: 8 }, () => requestOnce({ port, path: `/slow?ms=${ms}`, timeoutMs: 30_000 }).then((r) => tally.add(r))));
+  await Promise.all(
+    Array.from({ length: 8 }, () => requestOnce({ port, path: `/slow?ms=${ms}`, timeoutMs: 30_000 }).then((r) => tally.add(r))),
+  );
   return tally;
 }
 
@@ -74,7 +76,7 @@ const syncTermBurst = {
 };
 
 const keepAliveSpread = {
-  title: 'keep-alive connections over 4 async workers after start, HUP and a recycle of each: the busiest worker\'s share',
+  title: "keep-alive connections over 4 async workers after start, HUP and a recycle of each: the busiest worker's share",
   async run(ctx) {
     return withUnicorn(ctx, { workers: 4 }, async (server) => {
       const phaseMs = pick(ctx, 2000, 1000);

@@ -20,9 +20,25 @@ const APP = path.resolve(__dirname, '..', 'apps', 'faults.js');
 async function startUnicorn(ctx, { workers = 2, workerClass = 'async', args = [], env = {}, fdLimit, wait = true } = {}) {
   const port = await freePort();
   const socket = path.join(ctx.dir, `ctl-${port}.sock`);
-  const argv = [ctx.unicorn, '-w', String(workers), '-k', workerClass, '-b', `127.0.0.1:${port}`, '--log-format', 'json', '--control-socket', socket, ...args, APP];
+  const argv = [
+    ctx.unicorn,
+    '-w',
+    String(workers),
+    '-k',
+    workerClass,
+    '-b',
+    `127.0.0.1:${port}`,
+    '--log-format',
+    'json',
+    '--control-socket',
+    socket,
+    ...args,
+    APP,
+  ];
   // The shell replaces itself with node (exec), so the pid started is the arbiter's.
-  const command = fdLimit ? ['/bin/sh', ['-c', `ulimit -n ${fdLimit} && exec "$0" "$@"`, process.execPath, ...argv]] : [process.execPath, argv];
+  const command = fdLimit
+    ? ['/bin/sh', ['-c', `ulimit -n ${fdLimit} && exec "$0" "$@"`, process.execPath, ...argv]]
+    : [process.execPath, argv];
   let handle;
   const server = startGroup(`unicorn ${workerClass}`, command, { UNICORN_LOG_LEVEL: 'info', ...env }, (s, lines, exited) => {
     handle = { lines, exited };

@@ -29,14 +29,20 @@ async function runWrk({ port, headers, connections, duration }) {
   const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
   const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
   // With Connection: close, wrk counts the server's orderly close after each response as a read error.
-  const errors = non2xx + (socket ? Number(socket[1]) + Number(socket[3]) + Number(socket[4]) + (headers.connection ? 0 : Number(socket[2])) : 0);
+  const errors =
+    non2xx + (socket ? Number(socket[1]) + Number(socket[3]) + Number(socket[4]) + (headers.connection ? 0 : Number(socket[2])) : 0);
   return { rps, p50, p99, errors };
 }
 
 async function runAutocannon({ port, headers, connections, duration }) {
   const autocannon = require('autocannon');
   const result = await autocannon({ url: `http://127.0.0.1:${port}/`, connections, duration, headers });
-  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors: result.errors + result.non2xx + result.timeouts };
+  return {
+    rps: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    errors: result.errors + result.non2xx + result.timeouts,
+  };
 }
 
 /** `generator`: 'wrk' or 'autocannon'. */

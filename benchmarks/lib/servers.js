@@ -22,14 +22,16 @@ const RELOAD_TIMEOUT_MS = 60_000;
  * Every contender the suite knows, by id. `kind` says how it is started; a unicorn contender may
  * add flags (`args`, given the run's own temporary directory) and a name suffix.
  */
-const CONTENDERS = Object.fromEntries(Object.entries({
-  'unicorn-sync': { name: 'unicorn sync', kind: 'unicorn', workerClass: 'sync' },
-  'unicorn-async': { name: 'unicorn async', kind: 'unicorn', workerClass: 'async' },
-  'cluster-rr': { name: 'node:cluster round-robin', kind: 'cluster', policy: 'rr' },
-  'cluster-shared': { name: 'node:cluster shared-handle', kind: 'cluster', policy: 'none' },
-  pm2: { name: 'PM2 cluster', kind: 'pm2', graceful: false },
-  'node-http': { name: 'node:http, one process', kind: 'single' },
-}).map(([id, contender]) => [id, { id, ...contender }]));
+const CONTENDERS = Object.fromEntries(
+  Object.entries({
+    'unicorn-sync': { name: 'unicorn sync', kind: 'unicorn', workerClass: 'sync' },
+    'unicorn-async': { name: 'unicorn async', kind: 'unicorn', workerClass: 'async' },
+    'cluster-rr': { name: 'node:cluster round-robin', kind: 'cluster', policy: 'rr' },
+    'cluster-shared': { name: 'node:cluster shared-handle', kind: 'cluster', policy: 'none' },
+    pm2: { name: 'PM2 cluster', kind: 'pm2', graceful: false },
+    'node-http': { name: 'node:http, one process', kind: 'single' },
+  }).map(([id, contender]) => [id, { id, ...contender }]),
+);
 
 /** A unicorn contender with more flags: `{ name: ', suffix', args: (dir) => [...] }`. */
 const unicornWith = (id, extra) => ({ ...CONTENDERS[id], name: CONTENDERS[id].name + extra.name, args: extra.args });
@@ -67,7 +69,19 @@ async function start(contender, { port, app, workers, dir, unicorn = path.join(R
       // A control socket of the run's own, for the requests each worker has served (ctl stats).
       const controlDir = mkdtempSync(path.join(os.tmpdir(), 'unicorn-bench-ctl-'));
       const socket = path.join(controlDir, 'ctl.sock');
-      const args = [unicorn, '-w', String(workers), '-k', contender.workerClass, '-b', `127.0.0.1:${port}`, '--control-socket', socket, ...(contender.args?.(dir) ?? []), appFile];
+      const args = [
+        unicorn,
+        '-w',
+        String(workers),
+        '-k',
+        contender.workerClass,
+        '-b',
+        `127.0.0.1:${port}`,
+        '--control-socket',
+        socket,
+        ...(contender.args?.(dir) ?? []),
+        appFile,
+      ];
       const server = startGroup(contender.name, [process.execPath, args], { UNICORN_LOG_LEVEL: 'info' }, watchUnicornLog);
       server.requestsByWorker = () => requestsByWorker(unicorn, socket);
       const stop = server.stop;
@@ -148,7 +162,8 @@ function watchUnicornLog(server, lines, exited, tail) {
     const result = await Promise.race([outcome, timeout, exited.then((how) => ({ how }))]);
     clearTimeout(timer);
     awaiting = null;
-    if (result === 'timeout') throw new Error(`${server.label}: no "Reload complete" in the log ${RELOAD_TIMEOUT_MS / 1000} s after SIGHUP:\n${tail()}`);
+    if (result === 'timeout')
+      throw new Error(`${server.label}: no "Reload complete" in the log ${RELOAD_TIMEOUT_MS / 1000} s after SIGHUP:\n${tail()}`);
     if (result.how) throw new Error(`${server.label}: the arbiter ended (${result.how}) on SIGHUP:\n${tail()}`);
     return result;
   };

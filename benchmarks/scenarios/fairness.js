@@ -65,14 +65,29 @@ async function measure(contender, ctx) {
 }
 
 async function run(ctx) {
-  const runs = await alternate(ctx, 'fairness', ctx.choose(Object.values(CONTENDERS)), (contender) => measure(contender, ctx), (r) => `${r.delayed} of ${r.fast} fast requests over ${DELAYED_MS} ms, errors ${r.errors}`);
+  const runs = await alternate(
+    ctx,
+    'fairness',
+    ctx.choose(Object.values(CONTENDERS)),
+    (contender) => measure(contender, ctx),
+    (r) => `${r.delayed} of ${r.fast} fast requests over ${DELAYED_MS} ms, errors ${r.errors}`,
+  );
   const rows = [...runs].map(([contender, results]) => {
     const delayed = median(results.map((r) => r.delayed));
     const mid = results.find((r) => r.delayed === delayed);
     const errors = results.reduce((n, r) => n + r.errors, 0);
     return [contender, delayed, mid.fast, fmt(mid.p50, 2), fmt(mid.p99, 2), fmt(mid.max, 1), fmt(mid.slowMs, 0), errors];
   });
-  const columns = [['contender'], [`fast requests delayed > ${DELAYED_MS} ms`, 'r'], ['fast requests', 'r'], ['fast p50 ms', 'r'], ['fast p99 ms', 'r'], ['fast max ms', 'r'], ['slow median ms', 'r'], ['errors', 'r']];
+  const columns = [
+    ['contender'],
+    [`fast requests delayed > ${DELAYED_MS} ms`, 'r'],
+    ['fast requests', 'r'],
+    ['fast p50 ms', 'r'],
+    ['fast p99 ms', 'r'],
+    ['fast max ms', 'r'],
+    ['slow median ms', 'r'],
+    ['errors', 'r'],
+  ];
   return [
     `${ctx.workers} workers each, serving benchmarks/apps/fairness.js. ${SLOW_REQUESTS} requests for /slow (100 ms of CPU each) start every ${SLOW_EVERY_MS} ms, each on a new connection; meanwhile fast requests for / go one after another, each on a new connection, until the last slow one is answered. ${ctx.rounds} rounds alternating the contenders; the round with the median count of delayed fast requests is shown, errors are over every round.`,
     '',

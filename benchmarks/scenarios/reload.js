@@ -39,7 +39,10 @@ const CONTENDERS_LOADS = [
   [{ ...CONTENDERS['unicorn-async'], mode: '-k async' }, ['keep-alive', 'close']],
   [{ ...CONTENDERS['unicorn-sync'], mode: '-k sync' }, ['close']],
   [{ ...CONTENDERS.pm2, name: 'PM2, app without SIGINT handler', mode: 'cluster, app without SIGINT handler' }, ['keep-alive', 'close']],
-  [{ ...CONTENDERS.pm2, name: 'PM2, app drains on SIGINT', mode: 'cluster, app drains on SIGINT', graceful: true }, ['keep-alive', 'close']],
+  [
+    { ...CONTENDERS.pm2, name: 'PM2, app drains on SIGINT', mode: 'cluster, app drains on SIGINT', graceful: true },
+    ['keep-alive', 'close'],
+  ],
 ];
 
 function startLoad(port, load, connections) {
@@ -125,14 +128,29 @@ function row(contender, load, results) {
   const share = (r) => (Number.isFinite(r.busiest.requests) ? r.busiest.requests : r.busiest.cpu);
   const middle = median(results.map(share));
   const busiest = results.find((r) => share(r) === middle)?.busiest;
-  return [name, contender.mode, load, reloadCount, reloadSeconds, sum(results.map((r) => r.ok)), rps.toFixed(0), percent(busiest?.requests), percent(busiest?.cpu), failed, failures.refused ?? 0, kinds ? kinds + reused : '—'];
+  return [
+    name,
+    contender.mode,
+    load,
+    reloadCount,
+    reloadSeconds,
+    sum(results.map((r) => r.ok)),
+    rps.toFixed(0),
+    percent(busiest?.requests),
+    percent(busiest?.cpu),
+    failed,
+    failures.refused ?? 0,
+    kinds ? kinds + reused : '—',
+  ];
 }
 
 const percent = (share) => (Number.isFinite(share) ? `${fmt(share * 100)}%` : 'n/a');
 
 const describe = (result) => {
   const reloadTimes = result.reloads.map((r) => `${(r.sent / 1000).toFixed(1)}–${(r.done / 1000).toFixed(1)} s ${r.outcome}`);
-  const warmUp = result.beforeWindow ? `; and ${result.beforeWindow} failures during the warm-up, before any reload (not in the table)` : '';
+  const warmUp = result.beforeWindow
+    ? `; and ${result.beforeWindow} failures during the warm-up, before any reload (not in the table)`
+    : '';
   const busiest = `busiest worker after the last reload ${percent(result.busiest.requests)} of requests, ${percent(result.busiest.cpu)} of CPU`;
   return `${result.ok} ok, ${busiest}, failures ${JSON.stringify(result.failures)}; reloads ${reloadTimes.join(', ')}; ${failuresByReload(result)}${warmUp}`;
 };
@@ -140,11 +158,26 @@ const describe = (result) => {
 async function run(ctx) {
   const rows = [];
   for (const load of Object.keys(LOADS)) {
-    const contenders = CONTENDERS_LOADS.filter(([contender, loads]) => loads.includes(load) && ctx.choose([contender]).length > 0).map(([contender]) => contender);
+    const contenders = CONTENDERS_LOADS.filter(([contender, loads]) => loads.includes(load) && ctx.choose([contender]).length > 0).map(
+      ([contender]) => contender,
+    );
     const runs = await alternate(ctx, `reload, ${load}`, contenders, (contender) => measure(contender, load, ctx), describe);
     for (const contender of contenders) rows.push(row(contender, load, runs.get(contender.name)));
   }
-  const columns = [['contender'], ['mode'], ['load'], ['reloads', 'r'], ['reload s, median', 'r'], ['requests', 'r'], ['req/s', 'r'], ['busiest worker after, requests', 'r'], ['busiest worker after, CPU', 'r'], ['failed', 'r'], ['refused', 'r'], ['how they failed']];
+  const columns = [
+    ['contender'],
+    ['mode'],
+    ['load'],
+    ['reloads', 'r'],
+    ['reload s, median', 'r'],
+    ['requests', 'r'],
+    ['req/s', 'r'],
+    ['busiest worker after, requests', 'r'],
+    ['busiest worker after, CPU', 'r'],
+    ['failed', 'r'],
+    ['refused', 'r'],
+    ['how they failed'],
+  ];
   return [
     `${ctx.workers} workers each, serving benchmarks/apps/hello.js (PM2: benchmarks/apps/listen.js, the same handler listening itself). ` +
       `Load: benchmarks/lib/closed-loop.js, ${ctx.connections} connections in closed loops; keep-alive, or \`Connection: close\` on every request. ` +

@@ -25,10 +25,11 @@ async function measure(contender, ctx) {
     }
     const firstResponseMs = performance.now() - server.started;
     const single = contender.kind === 'single';
-    let workers = [];
-    while (!single && (workers = childrenOf(server.pid)).length < WORKERS) {
+    let workers = single ? [] : childrenOf(server.pid);
+    while (!single && workers.length < WORKERS) {
       if (performance.now() > deadline) throw new Error(`${server.label} has ${workers.length} of ${WORKERS} workers after 30 s`);
       await sleep(20);
+      workers = childrenOf(server.pid);
     }
     // Every worker serves a few requests, and start-up's garbage has time to be collected.
     for (let i = 0; i < 20 * WORKERS; i++) await get(port);
@@ -49,18 +50,27 @@ async function measure(contender, ctx) {
 }
 
 async function run(ctx) {
-  const runs = await alternate(ctx, 'startup', ctx.choose(Object.values(CONTENDERS)), (contender) => measure(contender, ctx), (r) => `first response ${fmt(r.firstResponseMs)} ms, workers ${r.workerRss.map(mb).join(', ')} MB`);
+  const runs = await alternate(
+    ctx,
+    'startup',
+    ctx.choose(Object.values(CONTENDERS)),
+    (contender) => measure(contender, ctx),
+    (r) => `first response ${fmt(r.firstResponseMs)} ms, workers ${r.workerRss.map(mb).join(', ')} MB`,
+  );
   const summary = new Map(
     [...runs].map(([contender, results]) => {
       const workerRss = median(results.flatMap((r) => r.workerRss));
       const optional = (pick) => (results[0][pick] === undefined ? undefined : median(results.map((r) => r[pick])));
-      return [contender, {
-        firstResponseMs: median(results.map((r) => r.firstResponseMs)),
-        supervisorRss: optional('supervisorRss'),
-        workerRss,
-        supervisorCpu: optional('supervisorCpu'),
-        workerCpu: median(results.flatMap((r) => r.workerCpu)),
-      }];
+      return [
+        contender,
+        {
+          firstResponseMs: median(results.map((r) => r.firstResponseMs)),
+          supervisorRss: optional('supervisorRss'),
+          workerRss,
+          supervisorCpu: optional('supervisorCpu'),
+          workerCpu: median(results.flatMap((r) => r.workerCpu)),
+        },
+      ];
     }),
   );
   const bare = summary.get(BARE)?.workerRss;
@@ -73,7 +83,15 @@ async function run(ctx) {
     s.supervisorCpu === undefined ? '—' : fmt(s.supervisorCpu, 2),
     fmt(s.workerCpu, 2),
   ]);
-  const columns = [['contender'], ['launch to first response ms', 'r'], ['supervisor RSS MB', 'r'], ['worker RSS MB', 'r'], [`worker − ${BARE} MB`, 'r'], ['supervisor idle CPU %', 'r'], ['worker idle CPU %', 'r']];
+  const columns = [
+    ['contender'],
+    ['launch to first response ms', 'r'],
+    ['supervisor RSS MB', 'r'],
+    ['worker RSS MB', 'r'],
+    [`worker − ${BARE} MB`, 'r'],
+    ['supervisor idle CPU %', 'r'],
+    ['worker idle CPU %', 'r'],
+  ];
   return [
     `${WORKERS} workers each (the node:http process is one process, the reference), serving benchmarks/apps/hello.js. Launch to first response: from spawning the command (for PM2, \`pm2 start\`, which also starts its daemon) to the first 200, polling every 2 ms. Then, once every worker is up, ${20 * WORKERS} requests and a second's rest: resident memory (VmRSS) of the supervisor (unicorn's arbiter, the cluster primary, the PM2 daemon) and of each worker, and the CPU each uses over ${IDLE_MS / 1000} s of idling, as a percentage of one core. Medians over ${ctx.rounds} rounds (worker figures: over every worker of every round).`,
     '',

@@ -23,7 +23,7 @@ const accessLog = (format) => ({
 });
 
 const SYNC_NOTE =
-  'unicorn sync serves one request at a time and closes every connection after its response (as Gunicorn\'s sync workers do), so under a keep-alive load it meets a new connection per request; async is unicorn\'s class for keep-alive clients.';
+  "unicorn sync serves one request at a time and closes every connection after its response (as Gunicorn's sync workers do), so under a keep-alive load it meets a new connection per request; async is unicorn's class for keep-alive clients.";
 
 const SCENARIOS = {
   'keep-alive': {
@@ -88,7 +88,12 @@ async function measure(contender, scenario, ctx) {
     const spread = await spreadMeter(server);
     // Every process of the contender: the supervisor (which should spend nothing per request) and the workers.
     const cpu = cpuMeter([server.pid, ...childrenOf(server.pid)]);
-    const result = await runLoad(ctx.generator, { port, headers: { ...scenario.headers, ...contender.headers }, connections: ctx.connections, duration: ctx.duration });
+    const result = await runLoad(ctx.generator, {
+      port,
+      headers: { ...scenario.headers, ...contender.headers },
+      connections: ctx.connections,
+      duration: ctx.duration,
+    });
     const cpuMs = cpu().reduce((total, ms) => total + ms, 0);
     return { ...result, cpuUs: (cpuMs * 1000) / (result.rps * ctx.duration), busiest: await spread() };
   } finally {
@@ -100,12 +105,22 @@ async function measure(contender, scenario, ctx) {
 async function run(name, ctx) {
   const scenario = SCENARIOS[name];
   const contenders = ctx.choose(scenario.contenders);
-  const runs = await alternate(ctx, name, contenders, (contender) => measure(contender, scenario, ctx), (r) => `${fmt(r.rps)} req/s, busiest worker ${percent(r.busiest.requests)} of requests, ${percent(r.busiest.cpu)} of CPU, errors ${r.errors}`);
+  const runs = await alternate(
+    ctx,
+    name,
+    contenders,
+    (contender) => measure(contender, scenario, ctx),
+    (r) =>
+      `${fmt(r.rps)} req/s, busiest worker ${percent(r.busiest.requests)} of requests, ${percent(r.busiest.cpu)} of CPU, errors ${r.errors}`,
+  );
   const summary = new Map(
     [...runs].map(([contender, results]) => {
       const rps = median(results.map((r) => r.rps));
       const mid = results.find((r) => r.rps === rps);
-      return [contender, { rps, p50: mid.p50, p99: mid.p99, cpuUs: mid.cpuUs, busiest: mid.busiest, errors: results.reduce((n, r) => n + r.errors, 0) }];
+      return [
+        contender,
+        { rps, p50: mid.p50, p99: mid.p99, cpuUs: mid.cpuUs, busiest: mid.busiest, errors: results.reduce((n, r) => n + r.errors, 0) },
+      ];
     }),
   );
   const peers = (scenario.peers ?? PEERS).filter((peer) => summary.has(peer));
@@ -120,7 +135,17 @@ async function run(name, ctx) {
     s.errors,
     ...peers.map((peer) => fmt(s.rps / summary.get(peer).rps, 2)),
   ]);
-  const columns = [['contender'], ['req/s', 'r'], ['p50 ms', 'r'], ['p99 ms', 'r'], ['CPU µs/req', 'r'], ['busiest worker, requests', 'r'], ['busiest worker, CPU', 'r'], ['errors', 'r'], ...peers.map((peer) => [`× ${peer}`, 'r'])];
+  const columns = [
+    ['contender'],
+    ['req/s', 'r'],
+    ['p50 ms', 'r'],
+    ['p99 ms', 'r'],
+    ['CPU µs/req', 'r'],
+    ['busiest worker, requests', 'r'],
+    ['busiest worker, CPU', 'r'],
+    ['errors', 'r'],
+    ...peers.map((peer) => [`× ${peer}`, 'r']),
+  ];
   return [
     `Load generator: ${ctx.generator}, ${ctx.connections} connections, ${ctx.duration} s a run, ${ctx.rounds} rounds alternating the contenders; the median round is shown, errors are over every round. ${ctx.workers} workers each, serving benchmarks/apps/${scenario.app}. CPU µs/req: the CPU time (user + system, /proc/PID/stat) of every process of the contender — supervisor and workers — over the run, per request served. Busiest worker: its share of the requests served over the run (unicorn, from \`unicorn ctl stats\`) and of the workers' CPU time (/proc; every contender with workers); ${fmt(100 / ctx.workers)}% is an even spread.`,
     ...(scenario.note ? ['', scenario.note] : []),
@@ -132,4 +157,6 @@ async function run(name, ctx) {
   ].join('\n');
 }
 
-module.exports = Object.fromEntries(Object.entries(SCENARIOS).map(([name, scenario]) => [name, { title: scenario.title, run: (ctx) => run(name, ctx) }]));
+module.exports = Object.fromEntries(
+  Object.entries(SCENARIOS).map(([name, scenario]) => [name, { title: scenario.title, run: (ctx) => run(name, ctx) }]),
+);

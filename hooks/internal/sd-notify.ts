@@ -57,9 +57,7 @@ export function openNotifier(env: NodeJS.ProcessEnv = process.env): Notifier | u
         }
         try {
           // The callback runs before send() returns.
-          sender.send(datagram, 0, datagram.length, socket, (err) =>
-            err ? reject(sendFailed(socket, err)) : resolve(),
-          );
+          sender.send(datagram, 0, datagram.length, socket, (err) => (err ? reject(sendFailed(socket, err)) : resolve()));
         } finally {
           sender.close();
         }

@@ -14,13 +14,7 @@ declare module 'unix-dgram' {
     /** Emits 'listening', or 'error' when bind(2) fails. */
     bind(path: string): void;
     /** sendto(2) on an unconnected socket; the callback is called before send() returns. */
-    send(
-      buf: Buffer,
-      offset: number,
-      length: number,
-      path: string,
-      callback: (err?: UnixDgramError) => void,
-    ): void;
+    send(buf: Buffer, offset: number, length: number, path: string, callback: (err?: UnixDgramError) => void): void;
     close(): void;
     on(event: 'message', listener: (message: Buffer) => void): this;
     on(event: 'listening', listener: () => void): this;

@@ -67,28 +67,38 @@ export class Metrics {
         'counter',
         'Requests the workers have served, by status class (1xx to 5xx; other for 600 to 999), as of their latest heartbeats.',
         STATUS_CLASSES.flatMap((statusClass, i) =>
-          statusClass === 'other' && requests.statuses[i] === 0 ? [] : [{ labels: { status_class: statusClass }, value: requests.statuses[i]! }],
+          statusClass === 'other' && requests.statuses[i] === 0
+            ? []
+            : [{ labels: { status_class: statusClass }, value: requests.statuses[i]! }],
         ),
       ),
-      family('unicorn_http_requests_aborted_total', 'counter', 'Requests whose connection closed before the response was complete (also counted in unicorn_http_requests_total).', [
-        { value: requests.aborted },
-      ]),
+      family(
+        'unicorn_http_requests_aborted_total',
+        'counter',
+        'Requests whose connection closed before the response was complete (also counted in unicorn_http_requests_total).',
+        [{ value: requests.aborted }],
+      ),
       family(
         'unicorn_http_request_duration_seconds',
         'histogram',
         'Time from a request reaching the app to its response ending (or its connection closing).',
         histogramSamples(requests.bounds, requests.buckets, requests.sum),
       ),
-      family('unicorn_http_requests_in_flight', 'gauge', 'Requests in progress in the live workers, as of their latest heartbeats.', [{ value: stats.inFlight }]),
+      family('unicorn_http_requests_in_flight', 'gauge', 'Requests in progress in the live workers, as of their latest heartbeats.', [
+        { value: stats.inFlight },
+      ]),
       family(
         'unicorn_workers',
         'gauge',
         'Live worker processes, by state: booting, ready (serving), retiring (serving until replaced), stopping.',
         [...byState].map(([state, count]) => ({ labels: { state }, value: count })),
       ),
-      family('unicorn_workers_target', 'gauge', 'How many workers the arbiter aims to run (--workers, changed by TTIN, TTOU, WINCH and reloads).', [
-        { value: stats.workerCount },
-      ]),
+      family(
+        'unicorn_workers_target',
+        'gauge',
+        'How many workers the arbiter aims to run (--workers, changed by TTIN, TTOU, WINCH and reloads).',
+        [{ value: stats.workerCount }],
+      ),
       family(
         'unicorn_worker_exits_total',
         'counter',
@@ -116,7 +126,10 @@ export class Metrics {
     const snapshot = readSnapshot(published);
     if (!snapshot && !this.warnedMalformed) {
       this.warnedMalformed = true;
-      this.log.warn({ workerId: worker.id }, `prometheus: worker ${worker.id} published "${PUBLISHED_KEY}" in a form this plugin does not read; its requests are not counted`);
+      this.log.warn(
+        { workerId: worker.id },
+        `prometheus: worker ${worker.id} published "${PUBLISHED_KEY}" in a form this plugin does not read; its requests are not counted`,
+      );
     }
     return snapshot;
   }

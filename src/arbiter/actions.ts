@@ -97,9 +97,11 @@ export function scaledCount(action: Extract<Action, { kind: 'scale' }>, target: 
   if (count >= 1) return { count };
   const runs = `the server runs ${nWorkers(target)}`;
   const why =
-    'to' in action ? 'the server never goes below one worker; expected at least 1'
-    : target <= 1 ? `${runs}, and never goes below one`
-    : `${runs} and keeps at least one; expected at most ${target - 1}`;
+    'to' in action
+      ? 'the server never goes below one worker; expected at least 1'
+      : target <= 1
+        ? `${runs}, and never goes below one`
+        : `${runs} and keeps at least one; expected at most ${target - 1}`;
   return { refused: `${describeAction(action)} is not accepted: ${why}` };
 }
 

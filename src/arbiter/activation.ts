@@ -18,7 +18,8 @@ export const SD_LISTEN_FDS_START = 3;
  *  USR2 successor (which gets the sockets as unicorn hands them down). */
 const LISTEN_VARIABLES = ['LISTEN_PID', 'LISTEN_FDS', 'LISTEN_FDNAMES', 'LISTEN_PIDFDID'];
 
-const adopt = (net as unknown as { _createServerHandle(address: null, port: 0, addressType: 0, fd: number): ServerHandle | number })._createServerHandle;
+const adopt = (net as unknown as { _createServerHandle(address: null, port: 0, addressType: 0, fd: number): ServerHandle | number })
+  ._createServerHandle;
 
 /**
  * The listening sockets systemd passed to this process, in fd order, or undefined when it passed
@@ -30,7 +31,8 @@ export function activatedListeners(env: NodeJS.ProcessEnv, pid = process.pid): L
   const { LISTEN_PID: pidRaw, LISTEN_FDS: countRaw, LISTEN_FDNAMES: namesRaw } = env;
   for (const name of LISTEN_VARIABLES) delete env[name];
   if (countRaw === undefined || pidRaw === undefined || Number(pidRaw) !== pid) return undefined;
-  if (!/^\d+$/.test(countRaw.trim())) throw badValue('LISTEN_FDS', countRaw, 'the number of sockets systemd passes from file descriptor 3 on: a whole number');
+  if (!/^\d+$/.test(countRaw.trim()))
+    throw badValue('LISTEN_FDS', countRaw, 'the number of sockets systemd passes from file descriptor 3 on: a whole number');
   const count = Number(countRaw);
   if (count === 0) return undefined;
   // Names that do not match the count are ignored, as sd_listen_fds_with_names(3) refuses them.

@@ -75,7 +75,10 @@ export class ConnectionBalance {
       this.members = '';
       return nothing;
     }
-    const members = workers.map((w) => w.id).sort((a, b) => a - b).join(',');
+    const members = workers
+      .map((w) => w.id)
+      .sort((a, b) => a - b)
+      .join(',');
     if (members !== this.members) {
       this.members = members;
       this.streak = 0;

@@ -44,7 +44,8 @@ export class BootAttempts {
   giveUp(app: AppSpec, cwd: string, settings: { workerBootTimeout: number; bootAttempts: number }, waited: string): UnicornError {
     const resolution = resolveModule(app.module, cwd);
     const module = 'file' in resolution ? resolution.file : app.module;
-    const exported = app.exportPath.length === 0 ? 'the default export' : `the export ${app.exportPath.join('.')}${app.factoryArgs ? '()' : ''}`;
+    const exported =
+      app.exportPath.length === 0 ? 'the default export' : `the export ${app.exportPath.join('.')}${app.factoryArgs ? '()' : ''}`;
     const n = this.timedOut;
     const boots = n === 1 ? 'a boot was' : `${n} boots in a row were`;
     return bootTimedOut(

@@ -37,7 +37,8 @@ export const INSPECT_ON_DEMAND = ['--inspect-port=127.0.0.1:0', '--inspect-publi
 
 /** What Node's inspector still writes to a worker's stderr during a diagnosis, whatever the flags
  *  (`Debugger attached.` has no switch), and the lines the flags stop, should a user's come back. */
-const INSPECTOR_NOTICE = /^(?:Debugger (?:listening|ending) on ws:\/\/\S+|For help, see: https:\/\/nodejs\.org\/\S*|Debugger attached\.|Waiting for the debugger to disconnect\.\.\.)$/;
+const INSPECTOR_NOTICE =
+  /^(?:Debugger (?:listening|ending) on ws:\/\/\S+|For help, see: https:\/\/nodejs\.org\/\S*|Debugger attached\.|Waiting for the debugger to disconnect\.\.\.)$/;
 
 export const isInspectorNotice = (line: string): boolean => INSPECTOR_NOTICE.test(line);
 
@@ -48,7 +49,7 @@ const LOOP_PROBE_MS = 150;
 export async function diagnose(pid: number, limitMs: number): Promise<Diagnosis> {
   const deadline = performance.now() + limitMs;
   const failed = (why: string): Diagnosis => ({ frames: [], inFlight: [], unavailable: why });
-  if (process.platform !== 'linux') return failed('reading a stuck worker\'s stack needs /proc (Linux)');
+  if (process.platform !== 'linux') return failed("reading a stuck worker's stack needs /proc (Linux)");
   let session: InspectorSession | undefined;
   try {
     const before = new Set(listeningPorts(pid).map((socket) => socket.inode));
@@ -60,21 +61,34 @@ export async function diagnose(pid: number, limitMs: number): Promise<Diagnosis>
       port = listeningPorts(pid).find((socket) => !before.has(socket.inode) && socket.loopback)?.port;
     }
     const remaining = () => Math.max(1, Math.ceil(deadline - performance.now()));
-    const targets = (await (await fetch(`http://127.0.0.1:${port}/json/list`, { signal: AbortSignal.timeout(remaining()) })).json()) as Array<{
+    const targets = (await (
+      await fetch(`http://127.0.0.1:${port}/json/list`, { signal: AbortSignal.timeout(remaining()) })
+    ).json()) as Array<{
       webSocketDebuggerUrl: string;
     }>;
     session = await InspectorSession.open(targets[0]!.webSocketDebuggerUrl, remaining());
     // The worker's own account first: inspector calls reach even a stuck loop (V8 interrupts).
     const report = await session
-      .call('Runtime.evaluate', { expression: `process[Symbol.for(${JSON.stringify(SELF_REPORT_KEY)})]?.()`, returnByValue: true }, remaining())
+      .call(
+        'Runtime.evaluate',
+        { expression: `process[Symbol.for(${JSON.stringify(SELF_REPORT_KEY)})]?.()`, returnByValue: true },
+        remaining(),
+      )
       .then((answer) => (answer as { result?: { value?: SelfReport } }).result?.value)
       .catch(() => undefined);
     const inFlight = report?.inFlight ?? [];
     // A free loop (a sync request waiting on I/O) runs an immediate at once, and pausing it would
     // only catch whatever callback ran next. A stuck one does not: pause it where it is.
     const free = await session
-      .call('Runtime.evaluate', { expression: 'new Promise((resolve) => setImmediate(resolve, true))', awaitPromise: true, returnByValue: true }, Math.min(LOOP_PROBE_MS, remaining()))
-      .then(() => true, () => false);
+      .call(
+        'Runtime.evaluate',
+        { expression: 'new Promise((resolve) => setImmediate(resolve, true))', awaitPromise: true, returnByValue: true },
+        Math.min(LOOP_PROBE_MS, remaining()),
+      )
+      .then(
+        () => true,
+        () => false,
+      );
     if (free) return { frames: [], inFlight };
     // Enabling the debugger reports every script loaded (for the frames' file names).
     await session.call('Debugger.enable', {}, remaining());
@@ -101,7 +115,14 @@ export function formatStack(frames: Frame[]): string {
  * The WORKER TIMEOUT line: how long the worker was silent, the limit, where it was stuck (or that
  * its loop was free) and what it was serving.
  */
-export function describeTimeout(pid: number, boot: boolean, silentMs: number, limit: string, diagnosis: Diagnosis, step?: BootStep): string {
+export function describeTimeout(
+  pid: number,
+  boot: boolean,
+  silentMs: number,
+  limit: string,
+  diagnosis: Diagnosis,
+  step?: BootStep,
+): string {
   const what = boot ? `WORKER BOOT TIMEOUT (pid:${pid}): not ready after` : `WORKER TIMEOUT (pid:${pid}): silent for`;
   return `${what} ${(silentMs / 1000).toFixed(1)}s (${limit}); ${describeWait(diagnosis, step)}`;
 }
@@ -129,20 +150,32 @@ export function describeWait(diagnosis: Diagnosis, step?: BootStep): string {
 export function describeBootStep(step: BootStep): { doing: string; waiting: string } {
   switch (step.step) {
     case 'hooks':
-      return { doing: 'loading the config file and hook modules', waiting: 'the top-level await of the config file or a hook module has not settled' };
+      return {
+        doing: 'loading the config file and hook modules',
+        waiting: 'the top-level await of the config file or a hook module has not settled',
+      };
     case 'postFork':
     case 'postWorkerInit':
       return { doing: `running the ${step.step} hooks`, waiting: `a ${step.step} hook has not finished` };
     case 'import':
-      return { doing: `importing ${step.file}`, waiting: `the top-level await of ${step.file}, or of a module it imports, has not settled` };
+      return {
+        doing: `importing ${step.file}`,
+        waiting: `the top-level await of ${step.file}, or of a module it imports, has not settled`,
+      };
     case 'factory':
-      return { doing: `calling the factory ${step.name} of ${step.file}`, waiting: `the promise the factory ${step.name} of ${step.file} returned has not settled` };
+      return {
+        doing: `calling the factory ${step.name} of ${step.file}`,
+        waiting: `the promise the factory ${step.name} of ${step.file} returned has not settled`,
+      };
     case 'handler':
       return { doing: "waiting for the app's ready()", waiting: "the app's ready() (Fastify's, for its plugins) has not settled" };
     case 'tls':
       return { doing: 'waiting for its certificate from the arbiter', waiting: 'its certificate has not come from the arbiter' };
     case 'listen':
-      return { doing: 'taking its listening sockets from the arbiter', waiting: 'its listening sockets have not all come from the arbiter' };
+      return {
+        doing: 'taking its listening sockets from the arbiter',
+        waiting: 'its listening sockets have not all come from the arbiter',
+      };
   }
 }
 
@@ -228,8 +261,14 @@ class InspectorSession {
         reject(new Error(`${method} got no answer`));
       }, limitMs);
       this.pending.set(id, {
-        resolve: (value) => (clearTimeout(timer), resolve(value)),
-        reject: (err) => (clearTimeout(timer), reject(err)),
+        resolve: (value) => {
+          clearTimeout(timer);
+          resolve(value);
+        },
+        reject: (err) => {
+          clearTimeout(timer);
+          reject(err);
+        },
       });
     });
   }
@@ -254,7 +293,13 @@ class InspectorSession {
   }
 
   private onMessage(data: string): void {
-    const message = JSON.parse(data) as { id?: number; method?: string; params?: { scriptId?: string; url?: string }; result?: unknown; error?: { message: string } };
+    const message = JSON.parse(data) as {
+      id?: number;
+      method?: string;
+      params?: { scriptId?: string; url?: string };
+      result?: unknown;
+      error?: { message: string };
+    };
     if (message.id !== undefined) {
       const call = this.pending.get(message.id);
       this.pending.delete(message.id);

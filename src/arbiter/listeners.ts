@@ -7,7 +7,16 @@ import { formatAddress, type BindAddress } from '../config/address';
 import { badValue, bindFailed } from '../shared/errors';
 import type { Listener, ServerHandle } from './listener';
 import { bindReusePort, somethingListens } from './reuse-port';
-import { fitsSocketAddress, giveSocketFile, makeRoomForSocket, placeSocketFile, stagingPath, UV_ENAMETOOLONG, withUmask, type SocketFileOptions } from './socket-file';
+import {
+  fitsSocketAddress,
+  giveSocketFile,
+  makeRoomForSocket,
+  placeSocketFile,
+  stagingPath,
+  UV_ENAMETOOLONG,
+  withUmask,
+  type SocketFileOptions,
+} from './socket-file';
 
 export type { Listener, ServerHandle } from './listener';
 
@@ -86,7 +95,8 @@ async function bindOne(address: BindAddress, options: BindOptions): Promise<Boun
         // The temporary name is 10 bytes longer than PATH: past what a socket address holds.
         staged = undefined;
         result = withUmask(options.umask, () => createServerHandle(address.path, -1, -1));
-        const why = 'the path leaves no room for a temporary name beside it, so the socket file appears a moment before it accepts connections; a path 10 bytes shorter avoids this';
+        const why =
+          'the path leaves no room for a temporary name beside it, so the socket file appears a moment before it accepts connections; a path 10 bytes shorter avoids this';
         if (typeof result !== 'number') options.log?.warn({ address: shown }, `${shown}: ${why}`);
       }
       if (typeof result !== 'number') {
@@ -109,7 +119,12 @@ async function bindOne(address: BindAddress, options: BindOptions): Promise<Boun
     result.close();
     throw bindFailed(shown, reason('EADDRINUSE'));
   }
-  const listener = { address, url: actualUrl(address, result), handle: result, ...(options.reusePort && address.kind === 'tcp' ? { reusePort: true } : {}) };
+  const listener = {
+    address,
+    url: actualUrl(address, result),
+    handle: result,
+    ...(options.reusePort && address.kind === 'tcp' ? { reusePort: true } : {}),
+  };
   return { listener, staged };
 }
 
@@ -249,7 +264,13 @@ export function inheritListeners(env: NodeJS.ProcessEnv): { listeners: Listener[
  * refused while one set of workers hands over to the other.
  */
 export function spawnSuccessor(listeners: Listener[], cwd: string): ChildProcess {
-  const inherited: InheritedListener[] = listeners.map((l, i) => ({ fd: 3 + i, address: l.address, url: l.url, systemd: l.systemd, reusePort: l.reusePort }));
+  const inherited: InheritedListener[] = listeners.map((l, i) => ({
+    fd: 3 + i,
+    address: l.address,
+    url: l.url,
+    systemd: l.systemd,
+    reusePort: l.reusePort,
+  }));
   return spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
     cwd,
     env: { ...process.env, [INHERITED_LISTENERS_ENV]: JSON.stringify(inherited), [PREDECESSOR_ENV]: String(process.pid) },

@@ -194,7 +194,11 @@ export class ActionPerformer {
     const { workers } = this.host;
     const record = workers.withPid(pid);
     if (!record) {
-      const pids = workers.oldestFirst().map((r) => r.pid).join(', ') || 'none';
+      const pids =
+        workers
+          .oldestFirst()
+          .map((r) => r.pid)
+          .join(', ') || 'none';
       const why = pid === process.pid ? `${pid} is the arbiter (use shutdown)` : `no worker of this server has pid ${pid}`;
       return this.refuse(`kill ${pid} is not accepted: ${why}; its workers are ${pids}`, reply);
     }
@@ -233,7 +237,11 @@ export class ActionPerformer {
    *  worker being killed for not answering is not. */
   private askForStats(reply: Reply): void {
     const asked = this.host.workers.answering();
-    const seq = this.host.statsRequests.begin(asked.map((r) => r.id), reply, this.host.now());
+    const seq = this.host.statsRequests.begin(
+      asked.map((r) => r.id),
+      reply,
+      this.host.now(),
+    );
     for (const record of asked) this.host.send(record, { type: 'unicorn:report', seq });
     this.answerStats();
   }

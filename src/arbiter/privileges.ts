@@ -43,7 +43,10 @@ export class LogFileOwnership {
         const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
         if (this.warned.has(`${file}\0${code}`)) continue;
         this.warned.add(`${file}\0${code}`);
-        this.log.warn({ file, code }, `Cannot give the log file ${file} to the workers (${identity.label}): ${code}; they may not be able to open it`);
+        this.log.warn(
+          { file, code },
+          `Cannot give the log file ${file} to the workers (${identity.label}): ${code}; they may not be able to open it`,
+        );
       } finally {
         if (fd !== undefined) closeSync(fd);
         if (previous !== undefined) process.umask(previous);

@@ -33,34 +33,34 @@ const SHELL = '/bin/sh';
  */
 const SCRIPT = [
   "trap '' HUP INT QUIT TERM USR1 USR2 TTIN TTOU WINCH PIPE",
-  "say=$1",
-  "list=",
-  "while IFS= read -r line; do list=$line; done",
-  "set -- $list",
-  "[ $# -gt 1 ] || exit 0",
-  "wait_cs=$1; shift; list=$*",
-  "now() { read -r up _ < /proc/uptime; cs=$(( ${up%.*} * 100 + 1${up#*.} - 100 )); }",
-  "alive() {",
-  "  want=$2",
-  "  { read -r stat < /proc/$1/stat; } 2>/dev/null || return 1",
+  'say=$1',
+  'list=',
+  'while IFS= read -r line; do list=$line; done',
+  'set -- $list',
+  '[ $# -gt 1 ] || exit 0',
+  'wait_cs=$1; shift; list=$*',
+  'now() { read -r up _ < /proc/uptime; cs=$(( ${up%.*} * 100 + 1${up#*.} - 100 )); }',
+  'alive() {',
+  '  want=$2',
+  '  { read -r stat < /proc/$1/stat; } 2>/dev/null || return 1',
   "  set -- ${stat##*') '}",
-  "  [ \"$1\" != Z ] && [ \"${20}\" = \"$want\" ]",
-  "}",
-  "now; deadline=$(( cs + wait_cs ))",
-  "while :; do",
-  "  left=",
-  "  for w in $list; do alive \"${w%:*}\" \"${w#*:}\" && left=\"$left $w\"; done",
-  "  list=$left",
-  "  [ -n \"$list\" ] || exit 0",
-  "  now; [ \"$cs\" -lt \"$deadline\" ] || break",
-  "  sleep 0.1 2>/dev/null || sleep 1",
-  "done",
-  "for w in $list; do",
-  "  pid=${w%:*}",
-  "  alive \"$pid\" \"${w#*:}\" || continue",
-  "  printf '%s\\n' \"${say%%PID*}$pid${say#*PID}\" >&2",
-  "  kill -9 \"$pid\" 2>/dev/null",
-  "done",
+  '  [ "$1" != Z ] && [ "${20}" = "$want" ]',
+  '}',
+  'now; deadline=$(( cs + wait_cs ))',
+  'while :; do',
+  '  left=',
+  '  for w in $list; do alive "${w%:*}" "${w#*:}" && left="$left $w"; done',
+  '  list=$left',
+  '  [ -n "$list" ] || exit 0',
+  '  now; [ "$cs" -lt "$deadline" ] || break',
+  '  sleep 0.1 2>/dev/null || sleep 1',
+  'done',
+  'for w in $list; do',
+  '  pid=${w%:*}',
+  '  alive "$pid" "${w#*:}" || continue',
+  '  printf \'%s\\n\' "${say%%PID*}$pid${say#*PID}" >&2',
+  '  kill -9 "$pid" 2>/dev/null',
+  'done',
 ].join('\n');
 
 /** A worker's start time since boot, in clock ticks (field 22 of /proc/PID/stat), or undefined. */
@@ -98,7 +98,9 @@ export class Reaper {
       reaper.stdin = undefined;
       log.warn({ err }, `The reaper could not start (${err.message}): workers stuck in a loop when the arbiter is killed are not stopped`);
     });
-    child.stdout.setEncoding('utf8').on('data', (pid: string) => log.debug({ reaperPid: Number(pid) }, `Reaper started (pid: ${pid.trim()})`));
+    child.stdout
+      .setEncoding('utf8')
+      .on('data', (pid: string) => log.debug({ reaperPid: Number(pid) }, `Reaper started (pid: ${pid.trim()})`));
     // Node destroys a child's stdin when the child exits, which the launcher does at once: the
     // pipe is the reaper's, so the child is made to forget it.
     const stdin = child.stdin;

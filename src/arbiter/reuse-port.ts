@@ -117,7 +117,8 @@ export class PerWorkerSockets {
    */
   withdraw(id: number, keep: number, accepting: (id: number) => boolean, firstShared: boolean): Map<number, ServerHandle> | undefined {
     const slot = this.byWorker.get(id);
-    if (!slot || this.slots.length <= Math.max(1, keep) || [...slot.holders].some((holder) => holder !== id && accepting(holder))) return undefined;
+    if (!slot || this.slots.length <= Math.max(1, keep) || [...slot.holders].some((holder) => holder !== id && accepting(holder)))
+      return undefined;
     // Another arbiter (USR2) accepts on the first sockets too: they stay, and the others can go.
     if (firstShared && slot === this.slots[0]) return undefined;
     for (const holder of slot.holders) this.byWorker.delete(holder);
@@ -182,7 +183,10 @@ export class PerWorkerSockets {
       const bound = bindReusePort(where.address!, where.port!);
       if (typeof bound === 'string') {
         for (const handle of handles.values()) handle.close();
-        this.log.error({ code: bound, address: this.listeners[index]!.url }, `Cannot bind another socket at ${this.listeners[index]!.url} (--reuse-port): ${bound}; the new worker shares the first one`);
+        this.log.error(
+          { code: bound, address: this.listeners[index]!.url },
+          `Cannot bind another socket at ${this.listeners[index]!.url} (--reuse-port): ${bound}; the new worker shares the first one`,
+        );
         return undefined;
       }
       handles.set(index, bound);

@@ -68,8 +68,7 @@ export function watchForReload(options: WatchOptions): ReloadWatcher {
     // Outside every watched path (beside a missing one), or below node_modules or .git in each.
     targets.every((target) => !isWithin(file, target) || /(^|\/)(node_modules|\.git)(\/|$)/.test(path.relative(target, file)));
   // The ancestors of a missing extra path are watched too: report only what was asked for.
-  const isWanted = (file: string): boolean =>
-    plain.some((target) => isWithin(file, target)) || globs.some((glob) => glob.test(file));
+  const isWanted = (file: string): boolean => plain.some((target) => isWithin(file, target)) || globs.some((glob) => glob.test(file));
 
   // Loaded here, not at the top: chokidar is an ES module, so a module importing this one stays
   // loadable where require(esm) is not (Jest without --experimental-vm-modules), and an arbiter

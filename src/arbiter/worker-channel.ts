@@ -125,10 +125,18 @@ export class WorkerChannels {
     const { workers } = this.context;
     const servingSync = (record: WorkerRecord | undefined) => record !== undefined && isServing(record) && record.sync;
     return {
-      servingSync: () => workers.serving().filter((r) => r.sync).map((r) => r.id),
+      servingSync: () =>
+        workers
+          .serving()
+          .filter((r) => r.sync)
+          .map((r) => r.id),
       isServingSync: (id) => servingSync(workers.get(id)),
       // Not one being replaced (retiring): it would be stopping soon.
-      servingAsync: () => workers.serving().filter((r) => !r.sync && r.state === 'ready').map((r) => r.id),
+      servingAsync: () =>
+        workers
+          .serving()
+          .filter((r) => !r.sync && r.state === 'ready')
+          .map((r) => r.id),
       stopping: () => this.context.stopping(),
       pass: (id, connection) => {
         const record = workers.get(id);

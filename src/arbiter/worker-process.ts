@@ -122,7 +122,12 @@ export function readOutput(record: WorkerRecord, log: Logger, capture: boolean):
       else passThrough(log, `${line}\n`);
     },
   };
-  const ended = ([[stdout, 'stdout'], [stderr, 'stderr']] as const).flatMap(([stream, name]) => {
+  const ended = (
+    [
+      [stdout, 'stdout'],
+      [stderr, 'stderr'],
+    ] as const
+  ).flatMap(([stream, name]) => {
     if (!stream) return [];
     const lines = createInterface({ input: stream, crlfDelay: Infinity });
     lines.on('line', onLine[name]);

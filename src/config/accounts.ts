@@ -36,7 +36,10 @@ function databaseEntry(database: Database, key: string): string[] | undefined {
   } catch {
     return undefined;
   }
-  const entries = text.split('\n').filter((line) => line && !line.startsWith('#')).map((line) => line.split(':'));
+  const entries = text
+    .split('\n')
+    .filter((line) => line && !line.startsWith('#'))
+    .map((line) => line.split(':'));
   return entries.find((fields) => fields[0] === key) ?? (/^\d+$/.test(key) ? entries.find((fields) => fields[2] === key) : undefined);
 }
 
@@ -127,7 +130,9 @@ export function identityProblem(settings: IdentitySettings, current: Ids | undef
   const identity = workerIdentity(settings, current)!;
   const changes = identity.uid !== current.uid || identity.gid !== current.gid || initgroups;
   if (changes && current.uid !== 0) {
-    const asked = [user && `--user ${accountName(user)}`, group && `--group ${accountName(group)}`, initgroups && '--initgroups'].filter(Boolean).join(' ');
+    const asked = [user && `--user ${accountName(user)}`, group && `--group ${accountName(group)}`, initgroups && '--initgroups']
+      .filter(Boolean)
+      .join(' ');
     return `${asked} asks the workers to run as ${identity.label}, which needs unicorn to be started as root; it runs as uid ${current.uid}`;
   }
   return undefined;

@@ -2,10 +2,7 @@ import { isIPv4, isIPv6 } from 'node:net';
 import path from 'node:path';
 
 /** Where the arbiter listens. Parsed from `--bind`; see `parseAddress` for the accepted forms. */
-export type BindAddress =
-  | { kind: 'tcp'; host: string; port: number }
-  | { kind: 'unix'; path: string }
-  | { kind: 'fd'; fd: number };
+export type BindAddress = { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string } | { kind: 'fd'; fd: number };
 
 export const DEFAULT_PORT = 8000;
 

@@ -17,7 +17,11 @@ export function parseDuration(raw: string): number | undefined {
 /** A duration for logs, --print-config and --help, exactly: the largest unit that divides it
  *  (`1h`, `5m`), else seconds with decimals (`90s`, `1.5s`), else milliseconds. */
 export function formatDuration(millis: number): string {
-  for (const [unit, factor] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000]] as const) {
+  for (const [unit, factor] of [
+    ['d', 86_400_000],
+    ['h', 3_600_000],
+    ['m', 60_000],
+  ] as const) {
     if (millis >= factor && millis % factor === 0) return `${millis / factor}${unit}`;
   }
   return millis >= 1000 ? `${millis / 1000}s` : `${millis}ms`;

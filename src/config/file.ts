@@ -88,7 +88,9 @@ export async function loadConfigFile(file: string, launchCwd: string, options: L
     }
   }
   if (typeof config !== 'object' || config === null || Array.isArray(config)) {
-    throw badConfig(`the config file ${label} must export an object of settings (or a function returning one); it exports ${kindOf(config)}`);
+    throw badConfig(
+      `the config file ${label} must export an object of settings (or a function returning one); it exports ${kindOf(config)}`,
+    );
   }
   const result: ConfigFile = { file, label, values: {}, plugins: [], hooks: {}, source };
   for (const [key, value] of Object.entries(config)) {
@@ -99,7 +101,8 @@ export async function loadConfigFile(file: string, launchCwd: string, options: L
     } else if (setting) {
       result.values[key as OptionKey] = value;
     } else if (key === 'app') {
-      if (typeof value !== 'string') throw badConfig(`${label}: app ${show(value)} is not accepted: expected a string, MODULE or MODULE:EXPORT`);
+      if (typeof value !== 'string')
+        throw badConfig(`${label}: app ${show(value)} is not accepted: expected a string, MODULE or MODULE:EXPORT`);
       result.app = value;
     } else if (key === 'plugins') {
       if (!Array.isArray(value)) throw badConfig(`${label}: plugins ${show(value)} is not accepted: expected a list of plugins`);
@@ -109,7 +112,9 @@ export async function loadConfigFile(file: string, launchCwd: string, options: L
     } else if (gunicornOnlyKey(key)) {
       throw badConfig(`${label}: ${gunicornOnlyKey(key)}`);
     } else {
-      throw badConfig(`${label}: unknown key "${key}"${didYouMean(key, KNOWN_KEYS)}; the keys are the settings in docs/settings.md, app, plugins and the hooks in docs/hooks.md`);
+      throw badConfig(
+        `${label}: unknown key "${key}"${didYouMean(key, KNOWN_KEYS)}; the keys are the settings in docs/settings.md, app, plugins and the hooks in docs/hooks.md`,
+      );
     }
   }
   return result;
@@ -127,7 +132,11 @@ export function pluginNames(config: ConfigFile): string[] {
   });
 }
 
-async function importConfig(file: string, label: string, { fresh, pinned }: LoadOptions): Promise<{ exported: unknown; source?: ConfigSource }> {
+async function importConfig(
+  file: string,
+  label: string,
+  { fresh, pinned }: LoadOptions,
+): Promise<{ exported: unknown; source?: ConfigSource }> {
   const ext = path.extname(file);
   if (!EXTENSIONS.includes(ext)) {
     throw badConfig(`the config file ${label} is not accepted: expected a file ending in ${EXTENSIONS.join(', ')}`);
@@ -136,7 +145,9 @@ async function importConfig(file: string, label: string, { fresh, pinned }: Load
     // Measured as it travels: escaped in JSON.
     const bytes = Buffer.byteLength(JSON.stringify(source.text));
     if (bytes > MAX_CONFIG_BYTES) {
-      throw badConfig(`the config file ${label} takes ${Math.ceil(bytes / 1024)} KiB to hand to every worker; unicorn takes up to ${MAX_CONFIG_BYTES / 1024} KiB: move code into modules it imports`);
+      throw badConfig(
+        `the config file ${label} takes ${Math.ceil(bytes / 1024)} KiB to hand to every worker; unicorn takes up to ${MAX_CONFIG_BYTES / 1024} KiB: move code into modules it imports`,
+      );
     }
     return source;
   };
@@ -150,7 +161,9 @@ async function importConfig(file: string, label: string, { fresh, pinned }: Load
   }
   const features = process.features as { typescript?: string | false };
   if (['.ts', '.mts', '.cts'].includes(ext) && !features.typescript) {
-    throw badConfig(`cannot read the config file ${label}: this Node.js (${process.version}) does not run TypeScript (it was started with --no-experimental-strip-types); remove that flag from NODE_OPTIONS, or use a .mjs config`);
+    throw badConfig(
+      `cannot read the config file ${label}: this Node.js (${process.version}) does not run TypeScript (it was started with --no-experimental-strip-types); remove that flag from NODE_OPTIONS, or use a .mjs config`,
+    );
   }
   let url = pathToFileURL(file).href;
   if (fresh) {
@@ -225,7 +238,8 @@ function hookModuleLoads(): void {
       const imported = resolvedConfigUrls.get(url);
       if (imported !== undefined) {
         // CommonJS may come back without its source: Node reads it itself.
-        const text = result.source == null ? readFileSync(fileURLToPath(url), 'utf8') : Buffer.from(result.source as Uint8Array).toString('utf8');
+        const text =
+          result.source == null ? readFileSync(fileURLToPath(url), 'utf8') : Buffer.from(result.source as Uint8Array).toString('utf8');
         const loadedAs = new URL(url);
         loadedAs.search = '';
         readSources.set(imported, { format: result.format ?? 'commonjs', text, url: loadedAs.href });

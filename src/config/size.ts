@@ -15,7 +15,11 @@ export function parseSize(raw: string): number | undefined {
 
 /** A size for logs: the largest binary unit that keeps it at least 1. */
 export function formatSize(bytes: number): string {
-  for (const [unit, factor] of [['GB', 1024 ** 3], ['MB', 1024 ** 2], ['KB', 1024]] as const) {
+  for (const [unit, factor] of [
+    ['GB', 1024 ** 3],
+    ['MB', 1024 ** 2],
+    ['KB', 1024],
+  ] as const) {
     if (bytes >= factor) return `${Number((bytes / factor).toFixed(1))}${unit}`;
   }
   return `${bytes}B`;
@@ -24,7 +28,11 @@ export function formatSize(bytes: number): string {
 /** A size as a flag takes it, exactly (for --print-config): the largest binary unit that divides it
  *  (`512MB`), else a number of bytes (`8190`, which `formatSize` would round to 8KB). */
 export function formatSizeExactly(bytes: number): string {
-  for (const [unit, factor] of [['GB', 1024 ** 3], ['MB', 1024 ** 2], ['KB', 1024]] as const) {
+  for (const [unit, factor] of [
+    ['GB', 1024 ** 3],
+    ['MB', 1024 ** 2],
+    ['KB', 1024],
+  ] as const) {
     if (bytes >= factor && bytes % factor === 0) return `${bytes / factor}${unit}`;
   }
   return String(bytes);

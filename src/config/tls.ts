@@ -90,7 +90,9 @@ function refuseWithoutTls(settings: Settings, sources: Sources): void {
   }
   const given = caCerts !== undefined ? 'caCerts' : certReqs !== 'none' ? 'certReqs' : undefined;
   if (given !== undefined) {
-    throw badTls(`${sources[given]} ${show(settings[given])} needs TLS: give --certfile and --keyfile as well; without a certificate unicorn serves plain HTTP`);
+    throw badTls(
+      `${sources[given]} ${show(settings[given])} needs TLS: give --certfile and --keyfile as well; without a certificate unicorn serves plain HTTP`,
+    );
   }
 }
 
@@ -126,7 +128,10 @@ function parseKey(text: string, keyfile: string | undefined, keySource: string, 
     return crypto().createPrivateKey(text);
   } catch (err) {
     if (keyfile === undefined) {
-      throw badTls(`${certSource} ${show(certfile)} holds no private key, and no --keyfile is given: give the key with --keyfile, or put it in the certificate file`, err);
+      throw badTls(
+        `${certSource} ${show(certfile)} holds no private key, and no --keyfile is given: give the key with --keyfile, or put it in the certificate file`,
+        err,
+      );
     }
     throw badTls(
       `${source} ${show(file)} is not accepted: it holds no PEM private key (${(err as Error).message}); ` +
@@ -140,13 +145,18 @@ function parseKey(text: string, keyfile: string | undefined, keySource: string, 
 function checkCaCertificates(text: string, file: string, source: string): void {
   const blocks = text.match(CERTIFICATE_BLOCK) ?? [];
   if (blocks.length === 0) {
-    throw badTls(`${source} ${show(file)} is not accepted: it holds no PEM certificate; expected one or more CA certificates as -----BEGIN CERTIFICATE----- blocks`);
+    throw badTls(
+      `${source} ${show(file)} is not accepted: it holds no PEM certificate; expected one or more CA certificates as -----BEGIN CERTIFICATE----- blocks`,
+    );
   }
   blocks.forEach((block, i) => {
     try {
       new (crypto().X509Certificate)(block);
     } catch (err) {
-      throw badTls(`${source} ${show(file)} is not accepted: its certificate number ${i + 1} cannot be read (${(err as Error).message})`, err);
+      throw badTls(
+        `${source} ${show(file)} is not accepted: its certificate number ${i + 1} cannot be read (${(err as Error).message})`,
+        err,
+      );
     }
   });
 }
@@ -155,7 +165,8 @@ function tlsWarnings(settings: Settings, sources: Sources, cert: X509Certificate
   const warnings: string[] = [];
   const { certfile } = settings;
   if (Date.parse(cert.validTo) < now) warnings.push(`The certificate in ${certfile} expired on ${cert.validTo}: clients will refuse it`);
-  else if (Date.parse(cert.validFrom) > now) warnings.push(`The certificate in ${certfile} is not valid before ${cert.validFrom}: clients will refuse it until then`);
+  else if (Date.parse(cert.validFrom) > now)
+    warnings.push(`The certificate in ${certfile} is not valid before ${cert.validFrom}: clients will refuse it until then`);
   if (settings.caCerts !== undefined && settings.certReqs === 'none') {
     warnings.push(`${sources.caCerts} has no effect with --cert-reqs none: client certificates are not asked for`);
   }

@@ -89,7 +89,9 @@ function connectError(file: string, err: NodeJS.ErrnoException): CtlError {
       if (blocked) return new CtlError(`cannot reach ${file}: ${blocked}`);
       const owner = statSync(file, { throwIfNoEntry: false })?.uid;
       const whose = owner === undefined ? '' : `; it belongs to uid ${owner}`;
-      return new CtlError(`permission denied for ${file}: a control socket is for the user the server runs as (mode 0600)${whose}, and this is uid ${process.getuid?.()}`);
+      return new CtlError(
+        `permission denied for ${file}: a control socket is for the user the server runs as (mode 0600)${whose}, and this is uid ${process.getuid?.()}`,
+      );
     }
     case 'ENOTSOCK':
       return new CtlError(`no unicorn server at ${file}: it is not a socket`);
@@ -131,7 +133,10 @@ export async function findServer(env: NodeJS.ProcessEnv): Promise<string> {
     .sort((a, b) => a.stats.pid - b.stats.pid);
   if (live.length === 1 && !live[0]!.notYours) return live[0]!.file;
   if (live.length === 0) throw new CtlError(`no unicorn server found in ${dir}: no server listens on a socket there (${hint})`);
-  const list = live.map(({ file, stats, notYours }) => `  ${file}  pid ${stats.pid}  ${stats.listeners.join(' ') || '(no listeners yet)'}${notYours ? `  (${notYours})` : ''}`);
+  const list = live.map(
+    ({ file, stats, notYours }) =>
+      `  ${file}  pid ${stats.pid}  ${stats.listeners.join(' ') || '(no listeners yet)'}${notYours ? `  (${notYours})` : ''}`,
+  );
   const what =
     live.length > 1
       ? `${live.length} unicorn servers are running; choose one with --socket PATH`

@@ -21,7 +21,8 @@ export const COMMAND_NAMES = ['status', 'stats', 'reload', 'scale', 'add', 'remo
 function parseCount(command: string, raw: string, accepted = 'a whole number of at least 1'): number {
   const value = raw.trim();
   const count = /^\d+$/.test(value) ? Number(value) : NaN;
-  if (!Number.isSafeInteger(count) || count < 1) throw new CtlError(`${command} ${JSON.stringify(raw)} is not accepted: expected ${accepted}`, ExitCode.USAGE);
+  if (!Number.isSafeInteger(count) || count < 1)
+    throw new CtlError(`${command} ${JSON.stringify(raw)} is not accepted: expected ${accepted}`, ExitCode.USAGE);
   return count;
 }
 
@@ -34,18 +35,25 @@ function outcome(reply: ControlReply): string {
 function buildProgram(env: NodeJS.ProcessEnv, print: (text: string) => void): Command {
   const program = new Command('unicorn ctl')
     .description('Talk to a running unicorn server through its control socket. Each command returns once it is done.')
-    .option('-s, --socket <PATH>', 'the control socket (default: the one server whose socket is in $XDG_RUNTIME_DIR/unicorn, else /tmp/unicorn-UID)')
+    .option(
+      '-s, --socket <PATH>',
+      'the control socket (default: the one server whose socket is in $XDG_RUNTIME_DIR/unicorn, else /tmp/unicorn-UID)',
+    )
     .helpOption('-h, --help')
     .exitOverride()
     .configureOutput({
       // Commander's own refusals (unknown option, missing argument) become one line, like ours.
       outputError: (text) => process.stderr.write(`unicorn ctl: ${text.trim().replace(/\n+/g, ' ')}\n`),
     })
-    .addHelpText('after', '\nExamples:\n  unicorn ctl status\n  unicorn ctl --socket /run/app/ctl.sock reload\n  unicorn ctl scale 8\n  unicorn ctl stats --json');
+    .addHelpText(
+      'after',
+      '\nExamples:\n  unicorn ctl status\n  unicorn ctl --socket /run/app/ctl.sock reload\n  unicorn ctl scale 8\n  unicorn ctl stats --json',
+    );
   const socket = async () => {
     const given = program.opts<{ socket?: string }>().socket;
     if (given === undefined) return findServer(env);
-    if (given.trim() === '') throw new CtlError(`--socket ${JSON.stringify(given)} is not accepted: expected the path of a control socket`, ExitCode.USAGE);
+    if (given.trim() === '')
+      throw new CtlError(`--socket ${JSON.stringify(given)} is not accepted: expected the path of a control socket`, ExitCode.USAGE);
     const problem = socketPathProblem(given);
     if (problem) throw new CtlError(`--socket ${JSON.stringify(given)} is not accepted: ${problem}`, ExitCode.USAGE);
     return given;
@@ -92,7 +100,9 @@ function buildProgram(env: NodeJS.ProcessEnv, print: (text: string) => void): Co
     .command('kill')
     .description('replace the worker with this pid: it serves until its replacement is ready, then stops gracefully')
     .argument('<PID>', "the worker's pid (status lists them)")
-    .action((pid: string) => send({ command: 'kill', pid: parseCount('kill', pid, "the pid of a worker, a whole number (unicorn ctl status lists them)") }));
+    .action((pid: string) =>
+      send({ command: 'kill', pid: parseCount('kill', pid, 'the pid of a worker, a whole number (unicorn ctl status lists them)') }),
+    );
   program
     .command('reopen-logs')
     .description('USR1: reopen the log files in the arbiter and every worker')
@@ -107,7 +117,10 @@ function buildProgram(env: NodeJS.ProcessEnv, print: (text: string) => void): Co
       print('The server has exited\n');
     });
   program.on('command:*', ([name]: string[]) => {
-    throw new CtlError(`unknown command ${JSON.stringify(name)}${didYouMean(name!, COMMAND_NAMES)}; the commands are ${COMMAND_NAMES.join(', ')}`, ExitCode.USAGE);
+    throw new CtlError(
+      `unknown command ${JSON.stringify(name)}${didYouMean(name!, COMMAND_NAMES)}; the commands are ${COMMAND_NAMES.join(', ')}`,
+      ExitCode.USAGE,
+    );
   });
   return program;
 }

@@ -5,7 +5,18 @@
 import { formatSize } from '../config/size';
 import type { ExitReason, ServerStats, WorkerStats } from '../hooks/types';
 
-export const STATUS_COLUMNS = ['PID', 'WORKER', 'AGE', 'STATE', 'REQUESTS', 'IN-FLIGHT', 'CONNECTIONS', 'MEMORY', 'RESTARTS', 'LAST HEARTBEAT'] as const;
+export const STATUS_COLUMNS = [
+  'PID',
+  'WORKER',
+  'AGE',
+  'STATE',
+  'REQUESTS',
+  'IN-FLIGHT',
+  'CONNECTIONS',
+  'MEMORY',
+  'RESTARTS',
+  'LAST HEARTBEAT',
+] as const;
 
 /** `850ms`, `12s`, `5m07s`, `3h02m`, `2d04h`: two units at most, for a column. */
 export function formatAge(ms: number): string {
@@ -68,7 +79,10 @@ function describeSpread(stats: ServerStats): string[] {
   if (serving < 2) return [];
   const percent = (share: number) => `${Math.round(share * 100)}%`;
   const { requests, connections } = stats.spread;
-  const shares = [requests !== null && `${percent(requests)} of the requests`, connections !== null && `${percent(connections)} of the open connections`].filter(Boolean);
+  const shares = [
+    requests !== null && `${percent(requests)} of the requests`,
+    connections !== null && `${percent(connections)} of the open connections`,
+  ].filter(Boolean);
   if (shares.length === 0) return [];
   return [`Spread over ${serving} workers: the busiest has ${shares.join(' and ')}`];
 }

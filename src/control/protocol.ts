@@ -104,7 +104,8 @@ export function checkPrivateDir(dir: string, create: boolean, uid = process.getu
       mkdirSync(dir, { mode: 0o700 });
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code !== 'EEXIST') return `cannot create ${dir}: ${code === 'ENOENT' ? `no such directory ${path.dirname(dir)}` : (err as Error).message}`;
+      if (code !== 'EEXIST')
+        return `cannot create ${dir}: ${code === 'ENOENT' ? `no such directory ${path.dirname(dir)}` : (err as Error).message}`;
     }
   }
   const stat = lstatSync(dir, { throwIfNoEntry: false });

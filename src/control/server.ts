@@ -74,7 +74,9 @@ export class ControlServer {
       const dir = defaultControlDir();
       const problem = checkPrivateDir(dir, true);
       if (problem) {
-        log.error(`No control socket: ${problem}; \`unicorn ctl\` cannot reach this server (give --control-socket PATH, or --no-control-socket)`);
+        log.error(
+          `No control socket: ${problem}; \`unicorn ctl\` cannot reach this server (give --control-socket PATH, or --no-control-socket)`,
+        );
         return undefined;
       }
       file = defaultControlSocket(dir, process.pid);
@@ -103,12 +105,17 @@ export class ControlServer {
     const { path: file, options } = this;
     const stat = lstatSync(file, { throwIfNoEntry: false });
     if (!stat) return;
-    if (!stat.isSocket()) throw controlSocketFailed(file, 'the path exists and is not a socket; remove it or choose another --control-socket');
+    if (!stat.isSocket())
+      throw controlSocketFailed(file, 'the path exists and is not a socket; remove it or choose another --control-socket');
     if (options.predecessor !== undefined && isRunning(options.predecessor)) {
-      options.log.info({ predecessorPid: options.predecessor }, `Taking over the control socket ${file} from the arbiter this one replaces (pid:${options.predecessor})`);
+      options.log.info(
+        { predecessorPid: options.predecessor },
+        `Taking over the control socket ${file} from the arbiter this one replaces (pid:${options.predecessor})`,
+      );
     } else {
       const found = await probe(file);
-      if (found === 'live') throw controlSocketFailed(file, 'a server is already listening on it; stop it, or choose another --control-socket');
+      if (found === 'live')
+        throw controlSocketFailed(file, 'a server is already listening on it; stop it, or choose another --control-socket');
       if (found !== 'stale' && found !== 'absent') throw controlSocketFailed(file, REASONS[found] ?? found);
       if (found === 'stale') options.log.warn({ controlSocket: file }, `Replacing the stale control socket ${file}: nothing listens on it`);
     }
@@ -195,7 +202,9 @@ export function probe(file: string): Promise<'live' | 'stale' | 'absent' | strin
     };
     socket.setTimeout(PROBE_TIMEOUT_MS, () => done('ETIMEDOUT'));
     socket.once('connect', () => done('live'));
-    socket.once('error', (err: NodeJS.ErrnoException) => done(err.code === 'ECONNREFUSED' ? 'stale' : err.code === 'ENOENT' ? 'absent' : (err.code ?? err.message)));
+    socket.once('error', (err: NodeJS.ErrnoException) =>
+      done(err.code === 'ECONNREFUSED' ? 'stale' : err.code === 'ENOENT' ? 'absent' : (err.code ?? err.message)),
+    );
   });
 }
 

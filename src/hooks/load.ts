@@ -45,7 +45,9 @@ async function loadEntry(entry: unknown, where: string, cwd: string): Promise<Lo
     // CommonJS module's exports object: its default is the plugin.
     return { name: where, hooks: await instantiate(unwrapDefault(entry), undefined, where) };
   }
-  throw badHook(`${where} is not accepted: expected a module name, [module, options], a plugin function or an object of hooks; got ${kindOf(entry)}`);
+  throw badHook(
+    `${where} is not accepted: expected a module name, [module, options], a plugin function or an object of hooks; got ${kindOf(entry)}`,
+  );
 }
 
 /** `where`: the config file entry that names it, for messages (`--hook` plugins have none). */
@@ -103,7 +105,8 @@ export function checkHooks(candidate: object, name: string): Hooks {
   const hooks: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(candidate)) {
     if (value === undefined) continue;
-    if (!isHookName(key)) throw badHook(`${name}: unknown hook "${key}"${didYouMean(key, HOOK_NAMES)}; the hooks are ${HOOK_NAMES.join(', ')}`);
+    if (!isHookName(key))
+      throw badHook(`${name}: unknown hook "${key}"${didYouMean(key, HOOK_NAMES)}; the hooks are ${HOOK_NAMES.join(', ')}`);
     if (typeof value !== 'function') throw badHook(`${name}: hook ${key} must be a function; it is ${kindOf(value)}`);
     hooks[key] = value;
   }

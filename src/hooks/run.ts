@@ -57,7 +57,13 @@ export class HookRunner {
     return undefined;
   }
 
-  private async finish(hook: HookName, chain: NonNullable<ReturnType<typeof this.chains.get>>, from: number, pending: PromiseLike<unknown>, args: unknown[]): Promise<void> {
+  private async finish(
+    hook: HookName,
+    chain: NonNullable<ReturnType<typeof this.chains.get>>,
+    from: number,
+    pending: PromiseLike<unknown>,
+    args: unknown[],
+  ): Promise<void> {
     for (let i = from; i < chain.length; i++) {
       const { name, fn } = chain[i]!;
       try {
@@ -70,7 +76,11 @@ export class HookRunner {
 
   private withinLimit(result: unknown): Promise<unknown> {
     if (!isThenable(result)) return Promise.resolve(result);
-    return withinTimeout(result, this.timeoutMs, () => new HookTimeout(`did not finish within --hook-timeout ${formatDuration(this.timeoutMs)}`));
+    return withinTimeout(
+      result,
+      this.timeoutMs,
+      () => new HookTimeout(`did not finish within --hook-timeout ${formatDuration(this.timeoutMs)}`),
+    );
   }
 
   /** A `stops` hook's failure is thrown; a `logged` one's is logged. */

@@ -44,13 +44,13 @@ const ATOMS: Record<string, Atom> = {
   l: () => '-',
   u: (r) => {
     const user = basicAuthUser(r.req);
-    return user === undefined ? '-' : escape(user);
+    return user === undefined ? '-' : escapeField(user);
   },
   t: (r) => clfTime(r.startedAt),
-  r: (r) => (r.req ? escape(`${r.method} ${r.url} HTTP/${r.req.httpVersion}`) : '-'),
-  m: (r) => (r.method === undefined ? '-' : escape(r.method)),
-  U: (r) => (r.url === undefined ? '-' : escape(pathOf(r.url))),
-  q: (r) => (r.url === undefined ? '-' : escape(queryOf(r.url))),
+  r: (r) => (r.req ? escapeField(`${r.method} ${r.url} HTTP/${r.req.httpVersion}`) : '-'),
+  m: (r) => (r.method === undefined ? '-' : escapeField(r.method)),
+  U: (r) => (r.url === undefined ? '-' : escapeField(pathOf(r.url))),
+  q: (r) => (r.url === undefined ? '-' : escapeField(queryOf(r.url))),
   H: (r) => (r.req ? `HTTP/${r.req.httpVersion}` : '-'),
   s: (r) => String(r.status),
   B: (r) => String(r.bytes),
@@ -112,7 +112,7 @@ export function compileAccessFormat(format: string): AccessFormatter | { problem
   return (record) => {
     let line = '';
     for (let i = 0; i < parts.length; i++) line += parts[i]!(record);
-    return line + '\n';
+    return `${line}\n`;
   };
 }
 
@@ -164,14 +164,14 @@ function isoTime(epochMs: number): string {
 
 function requestHeader(req: IncomingMessage | undefined, name: string): string {
   const value = headerText(req?.headers[name]);
-  return value === undefined ? '-' : escape(value);
+  return value === undefined ? '-' : escapeField(value);
 }
 
 function responseHeader(r: AccessRecord, name: string): string {
   let value: unknown = r.res?.getHeader(name);
   if (value === undefined && r.headHeaders) value = headHeader(r.headHeaders, name);
   const text = headerText(value);
-  return text === undefined ? '-' : escape(text);
+  return text === undefined ? '-' : escapeField(text);
 }
 
 /** A header given to `writeHead(status, headers)`: an object, or a flat [name, value, …] list. */
@@ -242,7 +242,7 @@ function clfTime(epochMs: number): string {
  * (Gunicorn escapes `"` only), so that no request can end a line early or forge one. Text that
  * needs nothing, nearly all of it, is returned as it is after one scan.
  */
-export function escape(text: string): string {
+export function escapeField(text: string): string {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return escapeFrom(text, i);

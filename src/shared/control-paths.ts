@@ -21,7 +21,9 @@ export const MAX_SOCKET_PATH_BYTES = 107;
 /** Why `file` cannot be a unix socket's path, if it cannot: Linux says only EINVAL. */
 export function socketPathProblem(file: string): string | undefined {
   const bytes = Buffer.byteLength(file);
-  return bytes > MAX_SOCKET_PATH_BYTES ? `the path is ${bytes} bytes long, and a unix socket's is at most ${MAX_SOCKET_PATH_BYTES}` : undefined;
+  return bytes > MAX_SOCKET_PATH_BYTES
+    ? `the path is ${bytes} bytes long, and a unix socket's is at most ${MAX_SOCKET_PATH_BYTES}`
+    : undefined;
 }
 
 /** The default socket of the arbiter with `pid` (`PID` where it is not known yet). */

@@ -43,7 +43,10 @@ export function connectionCap(workerConnections: number, limit: number | undefin
 
 /** What the arbiter says at start when `limit` caps an async worker's --worker-connections;
  *  undefined when it does not. */
-export function connectionCapWarning(settings: { workerClass: string; workerConnections: number }, limit: number | undefined): string | undefined {
+export function connectionCapWarning(
+  settings: { workerClass: string; workerConnections: number },
+  limit: number | undefined,
+): string | undefined {
   const { workerConnections } = settings;
   const cap = connectionCap(workerConnections, limit);
   if (settings.workerClass !== 'async' || cap === workerConnections) return undefined;

@@ -54,14 +54,9 @@ export const show = (value: unknown): string => {
 
 /** A setting's value was refused. `source` is where it came from: `--workers`, `WEB_CONCURRENCY`… */
 export const badValue = (source: string, value: unknown, accepted: string): UnicornError =>
-  new UnicornError(
-    'UNICORN_BAD_VALUE',
-    `${source} ${show(value)} is not accepted: expected ${accepted}`,
-    ExitCode.USAGE,
-  );
+  new UnicornError('UNICORN_BAD_VALUE', `${source} ${show(value)} is not accepted: expected ${accepted}`, ExitCode.USAGE);
 
-export const badUsage = (message: string): UnicornError =>
-  new UnicornError('UNICORN_BAD_USAGE', message, ExitCode.USAGE);
+export const badUsage = (message: string): UnicornError => new UnicornError('UNICORN_BAD_USAGE', message, ExitCode.USAGE);
 
 /** The config file cannot be read, or gives something that is not configuration. */
 export const badConfig = (message: string, cause?: unknown): UnicornError =>
@@ -89,12 +84,7 @@ export const controlSocketFailed = (file: string, reason: string, cause?: unknow
   new UnicornError('UNICORN_CONTROL_SOCKET_FAILED', `cannot listen at the control socket ${file}: ${reason}`, ExitCode.ERROR, { cause });
 
 /** Every app-load refusal starts by naming the app as the user wrote it. */
-export const appError = (
-  code: Extract<ErrorCode, `UNICORN_APP_${string}`>,
-  app: string,
-  reason: string,
-  cause?: unknown,
-): UnicornError =>
+export const appError = (code: Extract<ErrorCode, `UNICORN_APP_${string}`>, app: string, reason: string, cause?: unknown): UnicornError =>
   new UnicornError(code, `cannot load the app ${show(app)}: ${reason}`, ExitCode.APP_LOAD_ERROR, {
     cause,
   });

@@ -29,12 +29,12 @@ export interface ReopenableLog {
 /** A log file or standard stream (pino's SonicBoom): reopened on USR1, flushed at exit. */
 type LogStream = DestinationStream &
   ReopenableLog & {
-  flushSync(): void;
-  once(event: 'ready' | 'drain' | 'error', listener: () => void): void;
-  on(event: 'drain', listener: () => void): void;
-  on(event: 'error', listener: (err: NodeJS.ErrnoException) => void): void;
-  off(event: 'ready' | 'drain' | 'error', listener: (...args: never[]) => void): void;
-};
+    flushSync(): void;
+    once(event: 'ready' | 'drain' | 'error', listener: () => void): void;
+    on(event: 'drain', listener: () => void): void;
+    on(event: 'error', listener: (err: NodeJS.ErrnoException) => void): void;
+    off(event: 'ready' | 'drain' | 'error', listener: (...args: never[]) => void): void;
+  };
 
 /** Every log stream this process has opened. */
 const streams = new Set<LogStream>();
@@ -52,7 +52,9 @@ export function reopenedOnUsr1(log: ReopenableLog): void {
  * whatever ends the process); what a failing write left is written at exit.
  */
 function openLogStream(target: string, stdFd: number): LogStream {
-  const stream = (target === '-' ? pino.destination({ dest: stdFd, sync: true }) : pino.destination({ dest: target, sync: true, append: true })) as unknown as LogStream;
+  const stream = (target === '-'
+    ? pino.destination({ dest: stdFd, sync: true })
+    : pino.destination({ dest: target, sync: true, append: true })) as unknown as LogStream;
   streams.add(stream);
   reopenedOnUsr1(stream);
   return stream;

@@ -48,8 +48,7 @@ export function writePidfile(file: string, pid: number = process.pid): { replace
   if (existing !== undefined && existing !== pid && isRunning(existing)) {
     throw new UnicornError(
       'UNICORN_PIDFILE_IN_USE',
-      `the pidfile ${file} names a running process (pid ${existing}): is unicorn already running? ` +
-        'Stop it, or give another --pid',
+      `the pidfile ${file} names a running process (pid ${existing}): is unicorn already running? Stop it, or give another --pid`,
       ExitCode.ERROR,
     );
   }
@@ -58,7 +57,9 @@ export function writePidfile(file: string, pid: number = process.pid): { replace
     writeFileSync(temporary, `${pid}\n`);
     renameSync(temporary, file);
   } catch (err) {
-    throw new UnicornError('UNICORN_PIDFILE_WRITE_FAILED', `cannot write the pidfile ${file}: ${(err as Error).message}`, ExitCode.ERROR, { cause: err });
+    throw new UnicornError('UNICORN_PIDFILE_WRITE_FAILED', `cannot write the pidfile ${file}: ${(err as Error).message}`, ExitCode.ERROR, {
+      cause: err,
+    });
   }
   return existing !== undefined && existing !== pid ? { replaced: existing } : {};
 }

@@ -42,7 +42,7 @@ function resolvePath(base: string, tried: string[]): string | undefined {
     const file = resolvePath(path.join(base, entry), tried);
     if (file) return file;
   }
-  for (const ext of EXTENSIONS) if (isFile(path.join(base, 'index' + ext))) return path.join(base, 'index' + ext);
+  for (const ext of EXTENSIONS) if (isFile(path.join(base, `index${ext}`))) return path.join(base, `index${ext}`);
   return undefined;
 }
 

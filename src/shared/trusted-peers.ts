@@ -7,7 +7,8 @@
 import { BlockList, isIP, type Socket } from 'node:net';
 
 /** What a refusal says such a list may hold. */
-export const PEER_LIST_FORMS = 'IP addresses or networks (10.0.0.0/8, fd00::/8), comma separated; * for every peer; an empty value for none, unix sockets included';
+export const PEER_LIST_FORMS =
+  'IP addresses or networks (10.0.0.0/8, fd00::/8), comma separated; * for every peer; an empty value for none, unix sockets included';
 
 /** Does a connection's peer (as `peerOf` gives it) count as trusted? */
 export type PeerTest = (peer: string | undefined | null) => boolean;

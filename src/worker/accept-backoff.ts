@@ -109,7 +109,10 @@ export class AcceptBackoff {
     clearTimeout(this.quietTimer);
     if (this.pauses === 0) {
       this.startedAt = performance.now();
-      this.log.warn({ limit: this.limit }, `Out of file descriptors (${why}); not accepting for a while: new connections wait in the backlog`);
+      this.log.warn(
+        { limit: this.limit },
+        `Out of file descriptors (${why}); not accepting for a while: new connections wait in the backlog`,
+      );
     }
     this.pauses++;
     this.pauseMs = Math.min(LONGEST_PAUSE_MS, this.pauseMs === 0 ? FIRST_PAUSE_MS : this.pauseMs * 2);
@@ -126,7 +129,10 @@ export class AcceptBackoff {
 
   private endEpisode(): void {
     const took = formatDuration(Math.round(this.resumedAt - this.startedAt));
-    this.log.info({ pauses: this.pauses, limit: this.limit }, `Accepting normally again after running out of file descriptors: paused ${this.pauses} times over ${took}`);
+    this.log.info(
+      { pauses: this.pauses, limit: this.limit },
+      `Accepting normally again after running out of file descriptors: paused ${this.pauses} times over ${took}`,
+    );
     this.pauses = 0;
     this.pauseMs = 0;
   }

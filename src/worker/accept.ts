@@ -73,8 +73,12 @@ export class AcceptGate {
 
   constructor(private readonly options: AcceptGateOptions) {
     this.slots = Array.from({ length: options.listenerCount }, () => ({ server: null, spares: [], outstanding: 0 }));
-    this.slots.forEach((_, index) => this.topUp(index));
-    this.backoff = new AcceptBackoff(options.descriptorLimit, { stop: () => this.closeCopies(), restart: () => this.listenAll() }, options.log);
+    for (let index = 0; index < this.slots.length; index++) this.topUp(index);
+    this.backoff = new AcceptBackoff(
+      options.descriptorLimit,
+      { stop: () => this.closeCopies(), restart: () => this.listenAll() },
+      options.log,
+    );
   }
 
   /**
@@ -146,7 +150,10 @@ export class AcceptGate {
    * A flood that never lets up is cut off by the worker's --graceful-timeout.
    */
   close(takeQueued = false): Promise<void> {
-    if (takeQueued) return (this.taking ??= this.takeQueued());
+    if (takeQueued) {
+      this.taking ??= this.takeQueued();
+      return this.taking;
+    }
     if (this.taking) return this.taking;
     this.closeForGood();
     return Promise.resolve();
@@ -206,7 +213,10 @@ export class AcceptGate {
     const handle = slot.spares.shift();
     if (handle) {
       // The same socket options http.Server gives the connections it accepts itself.
-      const server = net.createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: this.options.pauseOnConnect }, this.onConnection);
+      const server = net.createServer(
+        { allowHalfOpen: true, noDelay: true, pauseOnConnect: this.options.pauseOnConnect },
+        this.onConnection,
+      );
       server.on('error', (err: NodeJS.ErrnoException) => {
         // An accept that failed for want of a descriptor: libuv since 1.45 (Node 22, 24) reports
         // none, trick or not; kept for one that does. The back-off's count catches it there.

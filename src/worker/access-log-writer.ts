@@ -32,7 +32,9 @@ const REMIND_MS = 60_000;
 const EXIT_RETRY_MS = 1000;
 const NEWLINE = 0x0a;
 /** A write cut short inside a line says no more: the next one would fail with ENOSPC or EFBIG. */
-const CUT_SHORT = Object.assign(new Error('writes are cut short: the disk is full, or the file at its size limit'), { code: 'SHORT_WRITE' });
+const CUT_SHORT = Object.assign(new Error('writes are cut short: the disk is full, or the file at its size limit'), {
+  code: 'SHORT_WRITE',
+});
 
 /** Lines waiting: gathered as a string, a Buffer once a write has taken it. */
 interface Chunk {
@@ -135,7 +137,10 @@ export class AccessLogWriter {
       this.reopened = openForAppend(this.file);
     } catch (err) {
       this.reopened = undefined;
-      this.log.error({ err, file: this.file }, `Cannot reopen the access log ${this.file}: ${message(err)}; its lines go on to the file as it was until a USR1 reopens it`);
+      this.log.error(
+        { err, file: this.file },
+        `Cannot reopen the access log ${this.file}: ${message(err)}; its lines go on to the file as it was until a USR1 reopens it`,
+      );
       return;
     }
     this.swapFile();
@@ -179,7 +184,10 @@ export class AccessLogWriter {
       unwritten > 0
         ? `${accessLogLines(unwritten)} not written to ${this.name} (${reason})${unsaid > 0 ? `, and ${unsaid} dropped${since}` : ''}`
         : `${accessLogLines(unsaid)} dropped${since} while ${this.name} could not take them (${reason})`;
-    this.log.error({ file: this.file, accessLogDropped: unwritten + unsaid }, `Worker exiting with ${what}; ${this.dropped} dropped in all`);
+    this.log.error(
+      { file: this.file, accessLogDropped: unwritten + unsaid },
+      `Worker exiting with ${what}; ${this.dropped} dropped in all`,
+    );
   }
 
   private readonly writeNext = (): void => {
@@ -280,13 +288,17 @@ export class AccessLogWriter {
       if (now - this.dropping.remindedAt < REMIND_MS) return;
       this.dropping.remindedAt = now;
       const { count, since, reason } = this.dropping;
-      this.log.error({ file: this.file, droppedSoFar: count }, `${accessLogLines(count)} dropped in ${seconds(Date.now() - since)} so far: ${this.name} cannot take them (${reason})`);
+      this.log.error(
+        { file: this.file, droppedSoFar: count },
+        `${accessLogLines(count)} dropped in ${seconds(Date.now() - since)} so far: ${this.name} cannot take them (${reason})`,
+      );
       return;
     }
     const waited = now - this.writeStartedAt;
     const reason = this.closed
       ? 'the worker is exiting'
-      : (this.failure?.reason ?? (this.writing && waited >= RETRY_MS ? `a write has not finished for ${seconds(waited)}` : 'lines come faster than it takes them'));
+      : (this.failure?.reason ??
+        (this.writing && waited >= RETRY_MS ? `a write has not finished for ${seconds(waited)}` : 'lines come faster than it takes them'));
     this.dropping = { count: 1, since: Date.now(), reason, remindedAt: now };
     this.log.error(
       { file: this.file },

@@ -104,7 +104,10 @@ export class AccessLog {
       return this;
     }
 
-    return class LoggedServerResponse extends (base as unknown as new (req: IncomingMessage, options?: object) => NodeResponse) implements LoggedResponse {
+    return class LoggedServerResponse
+      extends (base as unknown as new (req: IncomingMessage, options?: object) => NodeResponse)
+      implements LoggedResponse
+    {
       started = performance.now();
       bodyBytes = 0;
       headHeaders: unknown = undefined;
@@ -155,7 +158,19 @@ export class AccessLog {
    * parser rejected it, or it took too long).
    */
   rejected(remoteAddress: string | undefined, status: number, req?: IncomingMessage): void {
-    this.write({ req, res: undefined, method: req?.method, url: req?.url, remoteAddress, status, bytes: 0, startedAt: Date.now(), duration: 0, aborted: false, headHeaders: undefined });
+    this.write({
+      req,
+      res: undefined,
+      method: req?.method,
+      url: req?.url,
+      remoteAddress,
+      status,
+      bytes: 0,
+      startedAt: Date.now(),
+      duration: 0,
+      aborted: false,
+      headHeaders: undefined,
+    });
   }
 
   private write(record: AccessRecord): void {

@@ -28,6 +28,7 @@ export function bodyCounting<T extends Pushing>(base: T, limit: number, over: (r
   return class BodyCountingRequest extends base {
     bodyBytes = 0;
 
+    // biome-ignore lint/suspicious/noExplicitAny: a mixin's constructor must take any[] (TypeScript's rule)
     constructor(...args: any[]) {
       super(...args);
       this.push = push;
@@ -39,4 +40,5 @@ type Counting = InstanceType<Pushing> & { bodyBytes: number };
 
 /** A request class whose body the parser hands over through `push`: node:http's IncomingMessage,
  *  node:http2's Http2ServerRequest. */
+// biome-ignore lint/suspicious/noExplicitAny: a mixin's base class type must take any[] (TypeScript's rule)
 export type Pushing = new (...args: any[]) => { push(chunk: unknown, encoding?: BufferEncoding): boolean };

@@ -59,7 +59,11 @@ export class HandBack {
       const handle = detach(socket);
       this.channel.send(handle, () => {
         handle.close();
-        if (++written === live.length) this.log.debug({ connections: written, why }, `Handed back ${written} connection${written === 1 ? '' : 's'} not started (${why})`);
+        if (++written === live.length)
+          this.log.debug(
+            { connections: written, why },
+            `Handed back ${written} connection${written === 1 ? '' : 's'} not started (${why})`,
+          );
       });
     }
     return true;

@@ -94,7 +94,7 @@ export function refuseIfNotForHttp2(app: unknown, appName: string): void {
   throw appError(
     'UNICORN_APP_NOT_HTTP2',
     appName,
-    'it is an Express app, which does not work over HTTP/2 (it swaps each request for one made from node:http\'s ' +
+    "it is an Express app, which does not work over HTTP/2 (it swaps each request for one made from node:http's " +
       'IncomingMessage); serve it without --http2 (HTTPS over HTTP/1.1 is served the same), or with an app that takes ' +
       "node:http2's requests (Koa, Fastify, a Fetch handler)",
   );
@@ -102,5 +102,5 @@ export function refuseIfNotForHttp2(app: unknown, appName: string): void {
 
 const replacesRequestPrototype = (candidate: unknown): boolean => {
   const request = typeof candidate === 'function' ? (candidate as { request?: unknown }).request : undefined;
-  return typeof request === 'object' && request !== null && http.IncomingMessage.prototype.isPrototypeOf(request);
+  return typeof request === 'object' && request !== null && request instanceof http.IncomingMessage;
 };

@@ -39,7 +39,8 @@ export async function loadWorkerHooks(boot: WorkerBoot, log: Logger, served: () 
       return served();
     },
     publish(key, value) {
-      (published ??= {})[key] = value;
+      published ??= {};
+      published[key] = value;
     },
   };
   const arbiter: ArbiterInfo = { pid: process.ppid, startedAt: boot.arbiterStartedAt, config: settings, log };

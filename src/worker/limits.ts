@@ -29,12 +29,23 @@ import type { AccessLog } from './access-log';
 import type { Handler } from './handler';
 import { bodyCounting, type Pushing } from './body-limit';
 import {
-  FIELD_LINE_EXTRA, HOST, http1HeadRefusal, isNamed, rawAnswer, rejectionStatus, REQUEST_LINE_EXTRA, versionRefusal, type Refusal,
+  FIELD_LINE_EXTRA,
+  HOST,
+  http1HeadRefusal,
+  isNamed,
+  rawAnswer,
+  rejectionStatus,
+  REQUEST_LINE_EXTRA,
+  versionRefusal,
+  type Refusal,
 } from './http-rules';
 import { closeIfQueued } from './pipelining';
 import { markDropped, markRefused } from './refused';
 
-export type RequestLimits = Pick<Settings, 'limitRequestLine' | 'limitRequestFields' | 'limitRequestFieldSize' | 'limitRequestBody' | 'headerTimeout'>;
+export type RequestLimits = Pick<
+  Settings,
+  'limitRequestLine' | 'limitRequestFields' | 'limitRequestFieldSize' | 'limitRequestBody' | 'headerTimeout'
+>;
 
 /** The field size the header budget assumes with `--limit-request-field-size 0`, as Gunicorn's does. */
 const UNLIMITED_FIELD_BUDGET = 8190;

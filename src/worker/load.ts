@@ -12,7 +12,11 @@ import { loadTypeScriptModulesAsEsm } from '../shared/typescript-modules';
  * export is one. Every failure is an app-load error that names the app and the cause. `onStep`
  * hears of the import and the factory call as each begins: either may never settle.
  */
-export async function loadApp(spec: AppSpec, cwd: string, onStep: (step: Extract<BootStep, { step: 'import' | 'factory' }>) => void = () => {}): Promise<unknown> {
+export async function loadApp(
+  spec: AppSpec,
+  cwd: string,
+  onStep: (step: Extract<BootStep, { step: 'import' | 'factory' }>) => void = () => {},
+): Promise<unknown> {
   const resolution = resolveModule(spec.module, cwd);
   if (!('file' in resolution)) {
     throw appError(
@@ -34,7 +38,11 @@ export async function loadApp(spec: AppSpec, cwd: string, onStep: (step: Extract
   if (spec.factoryArgs === undefined) return exported;
   const name = `${spec.exportPath.join('.')}()`;
   if (typeof exported !== 'function') {
-    throw appError('UNICORN_APP_NOT_A_HANDLER', spec.raw, `${name} was asked for, but ${spec.exportPath.join('.')} is ${kindOf(exported)}, not a function`);
+    throw appError(
+      'UNICORN_APP_NOT_A_HANDLER',
+      spec.raw,
+      `${name} was asked for, but ${spec.exportPath.join('.')} is ${kindOf(exported)}, not a function`,
+    );
   }
   onStep({ step: 'factory', file: resolution.file, name });
   try {
@@ -84,8 +92,7 @@ function findExport(namespace: Record<string, unknown>, spec: AppSpec): { value:
   return { value, parent };
 }
 
-const isObjectLike = (value: unknown): value is object =>
-  (typeof value === 'object' && value !== null) || typeof value === 'function';
+const isObjectLike = (value: unknown): value is object => (typeof value === 'object' && value !== null) || typeof value === 'function';
 
 function exportNames(namespace: Record<string, unknown>): string {
   const names = Object.keys(namespace).filter((k) => k !== 'module.exports');

@@ -10,7 +10,21 @@ import { timerMs } from '../config/duration';
 import { connectionCap, openFileLimit } from '../shared/descriptors';
 import { UnicornError } from '../shared/errors';
 import { ExitCode } from '../shared/exit-codes';
-import { CAPTURED_STDERR_FD, CAPTURED_STDOUT_FD, isMessage, pipesStderr, SELF_REPORT_KEY, WORKER_BOOT_ENV, type BootStep, type ConnectionHandle, type ToArbiter, type SelfReport, type ToWorker, type WorkerBoot, type WorkerCounts } from '../ipc';
+import {
+  CAPTURED_STDERR_FD,
+  CAPTURED_STDOUT_FD,
+  isMessage,
+  pipesStderr,
+  SELF_REPORT_KEY,
+  WORKER_BOOT_ENV,
+  type BootStep,
+  type ConnectionHandle,
+  type ToArbiter,
+  type SelfReport,
+  type ToWorker,
+  type WorkerBoot,
+  type WorkerCounts,
+} from '../ipc';
 import { createLogger, reopenLogs } from '../shared/log';
 import { AcceptGate, refuseAppListen, type RawHandle } from './accept';
 import { AccessLog } from './access-log';
@@ -304,21 +318,31 @@ async function start(): Promise<void> {
     // The arbiter has warned when the open-file limit caps --worker-connections.
     const workerConnections = connectionCap(settings.workerConnections, descriptorLimit);
     const options = { ...settings, workerConnections, maxRequests: boot!.maxRequests, accessLog, tls, ...proxyOptions(settings) };
-    server = new WorkerServer(handler, gate, options, log, {
-      onLimit: () => {
-        if (retired) return;
-        retired = true;
-        log.info({ requests: server!.served }, `Worker (pid: ${process.pid}) reached --max-requests ${boot!.maxRequests}; asking to be replaced`);
-        send({ type: 'unicorn:retire', requests: server!.served });
+    server = new WorkerServer(
+      handler,
+      gate,
+      options,
+      log,
+      {
+        onLimit: () => {
+          if (retired) return;
+          retired = true;
+          log.info(
+            { requests: server!.served },
+            `Worker (pid: ${process.pid}) reached --max-requests ${boot!.maxRequests}; asking to be replaced`,
+          );
+          send({ type: 'unicorn:retire', requests: server!.served });
+        },
+        onHeldRequest: () => heartbeat.touch(),
+        handBack: (sockets, why) => handBack.send(sockets, why),
+        free: (stopping) => {
+          if (!process.connected) return false;
+          send({ type: 'unicorn:free', stopping });
+          return true;
+        },
       },
-      onHeldRequest: () => heartbeat.touch(),
-      handBack: (sockets, why) => handBack.send(sockets, why),
-      free: (stopping) => {
-        if (!process.connected) return false;
-        send({ type: 'unicorn:free', stopping });
-        return true;
-      },
-    }, requestHooks(hooks));
+      requestHooks(hooks),
+    );
     log.info({ shape: handler.shape }, `Worker serving ${settings.app.raw} as ${handler.shape}`);
     // Stopping (bootForQueue), it serves only what its drain takes from the queue.
     if (!stopping) {

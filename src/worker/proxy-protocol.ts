@@ -53,7 +53,10 @@ const V1_PORT = /^(?:0|[1-9]\d{0,4})$/;
  * WebDAV's PROPFIND, "PROXY " a header).
  */
 export function proxySignature(bytes: Buffer): 1 | 2 | 'partial' | 'none' {
-  for (const [version, signature] of [[1, V1_PREFIX], [2, V2_SIGNATURE]] as const) {
+  for (const [version, signature] of [
+    [1, V1_PREFIX],
+    [2, V2_SIGNATURE],
+  ] as const) {
     const n = Math.min(bytes.length, signature.length);
     if (bytes.compare(signature, 0, n, 0, n) === 0) return n === signature.length ? version : 'partial';
   }
@@ -73,7 +76,9 @@ type AfterSignature = Exclude<ProxyHeader, { kind: 'none' }>;
 function parseV1(bytes: Buffer): AfterSignature {
   const end = bytes.subarray(0, V1_MAX_LENGTH).indexOf('\r\n');
   if (end === -1) {
-    return bytes.length >= V1_MAX_LENGTH ? malformed(`no CRLF within the ${V1_MAX_LENGTH} bytes a v1 header may take`) : { kind: 'partial' };
+    return bytes.length >= V1_MAX_LENGTH
+      ? malformed(`no CRLF within the ${V1_MAX_LENGTH} bytes a v1 header may take`)
+      : { kind: 'partial' };
   }
   const line = bytes.toString('latin1', 0, end);
   const fields = line.split(' ');
@@ -81,7 +86,8 @@ function parseV1(bytes: Buffer): AfterSignature {
   const protocol = fields[1];
   // UNKNOWN: the proxy could not say (not TCP over IP); whatever follows on the line is ignored.
   if (protocol === 'UNKNOWN') return { kind: 'header', version: 1, length, source: undefined };
-  if (protocol !== 'TCP4' && protocol !== 'TCP6') return malformed(`v1 protocol ${JSON.stringify(protocol ?? '')} is not TCP4, TCP6 or UNKNOWN`);
+  if (protocol !== 'TCP4' && protocol !== 'TCP6')
+    return malformed(`v1 protocol ${JSON.stringify(protocol ?? '')} is not TCP4, TCP6 or UNKNOWN`);
   if (fields.length !== 6) return malformed(`a v1 ${protocol} line has 6 fields, not ${fields.length}: ${JSON.stringify(line)}`);
   const [, , source, destination, sourcePort, destinationPort] = fields as [string, string, string, string, string, string];
   const isAddress = protocol === 'TCP4' ? isIPv4 : isIPv6;
@@ -91,7 +97,12 @@ function parseV1(bytes: Buffer): AfterSignature {
   for (const port of [sourcePort, destinationPort]) {
     if (!V1_PORT.test(port) || Number(port) > 65535) return malformed(`${JSON.stringify(port)} is not a port number`);
   }
-  return { kind: 'header', version: 1, length, source: { address: source, port: Number(sourcePort), family: protocol === 'TCP4' ? 'IPv4' : 'IPv6' } };
+  return {
+    kind: 'header',
+    version: 1,
+    length,
+    source: { address: source, port: Number(sourcePort), family: protocol === 'TCP4' ? 'IPv4' : 'IPv6' },
+  };
 }
 
 function parseV2(bytes: Buffer): AfterSignature {
@@ -106,8 +117,10 @@ function parseV2(bytes: Buffer): AfterSignature {
   // Known to be malformed before the rest arrives: a peer cannot hold the connection on a promise.
   const addressLength = V2_ADDRESS_LENGTH[family];
   if (command === V2_COMMAND_PROXY) {
-    if (family !== V2_FAMILY_UNSPEC && addressLength === undefined) return malformed(`v2 address family ${family} is not UNSPEC, INET, INET6 or UNIX`);
-    if (family !== V2_FAMILY_UNSPEC && transport !== V2_TRANSPORT_STREAM) return malformed(`v2 transport ${transport} is not STREAM: an HTTP connection is a stream`);
+    if (family !== V2_FAMILY_UNSPEC && addressLength === undefined)
+      return malformed(`v2 address family ${family} is not UNSPEC, INET, INET6 or UNIX`);
+    if (family !== V2_FAMILY_UNSPEC && transport !== V2_TRANSPORT_STREAM)
+      return malformed(`v2 transport ${transport} is not STREAM: an HTTP connection is a stream`);
     if (addressLength !== undefined && length - V2_FIXED_LENGTH < addressLength) {
       return malformed(`a v2 header of family ${family} holds ${addressLength} bytes of addresses, not ${length - V2_FIXED_LENGTH}`);
     }
@@ -118,9 +131,19 @@ function parseV2(bytes: Buffer): AfterSignature {
   const at = V2_FIXED_LENGTH;
   switch (family) {
     case V2_FAMILY_INET:
-      return { kind: 'header', version: 2, length, source: { address: bytes.subarray(at, at + 4).join('.'), port: bytes.readUInt16BE(at + 8), family: 'IPv4' } };
+      return {
+        kind: 'header',
+        version: 2,
+        length,
+        source: { address: bytes.subarray(at, at + 4).join('.'), port: bytes.readUInt16BE(at + 8), family: 'IPv4' },
+      };
     case V2_FAMILY_INET6:
-      return { kind: 'header', version: 2, length, source: { address: formatIPv6(bytes.subarray(at, at + 16)), port: bytes.readUInt16BE(at + 32), family: 'IPv6' } };
+      return {
+        kind: 'header',
+        version: 2,
+        length,
+        source: { address: formatIPv6(bytes.subarray(at, at + 16)), port: bytes.readUInt16BE(at + 32), family: 'IPv6' },
+      };
     default:
       // UNSPEC, or a client on a unix socket at the proxy: no IP address to give.
       return { kind: 'header', version: 2, length, source: undefined };
@@ -217,7 +240,10 @@ export function readProxyHeader(socket: Socket, options: ProxyProtocolOptions, s
   const timer = setTimeout(
     () =>
       received
-        ? refuse('incomplete', `its PROXY header was not complete within --proxy-protocol-timeout (${options.timeoutMs}ms): ${received.length} bytes`)
+        ? refuse(
+            'incomplete',
+            `its PROXY header was not complete within --proxy-protocol-timeout (${options.timeoutMs}ms): ${received.length} bytes`,
+          )
         : refuse('silent', `it sent nothing within --proxy-protocol-timeout (${options.timeoutMs}ms)`),
     options.timeoutMs,
   );

@@ -57,4 +57,3 @@ export function responseClass(mustClose: (socket: Socket | null) => boolean): ty
     }
   } as unknown as typeof ServerResponse;
 }
-

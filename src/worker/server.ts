@@ -75,7 +75,8 @@ export class WorkerServer {
     this.maxRequests = options.maxRequests;
     this.proxyProtocol = options.proxyProtocol;
     const Class = WORKER_CLASS_IMPLEMENTATIONS[options.workerClass];
-    const workerClass = (this.workerClass = new Class(this.core(), options));
+    const workerClass = new Class(this.core(), options);
+    this.workerClass = workerClass;
     // Without a socket (HTTP/2's responses), only what applies to every connection.
     const mustClose = (socket?: Socket | null) => this.draining || workerClass.mustClose(socket);
     const { accessLog, forwarded } = options;
@@ -87,7 +88,8 @@ export class WorkerServer {
     // The guard checks each request against the limits before it is dispatched, and answers
     // every refusal, Node's parser's included (docs/security.md). A trusted proxy's forwarded
     // headers reach an upgrade request ahead of the app's own listeners.
-    const upgrade: Handler['upgrade'] = forwarded && handler.upgrade.length > 0 ? [forwarded as Handler['upgrade'][number], ...handler.upgrade] : handler.upgrade;
+    const upgrade: Handler['upgrade'] =
+      forwarded && handler.upgrade.length > 0 ? [forwarded as Handler['upgrade'][number], ...handler.upgrade] : handler.upgrade;
     const guard = new RequestGuard(options, workerClass.dispatch, upgrade, log, accessLog);
     guard.afterHandOver = workerClass.afterHandOver;
     if (options.tls) {
@@ -108,7 +110,10 @@ export class WorkerServer {
       this.secure = new SecureServer(options.tls, secureOptions, log);
       this.http = this.secure.server;
     } else {
-      const server = http.createServer({ ...guard.serverOptions, ServerResponse: accessLog ? accessLog.responseClass(response) : response });
+      const server = http.createServer({
+        ...guard.serverOptions,
+        ServerResponse: accessLog ? accessLog.responseClass(response) : response,
+      });
       server.keepAliveTimeout = options.keepAlive;
       this.http = server;
     }
@@ -205,7 +210,9 @@ export class WorkerServer {
   private dispatchHooked({ pre, post }: RequestHooks, req: IncomingMessage, res: ServerResponse): void {
     if (post) {
       const started = performance.now();
-      res.once('close', () => post(req, res, { duration: performance.now() - started, status: res.statusCode, aborted: !res.writableFinished }));
+      res.once('close', () =>
+        post(req, res, { duration: performance.now() - started, status: res.statusCode, aborted: !res.writableFinished }),
+      );
     }
     let before: Promise<void> | undefined;
     try {
@@ -214,7 +221,11 @@ export class WorkerServer {
       this.fail(err, req, res);
       return;
     }
-    if (before) before.then(() => this.callApp(req, res), (err: unknown) => this.fail(err, req, res));
+    if (before)
+      before.then(
+        () => this.callApp(req, res),
+        (err: unknown) => this.fail(err, req, res),
+      );
     else this.callApp(req, res);
   }
 

@@ -11,7 +11,13 @@
  *   Http2ServerResponse), through the subclasses below.
  */
 import type { ServerResponse } from 'node:http';
-import http2, { Http2ServerRequest, Http2ServerResponse, type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
+import http2, {
+  Http2ServerRequest,
+  Http2ServerResponse,
+  type IncomingHttpHeaders,
+  type ServerHttp2Session,
+  type ServerHttp2Stream,
+} from 'node:http2';
 import https from 'node:https';
 import type { Server } from 'node:net';
 import type { TLSSocket } from 'node:tls';
@@ -164,7 +170,10 @@ export class SecureServer {
    */
   private readonly onSecureOptional = (socket: TLSSocket): void => {
     if (!socket.authorized && Object.keys(socket.getPeerCertificate()).length > 0) {
-      this.log.debug({ remoteAddress: socket.remoteAddress, reason: socket.authorizationError }, `Client certificate refused: ${String(socket.authorizationError)}`);
+      this.log.debug(
+        { remoteAddress: socket.remoteAddress, reason: socket.authorizationError },
+        `Client certificate refused: ${String(socket.authorizationError)}`,
+      );
       socket.destroy();
       return;
     }
@@ -257,14 +266,16 @@ function http2ResponseClass(mustClose: () => boolean, streams: { open: number })
 
     /** node:http's flag, which the access log reads: does what is written reach the client? */
     get _hasBody(): boolean {
-      return !(this.stream as ServerHttp2Stream & { headRequest?: boolean } | undefined)?.headRequest && !NO_BODY_STATUS.has(this.statusCode);
+      return (
+        !(this.stream as (ServerHttp2Stream & { headRequest?: boolean }) | undefined)?.headRequest && !NO_BODY_STATUS.has(this.statusCode)
+      );
     }
 
     // @ts-expect-error: an accessor where Node's typings declare a plain property.
     override get writableFinished(): boolean {
       // node:http2 counts a stream the client reset (RST_STREAM) as finished.
       const stream = this.stream as ServerHttp2Stream | undefined;
-      return stream !== undefined && stream.writableFinished && stream.rstCode === http2.constants.NGHTTP2_NO_ERROR;
+      return stream?.writableFinished === true && stream.rstCode === http2.constants.NGHTTP2_NO_ERROR;
     }
 
     override setHeader(name: string, value: number | string | readonly string[]): void {

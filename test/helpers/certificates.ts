@@ -29,7 +29,20 @@ export class TestCertificates {
 
   /** `name`.pem and `name`.key: a certificate for `cn` (and localhost), self-signed. */
   selfSigned(name: string, cn = 'localhost'): void {
-    this.openssl('req', '-x509', ...NEW_KEY, '-keyout', `${name}.key`, '-out', `${name}.pem`, '-days', '2', '-subj', `/CN=${cn}`, ...LOCALHOST);
+    this.openssl(
+      'req',
+      '-x509',
+      ...NEW_KEY,
+      '-keyout',
+      `${name}.key`,
+      '-out',
+      `${name}.pem`,
+      '-days',
+      '2',
+      '-subj',
+      `/CN=${cn}`,
+      ...LOCALHOST,
+    );
   }
 
   /** ca.pem and ca.key: a certificate authority for signed(). */
@@ -40,7 +53,24 @@ export class TestCertificates {
   /** `name`.pem and `name`.key: a certificate for `cn` (and localhost) that authority() signed. */
   signed(name: string, cn: string, serial: number): void {
     this.openssl('req', ...NEW_KEY, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`, ...LOCALHOST);
-    this.openssl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-set_serial', String(serial), '-days', '2', '-copy_extensions', 'copyall', '-out', `${name}.pem`);
+    this.openssl(
+      'x509',
+      '-req',
+      '-in',
+      `${name}.csr`,
+      '-CA',
+      'ca.pem',
+      '-CAkey',
+      'ca.key',
+      '-set_serial',
+      String(serial),
+      '-days',
+      '2',
+      '-copy_extensions',
+      'copyall',
+      '-out',
+      `${name}.pem`,
+    );
   }
 
   remove(): void {

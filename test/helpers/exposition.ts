@@ -46,7 +46,7 @@ export function parseExposition(text: string): Map<string, Family> {
       }
       if (keyword === 'HELP') {
         if (family.help !== undefined) fail(`a second HELP for ${name}`);
-        family.help = unescape(rest, false, fail);
+        family.help = unescapeValue(rest, false, fail);
       } else {
         if (family.type !== 'untyped' || family.samples.length > 0) fail(`TYPE for ${name} after its samples or a TYPE`);
         if (!TYPES.includes(rest)) fail(`unknown type ${JSON.stringify(rest)}`);
@@ -63,7 +63,8 @@ export function parseExposition(text: string): Map<string, Family> {
       families.set(familyName, family);
       current = family;
     }
-    if (family.samples.some((s) => s.name === sample.name && sameLabels(s.labels, sample.labels))) fail(`a second sample ${sample.name} with the same labels`);
+    if (family.samples.some((s) => s.name === sample.name && sameLabels(s.labels, sample.labels)))
+      fail(`a second sample ${sample.name} with the same labels`);
     family.samples.push(sample);
   });
   for (const family of families.values()) if (family.type === 'histogram') checkHistogram(family);
@@ -98,7 +99,7 @@ function parseSample(line: string, fail: (why: string) => never): Sample {
       if (!label) fail('a malformed label');
       const [whole, labelName, raw, comma] = label!;
       if (labelName! in labels) fail(`label ${labelName} twice`);
-      labels[labelName!] = unescape(raw!, true, fail);
+      labels[labelName!] = unescapeValue(raw!, true, fail);
       rest = rest.slice(whole.length);
       if (!comma && !rest.startsWith('}')) fail('labels must be separated by commas');
     }
@@ -118,7 +119,7 @@ function parseValue(text: string, fail: (why: string) => never): number {
 }
 
 /** Label values escape backslash, double quote and line feed; HELP text backslash and line feed. */
-function unescape(text: string, quotes: boolean, fail: (why: string) => never): string {
+function unescapeValue(text: string, quotes: boolean, fail: (why: string) => never): string {
   return text.replace(/\\(.)/g, (_, c: string) => {
     if (c === 'n') return '\n';
     if (c === '\\' || (quotes && c === '"')) return c;
@@ -129,7 +130,12 @@ function unescape(text: string, quotes: boolean, fail: (why: string) => never): 
 /** Buckets by `le` (with the other labels alike) are cumulative, end with +Inf, and +Inf is _count. */
 function checkHistogram(family: Family): void {
   const { name } = family;
-  const others = (labels: Record<string, string>) => JSON.stringify(Object.entries(labels).filter(([k]) => k !== 'le').sort());
+  const others = (labels: Record<string, string>) =>
+    JSON.stringify(
+      Object.entries(labels)
+        .filter(([k]) => k !== 'le')
+        .sort(),
+    );
   const series = new Map<string, Sample[]>();
   for (const s of family.samples) {
     if (s.name !== `${name}_bucket`) continue;
@@ -138,7 +144,11 @@ function checkHistogram(family: Family): void {
   }
   if (series.size === 0) throw new Error(`histogram ${name} has no buckets`);
   for (const [key, buckets] of series) {
-    const les = buckets.map((b) => parseValue(b.labels.le!, (why) => { throw new Error(why); }));
+    const les = buckets.map((b) =>
+      parseValue(b.labels.le!, (why) => {
+        throw new Error(why);
+      }),
+    );
     if (les.some((le, i) => i > 0 && le <= les[i - 1]!)) throw new Error(`${name}: buckets not in increasing order of le`);
     if (les[les.length - 1] !== Infinity) throw new Error(`${name}: no +Inf bucket`);
     if (buckets.some((b, i) => i > 0 && b.value < buckets[i - 1]!.value)) throw new Error(`${name}: buckets are not cumulative`);
@@ -146,7 +156,8 @@ function checkHistogram(family: Family): void {
     const count = family.samples.find((s) => s.name === `${name}_count` && sameLabels(s.labels, labels));
     const sum = family.samples.find((s) => s.name === `${name}_sum` && sameLabels(s.labels, labels));
     if (!count || !sum) throw new Error(`${name}: _count or _sum missing`);
-    if (count.value !== buckets[buckets.length - 1]!.value) throw new Error(`${name}: _count ${count.value} is not the +Inf bucket ${buckets[buckets.length - 1]!.value}`);
+    if (count.value !== buckets[buckets.length - 1]!.value)
+      throw new Error(`${name}: _count ${count.value} is not the +Inf bucket ${buckets[buckets.length - 1]!.value}`);
   }
 }
 

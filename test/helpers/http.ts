@@ -41,7 +41,9 @@ export function request(url: string, options: RequestOptions = {}): Promise<Repl
         let body = '';
         res.setEncoding('utf8');
         res.on('data', (chunk: string) => (body += chunk));
-        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body, ms: performance.now() - started, reusedSocket: req.reusedSocket }));
+        res.on('end', () =>
+          resolve({ status: res.statusCode!, headers: res.headers, body, ms: performance.now() - started, reusedSocket: req.reusedSocket }),
+        );
         res.on('error', reject);
       },
     );

@@ -20,7 +20,10 @@ function once() {
         else fail(`status ${res.statusCode}`);
         resolve();
       });
-      res.on('error', (err) => (fail(err.code ?? err.message), resolve()));
+      res.on('error', (err) => {
+        fail(err.code ?? err.message);
+        resolve();
+      });
     });
     req.on('socket', (socket) => {
       if (socket.reused) counts.reusedConnections++;

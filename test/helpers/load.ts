@@ -36,8 +36,16 @@ export class Load {
   }
 
   static async start(url: string, options: LoadOptions): Promise<Load> {
-    const config = { url, socketPath: options.socketPath, concurrency: options.concurrency ?? 4, keepAlive: options.keepAlive, pauseMs: options.pauseMs ?? 2 };
-    const child = fork(path.join(__dirname, 'load-client.js'), [JSON.stringify(config)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const config = {
+      url,
+      socketPath: options.socketPath,
+      concurrency: options.concurrency ?? 4,
+      keepAlive: options.keepAlive,
+      pauseMs: options.pauseMs ?? 2,
+    };
+    const child = fork(path.join(__dirname, 'load-client.js'), [JSON.stringify(config)], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
     running.add(child);
     await new Promise<void>((resolve, reject) => {
       child.once('message', () => resolve());

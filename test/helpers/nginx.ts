@@ -16,7 +16,10 @@ const PLACES = ['/usr/sbin/nginx', '/usr/local/sbin/nginx', '/usr/local/nginx/sb
 
 /** The nginx binary, or undefined when none is installed. */
 export function findNginx(): string | undefined {
-  const onPath = (process.env.PATH ?? '').split(path.delimiter).filter(Boolean).map((dir) => path.join(dir, 'nginx'));
+  const onPath = (process.env.PATH ?? '')
+    .split(path.delimiter)
+    .filter(Boolean)
+    .map((dir) => path.join(dir, 'nginx'));
   return [...onPath, ...PLACES].find((file) => {
     try {
       accessSync(file, constants.X_OK);
@@ -92,7 +95,10 @@ async function accepting(port: number, gone: Promise<unknown>, timeoutMs: number
   const deadline = Date.now() + timeoutMs;
   while (!exited && Date.now() < deadline) {
     const connected = await new Promise<boolean>((resolve) => {
-      const socket = net.connect(port, '127.0.0.1', () => (socket.destroy(), resolve(true)));
+      const socket = net.connect(port, '127.0.0.1', () => {
+        socket.destroy();
+        resolve(true);
+      });
       socket.once('error', () => resolve(false));
     });
     if (connected) return;
@@ -157,4 +163,3 @@ export async function startNginx(binary: string, http: (port: number, dir: strin
 export async function killNginxes(): Promise<void> {
   await Promise.all([...running].map((nginx) => nginx.kill()));
 }
-

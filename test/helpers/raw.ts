@@ -86,7 +86,9 @@ export function responses(reply: string): RawResponse[] {
     const end = rest.indexOf('\r\n\r\n');
     if (end < 0) break;
     const [statusLine, ...lines] = rest.slice(0, end).split('\r\n');
-    const headers = Object.fromEntries(lines.map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]));
+    const headers = Object.fromEntries(
+      lines.map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]),
+    );
     const status = Number(statusLine!.split(' ')[1]);
     const bodyless = status < 200 || status === 204 || status === 304;
     const length = headers['content-length'] !== undefined ? Number(headers['content-length']) : bodyless ? 0 : rest.length - end - 4;

@@ -86,10 +86,7 @@ export class Unicorn {
           done(() => reject(new Error(`unicorn exited before logging ${what}:\n${this.stderr}`)));
         }
       };
-      const timer = setTimeout(
-        () => done(() => reject(new Error(`timed out waiting for ${what}:\n${this.stderr}`))),
-        timeoutMs,
-      );
+      const timer = setTimeout(() => done(() => reject(new Error(`timed out waiting for ${what}:\n${this.stderr}`))), timeoutMs);
       const done = (settle: () => void) => {
         clearTimeout(timer);
         this.waiters.delete(check);
@@ -112,12 +109,17 @@ export class Unicorn {
 
   /** Why workers could not boot, as the arbiter logs it (once per reason and generation). */
   bootFailures(): LogLine[] {
-    return this.logs.filter((l) => l.role === 'arbiter' && l.level === 'error' && typeof l.workerPid === 'number' && typeof l.code === 'string');
+    return this.logs.filter(
+      (l) => l.role === 'arbiter' && l.level === 'error' && typeof l.workerPid === 'number' && typeof l.code === 'string',
+    );
   }
 
   /** Wait until `count` workers have said they are ready (counting from the start). */
   async ready(count: number): Promise<void> {
-    await this.waitForLog(() => this.lines('Worker (pid:').filter((l) => l.msg.endsWith(' ready')).length >= count, `${count} ready workers`);
+    await this.waitForLog(
+      () => this.lines('Worker (pid:').filter((l) => l.msg.endsWith(' ready')).length >= count,
+      `${count} ready workers`,
+    );
   }
 
   /** The listening addresses, in the order of the --bind flags. */
@@ -140,7 +142,9 @@ export class Unicorn {
   /** Every pid this run has logged or has as a child, including arbiters started by USR2 and
    *  their workers: what cleanup kills. */
   allPids(): number[] {
-    const logged = this.logs.flatMap((line) => [line.pid, line.workerPid, line.successorPid]).filter((pid): pid is number => typeof pid === 'number');
+    const logged = this.logs
+      .flatMap((line) => [line.pid, line.workerPid, line.successorPid])
+      .filter((pid): pid is number => typeof pid === 'number');
     const pids = new Set([this.pid, ...logged]);
     // Every descendant (a Set's loop visits what is added to it meanwhile): a server started through
     // npx is its grandchild.

@@ -21,7 +21,8 @@ const PADDED = `/?pad=${'x'.repeat(3900)}`;
  *  its heap at work (about 25 MB). Keeping every line, it grew by more than 100 MB. */
 const GROWTH_LIMIT = 48 * 1024 * 1024;
 /** A line of the default format, whole: `127.0.0.1 - - [06/Dec/2026:03:05:12 +0000] "GET /?pad=… HTTP/1.1" 200 … "-" "-"`. */
-const WHOLE_LINE = /^127\.0\.0\.1 - - \[\d{2}\/[A-Z][a-z]{2}\/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4}\] "GET \/(\?pad=x+)? HTTP\/1\.1" 200 \d+ "-" "-"$/;
+const WHOLE_LINE =
+  /^127\.0\.0\.1 - - \[\d{2}\/[A-Z][a-z]{2}\/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4}\] "GET \/(\?pad=x+)? HTTP\/1\.1" 200 \d+ "-" "-"$/;
 
 const tempDir = () => mkdtempSync(path.join(os.tmpdir(), 'unicorn-access-full-'));
 
@@ -50,11 +51,13 @@ async function stats(socket: string): Promise<ServerStats> {
 }
 
 /** Each worker's drops, as it says them in the error log when the log is written again or at exit. */
-const droppedSaid = (unicorn: Unicorn): LogLine[] => unicorn.logs.filter((l) => l.role === 'worker' && typeof l.accessLogDropped === 'number');
+const droppedSaid = (unicorn: Unicorn): LogLine[] =>
+  unicorn.logs.filter((l) => l.role === 'worker' && typeof l.accessLogDropped === 'number');
 const sumDropped = (lines: LogLine[]) => lines.reduce((sum, l) => sum + (l.accessLogDropped as number), 0);
 
 /** Workers that said they began dropping lines. */
-const droppers = (unicorn: Unicorn): Set<number> => new Set(unicorn.logs.filter((l) => l.role === 'worker' && l.msg.startsWith('Dropping access-log lines')).map((l) => l.pid));
+const droppers = (unicorn: Unicorn): Set<number> =>
+  new Set(unicorn.logs.filter((l) => l.role === 'worker' && l.msg.startsWith('Dropping access-log lines')).map((l) => l.pid));
 /** Every worker that began dropping has said how many it dropped (keep-alive connections may all
  *  be one worker's). */
 const allSaid = (unicorn: Unicorn): boolean => [...droppers(unicorn)].every((pid) => droppedSaid(unicorn).some((l) => l.pid === pid));
@@ -105,7 +108,8 @@ describe('an access log that cannot be written', () => {
     expect(counts).toMatchObject({ failed: 0, refused: 0 });
     // Each worker said what it dropped while the disk was full (and maybe a few more while it wrote
     // what had waited).
-    for (const said of droppedSaid(unicorn)) expect(said.msg).toMatch(/^\d+ access-log lines? dropped while .* could not take them \(.+\), for [\d.]+ s; writing again$/);
+    for (const said of droppedSaid(unicorn))
+      expect(said.msg).toMatch(/^\d+ access-log lines? dropped while .* could not take them \(.+\), for [\d.]+ s; writing again$/);
     const full = droppedSaid(unicorn).filter((l) => l.msg.includes('(ENOSPC: no space left on device)'));
     expect(new Set(full.map((l) => l.pid))).toEqual(droppers(unicorn));
     const lines = wholeLines(readFileSync(file, 'utf8'));
@@ -143,7 +147,10 @@ describe('an access log that cannot be written', () => {
       expect(counts).toMatchObject({ failed: 0, refused: 0 });
       const left = unicorn.logs.filter((l) => l.msg.startsWith('Worker exiting with'));
       expect(left.length).toBeGreaterThan(0);
-      for (const line of left) expect(line.msg).toMatch(/^Worker exiting with \d+ access-log lines? not written to .*access\.fifo \(the pipe is full: its reader does not keep up\)/);
+      for (const line of left)
+        expect(line.msg).toMatch(
+          /^Worker exiting with \d+ access-log lines? not written to .*access\.fifo \(the pipe is full: its reader does not keep up\)/,
+        );
       // What is left in the pipe, to its end: every worker has closed it.
       const ended = once(reader, 'end');
       reader.resume();
@@ -160,10 +167,29 @@ describe('an access log that cannot be written', () => {
     const file = path.join(dir, 'access.log');
     const socket = path.join(dir, 'ctl.sock');
     // 64 kB and no more for any file the server writes: a write that crosses it is cut short.
-    const proc = spawn('prlimit', [`--fsize=${64 * 1024}`, process.execPath, BIN, '-b', '127.0.0.1:0', '-w', '2', '-k', 'async', '--access-logfile', file, '--control-socket', socket, ROUTES], {
-      env: { ...process.env, UNICORN_LOG_LEVEL: 'debug' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const proc = spawn(
+      'prlimit',
+      [
+        `--fsize=${64 * 1024}`,
+        process.execPath,
+        BIN,
+        '-b',
+        '127.0.0.1:0',
+        '-w',
+        '2',
+        '-k',
+        'async',
+        '--access-logfile',
+        file,
+        '--control-socket',
+        socket,
+        ROUTES,
+      ],
+      {
+        env: { ...process.env, UNICORN_LOG_LEVEL: 'debug' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     const unicorn = new Unicorn(proc);
     await unicorn.ready(2);
     // Short lines of several lengths: the limit falls inside one.

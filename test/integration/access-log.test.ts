@@ -154,12 +154,19 @@ describe('access log', () => {
     const [line] = await waitForLines(file, 1);
     const escaped = (text: string) => text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
     const length = Buffer.byteLength(reply.body);
-    expect(line).toMatch(new RegExp(`^127\\.0\\.0\\.1 - - ${CLF_TIME} ${escaped(`"GET /some/path?q=1 HTTP/1.1" 200 ${length} "-" "test-agent/2"`)}$`));
+    expect(line).toMatch(
+      new RegExp(`^127\\.0\\.0\\.1 - - ${CLF_TIME} ${escaped(`"GET /some/path?q=1 HTTP/1.1" 200 ${length} "-" "test-agent/2"`)}$`),
+    );
   });
 
   it('logs the request as it arrived, though the app rewrote req.url (an Express router mounted on a path)', async () => {
     const file = logFile();
-    const unicorn = await serve(`${path.join(APPS, 'express-app.js')}:app`, ['--access-logfile', file, '--access-logformat', '"%(r)s" %(U)s %(q)s %(s)s']);
+    const unicorn = await serve(`${path.join(APPS, 'express-app.js')}:app`, [
+      '--access-logfile',
+      file,
+      '--access-logformat',
+      '"%(r)s" %(U)s %(q)s %(s)s',
+    ]);
     expect((await request(`${unicorn.url()}/api/v1/items/42?full=1`)).body).toBe('item 42\n');
     expect(await waitForLines(file, 1)).toEqual(['"GET /api/v1/items/42?full=1 HTTP/1.1" /api/v1/items/42 full=1 200']);
   });
@@ -196,7 +203,8 @@ describe('access log', () => {
     const file = logFile();
     const unicorn = start(['-c', FAILING_HOOKS, '-b', '127.0.0.1:0', '--access-logfile', file]);
     await unicorn.ready(1);
-    for (const url of ['/throw', '/reject', '/reject-me', '/reject-me-later']) expect((await request(`${unicorn.url()}${url}`)).status).toBe(500);
+    for (const url of ['/throw', '/reject', '/reject-me', '/reject-me-later'])
+      expect((await request(`${unicorn.url()}${url}`)).status).toBe(500);
     expect(await inFlight(`${unicorn.url()}/throw-after-headers`).reply).toEqual({ error: expect.any(String) });
     await stopped(unicorn);
     const lines = readLines(file);
@@ -236,18 +244,28 @@ describe('access log', () => {
     const file = logFile();
     const unicorn = await serve(ROUTES, ['--access-logfile', file]);
     // The sync worker answers with Connection: close, so the second request can get no answer.
-    const reply = await rawExchange(unicorn.url(), 'GET /hold?ms=100 HTTP/1.1\r\nHost: x\r\n\r\nGET /slow?ms=0 HTTP/1.1\r\nHost: x\r\n\r\n', false);
+    const reply = await rawExchange(
+      unicorn.url(),
+      'GET /hold?ms=100 HTTP/1.1\r\nHost: x\r\n\r\nGET /slow?ms=0 HTTP/1.1\r\nHost: x\r\n\r\n',
+      false,
+    );
     expect(reply.match(/^HTTP\/1\.1 \d+/gm)).toEqual(['HTTP/1.1 200']);
     await stopped(unicorn);
     expect(unicorn.stdout).not.toContain('slow started');
-    expect(readLines(file).map((line) => /"(GET \S+) HTTP\/1\.1" (\d+)/.exec(line)!.slice(1).join(' '))).toEqual(['GET /hold?ms=100 200', 'GET /slow?ms=0 499']);
+    expect(readLines(file).map((line) => /"(GET \S+) HTTP\/1\.1" (\d+)/.exec(line)!.slice(1).join(' '))).toEqual([
+      'GET /hold?ms=100 200',
+      'GET /slow?ms=0 499',
+    ]);
   });
 
   it('async: a long pipeline on one connection is answered in order and logged, with no listener piling up on the socket', async () => {
     const file = logFile();
     const unicorn = await serve(ROUTES, ['-k', 'async', '--access-logfile', file]);
     // The last one ends the connection once answered.
-    const pipeline = Array.from({ length: 15 }, (_, i) => `GET /slow?ms=20&n=${i} HTTP/1.1\r\nHost: x\r\n${i === 14 ? 'Connection: close\r\n' : ''}\r\n`).join('');
+    const pipeline = Array.from(
+      { length: 15 },
+      (_, i) => `GET /slow?ms=20&n=${i} HTTP/1.1\r\nHost: x\r\n${i === 14 ? 'Connection: close\r\n' : ''}\r\n`,
+    ).join('');
     const reply = await rawExchange(unicorn.url(), pipeline, false);
     expect(reply.match(/^HTTP\/1\.1 \d+/gm)).toEqual(Array(15).fill('HTTP/1.1 200'));
     await stopped(unicorn);
@@ -281,7 +299,10 @@ describe('access log', () => {
   });
 
   it.each([
-    ['%(h)s %(x)s', 'unknown atom %(x)s; the atoms are %(h)s %(l)s %(u)s %(t)s %(r)s %(m)s %(U)s %(q)s %(H)s %(s)s %(B)s %(b)s %(f)s %(a)s %(T)s %(M)s %(D)s %(L)s %(p)s %({header}i)s %({header}o)s, and %% is a percent sign'],
+    [
+      '%(h)s %(x)s',
+      'unknown atom %(x)s; the atoms are %(h)s %(l)s %(u)s %(t)s %(r)s %(m)s %(U)s %(q)s %(H)s %(s)s %(B)s %(b)s %(f)s %(a)s %(T)s %(M)s %(D)s %(L)s %(p)s %({header}i)s %({header}o)s, and %% is a percent sign',
+    ],
     ['%(h)s %({bad header}i)s', 'unknown atom %({bad header}i)s; the atoms are'],
     ['%(s)d', '%(s) must be followed by s, as in %(s)s (every atom is text)'],
     ['100% %(h)s', 'the % at character 4 starts no atom; write atoms as %(h)s, and a percent sign as %%'],
@@ -289,7 +310,9 @@ describe('access log', () => {
   ])('refuses the format %j before binding anything (exit 2)', async (format, why) => {
     const { code, stderr, unicorn } = await runToExit(['-b', '127.0.0.1:0', '--access-logformat', format, ROUTES]);
     expect(code).toBe(2);
-    expect(stderr).toContain(`unicorn: error: --access-logformat ${JSON.stringify(format)} is not accepted: expected a format of %(…)s atoms, or json (${why}`);
+    expect(stderr).toContain(
+      `unicorn: error: --access-logformat ${JSON.stringify(format)} is not accepted: expected a format of %(…)s atoms, or json (${why}`,
+    );
     expect(unicorn.lines('Listening at')).toEqual([]);
   });
 
@@ -297,14 +320,18 @@ describe('access log', () => {
     const dir = path.dirname(logFile());
     const { code, stderr } = await runToExit(['-b', '127.0.0.1:0', '--access-logfile', dir, ROUTES]);
     expect(code).toBe(2);
-    expect(stderr).toContain(`unicorn: error: --access-logfile ${JSON.stringify(dir)} is not accepted: expected a writable file path in an existing directory, or - (a directory: ${dir})`);
+    expect(stderr).toContain(
+      `unicorn: error: --access-logfile ${JSON.stringify(dir)} is not accepted: expected a writable file path in an existing directory, or - (a directory: ${dir})`,
+    );
   });
 });
 
 describe('no access-log line is lost', () => {
   /** Every line well formed, and as many as the requests that got an answer. */
   function expectOneLinePerRequest(lines: string[], requests: number): void {
-    const malformed = lines.filter((line) => !new RegExp(`^127\\.0\\.0\\.1 - - ${CLF_TIME} "GET /(hold\\?ms=\\d+)? HTTP/1\\.1" 200 \\d+ "-" "-"$`).test(line));
+    const malformed = lines.filter(
+      (line) => !new RegExp(`^127\\.0\\.0\\.1 - - ${CLF_TIME} "GET /(hold\\?ms=\\d+)? HTTP/1\\.1" 200 \\d+ "-" "-"$`).test(line),
+    );
     expect(malformed).toEqual([]);
     expect(lines).toHaveLength(requests);
   }

@@ -76,7 +76,10 @@ describe('the benchmark suite', () => {
     [['chrun'], 'no scenario "chrun": choose from keep-alive, churn, json, fairness, reload, startup, access-log, proxies'],
     [['--rounds', '0'], '--rounds "0" is not accepted: expected a whole number of 1 or more'],
     [['--duration', 'fast'], '--duration "fast" is not accepted: expected a number above 0'],
-    [['--contender', 'pm3'], '--contender "pm3" is not accepted: expected one of unicorn-sync, unicorn-async, cluster-rr, cluster-shared, pm2, node-http'],
+    [
+      ['--contender', 'pm3'],
+      '--contender "pm3" is not accepted: expected one of unicorn-sync, unicorn-async, cluster-rr, cluster-shared, pm2, node-http',
+    ],
     [['--generator', 'ab'], '--generator "ab" is not accepted: expected wrk or autocannon'],
     [['--bogus'], "Unknown option '--bogus'"],
   ])('refuses %j, naming the value and what is accepted', async (args, message) => {
@@ -88,10 +91,28 @@ describe('the benchmark suite', () => {
   });
 
   it('measures churn for unicorn against a node:http process, with the ratio to it and the spread over the workers', async () => {
-    const { code, stdout, stderr } = await bench(['churn', '--duration', '1', '--rounds', '1', '--workers', '2', '--connections', '4', '--generator', 'autocannon', '--contender', 'unicorn-sync', '--contender', 'node-http']);
+    const { code, stdout, stderr } = await bench([
+      'churn',
+      '--duration',
+      '1',
+      '--rounds',
+      '1',
+      '--workers',
+      '2',
+      '--connections',
+      '4',
+      '--generator',
+      'autocannon',
+      '--contender',
+      'unicorn-sync',
+      '--contender',
+      'node-http',
+    ]);
     expect({ code, stderr }).toMatchObject({ code: 0 });
     expect(stdout).toContain('## churn: ');
-    expect(stdout).toContain('Command: `npm run bench -- churn --duration 1 --rounds 1 --workers 2 --connections 4 --contender unicorn-sync --contender node-http`');
+    expect(stdout).toContain(
+      'Command: `npm run bench -- churn --duration 1 --rounds 1 --workers 2 --connections 4 --contender unicorn-sync --contender node-http`',
+    );
     expect(stdout).toMatch(/^Machine: \d+ × .+, Node v\d+/m);
     const rows = tableRows(stdout);
     expect(rows.map((row) => row[0])).toEqual(['unicorn sync', 'node:http, one process']);

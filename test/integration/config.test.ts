@@ -20,10 +20,13 @@ async function printConfig(args: string[], options: { cwd?: string; env?: NodeJS
   const { code, stderr, unicorn } = await runToExit(['--print-config', ...args], options);
   expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
   return new Map(
-    unicorn.stdout.trim().split('\n').map((line) => {
-      const [key, value, ...source] = line.split(/\s{2,}/);
-      return [key!, { value: value!, source: source.join(' ') }] as const;
-    }),
+    unicorn.stdout
+      .trim()
+      .split('\n')
+      .map((line) => {
+        const [key, value, ...source] = line.split(/\s{2,}/);
+        return [key!, { value: value!, source: source.join(' ') }] as const;
+      }),
   );
 }
 
@@ -44,7 +47,10 @@ describe('sources, lowest first: defaults < config file < UNICORN_CMD_ARGS < com
   }));
   it.each(combos)('%j', async (given) => {
     const dir = project(given.file ? { 'unicorn.config.mjs': `export default { workers: 3 };\n` } : {});
-    const env: NodeJS.ProcessEnv = { WEB_CONCURRENCY: given.env ? '2' : undefined, UNICORN_CMD_ARGS: given.cmdArgs ? '--workers 4' : undefined };
+    const env: NodeJS.ProcessEnv = {
+      WEB_CONCURRENCY: given.env ? '2' : undefined,
+      UNICORN_CMD_ARGS: given.cmdArgs ? '--workers 4' : undefined,
+    };
     const rows = await printConfig([...(given.cli ? ['-w', '5'] : []), ROUTES], { cwd: dir, env });
     const expected = given.cli
       ? { value: '5', source: '--workers' }
@@ -60,15 +66,27 @@ describe('sources, lowest first: defaults < config file < UNICORN_CMD_ARGS < com
 
   it('layers different settings from each source, and PORT moves the default bind below the file', async () => {
     const dir = project({
-      'unicorn.config.json': JSON.stringify({ app: ROUTES, timeout: 10, gracefulTimeout: '5s', keepAlive: 3, bind: ['127.0.0.1:7001', 'unix:app.sock'] }),
+      'unicorn.config.json': JSON.stringify({
+        app: ROUTES,
+        timeout: 10,
+        gracefulTimeout: '5s',
+        keepAlive: 3,
+        bind: ['127.0.0.1:7001', 'unix:app.sock'],
+      }),
     });
-    const rows = await printConfig(['--graceful-timeout', '7s'], { cwd: dir, env: { PORT: '9000', UNICORN_CMD_ARGS: `--timeout '20s' --hook ./a.js` } });
+    const rows = await printConfig(['--graceful-timeout', '7s'], {
+      cwd: dir,
+      env: { PORT: '9000', UNICORN_CMD_ARGS: `--timeout '20s' --hook ./a.js` },
+    });
     expect(rows.get('app')).toEqual({ value: ROUTES, source: 'unicorn.config.json: app' });
     expect(rows.get('timeout')).toEqual({ value: '20s', source: 'UNICORN_CMD_ARGS: --timeout' });
     expect(rows.get('gracefulTimeout')).toEqual({ value: '7s', source: '--graceful-timeout' });
     expect(rows.get('keepAlive')).toEqual({ value: '3s', source: 'unicorn.config.json: keepAlive' });
     // Relative paths in the file are relative to where unicorn started.
-    expect(rows.get('bind')).toEqual({ value: `http://127.0.0.1:7001 unix:${path.join(dir, 'app.sock')}`, source: 'unicorn.config.json: bind' });
+    expect(rows.get('bind')).toEqual({
+      value: `http://127.0.0.1:7001 unix:${path.join(dir, 'app.sock')}`,
+      source: 'unicorn.config.json: bind',
+    });
     expect(rows.get('hook')).toEqual({ value: './a.js', source: 'UNICORN_CMD_ARGS: --hook' });
     expect(rows.get('config')).toEqual({ value: path.join(dir, 'unicorn.config.json'), source: 'found where unicorn started' });
     const withoutFile = await printConfig([ROUTES], { cwd: project({}), env: { PORT: '9000' } });
@@ -90,7 +108,10 @@ describe('sources, lowest first: defaults < config file < UNICORN_CMD_ARGS < com
     const plain = await printConfig([ROUTES], { cwd: project({}), env: { XDG_RUNTIME_DIR: undefined } });
     expect(plain.get('plugins')).toEqual({ value: '(none)', source: 'default' });
     expect(plain.get('controlSocket')).toEqual({ value: `/tmp/unicorn-${process.getuid!()}/PID.sock`, source: 'default' });
-    expect((await printConfig(['--no-control-socket', ROUTES], { cwd: project({}) })).get('controlSocket')).toEqual({ value: '(none)', source: '--no-control-socket' });
+    expect((await printConfig(['--no-control-socket', ROUTES], { cwd: project({}) })).get('controlSocket')).toEqual({
+      value: '(none)',
+      source: '--no-control-socket',
+    });
   });
 
   it('adds --hook plugins from UNICORN_CMD_ARGS and the command line, in that order', async () => {
@@ -111,7 +132,11 @@ describe('sources, lowest first: defaults < config file < UNICORN_CMD_ARGS < com
   });
 
   it('takes the first of unicorn.config.{ts,mjs,js,cjs,json}, or the file -c names', async () => {
-    const dir = project({ 'unicorn.config.mjs': 'export default { workers: 2 };', 'unicorn.config.json': '{ "workers": 3 }', 'other.cjs': 'module.exports = { workers: 4 };' });
+    const dir = project({
+      'unicorn.config.mjs': 'export default { workers: 2 };',
+      'unicorn.config.json': '{ "workers": 3 }',
+      'other.cjs': 'module.exports = { workers: 4 };',
+    });
     expect((await printConfig([ROUTES], { cwd: dir })).get('workers')!.value).toBe('2');
     const rows = await printConfig(['-c', 'other.cjs', ROUTES], { cwd: dir });
     expect(rows.get('workers')).toEqual({ value: '4', source: 'other.cjs: workers' });
@@ -121,33 +146,163 @@ describe('sources, lowest first: defaults < config file < UNICORN_CMD_ARGS < com
 
 describe('refusals name the source, the value and what is accepted (exit 2, nothing bound)', () => {
   it.each([
-    [{ 'unicorn.config.mjs': 'export default { wrokers: 2 };' }, [], {}, /^unicorn: error: unicorn\.config\.mjs: unknown key "wrokers" \(did you mean "workers"\?\)/],
-    [{ 'unicorn.config.mjs': 'export default { onStart() {} };' }, [], {}, /^unicorn: error: unicorn\.config\.mjs: unknown key "onStart" \(did you mean "onStarting"\?\)/],
-    [{ 'unicorn.config.json': '{ "workers": "many" }' }, [], {}, 'unicorn: error: unicorn.config.json: workers "many" is not accepted: expected a whole number of at least 1'],
-    [{ 'unicorn.config.json': '{ "workers": [2] }' }, [], {}, 'unicorn: error: unicorn.config.json: workers [2] is not accepted: expected a whole number of at least 1'],
-    [{ 'unicorn.config.json': '{ "bind": [{ "port": 1 }] }' }, [], {}, /^unicorn: error: unicorn\.config\.json: bind \{"port":1\} is not accepted: expected HOST:PORT, .*, or a list of them$/],
-    [{ 'unicorn.config.json': '{ "workers": 2, }' }, [], {}, /^unicorn: error: cannot read the config file unicorn\.config\.json: SyntaxError: /],
-    [{ 'unicorn.config.json': '[1, 2]' }, [], {}, 'unicorn: error: the config file unicorn.config.json must export an object of settings (or a function returning one); it exports an array'],
-    [{ 'unicorn.config.mjs': 'export default { workers: 2 ' }, [], {}, /^unicorn: error: cannot read the config file unicorn\.config\.mjs: SyntaxError: /],
-    [{ 'unicorn.config.mjs': 'export default () => { throw new Error("no secrets"); };' }, [], {}, 'unicorn: error: the config file unicorn.config.mjs exports a function that threw: Error: no secrets'],
-    [{ 'unicorn.config.mjs': 'export default { hook: ["x"] };' }, [], {}, 'unicorn: error: unicorn.config.mjs: hook cannot be set in a config file: the config file lists plugins as `plugins`'],
-    [{ 'unicorn.config.mjs': 'export default { app: 42 };' }, [], {}, 'unicorn: error: unicorn.config.mjs: app 42 is not accepted: expected a string, MODULE or MODULE:EXPORT'],
-    [{ 'unicorn.config.mjs': 'export default { app: "app:1x" };' }, [], {}, /^unicorn: error: unicorn\.config\.mjs: app "app:1x" is not accepted: "1x" is not a JavaScript identifier/],
-    [{ 'unicorn.config.mjs': 'export default { preRequest: "yes" };' }, [ROUTES], {}, 'unicorn: error: unicorn.config.mjs: hook preRequest must be a function; it is string "yes"'],
-    [{ 'unicorn.config.mjs': 'export default { plugins: [{ postrequest() {} }] };' }, [ROUTES], {}, /^unicorn: error: unicorn\.config\.mjs: plugins\[0\]: unknown hook "postrequest" \(did you mean "postRequest"\?\)/],
-    [{ 'unicorn.config.mjs': 'export default { plugins: [42] };' }, [ROUTES], {}, 'unicorn: error: unicorn.config.mjs: plugins[0] is not accepted: expected a module name, [module, options], a plugin function or an object of hooks; got number 42'],
-    [{}, ['--hook', './nowhere.js', ROUTES], {}, /^unicorn: error: cannot load the plugin "\.\/nowhere\.js": not a first-party plugin \(systemd, prometheus, slow-requests\), and not found from /],
-    [{}, ['--hook', 'promethus', ROUTES], {}, /^unicorn: error: cannot load the plugin "promethus" \(did you mean "prometheus"\?\): not a first-party plugin \(systemd, prometheus, slow-requests\), and not found from /],
-    [{ 'unicorn.config.mjs': 'export default { plugins: ["slow-request"] };' }, [ROUTES], {}, /^unicorn: error: cannot load the plugin "slow-request" \(did you mean "slow-requests"\?\): not a first-party plugin /],
-    [{}, ['-c', 'missing.mjs', ROUTES], {}, /^unicorn: error: --config "missing.mjs" is not accepted: expected an existing file ending in .*\(no such file: .*missing\.mjs\)$/],
-    [{ 'gunicorn.conf.py': 'workers = 2' }, ['-c', 'gunicorn.conf.py', ROUTES], {}, /^unicorn: error: the config file gunicorn\.conf\.py is not accepted: expected a file ending in \.ts, /],
-    [{}, ['--hook-timeout', '0', ROUTES], {}, 'unicorn: error: --hook-timeout "0" is not accepted: expected a duration such as 30s, 2m or 500ms, or a number of seconds, more than 0 (a hook cannot be given no time)'],
+    [
+      { 'unicorn.config.mjs': 'export default { wrokers: 2 };' },
+      [],
+      {},
+      /^unicorn: error: unicorn\.config\.mjs: unknown key "wrokers" \(did you mean "workers"\?\)/,
+    ],
+    [
+      { 'unicorn.config.mjs': 'export default { onStart() {} };' },
+      [],
+      {},
+      /^unicorn: error: unicorn\.config\.mjs: unknown key "onStart" \(did you mean "onStarting"\?\)/,
+    ],
+    [
+      { 'unicorn.config.json': '{ "workers": "many" }' },
+      [],
+      {},
+      'unicorn: error: unicorn.config.json: workers "many" is not accepted: expected a whole number of at least 1',
+    ],
+    [
+      { 'unicorn.config.json': '{ "workers": [2] }' },
+      [],
+      {},
+      'unicorn: error: unicorn.config.json: workers [2] is not accepted: expected a whole number of at least 1',
+    ],
+    [
+      { 'unicorn.config.json': '{ "bind": [{ "port": 1 }] }' },
+      [],
+      {},
+      /^unicorn: error: unicorn\.config\.json: bind \{"port":1\} is not accepted: expected HOST:PORT, .*, or a list of them$/,
+    ],
+    [
+      { 'unicorn.config.json': '{ "workers": 2, }' },
+      [],
+      {},
+      /^unicorn: error: cannot read the config file unicorn\.config\.json: SyntaxError: /,
+    ],
+    [
+      { 'unicorn.config.json': '[1, 2]' },
+      [],
+      {},
+      'unicorn: error: the config file unicorn.config.json must export an object of settings (or a function returning one); it exports an array',
+    ],
+    [
+      { 'unicorn.config.mjs': 'export default { workers: 2 ' },
+      [],
+      {},
+      /^unicorn: error: cannot read the config file unicorn\.config\.mjs: SyntaxError: /,
+    ],
+    [
+      { 'unicorn.config.mjs': 'export default () => { throw new Error("no secrets"); };' },
+      [],
+      {},
+      'unicorn: error: the config file unicorn.config.mjs exports a function that threw: Error: no secrets',
+    ],
+    [
+      { 'unicorn.config.mjs': 'export default { hook: ["x"] };' },
+      [],
+      {},
+      'unicorn: error: unicorn.config.mjs: hook cannot be set in a config file: the config file lists plugins as `plugins`',
+    ],
+    [
+      { 'unicorn.config.mjs': 'export default { app: 42 };' },
+      [],
+      {},
+      'unicorn: error: unicorn.config.mjs: app 42 is not accepted: expected a string, MODULE or MODULE:EXPORT',
+    ],
+    [
+      { 'unicorn.config.mjs': 'export default { app: "app:1x" };' },
+      [],
+      {},
+      /^unicorn: error: unicorn\.config\.mjs: app "app:1x" is not accepted: "1x" is not a JavaScript identifier/,
+    ],
+    [
+      { 'unicorn.config.mjs': 'export default { preRequest: "yes" };' },
+      [ROUTES],
+      {},
+      'unicorn: error: unicorn.config.mjs: hook preRequest must be a function; it is string "yes"',
+    ],
+    [
+      { 'unicorn.config.mjs': 'export default { plugins: [{ postrequest() {} }] };' },
+      [ROUTES],
+      {},
+      /^unicorn: error: unicorn\.config\.mjs: plugins\[0\]: unknown hook "postrequest" \(did you mean "postRequest"\?\)/,
+    ],
+    [
+      { 'unicorn.config.mjs': 'export default { plugins: [42] };' },
+      [ROUTES],
+      {},
+      'unicorn: error: unicorn.config.mjs: plugins[0] is not accepted: expected a module name, [module, options], a plugin function or an object of hooks; got number 42',
+    ],
+    [
+      {},
+      ['--hook', './nowhere.js', ROUTES],
+      {},
+      /^unicorn: error: cannot load the plugin "\.\/nowhere\.js": not a first-party plugin \(systemd, prometheus, slow-requests\), and not found from /,
+    ],
+    [
+      {},
+      ['--hook', 'promethus', ROUTES],
+      {},
+      /^unicorn: error: cannot load the plugin "promethus" \(did you mean "prometheus"\?\): not a first-party plugin \(systemd, prometheus, slow-requests\), and not found from /,
+    ],
+    [
+      { 'unicorn.config.mjs': 'export default { plugins: ["slow-request"] };' },
+      [ROUTES],
+      {},
+      /^unicorn: error: cannot load the plugin "slow-request" \(did you mean "slow-requests"\?\): not a first-party plugin /,
+    ],
+    [
+      {},
+      ['-c', 'missing.mjs', ROUTES],
+      {},
+      /^unicorn: error: --config "missing.mjs" is not accepted: expected an existing file ending in .*\(no such file: .*missing\.mjs\)$/,
+    ],
+    [
+      { 'gunicorn.conf.py': 'workers = 2' },
+      ['-c', 'gunicorn.conf.py', ROUTES],
+      {},
+      /^unicorn: error: the config file gunicorn\.conf\.py is not accepted: expected a file ending in \.ts, /,
+    ],
+    [
+      {},
+      ['--hook-timeout', '0', ROUTES],
+      {},
+      'unicorn: error: --hook-timeout "0" is not accepted: expected a duration such as 30s, 2m or 500ms, or a number of seconds, more than 0 (a hook cannot be given no time)',
+    ],
     [{}, [ROUTES], { UNICORN_CMD_ARGS: '--wrokers 2' }, /^unicorn: error: UNICORN_CMD_ARGS: unknown option '--wrokers'/],
-    [{}, [ROUTES], { UNICORN_CMD_ARGS: '--daemon' }, /^unicorn: error: UNICORN_CMD_ARGS: --daemon is not a unicorn option: unicorn stays in the foreground; /],
-    [{ 'unicorn.config.mjs': 'export default { preload: true };' }, [ROUTES], {}, /^unicorn: error: unicorn\.config\.mjs: preload is not a unicorn setting: workers are forked with node:cluster, /],
-    [{}, [ROUTES], { UNICORN_CMD_ARGS: '-w none' }, 'unicorn: error: UNICORN_CMD_ARGS: --workers "none" is not accepted: expected a whole number of at least 1'],
-    [{}, [ROUTES], { UNICORN_CMD_ARGS: '-w 2 app.js' }, 'unicorn: error: UNICORN_CMD_ARGS "-w 2 app.js" is not accepted: it gives "app.js", but takes flags only; name the app on the command line or in the config file'],
-    [{}, [ROUTES], { UNICORN_CMD_ARGS: `--timeout '20s` }, `unicorn: error: UNICORN_CMD_ARGS "--timeout '20s" is not accepted: a ' quote is not closed`],
+    [
+      {},
+      [ROUTES],
+      { UNICORN_CMD_ARGS: '--daemon' },
+      /^unicorn: error: UNICORN_CMD_ARGS: --daemon is not a unicorn option: unicorn stays in the foreground; /,
+    ],
+    [
+      { 'unicorn.config.mjs': 'export default { preload: true };' },
+      [ROUTES],
+      {},
+      /^unicorn: error: unicorn\.config\.mjs: preload is not a unicorn setting: workers are forked with node:cluster, /,
+    ],
+    [
+      {},
+      [ROUTES],
+      { UNICORN_CMD_ARGS: '-w none' },
+      'unicorn: error: UNICORN_CMD_ARGS: --workers "none" is not accepted: expected a whole number of at least 1',
+    ],
+    [
+      {},
+      [ROUTES],
+      { UNICORN_CMD_ARGS: '-w 2 app.js' },
+      'unicorn: error: UNICORN_CMD_ARGS "-w 2 app.js" is not accepted: it gives "app.js", but takes flags only; name the app on the command line or in the config file',
+    ],
+    [
+      {},
+      [ROUTES],
+      { UNICORN_CMD_ARGS: `--timeout '20s` },
+      `unicorn: error: UNICORN_CMD_ARGS "--timeout '20s" is not accepted: a ' quote is not closed`,
+    ],
   ])('%j %j %j', async (files, args, env, expected) => {
     const { code, lines } = await refusal(args as string[], { cwd: project(files), env });
     expect(code).toBe(2);
@@ -164,7 +319,9 @@ describe('--check-config', () => {
     });
     const { code, stderr, unicorn } = await runToExit(['--check-config', '-b', '127.0.0.1:1'], { cwd: dir });
     expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
-    expect(unicorn.stdout).toBe(`Configuration OK: app ${ROUTES} (node handler), 3 sync workers, config file unicorn.config.mjs, plugins: plugin "./plugin.mjs" (unicorn.config.mjs: plugins[0]), unicorn.config.mjs\n`);
+    expect(unicorn.stdout).toBe(
+      `Configuration OK: app ${ROUTES} (node handler), 3 sync workers, config file unicorn.config.mjs, plugins: plugin "./plugin.mjs" (unicorn.config.mjs: plugins[0]), unicorn.config.mjs\n`,
+    );
   });
 
   it('takes a first-party plugin imported in an ES-module config, and a plugin function', async () => {
@@ -178,11 +335,23 @@ describe('--check-config', () => {
   });
 
   it.each([
-    [['--check-config', path.join(APPS, 'syntax-error.js')], /^unicorn: error: cannot load the app ".*syntax-error\.js": importing .* failed: SyntaxError: /],
-    [['--check-config', '--hook', './broken-plugin.mjs', ROUTES], /^unicorn: error: cannot load the plugin "\.\/broken-plugin\.mjs": importing .* failed: Error: plugin exploded$/],
+    [
+      ['--check-config', path.join(APPS, 'syntax-error.js')],
+      /^unicorn: error: cannot load the app ".*syntax-error\.js": importing .* failed: SyntaxError: /,
+    ],
+    [
+      ['--check-config', '--hook', './broken-plugin.mjs', ROUTES],
+      /^unicorn: error: cannot load the plugin "\.\/broken-plugin\.mjs": importing .* failed: Error: plugin exploded$/,
+    ],
     // As a start refuses it (exit 4): an app that listens itself while it loads.
-    [['--check-config', '-b', '127.0.0.1:8123', path.join(APPS, 'listens.js')], /^unicorn: error: cannot load the app ".*listens\.js": importing .* failed: Error: the app called listen\(0\) itself; unicorn listens for it \(at http:\/\/127\.0\.0\.1:8123\)/],
-    [['--check-config', path.join(APPS, 'listens.mjs')], /^unicorn: error: cannot load the app ".*listens\.mjs": importing .* failed: Error: the app called listen\(.*import\.meta/],
+    [
+      ['--check-config', '-b', '127.0.0.1:8123', path.join(APPS, 'listens.js')],
+      /^unicorn: error: cannot load the app ".*listens\.js": importing .* failed: Error: the app called listen\(0\) itself; unicorn listens for it \(at http:\/\/127\.0\.0\.1:8123\)/,
+    ],
+    [
+      ['--check-config', path.join(APPS, 'listens.mjs')],
+      /^unicorn: error: cannot load the app ".*listens\.mjs": importing .* failed: Error: the app called listen\(.*import\.meta/,
+    ],
   ])('exits 2 naming the problem: %j', async (args, expected) => {
     const { code, lines } = await refusal(args, { cwd: project({ 'broken-plugin.mjs': 'throw new Error("plugin exploded");' }) });
     expect(code).toBe(2);
@@ -325,7 +494,10 @@ describe('workers import the config file as the arbiter read it', () => {
     await crashAndRespawn(unicorn, 2);
     // HUP reads the edited file, not a CommonJS module cached under the name it links to.
     const real = path.join(shared, `unicorn.config.${ext}`);
-    writeFileSync(real, readFileSync(real, 'utf8').replace('workers: 1', 'workers: 2').replace("'config loaded: '", "'config loaded again: '"));
+    writeFileSync(
+      real,
+      readFileSync(real, 'utf8').replace('workers: 1', 'workers: 2').replace("'config loaded: '", "'config loaded again: '"),
+    );
     unicorn.signal('SIGHUP');
     await unicorn.waitForLog((l) => l.msg.startsWith('Reload complete'), 'the reload');
     expect(unicorn.lines('Reload complete')[0]!.msg).toMatch(/^Reload complete: 2 new workers ready/);
@@ -336,7 +508,10 @@ describe('workers import the config file as the arbiter read it', () => {
     const text =
       ext === 'cjs'
         ? `module.exports = { workers: 1, postWorkerInit: (worker) => worker.log.info('config loaded') };`
-        : `export default { workers: 1 as number, postWorkerInit: (worker: { log: { info(m: string): void } }) => worker.log.info('config loaded') };`.replace(/ as number|: \{ log: \{ info\(m: string\): void \} \}/g, ext === 'ts' ? '$&' : '');
+        : `export default { workers: 1 as number, postWorkerInit: (worker: { log: { info(m: string): void } }) => worker.log.info('config loaded') };`.replace(
+            / as number|: \{ log: \{ info\(m: string\): void \} \}/g,
+            ext === 'ts' ? '$&' : '',
+          );
     const dir = project({ [`unicorn.config.${ext}`]: text });
     unicorn = start(['-b', '127.0.0.1:0', ROUTES], { cwd: dir });
     await unicorn.ready(1);
@@ -350,6 +525,8 @@ describe('examples/unicorn.config.mjs', () => {
   it('passes --check-config', async () => {
     const { code, stderr, unicorn } = await runToExit(['--check-config'], { cwd: path.join(ROOT, 'examples') });
     expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
-    expect(unicorn.stdout).toMatch(/^Configuration OK: app hello\.js \(node handler\), 2 sync workers, config file unicorn\.config\.mjs, plugins: plugin "slow-requests" \(unicorn\.config\.mjs: plugins\[0\]\), unicorn\.config\.mjs\n$/);
+    expect(unicorn.stdout).toMatch(
+      /^Configuration OK: app hello\.js \(node handler\), 2 sync workers, config file unicorn\.config\.mjs, plugins: plugin "slow-requests" \(unicorn\.config\.mjs: plugins\[0\]\), unicorn\.config\.mjs\n$/,
+    );
   });
 });

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { ServerStats } from '../../src/hooks/types';
 import { request } from '../helpers/http';
-import { APPS, isAlive, NOBODY, runToExit, start, Unicorn, waitUntilGone, type StartOptions } from '../helpers/unicorn';
+import { APPS, isAlive, NOBODY, runToExit, start, type Unicorn, waitUntilGone, type StartOptions } from '../helpers/unicorn';
 
 const ROUTES = path.join(APPS, 'routes.js');
 
@@ -56,7 +56,10 @@ async function holdRequest(url: string, ms: number): Promise<{ done: Promise<str
   const headers = new Promise<void>((resolve) => (inWorker = resolve));
   let finished = false;
   const done = request(`${url}/hold?ms=${ms}`, { onResponse: () => inWorker() }).then(
-    (reply) => ((finished = true), reply.body),
+    (reply) => {
+      finished = true;
+      return reply.body;
+    },
     (err: Error) => err,
   );
   await headers;
@@ -84,9 +87,31 @@ describe('unicorn ctl status and stats', () => {
     expect(lines[0]).toMatch(/^unicorn \d+\.\d+\.\d+\S*: serving, 2 of 2 workers ready \(generation 1\)$/);
     expect(lines[1]).toBe(`Listening at: ${unicorn.url()}`);
     const header = lines.findIndex((l) => l.startsWith('PID'));
-    expect(lines[header]!.split(/\s{2,}/)).toEqual(['PID', 'WORKER', 'AGE', 'STATE', 'REQUESTS', 'IN-FLIGHT', 'CONNECTIONS', 'MEMORY', 'RESTARTS', 'LAST HEARTBEAT']);
+    expect(lines[header]!.split(/\s{2,}/)).toEqual([
+      'PID',
+      'WORKER',
+      'AGE',
+      'STATE',
+      'REQUESTS',
+      'IN-FLIGHT',
+      'CONNECTIONS',
+      'MEMORY',
+      'RESTARTS',
+      'LAST HEARTBEAT',
+    ]);
     const rows = lines.slice(header + 1, header + 4).map((l) => l.trim().split(/\s+/));
-    expect(rows[0]).toEqual([String(unicorn.pid), 'arbiter', expect.stringMatching(/^\d+(ms|s)$/), 'serving', expect.stringMatching(/^\d+$/), '0', expect.stringMatching(/^[01]$/), expect.stringMatching(/MB$/), '0', '-']);
+    expect(rows[0]).toEqual([
+      String(unicorn.pid),
+      'arbiter',
+      expect.stringMatching(/^\d+(ms|s)$/),
+      'serving',
+      expect.stringMatching(/^\d+$/),
+      '0',
+      expect.stringMatching(/^[01]$/),
+      expect.stringMatching(/MB$/),
+      '0',
+      '-',
+    ]);
     const workerRows = rows.slice(1);
     expect(workerRows.map((r) => Number(r[0])).sort()).toEqual(unicorn.workerPids().sort());
     expect(workerRows.map((r) => r[1])).toEqual(['1', '2']);
@@ -94,7 +119,15 @@ describe('unicorn ctl status and stats', () => {
     expect(lines).toContain('Restarts: 0 (none)');
 
     const json = await stats(socket);
-    expect(json).toMatchObject({ pid: unicorn.pid, state: 'serving', workerCount: 2, generation: 1, listeners: [unicorn.url()], controlSocket: socket, restarts: 0 });
+    expect(json).toMatchObject({
+      pid: unicorn.pid,
+      state: 'serving',
+      workerCount: 2,
+      generation: 1,
+      listeners: [unicorn.url()],
+      controlSocket: socket,
+      restarts: 0,
+    });
     expect(json.workers.map((w) => w.pid).sort()).toEqual(unicorn.workerPids().sort());
     expect(json.exits).toMatchObject({ crash: 0, reload: 0, 'ctl-kill': 0 });
     expect(json.rss).toBeGreaterThan(1e6);
@@ -162,9 +195,17 @@ describe('unicorn ctl scale, add, remove', () => {
 
   it('refuse a count that is not a whole number, and removing the last worker', async () => {
     const { socket } = await serveWithSocket(2);
-    expect(await ctl(['--socket', socket, 'scale', 'x'])).toEqual({ code: 2, stdout: '', stderr: 'unicorn ctl: error: scale "x" is not accepted: expected a whole number of at least 1\n' });
-    expect((await ctl(['--socket', socket, 'scale', '0'])).stderr).toBe('unicorn ctl: error: scale "0" is not accepted: expected a whole number of at least 1\n');
-    expect((await ctl(['--socket', socket, 'add', '1.5'])).stderr).toBe('unicorn ctl: error: add "1.5" is not accepted: expected a whole number of at least 1\n');
+    expect(await ctl(['--socket', socket, 'scale', 'x'])).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: 'unicorn ctl: error: scale "x" is not accepted: expected a whole number of at least 1\n',
+    });
+    expect((await ctl(['--socket', socket, 'scale', '0'])).stderr).toBe(
+      'unicorn ctl: error: scale "0" is not accepted: expected a whole number of at least 1\n',
+    );
+    expect((await ctl(['--socket', socket, 'add', '1.5'])).stderr).toBe(
+      'unicorn ctl: error: add "1.5" is not accepted: expected a whole number of at least 1\n',
+    );
     expect(await ctl(['--socket', socket, 'remove', '2'])).toEqual({
       code: 1,
       stdout: '',
@@ -211,7 +252,9 @@ describe('unicorn ctl reload', () => {
     writeFileSync(app, `Promise.reject(new Error('cannot reach the database'));\n${appSource('2')}`);
     const run = await ctl(['--socket', socket, 'reload']);
     expect(run).toMatchObject({ code: 1, stdout: '' });
-    expect(run.stderr).toMatch(/^unicorn ctl: error: Reload failed: worker \(pid:\d+\) exited with code 3: Worker failed to boot: cannot reach the database; the previous workers keep serving\n$/);
+    expect(run.stderr).toMatch(
+      /^unicorn ctl: error: Reload failed: worker \(pid:\d+\) exited with code 3: Worker failed to boot: cannot reach the database; the previous workers keep serving\n$/,
+    );
     expect((await request(unicorn.url())).body).toBe('version 1\n');
   });
 });
@@ -306,7 +349,11 @@ describe('signals and ctl commands are the same actions', () => {
 describe('unicorn ctl reopen-logs', () => {
   it('reopens the logs in the arbiter and tells every worker', async () => {
     const { unicorn, socket } = await serveWithSocket(2);
-    expect(await ctl(['--socket', socket, 'reopen-logs'])).toEqual({ code: 0, stdout: "Reopened the arbiter's log files; told 2 workers to reopen theirs\n", stderr: '' });
+    expect(await ctl(['--socket', socket, 'reopen-logs'])).toEqual({
+      code: 0,
+      stdout: "Reopened the arbiter's log files; told 2 workers to reopen theirs\n",
+      stderr: '',
+    });
     await unicorn.waitForLog((l) => l.msg === 'Handling control command: reopen-logs', 'the command in the log');
   });
 });
@@ -322,7 +369,9 @@ describe('the default place', () => {
     const { env, sockets } = runtimeDir();
     const none = await ctl(['status'], { env });
     expect(none).toMatchObject({ code: 1, stdout: '' });
-    expect(none.stderr).toBe(`unicorn ctl: error: no unicorn server found: ${sockets} does not exist (a server started with --control-socket PATH is reached with --socket PATH)\n`);
+    expect(none.stderr).toBe(
+      `unicorn ctl: error: no unicorn server found: ${sockets} does not exist (a server started with --control-socket PATH is reached with --socket PATH)\n`,
+    );
 
     const one = start(['-b', '127.0.0.1:0', ROUTES], { env });
     await one.ready(1);
@@ -413,7 +462,11 @@ describe('the default place', () => {
       `No control socket: ${refusal}; \`unicorn ctl\` cannot reach this server (give --control-socket PATH, or --no-control-socket)`,
     );
     expect(readdirSync(sockets)).toEqual([]);
-    expect(await ctl(['status'], { env })).toEqual({ code: 1, stdout: '', stderr: `unicorn ctl: error: not looking for servers in ${sockets}: ${refusal}\n` });
+    expect(await ctl(['status'], { env })).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: `unicorn ctl: error: not looking for servers in ${sockets}: ${refusal}\n`,
+    });
   });
 
   it('--no-control-socket makes no socket at all', async () => {
@@ -447,7 +500,9 @@ describe('the control socket file', () => {
 
     const second = await runToExit(['-b', '127.0.0.1:0', '--control-socket', socket, ROUTES]);
     expect(second.code).toBe(1);
-    expect(second.stderr).toContain(`unicorn: error: cannot listen at the control socket ${socket}: a server is already listening on it; stop it, or choose another --control-socket\n`);
+    expect(second.stderr).toContain(
+      `unicorn: error: cannot listen at the control socket ${socket}: a server is already listening on it; stop it, or choose another --control-socket\n`,
+    );
     expect((await stats(socket)).pid).toBe(unicorn.pid);
   });
 
@@ -457,12 +512,26 @@ describe('the control socket file', () => {
     writeFileSync(file, 'data');
     const refused = await runToExit(['-b', '127.0.0.1:0', '--control-socket', file, ROUTES]);
     expect(refused.code).toBe(1);
-    expect(refused.stderr).toContain(`cannot listen at the control socket ${file}: the path exists and is not a socket; remove it or choose another --control-socket\n`);
+    expect(refused.stderr).toContain(
+      `cannot listen at the control socket ${file}: the path exists and is not a socket; remove it or choose another --control-socket\n`,
+    );
     const missing = path.join(dir, 'missing.sock');
-    expect(await ctl(['--socket', missing, 'status'])).toEqual({ code: 1, stdout: '', stderr: `unicorn ctl: error: no unicorn server at ${missing}: no such socket\n` });
+    expect(await ctl(['--socket', missing, 'status'])).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: `unicorn ctl: error: no unicorn server at ${missing}: no such socket\n`,
+    });
     // Connecting to a file that is not a socket fails as a dead socket does (ECONNREFUSED).
-    expect(await ctl(['--socket', file, 'status'])).toEqual({ code: 1, stdout: '', stderr: `unicorn ctl: error: no unicorn server at ${file}: it is not a socket (a regular file)\n` });
-    expect(await ctl(['--socket', dir, 'reload'])).toEqual({ code: 1, stdout: '', stderr: `unicorn ctl: error: no unicorn server at ${dir}: it is not a socket (a directory)\n` });
+    expect(await ctl(['--socket', file, 'status'])).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: `unicorn ctl: error: no unicorn server at ${file}: it is not a socket (a regular file)\n`,
+    });
+    expect(await ctl(['--socket', dir, 'reload'])).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: `unicorn ctl: error: no unicorn server at ${dir}: it is not a socket (a directory)\n`,
+    });
   });
 
   it('refuses a socket path too long for a unix socket, on both sides', async () => {
@@ -473,7 +542,11 @@ describe('the control socket file', () => {
       code: 2,
       stderr: `unicorn: error: --control-socket ${JSON.stringify(long)} is not accepted: expected a socket path in an existing directory, or false (--no-control-socket) for none (${why})\n`,
     });
-    expect(await ctl(['--socket', long, 'status'])).toEqual({ code: 2, stdout: '', stderr: `unicorn ctl: error: --socket ${JSON.stringify(long)} is not accepted: ${why}\n` });
+    expect(await ctl(['--socket', long, 'status'])).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: `unicorn ctl: error: --socket ${JSON.stringify(long)} is not accepted: ${why}\n`,
+    });
   });
 
   it('refuses an empty --socket as a usage error', async () => {
@@ -500,7 +573,11 @@ describe('the control socket file', () => {
       run = await ctl(['--socket', socket, 'status']);
     }
     expect(run.code).toBe(1);
-    expect(run.stderr).toMatch(new RegExp(`^unicorn ctl: error: permission denied for ${socket}: a control socket is for the user the server runs as \\(mode 0600\\); it belongs to uid ${process.getuid!()}`));
+    expect(run.stderr).toMatch(
+      new RegExp(
+        `^unicorn ctl: error: permission denied for ${socket}: a control socket is for the user the server runs as \\(mode 0600\\); it belongs to uid ${process.getuid!()}`,
+      ),
+    );
     expect(isAlive(unicorn.pid)).toBe(true);
   });
 
@@ -523,7 +600,10 @@ describe('the control socket file', () => {
   it('with --control-socket PATH, passes to the arbiter USR2 starts, which the old one leaves in place', async () => {
     const { unicorn, socket } = await serveWithSocket(1);
     unicorn.signal('SIGUSR2');
-    const taken = await unicorn.waitForLog((l) => l.msg.startsWith('Taking over the control socket'), 'the new arbiter taking the socket over');
+    const taken = await unicorn.waitForLog(
+      (l) => l.msg.startsWith('Taking over the control socket'),
+      'the new arbiter taking the socket over',
+    );
     await unicorn.waitForLog((l) => l.pid === taken.pid && l.msg === `Control socket at ${socket}`, 'the new arbiter listening');
     await unicorn.waitForLog((l) => l.pid === taken.pid && /^Worker \(pid:\d+\) ready$/.test(l.msg), 'the new arbiter’s worker');
     expect((await stats(socket)).pid).toBe(taken.pid);
@@ -543,7 +623,8 @@ describe('unicorn ctl refusals', () => {
     expect(await ctl(['--socket', socket, 'stauts'])).toEqual({
       code: 2,
       stdout: '',
-      stderr: 'unicorn ctl: error: unknown command "stauts" (did you mean "status"?); the commands are status, stats, reload, scale, add, remove, kill, reopen-logs, shutdown\n',
+      stderr:
+        'unicorn ctl: error: unknown command "stauts" (did you mean "status"?); the commands are status, stats, reload, scale, add, remove, kill, reopen-logs, shutdown\n',
     });
     const help = await ctl(['--help']);
     expect(help.code).toBe(0);

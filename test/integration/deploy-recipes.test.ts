@@ -28,9 +28,18 @@ afterAll(() => rmSync(empty, { recursive: true, force: true }));
  * where there is no config file, with only the environment given. Each setting's printed value.
  */
 function settingsOf(args: string[], env: NodeJS.ProcessEnv = {}): Record<string, string> {
-  const run = spawnSync(process.execPath, [BIN, '--print-config', ...args], { cwd: empty, env: { PATH: process.env.PATH, ...env }, encoding: 'utf8' });
+  const run = spawnSync(process.execPath, [BIN, '--print-config', ...args], {
+    cwd: empty,
+    env: { PATH: process.env.PATH, ...env },
+    encoding: 'utf8',
+  });
   if (run.status !== 0) throw new Error(`unicorn --print-config ${args.join(' ')}: exit ${run.status}\n${run.stderr}`);
-  return Object.fromEntries(run.stdout.trim().split('\n').map((line) => line.split(/\s{2,}/).slice(0, 2) as [string, string]));
+  return Object.fromEntries(
+    run.stdout
+      .trim()
+      .split('\n')
+      .map((line) => line.split(/\s{2,}/).slice(0, 2) as [string, string]),
+  );
 }
 
 /** Milliseconds, from a duration as unicorn prints it, or a number of seconds as the recipes give it. */
@@ -95,7 +104,9 @@ describe('systemd units', () => {
         // verify checks that each command exists, and /srv/app does not here.
         writeFileSync(path.join(dir, name), recipe(name).replaceAll('/srv/app/node_modules/.bin/unicorn', BIN));
       }
-      const verify = spawnSync('systemd-analyze', ['verify', path.join(dir, 'app.socket'), path.join(dir, 'app.service')], { encoding: 'utf8' });
+      const verify = spawnSync('systemd-analyze', ['verify', path.join(dir, 'app.socket'), path.join(dir, 'app.service')], {
+        encoding: 'utf8',
+      });
       // It exits 0 even for an unknown key or value, which it prints: printing nothing is the pass.
       expect({ status: verify.status, stderr: verify.stderr, stdout: verify.stdout }).toEqual({ status: 0, stderr: '', stdout: '' });
     } finally {

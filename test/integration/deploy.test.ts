@@ -57,11 +57,15 @@ describe('the Procfile, run by nf (@heroku/foreman)', () => {
     // nf prints its processes' output on stdout, --raw as they wrote it: sent to stderr, where the
     // helper reads unicorn's JSON log lines. Killed by pid at the end like any unicorn (cleanup.ts).
     const runner = new Unicorn(
-      spawn('/bin/sh', ['-c', 'exec "$0" "$@" 1>&2', process.execPath, NF, 'start', '--raw', '-j', 'Procfile', '-e', '.env', '-p', String(port)], {
-        cwd: dir,
-        env,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      }),
+      spawn(
+        '/bin/sh',
+        ['-c', 'exec "$0" "$@" 1>&2', process.execPath, NF, 'start', '--raw', '-j', 'Procfile', '-e', '.env', '-p', String(port)],
+        {
+          cwd: dir,
+          env,
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      ),
     );
 
     await runner.ready(3);
@@ -89,7 +93,9 @@ describe('the Procfile, run by nf (@heroku/foreman)', () => {
 const nginx = findNginx();
 const nginxRequired = process.env.UNICORN_TEST_NGINX === 'required';
 if (!nginx && !nginxRequired) {
-  process.stderr.write(`deploy.test.ts: nginx tests skipped: ${process.env.UNICORN_TEST_NGINX ?? 'nginx is not installed (apt-get install nginx)'}\n`);
+  process.stderr.write(
+    `deploy.test.ts: nginx tests skipped: ${process.env.UNICORN_TEST_NGINX ?? 'nginx is not installed (apt-get install nginx)'}\n`,
+  );
 }
 
 (nginx || nginxRequired ? describe : describe.skip)('nginx in front, over a unix socket (examples/deploy/nginx.conf)', () => {
@@ -116,11 +122,20 @@ if (!nginx && !nginxRequired) {
     const { unicorn, proxy } = await serveBehindNginx();
 
     expect(await request(`${proxy.url}/robots.txt`)).toMatchObject({ status: 200, body: 'User-agent: *\n' });
-    const reply = await request(`${proxy.url}/echo?q=1`, { method: 'POST', headers: { host: 'app.example', 'content-type': 'text/plain' }, body: 'sent' });
+    const reply = await request(`${proxy.url}/echo?q=1`, {
+      method: 'POST',
+      headers: { host: 'app.example', 'content-type': 'text/plain' },
+      body: 'sent',
+    });
     expect(reply.status).toBe(200);
     const seen = JSON.parse(reply.body);
     expect(seen).toMatchObject({ method: 'POST', url: '/echo?q=1', body: 'sent' });
-    expect(seen.headers).toMatchObject({ host: 'app.example', 'x-forwarded-for': '127.0.0.1', 'x-forwarded-proto': 'http', 'content-length': '4' });
+    expect(seen.headers).toMatchObject({
+      host: 'app.example',
+      'x-forwarded-for': '127.0.0.1',
+      'x-forwarded-proto': 'http',
+      'content-length': '4',
+    });
     expect(unicorn.workerPids()).toContain(seen.pid);
     // nginx keeps its connections to the async workers open (keepalive in the upstream).
     let reused = 0;
@@ -188,11 +203,27 @@ if (typeof namespace === 'string') process.stderr.write(`deploy.test.ts: PID 1 t
 (typeof namespace === 'string' ? describe.skip : describe)('unicorn as PID 1, as in a container without an init', () => {
   it('stops gracefully on TERM, reaps its own workers, but leaves the orphans an app makes as zombies (why the Dockerfile runs tini)', async () => {
     const unicorn = new InNamespace(
-      spawn('unshare', [...(namespace as string[]), '--fork', '--kill-child', '--mount-proc', process.execPath, BIN, '-b', '127.0.0.1:0', '-w', '2', ROUTES], {
-        cwd: ROOT,
-        env: { ...process.env, UNICORN_LOG_LEVEL: 'debug' },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      }),
+      spawn(
+        'unshare',
+        [
+          ...(namespace as string[]),
+          '--fork',
+          '--kill-child',
+          '--mount-proc',
+          process.execPath,
+          BIN,
+          '-b',
+          '127.0.0.1:0',
+          '-w',
+          '2',
+          ROUTES,
+        ],
+        {
+          cwd: ROOT,
+          env: { ...process.env, UNICORN_LOG_LEVEL: 'debug' },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      ),
     );
     await unicorn.ready(2);
     expect(unicorn.logs.find((l) => l.msg.startsWith('Starting unicorn'))!.pid).toBe(1);

@@ -37,7 +37,9 @@ async function startHeldAt(phase: 'config' | 'onStarting'): Promise<{ unicorn: U
   const config = path.join(dir, 'unicorn.config.mjs');
   writeFileSync(config, CONFIG);
   const files = { pidfile: path.join(dir, 'u.pid'), socket: path.join(dir, 'ctl.sock') };
-  const unicorn = start(['-c', config, '-b', '127.0.0.1:0', '-w', '1', '-p', files.pidfile, '--control-socket', files.socket], { env: { PHASE: phase } });
+  const unicorn = start(['-c', config, '-b', '127.0.0.1:0', '-w', '1', '-p', files.pidfile, '--control-socket', files.socket], {
+    env: { PHASE: phase },
+  });
   await unicorn.waitForLog((l) => l.msg === `holding: ${phase}`, `the start held at ${phase}`);
   return { unicorn, files };
 }

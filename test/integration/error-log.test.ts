@@ -35,7 +35,12 @@ describe('--error-logfile', () => {
     expect(workerPids).toHaveLength(2);
     for (const line of lines) {
       if (line.role === 'arbiter') expect(line.pid).toBe(unicorn.pid);
-      else expect({ role: line.role, pid: workerPids.includes(line.pid), worker: typeof line.worker }).toEqual({ role: 'worker', pid: true, worker: 'number' });
+      else
+        expect({ role: line.role, pid: workerPids.includes(line.pid), worker: typeof line.worker }).toEqual({
+          role: 'worker',
+          pid: true,
+          worker: 'number',
+        });
     }
     expect(new Set(lines.map((l) => l.role))).toEqual(new Set(['arbiter', 'worker']));
     unicorn.signal('SIGTERM');
@@ -52,8 +57,17 @@ describe('--error-logfile', () => {
     await waitForLines(file, (l) => readyCount(l) === 2, '2 ready workers');
     renameSync(file, `${file}.1`);
     unicorn.signal('SIGUSR1');
-    const reopened = await waitForLines(file, (l) => l.filter((x) => x.msg.startsWith('Reopened log files')).length === 3, 'a reopen by each process');
-    expect(reopened.filter((l) => l.msg.startsWith('Reopened log files')).map((l) => l.role).sort()).toEqual(['arbiter', 'worker', 'worker']);
+    const reopened = await waitForLines(
+      file,
+      (l) => l.filter((x) => x.msg.startsWith('Reopened log files')).length === 3,
+      'a reopen by each process',
+    );
+    expect(
+      reopened
+        .filter((l) => l.msg.startsWith('Reopened log files'))
+        .map((l) => l.role)
+        .sort(),
+    ).toEqual(['arbiter', 'worker', 'worker']);
     // The rotated file kept what came before; the signal's own line went to whichever file was open.
     expect(readyCount(logLines(`${file}.1`))).toBe(2);
     unicorn.signal('SIGTERM');
@@ -94,7 +108,8 @@ describe('a log file that cannot be written', () => {
   it('a full disk (/dev/full) for the error log: the server serves and stops, and says so on stderr', async () => {
     const sock = path.join(tempDir(), 'app.sock');
     const unicorn = start(['-b', `unix:${sock}`, '--error-logfile', '/dev/full', ROUTES]);
-    const notice = 'unicorn: cannot write the error log /dev/full: ENOSPC: no space left on device, write; its lines are kept and written once it can be';
+    const notice =
+      'unicorn: cannot write the error log /dev/full: ENOSPC: no space left on device, write; its lines are kept and written once it can be';
     await waitFor(() => unicorn.stderr.includes(notice), 'the notice on stderr');
     const deadline = Date.now() + 10_000;
     let reply: Awaited<ReturnType<typeof request>> | undefined;
@@ -128,7 +143,12 @@ describe('a log file that cannot be written', () => {
     expect(unicorn.lines('Killing worker')).toEqual([]);
     // The line it could not write is not lost without a word.
     expect(unicorn.lines('Worker exiting with')).toMatchObject([
-      { role: 'worker', level: 'error', accessLogDropped: 1, msg: 'Worker exiting with 1 access-log line not written to /dev/full (ENOSPC: no space left on device); 1 dropped in all' },
+      {
+        role: 'worker',
+        level: 'error',
+        accessLogDropped: 1,
+        msg: 'Worker exiting with 1 access-log line not written to /dev/full (ENOSPC: no space left on device); 1 dropped in all',
+      },
     ]);
   });
 });
@@ -138,17 +158,22 @@ describe('a reload (HUP)', () => {
     const dir = tempDir();
     const [first, second] = [path.join(dir, 'first.log'), path.join(dir, 'second.log')];
     const config = path.join(dir, 'unicorn.config.mjs');
-    const write = (settings: object) => writeFileSync(config, `export default ${JSON.stringify({ app: ROUTES, workers: 1, ...settings })};\n`);
+    const write = (settings: object) =>
+      writeFileSync(config, `export default ${JSON.stringify({ app: ROUTES, workers: 1, ...settings })};\n`);
     write({ errorLogfile: first });
     const unicorn = start(['-b', '127.0.0.1:0', '-c', config]);
     await waitForLines(first, (l) => readyCount(l) === 1, 'the ready worker');
     write({ errorLogfile: second, logLevel: 'warn', logFormat: 'text' });
     unicorn.signal('SIGHUP');
     const lines = await waitForLines(first, (l) => l.some((x) => x.msg.startsWith('Reload complete')) && readyCount(l) === 2, 'the reload');
-    expect(lines.find((l) => l.msg.startsWith('--error-logfile, --log-level, --log-format changes take effect on a restart'))).toMatchObject({ level: 'warn', role: 'arbiter' });
+    expect(
+      lines.find((l) => l.msg.startsWith('--error-logfile, --log-level, --log-format changes take effect on a restart')),
+    ).toMatchObject({ level: 'warn', role: 'arbiter' });
     // The new worker's own lines, at info and as JSON, are in the same file as the arbiter's.
     const [, newWorker] = lines.filter((l) => /^Worker \(pid:\d+\) ready$/.test(l.msg)).map((l) => l.workerPid);
-    expect(lines.filter((l) => l.pid === newWorker && l.role === 'worker').map((l) => l.msg)).toContainEqual(expect.stringMatching(/^Worker serving /));
+    expect(lines.filter((l) => l.pid === newWorker && l.role === 'worker').map((l) => l.msg)).toContainEqual(
+      expect.stringMatching(/^Worker serving /),
+    );
     expect(existsSync(second)).toBe(false);
   });
 });
@@ -160,7 +185,11 @@ describe('--log-level and --log-format', () => {
     // Nothing at info is written, so readiness is seen from the outside.
     const [crashed] = await waitForWorkers(() => unicorn.workerPids(), 1);
     process.kill(crashed!, 'SIGKILL');
-    const lines = await waitForLines(file, (l) => l.some((x) => x.msg === `Worker (pid:${crashed}) was killed by signal SIGKILL`), 'the crash');
+    const lines = await waitForLines(
+      file,
+      (l) => l.some((x) => x.msg === `Worker (pid:${crashed}) was killed by signal SIGKILL`),
+      'the crash',
+    );
     expect(lines.map((l) => l.level)).toEqual(['error']);
   });
 
@@ -171,16 +200,27 @@ describe('--log-level and --log-format', () => {
     await waitFor(() => /Worker \(pid:\d+\) ready/.test(readFileSync(file, 'utf8')), 'the ready line');
     const text = readFileSync(file, 'utf8').split('\n').filter(Boolean);
     const stamp = String.raw`\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} \+0000\]`;
-    expect(text[0]).toMatch(new RegExp(`^${stamp} \\[${unicorn.pid}\\] \\[INFO\\] \\[arbiter\\] Starting unicorn \\S+ version=\\S+ node=v\\d`));
-    expect(text).toContainEqual(expect.stringMatching(new RegExp(`^${stamp} \\[${workerPid}\\] \\[INFO\\] \\[worker 1\\] Worker serving `)));
-    for (const line of text) expect(line).toMatch(new RegExp(`^${stamp} \\[\\d+\\] \\[(DEBUG|INFO|WARN|ERROR|FATAL)\\] \\[(arbiter|worker \\d+)\\] `));
+    expect(text[0]).toMatch(
+      new RegExp(`^${stamp} \\[${unicorn.pid}\\] \\[INFO\\] \\[arbiter\\] Starting unicorn \\S+ version=\\S+ node=v\\d`),
+    );
+    expect(text).toContainEqual(
+      expect.stringMatching(new RegExp(`^${stamp} \\[${workerPid}\\] \\[INFO\\] \\[worker 1\\] Worker serving `)),
+    );
+    for (const line of text)
+      expect(line).toMatch(new RegExp(`^${stamp} \\[\\d+\\] \\[(DEBUG|INFO|WARN|ERROR|FATAL)\\] \\[(arbiter|worker \\d+)\\] `));
   });
 
   it.each([
     [['--log-level', 'loud'], '--log-level "loud" is not accepted: expected debug, info, warn (or warning), error, fatal (or critical)'],
     [['--log-format', 'xml'], '--log-format "xml" is not accepted: expected text or json'],
-    [['--error-logfile', '/no/such/dir/error.log'], '--error-logfile "/no/such/dir/error.log" is not accepted: expected a file path in an existing directory, or - (no such directory: /no/such/dir)'],
-    [['--error-logfile', tmpdir()], `--error-logfile ${JSON.stringify(tmpdir())} is not accepted: expected a file path in an existing directory, or - (a directory: ${tmpdir()})`],
+    [
+      ['--error-logfile', '/no/such/dir/error.log'],
+      '--error-logfile "/no/such/dir/error.log" is not accepted: expected a file path in an existing directory, or - (no such directory: /no/such/dir)',
+    ],
+    [
+      ['--error-logfile', tmpdir()],
+      `--error-logfile ${JSON.stringify(tmpdir())} is not accepted: expected a file path in an existing directory, or - (a directory: ${tmpdir()})`,
+    ],
   ])('refuses %j', async (args, message) => {
     const { code, stderr } = await runToExit(['-b', '127.0.0.1:0', ...args, ROUTES]);
     expect({ code, stderr }).toEqual({ code: 2, stderr: `unicorn: error: ${message}\n` });
@@ -206,7 +246,9 @@ describe('--capture-output', () => {
     const captured = await unicorn.waitForLog((l) => l.msg === 'serving /hello', 'the request line');
     expect(captured).toMatchObject({ role: 'worker', worker: 1, pid: workerPid, stream: 'stdout', level: 'info' });
     expect(unicorn.lines('loading the app')).toEqual([expect.objectContaining({ stream: 'stdout', pid: workerPid })]);
-    expect(unicorn.lines('a warning while loading')).toEqual([expect.objectContaining({ stream: 'stderr', level: 'error', pid: workerPid })]);
+    expect(unicorn.lines('a warning while loading')).toEqual([
+      expect.objectContaining({ stream: 'stderr', level: 'error', pid: workerPid }),
+    ]);
     expect(unicorn.stdout).toBe('');
   });
 
@@ -223,7 +265,12 @@ describe('--capture-output', () => {
     unicorn.signal('SIGTERM');
     expect(await unicorn.exited).toEqual({ code: 0, signal: null });
     await unicorn.outputClosed;
-    expect(unicorn.lines('closed ').map((l) => [l.msg, l.pid, l.stream]).sort()).toEqual(workerPids.map((pid) => [`closed ${pid}`, pid, 'stderr']).sort());
+    expect(
+      unicorn
+        .lines('closed ')
+        .map((l) => [l.msg, l.pid, l.stream])
+        .sort(),
+    ).toEqual(workerPids.map((pid) => [`closed ${pid}`, pid, 'stderr']).sort());
     expect(unicorn.lines('closing ')).toHaveLength(4000);
     // The arbiter's last line is still its own last word.
     expect(unicorn.logs.at(-1)!.msg).toBe('Shutting down: Master');
@@ -250,13 +297,14 @@ async function waitFor(done: () => boolean, what: string): Promise<void> {
 /** Wait until the arbiter has `count` worker processes (when the log is not on stderr to say so),
  *  and return their pids. Its other children (the bind helper at start) are not workers. */
 async function waitForWorkers(pids: () => number[], count: number): Promise<number[]> {
-  const workers = () => pids().filter((pid) => {
-    try {
-      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('worker/main.js');
-    } catch {
-      return false;
-    }
-  });
+  const workers = () =>
+    pids().filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('worker/main.js');
+      } catch {
+        return false;
+      }
+    });
   await waitFor(() => workers().length >= count, `${count} workers`);
   return workers();
 }

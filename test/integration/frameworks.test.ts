@@ -76,7 +76,9 @@ async function runProbes(unicorn: Unicorn, workerClass: string, accessLog: strin
   // A connection kept open would stay for --keep-alive (60 s): the wait is a bound for that only.
   const keepHeader = workerClass === 'sync' ? await keep(exchange(url, 'GET /keep HTTP/1.1\r\nHost: x\r\n\r\n')) : undefined;
   const forwarded = await keep(
-    request(`${url}/client`, { headers: { 'x-forwarded-for': '203.0.113.7', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'app.example' } }),
+    request(`${url}/client`, {
+      headers: { 'x-forwarded-for': '203.0.113.7', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'app.example' },
+    }),
   );
   const direct = await keep(request(`${url}/client`));
   const lengthOver = await keep(exchange(url, `${bodyHead('length-over', `Content-Length: ${LIMIT + 1}`)}${'a'.repeat(LIMIT + 1)}`));
@@ -90,7 +92,19 @@ async function runProbes(unicorn: Unicorn, workerClass: string, accessLog: strin
   const drained = await keep(drainProbe(unicorn, url));
   unicorn.signal('SIGTERM');
   await unicorn.exited;
-  return { hello, stream, missing, keepHeader, forwarded, direct, lengthOver, chunkedOver, drained, accessLog: readLines(accessLog), stdout: unicorn.stdout };
+  return {
+    hello,
+    stream,
+    missing,
+    keepHeader,
+    forwarded,
+    direct,
+    lengthOver,
+    chunkedOver,
+    drained,
+    accessLog: readLines(accessLog),
+    stdout: unicorn.stdout,
+  };
 }
 
 /** Two requests, one after the other, through one keep-alive agent. */
@@ -151,7 +165,8 @@ describe.each(APPS_BY_FRAMEWORK)('%s', (_, app) => {
       });
     } else {
       it('closes the connection after each response, even one the app marks keep-alive', async () => {
-        for (const reply of await probes.hello()) expect(reply).toMatchObject({ status: 200, headers: { connection: 'close' }, reusedSocket: false });
+        for (const reply of await probes.hello())
+          expect(reply).toMatchObject({ status: 200, headers: { connection: 'close' }, reusedSocket: false });
         const exchanged = await probes.keepHeader!();
         expect(responses(exchanged.reply)[0]).toMatchObject({ status: 200, headers: { connection: 'close' } });
         expect(exchanged.closed).toBe(true);

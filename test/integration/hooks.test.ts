@@ -36,7 +36,12 @@ describe('lifecycle hooks through a whole life', () => {
       'preFork w1 pid=0',
       'preFork w2 pid=0',
       // The workers boot side by side: their lines interleave in any order.
-      ...sameWorkerOrder(before.slice(3, 7), ['postFork w1 arbiter=true', 'postWorkerInit w1', 'postFork w2 arbiter=true', 'postWorkerInit w2']),
+      ...sameWorkerOrder(before.slice(3, 7), [
+        'postFork w1 arbiter=true',
+        'postWorkerInit w1',
+        'postFork w2 arbiter=true',
+        'postWorkerInit w2',
+      ]),
       'whenReady 2/2',
     ]);
 
@@ -87,17 +92,22 @@ describe('lifecycle hooks through a whole life', () => {
 function sameWorkerOrder(lines: string[], expected: string[]): string[] {
   expect([...lines].sort()).toEqual([...expected].sort());
   for (const worker of ['w1', 'w2']) {
-    expect(lines.filter((l) => l.includes(` ${worker} `) || l.endsWith(` ${worker}`))).toEqual(expected.filter((l) => l.includes(` ${worker} `) || l.endsWith(` ${worker}`)));
+    expect(lines.filter((l) => l.includes(` ${worker} `) || l.endsWith(` ${worker}`))).toEqual(
+      expected.filter((l) => l.includes(` ${worker} `) || l.endsWith(` ${worker}`)),
+    );
   }
   return lines;
 }
 
 describe('plugin composition', () => {
-  it('runs the file\'s plugins in order, then --hook plugins, then the file\'s own hooks, awaiting each', async () => {
+  it("runs the file's plugins in order, then --hook plugins, then the file's own hooks, awaiting each", async () => {
     const log = hookLog();
-    const unicorn = start(['-c', path.join(FIXTURES, 'compose.mjs'), '--hook', path.join(FIXTURES, 'compose-plugin.mjs'), '-b', '127.0.0.1:0'], {
-      env: { HOOK_LOG: log.file },
-    });
+    const unicorn = start(
+      ['-c', path.join(FIXTURES, 'compose.mjs'), '--hook', path.join(FIXTURES, 'compose-plugin.mjs'), '-b', '127.0.0.1:0'],
+      {
+        env: { HOOK_LOG: log.file },
+      },
+    );
     await unicorn.ready(1);
     expect((await request(`${unicorn.url()}/`)).status).toBe(200);
     expect(log.lines()).toEqual([
@@ -128,13 +138,19 @@ describe('failing hooks', () => {
   });
 
   it('a hook past --hook-timeout is cut off with an error naming it', async () => {
-    const { code, stderr } = await runToExit(['-c', config, '--hook-timeout', '300ms', '-b', '127.0.0.1:0'], { env: { FAIL: 'onStarting-hang' } });
+    const { code, stderr } = await runToExit(['-c', config, '--hook-timeout', '300ms', '-b', '127.0.0.1:0'], {
+      env: { FAIL: 'onStarting-hang' },
+    });
     expect(code).toBe(1);
-    expect(stderr).toContain('unicorn: error: hook onStarting of test/fixtures/config/failing-hooks.mjs did not finish within --hook-timeout 300ms\n');
+    expect(stderr).toContain(
+      'unicorn: error: hook onStarting of test/fixtures/config/failing-hooks.mjs did not finish within --hook-timeout 300ms\n',
+    );
   });
 
-  it('a hook that takes its time holds up neither the arbiter\'s signals nor its stop', async () => {
-    const unicorn = start(['-c', config, '--hook-timeout', '60s', '--graceful-timeout', '3s', '-b', '127.0.0.1:0'], { env: { FAIL: 'preFork-hang' } });
+  it("a hook that takes its time holds up neither the arbiter's signals nor its stop", async () => {
+    const unicorn = start(['-c', config, '--hook-timeout', '60s', '--graceful-timeout', '3s', '-b', '127.0.0.1:0'], {
+      env: { FAIL: 'preFork-hang' },
+    });
     await unicorn.ready(1);
     unicorn.signal('SIGTTIN');
     await unicorn.waitForLog((l) => l.msg === 'Number of workers: 2 (was 1)', 'TTIN');
@@ -153,17 +169,22 @@ describe('failing hooks', () => {
 
   it('onExit waits for the hooks before it under a --graceful-timeout too long for one timer', async () => {
     // 30 days is past setTimeout's limit (2^31 - 1 ms, about 24.8 days).
-    const unicorn = start(['-c', config, '--hook-timeout', '1s', '--graceful-timeout', '30d', '-b', '127.0.0.1:0'], { env: { FAIL: 'preFork-hang' } });
+    const unicorn = start(['-c', config, '--hook-timeout', '1s', '--graceful-timeout', '30d', '-b', '127.0.0.1:0'], {
+      env: { FAIL: 'preFork-hang' },
+    });
     await unicorn.ready(1);
     unicorn.signal('SIGTERM');
     expect(await unicorn.exited).toEqual({ code: 0, signal: null });
     const order = unicorn.logs.filter((l) => l.msg === 'onExit ran' || l.msg.startsWith('hook childExit')).map((l) => l.msg);
-    expect(order).toEqual(['hook childExit of test/fixtures/config/failing-hooks.mjs did not finish within --hook-timeout 1s', 'onExit ran']);
+    expect(order).toEqual([
+      'hook childExit of test/fixtures/config/failing-hooks.mjs did not finish within --hook-timeout 1s',
+      'onExit ran',
+    ]);
     // (The worker's own graceful timer still overflows: not the arbiter's.)
     expect(unicorn.stderr).not.toContain(`(node:${unicorn.pid}) TimeoutOverflowWarning`);
   });
 
-  it('preFork refusing a reload\'s worker fails the reload; the running workers serve on', async () => {
+  it("preFork refusing a reload's worker fails the reload; the running workers serve on", async () => {
     const unicorn = start(['-c', config, '-b', '127.0.0.1:0'], { env: { FAIL: 'preFork-reload' } });
     await unicorn.ready(1);
     const [pid] = unicorn.workerPids();
@@ -179,7 +200,9 @@ describe('failing hooks', () => {
   it('postWorkerInit throwing is a boot failure (exit 3)', async () => {
     const { code, unicorn } = await runToExit(['-c', config, '-b', '127.0.0.1:0'], { env: { FAIL: 'postWorkerInit' } });
     expect(code).toBe(3);
-    expect(unicorn.bootFailures().map((l) => l.msg)).toEqual(['hook postWorkerInit of test/fixtures/config/failing-hooks.mjs failed: Error: cannot warm the cache']);
+    expect(unicorn.bootFailures().map((l) => l.msg)).toEqual([
+      'hook postWorkerInit of test/fixtures/config/failing-hooks.mjs failed: Error: cannot warm the cache',
+    ]);
   });
 
   it('preRequest throwing or rejecting answers 500 and the worker serves on; postRequest throwing is logged', async () => {
@@ -191,10 +214,15 @@ describe('failing hooks', () => {
       expect(reply.status).toBe(500);
     }
     expect((await request(`${unicorn.url()}/`)).status).toBe(200);
-    await unicorn.waitForLog((l) => l.msg.startsWith('hook postRequest of test/fixtures/config/failing-hooks.mjs failed'), 'the postRequest failure');
+    await unicorn.waitForLog(
+      (l) => l.msg.startsWith('hook postRequest of test/fixtures/config/failing-hooks.mjs failed'),
+      'the postRequest failure',
+    );
     expect(unicorn.lines('Error handling request GET /reject-me').map((l) => (l.err as { message: string }).message)).toEqual([
       expect.stringMatching(/^hook preRequest of test\/fixtures\/config\/failing-hooks\.mjs failed: Error: refused \/reject-me\b/),
-      expect.stringMatching(/^hook preRequest of test\/fixtures\/config\/failing-hooks\.mjs failed: Error: refused \/reject-me-later later\b/),
+      expect.stringMatching(
+        /^hook preRequest of test\/fixtures\/config\/failing-hooks\.mjs failed: Error: refused \/reject-me-later later\b/,
+      ),
     ]);
     expect(unicorn.workerPids()).toEqual([pid]);
   });

@@ -24,7 +24,9 @@ for (const name of ['PORT', 'WEB_CONCURRENCY', 'UNICORN_CMD_ARGS', 'NOTIFY_SOCKE
 function run(command: string, args: string[], cwd: string, timeoutMs = 120_000): string {
   const result = spawnSync(command, args, { cwd, env, encoding: 'utf8', timeout: timeoutMs });
   if (result.status !== 0) {
-    throw new Error(`${command} ${args.join(' ')} (in ${cwd}): ${result.error?.message ?? `exit ${result.status}`}\n${result.stdout}${result.stderr}`);
+    throw new Error(
+      `${command} ${args.join(' ')} (in ${cwd}): ${result.error?.message ?? `exit ${result.status}`}\n${result.stdout}${result.stderr}`,
+    );
   }
   return result.stdout;
 }
@@ -86,7 +88,10 @@ describe('packed, and installed into a fresh app', () => {
   }, 300_000);
 
   it('carries the compiled code, its types and the docs; not the sources, tests or source maps', () => {
-    const files = run('tar', ['-tzf', tarball], dir).split('\n').filter(Boolean).map((entry) => entry.replace(/^package\//, ''));
+    const files = run('tar', ['-tzf', tarball], dir)
+      .split('\n')
+      .filter(Boolean)
+      .map((entry) => entry.replace(/^package\//, ''));
     expect(files).toEqual(
       expect.arrayContaining([
         'bin/unicorn',
@@ -158,7 +163,11 @@ export default defineConfig({
   });
 
   it('gives require and TypeScript the package by its name: defineConfig, the hooks and their types', () => {
-    const resolved = run('node', ['-p', `typeof require('${NAME}').defineConfig + ' ' + require.resolve('${NAME}/hooks/slow-requests')`], app);
+    const resolved = run(
+      'node',
+      ['-p', `typeof require('${NAME}').defineConfig + ' ' + require.resolve('${NAME}/hooks/slow-requests')`],
+      app,
+    );
     expect(resolved).toBe(`function ${path.join(app, 'node_modules', NAME, 'dist', 'hooks', 'slow-requests.js')}\n`);
 
     const file = path.join(app, 'typed.mts');
@@ -182,22 +191,33 @@ export const misspelt = defineConfig({ wrokers: 2 });
     // Node's types are the app's to install; the declarations the package ships are checked too.
     const errors = typeErrors([file], app, { typeRoots: [path.join(ROOT, 'node_modules', '@types')] });
     // The one mistake, and only it: the types are real, not `any`.
-    expect(errors).toEqual([expect.stringMatching(/^typed\.mts: Object literal may only specify known properties, and 'wrokers' does not exist/)]);
+    expect(errors).toEqual([
+      expect.stringMatching(/^typed\.mts: Object literal may only specify known properties, and 'wrokers' does not exist/),
+    ]);
   }, 60_000);
 });
 
 describe('the docs', () => {
   it('install the package by its name, and import it by that name', () => {
     const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
-    const install = /^## Install\n([^]*?)^## /m.exec(readme);
+    const install = /^## Install\n([\s\S]*?)^## /m.exec(readme);
     expect(readme.match(/^## .*$/m)![0]).toBe('## Install');
     expect(install![1]).toContain(`npm install ${NAME}\nnpx unicorn `);
     expect(readFileSync(path.join(ROOT, 'docs', 'deploy.md'), 'utf8')).toContain(`npm install ${NAME}`);
     // Every import of the package in the docs, the examples and the first-party plugins' docs.
-    const files = ['README.md', ...['docs', 'hooks', 'examples'].flatMap((sub) => readdirSync(path.join(ROOT, sub), { recursive: true, encoding: 'utf8' }).map((f) => path.join(sub, f)))];
+    const files = [
+      'README.md',
+      ...['docs', 'hooks', 'examples'].flatMap((sub) =>
+        readdirSync(path.join(ROOT, sub), { recursive: true, encoding: 'utf8' }).map((f) => path.join(sub, f)),
+      ),
+    ];
     const imports = files
       .filter((file) => /\.(md|mjs|js|ts)$/.test(file))
-      .flatMap((file) => [...readFileSync(path.join(ROOT, file), 'utf8').matchAll(/from '(unicorn[^'/]*)[^']*'|as `(unicorn[^`/]*)\/hooks/g)].map((m) => `${file}: ${m[1] ?? m[2]}`));
+      .flatMap((file) =>
+        [...readFileSync(path.join(ROOT, file), 'utf8').matchAll(/from '(unicorn[^'/]*)[^']*'|as `(unicorn[^`/]*)\/hooks/g)].map(
+          (m) => `${file}: ${m[1] ?? m[2]}`,
+        ),
+      );
     expect(imports.length).toBeGreaterThan(0);
     expect(imports.filter((found) => !found.endsWith(`: ${NAME}`))).toEqual([]);
   });

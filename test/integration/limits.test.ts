@@ -10,7 +10,18 @@ import { exchange, responses, seenByApp, type Exchange } from '../helpers/raw';
 import { APPS, serve, type Unicorn } from '../helpers/unicorn';
 
 const RECORDER = path.join(APPS, 'recorder.js');
-const SMALL = ['--limit-request-line', '100', '--limit-request-fields', '5', '--limit-request-field-size', '50', '--limit-request-body', '1K', '--header-timeout', '1'];
+const SMALL = [
+  '--limit-request-line',
+  '100',
+  '--limit-request-fields',
+  '5',
+  '--limit-request-field-size',
+  '50',
+  '--limit-request-body',
+  '1K',
+  '--header-timeout',
+  '1',
+];
 
 /** A request line of exactly `bytes` bytes (`GET TARGET HTTP/1.1`), its target starting with `path`. */
 const requestLine = (path: string, bytes: number) => `GET ${path}${'a'.repeat(bytes - 'GET  HTTP/1.1'.length - path.length)} HTTP/1.1`;
@@ -61,7 +72,10 @@ describe.each(['sync', 'async'] as const)('limits with -k %s', (workerClass) => 
     const unicorn = await serve(RECORDER, ['-k', workerClass, ...SMALL, '--access-logfile', log, '--access-logformat', '%(r)s %(s)s']);
     for (const [name, bytes] of Object.entries(CASES)) replies.set(name as keyof typeof CASES, await exchange(unicorn.url(), bytes));
     // Past --header-timeout 1: a head begun and not finished, and a connection that sends nothing.
-    const [slowHead, silent] = await Promise.all([exchange(unicorn.url(), 'GET /slow-head HTTP/1.1\r\nHost: x\r\n'), exchange(unicorn.url(), '')]);
+    const [slowHead, silent] = await Promise.all([
+      exchange(unicorn.url(), 'GET /slow-head HTTP/1.1\r\nHost: x\r\n'),
+      exchange(unicorn.url(), ''),
+    ]);
     replies.set('slowHead', slowHead);
     replies.set('silent', silent);
     seen = (await seenByApp(unicorn.url())).seen;
@@ -72,7 +86,9 @@ describe.each(['sync', 'async'] as const)('limits with -k %s', (workerClass) => 
   it('takes a request line of --limit-request-line bytes, and answers one longer 414', () => {
     expect(responses(replies.get('lineAtLimit')!.reply)[0]?.status).toBe(200);
     expectRefused(replies.get('lineOver'), 414);
-    expect(responses(replies.get('lineOver')!.reply)[0]?.body).toBe('URI Too Long: the request line is 101 bytes; at most 100 are accepted\n');
+    expect(responses(replies.get('lineOver')!.reply)[0]?.body).toBe(
+      'URI Too Long: the request line is 101 bytes; at most 100 are accepted\n',
+    );
   });
 
   it('takes --limit-request-fields header fields, and answers more 431', () => {
@@ -149,13 +165,25 @@ describe("Gunicorn's defaults", () => {
     expect(await status(get('GET /8190 HTTP/1.1', fieldLine('X-Big', 8190)))).toBe(200);
     expect(await status(get('GET /8191 HTTP/1.1', fieldLine('X-Big', 8191)))).toBe(431);
     const body = 'b'.repeat(2 * 1024 * 1024);
-    const reply = await exchange(unicorn.url(), `POST /big HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
+    const reply = await exchange(
+      unicorn.url(),
+      `POST /big HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+    );
     expect(responses(reply.reply)[0]?.body).toMatch(/^POST \/big 2097152 bytes/);
     expect((await seenByApp(unicorn.url())).seen).toEqual([`GET ${target(requestLine('/', 4094))}`, 'GET /100', 'GET /8190', 'POST /big']);
   });
 
   it('are lifted by 0: no request-line or field-size limit of their own, and 32768 fields', async () => {
-    const unicorn = await serve(RECORDER, ['-k', 'async', '--limit-request-line', '0', '--limit-request-field-size', '0', '--limit-request-fields', '0']);
+    const unicorn = await serve(RECORDER, [
+      '-k',
+      'async',
+      '--limit-request-line',
+      '0',
+      '--limit-request-field-size',
+      '0',
+      '--limit-request-fields',
+      '0',
+    ]);
     const status = async (bytes: string) => responses((await exchange(unicorn.url(), bytes)).reply)[0]?.status;
     expect(await status(get(requestLine('/', 20_000)))).toBe(200);
     expect(await status(get('GET /wide HTTP/1.1', fieldLine('X-Big', 20_000)))).toBe(200);

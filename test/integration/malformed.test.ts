@@ -24,7 +24,11 @@ const chunked = (body: string) => post('Transfer-Encoding: chunked', body);
 const CORPUS: Array<[string, string, number]> = [
   // Request smuggling: two ways to frame one body, or a frame in doubt.
   ['Content-Length and Transfer-Encoding (CL.TE)', post('Content-Length: 6\nTransfer-Encoding: chunked', '0\r\n\r\nG'), 400],
-  ['Transfer-Encoding and Content-Length (TE.CL)', post('Transfer-Encoding: chunked\nContent-Length: 3', '8\r\nSMUGGLED\r\n0\r\n\r\n'), 400],
+  [
+    'Transfer-Encoding and Content-Length (TE.CL)',
+    post('Transfer-Encoding: chunked\nContent-Length: 3', '8\r\nSMUGGLED\r\n0\r\n\r\n'),
+    400,
+  ],
   ['two equal Content-Lengths', post('Content-Length: 1\nContent-Length: 1', 'x'), 400],
   ['two different Content-Lengths', post('Content-Length: 1\nContent-Length: 2', 'xx'), 400],
   ['a Content-Length list', post('Content-Length: 1, 1', 'x'), 400],
@@ -87,7 +91,11 @@ const CORPUS: Array<[string, string, number]> = [
   ['two Hosts', head('GET / HTTP/1.1\nHost: a\nHost: b'), 400],
   ['a Host with a space', head('GET / HTTP/1.1\nHost: a b'), 400],
   ['a Host with a path', head('GET / HTTP/1.1\nHost: example.com/admin?'), 400],
-  ['two Content-Types', head('POST /x HTTP/1.1\nHost: x\nContent-Type: text/plain\nContent-Type: application/json\nContent-Length: 0'), 400],
+  [
+    'two Content-Types',
+    head('POST /x HTTP/1.1\nHost: x\nContent-Type: text/plain\nContent-Type: application/json\nContent-Length: 0'),
+    400,
+  ],
   // Request targets: `*` is for OPTIONS alone, and an absolute-form target names the host as Host does.
   ['* as the target of a GET', head('GET * HTTP/1.1\nHost: x'), 400],
   ['a target that starts with * and goes on', head('OPTIONS *x HTTP/1.1\nHost: x'), 400],
@@ -122,9 +130,12 @@ describe.each(['sync', 'async'] as const)('malformed requests with -k %s', (work
     logLines = readFileSync(log, 'utf8').trimEnd().split('\n');
   }, 30_000);
 
-  it.each(CORPUS.map(([what, , status], i) => [what, status, i] as const))('answers %s with %d and closes the connection', (_, status, i) => {
-    expect(answers[i]).toEqual({ status, connection: 'close', closed: true });
-  });
+  it.each(CORPUS.map(([what, , status], i) => [what, status, i] as const))(
+    'answers %s with %d and closes the connection',
+    (_, status, i) => {
+      expect(answers[i]).toEqual({ status, connection: 'close', closed: true });
+    },
+  );
 
   it('hands the app none of them, and the same worker serves on', () => {
     expect(before.seen).toEqual([]);
@@ -140,15 +151,35 @@ describe.each(['sync', 'async'] as const)('malformed requests with -k %s', (work
 /** [what, the bytes, the request the app must be handed, once, and the body bytes it must read] */
 const SERVED: Array<[string, string, string, number]> = [
   // The bytes after a request that ends its connection are not a request: they are thrown away.
-  ['a request with Connection: close, then another', `GET /first HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n${head('GET /second HTTP/1.1\nHost: x')}`, 'GET /first', 0],
-  ['a request with Connection: close, then garbage', 'GET /first HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nGARBAGE\r\n\r\n', 'GET /first', 0],
+  [
+    'a request with Connection: close, then another',
+    `GET /first HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n${head('GET /second HTTP/1.1\nHost: x')}`,
+    'GET /first',
+    0,
+  ],
+  [
+    'a request with Connection: close, then garbage',
+    'GET /first HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nGARBAGE\r\n\r\n',
+    'GET /first',
+    0,
+  ],
   ['a body with Connection: close, then more bytes than it has', post('Connection: close\nContent-Length: 3', 'abcdef'), 'POST /x', 3],
   ['an HTTP/1.0 request, then another', `GET /first HTTP/1.0\r\n\r\n${head('GET /second HTTP/1.1\nHost: x')}`, 'GET /first', 0],
   // An empty Host says the target has no authority (RFC 9112, 3.2).
   ['an empty Host', head('GET /empty HTTP/1.1\nHost:\nConnection: close'), 'GET /empty', 0],
   ['OPTIONS *', head('OPTIONS * HTTP/1.1\nHost: x\nConnection: close'), 'OPTIONS *', 0],
-  ['an absolute-form target', head('GET http://a.example:8080/abs?q=1 HTTP/1.1\nHost: a.example:8080\nConnection: close'), 'GET http://a.example:8080/abs?q=1', 0],
-  ['an absolute-form target naming an IPv6 address', head('GET http://[::1]/v6 HTTP/1.1\nHost: [::1]\nConnection: close'), 'GET http://[::1]/v6', 0],
+  [
+    'an absolute-form target',
+    head('GET http://a.example:8080/abs?q=1 HTTP/1.1\nHost: a.example:8080\nConnection: close'),
+    'GET http://a.example:8080/abs?q=1',
+    0,
+  ],
+  [
+    'an absolute-form target naming an IPv6 address',
+    head('GET http://[::1]/v6 HTTP/1.1\nHost: [::1]\nConnection: close'),
+    'GET http://[::1]/v6',
+    0,
+  ],
 ];
 
 describe.each(['sync', 'async'] as const)('odd but valid requests with -k %s', (workerClass) => {
@@ -170,9 +201,17 @@ describe.each(['sync', 'async'] as const)('odd but valid requests with -k %s', (
     logLines = readFileSync(log, 'utf8').trimEnd().split('\n');
   }, 30_000);
 
-  it.each(SERVED.map(([what, , handed, bytes], i) => [what, handed, bytes, i] as const))('serves %s, and closes the connection', (_, handed, bytes, i) => {
-    expect(answers[i]).toEqual({ statuses: [200], body: `${handed} ${bytes} bytes, pid ${app.pid}\n`, connection: 'close', closed: true });
-  });
+  it.each(SERVED.map(([what, , handed, bytes], i) => [what, handed, bytes, i] as const))(
+    'serves %s, and closes the connection',
+    (_, handed, bytes, i) => {
+      expect(answers[i]).toEqual({
+        statuses: [200],
+        body: `${handed} ${bytes} bytes, pid ${app.pid}\n`,
+        connection: 'close',
+        closed: true,
+      });
+    },
+  );
 
   it('hands the app each of them once, and nothing that came after', () => {
     expect(app.seen).toEqual(SERVED.map(([, , handed]) => handed));

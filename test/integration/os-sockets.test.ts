@@ -5,7 +5,20 @@
  * /proc.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, watch, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  lstatSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  statSync,
+  watch,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { request } from '../helpers/http';
@@ -65,10 +78,12 @@ function socketInodes(pid: number): string[] {
 /** The inodes of the sockets listening on 127.0.0.1:`port`, from /proc/net/tcp. */
 function listeningInodes(port: number): Set<string> {
   const local = `0100007F:${port.toString(16).toUpperCase().padStart(4, '0')}`;
-  const rows = readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1).map((line) => line.trim().split(/\s+/));
+  const rows = readFileSync('/proc/net/tcp', 'utf8')
+    .split('\n')
+    .slice(1)
+    .map((line) => line.trim().split(/\s+/));
   return new Set(rows.filter((f) => f[1] === local && f[3] === '0A').map((f) => f[9]!));
 }
-
 
 /** Resolves true once `text` is on the process's stderr, false if it exits first. */
 function stderrShows(unicorn: Unicorn, text: string, timeoutMs = 15_000): Promise<boolean> {
@@ -91,7 +106,10 @@ function stderrShows(unicorn: Unicorn, text: string, timeoutMs = 15_000): Promis
  * socket `socket` (fds 3 and 4, named web and local) and, at the first connection, execs unicorn
  * in its own place with them. That first request is the one returned, served by unicorn.
  */
-async function activated(socket: string, args: string[]): Promise<{ unicorn: Unicorn; port: number; first: Awaited<ReturnType<typeof request>> }> {
+async function activated(
+  socket: string,
+  args: string[],
+): Promise<{ unicorn: Unicorn; port: number; first: Awaited<ReturnType<typeof request>> }> {
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
     const proc = spawn(SOCKET_ACTIVATE, ['-l', `127.0.0.1:${port}`, '-l', socket, '--fdname=web:local', process.execPath, BIN, ...args], {
@@ -198,7 +216,9 @@ const whoAmI = async (url: string, socketPath?: string): Promise<WhoAmI> => JSON
 /** A user other than root whose entry in /etc/group lists it in a group besides its own, for
  *  --initgroups; undefined when this system has none. */
 function userWithSupplementaryGroups(): { name: string; gid: number; supplementary: number[] } | undefined {
-  const groups = readFileSync('/etc/group', 'utf8').split('\n').map((line) => line.split(':'));
+  const groups = readFileSync('/etc/group', 'utf8')
+    .split('\n')
+    .map((line) => line.split(':'));
   for (const [, , gidRaw, members] of groups) {
     for (const name of members?.split(',').filter(Boolean) ?? []) {
       const entry = spawnSync('getent', ['passwd', name], { encoding: 'utf8' }).stdout.split(':');
@@ -215,10 +235,14 @@ function userWithSupplementaryGroups(): { name: string; gid: number; supplementa
     const { dir, app } = whoAmIApp();
     const socket = path.join(dir, 'app.sock');
     const accessLog = path.join(dir, 'access.log');
-    const unicorn = await serve(app, ['--user', 'nobody', '--group', 'nogroup', '--umask', '0007', '-b', `unix:${socket}`, '--access-logfile', accessLog], {
-      cwd: dir,
-      workers: 2,
-    });
+    const unicorn = await serve(
+      app,
+      ['--user', 'nobody', '--group', 'nogroup', '--umask', '0007', '-b', `unix:${socket}`, '--access-logfile', accessLog],
+      {
+        cwd: dir,
+        workers: 2,
+      },
+    );
     expect(unicorn.lines('Workers run as ').map((l) => l.msg)).toEqual(['Workers run as nobody:nogroup (uid 65534, gid 65534)']);
     expect(credentials(unicorn.pid)).toMatchObject({ uid: '0 0 0 0', gid: '0 0 0 0' });
     const workers = unicorn.workerPids();
@@ -256,14 +280,19 @@ function userWithSupplementaryGroups(): { name: string; gid: number; supplementa
   });
 
   const candidate = userWithSupplementaryGroups();
-  (candidate ? it : it.skip)(`--initgroups gives the workers the user's supplementary groups (${candidate?.name ?? 'no such user here'})`, async () => {
-    const { name, gid, supplementary } = candidate!;
-    const { dir, app } = whoAmIApp();
-    const plain = await serve(app, ['--user', name], { cwd: dir });
-    expect((await whoAmI(plain.url())).groups).toEqual([gid]);
-    const withGroups = await serve(app, ['--user', name, '--initgroups'], { cwd: dir });
-    expect((await whoAmI(withGroups.url())).groups.sort((a, b) => a - b)).toEqual([...new Set([gid, ...supplementary])].sort((a, b) => a - b));
-  });
+  (candidate ? it : it.skip)(
+    `--initgroups gives the workers the user's supplementary groups (${candidate?.name ?? 'no such user here'})`,
+    async () => {
+      const { name, gid, supplementary } = candidate!;
+      const { dir, app } = whoAmIApp();
+      const plain = await serve(app, ['--user', name], { cwd: dir });
+      expect((await whoAmI(plain.url())).groups).toEqual([gid]);
+      const withGroups = await serve(app, ['--user', name, '--initgroups'], { cwd: dir });
+      expect((await whoAmI(withGroups.url())).groups.sort((a, b) => a - b)).toEqual(
+        [...new Set([gid, ...supplementary])].sort((a, b) => a - b),
+      );
+    },
+  );
 
   it('names the user a worker runs as when it cannot read the app', async () => {
     const { dir, app } = whoAmIApp();
@@ -278,9 +307,14 @@ function userWithSupplementaryGroups(): { name: string; gid: number; supplementa
   it('refuses a user that does not exist, before binding anything', async () => {
     const { code, stderr } = await runToExit(['--user', 'no-such-user-here', '-b', '127.0.0.1:0', ROUTES]);
     expect(code).toBe(2);
-    expect(stderr).toBe('unicorn: error: --user "no-such-user-here" is not accepted: expected a user name or uid (no user named "no-such-user-here" on this system)\n');
+    expect(stderr).toBe(
+      'unicorn: error: --user "no-such-user-here" is not accepted: expected a user name or uid (no user named "no-such-user-here" on this system)\n',
+    );
     const initgroups = await runToExit(['--initgroups', '-b', '127.0.0.1:0', ROUTES]);
-    expect(initgroups).toMatchObject({ code: 2, stderr: 'unicorn: error: --initgroups sets the supplementary groups of the --user: give --user as well\n' });
+    expect(initgroups).toMatchObject({
+      code: 2,
+      stderr: 'unicorn: error: --initgroups sets the supplementary groups of the --user: give --user as well\n',
+    });
   });
 });
 
@@ -295,7 +329,9 @@ function requestOnceThere(socket: string): { watching: Promise<void>; reply: Pro
     const watcher = watch(path.dirname(socket), () => {
       if (!existsSync(socket)) return;
       watcher.close();
-      request('http://localhost/', { socketPath: socket }).then(resolve, (err: NodeJS.ErrnoException) => resolve({ error: err.code ?? err.message }));
+      request('http://localhost/', { socketPath: socket }).then(resolve, (err: NodeJS.ErrnoException) =>
+        resolve({ error: err.code ?? err.message }),
+      );
     });
     ready();
   });
@@ -337,17 +373,24 @@ describe('a unix socket file already there', () => {
     const dir = tempDir();
     const socket = path.join(dir, 'app.sock');
     // A server that dies without removing its socket file (as a SIGKILL leaves it).
-    const crashed = spawnSync(process.execPath, ['-e', `require('node:net').createServer().listen(${JSON.stringify(socket)}, () => process.kill(process.pid, 'SIGKILL'))`]);
+    const crashed = spawnSync(process.execPath, [
+      '-e',
+      `require('node:net').createServer().listen(${JSON.stringify(socket)}, () => process.kill(process.pid, 'SIGKILL'))`,
+    ]);
     expect(crashed.signal).toBe('SIGKILL');
     expect(lstatSync(socket).isSocket()).toBe(true);
 
     const unicorn = await serve(ROUTES, ['-b', `unix:${socket}`]);
-    expect(unicorn.lines('Replaced the stale socket file').map((l) => l.msg)).toEqual([`Replaced the stale socket file ${socket}: nothing was listening on it`]);
+    expect(unicorn.lines('Replaced the stale socket file').map((l) => l.msg)).toEqual([
+      `Replaced the stale socket file ${socket}: nothing was listening on it`,
+    ]);
     expect(unicorn.workerPids()).toContain(servedBy((await request('http://localhost/', { socketPath: socket })).body));
 
     const second = await runToExit(['-b', `unix:${socket}`, ROUTES]);
     expect(second.code).toBe(1);
-    expect(second.stderr).toContain(`unicorn: error: cannot listen at unix:${socket}: a server is already listening on it; stop it, or bind another path\n`);
+    expect(second.stderr).toContain(
+      `unicorn: error: cannot listen at unix:${socket}: a server is already listening on it; stop it, or bind another path\n`,
+    );
     // The first one serves on at the same file.
     expect(unicorn.workerPids()).toContain(servedBy((await request('http://localhost/', { socketPath: socket })).body));
   });
@@ -356,7 +399,9 @@ describe('a unix socket file already there', () => {
 describe('--reuse-port', () => {
   it('gives each worker a listening socket of its own, kept for its replacement and closed when the workers are fewer', async () => {
     const unicorn = await serve(ROUTES, ['-k', 'async', '--reuse-port'], { workers: 3 });
-    expect(unicorn.lines('Each worker accepts').map((l) => l.msg)).toEqual(['Each worker accepts on a socket of its own at every TCP address (--reuse-port)']);
+    expect(unicorn.lines('Each worker accepts').map((l) => l.msg)).toEqual([
+      'Each worker accepts on a socket of its own at every TCP address (--reuse-port)',
+    ]);
     const port = Number(new URL(unicorn.url()).port);
     const own = (pid: number) => socketInodes(pid).filter((inode) => listeningInodes(port).has(inode));
     // Each worker holds copies of one listening socket, none another worker's; the arbiter holds them all.

@@ -36,7 +36,12 @@ async function scrape(url: string): Promise<Map<string, Family>> {
  * Scrape until `done` holds: workers report with their heartbeats, so the arbiter's counts lag by up
  * to one interval. The bound only catches a hang; the last scrape is shown when it is reached.
  */
-async function scrapeUntil(url: string, done: (families: Map<string, Family>) => boolean, what: string, timeoutMs = 10_000): Promise<Map<string, Family>> {
+async function scrapeUntil(
+  url: string,
+  done: (families: Map<string, Family>) => boolean,
+  what: string,
+  timeoutMs = 10_000,
+): Promise<Map<string, Family>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const families = await scrape(url);
@@ -46,8 +51,10 @@ async function scrapeUntil(url: string, done: (families: Map<string, Family>) =>
   }
 }
 
-const requests = (families: Map<string, Family>, statusClass: string) => sampleValue(families, 'unicorn_http_requests_total', { status_class: statusClass });
-const total = (families: Map<string, Family>) => ['1xx', '2xx', '3xx', '4xx', '5xx'].reduce((sum, c) => sum + (requests(families, c) ?? 0), 0);
+const requests = (families: Map<string, Family>, statusClass: string) =>
+  sampleValue(families, 'unicorn_http_requests_total', { status_class: statusClass });
+const total = (families: Map<string, Family>) =>
+  ['1xx', '2xx', '3xx', '4xx', '5xx'].reduce((sum, c) => sum + (requests(families, c) ?? 0), 0);
 const perWorker = (families: Map<string, Family>, name: string) =>
   Object.fromEntries(families.get(name)!.samples.map((s) => [s.labels.worker, s.value]));
 
@@ -61,7 +68,13 @@ describe('the prometheus plugin', () => {
     await sequential(`${app}/throw`, 2);
 
     let families = await scrapeUntil(metrics, (f) => total(f) === 12, '12 requests counted');
-    expect(Object.fromEntries(['1xx', '2xx', '3xx', '4xx', '5xx'].map((c) => [c, requests(families, c)]))).toEqual({ '1xx': 0, '2xx': 6, '3xx': 1, '4xx': 3, '5xx': 2 });
+    expect(Object.fromEntries(['1xx', '2xx', '3xx', '4xx', '5xx'].map((c) => [c, requests(families, c)]))).toEqual({
+      '1xx': 0,
+      '2xx': 6,
+      '3xx': 1,
+      '4xx': 3,
+      '5xx': 2,
+    });
     expect(families.get('unicorn_http_requests_total')!.type).toBe('counter');
     const histogram = families.get('unicorn_http_request_duration_seconds')!;
     expect(histogram.type).toBe('histogram');
@@ -84,7 +97,11 @@ describe('the prometheus plugin', () => {
     // beat it sends after draining; what it served before stays counted once it has exited.
     await sequential(`${app}/`, 4);
     unicorn.signal('SIGTTOU');
-    families = await scrapeUntil(metrics, (f) => sampleValue(f, 'unicorn_worker_exits_total', { reason: 'scale-down' }) === 1 && total(f) === 16, 'the scaled-down worker’s exit, and 16 requests');
+    families = await scrapeUntil(
+      metrics,
+      (f) => sampleValue(f, 'unicorn_worker_exits_total', { reason: 'scale-down' }) === 1 && total(f) === 16,
+      'the scaled-down worker’s exit, and 16 requests',
+    );
     expect(requests(families, '2xx')).toBe(10);
     expect(requests(families, '4xx')).toBe(3);
     expect(requests(families, '5xx')).toBe(2);
@@ -93,7 +110,9 @@ describe('the prometheus plugin', () => {
     expect(sampleValue(families, 'unicorn_workers', { state: 'ready' })).toBe(1);
     expect(sampleValue(families, 'unicorn_workers_target')).toBe(1);
     const [stopped] = unicorn.lines('Worker (pid:').filter((l) => l.msg.endsWith('exited with code 0'));
-    expect(Object.keys(perWorker(families, 'unicorn_worker_heartbeat_age_seconds'))).toEqual(ids.filter((id) => id !== String(stopped!.workerId)));
+    expect(Object.keys(perWorker(families, 'unicorn_worker_heartbeat_age_seconds'))).toEqual(
+      ids.filter((id) => id !== String(stopped!.workerId)),
+    );
 
     // The remaining worker's requests add to them.
     await sequential(`${app}/throw`, 1);
@@ -132,7 +151,9 @@ describe('the prometheus plugin', () => {
     await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
     const { port } = taken.address() as net.AddressInfo;
     try {
-      const { code, stderr } = await runToExit(['-b', '127.0.0.1:0', '--hook', 'prometheus', ROUTES], { env: { UNICORN_PROMETHEUS_BIND: `127.0.0.1:${port}` } });
+      const { code, stderr } = await runToExit(['-b', '127.0.0.1:0', '--hook', 'prometheus', ROUTES], {
+        env: { UNICORN_PROMETHEUS_BIND: `127.0.0.1:${port}` },
+      });
       expect(code).toBe(1);
       expect(stderr).toContain(
         `unicorn: error: hook onStarting of plugin "prometheus" failed: Error: cannot serve metrics at http://127.0.0.1:${port}/metrics (UNICORN_PROMETHEUS_BIND "127.0.0.1:${port}"): address already in use (EADDRINUSE)`,
@@ -153,8 +174,13 @@ describe('the prometheus plugin', () => {
 
     unicorn.signal('SIGUSR2');
     const successor = (await unicorn.waitForLog((l) => l.msg.startsWith('Re-executing'), 'the re-exec')).successorPid as number;
-    const held = await unicorn.waitForLog((l) => l.pid === successor && l.msg.startsWith('Metrics address'), 'the new arbiter waiting for the address');
-    expect(held.msg).toBe(`Metrics address ${metrics} is held by the arbiter this one replaces (pid:${unicorn.pid}); serving metrics once it has exited`);
+    const held = await unicorn.waitForLog(
+      (l) => l.pid === successor && l.msg.startsWith('Metrics address'),
+      'the new arbiter waiting for the address',
+    );
+    expect(held.msg).toBe(
+      `Metrics address ${metrics} is held by the arbiter this one replaces (pid:${unicorn.pid}); serving metrics once it has exited`,
+    );
     await unicorn.waitForLog((l) => l.pid === successor && /^Worker \(pid:\d+\) ready$/.test(l.msg), 'the new arbiter’s worker');
     // The old arbiter serves on meanwhile.
     expect(sampleValue(await scrape(metrics), 'unicorn_workers_target')).toBe(1);

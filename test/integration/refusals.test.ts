@@ -17,14 +17,26 @@ describe('bad flags and values', () => {
   it.each([
     [['-w', 'abc', ROUTES], 'unicorn: error: --workers "abc" is not accepted: expected a whole number of at least 1'],
     [['-k', 'gevent', ROUTES], 'unicorn: error: --worker-class "gevent" is not accepted: expected sync or async'],
-    [['-b', 'localhost:99999', ROUTES], /^unicorn: error: --bind "localhost:99999" is not accepted: expected HOST:PORT, .* \("99999" is not a port number \(0 to 65535\)\)$/],
-    [['--graceful-timeout', 'later', ROUTES], /^unicorn: error: --graceful-timeout "later" is not accepted: expected a duration such as 30s/],
+    [
+      ['-b', 'localhost:99999', ROUTES],
+      /^unicorn: error: --bind "localhost:99999" is not accepted: expected HOST:PORT, .* \("99999" is not a port number \(0 to 65535\)\)$/,
+    ],
+    [
+      ['--graceful-timeout', 'later', ROUTES],
+      /^unicorn: error: --graceful-timeout "later" is not accepted: expected a duration such as 30s/,
+    ],
     [['--backlog', '-5', ROUTES], 'unicorn: error: --backlog "-5" is not accepted: expected a whole number of at least 1'],
     [['--interface', 'cgi', ROUTES], 'unicorn: error: --interface "cgi" is not accepted: expected auto, node or fetch'],
-    [['--chdir', '/no/such/place', ROUTES], 'unicorn: error: --chdir "/no/such/place" is not accepted: expected an existing directory (no such directory)'],
+    [
+      ['--chdir', '/no/such/place', ROUTES],
+      'unicorn: error: --chdir "/no/such/place" is not accepted: expected an existing directory (no such directory)',
+    ],
     [['--wrokers', '2', ROUTES], /^unicorn: error: unknown option '--wrokers' \(Did you mean --workers\?\)$/],
     [[], /^unicorn: error: no app given: name it on the command line as MODULE or MODULE:EXPORT, .*, or as `app` in a config file$/],
-    [['app:1bad'], /^unicorn: error: the app "app:1bad" is not accepted: "1bad" is not a JavaScript identifier; expected MODULE or MODULE:EXPORT/],
+    [
+      ['app:1bad'],
+      /^unicorn: error: the app "app:1bad" is not accepted: "1bad" is not a JavaScript identifier; expected MODULE or MODULE:EXPORT/,
+    ],
   ])('%j exits 2 with one line', async (args, expected) => {
     const { code, lines } = await refusal(args as string[]);
     expect(code).toBe(2);
@@ -42,11 +54,24 @@ describe('bad flags and values', () => {
     const help = await runToExit(['--help']);
     expect(help.code).toBe(0);
     expect(help.unicorn.stdout).toMatch(/Usage: unicorn \[options\] \[MODULE\[:EXPORT\]\]/);
-    for (const flag of ['--workers', '--bind', '--backlog', '--worker-class', '--worker-connections', '--keep-alive', '--timeout', '--graceful-timeout', '--chdir', '--interface']) {
+    for (const flag of [
+      '--workers',
+      '--bind',
+      '--backlog',
+      '--worker-class',
+      '--worker-connections',
+      '--keep-alive',
+      '--timeout',
+      '--graceful-timeout',
+      '--chdir',
+      '--interface',
+    ]) {
       expect(help.unicorn.stdout).toContain(flag);
     }
     // The other program, for a running server.
-    expect(help.unicorn.stdout).toContain('\nA running server is managed with `unicorn ctl COMMAND` (status, stats, reload, scale, add, remove, kill, reopen-logs, shutdown); `unicorn ctl --help` describes them.\n');
+    expect(help.unicorn.stdout).toContain(
+      '\nA running server is managed with `unicorn ctl COMMAND` (status, stats, reload, scale, add, remove, kill, reopen-logs, shutdown); `unicorn ctl --help` describes them.\n',
+    );
     const version = await runToExit(['--version']);
     expect(version.code).toBe(0);
     expect(version.unicorn.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
@@ -55,8 +80,14 @@ describe('bad flags and values', () => {
 
 describe("Gunicorn's settings that unicorn leaves out on purpose", () => {
   it.each([
-    [['--preload'], /^--preload is not a unicorn option: workers are forked with node:cluster, which starts each one as a fresh Node process, so nothing loaded in the arbiter would be shared with them; the app loads in each worker/],
-    [['--daemon'], /^--daemon is not a unicorn option: unicorn stays in the foreground; run it under systemd \(Type=notify with --hook systemd\), in a container, or under a process supervisor/],
+    [
+      ['--preload'],
+      /^--preload is not a unicorn option: workers are forked with node:cluster, which starts each one as a fresh Node process, so nothing loaded in the arbiter would be shared with them; the app loads in each worker/,
+    ],
+    [
+      ['--daemon'],
+      /^--daemon is not a unicorn option: unicorn stays in the foreground; run it under systemd \(Type=notify with --hook systemd\), in a container, or under a process supervisor/,
+    ],
     [['-D'], /^-D is not a unicorn option: unicorn stays in the foreground; /],
     [['--threads', '4'], /^--threads is not a unicorn option: .* use -k async/],
     [['--worker-tmp-dir', '/dev/shm'], /^--worker-tmp-dir is not a unicorn option: workers send their heartbeats to the arbiter over IPC/],
@@ -109,7 +140,10 @@ describe('a directory on the path that cannot be entered', () => {
 
   it('--bind unix:PATH is refused naming the directory, exit 1', async () => {
     const socket = path.join(locked, 'inner', 'app.sock');
-    expect(await run(['-b', `unix:${socket}`])).toMatchObject({ code: 1, lines: [`unicorn: error: cannot listen at unix:${socket}: ${why('give --bind')}`] });
+    expect(await run(['-b', `unix:${socket}`])).toMatchObject({
+      code: 1,
+      lines: [`unicorn: error: cannot listen at unix:${socket}: ${why('give --bind')}`],
+    });
   });
 });
 
@@ -156,7 +190,9 @@ describe('app load failures', () => {
 
   it('names a module that does not exist and where it looked', async () => {
     expect(await loadFailure('missing:app')).toMatch(
-      new RegExp(`^cannot load the app "missing:app": module "missing" was not found from ${APPS} \\(tried ${APPS}/missing, the package "missing"\\)$`),
+      new RegExp(
+        `^cannot load the app "missing:app": module "missing" was not found from ${APPS} \\(tried ${APPS}/missing, the package "missing"\\)$`,
+      ),
     );
   });
 
@@ -171,12 +207,16 @@ describe('app load failures', () => {
 
   it('names the file and line of a syntax error', async () => {
     expect(await loadFailure('./syntax-error')).toMatch(
-      new RegExp(`^cannot load the app "./syntax-error": importing ${APPS}/syntax-error.js failed: SyntaxError: .* \\(at ${APPS}/syntax-error.js:\\d+\\)`),
+      new RegExp(
+        `^cannot load the app "./syntax-error": importing ${APPS}/syntax-error.js failed: SyntaxError: .* \\(at ${APPS}/syntax-error.js:\\d+\\)`,
+      ),
     );
   });
 
   it('says what an export that is not a handler is', async () => {
-    expect(await loadFailure('not-a-handler')).toMatch(/^cannot load the app "not-a-handler": it is an object \(Object\); expected a Node request listener/);
+    expect(await loadFailure('not-a-handler')).toMatch(
+      /^cannot load the app "not-a-handler": it is an object \(Object\); expected a Node request listener/,
+    );
   });
 
   it('asks for --interface when arity cannot tell, and serves with it', async () => {
@@ -205,10 +245,15 @@ describe('--print-config', () => {
     });
     expect(code).toBe(0);
     expect(stderr).not.toContain('Listening at');
-    const rows = new Map(unicorn.stdout.trim().split('\n').map((line) => {
-      const [key, value, ...source] = line.split(/\s{2,}/);
-      return [key, { value, source: source.join(' ') }] as const;
-    }));
+    const rows = new Map(
+      unicorn.stdout
+        .trim()
+        .split('\n')
+        .map((line) => {
+          const [key, value, ...source] = line.split(/\s{2,}/);
+          return [key, { value, source: source.join(' ') }] as const;
+        }),
+    );
     expect(rows.get('app')).toEqual({ value: ROUTES, source: 'command line' });
     expect(rows.get('workers')).toEqual({ value: '3', source: 'WEB_CONCURRENCY' });
     expect(rows.get('timeout')).toEqual({ value: '1m', source: '--timeout' });

@@ -61,7 +61,10 @@ describe('--reload', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'unicorn-reload-'));
     mkdirSync(path.join(dir, 'src'));
     mkdirSync(path.join(dir, 'config'));
-    writeFileSync(path.join(dir, 'src', 'app.js'), `const { readFileSync } = require('node:fs');\nconst text = readFileSync(${JSON.stringify(path.join(dir, 'config', 'greeting.yaml'))}, 'utf8');\nmodule.exports = (req, res) => res.end(text);\n`);
+    writeFileSync(
+      path.join(dir, 'src', 'app.js'),
+      `const { readFileSync } = require('node:fs');\nconst text = readFileSync(${JSON.stringify(path.join(dir, 'config', 'greeting.yaml'))}, 'utf8');\nmodule.exports = (req, res) => res.end(text);\n`,
+    );
     writeFileSync(path.join(dir, 'config', 'greeting.yaml'), 'hello\n');
     const unicorn = start(['--reload', '--reload-extra-file', 'config/*.yaml', '-b', '127.0.0.1:0', 'src/app.js'], { cwd: dir });
     await unicorn.waitForLog((l) => l.msg.startsWith('Watching '), 'the watcher');

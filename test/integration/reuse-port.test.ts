@@ -26,7 +26,10 @@ async function slowOnEach(unicorn: Unicorn, pids: number[], ms: number): Promise
     const sent = slowStarted(unicorn);
     replies.push(request(`${unicorn.url()}/slow?ms=${ms}`, { timeoutMs: 60_000 }));
     // A sync worker busy with one takes no other: a request that lands there waits its turn.
-    await Promise.race([unicorn.waitForLog(() => slowStarted(unicorn) > sent, 'a slow request started', 60_000), new Promise((resolve) => setTimeout(resolve, 500))]);
+    await Promise.race([
+      unicorn.waitForLog(() => slowStarted(unicorn) > sent, 'a slow request started', 60_000),
+      new Promise((resolve) => setTimeout(resolve, 500)),
+    ]);
   }
   return replies;
 }
@@ -44,7 +47,9 @@ function connected(url: string): { queued: Promise<void>; reply: Promise<{ statu
   const reply = new Promise<{ status: number; pid: number }>((resolve, reject) => {
     socket.setEncoding('latin1').on('data', (chunk: string) => (response += chunk));
     socket.on('error', reject);
-    socket.on('end', () => resolve({ status: Number(/^HTTP\/1\.1 (\d+)/.exec(response)?.[1]), pid: Number(/hello (\d+)\n$/.exec(response)?.[1]) }));
+    socket.on('end', () =>
+      resolve({ status: Number(/^HTTP\/1\.1 (\d+)/.exec(response)?.[1]), pid: Number(/hello (\d+)\n$/.exec(response)?.[1]) }),
+    );
   });
   return { queued, reply };
 }
@@ -57,7 +62,7 @@ afterEach(() => {
 });
 
 describe('--reuse-port: a worker that leaves takes its socket out of the port first', () => {
-  it('serves the connections queued on a removed worker\'s socket instead of resetting them', async () => {
+  it("serves the connections queued on a removed worker's socket instead of resetting them", async () => {
     // sync workers busy with a slow request each accept nothing: new connections queue on the
     // sockets the kernel picks for them.
     const unicorn = await serve(ROUTES, ['-k', 'sync', '--reuse-port', '--graceful-timeout', '60'], { workers: 2 });
@@ -102,11 +107,20 @@ describe('--reuse-port: a worker that leaves takes its socket out of the port fi
     // connection queues. TTOU stops the oldest, booting: its socket leaves the port, queue and all.
     const gate = mkdtempSync(path.join(os.tmpdir(), 'unicorn-boot-gate-'));
     dirs.push(gate);
-    const unicorn = await serve(SUPERVISED, ['-k', 'sync', '--reuse-port', '--graceful-timeout', '60'], { workers: 2, env: { BOOT_GATE: gate } });
+    const unicorn = await serve(SUPERVISED, ['-k', 'sync', '--reuse-port', '--graceful-timeout', '60'], {
+      workers: 2,
+      env: { BOOT_GATE: gate },
+    });
     const booted = () => unicorn.lines('Booting worker').map((l) => l.workerPid as number);
-    for (const [victim, count] of [[booted()[1]!, 3], [booted()[0]!, 4]] as const) {
+    for (const [victim, count] of [
+      [booted()[1]!, 3],
+      [booted()[0]!, 4],
+    ] as const) {
       process.kill(victim, 'SIGKILL');
-      await unicorn.waitForLog(() => booted().length === count && unicorn.stdout.includes(`waiting ${booted()[count - 1]}\n`), 'a replacement waiting to load');
+      await unicorn.waitForLog(
+        () => booted().length === count && unicorn.stdout.includes(`waiting ${booted()[count - 1]}\n`),
+        'a replacement waiting to load',
+      );
     }
     const replacement = booted()[2]!;
     const waiting = Array.from({ length: 16 }, () => connected(unicorn.url()));
@@ -121,7 +135,9 @@ describe('--reuse-port: a worker that leaves takes its socket out of the port fi
   });
 
   it('sends no new connection to a removed worker that still has a request in flight', async () => {
-    const unicorn = await serve(ROUTES, ['-k', 'async', '--reuse-port', '--graceful-timeout', '60', '--log-level', 'debug'], { workers: 3 });
+    const unicorn = await serve(ROUTES, ['-k', 'async', '--reuse-port', '--graceful-timeout', '60', '--log-level', 'debug'], {
+      workers: 3,
+    });
     // TTOU stops the oldest worker.
     const oldest = unicorn.lines('Booting worker')[0]!.workerPid as number;
     const slow = await slowOnEach(unicorn, [oldest], 8_000);
@@ -132,7 +148,10 @@ describe('--reuse-port: a worker that leaves takes its socket out of the port fi
     // Its socket's last copy is closed once a poll finds its queue empty; a connection that arrives
     // between that poll and the close is reset (net.ipv4.tcp_migrate_req is off: docs/os.md), so
     // the connections counted below start after it.
-    await unicorn.waitForLog((l) => l.pid === oldest && l.msg === 'Stopped accepting; finishing the open connections', 'the oldest worker closed its socket');
+    await unicorn.waitForLog(
+      (l) => l.pid === oldest && l.msg === 'Stopped accepting; finishing the open connections',
+      'the oldest worker closed its socket',
+    );
     // Every new connection is served at once: none waits on the socket of the worker that drains
     // (before, such connections waited for its slow request, then were reset). Of 30, some would
     // have been sent there (1 in 10^5 that none would).

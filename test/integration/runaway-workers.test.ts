@@ -34,7 +34,9 @@ describe('the reaper and the memory watch: a worker whose own event loop cannot 
     unicorn.signal('SIGKILL');
     await unicorn.exited;
     expect(await waitUntilGone([worker!], 8000)).toEqual([]);
-    expect(unicorn.stderr).toMatch(new RegExp(`unicorn reaper: Killing worker \\(pid: ${worker}\\): the arbiter \\(pid ${unicorn.pid}\\) is gone`));
+    expect(unicorn.stderr).toMatch(
+      new RegExp(`unicorn reaper: Killing worker \\(pid: ${worker}\\): the arbiter \\(pid ${unicorn.pid}\\) is gone`),
+    );
     // Its job done, the reaper ends.
     expect(await waitUntilGone([reaper], 5000)).toEqual([]);
     // A new unicorn binds the same port (no "address already in use") and serves on it.
@@ -105,9 +107,13 @@ describe('the reaper and the memory watch: a worker whose own event loop cannot 
     let peak = 0;
     const sampler = setInterval(() => (peak = Math.max(peak, vmRss(worker!))), 50);
     try {
-      const leaking = request(`${unicorn.url()}/leak-spinning?mbps=100`, { timeoutMs: 30_000 }).catch((err: Error) => ({ error: err.message }));
+      const leaking = request(`${unicorn.url()}/leak-spinning?mbps=100`, { timeoutMs: 30_000 }).catch((err: Error) => ({
+        error: err.message,
+      }));
       const line = await unicorn.waitForLog((l) => l.msg.startsWith(`Killing worker (pid: ${worker})`), 'the kill', 20_000);
-      expect(line.msg).toMatch(/: it uses [\d.]+MB of memory, 0\.25 × --max-worker-memory 150MB more than at [\d.]+MB, when it passed the limit and was told to stop$/);
+      expect(line.msg).toMatch(
+        /: it uses [\d.]+MB of memory, 0\.25 × --max-worker-memory 150MB more than at [\d.]+MB, when it passed the limit and was told to stop$/,
+      );
       expect(await waitUntilGone([worker!], 10_000)).toEqual([]);
       // The one request the kill cuts off: the one that leaked.
       expect(await leaking).toHaveProperty('error');
@@ -136,7 +142,11 @@ async function heapStop(unicorn: Unicorn, route: string): Promise<{ line: LogLin
     const worker = unicorn.workerPids()[0]!;
     expect((await request(`${unicorn.url()}${route}`)).status).toBe(200);
     // Seconds at most: 128 MB fill at some hundreds of megabytes a second, more slowly under load.
-    const line = await unicorn.waitForLog((l) => (l.pid === worker && l.msg.startsWith('Worker heap ')) || !isAlive(worker), 'the stop', 30_000);
+    const line = await unicorn.waitForLog(
+      (l) => (l.pid === worker && l.msg.startsWith('Worker heap ')) || !isAlive(worker),
+      'the stop',
+      30_000,
+    );
     if (line.pid === worker && line.msg.startsWith('Worker heap ')) return { line, worker, attempt };
   }
   throw new Error(`no worker of three stopped before its heap ran out:\n${unicorn.stderr}`);
@@ -171,7 +181,11 @@ describe('the reaper and the heap stop with no file descriptor free in the worke
   });
 
   it('a worker whose heap nears the limit with every descriptor taken tells the arbiter why it stops, and is replaced', async () => {
-    const unicorn = await serve(RUNAWAY, ['-k', 'async'], { workers: 1, openFiles: OPEN_FILES, env: { NODE_OPTIONS: '--max-old-space-size=128' } });
+    const unicorn = await serve(RUNAWAY, ['-k', 'async'], {
+      workers: 1,
+      openFiles: OPEN_FILES,
+      env: { NODE_OPTIONS: '--max-old-space-size=128' },
+    });
     const { worker, attempt } = await heapStop(unicorn, '/retain?descriptors=none');
     const replaced = await unicorn.waitForLog((l) => l.msg.startsWith(`Replacing worker (pid:${worker})`), 'the replacement');
     expect(replaced.msg).toMatch(/it has [\d.]+MB of its 128MB heap in use after a full GC$/);

@@ -9,7 +9,6 @@ import { freePort } from '../helpers/ports';
 const ROUTES = path.join(APPS, 'routes.js');
 const tmpSocket = (name: string) => path.join(mkdtempSync(path.join(os.tmpdir(), 'unicorn-')), name);
 
-
 describe('serving', () => {
   it('serves HTTP on an ephemeral TCP port and logs what it does', async () => {
     const unicorn = await serve(ROUTES, [], { workers: 2 });

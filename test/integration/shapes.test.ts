@@ -113,7 +113,11 @@ describe('handler shapes, with the real frameworks', () => {
     const { code, unicorn } = await runToExit(['-b', '127.0.0.1:0', app], { cwd: APPS });
     expect(code).toBe(4);
     const reason = unicorn.bootFailures()[0]!.msg;
-    expect(reason).toMatch(new RegExp(`^cannot load the app "${app}": importing .*${app} failed: Error: the app called listen\\(0\\) itself; unicorn listens for it \\(at http://127\\.0\\.0\\.1:\\d+\\): export the app without listening`));
+    expect(reason).toMatch(
+      new RegExp(
+        `^cannot load the app "${app}": importing .*${app} failed: Error: the app called listen\\(0\\) itself; unicorn listens for it \\(at http://127\\.0\\.0\\.1:\\d+\\): export the app without listening`,
+      ),
+    );
     // The ES module's guard on the Node the tests run on (22.18, 24.2 and later have import.meta.main).
     const [major, minor] = process.versions.node.split('.').map(Number) as [number, number];
     const hasMain = major > 24 || (major === 24 && minor >= 2) || (major === 22 && minor >= 18);
@@ -174,7 +178,7 @@ describe('the Fetch adapter and bad input', () => {
 });
 
 describe('malformed HTTP', () => {
-  it('is answered 400 by Node\'s parser, never reaches the app, and the worker keeps serving', async () => {
+  it("is answered 400 by Node's parser, never reaches the app, and the worker keeps serving", async () => {
     const unicorn = await serve('routes.js', ['--chdir', APPS, '-k', 'async']);
     const { port } = new URL(unicorn.url());
     const answer = await new Promise<string>((resolve, reject) => {

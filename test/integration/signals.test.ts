@@ -54,7 +54,10 @@ describe('HUP reload', () => {
     unicorn.signal('SIGHUP');
     await unicorn.waitForLog((l) => l.msg.startsWith('Reload complete'), 'the reload');
     const complete = unicorn.logs.findIndex((l) => l.msg.startsWith('Reload complete'));
-    const readies = unicorn.logs.map((l, i) => [l, i] as const).filter(([l]) => /^Worker \(pid:\d+\) ready$/.test(l.msg)).map(([, i]) => i);
+    const readies = unicorn.logs
+      .map((l, i) => [l, i] as const)
+      .filter(([l]) => /^Worker \(pid:\d+\) ready$/.test(l.msg))
+      .map(([, i]) => i);
     expect(readies).toHaveLength(4);
     expect(Math.max(...readies)).toBeLessThan(complete);
     await unicorn.waitForLog(() => unicorn.lines('Worker (pid:').filter((l) => l.code === 0).length === 2, 'the old workers gone');
@@ -94,7 +97,9 @@ describe('HUP reload', () => {
     writeFileSync(app, 'function spinWhileLoading() { while (true) {} }\nspinWhileLoading();\n');
     unicorn.signal('SIGHUP');
     const failed = await unicorn.waitForLog((l) => l.msg.startsWith('Reload failed'), 'the failed reload');
-    expect(failed.msg).toMatch(/^Reload failed: worker \(pid:\d+\) did not boot within --worker-boot-timeout; the previous workers keep serving$/);
+    expect(failed.msg).toMatch(
+      /^Reload failed: worker \(pid:\d+\) did not boot within --worker-boot-timeout; the previous workers keep serving$/,
+    );
     const stuck = await unicorn.waitForLog((l) => l.msg.startsWith('WORKER BOOT TIMEOUT'), 'the diagnosis');
     expect(stuck.msg).toMatch(/stuck in spinWhileLoading \(.*app\.js:1:\d+\)/);
     expect(await workersSettle(unicorn, 2)).toEqual(before);
@@ -134,7 +139,9 @@ describe('HUP reload', () => {
     await unicorn.waitForLog((l) => l.msg.startsWith('Reloading'), 'the first reload');
     unicorn.signal('SIGHUP');
     await unicorn.waitForLog(() => unicorn.lines('Reload complete').length === 2, 'two reloads');
-    const order = unicorn.logs.filter((l) => /^(Reloading|Reload complete|A reload is in progress)/.test(l.msg)).map((l) => l.msg.split(':')[0]!.split(';')[0]);
+    const order = unicorn.logs
+      .filter((l) => /^(Reloading|Reload complete|A reload is in progress)/.test(l.msg))
+      .map((l) => l.msg.split(':')[0]!.split(';')[0]);
     expect(order).toEqual(['Reloading', 'A reload is in progress', 'Reload complete', 'Reloading', 'Reload complete']);
     expect(await workersSettle(unicorn, 2)).toHaveLength(2);
   });
@@ -152,7 +159,11 @@ describe('TTIN, TTOU and WINCH', () => {
     const refusal = 'remove 1 is not accepted: the server runs 1 worker, and never goes below one';
     await unicorn.waitForLog((l) => l.msg === refusal, 'the third TTOU refused');
     expect(await workersSettle(unicorn, 1)).toHaveLength(1);
-    expect(unicorn.lines('Number of workers: ').map((l) => l.msg)).toEqual(['Number of workers: 3 (was 2)', 'Number of workers: 2 (was 3)', 'Number of workers: 1 (was 2)']);
+    expect(unicorn.lines('Number of workers: ').map((l) => l.msg)).toEqual([
+      'Number of workers: 3 (was 2)',
+      'Number of workers: 2 (was 3)',
+      'Number of workers: 1 (was 2)',
+    ]);
     expect((await request(unicorn.url())).status).toBe(200);
   });
 
@@ -215,15 +226,26 @@ describe('USR2 re-exec', () => {
     const pidfile = path.join(dir, 'unicorn.pid');
     const socket = path.join(dir, 'unicorn.sock');
     const unicorn = await serve(ROUTES, ['-k', 'async', '-p', pidfile, '-b', `unix:${socket}`], { workers: 2 });
-    const loads = [await Load.start(unicorn.url(), { keepAlive: true }), await Load.start('http://localhost/', { keepAlive: false, socketPath: socket })];
+    const loads = [
+      await Load.start(unicorn.url(), { keepAlive: true }),
+      await Load.start('http://localhost/', { keepAlive: false, socketPath: socket }),
+    ];
     await Promise.all(loads.map((load) => load.flowing()));
 
     unicorn.signal('SIGUSR2');
     const reexec = await unicorn.waitForLog((l) => l.msg.startsWith('Re-executing'), 'the re-exec');
     const successor = reexec.successorPid as number;
-    await unicorn.waitForLog(() => unicorn.logs.filter((l) => l.pid === successor && l.msg.startsWith('Listening at:')).length === 2, 'the new arbiter listening');
-    expect(unicorn.logs.find((l) => l.pid === successor && l.msg.startsWith('Listening at:'))!.msg).toContain(`inherited from pid ${unicorn.pid}`);
-    await unicorn.waitForLog(() => unicorn.logs.filter((l) => l.pid === successor && l.msg === 'Using worker: async').length === 1, 'the new arbiter');
+    await unicorn.waitForLog(
+      () => unicorn.logs.filter((l) => l.pid === successor && l.msg.startsWith('Listening at:')).length === 2,
+      'the new arbiter listening',
+    );
+    expect(unicorn.logs.find((l) => l.pid === successor && l.msg.startsWith('Listening at:'))!.msg).toContain(
+      `inherited from pid ${unicorn.pid}`,
+    );
+    await unicorn.waitForLog(
+      () => unicorn.logs.filter((l) => l.pid === successor && l.msg === 'Using worker: async').length === 1,
+      'the new arbiter',
+    );
     // The new arbiter is a child of the old one, beside the old workers.
     const oldWorkers = () => unicorn.workerPids().filter((pid) => pid !== successor);
     await unicorn.waitForLog(() => oldWorkers().length === 2 && childPids(successor).length === 2, 'both sets of workers');

@@ -41,7 +41,12 @@ describe('slow clients', () => {
     const started = performance.now();
     const slow = Array.from({ length: SLOW_CLIENTS }, () => trickle(unicorn.url(), 1000));
     // Every slow client has begun its head (one byte) before the normal client asks.
-    await Promise.all(slow.map(({ socket }) => new Promise<void>((resolve) => (socket.bytesWritten > 0 ? resolve() : socket.once('connect', () => setImmediate(resolve))))));
+    await Promise.all(
+      slow.map(
+        ({ socket }) =>
+          new Promise<void>((resolve) => (socket.bytesWritten > 0 ? resolve() : socket.once('connect', () => setImmediate(resolve)))),
+      ),
+    );
     await new Promise((resolve) => setTimeout(resolve, 500));
 
     const reply = await request(`${unicorn.url()}/normal`);

@@ -92,14 +92,28 @@ describe('slow-requests', () => {
   it("takes the threshold from the config file's plugin options, over the environment variable", async () => {
     const config = path.join(CONFIGS, 'slow-requests.mjs');
     const unicorn = await serve(ROUTES, ['-k', 'async', '-c', config], { env: { UNICORN_SLOW_REQUEST_THRESHOLD: '1h' } });
-    expect(unicorn.lines('Slow-request logging: ')).toMatchObject([{ role: 'arbiter', thresholdMs: 200, msg: 'Slow-request logging: requests over 200ms are logged (option threshold)' }]);
+    expect(unicorn.lines('Slow-request logging: ')).toMatchObject([
+      { role: 'arbiter', thresholdMs: 200, msg: 'Slow-request logging: requests over 200ms are logged (option threshold)' },
+    ]);
     await request(`${unicorn.url()}/slow?ms=400`);
     expect(await slowLine(unicorn, '/slow?ms=400')).toMatchObject({ status: 200, aborted: false });
   });
 
   it.each([
-    ['the environment variable', [...WITH_PLUGIN, ROUTES], { UNICORN_SLOW_REQUEST_THRESHOLD: 'fast' }, '', 'UNICORN_SLOW_REQUEST_THRESHOLD "fast" is not accepted'],
-    ['the option', ['-c', path.join(CONFIGS, 'slow-requests-bad.mjs'), ROUTES], {}, ' (test/fixtures/config/slow-requests-bad.mjs: plugins[0])', 'option threshold 0 is not accepted'],
+    [
+      'the environment variable',
+      [...WITH_PLUGIN, ROUTES],
+      { UNICORN_SLOW_REQUEST_THRESHOLD: 'fast' },
+      '',
+      'UNICORN_SLOW_REQUEST_THRESHOLD "fast" is not accepted',
+    ],
+    [
+      'the option',
+      ['-c', path.join(CONFIGS, 'slow-requests-bad.mjs'), ROUTES],
+      {},
+      ' (test/fixtures/config/slow-requests-bad.mjs: plugins[0])',
+      'option threshold 0 is not accepted',
+    ],
   ])('refuses a bad threshold from %s: exit 2, naming it, the value and what is accepted', async (_, args, env, where, named) => {
     const { code, stderr, unicorn } = await runToExit(args, { env });
     expect(code).toBe(2);

@@ -63,7 +63,9 @@ describe('heartbeats and timeouts', () => {
   it('--worker-boot-timeout kills a worker stuck while loading, with its stack', async () => {
     const unicorn = start(['-b', '127.0.0.1:0', '--worker-boot-timeout', '1s', SUPERVISED], { env: { BOOT_SPIN: '1' } });
     const line = await unicorn.waitForLog((l) => l.msg.startsWith('WORKER BOOT TIMEOUT (pid:'), 'WORKER BOOT TIMEOUT');
-    expect(line.msg).toMatch(/not ready after 1\.\ds \(--worker-boot-timeout 1s\); stuck in spinWhileLoading \(.*supervised\.mjs:\d+:\d+\) while importing \/.*supervised\.mjs$/);
+    expect(line.msg).toMatch(
+      /not ready after 1\.\ds \(--worker-boot-timeout 1s\); stuck in spinWhileLoading \(.*supervised\.mjs:\d+:\d+\) while importing \/.*supervised\.mjs$/,
+    );
     // Not a load error: it is retried, after a delay.
     await unicorn.waitForLog((l) => l.msg.startsWith('Booting worker') && l.workerId === 2, 'a second worker');
   });
@@ -92,23 +94,42 @@ const literal = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 describe('an app that never finishes booting', () => {
   it.each([
-    ['its top-level await never settles', SUPERVISED, { BOOT_HANG: '1' }, `the default export of ${SUPERVISED}`, `the top-level await of ${SUPERVISED}, or of a module it imports, has not settled`],
-    ['its factory never settles', `${SUPERVISED}:createApp()`, {}, `the export createApp() of ${SUPERVISED}`, `the promise the factory createApp() of ${SUPERVISED} returned has not settled`],
-  ])('stops with exit code 3 after --boot-attempts when %s, naming the module and what it waits on', async (_, app, env, which, waiting) => {
-    const unicorn = start(['-b', '127.0.0.1:0', '-w', '2', '--worker-boot-timeout', '1s', '--boot-attempts', '2', app], { env });
-    const stop = await unicorn.waitForLog((l) => l.code === 'UNICORN_APP_BOOT_TIMEOUT', 'the server giving up');
-    expect(await unicorn.exited).toEqual({ code: 3, signal: null });
-    const prefix = `the app ${JSON.stringify(app)} (${which}) did not boot: 2 boots in a row were not ready within --worker-boot-timeout 1s, and no worker ever was (--boot-attempts 2); at the last timeout, `;
-    expect(stop.msg.startsWith(prefix) && stop.msg.endsWith('; stopping')).toBe(true);
-    // What the last one waited on, or, should its stack not be read in time on a loaded machine, the step it was at.
-    expect(stop.msg.slice(prefix.length)).toMatch(new RegExp(`^(${literal(waiting)} \\(its event loop was free\\)|its stack could not be read: .*; it was (importing|calling the factory) .*); stopping$`));
-    expect(unicorn.lines('WORKER BOOT TIMEOUT').some((l) => l.msg.endsWith(`; ${waiting} (its event loop was free)`))).toBe(true);
-    // Two attempts of two workers each, side by side, and none after.
-    expect(unicorn.lines('Booting worker with pid: ')).toHaveLength(4);
-    // Node's inspector notices during the diagnoses are JSON lines too (at debug level).
-    expect(notJson(unicorn.stderr)).toEqual([]);
-    expect(unicorn.logs.some((l) => l.role === 'worker' && l.level === 'debug' && l.msg === 'Debugger attached.')).toBe(true);
-  });
+    [
+      'its top-level await never settles',
+      SUPERVISED,
+      { BOOT_HANG: '1' },
+      `the default export of ${SUPERVISED}`,
+      `the top-level await of ${SUPERVISED}, or of a module it imports, has not settled`,
+    ],
+    [
+      'its factory never settles',
+      `${SUPERVISED}:createApp()`,
+      {},
+      `the export createApp() of ${SUPERVISED}`,
+      `the promise the factory createApp() of ${SUPERVISED} returned has not settled`,
+    ],
+  ])(
+    'stops with exit code 3 after --boot-attempts when %s, naming the module and what it waits on',
+    async (_, app, env, which, waiting) => {
+      const unicorn = start(['-b', '127.0.0.1:0', '-w', '2', '--worker-boot-timeout', '1s', '--boot-attempts', '2', app], { env });
+      const stop = await unicorn.waitForLog((l) => l.code === 'UNICORN_APP_BOOT_TIMEOUT', 'the server giving up');
+      expect(await unicorn.exited).toEqual({ code: 3, signal: null });
+      const prefix = `the app ${JSON.stringify(app)} (${which}) did not boot: 2 boots in a row were not ready within --worker-boot-timeout 1s, and no worker ever was (--boot-attempts 2); at the last timeout, `;
+      expect(stop.msg.startsWith(prefix) && stop.msg.endsWith('; stopping')).toBe(true);
+      // What the last one waited on, or, should its stack not be read in time on a loaded machine, the step it was at.
+      expect(stop.msg.slice(prefix.length)).toMatch(
+        new RegExp(
+          `^(${literal(waiting)} \\(its event loop was free\\)|its stack could not be read: .*; it was (importing|calling the factory) .*); stopping$`,
+        ),
+      );
+      expect(unicorn.lines('WORKER BOOT TIMEOUT').some((l) => l.msg.endsWith(`; ${waiting} (its event loop was free)`))).toBe(true);
+      // Two attempts of two workers each, side by side, and none after.
+      expect(unicorn.lines('Booting worker with pid: ')).toHaveLength(4);
+      // Node's inspector notices during the diagnoses are JSON lines too (at debug level).
+      expect(notJson(unicorn.stderr)).toEqual([]);
+      expect(unicorn.logs.some((l) => l.role === 'worker' && l.level === 'debug' && l.msg === 'Debugger attached.')).toBe(true);
+    },
+  );
 
   it('once a worker has been ready, a boot that hangs is retried and the server serves on', async () => {
     const marker = path.join(mkdtempSync(path.join(tmpdir(), 'unicorn-')), 'first');
@@ -118,7 +139,9 @@ describe('an app that never finishes booting', () => {
     await unicorn.waitForLog(() => unicorn.lines('WORKER BOOT TIMEOUT').length >= 2, 'two boot timeouts, past --boot-attempts 1');
     // Retried with the backoff, which names what failed: a boot timeout is no crash.
     const streak = await unicorn.waitForLog((l) => l.failedStarts === 2, 'two failed starts in a row');
-    expect(streak.msg).toMatch(/^2 worker starts failed in a row \(the last did not boot within --worker-boot-timeout 1s\); next respawn in \d/);
+    expect(streak.msg).toMatch(
+      /^2 worker starts failed in a row \(the last did not boot within --worker-boot-timeout 1s\); next respawn in \d/,
+    );
     expect(unicorn.logs.filter((l) => l.code === 'UNICORN_APP_BOOT_TIMEOUT')).toEqual([]);
     expect(isAlive(unicorn.pid)).toBe(true);
     expect((await request(unicorn.url())).body).toBe(`supervised ${first}\n`);
@@ -148,7 +171,9 @@ describe('crash loops', () => {
     // fourth 800–2400 ms. (On a loaded machine a crashing worker may outlive a second of serving and
     // begin a new streak, so the logged delays need not grow line by line.)
     expect(streak.delayMs as number).toBeGreaterThan(300);
-    expect(streak.msg).toMatch(/^4 worker starts failed in a row \(the last (exited with code 1 while booting|exited with code 1 \d+ms after it was ready)\); next respawn in \d/);
+    expect(streak.msg).toMatch(
+      /^4 worker starts failed in a row \(the last (exited with code 1 while booting|exited with code 1 \d+ms after it was ready)\); next respawn in \d/,
+    );
     // The first worker never stopped serving (a request may also reach a crashing one in its
     // moment between ready and crash).
     const first = readFirst(unicorn.logs);
@@ -213,7 +238,9 @@ describe('recycling', () => {
     ['keep-alive', true, 'async'],
     ['Connection: close', false, 'sync'],
   ])('--max-requests 50 under a %s load: workers are replaced and no request fails', async (_, keepAlive, workerClass) => {
-    const unicorn = await serve(ROUTES, ['-k', workerClass as string, '--max-requests', '50', '--max-requests-jitter', '10'], { workers: 2 });
+    const unicorn = await serve(ROUTES, ['-k', workerClass as string, '--max-requests', '50', '--max-requests-jitter', '10'], {
+      workers: 2,
+    });
     const load = await Load.start(unicorn.url(), { keepAlive: keepAlive as boolean });
     await unicorn.waitForLog(() => unicorn.lines('Replacing worker').length >= 4, 'four replacements', 20_000);
     await unicorn.waitForLog(() => unicorn.lines('Worker (pid:').filter((l) => l.code === 0).length >= 4, 'four retired workers gone');
@@ -243,7 +270,9 @@ describe('recycling', () => {
   });
 
   it('--max-worker-lifetime with jitter replaces workers in turn, with no request failing', async () => {
-    const unicorn = await serve(ROUTES, ['-k', 'async', '--max-worker-lifetime', '1s', '--max-worker-lifetime-jitter', '500ms'], { workers: 2 });
+    const unicorn = await serve(ROUTES, ['-k', 'async', '--max-worker-lifetime', '1s', '--max-worker-lifetime-jitter', '500ms'], {
+      workers: 2,
+    });
     const load = await Load.start(unicorn.url(), { keepAlive: true });
     await unicorn.waitForLog(() => unicorn.lines('Replacing worker').length >= 3, 'three replacements', 15_000);
     expect(await load.stop()).toMatchObject({ failed: 0, refused: 0 });

@@ -30,7 +30,9 @@ async function warmUp(unicorn: Unicorn): Promise<void> {
 /** The burst, every reply or its error; `slow <pid>` bodies name the worker that served each. */
 function burst(unicorn: Unicorn, timeoutMs = 30_000): Promise<Array<Reply | { error: string }>> {
   return Promise.all(
-    Array.from({ length: BURST }, () => request(`${unicorn.url()}/slow?ms=${SLOW_MS}`, { timeoutMs }).catch((err: Error) => ({ error: err.message }))),
+    Array.from({ length: BURST }, () =>
+      request(`${unicorn.url()}/slow?ms=${SLOW_MS}`, { timeoutMs }).catch((err: Error) => ({ error: err.message })),
+    ),
   );
 }
 
@@ -59,8 +61,11 @@ describe('sync workers and a burst of slow requests after fast ones', () => {
     try {
       const socketPath = path.join(dir, 'app.sock');
       const unicorn = await serve(ROUTES, ['-b', `unix:${socketPath}`], { workers: 2 });
-      for (let i = 0; i < 10; i++) await Promise.all([request('http://localhost/', { socketPath }), request('http://localhost/', { socketPath })]);
-      const replies = await Promise.all(Array.from({ length: 6 }, () => request(`http://localhost/slow?ms=${SLOW_MS}`, { socketPath, timeoutMs: 30_000 })));
+      for (let i = 0; i < 10; i++)
+        await Promise.all([request('http://localhost/', { socketPath }), request('http://localhost/', { socketPath })]);
+      const replies = await Promise.all(
+        Array.from({ length: 6 }, () => request(`http://localhost/slow?ms=${SLOW_MS}`, { socketPath, timeoutMs: 30_000 })),
+      );
       const perWorker = new Map<string, number>();
       for (const { body } of replies) perWorker.set(body, (perWorker.get(body) ?? 0) + 1);
       expect(Math.max(...perWorker.values())).toBeLessThanOrEqual(4);

@@ -18,7 +18,14 @@ class FakeSystemd {
 
   constructor() {
     this.receiver = createSocket('unix_dgram', (datagram) => {
-      this.messages.push(Object.fromEntries(datagram.toString().split('\n').map((line) => line.split(/=(.*)/s).slice(0, 2) as [string, string])));
+      this.messages.push(
+        Object.fromEntries(
+          datagram
+            .toString()
+            .split('\n')
+            .map((line) => line.split(/=(.*)/s).slice(0, 2) as [string, string]),
+        ),
+      );
       for (const wake of this.waiters) wake();
     });
     this.receiver.bind(this.socket);
@@ -104,7 +111,9 @@ describe('the systemd plugin', () => {
   });
 
   it('leaves the watchdog alone when WATCHDOG_PID names another process', async () => {
-    const unicorn = await serve(ROUTES, ['--hook', 'systemd'], { env: { NOTIFY_SOCKET: systemd.socket, WATCHDOG_USEC: '100000', WATCHDOG_PID: '1' } });
+    const unicorn = await serve(ROUTES, ['--hook', 'systemd'], {
+      env: { NOTIFY_SOCKET: systemd.socket, WATCHDOG_USEC: '100000', WATCHDOG_PID: '1' },
+    });
     const ready = await systemd.waitFor({ READY: '1' });
     // Proving an absence: 300 ms is six watchdog intervals.
     await new Promise((resolve) => setTimeout(resolve, 300));

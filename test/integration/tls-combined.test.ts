@@ -39,7 +39,15 @@ afterEach(() => {
  * connection first: in the same packet as the TLS ClientHello (`together`), as a proxy that has the
  * client's first bytes when it connects sends them, or on its own, a moment before the handshake.
  */
-function connectTls(port: number, { preamble, together = false, alpn = ['http/1.1'], from = TRUSTED }: { preamble?: string; together?: boolean; alpn?: string[]; from?: string } = {}): Promise<tls.TLSSocket> {
+function connectTls(
+  port: number,
+  {
+    preamble,
+    together = false,
+    alpn = ['http/1.1'],
+    from = TRUSTED,
+  }: { preamble?: string; together?: boolean; alpn?: string[]; from?: string } = {},
+): Promise<tls.TLSSocket> {
   return new Promise((resolve) => {
     const raw = net.connect({ port, host: TRUSTED, localAddress: from });
     raw.setNoDelay(true);
@@ -95,10 +103,21 @@ function requestOver(socket: tls.TLSSocket, request: string, boundMs = 8000): Pr
 
 /** An HTTP/2 session over `socket` (or a new TLS connection to `port` from `from`), closed after the test. */
 function session(target: tls.TLSSocket | { port: number; from?: string }): http2.ClientHttp2Session {
-  const connect = target instanceof tls.TLSSocket
-    ? () => target
-    : () => tls.connect({ port: target.port, host: TRUSTED, ca: localhost.ca, servername: 'localhost', ALPNProtocols: ['h2'], socket: net.connect({ port: target.port, host: TRUSTED, localAddress: target.from ?? TRUSTED }) });
-  const client = http2.connect(target instanceof tls.TLSSocket ? 'https://localhost' : `https://localhost:${target.port}`, { createConnection: connect });
+  const connect =
+    target instanceof tls.TLSSocket
+      ? () => target
+      : () =>
+          tls.connect({
+            port: target.port,
+            host: TRUSTED,
+            ca: localhost.ca,
+            servername: 'localhost',
+            ALPNProtocols: ['h2'],
+            socket: net.connect({ port: target.port, host: TRUSTED, localAddress: target.from ?? TRUSTED }),
+          });
+  const client = http2.connect(target instanceof tls.TLSSocket ? 'https://localhost' : `https://localhost:${target.port}`, {
+    createConnection: connect,
+  });
   client.on('error', () => {});
   opened.push(client);
   return client;
@@ -148,7 +167,7 @@ describe.each(['sync', 'async'])('--proxy-protocol with --certfile, -k %s', (wor
   it.each([
     ['on its own before the handshake', false],
     ['in the packet that starts the handshake', true],
-  ])("takes the client from a header sent %s, and judges forwarded headers by it", async (_, together) => {
+  ])('takes the client from a header sent %s, and judges forwarded headers by it', async (_, together) => {
     const port = portOf(unicorn);
     const body = await requestOver(await connectTls(port, { preamble: V1, together }), GET());
     expect(JSON.parse(body)).toMatchObject({ remoteAddress: '203.0.113.7', remotePort: 5678, encrypted: true });
@@ -169,7 +188,16 @@ describe('forwarded headers over HTTP/2', () => {
 
   it('apply to each request from a trusted peer, as over HTTP/1.1: the app, its socket and the access log', async () => {
     const log = path.join(dir, 'h2-forwarded.log');
-    const unicorn = await serve(PROXIED, ['-k', 'async', '--http2', '--access-logfile', log, '--access-logformat', '%(h)s %(U)s', ...TLS()]);
+    const unicorn = await serve(PROXIED, [
+      '-k',
+      'async',
+      '--http2',
+      '--access-logfile',
+      log,
+      '--access-logformat',
+      '%(h)s %(U)s',
+      ...TLS(),
+    ]);
     const client = session({ port: portOf(unicorn) });
     const reply = await h2(client, { ':path': '/one', ...FORWARDED });
     // The connection is TLS whatever the proxy says of its own.
@@ -179,7 +207,10 @@ describe('forwarded headers over HTTP/2', () => {
     expect(await waitForLines(log, 2)).toEqual(['203.0.113.9 /one', '127.0.0.1 /two']);
 
     const untrusted = session({ port: portOf(unicorn), from: UNTRUSTED });
-    expect(JSON.parse((await h2(untrusted, { ':path': '/', ...FORWARDED })).body)).toMatchObject({ remoteAddress: UNTRUSTED, host: expect.stringMatching(/^localhost:/) });
+    expect(JSON.parse((await h2(untrusted, { ':path': '/', ...FORWARDED })).body)).toMatchObject({
+      remoteAddress: UNTRUSTED,
+      host: expect.stringMatching(/^localhost:/),
+    });
   });
 
   it("keep each stream's client apart on one connection, where a proxy sends many clients' requests at once", async () => {
@@ -200,8 +231,27 @@ describe('forwarded headers over HTTP/2', () => {
 describe.each(['sync', 'async'])('the request limits over HTTP/2, -k %s', (workerClass) => {
   it('are applied to HTTP/2 requests as to HTTP/1.1 ones, each refusal answered and logged; the others are served', async () => {
     const log = path.join(dir, `h2-limits-${workerClass}.log`);
-    const limits = ['--limit-request-line', '100', '--limit-request-fields', '5', '--limit-request-field-size', '50', '--limit-request-body', '1K'];
-    const unicorn = await serve(RECORDER, ['-k', workerClass, '--http2', ...limits, '--access-logfile', log, '--access-logformat', '%(s)s %(m)s %(U)s', ...TLS()]);
+    const limits = [
+      '--limit-request-line',
+      '100',
+      '--limit-request-fields',
+      '5',
+      '--limit-request-field-size',
+      '50',
+      '--limit-request-body',
+      '1K',
+    ];
+    const unicorn = await serve(RECORDER, [
+      '-k',
+      workerClass,
+      '--http2',
+      ...limits,
+      '--access-logfile',
+      log,
+      '--access-logformat',
+      '%(s)s %(m)s %(U)s',
+      ...TLS(),
+    ]);
     const port = portOf(unicorn);
     // A new connection for each: a sync worker closes each after its request.
     const ask = (headers: http2.OutgoingHttpHeaders, body?: string) => h2(session({ port }), headers, body);
@@ -244,7 +294,16 @@ describe.each(['sync', 'async'])('the request limits over HTTP/2, -k %s', (worke
 describe('an HTTP/2 client that ends its side of the connection', () => {
   it('has the connection closed, and its request logged, even with a stream still waiting for its body', async () => {
     const log = path.join(dir, 'h2-half-closed.log');
-    const unicorn = await serve(RECORDER, ['-k', 'async', '--http2', '--access-logfile', log, '--access-logformat', '%(s)s %(U)s', ...TLS()]);
+    const unicorn = await serve(RECORDER, [
+      '-k',
+      'async',
+      '--http2',
+      '--access-logfile',
+      log,
+      '--access-logformat',
+      '%(s)s %(U)s',
+      ...TLS(),
+    ]);
     const socket = await connectTls(portOf(unicorn), { alpn: ['h2'] });
     const client = session(socket);
     // The recorder answers once the body has ended: this one never ends.
@@ -255,7 +314,10 @@ describe('an HTTP/2 client that ends its side of the connection', () => {
     const closed = new Promise((resolve) => socket.once('close', resolve));
     socket.end();
     // Half-open, the server kept it (and the worker's connection count) for good.
-    await Promise.race([closed, sleep(8000).then(() => Promise.reject(new Error('the server kept the connection open after the client ended its side')))]);
+    await Promise.race([
+      closed,
+      sleep(8000).then(() => Promise.reject(new Error('the server kept the connection open after the client ended its side'))),
+    ]);
     expect(await waitForLines(log, 1)).toEqual(['499 /unfinished']);
   });
 });
@@ -277,14 +339,18 @@ describe('the listeners with --certfile', () => {
 });
 
 describe('--header-timeout with --certfile', () => {
-  it.each([[[]], [['--http2']]])('closes a connection that never begins its TLS handshake (%j)', async (extra) => {
-    const unicorn = await serve(PROXIED, ['-k', 'async', '--header-timeout', '1s', ...extra, ...TLS()]);
-    const socket = net.connect(portOf(unicorn), TRUSTED);
-    opened.push(socket);
-    socket.on('error', () => {});
-    const began = performance.now();
-    await new Promise((resolve) => socket.once('close', resolve));
-    // Node's own handshake timeout is 120 s; the bound leaves room for a loaded machine.
-    expect(performance.now() - began).toBeLessThan(8000);
-  }, 15_000);
+  it.each([[[]], [['--http2']]])(
+    'closes a connection that never begins its TLS handshake (%j)',
+    async (extra) => {
+      const unicorn = await serve(PROXIED, ['-k', 'async', '--header-timeout', '1s', ...extra, ...TLS()]);
+      const socket = net.connect(portOf(unicorn), TRUSTED);
+      opened.push(socket);
+      socket.on('error', () => {});
+      const began = performance.now();
+      await new Promise((resolve) => socket.once('close', resolve));
+      // Node's own handshake timeout is 120 s; the bound leaves room for a loaded machine.
+      expect(performance.now() - began).toBeLessThan(8000);
+    },
+    15_000,
+  );
 });

@@ -90,7 +90,12 @@ interface H2Reply {
   body: string;
 }
 
-function h2Request(session: http2.ClientHttp2Session, headers: http2.OutgoingHttpHeaders, body?: string, onResponse?: () => void): Promise<H2Reply> {
+function h2Request(
+  session: http2.ClientHttp2Session,
+  headers: http2.OutgoingHttpHeaders,
+  body?: string,
+  onResponse?: () => void,
+): Promise<H2Reply> {
   return new Promise((resolve, reject) => {
     const stream = session.request(headers);
     let reply: http2.IncomingHttpHeaders = {};
@@ -223,12 +228,32 @@ describe('certificates on HUP', () => {
 
 describe('refusals at start', () => {
   it.each([
-    ['a key that is not the certificate', () => ['--certfile', file('server-a.pem'), '--keyfile', file('server-b.key')], /--keyfile ".*server-b\.key" is not accepted: its private key is not the one of the certificate in --certfile ".*server-a\.pem" \(CN=localhost\)/],
-    ['a certificate file that holds none', () => ['--certfile', file('server-a.key'), '--keyfile', file('server-a.key')], /--certfile ".*server-a\.key" is not accepted: it holds no PEM certificate/],
-    ['a certificate without its key', () => ['--certfile', file('server-a.pem')], /--certfile ".*server-a\.pem" holds no private key, and no --keyfile is given/],
-    ['a missing key file', () => ['--certfile', file('server-a.pem'), '--keyfile', 'nowhere.key'], /--keyfile "nowhere\.key" is not accepted: expected an existing file \(no such file: .*nowhere\.key\)/],
+    [
+      'a key that is not the certificate',
+      () => ['--certfile', file('server-a.pem'), '--keyfile', file('server-b.key')],
+      /--keyfile ".*server-b\.key" is not accepted: its private key is not the one of the certificate in --certfile ".*server-a\.pem" \(CN=localhost\)/,
+    ],
+    [
+      'a certificate file that holds none',
+      () => ['--certfile', file('server-a.key'), '--keyfile', file('server-a.key')],
+      /--certfile ".*server-a\.key" is not accepted: it holds no PEM certificate/,
+    ],
+    [
+      'a certificate without its key',
+      () => ['--certfile', file('server-a.pem')],
+      /--certfile ".*server-a\.pem" holds no private key, and no --keyfile is given/,
+    ],
+    [
+      'a missing key file',
+      () => ['--certfile', file('server-a.pem'), '--keyfile', 'nowhere.key'],
+      /--keyfile "nowhere\.key" is not accepted: expected an existing file \(no such file: .*nowhere\.key\)/,
+    ],
     ['--cert-reqs required without --ca-certs', () => [...tlsArgs(), '--cert-reqs', 'required'], /--cert-reqs "required" needs --ca-certs/],
-    ['--http2 without TLS', () => ['--http2'], /--http2 needs TLS: give --certfile and --keyfile as well \(.*cleartext HTTP\/2, h2c, is not served\)/],
+    [
+      '--http2 without TLS',
+      () => ['--http2'],
+      /--http2 needs TLS: give --certfile and --keyfile as well \(.*cleartext HTTP\/2, h2c, is not served\)/,
+    ],
   ])('%s: exit 2 before anything is bound', async (_, args, message) => {
     const { code, stderr } = await runToExit(['-b', '127.0.0.1:0', ...args(), TLS_INFO], { cwd: dir });
     expect(code).toBe(2);
@@ -243,7 +268,6 @@ describe('HTTP/2', () => {
     expect(code).toBe(4);
     expect(stderr).toMatch(/cannot load the app .*express-app\.js:app\\": it is an Express app, which does not work over HTTP\/2/);
   });
-
 
   it('--http2: ALPN h2 for a client that offers it, HTTP/1.1 for one that does not, on one port; both logged', async () => {
     const unicorn = await serve(TLS_INFO, ['-k', 'async', '--http2', '--access-logfile', '-', ...tlsArgs()]);
@@ -272,7 +296,13 @@ describe('HTTP/2', () => {
     const url = baseUrl(unicorn);
     const h2 = await h2Request(connectH2(url), { ':method': 'CONNECT', ':authority': 'a.example:443' });
     expect(h2.status).toBe(501);
-    const socket = tls.connect({ host: '127.0.0.1', port: Number(new URL(url).port), ca: pem('ca.pem'), servername: 'localhost', ALPNProtocols: ['http/1.1'] });
+    const socket = tls.connect({
+      host: '127.0.0.1',
+      port: Number(new URL(url).port),
+      ca: pem('ca.pem'),
+      servername: 'localhost',
+      ALPNProtocols: ['http/1.1'],
+    });
     afterCleanup.push(() => socket.destroy());
     socket.end('CONNECT a.example:443 HTTP/1.1\r\nHost: a.example:443\r\n\r\n');
     let h1 = '';
@@ -317,7 +347,10 @@ describe('HTTP/2', () => {
     await unicorn.waitForOutput('"url":"/hold?ms=20000"');
     await h2Request(session, { ':path': '/done' });
     await unicorn.waitForOutput('"url":"/done"');
-    const lines = unicorn.stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    const lines = unicorn.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
     expect(lines).toEqual([
       expect.objectContaining({ url: '/hold?ms=20000', protocol: 'HTTP/2.0', status: 200, aborted: true }),
       expect.objectContaining({ url: '/done', protocol: 'HTTP/2.0', status: 200, aborted: false }),

@@ -32,9 +32,12 @@ describe('sync workers', () => {
     const unicorn = await serve(ROUTES, [], { workers: 2 });
     const { port } = new URL(unicorn.url());
     const idle = await Promise.all(
-      [1, 2].map(() => new Promise<net.Socket>((resolve) => {
-        const socket = net.connect(Number(port), '127.0.0.1', () => resolve(socket));
-      })),
+      [1, 2].map(
+        () =>
+          new Promise<net.Socket>((resolve) => {
+            const socket = net.connect(Number(port), '127.0.0.1', () => resolve(socket));
+          }),
+      ),
     );
     try {
       const reply = await request(unicorn.url(), { timeoutMs: 5000 });

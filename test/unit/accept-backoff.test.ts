@@ -46,7 +46,10 @@ describe('AcceptBackoff', () => {
     backoff.tookOne(240);
     expect(counts).toBe(2);
     expect(backoff.pausing).toBe(true);
-    expect(events).toEqual([`warn: Out of file descriptors (15 of ${LIMIT} free); not accepting for a while: new connections wait in the backlog`, 'stop']);
+    expect(events).toEqual([
+      `warn: Out of file descriptors (15 of ${LIMIT} free); not accepting for a while: new connections wait in the backlog`,
+      'stop',
+    ]);
   });
 
   it('counts what the app opens every second', () => {
@@ -83,7 +86,10 @@ describe('AcceptBackoff', () => {
   it('pauses on a failed accept, and a new episode starts from 100 ms again', () => {
     start(LIMIT);
     backoff.acceptFailed('EMFILE');
-    expect(events).toEqual(['warn: Out of file descriptors (accept failed with EMFILE); not accepting for a while: new connections wait in the backlog', 'stop']);
+    expect(events).toEqual([
+      'warn: Out of file descriptors (accept failed with EMFILE); not accepting for a while: new connections wait in the backlog',
+      'stop',
+    ]);
     jest.advanceTimersByTime(100);
     expect(events.at(-1)).toBe('restart');
     jest.advanceTimersByTime(2000);
@@ -109,7 +115,9 @@ describe('AcceptBackoff', () => {
     backoff.tookOne(LIMIT - SPARE_DESCRIPTORS - 1);
     expect(backoff.pausing).toBe(false);
     backoff.tookOne(LIMIT - SPARE_DESCRIPTORS);
-    expect(events[0]).toBe(`warn: Out of file descriptors (a connection took descriptor ${LIMIT - SPARE_DESCRIPTORS} of ${LIMIT}); not accepting for a while: new connections wait in the backlog`);
+    expect(events[0]).toBe(
+      `warn: Out of file descriptors (a connection took descriptor ${LIMIT - SPARE_DESCRIPTORS} of ${LIMIT}); not accepting for a while: new connections wait in the backlog`,
+    );
   });
 
   it('does nothing without a known limit but pause on a failed accept', () => {

@@ -18,7 +18,9 @@ const log = { warn: () => {}, info: () => {}, error: () => {}, debug: () => {} }
 async function onlyCopyOfListeningSocket(): Promise<{ handle: RawHandle; port: number }> {
   const code = `const s = require('net').createServer(); s.listen(0, '127.0.0.1', () => process.send({ port: s.address().port }, s._handle, () => process.exit(0)));`;
   const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const received = new Promise<{ handle: RawHandle; port: number }>((resolve) => child.once('message', (msg: { port: number }, handle) => resolve({ handle: handle as unknown as RawHandle, port: msg.port })));
+  const received = new Promise<{ handle: RawHandle; port: number }>((resolve) =>
+    child.once('message', (msg: { port: number }, handle) => resolve({ handle: handle as unknown as RawHandle, port: msg.port })),
+  );
   const exited = new Promise((resolve) => child.once('exit', resolve));
   const [got] = await Promise.all([received, exited]);
   return got;
@@ -50,7 +52,16 @@ describe('AcceptGate', () => {
   it('asks for no new copy as it closes', async () => {
     const { handle } = await onlyCopyOfListeningSocket();
     let asked = 0;
-    const gate = new AcceptGate({ listenerCount: 1, backlog: 511, onConnection: () => {}, pauseOnConnect: false, requestHandle: () => asked++, onListening: () => {}, descriptorLimit: undefined, log });
+    const gate = new AcceptGate({
+      listenerCount: 1,
+      backlog: 511,
+      onConnection: () => {},
+      pauseOnConnect: false,
+      requestHandle: () => asked++,
+      onListening: () => {},
+      descriptorLimit: undefined,
+      log,
+    });
     gate.addHandle(0, handle);
     gate.resume();
     const before = asked;
@@ -81,7 +92,9 @@ describe('AcceptGate', () => {
       // The last copy, and the hand-over that says so, come while the gate backs off.
       gate.addHandle(0, handle);
       const closed = gate.close(true);
-      setTimeout(() => spare.splice(0).forEach((fd) => closeSync(fd)), 300);
+      setTimeout(() => {
+        for (const fd of spare.splice(0)) closeSync(fd);
+      }, 300);
       await closed;
       expect(accepted.length).toBe(5);
       expect(clientsQueued.reset()).toBe(0);

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { compileAccessFormat, escape, type AccessFormatter, type AccessRecord } from '../../src/shared/access-format';
+import { compileAccessFormat, escapeField, type AccessFormatter, type AccessRecord } from '../../src/shared/access-format';
 
 const compile = (format: string): AccessFormatter => {
   const compiled = compileAccessFormat(format);
@@ -13,7 +13,20 @@ function record(over: Partial<AccessRecord> & { headers?: Record<string, string 
   const url = 'url' in over ? over.url : '/';
   const req = { method: 'GET', url, httpVersion: '1.1', headers } as unknown as IncomingMessage;
   const res = { getHeader: () => undefined } as unknown as ServerResponse;
-  return { req, res, method: 'GET', url, remoteAddress: '10.0.0.1', status: 200, bytes: 5, startedAt: Date.UTC(2000, 9, 10, 20, 55, 36), duration: 1234.5678, aborted: false, headHeaders: undefined, ...rest };
+  return {
+    req,
+    res,
+    method: 'GET',
+    url,
+    remoteAddress: '10.0.0.1',
+    status: 200,
+    bytes: 5,
+    startedAt: Date.UTC(2000, 9, 10, 20, 55, 36),
+    duration: 1234.5678,
+    aborted: false,
+    headHeaders: undefined,
+    ...rest,
+  };
 }
 
 describe('compileAccessFormat', () => {
@@ -47,7 +60,9 @@ describe('compileAccessFormat', () => {
   });
 
   it('joins repeated headers', () => {
-    expect(compile('%({x-forwarded-for}i)s')(record({ headers: { 'x-forwarded-for': ['1.1.1.1', '2.2.2.2'] } }))).toBe('1.1.1.1, 2.2.2.2\n');
+    expect(compile('%({x-forwarded-for}i)s')(record({ headers: { 'x-forwarded-for': ['1.1.1.1', '2.2.2.2'] } }))).toBe(
+      '1.1.1.1, 2.2.2.2\n',
+    );
   });
 
   it('takes the Basic auth user name up to the first colon, and nothing from other schemes', () => {
@@ -89,17 +104,17 @@ describe('compileAccessFormat', () => {
   });
 });
 
-describe('escape', () => {
+describe('escapeField', () => {
   it('leaves printable ASCII as it is', () => {
     const text = 'Mozilla/5.0 (X11; Linux x86_64) ~!@#$%^&*';
-    expect(escape(text)).toBe(text);
+    expect(escapeField(text)).toBe(text);
   });
 
   it('escapes quotes and backslashes, and writes other bytes as \\xhh, so no value can end a line', () => {
-    expect(escape('a"b\\c')).toBe(String.raw`a\"b\\c`);
-    expect(escape('evil\n127.0.0.1 - - forged\r\t')).toBe(String.raw`evil\x0a127.0.0.1 - - forged\x0d\x09`);
+    expect(escapeField('a"b\\c')).toBe(String.raw`a\"b\\c`);
+    expect(escapeField('evil\n127.0.0.1 - - forged\r\t')).toBe(String.raw`evil\x0a127.0.0.1 - - forged\x0d\x09`);
     // Node gives header bytes as latin1 characters: UTF-8 "é" arrives as two.
-    expect(escape('caf\u00c3\u00a9')).toBe(String.raw`caf\xc3\xa9`);
-    expect(escape('snow \u2603')).toBe(String.raw`snow \xe2\x98\x83`);
+    expect(escapeField('caf\u00c3\u00a9')).toBe(String.raw`caf\xc3\xa9`);
+    expect(escapeField('snow \u2603')).toBe(String.raw`snow \xe2\x98\x83`);
   });
 });

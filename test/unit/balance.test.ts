@@ -12,7 +12,10 @@ describe('which workers shed', () => {
     expect(excessLoads([load(1, 50, 0), load(2, 0, 0)])).toEqual([{ id: 1, keep: 25 }]);
     expect(excessLoads([load(1, 32, 0), load(2, 18, 0)])).toEqual([{ id: 1, keep: 25 }]);
     expect(excessLoads([load(1, 31, 0), load(2, 19, 0)])).toEqual([]);
-    expect(excessLoads([load(1, 40, 0), load(2, 40, 0), load(3, 0, 0), load(4, 0, 0)])).toEqual([{ id: 1, keep: 20 }, { id: 2, keep: 20 }]);
+    expect(excessLoads([load(1, 40, 0), load(2, 40, 0), load(3, 0, 0), load(4, 0, 0)])).toEqual([
+      { id: 1, keep: 20 },
+      { id: 2, keep: 20 },
+    ]);
     // Too few connections to spread any better: 2, 1, 1, 1 over four workers.
     expect(excessLoads([load(1, 2, 0), load(2, 1, 0), load(3, 1, 0), load(4, 1, 0)])).toEqual([]);
     expect(excessLoads([load(1, 2, 0), load(2, 0, 0)])).toEqual([{ id: 1, keep: 1 }]);

@@ -44,11 +44,36 @@ describe('the status table', () => {
       exited: tally,
     });
     const lines = formatStatus(stats).split('\n');
-    expect(lines.slice(0, 2)).toEqual(['unicorn 1.2.3: serving, 1 of 2 workers ready (generation 2)', 'Listening at: http://127.0.0.1:8000']);
+    expect(lines.slice(0, 2)).toEqual([
+      'unicorn 1.2.3: serving, 1 of 2 workers ready (generation 2)',
+      'Listening at: http://127.0.0.1:8000',
+    ]);
     const table = lines.slice(3, 7);
-    expect(table[0]!.split(/\s{2,}/)).toEqual(['PID', 'WORKER', 'AGE', 'STATE', 'REQUESTS', 'IN-FLIGHT', 'CONNECTIONS', 'MEMORY', 'RESTARTS', 'LAST HEARTBEAT']);
+    expect(table[0]!.split(/\s{2,}/)).toEqual([
+      'PID',
+      'WORKER',
+      'AGE',
+      'STATE',
+      'REQUESTS',
+      'IN-FLIGHT',
+      'CONNECTIONS',
+      'MEMORY',
+      'RESTARTS',
+      'LAST HEARTBEAT',
+    ]);
     // Requests: 12 by the workers that exited, 12 by the live ones.
-    expect(table[1]!.split(/\s+/)).toEqual([String(process.pid), 'arbiter', '1h02m', 'serving', '24', '1', '3', expect.stringMatching(/MB$/), '3', '-']);
+    expect(table[1]!.split(/\s+/)).toEqual([
+      String(process.pid),
+      'arbiter',
+      '1h02m',
+      'serving',
+      '24',
+      '1',
+      '3',
+      expect.stringMatching(/MB$/),
+      '3',
+      '-',
+    ]);
     expect(table[2]!.split(/\s+/)).toEqual(['4005', '5', '1m05s', 'ready', '12', '1', '3', '50MB', '-', '1s', 'ago']);
     // Before its first heartbeat a worker has no memory figure, and its beat is only its fork.
     expect(table[3]!.split(/\s+/)).toEqual(['4006', '6', '1m05s', 'booting', '0', '0', '0', '-', '-', '-']);
@@ -72,14 +97,23 @@ describe('the status table', () => {
       listeners: [],
       controlSocket: undefined,
       // A stopping worker's connections are on their way elsewhere: not part of the spread.
-      workers: [worker(1, { requests: 300, connections: 6 }), worker(2, { requests: 100, connections: 2 }), worker(3, { state: 'retiring', requests: 0, connections: 0 }), worker(4, { state: 'stopping', requests: 900, connections: 9 })],
+      workers: [
+        worker(1, { requests: 300, connections: 6 }),
+        worker(2, { requests: 100, connections: 2 }),
+        worker(3, { state: 'retiring', requests: 0, connections: 0 }),
+        worker(4, { state: 'stopping', requests: 900, connections: 9 }),
+      ],
       exited: new ExitTally(),
     });
     expect(stats.connections).toBe(17);
     expect(stats.spread).toEqual({ requests: 0.75, connections: 0.75 });
     expect(formatStatus(stats)).toContain('\nSpread over 3 workers: the busiest has 75% of the requests and 75% of the open connections\n');
     expect(formatTotals(stats)).toContain('\nconnections 17\nbusiest_worker_requests_share 0.75\nbusiest_worker_connections_share 0.75\n');
-    const idle = serverStats({ ...{ version: '1', startedAt: 0, state: 'serving', workerCount: 1, generation: 1, listeners: [], controlSocket: undefined }, workers: [worker(1, { requests: 0, connections: 0 })], exited: new ExitTally() });
+    const idle = serverStats({
+      ...{ version: '1', startedAt: 0, state: 'serving', workerCount: 1, generation: 1, listeners: [], controlSocket: undefined },
+      workers: [worker(1, { requests: 0, connections: 0 })],
+      exited: new ExitTally(),
+    });
     expect(idle.spread).toEqual({ requests: null, connections: null });
     expect(formatStatus(idle)).not.toContain('Spread');
   });
@@ -129,7 +163,12 @@ describe('control requests', () => {
       refused: 'unknown command "scael"; the commands are stats, reload, scale, add, remove, kill, reopen-logs, shutdown',
     });
     expect(parseRequest('{"command":"toString"}')).toMatchObject({ refused: expect.stringContaining('unknown command "toString"') });
-    for (const bad of ['{"command":"scale","count":0}', '{"command":"scale","count":1.5}', '{"command":"kill","pid":"12"}', '{"command":"shutdown"}']) {
+    for (const bad of [
+      '{"command":"scale","count":0}',
+      '{"command":"scale","count":1.5}',
+      '{"command":"kill","pid":"12"}',
+      '{"command":"shutdown"}',
+    ]) {
       expect(parseRequest(bad)).toEqual({ refused: expect.stringMatching(/request's arguments are not valid/) });
     }
   });
@@ -201,7 +240,9 @@ describe('the default directory', () => {
     const link = path.join(base(), 'unicorn');
     symlinkSync(dir, link);
     expect(checkPrivateDir(link, true)).toBe(`${link} is not a directory (a symbolic link)`);
-    expect(checkPrivateDir(dir, false, process.getuid!() + 1)).toBe(`${dir} belongs to uid ${process.getuid!()}, not to this user (uid ${process.getuid!() + 1})`);
+    expect(checkPrivateDir(dir, false, process.getuid!() + 1)).toBe(
+      `${dir} belongs to uid ${process.getuid!()}, not to this user (uid ${process.getuid!() + 1})`,
+    );
 
     const noParent = path.join(base(), 'gone', 'unicorn');
     expect(checkPrivateDir(noParent, true)).toBe(`cannot create ${noParent}: no such directory ${path.dirname(noParent)}`);

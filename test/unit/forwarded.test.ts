@@ -29,12 +29,19 @@ describe('resolveForwarded: X-Forwarded-*', () => {
       host: 'example.com:8443',
     });
     expect(resolveForwarded({ proto: 'HTTPS' }, loopback).scheme).toBe('https');
-    expect(resolveForwarded({ proto: 'gopher', host: 'example.com/admin?' }, loopback)).toMatchObject({ scheme: undefined, host: undefined });
+    expect(resolveForwarded({ proto: 'gopher', host: 'example.com/admin?' }, loopback)).toMatchObject({
+      scheme: undefined,
+      host: undefined,
+    });
   });
 
   it('reads Forwarded only when no X-Forwarded-* header is there', () => {
     const found = { for: '203.0.113.9', forwarded: 'for=6.6.6.6;proto=https;host=evil.example' };
-    expect(resolveForwarded(found, loopback)).toEqual({ client: { address: '203.0.113.9', port: undefined, family: 'IPv4' }, scheme: undefined, host: undefined });
+    expect(resolveForwarded(found, loopback)).toEqual({
+      client: { address: '203.0.113.9', port: undefined, family: 'IPv4' },
+      scheme: undefined,
+      host: undefined,
+    });
   });
 });
 
@@ -80,12 +87,19 @@ describe('parseNode', () => {
     expect(parseNode(text)).toEqual(node);
   });
 
-  it.each(['unknown', '_hidden', 'example.com', '192.0.2.1:99999', '192.0.2.1:', '[2001:db8::1', '[::1]x', '1.2.3.4 5.6.7.8', '"192.0.2.1"'])(
-    'refuses %j',
-    (text) => {
-      expect(parseNode(text)).toBeUndefined();
-    },
-  );
+  it.each([
+    'unknown',
+    '_hidden',
+    'example.com',
+    '192.0.2.1:99999',
+    '192.0.2.1:',
+    '[2001:db8::1',
+    '[::1]x',
+    '1.2.3.4 5.6.7.8',
+    '"192.0.2.1"',
+  ])('refuses %j', (text) => {
+    expect(parseNode(text)).toBeUndefined();
+  });
 });
 
 describe('peer lists', () => {

@@ -1,14 +1,22 @@
 import { MAX_REQUEST_FIELDS } from '../../src/config/settings';
 import { headerBudget, parserOptions, type RequestLimits } from '../../src/worker/limits';
 
-const DEFAULTS: RequestLimits = { limitRequestLine: 4094, limitRequestFields: 100, limitRequestFieldSize: 8190, limitRequestBody: 0, headerTimeout: 10_000 };
+const DEFAULTS: RequestLimits = {
+  limitRequestLine: 4094,
+  limitRequestFields: 100,
+  limitRequestFieldSize: 8190,
+  limitRequestBody: 0,
+  headerTimeout: 10_000,
+};
 
 describe('the limits as Node parser options', () => {
-  it("sizes the header budget as Gunicorn sizes its header buffer, plus the request line", () => {
+  it('sizes the header budget as Gunicorn sizes its header buffer, plus the request line', () => {
     // fields × (field size + CRLF) + the final CRLF CRLF, as gunicorn/http/message.py has it.
     expect(headerBudget(DEFAULTS)).toBe(4094 + 100 * (8190 + 2) + 4);
     // 0 fields is Gunicorn's most; 0 field size budgets 8190 a field, as Gunicorn's buffer does.
-    expect(headerBudget({ ...DEFAULTS, limitRequestLine: 0, limitRequestFields: 0, limitRequestFieldSize: 0 })).toBe(MAX_REQUEST_FIELDS * (8190 + 2) + 4);
+    expect(headerBudget({ ...DEFAULTS, limitRequestLine: 0, limitRequestFields: 0, limitRequestFieldSize: 0 })).toBe(
+      MAX_REQUEST_FIELDS * (8190 + 2) + 4,
+    );
   });
 
   it('looks for slow heads often enough for the header timeout, and keeps the parser strict', () => {

@@ -8,7 +8,6 @@ import { bindReusePort, PerWorkerSockets } from '../../src/arbiter/reuse-port';
 import { reusePortProblem } from '../../src/shared/reuse-port-support';
 import { refusal } from '../helpers/refusal';
 
-
 const ROOT = { uid: 0, gid: 0 };
 const nobody: Account = { id: 65534, name: 'nobody', group: 65534, groupName: 'nogroup' };
 const nogroup: Account = { id: 65534, name: 'nogroup' };
@@ -69,7 +68,11 @@ describe('--user and --group', () => {
       initgroups: false,
       label: 'nobody:nogroup (uid 65534, gid 65534)',
     });
-    expect(workerIdentity({ user: nobody, group: { id: 33, name: 'www-data' }, initgroups: true }, ROOT)).toMatchObject({ gid: 33, initgroups: true, label: 'nobody:www-data (uid 65534, gid 33)' });
+    expect(workerIdentity({ user: nobody, group: { id: 33, name: 'www-data' }, initgroups: true }, ROOT)).toMatchObject({
+      gid: 33,
+      initgroups: true,
+      label: 'nobody:www-data (uid 65534, gid 33)',
+    });
     expect(workerIdentity({ user: undefined, group: nogroup, initgroups: false }, ROOT)).toMatchObject({ uid: 0, gid: 65534 });
     expect(workerIdentity({ user: undefined, group: undefined, initgroups: false }, ROOT)).toBeUndefined();
   });
@@ -87,8 +90,12 @@ describe('--user and --group', () => {
       '--user 1234 has no entry in the user database, so its group is not known: give --group as well',
     );
     expect(identityProblem({ ...none, user: { id: 1234, name: undefined }, group: nogroup }, ROOT)).toBeUndefined();
-    expect(identityProblem({ ...none, initgroups: true }, ROOT)).toBe('--initgroups sets the supplementary groups of the --user: give --user as well');
-    expect(identityProblem({ user: { id: 1234, name: undefined }, group: nogroup, initgroups: true }, ROOT)).toMatch(/^--initgroups looks up the groups of the --user by name, and --user 1234 has no entry/);
+    expect(identityProblem({ ...none, initgroups: true }, ROOT)).toBe(
+      '--initgroups sets the supplementary groups of the --user: give --user as well',
+    );
+    expect(identityProblem({ user: { id: 1234, name: undefined }, group: nogroup, initgroups: true }, ROOT)).toMatch(
+      /^--initgroups looks up the groups of the --user by name, and --user 1234 has no entry/,
+    );
   });
 
   it('shows the names in --print-config', () => {
@@ -102,8 +109,18 @@ describe('--user and --group', () => {
 describe('the config file', () => {
   it('gives users and groups by name or id, and the umask as a number', () => {
     const file: UnicornConfig = { user: 'root', group: 0, initgroups: true, umask: 0o27, reusePort: true };
-    const { settings, sources } = resolveLayers({ raw: 'app', source: 'command line' }, [{ label: 'unicorn.config.mjs: ', names: 'keys', values: file }], {});
-    expect(settings).toMatchObject({ user: { id: 0, name: 'root' }, group: { id: 0, name: 'root' }, initgroups: true, umask: 0o27, reusePort: true });
+    const { settings, sources } = resolveLayers(
+      { raw: 'app', source: 'command line' },
+      [{ label: 'unicorn.config.mjs: ', names: 'keys', values: file }],
+      {},
+    );
+    expect(settings).toMatchObject({
+      user: { id: 0, name: 'root' },
+      group: { id: 0, name: 'root' },
+      initgroups: true,
+      umask: 0o27,
+      reusePort: true,
+    });
     expect(sources.umask).toBe('unicorn.config.mjs: umask');
   });
 });
@@ -112,7 +129,9 @@ describe('--reuse-port', () => {
   it('is refused on a Node or a system without it, saying what it needs', () => {
     expect(reusePortProblem('24.1.0', 'linux')).toBeUndefined();
     expect(reusePortProblem('22.12.0', 'freebsd')).toBeUndefined();
-    expect(reusePortProblem('22.11.0', 'linux')).toBe('Node.js 22.11.0 cannot bind with SO_REUSEPORT; it needs 22.12 or newer (23.1 on the 23 line)');
+    expect(reusePortProblem('22.11.0', 'linux')).toBe(
+      'Node.js 22.11.0 cannot bind with SO_REUSEPORT; it needs 22.12 or newer (23.1 on the 23 line)',
+    );
     expect(reusePortProblem('23.0.0', 'linux')).toMatch(/^Node.js 23.0.0 cannot bind with SO_REUSEPORT/);
     expect(reusePortProblem('24.1.0', 'darwin')).toMatch(/^darwin does not balance connections over SO_REUSEPORT sockets/);
   });
@@ -121,7 +140,12 @@ describe('--reuse-port', () => {
   function sockets(): { perWorker: PerWorkerSockets; listener: Listener } {
     const first = bindReusePort('127.0.0.1', 0);
     if (typeof first === 'string') throw new Error(first);
-    const listener: Listener = { address: { kind: 'tcp', host: '127.0.0.1', port: 0 }, url: 'http://127.0.0.1:0', handle: first, reusePort: true };
+    const listener: Listener = {
+      address: { kind: 'tcp', host: '127.0.0.1', port: 0 },
+      url: 'http://127.0.0.1:0',
+      handle: first,
+      reusePort: true,
+    };
     const shared: Listener = { address: { kind: 'unix', path: '/x' }, url: 'unix:/x', handle: { fd: -1, close() {} } };
     return { perWorker: new PerWorkerSockets([listener, shared], pino({ enabled: false })), listener };
   }

@@ -50,7 +50,13 @@ describe('snapshots', () => {
     recorder.record(404, true, 100);
     recorder.record(503, false, 101);
     recorder.record(999, false, 20_000);
-    expect(recorder.snapshot).toEqual({ statuses: [1, 1, 0, 1, 1, 1], aborted: 1, le: [0.005, 0.1], buckets: [1, 2, 2], sum: expect.closeTo(20.212) });
+    expect(recorder.snapshot).toEqual({
+      statuses: [1, 1, 0, 1, 1, 1],
+      aborted: 1,
+      le: [0.005, 0.1],
+      buckets: [1, 2, 2],
+      sum: expect.closeTo(20.212),
+    });
     expect(readSnapshot(JSON.parse(JSON.stringify(recorder.snapshot)))).toEqual(recorder.snapshot);
   });
 
@@ -80,7 +86,13 @@ describe('snapshots', () => {
 });
 
 describe('the arbiter’s metrics', () => {
-  const snapshot = (ok: number): Snapshot => ({ statuses: [0, ok, 0, 0, 0, 0], aborted: 0, le: [...DEFAULT_BUCKETS], buckets: [ok, ...DEFAULT_BUCKETS.map(() => 0)], sum: ok / 1000 });
+  const snapshot = (ok: number): Snapshot => ({
+    statuses: [0, ok, 0, 0, 0, 0],
+    aborted: 0,
+    le: [...DEFAULT_BUCKETS],
+    buckets: [ok, ...DEFAULT_BUCKETS.map(() => 0)],
+    sum: ok / 1000,
+  });
   const worker = (id: number, ok: number, exit?: ExitReason): WorkerStats => ({
     id,
     pid: 1000 + id,
@@ -102,8 +114,28 @@ describe('the arbiter’s metrics', () => {
     const tally = new ExitTally();
     for (const [reason, n] of Object.entries(exits) as [ExitReason, number][]) for (let i = 0; i < n; i++) tally.add(reason, 0, false);
     const stats = () =>
-      serverStats({ version: '0.0.0', startedAt: 0, state: 'serving', workerCount: 2, generation: 1, listeners: [], controlSocket: undefined, workers, exited: tally });
-    return { pid: 1, startedAt: 0, config: {} as ArbiterView['config'], log: silent, workerCount: 2, reloading: false, predecessorPid: undefined, workers: () => workers, stats };
+      serverStats({
+        version: '0.0.0',
+        startedAt: 0,
+        state: 'serving',
+        workerCount: 2,
+        generation: 1,
+        listeners: [],
+        controlSocket: undefined,
+        workers,
+        exited: tally,
+      });
+    return {
+      pid: 1,
+      startedAt: 0,
+      config: {} as ArbiterView['config'],
+      log: silent,
+      workerCount: 2,
+      reloading: false,
+      predecessorPid: undefined,
+      workers: () => workers,
+      stats,
+    };
   };
   const ok = (text: string) => sampleValue(parseExposition(text), 'unicorn_http_requests_total', { status_class: '2xx' });
 
@@ -122,9 +154,14 @@ describe('the arbiter’s metrics', () => {
   });
 
   it('report each live worker, and no 600-999 class until there is one', () => {
-    const text = new Metrics(DEFAULT_BUCKETS, silent).render(arbiter([worker(3, 1), { ...worker(4, 0), state: 'booting', rss: 0, published: {} }]));
+    const text = new Metrics(DEFAULT_BUCKETS, silent).render(
+      arbiter([worker(3, 1), { ...worker(4, 0), state: 'booting', rss: 0, published: {} }]),
+    );
     const families = parseExposition(text);
-    expect(families.get('unicorn_worker_heartbeat_age_seconds')!.samples.map((s) => [s.labels.worker, s.value])).toEqual([['3', 0.25], ['4', 0.25]]);
+    expect(families.get('unicorn_worker_heartbeat_age_seconds')!.samples.map((s) => [s.labels.worker, s.value])).toEqual([
+      ['3', 0.25],
+      ['4', 0.25],
+    ]);
     // Not before its first heartbeat.
     expect(families.get('unicorn_worker_resident_memory_bytes')!.samples.map((s) => s.labels.worker)).toEqual(['3']);
     expect(sampleValue(families, 'unicorn_workers', { state: 'booting' })).toBe(1);
@@ -148,15 +185,26 @@ describe('the plugin’s options', () => {
   };
 
   it('are checked when the plugin is set up, which starts nothing', () => {
-    expect(Object.keys(prometheus({ bind: '[::1]:0', buckets: [0, 1] })).sort()).toEqual(['childExit', 'onExit', 'onStarting', 'postRequest']);
+    expect(Object.keys(prometheus({ bind: '[::1]:0', buckets: [0, 1] })).sort()).toEqual([
+      'childExit',
+      'onExit',
+      'onStarting',
+      'postRequest',
+    ]);
     expect(refusal({ bind: 'nope' })).toBe(
       'option bind "nope" is not accepted: the port is missing; expected HOST:PORT or [IPv6]:PORT, as in 127.0.0.1:9464 (port 0 takes a free port)',
     );
-    expect(refusal({ bind: 'unix:/run/m.sock' })).toMatch(/^option bind "unix:\/run\/m.sock" is not accepted: metrics are served over TCP only; expected/);
+    expect(refusal({ bind: 'unix:/run/m.sock' })).toMatch(
+      /^option bind "unix:\/run\/m.sock" is not accepted: metrics are served over TCP only; expected/,
+    );
     expect(refusal({ bind: '::1:9464' })).toMatch(/an IPv6 address needs brackets/);
     expect(refusal({ bind: 9464 })).toMatch(/^option bind 9464 is not accepted: it is number 9464; expected/);
-    expect(refusal(undefined, { UNICORN_PROMETHEUS_BIND: 'localhost:99999' })).toMatch(/^UNICORN_PROMETHEUS_BIND "localhost:99999" is not accepted: "99999" is not a port number/);
-    expect(refusal({ buckets: [1, 0.5] })).toMatch(/^option buckets \[1,0.5\] is not accepted: expected a non-empty array of finite numbers of seconds/);
+    expect(refusal(undefined, { UNICORN_PROMETHEUS_BIND: 'localhost:99999' })).toMatch(
+      /^UNICORN_PROMETHEUS_BIND "localhost:99999" is not accepted: "99999" is not a port number/,
+    );
+    expect(refusal({ buckets: [1, 0.5] })).toMatch(
+      /^option buckets \[1,0.5\] is not accepted: expected a non-empty array of finite numbers of seconds/,
+    );
     expect(refusal({ buckets: [] })).toMatch(/^option buckets \[\] is not accepted/);
     expect(refusal({ bnid: 'x' })).toBe('unknown option "bnid" (did you mean "bind"?); the options are bind, buckets');
     expect(refusal('127.0.0.1:9464')).toMatch(/^options "127.0.0.1:9464" are not accepted: expected an object/);

@@ -99,7 +99,11 @@ describe('parseProxyHeader: v2', () => {
   });
 
   it.each([
-    ['version 1', Buffer.concat([V2_SIGNATURE, Buffer.from([0x11, 0x11, 0, 12]), inet([1, 2, 3, 4], 1)]), /version 1 after the v2 signature/],
+    [
+      'version 1',
+      Buffer.concat([V2_SIGNATURE, Buffer.from([0x11, 0x11, 0, 12]), inet([1, 2, 3, 4], 1)]),
+      /version 1 after the v2 signature/,
+    ],
     ['command 2', Buffer.concat([V2_SIGNATURE, Buffer.from([0x22, 0x11, 0, 12]), inet([1, 2, 3, 4], 1)]), /command 2 is not LOCAL/],
     ['family 4', v2(1, 0x41, Buffer.alloc(12)), /family 4 is not UNSPEC, INET, INET6 or UNIX/],
     ['DGRAM', v2(1, 0x12, inet([1, 2, 3, 4], 1)), /transport 2 is not STREAM/],

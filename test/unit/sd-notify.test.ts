@@ -62,9 +62,7 @@ describe('openNotifier', () => {
     expect(await systemd.next()).toEqual(Buffer.from('READY=1'));
 
     await notifier.notify({ RELOADING: 1, MONOTONIC_USEC: 1234567, STATUS: 'reloading: 4 workers, 2 booted' });
-    expect(await systemd.next()).toEqual(
-      Buffer.from('RELOADING=1\nMONOTONIC_USEC=1234567\nSTATUS=reloading: 4 workers, 2 booted'),
-    );
+    expect(await systemd.next()).toEqual(Buffer.from('RELOADING=1\nMONOTONIC_USEC=1234567\nSTATUS=reloading: 4 workers, 2 booted'));
 
     await notifier.notify('STOPPING=1\nSTATUS=stopping');
     expect(await systemd.next()).toEqual(Buffer.from('STOPPING=1\nSTATUS=stopping'));
@@ -129,7 +127,9 @@ describe('openNotifier', () => {
     expect(() => openNotifier({ NOTIFY_SOCKET: '@/org/freedesktop/systemd1/notify' })).toThrow(
       expect.objectContaining({
         code: 'UNICORN_NOTIFY_SOCKET_UNSUPPORTED',
-        message: expect.stringMatching(/^cannot notify systemd at NOTIFY_SOCKET "@\/org\/freedesktop\/systemd1\/notify": it names an abstract-namespace socket/),
+        message: expect.stringMatching(
+          /^cannot notify systemd at NOTIFY_SOCKET "@\/org\/freedesktop\/systemd1\/notify": it names an abstract-namespace socket/,
+        ),
       }),
     );
   });

@@ -1,7 +1,6 @@
 import { describeSettings, inapplicable, resolveLayers, resolveSettings as resolveAll, SETTINGS } from '../../src/config/settings';
 import { refusal } from '../helpers/refusal';
 
-
 const resolveSettings = (...args: Parameters<typeof resolveAll>) => resolveAll(...args).settings;
 
 describe('resolveSettings', () => {
@@ -41,9 +40,29 @@ describe('resolveSettings', () => {
   });
 
   it("reads the request limits, 0 as Gunicorn's no limit and its ceilings as the most", () => {
-    const s = resolveSettings('app', { limitRequestLine: '8190', limitRequestFields: '32768', limitRequestFieldSize: '16K', limitRequestBody: '10MB', headerTimeout: '2.5s' }, {});
-    expect(s).toMatchObject({ limitRequestLine: 8190, limitRequestFields: 32768, limitRequestFieldSize: 16 * 1024, limitRequestBody: 10 * 1024 * 1024, headerTimeout: 2500 });
-    const off = resolveSettings('app', { limitRequestLine: '0', limitRequestFields: '0', limitRequestFieldSize: '0', headerTimeout: '0' }, {});
+    const s = resolveSettings(
+      'app',
+      {
+        limitRequestLine: '8190',
+        limitRequestFields: '32768',
+        limitRequestFieldSize: '16K',
+        limitRequestBody: '10MB',
+        headerTimeout: '2.5s',
+      },
+      {},
+    );
+    expect(s).toMatchObject({
+      limitRequestLine: 8190,
+      limitRequestFields: 32768,
+      limitRequestFieldSize: 16 * 1024,
+      limitRequestBody: 10 * 1024 * 1024,
+      headerTimeout: 2500,
+    });
+    const off = resolveSettings(
+      'app',
+      { limitRequestLine: '0', limitRequestFields: '0', limitRequestFieldSize: '0', headerTimeout: '0' },
+      {},
+    );
     expect(off).toMatchObject({ limitRequestLine: 0, limitRequestFields: 0, limitRequestFieldSize: 0, headerTimeout: 0 });
   });
 
@@ -91,7 +110,22 @@ describe('resolveSettings', () => {
   });
 
   it('reads the supervision settings, with a pidfile path relative to --chdir', () => {
-    const s = resolveSettings('app', { maxRequests: '1000', maxRequestsJitter: '50', maxWorkerMemory: '512MB', maxWorkerLifetime: '1h', maxWorkerLifetimeJitter: '5m', workerBootTimeout: '0', bootAttempts: '0', chdir: '/tmp', pid: 'u.pid' }, {}, '/');
+    const s = resolveSettings(
+      'app',
+      {
+        maxRequests: '1000',
+        maxRequestsJitter: '50',
+        maxWorkerMemory: '512MB',
+        maxWorkerLifetime: '1h',
+        maxWorkerLifetimeJitter: '5m',
+        workerBootTimeout: '0',
+        bootAttempts: '0',
+        chdir: '/tmp',
+        pid: 'u.pid',
+      },
+      {},
+      '/',
+    );
     expect(s).toMatchObject({
       maxRequests: 1000,
       maxRequestsJitter: 50,
@@ -102,7 +136,9 @@ describe('resolveSettings', () => {
       bootAttempts: 0,
       pid: '/tmp/u.pid',
     });
-    expect(refusal(() => resolveSettings('app', { bootAttempts: '2.5' }, {})).message).toBe('--boot-attempts "2.5" is not accepted: expected a whole number (0 for no limit)');
+    expect(refusal(() => resolveSettings('app', { bootAttempts: '2.5' }, {})).message).toBe(
+      '--boot-attempts "2.5" is not accepted: expected a whole number (0 for no limit)',
+    );
   });
 
   it.each([
@@ -120,9 +156,21 @@ describe('resolveSettings', () => {
   it.each([
     [{ certReqs: '3' }, {}, `--cert-reqs "3" is not accepted: expected none, optional or required (or Gunicorn's 0, 1 or 2)`],
     [{ maxRequests: '-1' }, {}, '--max-requests "-1" is not accepted: expected a whole number (0 for no limit)'],
-    [{ maxWorkerMemory: 'lots' }, {}, '--max-worker-memory "lots" is not accepted: expected a size such as 512MB, 1.5GB or 800K (binary units: 1K = 1024 bytes), a number of bytes, or 0 for no limit'],
-    [{ maxWorkerLifetime: 'forever' }, {}, '--max-worker-lifetime "forever" is not accepted: expected a duration such as 30s, 2m or 500ms, or a number of seconds'],
-    [{ pid: '/no/such/dir/u.pid' }, {}, '--pid "/no/such/dir/u.pid" is not accepted: expected a file path in an existing directory (no such directory: /no/such/dir)'],
+    [
+      { maxWorkerMemory: 'lots' },
+      {},
+      '--max-worker-memory "lots" is not accepted: expected a size such as 512MB, 1.5GB or 800K (binary units: 1K = 1024 bytes), a number of bytes, or 0 for no limit',
+    ],
+    [
+      { maxWorkerLifetime: 'forever' },
+      {},
+      '--max-worker-lifetime "forever" is not accepted: expected a duration such as 30s, 2m or 500ms, or a number of seconds',
+    ],
+    [
+      { pid: '/no/such/dir/u.pid' },
+      {},
+      '--pid "/no/such/dir/u.pid" is not accepted: expected a file path in an existing directory (no such directory: /no/such/dir)',
+    ],
     [{ workers: 'four' }, {}, '--workers "four" is not accepted: expected a whole number of at least 1'],
     [{ workers: '0' }, {}, '--workers "0" is not accepted: expected a whole number of at least 1'],
     [{}, { WEB_CONCURRENCY: '-2' }, 'WEB_CONCURRENCY "-2" is not accepted: expected a whole number of at least 1'],
@@ -130,14 +178,30 @@ describe('resolveSettings', () => {
     [{ workerClass: 'gevent' }, {}, '--worker-class "gevent" is not accepted: expected sync or async'],
     [{ interface: 'wsgi' }, {}, '--interface "wsgi" is not accepted: expected auto, node or fetch'],
     [{ timeout: 'soon' }, {}, '--timeout "soon" is not accepted: expected a duration such as 30s, 2m or 500ms, or a number of seconds'],
-    [{ bind: ['::1'] }, {}, '--bind "::1" is not accepted: expected HOST:PORT, [IPv6]:PORT, HOST (port 8000), unix:PATH or fd://N (an IPv6 address needs brackets, as in [::1]:8000)'],
+    [
+      { bind: ['::1'] },
+      {},
+      '--bind "::1" is not accepted: expected HOST:PORT, [IPv6]:PORT, HOST (port 8000), unix:PATH or fd://N (an IPv6 address needs brackets, as in [::1]:8000)',
+    ],
     [{ chdir: '/no/such/dir' }, {}, '--chdir "/no/such/dir" is not accepted: expected an existing directory (no such directory)'],
     [{ limitRequestLine: '8191' }, {}, '--limit-request-line "8191" is not accepted: expected a whole number from 0 (no limit) to 8190'],
     [{ limitRequestLine: '-1' }, {}, '--limit-request-line "-1" is not accepted: expected a whole number from 0 (no limit) to 8190'],
     [{ limitRequestFields: '32769' }, {}, '--limit-request-fields "32769" is not accepted: expected a whole number from 0 to 32768'],
-    [{ limitRequestFieldSize: 'long' }, {}, '--limit-request-field-size "long" is not accepted: expected a size such as 512MB, 1.5GB or 800K (binary units: 1K = 1024 bytes), a number of bytes, or 0 for no limit'],
-    [{ limitRequestBody: '-5' }, {}, '--limit-request-body "-5" is not accepted: expected a size such as 512MB, 1.5GB or 800K (binary units: 1K = 1024 bytes), a number of bytes, or 0 for no limit'],
-    [{ headerTimeout: 'never' }, {}, '--header-timeout "never" is not accepted: expected a duration such as 30s, 2m or 500ms, or a number of seconds'],
+    [
+      { limitRequestFieldSize: 'long' },
+      {},
+      '--limit-request-field-size "long" is not accepted: expected a size such as 512MB, 1.5GB or 800K (binary units: 1K = 1024 bytes), a number of bytes, or 0 for no limit',
+    ],
+    [
+      { limitRequestBody: '-5' },
+      {},
+      '--limit-request-body "-5" is not accepted: expected a size such as 512MB, 1.5GB or 800K (binary units: 1K = 1024 bytes), a number of bytes, or 0 for no limit',
+    ],
+    [
+      { headerTimeout: 'never' },
+      {},
+      '--header-timeout "never" is not accepted: expected a duration such as 30s, 2m or 500ms, or a number of seconds',
+    ],
   ])('refuses %j %j', (flags, env, message) => {
     const err = refusal(() => resolveSettings('app', flags, env));
     expect(err.message).toBe(message);
@@ -152,18 +216,23 @@ describe('resolveSettings', () => {
 });
 
 describe('proxy settings', () => {
-  it('trust loopback by default (Gunicorn\'s FORWARDED_ALLOW_IPS too), and read PROXY headers only when asked', () => {
+  it("trust loopback by default (Gunicorn's FORWARDED_ALLOW_IPS too), and read PROXY headers only when asked", () => {
     expect(resolveSettings('app', {}, {})).toMatchObject({
       forwardedAllowIps: ['127.0.0.1', '::1'],
       proxyProtocol: false,
       proxyAllowFrom: ['127.0.0.1', '::1'],
       proxyProtocolTimeout: 10_000,
     });
-    expect(resolveSettings('app', {}, { FORWARDED_ALLOW_IPS: '10.0.0.0/8, 127.0.0.1' }).forwardedAllowIps).toEqual(['10.0.0.0/8,127.0.0.1']);
-    expect(resolveSettings('app', { forwardedAllowIps: ['*'], proxyProtocol: true }, {})).toMatchObject({ forwardedAllowIps: ['*'], proxyProtocol: true });
+    expect(resolveSettings('app', {}, { FORWARDED_ALLOW_IPS: '10.0.0.0/8, 127.0.0.1' }).forwardedAllowIps).toEqual([
+      '10.0.0.0/8,127.0.0.1',
+    ]);
+    expect(resolveSettings('app', { forwardedAllowIps: ['*'], proxyProtocol: true }, {})).toMatchObject({
+      forwardedAllowIps: ['*'],
+      proxyProtocol: true,
+    });
   });
 
-  it('take a config file\'s list or string, an empty list for none, and print them comma separated', () => {
+  it("take a config file's list or string, an empty list for none, and print them comma separated", () => {
     const fromFile = (values: Record<string, unknown>) =>
       resolveLayers({ raw: 'app', source: 'command line' }, [{ label: 'unicorn.config.mjs: ', names: 'keys', values }], {});
     const resolved = fromFile({ forwardedAllowIps: ['10.0.0.0/8', '192.168.0.1'], proxyAllowFrom: [] });
@@ -175,9 +244,18 @@ describe('proxy settings', () => {
   });
 
   it.each([
-    [{ forwardedAllowIps: ['10.0.0.0/33'] }, '--forwarded-allow-ips "10.0.0.0/33" is not accepted: expected IP addresses or networks (10.0.0.0/8, fd00::/8), comma separated; * for every peer; an empty value for none, unix sockets included ("10.0.0.0/33" has a bad prefix length: an IPv4 network\'s is 0 to 32)'],
-    [{ proxyAllowFrom: ['127.0.0.1,lb.internal'] }, '--proxy-allow-from "127.0.0.1,lb.internal" is not accepted: expected IP addresses or networks (10.0.0.0/8, fd00::/8), comma separated; * for every peer; an empty value for none, unix sockets included ("lb.internal" is not an IP address or network)'],
-    [{ proxyProtocolTimeout: '0' }, '--proxy-protocol-timeout "0" is not accepted: expected a duration such as 30s, 2m or 500ms, or a number of seconds, more than 0 (a connection cannot be given no time)'],
+    [
+      { forwardedAllowIps: ['10.0.0.0/33'] },
+      '--forwarded-allow-ips "10.0.0.0/33" is not accepted: expected IP addresses or networks (10.0.0.0/8, fd00::/8), comma separated; * for every peer; an empty value for none, unix sockets included ("10.0.0.0/33" has a bad prefix length: an IPv4 network\'s is 0 to 32)',
+    ],
+    [
+      { proxyAllowFrom: ['127.0.0.1,lb.internal'] },
+      '--proxy-allow-from "127.0.0.1,lb.internal" is not accepted: expected IP addresses or networks (10.0.0.0/8, fd00::/8), comma separated; * for every peer; an empty value for none, unix sockets included ("lb.internal" is not an IP address or network)',
+    ],
+    [
+      { proxyProtocolTimeout: '0' },
+      '--proxy-protocol-timeout "0" is not accepted: expected a duration such as 30s, 2m or 500ms, or a number of seconds, more than 0 (a connection cannot be given no time)',
+    ],
   ])('refuse %j', (flags, message) => {
     const err = refusal(() => resolveSettings('app', flags, {}));
     expect(err.message).toBe(message);

@@ -73,9 +73,14 @@ describe('slow-requests hooks', () => {
     hooks.preRequest!(worker, young);
     // Checks every 100 ms: at 200 ms /old is not past the threshold yet, at 300 ms it is; /young is not.
     jest.advanceTimersByTime(150);
-    expect(warn.mock.calls).toEqual([[{ method: 'GET', url: '/old', status: null, durationMs: 300, aborted: false }, 'Request still running: GET /old for 300ms']]);
+    expect(warn.mock.calls).toEqual([
+      [{ method: 'GET', url: '/old', status: null, durationMs: 300, aborted: false }, 'Request still running: GET /old for 300ms'],
+    ]);
     jest.advanceTimersByTime(1000);
-    expect(warn.mock.calls.map(([, msg]) => msg)).toEqual(['Request still running: GET /old for 300ms', 'Request still running: GET /young for 250ms']);
+    expect(warn.mock.calls.map(([, msg]) => msg)).toEqual([
+      'Request still running: GET /old for 300ms',
+      'Request still running: GET /young for 250ms',
+    ]);
   });
 
   it('logs a request done after the threshold, not one done within it, and forgets both', () => {
@@ -85,7 +90,12 @@ describe('slow-requests hooks', () => {
     hooks.preRequest!(worker, slow);
     hooks.postRequest!(worker, fast, res, info(200));
     hooks.postRequest!(worker, slow, res, info(1234.5, true));
-    expect(warn.mock.calls).toEqual([[{ method: 'GET', url: '/slow', status: 200, durationMs: 1235, aborted: true }, 'Slow request: GET /slow took 1.2s (status 200, aborted)']]);
+    expect(warn.mock.calls).toEqual([
+      [
+        { method: 'GET', url: '/slow', status: 200, durationMs: 1235, aborted: true },
+        'Slow request: GET /slow took 1.2s (status 200, aborted)',
+      ],
+    ]);
     jest.advanceTimersByTime(1000);
     expect(warn).toHaveBeenCalledTimes(1);
   });

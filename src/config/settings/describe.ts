@@ -27,7 +27,8 @@ export function describeSettings({ settings, sources }: Resolved, appSource: str
     rows.push([setting.key, display(setting, settings[setting.key], env), sources[setting.key]]);
   }
   const width = (column: 0 | 1) => Math.max(...rows.map((row) => row[column].length));
-  return rows.map(([key, value, source]) => `${key.padEnd(width(0))}  ${value.padEnd(width(1))}  ${source}`).join('\n') + '\n';
+  const lines = rows.map(([key, value, source]) => `${key.padEnd(width(0))}  ${value.padEnd(width(1))}  ${source}`);
+  return `${lines.join('\n')}\n`;
 }
 
 export function display(setting: RegisteredSpec, value: unknown, env: NodeJS.ProcessEnv): string {

@@ -19,7 +19,15 @@ const accessFormat: Parser<string> = (raw) => {
 };
 
 /** Gunicorn's level names are accepted beside pino's. */
-const LOG_LEVELS: Record<string, LogLevel> = { debug: 'debug', info: 'info', warn: 'warn', warning: 'warn', error: 'error', fatal: 'fatal', critical: 'fatal' };
+const LOG_LEVELS: Record<string, LogLevel> = {
+  debug: 'debug',
+  info: 'info',
+  warn: 'warn',
+  warning: 'warn',
+  error: 'error',
+  fatal: 'fatal',
+  critical: 'fatal',
+};
 
 /** The logging section. */
 export const LOGGING_SETTINGS = [

@@ -38,7 +38,8 @@ export const PROXY_SETTINGS = [
     key: 'proxyAllowFrom',
     flags: '--proxy-allow-from <LIST>',
     section: 'proxy',
-    description: 'with --proxy-protocol, the peers a PROXY header is accepted from; one from any other peer closes the connection; peers on a unix socket too, unless the list is empty; repeatable',
+    description:
+      'with --proxy-protocol, the peers a PROXY header is accepted from; one from any other peer closes the connection; peers on a unix socket too, unless the list is empty; repeatable',
     accepted: PEER_LIST_FORMS,
     repeatable: true,
     parse: peerList,
@@ -49,7 +50,8 @@ export const PROXY_SETTINGS = [
     key: 'proxyProtocolTimeout',
     flags: '--proxy-protocol-timeout <DURATION>',
     section: 'proxy',
-    description: 'with --proxy-protocol, how long a new connection has to send its PROXY header (or, without one, its first bytes) before it is closed',
+    description:
+      'with --proxy-protocol, how long a new connection has to send its PROXY header (or, without one, its first bytes) before it is closed',
     accepted: `${DURATION_FORMS}, more than 0`,
     parse: (raw, ctx) => {
       const value = duration(raw, ctx);

@@ -14,7 +14,8 @@ export const SECURITY_SETTINGS = [
     key: 'limitRequestLine',
     flags: '--limit-request-line <BYTES>',
     section: 'security',
-    description: 'the longest request line (method, target and version) a request may have; a longer one is answered 414; 0 for no limit of its own',
+    description:
+      'the longest request line (method, target and version) a request may have; a longer one is answered 414; 0 for no limit of its own',
     accepted: `a whole number from 0 (no limit) to ${MAX_REQUEST_LINE}`,
     parse: wholeNumberUpTo(0, MAX_REQUEST_LINE),
     defaultValue: () => 4094,
@@ -34,7 +35,8 @@ export const SECURITY_SETTINGS = [
     key: 'limitRequestFieldSize',
     flags: '--limit-request-field-size <SIZE>',
     section: 'security',
-    description: 'the longest header field line (`Name: value` and its line end) a request may have; a longer one is answered 431; 0 for no limit of its own',
+    description:
+      'the longest header field line (`Name: value` and its line end) a request may have; a longer one is answered 431; 0 for no limit of its own',
     accepted: SIZE_FORMS,
     parse: size,
     defaultValue: () => 8190,
@@ -44,7 +46,8 @@ export const SECURITY_SETTINGS = [
     key: 'limitRequestBody',
     flags: '--limit-request-body <SIZE>',
     section: 'security',
-    description: 'the largest request body: a longer Content-Length is answered 413 before the app sees the request, a chunked body is cut off with 413 where it passes the limit; 0 for no limit',
+    description:
+      'the largest request body: a longer Content-Length is answered 413 before the app sees the request, a chunked body is cut off with 413 where it passes the limit; 0 for no limit',
     accepted: SIZE_FORMS,
     parse: size,
     defaultValue: () => 0,
@@ -54,7 +57,8 @@ export const SECURITY_SETTINGS = [
     key: 'headerTimeout',
     flags: '--header-timeout <DURATION>',
     section: 'security',
-    description: "how long a client may take to send a request's line and headers, from its first byte (from the connection, for the first request); past it the request is answered 408 and its connection closed; with TLS, also how long the handshake may take; 0 disables",
+    description:
+      "how long a client may take to send a request's line and headers, from its first byte (from the connection, for the first request); past it the request is answered 408 and its connection closed; with TLS, also how long the handshake may take; 0 disables",
     accepted: DURATION_FORMS,
     parse: duration,
     defaultValue: () => 10_000,

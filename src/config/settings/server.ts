@@ -56,7 +56,8 @@ export const SERVER_SETTINGS = [
     flags: '--reuse-port',
     section: 'server',
     fixedAtStart: true,
-    description: 'give each worker a SO_REUSEPORT socket of its own on every TCP address, which the kernel balances connections over (docs/os.md)',
+    description:
+      'give each worker a SO_REUSEPORT socket of its own on every TCP address, which the kernel balances connections over (docs/os.md)',
     ...OFF_SWITCH,
     parse: reusePort,
   }),

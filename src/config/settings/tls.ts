@@ -7,7 +7,14 @@ import { spec } from './spec';
 export type CertReqs = 'none' | 'optional' | 'required';
 
 /** Gunicorn's cert_reqs is the number of Python's ssl.CERT_* constant: 0, 1 or 2. */
-const CERT_REQS: Record<string, CertReqs> = { none: 'none', optional: 'optional', required: 'required', '0': 'none', '1': 'optional', '2': 'required' };
+const CERT_REQS: Record<string, CertReqs> = {
+  none: 'none',
+  optional: 'optional',
+  required: 'required',
+  '0': 'none',
+  '1': 'optional',
+  '2': 'required',
+};
 
 /** The tls section. */
 export const TLS_SETTINGS = [
@@ -45,7 +52,8 @@ export const TLS_SETTINGS = [
     key: 'certReqs',
     flags: '--cert-reqs <MODE>',
     section: 'tls',
-    description: 'client certificates: none (not asked for), optional (asked for; one given must be signed by --ca-certs) or required (a connection without one is refused)',
+    description:
+      'client certificates: none (not asked for), optional (asked for; one given must be signed by --ca-certs) or required (a connection without one is refused)',
     accepted: "none, optional or required (or Gunicorn's 0, 1 or 2)",
     parse: fromTable(CERT_REQS),
     defaultValue: () => 'none' as const,

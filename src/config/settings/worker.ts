@@ -61,7 +61,8 @@ export const WORKER_SETTINGS = [
     key: 'timeout',
     flags: '-t, --timeout <DURATION>',
     section: 'worker',
-    description: 'a worker silent for longer than this is killed and replaced, its stack logged; sync: also the limit of one request; 0 disables',
+    description:
+      'a worker silent for longer than this is killed and replaced, its stack logged; sync: also the limit of one request; 0 disables',
     accepted: DURATION_FORMS,
     parse: duration,
     defaultValue: () => 30_000,
