@@ -11,9 +11,9 @@
  */
 import { parseAddress } from '../src/config/address';
 import { didYouMean } from '../src/config/nearest';
+import type { Hooks } from '../src/hooks/types';
 import { kindOf } from '../src/shared/describe';
 import { show } from '../src/shared/errors';
-import type { Hooks } from '../src/hooks/types';
 import { Metrics, PUBLISHED_KEY } from './prometheus/metrics';
 import { MetricsServer, type TcpAddress } from './prometheus/server';
 import { Recorder } from './prometheus/snapshot';

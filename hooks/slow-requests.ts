@@ -10,8 +10,8 @@
 import type { IncomingMessage } from 'node:http';
 import { DURATION_FORMS, parseDuration } from '../src/config/duration';
 import { didYouMean } from '../src/config/nearest';
-import { badUsage, badValue } from '../src/shared/errors';
 import type { Hooks } from '../src/hooks/types';
+import { badUsage, badValue } from '../src/shared/errors';
 import type { Logger } from '../src/shared/log';
 
 export interface SlowRequestsOptions {

@@ -11,7 +11,7 @@
  * Without NOTIFY_SOCKET (not started by systemd) it says so once and does nothing.
  */
 import type { ArbiterView, Hooks } from '../src/hooks/types';
-import { openNotifier, type NotifyState, type Notifier } from './internal/sd-notify';
+import { type Notifier, type NotifyState, openNotifier } from './internal/sd-notify';
 
 export interface SystemdOptions {
   /** Ping the watchdog when WATCHDOG_USEC asks for it (default true). */

@@ -1,30 +1,30 @@
 import { Command, CommanderError, Option } from 'commander';
 import { Arbiter } from './arbiter/arbiter';
+import { catchSignals, releaseSignals } from './arbiter/signals';
 import { identityProblem } from './config/accounts';
 import { formatAddress } from './config/address';
 import { formatDuration } from './config/duration';
-import { findConfigFile, loadConfigFile, pluginNames, type ConfigFile } from './config/file';
+import { type ConfigFile, findConfigFile, loadConfigFile, pluginNames } from './config/file';
 import { explainUnknownOption } from './config/gunicorn-only';
-import { splitArgs } from './config/split-args';
-import { loadTls } from './config/tls';
 import {
+  type AppSource,
   describeSettings,
   inapplicable,
+  type Layer,
   longFlag,
   parseSetting,
-  resolveLayers,
-  SETTINGS,
-  type AppSource,
-  type Layer,
   type RawOptions,
   type Resolved,
+  resolveLayers,
+  SETTINGS,
   type SettingSpec,
 } from './config/settings';
-import { catchSignals, releaseSignals } from './arbiter/signals';
-import { badUsage, UnicornError } from './shared/errors';
-import { ExitCode } from './shared/exit-codes';
+import { splitArgs } from './config/split-args';
+import { loadTls } from './config/tls';
 import { loadPlugins } from './hooks/load';
 import { HookRunner, withinTimeout } from './hooks/run';
+import { badUsage, UnicornError } from './shared/errors';
+import { ExitCode } from './shared/exit-codes';
 import { createLogger, defaultFormat } from './shared/log';
 import { VERSION } from './shared/version';
 

@@ -1,7 +1,7 @@
-import type { Hooks, PluginEntry } from './hooks/types';
 import type { Account } from './config/accounts';
 import type { ConfigContext } from './config/file';
 import type { OptionKey, Settings } from './config/settings';
+import type { Hooks, PluginEntry } from './hooks/types';
 
 /** What the config file may give for a setting of type T: numbers and durations as numbers or
  *  strings, lists as one string or several, choices as themselves, users and groups by name or id. */

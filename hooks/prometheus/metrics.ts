@@ -5,7 +5,7 @@
 import type { ArbiterView, WorkerState, WorkerStats } from '../../src/hooks/types';
 import type { Logger } from '../../src/shared/log';
 import { family, histogramSamples, type Sample } from './exposition';
-import { readSnapshot, STATUS_CLASSES, Totals, type Snapshot } from './snapshot';
+import { readSnapshot, type Snapshot, STATUS_CLASSES, Totals } from './snapshot';
 
 /** Under this key workers publish their snapshot. */
 export const PUBLISHED_KEY = 'prometheus';

@@ -5,8 +5,8 @@
  */
 import http from 'node:http';
 import { formatAddress } from '../../src/config/address';
-import { isRunning } from '../../src/shared/pidfile';
 import type { Logger } from '../../src/shared/log';
+import { isRunning } from '../../src/shared/pidfile';
 import { CONTENT_TYPE } from './exposition';
 
 export interface TcpAddress {

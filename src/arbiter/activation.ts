@@ -7,7 +7,7 @@
 import { fstatSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import { getSystemErrorName } from 'node:util';
-import { formatAddress, type BindAddress } from '../config/address';
+import { type BindAddress, formatAddress } from '../config/address';
 import { badValue, bindFailed } from '../shared/errors';
 import { closeAll, type Listener, type ServerHandle } from './listeners';
 

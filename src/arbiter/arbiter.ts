@@ -1,39 +1,39 @@
 // About 500 lines: the loop, its events, and the wiring that gives each part (the modules beside this one) what it reads
 // of the arbiter's state (the constructor, ActionHost) stay here, where that state is; what each part does is in its module.
-import { workerIdentity, type WorkerIdentity } from '../config/accounts';
+import { type WorkerIdentity, workerIdentity } from '../config/accounts';
 import { formatDuration, timerMs } from '../config/duration';
 import type { ConfigSource } from '../config/file';
 import type { Settings } from '../config/settings';
 import type { TlsMaterial } from '../config/tls';
 import type { ControlRequest } from '../control/protocol';
-import type { ExitCode } from '../shared/exit-codes';
+import { type ControlServer, PendingReplies, type Reply } from '../control/server';
 import type { HookRunner } from '../hooks/run';
 import type { ArbiterView, ExitReason } from '../hooks/types';
 import type { ToArbiter, ToWorker } from '../ipc';
+import type { ExitCode } from '../shared/exit-codes';
 import type { Logger } from '../shared/log';
 import { Absences } from './absences';
 import { balanceConnections, ConnectionBalance } from './balance';
 import { BootAttempts } from './boot-attempts';
-import { PendingReplies, type ControlServer, type Reply } from '../control/server';
-import { diagnose, type Diagnosis } from './diagnose';
+import { type Diagnosis, diagnose } from './diagnose';
 import { Forking } from './forking';
 import { HookQueue } from './hook-queue';
 import { residentReader } from './memory-watch';
-import { ActionPerformer, type ActionHost, type Stop } from './perform';
+import { type ActionHost, ActionPerformer, type Stop } from './perform';
 import { LogFileOwnership } from './privileges';
 import { Reaper } from './reaper';
 import { Reload } from './reload';
-import { ReloadRunner, type Configuration, type InForce, type Reread } from './reload-runner';
-import { deliverSignals, type ArbiterSignal } from './signals';
+import { type Configuration, type InForce, ReloadRunner, type Reread } from './reload-runner';
+import { type ArbiterSignal, deliverSignals } from './signals';
 import { failedToBoot, Staffing } from './staffing';
-import { ExitTally, StatsRequests } from './stats';
 import { ServerSockets, startUp } from './start-up';
+import { ExitTally, StatsRequests } from './stats';
 import { Succession } from './succession';
 import { DIAGNOSE_LIMIT_MS, Supervision, type TimeoutFault } from './supervision';
-import { arbiterView, currentStats, type ArbiterState } from './view';
+import { type ArbiterState, arbiterView, currentStats } from './view';
 import { WorkerChannels } from './worker-channel';
 import { takeWorkerMessage, type WorkerMessageContext } from './worker-messages';
-import { setupWorkers, workerStats, type WorkerRecord } from './worker-process';
+import { setupWorkers, type WorkerRecord, workerStats } from './worker-process';
 import { WorkerTable } from './worker-table';
 
 /** What the loop acts on. Signal handlers, cluster events and IPC messages only enqueue these. */

@@ -12,7 +12,7 @@
  */
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { SELF_REPORT_KEY, type BootStep, type SelfReport } from '../ipc';
+import { type BootStep, SELF_REPORT_KEY, type SelfReport } from '../ipc';
 
 export interface Frame {
   functionName: string;

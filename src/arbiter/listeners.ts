@@ -1,9 +1,9 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { getSystemErrorName } from 'node:util';
-import { formatAddress, type BindAddress } from '../config/address';
+import { type BindAddress, formatAddress } from '../config/address';
 import { badValue, bindFailed } from '../shared/errors';
 import type { Listener, ServerHandle } from './listener';
 import { bindReusePort, somethingListens } from './reuse-port';
@@ -12,10 +12,10 @@ import {
   giveSocketFile,
   makeRoomForSocket,
   placeSocketFile,
+  type SocketFileOptions,
   stagingPath,
   UV_ENAMETOOLONG,
   withUmask,
-  type SocketFileOptions,
 } from './socket-file';
 
 export type { Listener, ServerHandle } from './listener';

@@ -3,22 +3,22 @@
  * `unicorn ctl` request take effect, so that both routes do the same, log the same and refuse in
  * the same words. A request's reply is sent once the loop has got where it waits for.
  */
-import { describeRequest, type ControlRequest } from '../control/protocol';
-import { ExitCode } from '../shared/exit-codes';
+import { type ControlRequest, describeRequest } from '../control/protocol';
+import type { PendingReplies, Reply } from '../control/server';
 import type { ExitReason, ServerStats } from '../hooks/types';
 import type { ToWorker } from '../ipc';
-import { reopenLogs, type Logger } from '../shared/log';
+import { ExitCode } from '../shared/exit-codes';
+import { type Logger, reopenLogs } from '../shared/log';
 import {
+  type Action,
   actionOfRequest,
   describeAction,
   doneWhileStopping,
   ignoredSignal,
   nWorkers,
-  scaledCount,
   SIGNAL_ACTIONS,
-  type Action,
+  scaledCount,
 } from './actions';
-import type { PendingReplies, Reply } from '../control/server';
 import type { ArbiterSignal } from './signals';
 import type { StatsRequests } from './stats';
 import { QUICK_STOP_GRACE_MS } from './supervision';

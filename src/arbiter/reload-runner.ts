@@ -9,13 +9,13 @@ import type { ConfigSource } from '../config/file';
 import { keepFixedAtStart, type Settings } from '../config/settings';
 import type { TlsMaterial } from '../config/tls';
 import type { ControlReply } from '../control/protocol';
+import type { PendingReplies } from '../control/server';
 import type { Logger } from '../shared/log';
 import { resolveModule } from '../shared/resolve';
-import type { PendingReplies } from '../control/server';
 import type { Reload } from './reload';
 import type { Staffing } from './staffing';
 import { warnOfConnectionCap } from './start-up';
-import { watchForReload, type ReloadWatcher } from './watch';
+import { type ReloadWatcher, watchForReload } from './watch';
 
 /** The settings, and the config file's text as read when they were (workers import that text),
  *  and the TLS files' (workers serve with that). */

@@ -9,10 +9,10 @@
 import { chownSync, linkSync, lstatSync, renameSync, unlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { probe } from '../control/server';
 import { cannotEnter } from '../shared/dir-access';
 import { bindFailed } from '../shared/errors';
 import type { Logger } from '../shared/log';
-import { probe } from '../control/server';
 
 /** Who the socket file is given to, and the mask it is created under. */
 export interface SocketFileOptions {

@@ -6,8 +6,8 @@
  */
 import { formatDuration } from '../config/duration';
 import type { Settings } from '../config/settings';
-import { ExitCode } from '../shared/exit-codes';
 import type { ExitReason } from '../hooks/types';
+import { ExitCode } from '../shared/exit-codes';
 import type { Logger } from '../shared/log';
 import type { BootAttempts } from './boot-attempts';
 import { RespawnBackoff, SERVED_AFTER_MS } from './respawn-backoff';

@@ -7,14 +7,14 @@ import { unlinkSync } from 'node:fs';
 import type { WorkerIdentity } from '../config/accounts';
 import type { Settings } from '../config/settings';
 import type { ControlRequest } from '../control/protocol';
-import { connectionCapWarning, openFileLimit } from '../shared/descriptors';
+import { ControlServer, type Reply } from '../control/server';
 import type { HookRunner } from '../hooks/run';
 import type { ArbiterView } from '../hooks/types';
+import { connectionCapWarning, openFileLimit } from '../shared/descriptors';
 import type { Logger } from '../shared/log';
 import { VERSION } from '../shared/version';
 import { activatedListeners, describeUnusedBind } from './activation';
-import { ControlServer, type Reply } from '../control/server';
-import { bindAll, closeAll, inheritListeners, type BindOptions, type Listener } from './listeners';
+import { type BindOptions, bindAll, closeAll, inheritListeners, type Listener } from './listeners';
 import { PerWorkerSockets } from './reuse-port';
 import type { Succession } from './succession';
 

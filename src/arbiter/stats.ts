@@ -4,9 +4,9 @@
  * they cannot disagree.
  */
 import type { ControlReply } from '../control/protocol';
+import type { Reply } from '../control/server';
 import type { ExitReason, ServerStats, WorkerStats } from '../hooks/types';
 import { residentMemory } from '../shared/resident-memory';
-import type { Reply } from '../control/server';
 
 /** Every exit reason, from a record so that the compiler refuses it when a reason is added. */
 export const EXIT_REASONS = Object.keys({

@@ -4,8 +4,8 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import type { Logger } from '../shared/log';
-import { spawnSuccessor, type Listener } from './listeners';
 import { isRunning, removePidfile, takeOverPidfile, writePidfile } from '../shared/pidfile';
+import { type Listener, spawnSuccessor } from './listeners';
 
 export class Succession {
   /** The pidfile this arbiter wrote: `--pid`, or `--pid`.2 while the arbiter that started it runs. */

@@ -7,12 +7,12 @@
 import { formatDuration } from '../config/duration';
 import type { Settings } from '../config/settings';
 import { formatSize } from '../config/size';
-import type { UnicornError } from '../shared/errors';
 import type { ExitReason } from '../hooks/types';
+import type { UnicornError } from '../shared/errors';
 import type { Logger } from '../shared/log';
 import type { Absences } from './absences';
 import type { BootAttempts } from './boot-attempts';
-import { describeTimeout, describeWait, formatStack, type Diagnosis } from './diagnose';
+import { type Diagnosis, describeTimeout, describeWait, formatStack } from './diagnose';
 import { CHECK_MS, HARD_MEMORY_MARGIN, judge, type ReadResident } from './memory-watch';
 import type { WorkerRecord } from './worker-process';
 import type { WorkerTable } from './worker-table';

@@ -6,7 +6,7 @@ import type { Settings } from '../config/settings';
 import type { ArbiterView, ServerStats } from '../hooks/types';
 import type { Logger } from '../shared/log';
 import { VERSION } from '../shared/version';
-import { serverStats, type ExitTally } from './stats';
+import { type ExitTally, serverStats } from './stats';
 import { workerStats } from './worker-process';
 import type { WorkerTable } from './worker-table';
 

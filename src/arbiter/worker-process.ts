@@ -4,12 +4,12 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import path from 'node:path';
+import { createInterface } from 'node:readline';
 import type { ConfigSource } from '../config/file';
 import type { Settings } from '../config/settings';
 import type { ExitReason, WorkerState, WorkerStats } from '../hooks/types';
-import { createInterface } from 'node:readline';
-import { pipesStderr, WORKER_BOOT_ENV, type BootStep, type WorkerBoot } from '../ipc';
-import { loggerFor, passThrough, type Logger } from '../shared/log';
+import { type BootStep, pipesStderr, WORKER_BOOT_ENV, type WorkerBoot } from '../ipc';
+import { type Logger, loggerFor, passThrough } from '../shared/log';
 import { INSPECT_ON_DEMAND, isInspectorNotice } from './diagnose';
 
 /**

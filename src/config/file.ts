@@ -5,17 +5,17 @@
  */
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { registerHooks } from 'node:module';
-import { asModuleIfWritten } from '../shared/typescript-modules';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { badConfig, show } from '../shared/errors';
-import { HOOK_NAMES, isHookName, type HookName } from '../hooks/catalogue';
+import { HOOK_NAMES, type HookName, isHookName } from '../hooks/catalogue';
 import { describeError, kindOf } from '../shared/describe';
+import { badConfig, show } from '../shared/errors';
+import { asModuleIfWritten } from '../shared/typescript-modules';
 import { unwrapDefault } from '../shared/unwrap-default';
 import { CONFIG_FILE_NAMES } from './file-names';
 import { gunicornOnlyKey } from './gunicorn-only';
 import { didYouMean } from './nearest';
-import { SETTINGS, type OptionKey, type RawOptions, type SettingSpec } from './settings';
+import { type OptionKey, type RawOptions, SETTINGS, type SettingSpec } from './settings';
 
 export interface ConfigFile {
   file: string;

@@ -3,31 +3,32 @@
  * from which the command line, the environment variables, the config file's keys, --print-config,
  * docs/settings.md and the `Settings` type all come. This module is its public face.
  */
+
+export { type DescribeOptions, describeSettings } from './settings/describe';
+export { type KeptAtStart, keepFixedAtStart } from './settings/fixed-at-start';
+export { DEFAULT_ACCESS_LOG_FORMAT, type LogLevel } from './settings/logging';
 export {
-  SETTINGS,
-  settingSpec,
   type OptionKey,
   type RegisteredSpec as SettingSpec,
+  SETTINGS,
   type Settings,
   type SettingValues,
   type SpecOf,
+  settingSpec,
 } from './settings/registry';
-export type { Parser, ParseContext, Section } from './settings/spec';
 export {
+  type AppSource,
   inapplicable,
+  type Layer,
   longFlag,
   parseSetting,
-  resolveLayers,
-  resolveSettings,
-  type AppSource,
-  type Layer,
   type RawOptions,
   type Resolved,
+  resolveLayers,
+  resolveSettings,
   type Sources,
 } from './settings/resolve';
-export { describeSettings, type DescribeOptions } from './settings/describe';
-export { keepFixedAtStart, type KeptAtStart } from './settings/fixed-at-start';
+export { MAX_REQUEST_FIELDS, MAX_REQUEST_LINE } from './settings/security';
+export type { ParseContext, Parser, Section } from './settings/spec';
 export type { CertReqs } from './settings/tls';
 export type { HandlerInterface, WorkerClass } from './settings/worker';
-export { DEFAULT_ACCESS_LOG_FORMAT, type LogLevel } from './settings/logging';
-export { MAX_REQUEST_FIELDS, MAX_REQUEST_LINE } from './settings/security';

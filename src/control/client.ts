@@ -5,11 +5,11 @@
 import { lstatSync, readdirSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { checkPrivateDir, type ControlReply, type ControlRequest } from './protocol';
+import type { ServerStats } from '../hooks/types';
 import { defaultControlDir } from '../shared/control-paths';
 import { cannotEnter } from '../shared/dir-access';
 import { ExitCode } from '../shared/exit-codes';
-import type { ServerStats } from '../hooks/types';
+import { type ControlReply, type ControlRequest, checkPrivateDir } from './protocol';
 
 /** A refusal or failure `unicorn ctl` ends with: one line on stderr, and its exit code. */
 export class CtlError extends Error {

@@ -5,11 +5,11 @@
  */
 import { Command, CommanderError } from 'commander';
 import { didYouMean } from '../config/nearest';
-import type { ControlReply, ControlRequest } from './protocol';
 import { socketPathProblem } from '../shared/control-paths';
 import { ExitCode } from '../shared/exit-codes';
 import { ask, CtlError, findServer } from './client';
 import { formatStatus, formatTotals } from './format';
+import type { ControlReply, ControlRequest } from './protocol';
 
 /** `status` and `stats` are answered within a second by a running arbiter (once its workers have
  *  sent their counts); this bounds a hung one. */

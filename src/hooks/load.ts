@@ -13,8 +13,8 @@ import { didYouMean } from '../config/nearest';
 import { describeError, kindOf } from '../shared/describe';
 import { badHook } from '../shared/errors';
 import { FIRST_PARTY_PLUGINS } from '../shared/first-party-plugins';
-import { unwrapDefault } from '../shared/unwrap-default';
 import { resolveModule } from '../shared/resolve';
+import { unwrapDefault } from '../shared/unwrap-default';
 import { HOOK_NAMES, isHookName } from './catalogue';
 import type { Hooks } from './types';
 

@@ -16,7 +16,7 @@
 import { closeSync, write, writeSync } from 'node:fs';
 import { formatSize } from '../config/size';
 import type { Logger } from '../shared/log';
-import { openForAppend, ownPipeEnd, shapeOf, undoTail, type Opened } from './log-descriptor';
+import { type Opened, openForAppend, ownPipeEnd, shapeOf, undoTail } from './log-descriptor';
 
 /** The most bytes of lines a worker keeps in memory for a log that cannot take them: a few seconds
  *  of a busy worker's lines, enough to ride out a slow disk or a reader's pause. */

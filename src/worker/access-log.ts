@@ -9,8 +9,8 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerResponse } from 'node:http2';
-import { compileAccessFormat, type AccessFormatter, type AccessRecord } from '../shared/access-format';
-import { reopenedOnUsr1, type Logger } from '../shared/log';
+import { type AccessFormatter, type AccessRecord, compileAccessFormat } from '../shared/access-format';
+import { type Logger, reopenedOnUsr1 } from '../shared/log';
 import { AccessLogWriter } from './access-log-writer';
 import { inherited } from './own';
 import { dropped, refusedStatus } from './refused';

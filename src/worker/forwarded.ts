@@ -20,7 +20,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isIP, isIPv4, isIPv6, type Socket } from 'node:net';
-import { peerOf, type PeerTest } from '../shared/trusted-peers';
+import { type PeerTest, peerOf } from '../shared/trusted-peers';
 import type { ResponseClass } from './access-log';
 import { HOST } from './http-rules';
 

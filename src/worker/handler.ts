@@ -1,8 +1,8 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { HandlerInterface } from '../config/settings';
-import { appError } from '../shared/errors';
-import { fetchListener, type FetchHandler } from './fetch';
 import { kindOf } from '../shared/describe';
+import { appError } from '../shared/errors';
+import { type FetchHandler, fetchListener } from './fetch';
 
 /** What every app becomes: a Node request listener, plus `upgrade` listeners when it has some. */
 export type NodeListener = (req: IncomingMessage, res: ServerResponse) => unknown;

@@ -12,7 +12,7 @@
  * without, heap_size_limit, of which the young generation is a twentieth or less (V8's default
  * limit is some gigabytes).
  */
-import { constants, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
+import { constants, type PerformanceEntry, PerformanceObserver } from 'node:perf_hooks';
 import v8 from 'node:v8';
 
 const NEAR_LIMIT = 0.9;

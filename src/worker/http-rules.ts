@@ -2,7 +2,7 @@
  * What HTTP/1.1 (RFC 9112) says of a request head that Node's parser (llhttp) lets through, and how
  * Node answers what llhttp rejects: the rules the guard (limits.ts) applies, without its state.
  */
-import { STATUS_CODES, type IncomingMessage } from 'node:http';
+import { type IncomingMessage, STATUS_CODES } from 'node:http';
 
 /** A Host header that can only name a host: a name or IPv4 address, or a bracketed IPv6, and a port. */
 export const HOST = /^(?:[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;

@@ -20,24 +20,24 @@
  * parsed (later in the same turn of the event loop), so a malformed body or next request in the
  * same packet closes the connection before the app is called.
  */
-import http, { IncomingMessage, STATUS_CODES, type ServerResponse } from 'node:http';
+import http, { IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import { MAX_REQUEST_FIELDS } from '../config/request-limits';
 import type { Settings } from '../config/settings';
 import type { Logger } from '../shared/log';
 import type { AccessLog } from './access-log';
-import type { Handler } from './handler';
 import { bodyCounting, type Pushing } from './body-limit';
+import type { Handler } from './handler';
 import {
   FIELD_LINE_EXTRA,
   HOST,
   http1HeadRefusal,
   isNamed,
+  REQUEST_LINE_EXTRA,
+  type Refusal,
   rawAnswer,
   rejectionStatus,
-  REQUEST_LINE_EXTRA,
   versionRefusal,
-  type Refusal,
 } from './http-rules';
 import { closeIfQueued } from './pipelining';
 import { markDropped, markRefused } from './refused';

@@ -1,8 +1,8 @@
 import { pathToFileURL } from 'node:url';
 import type { AppSpec } from '../config/app-spec';
-import { appError } from '../shared/errors';
-import { describeError as describe, kindOf } from '../shared/describe';
 import type { BootStep } from '../ipc';
+import { describeError as describe, kindOf } from '../shared/describe';
+import { appError } from '../shared/errors';
 import { resolveModule } from '../shared/resolve';
 import { loadTypeScriptModulesAsEsm } from '../shared/typescript-modules';
 

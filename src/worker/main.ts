@@ -5,45 +5,45 @@
 // First, so that every module after it is read from the compile cache.
 import '../shared/compile-cache';
 import cluster from 'node:cluster';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import inspector from 'node:inspector';
 import { timerMs } from '../config/duration';
-import { connectionCap, openFileLimit } from '../shared/descriptors';
-import { UnicornError } from '../shared/errors';
-import { ExitCode } from '../shared/exit-codes';
+import { formatSize } from '../config/size';
+import type { TlsMaterial } from '../config/tls';
+import type { RequestInfo } from '../hooks/types';
 import {
+  type BootStep,
   CAPTURED_STDERR_FD,
   CAPTURED_STDOUT_FD,
+  type ConnectionHandle,
   isMessage,
   pipesStderr,
   SELF_REPORT_KEY,
-  WORKER_BOOT_ENV,
-  type BootStep,
-  type ConnectionHandle,
-  type ToArbiter,
   type SelfReport,
+  type ToArbiter,
   type ToWorker,
+  WORKER_BOOT_ENV,
   type WorkerBoot,
   type WorkerCounts,
 } from '../ipc';
+import { connectionCap, openFileLimit } from '../shared/descriptors';
+import { UnicornError } from '../shared/errors';
+import { ExitCode } from '../shared/exit-codes';
 import { createLogger, reopenLogs } from '../shared/log';
-import { AcceptGate, refuseAppListen, type RawHandle } from './accept';
+import { residentMemory } from '../shared/resident-memory';
+import { compilePeerList } from '../shared/trusted-peers';
+import { AcceptGate, type RawHandle, refuseAppListen } from './accept';
 import { AccessLog } from './access-log';
 import { WORKER_CLASS_IMPLEMENTATIONS } from './classes/registry';
 import { forwardedApplier } from './forwarded';
 import { adoptConnection, HandBack } from './hand-back';
 import { refuseIfNotForHttp2, toHandler } from './handler';
+import { type HeapState, watchHeap } from './heap-watch';
 import { Heartbeat } from './heartbeat';
-import { watchHeap, type HeapState } from './heap-watch';
 import { loadWorkerHooks, type WorkerHooks } from './hooks';
 import { loadApp } from './load';
 import { dropPrivileges, explainDenied } from './privileges';
-import { WorkerServer, type RequestHooks, type WorkerServerOptions } from './server';
-import { formatSize } from '../config/size';
-import { compilePeerList } from '../shared/trusted-peers';
-import { residentMemory } from '../shared/resident-memory';
-import type { TlsMaterial } from '../config/tls';
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { RequestInfo } from '../hooks/types';
+import { type RequestHooks, WorkerServer, type WorkerServerOptions } from './server';
 
 const boot = JSON.parse(process.env[WORKER_BOOT_ENV] ?? 'null') as WorkerBoot | null;
 if (!boot || !process.send) {

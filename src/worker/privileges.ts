@@ -4,7 +4,7 @@
  * listening sockets were bound by the arbiter and are passed as descriptors, which need none: a
  * worker running as `nobody` accepts on port 80.
  */
-import { workerIdentity, type IdentitySettings } from '../config/accounts';
+import { type IdentitySettings, workerIdentity } from '../config/accounts';
 import type { Logger } from '../shared/log';
 
 /** process, with initgroups (POSIX), which @types/node does not declare. */

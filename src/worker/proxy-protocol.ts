@@ -7,9 +7,9 @@
  *
  * The specification: https://www.haproxy.org/download/2.9/doc/proxy-protocol.txt
  */
-import { isIPv4, isIPv6, SocketAddress, type Socket } from 'node:net';
+import { isIPv4, isIPv6, type Socket, SocketAddress } from 'node:net';
 import type { Logger } from '../shared/log';
-import { peerOf, type PeerTest } from '../shared/trusted-peers';
+import { type PeerTest, peerOf } from '../shared/trusted-peers';
 
 /** The client a header names: what the socket's remoteAddress, remotePort and remoteFamily become. */
 export interface ProxiedAddress {

@@ -9,10 +9,10 @@ import { WORKER_CLASS_IMPLEMENTATIONS } from './classes/registry';
 import type { WorkerClassBehaviour, WorkerClassOptions, WorkerCore, WorkerServerEvents } from './classes/worker-class';
 import { forwardedResponseClass } from './forwarded';
 import type { Handler } from './handler';
-import { readProxyHeader, type ProxyProtocolOptions } from './proxy-protocol';
+import { RequestGuard, type RequestLimits } from './limits';
+import { type ProxyProtocolOptions, readProxyHeader } from './proxy-protocol';
 import { responseClass } from './response';
 import type { SecureServer, TlsServing } from './tls';
-import { RequestGuard, type RequestLimits } from './limits';
 
 export interface WorkerServerOptions extends RequestLimits, WorkerClassOptions {
   workerClass: WorkerClass;

@@ -5,8 +5,8 @@
 import { Absences } from '../../src/arbiter/absences';
 import { BootAttempts } from '../../src/arbiter/boot-attempts';
 import { Reload } from '../../src/arbiter/reload';
-import { Staffing, type ExitOutcome } from '../../src/arbiter/staffing';
-import { Supervision, type SupervisedSettings, type TimeoutFault, type WorkerProcesses } from '../../src/arbiter/supervision';
+import { type ExitOutcome, Staffing } from '../../src/arbiter/staffing';
+import { type SupervisedSettings, Supervision, type TimeoutFault, type WorkerProcesses } from '../../src/arbiter/supervision';
 import type { WorkerRecord } from '../../src/arbiter/worker-process';
 import { WorkerTable } from '../../src/arbiter/worker-table';
 import type { Logger } from '../../src/shared/log';

@@ -3,7 +3,7 @@
  * count failed requests across reloads, recycling and re-execs. Every load process is killed by
  * pid after each test (./cleanup.ts).
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, fork } from 'node:child_process';
 import path from 'node:path';
 
 export interface LoadCounts {

@@ -4,7 +4,7 @@
  * directory, listening on a free loopback port. Every nginx started here is killed by pid after
  * each test, pass or fail (see ./cleanup.ts), its master and its workers.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { accessSync, constants, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';

@@ -2,7 +2,7 @@
  * Start the real `bin/unicorn` as a process and observe it through its log lines (JSON on stderr).
  * Every process started here is killed by pid after each test, pass or fail (see ./cleanup.ts).
  */
-import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { type ChildProcess, type StdioOptions, spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 

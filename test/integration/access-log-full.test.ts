@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { ServerStats } from '../../src/hooks/types';
 import { Load } from '../helpers/load';
-import { APPS, BIN, runToExit, start, Unicorn, type LogLine } from '../helpers/unicorn';
+import { APPS, BIN, type LogLine, runToExit, start, Unicorn } from '../helpers/unicorn';
 
 const ROUTES = path.join(APPS, 'routes.js');
 /** Request lines of 4 kB: lines that add up fast, within --limit-request-line (4094), and each

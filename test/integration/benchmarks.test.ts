@@ -4,7 +4,7 @@
  * the tables RESULTS.md is made of. Speed is not asserted here, only that every figure is there;
  * autocannon (a dev dependency) is the load generator, so the test does not depend on wrk.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { childPids, ROOT } from '../helpers/unicorn';
 

@@ -1,8 +1,8 @@
 import { mkdtempSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { typeErrors } from '../helpers/typecheck';
 import { request } from '../helpers/http';
+import { typeErrors } from '../helpers/typecheck';
 import { APPS, ROOT, runToExit, start, type Unicorn } from '../helpers/unicorn';
 
 const ROUTES = path.join(APPS, 'routes.js');

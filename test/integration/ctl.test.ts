@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { ServerStats } from '../../src/hooks/types';
 import { request } from '../helpers/http';
-import { APPS, isAlive, NOBODY, runToExit, start, type Unicorn, waitUntilGone, type StartOptions } from '../helpers/unicorn';
+import { APPS, isAlive, NOBODY, runToExit, type StartOptions, start, type Unicorn, waitUntilGone } from '../helpers/unicorn';
 
 const ROUTES = path.join(APPS, 'routes.js');
 

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, w
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { request } from '../helpers/http';
-import { APPS, runToExit, serve, start, type LogLine } from '../helpers/unicorn';
+import { APPS, type LogLine, runToExit, serve, start } from '../helpers/unicorn';
 
 const ROUTES = path.join(APPS, 'routes.js');
 

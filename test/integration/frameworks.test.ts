@@ -18,8 +18,8 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { readLines } from '../helpers/files';
-import { request, type Reply } from '../helpers/http';
-import { exchange, responses, type Exchange } from '../helpers/raw';
+import { type Reply, request } from '../helpers/http';
+import { type Exchange, exchange, responses } from '../helpers/raw';
 import { APPS, serve, type Unicorn } from '../helpers/unicorn';
 
 const FRAMEWORK_APPS = path.join(APPS, 'frameworks');

@@ -10,8 +10,8 @@ import { cpSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, r
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { typeErrors } from '../helpers/typecheck';
 import { request } from '../helpers/http';
+import { typeErrors } from '../helpers/typecheck';
 import { childPids, ROOT, Unicorn, waitUntilGone } from '../helpers/unicorn';
 
 const NAME = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { name: string }).name;

@@ -6,7 +6,7 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { exchange, responses, seenByApp, type Exchange } from '../helpers/raw';
+import { type Exchange, exchange, responses, seenByApp } from '../helpers/raw';
 import { APPS, serve, type Unicorn } from '../helpers/unicorn';
 
 const RECORDER = path.join(APPS, 'recorder.js');

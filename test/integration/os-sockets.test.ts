@@ -22,8 +22,8 @@ import {
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { request } from '../helpers/http';
-import { APPS, BIN, childPids, ROOT, runToExit, serve, start, Unicorn, waitUntilGone } from '../helpers/unicorn';
 import { freePort } from '../helpers/ports';
+import { APPS, BIN, childPids, ROOT, runToExit, serve, start, Unicorn, waitUntilGone } from '../helpers/unicorn';
 
 const ROUTES = path.join(APPS, 'routes.js');
 const SOCKET_ACTIVATE = '/usr/bin/systemd-socket-activate';

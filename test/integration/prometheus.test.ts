@@ -2,9 +2,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { parseExposition, sampleValue, type Family } from '../helpers/exposition';
+import { type Family, parseExposition, sampleValue } from '../helpers/exposition';
 import { request, sequential } from '../helpers/http';
-import { APPS, runToExit, start, waitUntilGone, type Unicorn } from '../helpers/unicorn';
+import { APPS, runToExit, start, type Unicorn, waitUntilGone } from '../helpers/unicorn';
 
 const ROUTES = path.join(APPS, 'routes.js');
 const CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';

@@ -3,13 +3,14 @@
  * Trust is by the client socket's own address: 127.0.0.1 is trusted, 127.0.0.2 (another loopback
  * address, bound with `localAddress`) is not.
  */
+
+import { mkdtempSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
-import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { APPS, serve, type Unicorn } from '../helpers/unicorn';
 import { waitForLines } from '../helpers/files';
+import { APPS, serve, type Unicorn } from '../helpers/unicorn';
 
 const PROXIED = path.join(APPS, 'proxied.js');
 const PROXIED_FETCH = path.join(APPS, 'proxied-fetch.mjs');

@@ -2,7 +2,7 @@ import { chmodSync, mkdirSync, mkdtempSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { APPS, NOBODY, runToExit, start, type StartOptions } from '../helpers/unicorn';
+import { APPS, NOBODY, runToExit, type StartOptions, start } from '../helpers/unicorn';
 
 const ROUTES = path.join(APPS, 'routes.js');
 

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { request, type Reply } from '../helpers/http';
+import { type Reply, request } from '../helpers/http';
 import { Load } from '../helpers/load';
 import { APPS, serve, type Unicorn } from '../helpers/unicorn';
 

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { request } from '../helpers/http';
 import { Load } from '../helpers/load';
-import { APPS, isAlive, serve, start, waitUntilGone, type LogLine, type Unicorn } from '../helpers/unicorn';
+import { APPS, isAlive, type LogLine, serve, start, type Unicorn, waitUntilGone } from '../helpers/unicorn';
 
 const RUNAWAY = path.join(APPS, 'runaway.js');
 const MB = 1024 * 1024;

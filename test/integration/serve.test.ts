@@ -3,8 +3,8 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { request, sequential } from '../helpers/http';
-import { APPS, serve, start } from '../helpers/unicorn';
 import { freePort } from '../helpers/ports';
+import { APPS, serve, start } from '../helpers/unicorn';
 
 const ROUTES = path.join(APPS, 'routes.js');
 const tmpSocket = (name: string) => path.join(mkdtempSync(path.join(os.tmpdir(), 'unicorn-')), name);

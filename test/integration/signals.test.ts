@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { inFlight, request } from '../helpers/http';
 import { Load } from '../helpers/load';
-import { APPS, childPids, isAlive, runToExit, serve, waitUntilGone, type Unicorn } from '../helpers/unicorn';
+import { APPS, childPids, isAlive, runToExit, serve, type Unicorn, waitUntilGone } from '../helpers/unicorn';
 
 const ROUTES = path.join(APPS, 'routes.js');
 

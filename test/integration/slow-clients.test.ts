@@ -3,8 +3,9 @@
  * hold an async worker's connection slots, not its event loop — a normal client is answered at
  * once — and --header-timeout ends each of them with 408.
  */
-import path from 'node:path';
+
 import type net from 'node:net';
+import path from 'node:path';
 import { request } from '../helpers/http';
 import { connect, responses } from '../helpers/raw';
 import { APPS, serve } from '../helpers/unicorn';

@@ -5,7 +5,7 @@
 import http from 'node:http';
 import path from 'node:path';
 import { request } from '../helpers/http';
-import { APPS, ROOT, runToExit, serve, type LogLine, type Unicorn } from '../helpers/unicorn';
+import { APPS, type LogLine, ROOT, runToExit, serve, type Unicorn } from '../helpers/unicorn';
 
 const ROUTES = path.join(APPS, 'routes.js');
 const CONFIGS = path.join(ROOT, 'test', 'fixtures', 'config');

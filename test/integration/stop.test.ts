@@ -1,11 +1,11 @@
+import { once } from 'node:events';
 import { existsSync, mkdtempSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { once } from 'node:events';
 import { inFlight, request } from '../helpers/http';
 import { connect, responses } from '../helpers/raw';
-import { APPS, isAlive, serve, start, waitUntilGone, type Unicorn } from '../helpers/unicorn';
+import { APPS, isAlive, serve, start, type Unicorn, waitUntilGone } from '../helpers/unicorn';
 
 const ROUTES = path.join(APPS, 'routes.js');
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { request } from '../helpers/http';
 import { Load } from '../helpers/load';
-import { APPS, isAlive, serve, start, waitUntilGone, type Unicorn } from '../helpers/unicorn';
+import { APPS, isAlive, serve, start, type Unicorn, waitUntilGone } from '../helpers/unicorn';
 
 const ROUTES = path.join(APPS, 'routes.js');
 const SUPERVISED = path.join(APPS, 'supervised.mjs');

@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
 import { localhostCertificate } from '../helpers/certificates';
-import { request, sequential, type Reply } from '../helpers/http';
+import { type Reply, request, sequential } from '../helpers/http';
 import { APPS, serve, start, type Unicorn } from '../helpers/unicorn';
 
 const ROUTES = path.join(APPS, 'routes.js');

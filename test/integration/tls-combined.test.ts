@@ -11,8 +11,8 @@ import path from 'node:path';
 import { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { localhostCertificate } from '../helpers/certificates';
-import { APPS, runToExit, serve, type Unicorn } from '../helpers/unicorn';
 import { waitForLines } from '../helpers/files';
+import { APPS, runToExit, serve, type Unicorn } from '../helpers/unicorn';
 
 const PROXIED = path.join(APPS, 'proxied.js');
 const PROXIED_FETCH = path.join(APPS, 'proxied-fetch.mjs');

@@ -2,8 +2,9 @@
  * The worker's accept back-off with a fake descriptor count and fake timers; the real
  * thing, under a real open-file limit, is in test/integration/descriptors.test.ts.
  */
-import type { Logger } from '../../src/shared/log';
+
 import { SPARE_DESCRIPTORS } from '../../src/shared/descriptors';
+import type { Logger } from '../../src/shared/log';
 import { AcceptBackoff } from '../../src/worker/accept-backoff';
 
 const LIMIT = 256;

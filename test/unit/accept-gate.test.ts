@@ -7,8 +7,8 @@
 import { spawn } from 'node:child_process';
 import { closeSync, openSync, readdirSync } from 'node:fs';
 import net from 'node:net';
-import type { Logger } from '../../src/shared/log';
 import { SPARE_DESCRIPTORS } from '../../src/shared/descriptors';
+import type { Logger } from '../../src/shared/log';
 import { AcceptGate, type RawHandle } from '../../src/worker/accept';
 
 const log = { warn: () => {}, info: () => {}, error: () => {}, debug: () => {} } as unknown as Logger;

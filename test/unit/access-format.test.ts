@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { compileAccessFormat, escapeField, type AccessFormatter, type AccessRecord } from '../../src/shared/access-format';
+import { type AccessFormatter, type AccessRecord, compileAccessFormat, escapeField } from '../../src/shared/access-format';
 
 const compile = (format: string): AccessFormatter => {
   const compiled = compileAccessFormat(format);

@@ -2,13 +2,13 @@
  * Signals and `ctl` requests as one action type, performed in one place: the mappings, and the
  * performer's decisions against a fake arbiter (no fork).
  */
-import { actionOfRequest, ignoredSignal, scaledCount, SIGNAL_ACTIONS, type Action } from '../../src/arbiter/actions';
-import { PendingReplies, type Reply } from '../../src/control/server';
-import { ActionPerformer, type ActionHost, type Stop } from '../../src/arbiter/perform';
+import { type Action, actionOfRequest, ignoredSignal, SIGNAL_ACTIONS, scaledCount } from '../../src/arbiter/actions';
+import { type ActionHost, ActionPerformer, type Stop } from '../../src/arbiter/perform';
 import type { ArbiterSignal } from '../../src/arbiter/signals';
 import { StatsRequests } from '../../src/arbiter/stats';
 import { WorkerTable } from '../../src/arbiter/worker-table';
 import type { ControlReply, ControlRequest } from '../../src/control/protocol';
+import { PendingReplies, type Reply } from '../../src/control/server';
 import type { Logger } from '../../src/shared/log';
 
 describe('what signals and requests ask for', () => {

@@ -1,12 +1,12 @@
 import { chmodSync, mkdtempSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { PendingReplies, type Reply } from '../../src/control/server';
 import { ExitTally, serverStats } from '../../src/arbiter/stats';
-import { checkPrivateDir, parseRequest, type ControlReply } from '../../src/control/protocol';
-import { defaultControlDir } from '../../src/shared/control-paths';
 import { formatAge, formatStatus, formatTotals } from '../../src/control/format';
+import { type ControlReply, checkPrivateDir, parseRequest } from '../../src/control/protocol';
+import { PendingReplies, type Reply } from '../../src/control/server';
 import type { WorkerStats } from '../../src/hooks/types';
+import { defaultControlDir } from '../../src/shared/control-paths';
 
 const worker = (id: number, over: Partial<WorkerStats> = {}): WorkerStats => ({
   id,

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { keepFixedAtStart, resolveSettings, SETTINGS, type OptionKey, type RawOptions } from '../../src/config/settings';
+import { keepFixedAtStart, type OptionKey, type RawOptions, resolveSettings, SETTINGS } from '../../src/config/settings';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'unicorn-fixed-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

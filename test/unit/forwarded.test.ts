@@ -1,5 +1,5 @@
-import { parseForwardedHeader, parseNode, resolveForwarded } from '../../src/worker/forwarded';
 import { compilePeerList, parsePeerList } from '../../src/shared/trusted-peers';
+import { parseForwardedHeader, parseNode, resolveForwarded } from '../../src/worker/forwarded';
 
 const loopback = compilePeerList(['127.0.0.1,::1'])!;
 const internal = compilePeerList(['127.0.0.1,10.0.0.0/8'])!;

@@ -1,10 +1,10 @@
 import pino from 'pino';
-import { formatUmask, identityProblem, lookupGroup, lookupUser, parseUmask, workerIdentity, type Account } from '../../src/config/accounts';
-import type { UnicornConfig } from '../../src/define';
-import { describeSettings, resolveLayers, resolveSettings } from '../../src/config/settings';
 import { activatedListeners, describeUnusedBind } from '../../src/arbiter/activation';
 import type { Listener } from '../../src/arbiter/listeners';
 import { bindReusePort, PerWorkerSockets } from '../../src/arbiter/reuse-port';
+import { type Account, formatUmask, identityProblem, lookupGroup, lookupUser, parseUmask, workerIdentity } from '../../src/config/accounts';
+import { describeSettings, resolveLayers, resolveSettings } from '../../src/config/settings';
+import type { UnicornConfig } from '../../src/define';
 import { reusePortProblem } from '../../src/shared/reuse-port-support';
 import { refusal } from '../helpers/refusal';
 

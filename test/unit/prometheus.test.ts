@@ -2,7 +2,7 @@ import pino from 'pino';
 import prometheus, { DEFAULT_BUCKETS } from '../../hooks/prometheus';
 import { family, histogramSamples } from '../../hooks/prometheus/exposition';
 import { Metrics, PUBLISHED_KEY } from '../../hooks/prometheus/metrics';
-import { readSnapshot, Recorder, Totals, type Snapshot } from '../../hooks/prometheus/snapshot';
+import { Recorder, readSnapshot, type Snapshot, Totals } from '../../hooks/prometheus/snapshot';
 import { ExitTally, serverStats } from '../../src/arbiter/stats';
 import type { ArbiterView, ExitReason, WorkerStats } from '../../src/hooks/types';
 import { parseExposition, sampleValue } from '../helpers/exposition';

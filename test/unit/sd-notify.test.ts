@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createSocket, type UnixDgramSocket } from 'unix-dgram';
-import { openNotifier, type Notifier } from '../../hooks/internal/sd-notify';
+import { type Notifier, openNotifier } from '../../hooks/internal/sd-notify';
 
 // Real unix datagram sockets: the test plays systemd, bound on a path in a fresh directory.
 let dir: string;

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { renderSettingsDoc } from '../../src/config/settings-doc';
 import { SETTINGS } from '../../src/config/settings';
+import { renderSettingsDoc } from '../../src/config/settings-doc';
 
 describe('docs/settings.md', () => {
   const doc = readFileSync(path.join(__dirname, '..', '..', 'docs', 'settings.md'), 'utf8');

@@ -1,4 +1,4 @@
-import { describeSettings, inapplicable, resolveLayers, resolveSettings as resolveAll, SETTINGS } from '../../src/config/settings';
+import { describeSettings, inapplicable, resolveSettings as resolveAll, resolveLayers, SETTINGS } from '../../src/config/settings';
 import { refusal } from '../helpers/refusal';
 
 const resolveSettings = (...args: Parameters<typeof resolveAll>) => resolveAll(...args).settings;

@@ -6,11 +6,11 @@
  * must hold the real change alone. A report of the ignored change would come first or share the
  * burst, so no test has to wait for nothing to happen, except after close().
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, fork } from 'node:child_process';
 import { mkdirSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { watchForReload, type WatchOptions } from '../../src/arbiter/watch';
+import { type WatchOptions, watchForReload } from '../../src/arbiter/watch';
 
 const DEBOUNCE_MS = 150;
 const REPORT_LIMIT_MS = 5000;

@@ -1,9 +1,10 @@
 /** `--print-config`: the effective settings, one line each, with where each value came from. */
-import { ADDRESS_FORMS, formatAddress, type BindAddress } from '../address';
+
+import { PEER_LIST_FORMS } from '../../shared/trusted-peers';
+import { ADDRESS_FORMS, type BindAddress, formatAddress } from '../address';
 import { DURATION_FORMS, formatDuration } from '../duration';
 import { formatSizeExactly, SIZE_FORMS } from '../size';
-import { PEER_LIST_FORMS } from '../../shared/trusted-peers';
-import { SETTINGS, type RegisteredSpec } from './registry';
+import { type RegisteredSpec, SETTINGS } from './registry';
 import type { Resolved } from './resolve';
 
 /** What --print-config shows besides the settings: the config file's plugins, and the environment

@@ -2,7 +2,7 @@
 
 import { globToRegExp, isGlob } from '../../shared/glob';
 import { OFF_SWITCH } from './parsers';
-import { spec, type Parser } from './spec';
+import { type Parser, spec } from './spec';
 
 const pathOrGlob: Parser<string> = (raw) => {
   const value = raw.trim();

@@ -4,7 +4,7 @@
  * Changing them means binding or opening again, which takes a restart or a USR2 re-exec.
  */
 import { display } from './describe';
-import { SETTINGS, type OptionKey, type Settings } from './registry';
+import { type OptionKey, SETTINGS, type Settings } from './registry';
 import { longFlag } from './resolve';
 
 export interface KeptAtStart {

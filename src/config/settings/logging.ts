@@ -3,7 +3,7 @@
 import { compileAccessFormat } from '../../shared/access-format';
 import type { LogFormat } from '../../shared/log';
 import { choice, fromTable, OFF_SWITCH, writableFileOrDash } from './parsers';
-import { spec, type Parser } from './spec';
+import { type Parser, spec } from './spec';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'fatal';
 

@@ -1,8 +1,8 @@
 /** Who the workers run as, and the umask of what unicorn creates (config/accounts.ts looks the names up). */
 
-import { accountName, formatUmask, lookupGroup, lookupUser, parseUmask, type Account } from '../accounts';
+import { type Account, accountName, formatUmask, lookupGroup, lookupUser, parseUmask } from '../accounts';
 import { OFF_SWITCH } from './parsers';
-import { spec, type Parser } from './spec';
+import { type Parser, spec } from './spec';
 
 const user: Parser<Account | undefined> = (raw) => lookupUser(raw);
 const group: Parser<Account | undefined> = (raw) => lookupGroup(raw);

@@ -1,9 +1,9 @@
 /** What a trusted proxy in front may say about the client: forwarded headers, the PROXY protocol. */
 
-import { parsePeerList, PEER_LIST_FORMS } from '../../shared/trusted-peers';
+import { PEER_LIST_FORMS, parsePeerList } from '../../shared/trusted-peers';
 import { DURATION_FORMS } from '../duration';
 import { duration, OFF_SWITCH } from './parsers';
-import { spec, type Parser } from './spec';
+import { type Parser, spec } from './spec';
 
 /** Trusted peers: addresses, networks or `*`, checked here so that a typo is refused at startup. */
 const peerList: Parser<string> = (raw) => {

@@ -4,7 +4,7 @@
  */
 import { badUsage, badValue } from '../../shared/errors';
 import { APP_SPEC_FORMS, parseAppSpec } from '../app-spec';
-import { SETTINGS, settingSpec, type OptionKey, type RegisteredSpec, type Settings } from './registry';
+import { type OptionKey, type RegisteredSpec, SETTINGS, type Settings, settingSpec } from './registry';
 import type { ParseContext } from './spec';
 
 /** The raw values one source gave, keyed by setting: strings (arrays for repeatable settings, true

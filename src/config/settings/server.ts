@@ -2,9 +2,9 @@
 
 import { badValue } from '../../shared/errors';
 import { reusePortProblem } from '../../shared/reuse-port-support';
-import { ADDRESS_FORMS, parseAddress, type BindAddress } from '../address';
+import { ADDRESS_FORMS, type BindAddress, parseAddress } from '../address';
 import { directory, filePath, OFF_SWITCH, wholeNumber, yesNo } from './parsers';
-import { spec, type Parser } from './spec';
+import { type Parser, spec } from './spec';
 
 const address: Parser<BindAddress> = (raw, ctx) => {
   const parsed = parseAddress(raw, ctx.cwd);
