@@ -198,16 +198,27 @@ export function forkWorker(settings: Settings, fork: ForkContext, cannotFork: (e
     return undefined;
   }
   const lifetime = s.maxWorkerLifetime > 0 ? s.maxWorkerLifetime + Math.random() * s.maxWorkerLifetimeJitter : Infinity;
-  return {
+  return newWorkerRecord({
     id,
     pid,
     handle,
-    state: 'booting',
     generation,
     sync: s.workerClass === 'sync',
     spawnedAt: now,
-    everReady: false,
     lastBeat: now,
+    retireAt: now + lifetime,
+    bootAttempt: fork.bootAttempt,
+  });
+}
+
+/** What the arbiter knows of a worker it has just forked: booting, nothing counted yet. */
+export function newWorkerRecord(
+  fields: Pick<WorkerRecord, 'id' | 'pid' | 'handle' | 'generation' | 'sync' | 'spawnedAt' | 'lastBeat' | 'retireAt' | 'bootAttempt'>,
+): WorkerRecord {
+  return {
+    ...fields,
+    state: 'booting',
+    everReady: false,
     requests: 0,
     inFlight: 0,
     connections: 0,
@@ -215,9 +226,7 @@ export function forkWorker(settings: Settings, fork: ForkContext, cannotFork: (e
     rss: 0,
     accessLogDropped: 0,
     published: {},
-    retireAt: now + lifetime,
     killAt: Infinity,
-    bootAttempt: fork.bootAttempt,
   };
 }
 

@@ -7,7 +7,7 @@ import { BootAttempts } from '../../src/arbiter/boot-attempts';
 import { Reload } from '../../src/arbiter/reload';
 import { type ExitOutcome, Staffing } from '../../src/arbiter/staffing';
 import { type SupervisedSettings, Supervision, type TimeoutFault, type WorkerProcesses } from '../../src/arbiter/supervision';
-import type { WorkerRecord } from '../../src/arbiter/worker-process';
+import { newWorkerRecord, type WorkerRecord } from '../../src/arbiter/worker-process';
 import { WorkerTable } from '../../src/arbiter/worker-table';
 import type { Logger } from '../../src/shared/log';
 
@@ -15,28 +15,18 @@ export type FakeSettings = SupervisedSettings;
 
 /** A worker record as forkWorker makes one, without a process behind it. */
 export function workerRecord(id: number, fields: Partial<WorkerRecord> = {}): WorkerRecord {
-  return {
+  const record = newWorkerRecord({
     id,
     pid: 1000 + id,
     handle: undefined as never,
-    state: 'booting',
     generation: 1,
     sync: false,
     spawnedAt: 0,
-    everReady: false,
     lastBeat: 0,
-    requests: 0,
-    inFlight: 0,
-    connections: 0,
-    countsAt: -Infinity,
-    rss: 0,
-    accessLogDropped: 0,
-    published: {},
     retireAt: Infinity,
-    killAt: Infinity,
     bootAttempt: 1,
-    ...fields,
-  };
+  });
+  return { ...record, ...fields };
 }
 
 /** Signals sent and hand-overs made, by worker id; which processes have exited. */
