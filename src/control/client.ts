@@ -6,9 +6,9 @@ import { lstatSync, readdirSync, readlinkSync, realpathSync, statSync } from 'no
 import net from 'node:net';
 import path from 'node:path';
 import type { ServerStats } from '../hooks/types';
-import { defaultControlDir } from '../shared/control-paths';
 import { cannotEnter } from '../shared/dir-access';
 import { ExitCode } from '../shared/exit-codes';
+import { defaultControlDir } from './paths';
 import { type ControlReply, type ControlRequest, checkPrivateDir } from './protocol';
 
 /** A refusal or failure `unicorn ctl` ends with: one line on stderr, and its exit code. */

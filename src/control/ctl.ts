@@ -5,10 +5,10 @@
  */
 import { Command, CommanderError } from 'commander';
 import { didYouMean } from '../config/nearest';
-import { socketPathProblem } from '../shared/control-paths';
 import { ExitCode } from '../shared/exit-codes';
 import { ask, CtlError, findServer } from './client';
 import { formatStatus, formatTotals } from './format';
+import { socketPathProblem } from './paths';
 import type { ControlReply, ControlRequest } from './protocol';
 
 /** `status` and `stats` are answered within a second by a running arbiter (once its workers have

@@ -8,10 +8,10 @@
 import { chmodSync, lstatSync, readdirSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { defaultControlDir, defaultControlSocket, socketPathProblem } from '../shared/control-paths';
 import { controlSocketFailed } from '../shared/errors';
 import type { Logger } from '../shared/log';
 import { isRunning } from '../shared/pidfile';
+import { defaultControlDir, defaultControlSocket, socketPathProblem } from './paths';
 import { type ControlReply, type ControlRequest, checkPrivateDir, MAX_REQUEST_BYTES, parseRequest, pidOfSocketName } from './protocol';
 
 /** The way back to the client that sent a request. */

@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ExitTally, serverStats } from '../../src/arbiter/stats';
 import { formatAge, formatStatus, formatTotals } from '../../src/control/format';
+import { defaultControlDir } from '../../src/control/paths';
 import { type ControlReply, checkPrivateDir, parseRequest } from '../../src/control/protocol';
 import { PendingReplies, type Reply } from '../../src/control/server';
 import type { WorkerStats } from '../../src/hooks/types';
-import { defaultControlDir } from '../../src/shared/control-paths';
 
 const worker = (id: number, over: Partial<WorkerStats> = {}): WorkerStats => ({
   id,

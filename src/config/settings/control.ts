@@ -1,6 +1,6 @@
 /** The control socket `unicorn ctl` talks to. */
 
-import { defaultControlDir, defaultControlSocket, socketPathProblem } from '../../shared/control-paths';
+import { defaultControlDir, defaultControlSocket, socketPathProblem } from '../../control/paths';
 import { filePath } from './parsers';
 import { spec } from './spec';
 
