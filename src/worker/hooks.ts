@@ -3,11 +3,14 @@
  * --hook modules itself (functions do not cross the process boundary), and gives them the small
  * `arbiter` and `worker` objects of hooks/types.ts.
  */
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { loadPlugins } from '../hooks/load';
 import { HookRunner } from '../hooks/run';
-import type { ArbiterInfo, WorkerSelf } from '../hooks/types';
+import type { ArbiterInfo, RequestInfo, WorkerSelf } from '../hooks/types';
 import type { WorkerBoot } from '../ipc';
 import type { Logger } from '../shared/log';
+import type { RequestHooks } from './server';
 
 export interface WorkerHooks {
   runner: HookRunner;
@@ -54,4 +57,13 @@ export async function loadWorkerHooks(boot: WorkerBoot, log: Logger, served: () 
       return taken;
     },
   };
+}
+
+/** The per-request hooks, only where a plugin has them: without, requests take the plain path. */
+export function requestHooks({ runner, self }: WorkerHooks): RequestHooks | undefined {
+  const pre = runner.has('preRequest') ? (req: IncomingMessage) => runner.run('preRequest', self, req) : undefined;
+  const post = runner.has('postRequest')
+    ? (req: IncomingMessage, res: ServerResponse, info: RequestInfo) => void runner.run('postRequest', self, req, res, info)
+    : undefined;
+  return pre || post ? { pre, post } : undefined;
 }

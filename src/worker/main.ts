@@ -5,12 +5,10 @@
 // First, so that every module after it is read from the compile cache.
 import '../shared/compile-cache';
 import cluster from 'node:cluster';
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import inspector from 'node:inspector';
 import { timerMs } from '../config/duration';
 import { formatSize } from '../config/size';
 import type { TlsMaterial } from '../config/tls';
-import type { RequestInfo } from '../hooks/types';
 import {
   type BootStep,
   CAPTURED_STDERR_FD,
@@ -40,10 +38,10 @@ import { adoptConnection, HandBack } from './hand-back';
 import { refuseIfNotForHttp2, toHandler } from './handler';
 import { type HeapState, watchHeap } from './heap-watch';
 import { Heartbeat } from './heartbeat';
-import { loadWorkerHooks, type WorkerHooks } from './hooks';
+import { loadWorkerHooks, requestHooks, type WorkerHooks } from './hooks';
 import { loadApp } from './load';
 import { dropPrivileges, explainDenied } from './privileges';
-import { type RequestHooks, WorkerServer, type WorkerServerOptions } from './server';
+import { WorkerServer, type WorkerServerOptions } from './server';
 
 const boot = JSON.parse(process.env[WORKER_BOOT_ENV] ?? 'null') as WorkerBoot | null;
 if (!boot || !process.send) {
@@ -391,15 +389,6 @@ function proxyOptions(settings: WorkerBoot['settings']): { [K in 'forwarded' | '
         }
       : undefined,
   };
-}
-
-/** The per-request hooks, only where a plugin has them: without, requests take the plain path. */
-function requestHooks({ runner, self }: WorkerHooks): RequestHooks | undefined {
-  const pre = runner.has('preRequest') ? (req: IncomingMessage) => runner.run('preRequest', self, req) : undefined;
-  const post = runner.has('postRequest')
-    ? (req: IncomingMessage, res: ServerResponse, info: RequestInfo) => void runner.run('postRequest', self, req, res, info)
-    : undefined;
-  return pre || post ? { pre, post } : undefined;
 }
 
 void start();

@@ -1,5 +1,5 @@
 import { MAX_REQUEST_FIELDS } from '../../src/config/settings';
-import { headerBudget, parserOptions, type RequestLimits } from '../../src/worker/limits';
+import { headerBudget, parserOptions, type RequestLimits } from '../../src/worker/parser-options';
 
 const DEFAULTS: RequestLimits = {
   limitRequestLine: 4094,
