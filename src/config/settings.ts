@@ -4,17 +4,13 @@
  * docs/settings.md and the `Settings` type all come. This module is its public face.
  */
 
-export { type DescribeOptions, describeSettings } from './settings/describe';
-export { type KeptAtStart, keepFixedAtStart } from './settings/fixed-at-start';
-export { DEFAULT_ACCESS_LOG_FORMAT, type LogLevel } from './settings/logging';
+export { describeSettings } from './settings/describe';
+export { keepFixedAtStart } from './settings/fixed-at-start';
 export {
   type OptionKey,
   type RegisteredSpec as SettingSpec,
   SETTINGS,
   type Settings,
-  type SettingValues,
-  type SpecOf,
-  settingSpec,
 } from './settings/registry';
 export {
   type AppSource,
@@ -28,7 +24,5 @@ export {
   resolveSettings,
   type Sources,
 } from './settings/resolve';
-export { MAX_REQUEST_FIELDS, MAX_REQUEST_LINE } from './settings/security';
-export type { ParseContext, Parser, Section } from './settings/spec';
 export type { CertReqs } from './settings/tls';
 export type { HandlerInterface, WorkerClass } from './settings/worker';

@@ -40,7 +40,6 @@ const CUT_SHORT = Object.assign(new Error('writes are cut short: the disk is ful
 interface Chunk {
   data: string | Buffer;
   bytes: number;
-  lines: number;
 }
 
 /** Why a write failed. */
@@ -118,9 +117,8 @@ export class AccessLogWriter {
     if (last && typeof last.data === 'string' && last.bytes + bytes <= this.maxWrite) {
       last.data += line;
       last.bytes += bytes;
-      last.lines++;
     } else {
-      this.pending.push({ data: line, bytes, lines: 1 });
+      this.pending.push({ data: line, bytes });
     }
     this.pendingBytes += bytes;
     // A chunk is full: written now (or after the write under way); else within FLUSH_MS.
@@ -174,7 +172,8 @@ export class AccessLogWriter {
     clearTimeout(this.retryTimer);
     const deadline = Date.now() + (this.failure ? 0 : EXIT_RETRY_MS);
     for (const chunk of this.pending.slice(this.writing ? 1 : 0)) if (!this.writeSyncWhole(chunk, deadline)) break;
-    const unwritten = this.pending.reduce((sum, chunk) => sum + chunk.lines, 0);
+    // Counted once, here: what a write took is whole lines, or a line's start it finishes later.
+    const unwritten = this.pending.reduce((sum, chunk) => sum + countLines(chunk.data), 0);
     const unsaid = this.dropping?.count ?? 0;
     this.dropped += unwritten;
     if (unwritten + unsaid === 0) return;
@@ -239,7 +238,6 @@ export class AccessLogWriter {
     }
     chunk.data = buffer.subarray(kept);
     chunk.bytes -= kept;
-    chunk.lines -= countLines(buffer.subarray(0, kept));
     this.pendingBytes -= kept;
     if (chunk.bytes > 0) return false;
     this.pending.splice(this.pending.indexOf(chunk), 1);
@@ -346,7 +344,9 @@ export class AccessLogWriter {
   }
 }
 
-function countLines(buffer: Buffer): number {
+/** Lines that end in `data`: a line whose start was written counts where its end is. */
+function countLines(data: string | Buffer): number {
+  const buffer = typeof data === 'string' ? Buffer.from(data) : data;
   let count = 0;
   for (let i = buffer.indexOf(NEWLINE); i !== -1; i = buffer.indexOf(NEWLINE, i + 1)) count++;
   return count;

@@ -1,4 +1,4 @@
-import { MAX_REQUEST_FIELDS } from '../../src/config/settings';
+import { MAX_REQUEST_FIELDS } from '../../src/config/request-limits';
 import { headerBudget, parserOptions, type RequestLimits } from '../../src/worker/parser-options';
 
 const DEFAULTS: RequestLimits = {

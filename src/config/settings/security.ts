@@ -6,8 +6,6 @@ import { SIZE_FORMS } from '../size';
 import { duration, size, wholeNumberUpTo } from './parsers';
 import { spec } from './spec';
 
-export { MAX_REQUEST_FIELDS, MAX_REQUEST_LINE };
-
 /** The security section. */
 export const SECURITY_SETTINGS = [
   spec({
