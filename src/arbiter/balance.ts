@@ -130,12 +130,12 @@ export interface BalanceContext {
 export function balanceConnections(context: BalanceContext): number {
   const { workerClass, keepAlive } = context.settings;
   const { workers, send, log } = context;
-  const serving = workers.all();
-  const settled = !context.reloading && serving.every((r) => r.state === 'ready');
-  const balancing = workerClass === 'async' && keepAlive > 0 && !context.perWorkerSockets && settled;
+  // The cheap checks first: this runs every turn of the loop, and most servers never balance.
+  const serving = workerClass === 'async' && keepAlive > 0 && !context.perWorkerSockets && !context.reloading ? workers.all() : [];
+  const balancing = serving.length > 0 && serving.every((r) => r.state === 'ready');
   const step = context.balance.step(context.now, balancing ? serving : undefined);
   for (const id of step.ask) send(workers.get(id)!, { type: 'unicorn:report', seq: 0 });
-  const total = serving.reduce((sum, r) => sum + r.connections, 0);
+  const total = step.shed.length > 0 ? serving.reduce((sum, r) => sum + r.connections, 0) : 0;
   for (const { id, keep } of step.shed) {
     const record = workers.get(id)!;
     const closes = `it closes ${record.connections - keep} after their next responses, for the other workers to take`;

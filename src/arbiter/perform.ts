@@ -3,7 +3,7 @@
  * `unicorn ctl` request take effect, so that both routes do the same, log the same and refuse in
  * the same words. A request's reply is sent once the loop has got where it waits for.
  */
-import { type ControlRequest, describeRequest } from '../control/protocol';
+import type { ControlRequest } from '../control/protocol';
 import type { PendingReplies, Reply } from '../control/server';
 import type { ExitReason, ServerStats } from '../hooks/types';
 import type { ToWorker } from '../ipc';
@@ -88,8 +88,9 @@ export class ActionPerformer {
   }
 
   onRequest(request: ControlRequest, reply: Reply): void {
-    if (request.command !== 'stats') this.host.log.info({ request }, `Handling control command: ${describeRequest(request)}`);
-    this.perform(actionOfRequest(request), reply);
+    const action = actionOfRequest(request);
+    if (action.kind !== 'stats') this.host.log.info({ request }, `Handling control command: ${describeAction(action)}`);
+    this.perform(action, reply);
   }
 
   /** Do what `action` asks, and answer `reply` (a control request's) once it is done. */

@@ -39,22 +39,6 @@ export type ControlReply =
     }
   | { ok: false; error: string };
 
-/** `scale 3`, `kill 1234`, `shutdown --quick`: a control request as logged. */
-export function describeRequest(request: ControlRequest): string {
-  switch (request.command) {
-    case 'scale':
-    case 'add':
-    case 'remove':
-      return `${request.command} ${request.count}`;
-    case 'kill':
-      return `kill ${request.pid}`;
-    case 'shutdown':
-      return request.quick ? 'shutdown --quick' : 'shutdown';
-    default:
-      return request.command;
-  }
-}
-
 /** A request line longer than this is refused: every request fits in a few dozen bytes. */
 export const MAX_REQUEST_BYTES = 4096;
 
