@@ -143,7 +143,7 @@ export class Unicorn {
    *  their workers: what cleanup kills. */
   allPids(): number[] {
     const logged = this.logs
-      .flatMap((line) => [line.pid, line.workerPid, line.successorPid])
+      .flatMap((line) => [line.pid, line.workerPid, line.successorPid, line.reaperPid])
       .filter((pid): pid is number => typeof pid === 'number');
     const pids = new Set([this.pid, ...logged]);
     // Every descendant (a Set's loop visits what is added to it meanwhile): a server started through

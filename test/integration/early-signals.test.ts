@@ -7,15 +7,18 @@ import { APPS, start, type Unicorn } from '../helpers/unicorn';
 const ROUTES = path.join(APPS, 'routes.js');
 
 /**
- * A config file that holds the arbiter's start for 0.7 s where PHASE says, after saying so in a
- * line of the error log (JSON on stderr, which is where a test waits): while the config file loads
- * (a top-level await), or while onStarting runs. Workers import it too, and pass straight through.
+ * A config file that holds the arbiter's start where PHASE says, after saying so in a line of the
+ * error log (JSON on stderr, which is where a test waits), until the test creates the file GATE:
+ * while the config file loads (a top-level await), or while onStarting runs. So the signal a test
+ * sends comes while the start is held, however slow the machine. Workers import it too, and pass
+ * straight through.
  */
 const CONFIG = `
 import cluster from 'node:cluster';
-const hold = (what) => {
+import { existsSync } from 'node:fs';
+const hold = async (what) => {
   process.stderr.write(JSON.stringify({ level: 'info', msg: \`holding: \${what}\` }) + '\\n');
-  return new Promise((resolve) => setTimeout(resolve, 700));
+  while (!existsSync(process.env.GATE)) await new Promise((resolve) => setTimeout(resolve, 20));
 };
 if (cluster.isPrimary && process.env.PHASE === 'config') await hold('config');
 export default {
@@ -29,6 +32,7 @@ export default {
 interface Files {
   pidfile: string;
   socket: string;
+  gate: string;
 }
 
 /** Start with the config file, and wait until it holds the start at `phase`. */
@@ -36,12 +40,18 @@ async function startHeldAt(phase: 'config' | 'onStarting'): Promise<{ unicorn: U
   const dir = mkdtempSync(path.join(tmpdir(), 'unicorn-'));
   const config = path.join(dir, 'unicorn.config.mjs');
   writeFileSync(config, CONFIG);
-  const files = { pidfile: path.join(dir, 'u.pid'), socket: path.join(dir, 'ctl.sock') };
+  const files = { pidfile: path.join(dir, 'u.pid'), socket: path.join(dir, 'ctl.sock'), gate: path.join(dir, 'gate') };
   const unicorn = start(['-c', config, '-b', '127.0.0.1:0', '-w', '1', '-p', files.pidfile, '--control-socket', files.socket], {
-    env: { PHASE: phase },
+    env: { PHASE: phase, GATE: files.gate },
   });
   await unicorn.waitForLog((l) => l.msg === `holding: ${phase}`, `the start held at ${phase}`);
   return { unicorn, files };
+}
+
+/** Signal the held start, then let it go on. */
+function signalWhileHeld(unicorn: Unicorn, files: Files, signal: NodeJS.Signals): void {
+  unicorn.signal(signal);
+  writeFileSync(files.gate, '');
 }
 
 /** Stopped by a signal, the arbiter exits 0 (not by the signal), its pidfile and control socket gone. */
@@ -59,7 +69,7 @@ describe.each(['config', 'onStarting'] as const)('a signal while the arbiter sta
   const stops = phase === 'config' ? (['SIGTERM', 'SIGINT', 'SIGQUIT'] as const) : (['SIGTERM'] as const);
   it.each(stops)('%s stops it cleanly, before any worker is forked', async (signal) => {
     const { unicorn, files } = await startHeldAt(phase);
-    unicorn.signal(signal);
+    signalWhileHeld(unicorn, files, signal);
     await expectCleanExit(unicorn, files);
     expect(unicorn.lines(`Handling signal: ${signal.slice(3).toLowerCase()}`)).toHaveLength(1);
     expect(unicorn.lines('Booting worker')).toEqual([]);
@@ -67,7 +77,7 @@ describe.each(['config', 'onStarting'] as const)('a signal while the arbiter sta
 
   it('HUP is queued: the arbiter starts, then reloads', async () => {
     const { unicorn, files } = await startHeldAt(phase);
-    unicorn.signal('SIGHUP');
+    signalWhileHeld(unicorn, files, 'SIGHUP');
     await handled(unicorn, 'hup');
     await unicorn.waitForLog((l) => l.msg.startsWith('Reload complete'), 'the reload complete');
     expect((await request(unicorn.url())).status).toBe(200);
@@ -76,8 +86,8 @@ describe.each(['config', 'onStarting'] as const)('a signal while the arbiter sta
   });
 
   it('USR2 is queued: the arbiter starts, then re-executes', async () => {
-    const { unicorn } = await startHeldAt(phase);
-    unicorn.signal('SIGUSR2');
+    const { unicorn, files } = await startHeldAt(phase);
+    signalWhileHeld(unicorn, files, 'SIGUSR2');
     await handled(unicorn, 'usr2');
     await unicorn.waitForLog((l) => l.msg.startsWith('Re-executing: new arbiter'), 'the re-exec');
     expect((await request(unicorn.url())).status).toBe(200);
@@ -88,23 +98,31 @@ describe.each(['config', 'onStarting'] as const)('a signal while the arbiter sta
 
   it('TTIN is queued: the arbiter starts with one worker more', async () => {
     const { unicorn, files } = await startHeldAt(phase);
-    unicorn.signal('SIGTTIN');
+    signalWhileHeld(unicorn, files, 'SIGTTIN');
     await handled(unicorn, 'ttin');
     await unicorn.ready(2);
     unicorn.signal('SIGTERM');
     await expectCleanExit(unicorn, files);
   });
 
-  it.each([
-    ['SIGTTOU', 'remove 1 is not accepted: the server runs 1 worker, and never goes below one'],
-    ['SIGUSR1', 'Handling signal: usr1'],
-  ] as const)('%s is queued and acted on once started', async (signal, line) => {
+  it('TTOU is queued and acted on once started', async () => {
     const { unicorn, files } = await startHeldAt(phase);
-    unicorn.signal(signal);
-    await handled(unicorn, signal.slice(3).toLowerCase());
+    signalWhileHeld(unicorn, files, 'SIGTTOU');
+    await handled(unicorn, 'ttou');
+    const line = 'remove 1 is not accepted: the server runs 1 worker, and never goes below one';
     await unicorn.waitForLog((l) => l.msg === line, line);
     await unicorn.ready(1);
     unicorn.signal('SIGTERM');
     await expectCleanExit(unicorn, files);
+  });
+
+  it("USR1 is queued and handled once started, not Node's default (opening the inspector)", async () => {
+    const { unicorn, files } = await startHeldAt(phase);
+    signalWhileHeld(unicorn, files, 'SIGUSR1');
+    await handled(unicorn, 'usr1');
+    await unicorn.ready(1);
+    unicorn.signal('SIGTERM');
+    await expectCleanExit(unicorn, files);
+    expect(unicorn.stderr).not.toContain('Debugger listening');
   });
 });
