@@ -7,18 +7,15 @@ import { APPS, start, type Unicorn } from '../helpers/unicorn';
 const ROUTES = path.join(APPS, 'routes.js');
 
 /**
- * A config file that holds the arbiter's start where PHASE says, after saying so in a line of the
- * error log (JSON on stderr, which is where a test waits), until the test creates the file GATE:
- * while the config file loads (a top-level await), or while onStarting runs. So the signal a test
- * sends comes while the start is held, however slow the machine. Workers import it too, and pass
- * straight through.
+ * A config file that holds the arbiter's start for 0.7 s where PHASE says, after saying so in a
+ * line of the error log (JSON on stderr, which is where a test waits): while the config file loads
+ * (a top-level await), or while onStarting runs. Workers import it too, and pass straight through.
  */
 const CONFIG = `
 import cluster from 'node:cluster';
-import { existsSync } from 'node:fs';
-const hold = async (what) => {
+const hold = (what) => {
   process.stderr.write(JSON.stringify({ level: 'info', msg: \`holding: \${what}\` }) + '\\n');
-  while (!existsSync(process.env.GATE)) await new Promise((resolve) => setTimeout(resolve, 20));
+  return new Promise((resolve) => setTimeout(resolve, 700));
 };
 if (cluster.isPrimary && process.env.PHASE === 'config') await hold('config');
 export default {
@@ -32,7 +29,6 @@ export default {
 interface Files {
   pidfile: string;
   socket: string;
-  gate: string;
 }
 
 /** Start with the config file, and wait until it holds the start at `phase`. */
@@ -40,18 +36,12 @@ async function startHeldAt(phase: 'config' | 'onStarting'): Promise<{ unicorn: U
   const dir = mkdtempSync(path.join(tmpdir(), 'unicorn-'));
   const config = path.join(dir, 'unicorn.config.mjs');
   writeFileSync(config, CONFIG);
-  const files = { pidfile: path.join(dir, 'u.pid'), socket: path.join(dir, 'ctl.sock'), gate: path.join(dir, 'gate') };
+  const files = { pidfile: path.join(dir, 'u.pid'), socket: path.join(dir, 'ctl.sock') };
   const unicorn = start(['-c', config, '-b', '127.0.0.1:0', '-w', '1', '-p', files.pidfile, '--control-socket', files.socket], {
-    env: { PHASE: phase, GATE: files.gate },
+    env: { PHASE: phase },
   });
   await unicorn.waitForLog((l) => l.msg === `holding: ${phase}`, `the start held at ${phase}`);
   return { unicorn, files };
-}
-
-/** Signal the held start, then let it go on. */
-function signalWhileHeld(unicorn: Unicorn, files: Files, signal: NodeJS.Signals): void {
-  unicorn.signal(signal);
-  writeFileSync(files.gate, '');
 }
 
 /** Stopped by a signal, the arbiter exits 0 (not by the signal), its pidfile and control socket gone. */
@@ -69,7 +59,7 @@ describe.each(['config', 'onStarting'] as const)('a signal while the arbiter sta
   const stops = phase === 'config' ? (['SIGTERM', 'SIGINT', 'SIGQUIT'] as const) : (['SIGTERM'] as const);
   it.each(stops)('%s stops it cleanly, before any worker is forked', async (signal) => {
     const { unicorn, files } = await startHeldAt(phase);
-    signalWhileHeld(unicorn, files, signal);
+    unicorn.signal(signal);
     await expectCleanExit(unicorn, files);
     expect(unicorn.lines(`Handling signal: ${signal.slice(3).toLowerCase()}`)).toHaveLength(1);
     expect(unicorn.lines('Booting worker')).toEqual([]);
@@ -77,7 +67,7 @@ describe.each(['config', 'onStarting'] as const)('a signal while the arbiter sta
 
   it('HUP is queued: the arbiter starts, then reloads', async () => {
     const { unicorn, files } = await startHeldAt(phase);
-    signalWhileHeld(unicorn, files, 'SIGHUP');
+    unicorn.signal('SIGHUP');
     await handled(unicorn, 'hup');
     await unicorn.waitForLog((l) => l.msg.startsWith('Reload complete'), 'the reload complete');
     expect((await request(unicorn.url())).status).toBe(200);
@@ -86,8 +76,8 @@ describe.each(['config', 'onStarting'] as const)('a signal while the arbiter sta
   });
 
   it('USR2 is queued: the arbiter starts, then re-executes', async () => {
-    const { unicorn, files } = await startHeldAt(phase);
-    signalWhileHeld(unicorn, files, 'SIGUSR2');
+    const { unicorn } = await startHeldAt(phase);
+    unicorn.signal('SIGUSR2');
     await handled(unicorn, 'usr2');
     await unicorn.waitForLog((l) => l.msg.startsWith('Re-executing: new arbiter'), 'the re-exec');
     expect((await request(unicorn.url())).status).toBe(200);
@@ -98,31 +88,23 @@ describe.each(['config', 'onStarting'] as const)('a signal while the arbiter sta
 
   it('TTIN is queued: the arbiter starts with one worker more', async () => {
     const { unicorn, files } = await startHeldAt(phase);
-    signalWhileHeld(unicorn, files, 'SIGTTIN');
+    unicorn.signal('SIGTTIN');
     await handled(unicorn, 'ttin');
     await unicorn.ready(2);
     unicorn.signal('SIGTERM');
     await expectCleanExit(unicorn, files);
   });
 
-  it('TTOU is queued and acted on once started', async () => {
+  it.each([
+    ['SIGTTOU', 'remove 1 is not accepted: the server runs 1 worker, and never goes below one'],
+    ['SIGUSR1', 'Handling signal: usr1'],
+  ] as const)('%s is queued and acted on once started', async (signal, line) => {
     const { unicorn, files } = await startHeldAt(phase);
-    signalWhileHeld(unicorn, files, 'SIGTTOU');
-    await handled(unicorn, 'ttou');
-    const line = 'remove 1 is not accepted: the server runs 1 worker, and never goes below one';
+    unicorn.signal(signal);
+    await handled(unicorn, signal.slice(3).toLowerCase());
     await unicorn.waitForLog((l) => l.msg === line, line);
     await unicorn.ready(1);
     unicorn.signal('SIGTERM');
     await expectCleanExit(unicorn, files);
-  });
-
-  it("USR1 is queued and handled once started, not Node's default (opening the inspector)", async () => {
-    const { unicorn, files } = await startHeldAt(phase);
-    signalWhileHeld(unicorn, files, 'SIGUSR1');
-    await handled(unicorn, 'usr1');
-    await unicorn.ready(1);
-    unicorn.signal('SIGTERM');
-    await expectCleanExit(unicorn, files);
-    expect(unicorn.stderr).not.toContain('Debugger listening');
   });
 });
