@@ -10,6 +10,7 @@ import { getSystemErrorMessage, getSystemErrorName } from 'node:util';
 import type * as UnixDgram from 'unix-dgram';
 import { badValue, show, UnicornError } from '../../src/shared/errors';
 import { ExitCode } from '../../src/shared/exit-codes';
+import { MAX_SOCKET_PATH_BYTES } from '../../src/shared/socket-path';
 
 /** Assignments such as `{ READY: 1, STATUS: 'serving' }`, or the datagram's text as sd_notify(3) takes it. */
 export type NotifyState = Readonly<Record<string, string | number>> | string;
@@ -25,9 +26,6 @@ export interface Notifier {
   /** $NOTIFY_SOCKET, as systemd set it. */
   readonly socket: string;
 }
-
-/** sun_path is 108 bytes with its terminating NUL; unix-dgram would cut a longer path short, silently. */
-const MAX_SOCKET_PATH_BYTES = 107;
 
 /**
  * A notifier for the socket in `env.NOTIFY_SOCKET`; undefined when it is unset or empty (unicorn is
@@ -105,6 +103,7 @@ function checkSocket(socket: string): void {
   if (!socket.startsWith('/')) {
     throw unsupported(socket, 'expected an absolute socket path such as /run/systemd/notify ("vsock:" addresses are not supported)');
   }
+  // unix-dgram would cut a longer path short, silently.
   const bytes = Buffer.byteLength(socket);
   if (bytes > MAX_SOCKET_PATH_BYTES) {
     throw unsupported(socket, `it is ${bytes} bytes long, and a unix socket path holds at most ${MAX_SOCKET_PATH_BYTES}`);

@@ -13,6 +13,7 @@ import { probe } from '../control/server';
 import { cannotEnter } from '../shared/dir-access';
 import { bindFailed } from '../shared/errors';
 import type { Logger } from '../shared/log';
+import { MAX_SOCKET_PATH_BYTES } from '../shared/socket-path';
 
 /** Who the socket file is given to, and the mask it is created under. */
 export interface SocketFileOptions {
@@ -65,12 +66,9 @@ export function giveSocketFile(file: string, shown: string, owner: SocketFileOpt
   }
 }
 
-/** The bytes of a socket address's path, its closing NUL included (`sun_path`). */
-const SUN_PATH_BYTES = process.platform === 'linux' ? 108 : 104;
-
 /** Whether `file` fits a socket address whole. */
 export function fitsSocketAddress(file: string): boolean {
-  return Buffer.byteLength(file) < SUN_PATH_BYTES;
+  return Buffer.byteLength(file) <= MAX_SOCKET_PATH_BYTES;
 }
 
 /** libuv's code for a name too long, as a bind returns it. */

@@ -3,6 +3,7 @@
  * settings (which check --control-socket), the arbiter's server and `unicorn ctl`.
  */
 import path from 'node:path';
+import { MAX_SOCKET_PATH_BYTES } from '../shared/socket-path';
 
 /**
  * Where control sockets go when --control-socket does not say: `$XDG_RUNTIME_DIR/unicorn`, the
@@ -14,9 +15,6 @@ export function defaultControlDir(env: NodeJS.ProcessEnv = process.env, uid = pr
   // The XDG specification: a relative path is to be ignored.
   return runtime && path.isAbsolute(runtime) ? path.join(runtime, 'unicorn') : `/tmp/unicorn-${uid}`;
 }
-
-/** The longest path a unix socket can have on Linux (sun_path, less its terminating NUL). */
-export const MAX_SOCKET_PATH_BYTES = 107;
 
 /** Why `file` cannot be a unix socket's path, if it cannot: Linux says only EINVAL. */
 export function socketPathProblem(file: string): string | undefined {
