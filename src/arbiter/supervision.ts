@@ -1,8 +1,8 @@
 /**
  * The arbiter's watch over its workers: silence past --timeout, boots past --worker-boot-timeout,
  * recycling by --max-worker-lifetime and --max-worker-memory (--max-requests is the worker's own
- * count), and stops that overrun their grace. A worker's deadlines are computed in one place
- * (workerDeadlines): the loop acts on those that have passed and sleeps until the earliest of the rest.
+ * count), and stops that overrun their grace. Each check reads the one deadline it acts on; all of a
+ * worker's deadlines are gathered in one place (workerDeadlines), for the loop to sleep until the earliest.
  */
 import { formatDuration } from '../config/duration';
 import type { Settings } from '../config/settings';
@@ -44,8 +44,7 @@ export type SupervisedSettings = Pick<
 
 /**
  * A worker's deadlines: the kill of a stop that overran; while the server is not stopping, its silence
- * (heartbeats, or its boot) counted only while the arbiter was there to hear it (absences.ts), and its
- * lifetime while it serves.
+ * (silenceDeadline) and its lifetime while it serves. The loop sleeps until the earliest of them.
  */
 export function workerDeadlines(
   record: WorkerRecord,
@@ -57,18 +56,32 @@ export function workerDeadlines(
   const deadlines: Deadline[] = [];
   if (record.killAt !== Infinity) deadlines.push({ at: record.killAt, due: 'kill' });
   if (!stopping) {
-    const { timeout, workerBootTimeout } = settings;
-    const watch =
-      record.state === 'booting' && workerBootTimeout > 0
-        ? { due: 'boot-timeout' as const, since: record.spawnedAt, limit: workerBootTimeout }
-        : (record.state === 'ready' || record.state === 'retiring') && timeout > 0
-          ? { due: 'timeout' as const, since: record.lastBeat, limit: timeout }
-          : undefined;
-    // The first whole millisecond of silence past the limit (the clock counts whole milliseconds).
-    if (watch) deadlines.push({ at: now + watch.limit - absences.present(watch.since, now) + 1, due: watch.due, since: watch.since });
+    const silence = silenceDeadline(record, now, settings, absences);
+    if (silence) deadlines.push(silence);
     if (record.state === 'ready' && record.retireAt !== Infinity) deadlines.push({ at: record.retireAt, due: 'max-lifetime' });
   }
   return deadlines;
+}
+
+/**
+ * When the worker's silence (its heartbeats, or its boot) passes its limit, if it is watched: counted
+ * only while the arbiter was there to hear it (absences.ts).
+ */
+function silenceDeadline(
+  record: WorkerRecord,
+  now: number,
+  settings: SupervisedSettings,
+  absences: Absences,
+): Extract<Deadline, { due: TimeoutFault }> | undefined {
+  const { timeout, workerBootTimeout } = settings;
+  const watch =
+    record.state === 'booting' && workerBootTimeout > 0
+      ? { due: 'boot-timeout' as const, since: record.spawnedAt, limit: workerBootTimeout }
+      : (record.state === 'ready' || record.state === 'retiring') && timeout > 0
+        ? { due: 'timeout' as const, since: record.lastBeat, limit: timeout }
+        : undefined;
+  // The first whole millisecond of silence past the limit (the clock counts whole milliseconds).
+  return watch && { at: now + watch.limit - absences.present(watch.since, now) + 1, due: watch.due, since: watch.since };
 }
 
 /** The worker processes, as supervision acts on them. */
@@ -106,14 +119,14 @@ export class Supervision {
   /** Workers silent past --timeout, or still booting past --worker-boot-timeout, are timed out. */
   abortSilentWorkers(): void {
     const { workers, absences } = this.context;
+    const settings = this.context.settings();
     const now = this.context.now();
     let oldest = now;
     for (const record of workers.values()) {
-      for (const deadline of this.deadlines(record, now, false)) {
-        if (deadline.due !== 'timeout' && deadline.due !== 'boot-timeout') continue;
-        oldest = Math.min(oldest, deadline.since);
-        if (now >= deadline.at) this.timeOut(record, deadline.due, absences.present(deadline.since, now));
-      }
+      const silence = silenceDeadline(record, now, settings, absences);
+      if (!silence) continue;
+      oldest = Math.min(oldest, silence.since);
+      if (now >= silence.at) this.timeOut(record, silence.due, absences.present(silence.since, now));
     }
     absences.forget(oldest);
   }
@@ -127,7 +140,8 @@ export class Supervision {
       if (maxWorkerMemory > 0 && record.rss > maxWorkerMemory) {
         const over = `over --max-worker-memory ${formatSize(maxWorkerMemory)}`;
         this.retire(record, 'max-memory', `uses ${formatSize(record.rss)} of memory, ${over}`);
-      } else if (this.deadlines(record, now, false).some(({ due, at }) => due === 'max-lifetime' && now >= at)) {
+      } else if (now >= record.retireAt) {
+        // retireAt is Infinity without --max-worker-lifetime.
         const lifetime = `--max-worker-lifetime ${formatDuration(maxWorkerLifetime)}`;
         this.retire(record, 'max-lifetime', `has run for ${formatDuration(now - record.spawnedAt)} (${lifetime})`);
       }
@@ -139,7 +153,8 @@ export class Supervision {
     const now = this.context.now();
     const { processes, log } = this.context;
     for (const record of this.context.workers.values()) {
-      if (!this.deadlines(record, now, true).some(({ due, at }) => due === 'kill' && now >= at)) continue;
+      // killAt is Infinity until the worker is told to stop.
+      if (now < record.killAt) continue;
       if (processes.running(record)) {
         log.warn({ workerId: record.id, workerPid: record.pid }, `Killing worker (pid:${record.pid})`);
         processes.kill(record, 'SIGKILL');
@@ -253,15 +268,12 @@ export class Supervision {
   /** The earliest moment anything supervision watches is due (Infinity: nothing). */
   nextDueAt(stopping: boolean): number {
     const now = this.context.now();
+    const settings = this.context.settings();
     let due = this.memoryDueAt;
     for (const record of this.context.workers.values()) {
-      for (const deadline of this.deadlines(record, now, stopping)) due = Math.min(due, deadline.at);
+      for (const deadline of workerDeadlines(record, now, settings, this.context.absences, stopping)) due = Math.min(due, deadline.at);
     }
     return due;
-  }
-
-  private deadlines(record: WorkerRecord, now: number, stopping: boolean): Deadline[] {
-    return workerDeadlines(record, now, this.context.settings(), this.context.absences, stopping);
   }
 
   /** The worker is stopping now for its silence; what its stack shows is logged once read. */
