@@ -2,7 +2,7 @@
  * --max-worker-memory, watched from the arbiter: it reads each worker's resident memory from /proc
  * every CHECK_MS, on its own loop's clock. The arbiter is never the stuck one: a worker leaking in
  * a loop that never lets its event loop turn is seen all the same, which its own heartbeat is not.
- * Without /proc (not Linux), the heartbeat's figure stays the only one (Arbiter.recycleWorkers).
+ * Without /proc (not Linux), the worker's heartbeat gives the figure judged (Supervision.watchMemory).
  */
 import { closeSync, openSync, readSync } from 'node:fs';
 

@@ -131,20 +131,15 @@ export class Supervision {
     absences.forget(oldest);
   }
 
-  /** Workers past --max-worker-memory (by their heartbeat's figure) or --max-worker-lifetime are replaced. */
+  /** Workers past --max-worker-lifetime are replaced (--max-worker-memory is watchMemory's). */
   recycleWorkers(): void {
-    const { maxWorkerMemory, maxWorkerLifetime } = this.context.settings();
+    const { maxWorkerLifetime } = this.context.settings();
     const now = this.context.now();
     for (const record of this.context.workers.values()) {
-      if (record.state !== 'ready') continue;
-      if (maxWorkerMemory > 0 && record.rss > maxWorkerMemory) {
-        const over = `over --max-worker-memory ${formatSize(maxWorkerMemory)}`;
-        this.retire(record, 'max-memory', `uses ${formatSize(record.rss)} of memory, ${over}`);
-      } else if (now >= record.retireAt) {
-        // retireAt is Infinity without --max-worker-lifetime.
-        const lifetime = `--max-worker-lifetime ${formatDuration(maxWorkerLifetime)}`;
-        this.retire(record, 'max-lifetime', `has run for ${formatDuration(now - record.spawnedAt)} (${lifetime})`);
-      }
+      // retireAt is Infinity without --max-worker-lifetime.
+      if (record.state !== 'ready' || now < record.retireAt) continue;
+      const lifetime = `--max-worker-lifetime ${formatDuration(maxWorkerLifetime)}`;
+      this.retire(record, 'max-lifetime', `has run for ${formatDuration(now - record.spawnedAt)} (${lifetime})`);
     }
   }
 
@@ -164,25 +159,28 @@ export class Supervision {
   }
 
   /**
-   * --max-worker-memory, every CHECK_MS, from /proc (memory-watch.ts): a worker past it stops
-   * accepting and is replaced at once; one that grows by HARD_MEMORY_MARGIN of the limit more (a
-   * leak that goes on, or one in a loop that never lets the worker act) is killed. A booting worker
-   * is left to --worker-boot-timeout and the heartbeat's figure (recycleWorkers).
+   * --max-worker-memory, every CHECK_MS, from /proc (memory-watch.ts); without /proc, the heartbeat's
+   * figure, each turn (a heartbeat wakes the loop). A worker past it stops accepting and is
+   * replaced at once; one that grows by HARD_MEMORY_MARGIN of the limit more (a leak that goes on, or
+   * one in a loop that never lets the worker act) is killed. A booting worker is left to
+   * --worker-boot-timeout.
    */
   watchMemory(): void {
     const limit = this.context.settings().maxWorkerMemory;
     const read = this.context.readResident;
-    if (limit === 0 || !read) {
+    if (limit === 0) {
       this.memoryDueAt = Infinity;
       return;
     }
-    const now = this.context.now();
-    // Infinity: not watched until now (a reload may set the limit).
-    if (this.memoryDueAt !== Infinity && now < this.memoryDueAt) return;
-    this.memoryDueAt = now + CHECK_MS;
+    if (read) {
+      const now = this.context.now();
+      // Infinity: not watched until now (a reload may set the limit).
+      if (this.memoryDueAt !== Infinity && now < this.memoryDueAt) return;
+      this.memoryDueAt = now + CHECK_MS;
+    }
     for (const record of this.context.workers.values()) {
       if (record.state === 'booting') continue;
-      const verdict = judge(record, read(record.pid), limit);
+      const verdict = judge(record, read ? read(record.pid) : record.rss, limit);
       if (verdict?.kind === 'over') {
         record.rss = verdict.rss;
         this.replaceOverMemory(record, undefined);

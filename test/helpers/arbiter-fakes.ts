@@ -149,9 +149,11 @@ export function fakeArbiter(overrides: Partial<FakeSettings> = {}) {
       workers.delete(record.id);
       return staffing.judgeExit(record, code, signal, false, reload.isStarting(record.generation));
     },
-    /** The arbiter's turn with `count` workers wanted, when not stopping: supervision, then staffing (Arbiter.run). */
+    /** The arbiter's turn with `count` workers wanted, when not stopping: supervision, then staffing (Arbiter.run). No /proc:
+     *  --max-worker-memory judges the heartbeat's figure. */
     turn(count: number): boolean {
       target = count;
+      supervision.watchMemory();
       supervision.abortSilentWorkers();
       supervision.recycleWorkers();
       const reloadReady = staffing.manage();

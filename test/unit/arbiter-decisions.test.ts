@@ -211,6 +211,31 @@ describe('recycling order', () => {
   });
 });
 
+describe('--max-worker-memory without /proc', () => {
+  it("judges the heartbeat's figure as it would /proc's: past the limit the worker hands over at once, a quarter more gets it killed", () => {
+    const MB = 1024 * 1024;
+    const arbiter = fakeArbiter({ maxWorkerMemory: 100 * MB });
+    arbiter.turn(1);
+    const [worker] = arbiter.workers.all();
+    arbiter.ready(worker!);
+    worker!.rss = 90 * MB;
+    arbiter.turn(1);
+    expect(worker!.state).toBe('ready');
+    worker!.rss = 110 * MB;
+    arbiter.turn(1);
+    expect(worker!.state).toBe('stopping');
+    expect(worker!.stopReason).toBe('max-memory');
+    expect(arbiter.processes.handedOver).toEqual([worker!.id]);
+    expect(arbiter.lines.map((l) => l.message)).toContainEqual(
+      expect.stringMatching(/it uses 110MB of memory, over --max-worker-memory 100MB$/),
+    );
+    expect(arbiter.workers.counting(1).filter((r) => r.state === 'booting')).toHaveLength(1);
+    worker!.rss = 136 * MB;
+    arbiter.turn(1);
+    expect(arbiter.processes.signals).toEqual([[worker!.id, 'SIGKILL']]);
+  });
+});
+
 describe('timeouts', () => {
   it('times out a worker silent past --timeout, aborts it, and kills it if it lingers', () => {
     const arbiter = fakeArbiter({ timeout: 1000 });
