@@ -7,9 +7,9 @@
 //   node benchmarks/descriptors.js LIMIT CLIENTS MS [--unicorn OTHER_CHECKOUT/bin/unicorn] [UNICORN_ARGS...]
 //   node benchmarks/descriptors.js 1024 1100 2500
 'use strict';
-const { spawn } = require('node:child_process');
 const net = require('node:net');
 const path = require('node:path');
+const { scratchContext, startUnicorn, stopUnicorn } = require('./lib/fault-server.js');
 
 const args = process.argv.slice(2);
 const [limit, clients, ms] = args.splice(0, 3).map(Number);
@@ -20,39 +20,13 @@ if (!(limit > 0 && clients > 0 && ms >= 0)) {
   process.exit(2);
 }
 
-const unicornArgs = ['-b', '127.0.0.1:0', '-w', '1', '-k', 'async', ...args, path.join(__dirname, 'apps', 'hold.js')];
-// The shell sets the limit and replaces itself with Node.
-const server = spawn('/bin/sh', ['-c', `ulimit -n ${limit} && exec "$0" "$@"`, process.execPath, bin, ...unicornArgs], {
-  stdio: ['ignore', 'ignore', 'pipe'],
-});
-const lines = [];
-let partial = '';
-server.stderr.setEncoding('utf8').on('data', (chunk) => {
-  const parts = (partial + chunk).split('\n');
-  partial = parts.pop();
-  for (const line of parts) {
-    try {
-      lines.push(JSON.parse(line));
-    } catch {
-      lines.push({ level: 'text', msg: line });
-    }
-  }
-});
-const until = (find) =>
-  new Promise((resolve, reject) => {
-    const timer = setInterval(() => {
-      const found = lines.map(find).find((x) => x);
-      if (found) resolve(found, clearInterval(timer));
-      else if (server.exitCode !== null) reject(new Error(`unicorn exited:\n${lines.map((l) => l.msg).join('\n')}`), clearInterval(timer));
-    }, 10);
-  });
-
 /** One client: GET /?ms=MS with Connection: close; 'served', or how it failed. */
 function client(port, target) {
   return new Promise((resolve) => {
     const socket = net.connect(port, '127.0.0.1');
     let reply = '';
     const done = (how) => {
+      clearTimeout(timer);
       socket.destroy();
       resolve(/^HTTP\/1\.1 200 [\s\S]*held \d+\n$/.test(reply) ? 'served' : how);
     };
@@ -60,27 +34,35 @@ function client(port, target) {
     socket.on('data', (chunk) => (reply += chunk));
     socket.on('error', (err) => done(`${err.code} after ${reply ? 'the headers' : 'nothing'}`));
     socket.on('close', () => done(`closed after ${reply ? 'part of the response' : 'nothing'}`));
-    setTimeout(() => done('no answer in 60s'), 60_000);
+    const timer = setTimeout(() => done('no answer in 60s'), 60_000);
   });
 }
 
 (async () => {
+  let server;
   try {
-    const port = Number(await until((l) => /^Listening at: http:\/\/127\.0\.0\.1:(\d+)/.exec(l.msg)?.[1]));
-    await until((l) => / ready$/.test(l.msg));
+    // lib/fault-server.js starts it in a process group of its own, stopped whole however this ends.
+    server = await startUnicorn(scratchContext(bin), {
+      workers: 1,
+      app: path.join(__dirname, 'apps', 'hold.js'),
+      args,
+      fdLimit: limit,
+      wait: false,
+    });
+    await server.until(() => server.log.some((msg) => / ready$/.test(msg)), 'worker ready');
     const started = performance.now();
-    const outcomes = await Promise.all(Array.from({ length: clients }, () => client(port, `/?ms=${ms}`)));
+    const outcomes = await Promise.all(Array.from({ length: clients }, () => client(server.port, `/?ms=${ms}`)));
     const seconds = (performance.now() - started) / 1000;
     const tally = {};
     for (const o of outcomes) tally[o] = (tally[o] ?? 0) + 1;
-    const after = await client(port, '/?ms=0');
-    const crashes = lines.filter((l) => l.msg.startsWith('Uncaught exception')).map((l) => l.msg);
-    const warnings = lines.filter((l) => l.level === 'warn' || l.level === 40).map((l) => l.msg);
+    const after = await client(server.port, '/?ms=0');
+    const crashes = server.log.filter((msg) => msg.startsWith('Uncaught exception'));
+    const warnings = server.entries.filter((l) => l.level === 'warn' || l.level === 40).map((l) => l.msg);
     process.stdout.write(
       `${JSON.stringify({ limit, clients, ms, tally, seconds: Number(seconds.toFixed(1)), crashes, warnings, requestAfterwards: after }, null, 2)}\n`,
     );
   } finally {
-    server.kill('SIGTERM');
+    await stopUnicorn(server);
   }
 })().catch((err) => {
   process.stderr.write(`${err.message}\n`);

@@ -8,11 +8,11 @@
 //   node benchmarks/kill-workers.js [--unicorn PATH/bin/unicorn] [--seconds 30] [--interval 2000]
 //                                   [--workers 2] [--concurrency 8]
 'use strict';
-const { spawn } = require('node:child_process');
 const { readFileSync } = require('node:fs');
 const http = require('node:http');
 const path = require('node:path');
 const { parseArgs } = require('node:util');
+const { scratchContext, sleep, startUnicorn, stopUnicorn } = require('./lib/fault-server.js');
 
 const { values } = parseArgs({
   options: {
@@ -26,8 +26,6 @@ const { values } = parseArgs({
 const seconds = Number(values.seconds);
 const interval = Number(values.interval);
 const concurrency = Number(values.concurrency);
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Live (not zombie) children of `pid`. */
 function children(pid) {
@@ -52,30 +50,27 @@ function children(pid) {
 }
 
 async function main() {
-  const app = path.join(__dirname, 'apps', 'hello.js');
-  const server = spawn(process.execPath, [values.unicorn, '-b', '127.0.0.1:0', '-w', values.workers, '-k', 'async', app], {
-    stdio: ['ignore', 'ignore', 'pipe'],
+  // lib/fault-server.js starts it in a process group of its own, stopped whole however this ends.
+  const server = await startUnicorn(scratchContext(values.unicorn), {
+    workers: Number(values.workers),
+    app: path.join(__dirname, 'apps', 'hello.js'),
+    wait: false,
   });
   const ready = new Set();
   const backoffLines = [];
-  let url;
-  let partial = '';
-  server.stderr.setEncoding('utf8').on('data', (chunk) => {
-    const lines = (partial + chunk).split('\n');
-    partial = lines.pop();
-    for (const line of lines) {
-      let entry;
-      try {
-        entry = JSON.parse(line);
-      } catch {
-        continue;
-      }
-      if (entry.msg.startsWith('Listening at: ')) url ??= entry.address;
+  const url = server.url;
+  let read = 0;
+  const readLog = () => {
+    for (; read < server.entries.length; read++) {
+      const entry = server.entries[read];
       if (/^Worker \(pid:\d+\) ready$/.test(entry.msg)) ready.add(entry.workerPid);
       if (typeof entry.delayMs === 'number') backoffLines.push(entry.msg);
     }
-  });
-  while (ready.size < Number(values.workers)) await sleep(10);
+  };
+  await server.until(() => {
+    readLog();
+    return ready.size >= Number(values.workers);
+  }, 'workers ready');
 
   const counts = { ok: 0, failed: 0, slowestMs: 0 };
   let stopping = false;
@@ -104,6 +99,7 @@ async function main() {
   let longestZeroMs = 0;
   let zeroSince;
   const sampler = setInterval(() => {
+    readLog();
     const serving = children(server.pid).filter((pid) => ready.has(pid)).length;
     const now = performance.now();
     if (serving === 0) zeroSince ??= now;
@@ -129,8 +125,8 @@ async function main() {
   await Promise.all(loops);
   clearInterval(sampler);
   if (zeroSince !== undefined) longestZeroMs = Math.max(longestZeroMs, performance.now() - zeroSince);
-  server.kill('SIGTERM');
-  await new Promise((resolve) => server.once('exit', resolve));
+  readLog();
+  await stopUnicorn(server);
   const result = {
     unicorn: values.unicorn,
     seconds,

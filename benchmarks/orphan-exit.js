@@ -6,55 +6,38 @@
 //
 //   node benchmarks/orphan-exit.js [CHECKOUT]
 'use strict';
-const { spawn } = require('node:child_process');
-const { readFileSync } = require('node:fs');
 const http = require('node:http');
-const root = process.argv[2] ?? require('node:path').join(__dirname, '..');
-const alive = (pid) => {
-  try {
-    return !/\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
-};
+const path = require('node:path');
+const { alive, scratchContext, sleep, startUnicorn, stopUnicorn } = require('./lib/fault-server.js');
+
+const root = process.argv[2] ?? path.join(__dirname, '..');
 (async () => {
+  const ctx = scratchContext(`${root}/bin/unicorn`);
   for (let i = 0; i < 3; i++) {
-    const p = spawn(
-      process.execPath,
-      [
-        `${root}/bin/unicorn`,
-        '-b',
-        '127.0.0.1:0',
-        '-w',
-        '1',
-        '-t',
-        '0',
-        '--graceful-timeout',
-        '1s',
-        `${root}/test/fixtures/apps/runaway.js`,
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let log = '',
-      out = '';
-    p.stderr.setEncoding('utf8').on('data', (c) => (log += c));
-    p.stdout.setEncoding('utf8').on('data', (c) => (out += c));
-    const wait = (f) =>
-      new Promise((r) => {
-        const t = setInterval(() => f() && r(clearInterval(t)), 5);
-      });
-    await wait(() => /Worker \(pid:\d+\) ready/.test(log));
-    const url = /"address":"(http:[^"]+)"/.exec(log)[1];
-    const worker = Number(/Worker \(pid:(\d+)\) ready/.exec(log)[1]);
-    http.get(`${url}/spin`).on('error', () => {});
-    await wait(() => out.includes('spinning'));
-    const t0 = performance.now();
-    p.kill('SIGKILL');
-    await wait(() => !alive(worker) || performance.now() - t0 > 10_000);
-    if (!alive(worker)) console.log(`worker gone ${(performance.now() - t0).toFixed(0)} ms after kill -9 of the arbiter`);
-    else {
-      console.log('worker still running 10 s after kill -9 of the arbiter; killed now');
-      process.kill(worker, 'SIGKILL');
+    // lib/fault-server.js starts it in a process group of its own: the worker, if it outlives the
+    // arbiter and the reaper, is killed with the group however this ends.
+    const server = await startUnicorn(ctx, {
+      workers: 1,
+      app: `${root}/test/fixtures/apps/runaway.js`,
+      args: ['-t', '0', '--graceful-timeout', '1s'],
+      stdout: true,
+      wait: false,
+    });
+    try {
+      await server.until(() => server.log.some((msg) => /^Worker \(pid:\d+\) ready/.test(msg)), 'worker ready');
+      const worker = Number(/^Worker \(pid:(\d+)\) ready/.exec(server.log.find((msg) => /^Worker \(pid:\d+\) ready/.test(msg)))[1]);
+      http.get(`${server.url}/spin`).on('error', () => {});
+      await server.until(() => server.output().includes('spinning'), 'the worker spinning');
+      const t0 = performance.now();
+      process.kill(server.pid, 'SIGKILL');
+      while (alive(worker) && performance.now() - t0 <= 10_000) await sleep(5);
+      if (!alive(worker)) console.log(`worker gone ${(performance.now() - t0).toFixed(0)} ms after kill -9 of the arbiter`);
+      else console.log('worker still running 10 s after kill -9 of the arbiter; killed now');
+    } finally {
+      await stopUnicorn(server);
     }
   }
-})();
+})().catch((err) => {
+  process.stderr.write(`orphan-exit: ${err.stack}\n`);
+  process.exitCode = 1;
+});

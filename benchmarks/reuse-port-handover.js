@@ -12,19 +12,17 @@
 // max-requests (--max-requests 300: workers recycled under the load), usr2 (a re-exec, then TERM to
 // the old arbiter once the new one's workers are ready).
 'use strict';
-const { fork, spawn } = require('node:child_process');
-const { mkdtempSync, writeFileSync } = require('node:fs');
+const { fork } = require('node:child_process');
+const { writeFileSync } = require('node:fs');
 const http = require('node:http');
-const { tmpdir } = require('node:os');
 const path = require('node:path');
+const { alive, scratchContext, sleep, startUnicorn, stopUnicorn } = require('./lib/fault-server.js');
 
 const ROOT = path.resolve(__dirname, '..');
 const APP = path.join(ROOT, 'test', 'fixtures', 'apps', 'routes.js');
 const LOAD = path.join(ROOT, 'test', 'helpers', 'load-client.js');
 const WORKERS = 4;
 const SCENARIOS = ['ttou', 'ttou-in-flight', 'hup', 'hup-fewer', 'max-requests', 'usr2'];
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function parseArgs(argv) {
   const options = { unicorn: path.join(ROOT, 'bin', 'unicorn'), workerClass: 'async', scenarios: [] };
@@ -38,34 +36,18 @@ function parseArgs(argv) {
   return options;
 }
 
-/** unicorn with its log lines parsed, and the app's stdout. */
-function startUnicorn(bin, args) {
-  const proc = spawn(process.execPath, [bin, '-b', '127.0.0.1:0', ...args, APP], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, UNICORN_LOG_LEVEL: 'info' },
+/** unicorn (lib/fault-server.js: in a process group of its own, stopped whole however this ends). */
+async function start(options, args) {
+  const server = await startUnicorn(options.ctx, {
+    // hup-fewer: the worker count from a file the reload reads again; -w would override it.
+    workers: args.includes('-c') ? null : WORKERS,
+    workerClass: options.workerClass,
+    app: APP,
+    args,
+    stdout: true,
+    wait: false,
   });
-  const server = { proc, logs: [], stdout: '' };
-  let partial = '';
-  proc.stderr.setEncoding('utf8').on('data', (chunk) => {
-    const lines = (partial + chunk).split('\n');
-    partial = lines.pop();
-    for (const line of lines) {
-      try {
-        server.logs.push(JSON.parse(line));
-      } catch {
-        process.stderr.write(`${line}\n`);
-      }
-    }
-  });
-  proc.stdout.setEncoding('utf8').on('data', (chunk) => (server.stdout += chunk));
-  server.count = (pattern) => server.logs.filter((l) => pattern.test(l.msg)).length;
-  server.until = async (check, what, timeoutMs = 60_000) => {
-    const deadline = Date.now() + timeoutMs;
-    while (!check()) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await sleep(20);
-    }
-  };
+  server.count = (pattern) => server.log.filter((msg) => pattern.test(msg)).length;
   return server;
 }
 
@@ -94,28 +76,25 @@ function get(url) {
 async function run(options, scenario) {
   const exited = /^Worker \(pid:\d+\) exited with code/;
   const ready = /^Worker \(pid:\d+\) ready$/;
-  const args = ['-k', options.workerClass, '--reuse-port', '--graceful-timeout', '30'];
+  const args = ['--reuse-port', '--graceful-timeout', '30'];
   let config;
   if (scenario === 'max-requests') args.push('--max-requests', '300');
   if (scenario === 'hup-fewer') {
-    // The worker count from a file the reload reads again (-w would override it).
-    config = path.join(mkdtempSync(path.join(tmpdir(), 'unicorn-bench-')), 'unicorn.config.js');
+    config = path.join(options.ctx.dir, 'unicorn.config.js');
     writeFileSync(config, `module.exports = { workers: ${WORKERS} };\n`);
     args.push('-c', config);
-  } else {
-    args.push('-w', String(WORKERS));
   }
-  const server = startUnicorn(options.unicorn, args);
+  const server = await start(options, args);
   let successor;
   try {
     await server.until(() => server.count(ready) >= WORKERS, 'the workers');
-    const url = server.logs.find((l) => l.msg.startsWith('Listening at: ')).address;
+    const url = server.url;
     let slow;
     let slowSent = 0;
     if (scenario === 'ttou-in-flight') {
       // TTOU stops the oldest worker: get a slow request to it.
-      const oldest = server.logs.find((l) => l.msg.startsWith('Booting worker')).workerPid;
-      while (!server.stdout.includes(`slow started ${oldest}\n`)) {
+      const oldest = server.entries.find((l) => l.msg.startsWith('Booting worker')).workerPid;
+      while (!server.output().includes(`slow started ${oldest}\n`)) {
         slow = get(`${url}/slow?ms=8000`);
         slowSent++;
         await sleep(100);
@@ -126,30 +105,29 @@ async function run(options, scenario) {
     const started = Date.now();
     if (scenario === 'ttou') {
       for (let i = 1; i <= 10; i++) {
-        server.proc.kill('SIGTTOU');
+        process.kill(server.pid, 'SIGTTOU');
         await server.until(() => server.count(exited) >= i, `worker ${i} gone`);
-        server.proc.kill('SIGTTIN');
+        process.kill(server.pid, 'SIGTTIN');
         await server.until(() => server.count(ready) >= WORKERS + i, `worker ${i} replaced`);
       }
     } else if (scenario === 'ttou-in-flight') {
-      server.proc.kill('SIGTTOU');
+      process.kill(server.pid, 'SIGTTOU');
       await server.until(() => server.count(exited) >= 1, 'the worker gone');
     } else if (scenario === 'hup' || scenario === 'hup-fewer') {
       if (config) writeFileSync(config, `module.exports = { workers: 2 };\n`);
       const reloads = scenario === 'hup' ? 3 : 1;
       for (let i = 1; i <= reloads; i++) {
-        server.proc.kill('SIGHUP');
+        process.kill(server.pid, 'SIGHUP');
         await server.until(() => server.count(/^Reload complete/) >= i, `reload ${i}`);
       }
       await server.until(() => server.count(exited) >= reloads * WORKERS, 'the old workers gone');
     } else if (scenario === 'usr2') {
-      server.proc.kill('SIGUSR2');
+      process.kill(server.pid, 'SIGUSR2');
       await server.until(() => server.count(/^Re-executing/) === 1, 'the re-exec');
-      successor = server.logs.find((l) => l.msg.startsWith('Re-executing')).successorPid;
-      await server.until(() => server.logs.filter((l) => l.pid === successor && ready.test(l.msg)).length >= WORKERS, 'the new workers');
-      const gone = new Promise((resolve) => server.proc.once('exit', resolve));
-      server.proc.kill('SIGTERM');
-      await gone;
+      successor = server.entries.find((l) => l.msg.startsWith('Re-executing')).successorPid;
+      await server.until(() => server.entries.filter((l) => l.pid === successor && ready.test(l.msg)).length >= WORKERS, 'the new workers');
+      process.kill(server.pid, 'SIGTERM');
+      await server.exited;
     } else {
       await sleep(5000);
     }
@@ -172,16 +150,18 @@ async function run(options, scenario) {
       `${scenario.padEnd(15)} ${options.workerClass.padEnd(6)} ${String(counts.ok).padStart(7)} ok ${String(counts.failed + counts.refused).padStart(4)} failed (${errors}) over ${(took / 1000).toFixed(1)} s${extra}`,
     );
   } finally {
-    if (successor) process.kill(successor, 'SIGTERM');
-    const gone = new Promise((resolve) => server.proc.once('exit', resolve));
-    server.proc.kill('SIGTERM');
-    await Promise.race([gone, sleep(10_000)]);
-    server.proc.kill('SIGKILL');
+    if (successor) {
+      // The successor is in the group too: let it stop as it would, then stop the rest.
+      process.kill(successor, 'SIGTERM');
+      for (const deadline = Date.now() + 10_000; alive(successor) && Date.now() < deadline; ) await sleep(20);
+    }
+    await stopUnicorn(server);
   }
 }
 
 (async () => {
   const options = parseArgs(process.argv.slice(2));
+  options.ctx = scratchContext(options.unicorn);
   for (const scenario of options.scenarios) await run(options, scenario);
 })().catch((err) => {
   console.error(err);

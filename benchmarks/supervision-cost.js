@@ -9,9 +9,9 @@
 //
 //   node benchmarks/supervision-cost.js OTHER_CHECKOUT [--rounds N]
 'use strict';
-const { spawn } = require('node:child_process');
 const { closeSync, openSync, readFileSync, readSync, readdirSync } = require('node:fs');
 const path = require('node:path');
+const { scratchContext, startUnicorn, stopUnicorn } = require('./lib/fault-server.js');
 
 const IDLE_MS = 5000;
 const HELLO = path.join(__dirname, 'apps', 'hello.js');
@@ -36,26 +36,24 @@ const children = (pid) =>
     });
 const mean = (a) => a.reduce((x, y) => x + y, 0) / a.length;
 
-async function round(root) {
-  const started = performance.now();
-  const args = [
-    path.join(root, 'bin', 'unicorn'),
-    '-b',
-    '127.0.0.1:0',
-    '-w',
-    '4',
-    '--max-worker-memory',
-    '1GB',
-    '--log-level',
-    'debug',
-    HELLO,
-  ];
-  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  let log = '';
-  proc.stderr.setEncoding('utf8').on('data', (c) => (log += c));
-  await new Promise((resolve) => {
-    const check = setInterval(() => (log.match(/Worker \(pid:\d+\) ready/g) ?? []).length >= 4 && resolve(clearInterval(check)), 5);
+async function round(ctx) {
+  // lib/fault-server.js starts it in a process group of its own, stopped whole however this ends.
+  const proc = await startUnicorn(ctx, {
+    workers: 4,
+    app: HELLO,
+    args: ['--max-worker-memory', '1GB', '--log-level', 'debug'],
+    wait: false,
   });
+  try {
+    return await measure(proc);
+  } finally {
+    await stopUnicorn(proc);
+  }
+}
+
+async function measure(proc) {
+  const { started } = proc;
+  await proc.until(() => proc.log.filter((msg) => /^Worker \(pid:\d+\) ready/.test(msg)).length >= 4, 'the workers ready');
   const readyMs = performance.now() - started;
   await new Promise((resolve) => setTimeout(resolve, 1000));
   const workers = children(proc.pid);
@@ -66,10 +64,8 @@ async function round(root) {
   const arbiterCpu = (stat(proc.pid).cpuMs - arbiterBefore) / IDLE_MS;
   const rss = workers.map((p) => status(p, 'VmRSS') / 1024);
   const threads = status(workers[0], 'Threads');
-  const reaper = /"reaperPid":(\d+)/.exec(log)?.[1];
+  const reaper = proc.entries.find((l) => l.reaperPid !== undefined)?.reaperPid;
   const reaperRssMb = reaper ? Number((status(reaper, 'VmRSS') / 1024).toFixed(2)) : null;
-  proc.kill('SIGTERM');
-  await new Promise((resolve) => proc.once('exit', resolve));
   return {
     readyMs: Math.round(readyMs),
     rssMb: Number(mean(rss).toFixed(1)),
@@ -114,7 +110,11 @@ async function main() {
   const mine = path.join(__dirname, '..');
   readCosts();
   const results = { [mine]: [], [other]: [] };
-  for (let i = 0; i < rounds; i++) for (const root of [other, mine]) results[root].push(await round(root));
+  const contexts = {
+    [mine]: scratchContext(path.join(mine, 'bin', 'unicorn')),
+    [other]: scratchContext(path.join(other, 'bin', 'unicorn')),
+  };
+  for (let i = 0; i < rounds; i++) for (const root of [other, mine]) results[root].push(await round(contexts[root]));
   for (const [root, list] of Object.entries(results)) {
     console.log(root);
     for (const r of list) console.log(`  ${JSON.stringify(r)}`);
@@ -125,4 +125,7 @@ async function main() {
     );
   }
 }
-void main();
+main().catch((err) => {
+  process.stderr.write(`supervision-cost: ${err.stack}\n`);
+  process.exitCode = 1;
+});

@@ -8,10 +8,11 @@
 //   node benchmarks/worker-death.js [--rounds N] [--root CHECKOUT] [-- UNICORN_ARGS...]
 //   NODE_OPTIONS=--max-old-space-size=256 node benchmarks/worker-death.js
 'use strict';
-const { execFileSync, spawn } = require('node:child_process');
+const { execFileSync } = require('node:child_process');
 const { readFileSync } = require('node:fs');
 const http = require('node:http');
 const path = require('node:path');
+const { scratchContext, startUnicorn, stopUnicorn } = require('./lib/fault-server.js');
 
 // --root DIR: another checkout's build (to measure before and after a change in one run).
 const rootAt = process.argv.indexOf('--root');
@@ -39,23 +40,19 @@ function rssMb(pid) {
   }
 }
 
-async function round(extraArgs) {
-  const proc = spawn(
-    process.execPath,
-    [path.join(ROOT, 'bin', 'unicorn'), '-b', '127.0.0.1:0', '-w', '1', '-k', 'async', ...extraArgs, APP],
-    {
-      stdio: ['ignore', 'ignore', 'pipe'],
-      env: { ...process.env, UNICORN_LOG_FORMAT: 'json' },
-    },
-  );
-  let log = '';
-  proc.stderr.setEncoding('utf8').on('data', (c) => (log += c));
-  const url = await new Promise((resolve) => {
-    const check = setInterval(() => {
-      const m = /"address":"(http:\/\/[^"]+)"/.exec(log);
-      if (m && /Worker \(pid:\d+\) ready/.test(log)) resolve(m[1], clearInterval(check));
-    }, 20);
-  });
+async function round(ctx, extraArgs) {
+  // lib/fault-server.js starts it in a process group of its own, stopped whole however this ends.
+  const server = await startUnicorn(ctx, { workers: 1, app: APP, args: extraArgs, wait: false });
+  try {
+    return await measure(server);
+  } finally {
+    await stopUnicorn(server);
+  }
+}
+
+async function measure(server) {
+  await server.until(() => server.log.some((msg) => /^Worker \(pid:\d+\) ready/.test(msg)), 'worker ready');
+  const url = server.url;
   const first = (await get(url)).trim().split(' ')[1];
   const sent = performance.now();
   await get(`${url}/retain`);
@@ -75,9 +72,8 @@ async function round(extraArgs) {
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  proc.kill('SIGTERM');
-  await new Promise((resolve) => proc.once('exit', resolve));
-  const said = /"msg":"(Worker heap [^"]*)"/.exec(log)?.[1] ?? /(FATAL ERROR: [^\n]*)/.exec(log)?.[1];
+  const said =
+    server.log.find((msg) => msg.startsWith('Worker heap ')) ?? server.log.map((msg) => /FATAL ERROR: .*/.exec(msg)?.[0]).find(Boolean);
   const r = (ms) => (ms === undefined ? null : Math.round(ms));
   return {
     nearFullMs: r(nearFullMs),
@@ -96,6 +92,10 @@ async function main() {
   const roundsAt = args.indexOf('--rounds');
   const rounds = roundsAt >= 0 ? Number(args[roundsAt + 1]) : 3;
   console.log(`${ROOT}: node ${process.version}, NODE_OPTIONS=${process.env.NODE_OPTIONS ?? ''}, unicorn ${extra.join(' ')}`);
-  for (let i = 0; i < rounds; i++) console.log(JSON.stringify(await round(extra)));
+  const ctx = scratchContext(path.join(ROOT, 'bin', 'unicorn'));
+  for (let i = 0; i < rounds; i++) console.log(JSON.stringify(await round(ctx, extra)));
 }
-void main();
+main().catch((err) => {
+  process.stderr.write(`worker-death: ${err.stack}\n`);
+  process.exitCode = 1;
+});

@@ -4,7 +4,8 @@
 // searchable, its control socket in the pass's temporary directory.
 'use strict';
 const { execFile } = require('node:child_process');
-const { readFileSync } = require('node:fs');
+const { mkdtempSync, readFileSync, rmSync } = require('node:fs');
+const os = require('node:os');
 const path = require('node:path');
 const { freePort } = require('./net-utils.js');
 const { startGroup, waitUntilServing, childrenOf, rssOf, sleep } = require('./servers.js');
@@ -12,18 +13,23 @@ const { startGroup, waitUntilServing, childrenOf, rssOf, sleep } = require('./se
 const APP = path.resolve(__dirname, '..', 'apps', 'faults.js');
 
 /**
- * Start unicorn with `workers` workers of `workerClass` and extra `args`; `env` is added to the
- * environment, `fdLimit` lowers the open-file limit (ulimit -n) it starts under. Resolves once every
- * worker could have booted, with the handle of lib/servers.js plus `port`, `socket` (the control
- * socket), `log` (every message so far), `waitForLog(pattern, ms)`, `exited` and `workers()`.
+ * Start unicorn with `workers` workers (null: as its config file says) of `workerClass` serving `app` (benchmarks/apps/faults.js unless
+ * said) and extra `args`; `env` is added to the environment, `fdLimit` lowers the open-file limit
+ * (ulimit -n) it starts under, `stdout: true` keeps what the app writes there (`output()`). Resolves
+ * once every worker could have booted (`wait: false`: at once), with the handle of lib/servers.js
+ * plus `port`, `url`, `socket` (the control socket), `log` (every message so far), `entries` (those
+ * messages' records, a line that is not JSON as `{ msg }`), `waitForLog(pattern, ms)`, `exited` and
+ * `workers()`.
  */
-async function startUnicorn(ctx, { workers = 2, workerClass = 'async', args = [], env = {}, fdLimit, wait = true } = {}) {
+async function startUnicorn(
+  ctx,
+  { workers = 2, workerClass = 'async', app = APP, args = [], env = {}, fdLimit, stdout = false, wait = true } = {},
+) {
   const port = await freePort();
   const socket = path.join(ctx.dir, `ctl-${port}.sock`);
   const argv = [
     ctx.unicorn,
-    '-w',
-    String(workers),
+    ...(workers === null ? [] : ['-w', String(workers)]),
     '-k',
     workerClass,
     '-b',
@@ -33,33 +39,41 @@ async function startUnicorn(ctx, { workers = 2, workerClass = 'async', args = []
     '--control-socket',
     socket,
     ...args,
-    APP,
+    app,
   ];
   // The shell replaces itself with node (exec), so the pid started is the arbiter's.
   const command = fdLimit
     ? ['/bin/sh', ['-c', `ulimit -n ${fdLimit} && exec "$0" "$@"`, process.execPath, ...argv]]
     : [process.execPath, argv];
   let handle;
-  const server = startGroup(`unicorn ${workerClass}`, command, { UNICORN_LOG_LEVEL: 'info', ...env }, (s, lines, exited) => {
+  const watch = (s, lines, exited) => {
     handle = { lines, exited };
-  });
+  };
+  const server = startGroup(`unicorn ${workerClass}`, command, { UNICORN_LOG_LEVEL: 'info', ...env }, watch, { stdout });
   const log = [];
+  const entries = [];
   const waiters = new Set();
   handle.lines.on('line', (line) => {
-    let msg;
+    let entry;
     try {
-      msg = JSON.parse(line).msg;
+      entry = JSON.parse(line);
     } catch {
-      msg = line; // a crash's stack, or what a worker wrote before its log was set up
+      entry = { msg: line }; // a crash's stack, or what a worker wrote before its log was set up
     }
-    if (typeof msg !== 'string') return;
-    log.push(msg);
-    for (const waiter of waiters) waiter(msg);
+    if (typeof entry?.msg !== 'string') return;
+    entries.push(entry);
+    log.push(entry.msg);
+    for (const waiter of waiters) waiter(entry.msg);
   });
+  let output = '';
+  server.stdout?.setEncoding('utf8').on('data', (chunk) => (output += chunk));
   Object.assign(server, {
     port,
+    url: `http://127.0.0.1:${port}`,
     socket,
     log,
+    entries,
+    output: () => output,
     exited: handle.exited,
     workers: () => childrenOf(server.pid),
     /** Resolves with the first message from now on that matches `pattern`, or null after `ms`. */
@@ -74,6 +88,15 @@ async function startUnicorn(ctx, { workers = 2, workerClass = 'async', args = []
         const timer = setTimeout(done, ms, null);
         waiters.add(check);
       });
+    },
+    /** Resolves once `check()` holds, polled every 10 ms; rejects after `ms`, or when unicorn exits. */
+    async until(check, what, ms = 60_000) {
+      const deadline = Date.now() + ms;
+      while (!check()) {
+        server.checkAlive();
+        if (Date.now() > deadline) throw new Error(`${server.label}: no ${what} within ${ms / 1000} s:\n${log.slice(-20).join('\n')}`);
+        await sleep(10);
+      }
     },
   });
   if (wait) await waitUntilServing(port, server, workers);
@@ -152,4 +175,14 @@ async function stopUnicorn(server) {
   await server.stop();
 }
 
-module.exports = { startUnicorn, stopUnicorn, ctl, alive, watchWorkers, sleep };
+/**
+ * What startUnicorn needs outside the fault pass: `unicorn` (a bin/unicorn) and a temporary directory
+ * for the control sockets, removed when the script exits.
+ */
+function scratchContext(unicorn) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'unicorn-bench-'));
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  return { unicorn, dir };
+}
+
+module.exports = { startUnicorn, stopUnicorn, scratchContext, ctl, alive, watchWorkers, sleep };

@@ -102,10 +102,14 @@ async function start(contender, { port, app, workers, dir, unicorn = path.join(R
   }
 }
 
-/** A server in a process group of its own, its stderr kept (the last lines) for when it fails. */
-function startGroup(label, [cmd, args], env, watch) {
+/**
+ * A server in a process group of its own, its stderr kept (the last lines) for when it fails.
+ * `stdout: true` pipes its standard output too (`server.stdout`), for an app that reports there.
+ */
+function startGroup(label, [cmd, args], env, watch, { stdout = false } = {}) {
   const started = performance.now();
-  const child = spawn(cmd, args, { cwd: ROOT, detached: true, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const stdio = ['ignore', stdout ? 'pipe' : 'ignore', 'pipe'];
+  const child = spawn(cmd, args, { cwd: ROOT, detached: true, env: { ...process.env, ...env }, stdio });
   groups.add(child.pid);
   const lastLines = [];
   const lines = readline.createInterface({ input: child.stderr });
@@ -120,6 +124,7 @@ function startGroup(label, [cmd, args], env, watch) {
     label,
     pid: child.pid,
     started,
+    stdout: child.stdout,
     checkAlive() {
       if (gone()) throw new Error(`${label} exited with ${child.exitCode ?? child.signalCode}:\n${tail()}`);
     },
