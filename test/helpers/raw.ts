@@ -38,8 +38,9 @@ export type Sending = string | Buffer | Array<string | Buffer | (() => Promise<u
  * Send `bytes` and collect what comes back until the server closes the connection, or until
  * `waitMs` have passed (a bound for hangs, or how long to watch a connection kept open); the socket
  * is closed either way. A connection reset counts as closed: what arrived before it is kept.
+ * `halfClose`: end the sending side once everything is sent, as a client with no more to say does.
  */
-export function exchange(url: string, bytes: Sending, waitMs = 10_000): Promise<Exchange> {
+export function exchange(url: string, bytes: Sending, waitMs = 10_000, { halfClose = false } = {}): Promise<Exchange> {
   const started = performance.now();
   const socket = connect(url);
   return new Promise((resolve, reject) => {
@@ -54,11 +55,14 @@ export function exchange(url: string, bytes: Sending, waitMs = 10_000): Promise<
     socket.on('error', () => done(true));
     socket.on('close', () => done(true));
     // A wait that fails fails the exchange.
-    sendParts(socket, Array.isArray(bytes) ? bytes : [bytes]).catch((err: unknown) => {
-      clearTimeout(timer);
-      socket.destroy();
-      reject(err as Error);
-    });
+    sendParts(socket, Array.isArray(bytes) ? bytes : [bytes]).then(
+      () => halfClose && !socket.destroyed && socket.end(),
+      (err: unknown) => {
+        clearTimeout(timer);
+        socket.destroy();
+        reject(err as Error);
+      },
+    );
   });
 }
 

@@ -260,6 +260,16 @@ export async function waitUntilGone(pids: number[], timeoutMs = 10_000): Promise
   return pids.filter(isAlive);
 }
 
+/** A process's resident memory now, in bytes, from /proc; undefined once it is gone. */
+export function residentBytes(pid: number): number | undefined {
+  try {
+    const kb = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return kb ? Number(kb[1]) * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export function childPids(parent: number): number[] {
   return readdirSync('/proc')
     .filter((entry) => /^\d+$/.test(entry))

@@ -1,9 +1,9 @@
 import { existsSync, mkdtempSync, readFileSync, renameSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { inFlight, request } from '../helpers/http';
 import { Load } from '../helpers/load';
+import { exchange } from '../helpers/raw';
 import { APPS, ROOT, runToExit, serve, start, type Unicorn } from '../helpers/unicorn';
 
 const ROUTES = path.join(APPS, 'routes.js');
@@ -42,15 +42,10 @@ async function stopped(unicorn: Unicorn): Promise<void> {
 
 /** What a raw connection gets back for `bytes` (sent, then the sending side closed unless
  *  `halfClose` is false), to its close. */
-function rawExchange(url: string, bytes: string, halfClose = true): Promise<string> {
-  const { hostname, port } = new URL(url);
-  return new Promise((resolve, reject) => {
-    let reply = '';
-    const socket = net.connect(Number(port), hostname, () => (halfClose ? socket.end(bytes) : socket.write(bytes)));
-    socket.setEncoding('utf8').on('data', (chunk: string) => (reply += chunk));
-    socket.on('close', () => resolve(reply));
-    socket.on('error', reject);
-  });
+async function rawExchange(url: string, bytes: string, halfClose = true): Promise<string> {
+  const { reply, closed } = await exchange(url, bytes, 10_000, { halfClose });
+  expect(closed).toBe(true);
+  return reply;
 }
 
 describe('access log atoms', () => {

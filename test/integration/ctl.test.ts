@@ -1,38 +1,14 @@
-/**
- * `unicorn ctl` against real servers: each command, what it prints and its exit code, the control
- * socket's file (mode, default place, removal, stale and live files, USR2), and every refusal.
- */
-import { once } from 'node:events';
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { ServerStats } from '../../src/hooks/types';
+import { type CtlRun, ctl, ctlStats } from '../helpers/ctl';
 import { request } from '../helpers/http';
-import { APPS, isAlive, NOBODY, runToExit, type StartOptions, start, type Unicorn, waitUntilGone } from '../helpers/unicorn';
+import { APPS, isAlive, NOBODY, runToExit, start, type Unicorn, waitUntilGone } from '../helpers/unicorn';
 
 const ROUTES = path.join(APPS, 'routes.js');
 
 const tempDir = () => mkdtempSync(path.join(tmpdir(), 'unicorn-ctl-'));
-
-interface CtlRun {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Run `unicorn ctl ARGS` to completion, with everything it printed. */
-async function ctl(args: string[], options: StartOptions = {}): Promise<CtlRun> {
-  const { code, stderr, unicorn } = await runToExit(['ctl', ...args], options);
-  return { code, stderr, stdout: await allOutput(unicorn) };
-}
-
-/** stdout once it has closed: a process's exit event can come before its last output. */
-async function allOutput(unicorn: Unicorn): Promise<string> {
-  const stdout = unicorn.proc.stdout!;
-  if (!stdout.closed) await once(stdout, 'close');
-  await unicorn.outputClosed;
-  return unicorn.stdout;
-}
 
 /** A server with its control socket at a path of its own; resolves once `workers` are ready. */
 async function serveWithSocket(workers: number, app = ROUTES, extra: string[] = []): Promise<{ unicorn: Unicorn; socket: string }> {
@@ -40,12 +16,6 @@ async function serveWithSocket(workers: number, app = ROUTES, extra: string[] = 
   const unicorn = start(['-b', '127.0.0.1:0', '-w', String(workers), '--control-socket', socket, ...extra, app]);
   await unicorn.ready(workers);
   return { unicorn, socket };
-}
-
-async function stats(socket: string): Promise<ServerStats> {
-  const run = await ctl(['--socket', socket, 'stats', '--json']);
-  expect(run).toMatchObject({ code: 0, stderr: '' });
-  return JSON.parse(run.stdout) as ServerStats;
 }
 
 const ready = (s: ServerStats) => s.workers.filter((w) => w.state === 'ready');
@@ -118,7 +88,7 @@ describe('unicorn ctl status and stats', () => {
     for (const row of workerRows) expect(row.slice(3, 5)).toEqual(['ready', expect.stringMatching(/^[01]$/)]);
     expect(lines).toContain('Restarts: 0 (none)');
 
-    const json = await stats(socket);
+    const json = await ctlStats(socket);
     expect(json).toMatchObject({
       pid: unicorn.pid,
       state: 'serving',
@@ -143,13 +113,13 @@ describe('unicorn ctl status, as the workers are now', () => {
   // --timeout 60s: heartbeats 5 s apart, the most. Every count below comes sooner than one would.
   it('shows what each worker has served, has in flight and holds in memory when asked', async () => {
     const { unicorn, socket } = await serveWithSocket(1, ROUTES, ['--timeout', '60s']);
-    const fresh = await stats(socket);
+    const fresh = await ctlStats(socket);
     expect(fresh.workers[0]).toMatchObject({ requests: 0, inFlight: 0 });
     expect(fresh.workers[0]!.rss).toBeGreaterThan(1e6);
 
     await request(`${unicorn.url()}/`);
-    expect((await stats(socket)).workers[0]).toMatchObject({ requests: 1, inFlight: 0 });
-    expect((await stats(socket)).requests).toBe(1);
+    expect((await ctlStats(socket)).workers[0]).toMatchObject({ requests: 1, inFlight: 0 });
+    expect((await ctlStats(socket)).requests).toBe(1);
 
     await holdRequest(unicorn.url(), 20_000);
     const status = await ctl(['--socket', socket, 'status']);
@@ -166,7 +136,7 @@ describe('unicorn ctl status, as the workers are now', () => {
     // Its event loop is held for 5 s from when the headers go out.
     const cpu = request(`${unicorn.url()}/cpu?ms=5000`, { onResponse: () => inWorker() }).finally(() => (spinning = false));
     await headers;
-    const answered = await stats(socket);
+    const answered = await ctlStats(socket);
     expect(spinning).toBe(true);
     expect(answered.workers).toEqual([expect.objectContaining({ pid: unicorn.workerPids()[0], state: 'ready' })]);
     expect((await cpu).body).toMatch(/^cpu \d+\n$/);
@@ -178,11 +148,11 @@ describe('unicorn ctl scale, add, remove', () => {
     const { unicorn, socket } = await serveWithSocket(1);
     expect(await ctl(['--socket', socket, 'scale', '3'])).toEqual({ code: 0, stdout: '3 workers ready (was 1)\n', stderr: '' });
     // Ready when the command returns, not some time after (a worker takes a few hundred ms to boot).
-    expect(ready(await stats(socket))).toHaveLength(3);
+    expect(ready(await ctlStats(socket))).toHaveLength(3);
     expect(unicorn.workerPids()).toHaveLength(3);
 
     expect(await ctl(['--socket', socket, 'remove', '2'])).toMatchObject({ code: 0, stdout: '1 worker ready (was 3)\n' });
-    const after = await stats(socket);
+    const after = await ctlStats(socket);
     expect(ready(after)).toHaveLength(1);
     expect(after.workers.filter((w) => w.state !== 'stopping')).toHaveLength(1);
     // The oldest stopped: worker 3 serves on.
@@ -190,7 +160,7 @@ describe('unicorn ctl scale, add, remove', () => {
     expect(after.exits['scale-down'] + after.workers.filter((w) => w.state === 'stopping').length).toBe(2);
 
     expect(await ctl(['--socket', socket, 'add'])).toMatchObject({ code: 0, stdout: '2 workers ready (was 1)\n' });
-    expect(ready(await stats(socket))).toHaveLength(2);
+    expect(ready(await ctlStats(socket))).toHaveLength(2);
   });
 
   it('refuse a count that is not a whole number, and removing the last worker', async () => {
@@ -211,7 +181,7 @@ describe('unicorn ctl scale, add, remove', () => {
       stdout: '',
       stderr: 'unicorn ctl: error: remove 2 is not accepted: the server runs 2 workers and keeps at least one; expected at most 1\n',
     });
-    expect(ready(await stats(socket))).toHaveLength(2);
+    expect(ready(await ctlStats(socket))).toHaveLength(2);
   });
 });
 
@@ -222,7 +192,7 @@ describe('unicorn ctl reload', () => {
     writeFileSync(app, appSource('2'));
     const run = await ctl(['--socket', socket, 'reload']);
     expect(run).toEqual({ code: 0, stdout: 'Reload complete: 2 new workers ready; stopping 2 previous workers\n', stderr: '' });
-    const after = await stats(socket);
+    const after = await ctlStats(socket);
     expect(after.generation).toBe(2);
     expect(ready(after).map((w) => w.generation)).toEqual([2, 2]);
     expect(unicorn.lines('Reload complete')).toHaveLength(1);
@@ -239,7 +209,7 @@ describe('unicorn ctl reload', () => {
       /^unicorn ctl: error: Reload failed: worker \(pid:\d+\) exited with code 4: cannot load the app ".*app\.js": .*SyntaxError: .* \(at .*app\.js:\d+\); the previous workers keep serving\n$/,
     );
     expect((await request(unicorn.url())).body).toBe('version 1\n');
-    const after = await stats(socket);
+    const after = await ctlStats(socket);
     expect(after.generation).toBe(1);
     expect(ready(after)).toHaveLength(2);
     // The new workers were not replaced: no restart.
@@ -262,11 +232,11 @@ describe('unicorn ctl reload', () => {
 describe('unicorn ctl kill', () => {
   it('replaces the worker: returns once it has exited and its replacement is ready', async () => {
     const { socket } = await serveWithSocket(2);
-    const [first, second] = (await stats(socket)).workers;
+    const [first, second] = (await ctlStats(socket)).workers;
     const run = await ctl(['--socket', socket, 'kill', String(first!.pid)]);
     expect(run).toEqual({ code: 0, stdout: `Worker 1 (pid ${first!.pid}) has exited; 2 workers ready\n`, stderr: '' });
     expect(isAlive(first!.pid)).toBe(false);
-    const after = await stats(socket);
+    const after = await ctlStats(socket);
     expect(ready(after).map((w) => w.pid)).toEqual([second!.pid, expect.any(Number)]);
     expect(ready(after)[1]!.id).toBe(3);
     expect(after.exits['ctl-kill']).toBe(1);
@@ -342,7 +312,7 @@ describe('signals and ctl commands are the same actions', () => {
     expect(await ctl(['--socket', socket, 'remove'])).toEqual({ code: 1, stdout: '', stderr: `unicorn ctl: error: ${refusal}\n` });
     // Logged as the signal's is.
     expect(unicorn.lines(refusal)).toHaveLength(2);
-    expect(ready(await stats(socket))).toHaveLength(1);
+    expect(ready(await ctlStats(socket))).toHaveLength(1);
   });
 });
 
@@ -496,14 +466,14 @@ describe('the control socket file', () => {
     const unicorn = start(['-b', '127.0.0.1:0', '--control-socket', socket, ROUTES]);
     await unicorn.ready(1);
     expect(unicorn.lines('Replacing the stale control socket')).toHaveLength(1);
-    expect((await stats(socket)).pid).toBe(unicorn.pid);
+    expect((await ctlStats(socket)).pid).toBe(unicorn.pid);
 
     const second = await runToExit(['-b', '127.0.0.1:0', '--control-socket', socket, ROUTES]);
     expect(second.code).toBe(1);
     expect(second.stderr).toContain(
       `unicorn: error: cannot listen at the control socket ${socket}: a server is already listening on it; stop it, or choose another --control-socket\n`,
     );
-    expect((await stats(socket)).pid).toBe(unicorn.pid);
+    expect((await ctlStats(socket)).pid).toBe(unicorn.pid);
   });
 
   it('refuses a path that is not a socket, and says when there is no server', async () => {
@@ -606,12 +576,12 @@ describe('the control socket file', () => {
     );
     await unicorn.waitForLog((l) => l.pid === taken.pid && l.msg === `Control socket at ${socket}`, 'the new arbiter listening');
     await unicorn.waitForLog((l) => l.pid === taken.pid && /^Worker \(pid:\d+\) ready$/.test(l.msg), 'the new arbiter’s worker');
-    expect((await stats(socket)).pid).toBe(taken.pid);
+    expect((await ctlStats(socket)).pid).toBe(taken.pid);
     unicorn.signal('SIGTERM');
     expect(await unicorn.exited).toEqual({ code: 0, signal: null });
     expect(await waitUntilGone([unicorn.pid])).toEqual([]);
     // The old arbiter did not remove the new one's socket at exit.
-    const after = await stats(socket);
+    const after = await ctlStats(socket);
     expect(after.pid).toBe(taken.pid);
     expect(ready(after)).toHaveLength(1);
   });

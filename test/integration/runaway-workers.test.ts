@@ -1,21 +1,10 @@
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { request } from '../helpers/http';
 import { Load } from '../helpers/load';
-import { APPS, isAlive, type LogLine, serve, start, type Unicorn, waitUntilGone } from '../helpers/unicorn';
+import { APPS, isAlive, type LogLine, residentBytes, serve, start, type Unicorn, waitUntilGone } from '../helpers/unicorn';
 
 const RUNAWAY = path.join(APPS, 'runaway.js');
 const MB = 1024 * 1024;
-
-/** A process's resident memory now, in bytes, from /proc (0 once it is gone). */
-function vmRss(pid: number): number {
-  try {
-    const kb = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return kb ? Number(kb[1]) * 1024 : 0;
-  } catch {
-    return 0;
-  }
-}
 
 /** The reaper's pid, from the arbiter's debug line (the tests log at debug). */
 async function reaperPid(unicorn: Unicorn): Promise<number> {
@@ -84,7 +73,7 @@ describe('the reaper and the memory watch: a worker whose own event loop cannot 
     const load = await Load.start(unicorn.url(), { keepAlive: false, concurrency: 2 });
     await load.flowing();
     let peak = 0;
-    const sampler = setInterval(() => (peak = Math.max(peak, vmRss(worker!))), 50);
+    const sampler = setInterval(() => (peak = Math.max(peak, residentBytes(worker!) ?? 0)), 50);
     try {
       expect((await request(`${unicorn.url()}/leak?mbps=100`)).status).toBe(200);
       const line = await unicorn.waitForLog((l) => l.msg.startsWith('Replacing worker'), 'the replacement', 20_000);
@@ -105,7 +94,7 @@ describe('the reaper and the memory watch: a worker whose own event loop cannot 
     const unicorn = await serve(RUNAWAY, ['-k', 'async', '--max-worker-memory', '150MB']);
     const [worker] = unicorn.workerPids();
     let peak = 0;
-    const sampler = setInterval(() => (peak = Math.max(peak, vmRss(worker!))), 50);
+    const sampler = setInterval(() => (peak = Math.max(peak, residentBytes(worker!) ?? 0)), 50);
     try {
       const leaking = request(`${unicorn.url()}/leak-spinning?mbps=100`, { timeoutMs: 30_000 }).catch((err: Error) => ({
         error: err.message,

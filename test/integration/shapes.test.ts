@@ -1,5 +1,4 @@
 import http from 'node:http';
-import net from 'node:net';
 import path from 'node:path';
 import { request } from '../helpers/http';
 import { exchange } from '../helpers/raw';
@@ -180,14 +179,7 @@ describe('the Fetch adapter and bad input', () => {
 describe('malformed HTTP', () => {
   it("is answered 400 by Node's parser, never reaches the app, and the worker keeps serving", async () => {
     const unicorn = await serve('routes.js', ['--chdir', APPS, '-k', 'async']);
-    const { port } = new URL(unicorn.url());
-    const answer = await new Promise<string>((resolve, reject) => {
-      const socket = net.connect(Number(port), '127.0.0.1', () => socket.end('GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n'));
-      let text = '';
-      socket.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
-      socket.on('close', () => resolve(text));
-      socket.on('error', reject);
-    });
+    const { reply: answer } = await exchange(unicorn.url(), 'GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n', 10_000, { halfClose: true });
     expect(answer).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
     expect(answer).not.toContain('hello');
     expect((await request(unicorn.url())).status).toBe(200);

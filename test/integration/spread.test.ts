@@ -7,8 +7,9 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { ServerStats } from '../../src/hooks/types';
+import { ctl, ctlStats } from '../helpers/ctl';
 import { Load } from '../helpers/load';
-import { APPS, runToExit, start, type Unicorn } from '../helpers/unicorn';
+import { APPS, start, type Unicorn } from '../helpers/unicorn';
 
 const ROUTES = path.join(APPS, 'routes.js');
 const CLIENTS = 8;
@@ -18,22 +19,20 @@ const FAIR_ENOUGH = 0.25;
 const BALANCE_WITHIN_MS = 20_000;
 const WINDOW_MS = 1500;
 
-async function ctl(socket: string, ...args: string[]): Promise<string> {
-  const run = await runToExit(['ctl', '--socket', socket, ...args]);
+/** `unicorn ctl --socket SOCKET ARGS`, which must succeed. */
+async function ctlOn(socket: string, ...args: string[]): Promise<void> {
+  const run = await ctl(['--socket', socket, ...args]);
   if (run.code !== 0) throw new Error(`unicorn ctl ${args.join(' ')} exited with ${run.code}: ${run.stderr}`);
-  await run.unicorn.outputClosed;
-  return run.unicorn.stdout;
 }
 
-const stats = async (socket: string) => JSON.parse(await ctl(socket, 'stats', '--json')) as ServerStats;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Each ready worker's share of the requests served over WINDOW_MS, by worker id; undefined while
  *  workers other than ready ones are about (a reload or a recycle not over yet). */
 async function sharesOverWindow(socket: string): Promise<Map<number, number> | undefined> {
-  const before = await stats(socket);
+  const before = await ctlStats(socket);
   await sleep(WINDOW_MS);
-  const after = await stats(socket);
+  const after = await ctlStats(socket);
   const settled = (s: ServerStats) => s.workers.length === 2 && s.workers.every((w) => w.state === 'ready');
   if (!settled(before) || !settled(after)) return undefined;
   const served = new Map(after.workers.map((w) => [w.id, w.requests - (before.workers.find((b) => b.id === w.id)?.requests ?? NaN)]));
@@ -65,16 +64,16 @@ describe('keep-alive connections spread over async workers', () => {
     await unicorn.ready(2);
     await load.flowing();
     await expectSpread(socket, 'after the start');
-    const balanced = await stats(socket);
+    const balanced = await ctlStats(socket);
     expect(balanced.workers.map((w) => w.connections).reduce((a, b) => a + b, 0)).toBe(CLIENTS);
     expect(balanced.spread.connections).toBeLessThanOrEqual(0.75);
 
-    await ctl(socket, 'reload');
+    await ctlOn(socket, 'reload');
     await expectSpread(socket, 'after a reload');
 
     // The path --max-requests takes: the worker serves until its replacement is ready, then hands over.
-    const [first] = (await stats(socket)).workers;
-    await ctl(socket, 'kill', String(first!.pid));
+    const [first] = (await ctlStats(socket)).workers;
+    await ctlOn(socket, 'kill', String(first!.pid));
     await expectSpread(socket, 'after a recycle');
 
     const counts = await load.stop();

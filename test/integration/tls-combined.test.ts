@@ -11,8 +11,9 @@ import path from 'node:path';
 import { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { localhostCertificate } from '../helpers/certificates';
+import { ctl, ctlStats } from '../helpers/ctl';
 import { waitForLines } from '../helpers/files';
-import { APPS, runToExit, serve, type Unicorn } from '../helpers/unicorn';
+import { APPS, serve, type Unicorn } from '../helpers/unicorn';
 
 const PROXIED = path.join(APPS, 'proxied.js');
 const PROXIED_FETCH = path.join(APPS, 'proxied-fetch.mjs');
@@ -328,13 +329,9 @@ describe('the listeners with --certfile', () => {
     const unicorn = await serve(PROXIED, ['-b', `unix:${path.join(dir, 'app.sock')}`, '--control-socket', socket, ...TLS()]);
     const logged = unicorn.addresses();
     expect(logged).toEqual([expect.stringMatching(/^https:\/\/127\.0\.0\.1:\d+$/), `unix:${path.join(dir, 'app.sock')}`]);
-    const run = await runToExit(['ctl', '--socket', socket, 'stats', '--json']);
-    await run.unicorn.outputClosed;
-    expect(run.code).toBe(0);
-    expect((JSON.parse(run.unicorn.stdout) as { listeners: string[] }).listeners).toEqual(logged);
-    const status = await runToExit(['ctl', '--socket', socket, 'status']);
-    await status.unicorn.outputClosed;
-    expect(status.unicorn.stdout).toContain(`Listening at: ${logged.join(', ')}\n`);
+    expect((await ctlStats(socket)).listeners).toEqual(logged);
+    const status = await ctl(['--socket', socket, 'status']);
+    expect(status.stdout).toContain(`Listening at: ${logged.join(', ')}\n`);
   });
 });
 

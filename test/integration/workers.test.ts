@@ -3,6 +3,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { inFlight, request, sequential } from '../helpers/http';
+import { exchange } from '../helpers/raw';
 import { APPS, serve } from '../helpers/unicorn';
 
 const ROUTES = path.join(APPS, 'routes.js');
@@ -13,17 +14,13 @@ describe('sync workers', () => {
     const reply = await request(unicorn.url(), { headers: { connection: 'keep-alive' } });
     expect(reply.headers.connection).toBe('close');
     // The app's own `Connection: keep-alive` header does not keep the connection open.
-    const { port } = new URL(unicorn.url());
-    const answer = await new Promise<string>((resolve, reject) => {
-      const socket = net.connect(Number(port), '127.0.0.1', () =>
-        socket.write('GET /keep-alive-header HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n'),
-      );
-      let text = '';
-      socket.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
-      socket.on('close', () => resolve(text)); // the server closed it
-      socket.on('error', reject);
-      socket.setTimeout(5000, () => socket.destroy(new Error(`connection kept open after:\n${text}`)));
-    });
+    const { reply: answer, closed } = await exchange(
+      unicorn.url(),
+      'GET /keep-alive-header HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n',
+      5000,
+    );
+    // The server closed it.
+    expect({ closed, answer }).toEqual({ closed: true, answer: expect.any(String) });
     expect(answer).toMatch(/\r\nConnection: close\r\n/);
     expect(answer).not.toMatch(/keep-alive\r\n/i);
   });
