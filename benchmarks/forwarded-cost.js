@@ -11,7 +11,7 @@ const path = require('node:path');
 
 const dist = path.resolve(__dirname, '..', 'dist', 'src');
 const { forwardedApplier, forwardedResponseClass } = require(path.join(dist, 'worker', 'forwarded.js'));
-const { compilePeerList } = require(path.join(dist, 'trusted-peers.js'));
+const { compilePeerList } = require(path.join(dist, 'shared', 'trusted-peers.js'));
 
 const WRK = ['Host', '127.0.0.1:8000'];
 const BROWSER = [
