@@ -53,7 +53,8 @@ export function parseAddress(raw: string, cwd: string = process.cwd()): BindAddr
 export function formatAddress(address: BindAddress): string {
   switch (address.kind) {
     case 'tcp':
-      return `http://${isIPv6(address.host) ? `[${address.host}]` : address.host}:${address.port}`;
+      // Only an IPv6 address has colons (a host name cannot): net.isIPv6 would compile its pattern here.
+      return `http://${address.host.includes(':') ? `[${address.host}]` : address.host}:${address.port}`;
     case 'unix':
       return `unix:${address.path}`;
     case 'fd':

@@ -4,7 +4,7 @@
  * take IP addresses and networks, comma separated, or `*`. The settings parser checks a list, naming
  * a bad entry; each worker compiles it once into a test of a peer's address.
  */
-import { BlockList, isIP, type Socket } from 'node:net';
+import { BlockList, type Socket } from 'node:net';
 
 /** What a refusal says such a list may hold. */
 export const PEER_LIST_FORMS =
@@ -52,13 +52,28 @@ export function compilePeerList(values: readonly string[]): PeerTest | undefined
   const list = new BlockList();
   for (const entry of entries) {
     const [base, prefix] = entry.split('/') as [string, string | undefined];
-    const family = isIP(base) === 6 ? 'ipv6' : 'ipv4';
+    const family = familyOf(base);
     if (prefix === undefined) list.addAddress(base, family);
     else list.addSubnet(base, Number(prefix), family);
   }
   // BlockList matches an IPv4 rule against an IPv4-mapped IPv6 peer (`::ffff:127.0.0.1`, as a
   // socket bound to `::` sees IPv4 clients) too.
-  return (peer) => peer === undefined || (peer !== null && list.check(peer, isIP(peer) === 6 ? 'ipv6' : 'ipv4'));
+  return (peer) => peer === undefined || (peer !== null && list.check(peer, familyOf(peer)));
+}
+
+/** The family of an address known to be one (a checked entry, a socket's peer): only IPv6 has colons. */
+const familyOf = (address: string): 'ipv4' | 'ipv6' => (address.includes(':') ? 'ipv6' : 'ipv4');
+
+/** 4, 6, or 0 for what is not an IP address. Parsed natively by BlockList: net.isIP compiles its IPv6
+ *  pattern on first use, milliseconds of every start of the arbiter and of each worker. */
+function ipVersion(address: string): 0 | 4 | 6 {
+  const family = familyOf(address);
+  try {
+    new BlockList().addAddress(address, family);
+  } catch {
+    return 0;
+  }
+  return family === 'ipv6' ? 6 : 4;
 }
 
 const splitEntries = (raw: string): string[] =>
@@ -71,7 +86,7 @@ function entryProblem(entry: string): string | undefined {
   if (entry === '*') return undefined;
   const slash = entry.indexOf('/');
   const base = slash === -1 ? entry : entry.slice(0, slash);
-  const version = isIP(base);
+  const version = ipVersion(base);
   if (version === 0 || base.includes('%')) return 'is not an IP address or network';
   if (slash === -1) return undefined;
   const prefix = entry.slice(slash + 1);
