@@ -10,6 +10,7 @@ import type { WorkerClassBehaviour, WorkerClassOptions, WorkerCore, WorkerServer
 import { forwardedResponseClass } from './forwarded';
 import type { Handler } from './handler';
 import { RequestGuard } from './limits';
+import { OpenConnections } from './open-connections';
 import type { RequestLimits } from './parser-options';
 import { type ProxyProtocolOptions, readProxyHeader } from './proxy-protocol';
 import { responseClass } from './response';
@@ -53,7 +54,7 @@ export class WorkerServer {
   /** With TLS: the connections as node:http and node:http2 serve them. */
   private readonly secure: SecureServer | undefined;
   private readonly workerClass: WorkerClassBehaviour;
-  private readonly sockets = new Set<Socket>();
+  private readonly sockets = new OpenConnections();
   private draining = false;
   private drained: Promise<void> | undefined;
   /** Takes of the queue begun after the drain (takeLate) and not finished: the drain waits for them. */

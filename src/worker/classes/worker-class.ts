@@ -37,7 +37,7 @@ export interface WorkerCore {
   readonly events: WorkerServerEvents;
   readonly log: Logger;
   /** Connections given to the HTTP server and not closed yet. */
-  readonly sockets: ReadonlySet<Socket>;
+  readonly sockets: { readonly size: number };
   /** The drain has begun: nothing more is accepted, and every response closes its connection. */
   readonly draining: boolean;
   /** Give a connection to the HTTP server (its PROXY header read first, if one is due); `paused`:
