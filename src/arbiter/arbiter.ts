@@ -17,6 +17,7 @@ import { balanceConnections, ConnectionBalance } from './balance';
 import { BootAttempts } from './boot-attempts';
 import { type Diagnosis, diagnose } from './diagnose';
 import { Forking } from './forking';
+import { collectGarbage } from './garbage';
 import { HookQueue } from './hook-queue';
 import { residentReader } from './memory-watch';
 import { type ActionHost, ActionPerformer, type Stop } from './perform';
@@ -410,6 +411,8 @@ export class Arbiter {
   private announceReady(): void {
     if (!this.reload.whenReadyDue(this.workers.readyOf(this.reload.generation).length, this.target)) return;
     void this.hookQueue.queue('whenReady', [this.view]);
+    // What the start or the reload allocated to get here is garbage now.
+    collectGarbage();
   }
 
   // --- Signals and control requests: actions (perform.ts) ----------------------------------------
