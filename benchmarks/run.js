@@ -147,8 +147,8 @@ async function main() {
     reloadDuration: numbers['reload-duration'],
     generator,
     unicorn: path.resolve(values.unicorn),
-    /** The contenders of a scenario that --contender leaves in. */
-    choose: (contenders) => contenders.filter((c) => !ids || ids.includes(c.id)),
+    /** The contenders of a scenario that --contender leaves in (an opt-in one only when named). */
+    choose: (contenders) => contenders.filter((c) => (ids ? ids.includes(c.id) : !c.optIn)),
     progress: (line) => process.stderr.write(`${line}\n`),
   };
   const about = `Machine: ${machine()}. unicorn ${describeCheckout(path.dirname(path.dirname(ctx.unicorn)))}.`;

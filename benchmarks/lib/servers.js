@@ -28,6 +28,15 @@ const CONTENDERS = Object.fromEntries(
     'unicorn-async': { name: 'unicorn async', kind: 'unicorn', workerClass: 'async' },
     'cluster-rr': { name: 'node:cluster round-robin', kind: 'cluster', policy: 'rr' },
     'cluster-shared': { name: 'node:cluster shared-handle', kind: 'cluster', policy: 'none' },
+    // Run only when named: the floor of what unicorn's start can be, as its primary and workers
+    // load the command-line parser and the logger the project requires, and nothing else of it.
+    'cluster-libraries': {
+      name: 'node:cluster shared-handle + commander and pino',
+      kind: 'cluster',
+      policy: 'none',
+      libraries: true,
+      optIn: true,
+    },
     pm2: { name: 'PM2 cluster', kind: 'pm2', graceful: false },
     'node-http': { name: 'node:http, one process', kind: 'single' },
   }).map(([id, contender]) => [id, { id, ...contender }]),
@@ -92,7 +101,11 @@ async function start(contender, { port, app, workers, dir, unicorn = path.join(R
       return server;
     }
     case 'cluster':
-      return startGroup(contender.name, [process.execPath, [NODE_CLUSTER]], { ...env, CLUSTER_POLICY: contender.policy });
+      return startGroup(contender.name, [process.execPath, [NODE_CLUSTER]], {
+        ...env,
+        CLUSTER_POLICY: contender.policy,
+        ...(contender.libraries ? { LIBRARIES: '1' } : {}),
+      });
     case 'single':
       return startGroup(contender.name, [process.execPath, [LISTEN]], env);
     case 'pm2':
