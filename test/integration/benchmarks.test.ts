@@ -78,7 +78,7 @@ describe('the benchmark suite', () => {
     [['--duration', 'fast'], '--duration "fast" is not accepted: expected a number above 0'],
     [
       ['--contender', 'pm3'],
-      '--contender "pm3" is not accepted: expected one of unicorn-sync, unicorn-async, cluster-rr, cluster-shared, pm2, node-http',
+      '--contender "pm3" is not accepted: expected one of unicorn-sync, unicorn-async, cluster-rr, cluster-shared, cluster-libraries, pm2, node-http',
     ],
     [['--generator', 'ab'], '--generator "ab" is not accepted: expected wrk or autocannon'],
     [['--bogus'], "Unknown option '--bogus'"],
@@ -135,11 +135,19 @@ describe('the benchmark suite', () => {
   }, 60_000);
 
   it('measures start-up time, memory and idle CPU of an arbiter and its workers', async () => {
-    const { code, stdout, stderr } = await bench(['startup', '--rounds', '1', '--contender', 'unicorn-async', '--contender', 'node-http']);
+    const contenders = ['unicorn-async', 'cluster-libraries', 'node-http'].flatMap((id) => ['--contender', id]);
+    const { code, stdout, stderr } = await bench(['startup', '--rounds', '1', ...contenders]);
     expect({ code, stderr }).toMatchObject({ code: 0 });
     const rows = tableRows(stdout);
-    expect(rows.map((row) => row[0])).toEqual(['unicorn async', 'node:http, one process']);
-    const [unicorn, bare] = rows as [string[], string[]];
+    expect(rows.map((row) => row[0])).toEqual([
+      'unicorn async',
+      'node:cluster shared-handle + commander and pino',
+      'node:http, one process',
+    ]);
+    const [unicorn, libraries, bare] = rows as [string[], string[], string[]];
+    // The peer that loads unicorn's libraries answers, with its primary and workers measured (a
+    // missing figure is NaN, which fails).
+    expect(Math.min(...libraries.slice(1, 4).map(Number))).toBeGreaterThan(10);
     // Launch to first response, supervisor RSS, worker RSS, the difference, supervisor and worker CPU.
     expect(Number(unicorn[1])).toBeGreaterThan(0);
     expect(Number(unicorn[2])).toBeGreaterThan(10);
