@@ -7,15 +7,13 @@
 //
 //   node benchmarks/heap-stop.js [CHECKOUT] [--runs 40] [--hogs 4]
 'use strict';
-const { spawnSync } = require('node:child_process');
+const { spawn, spawnSync } = require('node:child_process');
 const path = require('node:path');
-const { startGroup } = require('./lib/servers.js');
 const args = process.argv.slice(2);
 const option = (name, fallback) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : fallback);
 const root = args[0] && !args[0].startsWith('--') ? args[0] : path.join(__dirname, '..');
 const runs = option('--runs', 40);
-// Each in a process group of its own (lib/servers.js), killed however this ends.
-const hogs = Array.from({ length: option('--hogs', 4) }, (_, i) => startGroup(`hog ${i}`, [process.execPath, ['-e', 'for(;;);']], {}));
+const hogs = Array.from({ length: option('--hogs', 4) }, () => spawn(process.execPath, ['-e', 'for(;;);'], { stdio: 'ignore' }));
 const retain = `
   const t0 = performance.now();
   require(${JSON.stringify(path.join(root, 'dist/src/worker/heap-watch.js'))}).watchHeap(({ used }) => {
@@ -33,9 +31,9 @@ for (let i = 0; i < runs; i++) {
     at.push(Number(run.stdout.split(' ')[0]));
   }
 }
+for (const hog of hogs) hog.kill();
 at.sort((a, b) => a - b);
 console.log(
   `node ${process.version}, ${hogs.length} hogs: stopped ${stopped} of ${runs}, died of the heap ${runs - stopped}` +
     (at.length ? `; stopped at ${at[0]}–${at[at.length - 1]} MB of 128 (median ${at[at.length >> 1]})` : ''),
 );
-void Promise.all(hogs.map((hog) => hog.stop()));

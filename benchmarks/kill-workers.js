@@ -51,7 +51,7 @@ function children(pid) {
 
 async function main() {
   // lib/fault-server.js starts it in a process group of its own, stopped whole however this ends.
-  const server = await startUnicorn(scratchContext(values.unicorn), {
+  const server = await startUnicorn(scratchContext(path.resolve(values.unicorn)), {
     workers: Number(values.workers),
     app: path.join(__dirname, 'apps', 'hello.js'),
     wait: false,

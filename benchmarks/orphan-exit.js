@@ -10,7 +10,7 @@ const http = require('node:http');
 const path = require('node:path');
 const { alive, scratchContext, sleep, startUnicorn, stopUnicorn } = require('./lib/fault-server.js');
 
-const root = process.argv[2] ?? path.join(__dirname, '..');
+const root = path.resolve(process.argv[2] ?? path.join(__dirname, '..'));
 (async () => {
   const ctx = scratchContext(`${root}/bin/unicorn`);
   for (let i = 0; i < 3; i++) {
@@ -18,6 +18,7 @@ const root = process.argv[2] ?? path.join(__dirname, '..');
     // arbiter and the reaper, is killed with the group however this ends.
     const server = await startUnicorn(ctx, {
       workers: 1,
+      workerClass: 'sync',
       app: `${root}/test/fixtures/apps/runaway.js`,
       args: ['-t', '0', '--graceful-timeout', '1s'],
       stdout: true,

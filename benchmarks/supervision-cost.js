@@ -40,6 +40,7 @@ async function round(ctx) {
   // lib/fault-server.js starts it in a process group of its own, stopped whole however this ends.
   const proc = await startUnicorn(ctx, {
     workers: 4,
+    workerClass: 'sync',
     app: HELLO,
     args: ['--max-worker-memory', '1GB', '--log-level', 'debug'],
     wait: false,

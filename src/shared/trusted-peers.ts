@@ -86,8 +86,9 @@ function entryProblem(entry: string): string | undefined {
   if (entry === '*') return undefined;
   const slash = entry.indexOf('/');
   const base = slash === -1 ? entry : entry.slice(0, slash);
-  const version = ipVersion(base);
-  if (version === 0 || base.includes('%')) return 'is not an IP address or network';
+  // Only hex digits, colons and dots: BlockList's parser would stop at a NUL, and a zone (`%eth0`) is refused.
+  const version = /^[\da-f:.]+$/i.test(base) ? ipVersion(base) : 0;
+  if (version === 0) return 'is not an IP address or network';
   if (slash === -1) return undefined;
   const prefix = entry.slice(slash + 1);
   const most = version === 4 ? 32 : 128;

@@ -26,6 +26,8 @@ export interface Exchange {
   reply: string;
   /** The server closed the connection (rather than the wait running out). */
   closed: boolean;
+  /** It closed with an error (a reset) rather than an orderly end. */
+  reset: boolean;
   /** Milliseconds from sending to the close, or to the end of the wait. */
   ms: number;
 }
@@ -45,14 +47,14 @@ export function exchange(url: string, bytes: Sending, waitMs = 10_000, { halfClo
   const socket = connect(url);
   return new Promise((resolve, reject) => {
     let reply = '';
-    const done = (closed: boolean) => {
+    const done = (closed: boolean, reset = false) => {
       clearTimeout(timer);
       socket.destroy();
-      resolve({ reply, closed, ms: performance.now() - started });
+      resolve({ reply, closed, reset, ms: performance.now() - started });
     };
     const timer = setTimeout(() => done(false), waitMs);
     socket.on('data', (chunk: Buffer) => (reply += chunk.toString('latin1')));
-    socket.on('error', () => done(true));
+    socket.on('error', () => done(true, true));
     socket.on('close', () => done(true));
     // A wait that fails fails the exchange.
     sendParts(socket, Array.isArray(bytes) ? bytes : [bytes]).then(

@@ -43,8 +43,8 @@ async function stopped(unicorn: Unicorn): Promise<void> {
 /** What a raw connection gets back for `bytes` (sent, then the sending side closed unless
  *  `halfClose` is false), to its close. */
 async function rawExchange(url: string, bytes: string, halfClose = true): Promise<string> {
-  const { reply, closed } = await exchange(url, bytes, 10_000, { halfClose });
-  expect(closed).toBe(true);
+  const { reply, closed, reset } = await exchange(url, bytes, 10_000, { halfClose });
+  expect({ closed, reset }).toEqual({ closed: true, reset: false });
   return reply;
 }
 

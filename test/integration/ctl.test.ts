@@ -1,3 +1,7 @@
+/**
+ * `unicorn ctl` against real servers: each command, what it prints and its exit code, the control
+ * socket's file (mode, default place, removal, stale and live files, USR2), and every refusal.
+ */
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';

@@ -179,7 +179,14 @@ describe('the Fetch adapter and bad input', () => {
 describe('malformed HTTP', () => {
   it("is answered 400 by Node's parser, never reaches the app, and the worker keeps serving", async () => {
     const unicorn = await serve('routes.js', ['--chdir', APPS, '-k', 'async']);
-    const { reply: answer } = await exchange(unicorn.url(), 'GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n', 10_000, { halfClose: true });
+    const {
+      reply: answer,
+      closed,
+      reset,
+    } = await exchange(unicorn.url(), 'GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n', 10_000, {
+      halfClose: true,
+    });
+    expect({ closed, reset }).toEqual({ closed: true, reset: false });
     expect(answer).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
     expect(answer).not.toContain('hello');
     expect((await request(unicorn.url())).status).toBe(200);

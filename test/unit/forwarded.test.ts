@@ -112,6 +112,14 @@ describe('peer lists', () => {
     expect(parsePeerList('10.0.0.0/x')).toMatchObject({ problem: expect.stringMatching(/bad prefix length/) });
   });
 
+  it.each(['1.2.3.4\0junk', 'fe80::1%eth0', '1.2.3', '::ffff:1.2.3.4.5', ' 1.2.3.4x'])('refuses %j as an address', (entry) => {
+    expect(parsePeerList(entry)).toEqual({ problem: `${JSON.stringify(entry.trim())} is not an IP address or network` });
+  });
+
+  it.each(['::ffff:1.2.3.4', 'FE80::1', '0.0.0.0/0', '::/0'])('accepts %j', (entry) => {
+    expect(parsePeerList(entry)).toBe(entry);
+  });
+
   it('trusts unix socket peers, never one whose address is gone, and IPv4-mapped peers by their IPv4 rule', () => {
     expect(internal(undefined)).toBe(true);
     expect(internal(null)).toBe(false);
