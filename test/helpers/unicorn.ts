@@ -9,6 +9,17 @@ import path from 'node:path';
 export const ROOT = path.resolve(__dirname, '..', '..');
 export const BIN = path.join(ROOT, 'bin', 'unicorn');
 export const APPS = path.join(ROOT, 'test', 'fixtures', 'apps');
+/** Request limits small enough for a test to cross each with a few bytes: line, fields, field, body. */
+export const SMALL_REQUEST_LIMITS = [
+  '--limit-request-line',
+  '100',
+  '--limit-request-fields',
+  '5',
+  '--limit-request-field-size',
+  '50',
+  '--limit-request-body',
+  '1K',
+];
 
 export interface LogLine {
   level: string;

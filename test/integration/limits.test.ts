@@ -7,21 +7,10 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { type Exchange, exchange, responses, seenByApp } from '../helpers/raw';
-import { APPS, serve, type Unicorn } from '../helpers/unicorn';
+import { APPS, SMALL_REQUEST_LIMITS, serve, type Unicorn } from '../helpers/unicorn';
 
 const RECORDER = path.join(APPS, 'recorder.js');
-const SMALL = [
-  '--limit-request-line',
-  '100',
-  '--limit-request-fields',
-  '5',
-  '--limit-request-field-size',
-  '50',
-  '--limit-request-body',
-  '1K',
-  '--header-timeout',
-  '1',
-];
+const SMALL = [...SMALL_REQUEST_LIMITS, '--header-timeout', '1'];
 
 /** A request line of exactly `bytes` bytes (`GET TARGET HTTP/1.1`), its target starting with `path`. */
 const requestLine = (path: string, bytes: number) => `GET ${path}${'a'.repeat(bytes - 'GET  HTTP/1.1'.length - path.length)} HTTP/1.1`;

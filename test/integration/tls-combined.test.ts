@@ -13,7 +13,7 @@ import tls from 'node:tls';
 import { localhostCertificate } from '../helpers/certificates';
 import { ctl, ctlStats } from '../helpers/ctl';
 import { waitForLines } from '../helpers/files';
-import { APPS, serve, type Unicorn } from '../helpers/unicorn';
+import { APPS, SMALL_REQUEST_LIMITS, serve, type Unicorn } from '../helpers/unicorn';
 
 const PROXIED = path.join(APPS, 'proxied.js');
 const PROXIED_FETCH = path.join(APPS, 'proxied-fetch.mjs');
@@ -232,21 +232,11 @@ describe('forwarded headers over HTTP/2', () => {
 describe.each(['sync', 'async'])('the request limits over HTTP/2, -k %s', (workerClass) => {
   it('are applied to HTTP/2 requests as to HTTP/1.1 ones, each refusal answered and logged; the others are served', async () => {
     const log = path.join(dir, `h2-limits-${workerClass}.log`);
-    const limits = [
-      '--limit-request-line',
-      '100',
-      '--limit-request-fields',
-      '5',
-      '--limit-request-field-size',
-      '50',
-      '--limit-request-body',
-      '1K',
-    ];
     const unicorn = await serve(RECORDER, [
       '-k',
       workerClass,
       '--http2',
-      ...limits,
+      ...SMALL_REQUEST_LIMITS,
       '--access-logfile',
       log,
       '--access-logformat',

@@ -12,6 +12,16 @@ afterEach(() => jest.restoreAllMocks());
 /** With Math.random at 0.5 the backoff's ±50% is none: its delays are 200 ms, 400 ms, 800 ms… */
 const noJitter = () => jest.spyOn(Math, 'random').mockReturnValue(0.5);
 
+/** No worker is forked 1 ms before `ms` from now, and one is at `ms`. */
+function forksAfterExactly(arbiter: ReturnType<typeof fakeArbiter>, ms: number): void {
+  arbiter.advance(ms - 1);
+  arbiter.turn(1);
+  expect(arbiter.workers.size).toBe(0);
+  arbiter.advance(1);
+  arbiter.turn(1);
+  expect(arbiter.workers.size).toBe(1);
+}
+
 describe('respawn backoff after failed starts', () => {
   it('holds back the replacement of a worker that died while booting, longer for each failure in a row', () => {
     noJitter();
@@ -22,23 +32,13 @@ describe('respawn backoff after failed starts', () => {
     arbiter.turn(1);
     expect(arbiter.workers.size).toBe(0);
     expect(arbiter.staffing.nextReleaseAt()).toBe(200);
-    arbiter.advance(199);
-    arbiter.turn(1);
-    expect(arbiter.workers.size).toBe(0);
-    arbiter.advance(1);
-    arbiter.turn(1);
-    expect(arbiter.workers.size).toBe(1);
+    forksAfterExactly(arbiter, 200);
     // The second failure in a row waits twice as long, and says so.
     arbiter.exit(arbiter.workers.all()[0]!, 1);
     expect(arbiter.staffing.nextReleaseAt()).toBe(200 + 400);
     const warning = /^2 worker starts failed in a row \(the last exited with code 1 while booting\)/;
     expect(arbiter.lines).toContainEqual({ level: 'warn', message: expect.stringMatching(warning) });
-    arbiter.advance(399);
-    arbiter.turn(1);
-    expect(arbiter.workers.size).toBe(0);
-    arbiter.advance(1);
-    arbiter.turn(1);
-    expect(arbiter.workers.size).toBe(1);
+    forksAfterExactly(arbiter, 400);
   });
 
   it('replaces a worker that had served at once', () => {
