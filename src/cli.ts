@@ -33,8 +33,7 @@ import { VERSION } from './shared/version';
 const ctlModule = () => require('./control/ctl') as typeof import('./control/ctl');
 const workerModules = () => ({
   ...(require('./worker/accept') as typeof import('./worker/accept')),
-  ...(require('./worker/handler') as typeof import('./worker/handler')),
-  ...(require('./worker/load') as typeof import('./worker/load')),
+  ...(require('./worker/site') as typeof import('./worker/site')),
 });
 
 /** Refusals are one line on stderr, prefixed like every command-line tool's. */
@@ -70,6 +69,8 @@ function buildProgram(actions: boolean): Command {
   for (const setting of SETTINGS as readonly SettingSpec[]) {
     const env = setting.env ? ` (env: ${setting.env})` : '';
     const option = new Option(setting.flags, `${setting.description}${env} [default: ${setting.defaultText}]`);
+    // `--mount` fills `mounts`, as the config file names the list.
+    if (option.attributeName() !== setting.key) option.attributeName = () => setting.key;
     if (setting.repeatable) {
       option.argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value]);
     }
@@ -182,17 +183,17 @@ async function readOrRefuse(argv: string[], env: NodeJS.ProcessEnv, cwd: string)
  */
 async function checkConfig(invocation: Invocation): Promise<void> {
   const { settings } = invocation;
-  const { loadApp, refuseAppListen, refuseIfNotForHttp2, toHandler } = workerModules();
+  const { loadSite, refuseAppListen } = workerModules();
   try {
     loadTls(settings, invocation.sources);
     const plugins = await loadPlugins(invocation.configFile, settings.hook, process.cwd());
     refuseAppListen(undefined, settings.bind.map(formatAddress), () => false);
-    const app = await loadApp(settings.app, process.cwd());
-    const handler = await toHandler(app, settings.interface, settings.app.raw);
-    if (settings.http2) refuseIfNotForHttp2(app, settings.app.raw);
+    const site = await loadSite(settings, process.cwd());
     const names = plugins.map((p) => p.name).join(', ') || 'none';
+    const served =
+      site.handler.shape === 'mounts' ? `serving ${site.description}` : `app ${settings.app!.raw} (${site.handler.shape} handler)`;
     process.stdout.write(
-      `Configuration OK: app ${settings.app.raw} (${handler.shape} handler), ${settings.workers} ${settings.workerClass} workers, ` +
+      `Configuration OK: ${served}, ${settings.workers} ${settings.workerClass} workers, ` +
         `config file ${invocation.configFile?.label ?? '(none)'}, plugins: ${names}\n`,
     );
   } catch (err) {

@@ -40,18 +40,27 @@ export class BootAttempts {
     return limit > 0 && !this.everReady && this.timedOut >= limit;
   }
 
-  /** Why the server stops: the app, by module path and export, and what its last attempt waited on. */
-  giveUp(app: AppSpec, cwd: string, settings: { workerBootTimeout: number; bootAttempts: number }, waited: string): UnicornError {
-    const resolution = resolveModule(app.module, cwd);
-    const module = 'file' in resolution ? resolution.file : app.module;
-    const exported =
-      app.exportPath.length === 0 ? 'the default export' : `the export ${app.exportPath.join('.')}${app.factoryArgs ? '()' : ''}`;
+  /** Why the server stops: the app, by module path and export, and what its last attempt waited on.
+   *  With several apps (--mount), the one whose module the boot was in (`file`), else the first. */
+  giveUp(
+    apps: AppSpec[],
+    cwd: string,
+    settings: { workerBootTimeout: number; bootAttempts: number },
+    waited: string,
+    file?: string,
+  ): UnicornError {
+    const resolved = apps.map((app) => {
+      const resolution = resolveModule(app.module, cwd);
+      return { app, module: 'file' in resolution ? resolution.file : app.module };
+    });
     const n = this.timedOut;
     const boots = n === 1 ? 'a boot was' : `${n} boots in a row were`;
-    return bootTimedOut(
-      app.raw,
-      `${exported} of ${module}`,
-      `${boots} not ready within --worker-boot-timeout ${formatDuration(settings.workerBootTimeout)}, and no worker ever was (--boot-attempts ${settings.bootAttempts}); at the last timeout, ${waited}`,
-    );
+    const why = `${boots} not ready within --worker-boot-timeout ${formatDuration(settings.workerBootTimeout)}, and no worker ever was (--boot-attempts ${settings.bootAttempts}); at the last timeout, ${waited}`;
+    const culprit = resolved.find((r) => r.module === file) ?? resolved[0];
+    if (!culprit) return bootTimedOut(undefined, 'static files only', why);
+    const { app, module } = culprit;
+    const exported =
+      app.exportPath.length === 0 ? 'the default export' : `the export ${app.exportPath.join('.')}${app.factoryArgs ? '()' : ''}`;
+    return bootTimedOut(app.raw, `${exported} of ${module}`, why);
   }
 }

@@ -6,6 +6,7 @@
  */
 import path from 'node:path';
 import type { ConfigSource } from '../config/file';
+import { appMounts } from '../config/mount-spec';
 import { keepFixedAtStart, type Settings } from '../config/settings';
 import type { TlsMaterial } from '../config/tls';
 import type { ControlReply } from '../control/protocol';
@@ -136,14 +137,17 @@ export class ReloadRunner {
 
   /** --reload: watch the app's directory, the extra paths and the config file. */
   watch(settings: Settings, ignoreFiles: string[]): void {
-    const { app, config, pid, reloadExtraFile } = settings;
+    const { config, pid, reloadExtraFile } = settings;
     const cwd = process.cwd();
-    const resolution = resolveModule(app.module, cwd);
-    // An app that is an installed package: its project is the working directory.
-    const root = 'file' in resolution && !resolution.file.split(path.sep).includes('node_modules') ? path.dirname(resolution.file) : cwd;
+    // Each app's directory: the first app's is the root, the other mounts' are watched beside it.
+    const [root = cwd, ...others] = appMounts(settings).map(({ app }) => {
+      const resolution = resolveModule(app.module, cwd);
+      // An app that is an installed package: its project is the working directory.
+      return 'file' in resolution && !resolution.file.split(path.sep).includes('node_modules') ? path.dirname(resolution.file) : cwd;
+    });
     this.watcher = watchForReload({
       root,
-      extra: [...reloadExtraFile, ...(config ? [config] : [])],
+      extra: [...reloadExtraFile, ...new Set(others.filter((dir) => dir !== root)), ...(config ? [config] : [])],
       cwd,
       ignoreFiles: [...(pid ? [pid, `${pid}.2`] : []), ...ignoreFiles],
       onChange: (files) => this.context.filesChanged(files),

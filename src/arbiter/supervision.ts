@@ -5,6 +5,7 @@
  * worker's deadlines are gathered in one place (workerDeadlines), for the loop to sleep until the earliest.
  */
 import { formatDuration } from '../config/duration';
+import { appMounts } from '../config/mount-spec';
 import type { Settings } from '../config/settings';
 import { formatSize } from '../config/size';
 import type { ExitReason } from '../hooks/types';
@@ -39,7 +40,15 @@ export type Deadline =
 /** The settings supervision reads (those in force: a reload may change them). */
 export type SupervisedSettings = Pick<
   Settings,
-  'timeout' | 'workerBootTimeout' | 'gracefulTimeout' | 'maxWorkerMemory' | 'maxWorkerLifetime' | 'maxRequests' | 'bootAttempts' | 'app'
+  | 'timeout'
+  | 'workerBootTimeout'
+  | 'gracefulTimeout'
+  | 'maxWorkerMemory'
+  | 'maxWorkerLifetime'
+  | 'maxRequests'
+  | 'bootAttempts'
+  | 'app'
+  | 'mounts'
 >;
 
 /**
@@ -258,7 +267,9 @@ export class Supervision {
       record.killAt = Math.min(record.killAt, this.context.now() + ABORT_GRACE_MS);
     }
     if (!boot || stopping || !bootAttempts.exhausted(settings.bootAttempts)) return undefined;
-    const err = bootAttempts.giveUp(settings.app, process.cwd(), settings, describeWait(diagnosis, step));
+    const apps = appMounts(settings).map((mount) => mount.app);
+    const file = step && 'file' in step ? step.file : undefined;
+    const err = bootAttempts.giveUp(apps, process.cwd(), settings, describeWait(diagnosis, step), file);
     log.error({ workerId: record.id, workerPid: record.pid, code: err.code }, `${err.message}; stopping`);
     return err;
   }

@@ -7,6 +7,7 @@ import { SETTINGS, type SettingSpec } from './settings';
 
 const SECTIONS: Record<SettingSpec['section'], string> = {
   server: 'Server',
+  sites: 'Apps and static files',
   tls: 'TLS and HTTP/2',
   privileges: 'Privileges',
   worker: 'Workers',

@@ -90,5 +90,9 @@ export const appError = (code: Extract<ErrorCode, `UNICORN_APP_${string}`>, app:
   });
 
 /** No worker of the app ever became ready: --boot-attempts boots in a row timed out. */
-export const bootTimedOut = (app: string, which: string, reason: string): UnicornError =>
-  new UnicornError('UNICORN_APP_BOOT_TIMEOUT', `the app ${show(app)} (${which}) did not boot: ${reason}`, ExitCode.WORKER_BOOT_ERROR);
+export const bootTimedOut = (app: string | undefined, which: string, reason: string): UnicornError =>
+  new UnicornError(
+    'UNICORN_APP_BOOT_TIMEOUT',
+    `${app === undefined ? 'the workers' : `the app ${show(app)}`} (${which}) did not boot: ${reason}`,
+    ExitCode.WORKER_BOOT_ERROR,
+  );

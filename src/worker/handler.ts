@@ -16,7 +16,8 @@ export interface Handler {
   upgrade: UpgradeListener[];
 }
 
-export type Shape = 'node' | 'fetch' | 'fetch-object' | 'koa' | 'fastify' | 'http.Server';
+/** 'mounts': several apps or static directories, each with its own shape (site.ts). */
+export type Shape = 'node' | 'fetch' | 'fetch-object' | 'koa' | 'fastify' | 'http.Server' | 'mounts';
 
 export const SHAPES_ACCEPTED =
   'a Node request listener (req, res), a Fetch handler (request) => Response, an object with a fetch method, ' +

@@ -35,13 +35,12 @@ import { AccessLog } from './access-log';
 import { WORKER_CLASS_IMPLEMENTATIONS } from './classes/registry';
 import { forwardedApplier } from './forwarded';
 import { adoptConnection, HandBack } from './hand-back';
-import { refuseIfNotForHttp2, toHandler } from './handler';
 import { type HeapState, watchHeap } from './heap-watch';
 import { Heartbeat } from './heartbeat';
 import { loadWorkerHooks, requestHooks, type WorkerHooks } from './hooks';
-import { loadApp } from './load';
 import { dropPrivileges, explainDenied } from './privileges';
 import { WorkerServer, type WorkerServerOptions } from './server';
+import { loadSite, type Site } from './site';
 
 const boot = JSON.parse(process.env[WORKER_BOOT_ENV] ?? 'null') as WorkerBoot | null;
 if (!boot || !process.send) {
@@ -81,6 +80,7 @@ const bootStep = (step: BootStep) => send({ type: 'unicorn:boot-step', step });
 let server: WorkerServer | undefined;
 let hooks: WorkerHooks | undefined;
 let accessLog: AccessLog | undefined;
+let site: Site | undefined;
 let stopping = false;
 /** The stop began while booting, with a hand-over that brought the last copies of the worker's
  *  sockets: the boot goes on, for the worker to serve what is queued on them (another worker's,
@@ -300,10 +300,8 @@ async function start(): Promise<void> {
     hooks = await loadWorkerHooks(boot!, log, () => server?.served ?? 0);
     bootStep({ step: 'postFork' });
     await hooks.runner.run('postFork', hooks.arbiter, hooks.self);
-    const app = await loadApp(settings.app, process.cwd(), bootStep);
-    bootStep({ step: 'handler' });
-    const handler = await toHandler(app, settings.interface, settings.app.raw);
-    if (settings.http2) refuseIfNotForHttp2(app, settings.app.raw);
+    site = await loadSite(settings, process.cwd(), bootStep);
+    const { handler } = site;
     bootStep({ step: 'postWorkerInit' });
     await hooks.runner.run('postWorkerInit', hooks.self);
     if (stopping && !bootForQueue) return;
@@ -341,7 +339,7 @@ async function start(): Promise<void> {
       },
       requestHooks(hooks),
     );
-    log.info({ shape: handler.shape }, `Worker serving ${settings.app.raw} as ${handler.shape}`);
+    log.info({ shape: handler.shape }, `Worker serving ${site.description}`);
     // Stopping (bootForQueue), it serves only what its drain takes from the queue.
     if (!stopping) {
       server.start();

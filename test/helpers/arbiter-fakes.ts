@@ -70,6 +70,7 @@ export function fakeArbiter(overrides: Partial<FakeSettings> = {}) {
     maxRequests: 0,
     bootAttempts: 0,
     app: { raw: './app.js', module: './app.js', exportPath: [] },
+    mounts: [],
     ...overrides,
   };
   let time = 0;

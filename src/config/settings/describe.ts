@@ -22,7 +22,7 @@ export interface DescribeOptions {
  */
 export function describeSettings({ settings, sources }: Resolved, appSource: string, options: DescribeOptions = {}): string {
   const { plugins, env = process.env } = options;
-  const rows: Array<[string, string, string]> = [['app', settings.app.raw, appSource]];
+  const rows: Array<[string, string, string]> = [['app', settings.app?.raw ?? '(none)', appSource]];
   for (const setting of SETTINGS) {
     if (setting.key === 'hook') rows.push(['plugins', plugins?.names.join(' ') || '(none)', plugins?.source ?? 'default']);
     rows.push([setting.key, display(setting, settings[setting.key], env), sources[setting.key]]);

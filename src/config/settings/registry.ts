@@ -12,12 +12,14 @@ import { PROXY_SETTINGS } from './proxy';
 import { RECYCLING_SETTINGS } from './recycling';
 import { SECURITY_SETTINGS } from './security';
 import { SERVER_SETTINGS } from './server';
+import { SITES_SETTINGS } from './sites';
 import type { SettingSpec } from './spec';
 import { TLS_SETTINGS } from './tls';
 import { WORKER_SETTINGS } from './worker';
 
 const DECLARED = [
   ...SERVER_SETTINGS,
+  ...SITES_SETTINGS,
   ...TLS_SETTINGS,
   ...PRIVILEGES_SETTINGS,
   ...WORKER_SETTINGS,
@@ -61,13 +63,17 @@ export type SettingValues = {
 
 /** The effective configuration of one unicorn run, after every source has been applied. */
 export interface Settings extends SettingValues {
-  app: AppSpec;
+  /** The app at /: the command line's, or the config file's `app`. There may be none when mounts or
+   *  static directories serve (sites.ts). */
+  app: AppSpec | undefined;
 }
 
 /** The order --help, --print-config and the first refusal follow (not the docs' sections). */
 const HELP_ORDER = [
   'workers',
   'bind',
+  'mounts',
+  'static',
   'backlog',
   'certfile',
   'keyfile',

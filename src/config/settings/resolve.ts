@@ -3,7 +3,8 @@
  * line) applied in order through the registry's parsers, each refusal naming its source.
  */
 import { badUsage, badValue } from '../../shared/errors';
-import { APP_SPEC_FORMS, parseAppSpec } from '../app-spec';
+import { APP_SPEC_FORMS, type AppSpec, parseAppSpec } from '../app-spec';
+import { appMounts, repeatedPrefix } from '../mount-spec';
 import { type OptionKey, type RegisteredSpec, SETTINGS, type Settings, settingSpec } from './registry';
 import type { ParseContext } from './spec';
 
@@ -78,15 +79,28 @@ export function resolveLayers(app: AppSource | undefined, layers: Layer[], env: 
     if (setting.key === 'chdir' && typeof value === 'string') ctx.cwd = value;
   }
 
-  if (!app) {
-    throw badUsage(`no app given: name it on the command line as ${APP_SPEC_FORMS}, or as \`app\` in a config file`);
+  const settings = { ...(values as Omit<Settings, 'app'>), app: appAtRoot(app) };
+  const repeated = repeatedPrefix(appMounts(settings)) ?? repeatedPrefix(settings.static);
+  if (repeated !== undefined) {
+    const what = repeatedPrefix(appMounts(settings)) !== undefined ? 'apps' : 'directories';
+    throw badUsage(`two ${what} are given for the prefix ${repeated}: one prefix serves one ${what.slice(0, -1).replace(/ie$/, 'y')}`);
   }
+  if (!settings.app && settings.mounts.length === 0 && settings.static.length === 0) {
+    throw badUsage(
+      `no app given: name it on the command line as ${APP_SPEC_FORMS}, or as \`app\` in a config file (or serve apps and files with --mount and --static)`,
+    );
+  }
+  return { settings, sources: sources as Sources };
+}
+
+function appAtRoot(app: AppSource | undefined): AppSpec | undefined {
+  if (!app) return undefined;
   const spec = parseAppSpec(app.raw);
   if (typeof spec === 'string') {
     const name = app.source === 'command line' ? 'the app' : `${app.source}`;
     throw badUsage(`${name} ${JSON.stringify(app.raw)} is not accepted: ${spec}; expected ${APP_SPEC_FORMS}`);
   }
-  return { settings: { ...(values as Omit<Settings, 'app'>), app: spec }, sources: sources as Sources };
+  return spec;
 }
 
 /** The command line alone (with the environment's defaults): tests and simple callers. */
@@ -111,6 +125,9 @@ function configRaws(setting: RegisteredSpec, value: unknown, source: string): st
   if (Array.isArray(value)) {
     if (!setting.repeatable) throw badValue(source, value, setting.accepted);
     return value.map(one);
+  }
+  if (setting.prefixMap && typeof value === 'object' && value !== null) {
+    return Object.entries(value).map(([prefix, item]) => `${prefix}=${one(item)}`);
   }
   return [one(value)];
 }

@@ -30,7 +30,8 @@ export type Section =
   | 'proxy'
   | 'control'
   | 'config'
-  | 'development';
+  | 'development'
+  | 'sites';
 
 /**
  * One setting, declared once: the command line, the environment variables, the config file,
@@ -49,6 +50,9 @@ export interface SettingSpec<K extends string = string, P = unknown, D = unknown
   env?: string;
   /** Every source gives a list, and the value is the list (--bind). */
   repeatable?: boolean;
+  /** A config file may also give the list as an object of PREFIX: VALUE pairs (`mounts: { '/api':
+   *  'api.js:app' }`), each read as the flag's `PREFIX=VALUE`. */
+  prefixMap?: boolean;
   /** Every source adds to the list instead of the higher one replacing it (--hook). */
   additive?: boolean;
   /** A switch without a value (`--reload`); the config file gives it as true or false. */
