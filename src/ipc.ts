@@ -85,6 +85,8 @@ export interface WorkerCounts {
   rss: number;
   /** Access-log lines dropped since it started: the log could not take them. */
   accessLogDropped: number;
+  /** Requests served since it started, by the mount that served them (worker/site.ts). */
+  mounts: Record<string, number>;
 }
 
 /**

@@ -348,7 +348,7 @@ export class Arbiter {
     // replaced: the old ones serve on.
     const failedReload = this.reload.isStarting(record.generation) || this.reload.rolledBack(record.generation);
     const notReplaced = this.stop !== undefined || failedReload || reason === 'scale-down' || reason === 'shutdown';
-    this.exited.add(reason, record.requests, !notReplaced, record.accessLogDropped);
+    this.exited.add(reason, record.requests, !notReplaced, record.accessLogDropped, record.mounts);
     if (!record.everReady && (reason === 'boot-failed' || reason === 'boot-timeout' || reason === 'crash')) {
       // The count a `ctl scale` waits for may never come; it hears why now.
       const why = record.bootError?.message ?? (signal ? `it was killed by signal ${signal}` : `it exited with code ${code}`);

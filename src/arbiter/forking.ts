@@ -68,6 +68,7 @@ export class Forking {
       connections: 0,
       rss: 0,
       accessLogDropped: 0,
+      mounts: {},
       heartbeatAge: 0,
       published: {},
     };

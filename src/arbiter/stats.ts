@@ -35,14 +35,17 @@ export class ExitTally {
   requests = 0;
   /** Access-log lines they dropped, as of their last heartbeats. */
   accessLogDropped = 0;
+  /** Requests they served by mount, as of their last heartbeats. */
+  readonly mounts: Record<string, number> = {};
 
   /** `replaced`: the arbiter starts another worker in its place (not after a scale-down, at a
    *  shutdown, or for a new worker of a reload that failed, whose old ones serve on). */
-  add(reason: ExitReason, requests: number, replaced: boolean, accessLogDropped = 0): void {
+  add(reason: ExitReason, requests: number, replaced: boolean, accessLogDropped = 0, mounts: Readonly<Record<string, number>> = {}): void {
     this.exited.set(reason, this.exited.get(reason)! + 1);
     if (replaced) this.replaced.set(reason, this.replaced.get(reason)! + 1);
     this.requests += requests;
     this.accessLogDropped += accessLogDropped;
+    addCounts(this.mounts, mounts);
   }
 
   get exits(): Record<ExitReason, number> {
@@ -92,11 +95,18 @@ export function serverStats(source: StatsSource): ServerStats {
     connections: workers.reduce((sum, w) => sum + w.connections, 0),
     spread: spreadOf(workers.filter((w) => w.state === 'ready' || w.state === 'retiring')),
     accessLogDropped: exited.accessLogDropped + workers.reduce((sum, w) => sum + w.accessLogDropped, 0),
+    mounts: workers.reduce((sum, w) => addCounts(sum, w.mounts), addCounts({}, exited.mounts)),
     exits: exited.exits,
     restarts: exited.restarts,
     restartsByReason: exited.restartsByReason,
     workers,
   };
+}
+
+/** Add `counts` into `into`, name by name. */
+function addCounts(into: Record<string, number>, counts: Readonly<Record<string, number>>): Record<string, number> {
+  for (const [name, n] of Object.entries(counts)) into[name] = (into[name] ?? 0) + n;
+  return into;
 }
 
 /** The busiest of the serving workers' share of their requests and of their connections. */

@@ -67,5 +67,6 @@ function takeCounts(record: WorkerRecord, counts: WorkerCounts, now: number): vo
   record.connections = counts.connections;
   record.rss = counts.rss;
   record.accessLogDropped = counts.accessLogDropped;
+  record.mounts = counts.mounts;
   record.countsAt = now;
 }

@@ -47,6 +47,8 @@ export interface WorkerRecord {
   rss: number;
   /** Access-log lines it dropped, from its latest heartbeat. */
   accessLogDropped: number;
+  /** Requests it served by mount, from its latest heartbeat. */
+  mounts: Record<string, number>;
   /** What its hooks published, from its latest heartbeat that carried any. */
   published: Record<string, unknown>;
   /** When --max-worker-lifetime (with its jitter) replaces it. */
@@ -85,6 +87,7 @@ export function workerStats(record: WorkerRecord, now: number, exit?: WorkerStat
     connections: record.connections,
     rss: record.rss,
     accessLogDropped: record.accessLogDropped,
+    mounts: record.mounts,
     heartbeatAge: now - record.lastBeat,
     published: record.published,
     ...(exit ? { exit } : {}),
@@ -225,6 +228,7 @@ export function newWorkerRecord(
     countsAt: -Infinity,
     rss: 0,
     accessLogDropped: 0,
+    mounts: {},
     published: {},
     killAt: Infinity,
   };

@@ -66,6 +66,7 @@ export function formatStatus(stats: ServerStats): string {
     ...table,
     '',
     ...describeSpread(stats),
+    ...describeMounts(stats),
     `Restarts: ${stats.restarts} (${describeExits(stats.restartsByReason)})`,
     `Exits: ${Object.values(stats.exits).reduce((a, b) => a + b, 0)} (${describeExits(stats.exits)})`,
     '',
@@ -85,6 +86,14 @@ function describeSpread(stats: ServerStats): string[] {
   ].filter(Boolean);
   if (shares.length === 0) return [];
   return [`Spread over ${serving} workers: the busiest has ${shares.join(' and ')}`];
+}
+
+/** `Requests by mount: static:/assets 300, / 120, /api 40`, busiest first, when more is served than one app at /. */
+function describeMounts(stats: ServerStats): string[] {
+  const names = Object.keys(stats.mounts);
+  if (names.length === 0 || (names.length === 1 && names[0] === '/')) return [];
+  const busiest = names.sort((a, b) => stats.mounts[b]! - stats.mounts[a]!);
+  return [`Requests by mount: ${busiest.map((name) => `${name} ${stats.mounts[name]}`).join(', ')}`];
 }
 
 function workerRow(worker: WorkerStats): string[] {

@@ -99,6 +99,8 @@ export interface ServerStats {
   /** Access-log lines dropped by every worker it has run, live or exited, as of their latest
    *  heartbeats: the log could not take them (a full disk, a pipe nobody reads). */
   readonly accessLogDropped: number;
+  /** Requests served by every worker it has run, by the mount that served them (docs/mounts.md). */
+  readonly mounts: Readonly<Record<string, number>>;
   /** Workers that have exited, by reason, every reason present from 0. */
   readonly exits: Readonly<Record<ExitReason, number>>;
   /** Workers that exited and were replaced: exits but those of a scale-down, a shutdown and the new
@@ -133,6 +135,8 @@ export interface WorkerStats {
   readonly rss: number;
   /** Access-log lines it dropped because the log could not take them, as of its latest heartbeat. */
   readonly accessLogDropped: number;
+  /** Requests it has served by the mount that served them (`/`, `/api`, `static:/assets`), as of its latest heartbeat. */
+  readonly mounts: Readonly<Record<string, number>>;
   /** Milliseconds since its latest heartbeat (or since it was forked). */
   readonly heartbeatAge: number;
   /** What the worker's hooks published with `worker.publish(key, value)`, as of its latest heartbeat. */

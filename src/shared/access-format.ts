@@ -28,6 +28,8 @@ export interface AccessRecord {
   aborted: boolean;
   /** Response headers given to writeHead alone, which `getHeader` does not see. */
   headHeaders: unknown;
+  /** The mount that served it (`/api`, `static:/assets`): undefined when none did. */
+  mount: string | undefined;
 }
 
 /** Compiled: one record to one line, newline included. */
@@ -61,6 +63,7 @@ const ATOMS: Record<string, Atom> = {
   M: (r) => String(Math.floor(r.duration)),
   D: (r) => String(Math.floor(r.duration * 1000)),
   L: (r) => decimalSeconds(r.duration),
+  mount: (r) => r.mount ?? '-',
 };
 
 /** Every atom a format may use, as a refusal lists them. */
@@ -143,7 +146,7 @@ function jsonLine(r: AccessRecord): string {
     `"user":${jsonText(basicAuthUser(req))},"method":${jsonText(r.method)},"url":${jsonText(r.url)},` +
     `"protocol":${req ? `"HTTP/${req.httpVersion}"` : 'null'},"status":${r.status},"bytes":${r.bytes},` +
     `"durationMs":${Math.round(r.duration * 1000) / 1000},"referer":${jsonText(headerText(req?.headers.referer))},` +
-    `"userAgent":${jsonText(headerText(req?.headers['user-agent']))},"aborted":${r.aborted}}\n`
+    `"userAgent":${jsonText(headerText(req?.headers['user-agent']))},"mount":${jsonText(r.mount)},"aborted":${r.aborted}}\n`
   );
 }
 

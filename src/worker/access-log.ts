@@ -12,6 +12,7 @@ import type { Http2ServerResponse } from 'node:http2';
 import { type AccessFormatter, type AccessRecord, compileAccessFormat } from '../shared/access-format';
 import { type Logger, reopenedOnUsr1 } from '../shared/log';
 import { AccessLogWriter } from './access-log-writer';
+import { mountOf } from './mount-tag';
 import { inherited } from './own';
 import { dropped, refusedStatus } from './refused';
 
@@ -149,6 +150,7 @@ export class AccessLog {
       duration,
       aborted: !res.writableFinished,
       headHeaders: res.headHeaders,
+      mount: mountOf(res.req),
     });
   }
 
@@ -170,6 +172,7 @@ export class AccessLog {
       duration: 0,
       aborted: false,
       headHeaders: undefined,
+      mount: undefined,
     });
   }
 

@@ -140,6 +140,7 @@ const counts = (): WorkerCounts => ({
   connections: server?.connections ?? 0,
   rss: residentMemory(),
   accessLogDropped: accessLog?.dropped ?? 0,
+  mounts: Object.fromEntries(site?.mounts.map((mount) => [mount.name, mount.served]) ?? []),
 });
 const heartbeatMessage = (): ToArbiter => ({ type: 'unicorn:heartbeat', ...counts(), published: hooks?.takePublished() });
 const heartbeat = new Heartbeat(

@@ -188,6 +188,7 @@ describe('access log', () => {
       durationMs: expect.any(Number),
       referer: null,
       userAgent: 'ua "1"',
+      mount: '/',
       aborted: false,
     });
     expect(Date.parse(entry.time as string)).toBeGreaterThanOrEqual(before - 1);

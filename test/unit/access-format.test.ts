@@ -25,6 +25,7 @@ function record(over: Partial<AccessRecord> & { headers?: Record<string, string 
     duration: 1234.5678,
     aborted: false,
     headHeaders: undefined,
+    mount: '/api',
     ...rest,
   };
 }
@@ -88,8 +89,15 @@ describe('compileAccessFormat', () => {
       durationMs: 1234.568,
       referer: null,
       userAgent: null,
+      mount: '/api',
       aborted: true,
     });
+    expect(JSON.parse(compile('json')(record({ mount: undefined }))).mount).toBeNull();
+  });
+
+  it('names the mount that served the request, and - when none did', () => {
+    expect(compile('%(mount)s %(s)s')(record({ mount: 'static:/assets' }))).toBe('static:/assets 200\n');
+    expect(compile('%(mount)s %(s)s')(record({ mount: undefined, status: 404 }))).toBe('- 404\n');
   });
 
   it.each([

@@ -20,12 +20,35 @@ const worker = (id: number, over: Partial<WorkerStats> = {}): WorkerStats => ({
   connections: 3,
   rss: 50 * 1024 * 1024,
   accessLogDropped: 0,
+  mounts: { '/': 12 },
   heartbeatAge: 1200,
   published: {},
   ...over,
 });
 
 describe('the status table', () => {
+  const stats = (workers: WorkerStats[], exited = new ExitTally()) =>
+    serverStats({
+      version: '1.2.3',
+      startedAt: Date.now(),
+      state: 'serving',
+      workerCount: workers.length,
+      generation: 1,
+      listeners: [],
+      controlSocket: undefined,
+      workers,
+      exited,
+    });
+
+  it('names the mounts that served the requests, live and exited workers summed, when there is more than an app at /', () => {
+    const tally = new ExitTally();
+    tally.add('reload', 7, true, 0, { '/api': 5, 'static:/assets': 2 });
+    const mounted = stats([worker(1, { mounts: { '/': 3, '/api': 4 } }), worker(2, { mounts: { '/': 1, 'static:/assets': 6 } })], tally);
+    expect(mounted.mounts).toEqual({ '/': 4, '/api': 9, 'static:/assets': 8 });
+    expect(formatStatus(mounted).split('\n')).toContain('Requests by mount: /api 9, static:/assets 8, / 4');
+    expect(formatStatus(stats([worker(1)]))).not.toContain('by mount');
+  });
+
   it('has a row for the arbiter with the restarts, one per worker, columns aligned, and the exits by reason', () => {
     const tally = new ExitTally();
     tally.add('crash', 5, true);

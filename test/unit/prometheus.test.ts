@@ -105,6 +105,7 @@ describe('the arbiter’s metrics', () => {
     connections: 0,
     rss: 1e6,
     accessLogDropped: 0,
+    mounts: { '/': ok },
     heartbeatAge: 250,
     published: { [PUBLISHED_KEY]: snapshot(ok) },
     ...(exit ? { exit: { code: 0, signal: null, reason: exit } } : {}),
