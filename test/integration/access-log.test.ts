@@ -1,6 +1,7 @@
 import { existsSync, mkdtempSync, readFileSync, renameSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { ctl } from '../helpers/ctl';
 import { inFlight, request } from '../helpers/http';
 import { Load } from '../helpers/load';
 import { exchange } from '../helpers/raw';
@@ -154,6 +155,32 @@ describe('access log', () => {
     );
   });
 
+  it('names the mount that served each request (%(mount)s), a 404 for no mount as -, and ctl status counts them by mount', async () => {
+    const file = logFile();
+    const socket = path.join(path.dirname(file), 'ctl.sock');
+    const unicorn = start([
+      '-b',
+      '127.0.0.1:0',
+      '-w',
+      '2',
+      '--mount',
+      `/api=${ROUTES}`,
+      '--mount',
+      `/edge=${path.join(APPS, 'url-echo.mjs')}`,
+      '--access-logfile',
+      file,
+      '--access-logformat',
+      '%(mount)s %(s)s %(U)s',
+      '--control-socket',
+      socket,
+    ]);
+    await unicorn.ready(2);
+    for (const target of ['/api/status?code=201', '/edge/x', '/api', '/apis', '/']) await request(`${unicorn.url()}${target}`);
+    expect((await waitForLines(file, 5)).sort()).toEqual(['- 404 /', '- 404 /apis', '/api 200 /api', '/api 201 /api/status', '/edge 200 /edge/x']);
+    const status = await ctl(['--socket', socket, 'status']);
+    expect(status.stdout.split('\n')).toContain('Requests by mount: /api 2, /edge 1');
+  });
+
   it('logs the request as it arrived, though the app rewrote req.url (an Express router mounted on a path)', async () => {
     const file = logFile();
     const unicorn = await serve(`${path.join(APPS, 'express-app.js')}:app`, [
@@ -297,7 +324,7 @@ describe('access log', () => {
   it.each([
     [
       '%(h)s %(x)s',
-      'unknown atom %(x)s; the atoms are %(h)s %(l)s %(u)s %(t)s %(r)s %(m)s %(U)s %(q)s %(H)s %(s)s %(B)s %(b)s %(f)s %(a)s %(T)s %(M)s %(D)s %(L)s %(p)s %({header}i)s %({header}o)s, and %% is a percent sign',
+      'unknown atom %(x)s; the atoms are %(h)s %(l)s %(u)s %(t)s %(r)s %(m)s %(U)s %(q)s %(H)s %(s)s %(B)s %(b)s %(f)s %(a)s %(T)s %(M)s %(D)s %(L)s %(mount)s %(p)s %({header}i)s %({header}o)s, and %% is a percent sign',
     ],
     ['%(h)s %({bad header}i)s', 'unknown atom %({bad header}i)s; the atoms are'],
     ['%(s)d', '%(s) must be followed by s, as in %(s)s (every atom is text)'],
