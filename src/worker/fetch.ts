@@ -14,6 +14,8 @@ export type FetchHandler = (request: Request, env: FetchEnv) => Response | Promi
 export interface FetchEnv {
   incoming: IncomingMessage;
   outgoing: ServerResponse;
+  /** The prefix the app is mounted at (--mount), `/` for the app at the root: the Request's URL is relative to it. */
+  mount: string;
 }
 
 type Listener = (req: IncomingMessage, res: ServerResponse) => unknown;
@@ -39,7 +41,8 @@ export function fetchListener(handler: FetchHandler): Listener {
       res.writeHead(400, { 'content-type': 'text/plain', connection: 'close' }).end('Bad Request\n');
       return undefined;
     }
-    const result: unknown = handler(request, { incoming: req, outgoing: res });
+    const mount = (req as IncomingMessage & { baseUrl?: string }).baseUrl ?? '/';
+    const result: unknown = handler(request, { incoming: req, outgoing: res, mount });
     return isResponse(result)
       ? sendResponse(result, req, res)
       : Promise.resolve(result).then((response) => sendResponse(response, req, res));
