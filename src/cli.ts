@@ -139,7 +139,13 @@ export async function readInvocation(argv: string[], env: NodeJS.ProcessEnv, cwd
     resolved.settings.config = configFile.file;
     resolved.sources.config = 'found where unicorn started';
   }
-  return { ...resolved, appSource: app?.source ?? 'none given', configFile, printConfig: printConfig === true, checkConfig: checkConfig === true };
+  return {
+    ...resolved,
+    appSource: app?.source ?? 'none given',
+    configFile,
+    printConfig: printConfig === true,
+    checkConfig: checkConfig === true,
+  };
 }
 
 /** UNICORN_CMD_ARGS: flags in a string, as a PaaS sets them; settings only, no app. */

@@ -176,7 +176,13 @@ describe('access log', () => {
     ]);
     await unicorn.ready(2);
     for (const target of ['/api/status?code=201', '/edge/x', '/api', '/apis', '/']) await request(`${unicorn.url()}${target}`);
-    expect((await waitForLines(file, 5)).sort()).toEqual(['- 404 /', '- 404 /apis', '/api 200 /api', '/api 201 /api/status', '/edge 200 /edge/x']);
+    expect((await waitForLines(file, 5)).sort()).toEqual([
+      '- 404 /',
+      '- 404 /apis',
+      '/api 200 /api',
+      '/api 201 /api/status',
+      '/edge 200 /edge/x',
+    ]);
     const status = await ctl(['--socket', socket, 'status']);
     expect(status.stdout.split('\n')).toContain('Requests by mount: /api 2, /edge 1');
   });
