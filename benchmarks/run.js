@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The benchmark suite: unicorn against plain node:cluster (round-robin and shared-handle), PM2's
-// cluster mode and a single node:http process, on one machine in one run, alternating the
-// contenders. `node benchmarks/run.js --help` lists the scenarios and options.
+// cluster mode and a single node:http process, and its static files against express.static,
+// @fastify/static and nginx, on one machine in one run, alternating the contenders.
+// `node benchmarks/run.js --help` lists the scenarios and options.
 //
 // Everything runs on loopback; each run is bounded in time, and every process started is stopped
 // when the run ends, however it ends (lib/servers.js).
@@ -25,16 +26,18 @@ const SCENARIOS = {
   ...require('./scenarios/reload.js'),
   ...require('./scenarios/startup.js'),
   'access-log': throughput['access-log'],
+  ...require('./scenarios/static-files.js'),
   proxies: throughput.proxies,
+  ...require('./scenarios/mounts.js'),
 };
 /** What a run without scenario names runs: all but the ones that compare unicorn with itself in detail. */
-const DEFAULT_SCENARIOS = Object.keys(SCENARIOS).filter((name) => name !== 'proxies');
+const DEFAULT_SCENARIOS = Object.keys(SCENARIOS).filter((name) => !['proxies', 'mounts'].includes(name));
 
 const OPTIONS = {
   duration: {
     type: 'string',
     default: '5',
-    what: 'seconds of load a run (keep-alive, churn, json, access-log, proxies)',
+    what: 'seconds of load a run (keep-alive, churn, json, access-log, static-1k, static-1m, proxies, mounts)',
     check: 'positive',
   },
   rounds: { type: 'string', default: '3', what: 'rounds, each running every contender once', check: 'count' },

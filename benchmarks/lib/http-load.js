@@ -12,10 +12,10 @@ function parseWrkDuration(text) {
 }
 
 /** One thread: on a 2-core machine a second one takes a core from the server under test. */
-async function runWrk({ port, headers, connections, duration }) {
+async function runWrk({ port, path = '/', headers, connections, duration }) {
   const args = ['-t', '1', '-c', String(connections), '-d', `${duration}s`, '--latency'];
   for (const [name, value] of Object.entries(headers)) args.push('-H', `${name}: ${value}`);
-  args.push(`http://127.0.0.1:${port}/`);
+  args.push(`http://127.0.0.1:${port}${path}`);
   const out = await new Promise((resolve, reject) => {
     const child = spawn('wrk', args);
     let text = '';
@@ -34,9 +34,9 @@ async function runWrk({ port, headers, connections, duration }) {
   return { rps, p50, p99, errors };
 }
 
-async function runAutocannon({ port, headers, connections, duration }) {
+async function runAutocannon({ port, path = '/', headers, connections, duration }) {
   const autocannon = require('autocannon');
-  const result = await autocannon({ url: `http://127.0.0.1:${port}/`, connections, duration, headers });
+  const result = await autocannon({ url: `http://127.0.0.1:${port}${path}`, connections, duration, headers });
   return {
     rps: result.requests.average,
     p50: result.latency.p50,
@@ -45,7 +45,7 @@ async function runAutocannon({ port, headers, connections, duration }) {
   };
 }
 
-/** `generator`: 'wrk' or 'autocannon'. */
+/** `generator`: 'wrk' or 'autocannon'; `path` the request target (default /). */
 const runLoad = (generator, options) => (generator === 'wrk' ? runWrk(options) : runAutocannon(options));
 
 module.exports = { hasWrk, runLoad };

@@ -14,16 +14,21 @@ function freePort() {
   });
 }
 
-/** One GET on a new connection: true when it answers 200. */
-function get(port) {
+/** One GET on a new connection: its status and body length, or undefined when nothing answered within 1 s. */
+function request(port, path = '/') {
   return new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, agent: false, timeout: 1000 }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode === 200));
+    const req = http.get({ host: '127.0.0.1', port, path, agent: false, timeout: 1000 }, (res) => {
+      let bytes = 0;
+      res.on('data', (chunk) => (bytes += chunk.length));
+      res.on('end', () => resolve({ status: res.statusCode, bytes }));
+      res.on('error', () => resolve(undefined));
     });
-    req.on('error', () => resolve(false));
+    req.on('error', () => resolve(undefined));
     req.on('timeout', () => req.destroy());
   });
 }
 
-module.exports = { freePort, get };
+/** One GET on a new connection: true when it answers 200. */
+const get = async (port, path = '/') => (await request(port, path))?.status === 200;
+
+module.exports = { freePort, request, get };

@@ -1,14 +1,14 @@
 // The contenders: how each is started on a port with a benchmark app and a worker count, reloaded,
 // looked at (its processes) and stopped. Every process started here is gone when the benchmark
-// ends, however it ends: unicorn, node:cluster and node:http run in process groups of their own,
-// killed whole; each PM2 daemon has a private PM2_HOME and is ended with `pm2 kill`.
+// ends, however it ends: unicorn, node:cluster, node:http and nginx run in process groups of their
+// own, killed whole; each PM2 daemon has a private PM2_HOME and is ended with `pm2 kill`.
 'use strict';
 const { execFile, spawn, spawnSync } = require('node:child_process');
-const { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } = require('node:fs');
+const { accessSync, constants, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const readline = require('node:readline');
-const { get } = require('./net-utils.js');
+const { request } = require('./net-utils.js');
 
 const BENCH = path.resolve(__dirname, '..');
 const ROOT = path.resolve(BENCH, '..');
@@ -18,9 +18,21 @@ const NODE_CLUSTER = path.join(BENCH, 'peers', 'node-cluster.js');
 const PM2 = path.join(BENCH, 'node_modules', '.bin', 'pm2');
 const RELOAD_TIMEOUT_MS = 60_000;
 
+/** A static-file peer that is an app under unicorn, with the worker class and count of unicorn's own
+ *  --static beside it, so that only the static path differs. */
+const staticApp = (framework, app, workerClass) => ({
+  name: `${framework}, unicorn ${workerClass}`,
+  kind: 'unicorn',
+  workerClass,
+  app,
+  staticPeer: true,
+});
+
 /**
  * Every contender the suite knows, by id. `kind` says how it is started; a unicorn contender may
- * add flags (`args`, given the run's own temporary directory) and a name suffix.
+ * add flags (`args`, given the run's own temporary directory) and a name suffix, and serve an app of
+ * its own (`app`) in place of the scenario's. The static-file peers (`staticPeer`) serve the files
+ * of STATIC_DIR under /static/ and nothing else: only the static-file scenarios run them.
  */
 const CONTENDERS = Object.fromEntries(
   Object.entries({
@@ -39,11 +51,19 @@ const CONTENDERS = Object.fromEntries(
     },
     pm2: { name: 'PM2 cluster', kind: 'pm2', graceful: false },
     'node-http': { name: 'node:http, one process', kind: 'single' },
+    'express-static-sync': staticApp('express.static', 'express-static.js', 'sync'),
+    'express-static-async': staticApp('express.static', 'express-static.js', 'async'),
+    'fastify-static-sync': staticApp('@fastify/static', 'fastify-static.js', 'sync'),
+    'fastify-static-async': staticApp('@fastify/static', 'fastify-static.js', 'async'),
+    nginx: { name: 'nginx', kind: 'nginx', staticPeer: true },
   }).map(([id, contender]) => [id, { id, ...contender }]),
 );
 
-/** A unicorn contender with more flags: `{ name: ', suffix', args: (dir) => [...] }`. */
-const unicornWith = (id, extra) => ({ ...CONTENDERS[id], name: CONTENDERS[id].name + extra.name, args: extra.args });
+/** The contenders that serve the benchmark apps: all but the static-file peers. */
+const APP_SERVERS = Object.values(CONTENDERS).filter((contender) => !contender.staticPeer);
+
+/** A unicorn contender with more flags: `{ name: ', suffix', args: (dir) => [...] }`, and optionally its own `app`. */
+const unicornWith = (id, extra) => ({ ...CONTENDERS[id], ...extra, name: CONTENDERS[id].name + extra.name });
 
 /** What must not outlive the benchmark: process groups (by leader pid) and PM2 daemons (by home). */
 const groups = new Set();
@@ -65,14 +85,16 @@ function killGroup(pgid) {
 }
 
 /**
- * Start `contender` serving `app` (a file of benchmarks/apps) on 127.0.0.1:`port` with `workers`
- * workers. Resolves with a handle: `label`, `pid` (the process that supervises: unicorn's arbiter,
- * the cluster primary, the PM2 daemon, or the one node:http process), `started` (performance.now()
- * when the launch began), `checkAlive()`, `reload()`, `stop()`.
+ * Start `contender` serving `app` (a file of benchmarks/apps; none for unicorn serving only --static
+ * or --mount) on 127.0.0.1:`port` with `workers` workers, `env` added to its environment. Resolves
+ * with a handle: `label`, `pid` (the process that supervises: unicorn's arbiter, the cluster primary,
+ * the PM2 daemon, the one node:http process, or nginx's master), `started` (performance.now() when
+ * the launch began), `checkAlive()`, `reload()`, `stop()`.
  */
-async function start(contender, { port, app, workers, dir, unicorn = path.join(ROOT, 'bin', 'unicorn') }) {
-  const appFile = path.join(APPS, app);
-  const env = { PORT: String(port), WORKERS: String(workers), APP: app };
+async function start(contender, { port, app, workers, dir, env: extraEnv = {}, unicorn = path.join(ROOT, 'bin', 'unicorn') }) {
+  app = contender.app ?? app;
+  const appFile = app && path.join(APPS, app);
+  const env = { PORT: String(port), WORKERS: String(workers), APP: app, ...extraEnv };
   switch (contender.kind) {
     case 'unicorn': {
       // A control socket of the run's own, for the requests each worker has served (ctl stats).
@@ -89,9 +111,9 @@ async function start(contender, { port, app, workers, dir, unicorn = path.join(R
         '--control-socket',
         socket,
         ...(contender.args?.(dir) ?? []),
-        appFile,
+        ...(appFile ? [appFile] : []),
       ];
-      const server = startGroup(contender.name, [process.execPath, args], { UNICORN_LOG_LEVEL: 'info' }, watchUnicornLog);
+      const server = startGroup(contender.name, [process.execPath, args], { ...extraEnv, UNICORN_LOG_LEVEL: 'info' }, watchUnicornLog);
       server.requestsByWorker = () => requestsByWorker(unicorn, socket);
       const stop = server.stop;
       server.stop = async () => {
@@ -110,6 +132,8 @@ async function start(contender, { port, app, workers, dir, unicorn = path.join(R
       return startGroup(contender.name, [process.execPath, [LISTEN]], env);
     case 'pm2':
       return startPm2(contender, env, workers);
+    case 'nginx':
+      return startNginx(contender, { port, workers, staticDir: env.STATIC_DIR });
     default:
       throw new Error(`unknown contender kind ${contender.kind}`);
   }
@@ -271,16 +295,95 @@ async function startPm2(contender, env, workers) {
   };
 }
 
+// nginx ---------------------------------------------------------------------------------------------
+
+/** Where Debian and source builds put nginx: /usr/sbin is not on every PATH. */
+const NGINX_PLACES = ['/usr/sbin/nginx', '/usr/local/sbin/nginx', '/usr/local/nginx/sbin/nginx'];
+
+/** The nginx binary (Debian's package: apt-get install nginx), or undefined when none is installed. */
+function findNginx() {
+  const onPath = (process.env.PATH ?? '').split(path.delimiter).filter(Boolean);
+  return [...onPath.map((dir) => path.join(dir, 'nginx')), ...NGINX_PLACES].find((file) => {
+    try {
+      accessSync(file, constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/**
+ * nginx serving the files of `staticDir` under /static/, `workers` worker processes, in the
+ * foreground with its configuration, pid file, temporary files and error log in a directory of its
+ * own. Its settings are Debian's nginx.conf's where they bear on serving a file (sendfile,
+ * tcp_nopush), with no access log, as unicorn has none by default.
+ */
+function startNginx(contender, { port, workers, staticDir }) {
+  const nginx = findNginx();
+  if (!nginx) throw new Error('nginx is not installed (apt-get install nginx)');
+  if (!staticDir) throw new Error('nginx serves only static files here: STATIC_DIR is not set');
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'unicorn-bench-nginx-'));
+  const conf = path.join(dir, 'nginx.conf');
+  const errorLog = path.join(dir, 'error.log');
+  writeFileSync(
+    conf,
+    [
+      `worker_processes ${workers};`,
+      // As root, the workers would run as nobody, who cannot read the run's 0700 temporary directories.
+      process.getuid?.() === 0 ? 'user root;' : '',
+      `pid ${dir}/nginx.pid;`,
+      `error_log ${errorLog} notice;`,
+      'events { worker_connections 1024; }',
+      'http {',
+      '  access_log off;',
+      '  sendfile on;',
+      '  tcp_nopush on;',
+      '  types { text/plain txt; }',
+      '  default_type application/octet-stream;',
+      ...['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((kind) => `  ${kind}_temp_path ${dir}/${kind}_temp;`),
+      `  server { listen 127.0.0.1:${port}; location /static/ { alias ${staticDir}/; } }`,
+      '}',
+      '',
+    ].join('\n'),
+  );
+  const server = startGroup(contender.name, [nginx, ['-p', `${dir}/`, '-c', conf, '-e', errorLog, '-g', 'daemon off;']], {});
+  const { checkAlive, stop } = server;
+  server.checkAlive = () => {
+    try {
+      checkAlive();
+    } catch (err) {
+      err.message += `\n${readFileSync(errorLog, 'utf8')}`;
+      throw err;
+    }
+  };
+  server.stop = async () => {
+    await stop();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  return server;
+}
+
 // Looking at a running server -----------------------------------------------------------------------
 
-/** Wait until every worker could have booted: the port answers 2 × `workers` times in a row. */
-async function waitUntilServing(port, server, workers) {
+/**
+ * Wait until every worker could have booted: GET `path` answers 200 2 × `workers` times in a row,
+ * with a body of `bytes` bytes when given. A body of another length fails at once, and an answer
+ * other than 200 that lasts 15 s fails then: a contender that answers wrong is not measured.
+ */
+async function waitUntilServing(port, server, workers, { path: target = '/', bytes } = {}) {
   const deadline = Date.now() + 15_000;
+  const url = `http://127.0.0.1:${port}${target}`;
   let ok = 0;
+  let last;
   while (ok < 2 * workers) {
     server.checkAlive();
-    if (Date.now() > deadline) throw new Error(`${server.label} did not answer on 127.0.0.1:${port} within 15 s`);
-    ok = (await get(port)) ? ok + 1 : 0;
+    if (Date.now() > deadline)
+      throw new Error(`${server.label} did not answer 200 to GET ${url} within 15 s${last ? ` (its last answer: ${last.status})` : ''}`);
+    last = await request(port, target);
+    if (last?.status === 200 && bytes !== undefined && last.bytes !== bytes)
+      throw new Error(`${server.label} answered GET ${url} with ${last.bytes} bytes, not the ${bytes} expected`);
+    ok = last?.status === 200 ? ok + 1 : 0;
     if (ok === 0) await sleep(50);
   }
 }
@@ -356,4 +459,17 @@ async function spreadMeter(server) {
   };
 }
 
-module.exports = { CONTENDERS, unicornWith, start, startGroup, waitUntilServing, childrenOf, rssOf, cpuMeter, spreadMeter, sleep };
+module.exports = {
+  CONTENDERS,
+  APP_SERVERS,
+  unicornWith,
+  findNginx,
+  start,
+  startGroup,
+  waitUntilServing,
+  childrenOf,
+  rssOf,
+  cpuMeter,
+  spreadMeter,
+  sleep,
+};

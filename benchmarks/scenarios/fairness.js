@@ -8,7 +8,7 @@ const http = require('node:http');
 const { freePort } = require('../lib/net-utils.js');
 const { fmt, median, table } = require('../lib/report.js');
 const { alternate } = require('../lib/rounds.js');
-const { CONTENDERS, start, waitUntilServing, sleep } = require('../lib/servers.js');
+const { APP_SERVERS, start, waitUntilServing, sleep } = require('../lib/servers.js');
 
 const SLOW_REQUESTS = 30;
 const SLOW_EVERY_MS = 200;
@@ -68,7 +68,7 @@ async function run(ctx) {
   const runs = await alternate(
     ctx,
     'fairness',
-    ctx.choose(Object.values(CONTENDERS)),
+    ctx.choose(APP_SERVERS),
     (contender) => measure(contender, ctx),
     (r) => `${r.delayed} of ${r.fast} fast requests over ${DELAYED_MS} ms, errors ${r.errors}`,
   );

@@ -7,7 +7,7 @@
 const { freePort, get } = require('../lib/net-utils.js');
 const { fmt, mb, median, table } = require('../lib/report.js');
 const { alternate } = require('../lib/rounds.js');
-const { CONTENDERS, start, childrenOf, rssOf, cpuMeter, sleep } = require('../lib/servers.js');
+const { APP_SERVERS, start, childrenOf, rssOf, cpuMeter, sleep } = require('../lib/servers.js');
 
 const WORKERS = 4;
 const IDLE_MS = 5000;
@@ -53,7 +53,7 @@ async function run(ctx) {
   const runs = await alternate(
     ctx,
     'startup',
-    ctx.choose(Object.values(CONTENDERS)),
+    ctx.choose(APP_SERVERS),
     (contender) => measure(contender, ctx),
     (r) => `first response ${fmt(r.firstResponseMs)} ms, workers ${r.workerRss.map(mb).join(', ')} MB`,
   );

@@ -5,7 +5,10 @@
  * autocannon (a dev dependency) is the load generator, so the test does not depend on wrk.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { findNginx } from '../helpers/nginx';
 import { childPids, ROOT } from '../helpers/unicorn';
 
 const RUN = path.join(ROOT, 'benchmarks', 'run.js');
@@ -66,19 +69,33 @@ describe('the benchmark suite', () => {
   it('lists its scenarios and options with --help', async () => {
     const { code, stdout } = await bench(['--help']);
     expect(code).toBe(0);
-    for (const scenario of ['keep-alive', 'churn', 'json', 'fairness', 'reload', 'startup', 'access-log']) {
+    for (const scenario of [
+      'keep-alive',
+      'churn',
+      'json',
+      'fairness',
+      'reload',
+      'startup',
+      'access-log',
+      'static-1k',
+      'static-1m',
+      'mounts',
+    ]) {
       expect(stdout).toMatch(new RegExp(`^  ${scenario} `, 'm'));
     }
     expect(stdout).toContain('--contender X');
   });
 
   it.each([
-    [['chrun'], 'no scenario "chrun": choose from keep-alive, churn, json, fairness, reload, startup, access-log, proxies'],
+    [
+      ['chrun'],
+      'no scenario "chrun": choose from keep-alive, churn, json, fairness, reload, startup, access-log, static-1k, static-1m, proxies, mounts',
+    ],
     [['--rounds', '0'], '--rounds "0" is not accepted: expected a whole number of 1 or more'],
     [['--duration', 'fast'], '--duration "fast" is not accepted: expected a number above 0'],
     [
       ['--contender', 'pm3'],
-      '--contender "pm3" is not accepted: expected one of unicorn-sync, unicorn-async, cluster-rr, cluster-shared, cluster-libraries, pm2, node-http',
+      '--contender "pm3" is not accepted: expected one of unicorn-sync, unicorn-async, cluster-rr, cluster-shared, cluster-libraries, pm2, node-http, express-static-sync, express-static-async, fastify-static-sync, fastify-static-async, nginx',
     ],
     [['--generator', 'ab'], '--generator "ab" is not accepted: expected wrk or autocannon'],
     [['--bogus'], "Unknown option '--bogus'"],
@@ -132,6 +149,79 @@ describe('the benchmark suite', () => {
     expect(share(rows[0]![5])).toBeLessThanOrEqual(100);
     expect(share(rows[0]![6])).toBeGreaterThanOrEqual(50);
     expect(rows[1]!.slice(5, 7)).toEqual(['n/a', 'n/a']);
+  }, 60_000);
+
+  /** A short run of `scenario` with autocannon, 2 workers and 4 connections, and `contenders`. */
+  const shortRun = (scenario: string, contenders: string[], more: string[] = []) =>
+    bench([
+      scenario,
+      ...['--duration', '1', '--rounds', '1', '--workers', '2', '--connections', '4', '--generator', 'autocannon'],
+      ...contenders.flatMap((id) => ['--contender', id]),
+      ...more,
+    ]);
+
+  it('measures a mounted app against the same app at /, with the ratios of requests a second and of CPU a request', async () => {
+    const { code, stdout, stderr } = await shortRun('mounts', ['unicorn-async']);
+    expect({ code, stderr }).toMatchObject({ code: 0 });
+    expect(stdout).toContain('## mounts: ');
+    const rows = tableRows(stdout);
+    expect(rows.map((row) => row[0])).toEqual(['unicorn async, app at /', 'unicorn async, mounted at /api']);
+    for (const [, rps, , , cpu, , , errors, rpsRatio, cpuRatio] of rows) {
+      expect(Number(rps)).toBeGreaterThan(0);
+      expect(Number(cpu)).toBeGreaterThan(0);
+      expect(errors).toBe('0');
+      expect(Number(rpsRatio)).toBeGreaterThan(0);
+      expect(Number(cpuRatio)).toBeGreaterThan(0);
+    }
+    expect(rows[0]!.slice(8)).toEqual(['1.00', '1.00']);
+  }, 60_000);
+
+  it('measures a 1 KB file from express.static and @fastify/static under unicorn and from nginx, with the ratios to each', async () => {
+    const nginx = findNginx() !== undefined;
+    const { code, stdout, stderr } = await shortRun('static-1k', ['express-static-async', 'fastify-static-async', 'nginx']);
+    expect({ code, stderr }).toMatchObject({ code: 0 });
+    expect(stdout).toContain('## static-1k: a 1 KB file, keep-alive');
+    const rows = tableRows(stdout);
+    const names = ['express.static, unicorn async', '@fastify/static, unicorn async', ...(nginx ? ['nginx'] : [])];
+    expect(rows.map((row) => row[0])).toEqual(names);
+    for (const [, rps, , , cpu, , , errors] of rows) {
+      expect(Number(rps)).toBeGreaterThan(0);
+      expect(Number(cpu)).toBeGreaterThan(0);
+      expect(errors).toBe('0');
+    }
+    // × express.static of the same worker class, then × nginx; nginx has no worker class.
+    expect(rows[0]![8]).toBe('1.00');
+    expect(Number(rows[1]![8])).toBeGreaterThan(0);
+    if (nginx) {
+      expect(rows[2]!.slice(8)).toEqual(['—', '1.00']);
+      expect(Number(rows[0]![9])).toBeGreaterThan(0);
+    } else {
+      expect(stderr).toContain('static-1k: nginx is not installed (apt-get install nginx): measured without it');
+      expect(rows[0]).toHaveLength(9);
+    }
+  }, 60_000);
+
+  it('refuses to measure a contender that answers the file with the wrong length', async () => {
+    // In place of bin/unicorn: a server that answers every request with 200 and 5 bytes.
+    const dir = mkdtempSync(path.join(tmpdir(), 'unicorn-bench-test-'));
+    try {
+      const wrong = path.join(dir, 'wrong-server.js');
+      writeFileSync(
+        wrong,
+        [
+          "const [host, port] = process.argv[process.argv.indexOf('-b') + 1].split(':');",
+          "require('node:http').createServer((req, res) => res.end('wrong')).listen(Number(port), host);",
+        ].join('\n'),
+      );
+      const { code, stdout, stderr } = await shortRun('static-1k', ['unicorn-async'], ['--unicorn', wrong]);
+      expect(code).toBe(1);
+      expect(stderr).toMatch(
+        /unicorn async, --static answered GET http:\/\/127\.0\.0\.1:\d+\/static\/1k\.txt with 5 bytes, not the 1024 expected/,
+      );
+      expect(stdout).not.toContain('| contender |');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }, 60_000);
 
   it('measures start-up time, memory and idle CPU of an arbiter and its workers', async () => {
