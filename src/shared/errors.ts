@@ -100,6 +100,11 @@ export const bootTimedOut = (app: string | undefined, which: string, reason: str
 
 /** A --static directory cannot be read by the worker: it fails the boot as an app that cannot load. */
 export const staticDirError = (dir: string, prefix: string, reason: string, cause?: unknown): UnicornError =>
-  new UnicornError('UNICORN_STATIC_DIR_UNREADABLE', `cannot serve the static directory ${show(dir)} at ${prefix}: ${reason}`, ExitCode.APP_LOAD_ERROR, {
-    cause,
-  });
+  new UnicornError(
+    'UNICORN_STATIC_DIR_UNREADABLE',
+    `cannot serve the static directory ${show(dir)} at ${prefix}: ${reason}`,
+    ExitCode.APP_LOAD_ERROR,
+    {
+      cause,
+    },
+  );

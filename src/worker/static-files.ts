@@ -17,7 +17,10 @@ import { KnownFiles } from './static/known-files';
 import { answerFile, answerText } from './static/reply';
 import { checkPath } from './static/request-path';
 
-type StaticSettings = Pick<Settings, 'staticMaxAge' | 'staticImmutable' | 'staticDotfiles' | 'staticFollowSymlinks' | 'staticPrecompressed'>;
+type StaticSettings = Pick<
+  Settings,
+  'staticMaxAge' | 'staticImmutable' | 'staticDotfiles' | 'staticFollowSymlinks' | 'staticPrecompressed'
+>;
 
 /** Small files are kept in memory, up to this much per directory in each worker. */
 export const KNOWN_FILES_BOUNDS = { entries: 10_000, fileBytes: 64 * 1024, totalBytes: 16 * 1024 * 1024 };
@@ -109,7 +112,9 @@ export class StaticFiles {
     const original = result.metadata.path;
     const known = this.known.get(original, result.metadata.stat);
     const headers: OutgoingHttpHeaders = result.headers;
-    known.cacheControl ??= this.immutable?.test(path.relative(this.dir, original).split(path.sep).join('/')) ? IMMUTABLE : this.cacheControl;
+    known.cacheControl ??= this.immutable?.test(path.relative(this.dir, original).split(path.sep).join('/'))
+      ? IMMUTABLE
+      : this.cacheControl;
     headers['Cache-Control'] = known.cacheControl;
     if (this.precompressed) {
       known.codings ??= await this.siblings(original);
@@ -138,7 +143,14 @@ export class StaticFiles {
       return true;
     }
     const served = result.metadata.path;
-    await answerFile(res, status, result.headers, served, served === original ? known : this.known.get(served, result.metadata.stat), this.known);
+    await answerFile(
+      res,
+      status,
+      result.headers,
+      served,
+      served === original ? known : this.known.get(served, result.metadata.stat),
+      this.known,
+    );
     return true;
   }
 

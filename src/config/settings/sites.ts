@@ -1,7 +1,7 @@
 /** Apps and static files: what is served under which path prefix (docs/mounts.md). */
 
-import { MOUNT_FORMS, type Mount, parseMount, parseStatic, STATIC_FORMS, type StaticDir } from '../mount-spec';
 import { DURATION_FORMS } from '../duration';
+import { MOUNT_FORMS, type Mount, parseMount, parseStatic, STATIC_FORMS, type StaticDir } from '../mount-spec';
 import { choice, directory, duration, OFF_SWITCH, yesNo } from './parsers';
 import { type Parser, spec } from './spec';
 

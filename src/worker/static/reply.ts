@@ -9,7 +9,13 @@ import { pipeline } from 'node:stream';
 import type { KnownFile, KnownFiles } from './known-files';
 
 /** A short plain-text answer: a refused path, a redirect, a failure. */
-export function answerText(req: IncomingMessage, res: ServerResponse, status: number, text: string, headers: OutgoingHttpHeaders = {}): void {
+export function answerText(
+  req: IncomingMessage,
+  res: ServerResponse,
+  status: number,
+  text: string,
+  headers: OutgoingHttpHeaders = {},
+): void {
   const body = `${text}\n`;
   res.writeHead(status, {
     ...headers,

@@ -8,7 +8,6 @@
 export type PathCheck = { ok: true } | { refused: 400 | 403; why: string };
 
 const OK: PathCheck = { ok: true };
-const PERCENT = 0x25;
 
 /** `pathname` begins with '/' and has no query. */
 export function checkPath(pathname: string): PathCheck {
@@ -35,7 +34,6 @@ export function checkPath(pathname: string): PathCheck {
 function wellEncoded(pathname: string): boolean {
   for (let i = pathname.indexOf('%'); i !== -1; i = pathname.indexOf('%', i + 1)) {
     if (!isHex(pathname.charCodeAt(i + 1)) || !isHex(pathname.charCodeAt(i + 2))) return false;
-    if (pathname.charCodeAt(i + 1) === PERCENT) return false;
   }
   return true;
 }
