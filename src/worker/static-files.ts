@@ -13,8 +13,8 @@ import type { StaticDir } from '../config/mount-spec';
 import type { Settings } from '../config/settings';
 import { staticDirError } from '../shared/errors';
 import { acceptedCodings, type Coding, SIBLINGS } from './static/encodings';
-import { KnownFiles } from './static/known-files';
-import { answerFile, answerText } from './static/reply';
+import { type KnownFile, KnownFiles } from './static/known-files';
+import { answerFile, answerRefusal, answerText } from './static/reply';
 import { checkPath } from './static/request-path';
 
 type StaticSettings = Pick<
@@ -66,7 +66,8 @@ export class StaticFiles {
       await (await opendir(entry.dir)).close();
       return new StaticFiles(entry.prefix, entry.dir, await realpath(entry.dir), settings);
     } catch (err) {
-      throw staticDirError(entry.dir, entry.prefix, (err as Error).message, err);
+      // The system's reason without the call and path it repeats ("EACCES: permission denied").
+      throw staticDirError(entry.dir, entry.prefix, (err as Error).message.replace(/, \w+ '.*'$/, ''), err);
     }
   }
 
@@ -98,9 +99,7 @@ export class StaticFiles {
     if (result.type === 'error') {
       // Not here (missing, or an ignored dotfile): the apps may have it.
       if (result.statusCode === 404) return false;
-      res.writeHead(result.statusCode, result.headers);
-      if (req.method === 'HEAD') res.end();
-      else result.stream.pipe(res);
+      answerRefusal(req, res, result);
       return true;
     }
     if (result.type === 'directory') {
@@ -118,23 +117,13 @@ export class StaticFiles {
     headers['Cache-Control'] = known.cacheControl;
     if (this.precompressed) {
       known.codings ??= await this.siblings(original);
-      if (known.codings.length > 0) {
-        headers.Vary = 'Accept-Encoding';
-        // A range is of the file as it is, whatever the client would accept otherwise.
-        const coding = req.headers.range === undefined ? chosen(req, known.codings) : undefined;
-        const sibling = coding && (await this.sibling(asked, original, coding, known.cacheControl));
-        if (sibling) {
-          if (sibling.type === 'error') {
-            res.writeHead(sibling.statusCode, sibling.headers);
-            if (req.method === 'HEAD') res.end();
-            else sibling.stream.pipe(res);
-            return true;
-          }
-          known.contentType ??= contentTypeOf(original);
-          if (sibling.statusCode !== 304 && known.contentType) sibling.headers['Content-Type'] = known.contentType;
-          result = sibling;
-        }
+      if (known.codings.length > 0) headers.Vary = 'Accept-Encoding';
+      const sibling = await this.variant(req, asked, original, known);
+      if (sibling?.type === 'error') {
+        answerRefusal(req, res, sibling);
+        return true;
       }
+      if (sibling) result = sibling;
     }
     const status = result.statusCode;
     if (status === 304 || req.method === 'HEAD') {
@@ -154,7 +143,22 @@ export class StaticFiles {
     return true;
   }
 
-  /** The sibling's own answer (its ETag, length, range), as the original's variant; undefined when it is gone. */
+  /**
+   * The answer from the precompressed sibling the request takes, if any: its own ETag, length and
+   * conditions, with the original's Content-Type. A range is always of the original file.
+   */
+  private async variant(req: IncomingMessage, asked: IncomingMessage, original: string, known: KnownFile) {
+    if (known.codings!.length === 0 || req.headers.range !== undefined) return undefined;
+    const coding = acceptedCodings(req.headers['accept-encoding']).find((c) => known.codings!.includes(c));
+    const sibling = coding && (await this.sibling(asked, original, coding, known.cacheControl!));
+    if (sibling?.type === 'file' && sibling.statusCode !== 304) {
+      known.contentType ??= contentTypeOf(original);
+      if (known.contentType) sibling.headers['Content-Type'] = known.contentType;
+    }
+    return sibling || undefined;
+  }
+
+  /** The sibling's own answer, as the original's variant; undefined when it is gone. */
   private async sibling(asked: IncomingMessage, original: string, coding: Coding, cacheControl: string) {
     const ending = SIBLINGS.find((s) => s.coding === coding)!.ending;
     const relative = path.relative(this.dir, original).split(path.sep).map(encodeURIComponent).join('/');
@@ -193,12 +197,6 @@ export class StaticFiles {
       if (!known.inside) throw OUTSIDE;
     });
   }
-}
-
-/** The best coding the request takes of those the file has. */
-function chosen(req: IncomingMessage, has: Coding[]): Coding | undefined {
-  const accepted = acceptedCodings(req.headers['accept-encoding']);
-  return accepted.find((coding) => has.includes(coding));
 }
 
 /** The Content-Type the library gives the original file, for its compressed sibling. */

@@ -5,7 +5,7 @@
 import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import { pipeline } from 'node:stream';
+import { pipeline, type Readable } from 'node:stream';
 import type { KnownFile, KnownFiles } from './known-files';
 
 /** A short plain-text answer: a refused path, a redirect, a failure. */
@@ -24,6 +24,17 @@ export function answerText(
     'X-Content-Type-Options': 'nosniff',
   });
   res.end(req.method === 'HEAD' ? undefined : body);
+}
+
+/** The library's own refusal (412, 416, a dotfile denied, a stat that failed): its headers and small page. */
+export function answerRefusal(
+  req: IncomingMessage,
+  res: ServerResponse,
+  refusal: { statusCode: number; headers: OutgoingHttpHeaders; stream: Readable },
+): void {
+  res.writeHead(refusal.statusCode, refusal.headers);
+  if (req.method === 'HEAD') res.end();
+  else refusal.stream.pipe(res);
 }
 
 /** `bytes a-b/size` of a 206: the first and last byte sent. */
