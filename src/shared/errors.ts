@@ -23,6 +23,7 @@ export type ErrorCode =
   | 'UNICORN_APP_NOT_HTTP2'
   | 'UNICORN_APP_FACTORY_FAILED'
   | 'UNICORN_APP_BOOT_TIMEOUT'
+  | 'UNICORN_STATIC_DIR_UNREADABLE'
   | 'UNICORN_NOTIFY_SOCKET_UNSUPPORTED'
   | 'UNICORN_NOTIFY_UNAVAILABLE'
   | 'UNICORN_NOTIFY_FAILED';
@@ -95,4 +96,15 @@ export const bootTimedOut = (app: string | undefined, which: string, reason: str
     'UNICORN_APP_BOOT_TIMEOUT',
     `${app === undefined ? 'the workers' : `the app ${show(app)}`} (${which}) did not boot: ${reason}`,
     ExitCode.WORKER_BOOT_ERROR,
+  );
+
+/** A --static directory cannot be read by the worker: it fails the boot as an app that cannot load. */
+export const staticDirError = (dir: string, prefix: string, reason: string, cause?: unknown): UnicornError =>
+  new UnicornError(
+    'UNICORN_STATIC_DIR_UNREADABLE',
+    `cannot serve the static directory ${show(dir)} at ${prefix}: ${reason}`,
+    ExitCode.APP_LOAD_ERROR,
+    {
+      cause,
+    },
   );

@@ -1,28 +1,207 @@
 /**
- * --static PREFIX=DIR: the files of a directory, served by the worker before the apps.
- * (Placeholder: the real implementation replaces this file.)
+ * --static PREFIX=DIR: the files of a directory, served by the worker before the apps (docs/static.md).
+ * The library (@fastify/send) decides every answer's status and headers, from one stat: conditional
+ * requests, ranges, content types, index.html, dotfiles. It is asked as for a HEAD, so it opens no
+ * stream; the body is written here, from memory for small files (static/reply.ts).
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Stats } from 'node:fs';
+import { opendir, realpath, stat } from 'node:fs/promises';
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import path from 'node:path';
+import send, { type SendOptions } from '@fastify/send';
 import type { StaticDir } from '../config/mount-spec';
 import type { Settings } from '../config/settings';
+import { staticDirError } from '../shared/errors';
+import { acceptedCodings, type Coding, SIBLINGS } from './static/encodings';
+import { type KnownFile, KnownFiles } from './static/known-files';
+import { answerFile, answerRefusal, answerText } from './static/reply';
+import { checkPath } from './static/request-path';
+
+type StaticSettings = Pick<
+  Settings,
+  'staticMaxAge' | 'staticImmutable' | 'staticDotfiles' | 'staticFollowSymlinks' | 'staticPrecompressed'
+>;
+
+/** Small files are kept in memory, up to this much per directory in each worker. */
+export const KNOWN_FILES_BOUNDS = { entries: 10_000, fileBytes: 64 * 1024, totalBytes: 16 * 1024 * 1024 };
+
+const IMMUTABLE = 'public, max-age=31536000, immutable';
+
+/** Thrown from the library's onFile: the file's real path is outside the directory. */
+const OUTSIDE = new Error('outside the static directory');
 
 export class StaticFiles {
+  private readonly known = new KnownFiles(KNOWN_FILES_BOUNDS);
+  /** Prepared once: the library reads it on every call. */
+  private readonly options: SendOptions;
+  private readonly cacheControl: string;
+  private readonly immutable: RegExp | undefined;
+  private readonly precompressed: boolean;
+  /** The prefix as Location headers begin with it ('' at /). */
+  private readonly base: string;
+
   private constructor(
     readonly prefix: string,
     readonly dir: string,
-  ) {}
+    private readonly realDir: string,
+    settings: StaticSettings,
+  ) {
+    this.cacheControl = `public, max-age=${Math.floor(settings.staticMaxAge / 1000)}`;
+    this.immutable = settings.staticImmutable === undefined ? undefined : new RegExp(settings.staticImmutable);
+    this.precompressed = settings.staticPrecompressed;
+    this.base = prefix === '/' ? '' : prefix;
+    this.options = {
+      root: dir,
+      dotfiles: settings.staticDotfiles,
+      index: ['index.html'],
+      // Set per file, after the library has found it (--static-immutable).
+      cacheControl: false,
+      onFile: settings.staticFollowSymlinks ? undefined : (file: string, stats: Stats) => this.refuseOutside(file, stats),
+    };
+  }
 
   /** At boot: a directory that cannot be read fails the boot with a message naming it. */
-  static async open(entry: StaticDir, _settings: Settings): Promise<StaticFiles> {
-    return new StaticFiles(entry.prefix, entry.dir);
+  static async open(entry: StaticDir, settings: StaticSettings): Promise<StaticFiles> {
+    try {
+      await (await opendir(entry.dir)).close();
+      return new StaticFiles(entry.prefix, entry.dir, await realpath(entry.dir), settings);
+    } catch (err) {
+      // The system's reason without the call and path it repeats ("EACCES: permission denied").
+      throw staticDirError(entry.dir, entry.prefix, (err as Error).message.replace(/, \w+ '.*'$/, ''), err);
+    }
   }
 
   /**
-   * Answer a GET or HEAD for a file under the directory. `path` is the request target with the
+   * Answer a GET or HEAD for a file under the directory. `target` is the request target with the
    * prefix taken off: it begins with '/', still percent-encoded, its query kept. False (at once, or
    * once the file is found missing) when the request is not for a file here: it goes on to the apps.
    */
-  serve(_req: IncomingMessage, _res: ServerResponse, _path: string): Promise<boolean> | false {
-    return false;
+  serve(req: IncomingMessage, res: ServerResponse, target: string): Promise<boolean> | false {
+    const query = target.indexOf('?');
+    const pathname = query === -1 ? target : target.slice(0, query);
+    const checked = checkPath(pathname);
+    if ('refused' in checked) {
+      answerText(req, res, checked.refused, checked.refused === 400 ? 'Bad Request' : 'Forbidden');
+      return Promise.resolve(true);
+    }
+    return this.answer(req, res, pathname, query === -1 ? '' : target.slice(query)).catch((err: unknown) => {
+      if (err === OUTSIDE) return false;
+      if (res.headersSent) res.destroy();
+      else answerText(req, res, 500, 'Internal Server Error');
+      return true;
+    });
   }
+
+  private async answer(req: IncomingMessage, res: ServerResponse, pathname: string, query: string): Promise<boolean> {
+    // As for a HEAD: the status and headers, with no stream opened.
+    const asked = { method: 'HEAD', headers: req.headers } as unknown as IncomingMessage;
+    let result = await send(asked, pathname, this.options);
+    if (result.type === 'error') {
+      // Not here (missing, or an ignored dotfile): the apps may have it.
+      if (result.statusCode === 404) return false;
+      answerRefusal(req, res, result);
+      return true;
+    }
+    if (result.type === 'directory') {
+      // The library's Location knows nothing of the prefix; and never //host, which leaves the site.
+      const location = `${this.base}${pathname}/`.replace(/^\/\/+/, '/') + query;
+      answerText(req, res, 301, `Redirecting to ${location}`, { Location: location });
+      return true;
+    }
+    const original = result.metadata.path;
+    const known = this.known.get(original, result.metadata.stat);
+    const headers: OutgoingHttpHeaders = result.headers;
+    known.cacheControl ??= this.immutable?.test(path.relative(this.dir, original).split(path.sep).join('/'))
+      ? IMMUTABLE
+      : this.cacheControl;
+    headers['Cache-Control'] = known.cacheControl;
+    if (this.precompressed) {
+      known.codings ??= await this.siblings(original);
+      if (known.codings.length > 0) headers.Vary = 'Accept-Encoding';
+      const sibling = await this.variant(req, asked, original, known);
+      if (sibling?.type === 'error') {
+        answerRefusal(req, res, sibling);
+        return true;
+      }
+      if (sibling) result = sibling;
+    }
+    const status = result.statusCode;
+    if (status === 304 || req.method === 'HEAD') {
+      res.writeHead(status, result.headers);
+      res.end();
+      return true;
+    }
+    const served = result.metadata.path;
+    await answerFile(
+      res,
+      status,
+      result.headers,
+      served,
+      served === original ? known : this.known.get(served, result.metadata.stat),
+      this.known,
+    );
+    return true;
+  }
+
+  /**
+   * The answer from the precompressed sibling the request takes, if any: its own ETag, length and
+   * conditions, with the original's Content-Type. A range is always of the original file.
+   */
+  private async variant(req: IncomingMessage, asked: IncomingMessage, original: string, known: KnownFile) {
+    if (known.codings!.length === 0 || req.headers.range !== undefined) return undefined;
+    const coding = acceptedCodings(req.headers['accept-encoding']).find((c) => known.codings!.includes(c));
+    const sibling = coding && (await this.sibling(asked, original, coding, known.cacheControl!));
+    if (sibling?.type === 'file' && sibling.statusCode !== 304) {
+      known.contentType ??= contentTypeOf(original);
+      if (known.contentType) sibling.headers['Content-Type'] = known.contentType;
+    }
+    return sibling || undefined;
+  }
+
+  /** The sibling's own answer, as the original's variant; undefined when it is gone. */
+  private async sibling(asked: IncomingMessage, original: string, coding: Coding, cacheControl: string) {
+    const ending = SIBLINGS.find((s) => s.coding === coding)!.ending;
+    const relative = path.relative(this.dir, original).split(path.sep).map(encodeURIComponent).join('/');
+    const result = await send(asked, `/${relative}${ending}`, this.options).catch((err: unknown) => {
+      if (err === OUTSIDE) return undefined;
+      throw err;
+    });
+    if (!result || result.type === 'directory' || (result.type === 'error' && result.statusCode === 404)) return undefined;
+    if (result.type === 'file') {
+      const headers = result.headers as OutgoingHttpHeaders;
+      // A 304 describes the variant the client has, as the library's own 304 does: no Content-* fields.
+      if (result.statusCode !== 304) headers['Content-Encoding'] = coding;
+      headers['Cache-Control'] = cacheControl;
+      headers.Vary = 'Accept-Encoding';
+    }
+    return result;
+  }
+
+  /** The precompressed siblings next to a file, best first: looked for once per version of the file. */
+  private async siblings(file: string): Promise<Coding[]> {
+    const found: Coding[] = [];
+    for (const { coding, ending } of SIBLINGS) {
+      const stats = await stat(`${file}${ending}`).catch(() => undefined);
+      if (stats?.isFile()) found.push(coding);
+    }
+    return found;
+  }
+
+  /** onFile: a file whose real path leaves the directory is not served (not found: the apps may answer). */
+  private refuseOutside(file: string, stats: Stats): Promise<void> | undefined {
+    const known = this.known.get(file, stats);
+    if (known.inside === true) return undefined;
+    if (known.inside === false) throw OUTSIDE;
+    return realpath(file).then((real) => {
+      known.inside = real.startsWith(`${this.realDir}${path.sep}`);
+      if (!known.inside) throw OUTSIDE;
+    });
+  }
+}
+
+/** The Content-Type the library gives the original file, for its compressed sibling. */
+function contentTypeOf(file: string): string | undefined {
+  const type = send.mime.getType(file);
+  if (!type) return undefined;
+  return send.isUtf8MimeType(type) ? `${type}; charset=utf-8` : type;
 }
