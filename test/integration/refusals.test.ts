@@ -32,7 +32,10 @@ describe('bad flags and values', () => {
       'unicorn: error: --chdir "/no/such/place" is not accepted: expected an existing directory (no such directory)',
     ],
     [['--wrokers', '2', ROUTES], /^unicorn: error: unknown option '--wrokers' \(Did you mean --workers\?\)$/],
-    [[], /^unicorn: error: no app given: name it on the command line as MODULE or MODULE:EXPORT, .*, or as `app` in a config file \(or serve apps and files with --mount and --static\)$/],
+    [
+      [],
+      /^unicorn: error: no app given: name it on the command line as MODULE or MODULE:EXPORT, .*, or as `app` in a config file \(or serve apps and files with --mount and --static\)$/,
+    ],
     [
       ['app:1bad'],
       /^unicorn: error: the app "app:1bad" is not accepted: "1bad" is not a JavaScript identifier; expected MODULE or MODULE:EXPORT/,

@@ -79,10 +79,12 @@ export async function answerFile(
     stream.once('error', reject);
     stream.once('ready', () => {
       stream.off('error', reject);
+      resolve();
+      // The client went away while the file opened: there is no one to send it to.
+      if (res.destroyed) return void stream.destroy();
       res.writeHead(status, headers);
       // A client that goes away ends the read too.
       pipeline(stream, res, () => {});
-      resolve();
     });
   });
 }
