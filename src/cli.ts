@@ -139,7 +139,14 @@ export async function readInvocation(argv: string[], env: NodeJS.ProcessEnv, cwd
     resolved.settings.config = configFile.file;
     resolved.sources.config = 'found where unicorn started';
   }
-  return { ...resolved, appSource: app!.source, configFile, printConfig: printConfig === true, checkConfig: checkConfig === true };
+  // No app at / is allowed when --mount or --static serve something (resolveLayers refuses nothing at all).
+  return {
+    ...resolved,
+    appSource: app?.source ?? 'default',
+    configFile,
+    printConfig: printConfig === true,
+    checkConfig: checkConfig === true,
+  };
 }
 
 /** UNICORN_CMD_ARGS: flags in a string, as a PaaS sets them; settings only, no app. */
