@@ -243,7 +243,7 @@ describe('apps side by side (-k async): Hono at /, Express, Koa, Fastify, a Fetc
 });
 
 describe('apps mounted with none at / (-k sync)', () => {
-  let probes: { routed: Outcome<Map<string, Reply>>; accessLog: string[] };
+  let probes: { routed: Outcome<Map<string, Reply>>; absolute: Outcome<Exchange>; accessLog: string[] };
 
   beforeAll(async () => {
     const accessLog = path.join(tempDir(), 'access.log');
@@ -251,9 +251,11 @@ describe('apps mounted with none at / (-k sync)', () => {
     const mounts = ['--mount', '/api=express.js:app', '--mount', '/api/v2=node.js', '--mount', '/edge=fetch.mjs'];
     const unicorn = await serveMounts([...args, ...mounts]);
     const routed = await keep(throughOneConnection(unicorn.url(), ROUTED));
+    // The absolute form a proxy is sent: matched by its path.
+    const absolute = await keep(exchange(unicorn.url(), 'GET http://app.example/api/v2/t?q HTTP/1.1\r\nHost: app.example\r\n\r\n'));
     unicorn.signal('SIGTERM');
     await unicorn.exited;
-    probes = { routed, accessLog: readLines(accessLog) };
+    probes = { routed, absolute, accessLog: readLines(accessLog) };
   }, 30_000);
 
   it('routes by the longest prefix on a segment boundary, as the async class does', async () => {
@@ -263,6 +265,8 @@ describe('apps mounted with none at / (-k sync)', () => {
     expect(seen(routed, '/api/v2/t?q')).toEqual({ url: '/t?q', baseUrl: '/api/v2', originalUrl: '/api/v2/t?q' });
     expect(seen(routed, '/api/v2x')).toMatchObject({ url: '/v2x', baseUrl: '/api' });
     expect(seen(routed, '/edge/x?q')).toMatchObject({ baseUrl: '/edge', originalUrl: '/edge/x?q' });
+    const [absolute] = responses((await probes.absolute()).reply);
+    expect(JSON.parse(absolute!.body)).toEqual({ url: '/t?q', baseUrl: '/api/v2', originalUrl: '/api/v2/t?q' });
     // The sync class closes each connection.
     expect([...routed.values()].some((reply) => reply.reusedSocket)).toBe(false);
   });
@@ -286,7 +290,7 @@ describe('over HTTP/2', () => {
   beforeAll(() => certificates.selfSigned('server'));
   afterAll(() => certificates.remove());
 
-  it('gives mounted Fetch handlers and Hono their paths and lands their redirects under their prefixes', async () => {
+  it('gives mounted Fetch handlers, Hono and Koa their paths and lands their redirects under their prefixes', async () => {
     const tls = ['--certfile', certificates.file('server.pem'), '--keyfile', certificates.file('server.key')];
     const unicorn = await serve('hono.mjs', [
       '--chdir',
@@ -299,6 +303,8 @@ describe('over HTTP/2', () => {
       '/edge=fetch.mjs',
       '--mount',
       '/hono=hono.mjs',
+      '--mount',
+      '/koa=koa.mjs',
     ]);
     const session = http2.connect(unicorn.addresses()[0]!.replace('127.0.0.1', 'localhost'), { ca: certificates.pem('server.pem') });
     session.on('error', () => {}); // a failed request says why
@@ -315,6 +321,9 @@ describe('over HTTP/2', () => {
       expect(JSON.parse((await get('/honors')).body)).toMatchObject({ path: '/honors', baseUrl: null });
       expect(await get('/hono/go')).toMatchObject({ status: 302, location: '/hono/login' });
       expect(await get('/edge/go')).toMatchObject({ status: 302, location: '/edge/login' });
+      // Koa sets its Location and status on the response and ends it: no writeHead of its own.
+      expect(await get('/koa/go')).toMatchObject({ status: 302, location: '/koa/login' });
+      expect(JSON.parse((await get('/koa/x')).body)).toMatchObject({ url: '/x', reqBaseUrl: '/koa', reqOriginalUrl: '/koa/x' });
     } finally {
       session.destroy();
     }
