@@ -94,6 +94,9 @@ export class WorkerServer {
       forwarded && handler.upgrade.length > 0 ? [forwarded as Handler['upgrade'][number], ...handler.upgrade] : handler.upgrade;
     const guard = new RequestGuard(options, workerClass.dispatch, upgrade, log, accessLog);
     guard.afterHandOver = workerClass.afterHandOver;
+    const http1Options: http.ServerOptions = handler.takesUpgrade
+      ? { ...guard.serverOptions, shouldUpgradeCallback: handler.takesUpgrade }
+      : guard.serverOptions;
     if (options.tls) {
       // Loaded only with TLS: node:https and node:http2 add to every worker's boot otherwise.
       const { SecureServer } = require('./tls') as typeof import('./tls');
@@ -104,7 +107,7 @@ export class WorkerServer {
         mustClose,
         http1Response: response,
         wrapResponse,
-        http1Options: guard.serverOptions,
+        http1Options,
         headerTimeout: options.headerTimeout,
         forwarded,
         http2Request: guard.http2Request,
@@ -113,7 +116,7 @@ export class WorkerServer {
       this.http = this.secure.server;
     } else {
       const server = http.createServer({
-        ...guard.serverOptions,
+        ...http1Options,
         ServerResponse: accessLog ? accessLog.responseClass(response) : response,
       });
       server.keepAliveTimeout = options.keepAlive;

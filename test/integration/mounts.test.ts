@@ -30,6 +30,7 @@ const SIDE_BY_SIDE = [
   ['/fastify', 'fastify.js'],
   ['/edge', 'fetch.mjs'],
   ['/hono', 'hono.mjs'],
+  ['/ws', 'upgrade.js:server'],
 ].flatMap(([prefix, app]) => ['--mount', `${prefix}=${app}`]);
 
 const tempDir = () => mkdtempSync(path.join(os.tmpdir(), 'unicorn-mounts-'));
@@ -69,6 +70,10 @@ const overByLength = (url: string, p: string, probe: string) =>
       `{"pad":"${'a'.repeat(LIMIT - 10)}"}`,
   );
 
+/** A request asking to upgrade its connection, as a WebSocket client does, or curl --http2 over plain HTTP. */
+const upgrading = (url: string, p: string) =>
+  exchange(url, `GET ${p} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n`, 5_000, { halfClose: true });
+
 const chunk = (data: string) => `${data.length.toString(16)}\r\n${data}\r\n`;
 
 describe('apps side by side (-k async): Hono at /, Express, Koa, Fastify, a Fetch handler and a Node listener mounted', () => {
@@ -82,6 +87,7 @@ describe('apps side by side (-k async): Hono at /, Express, Koa, Fastify, a Fetc
     expressChunkedOver: Outcome<Exchange>;
     fastifyOver: Outcome<Exchange>;
     bytes: Outcome<Reply>;
+    upgrades: Outcome<Exchange>[];
     accessLog: string[];
     stdout: string;
   };
@@ -138,6 +144,8 @@ describe('apps side by side (-k async): Hono at /, Express, Koa, Fastify, a Fetc
       ]),
     );
     const bytes = await keep(request(`${url}/api/bytes`));
+    const upgrades: Outcome<Exchange>[] = [];
+    for (const p of ['/ws/chat?room=1', '/hono/x', '/api/seen']) upgrades.push(await keep(upgrading(url, p)));
     unicorn.signal('SIGTERM');
     await unicorn.exited;
     probes = {
@@ -149,6 +157,7 @@ describe('apps side by side (-k async): Hono at /, Express, Koa, Fastify, a Fetc
       expressChunkedOver,
       fastifyOver,
       bytes,
+      upgrades,
       accessLog: readLines(accessLog),
       stdout: unicorn.stdout,
     };
@@ -215,6 +224,20 @@ describe('apps side by side (-k async): Hono at /, Express, Koa, Fastify, a Fetc
     expect(replies).toHaveLength(10);
     expect(replies.slice(1).every((reply) => reply.reusedSocket)).toBe(true);
     expect(replies.every((reply) => reply.headers.connection === 'keep-alive')).toBe(true);
+  });
+
+  it('hands an upgrade to the mounted app that takes upgrades; elsewhere the request is served as any other', async () => {
+    const [ws, hono, express] = await Promise.all(probes.upgrades.map((probe) => probe()));
+    const [switched] = responses(ws!.reply);
+    expect(switched?.status).toBe(101);
+    expect(ws!.reply).toContain('{"url":"/chat?room=1","baseUrl":"/ws","originalUrl":"/ws/chat?room=1"}');
+    // As a server with no upgrade listener answers it: the Upgrade header is not acted on.
+    const [fromHono] = responses(hono!.reply);
+    const [fromExpress] = responses(express!.reply);
+    expect([fromHono?.status, fromExpress?.status]).toEqual([200, 200]);
+    // (Hono's body comes chunked.)
+    expect(hono!.reply).toContain('"path":"/x","url":"http://x/x","baseUrl":"/hono"');
+    expect(JSON.parse(fromExpress!.body)).toMatchObject({ url: '/seen', baseUrl: '/api' });
   });
 
   it('gives a mounted Express app the request body (POST JSON to /api)', async () => {
