@@ -76,7 +76,7 @@ const upgrading = (url: string, p: string) =>
 
 const chunk = (data: string) => `${data.length.toString(16)}\r\n${data}\r\n`;
 
-describe('apps side by side (-k async): Hono at /, Express, Koa, Fastify, a Fetch handler and a Node listener mounted', () => {
+describe('apps side by side (-k async): Hono at /, Express, Koa, Fastify, a Fetch handler, a Node listener and an http.Server mounted', () => {
   let unicorn: Unicorn;
   let probes: {
     routed: Outcome<Map<string, Reply>>;
@@ -121,6 +121,7 @@ describe('apps side by side (-k async): Hono at /, Express, Koa, Fastify, a Fetc
         '/edge',
         '/api/v2',
         '/',
+        '/ws/plain',
       ]),
     );
     const redirects = await keep(
@@ -204,6 +205,8 @@ describe('apps side by side (-k async): Hono at /, Express, Koa, Fastify, a Fetc
     expect(new URL((seen(shapes, '/edge') as { url: string }).url).pathname).toBe('/');
     expect(seen(shapes, '/api/v2')).toEqual({ url: '/', baseUrl: '/api/v2', originalUrl: '/api/v2' });
     expect(seen(shapes, '/')).toMatchObject({ path: '/', baseUrl: null, originalUrl: null });
+    // An http.Server's request listener, for a request that does not ask to upgrade.
+    expect(shapes.get('/ws/plain')).toMatchObject({ status: 200, body: 'not upgraded\n' });
   });
 
   it("lands each app's root-relative redirect under its prefix, whatever sets the Location", async () => {
@@ -221,7 +224,7 @@ describe('apps side by side (-k async): Hono at /, Express, Koa, Fastify, a Fetc
 
   it('keeps one connection alive across requests to different mounts', async () => {
     const replies = [...(await probes.shapes()).values()];
-    expect(replies).toHaveLength(10);
+    expect(replies).toHaveLength(11);
     expect(replies.slice(1).every((reply) => reply.reusedSocket)).toBe(true);
     expect(replies.every((reply) => reply.headers.connection === 'keep-alive')).toBe(true);
   });
