@@ -77,7 +77,6 @@ const upgrading = (url: string, p: string) =>
 const chunk = (data: string) => `${data.length.toString(16)}\r\n${data}\r\n`;
 
 describe('apps side by side (-k async): Hono at /, Express, Koa, Fastify, a Fetch handler, a Node listener and an http.Server mounted', () => {
-  let unicorn: Unicorn;
   let probes: {
     routed: Outcome<Map<string, Reply>>;
     shapes: Outcome<Map<string, Reply>>;
@@ -94,7 +93,7 @@ describe('apps side by side (-k async): Hono at /, Express, Koa, Fastify, a Fetc
 
   beforeAll(async () => {
     const accessLog = path.join(tempDir(), 'access.log');
-    unicorn = await serve('hono.mjs', [
+    const unicorn = await serve('hono.mjs', [
       '--chdir',
       MOUNTS,
       '-k',
