@@ -106,7 +106,8 @@ export class Browser {
       const value = (answer.result?.result as { value?: unknown } | undefined)?.value;
       if (typeof value === 'string') return value;
       if (Date.now() > deadline) {
-        throw new Error(`the page at ${url} was not done (${done}) within ${timeoutMs} ms; it reported:\n${this.events.join('\n')}`);
+        const reported = [...this.events, this.stderr && `chromium's stderr:\n${this.stderr}`].filter(Boolean).join('\n');
+        throw new Error(`the page at ${url} was not done (${done}) within ${timeoutMs} ms; it reported:\n${reported}`);
       }
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
