@@ -94,9 +94,6 @@ export class WorkerServer {
       forwarded && handler.upgrade.length > 0 ? [forwarded as Handler['upgrade'][number], ...handler.upgrade] : handler.upgrade;
     const guard = new RequestGuard(options, workerClass.dispatch, upgrade, log, accessLog);
     guard.afterHandOver = workerClass.afterHandOver;
-    const http1Options: http.ServerOptions = handler.takesUpgrade
-      ? { ...guard.serverOptions, shouldUpgradeCallback: handler.takesUpgrade }
-      : guard.serverOptions;
     if (options.tls) {
       // Loaded only with TLS: node:https and node:http2 add to every worker's boot otherwise.
       const { SecureServer } = require('./tls') as typeof import('./tls');
@@ -107,7 +104,7 @@ export class WorkerServer {
         mustClose,
         http1Response: response,
         wrapResponse,
-        http1Options,
+        http1Options: guard.serverOptions,
         headerTimeout: options.headerTimeout,
         forwarded,
         http2Request: guard.http2Request,
@@ -116,13 +113,16 @@ export class WorkerServer {
       this.http = this.secure.server;
     } else {
       const server = http.createServer({
-        ...http1Options,
+        ...guard.serverOptions,
         ServerResponse: accessLog ? accessLog.responseClass(response) : response,
       });
       server.keepAliveTimeout = options.keepAlive;
       this.http = server;
     }
     guard.install(this.http as http.Server);
+    // Read by node:http at each upgrade request; node:http2's HTTP/1.1 side takes it only this way, not as an option.
+    if (handler.takesUpgrade)
+      (this.http as { shouldUpgradeCallback?: Handler['takesUpgrade'] }).shouldUpgradeCallback = handler.takesUpgrade;
     // The server never listens, but its connection tracking (idle-connection closing, header and
     // request timeouts) starts on 'listening'.
     this.http.emit('listening');

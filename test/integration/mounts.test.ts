@@ -12,6 +12,7 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import os from 'node:os';
 import path from 'node:path';
+import tls from 'node:tls';
 import { TestCertificates } from '../helpers/certificates';
 import { readLines } from '../helpers/files';
 import { type Reply, request } from '../helpers/http';
@@ -71,8 +72,8 @@ const overByLength = (url: string, p: string, probe: string) =>
   );
 
 /** A request asking to upgrade its connection, as a WebSocket client does, or curl --http2 over plain HTTP. */
-const upgrading = (url: string, p: string) =>
-  exchange(url, `GET ${p} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n`, 5_000, { halfClose: true });
+const upgradeRequest = (p: string) => `GET ${p} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n`;
+const upgrading = (url: string, p: string) => exchange(url, upgradeRequest(p), 5_000, { halfClose: true });
 
 const chunk = (data: string) => `${data.length.toString(16)}\r\n${data}\r\n`;
 
@@ -316,21 +317,23 @@ describe('over HTTP/2', () => {
   beforeAll(() => certificates.selfSigned('server'));
   afterAll(() => certificates.remove());
 
-  it('gives mounted Fetch handlers, Hono and Koa their paths and lands their redirects under their prefixes', async () => {
-    const tls = ['--certfile', certificates.file('server.pem'), '--keyfile', certificates.file('server.key')];
+  it('gives mounted Fetch handlers, Hono and Koa their paths, lands their redirects under their prefixes, and routes HTTP/1.1 upgrades', async () => {
+    const tlsFiles = ['--certfile', certificates.file('server.pem'), '--keyfile', certificates.file('server.key')];
     const unicorn = await serve('hono.mjs', [
       '--chdir',
       MOUNTS,
       '-k',
       'async',
       '--http2',
-      ...tls,
+      ...tlsFiles,
       '--mount',
       '/edge=fetch.mjs',
       '--mount',
       '/hono=hono.mjs',
       '--mount',
       '/koa=koa.mjs',
+      '--mount',
+      '/ws=upgrade.js:server',
     ]);
     const session = http2.connect(unicorn.addresses()[0]!.replace('127.0.0.1', 'localhost'), { ca: certificates.pem('server.pem') });
     session.on('error', () => {}); // a failed request says why
@@ -353,8 +356,39 @@ describe('over HTTP/2', () => {
     } finally {
       session.destroy();
     }
+    // HTTP/1.1 on the same port (ALPN): an upgrade for the app that takes them, and for one that does not.
+    const upgradeOverTls = async (p: string, expected: RegExp) =>
+      expect(await tlsExchange(unicorn.addresses()[0]!, certificates.pem('server.pem'), upgradeRequest(p), expected)).toMatch(expected);
+    await upgradeOverTls('/ws/a', /^HTTP\/1\.1 101 [\s\S]*"url":"\/a","baseUrl":"\/ws"/);
+    await upgradeOverTls('/hono/x', /^HTTP\/1\.1 200 [\s\S]*"path":"\/x","url":"https:\/\/x\/x","baseUrl":"\/hono"/);
   });
 });
+
+/**
+ * Send `bytes` over TLS with HTTP/1.1 offered alone, and collect what comes back until it matches
+ * `until` or the server closes. (Not half-closed: over TLS, that may end the connection before an
+ * answer that is not ready at once.)
+ */
+function tlsExchange(url: string, ca: string, bytes: string, until: RegExp): Promise<string> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = tls.connect({ host: hostname, port: Number(port), ca, servername: 'localhost', ALPNProtocols: ['http/1.1'] }, () =>
+      socket.write(bytes),
+    );
+    let reply = '';
+    const done = () => {
+      socket.destroy();
+      resolve(reply);
+    };
+    socket.setEncoding('latin1').on('data', (text: string) => {
+      reply += text;
+      if (until.test(reply)) done();
+    });
+    socket.on('close', done);
+    socket.on('error', reject);
+    socket.setTimeout(5_000, done);
+  });
+}
 
 function h2Get(session: http2.ClientHttp2Session, p: string): Promise<{ status: number; location: unknown; body: string }> {
   return new Promise((resolve, reject) => {
@@ -423,8 +457,8 @@ describe('refusals', () => {
     const certificates = new TestCertificates('unicorn-mounts-h2-');
     try {
       certificates.selfSigned('server');
-      const tls = ['--certfile', certificates.file('server.pem'), '--keyfile', certificates.file('server.key')];
-      const args = ['-b', '127.0.0.1:0', '--chdir', MOUNTS, '--http2', ...tls, '--mount', '/api=express.js:app', 'hono.mjs'];
+      const tlsFiles = ['--certfile', certificates.file('server.pem'), '--keyfile', certificates.file('server.key')];
+      const args = ['-b', '127.0.0.1:0', '--chdir', MOUNTS, '--http2', ...tlsFiles, '--mount', '/api=express.js:app', 'hono.mjs'];
       const { code, unicorn } = await runToExit(args);
       expect(code).toBe(4);
       expect(unicorn.bootFailures()[0]?.msg).toMatch(/^.*"\/api=express\.js:app".*Express app, which does not work over HTTP\/2/);
