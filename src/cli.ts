@@ -139,9 +139,10 @@ export async function readInvocation(argv: string[], env: NodeJS.ProcessEnv, cwd
     resolved.settings.config = configFile.file;
     resolved.sources.config = 'found where unicorn started';
   }
+  // No app at / is allowed when --mount or --static serve something (resolveLayers refuses nothing at all).
   return {
     ...resolved,
-    appSource: app?.source ?? 'none given',
+    appSource: app?.source ?? 'default',
     configFile,
     printConfig: printConfig === true,
     checkConfig: checkConfig === true,

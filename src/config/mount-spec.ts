@@ -69,12 +69,13 @@ export function parseStatic(raw: string, cwd: string): StaticDir | { refused: st
   return { prefix: parts.prefix, dir: path.resolve(cwd, parts.value) };
 }
 
-/** The first prefix given twice, if any: two apps (or two directories) at one prefix cannot both serve it. */
-export function repeatedPrefix(entries: ReadonlyArray<{ prefix: string }>): string | undefined {
-  const seen = new Set<string>();
-  for (const { prefix } of entries) {
-    if (seen.has(prefix)) return prefix;
-    seen.add(prefix);
+/** The first two entries given for one prefix, if any: two apps (or two directories) at one prefix cannot both serve it. */
+export function repeatedPrefix<T extends { prefix: string }>(entries: ReadonlyArray<T>): [T, T] | undefined {
+  const seen = new Map<string, T>();
+  for (const entry of entries) {
+    const first = seen.get(entry.prefix);
+    if (first) return [first, entry];
+    seen.set(entry.prefix, entry);
   }
   return undefined;
 }

@@ -14,6 +14,9 @@ export interface Handler {
   shape: Shape;
   listener: NodeListener;
   upgrade: UpgradeListener[];
+  /** Whether an upgrade request is for `upgrade` (Node's shouldUpgradeCallback): several apps decide by
+   *  path (site.ts). Without it, every one is while there are upgrade listeners, as Node decides. */
+  takesUpgrade?: (req: IncomingMessage) => boolean;
 }
 
 /** 'mounts': several apps or static directories, each with its own shape (site.ts). */

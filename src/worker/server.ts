@@ -120,6 +120,9 @@ export class WorkerServer {
       this.http = server;
     }
     guard.install(this.http as http.Server);
+    // Read by node:http at each upgrade request; node:http2's HTTP/1.1 side takes it only this way, not as an option.
+    if (handler.takesUpgrade)
+      (this.http as { shouldUpgradeCallback?: Handler['takesUpgrade'] }).shouldUpgradeCallback = handler.takesUpgrade;
     // The server never listens, but its connection tracking (idle-connection closing, header and
     // request timeouts) starts on 'listening'.
     this.http.emit('listening');

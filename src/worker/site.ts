@@ -147,25 +147,29 @@ function route(appRoutes: AppRoute[], fileRoutes: FileRoute[]): Handler {
     }
     return toApp(req, res, target);
   };
-  const upgrading = apps.filter((a) => a.handler.upgrade.length > 0);
-  const upgrade =
-    upgrading.length === 0
-      ? []
-      : [
-          function (this: unknown, req: IncomingMessage, socket: import('node:net').Socket, head: Buffer): void {
-            const target = originForm(req.url ?? '/');
-            const app = apps.find((a) => under(target, a.state.prefix));
-            if (!app || app.handler.upgrade.length === 0) {
-              socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-              return;
-            }
-            (req as Tagged)[MOUNT] = app.state;
-            app.state.served++;
-            if (app.state.prefix !== '/') enterMount(req, undefined, target, app.state.prefix);
-            for (const upgradeListener of app.handler.upgrade) upgradeListener.call(this, req, socket, head);
-          } as (...args: unknown[]) => void,
-        ];
-  return { shape: 'mounts', listener, upgrade };
+  if (!apps.some((a) => a.handler.upgrade.length > 0)) return { shape: 'mounts', listener, upgrade: [] };
+  const appFor = (req: IncomingMessage) => {
+    const target = originForm(req.url ?? '/');
+    return { target, app: apps.find((a) => under(target, a.state.prefix)) };
+  };
+  // A request with an Upgrade header for an app that takes none is served as a server without upgrade
+  // listeners serves it (curl --http2 over plain HTTP asks for h2c): the header is not acted on.
+  const takesUpgrade = (req: IncomingMessage) => (appFor(req).app?.handler.upgrade.length ?? 0) > 0;
+  const upgrade = [
+    function (this: unknown, req: IncomingMessage, socket: import('node:net').Socket, head: Buffer): void {
+      // Node without shouldUpgradeCallback (before 22.21 and 24.9) gives every upgrade here.
+      const { target, app } = appFor(req);
+      if (!app || app.handler.upgrade.length === 0) {
+        socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+        return;
+      }
+      (req as Tagged)[MOUNT] = app.state;
+      app.state.served++;
+      if (app.state.prefix !== '/') enterMount(req, undefined, target, app.state.prefix);
+      for (const upgradeListener of app.handler.upgrade) upgradeListener.call(this, req, socket, head);
+    } as (...args: unknown[]) => void,
+  ];
+  return { shape: 'mounts', listener, upgrade, takesUpgrade };
 }
 
 /** Answered by unicorn: no app is mounted where the request's path is. */

@@ -1,3 +1,4 @@
+import { killBrowsers } from './browser';
 import { killLoads } from './load';
 import { killNginxes } from './nginx';
 import { closeAll } from './raw';
@@ -8,5 +9,5 @@ import { killAll } from './unicorn';
 afterEach(async () => {
   killLoads();
   closeAll();
-  await Promise.all([killAll(), killNginxes()]);
+  await Promise.all([killAll(), killNginxes(), killBrowsers()]);
 });

@@ -80,17 +80,33 @@ export function resolveLayers(app: AppSource | undefined, layers: Layer[], env: 
   }
 
   const settings = { ...(values as Omit<Settings, 'app'>), app: appAtRoot(app) };
-  const repeated = repeatedPrefix(appMounts(settings)) ?? repeatedPrefix(settings.static);
-  if (repeated !== undefined) {
-    const what = repeatedPrefix(appMounts(settings)) !== undefined ? 'apps' : 'directories';
-    throw badUsage(`two ${what} are given for the prefix ${repeated}: one prefix serves one ${what.slice(0, -1).replace(/ie$/, 'y')}`);
-  }
+  refuseRepeatedPrefixes(settings);
   if (!settings.app && settings.mounts.length === 0 && settings.static.length === 0) {
     throw badUsage(
       `no app given: name it on the command line as ${APP_SPEC_FORMS}, or as \`app\` in a config file (or serve apps and files with --mount and --static)`,
     );
   }
   return { settings, sources: sources as Sources };
+}
+
+/** Two apps, or two directories, at one prefix: the message names both as they were given. */
+function refuseRepeatedPrefixes(settings: Pick<Settings, 'app' | 'mounts' | 'static'>): void {
+  const apps = repeatedPrefix(appMounts(settings));
+  if (apps) {
+    const [first, second] = apps;
+    // The app named without a prefix is the one at /: a --mount at / is a second one there.
+    const atRoot = first.app === settings.app ? ', and the app named without a prefix is the one at /' : '';
+    throw badUsage(
+      `two apps are given for the prefix ${first.prefix} (${first.app.raw} and ${second.app.raw}): one prefix serves one app${atRoot}`,
+    );
+  }
+  const dirs = repeatedPrefix(settings.static);
+  if (dirs) {
+    const [first, second] = dirs;
+    throw badUsage(
+      `two directories are given for the prefix ${first.prefix} (${first.dir} and ${second.dir}): one prefix serves one directory`,
+    );
+  }
 }
 
 function appAtRoot(app: AppSource | undefined): AppSpec | undefined {
