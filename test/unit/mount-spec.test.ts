@@ -47,7 +47,16 @@ describe('--mount and --static values', () => {
   });
 
   it('finds a prefix given twice, and puts the app at / first among the apps', () => {
-    expect(repeatedPrefix([{ prefix: '/a' }, { prefix: '/b' }, { prefix: '/a' }])).toBe('/a');
+    expect(
+      repeatedPrefix([
+        { prefix: '/a', n: 1 },
+        { prefix: '/b', n: 2 },
+        { prefix: '/a', n: 3 },
+      ]),
+    ).toEqual([
+      { prefix: '/a', n: 1 },
+      { prefix: '/a', n: 3 },
+    ]);
     expect(repeatedPrefix([{ prefix: '/a' }, { prefix: '/a/b' }])).toBeUndefined();
     const api = parseMount('/api=api.js');
     if ('refused' in api) throw new Error(api.refused);
