@@ -46,7 +46,7 @@ function textOf(html: string, id: string): string {
       '--access-logfile',
       accessLog,
       '--access-logformat',
-      '%(m)s %(U)s %(s)s %(B)s',
+      '%(mount)s %(m)s %(U)s %(s)s %(B)s',
     ]);
     const browser = Browser.start(chromium);
     const dom = await browser.dom(`${unicorn.url()}/`, "document.body?.dataset.done === 'yes'");
@@ -62,15 +62,16 @@ function textOf(html: string, id: string): string {
       },
     });
 
-    // Each asset served whole by the static mount: the app at / answers nothing under /assets but 404.
+    // Each asset served whole by the static mount, and the page and the API by their apps.
     unicorn.signal('SIGTERM');
     await unicorn.exited;
     const lines = readLines(accessLog);
     for (const file of ASSET_FILES) {
       expect({ file, lines }).toEqual({
         file,
-        lines: expect.arrayContaining([`GET /assets/${file} 200 ${statSync(path.join(ASSETS, file)).size}`]),
+        lines: expect.arrayContaining([`static:/assets GET /assets/${file} 200 ${statSync(path.join(ASSETS, file)).size}`]),
       });
     }
+    expect(lines).toEqual(expect.arrayContaining([expect.stringMatching(/^\/ GET \/ 200 \d+$/), expect.stringMatching(/^\/api POST \/api\//)]));
   });
 });
