@@ -72,6 +72,8 @@ function textOf(html: string, id: string): string {
         lines: expect.arrayContaining([`static:/assets GET /assets/${file} 200 ${statSync(path.join(ASSETS, file)).size}`]),
       });
     }
-    expect(lines).toEqual(expect.arrayContaining([expect.stringMatching(/^\/ GET \/ 200 \d+$/), expect.stringMatching(/^\/api POST \/api\//)]));
+    expect(lines).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^\/ GET \/ 200 \d+$/), expect.stringMatching(/^\/api POST \/api\//)]),
+    );
   });
 });

@@ -175,6 +175,7 @@ describe('apps side by side (-k async): Hono at /, Express, Koa, Fastify, a Fetc
     expect(seen(routed, '/api/v2x')).toMatchObject({ url: '/v2x', baseUrl: '/api', originalUrl: '/api/v2x' });
     expect(seen(routed, '/edge/x?q')).toEqual({
       url: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\/x\?q$/),
+      mount: '/edge',
       baseUrl: '/edge',
       originalUrl: '/edge/x?q',
     });
@@ -200,11 +201,11 @@ describe('apps side by side (-k async): Hono at /, Express, Koa, Fastify, a Fetc
     expect(seen(shapes, '/fastify/seen?a=1')).toEqual({ url: '/seen?a=1', originalUrl: '/fastify/seen?a=1', baseUrl: '/fastify' });
     expect(seen(shapes, '/fastify')).toEqual({ url: '/', originalUrl: '/fastify', baseUrl: '/fastify' });
     const hono = seen(shapes, '/hono/p?q=1') as { url: string };
-    expect(hono).toMatchObject({ path: '/p', baseUrl: '/hono', originalUrl: '/hono/p?q=1' });
+    expect(hono).toMatchObject({ path: '/p', mount: '/hono', baseUrl: '/hono', originalUrl: '/hono/p?q=1' });
     expect(new URL(hono.url)).toMatchObject({ pathname: '/p', search: '?q=1' });
     expect(new URL((seen(shapes, '/edge') as { url: string }).url).pathname).toBe('/');
     expect(seen(shapes, '/api/v2')).toEqual({ url: '/', baseUrl: '/api/v2', originalUrl: '/api/v2' });
-    expect(seen(shapes, '/')).toMatchObject({ path: '/', baseUrl: null, originalUrl: null });
+    expect(seen(shapes, '/')).toMatchObject({ path: '/', mount: '/', baseUrl: null, originalUrl: null });
     // An http.Server's request listener, for a request that does not ask to upgrade.
     expect(shapes.get('/ws/plain')).toMatchObject({ status: 200, body: 'not upgraded\n' });
   });
@@ -240,7 +241,7 @@ describe('apps side by side (-k async): Hono at /, Express, Koa, Fastify, a Fetc
     const [fromExpress] = responses(express!.reply);
     expect([fromHono?.status, fromExpress?.status]).toEqual([200, 200]);
     // (Hono's body comes chunked.)
-    expect(hono!.reply).toContain('"path":"/x","url":"http://x/x","baseUrl":"/hono"');
+    expect(hono!.reply).toContain('"path":"/x","url":"http://x/x","mount":"/hono","baseUrl":"/hono"');
     expect(JSON.parse(fromExpress!.body)).toMatchObject({ url: '/seen', baseUrl: '/api' });
   });
 
@@ -343,6 +344,7 @@ describe('over HTTP/2', () => {
       expect(edge.status).toBe(200);
       expect(JSON.parse(edge.body)).toEqual({
         url: expect.stringMatching(/^https:\/\/localhost:\d+\/x\?q=1$/),
+        mount: '/edge',
         baseUrl: '/edge',
         originalUrl: '/edge/x?q=1',
       });
@@ -360,7 +362,7 @@ describe('over HTTP/2', () => {
     const upgradeOverTls = async (p: string, expected: RegExp) =>
       expect(await tlsExchange(unicorn.addresses()[0]!, certificates.pem('server.pem'), upgradeRequest(p), expected)).toMatch(expected);
     await upgradeOverTls('/ws/a', /^HTTP\/1\.1 101 [\s\S]*"url":"\/a","baseUrl":"\/ws"/);
-    await upgradeOverTls('/hono/x', /^HTTP\/1\.1 200 [\s\S]*"path":"\/x","url":"https:\/\/x\/x","baseUrl":"\/hono"/);
+    await upgradeOverTls('/hono/x', /^HTTP\/1\.1 200 [\s\S]*"path":"\/x","url":"https:\/\/x\/x","mount":"\/hono","baseUrl":"\/hono"/);
   });
 });
 
