@@ -137,6 +137,10 @@ function route(appRoutes: AppRoute[], fileRoutes: FileRoute[]): Handler {
         // Tagged first: a refusal it answers (a path that leaves the directory) is its own.
         (req as Tagged)[MOUNT] = file.state;
         const answered = file.files.serve(req, res, within(target, file.state.prefix));
+        if (answered === true) {
+          file.state.served++;
+          return undefined;
+        }
         if (answered !== false) {
           return answered.then((served) => {
             if (served) file.state.served++;

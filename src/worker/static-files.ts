@@ -13,17 +13,26 @@ import type { StaticDir } from '../config/mount-spec';
 import type { Settings } from '../config/settings';
 import { staticDirError } from '../shared/errors';
 import { acceptedCodings, type Coding, SIBLINGS } from './static/encodings';
-import { type KnownFile, KnownFiles } from './static/known-files';
+import { type KnownFile, KnownFiles, type KnownFilesBounds } from './static/known-files';
+import { RepeatAnswers } from './static/repeat-answers';
 import { answerFile, answerRefusal, answerText } from './static/reply';
 import { checkPath } from './static/request-path';
 
 type StaticSettings = Pick<
   Settings,
-  'staticMaxAge' | 'staticImmutable' | 'staticDotfiles' | 'staticFollowSymlinks' | 'staticPrecompressed'
+  'staticMaxAge' | 'staticImmutable' | 'staticDotfiles' | 'staticFollowSymlinks' | 'staticPrecompressed' | 'staticCacheSize'
 >;
 
-/** Small files are kept in memory, up to this much per directory in each worker. */
-export const KNOWN_FILES_BOUNDS = { entries: 10_000, fileBytes: 64 * 1024, totalBytes: 16 * 1024 * 1024 };
+/** Files remembered per directory in each worker, and the largest kept in memory (--static-cache-size bounds their bytes). */
+const MOST_FILES = 10_000;
+const LARGEST_KEPT = 1024 * 1024;
+
+/** What --static-cache-size keeps: files of up to an eighth of it (so that several fit), 1 MB at most. */
+export const knownFilesBounds = (totalBytes: number): KnownFilesBounds => ({
+  entries: MOST_FILES,
+  fileBytes: Math.min(LARGEST_KEPT, Math.floor(totalBytes / 8)),
+  totalBytes,
+});
 
 const IMMUTABLE = 'public, max-age=31536000, immutable';
 
@@ -31,7 +40,8 @@ const IMMUTABLE = 'public, max-age=31536000, immutable';
 const OUTSIDE = new Error('outside the static directory');
 
 export class StaticFiles {
-  private readonly known = new KnownFiles(KNOWN_FILES_BOUNDS);
+  private readonly known: KnownFiles;
+  private readonly repeat = new RepeatAnswers(MOST_FILES);
   /** Prepared once: the library reads it on every call. */
   private readonly options: SendOptions;
   private readonly cacheControl: string;
@@ -46,6 +56,7 @@ export class StaticFiles {
     private readonly realDir: string,
     settings: StaticSettings,
   ) {
+    this.known = new KnownFiles(knownFilesBounds(settings.staticCacheSize));
     this.cacheControl = `public, max-age=${Math.floor(settings.staticMaxAge / 1000)}`;
     this.immutable = settings.staticImmutable === undefined ? undefined : new RegExp(settings.staticImmutable);
     this.precompressed = settings.staticPrecompressed;
@@ -75,16 +86,24 @@ export class StaticFiles {
    * Answer a GET or HEAD for a file under the directory. `target` is the request target with the
    * prefix taken off: it begins with '/', still percent-encoded, its query kept. False (at once, or
    * once the file is found missing) when the request is not for a file here: it goes on to the apps.
+   * True, at once, for a plain GET answered as it was before (static/repeat-answers.ts).
    */
-  serve(req: IncomingMessage, res: ServerResponse, target: string): Promise<boolean> | false {
+  serve(req: IncomingMessage, res: ServerResponse, target: string): Promise<boolean> | boolean {
     const query = target.indexOf('?');
     const pathname = query === -1 ? target : target.slice(0, query);
     const checked = checkPath(pathname);
     if ('refused' in checked) {
       answerText(req, res, checked.refused, checked.refused === 400 ? 'Bad Request' : 'Forbidden');
-      return Promise.resolve(true);
+      return true;
     }
-    return this.answer(req, res, pathname, query === -1 ? '' : target.slice(query)).catch((err: unknown) => {
+    const key = RepeatAnswers.key(pathname, req.headers, this.precompressed);
+    const repeated = key === undefined ? undefined : this.repeat.find(key, this.known);
+    if (repeated) {
+      res.writeHead(200, repeated.headers);
+      res.end(req.method === 'HEAD' ? undefined : repeated.known.body);
+      return true;
+    }
+    return this.answer(req, res, pathname, query === -1 ? '' : target.slice(query), key).catch((err: unknown) => {
       if (err === OUTSIDE) return false;
       if (res.headersSent) res.destroy();
       else answerText(req, res, 500, 'Internal Server Error');
@@ -92,7 +111,7 @@ export class StaticFiles {
     });
   }
 
-  private async answer(req: IncomingMessage, res: ServerResponse, pathname: string, query: string): Promise<boolean> {
+  private async answer(req: IncomingMessage, res: ServerResponse, pathname: string, query: string, key?: string): Promise<boolean> {
     // As for a HEAD: the status and headers, with no stream opened.
     const asked = { method: 'HEAD', headers: req.headers } as unknown as IncomingMessage;
     let result = await send(asked, pathname, this.options);
@@ -132,14 +151,10 @@ export class StaticFiles {
       return true;
     }
     const served = result.metadata.path;
-    await answerFile(
-      res,
-      status,
-      result.headers,
-      served,
-      served === original ? known : this.known.get(served, result.metadata.stat),
-      this.known,
-    );
+    const servedKnown = served === original ? known : this.known.get(served, result.metadata.stat);
+    await answerFile(res, status, result.headers, served, servedKnown, this.known);
+    if (key !== undefined && status === 200 && servedKnown.body)
+      this.repeat.remember(key, { file: served, known: servedKnown, headers: result.headers });
     return true;
   }
 

@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import http, { type IncomingHttpHeaders } from 'node:http';
 import http2 from 'node:http2';
 import os from 'node:os';
@@ -209,6 +209,33 @@ describe('paths that would leave the directory', () => {
     expect((await request(`${following.url()}/s/outside-link.txt`)).body).toBe('outside the directory\n');
     expect((await request(`${following.url()}/s/outside-dir/secret.txt`)).body).toBe('outside the directory\n');
   });
+});
+
+describe('plain GETs answered again from memory', () => {
+  it.each([[[]], [['--static-cache-size', '0']]])(
+    '%j: see at once a file changed, removed, or swapped for a link that leads out',
+    async (args) => {
+      const dir = mkdtempSync(path.join(root, 'changing-'));
+      const file = path.join(dir, 'page.txt');
+      writeFileSync(file, 'first version\n');
+      const unicorn = await serve(URL_ECHO, ['-k', 'sync', '--static', `/c=${dir}`, ...args]);
+      const get = () => fetchBytes(`${unicorn.url()}/c/page.txt`);
+      const first = await get();
+      expect((await get()).body.toString()).toBe('first version\n');
+      writeFileSync(file, 'other version\n');
+      utimesSync(file, new Date(), new Date(Date.now() + 5_000));
+      const second = await get();
+      expect(second.body.toString()).toBe('other version\n');
+      expect(second.headers.etag).not.toBe(first.headers.etag);
+      // A HEAD and a conditional GET get the new file's headers too.
+      expect((await fetchBytes(`${unicorn.url()}/c/page.txt`, {}, 'HEAD')).headers.etag).toBe(second.headers.etag);
+      expect((await fetchBytes(`${unicorn.url()}/c/page.txt`, { 'if-none-match': second.headers.etag! })).status).toBe(304);
+      rmSync(file);
+      expect(byApp((await get()).body.toString())).toMatchObject({ url: expect.stringMatching(/\/c\/page\.txt$/) });
+      symlinkSync(path.join(OUTSIDE, 'secret.txt'), file);
+      expect(byApp((await get()).body.toString())).toMatchObject({ url: expect.stringMatching(/\/c\/page\.txt$/) });
+    },
+  );
 });
 
 describe('precompressed siblings and caching', () => {

@@ -74,6 +74,7 @@ const HELP_ORDER = [
   'bind',
   'mounts',
   'static',
+  'staticCacheSize',
   'staticMaxAge',
   'staticImmutable',
   'staticDotfiles',

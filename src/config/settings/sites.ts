@@ -2,7 +2,8 @@
 
 import { DURATION_FORMS } from '../duration';
 import { MOUNT_FORMS, type Mount, parseMount, parseStatic, STATIC_FORMS, type StaticDir } from '../mount-spec';
-import { choice, directory, duration, OFF_SWITCH, yesNo } from './parsers';
+import { formatSizeExactly } from '../size';
+import { choice, directory, duration, OFF_SWITCH, size, yesNo } from './parsers';
 import { type Parser, spec } from './spec';
 
 const mount: Parser<Mount> = (raw) => parseMount(raw);
@@ -75,6 +76,19 @@ export const SITES_SETTINGS = [
     parse: regex,
     defaultValue: () => undefined,
     defaultText: 'none',
+  }),
+  spec({
+    key: 'staticCacheSize',
+    flags: '--static-cache-size <SIZE>',
+    section: 'sites',
+    description:
+      'memory each worker keeps for the files of each static directory: files of up to an eighth of it (1 MB at most) ' +
+      'are answered from memory while they stay the same, larger ones are read from the disk each time; 0 keeps none',
+    accepted: 'a size such as 32MB or 512K (binary units: 1K = 1024 bytes), a number of bytes, or 0 to keep none',
+    parse: size,
+    defaultValue: () => 32 * 1024 * 1024,
+    defaultText: '32MB',
+    display: (value) => (value === 0 ? '0' : formatSizeExactly(value as number)),
   }),
   spec({
     key: 'staticDotfiles',
