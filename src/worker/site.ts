@@ -13,6 +13,7 @@ import { type Handler, type NodeListener, refuseIfNotForHttp2, toHandler } from 
 import { loadApp } from './load';
 import { MOUNT, type MountState, type Tagged } from './mount-tag';
 import { inherited } from './own';
+import { answerText } from './static/reply';
 import { StaticFiles } from './static-files';
 
 export interface Site {
@@ -37,6 +38,7 @@ interface FileRoute {
 
 const SLASH = 0x2f;
 const QUERY = 0x3f;
+const FRAGMENT = 0x23;
 
 /**
  * Load every app (in the order given: the one at / first) and open every static directory. Each
@@ -86,12 +88,13 @@ function counted({ state, handler }: AppRoute): NodeListener {
 const longestFirst = <T extends { state: MountState }>(routes: T[]): T[] =>
   [...routes].sort((a, b) => b.state.prefix.length - a.state.prefix.length);
 
-/** Whether the path of `target` (origin-form, with its query) is under `prefix`, on a segment boundary. */
+/** Whether the path of `target` (origin-form, with its query, or a Location with its fragment) is
+ *  under `prefix`, on a segment boundary. */
 function under(target: string, prefix: string): boolean {
   if (prefix === '/') return true;
   if (!target.startsWith(prefix)) return false;
   const next = target.charCodeAt(prefix.length);
-  return Number.isNaN(next) || next === SLASH || next === QUERY;
+  return Number.isNaN(next) || next === SLASH || next === QUERY || next === FRAGMENT;
 }
 
 /** `target` as the mount at `prefix` sees it: the prefix off, and never an empty path. */
@@ -103,25 +106,39 @@ function within(target: string, prefix: string): string {
 
 /**
  * The request target in origin form, as the prefixes are matched against. An absolute-form target
- * (`GET http://host/api/x`, as a proxy is sent) is reduced to its path and query; an asterisk
+ * (`GET http://host/api/x`, as a proxy is sent) is reduced to its path and query as written (no URL
+ * parser: it would resolve dots and backslashes, and move the request to another app); an asterisk
  * (`OPTIONS *`) or anything else that has no path is left as it is, for the app at / alone.
  */
 function originForm(target: string): string {
   if (target.charCodeAt(0) === SLASH) return target;
-  try {
-    const url = new URL(target);
-    return url.protocol === 'http:' || url.protocol === 'https:' ? `${url.pathname}${url.search}` : target;
-  } catch {
-    return target;
-  }
+  const authority = /^https?:\/\/[^/?#]*/i.exec(target);
+  if (!authority) return target;
+  const rest = target.slice(authority[0].length);
+  return rest.charCodeAt(0) === SLASH ? rest : `/${rest}`;
+}
+
+/**
+ * A `.` or `..` segment, as written or percent-encoded: which app such a path is for depends on who
+ * resolves it (a proxy in front, the app, the browser), so with several to choose from it is refused.
+ */
+function hasDotSegment(target: string): boolean {
+  const query = target.indexOf('?');
+  const path = query === -1 ? target : target.slice(0, query);
+  if (!path.includes('.') && !/%2e/i.test(path)) return false;
+  return path.split('/').some((segment) => {
+    const dots = segment.replace(/%2e/gi, '.');
+    return dots === '.' || dots === '..';
+  });
 }
 
 function route(appRoutes: AppRoute[], fileRoutes: FileRoute[]): Handler {
   const apps = longestFirst(appRoutes);
   const files = longestFirst(fileRoutes);
   const toApp = (req: IncomingMessage, res: ServerResponse, target: string): unknown => {
+    if (hasDotSegment(target)) return answerText(req, res, 400, 'Bad Request: a path with a . or .. segment');
     const app = target.charCodeAt(0) === SLASH ? apps.find((a) => under(target, a.state.prefix)) : apps.find((a) => a.state.prefix === '/');
-    if (!app) return notFound(req, res);
+    if (!app) return answerText(req, res, 404, 'Not Found');
     const { state } = app;
     (req as Tagged)[MOUNT] = state;
     state.served++;
@@ -136,17 +153,17 @@ function route(appRoutes: AppRoute[], fileRoutes: FileRoute[]): Handler {
       if (file) {
         // Tagged first: a refusal it answers (a path that leaves the directory) is its own.
         (req as Tagged)[MOUNT] = file.state;
-        const answered = file.files.serve(req, res, within(target, file.state.prefix));
+        const answered = file.files.serve(req, res, file.state.prefix === '/' ? target : target.slice(file.state.prefix.length));
         if (answered === true) {
           file.state.served++;
           return undefined;
         }
-        if (answered !== false) {
-          return answered.then((served) => {
-            if (served) file.state.served++;
-            else return toApp(req, res, target);
-          });
-        }
+        return answered.then((served) => {
+          if (served) return void file.state.served++;
+          // Not the static mount's: the apps', or no one's.
+          (req as Tagged)[MOUNT] = undefined;
+          return toApp(req, res, target);
+        });
       }
     }
     return toApp(req, res, target);
@@ -174,13 +191,6 @@ function route(appRoutes: AppRoute[], fileRoutes: FileRoute[]): Handler {
     } as (...args: unknown[]) => void,
   ];
   return { shape: 'mounts', listener, upgrade, takesUpgrade };
-}
-
-/** Answered by unicorn: no app is mounted where the request's path is. */
-function notFound(_req: IncomingMessage, res: ServerResponse): void {
-  const body = 'Not Found\n';
-  res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) });
-  res.end(body);
 }
 
 type MountedRequest = IncomingMessage & { originalUrl?: string; baseUrl?: string };

@@ -47,19 +47,21 @@ export class StaticFiles {
   private readonly cacheControl: string;
   private readonly immutable: RegExp | undefined;
   private readonly precompressed: boolean;
+  private readonly followSymlinks: boolean;
   /** The prefix as Location headers begin with it ('' at /). */
   private readonly base: string;
 
   private constructor(
     readonly prefix: string,
     readonly dir: string,
-    private readonly realDir: string,
+    private realDir: string,
     settings: StaticSettings,
   ) {
     this.known = new KnownFiles(knownFilesBounds(settings.staticCacheSize));
     this.cacheControl = `public, max-age=${Math.floor(settings.staticMaxAge / 1000)}`;
     this.immutable = settings.staticImmutable === undefined ? undefined : new RegExp(settings.staticImmutable);
     this.precompressed = settings.staticPrecompressed;
+    this.followSymlinks = settings.staticFollowSymlinks;
     this.base = prefix === '/' ? '' : prefix;
     this.options = {
       root: dir,
@@ -84,13 +86,19 @@ export class StaticFiles {
 
   /**
    * Answer a GET or HEAD for a file under the directory. `target` is the request target with the
-   * prefix taken off: it begins with '/', still percent-encoded, its query kept. False (at once, or
-   * once the file is found missing) when the request is not for a file here: it goes on to the apps.
-   * True, at once, for a plain GET answered as it was before (static/repeat-answers.ts).
+   * prefix taken off, still percent-encoded, its query kept: it begins with '/', or is empty (or only
+   * a query) for the prefix itself, which is redirected to the prefix with a slash, as a directory is.
+   * False, once the file is found missing, when the request is not for a file here: it goes on to
+   * the apps. True, at once, for an answer given in this turn (static/repeat-answers.ts).
    */
-  serve(req: IncomingMessage, res: ServerResponse, target: string): Promise<boolean> | boolean {
+  serve(req: IncomingMessage, res: ServerResponse, target: string): Promise<boolean> | true {
     const query = target.indexOf('?');
     const pathname = query === -1 ? target : target.slice(0, query);
+    if (pathname === '') {
+      const location = `${this.base}/${target}`;
+      answerText(req, res, 301, `Redirecting to ${location}`, { Location: location });
+      return true;
+    }
     const checked = checkPath(pathname);
     if ('refused' in checked) {
       answerText(req, res, checked.refused, checked.refused === 400 ? 'Bad Request' : 'Forbidden');
@@ -122,6 +130,8 @@ export class StaticFiles {
       return true;
     }
     if (result.type === 'directory') {
+      // A link to a directory outside is not found here, as a link to a file is.
+      if (!this.followSymlinks && !(await this.inside(result.metadata.path))) return false;
       // The library's Location knows nothing of the prefix; and never //host, which leaves the site.
       const location = `${this.base}${pathname}/`.replace(/^\/\/+/, '/') + query;
       answerText(req, res, 301, `Redirecting to ${location}`, { Location: location });
@@ -207,10 +217,22 @@ export class StaticFiles {
     const known = this.known.get(file, stats);
     if (known.inside === true) return undefined;
     if (known.inside === false) throw OUTSIDE;
-    return realpath(file).then((real) => {
-      known.inside = real.startsWith(`${this.realDir}${path.sep}`);
-      if (!known.inside) throw OUTSIDE;
+    return this.inside(file).then((inside) => {
+      known.inside = inside;
+      if (!inside) throw OUTSIDE;
     });
+  }
+
+  /** Whether `file`'s real path is in the directory's. The directory may itself be reached through a
+   *  link that a deploy has moved since (`current -> releases/N`): its real path is taken again then. */
+  private async inside(file: string): Promise<boolean> {
+    const real = await realpath(file);
+    const holds = () => real === this.realDir || real.startsWith(`${this.realDir}${path.sep}`);
+    if (holds()) return true;
+    const dir = await realpath(this.dir).catch(() => this.realDir);
+    if (dir === this.realDir) return false;
+    this.realDir = dir;
+    return holds();
   }
 }
 

@@ -125,7 +125,17 @@ describe('apps side by side (-k async): Hono at /, Express, Koa, Fastify, a Fetc
       ]),
     );
     const redirects = await keep(
-      throughOneConnection(url, ['/api/go', '/api/go-under', '/koa/go', '/fastify/go', '/hono/go', '/go', '/edge/go', '/api/v2/go']),
+      throughOneConnection(url, [
+        '/api/go',
+        '/api/go-under',
+        '/koa/go',
+        '/fastify/go',
+        '/hono/go',
+        '/go',
+        '/edge/go',
+        '/api/v2/go',
+        '/api/v2/go-top',
+      ]),
     );
     const posted = await keep(
       request(`${url}/api/json`, {
@@ -222,6 +232,7 @@ describe('apps side by side (-k async): Hono at /, Express, Koa, Fastify, a Fetc
     // A Response with a Location header: Node's Response.redirect takes an absolute URL only.
     expect(location('/edge/go')).toEqual([302, '/edge/login']);
     expect(location('/api/v2/go')).toEqual([303, '/api/v2/login']); // writeHead's own headers
+    expect(location('/api/v2/go-top')).toEqual([303, '/api/v2#top']); // under the prefix, up to its fragment
   });
 
   it('keeps one connection alive across requests to different mounts', async () => {
@@ -270,8 +281,10 @@ describe('apps side by side (-k async): Hono at /, Express, Koa, Fastify, a Fetc
   });
 });
 
+const DOTTED = ['/api/../api/v2/x', '/api/v2/./x', '/api/%2e%2e/edge/x', '/api/.%2E/edge/x?q=1', 'http://app.example/api/%2e%2e/edge/x'];
+
 describe('apps mounted with none at / (-k sync)', () => {
-  let probes: { routed: Outcome<Map<string, Reply>>; absolute: Outcome<Exchange>; accessLog: string[] };
+  let probes: { routed: Outcome<Map<string, Reply>>; absolute: Outcome<Exchange>; dotted: Outcome<Exchange>[]; accessLog: string[] };
 
   beforeAll(async () => {
     const accessLog = path.join(tempDir(), 'access.log');
@@ -281,9 +294,12 @@ describe('apps mounted with none at / (-k sync)', () => {
     const routed = await keep(throughOneConnection(unicorn.url(), ROUTED));
     // The absolute form a proxy is sent: matched by its path.
     const absolute = await keep(exchange(unicorn.url(), 'GET http://app.example/api/v2/t?q HTTP/1.1\r\nHost: app.example\r\n\r\n'));
+    // Dot segments, as written or encoded, in either form: which app they are for is not for the router to guess.
+    const dotted: Outcome<Exchange>[] = [];
+    for (const target of DOTTED) dotted.push(await keep(exchange(unicorn.url(), `GET ${target} HTTP/1.1\r\nHost: app.example\r\n\r\n`)));
     unicorn.signal('SIGTERM');
     await unicorn.exited;
-    probes = { routed, absolute, accessLog: readLines(accessLog) };
+    probes = { routed, absolute, dotted, accessLog: readLines(accessLog) };
   }, 30_000);
 
   it('routes by the longest prefix on a segment boundary, as the async class does', async () => {
@@ -297,6 +313,12 @@ describe('apps mounted with none at / (-k sync)', () => {
     expect(JSON.parse(absolute!.body)).toEqual({ url: '/t?q', baseUrl: '/api/v2', originalUrl: '/api/v2/t?q' });
     // The sync class closes each connection.
     expect([...routed.values()].some((reply) => reply.reusedSocket)).toBe(false);
+  });
+
+  it('refuses a path with a . or .. segment (400), as written or encoded, rather than choose an app for it', async () => {
+    const statuses: Array<[string, number | undefined]> = [];
+    for (const [i, probe] of probes.dotted.entries()) statuses.push([DOTTED[i]!, responses((await probe()).reply)[0]?.status]);
+    expect(statuses).toEqual(DOTTED.map((target) => [target, 400]));
   });
 
   it('answers 404 where no app is mounted, and logs it', async () => {

@@ -4,7 +4,19 @@
  */
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  truncateSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import http, { type IncomingHttpHeaders } from 'node:http';
 import http2 from 'node:http2';
 import os from 'node:os';
@@ -14,7 +26,7 @@ import { localhostCertificate } from '../helpers/certificates';
 import { waitForLines } from '../helpers/files';
 import { request } from '../helpers/http';
 import { connect, exchange, responses } from '../helpers/raw';
-import { APPS, NOBODY, runToExit, serve, type Unicorn } from '../helpers/unicorn';
+import { APPS, NOBODY, runToExit, serve, start, type Unicorn } from '../helpers/unicorn';
 
 const URL_ECHO = path.join(APPS, 'url-echo.mjs');
 
@@ -135,6 +147,9 @@ describe.each(['sync', 'async'])('static files with the %s worker class', (worke
     expect([index.status, index.body, index.headers['content-type']]).toEqual([200, '<h1>sub</h1>\n', 'text/html; charset=utf-8']);
     const redirect = await request(`${base}/s/sub?x=1`);
     expect([redirect.status, redirect.headers.location]).toEqual([301, '/s/sub/?x=1']);
+    // The prefix itself is the directory: its relative links resolve only under the slash.
+    const prefix = await request(`${base}/s?x=1`);
+    expect([prefix.status, prefix.headers.location]).toEqual([301, '/s/?x=1']);
     // No index.html: not a file here, so the app answers it.
     const noIndex = await request(`${base}/s/empty-dir/`);
     expect(byApp(noIndex.body)).toMatchObject({ method: 'GET', url: `${base}/s/empty-dir/` });
@@ -201,13 +216,51 @@ describe('paths that would leave the directory', () => {
     const unicorn = await serveStatic();
     const base = unicorn.url();
     expect((await request(`${base}/s/inside-link.txt`)).body).toBe(HELLO);
-    for (const target of ['/s/outside-link.txt', '/s/outside-dir/secret.txt']) {
+    for (const target of ['/s/outside-link.txt', '/s/outside-dir/secret.txt', '/s/outside-dir']) {
       // Twice: the second answer comes from the verdict the worker keeps.
       for (let i = 0; i < 2; i++) expect(byApp((await request(`${base}${target}`)).body)).toMatchObject({ url: `${base}${target}` });
     }
     const following = await serveStatic(['--static-follow-symlinks']);
     expect((await request(`${following.url()}/s/outside-link.txt`)).body).toBe('outside the directory\n');
     expect((await request(`${following.url()}/s/outside-dir/secret.txt`)).body).toBe('outside the directory\n');
+  });
+});
+
+describe("a directory reached through a link, and requests that are no one's", () => {
+  it('a deploy that moves the link to the directory (current -> releases/N) is served at once', async () => {
+    const site = mkdtempSync(path.join(root, 'site-'));
+    for (const release of ['1', '2']) {
+      mkdirSync(path.join(site, 'releases', release), { recursive: true });
+      writeFileSync(path.join(site, 'releases', release, 'a.txt'), `release ${release}\n`);
+    }
+    symlinkSync(path.join(site, 'releases', '1'), path.join(site, 'current'));
+    const unicorn = await serve(URL_ECHO, ['--static', `/r=${path.join(site, 'current')}`]);
+    expect((await request(`${unicorn.url()}/r/a.txt`)).body).toBe('release 1\n');
+    symlinkSync(path.join(site, 'releases', '2'), path.join(site, 'next'));
+    renameSync(path.join(site, 'next'), path.join(site, 'current'));
+    expect((await request(`${unicorn.url()}/r/a.txt`)).body).toBe('release 2\n');
+  });
+
+  it("a file missing from a static directory with no app to take it is 404, logged and counted as no mount's", async () => {
+    const log = path.join(mkdtempSync(path.join(root, 'log-')), 'access.log');
+    // The access log's format names the mount first.
+    const server = start([
+      '-b',
+      '127.0.0.1:0',
+      '--static',
+      `/s=${PUB}`,
+      '--mount',
+      `/api=${URL_ECHO}`,
+      '--access-logfile',
+      log,
+      '--access-logformat',
+      '%(mount)s %(s)s %(U)s',
+    ]);
+    await server.ready(1);
+    expect((await request(`${server.url()}/s/missing.txt`)).status).toBe(404);
+    expect((await request(`${server.url()}/s/hello.txt`)).status).toBe(200);
+    const lines = await waitForLines(log, 2);
+    expect(lines.map((line) => line.split(' ')[0])).toEqual(['-', 'static:/s']);
   });
 });
 
@@ -376,6 +429,38 @@ describe('big files, worker classes, HTTP/2 and the access log', () => {
   });
 
   const certificate = localhostCertificate('unicorn-static-tls-');
+  it('HTTP/2 streams cancelled while their big files open leave no file open in the worker', async () => {
+    const unicorn = await serveStatic(['--http2', '--certfile', certificate.cert, '--keyfile', certificate.key]);
+    const [worker] = unicorn.workerPids();
+    const session = http2.connect(unicorn.addresses()[0]!.replace('127.0.0.1', 'localhost'), { ca: certificate.ca });
+    const openOnBig = () =>
+      readdirSync(`/proc/${worker}/fd`).filter((fd) => {
+        try {
+          return readlinkSync(`/proc/${worker}/fd/${fd}`).endsWith('big.bin');
+        } catch {
+          return false;
+        }
+      }).length;
+    try {
+      for (let round = 0; round < 5; round++) {
+        const streams = Array.from({ length: 40 }, (_, i) => {
+          const stream = session.request({ ':path': '/s/big.bin' });
+          stream.on('error', () => {});
+          // Spread over the moments the worker stats, opens and starts to send the file.
+          setTimeout(() => stream.close(http2.constants.NGHTTP2_CANCEL), (i * 0.15) % 6);
+          return once(stream, 'close');
+        });
+        await Promise.all(streams);
+      }
+      // The files of streams the worker was still reading when they closed are closed a moment later.
+      const deadline = Date.now() + 5_000;
+      while (openOnBig() > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(openOnBig()).toBe(0);
+    } finally {
+      session.close();
+    }
+  });
+
   it('serves files over HTTP/2', async () => {
     const unicorn = await serveStatic(['--http2', '--certfile', certificate.cert, '--keyfile', certificate.key]);
     const base = unicorn.addresses()[0]!.replace('127.0.0.1', 'localhost');

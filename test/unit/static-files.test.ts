@@ -1,6 +1,7 @@
 import type { Stats } from 'node:fs';
 import { acceptedCodings } from '../../src/worker/static/encodings';
 import { KnownFiles } from '../../src/worker/static/known-files';
+import { RepeatAnswers } from '../../src/worker/static/repeat-answers';
 import { checkPath } from '../../src/worker/static/request-path';
 
 describe('checkPath', () => {
@@ -90,5 +91,19 @@ describe('KnownFiles', () => {
     expect([bodies.keptBytes, bodies.size]).toEqual([80, 2]);
     expect(bodies.get('/3', stat(3, 40)).body).toHaveLength(40);
     expect(bodies.get('/0', stat(0, 40)).body).toBeUndefined();
+  });
+});
+
+describe('what a plain GET is answered again by', () => {
+  it('is its path and the codings it takes, not the Accept-Encoding as sent; a condition or a range has none', () => {
+    const key = (headers: Record<string, string>) => RepeatAnswers.key('/app.js', headers, true);
+    expect(key({ 'accept-encoding': 'gzip, deflate, br, zstd' })).toBe('/app.js\nbr,gzip');
+    expect(key({ 'accept-encoding': `br, gzip, ${'x'.repeat(7000)}` })).toBe('/app.js\nbr,gzip');
+    expect(key({ 'accept-encoding': 'gzip;q=1, br;q=0.5' })).toBe('/app.js\ngzip,br');
+    expect(key({})).toBe('/app.js\n');
+    expect(RepeatAnswers.key('/app.js', { 'accept-encoding': 'br' }, false)).toBe('/app.js');
+    for (const name of ['range', 'if-range', 'if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since']) {
+      expect(key({ [name]: 'x' })).toBeUndefined();
+    }
   });
 });

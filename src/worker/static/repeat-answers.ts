@@ -7,6 +7,7 @@
  */
 import { statSync } from 'node:fs';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import { acceptedCodings } from './encodings';
 import type { KnownFile, KnownFiles } from './known-files';
 
 export interface Answer {
@@ -25,11 +26,12 @@ export class RepeatAnswers {
 
   constructor(private readonly limit: number) {}
 
-  /** What a request is remembered by: its path, and the codings it accepts when siblings may be
-   *  chosen by them; undefined for a request with a condition or a range, which the library answers. */
+  /** What a request is remembered by: its path, and which siblings' codings it takes (not the
+   *  header as sent, which a client may vary without end) when siblings may be chosen by them;
+   *  undefined for a request with a condition or a range, which the library answers. */
   static key(pathname: string, headers: IncomingHttpHeaders, byEncoding: boolean): string | undefined {
     for (const name of CONDITIONS) if (headers[name] !== undefined) return undefined;
-    return byEncoding ? `${pathname}\n${headers['accept-encoding'] ?? ''}` : pathname;
+    return byEncoding ? `${pathname}\n${acceptedCodings(headers['accept-encoding']).join(',')}` : pathname;
   }
 
   /** The answer given for `key`, if the file is still the one it was given from and its bytes are in memory. */

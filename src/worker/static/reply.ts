@@ -80,10 +80,14 @@ export async function answerFile(
     stream.once('ready', () => {
       stream.off('error', reject);
       resolve();
-      // The client went away while the file opened: there is no one to send it to.
-      if (res.destroyed) return void stream.destroy();
+      // The client went away while the file opened: there is no one to send it to. (node:http2's
+      // response has no `destroyed`: its stream's says.)
+      if (res.destroyed || res.writableEnded || (res as { stream?: { destroyed: boolean } }).stream?.destroyed) {
+        return void stream.destroy();
+      }
+      // A client that goes away ends the read, over HTTP/2 too, where piping into a closed stream never ends.
+      res.once('close', () => stream.destroy());
       res.writeHead(status, headers);
-      // A client that goes away ends the read too.
       pipeline(stream, res, () => {});
     });
   });
