@@ -26,6 +26,8 @@ const staticApp = (framework, app, workerClass) => ({
   workerClass,
   app,
   staticPeer: true,
+  // Its framework comes from benchmarks/package.json.
+  peers: true,
 });
 
 /**
@@ -97,6 +99,7 @@ async function start(contender, { port, app, workers, dir, env: extraEnv = {}, u
   const env = { PORT: String(port), WORKERS: String(workers), APP: app, ...extraEnv };
   switch (contender.kind) {
     case 'unicorn': {
+      if (contender.peers) ensurePeers();
       // A control socket of the run's own, for the requests each worker has served (ctl stats).
       const controlDir = mkdtempSync(path.join(os.tmpdir(), 'unicorn-bench-ctl-'));
       const socket = path.join(controlDir, 'ctl.sock');
@@ -223,11 +226,15 @@ function requestsByWorker(unicorn, socket) {
 
 // PM2 ----------------------------------------------------------------------------------------------
 
-function ensurePm2() {
-  if (existsSync(PM2)) return;
-  process.stderr.write('bench: installing PM2 into benchmarks/node_modules (npm ci --prefix benchmarks)\n');
+/** The peers of benchmarks/package.json (PM2, express, fastify, @fastify/static), installed on first use. */
+function ensurePeers() {
+  const { dependencies } = JSON.parse(readFileSync(path.join(BENCH, 'package.json'), 'utf8'));
+  const missing = () => Object.keys(dependencies).filter((name) => !existsSync(path.join(BENCH, 'node_modules', name, 'package.json')));
+  if (missing().length === 0) return;
+  process.stderr.write(`bench: installing ${missing().join(', ')} into benchmarks/node_modules (npm ci --prefix benchmarks)\n`);
   const result = spawnSync('npm', ['ci', '--prefix', BENCH, '--no-audit', '--no-fund'], { stdio: 'inherit' });
-  if (result.status !== 0 || !existsSync(PM2)) throw new Error(`npm ci --prefix ${BENCH} failed; PM2 is needed for its contenders`);
+  if (result.status !== 0 || missing().length > 0)
+    throw new Error(`npm ci --prefix ${BENCH} failed; the peers are needed for their contenders`);
 }
 
 /** The environment every pm2 command of one daemon runs with. */
@@ -258,7 +265,7 @@ function run(cmd, args, env) {
 
 /** PM2's cluster mode (`pm2 start -i W`), apps/listen.js in each worker; `pm2 reload` reloads. */
 async function startPm2(contender, env, workers) {
-  ensurePm2();
+  ensurePeers();
   const started = performance.now();
   const home = mkdtempSync(path.join(os.tmpdir(), 'unicorn-bench-pm2-'));
   pm2Homes.add(home);

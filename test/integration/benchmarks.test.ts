@@ -165,7 +165,11 @@ describe('the benchmark suite', () => {
     expect({ code, stderr }).toMatchObject({ code: 0 });
     expect(stdout).toContain('## mounts: ');
     const rows = tableRows(stdout);
-    expect(rows.map((row) => row[0])).toEqual(['unicorn async, app at /', 'unicorn async, mounted at /api']);
+    expect(rows.map((row) => row[0])).toEqual([
+      'unicorn async, app at /',
+      'unicorn async, mounted at /api',
+      'unicorn async, mounted at /api alone',
+    ]);
     for (const [, rps, , , cpu, , , errors, rpsRatio, cpuRatio] of rows) {
       expect(Number(rps)).toBeGreaterThan(0);
       expect(Number(cpu)).toBeGreaterThan(0);
