@@ -10,6 +10,7 @@ import type { WorkerClassBehaviour, WorkerClassOptions, WorkerCore, WorkerServer
 import { forwardedResponseClass } from './forwarded';
 import type { Handler } from './handler';
 import { RequestGuard } from './limits';
+import { mountOf } from './mount-tag';
 import { OpenConnections } from './open-connections';
 import type { RequestLimits } from './parser-options';
 import { type ProxyProtocolOptions, readProxyHeader } from './proxy-protocol';
@@ -275,7 +276,10 @@ export class WorkerServer {
 
   /** The app threw or rejected: answer 500 if nothing was sent yet, else cut the connection. */
   private fail(err: unknown, req: IncomingMessage, res: ServerResponse): void {
-    this.log.error({ err, method: req.method, url: req.url }, `Error handling request ${req.method} ${req.url}`);
+    // A mounted app's request as it came, not as the app saw it (worker/site.ts), and the mount.
+    const url = (req as IncomingMessage & { originalUrl?: string }).originalUrl ?? req.url;
+    const mount = mountOf(req);
+    this.log.error({ err, method: req.method, url, mount }, `Error handling request ${req.method} ${url}`);
     if (res.writableEnded) return;
     if (res.headersSent || res.destroyed) {
       res.destroy();

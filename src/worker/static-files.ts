@@ -14,6 +14,7 @@ import type { Settings } from '../config/settings';
 import { staticDirError } from '../shared/errors';
 import { acceptedCodings, type Coding, SIBLINGS } from './static/encodings';
 import { type KnownFile, KnownFiles, type KnownFilesBounds } from './static/known-files';
+import { type Opened, openChecked } from './static/open-file';
 import { RepeatAnswers } from './static/repeat-answers';
 import { answerFile, answerRefusal, answerText } from './static/reply';
 import { checkPath } from './static/request-path';
@@ -36,8 +37,8 @@ export const knownFilesBounds = (totalBytes: number): KnownFilesBounds => ({
 
 const IMMUTABLE = 'public, max-age=31536000, immutable';
 
-/** Thrown from the library's onFile: the file's real path is outside the directory. */
-const OUTSIDE = new Error('outside the static directory');
+/** Tries at a file that keeps changing between the library's stat and the open. */
+const ATTEMPTS = 5;
 
 export class StaticFiles {
   private readonly known: KnownFiles;
@@ -69,7 +70,6 @@ export class StaticFiles {
       index: ['index.html'],
       // Set per file, after the library has found it (--static-immutable).
       cacheControl: false,
-      onFile: settings.staticFollowSymlinks ? undefined : (file: string, stats: Stats) => this.refuseOutside(file, stats),
     };
   }
 
@@ -111,15 +111,26 @@ export class StaticFiles {
       res.end(req.method === 'HEAD' ? undefined : repeated.known.body);
       return true;
     }
-    return this.answer(req, res, pathname, query === -1 ? '' : target.slice(query), key).catch((err: unknown) => {
-      if (err === OUTSIDE) return false;
-      if (res.headersSent) res.destroy();
-      else answerText(req, res, 500, 'Internal Server Error');
-      return true;
-    });
+    return this.answer(req, res, pathname, query === -1 ? '' : target.slice(query), key);
   }
 
-  private async answer(req: IncomingMessage, res: ServerResponse, pathname: string, query: string, key?: string): Promise<boolean> {
+  /**
+   * The library's answer, made from the file it found, opened once (static/open-file.ts). A file
+   * that changed between the library's stat and the open (a deploy renaming files over) is answered
+   * again; after ATTEMPTS, the failure is the request's, which the worker logs and answers 500.
+   */
+  private async answer(
+    req: IncomingMessage,
+    res: ServerResponse,
+    pathname: string,
+    query: string,
+    key: string | undefined,
+    attempt = 1,
+  ): Promise<boolean> {
+    const retry = (file: string) => {
+      if (attempt === ATTEMPTS) throw new Error(`${file} changed while it was answered, ${ATTEMPTS} times in a row`);
+      return this.answer(req, res, pathname, query, key, attempt + 1);
+    };
     // As for a HEAD: the status and headers, with no stream opened.
     const asked = { method: 'HEAD', headers: req.headers } as unknown as IncomingMessage;
     let result = await send(asked, pathname, this.options);
@@ -131,41 +142,70 @@ export class StaticFiles {
     }
     if (result.type === 'directory') {
       // A link to a directory outside is not found here, as a link to a file is.
-      if (!this.followSymlinks && !(await this.inside(result.metadata.path))) return false;
+      if (!this.followSymlinks && !(await this.holds(await realpath(result.metadata.path)))) return false;
       // The library's Location knows nothing of the prefix; and never //host, which leaves the site.
       const location = `${this.base}${pathname}/`.replace(/^\/\/+/, '/') + query;
       answerText(req, res, 301, `Redirecting to ${location}`, { Location: location });
       return true;
     }
     const original = result.metadata.path;
-    const known = this.known.get(original, result.metadata.stat);
-    const headers: OutgoingHttpHeaders = result.headers;
-    known.cacheControl ??= this.immutable?.test(path.relative(this.dir, original).split(path.sep).join('/'))
-      ? IMMUTABLE
-      : this.cacheControl;
-    headers['Cache-Control'] = known.cacheControl;
-    if (this.precompressed) {
-      known.codings ??= await this.siblings(original);
-      if (known.codings.length > 0) headers.Vary = 'Accept-Encoding';
-      const sibling = await this.variant(req, asked, original, known);
-      if (sibling?.type === 'error') {
-        answerRefusal(req, res, sibling);
+    let opened = await this.open(original, result.metadata.stat);
+    if (opened === 'outside') return false;
+    if (opened === 'changed') return retry(original);
+    let handed = false;
+    try {
+      const known = opened.known;
+      const headers: OutgoingHttpHeaders = result.headers;
+      known.cacheControl ??= this.immutable?.test(path.relative(this.dir, original).split(path.sep).join('/'))
+        ? IMMUTABLE
+        : this.cacheControl;
+      headers['Cache-Control'] = known.cacheControl;
+      if (this.precompressed) {
+        known.codings ??= await this.siblings(original);
+        if (known.codings.length > 0) headers.Vary = 'Accept-Encoding';
+        const sibling = await this.variant(req, asked, original, known);
+        if (sibling?.type === 'error') {
+          answerRefusal(req, res, sibling);
+          return true;
+        }
+        if (sibling) {
+          const variant = await this.open(sibling.metadata.path, sibling.metadata.stat);
+          if (variant === 'changed') return await retry(sibling.metadata.path);
+          // A sibling that leads out is not there: the original is answered.
+          if (variant !== 'outside') {
+            await opened.handle.close();
+            opened = variant;
+            result = sibling;
+          }
+        }
+      }
+      const status = result.statusCode;
+      if (status === 304 || req.method === 'HEAD') {
+        res.writeHead(status, result.headers);
+        res.end();
         return true;
       }
-      if (sibling) result = sibling;
-    }
-    const status = result.statusCode;
-    if (status === 304 || req.method === 'HEAD') {
-      res.writeHead(status, result.headers);
-      res.end();
+      const served = result.metadata.path;
+      const sent = await answerFile(res, status, result.headers, served, opened, this.known);
+      if (sent === 'changed') return await retry(served);
+      handed = sent === 'streamed';
+      if (key !== undefined && status === 200 && opened.known.body)
+        this.repeat.remember(key, { file: served, known: opened.known, headers: result.headers });
       return true;
+    } finally {
+      if (!handed) await opened.handle.close();
     }
-    const served = result.metadata.path;
-    const servedKnown = served === original ? known : this.known.get(served, result.metadata.stat);
-    await answerFile(res, status, result.headers, served, servedKnown, this.known);
-    if (key !== undefined && status === 200 && servedKnown.body)
-      this.repeat.remember(key, { file: served, known: servedKnown, headers: result.headers });
-    return true;
+  }
+
+  /** The file the library found, opened, and what is known of it; its real path checked once per version. */
+  private async open(file: string, expected: Stats): Promise<(Opened & { known: KnownFile }) | 'changed' | 'outside'> {
+    const known = this.known.get(file, expected);
+    const check = this.followSymlinks || known.inside ? undefined : (real: string) => this.holds(real);
+    const opened = await openChecked(file, expected, check);
+    if (typeof opened === 'string') return opened;
+    // A verdict against links out is not kept: a deploy may bring the file into the directory.
+    if (check) known.inside = true;
+    return { ...opened, known };
   }
 
   /**
@@ -187,10 +227,7 @@ export class StaticFiles {
   private async sibling(asked: IncomingMessage, original: string, coding: Coding, cacheControl: string) {
     const ending = SIBLINGS.find((s) => s.coding === coding)!.ending;
     const relative = path.relative(this.dir, original).split(path.sep).map(encodeURIComponent).join('/');
-    const result = await send(asked, `/${relative}${ending}`, this.options).catch((err: unknown) => {
-      if (err === OUTSIDE) return undefined;
-      throw err;
-    });
+    const result = await send(asked, `/${relative}${ending}`, this.options);
     if (!result || result.type === 'directory' || (result.type === 'error' && result.statusCode === 404)) return undefined;
     if (result.type === 'file') {
       const headers = result.headers as OutgoingHttpHeaders;
@@ -212,27 +249,13 @@ export class StaticFiles {
     return found;
   }
 
-  /** onFile: a file whose real path leaves the directory is not served (not found: the apps may answer). */
-  private refuseOutside(file: string, stats: Stats): Promise<void> | undefined {
-    const known = this.known.get(file, stats);
-    if (known.inside === true) return undefined;
-    if (known.inside === false) throw OUTSIDE;
-    return this.inside(file).then((inside) => {
-      known.inside = inside;
-      if (!inside) throw OUTSIDE;
-    });
-  }
-
-  /** Whether `file`'s real path is in the directory's. The directory may itself be reached through a
-   *  link that a deploy has moved since (`current -> releases/N`): its real path is taken again then. */
-  private async inside(file: string): Promise<boolean> {
-    const real = await realpath(file);
-    const holds = () => real === this.realDir || real.startsWith(`${this.realDir}${path.sep}`);
-    if (holds()) return true;
-    const dir = await realpath(this.dir).catch(() => this.realDir);
-    if (dir === this.realDir) return false;
-    this.realDir = dir;
-    return holds();
+  /** Whether a real path is in the directory's. The directory may itself be reached through a link
+   *  that a deploy has moved since (`current -> releases/N`): its real path is taken again then. */
+  private async holds(real: string): Promise<boolean> {
+    const within = () => real === this.realDir || real.startsWith(`${this.realDir}${path.sep}`);
+    if (within()) return true;
+    this.realDir = await realpath(this.dir).catch(() => this.realDir);
+    return within();
   }
 }
 

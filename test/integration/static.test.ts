@@ -2,6 +2,7 @@
  * --static PREFIX=DIR (issue 17): files served by the worker before the apps, with the library's
  * HTTP semantics, hostile paths refused, and the apps reached for anything that is not a file here.
  */
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import {
@@ -261,6 +262,92 @@ describe("a directory reached through a link, and requests that are no one's", (
     expect((await request(`${server.url()}/s/hello.txt`)).status).toBe(200);
     const lines = await waitForLines(log, 2);
     expect(lines.map((line) => line.split(' ')[0])).toEqual(['-', 'static:/s']);
+  });
+});
+
+describe('files that change under load', () => {
+  /** What `clients` keep-alive clients got for `url` over `ms`: each body (or status and body) counted. */
+  async function tally(url: string, ms: number, clients = 6): Promise<Map<string, number>> {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: clients });
+    const counts = new Map<string, number>();
+    const count = (what: string) => counts.set(what, (counts.get(what) ?? 0) + 1);
+    const until = Date.now() + ms;
+    const client = async () => {
+      while (Date.now() < until) {
+        await new Promise<void>((resolve) => {
+          const req = http.get(url, { agent, timeout: 10_000 }, (res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (chunk: Buffer) => chunks.push(chunk));
+            res.on('end', () => {
+              const body = Buffer.concat(chunks).toString();
+              count(res.statusCode === 200 ? body : `${res.statusCode} ${body}`);
+              resolve();
+            });
+            res.on('error', () => resolve(void count('reset')));
+          });
+          req.on('timeout', () => req.destroy(new Error('timed out')));
+          req.on('error', (err) => resolve(void count(`error ${err.message}`)));
+        });
+      }
+    };
+    await Promise.all(Array.from({ length: clients }, client));
+    agent.destroy();
+    return counts;
+  }
+
+  /** Run `script` in a shell while `during` runs; the shell is stopped by its pid, however `during` ends. */
+  async function whileRunning<T>(script: string, during: () => Promise<T>): Promise<T> {
+    const shell = spawn('/bin/sh', ['-c', script], { stdio: 'ignore' });
+    try {
+      return await during();
+    } finally {
+      shell.kill('SIGKILL');
+      if (shell.exitCode === null && shell.signalCode === null) await once(shell, 'exit');
+    }
+  }
+
+  it.each(['sync', 'async'])(
+    '%s: a link swapped between a file inside and one outside never serves the outside one',
+    async (workerClass) => {
+      const dir = mkdtempSync(path.join(root, 'swapped-'));
+      const outside = mkdtempSync(path.join(root, 'secret-'));
+      writeFileSync(path.join(dir, 'real.txt'), 'inside\n');
+      writeFileSync(path.join(outside, 'secret.txt'), 'SECRET\n');
+      symlinkSync('real.txt', path.join(dir, 'page.txt'));
+      const unicorn = await serve(URL_ECHO, ['-w', '2', '-k', workerClass, '--static', `/w=${dir}`]);
+      const swap = `cd ${dir} && while :; do ln -sfn ${outside}/secret.txt t && mv -T t page.txt; ln -sfn real.txt t && mv -T t page.txt; done`;
+      const counts = await whileRunning(swap, () => tally(`${unicorn.url()}/w/page.txt`, 2_000));
+      expect(counts.get('inside\n')).toBeGreaterThan(0);
+      expect([...counts.keys()].filter((body) => body.includes('SECRET'))).toEqual([]);
+      // The link points inside again: nothing kept from the race serves the outside file.
+      symlinkSync('real.txt', path.join(dir, 'again.txt'));
+      renameSync(path.join(dir, 'again.txt'), path.join(dir, 'page.txt'));
+      const after = await tally(`${unicorn.url()}/w/page.txt`, 300, 2);
+      expect([...after.keys()]).toEqual(['inside\n']);
+    },
+  );
+
+  it('a file replaced hundreds of times a second (written aside, renamed over) is always answered whole, never 500', async () => {
+    const dir = mkdtempSync(path.join(root, 'renamed-'));
+    const versions = ['a'.repeat(3000), 'b'.repeat(5000)];
+    writeFileSync(path.join(dir, 'page.txt'), versions[0]!);
+    const unicorn = await serve(URL_ECHO, ['-w', '2', '-k', 'async', '--static', `/v=${dir}`]);
+    const replace = `cd ${dir} && while :; do printf '${versions[1]}' > t && mv t page.txt; sleep 0.002; printf '${versions[0]}' > t && mv t page.txt; sleep 0.002; done`;
+    const counts = await whileRunning(replace, () => tally(`${unicorn.url()}/v/page.txt`, 2_000));
+    expect([...counts.keys()].filter((body) => !versions.includes(body))).toEqual([]);
+  });
+
+  it('a deploy that switches the link to the directory back and forth serves every file from one release or the other', async () => {
+    const site = mkdtempSync(path.join(root, 'flips-'));
+    for (const release of ['1', '2']) {
+      mkdirSync(path.join(site, 'releases', release), { recursive: true });
+      writeFileSync(path.join(site, 'releases', release, 'a.txt'), `release ${release}\n`);
+    }
+    symlinkSync('releases/1', path.join(site, 'current'));
+    const unicorn = await serve(URL_ECHO, ['-w', '2', '-k', 'async', '--static', `/r=${path.join(site, 'current')}`]);
+    const flip = `cd ${site} && while :; do ln -sfn releases/2 next && mv -T next current; sleep 0.1; ln -sfn releases/1 next && mv -T next current; sleep 0.1; done`;
+    const counts = await whileRunning(flip, () => tally(`${unicorn.url()}/r/a.txt`, 2_000));
+    expect([...counts.keys()].filter((body) => body !== 'release 1\n' && body !== 'release 2\n')).toEqual([]);
   });
 });
 

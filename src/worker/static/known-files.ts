@@ -32,6 +32,10 @@ export interface KnownFilesBounds {
   totalBytes: number;
 }
 
+/** The same file as `known` describes: device, inode, size and modification time. */
+export const sameFile = (stat: Stats, known: Pick<Stats, 'dev' | 'ino' | 'size' | 'mtimeMs'>): boolean =>
+  known.ino === stat.ino && known.mtimeMs === stat.mtimeMs && known.size === stat.size && known.dev === stat.dev;
+
 export class KnownFiles {
   private readonly files = new Map<string, KnownFile>();
   private bodyBytes = 0;
@@ -41,9 +45,7 @@ export class KnownFiles {
   /** What is known of the file at `path` as `stat` has it: a fresh entry when it has changed. */
   get(path: string, stat: Stats): KnownFile {
     const known = this.files.get(path);
-    if (known && known.ino === stat.ino && known.mtimeMs === stat.mtimeMs && known.size === stat.size && known.dev === stat.dev) {
-      return known;
-    }
+    if (known && sameFile(stat, known)) return known;
     if (known) this.forget(path, known);
     const fresh: KnownFile = { dev: stat.dev, ino: stat.ino, size: stat.size, mtimeMs: stat.mtimeMs };
     this.files.set(path, fresh);

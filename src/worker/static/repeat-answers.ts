@@ -18,6 +18,9 @@ export interface Answer {
   headers: OutgoingHttpHeaders;
 }
 
+/** The longest path remembered: with at most 10,000 answers per directory, a few MB of keys. */
+const MOST_KEY_CHARS = 512;
+
 /** Headers that make a request's answer depend on more than the file. */
 const CONDITIONS = ['range', 'if-range', 'if-none-match', 'if-modified-since', 'if-match', 'if-unmodified-since'] as const;
 
@@ -30,6 +33,9 @@ export class RepeatAnswers {
    *  header as sent, which a client may vary without end) when siblings may be chosen by them;
    *  undefined for a request with a condition or a range, which the library answers. */
   static key(pathname: string, headers: IncomingHttpHeaders, byEncoding: boolean): string | undefined {
+    // Only a path as a browser writes it: its other spellings (encoded letters, doubled slashes)
+    // would each be remembered, in as many bytes as a client cares to send.
+    if (pathname.length > MOST_KEY_CHARS || pathname.includes('%') || pathname.includes('//')) return undefined;
     for (const name of CONDITIONS) if (headers[name] !== undefined) return undefined;
     return byEncoding ? `${pathname}\n${acceptedCodings(headers['accept-encoding']).join(',')}` : pathname;
   }

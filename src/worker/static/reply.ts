@@ -3,10 +3,10 @@
  * file from memory or streamed from the disk with back-pressure, and the few answers of its own.
  */
 import { createReadStream } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { pipeline, type Readable } from 'node:stream';
-import type { KnownFile, KnownFiles } from './known-files';
+import { type KnownFile, type KnownFiles, sameFile } from './known-files';
 
 /** A short plain-text answer: a refused path, a redirect, a failure. */
 export function answerText(
@@ -44,51 +44,44 @@ function rangeOf(contentRange: string | undefined, size: number): [number, numbe
 }
 
 /**
- * A 200 or 206 with its body: the file's bytes from memory when it is small (read once, kept while
- * the file stays the same), else a stream of the range, which waits on the client.
+ * A 200 or 206 with its body, from the file as opened (open-file.ts): its bytes from memory when it
+ * is small (read once, kept while the file stays the same), else a stream of the range from the
+ * descriptor, which waits on the client and closes the descriptor when done ('streamed'). 'changed':
+ * the file changed while it was read, and nothing was sent.
  */
 export async function answerFile(
   res: ServerResponse,
   status: number,
   headers: OutgoingHttpHeaders,
-  path: string,
-  known: KnownFile,
+  file: string,
+  { handle, known }: { handle: FileHandle; known: KnownFile },
   files: KnownFiles,
-): Promise<void> {
+): Promise<'sent' | 'streamed' | 'changed'> {
   const [start, end] = rangeOf(headers['Content-Range'] as string | undefined, known.size);
   if (known.size === 0 || end < start) {
     res.writeHead(status, headers);
     res.end();
-    return;
+    return 'sent';
   }
   if (files.keeps(known.size)) {
     let body = known.body;
     if (!body) {
-      body = await readFile(path);
-      files.keepBody(path, known, body);
-      // Changed between the library's stat and this read: its headers describe another file.
-      if (body.length !== known.size) throw new Error(`${path} changed while it was read`);
+      body = await handle.readFile();
+      // Written to while it was read: the bytes may be of neither version.
+      if (body.length !== known.size || !sameFile(await handle.stat(), known)) return 'changed';
+      files.keepBody(file, known, body);
     }
     res.writeHead(status, headers);
     res.end(start === 0 && end === body.length - 1 ? body : body.subarray(start, end + 1));
-    return;
+    return 'sent';
   }
-  await new Promise<void>((resolve, reject) => {
-    const stream = createReadStream(path, { start, end });
-    // Headers only once the file is open: a file that cannot be read is still a clean 500.
-    stream.once('error', reject);
-    stream.once('ready', () => {
-      stream.off('error', reject);
-      resolve();
-      // The client went away while the file opened: there is no one to send it to. (node:http2's
-      // response has no `destroyed`: its stream's says.)
-      if (res.destroyed || res.writableEnded || (res as { stream?: { destroyed: boolean } }).stream?.destroyed) {
-        return void stream.destroy();
-      }
-      // A client that goes away ends the read, over HTTP/2 too, where piping into a closed stream never ends.
-      res.once('close', () => stream.destroy());
-      res.writeHead(status, headers);
-      pipeline(stream, res, () => {});
-    });
-  });
+  // The client went away while the file opened: there is no one to send it to. (node:http2's
+  // response has no `destroyed`: its stream's says.)
+  if (res.destroyed || res.writableEnded || (res as { stream?: { destroyed: boolean } }).stream?.destroyed) return 'sent';
+  const stream = createReadStream(file, { fd: handle, start, end });
+  // A client that goes away ends the read, over HTTP/2 too, where piping into a closed stream never ends.
+  res.once('close', () => stream.destroy());
+  res.writeHead(status, headers);
+  pipeline(stream, res, () => {});
+  return 'streamed';
 }
