@@ -8,7 +8,8 @@
  * methods that must see every call on the instance itself, one shared function each (no closure per
  * request). Such a method does its part, then calls the one of the same name on the object's
  * prototype as it is at the time of the call (`inherited`): node:http's own, or what a framework put
- * in between. No two of the classes install the same name.
+ * in between. No two of the classes install the same name; a mounted app's response (site.ts) has
+ * its writeHead put in front of the one installed before, which it calls.
  */
 export function inherited<T extends object, K extends keyof T>(self: T, name: K): T[K] {
   return (Object.getPrototypeOf(self) as T)[name];

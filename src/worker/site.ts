@@ -2,8 +2,8 @@
  * What a worker serves: the app at / and the apps mounted beside it (--mount), and the static
  * directories served before them (--static), as one request listener. A request goes to the
  * longest prefix that matches its path on a segment boundary; the app sees the path without the
- * prefix (docs/mounts.md says what each shape sees). With one app at / and no static files, the
- * app's own listener is used as it is.
+ * prefix (docs/mounts.md says what each shape sees). One app alone at / is not routed: its
+ * requests are only marked and counted on their way to it.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { appMounts, type Mount } from '../config/mount-spec';
@@ -57,9 +57,9 @@ export async function loadSite(settings: Settings, cwd: string, onStep: (step: B
     ...files.map((f) => `${f.state.prefix}=${f.files.dir} as static files`),
   ];
   const description = described.join(', ');
-  const only = apps[0];
-  if (apps.length === 1 && files.length === 0 && only!.state.prefix === '/') {
-    return { handler: { ...only!.handler, listener: counted(only!) }, mounts, description };
+  const [only] = apps;
+  if (only && apps.length === 1 && files.length === 0 && only.state.prefix === '/') {
+    return { handler: { ...only.handler, listener: counted(only) }, mounts, description };
   }
   return { handler: route(apps, files), mounts, description };
 }
