@@ -40,6 +40,7 @@ import {
 } from './http-rules';
 import { parserOptions, type RequestLimits } from './parser-options';
 import { closeIfQueued } from './pipelining';
+import { answerPlainText } from './plain-text';
 import { markDropped, markRefused } from './refused';
 
 type Listener = (req: IncomingMessage, res: ServerResponse) => void;
@@ -267,9 +268,7 @@ export class RequestGuard {
     if (!isStream(req)) (req.socket as GuardedSocket)[CLOSING] = true;
     this.log.debug({ status, remoteAddress: req.socket.remoteAddress }, `Refused a request: ${why}`);
     res.shouldKeepAlive = false;
-    const body = `${STATUS_CODES[status]}: ${why}\n`;
-    res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) });
-    res.end(body);
+    answerPlainText(res, status, `${STATUS_CODES[status]}: ${why}`);
   }
 
   /**

@@ -13,6 +13,7 @@ import { RequestGuard } from './limits';
 import { mountOf } from './mount-tag';
 import { OpenConnections } from './open-connections';
 import type { RequestLimits } from './parser-options';
+import { answerPlainText } from './plain-text';
 import { type ProxyProtocolOptions, readProxyHeader } from './proxy-protocol';
 import { responseClass } from './response';
 import type { SecureServer, TlsServing } from './tls';
@@ -286,9 +287,7 @@ export class WorkerServer {
       return;
     }
     for (const name of res.getHeaderNames()) res.removeHeader(name);
-    const body = 'Internal Server Error\n';
-    res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close' });
-    res.end(body);
+    answerPlainText(res, 500, 'Internal Server Error', { connection: 'close' });
   }
 
   /**

@@ -13,7 +13,7 @@ import { type Handler, type NodeListener, refuseIfNotForHttp2, toHandler } from 
 import { loadApp } from './load';
 import { MOUNT, type MountState, type Tagged } from './mount-tag';
 import { inherited } from './own';
-import { answerText } from './static/reply';
+import { answerPlainText } from './plain-text';
 import { StaticFiles } from './static-files';
 
 export interface Site {
@@ -136,9 +136,9 @@ function route(appRoutes: AppRoute[], fileRoutes: FileRoute[]): Handler {
   const apps = longestFirst(appRoutes);
   const files = longestFirst(fileRoutes);
   const toApp = (req: IncomingMessage, res: ServerResponse, target: string): unknown => {
-    if (hasDotSegment(target)) return answerText(req, res, 400, 'Bad Request: a path with a . or .. segment');
+    if (hasDotSegment(target)) return answerPlainText(res, 400, 'Bad Request: a path with a . or .. segment');
     const app = target.charCodeAt(0) === SLASH ? apps.find((a) => under(target, a.state.prefix)) : apps.find((a) => a.state.prefix === '/');
-    if (!app) return answerText(req, res, 404, 'Not Found');
+    if (!app) return answerPlainText(res, 404, 'Not Found');
     const { state } = app;
     (req as Tagged)[MOUNT] = state;
     state.served++;

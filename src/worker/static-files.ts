@@ -12,11 +12,12 @@ import send, { type SendOptions } from '@fastify/send';
 import type { StaticDir } from '../config/mount-spec';
 import type { Settings } from '../config/settings';
 import { staticDirError } from '../shared/errors';
+import { answerPlainText } from './plain-text';
 import { acceptedCodings, type Coding, SIBLINGS } from './static/encodings';
 import { type KnownFile, KnownFiles, type KnownFilesBounds } from './static/known-files';
 import { type Opened, openChecked } from './static/open-file';
 import { RepeatAnswers } from './static/repeat-answers';
-import { answerFile, answerRefusal, answerText } from './static/reply';
+import { answerFile, answerRefusal } from './static/reply';
 import { checkPath } from './static/request-path';
 
 type StaticSettings = Pick<
@@ -96,12 +97,12 @@ export class StaticFiles {
     const pathname = query === -1 ? target : target.slice(0, query);
     if (pathname === '') {
       const location = `${this.base}/${target}`;
-      answerText(req, res, 301, `Redirecting to ${location}`, { Location: location });
+      answerPlainText(res, 301, `Redirecting to ${location}`, { Location: location });
       return true;
     }
     const checked = checkPath(pathname);
     if ('refused' in checked) {
-      answerText(req, res, checked.refused, checked.refused === 400 ? 'Bad Request' : 'Forbidden');
+      answerPlainText(res, checked.refused, checked.refused === 400 ? 'Bad Request' : 'Forbidden');
       return true;
     }
     const key = RepeatAnswers.key(pathname, req.headers, this.precompressed);
@@ -145,7 +146,7 @@ export class StaticFiles {
       if (!this.followSymlinks && !(await this.holds(await realpath(result.metadata.path)))) return false;
       // The library's Location knows nothing of the prefix; and never //host, which leaves the site.
       const location = `${this.base}${pathname}/`.replace(/^\/\/+/, '/') + query;
-      answerText(req, res, 301, `Redirecting to ${location}`, { Location: location });
+      answerPlainText(res, 301, `Redirecting to ${location}`, { Location: location });
       return true;
     }
     const original = result.metadata.path;

@@ -477,6 +477,7 @@ describe('big files, worker classes, HTTP/2 and the access log', () => {
       const sockets = Array.from({ length: 10 }, () => connect(unicorn.url()));
       for (const socket of sockets) socket.write('GET /s/big.bin HTTP/1.1\r\nHost: x\r\n\r\n', () => socket.destroy());
       await Promise.all(sockets.map((socket) => (socket.destroyed ? undefined : once(socket, 'close'))));
+      // The worker is still opening this round's files, answering no one: a crash would come now.
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     expect((await request(`${unicorn.url()}/s/hello.txt`)).body).toBe(HELLO);

@@ -1,30 +1,12 @@
 /**
  * The static server's answers, once the library has decided the status and headers: the body of a
- * file from memory or streamed from the disk with back-pressure, and the few answers of its own.
+ * file from memory or streamed from the disk with back-pressure, or the library's own refusal.
  */
 import { createReadStream } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { pipeline, type Readable } from 'node:stream';
 import { type KnownFile, type KnownFiles, sameFile } from './known-files';
-
-/** A short plain-text answer: a refused path, a redirect, a failure. */
-export function answerText(
-  req: IncomingMessage,
-  res: ServerResponse,
-  status: number,
-  text: string,
-  headers: OutgoingHttpHeaders = {},
-): void {
-  const body = `${text}\n`;
-  res.writeHead(status, {
-    ...headers,
-    'Content-Type': 'text/plain; charset=utf-8',
-    'Content-Length': Buffer.byteLength(body),
-    'X-Content-Type-Options': 'nosniff',
-  });
-  res.end(req.method === 'HEAD' ? undefined : body);
-}
 
 /** The library's own refusal (412, 416, a dotfile denied, a stat that failed): its headers and small page. */
 export function answerRefusal(
