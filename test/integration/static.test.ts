@@ -295,14 +295,23 @@ describe('files that change under load', () => {
     return counts;
   }
 
-  /** Run `script` in a shell while `during` runs; the shell is stopped by its pid, however `during` ends. */
-  async function whileRunning<T>(script: string, during: () => Promise<T>): Promise<T> {
-    const shell = spawn('/bin/sh', ['-c', script], { stdio: 'ignore' });
+  /**
+   * Run `body` over and over in a shell (from `dir`) while `during` runs. The loop is told to stop
+   * by a file and waited for, so no `ln` or `mv` of it lands after the test has put things back
+   * (killing the shell would leave the command of the moment running); it is killed by its pid
+   * only if it does not stop within 10 s.
+   */
+  async function whileRunning<T>(dir: string, body: string, during: () => Promise<T>): Promise<T> {
+    const stop = path.join(root, `stop-${path.basename(dir)}`);
+    const shell = spawn('/bin/sh', ['-c', `cd ${dir} && while [ ! -e ${stop} ]; do ${body}; done`], { stdio: 'ignore' });
+    const exited = once(shell, 'exit');
     try {
       return await during();
     } finally {
-      shell.kill('SIGKILL');
-      if (shell.exitCode === null && shell.signalCode === null) await once(shell, 'exit');
+      writeFileSync(stop, '');
+      const timer = setTimeout(() => shell.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(timer);
     }
   }
 
@@ -315,8 +324,8 @@ describe('files that change under load', () => {
       writeFileSync(path.join(outside, 'secret.txt'), 'SECRET\n');
       symlinkSync('real.txt', path.join(dir, 'page.txt'));
       const unicorn = await serve(URL_ECHO, ['-w', '2', '-k', workerClass, '--static', `/w=${dir}`]);
-      const swap = `cd ${dir} && while :; do ln -sfn ${outside}/secret.txt t && mv -T t page.txt; ln -sfn real.txt t && mv -T t page.txt; done`;
-      const counts = await whileRunning(swap, () => tally(`${unicorn.url()}/w/page.txt`, 2_000));
+      const swap = `ln -sfn ${outside}/secret.txt t && mv -T t page.txt; ln -sfn real.txt t && mv -T t page.txt`;
+      const counts = await whileRunning(dir, swap, () => tally(`${unicorn.url()}/w/page.txt`, 2_000));
       expect(counts.get('inside\n')).toBeGreaterThan(0);
       expect([...counts.keys()].filter((body) => body.includes('SECRET'))).toEqual([]);
       // The link points inside again: nothing kept from the race serves the outside file.
@@ -332,8 +341,8 @@ describe('files that change under load', () => {
     const versions = ['a'.repeat(3000), 'b'.repeat(5000)];
     writeFileSync(path.join(dir, 'page.txt'), versions[0]!);
     const unicorn = await serve(URL_ECHO, ['-w', '2', '-k', 'async', '--static', `/v=${dir}`]);
-    const replace = `cd ${dir} && while :; do printf '${versions[1]}' > t && mv t page.txt; sleep 0.002; printf '${versions[0]}' > t && mv t page.txt; sleep 0.002; done`;
-    const counts = await whileRunning(replace, () => tally(`${unicorn.url()}/v/page.txt`, 2_000));
+    const replace = `printf '${versions[1]}' > t && mv t page.txt; sleep 0.002; printf '${versions[0]}' > t && mv t page.txt; sleep 0.002`;
+    const counts = await whileRunning(dir, replace, () => tally(`${unicorn.url()}/v/page.txt`, 2_000));
     expect([...counts.keys()].filter((body) => !versions.includes(body))).toEqual([]);
   });
 
@@ -345,8 +354,8 @@ describe('files that change under load', () => {
     }
     symlinkSync('releases/1', path.join(site, 'current'));
     const unicorn = await serve(URL_ECHO, ['-w', '2', '-k', 'async', '--static', `/r=${path.join(site, 'current')}`]);
-    const flip = `cd ${site} && while :; do ln -sfn releases/2 next && mv -T next current; sleep 0.1; ln -sfn releases/1 next && mv -T next current; sleep 0.1; done`;
-    const counts = await whileRunning(flip, () => tally(`${unicorn.url()}/r/a.txt`, 2_000));
+    const flip = `ln -sfn releases/2 next && mv -T next current; sleep 0.1; ln -sfn releases/1 next && mv -T next current; sleep 0.1`;
+    const counts = await whileRunning(site, flip, () => tally(`${unicorn.url()}/r/a.txt`, 2_000));
     expect([...counts.keys()].filter((body) => body !== 'release 1\n' && body !== 'release 2\n')).toEqual([]);
   });
 });
