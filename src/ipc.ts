@@ -79,6 +79,8 @@ export interface WorkerCounts {
   /** Requests served since it started. */
   requests: number;
   inFlight: number;
+  /** Event-loop utilisation (0 to 1) since its previous counts: the share of the time its loop was busy. */
+  elu: number;
   /** Open connections (keep-alive ones included). */
   connections: number;
   /** Resident memory, in bytes. */

@@ -65,6 +65,7 @@ export class Forking {
       age: 0,
       requests: 0,
       inFlight: 0,
+      elu: 0,
       connections: 0,
       rss: 0,
       accessLogDropped: 0,

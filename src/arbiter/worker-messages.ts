@@ -64,6 +64,7 @@ export function takeWorkerMessage(record: WorkerRecord, message: ToArbiter, cont
 function takeCounts(record: WorkerRecord, counts: WorkerCounts, now: number): void {
   record.requests = counts.requests;
   record.inFlight = counts.inFlight;
+  record.elu = counts.elu;
   record.connections = counts.connections;
   record.rss = counts.rss;
   record.accessLogDropped = counts.accessLogDropped;

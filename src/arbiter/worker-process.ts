@@ -39,6 +39,8 @@ export interface WorkerRecord {
   requests: number;
   /** Requests in flight, from its latest heartbeat. */
   inFlight: number;
+  /** Event-loop utilisation (0 to 1) over the interval its latest heartbeat covers. */
+  elu: number;
   /** Open connections, from its latest heartbeat. */
   connections: number;
   /** When its latest counts (a heartbeat or a report) arrived. */
@@ -84,6 +86,7 @@ export function workerStats(record: WorkerRecord, now: number, exit?: WorkerStat
     age: now - record.spawnedAt,
     requests: record.requests,
     inFlight: record.inFlight,
+    elu: record.elu,
     connections: record.connections,
     rss: record.rss,
     accessLogDropped: record.accessLogDropped,
@@ -224,6 +227,7 @@ export function newWorkerRecord(
     everReady: false,
     requests: 0,
     inFlight: 0,
+    elu: 0,
     connections: 0,
     countsAt: -Infinity,
     rss: 0,

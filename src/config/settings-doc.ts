@@ -11,6 +11,7 @@ const SECTIONS: Record<SettingSpec['section'], string> = {
   tls: 'TLS and HTTP/2',
   privileges: 'Privileges',
   worker: 'Workers',
+  elastic: 'Elastic workers',
   security: 'Security',
   recycling: 'Recycling',
   logging: 'Logging',

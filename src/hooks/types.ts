@@ -129,6 +129,8 @@ export interface WorkerStats {
   readonly requests: number;
   /** Requests in flight, as of its latest heartbeat. */
   readonly inFlight: number;
+  /** Event-loop utilisation (0 to 1) over the interval its latest heartbeat covers: how busy it is. */
+  readonly elu: number;
   /** Open connections, keep-alive ones included, as of its latest heartbeat. */
   readonly connections: number;
   /** Resident memory in bytes, as of its latest heartbeat. */

@@ -6,6 +6,7 @@
 import '../shared/compile-cache';
 import cluster from 'node:cluster';
 import inspector from 'node:inspector';
+import { performance } from 'node:perf_hooks';
 import { timerMs } from '../config/duration';
 import { formatSize } from '../config/size';
 import type { TlsMaterial } from '../config/tls';
@@ -134,9 +135,19 @@ function closeStrayInspector(): void {
   inspectorSeen = open && !inspectorSeen;
 }
 
+/** The event loop's utilisation as of the previous counts sent: each gives it since then. */
+let eluMark = performance.eventLoopUtilization();
+function eluSinceLast(): number {
+  const now = performance.eventLoopUtilization();
+  const since = performance.eventLoopUtilization(now, eluMark);
+  eluMark = now;
+  return since.utilization;
+}
+
 const counts = (): WorkerCounts => ({
   requests: server?.served ?? 0,
   inFlight: server?.inFlight() ?? 0,
+  elu: eluSinceLast(),
   connections: server?.connections ?? 0,
   rss: residentMemory(),
   accessLogDropped: accessLog?.dropped ?? 0,

@@ -17,6 +17,7 @@ const worker = (id: number, over: Partial<WorkerStats> = {}): WorkerStats => ({
   age: 65_000,
   requests: 12,
   inFlight: 1,
+  elu: 0.25,
   connections: 3,
   rss: 50 * 1024 * 1024,
   accessLogDropped: 0,

@@ -102,6 +102,7 @@ describe('the arbiter’s metrics', () => {
     age: 1000,
     requests: ok,
     inFlight: 0,
+    elu: 0,
     connections: 0,
     rss: 1e6,
     accessLogDropped: 0,

@@ -6,6 +6,7 @@ import type { AppSpec } from '../app-spec';
 import { CONFIG_SETTINGS } from './config';
 import { CONTROL_SETTINGS } from './control';
 import { DEVELOPMENT_SETTINGS } from './development';
+import { ELASTIC_SETTINGS } from './elastic';
 import { LOGGING_SETTINGS } from './logging';
 import { PRIVILEGES_SETTINGS } from './privileges';
 import { PROXY_SETTINGS } from './proxy';
@@ -23,6 +24,7 @@ const DECLARED = [
   ...TLS_SETTINGS,
   ...PRIVILEGES_SETTINGS,
   ...WORKER_SETTINGS,
+  ...ELASTIC_SETTINGS,
   ...SECURITY_SETTINGS,
   ...RECYCLING_SETTINGS,
   ...LOGGING_SETTINGS,
@@ -86,6 +88,7 @@ const HELP_ORDER = [
   'caCerts',
   'certReqs',
   'http2',
+  'idleTimeout',
   'workerClass',
   'workerConnections',
   'keepAlive',

@@ -24,6 +24,7 @@ export type Section =
   | 'tls'
   | 'privileges'
   | 'worker'
+  | 'elastic'
   | 'security'
   | 'recycling'
   | 'logging'
