@@ -117,6 +117,30 @@ export class Metrics {
         'Resident memory of each live worker, as of its latest heartbeat; absent until its first.',
         perWorker((w) => (w.rss > 0 ? w.rss : undefined)),
       ),
+      family(
+        'unicorn_worker_event_loop_utilization',
+        'gauge',
+        'Event-loop utilisation of each live worker (0 to 1: the share of the time it was busy) over the interval its latest heartbeat covers.',
+        perWorker((w) => w.elu),
+      ),
+      family(
+        'unicorn_worker_requests_in_flight',
+        'gauge',
+        'Requests in progress in each live worker, as of its latest heartbeat.',
+        perWorker((w) => w.inFlight),
+      ),
+      family(
+        'unicorn_workers_event_loop_utilization',
+        'gauge',
+        'Mean event-loop utilisation (0 to 1) of the serving workers (ready and retiring); absent while none serves.',
+        stats.elu === null ? [] : [{ value: stats.elu }],
+      ),
+      family(
+        'unicorn_listen_queue',
+        'gauge',
+        'Connections waiting in the accept queues of the TCP listening sockets, not yet taken by a worker (Linux only; absent elsewhere).',
+        stats.backlog === null ? [] : [{ value: stats.backlog }],
+      ),
     ].join('');
   }
 

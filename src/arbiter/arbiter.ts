@@ -171,6 +171,7 @@ export class Arbiter {
       ...common,
       startedAt,
       listenerUrls,
+      listeners: () => this.sockets.listeners,
       exited: this.exited,
       reloading: () => reload.underWay,
       predecessorPid: () => this.succession.predecessorPid,

@@ -75,6 +75,8 @@ export interface StatsSource {
   /** The live workers, oldest first. */
   workers: WorkerStats[];
   exited: ExitTally;
+  /** Connections waiting to be accepted (elastic/backlog.ts); undefined when unknown. */
+  backlog?: number;
 }
 
 export function serverStats(source: StatsSource): ServerStats {
@@ -93,7 +95,9 @@ export function serverStats(source: StatsSource): ServerStats {
     requests: exited.requests + workers.reduce((sum, w) => sum + w.requests, 0),
     inFlight: workers.reduce((sum, w) => sum + w.inFlight, 0),
     connections: workers.reduce((sum, w) => sum + w.connections, 0),
-    spread: spreadOf(workers.filter((w) => w.state === 'ready' || w.state === 'retiring')),
+    elu: meanElu(workers.filter(serving)),
+    backlog: source.backlog ?? null,
+    spread: spreadOf(workers.filter(serving)),
     accessLogDropped: exited.accessLogDropped + workers.reduce((sum, w) => sum + w.accessLogDropped, 0),
     mounts: workers.reduce((sum, w) => addCounts(sum, w.mounts), addCounts({}, exited.mounts)),
     exits: exited.exits,
@@ -101,6 +105,13 @@ export function serverStats(source: StatsSource): ServerStats {
     restartsByReason: exited.restartsByReason,
     workers,
   };
+}
+
+/** The workers that accept connections: a booting one does not yet, a stopping one no more. */
+const serving = (w: WorkerStats) => w.state === 'ready' || w.state === 'retiring';
+
+function meanElu(workers: readonly WorkerStats[]): number | null {
+  return workers.length > 0 ? workers.reduce((sum, w) => sum + w.elu, 0) / workers.length : null;
 }
 
 /** Add `counts` into `into`, name by name. */

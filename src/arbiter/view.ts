@@ -6,6 +6,8 @@ import type { Settings } from '../config/settings';
 import type { ArbiterView, ServerStats } from '../hooks/types';
 import type { Logger } from '../shared/log';
 import { VERSION } from '../shared/version';
+import { acceptQueue } from './elastic/backlog';
+import type { Listener } from './listener';
 import { type ExitTally, serverStats } from './stats';
 import { workerStats } from './worker-process';
 import type { WorkerTable } from './worker-table';
@@ -22,6 +24,7 @@ export interface ArbiterState {
   predecessorPid: () => number | undefined;
   /** The listeners as clients reach them, with the settings in force. */
   listenerUrls: () => string[];
+  listeners: () => readonly Listener[];
   controlSocket: () => string | undefined;
   workers: WorkerTable;
   exited: ExitTally;
@@ -63,5 +66,7 @@ export function currentStats(state: ArbiterState): ServerStats {
     controlSocket: state.controlSocket(),
     workers: state.workers.oldestFirst().map((r) => workerStats(r, now)),
     exited: state.exited,
+    // Read here, when asked, rather than kept up to date on every turn of the loop.
+    backlog: acceptQueue(state.listeners()),
   });
 }

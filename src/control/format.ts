@@ -12,6 +12,7 @@ export const STATUS_COLUMNS = [
   'STATE',
   'REQUESTS',
   'IN-FLIGHT',
+  'BUSY',
   'CONNECTIONS',
   'MEMORY',
   'RESTARTS',
@@ -50,6 +51,7 @@ export function formatStatus(stats: ServerStats): string {
     stats.state,
     String(stats.requests),
     String(stats.inFlight),
+    stats.elu === null ? '-' : formatBusy(stats.elu),
     String(stats.connections),
     formatSize(stats.rss),
     String(stats.restarts),
@@ -62,6 +64,7 @@ export function formatStatus(stats: ServerStats): string {
   return [
     `unicorn ${stats.version}: ${stats.state}, ${ready} of ${stats.workerCount} workers ready (generation ${stats.generation})`,
     `Listening at: ${stats.listeners.join(', ') || '(none yet)'}`,
+    ...(stats.backlog === null ? [] : [`Waiting to be accepted: ${stats.backlog}`]),
     '',
     ...table,
     '',
@@ -96,6 +99,9 @@ function describeMounts(stats: ServerStats): string[] {
   return [`Requests by mount: ${busiest.map((name) => `${name} ${stats.mounts[name]}`).join(', ')}`];
 }
 
+/** Event-loop utilisation, `0.43`: the share of the time the worker's loop was busy. */
+const formatBusy = (elu: number) => elu.toFixed(2);
+
 function workerRow(worker: WorkerStats): string[] {
   // Before a worker is ready its heartbeat age is only the time since its fork.
   const beat = worker.state === 'booting' ? '-' : `${formatAge(worker.heartbeatAge)} ago`;
@@ -106,6 +112,7 @@ function workerRow(worker: WorkerStats): string[] {
     worker.state,
     String(worker.requests),
     String(worker.inFlight),
+    worker.state === 'booting' ? '-' : formatBusy(worker.elu),
     String(worker.connections),
     worker.rss > 0 ? formatSize(worker.rss) : '-',
     '-',
@@ -133,6 +140,9 @@ export function formatTotals(stats: ServerStats): string {
     // The busiest serving worker's share (0 to 1); 0 when there is nothing to share.
     ['busiest_worker_requests_share', round(stats.spread.requests ?? 0)],
     ['busiest_worker_connections_share', round(stats.spread.connections ?? 0)],
+    // The serving workers' mean event-loop utilisation (0 to 1); 0 with none serving.
+    ['event_loop_utilization', round(stats.elu ?? 0)],
+    ...(stats.backlog === null ? [] : [['backlog', stats.backlog] as [string, number]]),
     ['access_log_dropped', stats.accessLogDropped],
     ['arbiter_rss_bytes', stats.rss],
     ['restarts', stats.restarts],

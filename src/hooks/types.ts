@@ -92,6 +92,12 @@ export interface ServerStats {
   readonly inFlight: number;
   /** Open connections in the live workers, as of their latest heartbeats. */
   readonly connections: number;
+  /** The mean event-loop utilisation (0 to 1) of the serving workers (ready or retiring), as of their
+   *  latest counts; null with none serving. */
+  readonly elu: number | null;
+  /** Connections waiting in the accept queues of its TCP listeners, read when asked; null where it
+   *  cannot be read (not Linux, unix sockets only). */
+  readonly backlog: number | null;
   /** How evenly the serving workers share the load: the busiest one's share (0 to 1) of the requests
    *  they have served (since each started) and of their open connections; null for none. With n
    *  workers, 1/n is an even spread and 1 is everything on one worker. */

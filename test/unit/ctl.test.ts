@@ -80,6 +80,7 @@ describe('the status table', () => {
       'STATE',
       'REQUESTS',
       'IN-FLIGHT',
+      'BUSY',
       'CONNECTIONS',
       'MEMORY',
       'RESTARTS',
@@ -93,16 +94,28 @@ describe('the status table', () => {
       'serving',
       '24',
       '1',
+      '0.25',
       '3',
       expect.stringMatching(/MB$/),
       '3',
       '-',
     ]);
-    expect(table[2]!.split(/\s+/)).toEqual(['4005', '5', '1m05s', 'ready', '12', '1', '3', '50MB', '-', '1s', 'ago']);
+    expect(table[2]!.split(/\s+/)).toEqual(['4005', '5', '1m05s', 'ready', '12', '1', '0.25', '3', '50MB', '-', '1s', 'ago']);
     // Before its first heartbeat a worker has no memory figure, and its beat is only its fork.
-    expect(table[3]!.split(/\s+/)).toEqual(['4006', '6', '1m05s', 'booting', '0', '0', '0', '-', '-', '-']);
+    expect(table[3]!.split(/\s+/)).toEqual(['4006', '6', '1m05s', 'booting', '0', '0', '-', '0', '-', '-', '-']);
     // Every column starts where its header does.
-    for (const column of ['WORKER', 'AGE', 'STATE', 'REQUESTS', 'IN-FLIGHT', 'CONNECTIONS', 'MEMORY', 'RESTARTS', 'LAST HEARTBEAT']) {
+    for (const column of [
+      'WORKER',
+      'AGE',
+      'STATE',
+      'REQUESTS',
+      'IN-FLIGHT',
+      'BUSY',
+      'CONNECTIONS',
+      'MEMORY',
+      'RESTARTS',
+      'LAST HEARTBEAT',
+    ]) {
       const at = table[0]!.indexOf(column);
       expect(table.slice(1).every((row) => row[at - 1] === ' ' && row[at] !== ' ')).toBe(true);
     }
@@ -140,6 +153,49 @@ describe('the status table', () => {
     });
     expect(idle.spread).toEqual({ requests: null, connections: null });
     expect(formatStatus(idle)).not.toContain('Spread');
+  });
+
+  it('shows how busy each worker is, the mean of those serving, and the connections waiting to be accepted', () => {
+    const stats = serverStats({
+      ...{ version: '1', startedAt: 0, state: 'serving', workerCount: 3, generation: 1, listeners: ['http://127.0.0.1:8000'] },
+      controlSocket: undefined,
+      // Neither a booting nor a stopping worker serves: not in the mean.
+      workers: [
+        worker(1, { elu: 0.9, inFlight: 4 }),
+        worker(2, { state: 'retiring', elu: 0.1, inFlight: 0 }),
+        worker(3, { state: 'booting', elu: 0 }),
+        worker(4, { state: 'stopping', elu: 0.02 }),
+      ],
+      exited: new ExitTally(),
+      backlog: 41,
+    });
+    expect(stats.elu).toBe(0.5);
+    expect(stats.backlog).toBe(41);
+    expect(stats.workers.map((w) => [w.id, w.elu, w.inFlight])).toEqual([
+      [1, 0.9, 4],
+      [2, 0.1, 0],
+      [3, 0, 1],
+      [4, 0.02, 1],
+    ]);
+    // As `ctl stats --json` sends them.
+    expect(JSON.parse(JSON.stringify(stats))).toMatchObject({ elu: 0.5, backlog: 41, workers: [{ elu: 0.9, inFlight: 4 }, {}, {}, {}] });
+    const lines = formatStatus(stats).split('\n');
+    expect(lines.slice(1, 3)).toEqual(['Listening at: http://127.0.0.1:8000', 'Waiting to be accepted: 41']);
+    const busy = lines[4]!.indexOf('BUSY');
+    expect(lines.slice(5, 10).map((row) => row.slice(busy).split(' ')[0])).toEqual(['0.50', '0.90', '0.10', '-', '0.02']);
+    expect(formatTotals(stats)).toContain('\nevent_loop_utilization 0.5\nbacklog 41\n');
+
+    // Unknown where it cannot be read (not Linux, unix sockets only), and nothing to average with no worker serving.
+    const unknown = serverStats({
+      ...{ version: '1', startedAt: 0, state: 'serving', workerCount: 1, generation: 1, listeners: [], controlSocket: undefined },
+      workers: [worker(1, { state: 'booting' })],
+      exited: new ExitTally(),
+    });
+    expect([unknown.elu, unknown.backlog]).toEqual([null, null]);
+    expect(formatStatus(unknown)).not.toContain('Waiting to be accepted');
+    expect(formatStatus(unknown).split('\n')[4]!.split(/\s+/)[6]).toBe('-');
+    expect(formatTotals(unknown)).toContain('\nevent_loop_utilization 0\n');
+    expect(formatTotals(unknown)).not.toContain('backlog');
   });
 
   it("counts the access-log lines dropped by every worker, live and exited, as of each one's last heartbeat", () => {

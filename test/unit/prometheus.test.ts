@@ -112,7 +112,7 @@ describe('the arbiter’s metrics', () => {
     ...(exit ? { exit: { code: 0, signal: null, reason: exit } } : {}),
   });
   /** The arbiter as the plugin sees it: what it reports comes from `stats()`, as in the real one. */
-  const arbiter = (workers: WorkerStats[], exits: Partial<Record<ExitReason, number>> = {}): ArbiterView => {
+  const arbiter = (workers: WorkerStats[], exits: Partial<Record<ExitReason, number>> = {}, backlog?: number): ArbiterView => {
     const tally = new ExitTally();
     for (const [reason, n] of Object.entries(exits) as [ExitReason, number][]) for (let i = 0; i < n; i++) tally.add(reason, 0, false);
     const stats = () =>
@@ -126,6 +126,7 @@ describe('the arbiter’s metrics', () => {
         controlSocket: undefined,
         workers,
         exited: tally,
+        backlog,
       });
     return {
       pid: 1,
@@ -168,6 +169,69 @@ describe('the arbiter’s metrics', () => {
     expect(families.get('unicorn_worker_resident_memory_bytes')!.samples.map((s) => s.labels.worker)).toEqual(['3']);
     expect(sampleValue(families, 'unicorn_workers', { state: 'booting' })).toBe(1);
     expect(sampleValue(families, 'unicorn_http_requests_total', { status_class: 'other' })).toBeUndefined();
+  });
+});
+
+describe('the utilisation metrics', () => {
+  const worker = (id: number, state: WorkerStats['state'], elu: number, inFlight: number): WorkerStats => ({
+    id,
+    pid: 1000 + id,
+    generation: 1,
+    state,
+    startedAt: 0,
+    age: 1000,
+    requests: 0,
+    inFlight,
+    elu,
+    connections: 0,
+    rss: 1e6,
+    accessLogDropped: 0,
+    mounts: {},
+    heartbeatAge: 250,
+    published: {},
+  });
+  const view = (workers: WorkerStats[], backlog?: number): ArbiterView =>
+    ({
+      stats: () =>
+        serverStats({
+          ...{ version: '0', startedAt: 0, state: 'serving', workerCount: 2, generation: 1, listeners: [], controlSocket: undefined },
+          workers,
+          exited: new ExitTally(),
+          backlog,
+        }),
+    }) as ArbiterView;
+
+  it('give each worker’s event-loop utilisation and requests in flight, the serving workers’ mean, and the listen queue', () => {
+    const text = new Metrics(DEFAULT_BUCKETS, silent).render(
+      view([worker(1, 'ready', 0.75, 3), worker(2, 'ready', 0.25, 0), worker(3, 'stopping', 0.5, 1)], 17),
+    );
+    expect(text).toContain(
+      '# HELP unicorn_worker_event_loop_utilization Event-loop utilisation of each live worker (0 to 1: the share of the time it was busy) over the interval its latest heartbeat covers.\n' +
+        '# TYPE unicorn_worker_event_loop_utilization gauge\n' +
+        'unicorn_worker_event_loop_utilization{worker="1"} 0.75\n' +
+        'unicorn_worker_event_loop_utilization{worker="2"} 0.25\n' +
+        'unicorn_worker_event_loop_utilization{worker="3"} 0.5\n',
+    );
+    expect(text).toContain(
+      '# HELP unicorn_worker_requests_in_flight Requests in progress in each live worker, as of its latest heartbeat.\n' +
+        '# TYPE unicorn_worker_requests_in_flight gauge\n' +
+        'unicorn_worker_requests_in_flight{worker="1"} 3\n' +
+        'unicorn_worker_requests_in_flight{worker="2"} 0\n' +
+        'unicorn_worker_requests_in_flight{worker="3"} 1\n',
+    );
+    const families = parseExposition(text);
+    // A stopping worker no longer accepts: not in the mean.
+    expect(sampleValue(families, 'unicorn_workers_event_loop_utilization')).toBe(0.5);
+    expect(families.get('unicorn_workers_event_loop_utilization')!.type).toBe('gauge');
+    expect(sampleValue(families, 'unicorn_listen_queue')).toBe(17);
+    expect(families.get('unicorn_listen_queue')!.type).toBe('gauge');
+  });
+
+  it('leave out what is not known: the mean with no worker serving, the queue where it cannot be read', () => {
+    const families = parseExposition(new Metrics(DEFAULT_BUCKETS, silent).render(view([worker(1, 'booting', 0, 0)])));
+    expect(families.get('unicorn_workers_event_loop_utilization')!.samples).toEqual([]);
+    expect(families.get('unicorn_listen_queue')!.samples).toEqual([]);
+    expect(sampleValue(families, 'unicorn_worker_event_loop_utilization', { worker: '1' })).toBe(0);
   });
 });
 
