@@ -2,8 +2,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { ctl, ctlStats } from '../helpers/ctl';
 import { type Family, parseExposition, sampleValue } from '../helpers/exposition';
-import { request, sequential } from '../helpers/http';
+import { inFlight, request, sequential } from '../helpers/http';
 import { APPS, runToExit, start, type Unicorn, waitUntilGone } from '../helpers/unicorn';
 
 const ROUTES = path.join(APPS, 'routes.js');
@@ -195,4 +196,86 @@ describe('the prometheus plugin', () => {
     process.kill(successor, 'SIGTERM');
     expect(await waitUntilGone([successor])).toEqual([]);
   });
+});
+
+describe('the utilisation an autoscaler reads', () => {
+  /** Start with the plugin and a control socket; --timeout 1s (unless `extra` sets another) makes the
+   *  workers beat every 0.5 s. */
+  async function serveWatched(app: string, workers: number, extra: string[] = []) {
+    const socket = path.join(mkdtempSync(path.join(tmpdir(), 'unicorn-')), 'ctl.sock');
+    const args = ['-b', '127.0.0.1:0', '-w', String(workers), '--timeout', '1s', ...extra];
+    args.push('--control-socket', socket, '--hook', 'prometheus', app);
+    const unicorn = start(args, { env: { UNICORN_PROMETHEUS_BIND: '127.0.0.1:0' } });
+    const line = await unicorn.waitForLog((l) => l.msg.startsWith('Metrics at '), 'the metrics address');
+    await unicorn.ready(workers);
+    return { unicorn, socket, app: unicorn.url(), metrics: line.address as string };
+  }
+  const idOfPid = (unicorn: Unicorn, pid: number) => String(unicorn.lines('Booting worker').find((l) => l.workerPid === pid)!.workerId);
+
+  it('shows a worker busy on the CPU as busy, and a quiet one as quiet, per worker and on average', async () => {
+    const { unicorn, socket, app, metrics } = await serveWatched(path.join(APPS, 'busy.js'), 2, ['-k', 'async']);
+    const busy = request(`${app}/busy?ms=6000`);
+    const families = await scrapeUntil(
+      metrics,
+      (f) => Object.values(perWorker(f, 'unicorn_worker_event_loop_utilization')).some((elu) => elu > 0.5),
+      'a worker’s utilisation above 0.5',
+    );
+    const elu = perWorker(families, 'unicorn_worker_event_loop_utilization');
+    const [busyId, quietId] = Object.keys(elu).sort((a, b) => elu[b]! - elu[a]!);
+    expect(elu[quietId!]).toBeLessThan(0.5);
+    expect(perWorker(families, 'unicorn_worker_requests_in_flight')).toEqual({ [busyId!]: 1, [quietId!]: 0 });
+    const mean = sampleValue(families, 'unicorn_workers_event_loop_utilization')!;
+    expect(mean).toBeCloseTo((elu[busyId!]! + elu[quietId!]!) / 2, 6);
+
+    // ctl asks the workers for their counts: the busy one still answers, between its slices.
+    const stats = await ctlStats(socket);
+    const byId = Object.fromEntries(stats.workers.map((w) => [String(w.id), w]));
+    expect(byId[busyId!]).toMatchObject({ inFlight: 1, elu: expect.any(Number) });
+    expect(byId[busyId!]!.elu).toBeGreaterThan(0.5);
+    expect(byId[quietId!]!.elu).toBeLessThan(0.5);
+    expect(stats.elu).toBeCloseTo((byId[busyId!]!.elu + byId[quietId!]!.elu) / 2, 6);
+    const status = await ctl(['--socket', socket, 'status']);
+    const rows = status.stdout.split('\n');
+    const busyAt = rows.find((row) => row.startsWith('PID'))!.indexOf('BUSY');
+    const busyOf = (id: string) =>
+      Number(
+        rows
+          .find((row) => row.split(/\s+/)[1] === id)!
+          .slice(busyAt)
+          .split(' ')[0],
+      );
+    expect(busyOf(busyId!)).toBeGreaterThan(0.5);
+    expect(busyOf(quietId!)).toBeLessThan(0.5);
+
+    // The busy worker is the one that served the request.
+    expect(idOfPid(unicorn, Number((await busy).body))).toBe(busyId);
+  });
+
+  (process.platform === 'linux' ? it : it.skip)(
+    'counts the connections waiting to be accepted while the worker cannot take them',
+    async () => {
+      const { socket, app, metrics } = await serveWatched(ROUTES, 1, ['--timeout', '60s']);
+      expect(sampleValue(await scrape(metrics), 'unicorn_listen_queue')).toBe(0);
+      // The only worker's event loop is held: nothing accepts the connections that follow.
+      const cpu = inFlight(`${app}/cpu?ms=8000`);
+      await cpu.handling;
+      const { port } = new URL(app);
+      const waiting = await Promise.all(
+        Array.from({ length: 5 }, () => {
+          const client = net.connect({ host: '127.0.0.1', port: Number(port) });
+          return new Promise<net.Socket>((resolve, reject) => client.once('connect', () => resolve(client)).once('error', reject));
+        }),
+      );
+      try {
+        expect(sampleValue(await scrape(metrics), 'unicorn_listen_queue')).toBe(5);
+        expect((await ctlStats(socket)).backlog).toBe(5);
+        expect((await ctl(['--socket', socket, 'status'])).stdout.split('\n')[2]).toBe('Waiting to be accepted: 5');
+        // Once the worker is free it takes them.
+        await cpu.reply;
+        await scrapeUntil(metrics, (f) => sampleValue(f, 'unicorn_listen_queue') === 0, 'the queue emptied');
+      } finally {
+        for (const client of waiting) client.destroy();
+      }
+    },
+  );
 });
