@@ -5,13 +5,14 @@ import path from 'node:path';
 import { acceptQueue, readListenQueues } from '../../src/arbiter/elastic/backlog';
 import { bindAll, closeAll, type Listener } from '../../src/arbiter/listeners';
 
-// As the kernel writes them: a listener with 3 waiting (inode 5001), another listener (5002), a
-// connection whose rx_queue is data not connections (5003), and a listener that is not ours (5004).
+// As the kernel writes them, listening sockets first: a listener with 3 waiting (inode 5001), another
+// listener (5002), a listener that is not ours (5004), and a connection whose rx_queue is data, not
+// connections (5003).
 const TCP = `  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
    0: 0100007F:1F90 00000000:0000 0A 00000000:00000003 00:00000000 00000000  1000        0 5001 1 0000000019c9b02d 100 0 0 10 0
    1: 0100007F:1F91 00000000:0000 0A 00000000:00000000 00:00000000 00000000  1000        0 5002 1 0000000019c9b02e 100 0 0 10 0
-   2: 0100007F:1F90 0100007F:B84E 01 00000000:0000000A 00:00000000 00000000  1000        0 5003 3 00000000ef198fcb 20 4 30 10 -1
-   3: 00000000:0016 00000000:0000 0A 00000000:00000007 00:00000000 00000000     0        0 5004 1 0000000019c9b02f 100 0 0 10 0
+   2: 00000000:0016 00000000:0000 0A 00000000:00000007 00:00000000 00000000     0        0 5004 1 0000000019c9b02f 100 0 0 10 0
+   3: 0100007F:1F90 0100007F:B84E 01 00000000:0000000A 00:00000000 00000000  1000        0 5003 3 00000000ef198fcb 20 4 30 10 -1
 `;
 const TCP6 = `  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
    0: 00000000000000000000000001000000:1F92 00000000000000000000000000000000:0000 0A 00000000:0000001F 00:00000000 00000000  1000        0 6001 1 00000000a1b2c3d4 100 0 0 10 0

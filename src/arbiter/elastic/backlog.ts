@@ -7,56 +7,100 @@
  * Unix-socket listeners are not counted: /proc/net/unix has no queue lengths (only netlink's
  * sock_diag does).
  */
-import { readFileSync, readlinkSync } from 'node:fs';
+import { closeSync, openSync, readlinkSync, readSync } from 'node:fs';
 import type { Listener, ServerHandle } from '../listener';
 
-const TABLES = ['/proc/net/tcp', '/proc/net/tcp6'];
 /** The `st` column of a listening socket (TCP_LISTEN). */
 const LISTEN = '0A';
 
-/** Each handle's socket inode, or null for none: its descriptor stays the same for its whole life. */
-const inodes = new WeakMap<ServerHandle, string | null>();
+/** Reused by every reading: a few dozen listening sockets' lines fit in it. */
+const chunk = Buffer.allocUnsafe(16 * 1024);
 
-function inodeOf(handle: ServerHandle): string | null {
-  let inode = inodes.get(handle);
-  if (inode === undefined) {
+/** Where a listening socket is found: its inode, in the table of its family. */
+interface Entry {
+  inode: string;
+  table: '/proc/net/tcp' | '/proc/net/tcp6';
+}
+
+/** Each handle's entry, or null for none (not a TCP socket): its descriptor stays the same for its whole life. */
+const entries = new WeakMap<ServerHandle, Entry | null>();
+
+function entryOf(handle: ServerHandle): Entry | null {
+  let entry = entries.get(handle);
+  if (entry === undefined) {
+    entry = null;
     try {
-      inode = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/self/fd/${handle.fd}`))?.[1] ?? null;
-    } catch {
-      inode = null;
-    }
-    inodes.set(handle, inode);
+      const inode = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/self/fd/${handle.fd}`))?.[1];
+      const name: { address?: string; port?: number; family?: string } = {};
+      handle.getsockname?.(name);
+      if (inode && (name.family === 'IPv4' || name.family === 'IPv6')) {
+        entry = { inode, table: name.family === 'IPv4' ? '/proc/net/tcp' : '/proc/net/tcp6' };
+      }
+    } catch {}
+    entries.set(handle, entry);
   }
-  return inode;
+  return entry;
 }
 
 /**
  * The connections waiting to be accepted on `listeners`, summed; undefined when it cannot be known:
- * not Linux, no TCP listener, or none of them found in the tables. Reads each table once: on a host
- * with many sockets the kernel's writing of the tables is most of the cost (benchmarks/RESULTS.md).
+ * not Linux, no TCP listener, or none of them found. Reads each table that has one of them once,
+ * and only as far as its listening sockets (benchmarks/RESULTS.md has the cost).
  */
 export function acceptQueue(listeners: readonly Listener[], platform: NodeJS.Platform = process.platform): number | undefined {
   if (platform !== 'linux') return undefined;
   const ours = new Set<string>();
+  const tables = new Set<Entry['table']>();
   for (const { address, handle } of listeners) {
-    const inode = address.kind === 'unix' ? null : inodeOf(handle);
-    if (inode !== null) ours.add(inode);
+    const entry = address.kind === 'unix' ? null : entryOf(handle);
+    if (entry === null) continue;
+    ours.add(entry.inode);
+    tables.add(entry.table);
   }
-  if (ours.size === 0) return undefined;
   const queues = new Map<string, number>();
-  for (const table of TABLES) {
-    let text: string;
-    try {
-      text = readFileSync(table, 'latin1');
-    } catch {
-      continue; // no tcp6 without IPv6
-    }
-    readListenQueues(text, ours, queues);
+  for (const table of tables) {
+    const text = readListening(table);
+    if (text !== undefined) readListenQueues(text, ours, queues);
   }
   if (queues.size === 0) return undefined;
   let sum = 0;
   for (const n of queues.values()) sum += n;
   return sum;
+}
+
+/**
+ * The start of a table, up to its first socket that is not listening: the kernel writes the
+ * listening sockets first (tcp_seq_start walks the listening hash before the established one), and
+ * writes only as much as is read, so the cost stays that of the listening sockets however many
+ * connections the host has (but for the kernel's walk to the first socket of the family after them).
+ * Undefined if the table cannot be read.
+ */
+function readListening(table: string): string | undefined {
+  let fd: number;
+  try {
+    fd = openSync(table, 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    let text = '';
+    for (;;) {
+      const n = readSync(fd, chunk, 0, chunk.length, null);
+      if (n === 0) return text;
+      text += chunk.toString('latin1', 0, n);
+      const end = text.lastIndexOf('\n');
+      const last = text
+        .slice(text.lastIndexOf('\n', end - 1) + 1, end)
+        .trim()
+        .split(/\s+/);
+      // The header's fourth field is `st`; a socket's is its state.
+      if (last[3] !== LISTEN && last[3] !== 'st') return text;
+    }
+  } catch {
+    return undefined;
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /**
