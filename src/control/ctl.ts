@@ -62,7 +62,7 @@ function buildProgram(env: NodeJS.ProcessEnv, print: (text: string) => void): Co
 
   program
     .command('status')
-    .description('the arbiter and every worker: pid, id, age, state, requests, in flight, memory, restarts, last heartbeat')
+    .description('the arbiter and every worker: pid, id, age, state, requests, in flight, busy, memory, restarts, last heartbeat')
     .action(async () => {
       const reply = await ask(await socket(), { command: 'stats' }, { timeoutMs: STATS_TIMEOUT_MS });
       outcome(reply);
