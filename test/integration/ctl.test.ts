@@ -60,6 +60,7 @@ describe('unicorn ctl status and stats', () => {
     const lines = status.stdout.split('\n');
     expect(lines[0]).toMatch(/^unicorn \d+\.\d+\.\d+\S*: serving, 2 of 2 workers ready \(generation 1\)$/);
     expect(lines[1]).toBe(`Listening at: ${unicorn.url()}`);
+    expect(lines[2]).toBe('Waiting to be accepted: 0');
     const header = lines.findIndex((l) => l.startsWith('PID'));
     expect(lines[header]!.split(/\s{2,}/)).toEqual([
       'PID',
@@ -68,6 +69,7 @@ describe('unicorn ctl status and stats', () => {
       'STATE',
       'REQUESTS',
       'IN-FLIGHT',
+      'BUSY',
       'CONNECTIONS',
       'MEMORY',
       'RESTARTS',
@@ -81,6 +83,7 @@ describe('unicorn ctl status and stats', () => {
       'serving',
       expect.stringMatching(/^\d+$/),
       '0',
+      expect.stringMatching(/^[01]\.\d\d$/),
       expect.stringMatching(/^[01]$/),
       expect.stringMatching(/MB$/),
       '0',
@@ -128,8 +131,15 @@ describe('unicorn ctl status, as the workers are now', () => {
     await holdRequest(unicorn.url(), 20_000);
     const status = await ctl(['--socket', socket, 'status']);
     const row = status.stdout.split('\n').find((line) => line.startsWith(`${unicorn.workerPids()[0]} `))!;
-    // PID WORKER AGE STATE REQUESTS IN-FLIGHT CONNECTIONS MEMORY
-    expect(row.trim().split(/\s+/).slice(3, 8)).toEqual(['ready', '2', '1', expect.stringMatching(/^[12]$/), expect.stringMatching(/MB$/)]);
+    // PID WORKER AGE STATE REQUESTS IN-FLIGHT BUSY CONNECTIONS MEMORY
+    expect(row.trim().split(/\s+/).slice(3, 9)).toEqual([
+      'ready',
+      '2',
+      '1',
+      expect.stringMatching(/^[01]\.\d\d$/),
+      expect.stringMatching(/^[12]$/),
+      expect.stringMatching(/MB$/),
+    ]);
   });
 
   it('answers with the last heartbeat for a worker that cannot answer, without waiting for it', async () => {
