@@ -171,7 +171,7 @@ export class Arbiter {
       ...common,
       startedAt,
       listenerUrls,
-      listeners: () => this.sockets.listeners,
+      listeningSockets: () => this.sockets.listeningSockets(),
       exited: this.exited,
       reloading: () => reload.underWay,
       predecessorPid: () => this.succession.predecessorPid,

@@ -84,6 +84,12 @@ export class PerWorkerSockets {
     return this.listeners.some((listener) => listener.reusePort);
   }
 
+  /** The sockets bound beyond the listeners' own (slot 0), each as its listener with that handle: the
+   *  kernel queues connections on each of them apart. */
+  get furtherSockets(): Listener[] {
+    return this.slots.slice(1).flatMap((slot) => [...slot.handles].map(([index, handle]) => ({ ...this.listeners[index]!, handle })));
+  }
+
   /** How many sockets each --reuse-port listener has now. */
   get size(): number {
     return this.slots.length;

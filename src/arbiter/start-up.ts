@@ -35,6 +35,11 @@ export class ServerSockets {
     this.perWorker = new PerWorkerSockets(listeners, log);
   }
 
+  /** Every listening socket, each with an accept queue of its own: the listeners, and --reuse-port's further ones. */
+  listeningSockets(): Listener[] {
+    return [...this.listeners, ...(this.perWorker?.furtherSockets ?? [])];
+  }
+
   /** The listeners as clients reach them: https:// where the workers serve TLS (as Gunicorn says it). */
   urls(tls: boolean): string[] {
     return this.listeners.map(({ url }) => (tls ? url.replace(/^http:/, 'https:') : url));

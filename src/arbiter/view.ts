@@ -24,7 +24,8 @@ export interface ArbiterState {
   predecessorPid: () => number | undefined;
   /** The listeners as clients reach them, with the settings in force. */
   listenerUrls: () => string[];
-  listeners: () => readonly Listener[];
+  /** Every socket connections queue on, for the backlog: --reuse-port's per-worker ones too. */
+  listeningSockets: () => readonly Listener[];
   controlSocket: () => string | undefined;
   workers: WorkerTable;
   exited: ExitTally;
@@ -67,6 +68,6 @@ export function currentStats(state: ArbiterState): ServerStats {
     workers: state.workers.oldestFirst().map((r) => workerStats(r, now)),
     exited: state.exited,
     // Read here, when asked, rather than kept up to date on every turn of the loop.
-    backlog: acceptQueue(state.listeners()),
+    backlog: acceptQueue(state.listeningSockets()),
   });
 }

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ctl, ctlStats } from '../helpers/ctl';
 import { type Family, parseExposition, sampleValue } from '../helpers/exposition';
-import { inFlight, request, sequential } from '../helpers/http';
+import { request, sequential } from '../helpers/http';
 import { APPS, runToExit, start, type Unicorn, waitUntilGone } from '../helpers/unicorn';
 
 const ROUTES = path.join(APPS, 'routes.js');
@@ -251,30 +251,34 @@ describe('the utilisation an autoscaler reads', () => {
     expect(idOfPid(unicorn, Number((await busy).body))).toBe(busyId);
   });
 
-  (process.platform === 'linux' ? it : it.skip)(
-    'counts the connections waiting to be accepted while the worker cannot take them',
-    async () => {
-      const { socket, app, metrics } = await serveWatched(ROUTES, 1, ['--timeout', '60s']);
+  // Both workers are stopped (SIGSTOP), so nothing accepts the connections that follow; with
+  // --reuse-port the kernel spreads them over a socket of each worker, and every one counts.
+  (process.platform === 'linux' ? it.each([[[]], [['--reuse-port']]]) : it.skip.each([[[]]]))(
+    'counts the connections waiting to be accepted while no worker can take them (%j)',
+    async (extra: string[]) => {
+      const { unicorn, socket, app, metrics } = await serveWatched(ROUTES, 2, ['--timeout', '60s', ...extra]);
       expect(sampleValue(await scrape(metrics), 'unicorn_listen_queue')).toBe(0);
-      // The only worker's event loop is held: nothing accepts the connections that follow.
-      const cpu = inFlight(`${app}/cpu?ms=8000`);
-      await cpu.handling;
+      const workers = unicorn.workerPids();
+      for (const pid of workers) process.kill(pid, 'SIGSTOP');
       const { port } = new URL(app);
-      const waiting = await Promise.all(
-        Array.from({ length: 5 }, () => {
-          const client = net.connect({ host: '127.0.0.1', port: Number(port) });
-          return new Promise<net.Socket>((resolve, reject) => client.once('connect', () => resolve(client)).once('error', reject));
-        }),
-      );
+      const clients: net.Socket[] = [];
       try {
-        expect(sampleValue(await scrape(metrics), 'unicorn_listen_queue')).toBe(5);
-        expect((await ctlStats(socket)).backlog).toBe(5);
-        expect((await ctl(['--socket', socket, 'status'])).stdout.split('\n')[2]).toBe('Waiting to be accepted: 5');
-        // Once the worker is free it takes them.
-        await cpu.reply;
+        await Promise.all(
+          Array.from({ length: 12 }, () => {
+            const client = net.connect({ host: '127.0.0.1', port: Number(port) });
+            clients.push(client);
+            return new Promise((resolve, reject) => client.once('connect', resolve).once('error', reject));
+          }),
+        );
+        expect(sampleValue(await scrape(metrics), 'unicorn_listen_queue')).toBe(12);
+        expect((await ctlStats(socket)).backlog).toBe(12);
+        expect((await ctl(['--socket', socket, 'status'])).stdout.split('\n')[2]).toBe('Waiting to be accepted: 12');
+        // Once the workers run again they take them.
+        for (const pid of workers) process.kill(pid, 'SIGCONT');
         await scrapeUntil(metrics, (f) => sampleValue(f, 'unicorn_listen_queue') === 0, 'the queue emptied');
       } finally {
-        for (const client of waiting) client.destroy();
+        for (const pid of workers) process.kill(pid, 'SIGCONT');
+        for (const client of clients) client.destroy();
       }
     },
   );
