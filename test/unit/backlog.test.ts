@@ -26,7 +26,7 @@ describe('the accept queues in /proc/net/tcp and tcp6', () => {
     expect(Object.fromEntries(queues)).toEqual({ '5001': 3, '5002': 0, '6001': 31 });
   });
 
-  it('are unknown where there is no /proc/net/tcp, or no TCP listener', () => {
+  it('are unknown elsewhere than Linux, and without a TCP listener', () => {
     expect(acceptQueue([], 'linux')).toBeUndefined();
     expect(acceptQueue([{ address: { kind: 'tcp', host: '127.0.0.1', port: 1 }, url: '', handle: { fd: 0, close() {} } }], 'darwin')).toBe(
       undefined,

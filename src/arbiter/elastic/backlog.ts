@@ -36,7 +36,9 @@ function entryOf(handle: ServerHandle): Entry | null {
       if (inode && (name.family === 'IPv4' || name.family === 'IPv6')) {
         entry = { inode, table: name.family === 'IPv4' ? '/proc/net/tcp' : '/proc/net/tcp6' };
       }
-    } catch {}
+    } catch {
+      // Not an open descriptor: nothing to read, now or later.
+    }
     entries.set(handle, entry);
   }
   return entry;
