@@ -36,6 +36,7 @@ import { WorkerChannels } from './worker-channel';
 import { takeWorkerMessage, type WorkerMessageContext } from './worker-messages';
 import { setupWorkers, type WorkerRecord, workerStats } from './worker-process';
 import { WorkerTable } from './worker-table';
+import { Scaler } from './elastic/scaler';
 
 /** What the loop acts on. Signal handlers, cluster events and IPC messages only enqueue these. */
 type ArbiterEvent =
@@ -140,6 +141,8 @@ export class Arbiter {
   private reaper: Reaper | undefined;
   /** What signals and `ctl` requests ask for, done in one place (perform.ts). */
   private readonly actions: ActionPerformer;
+  /** --workers MIN:MAX: the target the load sets (elastic/scaler.ts). */
+  private readonly scaler: Scaler;
 
   constructor(
     private settings: Settings,
@@ -175,6 +178,7 @@ export class Arbiter {
       reloading: () => reload.underWay,
       predecessorPid: () => this.succession.predecessorPid,
       controlSocket: () => this.control?.path,
+      scaling: () => this.scaler.stats(),
     };
     this.view = arbiterView(this.state, current);
     this.identity = workerIdentity(settings);
@@ -227,6 +231,9 @@ export class Arbiter {
       afterOnReload: (next, then) => hookQueue.after('onReload', [arbiterView(this.state, () => next)], then),
     });
     this.actions = new ActionPerformer(this.actionHost());
+    // The listen-queue reader (elastic/backlog.ts) plugs in as `backlog`; until then the load is read from the workers alone.
+    const [backlog, paused] = [() => undefined, () => reload.underWay || stopping()];
+    this.scaler = new Scaler({ ...common, backlog, paused, setTarget: (count) => (this.target = count) });
   }
 
   /** The listeners as clients reach them, for the log, `unicorn ctl`, hooks and the workers: https://
@@ -266,7 +273,8 @@ export class Arbiter {
       } else {
         this.supervision.abortSilentWorkers();
         this.supervision.recycleWorkers();
-        // After what may change the target (a reload failed by a timeout), before forking for it.
+        this.scaler.consider();
+        // After what may change the target (a reload failed by a timeout, the load), before forking for it.
         this.announceTarget();
         this.manageWorkers();
         this.sockets.perWorker?.trim(this.target);
@@ -331,6 +339,7 @@ export class Arbiter {
   /** A count set by a signal or a request during a reload, or the re-read for one, stands whatever
    *  its outcome. */
   private setTarget(count: number): void {
+    this.scaler.setByHand(this.target, count);
     this.target = count;
     this.reload.targetSet();
   }
@@ -441,6 +450,7 @@ export class Arbiter {
       closeListeners: () => this.sockets.close(),
       workers,
       target: () => this.target,
+      workerBounds: () => this.settings.workerBounds,
       setTarget: (count) => this.setTarget(count),
       settled: () => this.settled(),
       send: (record, message) => this.channels.send(record, message),

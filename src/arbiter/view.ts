@@ -25,6 +25,8 @@ export interface ArbiterState {
   controlSocket: () => string | undefined;
   workers: WorkerTable;
   exited: ExitTally;
+  /** The adaptive count's bounds and changes (elastic/scaler.ts). */
+  scaling: () => ServerStats['scaling'];
 }
 
 /** What hooks see of the arbiter, with `config` as given (onReload sees the settings it is about to take). */
@@ -63,5 +65,6 @@ export function currentStats(state: ArbiterState): ServerStats {
     controlSocket: state.controlSocket(),
     workers: state.workers.oldestFirst().map((r) => workerStats(r, now)),
     exited: state.exited,
+    scaling: state.scaling(),
   });
 }
