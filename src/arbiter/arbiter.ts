@@ -16,6 +16,7 @@ import { Absences } from './absences';
 import { balanceConnections, ConnectionBalance } from './balance';
 import { BootAttempts } from './boot-attempts';
 import { type Diagnosis, diagnose } from './diagnose';
+import { Scaler } from './elastic/scaler';
 import { Forking } from './forking';
 import { collectGarbage } from './garbage';
 import { HookQueue } from './hook-queue';
@@ -36,7 +37,6 @@ import { WorkerChannels } from './worker-channel';
 import { takeWorkerMessage, type WorkerMessageContext } from './worker-messages';
 import { setupWorkers, type WorkerRecord, workerStats } from './worker-process';
 import { WorkerTable } from './worker-table';
-import { Scaler } from './elastic/scaler';
 
 /** What the loop acts on. Signal handlers, cluster events and IPC messages only enqueue these. */
 type ArbiterEvent =

@@ -181,10 +181,10 @@ export class ActionPerformer {
     if ('refused' in scaled) return this.refuse(scaled.refused, reply);
     const bounds = this.host.workerBounds();
     const { count, clamped } = withinBounds(scaled.count, bounds);
-    const kept = clamped ? `; ${scaled.count} is outside --workers ${formatWorkers(bounds)}, so ${count}` : '';
-    if (clamped) this.host.log.info({ workers: count, asked: scaled.count }, `${describeAction(action)}: kept within --workers ${formatWorkers(bounds)}${kept}`);
+    const outside = `${scaled.count} is outside --workers ${formatWorkers(bounds)}, so ${count}`;
+    if (clamped) this.host.log.info({ workers: count, asked: scaled.count }, `${describeAction(action)}: ${outside}`);
     this.setCount(count);
-    const message = `${nWorkers(count)} ready (was ${was})${kept}`;
+    const message = `${nWorkers(count)} ready (was ${was})${clamped ? `; ${outside}` : ''}`;
     const answer = () => (this.host.settled() ? { ok: true as const, message } : undefined);
     if (reply) this.host.pending.whenSettled(reply, answer);
   }

@@ -23,10 +23,7 @@ export function failedToBoot(record: WorkerRecord, code: number | null): boolean
  *  requests in flight, then the fewest open connections, as of their latest counts, then the oldest.
  *  Whichever it is finishes what it has (a graceful hand-over). */
 export const idlestFirst = (a: WorkerRecord, b: WorkerRecord): number =>
-  Number(b.state === 'booting') - Number(a.state === 'booting') ||
-  a.inFlight - b.inFlight ||
-  a.connections - b.connections ||
-  byAge(a, b);
+  Number(b.state === 'booting') - Number(a.state === 'booting') || a.inFlight - b.inFlight || a.connections - b.connections || byAge(a, b);
 
 /** What the arbiter must do about a worker's exit beyond replacing it (manage does that). */
 export type ExitOutcome =

@@ -75,7 +75,8 @@ export interface StatsSource {
   /** The live workers, oldest first. */
   workers: WorkerStats[];
   exited: ExitTally;
-  scaling: ServerStats['scaling'];
+  /** --workers MIN:MAX (elastic/scaler.ts); none for a fixed count. */
+  scaling?: ServerStats['scaling'];
 }
 
 export function serverStats(source: StatsSource): ServerStats {
@@ -97,7 +98,7 @@ export function serverStats(source: StatsSource): ServerStats {
     spread: spreadOf(workers.filter((w) => w.state === 'ready' || w.state === 'retiring')),
     accessLogDropped: exited.accessLogDropped + workers.reduce((sum, w) => sum + w.accessLogDropped, 0),
     mounts: workers.reduce((sum, w) => addCounts(sum, w.mounts), addCounts({}, exited.mounts)),
-    scaling: source.scaling,
+    scaling: source.scaling ?? null,
     exits: exited.exits,
     restarts: exited.restarts,
     restartsByReason: exited.restartsByReason,

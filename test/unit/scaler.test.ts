@@ -3,7 +3,7 @@
  * with worker records whose heartbeats the test writes: no fork. The real-process side is
  * test/integration/adaptive.test.ts.
  */
-import { type ScalerSettings, Scaler } from '../../src/arbiter/elastic/scaler';
+import { Scaler, type ScalerSettings } from '../../src/arbiter/elastic/scaler';
 import { WorkerTable } from '../../src/arbiter/worker-table';
 import type { Logger } from '../../src/shared/log';
 import { workerRecord } from '../helpers/arbiter-fakes';

@@ -1,8 +1,8 @@
 /** The workers: how many, of which class, with what handler shape, and how long they may take. */
 
 import { DURATION_FORMS } from '../duration';
-import { formatWorkers, parseWorkers, WORKERS_FORMS, type WorkerBounds } from '../worker-count';
 import { WORKER_CLASS_NAMES, WORKER_CLASSES, type WorkerClass } from '../worker-classes';
+import { formatWorkers, parseWorkers, WORKERS_FORMS, type WorkerBounds } from '../worker-count';
 import { choice, duration, wholeNumber } from './parsers';
 import { spec } from './spec';
 
