@@ -14,7 +14,8 @@ export interface WorkerBounds {
 }
 
 export const WORKERS_FORMS =
-  'a whole number of at least 1, MIN:MAX for a count that follows the load (whole numbers, MAX at least 1 and at least MIN; MIN 0 only with --idle-timeout), or auto (the CPUs this process may use)';
+  'a whole number of at least 1, MIN:MAX for a count that follows the load (whole numbers, MAX at least 1 and at least MIN; ' +
+  'MIN 0 only with --idle-timeout), or auto (the CPUs this process may use)';
 
 export function parseWorkers(raw: string, cpus: () => number = usableCpus): WorkerBounds | Refusal {
   const value = raw.trim();

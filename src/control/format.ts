@@ -74,12 +74,12 @@ export function formatStatus(stats: ServerStats): string {
   ].join('\n');
 }
 
-/** `Scaling: workers 3 (1:4, by load); last 2 → 3 workers 12s ago: busy 0.93 for 10s`, with --workers MIN:MAX. */
+/** `Scaling: workers 3 (1:4, by load); last change 12s ago: 2 → 3, busy 0.93 for 10s`, with --workers MIN:MAX. */
 function describeScaling(stats: ServerStats): string[] {
   const { scaling } = stats;
   if (!scaling) return [];
   const { last } = scaling;
-  const change = last ? `last ${last.from} → ${last.to} workers ${formatAge(last.age)} ago: ${last.reason}` : 'no change yet';
+  const change = last ? `last change ${formatAge(last.age)} ago: ${last.from} → ${last.to}, ${last.reason}` : 'no change yet';
   return [`Scaling: workers ${stats.workerCount} (${scaling.min}:${scaling.max}, by load); ${change}`];
 }
 

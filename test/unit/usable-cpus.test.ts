@@ -80,10 +80,11 @@ describe('--workers and WEB_CONCURRENCY', () => {
     ['1-4', ''],
     ['many', ''],
   ])('refuse %s, saying what is accepted', (raw, why) => {
-    expect(refusal(() => resolveSettings('app', { workers: raw }, {})).message).toBe(
-      `--workers ${JSON.stringify(raw)} is not accepted: expected a whole number of at least 1, MIN:MAX for a count that follows the load ` +
-        `(whole numbers, MAX at least 1 and at least MIN; MIN 0 only with --idle-timeout), or auto (the CPUs this process may use)${why}`,
-    );
+    const forms =
+      'a whole number of at least 1, MIN:MAX for a count that follows the load (whole numbers, MAX at least 1 and at least MIN; ' +
+      'MIN 0 only with --idle-timeout), or auto (the CPUs this process may use)';
+    const message = refusal(() => resolveSettings('app', { workers: raw }, {})).message;
+    expect(message).toBe(`--workers ${JSON.stringify(raw)} is not accepted: expected ${forms}${why}`);
   });
 
   it('refuse a MIN of 0 without --idle-timeout, naming the source', () => {

@@ -8,6 +8,7 @@ import { formatDuration } from '../../config/duration';
 import type { Settings } from '../../config/settings';
 import type { ScalingStats } from '../../hooks/types';
 import type { Logger } from '../../shared/log';
+import { nWorkers } from '../actions';
 import type { WorkerTable } from '../worker-table';
 
 export type ScalerSettings = Pick<
@@ -142,7 +143,8 @@ export class Scaler {
   }
 
   private change(from: number, to: number, reason: string, now: number, direction: 'up' | 'down'): void {
-    this.context.log.info({ workers: to, was: from, reason }, `Scaling ${from} → ${to} workers: ${reason}`);
+    // test/integration/adaptive.test.ts waits for this line.
+    this.context.log.info({ workers: to, was: from, reason }, `Scaling ${from} → ${nWorkers(to)}: ${reason}`);
     this.context.setTarget(to);
     this.changes[direction]++;
     this.restart(now);
