@@ -4,21 +4,21 @@
  * one with a request in flight; TTIN, TTOU and ctl scale stay within the bounds; --workers auto and
  * the refusal of MIN 0 without --idle-timeout.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { usableCpus } from '../../src/config/usable-cpus';
 import { ctl, ctlStats } from '../helpers/ctl';
 import { request } from '../helpers/http';
 import { Load } from '../helpers/load';
-import { APPS, runToExit, start, type Unicorn } from '../helpers/unicorn';
+import { APPS, ROOT, runToExit, start, type Unicorn } from '../helpers/unicorn';
 
 const ROUTES = path.join(APPS, 'routes.js');
 
 /** A server with its control socket, once `ready` workers are. */
-async function serveWithSocket(args: string[], ready: number): Promise<{ unicorn: Unicorn; socket: string }> {
+async function serveWithSocket(args: string[], ready: number, env: NodeJS.ProcessEnv = {}): Promise<{ unicorn: Unicorn; socket: string }> {
   const socket = path.join(mkdtempSync(path.join(tmpdir(), 'unicorn-adaptive-')), 'ctl.sock');
-  const unicorn = start(['-b', '127.0.0.1:0', '--control-socket', socket, ...args, ROUTES]);
+  const unicorn = start(['-b', '127.0.0.1:0', '--control-socket', socket, ...args, ROUTES], { env });
   await unicorn.ready(ready);
   return { unicorn, socket };
 }
@@ -33,11 +33,15 @@ describe('--workers MIN:MAX', () => {
   it('grows under CPU-bound load, saying why, and shrinks once it stops, with no request failed', async () => {
     // Heartbeats every second (--timeout 2s): the utilisation is read within seconds.
     const windows = ['--timeout', '2s', '--scale-window', '2s', '--scale-cooldown', '2s', '--scale-down-after', '3s'];
-    const { unicorn, socket } = await serveWithSocket(['-w', '1:3', ...windows], 1);
+    const hookLog = path.join(mkdtempSync(path.join(tmpdir(), 'unicorn-adaptive-')), 'hooks.log');
+    const hooks = ['-c', path.join(ROOT, 'test', 'fixtures', 'config', 'record-hooks.mjs')];
+    const { unicorn, socket } = await serveWithSocket(['-w', '1:3', ...windows, ...hooks], 1, { HOOK_LOG: hookLog });
     const load = await Load.start(`${unicorn.url()}/cpu?ms=20`, { keepAlive: false, concurrency: 4, pauseMs: 0 });
     const grew = await scaling(unicorn, 1, 'busy (0\\.[7-9]\\d|1\\.00) for 2s');
     const grownTo = grew.workers as number;
     await unicorn.ready(grownTo);
+    // nworkersChanged hears of it as of any other change.
+    expect(readFileSync(hookLog, 'utf8')).toContain(`nworkersChanged ${grownTo} 1\n`);
     const status = await ctl(['--socket', socket, 'status']);
     expect(status.stdout).toMatch(/Scaling: workers [23] \(1:3, by load\); last change \S+ ago: [12] → [23], busy /);
     const counts = await load.stop();
