@@ -60,6 +60,13 @@ function fakeScaler(overrides: Partial<ScalerSettings> = {}, start = 1) {
       target = count;
       staff();
     },
+    /** `ms` of loop turns a second apart with no heartbeat. */
+    silent(ms: number): void {
+      for (let t = 0; t < ms; t += 1000) {
+        time += 1000;
+        scaler.consider();
+      }
+    },
     /** `ms` of loop turns a second apart, each worker's heartbeat saying `elu`. */
     run(ms: number, elu: number): void {
       for (let t = 0; t < ms; t += 1000) {
@@ -170,6 +177,15 @@ describe('the adaptive worker count', () => {
     s.run(1_000, 0.05);
     expect(s.target()).toBe(3);
     expect(s.scaler.stats()?.changes).toEqual({ up: 0, down: 1 });
+  });
+
+  it('reads only what the workers reported since the last change', () => {
+    const s = fakeScaler();
+    s.run(10_000, 1);
+    expect(s.target()).toBe(2);
+    // Their last heartbeats said 1.0, before the change: not read again.
+    s.silent(60_000);
+    expect(s.target()).toBe(2);
   });
 
   it('leaves a fixed count alone', () => {

@@ -116,10 +116,13 @@ export class Scaler {
     }
   }
 
-  /** Keep the serving workers' mean utilisation now as a sample; false when none has reported since
-   *  it was ready. Samples older than the longest span read are dropped. */
+  /** Keep the serving workers' mean utilisation now as a sample, of those that have reported since
+   *  they were ready and since the last change; false when none has. Samples older than the longest
+   *  span read are dropped. */
   private sample(now: number, settings: ScalerSettings): boolean {
-    const measured = this.context.workers.serving().filter((r) => r.readyAt !== undefined && r.countsAt > r.readyAt);
+    const measured = this.context.workers
+      .serving()
+      .filter((r) => r.readyAt !== undefined && r.countsAt > Math.max(r.readyAt, this.changedAt));
     if (measured.length === 0) return false;
     const busy = measured.reduce((sum, r) => sum + r.elu, 0) / measured.length;
     const keep = now - Math.max(settings.scaleWindow, settings.scaleDownAfter);
