@@ -78,6 +78,14 @@ describe('--workers MIN:MAX', () => {
     );
   });
 
+  it('keeps the running count across a reload, where a fixed count would be reset to the one given', async () => {
+    const { socket } = await serveWithSocket(['-w', '1:3'], 1);
+    expect((await ctl(['--socket', socket, 'scale', '2'])).stdout).toBe('2 workers ready (was 1)\n');
+    const reload = await ctl(['--socket', socket, 'reload']);
+    expect(reload.stdout).toBe('Reload complete: 2 new workers ready; stopping 2 previous workers\n');
+    expect((await ctlStats(socket)).workerCount).toBe(2);
+  });
+
   it('refuses a MIN of 0 without --idle-timeout, naming the value and what is accepted', async () => {
     const { code, stderr } = await runToExit(['-b', '127.0.0.1:0', '-w', '0:2', ROUTES]);
     expect(code).toBe(2);
