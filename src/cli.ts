@@ -21,6 +21,7 @@ import {
 } from './config/settings';
 import { splitArgs } from './config/split-args';
 import { loadTls } from './config/tls';
+import { formatWorkers } from './config/worker-count';
 import { loadPlugins } from './hooks/load';
 import { HookRunner, withinTimeout } from './hooks/run';
 import { badUsage, UnicornError } from './shared/errors';
@@ -200,7 +201,7 @@ async function checkConfig(invocation: Invocation): Promise<void> {
     const served =
       site.handler.shape === 'mounts' ? `serving ${site.description}` : `app ${settings.app!.raw} (${site.handler.shape} handler)`;
     process.stdout.write(
-      `Configuration OK: ${served}, ${settings.workers} ${settings.workerClass} workers, ` +
+      `Configuration OK: ${served}, ${formatWorkers(settings.workerBounds)} ${settings.workerClass} workers, ` +
         `config file ${invocation.configFile?.label ?? '(none)'}, plugins: ${names}\n`,
     );
   } catch (err) {

@@ -96,9 +96,18 @@ export class Metrics {
       family(
         'unicorn_workers_target',
         'gauge',
-        'How many workers the arbiter aims to run (--workers, changed by TTIN, TTOU, WINCH and reloads).',
+        'How many workers the arbiter aims to run (--workers, changed by TTIN, TTOU, WINCH, reloads and, with MIN:MAX, the load).',
         [{ value: stats.workerCount }],
       ),
+      // --workers MIN:MAX only: a fixed count never changes by load.
+      stats.scaling
+        ? family(
+            'unicorn_workers_scaled_total',
+            'counter',
+            'Changes of the worker count the load made (--workers MIN:MAX), by direction: up or down.',
+            Object.entries(stats.scaling.changes).map(([direction, count]) => ({ labels: { direction }, value: count })),
+          )
+        : '',
       family(
         'unicorn_worker_exits_total',
         'counter',

@@ -16,6 +16,8 @@ import { Absences } from './absences';
 import { balanceConnections, ConnectionBalance } from './balance';
 import { BootAttempts } from './boot-attempts';
 import { type Diagnosis, diagnose } from './diagnose';
+import { acceptQueue } from './elastic/backlog';
+import { Scaler } from './elastic/scaler';
 import { Forking } from './forking';
 import { collectGarbage } from './garbage';
 import { HookQueue } from './hook-queue';
@@ -140,6 +142,8 @@ export class Arbiter {
   private reaper: Reaper | undefined;
   /** What signals and `ctl` requests ask for, done in one place (perform.ts). */
   private readonly actions: ActionPerformer;
+  /** --workers MIN:MAX: the target the load sets (elastic/scaler.ts). */
+  private readonly scaler: Scaler;
 
   constructor(
     private settings: Settings,
@@ -176,6 +180,7 @@ export class Arbiter {
       reloading: () => reload.underWay,
       predecessorPid: () => this.succession.predecessorPid,
       controlSocket: () => this.control?.path,
+      scaling: () => this.scaler.stats(),
     };
     this.view = arbiterView(this.state, current);
     this.identity = workerIdentity(settings);
@@ -228,6 +233,9 @@ export class Arbiter {
       afterOnReload: (next, then) => hookQueue.after('onReload', [arbiterView(this.state, () => next)], then),
     });
     this.actions = new ActionPerformer(this.actionHost());
+    const backlog = () => acceptQueue(this.sockets.listeningSockets());
+    const paused = () => reload.underWay || stopping();
+    this.scaler = new Scaler({ ...common, backlog, paused, setTarget: (count) => (this.target = count) });
   }
 
   /** The listeners as clients reach them, for the log, `unicorn ctl`, hooks and the workers: https://
@@ -267,7 +275,8 @@ export class Arbiter {
       } else {
         this.supervision.abortSilentWorkers();
         this.supervision.recycleWorkers();
-        // After what may change the target (a reload failed by a timeout), before forking for it.
+        this.scaler.consider();
+        // After what may change the target (a reload failed by a timeout, the load), before forking for it.
         this.announceTarget();
         this.manageWorkers();
         this.sockets.perWorker?.trim(this.target);
@@ -332,6 +341,7 @@ export class Arbiter {
   /** A count set by a signal or a request during a reload, or the re-read for one, stands whatever
    *  its outcome. */
   private setTarget(count: number): void {
+    this.scaler.setByHand(this.target, count);
     this.target = count;
     this.reload.targetSet();
   }
@@ -442,6 +452,7 @@ export class Arbiter {
       closeListeners: () => this.sockets.close(),
       workers,
       target: () => this.target,
+      workerBounds: () => this.settings.workerBounds,
       setTarget: (count) => this.setTarget(count),
       settled: () => this.settled(),
       send: (record, message) => this.channels.send(record, message),

@@ -3,6 +3,7 @@
  * `unicorn ctl` request take effect, so that both routes do the same, log the same and refuse in
  * the same words. A request's reply is sent once the loop has got where it waits for.
  */
+import { formatWorkers, type WorkerBounds, withinBounds } from '../config/worker-count';
 import type { ControlRequest } from '../control/protocol';
 import type { PendingReplies, Reply } from '../control/server';
 import type { ExitReason, ServerStats } from '../hooks/types';
@@ -51,6 +52,8 @@ export interface ActionHost {
   closeListeners(): boolean;
   readonly workers: WorkerTable;
   target(): number;
+  /** --workers as given: TTIN, TTOU and ctl scale keep the count within MIN:MAX. */
+  workerBounds(): WorkerBounds;
   /** Aim for `count` workers; a reload under way keeps that count whatever its outcome. */
   setTarget(count: number): void;
   /** Every worker is of the current configuration and ready, as many as the target. */
@@ -176,9 +179,13 @@ export class ActionPerformer {
     const was = this.host.target();
     const scaled = scaledCount(action, was);
     if ('refused' in scaled) return this.refuse(scaled.refused, reply);
-    const { count } = scaled;
+    const bounds = this.host.workerBounds();
+    const { count, clamped } = withinBounds(scaled.count, bounds);
+    const outside = `${scaled.count} is outside --workers ${formatWorkers(bounds)}, so ${count}`;
+    if (clamped) this.host.log.info({ workers: count, asked: scaled.count }, `${describeAction(action)}: ${outside}`);
     this.setCount(count);
-    const answer = () => (this.host.settled() ? { ok: true as const, message: `${nWorkers(count)} ready (was ${was})` } : undefined);
+    const message = `${nWorkers(count)} ready (was ${was})${clamped ? `; ${outside}` : ''}`;
+    const answer = () => (this.host.settled() ? { ok: true as const, message } : undefined);
     if (reply) this.host.pending.whenSettled(reply, answer);
   }
 

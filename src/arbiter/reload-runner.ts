@@ -9,6 +9,7 @@ import type { ConfigSource } from '../config/file';
 import { appMounts } from '../config/mount-spec';
 import { keepFixedAtStart, type Settings } from '../config/settings';
 import type { TlsMaterial } from '../config/tls';
+import { withinBounds } from '../config/worker-count';
 import type { ControlReply } from '../control/protocol';
 import type { PendingReplies } from '../control/server';
 import type { Logger } from '../shared/log';
@@ -108,7 +109,9 @@ export class ReloadRunner {
         return;
       }
       const { targetSet } = reload.start(context.inForce());
-      context.take({ ...reread.configuration, settings: next }, targetSet ? undefined : next.workers);
+      // A count the load moves keeps where the load has it, within the new bounds.
+      const count = next.workerBounds.by === 'load' ? withinBounds(context.inForce().target, next.workerBounds).count : next.workers;
+      context.take({ ...reread.configuration, settings: next }, targetSet ? undefined : count);
       const message = `Reloading: starting ${context.inForce().target} new workers; the current ones serve until all are ready`;
       log.info({ generation: reload.generation }, message);
     });

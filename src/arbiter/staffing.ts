@@ -1,7 +1,7 @@
 /**
  * How many workers run, and which (Gunicorn's manage_workers): forks up to the target unless the
  * crash backoff holds one back (respawn-backoff.ts) or the boot attempts are used up; stops the
- * oldest beyond the target, and retiring workers once they are replaced, oldest first; and judges
+ * idlest beyond the target, and retiring workers once they are replaced, oldest first; and judges
  * what a worker's exit means. The arbiter forks and stops through the functions it gives.
  */
 import { formatDuration } from '../config/duration';
@@ -18,6 +18,12 @@ import { byAge, type WorkerTable } from './worker-table';
 export function failedToBoot(record: WorkerRecord, code: number | null): boolean {
   return !record.everReady && (code === ExitCode.APP_LOAD_ERROR || code === ExitCode.WORKER_BOOT_ERROR);
 }
+
+/** Whom a smaller count stops first: one still booting (it serves nothing yet), then the fewest
+ *  requests in flight, then the fewest open connections, as of their latest counts, then the oldest.
+ *  Whichever it is finishes what it has (a graceful hand-over). */
+export const idlestFirst = (a: WorkerRecord, b: WorkerRecord): number =>
+  Number(b.state === 'booting') - Number(a.state === 'booting') || a.inFlight - b.inFlight || a.connections - b.connections || byAge(a, b);
 
 /** What the arbiter must do about a worker's exit beyond replacing it (manage does that). */
 export type ExitOutcome =
@@ -76,7 +82,7 @@ export class Staffing {
     const current = workers.counting(generation());
     const ready = current.filter((r) => r.state === 'ready');
     if (this.context.reloadStarting()) return ready.length >= target() && ready.length === current.length;
-    const beyond = [...current].sort(byAge).slice(0, Math.max(0, current.length - target()));
+    const beyond = [...current].sort(idlestFirst).slice(0, Math.max(0, current.length - target()));
     for (const record of beyond) this.context.stopWorker(record, 'scale-down');
     // A retiring worker is stopped once the workers that count can serve without it.
     const retiring = workers.retiring();

@@ -77,6 +77,8 @@ export interface StatsSource {
   exited: ExitTally;
   /** Connections waiting to be accepted (elastic/backlog.ts); undefined when unknown. */
   backlog?: number;
+  /** --workers MIN:MAX (elastic/scaler.ts); none for a fixed count. */
+  scaling?: ServerStats['scaling'];
 }
 
 export function serverStats(source: StatsSource): ServerStats {
@@ -100,6 +102,7 @@ export function serverStats(source: StatsSource): ServerStats {
     spread: spreadOf(workers.filter(serving)),
     accessLogDropped: exited.accessLogDropped + workers.reduce((sum, w) => sum + w.accessLogDropped, 0),
     mounts: workers.reduce((sum, w) => addCounts(sum, w.mounts), addCounts({}, exited.mounts)),
+    scaling: source.scaling ?? null,
     exits: exited.exits,
     restarts: exited.restarts,
     restartsByReason: exited.restartsByReason,

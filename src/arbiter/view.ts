@@ -29,6 +29,8 @@ export interface ArbiterState {
   controlSocket: () => string | undefined;
   workers: WorkerTable;
   exited: ExitTally;
+  /** The adaptive count's bounds and changes (elastic/scaler.ts). */
+  scaling: () => ServerStats['scaling'];
 }
 
 /** What hooks see of the arbiter, with `config` as given (onReload sees the settings it is about to take). */
@@ -69,5 +71,6 @@ export function currentStats(state: ArbiterState): ServerStats {
     exited: state.exited,
     // Read here, when asked, rather than kept up to date on every turn of the loop.
     backlog: acceptQueue(state.listeningSockets()),
+    scaling: state.scaling(),
   });
 }

@@ -65,6 +65,7 @@ export function formatStatus(stats: ServerStats): string {
     `unicorn ${stats.version}: ${stats.state}, ${ready} of ${stats.workerCount} workers ready (generation ${stats.generation})`,
     `Listening at: ${stats.listeners.join(', ') || '(none yet)'}`,
     ...(stats.backlog === null ? [] : [`Waiting to be accepted: ${stats.backlog}`]),
+    ...describeScaling(stats),
     '',
     ...table,
     '',
@@ -74,6 +75,15 @@ export function formatStatus(stats: ServerStats): string {
     `Exits: ${Object.values(stats.exits).reduce((a, b) => a + b, 0)} (${describeExits(stats.exits)})`,
     '',
   ].join('\n');
+}
+
+/** `Scaling: workers 3 (1:4, by load); last change 12s ago: 2 → 3, busy 0.93 for 10s`, with --workers MIN:MAX. */
+function describeScaling(stats: ServerStats): string[] {
+  const { scaling } = stats;
+  if (!scaling) return [];
+  const { last } = scaling;
+  const change = last ? `last change ${formatAge(last.age)} ago: ${last.from} → ${last.to}, ${last.reason}` : 'no change yet';
+  return [`Scaling: workers ${stats.workerCount} (${scaling.min}:${scaling.max}, by load); ${change}`];
 }
 
 /** `Spread over 2 workers: the busiest has 52% of the requests and 50% of the open connections`, with two
@@ -130,6 +140,7 @@ export function formatTotals(stats: ServerStats): string {
     ['uptime_seconds', Math.round(stats.uptime / 1000)],
     ['generation', stats.generation],
     ['workers_target', stats.workerCount],
+    ...(stats.scaling ? scalingTotals(stats.scaling) : []),
     ['workers_booting', count('booting')],
     ['workers_ready', count('ready')],
     ['workers_retiring', count('retiring')],
@@ -151,6 +162,14 @@ export function formatTotals(stats: ServerStats): string {
   ];
   return lines.map(([name, value]) => `${name} ${value}\n`).join('');
 }
+
+/** --workers MIN:MAX: the bounds, and the load's changes by direction. */
+const scalingTotals = ({ min, max, changes }: NonNullable<ServerStats['scaling']>): [string, number][] => [
+  ['workers_min', min],
+  ['workers_max', max],
+  ['scaling_up', changes.up],
+  ['scaling_down', changes.down],
+];
 
 const round = (share: number) => Math.round(share * 1000) / 1000;
 

@@ -62,6 +62,17 @@ export interface ArbiterView extends ArbiterInfo {
   stats(): ServerStats;
 }
 
+/** The adaptive worker count as ServerStats reports it. */
+export interface ScalingStats {
+  readonly min: number;
+  readonly max: number;
+  /** Changes the load made, by direction, since the start. */
+  readonly changes: { readonly up: number; readonly down: number };
+  /** `reason`: `busy 0.93 for 10s, backlog 41`, or `set by hand` (TTIN, TTOU, ctl scale);
+   *  `age`: milliseconds since; null before the first change. */
+  readonly last: { readonly from: number; readonly to: number; readonly reason: string; readonly age: number } | null;
+}
+
 /**
  * The server as a whole: what `unicorn ctl status` and `stats --json` show and what the prometheus
  * plugin reports, from one function in the arbiter. Plain JSON values only.
@@ -107,6 +118,9 @@ export interface ServerStats {
   readonly accessLogDropped: number;
   /** Requests served by every worker it has run, by the mount that served them (docs/mounts.md). */
   readonly mounts: Readonly<Record<string, number>>;
+  /** --workers MIN:MAX (docs/elastic.md): the bounds, the load's changes of the count, and the
+   *  last change (the load's or one set by hand); null for a fixed count. */
+  readonly scaling: ScalingStats | null;
   /** Workers that have exited, by reason, every reason present from 0. */
   readonly exits: Readonly<Record<ExitReason, number>>;
   /** Workers that exited and were replaced: exits but those of a scale-down, a shutdown and the new

@@ -105,7 +105,11 @@ const gate = new AcceptGate({
   onConnection: (socket) => server!.onConnection(socket),
   pauseOnConnect: WORKER_CLASS_IMPLEMENTATIONS[boot.settings.workerClass].pausedAccept,
   requestHandle: (index) => send({ type: 'unicorn:need-listener', index }),
-  onListening: () => send({ type: 'unicorn:ready' }),
+  onListening: () => {
+    // The utilisation the arbiter scales by (--workers MIN:MAX) counts from here: loading the app is not load.
+    eluMark = performance.eventLoopUtilization();
+    send({ type: 'unicorn:ready' });
+  },
   descriptorLimit,
   log,
 });

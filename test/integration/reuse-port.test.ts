@@ -31,6 +31,10 @@ async function slowOnEach(unicorn: Unicorn, pids: number[], ms: number): Promise
   return replies;
 }
 
+/** The worker of `pids` a TTOU stopped, as it says when it begins to stop. */
+const removedWorker = (unicorn: Unicorn, pids: number[]) =>
+  unicorn.waitForLog((l) => pids.includes(l.pid) && l.msg === `Worker exiting (pid: ${l.pid})`, 'a worker stopping');
+
 /** GET / on a new connection: `queued` once the connection is established (on loopback the kernel
  *  has queued it on one of the port's sockets by then), `reply` with the response, or rejected with
  *  the error that cut it (a reset). Sockets left open are destroyed when the test ends. */
@@ -67,16 +71,17 @@ describe('--reuse-port: a worker that leaves takes its socket out of the port fi
     const slow = await slowOnEach(unicorn, pids, 2_000);
     const waiting = Array.from({ length: 16 }, () => connected(unicorn.url()));
     await Promise.all(waiting.map((w) => w.queued));
-    // TTOU stops the oldest: its socket leaves the port with these connections queued on it.
+    // TTOU stops one (the idlest: both are busy): its socket leaves the port with these connections queued on it.
     unicorn.signal('SIGTTOU');
+    const removed = (await removedWorker(unicorn, pids)).pid;
     const replies = await Promise.all(waiting.map((w) => w.reply));
     for (const reply of replies) expect(reply.status).toBe(200);
     // 16 connections over two sockets: the removed worker's had some of them (1 in 2^15 it had none),
     // and took them: it served them, or, busy, handed them back for the other worker to serve.
-    const handedBack = unicorn.lines('Handed back ').filter((l) => l.pid === pids[0]);
-    expect(replies.some((reply) => reply.pid === pids[0]) || handedBack.length > 0).toBe(true);
+    const handedBack = unicorn.lines('Handed back ').filter((l) => l.pid === removed);
+    expect(replies.some((reply) => reply.pid === removed) || handedBack.length > 0).toBe(true);
     for (const reply of await Promise.all(slow)) expect(reply.status).toBe(200);
-    await unicorn.waitForLog((l) => l.msg === `Worker (pid:${pids[0]}) exited with code 0`, 'the removed worker exited', 60_000);
+    await unicorn.waitForLog((l) => l.msg === `Worker (pid:${removed}) exited with code 0`, 'the removed worker exited', 60_000);
   });
 
   it('serves what is queued on the socket of a worker that was already stopping when it is removed', async () => {
@@ -135,9 +140,9 @@ describe('--reuse-port: a worker that leaves takes its socket out of the port fi
     const unicorn = await serve(ROUTES, ['-k', 'async', '--reuse-port', '--graceful-timeout', '60', '--log-level', 'debug'], {
       workers: 3,
     });
-    // TTOU stops the oldest worker.
-    const oldest = unicorn.lines('Booting worker')[0]!.workerPid as number;
-    const slow = await slowOnEach(unicorn, [oldest], 8_000);
+    // Every worker has a request in flight: the one TTOU stops has one.
+    const pids = unicorn.lines('Booting worker').map((l) => l.workerPid as number);
+    const slow = await slowOnEach(unicorn, pids, 8_000);
     // Connection churn: a new connection for every request, 16 clients.
     const load = await Load.start(unicorn.url(), { keepAlive: false, concurrency: 16, pauseMs: 0 });
     await load.flowing(100);
@@ -145,9 +150,10 @@ describe('--reuse-port: a worker that leaves takes its socket out of the port fi
     // Its socket's last copy is closed once a poll finds its queue empty; a connection that arrives
     // between that poll and the close is reset (net.ipv4.tcp_migrate_req is off: docs/os.md), so
     // the connections counted below start after it.
+    const removed = (await removedWorker(unicorn, pids)).pid;
     await unicorn.waitForLog(
-      (l) => l.pid === oldest && l.msg === 'Stopped accepting; finishing the open connections',
-      'the oldest worker closed its socket',
+      (l) => l.pid === removed && l.msg === 'Stopped accepting; finishing the open connections',
+      'the removed worker closed its socket',
     );
     // Every new connection is served at once: none waits on the socket of the worker that drains
     // (before, such connections waited for its slow request, then were reset). Of 30, some would
@@ -155,6 +161,6 @@ describe('--reuse-port: a worker that leaves takes its socket out of the port fi
     for (let i = 0; i < 30; i++) expect((await request(unicorn.url(), { timeoutMs: 5_000 })).status).toBe(200);
     await load.stop();
     for (const reply of await Promise.all(slow)) expect(reply.status).toBe(200);
-    await unicorn.waitForLog((l) => l.msg === `Worker (pid:${oldest}) exited with code 0`, 'the removed worker exited', 60_000);
+    await unicorn.waitForLog((l) => l.msg === `Worker (pid:${removed}) exited with code 0`, 'the removed worker exited', 60_000);
   });
 });

@@ -7,6 +7,7 @@ import { type ActionHost, ActionPerformer, type Stop } from '../../src/arbiter/p
 import type { ArbiterSignal } from '../../src/arbiter/signals';
 import { StatsRequests } from '../../src/arbiter/stats';
 import { WorkerTable } from '../../src/arbiter/worker-table';
+import type { WorkerBounds } from '../../src/config/worker-count';
 import type { ControlReply, ControlRequest } from '../../src/control/protocol';
 import { PendingReplies, type Reply } from '../../src/control/server';
 import type { Logger } from '../../src/shared/log';
@@ -49,7 +50,7 @@ describe('what signals and requests ask for', () => {
 });
 
 /** An arbiter with no workers, recording what it is asked to do. */
-function fakeArbiter(target: number) {
+function fakeArbiter(target: number, bounds: WorkerBounds = { min: target, max: target, by: 'count' }) {
   const logged: string[] = [];
   const log = { info: (...args: unknown[]) => logged.push(String(args.at(-1))), error: () => {} } as unknown as Logger;
   const state = { stop: undefined as Stop | undefined, target, stopping: [] as boolean[], reloads: 0 };
@@ -64,6 +65,7 @@ function fakeArbiter(target: number) {
     closeListeners: () => false,
     workers: new WorkerTable(),
     target: () => state.target,
+    workerBounds: () => bounds,
     setTarget: (count) => (state.target = count),
     settled: () => true,
     send: () => {},
@@ -117,6 +119,19 @@ describe('performing an action', () => {
     expect(logged.filter((line) => line === refusal)).toHaveLength(2);
     expect(answer.sent).toEqual([{ ok: false, error: refusal }]);
     expect(state.target).toBe(1);
+  });
+
+  it('keeps TTIN, TTOU and ctl scale within --workers MIN:MAX, and says so', () => {
+    const { performer, state, logged } = fakeArbiter(2, { min: 2, max: 3, by: 'load' });
+    const answer = reply();
+    performer.onRequest({ command: 'scale', count: 5 }, answer);
+    expect(state.target).toBe(3);
+    expect(answer.sent).toEqual([{ ok: true, message: '3 workers ready (was 2); 5 is outside --workers 2:3, so 3' }]);
+    expect(logged).toContain('scale 5: 5 is outside --workers 2:3, so 3');
+    performer.onSignal('SIGTTOU');
+    performer.onSignal('SIGTTOU');
+    expect(state.target).toBe(2);
+    expect(logged.at(-1)).toBe('remove 1: 1 is outside --workers 2:3, so 2');
   });
 
   it('refuses all but a stop and the stats while stopping, by either route, in the same words', () => {

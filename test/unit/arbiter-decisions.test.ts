@@ -333,3 +333,27 @@ describe('timeouts', () => {
     expect(worker!.killAt).toBe(1000);
   });
 });
+
+describe('a smaller count', () => {
+  it('stops the idlest worker, not the oldest: fewest requests in flight, then fewest connections', () => {
+    const arbiter = fakeArbiter();
+    arbiter.turn(3);
+    const [oldest, middle, newest] = arbiter.workers.all();
+    for (const record of arbiter.workers.all()) arbiter.ready(record);
+    Object.assign(oldest!, { inFlight: 1, connections: 1 });
+    Object.assign(middle!, { inFlight: 0, connections: 2 });
+    Object.assign(newest!, { inFlight: 0, connections: 1 });
+    arbiter.turn(2);
+    expect(arbiter.workers.all().map((r) => r.state)).toEqual(['ready', 'ready', 'stopping']);
+    arbiter.turn(1);
+    expect(arbiter.workers.all().map((r) => r.state)).toEqual(['ready', 'stopping', 'stopping']);
+  });
+
+  it('stops a worker still booting before one that serves', () => {
+    const arbiter = fakeArbiter();
+    arbiter.turn(2);
+    arbiter.ready(arbiter.workers.all()[0]!);
+    arbiter.turn(1);
+    expect(arbiter.workers.all().map((r) => r.state)).toEqual(['ready', 'stopping']);
+  });
+});

@@ -41,6 +41,17 @@ describe('the status table', () => {
       exited,
     });
 
+  it('shows the bounds of an adaptive count and its last change with the reason and age; nothing for a fixed count', () => {
+    const scaling = { min: 1, max: 4, changes: { up: 3, down: 1 }, last: { from: 2, to: 3, reason: 'busy 0.93 for 10s', age: 12_000 } };
+    const adaptive = { ...stats([worker(1), worker(2), worker(3)]), scaling };
+    expect(formatStatus(adaptive).split('\n')).toContain(
+      'Scaling: workers 3 (1:4, by load); last change 12s ago: 2 → 3, busy 0.93 for 10s',
+    );
+    expect(formatTotals(adaptive)).toContain('workers_min 1\nworkers_max 4\nscaling_up 3\nscaling_down 1\n');
+    expect(formatStatus(stats([worker(1)]))).not.toContain('Scaling');
+    expect(formatTotals(stats([worker(1)]))).not.toContain('scaling');
+  });
+
   it('names the mounts that served the requests, live and exited workers summed, when there is more than an app at /', () => {
     const tally = new ExitTally();
     tally.add('reload', 7, true, 0, { '/api': 5, 'static:/assets': 2 });

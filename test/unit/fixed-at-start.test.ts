@@ -44,7 +44,7 @@ describe('what a reload cannot change', () => {
   it('names every change in one warning, in --help order, with the values kept', () => {
     const running = settingsOf({ logFormat: 'json' });
     const kept = keepFixedAtStart(running, settingsOf({ ...CHANGED, workers: '3' }));
-    expect(kept.settings).toEqual({ ...running, workers: 3 });
+    expect(kept.settings).toEqual({ ...running, workers: 3, workerBounds: { min: 3, max: 3, by: 'count' } });
     const flags = ['--bind', '--reuse-port', '--user', '--group', '--initgroups', '--umask'];
     flags.push('--error-logfile', '--log-level', '--log-format');
     expect(kept.ignored).toEqual(flags);

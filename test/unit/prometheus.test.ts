@@ -156,6 +156,16 @@ describe('the arbiter’s metrics', () => {
     expect(sampleValue(parseExposition(text), 'unicorn_http_request_duration_seconds_count')).toBe(14);
   });
 
+  it('count the changes of an adaptive worker count by direction, and have no such series for a fixed count', () => {
+    const fixed = arbiter([worker(1, 0)]);
+    const scaling = { min: 1, max: 4, changes: { up: 3, down: 1 }, last: null };
+    const adaptive: ArbiterView = { ...fixed, stats: () => ({ ...fixed.stats(), scaling }) };
+    const families = parseExposition(new Metrics(DEFAULT_BUCKETS, silent).render(adaptive));
+    expect(sampleValue(families, 'unicorn_workers_scaled_total', { direction: 'up' })).toBe(3);
+    expect(sampleValue(families, 'unicorn_workers_scaled_total', { direction: 'down' })).toBe(1);
+    expect(parseExposition(new Metrics(DEFAULT_BUCKETS, silent).render(fixed)).has('unicorn_workers_scaled_total')).toBe(false);
+  });
+
   it('report each live worker, and no 600-999 class until there is one', () => {
     const text = new Metrics(DEFAULT_BUCKETS, silent).render(
       arbiter([worker(3, 1), { ...worker(4, 0), state: 'booting', rss: 0, published: {} }]),

@@ -1,4 +1,5 @@
 import { describeSettings, inapplicable, resolveSettings as resolveAll, resolveLayers, SETTINGS } from '../../src/config/settings';
+import { WORKERS_FORMS } from '../../src/config/worker-count';
 import { refusal } from '../helpers/refusal';
 
 const resolveSettings = (...args: Parameters<typeof resolveAll>) => resolveAll(...args).settings;
@@ -171,9 +172,9 @@ describe('resolveSettings', () => {
       {},
       '--pid "/no/such/dir/u.pid" is not accepted: expected a file path in an existing directory (no such directory: /no/such/dir)',
     ],
-    [{ workers: 'four' }, {}, '--workers "four" is not accepted: expected a whole number of at least 1'],
-    [{ workers: '0' }, {}, '--workers "0" is not accepted: expected a whole number of at least 1'],
-    [{}, { WEB_CONCURRENCY: '-2' }, 'WEB_CONCURRENCY "-2" is not accepted: expected a whole number of at least 1'],
+    [{ workers: 'four' }, {}, `--workers "four" is not accepted: expected ${WORKERS_FORMS}`],
+    [{ workers: '0' }, {}, `--workers "0" is not accepted: expected ${WORKERS_FORMS}`],
+    [{}, { WEB_CONCURRENCY: '-2' }, `WEB_CONCURRENCY "-2" is not accepted: expected ${WORKERS_FORMS}`],
     [{}, { PORT: 'http' }, 'PORT "http" is not accepted: expected a port number (0 to 65535)'],
     [{ workerClass: 'gevent' }, {}, '--worker-class "gevent" is not accepted: expected sync or async'],
     [{ interface: 'wsgi' }, {}, '--interface "wsgi" is not accepted: expected auto, node or fetch'],

@@ -25,7 +25,9 @@ export function describeSettings({ settings, sources }: Resolved, appSource: str
   const rows: Array<[string, string, string]> = [['app', settings.app?.raw ?? '(none)', appSource]];
   for (const setting of SETTINGS) {
     if (setting.key === 'hook') rows.push(['plugins', plugins?.names.join(' ') || '(none)', plugins?.source ?? 'default']);
-    rows.push([setting.key, display(setting, settings[setting.key], env), sources[setting.key]]);
+    // --workers as given (1:4, auto (2)), not only the count it starts with.
+    const value = setting.key === 'workers' ? settings.workerBounds : settings[setting.key];
+    rows.push([setting.key, display(setting, value, env), sources[setting.key]]);
   }
   const width = (column: 0 | 1) => Math.max(...rows.map((row) => row[column].length));
   const lines = rows.map(([key, value, source]) => `${key.padEnd(width(0))}  ${value.padEnd(width(1))}  ${source}`);

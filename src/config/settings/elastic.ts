@@ -2,8 +2,17 @@
  *  worker count following the load (docs/elastic.md). */
 
 import { DURATION_FORMS } from '../duration';
-import { duration } from './parsers';
-import { spec } from './spec';
+import { duration, wholeNumber } from './parsers';
+import { type Parser, spec } from './spec';
+
+/** A share of the time, as the workers' event-loop utilisation is one. */
+const ratio: Parser<number> = (raw) => {
+  const value = raw.trim();
+  return /^(0|1|0?\.\d+|[01]\.0*)$/.test(value) ? Number(value) : { refused: '' };
+};
+const RATIO_FORMS = 'a number from 0 to 1 (a share of the time, such as 0.7)';
+/** Only --workers MIN:MAX reads the --scale-* settings. */
+const ADAPTIVE = 'with --workers MIN:MAX';
 
 /** The elastic section. */
 export const ELASTIC_SETTINGS = [
@@ -18,5 +27,73 @@ export const ELASTIC_SETTINGS = [
     parse: duration,
     defaultValue: () => 0,
     defaultText: '0 (never)',
+  }),
+  spec({
+    key: 'scaleUpAt',
+    flags: '--scale-up-at <RATIO>',
+    section: 'elastic',
+    description:
+      `${ADAPTIVE}: add workers when the ready workers' mean event-loop utilisation (the share of time their event loop ` +
+      'was running code, from their heartbeats), averaged over --scale-window, is at least this; as many as would bring it ' +
+      'back under it, up to MAX',
+    accepted: RATIO_FORMS,
+    parse: ratio,
+    defaultValue: () => 0.7,
+    defaultText: '0.7',
+  }),
+  spec({
+    key: 'scaleDownAt',
+    flags: '--scale-down-at <RATIO>',
+    section: 'elastic',
+    description:
+      `${ADAPTIVE}: remove one worker (the idlest, after it has finished its requests) when their mean event-loop ` +
+      'utilisation has been at most this over the last --scale-down-after and over the last --scale-window, and the ' +
+      'workers left would stay under --scale-up-at with the same load',
+    accepted: RATIO_FORMS,
+    parse: ratio,
+    defaultValue: () => 0.3,
+    defaultText: '0.3',
+  }),
+  spec({
+    key: 'scaleBacklog',
+    flags: '--scale-backlog <N>',
+    section: 'elastic',
+    description:
+      `${ADAPTIVE}: add a worker when at least this many connections wait in the accept queues of the TCP listeners ` +
+      '(read on Linux), however busy the event loops look (a sync worker waiting on I/O); 0 to ignore the queues',
+    accepted: 'a whole number (0 to ignore the accept queues)',
+    parse: wholeNumber(0),
+    defaultValue: () => 16,
+    defaultText: '16',
+  }),
+  spec({
+    key: 'scaleWindow',
+    flags: '--scale-window <DURATION>',
+    section: 'elastic',
+    description: `${ADAPTIVE}: the span the utilisation is averaged over before it adds workers (never reaching back past the last change)`,
+    accepted: DURATION_FORMS,
+    parse: duration,
+    defaultValue: () => 10_000,
+    defaultText: '10s',
+  }),
+  spec({
+    key: 'scaleCooldown',
+    flags: '--scale-cooldown <DURATION>',
+    section: 'elastic',
+    description: `${ADAPTIVE}: the least time between two changes of the count, the load's or a manual one (TTIN, TTOU, ctl scale)`,
+    accepted: DURATION_FORMS,
+    parse: duration,
+    defaultValue: () => 10_000,
+    defaultText: '10s',
+  }),
+  spec({
+    key: 'scaleDownAfter',
+    flags: '--scale-down-after <DURATION>',
+    section: 'elastic',
+    description: `${ADAPTIVE}: how long the load must have been low, since the last change, before a worker is removed`,
+    accepted: DURATION_FORMS,
+    parse: duration,
+    defaultValue: () => 30_000,
+    defaultText: '30s',
   }),
 ] as const;

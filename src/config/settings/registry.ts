@@ -3,6 +3,7 @@
  * from them. A new setting is one `spec({...})` in its section's file and its key in HELP_ORDER.
  */
 import type { AppSpec } from '../app-spec';
+import type { WorkerBounds } from '../worker-count';
 import { CONFIG_SETTINGS } from './config';
 import { CONTROL_SETTINGS } from './control';
 import { DEVELOPMENT_SETTINGS } from './development';
@@ -64,10 +65,16 @@ export type SettingValues = {
 };
 
 /** The effective configuration of one unicorn run, after every source has been applied. */
-export interface Settings extends SettingValues {
+export interface Settings extends Omit<SettingValues, 'workers'> {
   /** The app at /: the command line's, or the config file's `app`. There may be none when mounts or
    *  static directories serve (sites.ts). */
   app: AppSpec | undefined;
+  /** The worker count the arbiter starts with: --workers N, auto's CPUs, or MIN:MAX's MIN (at least 1). */
+  workers: number;
+  /** What --workers asked for (resolve.ts takes it apart): the bounds the load moves the count in
+   *  (`by: 'load'`), or a fixed count. Beside `workers`, which stays the plain count hooks and the
+   *  code that forks read. */
+  workerBounds: WorkerBounds;
 }
 
 /** The order --help, --print-config and the first refusal follow (not the docs' sections). */
@@ -89,6 +96,12 @@ const HELP_ORDER = [
   'certReqs',
   'http2',
   'idleTimeout',
+  'scaleUpAt',
+  'scaleDownAt',
+  'scaleBacklog',
+  'scaleWindow',
+  'scaleCooldown',
+  'scaleDownAfter',
   'workerClass',
   'workerConnections',
   'keepAlive',

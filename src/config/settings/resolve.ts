@@ -2,9 +2,10 @@
  * Resolving the settings: every source (defaults, the config file, UNICORN_CMD_ARGS, the command
  * line) applied in order through the registry's parsers, each refusal naming its source.
  */
-import { badUsage, badValue } from '../../shared/errors';
+import { badUsage, badValue, show } from '../../shared/errors';
 import { APP_SPEC_FORMS, type AppSpec, parseAppSpec } from '../app-spec';
 import { appMounts, repeatedPrefix } from '../mount-spec';
+import { formatWorkers, startingCount, type WorkerBounds } from '../worker-count';
 import { type OptionKey, type RegisteredSpec, SETTINGS, type Settings, settingSpec } from './registry';
 import type { ParseContext } from './spec';
 
@@ -79,7 +80,10 @@ export function resolveLayers(app: AppSource | undefined, layers: Layer[], env: 
     if (setting.key === 'chdir' && typeof value === 'string') ctx.cwd = value;
   }
 
-  const settings = { ...(values as Omit<Settings, 'app'>), app: appAtRoot(app) };
+  const workerBounds = values.workers as WorkerBounds;
+  const given = values as Omit<Settings, 'app' | 'workerBounds'>;
+  const settings: Settings = { ...given, workers: startingCount(workerBounds), workerBounds, app: appAtRoot(app) };
+  refuseZeroWithoutIdleStop(settings, sources as Sources);
   refuseRepeatedPrefixes(settings);
   if (!settings.app && settings.mounts.length === 0 && settings.static.length === 0) {
     throw badUsage(
@@ -87,6 +91,15 @@ export function resolveLayers(app: AppSource | undefined, layers: Layer[], env: 
     );
   }
   return { settings, sources: sources as Sources };
+}
+
+/** MIN 0: with no --idle-timeout nothing would ever stop the last worker or start one again. */
+function refuseZeroWithoutIdleStop(settings: Pick<Settings, 'workerBounds' | 'idleTimeout'>, sources: Sources): void {
+  if (settings.workerBounds.min > 0 || settings.idleTimeout > 0) return;
+  throw badUsage(
+    `${sources.workers} ${show(formatWorkers(settings.workerBounds))} is not accepted: a minimum of 0 workers needs --idle-timeout ` +
+      `(the workers stop when idle and start on the next connection); expected a MIN of at least 1, or --idle-timeout too`,
+  );
 }
 
 /** Two apps, or two directories, at one prefix: the message names both as they were given. */

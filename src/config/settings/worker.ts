@@ -2,6 +2,7 @@
 
 import { DURATION_FORMS } from '../duration';
 import { WORKER_CLASS_NAMES, WORKER_CLASSES, type WorkerClass } from '../worker-classes';
+import { formatWorkers, parseWorkers, WORKERS_FORMS, type WorkerBounds } from '../worker-count';
 import { choice, duration, wholeNumber } from './parsers';
 import { spec } from './spec';
 
@@ -14,14 +15,18 @@ export type CertReqs = 'none' | 'optional' | 'required';
 export const WORKER_SETTINGS = [
   spec({
     key: 'workers',
-    flags: '-w, --workers <N>',
+    flags: '-w, --workers <N|MIN:MAX|auto>',
     section: 'worker',
-    description: 'number of worker processes',
-    accepted: 'a whole number of at least 1',
+    description:
+      'number of worker processes: N; MIN:MAX, a count that follows the load between those bounds (docs/elastic.md, the --scale-* ' +
+      'settings; it starts at MIN, at least 1); or auto, one per CPU this process may use (its CPU affinity, capped by a cgroup ' +
+      'CPU quota, rounded up)',
+    accepted: WORKERS_FORMS,
     env: 'WEB_CONCURRENCY',
-    parse: wholeNumber(1),
-    defaultValue: () => 1,
+    parse: (raw) => parseWorkers(raw),
+    defaultValue: (): WorkerBounds => ({ min: 1, max: 1, by: 'count' }),
     defaultText: '$WEB_CONCURRENCY, else 1',
+    display: formatWorkers,
   }),
   spec({
     key: 'workerClass',
