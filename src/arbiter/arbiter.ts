@@ -13,6 +13,7 @@ import type { ToArbiter, ToWorker } from '../ipc';
 import type { ExitCode } from '../shared/exit-codes';
 import type { Logger } from '../shared/log';
 import { Absences } from './absences';
+import { type ElasticEvent, ScaleToZero } from './elastic/scale-to-zero';
 import { balanceConnections, ConnectionBalance } from './balance';
 import { BootAttempts } from './boot-attempts';
 import { type Diagnosis, diagnose } from './diagnose';
@@ -52,7 +53,9 @@ type ArbiterEvent =
    *  what follows from it runs in the loop. */
   | { kind: 'hook-done'; then: () => void }
   /** A request from `unicorn ctl`, answered on `reply` when it is done. */
-  | { kind: 'control'; request: ControlRequest; reply: Reply };
+  | { kind: 'control'; request: ControlRequest; reply: Reply }
+  /** --idle-timeout: a connection the arbiter accepted, or a listener copy a worker lent. */
+  | { kind: 'elastic'; event: ElasticEvent };
 
 /** How long the loop sleeps when nothing is due; events wake it at once. */
 const IDLE_TICK_MS = 1000;
@@ -140,6 +143,8 @@ export class Arbiter {
   private reaper: Reaper | undefined;
   /** What signals and `ctl` requests ask for, done in one place (perform.ts). */
   private readonly actions: ActionPerformer;
+  /** --idle-timeout: stopping every worker when idle, starting them on the next connection. */
+  private readonly scaleToZero: ScaleToZero;
 
   constructor(
     private settings: Settings,
@@ -175,6 +180,7 @@ export class Arbiter {
       reloading: () => reload.underWay,
       predecessorPid: () => this.succession.predecessorPid,
       controlSocket: () => this.control?.path,
+      idle: () => this.scaleToZero.status(),
     };
     this.view = arbiterView(this.state, current);
     this.identity = workerIdentity(settings);
@@ -186,6 +192,7 @@ export class Arbiter {
       sharesListeners: () => this.succession.sharesListeners(),
       onMessage: (id, message) => this.enqueue({ kind: 'message', id, message }),
       onExit: (id, code, signal) => this.enqueue({ kind: 'exit', id, code, signal }),
+      lent: (id, index, handle) => this.enqueue({ kind: 'elastic', event: { kind: 'lent', id, index, handle } }),
     });
     this.supervision = new Supervision({
       ...common,
@@ -227,6 +234,11 @@ export class Arbiter {
       afterOnReload: (next, then) => hookQueue.after('onReload', [arbiterView(this.state, () => next)], then),
     });
     this.actions = new ActionPerformer(this.actionHost());
+    this.scaleToZero = new ScaleToZero({
+      ...{ ...common, relay: channels.relay, reloading: () => reload.underWay, listenerCount: () => this.sockets.listeners.length },
+      ...{ setTarget: (count) => void (this.target = count), send: (record, message) => channels.send(record, message) },
+      ...{ enqueue: (event) => this.enqueue({ kind: 'elastic', event }), announce: (hook) => void hookQueue.queue(hook, [view]) },
+    });
   }
 
   /** The listeners as clients reach them, for the log, `unicorn ctl`, hooks and the workers: https://
@@ -257,6 +269,7 @@ export class Arbiter {
 
     for (;;) {
       this.handleEvents();
+      this.scaleToZero.manage();
       this.actions.answerStats();
       this.succession.watchPredecessor();
       this.supervision.watchMemory();
@@ -323,6 +336,9 @@ export class Arbiter {
           break;
         case 'control':
           this.actions.onRequest(event.request, event.reply);
+          break;
+        case 'elastic':
+          this.scaleToZero.take(event.event);
           break;
       }
     }
@@ -472,7 +488,7 @@ export class Arbiter {
     const now = this.now();
     let due = Math.min(now + IDLE_TICK_MS, this.supervision.nextDueAt(this.stop !== undefined));
     if (!this.stop) due = Math.min(due, this.staffing.nextReleaseAt());
-    due = Math.min(due, this.statsRequests.nextDeadline, this.balanceDueAt);
+    due = Math.min(due, this.statsRequests.nextDeadline, this.balanceDueAt, this.scaleToZero.nextDueAt());
     return Math.max(0, due - now);
   }
 

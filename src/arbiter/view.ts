@@ -3,7 +3,7 @@
  * state at the moment they ask, never a copy kept up to date beside it.
  */
 import type { Settings } from '../config/settings';
-import type { ArbiterView, ServerStats } from '../hooks/types';
+import type { ArbiterView, IdleState, ServerStats } from '../hooks/types';
 import type { Logger } from '../shared/log';
 import { VERSION } from '../shared/version';
 import { type ExitTally, serverStats } from './stats';
@@ -25,6 +25,8 @@ export interface ArbiterState {
   controlSocket: () => string | undefined;
   workers: WorkerTable;
   exited: ExitTally;
+  /** Scale to zero (elastic/scale-to-zero.ts). */
+  idle: () => { state: IdleState; wakeUps: number; idleStops: number };
 }
 
 /** What hooks see of the arbiter, with `config` as given (onReload sees the settings it is about to take). */
@@ -42,6 +44,9 @@ export function arbiterView(state: ArbiterState, config: () => Settings): Arbite
     get reloading() {
       return state.reloading();
     },
+    get idleState() {
+      return state.idle().state;
+    },
     get predecessorPid() {
       return state.predecessorPid();
     },
@@ -58,6 +63,7 @@ export function currentStats(state: ArbiterState): ServerStats {
     startedAt: state.startedAt,
     state: state.stopping() ? 'stopping' : state.reloading() ? 'reloading' : 'serving',
     workerCount: state.target(),
+    idle: state.idle(),
     generation: state.generation(),
     listeners: state.listenerUrls(),
     controlSocket: state.controlSocket(),

@@ -134,6 +134,7 @@ describe('the arbiter’s metrics', () => {
       log: silent,
       workerCount: 2,
       reloading: false,
+      idleState: 'serving',
       predecessorPid: undefined,
       workers: () => workers,
       stats,

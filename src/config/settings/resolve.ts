@@ -5,6 +5,7 @@
 import { badUsage, badValue } from '../../shared/errors';
 import { APP_SPEC_FORMS, type AppSpec, parseAppSpec } from '../app-spec';
 import { appMounts, repeatedPrefix } from '../mount-spec';
+import { refuseIdleWithReusePort } from './elastic';
 import { type OptionKey, type RegisteredSpec, SETTINGS, type Settings, settingSpec } from './registry';
 import type { ParseContext } from './spec';
 
@@ -81,6 +82,7 @@ export function resolveLayers(app: AppSource | undefined, layers: Layer[], env: 
 
   const settings = { ...(values as Omit<Settings, 'app'>), app: appAtRoot(app) };
   refuseRepeatedPrefixes(settings);
+  refuseIdleWithReusePort(settings, sources as Sources);
   if (!settings.app && settings.mounts.length === 0 && settings.static.length === 0) {
     throw badUsage(
       `no app given: name it on the command line as ${APP_SPEC_FORMS}, or as \`app\` in a config file (or serve apps and files with --mount and --static)`,

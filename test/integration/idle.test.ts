@@ -1,0 +1,163 @@
+/**
+ * Scale to zero (--idle-timeout, docs/elastic.md) with real processes: the idle stop leaves no
+ * worker and the arbiter listening, the next connection starts them and is answered, connections
+ * that race the stop are all served, activity keeps the server awake, TERM while idle exits.
+ */
+import { mkdtempSync, readFileSync } from 'node:fs';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { ctl, ctlStats } from '../helpers/ctl';
+import { request } from '../helpers/http';
+import { connect } from '../helpers/raw';
+import { APPS, isAlive, runToExit, start, type Unicorn, waitUntilGone } from '../helpers/unicorn';
+
+const ROUTES = path.join(APPS, 'routes.js');
+const tempDir = () => mkdtempSync(path.join(tmpdir(), 'unicorn-idle-'));
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+interface Idling {
+  unicorn: Unicorn;
+  socket: string;
+  dir: string;
+}
+
+/** A server with --idle-timeout `idle`, its control socket in a directory of its own; resolves once its workers are ready. */
+async function serveIdling(idle: string, extra: string[], workers = 2, bind = '127.0.0.1:0'): Promise<Idling> {
+  const dir = tempDir();
+  const socket = path.join(dir, 'ctl.sock');
+  const unicorn = start(['-b', bind, '-w', String(workers), '--idle-timeout', idle, '--control-socket', socket, ...extra, ROUTES]);
+  await unicorn.ready(workers);
+  return { unicorn, socket, dir };
+}
+
+/** Pids of the workers the arbiter has booted so far. */
+const bootedPids = (unicorn: Unicorn) => unicorn.lines('Booting worker with pid').map((line) => line.workerPid as number);
+/** Children of the arbiter that are workers (not its reaper). */
+const liveWorkers = (unicorn: Unicorn) => {
+  const booted = new Set(bootedPids(unicorn));
+  return unicorn.workerPids().filter((pid) => booted.has(pid));
+};
+const idleStops = (unicorn: Unicorn) => unicorn.lines('Idle for ').length;
+
+describe.each(['sync', 'async'])('--idle-timeout with the %s worker class', (workerClass) => {
+  const klass = ['-k', workerClass];
+
+  it('stops every worker when idle, keeps listening, and the next request starts them and is answered', async () => {
+    const log = path.join(tempDir(), 'access.log');
+    const { unicorn, socket } = await serveIdling('500ms', [...klass, '--access-logfile', log]);
+    const first = bootedPids(unicorn);
+    await unicorn.waitForLog((l) => l.msg.startsWith('Idle for 500ms: stopping 2 workers'), 'the idle stop');
+    expect(await waitUntilGone(first)).toEqual([]);
+    expect(isAlive(unicorn.pid)).toBe(true);
+    expect(liveWorkers(unicorn)).toEqual([]);
+    const idle = await ctlStats(socket);
+    expect(idle).toMatchObject({ idleState: 'idle', idleStops: 1, wakeUps: 0, workerCount: 0, workers: [] });
+
+    const reply = await request(`${unicorn.url()}/slow?ms=0`);
+    expect(reply.status).toBe(200);
+    const pid = Number(/slow (\d+)/.exec(reply.body)?.[1]);
+    expect(first).not.toContain(pid);
+    expect(bootedPids(unicorn)).toContain(pid);
+    await unicorn.waitForLog((l) => l.msg.startsWith('Waking: a connection arrived with no worker serving; starting 2 workers'), 'the wake-up');
+    // The worker that served it wrote its access line as for any other connection.
+    await unicorn.waitForLog(() => readFileSync(log, 'utf8').includes('GET /slow?ms=0'), 'the access line', 5000);
+    const awake = await ctlStats(socket);
+    expect(awake).toMatchObject({ idleState: 'serving', idleStops: 1, wakeUps: 1, workerCount: 2 });
+
+    const status = await ctl(['--socket', socket, 'status']);
+    expect(status.stdout).toContain('Idle stops: 1, wake-ups: 1');
+  });
+
+  it('serves every request that races the idle stop: none fails', async () => {
+    const { unicorn, socket } = await serveIdling('200ms', klass, 1);
+    let failed = 0;
+    let served = 0;
+    const client = async (until: number) => {
+      while (Date.now() < until) {
+        // Gaps around the idle timeout: some requests come as the stop is decided, some while the
+        // worker drains, some once no worker runs.
+        await sleep(150 + Math.random() * 300);
+        try {
+          const reply = await request(`${unicorn.url()}/slow?ms=${Math.floor(Math.random() * 20)}`, { timeoutMs: 10_000 });
+          if (reply.status === 200) served++;
+          else failed++;
+        } catch {
+          failed++;
+        }
+      }
+    };
+    const until = Date.now() + 6000;
+    await Promise.all([client(until), client(until), client(until)]);
+    expect({ failed }).toEqual({ failed: 0 });
+    expect(served).toBeGreaterThan(20);
+    const stats = await ctlStats(socket);
+    // The race was run: the server went idle and woke many times meanwhile.
+    expect(stats.idleStops).toBeGreaterThanOrEqual(3);
+    expect(stats.wakeUps).toBeGreaterThanOrEqual(3);
+  });
+
+  it('does not cut off a request in flight at the timeout: it keeps the server awake', async () => {
+    const { unicorn } = await serveIdling('300ms', klass, 1);
+    const reply = await request(`${unicorn.url()}/hold?ms=1500`);
+    expect(reply.status).toBe(200);
+    expect(reply.body).toMatch(/^held \d+/);
+    expect(idleStops(unicorn)).toBe(0);
+    await unicorn.waitForLog((l) => l.msg.startsWith('Idle for 300ms'), 'the idle stop once the request is done');
+  });
+});
+
+describe('--idle-timeout', () => {
+  it('an open keep-alive connection keeps the server awake; once it closes, the server goes idle', async () => {
+    const { unicorn } = await serveIdling('300ms', ['-k', 'async', '--keep-alive', '30'], 1);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    expect((await request(`${unicorn.url()}/`, { agent })).status).toBe(200);
+    await sleep(1500);
+    expect((await request(`${unicorn.url()}/`, { agent })).reusedSocket).toBe(true);
+    expect(idleStops(unicorn)).toBe(0);
+    agent.destroy();
+    await unicorn.waitForLog((l) => l.msg.startsWith('Idle for 300ms'), 'the idle stop once the connection closed');
+  });
+
+  it('goes idle and wakes on a unix socket too', async () => {
+    const file = path.join(tempDir(), 'app.sock');
+    const { unicorn } = await serveIdling('300ms', [], 1, `unix:${file}`);
+    await unicorn.waitForLog((l) => l.msg.startsWith('Idle for 300ms'), 'the idle stop');
+    expect(await waitUntilGone(bootedPids(unicorn))).toEqual([]);
+    const reply = await request('http://localhost/', { socketPath: file });
+    expect(reply.status).toBe(200);
+  });
+
+  it('exits 0 on TERM while idle, and on TERM while waking', async () => {
+    const idle = await serveIdling('300ms', [], 1);
+    await idle.unicorn.waitForLog((l) => l.msg.startsWith('Idle for 300ms'), 'the idle stop');
+    await waitUntilGone(bootedPids(idle.unicorn));
+    idle.unicorn.signal('SIGTERM');
+    expect(await idle.unicorn.exited).toEqual({ code: 0, signal: null });
+
+    const waking = await serveIdling('300ms', [], 1);
+    await waking.unicorn.waitForLog((l) => l.msg.startsWith('Idle for 300ms'), 'the idle stop');
+    await waitUntilGone(bootedPids(waking.unicorn));
+    const client = connect(waking.unicorn.url());
+    client.on('error', () => {});
+    client.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    await waking.unicorn.waitForLog((l) => l.msg.startsWith('Waking: '), 'the wake-up');
+    waking.unicorn.signal('SIGTERM');
+    expect(await waking.unicorn.exited).toEqual({ code: 0, signal: null });
+  });
+
+  it('TTIN while idle starts a worker', async () => {
+    const { unicorn, socket } = await serveIdling('300ms', [], 2);
+    await unicorn.waitForLog((l) => l.msg.startsWith('Idle for 300ms'), 'the idle stop');
+    unicorn.signal('SIGTTIN');
+    await unicorn.waitForLog((l) => l.msg === 'Waking: the worker count was set to 1; starting 1 worker', 'the wake-up');
+    await unicorn.ready(3);
+    expect(await ctlStats(socket)).toMatchObject({ idleState: 'serving', wakeUps: 1, workerCount: 1 });
+  });
+
+  it('is refused with --reuse-port, naming both', async () => {
+    const { code, stderr } = await runToExit(['-b', '127.0.0.1:0', '--reuse-port', '--idle-timeout', '30s', ROUTES]);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/^unicorn: error: --idle-timeout 30s is not accepted with --reuse-port: .+\n$/);
+  });
+});
