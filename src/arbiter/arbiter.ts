@@ -13,10 +13,10 @@ import type { ToArbiter, ToWorker } from '../ipc';
 import type { ExitCode } from '../shared/exit-codes';
 import type { Logger } from '../shared/log';
 import { Absences } from './absences';
-import { type ElasticEvent, ScaleToZero } from './elastic/scale-to-zero';
 import { balanceConnections, ConnectionBalance } from './balance';
 import { BootAttempts } from './boot-attempts';
 import { type Diagnosis, diagnose } from './diagnose';
+import { type ElasticEvent, ScaleToZero } from './elastic/scale-to-zero';
 import { Forking } from './forking';
 import { collectGarbage } from './garbage';
 import { HookQueue } from './hook-queue';
@@ -236,8 +236,12 @@ export class Arbiter {
     this.actions = new ActionPerformer(this.actionHost());
     this.scaleToZero = new ScaleToZero({
       ...{ ...common, relay: channels.relay, reloading: () => reload.underWay, listenerCount: () => this.sockets.listeners.length },
-      ...{ setTarget: (count) => void (this.target = count), send: (record, message) => channels.send(record, message) },
-      ...{ enqueue: (event) => this.enqueue({ kind: 'elastic', event }), announce: (hook) => void hookQueue.queue(hook, [view]) },
+      ...{ send: (record, message) => channels.send(record, message), announce: (hook) => void hookQueue.queue(hook, [view]) },
+      enqueue: (event) => this.enqueue({ kind: 'elastic', event }),
+      // Not setTarget's: a reload under way still takes its file's count.
+      setTarget: (count) => {
+        this.target = count;
+      },
     });
   }
 

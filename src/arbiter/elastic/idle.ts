@@ -4,18 +4,19 @@
  * activity; the clock starts over with each. Decisions only: elastic/scale-to-zero.ts acts on them.
  */
 
-/** What the clock reads of a worker: its counts as of its latest heartbeat or report. */
+/** What the clock reads of a worker: its counts as of its latest heartbeat or report, and when they came. */
 export interface WorkerActivity {
   id: number;
   requests: number;
   inFlight: number;
   connections: number;
+  countsAt: number;
 }
 
 export class IdleClock {
   private lastActiveAt: number;
-  /** Each live worker's request count at the last look. */
-  private readonly requestsSeen = new Map<number, number>();
+  /** Each live worker's counts at the last look: its requests, and when they came. */
+  private readonly seen = new Map<number, { requests: number; countsAt: number }>();
 
   constructor(now: number) {
     this.lastActiveAt = now;
@@ -31,17 +32,23 @@ export class IdleClock {
     this.lastActiveAt = Math.max(this.lastActiveAt, now);
   }
 
-  /** Look at the workers' counts: says whether they show activity since the last look (the clock
-   *  then starts over). A worker seen for the first time with requests served counts as active. */
+  /**
+   * Look at the workers' counts that came since the last look: says whether they show activity (the
+   * clock then starts over). Counts are judged once, as they come: an in-flight request in a
+   * heartbeat is activity then, not until the next one (which may be 5 s away); the arbiter asks for
+   * fresh counts before it stops anything. A worker first seen with requests served is active.
+   */
   observe(workers: Iterable<WorkerActivity>, now: number): boolean {
     const live = new Set<number>();
     let active = false;
     for (const worker of workers) {
       live.add(worker.id);
-      if (worker.requests !== (this.requestsSeen.get(worker.id) ?? 0) || worker.inFlight > 0 || worker.connections > 0) active = true;
-      this.requestsSeen.set(worker.id, worker.requests);
+      const seen = this.seen.get(worker.id) ?? { requests: 0, countsAt: -Infinity };
+      if (worker.countsAt === seen.countsAt) continue;
+      if (worker.requests !== seen.requests || worker.inFlight > 0 || worker.connections > 0) active = true;
+      this.seen.set(worker.id, { requests: worker.requests, countsAt: worker.countsAt });
     }
-    for (const id of this.requestsSeen.keys()) if (!live.has(id)) this.requestsSeen.delete(id);
+    for (const id of this.seen.keys()) if (!live.has(id)) this.seen.delete(id);
     if (active) this.touch(now);
     return active;
   }

@@ -16,7 +16,7 @@ import type { Logger } from '../../shared/log';
 import type { WorkerRecord } from '../worker-process';
 import type { WorkerTable } from '../worker-table';
 import { IdleClock } from './idle';
-import { type ListenHandle, LentListeners } from './lent-listeners';
+import { LentListeners, type ListenHandle } from './lent-listeners';
 import { wakeCount } from './wake-count';
 
 /** How long the workers have to answer with their counts and the lender with its copies; a worker
