@@ -142,7 +142,7 @@ describe('--idle-timeout', () => {
     expect(await waking.unicorn.exited).toEqual({ code: 0, signal: null });
   });
 
-  it('TTIN while idle starts a worker', async () => {
+  it('TTIN while idle starts a worker; HUP while idle reloads and starts the workers', async () => {
     const { unicorn, socket } = await serveIdling('300ms', [], 2);
     await unicorn.waitForLog((l) => l.msg.startsWith('Idle for 300ms'), 'the idle stop');
     unicorn.signal('SIGTTIN');
@@ -150,6 +150,11 @@ describe('--idle-timeout', () => {
     await unicorn.ready(3);
     await unicorn.waitForLog((l) => l.msg.startsWith('Awake: a worker was ready '), 'the end of the wake-up');
     expect(await ctlStats(socket)).toMatchObject({ wakeUps: 1 });
+
+    await unicorn.waitForLog(() => idleStops(unicorn) === 2, 'the second idle stop');
+    unicorn.signal('SIGHUP');
+    await unicorn.waitForLog((l) => l.msg === 'Waking: a reload starts the workers; starting 2 workers', 'the wake-up by HUP');
+    await unicorn.waitForLog((l) => l.msg.startsWith('Reload complete: 2 new workers ready'), 'the reload');
   });
 
   it('is refused with --reuse-port, naming both', async () => {

@@ -102,7 +102,10 @@ export class ScaleToZero {
       case 'confirming':
         return this.confirm(this.state, active, now);
       case 'idle':
-        if (context.target() > 0) return this.wake(now, `the worker count was set to ${context.target()}`);
+        if (context.target() > 0) {
+          // A reload (HUP) starts its workers, which tells at once whether the new code loads.
+          return this.wake(now, context.reloading() ? 'a reload starts the workers' : `the worker count was set to ${context.target()}`);
+        }
         if (context.relay.holding > 0) return this.wake(now, 'a connection arrived with no worker serving');
         return;
       case 'waking':

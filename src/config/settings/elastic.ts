@@ -14,7 +14,7 @@ export const ELASTIC_SETTINGS = [
     section: 'elastic',
     description:
       'stop every worker after this long without a request or an open connection; the arbiter keeps the sockets, and the ' +
-      'next connection starts the workers again and is served by the first one ready; 0 for never',
+      'next connection starts the workers again and is served by the first one ready; 0 for never; not with --reuse-port',
     accepted: DURATION_FORMS,
     parse: duration,
     defaultValue: () => 0,
