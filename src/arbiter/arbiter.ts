@@ -235,10 +235,8 @@ export class Arbiter {
     });
     this.actions = new ActionPerformer(this.actionHost());
     this.scaleToZero = new ScaleToZero({
-      ...{ ...common, relay: channels.relay, reloading: () => reload.underWay, listenerCount: () => this.sockets.listeners.length },
-      ...{ send: (record, message) => channels.send(record, message), announce: (hook) => void hookQueue.queue(hook, [view]) },
-      enqueue: (event) => this.enqueue({ kind: 'elastic', event }),
-      // Not setTarget's: a reload under way still takes its file's count.
+      ...{ ...common, channels, reloading: () => reload.underWay, listenerCount: () => this.sockets.listeners.length },
+      ...{ enqueue: (event) => this.enqueue({ kind: 'elastic', event }), announce: (hook) => void hookQueue.queue(hook, [view]) },
       setTarget: (count) => {
         this.target = count;
       },

@@ -59,13 +59,15 @@ function fakeScaleToZero(idleTimeout = 1000) {
     stopping: () => false,
     reloading: () => false,
     listenerCount: () => 1,
-    relay: {
-      arrived: (connection) => held.push(connection),
-      get holding() {
-        return held.length;
+    channels: {
+      relay: {
+        arrived: (connection) => held.push(connection),
+        get holding() {
+          return held.length;
+        },
       },
+      send: (record, message) => sent.push([record.id, message.type]),
     },
-    send: (record, message) => sent.push([record.id, message.type]),
     enqueue: () => {},
     announce: (hook) => hooks.push(hook),
   });

@@ -36,14 +36,16 @@ export interface ScaleToZeroContext {
   settings: () => Pick<Settings, 'idleTimeout' | 'backlog' | 'workers'>;
   workers: WorkerTable;
   target: () => number;
-  /** Set the worker count (not a count set by hand: a reload under way still takes its file's). */
+  /** Set the worker count; not as a count set by hand is, which a reload under way keeps instead of its file's. */
   setTarget: (count: number) => void;
   stopping: () => boolean;
   reloading: () => boolean;
   listenerCount: () => number;
-  /** Where connections wait for a worker (relay.ts). */
-  relay: { arrived(connection: ConnectionHandle): void; readonly holding: number };
-  send: (record: WorkerRecord, message: ToWorker) => void;
+  /** The workers' IPC channels, and the relay where connections wait for a worker (relay.ts). */
+  channels: {
+    relay: { arrived(connection: ConnectionHandle): void; readonly holding: number };
+    send(record: WorkerRecord, message: ToWorker): void;
+  };
   /** A connection accepted on the copies: to the loop, as an event. */
   enqueue: (event: ElasticEvent) => void;
   /** Queue the onIdle or onWake hook. */
@@ -80,7 +82,7 @@ export class ScaleToZero {
 
   /** An event from the copies or the lender, in the loop. */
   take(event: ElasticEvent): void {
-    if (event.kind === 'arrived') return this.context.relay.arrived(event.connection);
+    if (event.kind === 'arrived') return this.context.channels.relay.arrived(event.connection);
     const { state } = this;
     if (state.kind === 'confirming' && state.lender === event.id) this.copies.lent(event.index, event.handle);
     else event.handle?.close();
@@ -106,7 +108,7 @@ export class ScaleToZero {
           // A reload (HUP) starts its workers, which tells at once whether the new code loads.
           return this.wake(now, context.reloading() ? 'a reload starts the workers' : `the worker count was set to ${context.target()}`);
         }
-        if (context.relay.holding > 0) return this.wake(now, 'a connection arrived with no worker serving');
+        if (context.channels.relay.holding > 0) return this.wake(now, 'a connection arrived with no worker serving');
         return;
       case 'waking':
         if (context.target() === 0) {
@@ -132,7 +134,9 @@ export class ScaleToZero {
   private mayStop(): boolean {
     const { context } = this;
     const booting = context.workers.all().some((r) => r.state === 'booting');
-    return context.settings().idleTimeout > 0 && !context.reloading() && context.target() > 0 && context.relay.holding === 0 && !booting;
+    return (
+      context.settings().idleTimeout > 0 && !context.reloading() && context.target() > 0 && context.channels.relay.holding === 0 && !booting
+    );
   }
 
   /** Serving: once idle for the timeout, confirm it with fresh counts and borrow the copies. */
@@ -147,8 +151,8 @@ export class ScaleToZero {
       return;
     }
     this.copies.expect(context.listenerCount());
-    for (const record of answering) context.send(record, { type: 'unicorn:report', seq: 0 });
-    context.send(lender, { type: 'unicorn:lend-listeners' });
+    for (const record of answering) context.channels.send(record, { type: 'unicorn:report', seq: 0 });
+    context.channels.send(lender, { type: 'unicorn:lend-listeners' });
     this.state = { kind: 'confirming', lender: lender.id, asked: answering.map((r) => r.id), askedAt: now };
   }
 
