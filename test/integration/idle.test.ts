@@ -3,7 +3,7 @@
  * worker and the arbiter listening, the next connection starts them and is answered, connections
  * that race the stop are all served, activity keeps the server awake, TERM while idle exits.
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -115,13 +115,22 @@ describe('--idle-timeout', () => {
     await unicorn.waitForLog((l) => l.msg.startsWith('Idle for 300ms'), 'the idle stop once the connection closed');
   });
 
-  it('goes idle and wakes on a unix socket too', async () => {
-    const file = path.join(tempDir(), 'app.sock');
-    const { unicorn } = await serveIdling('300ms', [], 1, `unix:${file}`);
-    await unicorn.waitForLog((l) => l.msg.startsWith('Idle for 300ms'), 'the idle stop');
+  it('goes idle and wakes on a unix socket too, calling onIdle and onWake', async () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'app.sock');
+    const hooks = path.join(dir, 'hooks.mjs');
+    writeFileSync(
+      hooks,
+      `export const onIdle = (a) => a.log.info('onIdle ' + a.idleState + ' ' + a.stats().idleStops);\n` +
+        `export const onWake = (a) => a.log.info('onWake ' + a.idleState + ' ' + a.stats().wakeUps);\n`,
+    );
+    const { unicorn } = await serveIdling('300ms', ['--hook', hooks], 1, `unix:${file}`);
+    await unicorn.waitForLog((l) => l.msg === 'onIdle idle 1', 'onIdle');
     expect(await waitUntilGone(bootedPids(unicorn))).toEqual([]);
     const reply = await request('http://localhost/', { socketPath: file });
     expect(reply.status).toBe(200);
+    // Waking as the hook is queued; a worker may be ready by the time it runs.
+    await unicorn.waitForLog((l) => /^onWake (waking|serving) 1$/.test(l.msg), 'onWake');
   });
 
   it('exits 0 on TERM while idle, and on TERM while waking', async () => {
