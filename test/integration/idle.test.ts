@@ -9,10 +9,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ctl, ctlStats } from '../helpers/ctl';
 import { request } from '../helpers/http';
-import { connect } from '../helpers/raw';
+import { connect, exchange } from '../helpers/raw';
 import { APPS, isAlive, runToExit, start, type Unicorn, waitUntilGone } from '../helpers/unicorn';
 
 const ROUTES = path.join(APPS, 'routes.js');
+const PROXIED = path.join(APPS, 'proxied.js');
 const tempDir = () => mkdtempSync(path.join(tmpdir(), 'unicorn-idle-'));
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -23,10 +24,10 @@ interface Idling {
 }
 
 /** A server with --idle-timeout `idle`, its control socket in a directory of its own; resolves once its workers are ready. */
-async function serveIdling(idle: string, extra: string[], workers = 2, bind = '127.0.0.1:0'): Promise<Idling> {
+async function serveIdling(idle: string, extra: string[], workers = 2, bind = '127.0.0.1:0', app = ROUTES): Promise<Idling> {
   const dir = tempDir();
   const socket = path.join(dir, 'ctl.sock');
-  const unicorn = start(['-b', bind, '-w', String(workers), '--idle-timeout', idle, '--control-socket', socket, ...extra, ROUTES]);
+  const unicorn = start(['-b', bind, '-w', String(workers), '--idle-timeout', idle, '--control-socket', socket, ...extra, app]);
   await unicorn.ready(workers);
   return { unicorn, socket, dir };
 }
@@ -91,6 +92,19 @@ describe.each(['sync', 'async'])('--idle-timeout with the %s worker class', (wor
     // The race was run: the server went idle and woke many times meanwhile.
     expect(stats.idleStops).toBeGreaterThanOrEqual(2);
     expect(stats.wakeUps).toBeGreaterThanOrEqual(2);
+  });
+
+  it('reads the PROXY header of the connection that wakes it, as of any other', async () => {
+    const proxy = ['--proxy-protocol', '--proxy-allow-from', '127.0.0.1'];
+    const { unicorn } = await serveIdling('300ms', [...klass, ...proxy], 1, '127.0.0.1:0', PROXIED);
+    await unicorn.waitForLog((l) => l.msg.startsWith('Idle for 300ms'), 'the idle stop');
+    expect(await waitUntilGone(bootedPids(unicorn))).toEqual([]);
+    const { reply } = await exchange(
+      unicorn.url(),
+      'PROXY TCP4 203.0.113.7 10.0.0.1 5678 443\r\nGET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n',
+    );
+    expect(reply).toMatch(/^HTTP\/1\.1 200 /);
+    expect(JSON.parse(reply.slice(reply.indexOf('\r\n\r\n') + 4))).toMatchObject({ remoteAddress: '203.0.113.7', remotePort: 5678 });
   });
 
   it('does not cut off a request in flight at the timeout: it keeps the server awake', async () => {
