@@ -5,7 +5,8 @@
  * - READY=1 once every worker is ready, and again after each reload;
  * - RELOADING=1 (with MONOTONIC_USEC) when a reload begins;
  * - STOPPING=1 as soon as a stop begins (a signal, `unicorn ctl shutdown`, a failed start: onStopping);
- * - STATUS= with the workers serving, on each change;
+ * - STATUS= with the workers serving, on each change, and `idle` while --idle-timeout has stopped them
+ *   (the unit stays active: the arbiter holds the sockets, and the watchdog pings on);
  * - WATCHDOG=1 every half WATCHDOG_USEC, while the arbiter's loop turns, when systemd asks for it.
  *
  * Without NOTIFY_SOCKET (not started by systemd) it says so once and does nothing.
@@ -31,7 +32,8 @@ export function systemd(options: SystemdOptions = {}): Hooks {
 
   const status = (arbiter: ArbiterView): string => {
     const serving = arbiter.workers().filter((w) => w.state === 'ready' || w.state === 'retiring').length;
-    const doing = stopping ? 'stopping' : arbiter.reloading ? 'reloading' : 'serving';
+    if (!stopping && !arbiter.reloading && arbiter.idleState === 'idle') return 'idle: no worker runs; the next connection starts them';
+    const doing = stopping ? 'stopping' : arbiter.reloading ? 'reloading' : arbiter.idleState;
     return `${doing}: ${serving} of ${arbiter.workerCount} workers ready`;
   };
 
@@ -63,6 +65,12 @@ export function systemd(options: SystemdOptions = {}): Hooks {
       return send(arbiter, { STATUS: status(arbiter) });
     },
     childExit(arbiter) {
+      return send(arbiter, { STATUS: status(arbiter) });
+    },
+    onIdle(arbiter) {
+      return send(arbiter, { STATUS: status(arbiter) });
+    },
+    onWake(arbiter) {
       return send(arbiter, { STATUS: status(arbiter) });
     },
     onStopping(arbiter) {

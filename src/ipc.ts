@@ -41,7 +41,10 @@ export type ToWorker =
   /** sync: the arbiter has begun holding connections handed back: a worker asks (`free`) once free. */
   | { type: 'unicorn:holding' }
   /** sync: the answer to `free` when the arbiter holds no connection for the worker. */
-  | { type: 'unicorn:no-connection' };
+  | { type: 'unicorn:no-connection' }
+  /** --idle-timeout: send back a copy of every listener (`lent-listener`), for the arbiter to accept
+   *  on while no worker runs (arbiter/elastic/). */
+  | { type: 'unicorn:lend-listeners' };
 
 /** Worker → arbiter. */
 export type ToArbiter =
@@ -72,7 +75,10 @@ export type ToArbiter =
   | { type: 'unicorn:free'; stopping: boolean }
   /** The answer to `report`: a heartbeat's counts, now. Not a heartbeat: a sync worker that answers
    *  while a request runs past --timeout is still to be killed for it. */
-  | ({ type: 'unicorn:report'; seq: number } & WorkerCounts);
+  | ({ type: 'unicorn:report'; seq: number } & WorkerCounts)
+  /** The answer to `lend-listeners`, one per listener: a spare copy of listener `index` as the
+   *  message's handle (the worker keeps its own), or no handle when it has no spare just now. */
+  | { type: 'unicorn:lent-listener'; index: number };
 
 /** What a worker counts, as a heartbeat and a report carry it. */
 export interface WorkerCounts {

@@ -2,7 +2,7 @@
  * The arbiter's side of the prometheus plugin: what a scrape reports, collected when it comes. Every
  * metric is described in hooks/prometheus.md; keep the two together.
  */
-import type { ArbiterView, WorkerState, WorkerStats } from '../../src/hooks/types';
+import type { ArbiterView, IdleState, WorkerState, WorkerStats } from '../../src/hooks/types';
 import type { Logger } from '../../src/shared/log';
 import { family, histogramSamples, type Sample } from './exposition';
 import { readSnapshot, type Snapshot, STATUS_CLASSES, Totals } from './snapshot';
@@ -15,6 +15,8 @@ export const PUBLISHED_KEY = 'prometheus';
 // arbiter's stats have every exit reason from zero; the states come from a record rather than a
 // list, which the compiler refuses when a state is added to the type.
 const LIVE_STATES = Object.keys({ booting: 0, ready: 0, retiring: 0, stopping: 0 } satisfies Record<Exclude<WorkerState, 'exited'>, 0>);
+
+const IDLE_STATES = Object.keys({ serving: 0, idle: 0, waking: 0 } satisfies Record<IdleState, 0>) as IdleState[];
 
 export class Metrics {
   /** What workers that have exited had published last: counters must not go down when a worker is
@@ -108,6 +110,14 @@ export class Metrics {
             Object.entries(stats.scaling.changes).map(([direction, count]) => ({ labels: { direction }, value: count })),
           )
         : '',
+      family(
+        'unicorn_idle_state',
+        'gauge',
+        'Scale to zero (--idle-timeout): 1 for the state the server is in, serving, idle (no worker; the next connection starts them) or waking.',
+        IDLE_STATES.map((state) => ({ labels: { state }, value: stats.idleState === state ? 1 : 0 })),
+      ),
+      family('unicorn_idle_stops_total', 'counter', 'Times every worker was stopped for --idle-timeout.', [{ value: stats.idleStops }]),
+      family('unicorn_wake_ups_total', 'counter', 'Times the workers were started again after an idle stop.', [{ value: stats.wakeUps }]),
       family(
         'unicorn_worker_exits_total',
         'counter',

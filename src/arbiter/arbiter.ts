@@ -17,6 +17,7 @@ import { balanceConnections, ConnectionBalance } from './balance';
 import { BootAttempts } from './boot-attempts';
 import { type Diagnosis, diagnose } from './diagnose';
 import { acceptQueue } from './elastic/backlog';
+import { type ElasticEvent, ScaleToZero } from './elastic/scale-to-zero';
 import { Scaler } from './elastic/scaler';
 import { Forking } from './forking';
 import { collectGarbage } from './garbage';
@@ -54,7 +55,9 @@ type ArbiterEvent =
    *  what follows from it runs in the loop. */
   | { kind: 'hook-done'; then: () => void }
   /** A request from `unicorn ctl`, answered on `reply` when it is done. */
-  | { kind: 'control'; request: ControlRequest; reply: Reply };
+  | { kind: 'control'; request: ControlRequest; reply: Reply }
+  /** --idle-timeout: a connection the arbiter accepted, or a listener copy a worker lent. */
+  | { kind: 'elastic'; event: ElasticEvent };
 
 /** How long the loop sleeps when nothing is due; events wake it at once. */
 const IDLE_TICK_MS = 1000;
@@ -144,6 +147,8 @@ export class Arbiter {
   private readonly actions: ActionPerformer;
   /** --workers MIN:MAX: the target the load sets (elastic/scaler.ts). */
   private readonly scaler: Scaler;
+  /** --idle-timeout: stopping every worker when idle, starting them on the next connection. */
+  private readonly scaleToZero: ScaleToZero;
 
   constructor(
     private settings: Settings,
@@ -181,6 +186,7 @@ export class Arbiter {
       predecessorPid: () => this.succession.predecessorPid,
       controlSocket: () => this.control?.path,
       scaling: () => this.scaler.stats(),
+      idle: () => this.scaleToZero.status(),
     };
     this.view = arbiterView(this.state, current);
     this.identity = workerIdentity(settings);
@@ -192,6 +198,7 @@ export class Arbiter {
       sharesListeners: () => this.succession.sharesListeners(),
       onMessage: (id, message) => this.enqueue({ kind: 'message', id, message }),
       onExit: (id, code, signal) => this.enqueue({ kind: 'exit', id, code, signal }),
+      lent: (id, index, handle) => this.enqueue({ kind: 'elastic', event: { kind: 'lent', id, index, handle } }),
     });
     this.supervision = new Supervision({
       ...common,
@@ -233,8 +240,16 @@ export class Arbiter {
       afterOnReload: (next, then) => hookQueue.after('onReload', [arbiterView(this.state, () => next)], then),
     });
     this.actions = new ActionPerformer(this.actionHost());
+    this.scaleToZero = new ScaleToZero({
+      ...{ ...common, channels, reloading: () => reload.underWay, listenerCount: () => this.sockets.listeners.length },
+      ...{ enqueue: (event) => this.enqueue({ kind: 'elastic', event }), announce: (hook) => void hookQueue.queue(hook, [view]) },
+      setTarget: (count) => {
+        this.target = count;
+      },
+    });
     const backlog = () => acceptQueue(this.sockets.listeningSockets());
-    const paused = () => reload.underWay || stopping();
+    // Idle or waking, a connection sets the count, not the load.
+    const paused = () => reload.underWay || stopping() || this.scaleToZero.status().state !== 'serving';
     this.scaler = new Scaler({ ...common, backlog, paused, setTarget: (count) => (this.target = count) });
   }
 
@@ -266,6 +281,7 @@ export class Arbiter {
 
     for (;;) {
       this.handleEvents();
+      this.scaleToZero.manage();
       this.actions.answerStats();
       this.succession.watchPredecessor();
       this.supervision.watchMemory();
@@ -333,6 +349,9 @@ export class Arbiter {
           break;
         case 'control':
           this.actions.onRequest(event.request, event.reply);
+          break;
+        case 'elastic':
+          this.scaleToZero.take(event.event);
           break;
       }
     }
@@ -484,7 +503,7 @@ export class Arbiter {
     const now = this.now();
     let due = Math.min(now + IDLE_TICK_MS, this.supervision.nextDueAt(this.stop !== undefined));
     if (!this.stop) due = Math.min(due, this.staffing.nextReleaseAt());
-    due = Math.min(due, this.statsRequests.nextDeadline, this.balanceDueAt);
+    due = Math.min(due, this.statsRequests.nextDeadline, this.balanceDueAt, this.scaleToZero.nextDueAt());
     return Math.max(0, due - now);
   }
 

@@ -5,7 +5,8 @@
  * holds it until a sync worker says it is free, and passes it to that one, or passes it at once to an
  * async worker (after a reload from sync to async, the only ones left to serve it). Only handles
  * pass through: the arbiter never reads a byte of them, so the worker that gets one serves it as a
- * fresh connection (PROXY header, TLS handshake and all).
+ * fresh connection (PROXY header, TLS handshake and all). Connections the arbiter accepts itself
+ * while no worker runs (--idle-timeout, elastic/) wait here the same way for the first worker ready.
  */
 
 import type { ConnectionHandle } from '../ipc';
@@ -52,10 +53,21 @@ export class ConnectionRelay {
 
   /** Worker `id` gave `handle` back: it is busy or stopping, and (sync) asks once free. */
   handedBack(id: number, handle: ConnectionHandle): void {
-    if (this.passToAsync(handle, id)) return;
+    this.take(handle, id);
+  }
+
+  /** The arbiter accepted `handle` itself, on the copies it accepts on while no worker runs
+   *  (elastic/lent-listeners.ts): it waits here for the first worker ready, as one handed back does. */
+  arrived(handle: ConnectionHandle): void {
+    this.take(handle);
+  }
+
+  /** Pass `handle` to an async worker now, or hold it and tell the sync ones (but `from`, which gave it). */
+  private take(handle: ConnectionHandle, from?: number): void {
+    if (this.passToAsync(handle, from)) return;
     this.held.push(handle);
     if (this.held.length > 1) return;
-    for (const other of this.workers.servingSync()) if (other !== id) this.workers.tellHolding(other);
+    for (const other of this.workers.servingSync()) if (other !== from) this.workers.tellHolding(other);
   }
 
   /** Worker `id` is free (`stopping`: and exits unless given a connection); it waits for the answer. */

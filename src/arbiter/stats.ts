@@ -5,7 +5,7 @@
  */
 import type { ControlReply } from '../control/protocol';
 import type { Reply } from '../control/server';
-import type { ExitReason, ServerStats, WorkerStats } from '../hooks/types';
+import type { ExitReason, IdleState, ServerStats, WorkerStats } from '../hooks/types';
 import { residentMemory } from '../shared/resident-memory';
 
 /** Every exit reason, from a record so that the compiler refuses it when a reason is added. */
@@ -69,6 +69,8 @@ export interface StatsSource {
   startedAt: number;
   state: ServerStats['state'];
   workerCount: number;
+  /** Scale to zero; serving, never idle, when not given. */
+  idle?: { state: IdleState; wakeUps: number; idleStops: number };
   generation: number;
   listeners: readonly string[];
   controlSocket: string | undefined;
@@ -90,6 +92,9 @@ export function serverStats(source: StatsSource): ServerStats {
     uptime: Date.now() - source.startedAt,
     state: source.state,
     workerCount: source.workerCount,
+    idleState: source.idle?.state ?? 'serving',
+    idleStops: source.idle?.idleStops ?? 0,
+    wakeUps: source.idle?.wakeUps ?? 0,
     generation: source.generation,
     listeners: source.listeners,
     controlSocket: source.controlSocket ?? null,

@@ -3,7 +3,7 @@
  * state at the moment they ask, never a copy kept up to date beside it.
  */
 import type { Settings } from '../config/settings';
-import type { ArbiterView, ServerStats } from '../hooks/types';
+import type { ArbiterView, IdleState, ServerStats } from '../hooks/types';
 import type { Logger } from '../shared/log';
 import { VERSION } from '../shared/version';
 import { acceptQueue } from './elastic/backlog';
@@ -31,6 +31,8 @@ export interface ArbiterState {
   exited: ExitTally;
   /** The adaptive count's bounds and changes (elastic/scaler.ts). */
   scaling: () => ServerStats['scaling'];
+  /** Scale to zero (elastic/scale-to-zero.ts). */
+  idle: () => { state: IdleState; wakeUps: number; idleStops: number };
 }
 
 /** What hooks see of the arbiter, with `config` as given (onReload sees the settings it is about to take). */
@@ -48,6 +50,9 @@ export function arbiterView(state: ArbiterState, config: () => Settings): Arbite
     get reloading() {
       return state.reloading();
     },
+    get idleState() {
+      return state.idle().state;
+    },
     get predecessorPid() {
       return state.predecessorPid();
     },
@@ -64,6 +69,7 @@ export function currentStats(state: ArbiterState): ServerStats {
     startedAt: state.startedAt,
     state: state.stopping() ? 'stopping' : state.reloading() ? 'reloading' : 'serving',
     workerCount: state.target(),
+    idle: state.idle(),
     generation: state.generation(),
     listeners: state.listenerUrls(),
     controlSocket: state.controlSocket(),

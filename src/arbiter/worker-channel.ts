@@ -7,6 +7,7 @@
 import type { ConnectionHandle, ToArbiter, ToWorker } from '../ipc';
 import { isMessage } from '../ipc';
 import type { Logger } from '../shared/log';
+import type { ListenHandle } from './elastic/lent-listeners';
 import type { Listener } from './listeners';
 import { ConnectionRelay, type RelayWorkers } from './relay';
 import type { PerWorkerSockets } from './reuse-port';
@@ -32,6 +33,8 @@ export interface WorkerChannelContext {
   onMessage: (id: number, message: ToArbiter) => void;
   /** The worker's process has exited (and, capturing its output, that output has been read). */
   onExit: (id: number, code: number | null, signal: NodeJS.Signals | null) => void;
+  /** Worker `id` lent a copy of listener `index` (`handle`), or had none (elastic/lent-listeners.ts). */
+  lent: (id: number, index: number, handle: ListenHandle | undefined) => void;
 }
 
 export class WorkerChannels {
@@ -107,6 +110,9 @@ export class WorkerChannels {
         return;
       case 'unicorn:free':
         this.relay.free(record.id, msg.stopping);
+        return;
+      case 'unicorn:lent-listener':
+        this.context.lent(record.id, msg.index, (connection as ListenHandle | undefined) ?? undefined);
         return;
     }
     this.context.onMessage(record.id, msg);

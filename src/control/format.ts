@@ -48,7 +48,7 @@ export function formatStatus(stats: ServerStats): string {
     String(stats.pid),
     'arbiter',
     formatAge(stats.uptime),
-    stats.state,
+    shownState(stats),
     String(stats.requests),
     String(stats.inFlight),
     stats.elu === null ? '-' : formatBusy(stats.elu),
@@ -62,7 +62,7 @@ export function formatStatus(stats: ServerStats): string {
   const table = rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  '));
   const ready = stats.workers.filter((w) => w.state === 'ready').length;
   return [
-    `unicorn ${stats.version}: ${stats.state}, ${ready} of ${stats.workerCount} workers ready (generation ${stats.generation})`,
+    `unicorn ${stats.version}: ${shownState(stats)}, ${ready} of ${stats.workerCount} workers ready (generation ${stats.generation})`,
     `Listening at: ${stats.listeners.join(', ') || '(none yet)'}`,
     ...(stats.backlog === null ? [] : [`Waiting to be accepted: ${stats.backlog}`]),
     ...describeScaling(stats),
@@ -71,6 +71,7 @@ export function formatStatus(stats: ServerStats): string {
     '',
     ...describeSpread(stats),
     ...describeMounts(stats),
+    ...describeIdle(stats),
     `Restarts: ${stats.restarts} (${describeExits(stats.restartsByReason)})`,
     `Exits: ${Object.values(stats.exits).reduce((a, b) => a + b, 0)} (${describeExits(stats.exits)})`,
     '',
@@ -84,6 +85,15 @@ function describeScaling(stats: ServerStats): string[] {
   const { last } = scaling;
   const change = last ? `last change ${formatAge(last.age)} ago: ${last.from} → ${last.to}, ${last.reason}` : 'no change yet';
   return [`Scaling: workers ${stats.workerCount} (${scaling.min}:${scaling.max}, by load); ${change}`];
+}
+
+/** The server's state, with scale to zero's (`idle`, `waking`) where it is only serving otherwise. */
+const shownState = (stats: ServerStats): string => (stats.state === 'serving' ? stats.idleState : stats.state);
+
+/** `Idle stops: 3, wake-ups: 2`, once the server has gone idle (--idle-timeout). */
+function describeIdle(stats: ServerStats): string[] {
+  if (stats.idleStops === 0 && stats.idleState === 'serving') return [];
+  return [`Idle stops: ${stats.idleStops}, wake-ups: ${stats.wakeUps}`];
 }
 
 /** `Spread over 2 workers: the busiest has 52% of the requests and 50% of the open connections`, with two
@@ -136,7 +146,7 @@ export function formatTotals(stats: ServerStats): string {
   const lines: [string, string | number][] = [
     ['pid', stats.pid],
     ['version', stats.version],
-    ['state', stats.state],
+    ['state', shownState(stats)],
     ['uptime_seconds', Math.round(stats.uptime / 1000)],
     ['generation', stats.generation],
     ['workers_target', stats.workerCount],
@@ -156,6 +166,8 @@ export function formatTotals(stats: ServerStats): string {
     ...(stats.backlog === null ? [] : [['backlog', stats.backlog] as [string, number]]),
     ['access_log_dropped', stats.accessLogDropped],
     ['arbiter_rss_bytes', stats.rss],
+    ['idle_stops', stats.idleStops],
+    ['wake_ups', stats.wakeUps],
     ['restarts', stats.restarts],
     ...byReason('restarts', stats.restartsByReason),
     ...byReason('exits', stats.exits),

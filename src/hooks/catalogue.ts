@@ -26,6 +26,8 @@ export const HOOKS = {
   workerExit: { process: 'worker', failure: 'logged' },
   nworkersChanged: { process: 'arbiter', failure: 'logged' },
   onStopping: { process: 'arbiter', failure: 'logged' },
+  onIdle: { process: 'arbiter', failure: 'logged' },
+  onWake: { process: 'arbiter', failure: 'logged' },
   onExit: { process: 'arbiter', failure: 'logged' },
 } as const satisfies Record<string, HookSpec>;
 

@@ -36,6 +36,10 @@ export type ExitReason =
   | 'shutdown'
   | 'ctl-kill';
 
+/** Scale to zero (--idle-timeout, docs/elastic.md): `serving`; `idle`, every worker stopped for want
+ *  of activity, the next connection starts them; `waking`, started again, none ready yet. */
+export type IdleState = 'serving' | 'idle' | 'waking';
+
 /** The arbiter as every hook can see it, in either process. */
 export interface ArbiterInfo {
   readonly pid: number;
@@ -53,6 +57,8 @@ export interface ArbiterView extends ArbiterInfo {
   readonly workerCount: number;
   /** A reload (HUP, --reload) is under way. */
   readonly reloading: boolean;
+  /** Scale to zero's state (--idle-timeout): always `serving` without it. */
+  readonly idleState: IdleState;
   /** Started by USR2: the old arbiter, which may still hold addresses a plugin wants to bind
    *  (it shares the listeners, not a plugin's own sockets). Undefined otherwise. */
   readonly predecessorPid: number | undefined;
@@ -89,6 +95,11 @@ export interface ServerStats {
   readonly state: 'serving' | 'reloading' | 'stopping';
   /** How many workers it aims to run. */
   readonly workerCount: number;
+  /** Scale to zero's state (--idle-timeout; `serving` without it), whatever `state` says. */
+  readonly idleState: IdleState;
+  /** Times every worker was stopped for --idle-timeout, and times they were started again after. */
+  readonly idleStops: number;
+  readonly wakeUps: number;
   /** The configuration generation: bumped by each reload that takes effect. */
   readonly generation: number;
   /** The addresses it listens at. */
@@ -228,6 +239,11 @@ export interface Hooks {
   /** Arbiter, when a stop begins, however it came (a signal, `unicorn ctl shutdown`, a failed start):
    *  `graceful` is false for a quick one. A graceful stop made quick later does not call it again. */
   onStopping?(arbiter: ArbiterView, graceful: boolean): Awaitable<void>;
+  /** Arbiter, when --idle-timeout has passed without activity and every worker is being stopped;
+   *  the arbiter keeps the sockets (docs/elastic.md). */
+  onIdle?(arbiter: ArbiterView): Awaitable<void>;
+  /** Arbiter, when the workers start again after an idle stop (a connection came, or a count was set). */
+  onWake?(arbiter: ArbiterView): Awaitable<void>;
   /** Arbiter, after every worker has exited, before it exits. */
   onExit?(arbiter: ArbiterView): Awaitable<void>;
 }

@@ -100,6 +100,13 @@ export class AcceptGate {
     else this.topUp(index);
   }
 
+  /** A spare copy of listener `index` for the arbiter to accept on while no worker runs
+   *  (--idle-timeout), or undefined for none just now. Sent as a raw handle, it stays open here
+   *  and stays this gate's spare; the one accepted on is not lent, as a pause closes it. */
+  lend(index: number): RawHandle | undefined {
+    return this.ending === undefined ? this.slots[index]?.spares[0] : undefined;
+  }
+
   /** Accept on every listener (idempotent). */
   resume(): void {
     if (this.open) return;

@@ -207,6 +207,11 @@ process.on('message', (message: unknown, handle: unknown) => {
     case 'unicorn:holding':
       server?.holding();
       break;
+    case 'unicorn:lend-listeners':
+      for (let index = 0; index < boot.listeners.length; index++) {
+        if (process.connected) process.send!({ type: 'unicorn:lent-listener', index } satisfies ToArbiter, gate.lend(index) as never);
+      }
+      break;
   }
 });
 

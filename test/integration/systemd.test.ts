@@ -110,6 +110,20 @@ describe('the systemd plugin', () => {
     expect(systemd.messages[systemd.messages.length - 1]).toEqual({ STATUS: 'stopped' });
   });
 
+  it('keeps the unit active while --idle-timeout has stopped the workers: STATUS says idle, the watchdog pings on', async () => {
+    const unicorn: Unicorn = start(['--hook', 'systemd', '-w', '1', '--idle-timeout', '300ms', '-b', '127.0.0.1:0', ROUTES], {
+      env: { NOTIFY_SOCKET: systemd.socket, WATCHDOG_USEC: '200000' },
+    });
+    const ready = await systemd.waitFor({ READY: '1' });
+    const idle = await systemd.waitFor({ STATUS: 'idle: no worker runs; the next connection starts them' }, ready);
+    await unicorn.waitForLog((l) => l.msg.startsWith('Worker (pid:') && l.msg.endsWith('exited with code 0'), 'the idle stop');
+    const ping = await systemd.waitFor({ WATCHDOG: '1' }, idle);
+    await systemd.waitFor({ WATCHDOG: '1' }, ping);
+    expect(systemd.messages.filter((m) => 'STOPPING' in m)).toEqual([]);
+    expect((await request(`${unicorn.url()}/`)).status).toBe(200);
+    await systemd.waitFor({ STATUS: 'waking: 0 of 1 workers ready' }, idle);
+  });
+
   it('leaves the watchdog alone when WATCHDOG_PID names another process', async () => {
     const unicorn = await serve(ROUTES, ['--hook', 'systemd'], {
       env: { NOTIFY_SOCKET: systemd.socket, WATCHDOG_USEC: '100000', WATCHDOG_PID: '1' },

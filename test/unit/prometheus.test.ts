@@ -4,7 +4,7 @@ import { family, histogramSamples } from '../../hooks/prometheus/exposition';
 import { Metrics, PUBLISHED_KEY } from '../../hooks/prometheus/metrics';
 import { Recorder, readSnapshot, type Snapshot, Totals } from '../../hooks/prometheus/snapshot';
 import { ExitTally, serverStats } from '../../src/arbiter/stats';
-import type { ArbiterView, ExitReason, WorkerStats } from '../../src/hooks/types';
+import type { ArbiterView, ExitReason, IdleState, WorkerStats } from '../../src/hooks/types';
 import { parseExposition, sampleValue } from '../helpers/exposition';
 
 const silent = pino({ level: 'silent' });
@@ -112,7 +112,11 @@ describe('the arbiter’s metrics', () => {
     ...(exit ? { exit: { code: 0, signal: null, reason: exit } } : {}),
   });
   /** The arbiter as the plugin sees it: what it reports comes from `stats()`, as in the real one. */
-  const arbiter = (workers: WorkerStats[], exits: Partial<Record<ExitReason, number>> = {}, backlog?: number): ArbiterView => {
+  const arbiter = (
+    workers: WorkerStats[],
+    exits: Partial<Record<ExitReason, number>> = {},
+    idle: { state: IdleState; wakeUps: number; idleStops: number } = { state: 'serving', wakeUps: 0, idleStops: 0 },
+  ): ArbiterView => {
     const tally = new ExitTally();
     for (const [reason, n] of Object.entries(exits) as [ExitReason, number][]) for (let i = 0; i < n; i++) tally.add(reason, 0, false);
     const stats = () =>
@@ -126,7 +130,7 @@ describe('the arbiter’s metrics', () => {
         controlSocket: undefined,
         workers,
         exited: tally,
-        backlog,
+        idle,
       });
     return {
       pid: 1,
@@ -135,6 +139,7 @@ describe('the arbiter’s metrics', () => {
       log: silent,
       workerCount: 2,
       reloading: false,
+      idleState: idle.state,
       predecessorPid: undefined,
       workers: () => workers,
       stats,
@@ -164,6 +169,19 @@ describe('the arbiter’s metrics', () => {
     expect(sampleValue(families, 'unicorn_workers_scaled_total', { direction: 'up' })).toBe(3);
     expect(sampleValue(families, 'unicorn_workers_scaled_total', { direction: 'down' })).toBe(1);
     expect(parseExposition(new Metrics(DEFAULT_BUCKETS, silent).render(fixed)).has('unicorn_workers_scaled_total')).toBe(false);
+  });
+
+  it('report scale to zero: the state as a gauge per state, idle stops and wake-ups as counters', () => {
+    const families = parseExposition(
+      new Metrics(DEFAULT_BUCKETS, silent).render(arbiter([], {}, { state: 'idle', wakeUps: 2, idleStops: 3 })),
+    );
+    expect(families.get('unicorn_idle_state')!.samples.map((s) => [s.labels.state, s.value])).toEqual([
+      ['serving', 0],
+      ['idle', 1],
+      ['waking', 0],
+    ]);
+    expect(sampleValue(families, 'unicorn_idle_stops_total')).toBe(3);
+    expect(sampleValue(families, 'unicorn_wake_ups_total')).toBe(2);
   });
 
   it('report each live worker, and no 600-999 class until there is one', () => {

@@ -6,6 +6,7 @@ import { badUsage, badValue, show } from '../../shared/errors';
 import { APP_SPEC_FORMS, type AppSpec, parseAppSpec } from '../app-spec';
 import { appMounts, repeatedPrefix } from '../mount-spec';
 import { formatWorkers, startingCount, type WorkerBounds } from '../worker-count';
+import { refuseIdleWithReusePort } from './elastic';
 import { type OptionKey, type RegisteredSpec, SETTINGS, type Settings, settingSpec } from './registry';
 import type { ParseContext } from './spec';
 
@@ -85,6 +86,7 @@ export function resolveLayers(app: AppSource | undefined, layers: Layer[], env: 
   const settings: Settings = { ...given, workers: startingCount(workerBounds), workerBounds, app: appAtRoot(app) };
   refuseZeroWithoutIdleStop(settings, sources as Sources);
   refuseRepeatedPrefixes(settings);
+  refuseIdleWithReusePort(settings, sources as Sources);
   if (!settings.app && settings.mounts.length === 0 && settings.static.length === 0) {
     throw badUsage(
       `no app given: name it on the command line as ${APP_SPEC_FORMS}, or as \`app\` in a config file (or serve apps and files with --mount and --static)`,
