@@ -57,7 +57,7 @@ const OPTIONS = {
   'step-duration': {
     type: 'string',
     default: '20',
-    what: 'seconds of the loaded step, and of the idle after it (elastic-step)',
+    what: 'seconds of the loaded step; the idle after it lasts twice as long (elastic-step)',
     check: 'positive',
   },
   reloads: { type: 'string', default: '5', what: 'reloads in the reload scenario', check: 'whole' },

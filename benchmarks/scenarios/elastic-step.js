@@ -3,7 +3,8 @@
 // `--workers 1:4` against a fixed 1 and a fixed 4 serving the same app under the same load.
 //
 // Each round, every contender in turn: IDLE_BEFORE_MS idle, --step-duration seconds of
-// lib/closed-loop.js (--connections loops, Connection: close), then --step-duration seconds idle.
+// lib/closed-loop.js (--connections loops, Connection: close), then twice as long idle: long
+// enough, with the defaults, for a scaler that waits 30 s of low load before it shrinks.
 // Sampled every SAMPLE_MS: the arbiter's worker processes (/proc; a worker draining still counts).
 // From the arbiter's log: its scaling decisions ("Scaling 1 → 2 workers: …"), and so the time it took
 // to react to the step up and to the step down. The last round is drawn (workers and load over time)
@@ -25,7 +26,7 @@ const SPIN_MS = 5;
 /** Idle before the step: up to 5 s, shorter only for a short --step-duration (a quick check). */
 const IDLE_BEFORE_MS = (stepDuration) => Math.min(5, stepDuration) * 1000;
 const SAMPLE_MS = 250;
-const SCALING = /^Scaling (\d+) → (\d+) workers/;
+const SCALING = /^Scaling (\d+) → (\d+) workers?\b/;
 const CHART = 'elastic-step.png';
 
 const CONTENDERS_STEP = [
@@ -86,7 +87,7 @@ async function measure(contender, ctx) {
     const result = await load.stop();
     const stepDownAt = Date.now();
     const cpuMs = treeCpuMsOf(server.pid) - cpuBefore;
-    await sleep(loadMs);
+    await sleep(2 * loadMs);
     sampling = false;
     await sampler;
     server.checkAlive();
@@ -203,7 +204,7 @@ async function run(ctx) {
   }
   const seconds = ctx.stepDuration;
   return [
-    `unicorn (worker class sync) serving benchmarks/apps/spin.js (${SPIN_MS} ms of CPU a request) with \`-w 1:4\` against \`-w 1\` and \`-w 4\`, each round every contender in turn. A round: ${IDLE_BEFORE_MS(seconds) / 1000} s idle, ${seconds} s of benchmarks/lib/closed-loop.js (${ctx.connections} loops, Connection: close; saturating on this machine), ${seconds} s idle. Requests served, p99 and failed: over the loaded ${seconds} s; CPU µs/req: the CPU time of the arbiter and every worker (those that exited included) over it, per request served. Reacted: from the step to the arbiter's first "Scaling a → b workers" line in that direction (its time, ms resolution). Most workers: worker processes sampled every ${SAMPLE_MS} ms (/proc; one draining still counts). Medians of ${ctx.rounds} round${ctx.rounds > 1 ? 's' : ''}; failed summed.`,
+    `unicorn (worker class sync) serving benchmarks/apps/spin.js (${SPIN_MS} ms of CPU a request) with \`-w 1:4\` against \`-w 1\` and \`-w 4\`, each round every contender in turn. A round: ${IDLE_BEFORE_MS(seconds) / 1000} s idle, ${seconds} s of benchmarks/lib/closed-loop.js (${ctx.connections} loops, Connection: close; saturating on this machine), ${2 * seconds} s idle. Requests served, p99 and failed: over the loaded ${seconds} s; CPU µs/req: the CPU time of the arbiter and every worker (those that exited included) over it, per request served. Reacted: from the step to the arbiter's first "Scaling a → b workers" line in that direction (its time, ms resolution). Most workers: worker processes sampled every ${SAMPLE_MS} ms (/proc; one draining still counts). Medians of ${ctx.rounds} round${ctx.rounds > 1 ? 's' : ''}; failed summed.`,
     '',
     table(columns, rows),
     '',
