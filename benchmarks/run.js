@@ -29,9 +29,14 @@ const SCENARIOS = {
   ...require('./scenarios/static-files.js'),
   proxies: throughput.proxies,
   ...require('./scenarios/mounts.js'),
+  ...require('./scenarios/cold-start.js'),
+  ...require('./scenarios/elastic-step.js'),
 };
-/** What a run without scenario names runs: all but the ones that compare unicorn with itself in detail. */
-const DEFAULT_SCENARIOS = Object.keys(SCENARIOS).filter((name) => !['proxies', 'mounts'].includes(name));
+/** Run only when named: the ones that compare unicorn with itself in detail, and the elastic ones,
+ *  which take minutes and measure what a unicorn before scale to zero and the adaptive count lacks. */
+const NAMED_ONLY = ['proxies', 'mounts', 'cold-start', 'wake-ups', 'elastic-step'];
+/** What a run without scenario names runs. */
+const DEFAULT_SCENARIOS = Object.keys(SCENARIOS).filter((name) => !NAMED_ONLY.includes(name));
 
 const OPTIONS = {
   duration: {
@@ -48,6 +53,13 @@ const OPTIONS = {
     check: 'count',
   },
   connections: { type: 'string', default: '50', what: 'concurrent connections of the load', check: 'count' },
+  wakeups: { type: 'string', default: '50', what: 'wake-ups from idle a round (wake-ups)', check: 'count' },
+  'step-duration': {
+    type: 'string',
+    default: '20',
+    what: 'seconds of the loaded step; the idle after it lasts twice as long (elastic-step)',
+    check: 'positive',
+  },
   reloads: { type: 'string', default: '5', what: 'reloads in the reload scenario', check: 'whole' },
   'reload-duration': { type: 'string', default: '10', what: 'seconds the reloads are spread over', check: 'positive' },
   contender: { type: 'string', multiple: true, what: `only these contenders (repeatable): ${Object.keys(CONTENDERS).join(', ')}` },
@@ -127,6 +139,9 @@ function commandFor(name, { values, numbers }) {
     reload: ['rounds', 'workers', 'connections', 'reloads', 'reload-duration'],
     startup: ['rounds'],
     fairness: ['rounds', 'workers'],
+    'cold-start': ['rounds'],
+    'wake-ups': ['rounds', 'wakeups'],
+    'elastic-step': ['rounds', 'connections', 'step-duration'],
   }[name] ?? ['duration', 'rounds', 'workers', 'connections'];
   const flags = relevant.map((option) => `--${option} ${numbers[option]}`);
   for (const id of values.contender ?? []) flags.push(`--contender ${id}`);
@@ -148,6 +163,10 @@ async function main() {
     connections: numbers.connections,
     reloads: numbers.reloads,
     reloadDuration: numbers['reload-duration'],
+    wakeups: numbers.wakeups,
+    stepDuration: numbers['step-duration'],
+    /** The results file, when given: a scenario's picture is written beside it. */
+    out: values.out,
     generator,
     unicorn: path.resolve(values.unicorn),
     /** The contenders of a scenario that --contender leaves in (an opt-in one only when named). */

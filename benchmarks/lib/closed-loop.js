@@ -14,6 +14,10 @@
 // and, with Connection: close, the server's orderly close after a response). A response that says
 // Connection: close and is then closed is a success; a connection refused, reset, or closed before the
 // whole response arrived, a failed write, a timeout and a status other than 2xx are failures.
+//
+// The result also has the latency of the successful requests of the window (p50, p99, max, in ms) and
+// a timeline: the requests that succeeded and failed in each TIMELINE_MS of the window, by the time
+// they ended.
 'use strict';
 const http = require('node:http');
 const { parseArgs } = require('node:util');
@@ -47,6 +51,11 @@ let onReusedSocket = 0;
 let beforeWindow = 0;
 /** When each failed request was sent, in ms from the window's start (the first 10,000), to line them up with reloads. */
 const failureTimes = [];
+/** The latency (ms) of each successful request of the window. */
+const latencies = [];
+const TIMELINE_MS = 250;
+/** Per TIMELINE_MS of the window: [succeeded, failed] among the requests that ended in it. */
+const timeline = [];
 
 /** What went wrong, in words a reader of the results table can act on. */
 function kindOf(err, responseStarted) {
@@ -63,7 +72,14 @@ function record(kind, reusedSocket, sentAt) {
     if (kind !== 'ok') beforeWindow++;
     return;
   }
-  if (kind === 'ok') return void ok++;
+  const endedAt = performance.now();
+  const bucket = Math.max(0, Math.floor((endedAt - windowStart) / TIMELINE_MS));
+  while (timeline.length <= bucket) timeline.push([0, 0]);
+  timeline[bucket][kind === 'ok' ? 0 : 1]++;
+  if (kind === 'ok') {
+    latencies.push(endedAt - sentAt);
+    return void ok++;
+  }
   failures[kind] = (failures[kind] ?? 0) + 1;
   if (reusedSocket) onReusedSocket++;
   if (failureTimes.length < 10_000) failureTimes.push(Math.round(sentAt - windowStart));
@@ -111,7 +127,11 @@ process.on('message', async (message) => {
     stopping = true;
     await Promise.all(loops);
     agent.destroy();
-    process.send({ ok, failures, onReusedSocket, beforeWindow, elapsedMs, failureTimes }, () => process.disconnect());
+    latencies.sort((a, b) => a - b);
+    const at = (p) => latencies[Math.max(0, Math.ceil(p * latencies.length) - 1)] ?? NaN;
+    const latency = { p50: at(0.5), p99: at(0.99), max: latencies.at(-1) ?? NaN };
+    const result = { ok, failures, onReusedSocket, beforeWindow, elapsedMs, failureTimes, latency, timelineMs: TIMELINE_MS, timeline };
+    process.send(result, () => process.disconnect());
   }
 });
 // The parent went away without a 'stop': nobody is left to read the result.

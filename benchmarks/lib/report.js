@@ -17,6 +17,8 @@ function describeCheckout(dir) {
 }
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+/** The nearest-rank percentile `p` (0 to 100) of `xs`; NaN for none. */
+const percentile = (xs, p) => [...xs].sort((a, b) => a - b)[Math.max(0, Math.ceil((p / 100) * xs.length) - 1)] ?? NaN;
 const sum = (xs) => xs.reduce((n, x) => n + x, 0);
 const fmt = (n, digits = 0) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
 const mb = (bytes) => fmt(bytes / 2 ** 20, 1);
@@ -30,4 +32,4 @@ function table(columns, rows) {
   ].join('\n');
 }
 
-module.exports = { machine, describeCheckout, median, sum, fmt, mb, table };
+module.exports = { machine, describeCheckout, median, percentile, sum, fmt, mb, table };

@@ -165,6 +165,8 @@ function startGroup(label, [cmd, args], env, watch, { stdout = false } = {}) {
     pid: child.pid,
     started,
     stdout: child.stdout,
+    /** Its stderr, line by line (readline), for a scenario that follows its log (lib/unicorn-log.js). */
+    lines,
     checkAlive() {
       if (gone()) throw new Error(`${label} exited with ${child.exitCode ?? child.signalCode}:\n${tail()}`);
     },
@@ -430,6 +432,26 @@ function cpuMsOf(pid) {
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
 }
 
+/**
+ * CPU time (ms) a process and all its descendants have used so far: its own, what the children it
+ * reaped used (cutime, cstime), and its live children's. For a server whose worker count changes
+ * while it is measured: a worker that exits is still counted, through its parent.
+ */
+function treeCpuMsOf(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const reaped = ((Number(fields[13]) + Number(fields[14])) * 1000) / CLOCK_TICKS;
+  let live = 0;
+  for (const child of childrenOf(pid)) {
+    try {
+      live += cpuMsOf(child);
+    } catch {
+      // exited meanwhile: counted in reaped from the next reading on
+    }
+  }
+  return cpuMsOf(pid) + reaped + live;
+}
+
 /** Start counting the CPU `pids` use; the function returned gives each one's ms since (NaN for one gone). */
 function cpuMeter(pids) {
   const before = pids.map(cpuMsOf);
@@ -477,6 +499,7 @@ module.exports = {
   childrenOf,
   rssOf,
   cpuMeter,
+  treeCpuMsOf,
   spreadMeter,
   sleep,
 };

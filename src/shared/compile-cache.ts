@@ -9,7 +9,7 @@
  * another user planted would run as this server. NODE_DISABLE_COMPILE_CACHE=1 turns it off.
  */
 import { lstatSync, mkdirSync } from 'node:fs';
-import { enableCompileCache } from 'node:module';
+import { enableCompileCache, flushCompileCache } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
@@ -28,6 +28,15 @@ function privateCacheDir(): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Write what this process has compiled to the cache now, rather than at its exit: the workers forked
+ * meanwhile (a wake from idle, a scale-up, a replacement after a deploy) read it, and a worker that
+ * is killed never writes it. Nothing is written for a file whose cache is unchanged.
+ */
+export function persistCompileCache(): void {
+  flushCompileCache();
 }
 
 if (process.env.NODE_COMPILE_CACHE) enableCompileCache();

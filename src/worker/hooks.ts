@@ -5,7 +5,6 @@
  */
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { loadPlugins } from '../hooks/load';
 import { HookRunner } from '../hooks/run';
 import type { ArbiterInfo, RequestInfo, WorkerSelf } from '../hooks/types';
 import type { WorkerBoot } from '../ipc';
@@ -25,7 +24,10 @@ export async function loadWorkerHooks(boot: WorkerBoot, log: Logger, served: () 
   // The config file's loader brings the settings registry with it: loaded only when there is a file.
   const loadConfigFile = () => (require('../config/file') as typeof import('../config/file')).loadConfigFile;
   const config = settings.config ? await loadConfigFile()(settings.config, boot.launchCwd, { pinned: boot.configSource }) : undefined;
-  const runner = new HookRunner(await loadPlugins(config, settings.hook, process.cwd()), settings.hookTimeout, log);
+  // The plugin loader (module resolution, the first-party plugins' names) only when there are plugins to load.
+  const loadPlugins = () => (require('../hooks/load') as typeof import('../hooks/load')).loadPlugins;
+  const plugins = config || settings.hook.length > 0 ? await loadPlugins()(config, settings.hook, process.cwd()) : [];
+  const runner = new HookRunner(plugins, settings.hookTimeout, log);
   const startedAt = Date.now();
   let published: Record<string, unknown> | undefined;
   const self: WorkerSelf = {

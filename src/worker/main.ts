@@ -5,7 +5,6 @@
 // First, so that every module after it is read from the compile cache.
 import '../shared/compile-cache';
 import cluster from 'node:cluster';
-import inspector from 'node:inspector';
 import { performance } from 'node:perf_hooks';
 import { timerMs } from '../config/duration';
 import { formatSize } from '../config/size';
@@ -25,22 +24,22 @@ import {
   type WorkerBoot,
   type WorkerCounts,
 } from '../ipc';
+import { persistCompileCache } from '../shared/compile-cache';
 import { connectionCap, openFileLimit } from '../shared/descriptors';
 import { UnicornError } from '../shared/errors';
 import { ExitCode } from '../shared/exit-codes';
 import { createLogger, reopenLogs } from '../shared/log';
 import { residentMemory } from '../shared/resident-memory';
-import { compilePeerList } from '../shared/trusted-peers';
 import { AcceptGate, type RawHandle, refuseAppListen } from './accept';
-import { AccessLog } from './access-log';
+import type { AccessLog } from './access-log';
 import { WORKER_CLASS_IMPLEMENTATIONS } from './classes/registry';
-import { forwardedApplier } from './forwarded';
 import { adoptConnection, HandBack } from './hand-back';
 import { type HeapState, watchHeap } from './heap-watch';
 import { Heartbeat } from './heartbeat';
 import { loadWorkerHooks, requestHooks, type WorkerHooks } from './hooks';
 import { dropPrivileges, explainDenied } from './privileges';
-import { WorkerServer, type WorkerServerOptions } from './server';
+import { proxyOptions } from './proxy-options';
+import { WorkerServer } from './server';
 import { loadSite, type Site } from './site';
 
 const boot = JSON.parse(process.env[WORKER_BOOT_ENV] ?? 'null') as WorkerBoot | null;
@@ -96,6 +95,8 @@ const tlsMaterial = new Promise<TlsMaterial>((resolve) => (receiveTls = resolve)
 /** Set one turn of the event loop after the worker starts serving: a failure before that (such as a
  *  rejection the app's module left unhandled) is a boot failure, and respawning would repeat it. */
 let booted = false;
+/** How long after it begins to serve the worker writes the modules it compiled to the compile cache. */
+const COMPILE_CACHE_DELAY_MS = 1000;
 /** Read once, at start: the worker's connections and its accepting stop short of it. */
 const descriptorLimit = openFileLimit();
 
@@ -130,7 +131,10 @@ const handBack = new HandBack(
  * in a working worker; a worker whose timers run closes it from the second tick it sees it open.
  */
 let inspectorSeen = false;
+/** Loaded at the first heartbeat's tick, once the worker serves. */
+let inspector: typeof import('node:inspector') | undefined;
 function closeStrayInspector(): void {
+  inspector ??= require('node:inspector') as typeof import('node:inspector');
   const open = inspector.url() !== undefined;
   if (open && inspectorSeen) {
     inspector.close();
@@ -316,7 +320,11 @@ async function start(): Promise<void> {
     dropPrivileges(settings, log);
     // '-' is the arbiter's stdout: with --capture-output the worker's own leads to the error log.
     const stdoutFd = settings.captureOutput ? CAPTURED_STDOUT_FD : 1;
-    if (settings.accessLogfile) accessLog = AccessLog.open(settings.accessLogfile, settings.accessLogformat, stdoutFd, log);
+    // The log's writer and format compiler are loaded only with --access-logfile.
+    if (settings.accessLogfile) {
+      const { AccessLog } = require('./access-log') as typeof import('./access-log');
+      accessLog = AccessLog.open(settings.accessLogfile, settings.accessLogformat, stdoutFd, log);
+    }
     bootStep({ step: 'hooks' });
     hooks = await loadWorkerHooks(boot!, log, () => server?.served ?? 0);
     bootStep({ step: 'postFork' });
@@ -334,7 +342,7 @@ async function start(): Promise<void> {
     bootStep({ step: 'listen' });
     // The arbiter has warned when the open-file limit caps --worker-connections.
     const workerConnections = connectionCap(settings.workerConnections, descriptorLimit);
-    const options = { ...settings, workerConnections, maxRequests: boot!.maxRequests, accessLog, tls, ...proxyOptions(settings) };
+    const options = { ...settings, workerConnections, maxRequests: boot!.maxRequests, accessLog, tls, ...proxyOptions(settings, log) };
     server = new WorkerServer(
       handler,
       gate,
@@ -367,6 +375,8 @@ async function start(): Promise<void> {
       heartbeat.start();
     }
     setImmediate(() => (booted = true));
+    // Later than the first requests, which the disk writes would otherwise hold up.
+    setTimeout(persistCompileCache, COMPILE_CACHE_DELAY_MS).unref();
   } catch (err) {
     await bootFailed(explainDenied(err, boot!.settings));
   } finally {
@@ -391,23 +401,6 @@ async function bootFailed(err: unknown): Promise<void> {
   if (process.connected) await sendBeforeExit({ type: 'unicorn:boot-failed', message, code: known ? err.code : undefined });
   else log.error({ err }, message);
   process.exit(code);
-}
-
-/** Forwarded headers and the PROXY protocol, each only where its setting asks for it: without, the
- *  request path and the accept path are as they would be without the feature. */
-function proxyOptions(settings: WorkerBoot['settings']): { [K in 'forwarded' | 'proxyProtocol']: WorkerServerOptions[K] | undefined } {
-  const forwardedPeers = compilePeerList(settings.forwardedAllowIps);
-  return {
-    forwarded: forwardedPeers && forwardedApplier(forwardedPeers),
-    proxyProtocol: settings.proxyProtocol
-      ? {
-          trusted: compilePeerList(settings.proxyAllowFrom) ?? (() => false),
-          allowFrom: settings.proxyAllowFrom.filter(Boolean).join(',') || 'none',
-          timeoutMs: settings.proxyProtocolTimeout,
-          log,
-        }
-      : undefined,
-  };
 }
 
 void start();

@@ -14,7 +14,7 @@ import { mountOf } from './mount-tag';
 import { OpenConnections } from './open-connections';
 import type { RequestLimits } from './parser-options';
 import { answerPlainText } from './plain-text';
-import { type ProxyProtocolOptions, readProxyHeader } from './proxy-protocol';
+import type { ProxyProtocolOptions, readProxyHeader } from './proxy-protocol';
 import { responseClass } from './response';
 import type { SecureServer, TlsServing } from './tls';
 
@@ -67,6 +67,8 @@ export class WorkerServer {
   served = 0;
   private readonly maxRequests: number;
   private readonly proxyProtocol: ProxyProtocolOptions | undefined;
+  /** Loaded only with --proxy-protocol. */
+  private readonly readProxyHeader: typeof readProxyHeader | undefined;
 
   constructor(
     private readonly handler: Handler,
@@ -78,6 +80,7 @@ export class WorkerServer {
   ) {
     this.maxRequests = options.maxRequests;
     this.proxyProtocol = options.proxyProtocol;
+    if (this.proxyProtocol) this.readProxyHeader = (require('./proxy-protocol') as typeof import('./proxy-protocol')).readProxyHeader;
     const Class = WORKER_CLASS_IMPLEMENTATIONS[options.workerClass];
     const workerClass = new Class(this.core(), options);
     this.workerClass = workerClass;
@@ -182,7 +185,7 @@ export class WorkerServer {
     this.sockets.add(socket);
     socket.on('close', this.socketClosed);
     if (this.proxyProtocol) {
-      readProxyHeader(socket, this.proxyProtocol, this.serve);
+      this.readProxyHeader!(socket, this.proxyProtocol, this.serve);
       if (paused) socket.resume();
     } else if (paused) {
       this.serve(socket);

@@ -14,7 +14,10 @@ import { loadApp } from './load';
 import { MOUNT, type MountState, type Tagged } from './mount-tag';
 import { inherited } from './own';
 import { answerPlainText } from './plain-text';
-import { StaticFiles } from './static-files';
+import type { StaticFiles } from './static-files';
+
+/** Loaded only with --static: the file server and @fastify/send are a fifth of a worker's start. */
+const staticFiles = () => (require('./static-files') as typeof import('./static-files')).StaticFiles;
 
 export interface Site {
   handler: Handler;
@@ -49,7 +52,7 @@ export async function loadSite(settings: Settings, cwd: string, onStep: (step: B
   for (const mount of appMounts(settings)) apps.push(await loadRoute(mount, settings, cwd, onStep));
   const files: FileRoute[] = [];
   for (const entry of settings.static) {
-    files.push({ state: mountState(`static:${entry.prefix}`, entry.prefix), files: await StaticFiles.open(entry, settings) });
+    files.push({ state: mountState(`static:${entry.prefix}`, entry.prefix), files: await staticFiles().open(entry, settings) });
   }
   const mounts = [...apps.map((a) => a.state), ...files.map((f) => f.state)];
   const described = [

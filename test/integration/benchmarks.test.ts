@@ -5,7 +5,7 @@
  * autocannon (a dev dependency) is the load generator, so the test does not depend on wrk.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { findNginx } from '../helpers/nginx';
@@ -80,6 +80,9 @@ describe('the benchmark suite', () => {
       'static-1k',
       'static-1m',
       'mounts',
+      'cold-start',
+      'wake-ups',
+      'elastic-step',
     ]) {
       expect(stdout).toMatch(new RegExp(`^  ${scenario} `, 'm'));
     }
@@ -89,7 +92,7 @@ describe('the benchmark suite', () => {
   it.each([
     [
       ['chrun'],
-      'no scenario "chrun": choose from keep-alive, churn, json, fairness, reload, startup, access-log, static-1k, static-1m, proxies, mounts',
+      'no scenario "chrun": choose from keep-alive, churn, json, fairness, reload, startup, access-log, static-1k, static-1m, proxies, mounts, cold-start, wake-ups, elastic-step',
     ],
     [['--rounds', '0'], '--rounds "0" is not accepted: expected a whole number of 1 or more'],
     [['--duration', 'fast'], '--duration "fast" is not accepted: expected a number above 0'],
@@ -227,6 +230,44 @@ describe('the benchmark suite', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   }, 60_000);
+
+  it('steps a CPU-bound load up and down for a fixed 1, a fixed 4 and an adaptive count, and draws the worker count over time', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'unicorn-bench-step-'));
+    try {
+      const out = path.join(dir, 'RESULTS.md');
+      const { code, stdout, stderr } = await bench([
+        'elastic-step',
+        '--rounds',
+        '1',
+        '--step-duration',
+        '1',
+        '--connections',
+        '4',
+        '--out',
+        out,
+      ]);
+      expect({ code, stderr }).toMatchObject({ code: 0 });
+      expect(stdout).toContain('Command: `npm run bench -- elastic-step --rounds 1 --connections 4 --step-duration 1`');
+      const rows = tableRows(stdout);
+      expect(rows.map((row) => row[0])).toEqual(['fixed 1 (-w 1)', 'fixed 4 (-w 4)', 'adaptive (-w 1:4)']);
+      for (const [, served, ratio, p99, cpu, failed, up, down, most] of rows.slice(0, 2)) {
+        expect(Number(served)).toBeGreaterThan(0);
+        expect(Number(ratio)).toBeGreaterThan(0);
+        expect(Number(p99)).toBeGreaterThan(0);
+        expect(Number(cpu)).toBeGreaterThan(0);
+        expect(failed).toBe('0');
+        expect([up, down]).toEqual(['—', '—']);
+        expect(Number(most)).toBeGreaterThanOrEqual(1);
+      }
+      expect(rows[1]![2]).toBe('1.00');
+      // Measured once the adaptive count is there; said plainly by a unicorn that refuses -w 1:4.
+      expect(rows[2]![1]).toMatch(/^(\d+|not measured: .*--workers.*)$/);
+      expect(stdout).toContain('![Worker processes and requests served over time, last round](elastic-step.png)');
+      expect(readFileSync(path.join(dir, 'elastic-step.png')).subarray(1, 4).toString()).toBe('PNG');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 90_000);
 
   it('measures start-up time, memory and idle CPU of an arbiter and its workers', async () => {
     const contenders = ['unicorn-async', 'cluster-libraries', 'node-http'].flatMap((id) => ['--contender', id]);
