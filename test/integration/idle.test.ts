@@ -63,7 +63,7 @@ describe.each(['sync', 'async'])('--idle-timeout with the %s worker class', (wor
     const awake = await ctlStats(socket);
     expect(awake).toMatchObject({ idleState: 'serving', wakeUps: 1, workerCount: 2 });
     expect(unicorn.lines('Waking: ').map((l) => l.msg)).toEqual([
-      'Waking: a connection arrived with no worker serving; starting 2 workers',
+      'Waking: a connection arrived with no worker serving; starting 1 worker, then 1 more once it serves',
     ]);
     // The worker that served it wrote its access line as for any other connection.
     await unicorn.waitForLog(() => readFileSync(log, 'utf8').includes('GET /slow?ms=0'), 'the access line', 5000);

@@ -136,13 +136,15 @@ describe('ScaleToZero', () => {
     f.scale.take({ kind: 'arrived', connection: { close() {} } });
     f.scale.manage();
     expect(f.held).toHaveLength(1);
-    expect(f.target()).toBe(2);
+    // One worker first, so that it boots alone on the CPUs; the rest once it serves.
+    expect(f.target()).toBe(1);
     expect(f.scale.status()).toEqual({ state: 'waking', wakeUps: 1, idleStops: 1 });
-    expect(f.lines).toContain('Waking: a connection arrived with no worker serving; starting 2 workers');
+    expect(f.lines).toContain('Waking: a connection arrived with no worker serving; starting 1 worker, then 1 more once it serves');
     f.workers.add(workerRecord(3, { state: 'ready', handle: { isConnected: () => true } as never }));
     f.advance(200);
     f.scale.manage();
     expect(copy.closed).toBe(true);
+    expect(f.target()).toBe(2);
     expect(f.scale.status().state).toBe('serving');
     expect(f.hooks).toEqual(['onIdle', 'onWake']);
   });

@@ -57,7 +57,8 @@ type State =
   /** Idle for the timeout: waiting for every worker's counts (`asked`) and `lender`'s copies. */
   | { kind: 'confirming'; lender: number; asked: number[]; askedAt: number }
   | { kind: 'idle' }
-  | { kind: 'waking'; since: number };
+  /** `rest`: the count to start once the first worker is ready (0: none more). */
+  | { kind: 'waking'; since: number; rest: number };
 
 export class ScaleToZero {
   private state: State = { kind: 'serving' };
@@ -115,7 +116,7 @@ export class ScaleToZero {
           this.state = { kind: 'idle' };
           return;
         }
-        if (context.workers.serving().length > 0) this.awake(now, this.state.since);
+        if (context.workers.serving().length > 0) this.awake(now, this.state);
         return;
     }
   }
@@ -189,20 +190,30 @@ export class ScaleToZero {
     else this.retryAt = retryAt;
   }
 
-  /** Start the workers again: the copies accept until one is ready. */
+  /**
+   * Start the workers again: the copies accept until one is ready. Woken by a connection, one worker
+   * starts first and the others once it serves: booting side by side, they share the CPUs and the
+   * first is ready later (benchmarks/RESULTS.md, cold start). A count set by hand starts at once.
+   */
   private wake(now: number, why: string): void {
     const { context } = this;
-    if (context.target() === 0) context.setTarget(wakeCount(context.settings()));
-    context.log.info({ wakeUps: ++this.wakeUps }, `Waking: ${why}; starting ${plural(context.target())}`);
-    this.state = { kind: 'waking', since: now };
+    let rest = 0;
+    if (context.target() === 0) {
+      rest = wakeCount(context.settings());
+      context.setTarget(1);
+    }
+    const then = rest > 1 ? `, then ${rest - 1} more once it serves` : '';
+    context.log.info({ wakeUps: ++this.wakeUps }, `Waking: ${why}; starting ${plural(context.target())}${then}`);
+    this.state = { kind: 'waking', since: now, rest };
     context.announce('onWake');
   }
 
-  /** A worker is ready: it accepts, so the copies close, and the idle clock starts over. */
-  private awake(now: number, since: number): void {
+  /** A worker is ready: it accepts, so the copies close, the rest of the count starts, and the idle clock starts over. */
+  private awake(now: number, { since, rest }: { since: number; rest: number }): void {
     this.copies.close();
     this.state = { kind: 'serving' };
     this.clock.touch(now);
+    if (rest > this.context.target()) this.context.setTarget(rest);
     this.context.log.info({ wokeInMs: now - since }, `Awake: a worker was ready ${formatDuration(now - since)} after the wake-up`);
   }
 }
