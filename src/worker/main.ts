@@ -5,7 +5,6 @@
 // First, so that every module after it is read from the compile cache.
 import '../shared/compile-cache';
 import cluster from 'node:cluster';
-import { performance } from 'node:perf_hooks';
 import { timerMs } from '../config/duration';
 import { formatSize } from '../config/size';
 import type { TlsMaterial } from '../config/tls';
@@ -37,6 +36,7 @@ import { adoptConnection, HandBack } from './hand-back';
 import { type HeapState, watchHeap } from './heap-watch';
 import { Heartbeat } from './heartbeat';
 import { loadWorkerHooks, requestHooks, type WorkerHooks } from './hooks';
+import { LoopUtilisation } from './loop-utilisation';
 import { dropPrivileges, explainDenied } from './privileges';
 import { proxyOptions } from './proxy-options';
 import { WorkerServer } from './server';
@@ -99,6 +99,8 @@ let booted = false;
 const COMPILE_CACHE_DELAY_MS = 1000;
 /** Read once, at start: the worker's connections and its accepting stop short of it. */
 const descriptorLimit = openFileLimit();
+/** The event loop's utilisation, sent with every count (the scaler, ctl, the prometheus plugin). */
+const loopUtilisation = new LoopUtilisation();
 
 const gate = new AcceptGate({
   listenerCount: boot.listeners.length,
@@ -108,7 +110,7 @@ const gate = new AcceptGate({
   requestHandle: (index) => send({ type: 'unicorn:need-listener', index }),
   onListening: () => {
     // The utilisation the arbiter scales by (--workers MIN:MAX) counts from here: loading the app is not load.
-    eluMark = performance.eventLoopUtilization();
+    loopUtilisation.restart();
     send({ type: 'unicorn:ready' });
   },
   descriptorLimit,
@@ -143,19 +145,10 @@ function closeStrayInspector(): void {
   inspectorSeen = open && !inspectorSeen;
 }
 
-/** The event loop's utilisation as of the previous counts sent: each gives it since then. */
-let eluMark = performance.eventLoopUtilization();
-function eluSinceLast(): number {
-  const now = performance.eventLoopUtilization();
-  const since = performance.eventLoopUtilization(now, eluMark);
-  eluMark = now;
-  return since.utilization;
-}
-
 const counts = (): WorkerCounts => ({
   requests: server?.served ?? 0,
   inFlight: server?.inFlight() ?? 0,
-  elu: eluSinceLast(),
+  elu: loopUtilisation.sinceLast(),
   connections: server?.connections ?? 0,
   rss: residentMemory(),
   accessLogDropped: accessLog?.dropped ?? 0,

@@ -72,6 +72,8 @@ describe('lifecycle hooks through a whole life', () => {
     await logged(log, 'postWorkerInit w5');
     expect(log.lines().slice(mark)).toEqual(['nworkersChanged 3 2', 'preFork w5 pid=0', 'postFork w5 arbiter=true', 'postWorkerInit w5']);
 
+    // Ready, so that TTOU stops the idlest of three serving workers, the oldest at a tie (a booting one would go first).
+    await unicorn.waitForLog((l) => l.workerId === 5 && l.msg.endsWith(' ready'), 'worker 5 ready');
     mark = log.lines().length;
     unicorn.signal('SIGTTOU');
     await logged(log, 'childExit w3 scale-down');
