@@ -95,6 +95,18 @@ describe('--workers MIN:MAX', () => {
     );
     expect(stderr).not.toMatch(/\n\s+at /);
   });
+  it.each([
+    [['--scale-up-at', '0'], '--scale-up-at "0" is not accepted: expected a number above 0, up to 1 (a share of the time, such as 0.7)'],
+    [
+      ['--scale-window', '0'],
+      '--scale-window "0" is not accepted: expected a duration above 0, such as 30s, 2m or 500ms, or a number of seconds',
+    ],
+  ])('refuses %j, which would add workers with no load or never, in one line', async (flags, expected) => {
+    const { code, stderr, unicorn } = await runToExit(['--check-config', '-w', '1:3', ...flags, ROUTES]);
+    expect(unicorn.stdout).toBe('');
+    expect(code).toBe(2);
+    expect(stderr.trim().split('\n')).toEqual([`unicorn: error: ${expected}`]);
+  });
 });
 
 describe('a smaller count', () => {
