@@ -11,7 +11,7 @@ import { ExitCode } from '../shared/exit-codes';
 import type { Logger } from '../shared/log';
 import type { BootAttempts } from './boot-attempts';
 import { RespawnBackoff, SERVED_AFTER_MS } from './respawn-backoff';
-import type { WorkerRecord } from './worker-process';
+import { beatOverdue, type WorkerRecord } from './worker-process';
 import { byAge, type WorkerTable } from './worker-table';
 
 /** It exited with the code of an app that did not load or a worker that could not boot, never having been ready. */
@@ -20,10 +20,17 @@ export function failedToBoot(record: WorkerRecord, code: number | null): boolean
 }
 
 /** Whom a smaller count stops first: one still booting (it serves nothing yet), then the fewest
- *  requests in flight, then the fewest open connections, as of their latest counts, then the oldest.
+ *  requests in flight, then the fewest open connections, as of their latest counts (at least one in
+ *  flight for a worker past its heartbeat: its counts are from before what holds it), then the oldest.
  *  Whichever it is finishes what it has (a graceful hand-over). */
-export const idlestFirst = (a: WorkerRecord, b: WorkerRecord): number =>
-  Number(b.state === 'booting') - Number(a.state === 'booting') || a.inFlight - b.inFlight || a.connections - b.connections || byAge(a, b);
+export function idlestFirst(now: number, timeout: number): (a: WorkerRecord, b: WorkerRecord) => number {
+  const inFlight = (r: WorkerRecord) => (r.state !== 'booting' && beatOverdue(r, now, timeout) ? Math.max(1, r.inFlight) : r.inFlight);
+  return (a, b) =>
+    Number(b.state === 'booting') - Number(a.state === 'booting') ||
+    inFlight(a) - inFlight(b) ||
+    a.connections - b.connections ||
+    byAge(a, b);
+}
 
 /** What the arbiter must do about a worker's exit beyond replacing it (manage does that). */
 export type ExitOutcome =
@@ -35,7 +42,7 @@ export type ExitOutcome =
 
 export interface StaffingContext {
   now: () => number;
-  settings: () => Pick<Settings, 'bootAttempts' | 'workerBootTimeout'>;
+  settings: () => Pick<Settings, 'bootAttempts' | 'workerBootTimeout' | 'timeout'>;
   /** The worker count wanted. */
   target: () => number;
   /** The generation of the configuration in force: the one forked. */
@@ -82,7 +89,7 @@ export class Staffing {
     const current = workers.counting(generation());
     const ready = current.filter((r) => r.state === 'ready');
     if (this.context.reloadStarting()) return ready.length >= target() && ready.length === current.length;
-    const beyond = [...current].sort(idlestFirst).slice(0, Math.max(0, current.length - target()));
+    const beyond = [...current].sort(idlestFirst(now(), this.context.settings().timeout)).slice(0, Math.max(0, current.length - target()));
     for (const record of beyond) this.context.stopWorker(record, 'scale-down');
     // A retiring worker is stopped once the workers that count can serve without it.
     const retiring = workers.retiring();

@@ -100,6 +100,14 @@ export function workerStats(record: WorkerRecord, now: number, exit?: WorkerStat
 /** Heartbeats come every --timeout/2, and at least this often (the memory limit reads them). */
 const MAX_HEARTBEAT_MS = 5000;
 
+/** How often a worker beats (WorkerBoot.heartbeatMs), given --timeout. */
+export const heartbeatInterval = (timeout: number): number => (timeout > 0 ? Math.min(timeout / 2, MAX_HEARTBEAT_MS) : MAX_HEARTBEAT_MS);
+
+/** A worker half an interval past its heartbeat holds a request (sync) or its event loop is held:
+ *  it is busy, whatever its last counts, sent before that, say. */
+export const beatOverdue = (record: WorkerRecord, now: number, timeout: number): boolean =>
+  now - record.lastBeat > 1.5 * heartbeatInterval(timeout);
+
 const WORKER_ENTRY = path.join(__dirname, '..', 'worker', 'main.js');
 
 /** A worker's stdin, stdout, stderr, IPC channel, and (capturing) the arbiter's stderr and stdout. */
@@ -184,7 +192,7 @@ export function forkWorker(settings: Settings, fork: ForkContext, cannotFork: (e
     arbiterStartedAt: fork.arbiterStartedAt,
     launchCwd: fork.launchCwd,
     configSource: fork.configSource,
-    heartbeatMs: s.timeout > 0 ? Math.min(s.timeout / 2, MAX_HEARTBEAT_MS) : MAX_HEARTBEAT_MS,
+    heartbeatMs: heartbeatInterval(s.timeout),
     maxRequests: s.maxRequests > 0 ? s.maxRequests + Math.floor(Math.random() * (s.maxRequestsJitter + 1)) : 0,
     listeners: fork.listeners,
   };

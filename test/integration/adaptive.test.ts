@@ -129,6 +129,28 @@ describe('a smaller count', () => {
   });
 });
 
+describe('a worker that has missed its heartbeat', () => {
+  it('counts as busy: the count grows while its event loop is held, and a smaller count stops another worker', async () => {
+    // Heartbeats every 5 s (the default --timeout); an async worker held on the CPU sends none, and
+    // its last counts (idle, nothing in flight) are from before its request.
+    const flags = ['-k', 'async', '-w', '1:3', '--scale-window', '1s', '--scale-cooldown', '1s', '--scale-backlog', '0'];
+    const { unicorn, socket } = await serveWithSocket([...flags, '--graceful-timeout', '1s'], 1);
+    const [held] = unicorn.lines('Booting worker').map((l) => l.workerPid as number);
+    let answered = false;
+    const cpu = request(`${unicorn.url()}/cpu?ms=14000`, { timeoutMs: 30_000 })
+      .catch((err: Error) => err)
+      .finally(() => {
+        answered = true;
+      });
+    const grew = await scaling(unicorn, 1, 'busy (0\\.[7-9]\\d|1\\.00) for 1s(, backlog \\d+)?');
+    expect(answered).toBe(false);
+    await unicorn.ready(grew.workers as number);
+    expect((await ctl(['--socket', socket, 'scale', '1'])).stdout).toBe(`1 worker ready (was ${grew.workers})\n`);
+    expect(answered).toBe(false);
+    expect(await cpu).toMatchObject({ status: 200, body: `cpu ${held}\n` });
+  }, 40_000);
+});
+
 describe('--workers auto', () => {
   it('starts one worker per CPU this process may use, and --print-config says so', async () => {
     const cpus = usableCpus();
