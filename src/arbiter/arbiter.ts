@@ -209,6 +209,7 @@ export class Arbiter {
       reloadStarting: () => reload.starting,
       spawn: () => this.forking.spawn(),
       stopWorker: (record, reason) => this.supervision.stopWorker(record, reason),
+      askCounts: (record) => this.channels.send(record, { type: 'unicorn:report', seq: 0 }),
     });
     const { view, staffing, hookQueue, channels, logFiles, supervision, statsRequests, pending } = this;
     const { launchCwd } = options;
