@@ -149,6 +149,23 @@ describe('a worker that has missed its heartbeat', () => {
   }, 40_000);
 });
 
+describe('workers that are still booting', () => {
+  it('hold the next change until they are ready: the load on the others is the one they are to share', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'unicorn-adaptive-'));
+    const flags = ['-k', 'async', '-w', '1:4', '--timeout', '2s', '--scale-window', '1s', '--scale-cooldown', '1s', '--scale-backlog', '0'];
+    const app = path.join(APPS, 'slow-later-boots.js');
+    const unicorn = start(['-b', '127.0.0.1:0', ...flags, app], { env: { MARKER_DIR: dir, BOOT_MS: '6000' } });
+    await unicorn.ready(1);
+    const load = await Load.start(`${unicorn.url()}/busy?ms=200`, { keepAlive: false, concurrency: 2, pauseMs: 0 });
+    await scaling(unicorn, 1, 'busy (0\\.[7-9]\\d|1\\.00) for 1s(, backlog \\d+)?');
+    await unicorn.ready(2);
+    const counts = await load.stop();
+    expect(counts.failed).toBe(0);
+    // Nothing more while the second worker booted, however busy the first stayed.
+    expect(unicorn.lines('Scaling ').map((l) => l.msg)).toEqual([expect.stringMatching(/^Scaling 1 → 2 workers: /)]);
+  }, 30_000);
+});
+
 describe('--workers auto', () => {
   it('starts one worker per CPU this process may use, and --print-config says so', async () => {
     const cpus = usableCpus();

@@ -91,6 +91,9 @@ export class Scaler {
     // What was measured before a reload or an idle stop is not what the workers after it do; a
     // target of 0 (WINCH, idle) is woken by a connection, not by the load.
     if (context.paused() || context.target() === 0) return this.restart(now);
+    // Workers still booting (the last change's, a respawn) will share the load the others carry
+    // now: measured before they serve, it would ask for more again, up to MAX.
+    if (context.workers.serving().length < context.target()) return this.restart(now);
     if (!this.sample(now, settings)) return;
     const target = context.target();
     const { min, max } = settings.workerBounds;
