@@ -11,23 +11,10 @@ import { usableCpus } from '../../src/config/usable-cpus';
 import { ctl, ctlStats } from '../helpers/ctl';
 import { request } from '../helpers/http';
 import { Load } from '../helpers/load';
-import { APPS, ROOT, runToExit, start, type Unicorn } from '../helpers/unicorn';
+import { scaling, serveWithSocket } from '../helpers/scaling';
+import { APPS, ROOT, runToExit } from '../helpers/unicorn';
 
 const ROUTES = path.join(APPS, 'routes.js');
-
-/** A server with its control socket, once `ready` workers are. */
-async function serveWithSocket(args: string[], ready: number, env: NodeJS.ProcessEnv = {}): Promise<{ unicorn: Unicorn; socket: string }> {
-  const socket = path.join(mkdtempSync(path.join(tmpdir(), 'unicorn-adaptive-')), 'ctl.sock');
-  const unicorn = start(['-b', '127.0.0.1:0', '--control-socket', socket, ...args, ROUTES], { env });
-  await unicorn.ready(ready);
-  return { unicorn, socket };
-}
-
-/** The log line of a change of the count by the load, from `from` workers, whose reason matches `pattern`. */
-const scaling = (unicorn: Unicorn, from: number, pattern: string) => {
-  const line = new RegExp(`^Scaling ${from} → \\d workers?: ${pattern}$`);
-  return unicorn.waitForLog((l) => line.test(l.msg), `a change from ${from} workers`, 30_000);
-};
 
 describe('--workers MIN:MAX', () => {
   it('grows under CPU-bound load, saying why, and shrinks once it stops, with no request failed', async () => {
@@ -125,45 +112,6 @@ describe('a smaller count', () => {
     expect(reply).toMatchObject({ status: 200, body: `slow ${busy}\n` });
     expect(exiting.pid).not.toBe(busy);
   });
-});
-
-describe('a worker that has missed its heartbeat', () => {
-  it('counts as busy: the count grows while its event loop is held, and a smaller count stops another worker', async () => {
-    // Heartbeats every 5 s (the default --timeout); an async worker held on the CPU sends none, and
-    // its last counts (idle, nothing in flight) are from before its request.
-    const flags = ['-k', 'async', '-w', '1:3', '--scale-window', '1s', '--scale-cooldown', '1s', '--scale-backlog', '0'];
-    const { unicorn, socket } = await serveWithSocket([...flags, '--graceful-timeout', '1s'], 1);
-    const [held] = unicorn.lines('Booting worker').map((l) => l.workerPid as number);
-    let answered = false;
-    const cpu = request(`${unicorn.url()}/cpu?ms=14000`, { timeoutMs: 30_000 })
-      .catch((err: Error) => err)
-      .finally(() => {
-        answered = true;
-      });
-    const grew = await scaling(unicorn, 1, 'busy (0\\.[7-9]\\d|1\\.00) for 1s(, backlog \\d+)?');
-    expect(answered).toBe(false);
-    await unicorn.ready(grew.workers as number);
-    expect((await ctl(['--socket', socket, 'scale', '1'])).stdout).toBe(`1 worker ready (was ${grew.workers})\n`);
-    expect(answered).toBe(false);
-    expect(await cpu).toMatchObject({ status: 200, body: `cpu ${held}\n` });
-  }, 40_000);
-});
-
-describe('workers that are still booting', () => {
-  it('hold the next change until they are ready: the load on the others is the one they are to share', async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), 'unicorn-adaptive-'));
-    const flags = ['-k', 'async', '-w', '1:4', '--timeout', '2s', '--scale-window', '1s', '--scale-cooldown', '1s', '--scale-backlog', '0'];
-    const app = path.join(APPS, 'slow-later-boots.js');
-    const unicorn = start(['-b', '127.0.0.1:0', ...flags, app], { env: { MARKER_DIR: dir, BOOT_MS: '6000' } });
-    await unicorn.ready(1);
-    const load = await Load.start(`${unicorn.url()}/busy?ms=200`, { keepAlive: false, concurrency: 2, pauseMs: 0 });
-    await scaling(unicorn, 1, 'busy (0\\.[7-9]\\d|1\\.00) for 1s(, backlog \\d+)?');
-    await unicorn.ready(2);
-    const counts = await load.stop();
-    expect(counts.failed).toBe(0);
-    // Nothing more while the second worker booted, however busy the first stayed.
-    expect(unicorn.lines('Scaling ').map((l) => l.msg)).toEqual([expect.stringMatching(/^Scaling 1 → 2 workers: /)]);
-  }, 30_000);
 });
 
 describe('--workers auto', () => {
