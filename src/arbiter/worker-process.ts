@@ -76,7 +76,7 @@ export interface WorkerRecord {
 }
 
 /** The worker as hooks see it: a snapshot, no handles. */
-export function workerStats(record: WorkerRecord, now: number, exit?: WorkerStats['exit']): WorkerStats {
+export function workerStats(record: WorkerRecord, now: number, timeout: number, exit?: WorkerStats['exit']): WorkerStats {
   return {
     id: record.id,
     pid: record.pid,
@@ -86,7 +86,7 @@ export function workerStats(record: WorkerRecord, now: number, exit?: WorkerStat
     age: now - record.spawnedAt,
     requests: record.requests,
     inFlight: record.inFlight,
-    elu: record.elu,
+    elu: busyness(record, now, timeout),
     connections: record.connections,
     rss: record.rss,
     accessLogDropped: record.accessLogDropped,
@@ -107,6 +107,11 @@ export const heartbeatInterval = (timeout: number): number => (timeout > 0 ? Mat
  *  it is busy, whatever its last counts, sent before that, say. */
 export const beatOverdue = (record: WorkerRecord, now: number, timeout: number): boolean =>
   now - record.lastBeat > 1.5 * heartbeatInterval(timeout);
+
+/** A serving worker's event-loop utilisation as the scaler and the stats read it: its heartbeat's,
+ *  or 1 while it is late for the next. */
+export const busyness = (record: WorkerRecord, now: number, timeout: number): number =>
+  (record.state === 'ready' || record.state === 'retiring') && beatOverdue(record, now, timeout) ? 1 : record.elu;
 
 const WORKER_ENTRY = path.join(__dirname, '..', 'worker', 'main.js');
 

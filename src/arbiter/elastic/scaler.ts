@@ -9,7 +9,7 @@ import type { Settings } from '../../config/settings';
 import type { ScalingStats } from '../../hooks/types';
 import type { Logger } from '../../shared/log';
 import { nWorkers } from '../actions';
-import { beatOverdue, type WorkerRecord } from '../worker-process';
+import { beatOverdue, busyness } from '../worker-process';
 import type { WorkerTable } from '../worker-table';
 
 export type ScalerSettings = Pick<
@@ -124,14 +124,13 @@ export class Scaler {
    *  they were ready and since the last change, and of those past their heartbeat (fully busy); false
    *  when there are none. Samples older than the longest span read are dropped. */
   private sample(now: number, settings: ScalerSettings): boolean {
-    const busyOf = (r: WorkerRecord) => (beatOverdue(r, now, settings.timeout) ? 1 : r.elu);
     const measured = this.context.workers
       .serving()
       .filter(
         (r) => r.readyAt !== undefined && (r.countsAt > Math.max(r.readyAt, this.changedAt) || beatOverdue(r, now, settings.timeout)),
       );
     if (measured.length === 0) return false;
-    const busy = measured.reduce((sum, r) => sum + busyOf(r), 0) / measured.length;
+    const busy = measured.reduce((sum, r) => sum + busyness(r, now, settings.timeout), 0) / measured.length;
     const keep = now - Math.max(settings.scaleWindow, settings.scaleDownAfter);
     while (this.samples.length > 0 && this.samples[0]!.at <= keep) this.samplesFrom = this.samples.shift()!.at;
     this.samples.push({ at: now, busy });
