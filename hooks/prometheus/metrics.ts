@@ -139,7 +139,7 @@ export class Metrics {
       family(
         'unicorn_worker_event_loop_utilization',
         'gauge',
-        'Event-loop utilisation of each live worker (0 to 1: the share of the time it was busy) over the interval its latest heartbeat covers.',
+        'Event-loop utilisation of each live worker (0 to 1: the share of the time it was busy) over the interval its latest heartbeat covers; 1 while it is late for the next.',
         perWorker((w) => w.elu),
       ),
       family(

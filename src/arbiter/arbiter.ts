@@ -216,6 +216,7 @@ export class Arbiter {
       reloadStarting: () => reload.starting,
       spawn: () => this.forking.spawn(),
       stopWorker: (record, reason) => this.supervision.stopWorker(record, reason),
+      askCounts: (record) => this.channels.send(record, { type: 'unicorn:report', seq: 0 }),
     });
     const { view, staffing, hookQueue, channels, logFiles, supervision, statsRequests, pending } = this;
     const { launchCwd } = options;
@@ -387,7 +388,7 @@ export class Arbiter {
     const outcome = this.staffing.judgeExit(record, code, signal, this.stop !== undefined, this.reload.isStarting(record.generation));
     if (outcome?.kind === 'reload-failed') this.reloads.fail(outcome.why, outcome.detail);
     else if (outcome?.kind === 'unservable' && !this.stop) this.beginStop(true, outcome.exitCode);
-    void this.hookQueue.queue('childExit', [this.view, workerStats(record, this.now(), { code, signal, reason })]);
+    void this.hookQueue.queue('childExit', [this.view, workerStats(record, this.now(), this.settings.timeout, { code, signal, reason })]);
   }
 
   /** Fork workers up to the target, stop those beyond it and retiring ones now replaced (Staffing);

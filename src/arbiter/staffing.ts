@@ -11,7 +11,7 @@ import { ExitCode } from '../shared/exit-codes';
 import type { Logger } from '../shared/log';
 import type { BootAttempts } from './boot-attempts';
 import { RespawnBackoff, SERVED_AFTER_MS } from './respawn-backoff';
-import type { WorkerRecord } from './worker-process';
+import { beatOverdue, type WorkerRecord } from './worker-process';
 import { byAge, type WorkerTable } from './worker-table';
 
 /** It exited with the code of an app that did not load or a worker that could not boot, never having been ready. */
@@ -20,10 +20,21 @@ export function failedToBoot(record: WorkerRecord, code: number | null): boolean
 }
 
 /** Whom a smaller count stops first: one still booting (it serves nothing yet), then the fewest
- *  requests in flight, then the fewest open connections, as of their latest counts, then the oldest.
+ *  requests in flight, then the fewest open connections, as of their latest counts (at least one in
+ *  flight for a `held` worker: its counts are from before what holds it), then the oldest.
  *  Whichever it is finishes what it has (a graceful hand-over). */
-export const idlestFirst = (a: WorkerRecord, b: WorkerRecord): number =>
-  Number(b.state === 'booting') - Number(a.state === 'booting') || a.inFlight - b.inFlight || a.connections - b.connections || byAge(a, b);
+export function idlestFirst(held: (record: WorkerRecord) => boolean): (a: WorkerRecord, b: WorkerRecord) => number {
+  const inFlight = (r: WorkerRecord) => (r.state !== 'booting' && held(r) ? Math.max(1, r.inFlight) : r.inFlight);
+  return (a, b) =>
+    Number(b.state === 'booting') - Number(a.state === 'booting') ||
+    inFlight(a) - inFlight(b) ||
+    a.connections - b.connections ||
+    byAge(a, b);
+}
+
+/** How long a smaller count waits for the counts it asks the workers for: they answer in
+ *  milliseconds unless a request holds them, and one that has not answered by then is taken as busy. */
+export const FRESH_COUNTS_MS = 1000;
 
 /** What the arbiter must do about a worker's exit beyond replacing it (manage does that). */
 export type ExitOutcome =
@@ -35,7 +46,7 @@ export type ExitOutcome =
 
 export interface StaffingContext {
   now: () => number;
-  settings: () => Pick<Settings, 'bootAttempts' | 'workerBootTimeout'>;
+  settings: () => Pick<Settings, 'bootAttempts' | 'workerBootTimeout' | 'timeout'>;
   /** The worker count wanted. */
   target: () => number;
   /** The generation of the configuration in force: the one forked. */
@@ -47,6 +58,8 @@ export interface StaffingContext {
   log: Logger;
   /** Begin forking one worker of the current generation (preForkBegun at once, the fork once preFork has run). */
   spawn: () => void;
+  /** Ask a worker for its counts now (`unicorn:report`): they arrive as `countsAt`. */
+  askCounts: (record: WorkerRecord) => void;
   /** Gracefully stop a worker while the others serve on. */
   stopWorker: (record: WorkerRecord, reason: ExitReason) => void;
   /** The crash backoff (a test gives its own). */
@@ -61,6 +74,8 @@ export class Staffing {
   private goneServedAt = -Infinity;
   /** The generation and reason of the boot failure last logged (logBootError). */
   private lastBootError: string | undefined;
+  /** When a smaller count asked the workers for their counts, until it has chosen whom to stop. */
+  private countsAskedAt: number | undefined;
 
   constructor(private readonly context: StaffingContext) {
     this.backoff = context.backoff ?? new RespawnBackoff();
@@ -82,13 +97,37 @@ export class Staffing {
     const current = workers.counting(generation());
     const ready = current.filter((r) => r.state === 'ready');
     if (this.context.reloadStarting()) return ready.length >= target() && ready.length === current.length;
-    const beyond = [...current].sort(idlestFirst).slice(0, Math.max(0, current.length - target()));
-    for (const record of beyond) this.context.stopWorker(record, 'scale-down');
+    for (const record of this.idlest(current, current.length - target())) this.context.stopWorker(record, 'scale-down');
     // A retiring worker is stopped once the workers that count can serve without it.
     const retiring = workers.retiring();
     const surplus = Math.min(retiring.length, ready.length + retiring.length - target());
     for (const record of retiring.slice(0, Math.max(0, surplus))) this.context.stopWorker(record, record.stopReason ?? 'max-requests');
     return false;
+  }
+
+  /**
+   * The `excess` workers of `current` to stop, chosen on counts they sent after being asked: a
+   * heartbeat's are up to an interval old, from before the requests now in flight. None while the
+   * answers are awaited (FRESH_COUNTS_MS at most).
+   */
+  private idlest(current: readonly WorkerRecord[], excess: number): WorkerRecord[] {
+    if (excess <= 0) {
+      this.countsAskedAt = undefined;
+      return [];
+    }
+    const now = this.context.now();
+    const ready = current.filter((r) => r.state === 'ready');
+    if (this.countsAskedAt === undefined) {
+      this.countsAskedAt = now;
+      for (const record of ready) this.context.askCounts(record);
+    }
+    const askedAt = this.countsAskedAt;
+    const unanswered = (r: WorkerRecord) => r.state === 'ready' && r.countsAt < askedAt;
+    if (ready.some(unanswered) && now - askedAt < FRESH_COUNTS_MS) return [];
+    this.countsAskedAt = undefined;
+    const { timeout } = this.context.settings();
+    const held = (r: WorkerRecord) => unanswered(r) || beatOverdue(r, now, timeout);
+    return [...current].sort(idlestFirst(held)).slice(0, excess);
   }
 
   /** A reload's workers (of `generation`) are all ready: the workers of earlier ones stop. Returns how many. */

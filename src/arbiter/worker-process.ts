@@ -76,7 +76,7 @@ export interface WorkerRecord {
 }
 
 /** The worker as hooks see it: a snapshot, no handles. */
-export function workerStats(record: WorkerRecord, now: number, exit?: WorkerStats['exit']): WorkerStats {
+export function workerStats(record: WorkerRecord, now: number, timeout: number, exit?: WorkerStats['exit']): WorkerStats {
   return {
     id: record.id,
     pid: record.pid,
@@ -86,7 +86,7 @@ export function workerStats(record: WorkerRecord, now: number, exit?: WorkerStat
     age: now - record.spawnedAt,
     requests: record.requests,
     inFlight: record.inFlight,
-    elu: record.elu,
+    elu: busyness(record, now, timeout),
     connections: record.connections,
     rss: record.rss,
     accessLogDropped: record.accessLogDropped,
@@ -99,6 +99,19 @@ export function workerStats(record: WorkerRecord, now: number, exit?: WorkerStat
 
 /** Heartbeats come every --timeout/2, and at least this often (the memory limit reads them). */
 const MAX_HEARTBEAT_MS = 5000;
+
+/** How often a worker beats (WorkerBoot.heartbeatMs), given --timeout. */
+export const heartbeatInterval = (timeout: number): number => (timeout > 0 ? Math.min(timeout / 2, MAX_HEARTBEAT_MS) : MAX_HEARTBEAT_MS);
+
+/** A worker half an interval past its heartbeat holds a request (sync) or its event loop is held:
+ *  it is busy, whatever its last counts, sent before that, say. */
+export const beatOverdue = (record: WorkerRecord, now: number, timeout: number): boolean =>
+  now - record.lastBeat > 1.5 * heartbeatInterval(timeout);
+
+/** A serving worker's event-loop utilisation as the scaler and the stats read it: its heartbeat's,
+ *  or 1 while it is late for the next. */
+export const busyness = (record: WorkerRecord, now: number, timeout: number): number =>
+  (record.state === 'ready' || record.state === 'retiring') && beatOverdue(record, now, timeout) ? 1 : record.elu;
 
 const WORKER_ENTRY = path.join(__dirname, '..', 'worker', 'main.js');
 
@@ -184,7 +197,7 @@ export function forkWorker(settings: Settings, fork: ForkContext, cannotFork: (e
     arbiterStartedAt: fork.arbiterStartedAt,
     launchCwd: fork.launchCwd,
     configSource: fork.configSource,
-    heartbeatMs: s.timeout > 0 ? Math.min(s.timeout / 2, MAX_HEARTBEAT_MS) : MAX_HEARTBEAT_MS,
+    heartbeatMs: heartbeatInterval(s.timeout),
     maxRequests: s.maxRequests > 0 ? s.maxRequests + Math.floor(Math.random() * (s.maxRequestsJitter + 1)) : 0,
     listeners: fork.listeners,
   };

@@ -160,7 +160,8 @@ export interface WorkerStats {
   readonly requests: number;
   /** Requests in flight, as of its latest heartbeat. */
   readonly inFlight: number;
-  /** Event-loop utilisation (0 to 1) over the interval its latest heartbeat covers: how busy it is. */
+  /** Event-loop utilisation (0 to 1) over the interval its latest heartbeat covers, or 1 while it is late for
+   *  the next (held on the CPU, or by a sync request): how busy it is. */
   readonly elu: number;
   /** Open connections, keep-alive ones included, as of its latest heartbeat. */
   readonly connections: number;

@@ -120,6 +120,10 @@ export function fakeArbiter(overrides: Partial<FakeSettings> = {}) {
       workers.add(workerRecord(++lastId, fields));
     },
     stopWorker: (record, reason) => supervision.stopWorker(record, reason),
+    // A worker answers at once.
+    askCounts: (record) => {
+      record.countsAt = time;
+    },
   });
   return {
     settings,

@@ -234,7 +234,7 @@ describe('the utilisation metrics', () => {
       view([worker(1, 'ready', 0.75, 3), worker(2, 'ready', 0.25, 0), worker(3, 'stopping', 0.5, 1)], 17),
     );
     expect(text).toContain(
-      '# HELP unicorn_worker_event_loop_utilization Event-loop utilisation of each live worker (0 to 1: the share of the time it was busy) over the interval its latest heartbeat covers.\n' +
+      '# HELP unicorn_worker_event_loop_utilization Event-loop utilisation of each live worker (0 to 1: the share of the time it was busy) over the interval its latest heartbeat covers; 1 while it is late for the next.\n' +
         '# TYPE unicorn_worker_event_loop_utilization gauge\n' +
         'unicorn_worker_event_loop_utilization{worker="1"} 0.75\n' +
         'unicorn_worker_event_loop_utilization{worker="2"} 0.25\n' +

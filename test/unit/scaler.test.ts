@@ -16,6 +16,8 @@ const SETTINGS: ScalerSettings = {
   scaleWindow: 10_000,
   scaleCooldown: 10_000,
   scaleDownAfter: 30_000,
+  // Heartbeats every 5 s.
+  timeout: 30_000,
 };
 
 function fakeScaler(overrides: Partial<ScalerSettings> = {}, start = 1) {
@@ -71,7 +73,7 @@ function fakeScaler(overrides: Partial<ScalerSettings> = {}, start = 1) {
     run(ms: number, elu: number): void {
       for (let t = 0; t < ms; t += 1000) {
         time += 1000;
-        for (const record of workers.values()) Object.assign(record, { elu, countsAt: time });
+        for (const record of workers.values()) Object.assign(record, { elu, countsAt: time, lastBeat: time });
         scaler.consider();
         staff();
       }
@@ -183,9 +185,19 @@ describe('the adaptive worker count', () => {
     const s = fakeScaler();
     s.run(10_000, 1);
     expect(s.target()).toBe(2);
-    // Their last heartbeats said 1.0, before the change: not read again.
-    s.silent(60_000);
+    // Their last heartbeats said 1.0, before the change: not read again while the next are not yet due.
+    s.silent(7_000);
     expect(s.target()).toBe(2);
+  });
+
+  it('counts a worker past its heartbeat as busy, whatever its last heartbeat said', () => {
+    const s = fakeScaler({ scaleCooldown: 1000, scaleWindow: 1000 });
+    s.run(2_000, 0);
+    // Held on the CPU (or by a sync request) after a heartbeat that said idle.
+    s.silent(7_000);
+    expect(s.target()).toBe(1);
+    s.silent(4_000);
+    expect(s.target()).toBeGreaterThan(1);
   });
 
   it('leaves a fixed count alone', () => {

@@ -9,11 +9,12 @@ import type { Settings } from '../../config/settings';
 import type { ScalingStats } from '../../hooks/types';
 import type { Logger } from '../../shared/log';
 import { nWorkers } from '../actions';
+import { beatOverdue, busyness } from '../worker-process';
 import type { WorkerTable } from '../worker-table';
 
 export type ScalerSettings = Pick<
   Settings,
-  'workerBounds' | 'scaleUpAt' | 'scaleDownAt' | 'scaleBacklog' | 'scaleWindow' | 'scaleCooldown' | 'scaleDownAfter'
+  'workerBounds' | 'scaleUpAt' | 'scaleDownAt' | 'scaleBacklog' | 'scaleWindow' | 'scaleCooldown' | 'scaleDownAfter' | 'timeout'
 >;
 
 export interface ScalerContext {
@@ -90,6 +91,9 @@ export class Scaler {
     // What was measured before a reload or an idle stop is not what the workers after it do; a
     // target of 0 (WINCH, idle) is woken by a connection, not by the load.
     if (context.paused() || context.target() === 0) return this.restart(now);
+    // Workers still booting (the last change's, a respawn) will share the load the others carry
+    // now: measured before they serve, it would ask for more again, up to MAX.
+    if (context.workers.serving().length < context.target()) return this.restart(now);
     if (!this.sample(now, settings)) return;
     const target = context.target();
     const { min, max } = settings.workerBounds;
@@ -117,14 +121,16 @@ export class Scaler {
   }
 
   /** Keep the serving workers' mean utilisation now as a sample, of those that have reported since
-   *  they were ready and since the last change; false when none has. Samples older than the longest
-   *  span read are dropped. */
+   *  they were ready and since the last change, and of those past their heartbeat (fully busy); false
+   *  when there are none. Samples older than the longest span read are dropped. */
   private sample(now: number, settings: ScalerSettings): boolean {
     const measured = this.context.workers
       .serving()
-      .filter((r) => r.readyAt !== undefined && r.countsAt > Math.max(r.readyAt, this.changedAt));
+      .filter(
+        (r) => r.readyAt !== undefined && (r.countsAt > Math.max(r.readyAt, this.changedAt) || beatOverdue(r, now, settings.timeout)),
+      );
     if (measured.length === 0) return false;
-    const busy = measured.reduce((sum, r) => sum + r.elu, 0) / measured.length;
+    const busy = measured.reduce((sum, r) => sum + busyness(r, now, settings.timeout), 0) / measured.length;
     const keep = now - Math.max(settings.scaleWindow, settings.scaleDownAfter);
     while (this.samples.length > 0 && this.samples[0]!.at <= keep) this.samplesFrom = this.samples.shift()!.at;
     this.samples.push({ at: now, busy });

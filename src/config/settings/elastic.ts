@@ -12,6 +12,16 @@ const ratio: Parser<number> = (raw) => {
   return /^(0|1|0?\.\d+|[01]\.0*)$/.test(value) ? Number(value) : { refused: '' };
 };
 const RATIO_FORMS = 'a number from 0 to 1 (a share of the time, such as 0.7)';
+/** --scale-up-at 0 would add workers with no load at all, up to MAX; --scale-window 0 would average
+ *  over nothing and never add one: neither is a setting anyone means. */
+const aboveZero =
+  (parse: Parser<number>): Parser<number> =>
+  (raw, ctx) => {
+    const value = parse(raw, ctx);
+    return value === 0 ? { refused: '' } : value;
+  };
+const POSITIVE_RATIO_FORMS = 'a number above 0, up to 1 (a share of the time, such as 0.7)';
+const POSITIVE_DURATION_FORMS = DURATION_FORMS.replace(/^a duration /, 'a duration above 0, ');
 /** Only --workers MIN:MAX reads the --scale-* settings. */
 const ADAPTIVE = 'with --workers MIN:MAX';
 
@@ -37,8 +47,8 @@ export const ELASTIC_SETTINGS = [
       `${ADAPTIVE}: add workers when the ready workers' mean event-loop utilisation (the share of time their event loop ` +
       'was running code, from their heartbeats), averaged over --scale-window, is at least this; as many as would bring it ' +
       'back under it, up to MAX',
-    accepted: RATIO_FORMS,
-    parse: ratio,
+    accepted: POSITIVE_RATIO_FORMS,
+    parse: aboveZero(ratio),
     defaultValue: () => 0.7,
     defaultText: '0.7',
   }),
@@ -72,8 +82,8 @@ export const ELASTIC_SETTINGS = [
     flags: '--scale-window <DURATION>',
     section: 'elastic',
     description: `${ADAPTIVE}: the span the utilisation is averaged over before it adds workers (never reaching back past the last change)`,
-    accepted: DURATION_FORMS,
-    parse: duration,
+    accepted: POSITIVE_DURATION_FORMS,
+    parse: aboveZero(duration),
     defaultValue: () => 10_000,
     defaultText: '10s',
   }),
