@@ -241,7 +241,7 @@ export class Arbiter {
     });
     this.actions = new ActionPerformer(this.actionHost());
     this.scaleToZero = new ScaleToZero({
-      ...{ ...common, channels, reloading: () => reload.underWay, listenerCount: () => this.sockets.listeners.length },
+      ...{ ...common, channels, reload, listenerCount: () => this.sockets.listeners.length },
       ...{ enqueue: (event) => this.enqueue({ kind: 'elastic', event }), announce: (hook) => void hookQueue.queue(hook, [view]) },
       setTarget: (count) => {
         this.target = count;

@@ -57,7 +57,7 @@ function fakeScaleToZero(idleTimeout = 1000) {
     target: () => target,
     setTarget: (count) => (target = count),
     stopping: () => false,
-    reloading: () => false,
+    reload: { underWay: false, readyAgain() {} },
     listenerCount: () => 1,
     channels: {
       relay: {

@@ -39,7 +39,8 @@ export interface ScaleToZeroContext {
   /** Set the worker count; not as a count set by hand is, which a reload under way keeps instead of its file's. */
   setTarget: (count: number) => void;
   stopping: () => boolean;
-  reloading: () => boolean;
+  /** Whether a reload is under way; whenReady to run again once the woken workers are all ready. */
+  reload: { readonly underWay: boolean; readyAgain(): void };
   listenerCount: () => number;
   /** The workers' IPC channels, and the relay where connections wait for a worker (relay.ts). */
   channels: {
@@ -106,7 +107,10 @@ export class ScaleToZero {
       case 'idle':
         if (context.target() > 0) {
           // A reload (HUP) starts its workers, which tells at once whether the new code loads.
-          return this.wake(now, context.reloading() ? 'a reload starts the workers' : `the worker count was set to ${context.target()}`);
+          return this.wake(
+            now,
+            context.reload.underWay ? 'a reload starts the workers' : `the worker count was set to ${context.target()}`,
+          );
         }
         if (context.channels.relay.holding > 0) return this.wake(now, 'a connection arrived with no worker serving');
         return;
@@ -135,7 +139,11 @@ export class ScaleToZero {
     const { context } = this;
     const booting = context.workers.all().some((r) => r.state === 'booting');
     return (
-      context.settings().idleTimeout > 0 && !context.reloading() && context.target() > 0 && context.channels.relay.holding === 0 && !booting
+      context.settings().idleTimeout > 0 &&
+      !context.reload.underWay &&
+      context.target() > 0 &&
+      context.channels.relay.holding === 0 &&
+      !booting
     );
   }
 
@@ -193,6 +201,7 @@ export class ScaleToZero {
   private wake(now: number, why: string): void {
     const { context } = this;
     if (context.target() === 0) context.setTarget(wakeCount(context.settings()));
+    context.reload.readyAgain();
     context.log.info({ wakeUps: ++this.wakeUps }, `Waking: ${why}; starting ${plural(context.target())}`);
     this.state = { kind: 'waking', since: now };
     context.announce('onWake');
