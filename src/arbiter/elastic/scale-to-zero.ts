@@ -133,7 +133,7 @@ export class ScaleToZero {
   }
 
   /** --idle-timeout is on and nothing else is going on: a reload, a stop, a count of 0 set by hand
-   *  (`ctl stop-workers`, which waits for HUP or TTIN), connections waiting for a worker, a worker
+   *  (WINCH, which waits for HUP or TTIN), connections waiting for a worker, a worker
    *  booting (the clock starts once the workers serve, however long the app takes to load). */
   private mayStop(): boolean {
     const { context } = this;
