@@ -55,8 +55,9 @@ export interface ScaleToZeroContext {
 
 type State =
   | { kind: 'serving' }
-  /** Idle for the timeout: waiting for every worker's counts (`asked`) and `lender`'s copies. */
-  | { kind: 'confirming'; lender: number; asked: number[]; askedAt: number }
+  /** Idle for the timeout: waiting for every worker's counts (`asked`) and `lender`'s copies; `target`
+   *  as it was then (a count set meanwhile, by TTIN or the load, is not to be lost to the idle stop). */
+  | { kind: 'confirming'; lender: number; asked: number[]; askedAt: number; target: number }
   | { kind: 'idle' }
   | { kind: 'waking'; since: number };
 
@@ -161,14 +162,14 @@ export class ScaleToZero {
     this.copies.expect(context.listenerCount());
     for (const record of answering) context.channels.send(record, { type: 'unicorn:report', seq: 0 });
     context.channels.send(lender, { type: 'unicorn:lend-listeners' });
-    this.state = { kind: 'confirming', lender: lender.id, asked: answering.map((r) => r.id), askedAt: now };
+    this.state = { kind: 'confirming', lender: lender.id, asked: answering.map((r) => r.id), askedAt: now, target: context.target() };
   }
 
   /** The counts and the copies are coming: stop the workers once all are in and show no activity. */
   private confirm(state: Extract<State, { kind: 'confirming' }>, active: boolean, now: number): void {
     const { context, copies } = this;
     const lender = context.workers.get(state.lender);
-    if (active || !this.mayStop()) return this.backToServing(now);
+    if (active || !this.mayStop() || context.target() !== state.target) return this.backToServing(now);
     if (lender?.state !== 'ready' || copies.refused) return this.backToServing(now, now + RETRY_MS);
     const counted = (id: number) => (context.workers.get(id)?.countsAt ?? Infinity) >= state.askedAt;
     if (!copies.complete || !state.asked.every(counted)) {
