@@ -239,6 +239,7 @@ export class Arbiter {
     this.actions = new ActionPerformer(this.actionHost());
     this.elastic = elasticWorkers({
       ...{ ...common, channels, reload, sockets: this.sockets, setTarget: (count) => (this.target = count) },
+      succeeded: () => this.succession.succeeded,
       ...{ enqueue: (event) => this.enqueue({ kind: 'elastic', event }), announce: (hook) => void hookQueue.queue(hook, [view]) },
     });
   }

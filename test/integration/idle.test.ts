@@ -181,6 +181,35 @@ describe('--idle-timeout', () => {
     await unicorn.waitForLog((l) => l.msg.startsWith('Reload complete: 2 new workers ready'), 'the reload');
   });
 
+  it('accepts nothing once USR2 has started a new arbiter: no old worker is woken, and WINCH and TERM lose no request', async () => {
+    const pidfile = path.join(tempDir(), 'u.pid');
+    const { unicorn } = await serveIdling('300ms', ['-k', 'async', '-p', pidfile], 1);
+    await unicorn.waitForLog((l) => l.msg.startsWith('Idle for 300ms'), 'the idle stop');
+    unicorn.signal('SIGUSR2');
+    const successor = (await unicorn.waitForLog((l) => l.msg.startsWith('Re-executing'), 'the re-exec')).successorPid as number;
+    await unicorn.waitForLog((l) => l.pid === successor && /^Worker \(pid:\d+\) ready$/.test(l.msg), 'the new arbiter serving');
+    unicorn.signal('SIGWINCH');
+    let failed = 0;
+    const one = () =>
+      request(`${unicorn.url()}/slow?ms=0`, { timeoutMs: 10_000 }).then(
+        (reply) => reply.status === 200 || failed++,
+        () => failed++,
+      );
+    // The new arbiter goes idle and wakes too: connections reach both arbiters' accepting copies.
+    for (let round = 0; round < 10; round++) {
+      await Promise.all([one(), one()]);
+      await sleep(100);
+    }
+    const during = Promise.all([one(), one(), one()]);
+    unicorn.signal('SIGTERM');
+    await during;
+    expect(await unicorn.exited).toEqual({ code: 0, signal: null });
+    expect({ failed }).toEqual({ failed: 0 });
+    expect(unicorn.logs.filter((l) => l.pid === unicorn.pid && l.msg.startsWith('Waking: ')).map((l) => l.msg)).toEqual([]);
+    process.kill(successor, 'SIGTERM');
+    expect(await waitUntilGone([successor])).toEqual([]);
+  });
+
   it('is refused with --reuse-port, naming both', async () => {
     const { code, stderr } = await runToExit(['-b', '127.0.0.1:0', '--reuse-port', '--idle-timeout', '30s', ROUTES]);
     expect(code).toBe(2);

@@ -49,6 +49,7 @@ describe('IdleClock', () => {
 function fakeScaleToZero(idleTimeout = 1000) {
   let time = 0;
   let target = 2;
+  let succeeded = false;
   const workers = new WorkerTable();
   const sent: Array<[number, ToWorker['type']]> = [];
   const hooks: string[] = [];
@@ -66,6 +67,7 @@ function fakeScaleToZero(idleTimeout = 1000) {
     target: () => target,
     setTarget: (count) => (target = count),
     stopping: () => false,
+    succeeded: () => succeeded,
     reload: { underWay: false, readyAgain() {} },
     listenerCount: () => 1,
     channels: {
@@ -107,6 +109,7 @@ function fakeScaleToZero(idleTimeout = 1000) {
     report,
     target: () => target,
     setTarget: (count: number) => (target = count),
+    setSucceeded: (runs: boolean) => (succeeded = runs),
     advance: (ms: number) => (time += ms),
   };
 }
@@ -183,6 +186,27 @@ describe('ScaleToZero', () => {
     expect(f.target()).toBe(3);
     expect(copy.closed).toBe(true);
     expect(f.scale.status()).toEqual({ state: 'serving', wakeUps: 0, idleStops: 0 });
+  });
+
+  it('while a new arbiter (USR2) runs, accepts nothing and stays idle; once it has exited, starts the workers', () => {
+    const f = fakeScaleToZero();
+    f.advance(1000);
+    f.scale.manage();
+    const copy = f.copy();
+    f.scale.take({ kind: 'lent', id: 1, index: 0, handle: copy });
+    f.report();
+    f.scale.manage();
+    expect(f.scale.status().state).toBe('idle');
+    for (const record of f.workers.all()) f.workers.delete(record.id);
+    f.setSucceeded(true);
+    f.scale.manage();
+    expect(copy.closed).toBe(true);
+    expect(f.scale.status()).toEqual({ state: 'idle', wakeUps: 0, idleStops: 1 });
+    f.setSucceeded(false);
+    f.scale.manage();
+    expect(f.target()).toBe(2);
+    expect(f.scale.status()).toEqual({ state: 'waking', wakeUps: 1, idleStops: 1 });
+    expect(f.lines).toContain('Waking: the re-executed arbiter exited; starting 2 workers');
   });
 
   it('tries again later when the lender has no spare copy, and treats a worker that does not answer as busy', () => {

@@ -39,6 +39,8 @@ export interface ScaleToZeroContext {
   /** Set the worker count; not as a count set by hand is, which a reload under way keeps instead of its file's. */
   setTarget: (count: number) => void;
   stopping: () => boolean;
+  /** A new arbiter (USR2) runs on the same sockets: it serves, and this one accepts nothing itself. */
+  succeeded: () => boolean;
   /** Whether a reload is under way; whenReady to run again once the woken workers are all ready. */
   reload: { readonly underWay: boolean; readyAgain(): void };
   listenerCount: () => number;
@@ -100,6 +102,10 @@ export class ScaleToZero {
       return;
     }
     const active = this.clock.observe(context.workers.values(), now);
+    // What this arbiter accepted would be served by its workers, of the code being replaced, or
+    // closed unserved if it is stopped before they are ready (the USR2, WINCH, TERM hand-over).
+    const succeeded = context.succeeded();
+    if (succeeded) this.copies.close();
     switch (this.state.kind) {
       case 'serving':
         return this.watch(now);
@@ -114,6 +120,8 @@ export class ScaleToZero {
           );
         }
         if (context.channels.relay.holding > 0) return this.wake(now, 'a connection arrived with no worker serving');
+        // The new arbiter exited: nothing accepts here until workers run again.
+        if (!succeeded && !this.copies.listening) return this.wake(now, 'the re-executed arbiter exited');
         return;
       case 'waking':
         if (context.target() === 0) {
@@ -133,8 +141,8 @@ export class ScaleToZero {
     return Math.max(this.clock.idleAt(this.context.settings().idleTimeout), this.retryAt);
   }
 
-  /** --idle-timeout is on and nothing else is going on: a reload, a stop, a count of 0 set by hand
-   *  (WINCH, which waits for HUP or TTIN), connections waiting for a worker, a worker
+  /** --idle-timeout is on and nothing else is going on: a reload, a stop, a new arbiter (USR2), a count
+   *  of 0 set by hand (WINCH, which waits for HUP or TTIN), connections waiting for a worker, a worker
    *  booting (the clock starts once the workers serve, however long the app takes to load). */
   private mayStop(): boolean {
     const { context } = this;
@@ -142,6 +150,7 @@ export class ScaleToZero {
     return (
       context.settings().idleTimeout > 0 &&
       !context.reload.underWay &&
+      !context.succeeded() &&
       context.target() > 0 &&
       context.channels.relay.holding === 0 &&
       !booting
