@@ -116,6 +116,15 @@ describe.each(['sync', 'async'])('--idle-timeout with the %s worker class', (wor
     expect(idleStops(unicorn)).toBe(0);
     await unicorn.waitForLog((l) => l.msg.startsWith('Idle for 300ms'), 'the idle stop once the request is done');
   });
+
+  it('does not stop while a worker is busy on the CPU and cannot answer for its counts', async () => {
+    const { unicorn } = await serveIdling('300ms', klass, 2);
+    const reply = await request(`${unicorn.url()}/cpu?ms=2500`);
+    expect(reply.status).toBe(200);
+    expect(reply.body).toMatch(/^cpu \d+/);
+    expect(idleStops(unicorn)).toBe(0);
+    await unicorn.waitForLog((l) => l.msg.startsWith('Idle for 300ms'), 'the idle stop once the request is done');
+  });
 });
 
 describe('--idle-timeout', () => {
