@@ -13,6 +13,7 @@ import type { Settings } from '../../config/settings';
 import type { IdleState } from '../../hooks/types';
 import type { ConnectionHandle, ToWorker } from '../../ipc';
 import type { Logger } from '../../shared/log';
+import { nWorkers } from '../actions';
 import type { WorkerRecord } from '../worker-process';
 import type { WorkerTable } from '../worker-table';
 import { IdleClock } from './idle';
@@ -169,6 +170,7 @@ export class ScaleToZero {
       return;
     }
     this.copies.expect(context.listenerCount());
+    // seq 0 answers no `ctl status` (StatsRequests numbers its requests from 1); the answer's counts are what is read.
     for (const record of answering) context.channels.send(record, { type: 'unicorn:report', seq: 0 });
     context.channels.send(lender, { type: 'unicorn:lend-listeners' });
     this.state = { kind: 'confirming', lender: lender.id, asked: answering.map((r) => r.id), askedAt: now, target: context.target() };
@@ -192,7 +194,7 @@ export class ScaleToZero {
     const workers = context.workers.all().filter((r) => r.state !== 'stopping').length;
     context.log.info(
       { idleStops: ++this.idleStops },
-      `Idle for ${formatDuration(context.settings().idleTimeout)}: stopping ${plural(workers)}; the next connection starts them again`,
+      `Idle for ${formatDuration(context.settings().idleTimeout)}: stopping ${nWorkers(workers)}; the next connection starts them again`,
     );
     context.setTarget(0);
     this.state = { kind: 'idle' };
@@ -212,7 +214,7 @@ export class ScaleToZero {
     const { context } = this;
     if (context.target() === 0) context.setTarget(wakeCount(context.settings()));
     context.reload.readyAgain();
-    context.log.info({ wakeUps: ++this.wakeUps }, `Waking: ${why}; starting ${plural(context.target())}`);
+    context.log.info({ wakeUps: ++this.wakeUps }, `Waking: ${why}; starting ${nWorkers(context.target())}`);
     this.state = { kind: 'waking', since: now };
     context.announce('onWake');
   }
@@ -225,5 +227,3 @@ export class ScaleToZero {
     this.context.log.info({ wokeInMs: now - since }, `Awake: a worker was ready ${formatDuration(now - since)} after the wake-up`);
   }
 }
-
-const plural = (n: number) => `${n} worker${n === 1 ? '' : 's'}`;
