@@ -190,6 +190,22 @@ describe('--idle-timeout', () => {
     await unicorn.waitForLog((l) => l.msg.startsWith('Reload complete: 2 new workers ready'), 'the reload');
   });
 
+  it.each(['sync', 'async'])(
+    'WINCH while waking goes back to idle, and the connection that woke it is served (%s)',
+    async (workerClass) => {
+      const { unicorn } = await serveIdling('300ms', ['-k', workerClass], 1);
+      await unicorn.waitForLog((l) => l.msg.startsWith('Idle for 300ms'), 'the idle stop');
+      expect(await waitUntilGone(bootedPids(unicorn))).toEqual([]);
+      const replied = exchange(unicorn.url(), 'GET /slow?ms=0 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n', 20_000);
+      await unicorn.waitForLog((l) => l.msg.startsWith('Waking: '), 'the wake-up');
+      unicorn.signal('SIGWINCH');
+      const { reply } = await replied;
+      expect(reply).toMatch(/^HTTP\/1\.1 200 /);
+      // The workers it had started were stopped; the connection it held started them again.
+      expect(unicorn.lines('Waking: ').length).toBe(2);
+    },
+  );
+
   it('accepts nothing once USR2 has started a new arbiter: no old worker is woken, and WINCH and TERM lose no request', async () => {
     const pidfile = path.join(tempDir(), 'u.pid');
     const { unicorn } = await serveIdling('300ms', ['-k', 'async', '-p', pidfile], 1);
