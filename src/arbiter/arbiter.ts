@@ -16,9 +16,7 @@ import { Absences } from './absences';
 import { balanceConnections, ConnectionBalance } from './balance';
 import { BootAttempts } from './boot-attempts';
 import { type Diagnosis, diagnose } from './diagnose';
-import { acceptQueue } from './elastic/backlog';
-import { type ElasticEvent, ScaleToZero } from './elastic/scale-to-zero';
-import { Scaler } from './elastic/scaler';
+import { type ElasticEvent, type ElasticWorkers, elasticWorkers } from './elastic/elastic-workers';
 import { Forking } from './forking';
 import { collectGarbage } from './garbage';
 import { HookQueue } from './hook-queue';
@@ -145,10 +143,9 @@ export class Arbiter {
   private reaper: Reaper | undefined;
   /** What signals and `ctl` requests ask for, done in one place (perform.ts). */
   private readonly actions: ActionPerformer;
-  /** --workers MIN:MAX: the target the load sets (elastic/scaler.ts). */
-  private readonly scaler: Scaler;
-  /** --idle-timeout: stopping every worker when idle, starting them on the next connection. */
-  private readonly scaleToZero: ScaleToZero;
+  /** --idle-timeout: stopping every worker when idle, starting them on the next connection; --workers
+   *  MIN:MAX: the target the load sets (elastic/). */
+  private readonly elastic: ElasticWorkers;
 
   constructor(
     private settings: Settings,
@@ -185,8 +182,8 @@ export class Arbiter {
       reloading: () => reload.underWay,
       predecessorPid: () => this.succession.predecessorPid,
       controlSocket: () => this.control?.path,
-      scaling: () => this.scaler.stats(),
-      idle: () => this.scaleToZero.status(),
+      scaling: () => this.elastic.scaler.stats(),
+      idle: () => this.elastic.scaleToZero.status(),
     };
     this.view = arbiterView(this.state, current);
     this.identity = workerIdentity(settings);
@@ -241,17 +238,11 @@ export class Arbiter {
       afterOnReload: (next, then) => hookQueue.after('onReload', [arbiterView(this.state, () => next)], then),
     });
     this.actions = new ActionPerformer(this.actionHost());
-    this.scaleToZero = new ScaleToZero({
-      ...{ ...common, channels, reloading: () => reload.underWay, listenerCount: () => this.sockets.listeners.length },
+    this.elastic = elasticWorkers({
+      ...{ ...common, channels, reload, sockets: this.sockets, setTarget: (count) => (this.target = count) },
+      succeeded: () => this.succession.succeeded,
       ...{ enqueue: (event) => this.enqueue({ kind: 'elastic', event }), announce: (hook) => void hookQueue.queue(hook, [view]) },
-      setTarget: (count) => {
-        this.target = count;
-      },
     });
-    const backlog = () => acceptQueue(this.sockets.listeningSockets());
-    // Idle or waking, a connection sets the count, not the load.
-    const paused = () => reload.underWay || stopping() || this.scaleToZero.status().state !== 'serving';
-    this.scaler = new Scaler({ ...common, backlog, paused, setTarget: (count) => (this.target = count) });
   }
 
   /** The listeners as clients reach them, for the log, `unicorn ctl`, hooks and the workers: https://
@@ -282,7 +273,7 @@ export class Arbiter {
 
     for (;;) {
       this.handleEvents();
-      this.scaleToZero.manage();
+      this.elastic.scaleToZero.manage();
       this.actions.answerStats();
       this.succession.watchPredecessor();
       this.supervision.watchMemory();
@@ -292,7 +283,7 @@ export class Arbiter {
       } else {
         this.supervision.abortSilentWorkers();
         this.supervision.recycleWorkers();
-        this.scaler.consider();
+        this.elastic.scaler.consider();
         // After what may change the target (a reload failed by a timeout, the load), before forking for it.
         this.announceTarget();
         this.manageWorkers();
@@ -352,7 +343,7 @@ export class Arbiter {
           this.actions.onRequest(event.request, event.reply);
           break;
         case 'elastic':
-          this.scaleToZero.take(event.event);
+          this.elastic.scaleToZero.take(event.event);
           break;
       }
     }
@@ -361,7 +352,7 @@ export class Arbiter {
   /** A count set by a signal or a request during a reload, or the re-read for one, stands whatever
    *  its outcome. */
   private setTarget(count: number): void {
-    this.scaler.setByHand(this.target, count);
+    this.elastic.scaler.setByHand(this.target, count);
     this.target = count;
     this.reload.targetSet();
   }
@@ -504,7 +495,7 @@ export class Arbiter {
     const now = this.now();
     let due = Math.min(now + IDLE_TICK_MS, this.supervision.nextDueAt(this.stop !== undefined));
     if (!this.stop) due = Math.min(due, this.staffing.nextReleaseAt());
-    due = Math.min(due, this.statsRequests.nextDeadline, this.balanceDueAt, this.scaleToZero.nextDueAt());
+    due = Math.min(due, this.statsRequests.nextDeadline, this.balanceDueAt, this.elastic.scaleToZero.nextDueAt());
     return Math.max(0, due - now);
   }
 

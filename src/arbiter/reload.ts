@@ -22,7 +22,8 @@ export class Reload<Saved> {
   private begunCount = 0;
   private current = 1;
   private latest = 1;
-  /** whenReady is due once every worker of the current generation is ready (at start, after each reload). */
+  /** whenReady is due once every worker of the current generation is ready (at start, after each reload
+   *  and after each wake-up from an idle stop). */
   private readyPending = true;
 
   /** The generation of the configuration in force: workers forked now are of it. */
@@ -121,7 +122,13 @@ export class Reload<Saved> {
     return queued;
   }
 
-  /** True once per start or reload, when `ready` workers of the current generation make `target`
+  /** The workers start again after an idle stop (--idle-timeout): they are ready again as after a start,
+   *  which systemd and load balancers are told (whenReady). */
+  readyAgain(): void {
+    this.readyPending = true;
+  }
+
+  /** True once per start, reload or wake-up, when `ready` workers of the current generation make `target`
    *  (whenReady is due). Not while a reload is under way, nor for no workers at all (WINCH). */
   whenReadyDue(ready: number, target: number): boolean {
     if (!this.readyPending || this.underWay || target === 0 || ready < target) return false;

@@ -31,6 +31,11 @@ export class Succession {
     if (replaced) this.log.warn(`Replaced the stale pidfile ${this.pidfile}: pid ${replaced} is not running`);
   }
 
+  /** A new arbiter this one started with USR2 runs, on the same sockets. */
+  get succeeded(): boolean {
+    return this.successor !== undefined;
+  }
+
   /** The arbiter that started this one, while it runs. */
   get predecessorPid(): number | undefined {
     return this.predecessor;

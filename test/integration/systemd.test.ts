@@ -110,7 +110,7 @@ describe('the systemd plugin', () => {
     expect(systemd.messages[systemd.messages.length - 1]).toEqual({ STATUS: 'stopped' });
   });
 
-  it('keeps the unit active while --idle-timeout has stopped the workers: STATUS says idle, the watchdog pings on', async () => {
+  it('keeps the unit active while --idle-timeout has stopped the workers: STATUS says idle, the watchdog pings on, READY=1 once awake', async () => {
     const unicorn: Unicorn = start(['--hook', 'systemd', '-w', '1', '--idle-timeout', '300ms', '-b', '127.0.0.1:0', ROUTES], {
       env: { NOTIFY_SOCKET: systemd.socket, WATCHDOG_USEC: '200000' },
     });
@@ -121,7 +121,9 @@ describe('the systemd plugin', () => {
     await systemd.waitFor({ WATCHDOG: '1' }, ping);
     expect(systemd.messages.filter((m) => 'STOPPING' in m)).toEqual([]);
     expect((await request(`${unicorn.url()}/`)).status).toBe(200);
-    await systemd.waitFor({ STATUS: 'waking: 0 of 1 workers ready' }, idle);
+    const waking = await systemd.waitFor({ STATUS: 'waking: 0 of 1 workers ready' }, idle);
+    // Once the woken worker is ready, the unit says so again: it does not stay `waking`.
+    await systemd.waitFor({ READY: '1', STATUS: 'serving: 1 of 1 workers ready' }, waking);
   });
 
   it('leaves the watchdog alone when WATCHDOG_PID names another process', async () => {

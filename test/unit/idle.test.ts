@@ -35,11 +35,21 @@ describe('IdleClock', () => {
     // A worker first seen with requests served (a new one that took a connection at once) is active.
     expect(clock.observe([counts(2, { requests: 1, countsAt: 1600 })], 1600)).toBe(true);
   });
+
+  it('reads counts that came in the same millisecond as the ones it last looked at', () => {
+    // The arbiter's clock is in whole milliseconds: a report and a beat as a request starts can share one.
+    const clock = new IdleClock(0);
+    expect(clock.observe([counts(1, { requests: 3, countsAt: 100 })], 100)).toBe(true);
+    expect(clock.observe([counts(1, { requests: 3, inFlight: 1, countsAt: 100 })], 100)).toBe(true);
+    expect(clock.observe([counts(1, { requests: 4, countsAt: 100 })], 100)).toBe(true);
+    expect(clock.observe([counts(1, { requests: 4, countsAt: 100 })], 100)).toBe(false);
+  });
 });
 
 function fakeScaleToZero(idleTimeout = 1000) {
   let time = 0;
   let target = 2;
+  let succeeded = false;
   const workers = new WorkerTable();
   const sent: Array<[number, ToWorker['type']]> = [];
   const hooks: string[] = [];
@@ -57,7 +67,8 @@ function fakeScaleToZero(idleTimeout = 1000) {
     target: () => target,
     setTarget: (count) => (target = count),
     stopping: () => false,
-    reloading: () => false,
+    succeeded: () => succeeded,
+    reload: { underWay: false, readyAgain() {} },
     listenerCount: () => 1,
     channels: {
       relay: {
@@ -97,6 +108,8 @@ function fakeScaleToZero(idleTimeout = 1000) {
     copy,
     report,
     target: () => target,
+    setTarget: (count: number) => (target = count),
+    setSucceeded: (runs: boolean) => (succeeded = runs),
     advance: (ms: number) => (time += ms),
   };
 }
@@ -161,6 +174,41 @@ describe('ScaleToZero', () => {
     expect(copy.closed).toBe(true);
     expect(f.scale.status().state).toBe('serving');
     expect(f.scale.nextDueAt()).toBe(2000);
+  });
+
+  it('stays serving when a count is set while it confirms (TTIN, ctl add): that count is not lost to the idle stop', () => {
+    const f = fakeScaleToZero();
+    f.advance(1000);
+    f.scale.manage();
+    const copy = f.copy();
+    f.scale.take({ kind: 'lent', id: 1, index: 0, handle: copy });
+    f.setTarget(3);
+    f.report();
+    f.scale.manage();
+    expect(f.target()).toBe(3);
+    expect(copy.closed).toBe(true);
+    expect(f.scale.status()).toEqual({ state: 'serving', wakeUps: 0, idleStops: 0 });
+  });
+
+  it('while a new arbiter (USR2) runs, accepts nothing and stays idle; once it has exited, starts the workers', () => {
+    const f = fakeScaleToZero();
+    f.advance(1000);
+    f.scale.manage();
+    const copy = f.copy();
+    f.scale.take({ kind: 'lent', id: 1, index: 0, handle: copy });
+    f.report();
+    f.scale.manage();
+    expect(f.scale.status().state).toBe('idle');
+    for (const record of f.workers.all()) f.workers.delete(record.id);
+    f.setSucceeded(true);
+    f.scale.manage();
+    expect(copy.closed).toBe(true);
+    expect(f.scale.status()).toEqual({ state: 'idle', wakeUps: 0, idleStops: 1 });
+    f.setSucceeded(false);
+    f.scale.manage();
+    expect(f.target()).toBe(2);
+    expect(f.scale.status()).toEqual({ state: 'waking', wakeUps: 1, idleStops: 1 });
+    expect(f.lines).toContain('Waking: the re-executed arbiter exited; starting 2 workers');
   });
 
   it('tries again later when the lender has no spare copy, and treats a worker that does not answer as busy', () => {

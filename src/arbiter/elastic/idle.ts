@@ -15,8 +15,8 @@ export interface WorkerActivity {
 
 export class IdleClock {
   private lastActiveAt: number;
-  /** Each live worker's counts at the last look: its requests, and when they came. */
-  private readonly seen = new Map<number, { requests: number; countsAt: number }>();
+  /** Each live worker's counts at the last look, and when they came. */
+  private readonly seen = new Map<number, WorkerActivity>();
 
   constructor(now: number) {
     this.lastActiveAt = now;
@@ -43,10 +43,12 @@ export class IdleClock {
     let active = false;
     for (const worker of workers) {
       live.add(worker.id);
-      const seen = this.seen.get(worker.id) ?? { requests: 0, countsAt: -Infinity };
-      if (worker.countsAt === seen.countsAt) continue;
-      if (worker.requests !== seen.requests || worker.inFlight > 0 || worker.connections > 0) active = true;
-      this.seen.set(worker.id, { requests: worker.requests, countsAt: worker.countsAt });
+      const seen = this.seen.get(worker.id);
+      // countsAt is in whole milliseconds: counts that differ are new even when they came in the same one.
+      if (seen && sameCounts(worker, seen)) continue;
+      if (worker.requests !== (seen?.requests ?? 0) || worker.inFlight > 0 || worker.connections > 0) active = true;
+      const { id, requests, inFlight, connections, countsAt } = worker;
+      this.seen.set(id, { id, requests, inFlight, connections, countsAt });
     }
     for (const id of this.seen.keys()) if (!live.has(id)) this.seen.delete(id);
     if (active) this.touch(now);
@@ -58,3 +60,6 @@ export class IdleClock {
     return this.lastActiveAt + timeoutMs;
   }
 }
+
+const sameCounts = (a: WorkerActivity, b: WorkerActivity) =>
+  a.countsAt === b.countsAt && a.requests === b.requests && a.inFlight === b.inFlight && a.connections === b.connections;

@@ -13,6 +13,7 @@ import type { Settings } from '../../config/settings';
 import type { IdleState } from '../../hooks/types';
 import type { ConnectionHandle, ToWorker } from '../../ipc';
 import type { Logger } from '../../shared/log';
+import { nWorkers } from '../actions';
 import type { WorkerRecord } from '../worker-process';
 import type { WorkerTable } from '../worker-table';
 import { IdleClock } from './idle';
@@ -39,7 +40,10 @@ export interface ScaleToZeroContext {
   /** Set the worker count; not as a count set by hand is, which a reload under way keeps instead of its file's. */
   setTarget: (count: number) => void;
   stopping: () => boolean;
-  reloading: () => boolean;
+  /** A new arbiter (USR2) runs on the same sockets: it serves, and this one accepts nothing itself. */
+  succeeded: () => boolean;
+  /** Whether a reload is under way; whenReady to run again once the woken workers are all ready. */
+  reload: { readonly underWay: boolean; readyAgain(): void };
   listenerCount: () => number;
   /** The workers' IPC channels, and the relay where connections wait for a worker (relay.ts). */
   channels: {
@@ -54,8 +58,9 @@ export interface ScaleToZeroContext {
 
 type State =
   | { kind: 'serving' }
-  /** Idle for the timeout: waiting for every worker's counts (`asked`) and `lender`'s copies. */
-  | { kind: 'confirming'; lender: number; asked: number[]; askedAt: number }
+  /** Idle for the timeout: waiting for every worker's counts (`asked`) and `lender`'s copies; `target`
+   *  as it was then (a count set meanwhile, by TTIN or the load, is not to be lost to the idle stop). */
+  | { kind: 'confirming'; lender: number; asked: number[]; askedAt: number; target: number }
   | { kind: 'idle' }
   /** `rest`: the count to start once the first worker is ready (0: none more). */
   | { kind: 'waking'; since: number; rest: number };
@@ -99,6 +104,10 @@ export class ScaleToZero {
       return;
     }
     const active = this.clock.observe(context.workers.values(), now);
+    // What this arbiter accepted would be served by its workers, of the code being replaced, or
+    // closed unserved if it is stopped before they are ready (the USR2, WINCH, TERM hand-over).
+    const succeeded = context.succeeded();
+    if (succeeded) this.copies.close();
     switch (this.state.kind) {
       case 'serving':
         return this.watch(now);
@@ -107,9 +116,14 @@ export class ScaleToZero {
       case 'idle':
         if (context.target() > 0) {
           // A reload (HUP) starts its workers, which tells at once whether the new code loads.
-          return this.wake(now, context.reloading() ? 'a reload starts the workers' : `the worker count was set to ${context.target()}`);
+          return this.wake(
+            now,
+            context.reload.underWay ? 'a reload starts the workers' : `the worker count was set to ${context.target()}`,
+          );
         }
         if (context.channels.relay.holding > 0) return this.wake(now, 'a connection arrived with no worker serving');
+        // The new arbiter exited: nothing accepts here until workers run again.
+        if (!succeeded && !this.copies.listening) return this.wake(now, 'the re-executed arbiter exited');
         return;
       case 'waking':
         if (context.target() === 0) {
@@ -129,14 +143,19 @@ export class ScaleToZero {
     return Math.max(this.clock.idleAt(this.context.settings().idleTimeout), this.retryAt);
   }
 
-  /** --idle-timeout is on and nothing else is going on: a reload, a stop, a count of 0 set by hand
-   *  (`ctl stop-workers`, which waits for HUP or TTIN), connections waiting for a worker, a worker
+  /** --idle-timeout is on and nothing else is going on: a reload, a stop, a new arbiter (USR2), a count
+   *  of 0 set by hand (WINCH, which waits for HUP or TTIN), connections waiting for a worker, a worker
    *  booting (the clock starts once the workers serve, however long the app takes to load). */
   private mayStop(): boolean {
     const { context } = this;
     const booting = context.workers.all().some((r) => r.state === 'booting');
     return (
-      context.settings().idleTimeout > 0 && !context.reloading() && context.target() > 0 && context.channels.relay.holding === 0 && !booting
+      context.settings().idleTimeout > 0 &&
+      !context.reload.underWay &&
+      !context.succeeded() &&
+      context.target() > 0 &&
+      context.channels.relay.holding === 0 &&
+      !booting
     );
   }
 
@@ -152,16 +171,17 @@ export class ScaleToZero {
       return;
     }
     this.copies.expect(context.listenerCount());
+    // seq 0 answers no `ctl status` (StatsRequests numbers its requests from 1); the answer's counts are what is read.
     for (const record of answering) context.channels.send(record, { type: 'unicorn:report', seq: 0 });
     context.channels.send(lender, { type: 'unicorn:lend-listeners' });
-    this.state = { kind: 'confirming', lender: lender.id, asked: answering.map((r) => r.id), askedAt: now };
+    this.state = { kind: 'confirming', lender: lender.id, asked: answering.map((r) => r.id), askedAt: now, target: context.target() };
   }
 
   /** The counts and the copies are coming: stop the workers once all are in and show no activity. */
   private confirm(state: Extract<State, { kind: 'confirming' }>, active: boolean, now: number): void {
     const { context, copies } = this;
     const lender = context.workers.get(state.lender);
-    if (active || !this.mayStop()) return this.backToServing(now);
+    if (active || !this.mayStop() || context.target() !== state.target) return this.backToServing(now);
     if (lender?.state !== 'ready' || copies.refused) return this.backToServing(now, now + RETRY_MS);
     const counted = (id: number) => (context.workers.get(id)?.countsAt ?? Infinity) >= state.askedAt;
     if (!copies.complete || !state.asked.every(counted)) {
@@ -175,7 +195,7 @@ export class ScaleToZero {
     const workers = context.workers.all().filter((r) => r.state !== 'stopping').length;
     context.log.info(
       { idleStops: ++this.idleStops },
-      `Idle for ${formatDuration(context.settings().idleTimeout)}: stopping ${plural(workers)}; the next connection starts them again`,
+      `Idle for ${formatDuration(context.settings().idleTimeout)}: stopping ${nWorkers(workers)}; the next connection starts them again`,
     );
     context.setTarget(0);
     this.state = { kind: 'idle' };
@@ -202,8 +222,9 @@ export class ScaleToZero {
       rest = wakeCount(context.settings());
       context.setTarget(1);
     }
+    context.reload.readyAgain();
     const then = rest > 1 ? `, then ${rest - 1} more once it serves` : '';
-    context.log.info({ wakeUps: ++this.wakeUps }, `Waking: ${why}; starting ${plural(context.target())}${then}`);
+    context.log.info({ wakeUps: ++this.wakeUps }, `Waking: ${why}; starting ${nWorkers(context.target())}${then}`);
     this.state = { kind: 'waking', since: now, rest };
     context.announce('onWake');
   }
@@ -217,5 +238,3 @@ export class ScaleToZero {
     this.context.log.info({ wokeInMs: now - since }, `Awake: a worker was ready ${formatDuration(now - since)} after the wake-up`);
   }
 }
-
-const plural = (n: number) => `${n} worker${n === 1 ? '' : 's'}`;
