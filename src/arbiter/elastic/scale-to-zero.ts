@@ -121,7 +121,7 @@ export class ScaleToZero {
             context.reload.underWay ? 'a reload starts the workers' : `the worker count was set to ${context.target()}`,
           );
         }
-        if (context.channels.relay.holding > 0) return this.wake(now, 'a connection arrived with no worker serving');
+        if (context.channels.relay.holding > 0) return this.wake(now, 'a connection arrived with no worker serving', true);
         // The new arbiter exited: nothing accepts here until workers run again.
         if (!succeeded && !this.copies.listening) return this.wake(now, 'the re-executed arbiter exited');
         return;
@@ -213,17 +213,17 @@ export class ScaleToZero {
   /**
    * Start the workers again: the copies accept until one is ready. Woken by a connection, one worker
    * starts first and the others once it serves: booting side by side, they share the CPUs and the
-   * first is ready later (benchmarks/RESULTS.md, cold start). A count set by hand starts at once.
+   * first is ready later (benchmarks/RESULTS.md, cold start). Woken otherwise, the count starts at once.
    */
-  private wake(now: number, why: string): void {
+  private wake(now: number, why: string, forConnection = false): void {
     const { context } = this;
     let rest = 0;
     if (context.target() === 0) {
       rest = wakeCount(context.settings());
-      context.setTarget(1);
+      context.setTarget(forConnection ? 1 : rest);
     }
     context.reload.readyAgain();
-    const then = rest > 1 ? `, then ${rest - 1} more once it serves` : '';
+    const then = rest > context.target() ? `, then ${rest - context.target()} more once it serves` : '';
     context.log.info({ wakeUps: ++this.wakeUps }, `Waking: ${why}; starting ${nWorkers(context.target())}${then}`);
     this.state = { kind: 'waking', since: now, rest };
     context.announce('onWake');
