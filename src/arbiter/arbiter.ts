@@ -278,6 +278,7 @@ export class Arbiter {
       this.succession.watchPredecessor();
       this.supervision.watchMemory();
       if (this.stop) {
+        this.actions.closeKeptListeners();
         this.supervision.killOverdueStops();
         if (this.workers.size === 0) break;
       } else {
@@ -467,6 +468,7 @@ export class Arbiter {
       setTarget: (count) => this.setTarget(count),
       settled: () => this.settled(),
       send: (record, message) => this.channels.send(record, message),
+      holdsConnections: () => this.channels.relay.holding > 0,
       handOver: (record) => void this.channels.handOver(record),
       retire: (record, reason, why) => this.supervision.retire(record, reason, why),
       stopWorker: (record, reason) => this.supervision.stopWorker(record, reason),

@@ -23,7 +23,7 @@ import {
 import type { ArbiterSignal } from './signals';
 import type { StatsRequests } from './stats';
 import { QUICK_STOP_GRACE_MS } from './supervision';
-import type { WorkerRecord } from './worker-process';
+import { bootsToServeHeld, type WorkerRecord } from './worker-process';
 import type { WorkerTable } from './worker-table';
 
 /** A stop under way. */
@@ -59,6 +59,8 @@ export interface ActionHost {
   /** Every worker is of the current configuration and ready, as many as the target. */
   settled(): boolean;
   send(record: WorkerRecord, message: ToWorker): void;
+  /** Connections the arbiter holds for a worker (relay.ts): accepted while none served (a wake-up). */
+  holdsConnections(): boolean;
   /** Tell a stopping worker to finish what it has while others serve on (or take the sockets). */
   handOver(record: WorkerRecord): void;
   /** Replace a serving worker: it serves until its replacement is ready. */
@@ -80,7 +82,18 @@ export interface ActionHost {
 }
 
 export class ActionPerformer {
+  /** A stop while waking left the listeners open for the worker booting to serve what is held. */
+  private listenersKept = false;
+
   constructor(private readonly host: ActionHost) {}
+
+  /** Close the listeners a stop kept open (beginStop) once no worker boots to serve what the arbiter
+   *  held: it is ready, with its own copies, or gone. Each turn of the loop while stopping. */
+  closeKeptListeners(): void {
+    if (!this.listenersKept || this.host.workers.all().some(bootsToServeHeld)) return;
+    this.listenersKept = false;
+    this.host.closeListeners();
+  }
 
   onSignal(signal: ArbiterSignal): void {
     this.host.log.info({ signal }, `Handling signal: ${signal.slice(3).toLowerCase()}`);
@@ -146,9 +159,19 @@ export class ActionPerformer {
     for (const record of workers) record.killAt = Math.min(record.killAt, deadline);
     if (current && !current.graceful) return;
     if (!current) host.announceStopping(stop.graceful);
-    const sharing = host.closeListeners();
+    // Connections held while waking wait for a worker still booting: it serves them, then stops
+    // (worker-messages.ts). It needs copies of the listeners to get ready: they close after.
+    const held = stop.graceful && host.holdsConnections() && workers.some((r) => r.state === 'booting');
+    this.listenersKept = held;
+    const sharing = !held && host.closeListeners();
     for (const record of workers) {
       const booting = record.state === 'booting';
+      if (booting && held) {
+        record.state = 'stopping';
+        record.stopReason ??= 'shutdown';
+        record.servesHeld = true;
+        continue;
+      }
       record.state = 'stopping';
       record.stopReason ??= 'shutdown';
       if (!stop.graceful) record.handle.process.kill('SIGQUIT');

@@ -93,6 +93,16 @@ export class ConnectionRelay {
     }
   }
 
+  /** Pass everything held to async worker `id`, serving or stopping: the server is shutting down,
+   *  and it alone will serve them. */
+  passAll(id: number): void {
+    for (let handle = this.held.shift(); handle; handle = this.held.shift()) {
+      if (this.workers.pass(id, handle)) continue;
+      this.held.unshift(handle);
+      return;
+    }
+  }
+
   /** Pass `handle` to the next serving async worker but `except` (which gave it back); false if none took it. */
   private passToAsync(handle: ConnectionHandle, except?: number): boolean {
     const takers = this.workers.servingAsync().filter((id) => id !== except);

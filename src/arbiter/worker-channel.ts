@@ -11,7 +11,7 @@ import type { ListenHandle } from './elastic/lent-listeners';
 import type { Listener } from './listeners';
 import { ConnectionRelay, type RelayWorkers } from './relay';
 import type { PerWorkerSockets } from './reuse-port';
-import type { WorkerRecord } from './worker-process';
+import { bootsToServeHeld, type WorkerRecord } from './worker-process';
 import { isServing, type WorkerTable } from './worker-table';
 
 /** --capture-output: how long a worker's exit waits for the rest of its output to be read. */
@@ -101,8 +101,9 @@ export class WorkerChannels {
     // Services, not changes of state: done at once.
     switch (msg.type) {
       case 'unicorn:need-listener':
-        // A worker being stopped accepts no more.
-        if (this.context.stopping() || record.state === 'stopping' || !this.context.listeners()[msg.index]) return;
+        // A worker being stopped accepts no more, but for one booting to serve what the arbiter held (perform.ts).
+        if ((this.context.stopping() || record.state === 'stopping') && !bootsToServeHeld(record)) return;
+        if (!this.context.listeners()[msg.index]) return;
         this.sendListener(record, msg.index);
         return;
       case 'unicorn:hand-back':

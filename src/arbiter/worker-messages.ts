@@ -24,6 +24,7 @@ export function takeWorkerMessage(record: WorkerRecord, message: ToArbiter, cont
   const { now, supervision } = context;
   switch (message.type) {
     case 'unicorn:ready':
+      if (record.servesHeld && record.state === 'stopping') return serveHeldThenStop(record, context);
       if (record.state !== 'booting') return;
       record.state = 'ready';
       record.everReady = true;
@@ -59,6 +60,15 @@ export function takeWorkerMessage(record: WorkerRecord, message: ToArbiter, cont
       else supervision.retireServed(record);
       break;
   }
+}
+
+/** A worker the stop let boot for the connections the arbiter held: it takes them (a sync one asks
+ *  once it drains, as stopping sync workers do), then stops as the others did. */
+function serveHeldThenStop(record: WorkerRecord, context: WorkerMessageContext): void {
+  record.everReady = true;
+  record.readyAt = record.lastBeat = context.now();
+  if (!record.sync) context.channels.relay.passAll(record.id);
+  context.channels.send(record, { type: 'unicorn:shutdown' });
 }
 
 function takeCounts(record: WorkerRecord, counts: WorkerCounts, now: number): void {

@@ -67,6 +67,8 @@ export interface WorkerRecord {
   bootAttempt: number;
   /** The step of its boot it said it began last. */
   bootStep?: BootStep;
+  /** Stopped while it booted, to serve the connections the arbiter held once ready, then stop (a stop while waking). */
+  servesHeld?: boolean;
   /** Why it is being replaced or stopped (for childExit and the metrics). */
   stopReason?: ExitReason;
   /** Its start time (/proc/PID/stat), which tells it from a later process with its pid (reaper.ts). */
@@ -74,6 +76,9 @@ export interface WorkerRecord {
   /** --max-worker-memory: its resident memory when it passed the limit (memory-watch.ts). */
   overMemoryAt?: number;
 }
+
+/** Stopped while it boots, to serve the connections the arbiter held once it is ready (a stop while waking). */
+export const bootsToServeHeld = (record: WorkerRecord): boolean => record.servesHeld === true && !record.everReady;
 
 /** The worker as hooks see it: a snapshot, no handles. */
 export function workerStats(record: WorkerRecord, now: number, timeout: number, exit?: WorkerStats['exit']): WorkerStats {
