@@ -242,6 +242,7 @@ export class Arbiter {
     this.actions = new ActionPerformer(this.actionHost());
     this.scaleToZero = new ScaleToZero({
       ...{ ...common, channels, reloading: () => reload.underWay, listenerCount: () => this.sockets.listeners.length },
+      replaced: () => this.succession.replaced,
       ...{ enqueue: (event) => this.enqueue({ kind: 'elastic', event }), announce: (hook) => void hookQueue.queue(hook, [view]) },
       setTarget: (count) => {
         this.target = count;

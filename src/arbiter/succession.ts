@@ -86,6 +86,11 @@ export class Succession {
     this.log.info({ pidfile: this.pidfile }, `Took over the pidfile ${this.pidfile}`);
   }
 
+  /** A new arbiter this one started (USR2) runs. */
+  get replaced(): boolean {
+    return this.successor !== undefined;
+  }
+
   /** Another arbiter serves on the same sockets: they must stay open, their files in place. */
   sharesListeners(): boolean {
     return this.successor !== undefined || (this.predecessor !== undefined && isRunning(this.predecessor));

@@ -40,6 +40,7 @@ describe('IdleClock', () => {
 function fakeScaleToZero(idleTimeout = 1000) {
   let time = 0;
   let target = 2;
+  let replaced = false;
   const workers = new WorkerTable();
   const sent: Array<[number, ToWorker['type']]> = [];
   const hooks: string[] = [];
@@ -58,6 +59,7 @@ function fakeScaleToZero(idleTimeout = 1000) {
     setTarget: (count) => (target = count),
     stopping: () => false,
     reloading: () => false,
+    replaced: () => replaced,
     listenerCount: () => 1,
     channels: {
       relay: {
@@ -98,6 +100,7 @@ function fakeScaleToZero(idleTimeout = 1000) {
     report,
     target: () => target,
     advance: (ms: number) => (time += ms),
+    replace: (now: boolean) => (replaced = now),
   };
 }
 
@@ -177,5 +180,36 @@ describe('ScaleToZero', () => {
     f.scale.manage();
     expect(f.target()).toBe(2);
     expect(f.scale.nextDueAt()).toBe(1250 + 1000 + 1000);
+  });
+
+  it('idle, stops accepting once a new arbiter (USR2) serves the sockets, and wakes if that one exits', () => {
+    const f = fakeScaleToZero();
+    f.advance(1000);
+    f.scale.manage();
+    const copy = f.copy();
+    f.scale.take({ kind: 'lent', id: 1, index: 0, handle: copy });
+    f.report();
+    f.scale.manage();
+    for (const record of f.workers.all()) f.workers.delete(record.id);
+    expect(f.scale.status().state).toBe('idle');
+    f.replace(true);
+    f.scale.manage();
+    expect(copy.closed).toBe(true);
+    expect(f.scale.status().state).toBe('idle');
+    expect(f.target()).toBe(0);
+    f.replace(false);
+    f.scale.manage();
+    expect(f.scale.status().state).toBe('waking');
+    expect(f.target()).toBe(2);
+    expect(f.lines).toContain('Waking: the new arbiter exited, and no worker serves; starting 2 workers');
+  });
+
+  it('does not go idle while a new arbiter (USR2) serves beside it: its workers hand over as without --idle-timeout', () => {
+    const f = fakeScaleToZero();
+    f.replace(true);
+    f.advance(5000);
+    f.scale.manage();
+    expect(f.sent).toEqual([]);
+    expect(f.scale.nextDueAt()).toBe(Infinity);
   });
 });

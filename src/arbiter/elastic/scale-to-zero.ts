@@ -40,6 +40,8 @@ export interface ScaleToZeroContext {
   setTarget: (count: number) => void;
   stopping: () => boolean;
   reloading: () => boolean;
+  /** A new arbiter (USR2) serves on the same sockets: this one is on its way out. */
+  replaced: () => boolean;
   listenerCount: () => number;
   /** The workers' IPC channels, and the relay where connections wait for a worker (relay.ts). */
   channels: {
@@ -98,6 +100,9 @@ export class ScaleToZero {
       return;
     }
     const active = this.clock.observe(context.workers.values(), now);
+    // A new arbiter (USR2) serves on the same sockets, and its workers take the queue: what this one
+    // accepted would be cut off by its stop (the upgrade's TERM), which may come while its workers start.
+    if (context.replaced()) this.copies.close();
     switch (this.state.kind) {
       case 'serving':
         return this.watch(now);
@@ -109,6 +114,8 @@ export class ScaleToZero {
           return this.wake(now, context.reloading() ? 'a reload starts the workers' : `the worker count was set to ${context.target()}`);
         }
         if (context.channels.relay.holding > 0) return this.wake(now, 'a connection arrived with no worker serving');
+        // The new arbiter has exited: nothing accepts, and no worker is left to lend a copy.
+        if (!this.copies.listening && !context.replaced()) return this.wake(now, 'the new arbiter exited, and no worker serves');
         return;
       case 'waking':
         if (context.target() === 0) {
@@ -130,13 +137,13 @@ export class ScaleToZero {
 
   /** --idle-timeout is on and nothing else is going on: a reload, a stop, a count of 0 set by hand
    *  (`ctl stop-workers`, which waits for HUP or TTIN), connections waiting for a worker, a worker
-   *  booting (the clock starts once the workers serve, however long the app takes to load). */
+   *  booting (the clock starts once the workers serve, however long the app takes to load), a new
+   *  arbiter (USR2) serving beside this one, whose workers hand over as without --idle-timeout. */
   private mayStop(): boolean {
     const { context } = this;
     const booting = context.workers.all().some((r) => r.state === 'booting');
-    return (
-      context.settings().idleTimeout > 0 && !context.reloading() && context.target() > 0 && context.channels.relay.holding === 0 && !booting
-    );
+    const busy = context.reloading() || context.replaced() || context.channels.relay.holding > 0 || booting;
+    return context.settings().idleTimeout > 0 && context.target() > 0 && !busy;
   }
 
   /** Serving: once idle for the timeout, confirm it with fresh counts and borrow the copies. */
