@@ -5,7 +5,7 @@
  * The arbiter warns of that once at start; each worker caps its connections to what the limit leaves
  * and stops accepting for a while when it runs short all the same (worker/accept-backoff.ts).
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 /**
  * Descriptors a worker keeps beyond its connections: its own (some 30: the standard streams, the
@@ -32,6 +32,12 @@ export function openFileLimit(): number | undefined {
   }
   const soft = /^Max open files\s+(\d+)\s/m.exec(limits)?.[1];
   return soft === undefined ? undefined : Number(soft);
+}
+
+/** The descriptors this process has open, less the one that reads them (throws where /proc/self/fd
+ *  cannot be read, EMFILE when none is free to read it). */
+export function openDescriptors(): number {
+  return readdirSync('/proc/self/fd').length - 1;
 }
 
 /** The connections a worker takes at most: --worker-connections, or what `limit` leaves after

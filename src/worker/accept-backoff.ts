@@ -1,6 +1,5 @@
-import { readdirSync } from 'node:fs';
 import { formatDuration } from '../config/duration';
-import { SPARE_DESCRIPTORS } from '../shared/descriptors';
+import { openDescriptors, SPARE_DESCRIPTORS } from '../shared/descriptors';
 import type { Logger } from '../shared/log';
 
 /** The first pause, and the longest while descriptors stay short. */
@@ -136,9 +135,4 @@ export class AcceptBackoff {
     this.pauses = 0;
     this.pauseMs = 0;
   }
-}
-
-/** The descriptors this process has open, less the one that reads them. */
-function openDescriptors(): number {
-  return readdirSync('/proc/self/fd').length - 1;
 }

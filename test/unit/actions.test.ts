@@ -57,6 +57,7 @@ function fakeArbiter(target: number, bounds: WorkerBounds = { min: target, max: 
   const host: ActionHost = {
     log,
     pending: new PendingReplies(),
+    holdsConnections: () => false,
     statsRequests: new StatsRequests(),
     now: () => 1000,
     gracefulTimeout: () => 30_000,

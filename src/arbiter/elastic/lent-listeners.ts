@@ -7,6 +7,7 @@
  * while the workers are stopped and started again, and closes them once a worker accepts.
  */
 import type { ConnectionHandle } from '../../ipc';
+import { openDescriptors, openFileLimit, SPARE_DESCRIPTORS } from '../../shared/descriptors';
 import type { Logger } from '../../shared/log';
 
 /** A listening socket's raw handle (a libuv TCP or Pipe wrap) as the IPC channel delivers it. */
@@ -20,6 +21,10 @@ export class LentListeners {
   /** By listener index: the copy lent, null for one the worker had none of, undefined for none yet. */
   private copies: Array<ListenHandle | null | undefined> = [];
   private accepting = false;
+  /** The open-file limit, and the descriptors free as last counted less the connections accepted
+   *  since (undefined: not known, never counted down). */
+  private readonly limit = openFileLimit();
+  private free: number | undefined;
 
   constructor(private readonly log: Logger) {}
 
@@ -60,6 +65,7 @@ export class LentListeners {
         // A failed accept (out of descriptors) leaves the connection queued for the next one.
         if (status < 0 || !client) this.log.warn({ listener: index, status }, 'The arbiter could not accept a connection');
         else onConnection(client);
+        if (client) this.tookOne();
       };
       const err = copy!.listen(backlog);
       if (err !== 0) {
@@ -69,7 +75,35 @@ export class LentListeners {
       }
     }
     this.accepting = true;
+    this.free = this.countFree();
     return true;
+  }
+
+  /**
+   * A connection was accepted and is held. An accept that fails for want of a descriptor makes libuv
+   * accept and close every connection queued (its EMFILE trick), and a fork needs descriptors too;
+   * so once few are free the copies close, and the rest wait in the backlog for the workers, which
+   * the connections held have woken.
+   */
+  private tookOne(): void {
+    if (this.free === undefined || --this.free >= SPARE_DESCRIPTORS) return;
+    this.free = this.countFree();
+    if (this.free === undefined || this.free >= SPARE_DESCRIPTORS) return;
+    this.log.warn(
+      { limit: this.limit, free: this.free },
+      `Out of file descriptors (${this.free} of ${this.limit} free): the arbiter stops accepting; new connections wait in the backlog for the workers`,
+    );
+    this.close();
+  }
+
+  private countFree(): number | undefined {
+    if (this.limit === undefined) return undefined;
+    try {
+      return this.limit - openDescriptors();
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      return code === 'EMFILE' || code === 'ENFILE' ? 0 : undefined;
+    }
   }
 
   /** Stop accepting and let go of every copy (the listeners themselves stay open). */
