@@ -380,7 +380,7 @@ export class Arbiter {
     const outcome = this.staffing.judgeExit(record, code, signal, this.stop !== undefined, this.reload.isStarting(record.generation));
     if (outcome?.kind === 'reload-failed') this.reloads.fail(outcome.why, outcome.detail);
     else if (outcome?.kind === 'unservable' && !this.stop) this.beginStop(true, outcome.exitCode);
-    void this.hookQueue.queue('childExit', [this.view, workerStats(record, this.now(), this.settings.timeout, { code, signal, reason })]);
+    void this.hookQueue.queue('childExit', [this.view, workerStats(record, this.now(), this.settings, { code, signal, reason })]);
   }
 
   /** Fork workers up to the target, stop those beyond it and retiring ones now replaced (Staffing);

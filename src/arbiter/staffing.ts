@@ -46,7 +46,7 @@ export type ExitOutcome =
 
 export interface StaffingContext {
   now: () => number;
-  settings: () => Pick<Settings, 'bootAttempts' | 'workerBootTimeout' | 'timeout'>;
+  settings: () => Pick<Settings, 'bootAttempts' | 'workerBootTimeout' | 'timeout' | 'workerBounds'>;
   /** The worker count wanted. */
   target: () => number;
   /** The generation of the configuration in force: the one forked. */
@@ -125,8 +125,8 @@ export class Staffing {
     const unanswered = (r: WorkerRecord) => r.state === 'ready' && r.countsAt < askedAt;
     if (ready.some(unanswered) && now - askedAt < FRESH_COUNTS_MS) return [];
     this.countsAskedAt = undefined;
-    const { timeout } = this.context.settings();
-    const held = (r: WorkerRecord) => unanswered(r) || beatOverdue(r, now, timeout);
+    const beats = this.context.settings();
+    const held = (r: WorkerRecord) => unanswered(r) || beatOverdue(r, now, beats);
     return [...current].sort(idlestFirst(held)).slice(0, excess);
   }
 

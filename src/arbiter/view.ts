@@ -18,7 +18,7 @@ export interface ArbiterState {
   log: Logger;
   now: () => number;
   /** --timeout, which says when a worker is late for its heartbeat (busy, whatever it last said). */
-  settings: () => Pick<Settings, 'timeout'>;
+  settings: () => Pick<Settings, 'timeout' | 'workerBounds'>;
   target: () => number;
   stopping: () => boolean;
   reloading: () => boolean;
@@ -58,7 +58,7 @@ export function arbiterView(state: ArbiterState, config: () => Settings): Arbite
     get predecessorPid() {
       return state.predecessorPid();
     },
-    workers: () => state.workers.oldestFirst().map((r) => workerStats(r, state.now(), state.settings().timeout)),
+    workers: () => state.workers.oldestFirst().map((r) => workerStats(r, state.now(), state.settings())),
     stats: () => currentStats(state),
   };
 }
@@ -75,7 +75,7 @@ export function currentStats(state: ArbiterState): ServerStats {
     generation: state.generation(),
     listeners: state.listenerUrls(),
     controlSocket: state.controlSocket(),
-    workers: state.workers.oldestFirst().map((r) => workerStats(r, now, state.settings().timeout)),
+    workers: state.workers.oldestFirst().map((r) => workerStats(r, now, state.settings())),
     exited: state.exited,
     // Read here, when asked, rather than kept up to date on every turn of the loop.
     backlog: acceptQueue(state.listeningSockets()),

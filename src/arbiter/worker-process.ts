@@ -81,7 +81,7 @@ export interface WorkerRecord {
 export const bootsToServeHeld = (record: WorkerRecord): boolean => record.servesHeld === true && !record.everReady;
 
 /** The worker as hooks see it: a snapshot, no handles. */
-export function workerStats(record: WorkerRecord, now: number, timeout: number, exit?: WorkerStats['exit']): WorkerStats {
+export function workerStats(record: WorkerRecord, now: number, beats: BeatSettings, exit?: WorkerStats['exit']): WorkerStats {
   return {
     id: record.id,
     pid: record.pid,
@@ -91,7 +91,7 @@ export function workerStats(record: WorkerRecord, now: number, timeout: number, 
     age: now - record.spawnedAt,
     requests: record.requests,
     inFlight: record.inFlight,
-    elu: busyness(record, now, timeout),
+    elu: busyness(record, now, beats),
     connections: record.connections,
     rss: record.rss,
     accessLogDropped: record.accessLogDropped,
@@ -104,19 +104,25 @@ export function workerStats(record: WorkerRecord, now: number, timeout: number, 
 
 /** Heartbeats come every --timeout/2, and at least this often (the memory limit reads them). */
 const MAX_HEARTBEAT_MS = 5000;
+/** With --workers MIN:MAX, at least this often: the scaler's window (5 s by default) needs several. */
+const SCALING_HEARTBEAT_MS = 1000;
 
-/** How often a worker beats (WorkerBoot.heartbeatMs), given --timeout. */
-export const heartbeatInterval = (timeout: number): number => (timeout > 0 ? Math.min(timeout / 2, MAX_HEARTBEAT_MS) : MAX_HEARTBEAT_MS);
+/** What sets how often workers beat. */
+export type BeatSettings = Pick<Settings, 'timeout' | 'workerBounds'>;
+
+/** How often a worker beats (WorkerBoot.heartbeatMs). */
+export const heartbeatInterval = ({ timeout, workerBounds }: BeatSettings): number =>
+  Math.min(timeout > 0 ? timeout / 2 : Infinity, workerBounds.by === 'load' ? SCALING_HEARTBEAT_MS : MAX_HEARTBEAT_MS);
 
 /** A worker half an interval past its heartbeat holds a request (sync) or its event loop is held:
  *  it is busy, whatever its last counts, sent before that, say. */
-export const beatOverdue = (record: WorkerRecord, now: number, timeout: number): boolean =>
-  now - record.lastBeat > 1.5 * heartbeatInterval(timeout);
+export const beatOverdue = (record: WorkerRecord, now: number, beats: BeatSettings): boolean =>
+  now - record.lastBeat > 1.5 * heartbeatInterval(beats);
 
 /** A serving worker's event-loop utilisation as the scaler and the stats read it: its heartbeat's,
  *  or 1 while it is late for the next. */
-export const busyness = (record: WorkerRecord, now: number, timeout: number): number =>
-  (record.state === 'ready' || record.state === 'retiring') && beatOverdue(record, now, timeout) ? 1 : record.elu;
+export const busyness = (record: WorkerRecord, now: number, beats: BeatSettings): number =>
+  (record.state === 'ready' || record.state === 'retiring') && beatOverdue(record, now, beats) ? 1 : record.elu;
 
 const WORKER_ENTRY = path.join(__dirname, '..', 'worker', 'main.js');
 
@@ -202,7 +208,7 @@ export function forkWorker(settings: Settings, fork: ForkContext, cannotFork: (e
     arbiterStartedAt: fork.arbiterStartedAt,
     launchCwd: fork.launchCwd,
     configSource: fork.configSource,
-    heartbeatMs: heartbeatInterval(s.timeout),
+    heartbeatMs: heartbeatInterval(s),
     maxRequests: s.maxRequests > 0 ? s.maxRequests + Math.floor(Math.random() * (s.maxRequestsJitter + 1)) : 0,
     listeners: fork.listeners,
   };

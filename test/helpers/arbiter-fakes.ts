@@ -9,9 +9,10 @@ import { type ExitOutcome, Staffing } from '../../src/arbiter/staffing';
 import { type SupervisedSettings, Supervision, type TimeoutFault, type WorkerProcesses } from '../../src/arbiter/supervision';
 import { newWorkerRecord, type WorkerRecord } from '../../src/arbiter/worker-process';
 import { WorkerTable } from '../../src/arbiter/worker-table';
+import type { Settings } from '../../src/config/settings';
 import type { Logger } from '../../src/shared/log';
 
-export type FakeSettings = SupervisedSettings;
+export type FakeSettings = SupervisedSettings & Pick<Settings, 'workerBounds'>;
 
 /** A worker record as forkWorker makes one, without a process behind it. */
 export function workerRecord(id: number, fields: Partial<WorkerRecord> = {}): WorkerRecord {
@@ -69,6 +70,7 @@ export function fakeArbiter(overrides: Partial<FakeSettings> = {}) {
     maxWorkerLifetime: 0,
     maxRequests: 0,
     bootAttempts: 0,
+    workerBounds: { min: 1, max: 1, by: 'count' },
     app: { raw: './app.js', module: './app.js', exportPath: [] },
     mounts: [],
     ...overrides,

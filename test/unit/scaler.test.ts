@@ -16,7 +16,7 @@ const SETTINGS: ScalerSettings = {
   scaleWindow: 10_000,
   scaleCooldown: 10_000,
   scaleDownAfter: 30_000,
-  // Heartbeats every 5 s.
+  // Heartbeats every second, as with --workers MIN:MAX (worker-process.ts, heartbeatInterval).
   timeout: 30_000,
 };
 
@@ -193,10 +193,10 @@ describe('the adaptive worker count', () => {
   it('counts a worker past its heartbeat as busy, whatever its last heartbeat said', () => {
     const s = fakeScaler({ scaleCooldown: 1000, scaleWindow: 1000 });
     s.run(2_000, 0);
-    // Held on the CPU (or by a sync request) after a heartbeat that said idle.
-    s.silent(7_000);
+    // Held on the CPU (or by a sync request) after a heartbeat that said idle: late after 1.5 s.
+    s.silent(1_000);
     expect(s.target()).toBe(1);
-    s.silent(4_000);
+    s.silent(2_000);
     expect(s.target()).toBeGreaterThan(1);
   });
 

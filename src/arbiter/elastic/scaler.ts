@@ -126,11 +126,9 @@ export class Scaler {
   private sample(now: number, settings: ScalerSettings): boolean {
     const measured = this.context.workers
       .serving()
-      .filter(
-        (r) => r.readyAt !== undefined && (r.countsAt > Math.max(r.readyAt, this.changedAt) || beatOverdue(r, now, settings.timeout)),
-      );
+      .filter((r) => r.readyAt !== undefined && (r.countsAt > Math.max(r.readyAt, this.changedAt) || beatOverdue(r, now, settings)));
     if (measured.length === 0) return false;
-    const busy = measured.reduce((sum, r) => sum + busyness(r, now, settings.timeout), 0) / measured.length;
+    const busy = measured.reduce((sum, r) => sum + busyness(r, now, settings), 0) / measured.length;
     const keep = now - Math.max(settings.scaleWindow, settings.scaleDownAfter);
     while (this.samples.length > 0 && this.samples[0]!.at <= keep) this.samplesFrom = this.samples.shift()!.at;
     this.samples.push({ at: now, busy });

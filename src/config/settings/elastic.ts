@@ -84,8 +84,8 @@ export const ELASTIC_SETTINGS = [
     description: `${ADAPTIVE}: the span the utilisation is averaged over before it adds workers (never reaching back past the last change)`,
     accepted: POSITIVE_DURATION_FORMS,
     parse: aboveZero(duration),
-    defaultValue: () => 10_000,
-    defaultText: '10s',
+    defaultValue: () => 5000,
+    defaultText: '5s',
   }),
   spec({
     key: 'scaleCooldown',
@@ -94,8 +94,8 @@ export const ELASTIC_SETTINGS = [
     description: `${ADAPTIVE}: the least time between two changes of the count, the load's or a manual one (TTIN, TTOU, ctl scale)`,
     accepted: DURATION_FORMS,
     parse: duration,
-    defaultValue: () => 10_000,
-    defaultText: '10s',
+    defaultValue: () => 5000,
+    defaultText: '5s',
   }),
   spec({
     key: 'scaleDownAfter',
