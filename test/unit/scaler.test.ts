@@ -82,14 +82,23 @@ function fakeScaler(overrides: Partial<ScalerSettings> = {}, start = 1) {
 }
 
 describe('the adaptive worker count', () => {
+  it('doubles while the workers are saturated, which says only that the work outgrows them', () => {
+    const s = fakeScaler({ workerBounds: { min: 1, max: 8, by: 'load' } }, 1);
+    s.run(10_000, 1);
+    expect(s.target()).toBe(2);
+    s.run(10_000, 0.98);
+    expect(s.target()).toBe(4);
+    expect(s.logged).toEqual(['Scaling 1 → 2 workers: busy 1.00 for 10s', 'Scaling 2 → 4 workers: busy 0.98 for 10s']);
+  });
+
   it('grows once the window has been busy, by as many as bring the mean under the mark, and logs why', () => {
     const s = fakeScaler({}, 2);
-    s.run(9_000, 0.95);
+    s.run(9_000, 0.9);
     expect(s.target()).toBe(2);
-    s.run(1_000, 0.95);
-    // 2 × 0.95 / 0.7 = 2.7: three workers.
+    s.run(1_000, 0.9);
+    // 2 × 0.9 / 0.7 = 2.6: three workers.
     expect(s.target()).toBe(3);
-    expect(s.logged).toEqual(['Scaling 2 → 3 workers: busy 0.95 for 10s']);
+    expect(s.logged).toEqual(['Scaling 2 → 3 workers: busy 0.90 for 10s']);
     expect(s.scaler.stats()).toMatchObject({ min: 1, max: 4, changes: { up: 1, down: 0 }, last: { from: 2, to: 3, age: 0 } });
   });
 
@@ -112,7 +121,8 @@ describe('the adaptive worker count', () => {
     s.run(14_000, 1);
     expect(s.target()).toBe(2);
     s.run(1_000, 1);
-    expect(s.target()).toBe(3);
+    // Still saturated: doubled.
+    expect(s.target()).toBe(4);
   });
 
   it('grows on a queue in the backlog alone, one at a time, and never past MAX', () => {

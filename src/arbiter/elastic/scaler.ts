@@ -12,6 +12,9 @@ import { nWorkers } from '../actions';
 import { beatOverdue, busyness } from '../worker-process';
 import type { WorkerTable } from '../worker-table';
 
+/** A mean utilisation this close to 1: the workers are full, however much more work there is. */
+const SATURATED = 0.95;
+
 export type ScalerSettings = Pick<
   Settings,
   'workerBounds' | 'scaleUpAt' | 'scaleDownAt' | 'scaleBacklog' | 'scaleWindow' | 'scaleCooldown' | 'scaleDownAfter' | 'timeout'
@@ -106,8 +109,10 @@ export class Scaler {
     const busy = window.ms >= settings.scaleWindow && window.busy >= settings.scaleUpAt;
     if (target < max && (queued || busy)) {
       // As many as would bring the mean under the mark with the same work; one for a queue alone.
+      // Saturated, the mean says only that the work outgrows the workers, not by how much: double.
       const wanted = Math.ceil((target * window.busy) / settings.scaleUpAt);
-      const to = Math.min(max, Math.max(target + 1, wanted));
+      const floor = busy && window.busy >= SATURATED ? 2 * target : target + 1;
+      const to = Math.min(max, Math.max(floor, wanted));
       return this.change(target, to, `busy ${show(window.busy)} for ${span(window.ms)}${backlogText(backlog)}`, now, 'up');
     }
     if (target <= Math.max(min, 1) || sinceChange < settings.scaleDownAfter || queued) return;

@@ -46,7 +46,7 @@ export const ELASTIC_SETTINGS = [
     description:
       `${ADAPTIVE}: add workers when the ready workers' mean event-loop utilisation (the share of time their event loop ` +
       'was running code, from their heartbeats), averaged over --scale-window, is at least this; as many as would bring it ' +
-      'back under it, up to MAX',
+      'back under it (at least twice as many at 0.95 and above, where it cannot tell how many more), up to MAX',
     accepted: POSITIVE_RATIO_FORMS,
     parse: aboveZero(ratio),
     defaultValue: () => 0.7,
