@@ -2,7 +2,7 @@ import { chmodSync, mkdtempSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ExitTally, serverStats } from '../../src/arbiter/stats';
-import { formatAge, formatStatus, formatTotals } from '../../src/control/format';
+import { formatAge, formatStatus, formatTotals, STATUS_COLUMNS } from '../../src/control/format';
 import { defaultControlDir } from '../../src/control/paths';
 import { type ControlReply, checkPrivateDir, parseRequest } from '../../src/control/protocol';
 import { PendingReplies, type Reply } from '../../src/control/server';
@@ -115,18 +115,7 @@ describe('the status table', () => {
     // Before its first heartbeat a worker has no memory figure, and its beat is only its fork.
     expect(table[3]!.split(/\s+/)).toEqual(['4006', '6', '1m05s', 'booting', '0', '0', '-', '0', '-', '-', '-']);
     // Every column starts where its header does.
-    for (const column of [
-      'WORKER',
-      'AGE',
-      'STATE',
-      'REQUESTS',
-      'IN-FLIGHT',
-      'BUSY',
-      'CONNECTIONS',
-      'MEMORY',
-      'RESTARTS',
-      'LAST HEARTBEAT',
-    ]) {
+    for (const column of STATUS_COLUMNS.slice(1)) {
       const at = table[0]!.indexOf(column);
       expect(table.slice(1).every((row) => row[at - 1] === ' ' && row[at] !== ' ')).toBe(true);
     }
