@@ -178,6 +178,8 @@ describe('--idle-timeout', () => {
   it('TTIN while idle starts a worker; HUP while idle reloads and starts the workers', async () => {
     const { unicorn, socket } = await serveIdling('300ms', [], 2);
     await unicorn.waitForLog((l) => l.msg.startsWith('Idle for 300ms'), 'the idle stop');
+    // Gone first: a TTIN in the moment before they stop keeps one of them serving, starting none.
+    expect(await waitUntilGone(bootedPids(unicorn))).toEqual([]);
     unicorn.signal('SIGTTIN');
     await unicorn.waitForLog((l) => l.msg === 'Waking: the worker count was set to 1; starting 1 worker', 'the wake-up');
     await unicorn.ready(3);
@@ -185,6 +187,7 @@ describe('--idle-timeout', () => {
     expect(await ctlStats(socket)).toMatchObject({ wakeUps: 1 });
 
     await unicorn.waitForLog(() => idleStops(unicorn) === 2, 'the second idle stop');
+    expect(await waitUntilGone(bootedPids(unicorn))).toEqual([]);
     unicorn.signal('SIGHUP');
     await unicorn.waitForLog((l) => l.msg === 'Waking: a reload starts the workers; starting 2 workers', 'the wake-up by HUP');
     await unicorn.waitForLog((l) => l.msg.startsWith('Reload complete: 2 new workers ready'), 'the reload');
