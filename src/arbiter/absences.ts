@@ -18,6 +18,8 @@ interface Absence {
 
 export class Absences {
   private absences: Absence[] = [];
+  /** When the loop, awake, last looked at the clock (seen, woke). */
+  private lastSeen: number | undefined;
 
   /**
    * The loop went to sleep at `sleptAt`, meaning to wake by `dueAt`, and woke at `wokeAt` (by the
@@ -27,10 +29,25 @@ export class Absences {
    * not counted as the workers' silence.
    */
   woke(sleptAt: number, dueAt: number, wokeAt: number): number {
+    this.lastSeen = wokeAt;
     const late = wokeAt - dueAt;
     if (late < LATE_MS) return 0;
     this.absences.push({ from: Math.max(sleptAt, dueAt - late), to: wokeAt });
     return late;
+  }
+
+  /**
+   * The loop, awake, looks at the clock at `now` (before it sleeps, and before it judges anyone).
+   * A gap since it last looked longer than LATE_MS is an absence its sleep cannot show: it was
+   * stopped or blocked in the middle of a turn, or in turns with no sleep between them. True when
+   * this look found one: the heartbeats queued meanwhile are still to be read.
+   */
+  seen(now: number): boolean {
+    const last = this.lastSeen;
+    this.lastSeen = now;
+    if (last === undefined || now - last < LATE_MS) return false;
+    this.absences.push({ from: last, to: now });
+    return true;
   }
 
   /** How much of the time from `since` to `now` the arbiter was there. */

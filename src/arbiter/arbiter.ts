@@ -282,7 +282,8 @@ export class Arbiter {
         this.supervision.killOverdueStops();
         if (this.workers.size === 0) break;
       } else {
-        this.supervision.abortSilentWorkers();
+        // Away in the middle of a turn (absences.ts): the heartbeats that came meanwhile are read first.
+        if (!this.absences.seen(this.now())) this.supervision.abortSilentWorkers();
         this.supervision.recycleWorkers();
         this.elastic.scaler.consider();
         // After what may change the target (a reload failed by a timeout, the load), before forking for it.
@@ -511,6 +512,7 @@ export class Arbiter {
   private async sleep(ms: number): Promise<void> {
     if (this.events.length > 0) return;
     const sleptAt = this.now();
+    this.absences.seen(sleptAt);
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, ms);
       this.wake = () => {

@@ -30,4 +30,15 @@ describe("the arbiter's absences", () => {
     absences.forget(12_000);
     expect(absences.present(500, 13_000)).toBe(12_500);
   });
+
+  it('an absence in the middle of a turn, where no sleep shows it, is found by the next look at the clock', () => {
+    const absences = new Absences();
+    // Awake from 2000 (a wake-up on time); stopped for 4 s before the turn judged anyone.
+    absences.woke(1000, 2000, 2000);
+    expect(absences.seen(2010)).toBe(false);
+    expect(absences.seen(6010)).toBe(true);
+    expect(absences.present(0, 7000)).toBe(7000 - 4000);
+    // Ordinary turns are no absence.
+    expect(absences.seen(6050)).toBe(false);
+  });
 });
