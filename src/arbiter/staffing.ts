@@ -115,6 +115,8 @@ export class Staffing {
       this.countsAskedAt = undefined;
       return [];
     }
+    // All of them go (an idle stop, WINCH): there is no one to choose.
+    if (excess >= current.length) return [...current];
     const now = this.context.now();
     const ready = current.filter((r) => r.state === 'ready');
     if (this.countsAskedAt === undefined) {

@@ -18,7 +18,6 @@ import type { WorkerRecord } from '../worker-process';
 import type { WorkerTable } from '../worker-table';
 import { IdleClock } from './idle';
 import { LentListeners, type ListenHandle } from './lent-listeners';
-import { wakeCount } from './wake-count';
 
 /** How long the workers have to answer with their counts and the lender with its copies; a worker
  *  that does not answer in time is busy (a sync request), and the server is not idle. */
@@ -219,7 +218,8 @@ export class ScaleToZero {
     const { context } = this;
     let rest = 0;
     if (context.target() === 0) {
-      rest = wakeCount(context.settings());
+      // --workers (MIN with bounds), and at least one: a connection is waiting for it.
+      rest = Math.max(1, context.settings().workers);
       context.setTarget(forConnection ? 1 : rest);
     }
     context.reload.readyAgain();
