@@ -8,7 +8,7 @@ export type { Logger };
 export type LogFormat = 'text' | 'json';
 
 /** Who is speaking: every line carries it, with the pid. */
-export type Role = { role: 'arbiter' } | { role: 'worker'; worker: number };
+export type Role = { role: 'arbiter' } | { role: 'worker'; worker: number } | { role: 'emperor' };
 
 /** What the error log needs of the settings. */
 export interface ErrorLogSettings {
