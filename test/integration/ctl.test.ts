@@ -613,7 +613,20 @@ describe('unicorn ctl refusals', () => {
     const help = await ctl(['--help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/^Usage: unicorn ctl \[options\] \[command\]/);
-    for (const command of ['status', 'stats', 'vassals', 'reload [NAME]', 'stop <NAME>', 'start <NAME>', 'scale <N>', 'add [N]', 'remove [N]', 'kill <PID>', 'reopen-logs', 'shutdown']) {
+    for (const command of [
+      'status',
+      'stats',
+      'vassals',
+      'reload [NAME]',
+      'stop <NAME>',
+      'start <NAME>',
+      'scale <N>',
+      'add [N]',
+      'remove [N]',
+      'kill <PID>',
+      'reopen-logs',
+      'shutdown',
+    ]) {
       expect(help.stdout).toContain(`  ${command}`);
     }
     expect((await ctl([])).code).toBe(2);
