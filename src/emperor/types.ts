@@ -3,23 +3,10 @@
  * it and acts on it. Implemented by the emperor; served by src/emperor/control.ts.
  */
 
-/** A vassal's state in the emperor: the vassal reports the first five, the emperor decides the rest. */
-export type VassalState = 'starting' | 'serving' | 'idle' | 'waking' | 'stopping' | 'failed' | 'put-aside' | 'waiting' | 'stopped';
+// The summary lives in src/shared: the control protocol and the prometheus plugin carry it too.
+export type { VassalState, VassalSummary } from '../shared/vassal-summary';
 
-export interface VassalSummary {
-  name: string;
-  file: string;
-  state: VassalState;
-  onDemand: boolean;
-  pid: number | null;
-  workers: number;
-  rss: number;
-  requests: number;
-  lastRequestAt: number | null;
-  reason: string | null;
-  restarts: number;
-  since: number;
-}
+import type { VassalSummary } from '../shared/vassal-summary';
 
 export interface EmperorControl {
   vassals(): VassalSummary[];
