@@ -1,6 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { Arbiter } from './arbiter/arbiter';
 import { catchSignals, releaseSignals } from './arbiter/signals';
+import { tellEmperorFailed } from './arbiter/vassal/vassal';
 import { identityProblem } from './config/accounts';
 import { formatAddress } from './config/address';
 import { formatDuration } from './config/duration';
@@ -28,6 +29,7 @@ import { badUsage, UnicornError } from './shared/errors';
 import { ExitCode } from './shared/exit-codes';
 import { createLogger, defaultFormat } from './shared/log';
 import { VERSION } from './shared/version';
+import { vassalName } from './vassal-ipc';
 
 // What only `unicorn ctl`, --help and --check-config use is loaded when they run: the arbiter does
 // without it, and the worker side brings node:http with it (benchmarks/RESULTS.md, arbiter memory).
@@ -40,6 +42,7 @@ const workerModules = () => ({
 /** Refusals are one line on stderr, prefixed like every command-line tool's. */
 function refuse(message: string, exitCode: number): never {
   process.stderr.write(`unicorn: error: ${message}\n`);
+  tellEmperorFailed(message);
   process.exit(exitCode);
 }
 
@@ -250,7 +253,7 @@ export async function main(argv: string[] = process.argv): Promise<void> {
   }
   // Settled here, so that the workers write the same format to the same terminal.
   settings.logFormat ??= defaultFormat(settings.errorLogfile);
-  const log = createLogger({ role: 'arbiter' }, settings);
+  const log = createLogger({ role: 'arbiter', vassal: vassalName() }, settings);
   for (const warning of inapplicable(invocation)) log.warn(warning);
   // Before anything is bound: a certificate that cannot serve is a bad value like any other.
   let tls: ReturnType<typeof loadTls>;
