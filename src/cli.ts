@@ -1,6 +1,7 @@
 import { CommanderError } from 'commander';
 import { Arbiter } from './arbiter/arbiter';
 import { catchSignals, deliverSignals, releaseSignals } from './arbiter/signals';
+import { tellEmperorFailed } from './arbiter/vassal/vassal';
 import { formatAddress } from './config/address';
 import { formatDuration } from './config/duration';
 import { pluginNames } from './config/file';
@@ -13,7 +14,7 @@ import { HookRunner, withinTimeout } from './hooks/run';
 import { badUsage, UnicornError } from './shared/errors';
 import { ExitCode } from './shared/exit-codes';
 import { createLogger, defaultFormat } from './shared/log';
-import { VASSAL_NAME_VARIABLE } from './vassal-ipc';
+import { vassalName } from './vassal-ipc';
 
 // What only `unicorn ctl`, --help and --check-config use is loaded when they run: the arbiter does
 // without it, and the worker side brings node:http with it (benchmarks/RESULTS.md, arbiter memory).
@@ -27,6 +28,7 @@ const workerModules = () => ({
 /** Refusals are one line on stderr, prefixed like every command-line tool's. */
 function refuse(message: string, exitCode: number): never {
   process.stderr.write(`unicorn: error: ${message}\n`);
+  tellEmperorFailed(message);
   process.exit(exitCode);
 }
 
@@ -41,7 +43,7 @@ const helpAfter = () =>
 /** Read the settings, or refuse with exit code 2. */
 async function readOrRefuse(argv: string[], env: NodeJS.ProcessEnv, cwd: string): Promise<Invocation> {
   try {
-    return await readInvocation(argv, env, cwd, { helpAfter, vassal: env[VASSAL_NAME_VARIABLE] });
+    return await readInvocation(argv, env, cwd, { helpAfter, vassal: vassalName(env) });
   } catch (err) {
     if (err instanceof CommanderError) {
       const helpOrVersion = ['commander.helpDisplayed', 'commander.version', 'commander.help'].includes(err.code);
@@ -122,7 +124,7 @@ export async function main(argv: string[] = process.argv): Promise<void> {
   }
   // Settled here, so that the workers write the same format to the same terminal.
   settings.logFormat ??= defaultFormat(settings.errorLogfile);
-  const log = createLogger({ role: 'arbiter' }, settings);
+  const log = createLogger({ role: 'arbiter', vassal: vassalName() }, settings);
   for (const warning of inapplicable(invocation)) log.warn(warning);
   // Before anything is bound: a certificate that cannot serve is a bad value like any other.
   let tls: ReturnType<typeof loadTls>;
@@ -137,7 +139,7 @@ export async function main(argv: string[] = process.argv): Promise<void> {
   // away: the arbiter keeps its own), so that a config whose hooks no longer load is refused too.
   const reloadSettings = () => {
     const reread = async () => {
-      const next = await readInvocation(argv, process.env, launchCwd, { fresh: true, vassal: process.env[VASSAL_NAME_VARIABLE] });
+      const next = await readInvocation(argv, process.env, launchCwd, { fresh: true, vassal: vassalName() });
       // Settled as at start, so that a reload compares the format the arbiter writes with it.
       next.settings.logFormat ??= defaultFormat(next.settings.errorLogfile);
       await loadPlugins(next.configFile, next.settings.hook, process.cwd());

@@ -8,9 +8,9 @@ import { existsSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { badUsage, UnicornError } from '../shared/errors';
 import { type Logger, reopenLogs } from '../shared/log';
-import { type BindHeld, socketHolder } from './on-demand';
+import { HeldSockets } from './held-sockets';
 import type { EmperorOptions } from './options';
-import { makeRoom, type PoolMember } from './pool';
+import { makeRoom } from './pool';
 import type { EmperorControl, VassalSummary } from './types';
 import { Vassal, type VassalEnd } from './vassal';
 import { duplicateReason, scanVassalFiles, vassalName } from './vassal-files';
@@ -31,7 +31,6 @@ export class Emperor implements EmperorControl {
   constructor(
     private readonly options: EmperorOptions,
     private readonly log: Logger,
-    private readonly bindHeld: BindHeld | undefined = socketHolder(),
   ) {}
 
   /** Start every vassal and watch the directory; resolves with the exit code once stopped. */
@@ -202,8 +201,7 @@ export class Emperor implements EmperorControl {
     try {
       vassal.settings = await readVassalSettings(vassal.name, vassal.file, this.options.vassals);
       if (vassal.settings.onDemand && !vassal.holder) {
-        if (!this.bindHeld) throw badUsage(`${path.basename(vassal.file)}: onDemand is not supported by this build of the emperor`);
-        vassal.holder = this.bindHeld(vassal.settings.bind, vassal.settings.backlog, vassal.log);
+        vassal.holder = HeldSockets.bind(vassal.settings.bind, vassal.settings.backlog, vassal.log);
         vassal.holder.accept(() => this.wake(vassal));
       }
     } catch (err) {
@@ -219,22 +217,22 @@ export class Emperor implements EmperorControl {
     await this.launch(vassal);
   }
 
-  /** Spawn it, under the host limit: stop the longest idle on-demand vassals first, or wait. */
+  /** Spawn it, under the host limit: stop the longest idle on-demand vassals first, or wait (pool.ts). */
   private async launch(vassal: Vassal): Promise<void> {
     if (vassal.running || this.stopping) return;
-    const members = [...this.table.values()].filter((v) => v.running && v !== vassal).map(member);
-    const decision = makeRoom(member(vassal), members, this.options);
-    if (!decision.start) {
-      if (vassal.state !== 'waiting') vassal.log.warn(`Vassal ${vassal.name} waits: starting it would pass ${decision.limit}`);
+    const others = [...this.table.values()].filter((v) => v !== vassal).map((v) => v.summary());
+    const newcomer = { name: vassal.name, workers: vassal.settings?.workers ?? 1, rss: vassal.lastRss };
+    const room = makeRoom(this.options, others, newcomer, Date.now());
+    if (room.kind === 'too-big') return this.putAside(vassal, room.reason, 'it cannot fit under the host limit');
+    if (room.kind === 'wait') {
+      if (vassal.state !== 'waiting') vassal.log.warn(room.reason);
       vassal.setState('waiting');
       return;
     }
-    const making = decision.stop.map((name) => {
-      const idle = this.table.get(name)!;
-      idle.log.info(`Vassal ${name} stops to make room for ${vassal.name} under the host limit`);
-      return idle.stop('SIGTERM');
-    });
-    await Promise.all(making);
+    if (room.kind === 'stop') {
+      vassal.log.info(room.reason);
+      await Promise.all(room.names.map((name) => this.table.get(name)?.stop('SIGTERM')));
+    }
     if (!vassal.running && !this.stopping && this.table.get(vassal.name) === vassal) vassal.spawn();
   }
 
@@ -318,15 +316,4 @@ export class Emperor implements EmperorControl {
     });
     return next;
   }
-}
-
-function member(vassal: Vassal): PoolMember {
-  const summary = vassal.summary();
-  return {
-    name: vassal.name,
-    workers: summary.workers || (vassal.settings?.workers ?? 1),
-    rss: summary.rss,
-    onDemand: vassal.settings?.onDemand ?? false,
-    lastActiveAt: vassal.lastActiveAt,
-  };
 }

@@ -7,6 +7,7 @@ import { CommanderError } from 'commander';
 import { UnicornError } from '../shared/errors';
 import { ExitCode } from '../shared/exit-codes';
 import { createLogger } from '../shared/log';
+import { serveEmperorControl } from './control';
 import { Emperor } from './emperor';
 import { type EmperorOptions, readEmperorOptions } from './options';
 
@@ -25,6 +26,16 @@ export async function main(argv: string[], takeSignals: (to: (signal: NodeJS.Sig
     process.exit(err.exitCode);
   }
   const log = createLogger({ role: 'emperor' }, { errorLogfile: '-', logLevel: options.logLevel, logFormat: options.logFormat });
-  const code = await new Emperor(options, log).run(takeSignals);
+  const emperor = new Emperor(options, log);
+  let control: Awaited<ReturnType<typeof serveEmperorControl>>;
+  try {
+    control = await serveEmperorControl(options.controlSocket, emperor, log);
+  } catch (err) {
+    if (!(err instanceof UnicornError)) throw err;
+    process.stderr.write(`unicorn: error: ${err.message}\n`);
+    process.exit(err.exitCode);
+  }
+  const code = await emperor.run(takeSignals);
+  control?.removeFile();
   process.exit(code);
 }

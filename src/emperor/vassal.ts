@@ -6,7 +6,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import type { Logger } from '../shared/log';
 import { type FromVassal, VASSAL_FDS_VARIABLE, type VassalReport } from '../vassal-ipc';
-import type { SocketHolder } from './on-demand';
+import type { HeldSockets } from './held-sockets';
 import { FAILED_STARTS_BEFORE_PUT_ASIDE, restartDelay, SERVED_FOR_MS } from './restart-backoff';
 import type { VassalState, VassalSummary } from './types';
 import { UNICORN_BIN, type VassalSettings, vassalEnv } from './vassal-settings';
@@ -25,7 +25,7 @@ const STOP_MARGIN_MS = 10_000;
 export class Vassal {
   state: VassalState = 'stopped';
   settings: VassalSettings | undefined;
-  holder: SocketHolder | undefined;
+  holder: HeldSockets | undefined;
   reason: string | null = null;
   restarts = 0;
   since = Date.now();
@@ -33,6 +33,7 @@ export class Vassal {
   pendingStart: NodeJS.Timeout | undefined;
   private child: ChildProcess | undefined;
   private report: VassalReport | undefined;
+  private previousRss = 0;
   private startedAt = 0;
   /** When this run first reported serving. */
   private servedAt: number | undefined;
@@ -65,6 +66,7 @@ export class Vassal {
     const fds = this.holder?.fds ?? [];
     const env = vassalEnv(this.name);
     if (this.holder) env[VASSAL_FDS_VARIABLE] = String(fds.length);
+    this.previousRss = this.report?.rss ?? this.previousRss;
     this.report = undefined;
     this.servedAt = undefined;
     this.failedReason = undefined;
@@ -85,6 +87,7 @@ export class Vassal {
       if (child.pid === undefined) this.exited(child, null, null, `it could not be started: ${err.message}`);
     });
     this.log.info({ vassalPid: child.pid, file: this.file }, `Vassal ${this.name} started (pid: ${child.pid})`);
+    this.passHeld();
   }
 
   /** Pass a signal on (HUP, USR1); false when it is not running. */
@@ -147,9 +150,9 @@ export class Vassal {
     };
   }
 
-  /** When it last served (or started): the host limit stops the longest idle first. */
-  get lastActiveAt(): number {
-    return Math.max(this.report?.lastRequestAt ?? 0, this.startedAt);
+  /** Its memory as its last run reported it: the host limit's estimate for its next start. */
+  get lastRss(): number {
+    return this.report?.rss ?? this.previousRss;
   }
 
   setState(state: VassalState): void {
@@ -178,7 +181,6 @@ export class Vassal {
     switch (message.type) {
       case 'unicorn:vassal-report': {
         const { type: _, ...report } = message;
-        const first = this.report === undefined;
         this.report = report;
         if (report.state === 'serving' && this.servedAt === undefined) {
           this.servedAt = Date.now();
@@ -186,8 +188,6 @@ export class Vassal {
           this.reason = null;
         }
         if (!this.stopRequested) this.setState(report.state);
-        // It listens on its channel now: connections held for it can be passed.
-        if (first) this.passHeld();
         return;
       }
       case 'unicorn:vassal-failed':
@@ -203,18 +203,25 @@ export class Vassal {
 
   private exited(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null, cannotStart?: string): void {
     if (this.child !== child) return;
-    this.child = undefined;
+    const end = this.settle(child, code, signal, cannotStart);
+    // After the state is settled: the holder starts the next vassal at once for what it holds (an idle one's).
     this.holder?.vassalGone();
+    this.onEnd(this, end);
+  }
+
+  /** Its state and bookkeeping once it has exited, and what the emperor is to do. */
+  private settle(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null, cannotStart?: string): VassalEnd {
+    this.child = undefined;
     for (const resolve of this.exitWaiters.splice(0)) resolve();
     const how = cannotStart ?? (signal ? `it was killed by ${signal}` : `it exited with code ${code}`);
     this.log.info({ vassalPid: child.pid, code, signal }, `Vassal ${this.name} (pid: ${child.pid}): ${how}`);
     if (this.stopRequested) {
       this.setState('stopped');
-      return this.onEnd(this, { kind: 'stopped' });
+      return { kind: 'stopped' };
     }
     if (this.leaving && code === 0) {
       this.setState('idle');
-      return this.onEnd(this, { kind: 'left' });
+      return { kind: 'left' };
     }
     const now = Date.now();
     // Without reports (a vassal that does not send them) a long enough run is taken for serving.
@@ -227,14 +234,14 @@ export class Vassal {
     // Exit code 2: its settings were refused, which no restart mends.
     if (code === 2) {
       this.putAside(reason);
-      return this.onEnd(this, { kind: 'put-aside', reason });
+      return { kind: 'put-aside', reason };
     }
     if (this.failedStarts >= FAILED_STARTS_BEFORE_PUT_ASIDE) {
       const why = `${reason} (${this.failedStarts} starts in a row ended before it served)`;
       this.putAside(why);
-      return this.onEnd(this, { kind: 'put-aside', reason: why });
+      return { kind: 'put-aside', reason: why };
     }
     this.setState('failed');
-    this.onEnd(this, { kind: 'failed', reason, restartInMs: restartDelay(this.streak) });
+    return { kind: 'failed', reason, restartInMs: restartDelay(this.streak) };
   }
 }
