@@ -127,10 +127,14 @@ export class Vassal {
     return exited;
   }
 
-  /** A connection is held for it: what it needs to serve it reaches it once it can take it. */
+  /** On demand: what the emperor holds reaches it once it takes connections (held-sockets.ts waits for that). */
   passHeld(): void {
-    if (this.child && this.report && this.holder)
-      this.holder.passHeld((message, handle) => this.child?.send(message, handle as never) ?? false);
+    const child = this.child;
+    if (!child || !this.holder) return;
+    this.holder.passHeld((message, handle, sent) => {
+      this.log.debug(`Vassal ${this.name}: passing a held connection`);
+      return child.connected && child.send(message, handle as never, {}, () => sent());
+    });
   }
 
   summary(): VassalSummary {
@@ -174,6 +178,7 @@ export class Vassal {
   }
 
   private fromVassal(message: FromVassal, handle: unknown): void {
+    this.log.debug({ message, handle: handle !== undefined }, `Vassal ${this.name}: ${message.type}`);
     if (this.holder?.fromVassal(message, handle)) {
       if (message.type === 'unicorn:vassal-leaving') this.leaving = true;
       return;

@@ -5,6 +5,7 @@
  */
 import { existsSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { ctl } from '../helpers/ctl';
 import { aboutVassal, ask, startEmperor, vassalDir, vassalPid, waitForAnswer } from '../helpers/emperor';
 import { childPids, runToExit, waitUntilGone } from '../helpers/unicorn';
 
@@ -63,7 +64,8 @@ describe('unicorn emperor', () => {
     vassals.write('broken', { workers: 'many' });
     writeFileSync(path.join(vassals.dir, 'fails.js'), "throw new Error('the app cannot start');\n");
     vassals.write('failing', { app: 'fails.js' });
-    const emperor = startEmperor(vassals.dir);
+    const control = ['--control-socket', path.join(vassals.sockets, 'emperor.sock')];
+    const emperor = startEmperor(vassals.dir, control);
 
     const refused = await emperor.waitForLog((l) => aboutVassal('broken')(l) && l.msg.includes('is put aside'), 'broken refused');
     expect(refused.msg).toContain('broken.config.json: workers "many" is not accepted: expected');
@@ -80,7 +82,34 @@ describe('unicorn emperor', () => {
     const starts = emperor.lines('Vassal failing started').length;
     expect(starts).toBe(3);
     expect((await ask(vassals.socket('good'))).name).toBe('good');
+
+    // ctl shows each with its state and, for those set apart, why.
+    const listed = await ctl(['--socket', path.join(vassals.sockets, 'emperor.sock'), 'vassals', '--json']);
+    expect(listed.code).toBe(0);
+    const states = Object.fromEntries(
+      (JSON.parse(listed.stdout) as { name: string; state: string; reason: string | null }[]).map((v) => [v.name, [v.state, v.reason]]),
+    );
+    expect(states.good).toEqual(['serving', null]);
+    expect(states.broken[0]).toBe('put-aside');
+    expect(states.broken[1]).toContain('workers "many" is not accepted');
+    expect(states.failing).toEqual(['put-aside', asideLine.reason]);
   }, 40_000);
+
+  it('starts an on-demand vassal at its first connection, and holds its socket again once it has left while idle', async () => {
+    const vassals = vassalDir();
+    vassals.write('lazy', { onDemand: true, idleTimeout: '1s' });
+    const emperor = startEmperor(vassals.dir);
+    await emperor.waitForLog((l) => aboutVassal('lazy')(l) && l.msg.includes('waits for its first connection'), 'lazy held');
+    expect(emperor.lines('Vassal lazy started')).toEqual([]);
+    // The emperor holds the socket: the first request starts the vassal and is served by it.
+    expect((await ask(vassals.socket('lazy'))).name).toBe('lazy');
+    expect(emperor.lines('Vassal lazy started').length).toBe(1);
+    const first = vassalPid(emperor, 'lazy');
+    await emperor.waitForLog((l) => aboutVassal('lazy')(l) && l.msg.includes('left while idle'), 'lazy left');
+    expect(await waitUntilGone([first])).toEqual([]);
+    expect((await ask(vassals.socket('lazy'))).name).toBe('lazy');
+    expect(emperor.lines('Vassal lazy started').length).toBe(2);
+  });
 
   it('stops every vassal and worker on TERM, and leaves none behind when killed by SIGKILL', async () => {
     const vassals = vassalDir();
