@@ -18,6 +18,8 @@ import { readVassalSettings } from './vassal-settings';
 
 /** Editors write a file in several steps: its events are settled once they have been quiet this long. */
 const SETTLE_MS = 150;
+/** A vassal waiting for room under the host limit asks again this often (a busy vassal becomes quiet). */
+const WAIT_RETRY_MS = 1000;
 
 export class Emperor implements EmperorControl {
   private readonly table = new Map<string, Vassal>();
@@ -227,6 +229,12 @@ export class Emperor implements EmperorControl {
     if (room.kind === 'wait') {
       if (vassal.state !== 'waiting') vassal.log.warn(room.reason);
       vassal.setState('waiting');
+      // Room comes when a vassal exits (ended), or when a busy one has been quiet long enough.
+      clearTimeout(vassal.pendingStart);
+      vassal.pendingStart = setTimeout(() => {
+        vassal.pendingStart = undefined;
+        this.queue(vassal, () => this.launch(vassal));
+      }, WAIT_RETRY_MS);
       return;
     }
     if (room.kind === 'stop') {
@@ -239,7 +247,10 @@ export class Emperor implements EmperorControl {
   /** An on-demand vassal's connection came: start it, or pass the connection if it runs. */
   private wake(vassal: Vassal): void {
     if (vassal.running) return vassal.passHeld();
-    if (vassal.state === 'idle') this.queue(vassal, () => this.launch(vassal));
+    // Checked when its turn comes: a stop queued before it closes the sockets.
+    this.queue(vassal, async () => {
+      if (vassal.holder && vassal.state === 'idle') await this.launch(vassal);
+    });
   }
 
   private async reloadVassal(vassal: Vassal): Promise<string> {
@@ -268,6 +279,7 @@ export class Emperor implements EmperorControl {
     await vassal.stop(signal);
     vassal.holder?.close();
     vassal.holder = undefined;
+    vassal.setState('stopped');
   }
 
   private putAside(vassal: Vassal, reason: string, why: string): void {

@@ -221,7 +221,8 @@ export class Vassal {
     const how = cannotStart ?? (signal ? `it was killed by ${signal}` : `it exited with code ${code}`);
     this.log.info({ vassalPid: child.pid, code, signal }, `Vassal ${this.name} (pid: ${child.pid}): ${how}`);
     if (this.stopRequested) {
-      this.setState('stopped');
+      // On demand, its sockets still held (the host limit stopped it): its next connection starts it.
+      this.setState(this.holder ? 'idle' : 'stopped');
       return { kind: 'stopped' };
     }
     if (this.leaving && code === 0) {

@@ -111,6 +111,26 @@ describe('unicorn emperor', () => {
     expect(emperor.lines('Vassal lazy started').length).toBe(2);
   });
 
+  it('stops the on-demand vassal idle the longest to make room under --max-workers, and its socket still serves', async () => {
+    const vassals = vassalDir();
+    vassals.write('first', { onDemand: true, idleTimeout: '30s' });
+    vassals.write('second', { onDemand: true, idleTimeout: '30s' });
+    const emperor = startEmperor(vassals.dir, ['--max-workers', '1']);
+    await emperor.waitForLog((l) => aboutVassal('second')(l) && l.msg.includes('waits for its first connection'), 'second held');
+    expect((await ask(vassals.socket('first'))).name).toBe('first');
+    const firstPid = vassalPid(emperor, 'first');
+    // Quiet long enough for the pool to take it (a vassal that served a moment ago may be busy still).
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect((await ask(vassals.socket('second'))).name).toBe('second');
+    const room = emperor.lines('stopping first (').filter(aboutVassal('second'));
+    expect(room.length).toBe(1);
+    expect(room[0]!.msg).toContain('to make room for second: the host limit of 1 workers is reached');
+    expect(await waitUntilGone([firstPid])).toEqual([]);
+    // Its socket is held again: the next request wakes it (and stops second in turn, once quiet).
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect((await ask(vassals.socket('first'))).name).toBe('first');
+  });
+
   it('stops every vassal and worker on TERM, and leaves none behind when killed by SIGKILL', async () => {
     const vassals = vassalDir();
     vassals.write('one', { workers: 2 });
