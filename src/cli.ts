@@ -38,7 +38,7 @@ const helpAfter = () =>
   '\nDurations: 30s, 2m, 500ms, or a number of seconds.\nExamples:\n  unicorn --workers 4 app:handler' +
   '\n  unicorn -k async -b 0.0.0.0:8080 -b unix:/run/app.sock server.js:app' +
   `\n\nA running server is managed with \`unicorn ctl COMMAND\` (${ctlModule().COMMAND_NAMES.join(', ')}); ` +
-  '`unicorn ctl --help` describes them. Many apps are run by `unicorn emperor DIR` (`unicorn emperor --help`).';
+  '`unicorn ctl --help` describes them.\nMany apps are run by `unicorn emperor DIR` (`unicorn emperor --help`).';
 
 /** Read the settings, or refuse with exit code 2. */
 async function readOrRefuse(argv: string[], env: NodeJS.ProcessEnv, cwd: string): Promise<Invocation> {
