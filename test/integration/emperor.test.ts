@@ -131,15 +131,34 @@ describe('unicorn emperor', () => {
     expect((await ask(vassals.socket('first'))).name).toBe('first');
   });
 
-  it('stops every vassal and worker on TERM, and leaves none behind when killed by SIGKILL', async () => {
+  it('reloads every vassal on HUP, restarts a killed one, stops every vassal and worker on TERM, and leaves none behind when killed by SIGKILL', async () => {
     const vassals = vassalDir();
     vassals.write('one', { workers: 2 });
     vassals.write('two');
     const emperor = startEmperor(vassals.dir);
     await waitForAnswer(vassals.socket('one'));
     await waitForAnswer(vassals.socket('two'));
-    const pids = () => [vassalPid(emperor, 'one'), vassalPid(emperor, 'two')].flatMap((pid) => [pid, ...childPids(pid)]);
-    const all = pids();
+    // HUP reloads every vassal: new workers for each.
+    const before = [await ask(vassals.socket('one')), await ask(vassals.socket('two'))];
+    emperor.signal('SIGHUP');
+    for (const [i, name] of ['one', 'two'].entries()) {
+      await emperor.waitForLog((l) => aboutVassal(name)(l) && l.msg === `Vassal ${name} reloading (HUP)`, `${name} reloaded`);
+      const deadline = Date.now() + 15_000;
+      while ((await ask(vassals.socket(name))).pid === before[i]!.pid && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect((await ask(vassals.socket(name))).pid).not.toBe(before[i]!.pid);
+    }
+    // A vassal killed is restarted, after the first backoff.
+    const killed = vassalPid(emperor, 'two');
+    process.kill(killed, 'SIGKILL');
+    const failed = await emperor.waitForLog((l) => aboutVassal('two')(l) && l.msg.startsWith('Vassal two failed'), 'two failed');
+    expect(failed.msg).toBe('Vassal two failed: it was killed by SIGKILL; restarting it in 1 s');
+    await emperor.waitForLog(
+      (l) => aboutVassal('two')(l) && l.msg.startsWith('Vassal two started') && l.vassalPid !== killed,
+      'two restarted',
+    );
+    expect((await waitForAnswer(vassals.socket('two'))).name).toBe('two');
+
+    const all = [vassalPid(emperor, 'one'), vassalPid(emperor, 'two')].flatMap((pid) => [pid, ...childPids(pid)]);
     expect(all.length).toBe(5);
     emperor.signal('SIGTERM');
     expect(await emperor.exited).toEqual({ code: 0, signal: null });
