@@ -151,7 +151,8 @@ function parseCmdArgs(value: string): RawOptions {
   }
   if (program.args.length > 0) {
     throw badUsage(
-      `UNICORN_CMD_ARGS ${JSON.stringify(value)} is not accepted: it gives ${JSON.stringify(program.args[0])}, but takes flags only; name the app on the command line or in the config file`,
+      `UNICORN_CMD_ARGS ${JSON.stringify(value)} is not accepted: it gives ${JSON.stringify(program.args[0])}, ` +
+        'but takes flags only; name the app on the command line or in the config file',
     );
   }
   return program.opts<RawOptions>();
