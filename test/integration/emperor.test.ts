@@ -187,6 +187,14 @@ describe('unicorn emperor', () => {
     const limit = await runToExit(['emperor', vassals.dir, '--max-memory', 'lots']);
     expect(limit.code).toBe(2);
     expect(limit.stderr).toMatch(/^unicorn: error: --max-memory "lots" is not accepted: expected a size such as 512MB/);
+    const file = path.join(vassals.sockets, 'emperor.json');
+    writeFileSync(file, JSON.stringify({ vassals: vassals.dir, maxWorker: 4 }));
+    const unknownKey = await runToExit(['emperor', '-c', file]);
+    expect(unknownKey.code).toBe(2);
+    expect(unknownKey.stderr).toBe(
+      `unicorn: error: ${file}: unknown key "maxWorker" (did you mean "maxWorkers"?); ` +
+        "the emperor's keys are vassals, controlSocket, maxWorkers, maxMemory, logLevel, logFormat\n",
+    );
     const onDemand = await runToExit(['--on-demand', '-b', `unix:${vassals.socket('x')}`, path.join(vassals.dir, 'hello.js')]);
     expect(onDemand.code).toBe(2);
     expect(onDemand.stderr).toMatch(
