@@ -202,6 +202,8 @@ export class Emperor implements EmperorControl {
     if (this.stopping || this.table.get(vassal.name) !== vassal) return;
     try {
       vassal.settings = await readVassalSettings(vassal.name, vassal.file, this.options.vassals);
+      // Stopped or removed while its file was read: nothing to bind or start.
+      if (this.stopping || this.table.get(vassal.name) !== vassal) return;
       if (vassal.settings.onDemand && !vassal.holder) {
         vassal.holder = HeldSockets.bind(vassal.settings.bind, vassal.settings.backlog, vassal.log);
         vassal.holder.accept(() => this.wake(vassal));
