@@ -17,7 +17,7 @@ export function renderVassalMetrics(vassals: readonly VassalSummary[]): string {
     family(
       'unicorn_vassal_state',
       'gauge',
-      '1 for the state each vassal is in (starting, serving, idle, waking, stopping, failed, put-aside, waiting, stopped), 0 for the others.',
+      `1 for the state each vassal is in (${VASSAL_STATES.join(', ')}), 0 for the others.`,
       vassals.flatMap((v) => VASSAL_STATES.map((state) => ({ labels: { vassal: v.name, state }, value: v.state === state ? 1 : 0 }))),
     ),
     family(

@@ -182,7 +182,9 @@ describe('an arbiter', () => {
     const arbiter = start(['-b', '127.0.0.1:0', '-w', '1', '--control-socket', socket, path.join(APPS, 'routes.js')]);
     await arbiter.ready(1);
     const commands = 'its commands are stats, reload, scale, add, remove, kill, reopen-logs, shutdown';
-    const forEmperor = `is for an emperor (unicorn emperor DIR), which runs a server per vassal; this is a single server (an arbiter, pid ${arbiter.pid})`;
+    const forEmperor =
+      'is for an emperor (unicorn emperor DIR), which runs a server per vassal; ' +
+      `this is a single server (an arbiter, pid ${arbiter.pid})`;
     expect(await ctl(['--socket', socket, 'reload', 'site-a'])).toEqual({
       code: 1,
       stdout: '',
@@ -195,7 +197,9 @@ describe('an arbiter', () => {
     expect(await ctl(['--socket', socket, 'vassals'])).toEqual({
       code: 1,
       stdout: '',
-      stderr: `unicorn ctl: error: the server at ${socket} is a single server (an arbiter, pid ${arbiter.pid}), not an emperor: it has no vassals; unicorn ctl status shows its workers\n`,
+      stderr:
+        `unicorn ctl: error: the server at ${socket} is a single server (an arbiter, pid ${arbiter.pid}), not an emperor: ` +
+        'it has no vassals; unicorn ctl status shows its workers\n',
     });
     expect(arbiter.lines('Reload')).toEqual([]);
   });
