@@ -29,7 +29,8 @@ export async function serveEmperorControl(
     }
     log.info({ request }, `Handling control command: ${describe(request)}`);
     const untilExit = request.command === 'shutdown';
-    perform(control, request).then(
+    // A refusal may be thrown before any promise is made: it is an answer too, never the emperor's end.
+    new Promise<string>((resolve) => resolve(perform(control, request))).then(
       (message) => reply.send(untilExit ? { ok: true, message, untilExit } : { ok: true, message }),
       (err: unknown) => reply.send(refusal(err, log)),
     );

@@ -133,11 +133,14 @@ describe('ctl against an emperor', () => {
       ['site-c', 'idle'],
     ]);
 
-    expect(await ctl(['--socket', socket, 'stop', 'site-x'])).toEqual({
-      code: 1,
-      stdout: '',
-      stderr: 'unicorn ctl: error: no vassal named "site-x"; the vassals are site-b, site-a, site-c\n',
-    });
+    for (const command of ['stop', 'reload'])
+      expect(await ctl(['--socket', socket, command, 'site-x'])).toEqual({
+        code: 1,
+        stdout: '',
+        stderr: 'unicorn ctl: error: no vassal named "site-x"; the vassals are site-b, site-a, site-c\n',
+      });
+    // A refusal thrown at once is a refusal too, and the emperor serves on.
+    expect((await ctl(['--socket', socket, 'status'])).code).toBe(0);
     expect(await ctl(['--socket', socket, 'start', 'a/b'])).toEqual({
       code: 2,
       stdout: '',
