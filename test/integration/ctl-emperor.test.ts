@@ -172,7 +172,7 @@ describe('ctl against an emperor', () => {
     const run = await ctl(['--socket', socket, 'shutdown', '--quick']);
     expect(run).toEqual({
       code: 0,
-      stdout: `Stopping 3 vassals quickly (pid ${stand.pid})\nThe server has exited\n`,
+      stdout: `Shutting down quickly (pid ${stand.pid}): stopping 3 vassals\nThe server has exited\n`,
       stderr: '',
     });
     expect(await waitUntilGone([stand.pid], 1000)).toEqual([]);
