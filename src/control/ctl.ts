@@ -71,7 +71,8 @@ function buildProgram(env: NodeJS.ProcessEnv, print: (text: string) => void): Co
     })
     .addHelpText(
       'after',
-      '\nExamples:\n  unicorn ctl status\n  unicorn ctl --socket /run/app/ctl.sock reload\n  unicorn ctl scale 8\n  unicorn ctl stats --json\n  unicorn ctl reload site-a    # a vassal of an emperor',
+      '\nExamples:\n  unicorn ctl status\n  unicorn ctl --socket /run/app/ctl.sock reload\n  unicorn ctl scale 8\n' +
+        '  unicorn ctl stats --json\n  unicorn ctl reload site-a    # a vassal of an emperor',
     );
   const socket = async () => {
     const given = program.opts<{ socket?: string }>().socket;
@@ -94,7 +95,8 @@ function buildProgram(env: NodeJS.ProcessEnv, print: (text: string) => void): Co
   program
     .command('status')
     .description(
-      'the arbiter and every worker: pid, id, age, state, requests, in flight, busy, memory, restarts, last heartbeat; an emperor: its vassals',
+      'the arbiter and every worker: pid, id, age, state, requests, in flight, busy, memory, restarts, last heartbeat; ' +
+        'an emperor: its vassals',
     )
     .option('--json', "as JSON: the stats object, or an emperor's vassals")
     .action(async (options: { json?: boolean }) => {

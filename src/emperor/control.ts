@@ -28,9 +28,18 @@ export async function serveEmperorControl(
       return reply.send({ ok: true, message: 'stats', emperor });
     }
     log.info({ request }, `Handling control command: ${describe(request)}`);
-    const untilExit = request.command === 'shutdown';
-    perform(control, request).then(
-      (message) => reply.send(untilExit ? { ok: true, message, untilExit } : { ok: true, message }),
+    // A refusal may be thrown before any promise is made: it is an answer too, never the emperor's end.
+    const done = new Promise<string>((resolve) => resolve(perform(control, request)));
+    if (request.command === 'shutdown') {
+      // Answered at once, as an arbiter does: the shutdown ends with the process, before its answer
+      // could be written; the connection closes as it exits, which is how ctl learns that it has.
+      const how = request.quick ? 'quickly' : 'gracefully';
+      reply.send({ ok: true, message: `Shutting down ${how} (pid ${process.pid}): stopping ${count(control)}`, untilExit: true });
+      done.catch((err: unknown) => log.error({ err }, `Shutdown failed: ${(err as Error)?.message ?? String(err)}`));
+      return;
+    }
+    done.then(
+      (message) => reply.send({ ok: true, message }),
       (err: unknown) => reply.send(refusal(err, log)),
     );
   };
@@ -49,6 +58,11 @@ function perform(control: EmperorControl, request: Exclude<EmperorRequest, { com
       return control.shutdown(request.quick);
   }
 }
+
+const count = (control: EmperorControl) => {
+  const n = control.vassals().length;
+  return `${n} vassal${n === 1 ? '' : 's'}`;
+};
 
 /** `reload site-a`, `reload (every vassal)`, `shutdown --quick`: for the log line. */
 function describe(request: EmperorRequest): string {

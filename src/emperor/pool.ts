@@ -57,10 +57,12 @@ export function makeRoom(limit: HostLimit, vassals: readonly PoolVassal[], newco
   const maxWorkers = limit.maxWorkers || Infinity;
   const maxMemory = limit.maxMemory || Infinity;
   if (newcomer.workers > maxWorkers || newcomer.rss > maxMemory) {
-    const what = newcomer.workers > maxWorkers ? `${newcomer.workers} workers` : `about ${formatSize(newcomer.rss)} of memory`;
+    const workers = newcomer.workers > maxWorkers;
+    const what = workers ? `${newcomer.workers} workers` : `about ${formatSize(newcomer.rss)} of memory`;
+    const limitText = describeLimit(limit, workers);
     return {
       kind: 'too-big',
-      reason: `${newcomer.name} needs ${what}, more than the host limit of ${describeLimit(limit, newcomer.workers > maxWorkers)}: it cannot start however many vassals stop`,
+      reason: `${newcomer.name} needs ${what}, more than the host limit of ${limitText}: it cannot start however many vassals stop`,
     };
   }
   const others = vassals.filter((v) => v.name !== newcomer.name);
@@ -128,7 +130,8 @@ function describeReached(limit: HostLimit, used: Need, newcomer: Newcomer, exces
     parts.push(`the host limit of ${describeLimit(limit, true)} is reached (${used.workers} running, ${newcomer.workers} more needed)`);
   if (excess.rss > 0)
     parts.push(
-      `the host limit of ${describeLimit(limit, false)} is reached (${formatSize(used.rss)} in use, about ${formatSize(newcomer.rss)} more needed)`,
+      `the host limit of ${describeLimit(limit, false)} is reached ` +
+        `(${formatSize(used.rss)} in use, about ${formatSize(newcomer.rss)} more needed)`,
     );
   return parts.join(' and ');
 }

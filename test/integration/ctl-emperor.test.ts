@@ -1,7 +1,8 @@
 /**
- * `unicorn ctl` against an emperor's control socket (src/emperor/control.ts), served here by a
- * stand-in emperor over fake vassals (test/fixtures/emperor/stand-in.js): what each command prints,
- * what the emperor is asked to do, and the refusals of the other role's commands, both ways.
+ * `unicorn ctl` against an emperor's control socket (src/emperor/control.ts), served by a stand-in
+ * emperor over fake vassals (test/fixtures/emperor/stand-in.js) for what each command prints, what
+ * the emperor is asked to do, and the refusals of the other role's commands, both ways; and once
+ * against the real emperor.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
@@ -9,6 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { VassalSummary } from '../../src/shared/vassal-summary';
 import { ctl } from '../helpers/ctl';
+import { ask, startEmperor, vassalDir, vassalPid, waitForAnswer } from '../helpers/emperor';
 import { APPS, ROOT, start, Unicorn, waitUntilGone } from '../helpers/unicorn';
 
 const STAND_IN = path.join(ROOT, 'test', 'fixtures', 'emperor', 'stand-in.js');
@@ -133,11 +135,14 @@ describe('ctl against an emperor', () => {
       ['site-c', 'idle'],
     ]);
 
-    expect(await ctl(['--socket', socket, 'stop', 'site-x'])).toEqual({
-      code: 1,
-      stdout: '',
-      stderr: 'unicorn ctl: error: no vassal named "site-x"; the vassals are site-b, site-a, site-c\n',
-    });
+    for (const command of ['stop', 'reload'])
+      expect(await ctl(['--socket', socket, command, 'site-x'])).toEqual({
+        code: 1,
+        stdout: '',
+        stderr: 'unicorn ctl: error: no vassal named "site-x"; the vassals are site-b, site-a, site-c\n',
+      });
+    // A refusal thrown at once is a refusal too, and the emperor serves on.
+    expect((await ctl(['--socket', socket, 'status'])).code).toBe(0);
     expect(await ctl(['--socket', socket, 'start', 'a/b'])).toEqual({
       code: 2,
       stdout: '',
@@ -169,7 +174,7 @@ describe('ctl against an emperor', () => {
     const run = await ctl(['--socket', socket, 'shutdown', '--quick']);
     expect(run).toEqual({
       code: 0,
-      stdout: `Stopping 3 vassals quickly (pid ${stand.pid})\nThe server has exited\n`,
+      stdout: `Shutting down quickly (pid ${stand.pid}): stopping 3 vassals\nThe server has exited\n`,
       stderr: '',
     });
     expect(await waitUntilGone([stand.pid], 1000)).toEqual([]);
@@ -182,7 +187,9 @@ describe('an arbiter', () => {
     const arbiter = start(['-b', '127.0.0.1:0', '-w', '1', '--control-socket', socket, path.join(APPS, 'routes.js')]);
     await arbiter.ready(1);
     const commands = 'its commands are stats, reload, scale, add, remove, kill, reopen-logs, shutdown';
-    const forEmperor = `is for an emperor (unicorn emperor DIR), which runs a server per vassal; this is a single server (an arbiter, pid ${arbiter.pid})`;
+    const forEmperor =
+      'is for an emperor (unicorn emperor DIR), which runs a server per vassal; ' +
+      `this is a single server (an arbiter, pid ${arbiter.pid})`;
     expect(await ctl(['--socket', socket, 'reload', 'site-a'])).toEqual({
       code: 1,
       stdout: '',
@@ -195,7 +202,9 @@ describe('an arbiter', () => {
     expect(await ctl(['--socket', socket, 'vassals'])).toEqual({
       code: 1,
       stdout: '',
-      stderr: `unicorn ctl: error: the server at ${socket} is a single server (an arbiter, pid ${arbiter.pid}), not an emperor: it has no vassals; unicorn ctl status shows its workers\n`,
+      stderr:
+        `unicorn ctl: error: the server at ${socket} is a single server (an arbiter, pid ${arbiter.pid}), not an emperor: ` +
+        'it has no vassals; unicorn ctl status shows its workers\n',
     });
     expect(arbiter.lines('Reload')).toEqual([]);
   });
@@ -221,5 +230,41 @@ describe('the default place', () => {
     expect(several.stderr).toContain(`  ${path.join(dir, 'unicorn', `${stand.pid}.sock`)}  pid ${stand.pid}  emperor of 3 vassals\n`);
     expect(several.stderr).toContain(`pid ${other.pid}  ${other.url()}\n`);
     expect(several.stderr).not.toContain(`pid ${vassal.pid} `);
+  });
+});
+
+describe('the real emperor', () => {
+  it('is listed, reloaded, stopped and started by name, refuses an unknown name and serves on, and shuts down', async () => {
+    const vassalsDir = vassalDir();
+    vassalsDir.write('site-a');
+    vassalsDir.write('site-b');
+    const socket = path.join(tempDir(), 'emperor.sock');
+    const real = startEmperor(vassalsDir.dir, ['--control-socket', socket]);
+    await Promise.all(['site-a', 'site-b'].map((name) => waitForAnswer(vassalsDir.socket(name))));
+    const listed = async () => JSON.parse((await ctl(['--socket', socket, 'vassals', '--json'])).stdout) as VassalSummary[];
+    expect((await listed()).map((v) => [v.name, v.state, v.pid])).toEqual([
+      ['site-a', 'serving', vassalPid(real, 'site-a')],
+      ['site-b', 'serving', vassalPid(real, 'site-b')],
+    ]);
+
+    expect(await ctl(['--socket', socket, 'reload', 'site-x'])).toMatchObject({
+      code: 1,
+      stderr: 'unicorn ctl: error: no vassal named "site-x"; the vassals are site-a, site-b\n',
+    });
+    expect((await ctl(['--socket', socket, 'stop', 'site-b'])).code).toBe(0);
+    expect((await listed()).find((v) => v.name === 'site-b')).toMatchObject({ state: 'stopped', pid: null });
+    expect((await ctl(['--socket', socket, 'start', 'site-b'])).code).toBe(0);
+    await waitForAnswer(vassalsDir.socket('site-b'));
+    expect((await ctl(['--socket', socket, 'reload', 'site-a'])).code).toBe(0);
+    expect((await ask(vassalsDir.socket('site-a'))).name).toBe('site-a');
+
+    const pids = real.allPids();
+    const run = await ctl(['--socket', socket, 'shutdown']);
+    expect(run).toEqual({
+      code: 0,
+      stdout: `Shutting down gracefully (pid ${real.pid}): stopping 2 vassals\nThe server has exited\n`,
+      stderr: '',
+    });
+    expect(await waitUntilGone(pids, 5000)).toEqual([]);
   });
 });
