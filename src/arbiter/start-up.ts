@@ -93,7 +93,7 @@ export async function startUp(context: StartContext): Promise<ControlServer | un
   // systemd's, unless an arbiter handed them down (its environment no longer names them).
   const activated = inherited ? undefined : activatedListeners(process.env);
   // An on-demand vassal's, which the emperor bound and holds (vassal/vassal.ts).
-  const passed = inherited || activated ? undefined : emperorListeners(process.env);
+  const passed = inherited || activated ? undefined : emperorListeners(process.env, settings.bind);
   succession.begin(inherited?.predecessor);
   try {
     await hooks.run('onStarting', view);

@@ -9,6 +9,7 @@
  * leaves: it accepts no more, hands back the connections it still holds, unread, and says so; the
  * emperor accepts on the sockets again.
  */
+import { type BindAddress, formatAddress } from '../../config/address';
 import type { IdleState, ServerStats } from '../../hooks/types';
 import type { ConnectionHandle } from '../../ipc';
 import type { Logger } from '../../shared/log';
@@ -46,11 +47,16 @@ function passedSockets(env: NodeJS.ProcessEnv): number | undefined {
 }
 
 /** The sockets the emperor passed an on-demand vassal, or undefined for none: served on, nothing is bound. */
-export function emperorListeners(env: NodeJS.ProcessEnv): Listener[] | undefined {
+export function emperorListeners(env: NodeJS.ProcessEnv, bind: readonly BindAddress[]): Listener[] | undefined {
   const count = passedSockets(env);
   if (count === undefined) return undefined;
   const which = (fd: number) => `fd ${fd}, passed by the emperor (${VASSAL_FDS_VARIABLE}=${count})`;
-  return adoptListeners(VASSAL_FDS_START, count, which, 'not a stream socket unicorn can accept on').map((l) => ({ ...l, emperor: true }));
+  return adoptListeners(VASSAL_FDS_START, count, which, 'not a stream socket unicorn can accept on').map((listener, i) => {
+    // The emperor binds a unix socket under a temporary name, which the kernel still shows: its path is the one --bind names.
+    const named = bind[i];
+    const address = listener.address.kind === 'unix' && named?.kind === 'unix' ? named : listener.address;
+    return { ...listener, address, url: formatAddress(address), emperor: true };
+  });
 }
 
 /** Before a fatal exit: the one-line reason, to the emperor (written at once: the process exits next). */
@@ -131,8 +137,11 @@ export class Vassal {
     if (!this.send({ type: 'unicorn:vassal-connection' }, handle, () => handle.close())) handle.close();
   }
 
+  /** False if the emperor is gone. Not process.send's answer: false there means only that messages
+   *  queue (each one with a handle waits for the last one's to be taken), not that it was dropped. */
   private send(message: FromVassal, handle?: unknown, sent?: () => void): boolean {
     if (!process.connected) return false;
-    return process.send!(message, handle as never, {}, sent);
+    process.send!(message, handle as never, {}, sent);
+    return true;
   }
 }
