@@ -45,18 +45,18 @@ export class Emperor implements EmperorControl {
     return finished;
   }
 
-  // What ctl asks (types.ts): each resolves to a line for a person.
+  // What ctl asks (types.ts): each resolves to a line for a person, or rejects (an unknown name).
 
   vassals(): VassalSummary[] {
     return [...this.table.values()].map((vassal) => vassal.summary());
   }
 
-  reload(name: string): Promise<string> {
+  async reload(name: string): Promise<string> {
     const vassal = this.named(name);
     return this.serial(vassal, () => this.reloadVassal(vassal));
   }
 
-  stop(name: string): Promise<string> {
+  async stop(name: string): Promise<string> {
     const vassal = this.named(name);
     return this.serial(vassal, async () => {
       await this.stopVassal(vassal, 'SIGTERM');
@@ -64,7 +64,7 @@ export class Emperor implements EmperorControl {
     });
   }
 
-  start(name: string): Promise<string> {
+  async start(name: string): Promise<string> {
     const vassal = this.named(name);
     return this.serial(vassal, async () => {
       if (vassal.running) return `vassal ${name} is running already (pid ${vassal.pid})`;
