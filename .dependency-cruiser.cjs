@@ -27,7 +27,12 @@ module.exports = {
       from: { path: '^src/(arbiter|worker|emperor)/' },
       to: { path: '^src/(arbiter|worker|emperor)/', pathNot: '^src/$1/' },
     },
-    { name: 'roles-below-cli', severity: 'error', from: { path: '^src/(arbiter|worker|emperor)/' }, to: { path: '^src/(cli|index)\\.ts$' } },
+    {
+      name: 'roles-below-cli',
+      severity: 'error',
+      from: { path: '^src/(arbiter|worker|emperor)/' },
+      to: { path: '^src/(cli|index)\\.ts$' },
+    },
     {
       name: 'plugins-use-the-contract',
       comment: 'A first-party plugin uses the hook contract, the settings parsers and shared leaves: no process internals.',

@@ -14,6 +14,7 @@ import { didYouMean } from '../src/config/nearest';
 import type { Hooks } from '../src/hooks/types';
 import { kindOf } from '../src/shared/describe';
 import { show } from '../src/shared/errors';
+import { VASSAL_NAME_VARIABLE } from '../src/vassal-ipc';
 import { Metrics, PUBLISHED_KEY } from './prometheus/metrics';
 import { MetricsServer, type TcpAddress } from './prometheus/server';
 import { Recorder } from './prometheus/snapshot';
@@ -48,7 +49,9 @@ export default function prometheus(options?: PrometheusOptions): Hooks {
 
   return {
     async onStarting(arbiter) {
-      const collected = new Metrics(buckets, arbiter.log);
+      // A vassal's series say whose they are: an emperor's many apps are scraped side by side.
+      const vassal = process.env[VASSAL_NAME_VARIABLE];
+      const collected = new Metrics(buckets, arbiter.log, vassal ? { vassal } : {});
       metrics = collected;
       const render = () => collected.render(arbiter);
       server = await MetricsServer.start({ address, given, log: arbiter.log, render, predecessor: arbiter.predecessorPid });

@@ -9,6 +9,11 @@ import type { ConnectionHandle } from './ipc';
 
 /** The vassal's name (its config file's name less `.config.EXT`): set for a vassal only. */
 export const VASSAL_NAME_VARIABLE = 'UNICORN_VASSAL';
+/** This process's vassal name, when it is (or is a worker of) a vassal: its log lines carry it. */
+export function vassalName(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return env[VASSAL_NAME_VARIABLE] || undefined;
+}
+
 /** How many listening sockets an on-demand vassal was handed, from file descriptor 3 on. */
 export const VASSAL_FDS_VARIABLE = 'UNICORN_VASSAL_FDS';
 /** The first descriptor of the sockets an on-demand vassal is handed. */

@@ -4,7 +4,7 @@
  */
 import type { ArbiterView, IdleState, WorkerState, WorkerStats } from '../../src/hooks/types';
 import type { Logger } from '../../src/shared/log';
-import { family, histogramSamples, type Sample } from './exposition';
+import { family as familyText, histogramSamples, type Labels, type Sample } from '../../src/shared/prometheus-exposition';
 import { readSnapshot, type Snapshot, STATUS_CLASSES, Totals } from './snapshot';
 
 /** Under this key workers publish their snapshot. */
@@ -33,6 +33,8 @@ export class Metrics {
   constructor(
     bounds: readonly number[],
     private readonly log: Logger,
+    /** On every series: `vassal` in a vassal of an emperor. */
+    private readonly labels: Labels = {},
   ) {
     this.exited = new Totals(bounds);
   }
@@ -49,6 +51,7 @@ export class Metrics {
   render(arbiter: ArbiterView): string {
     const stats = arbiter.stats();
     const { workers } = stats;
+    const family: typeof familyText = (name, type, help, samples) => familyText(name, type, help, samples, this.labels);
     for (const worker of workers) {
       const snapshot = this.snapshotOf(worker);
       if (snapshot) this.seen.set(worker.id, snapshot);

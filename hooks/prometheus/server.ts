@@ -7,7 +7,7 @@ import http from 'node:http';
 import { formatAddress } from '../../src/config/address';
 import type { Logger } from '../../src/shared/log';
 import { isRunning } from '../../src/shared/pidfile';
-import { CONTENT_TYPE } from './exposition';
+import { CONTENT_TYPE } from '../../src/shared/prometheus-exposition';
 
 export interface TcpAddress {
   host: string;

@@ -5,11 +5,11 @@
  * nothing, as Gunicorn does: `--bind` is not used. The sockets, and their files, stay systemd's.
  */
 import { fstatSync, readFileSync } from 'node:fs';
-import net from 'node:net';
 import { getSystemErrorName } from 'node:util';
 import { type BindAddress, formatAddress } from '../config/address';
 import { badValue, bindFailed } from '../shared/errors';
-import { closeAll, type Listener, type ServerHandle } from './listeners';
+import { createServerHandle, type ServerHandle } from '../shared/raw-handle';
+import { closeAll, type Listener } from './listeners';
 
 /** The first file descriptor systemd passes. */
 export const SD_LISTEN_FDS_START = 3;
@@ -17,9 +17,6 @@ export const SD_LISTEN_FDS_START = 3;
 /** What systemd sets; removed at once, so that they reach neither the workers, nor the app, nor a
  *  USR2 successor (which gets the sockets as unicorn hands them down). */
 const LISTEN_VARIABLES = ['LISTEN_PID', 'LISTEN_FDS', 'LISTEN_FDNAMES', 'LISTEN_PIDFDID'];
-
-const adopt = (net as unknown as { _createServerHandle(address: null, port: 0, addressType: 0, fd: number): ServerHandle | number })
-  ._createServerHandle;
 
 /**
  * The listening sockets systemd passed to this process, in fd order, or undefined when it passed
@@ -37,18 +34,33 @@ export function activatedListeners(env: NodeJS.ProcessEnv, pid = process.pid): L
   if (count === 0) return undefined;
   // Names that do not match the count are ignored, as sd_listen_fds_with_names(3) refuses them.
   const names = namesRaw?.split(':');
+  return adoptListeners(
+    SD_LISTEN_FDS_START,
+    count,
+    (fd) => {
+      const name = names?.length === count ? names[fd - SD_LISTEN_FDS_START] : undefined;
+      return `fd ${fd}${name ? ` (${JSON.stringify(name)})` : ''}, passed by systemd`;
+    },
+    'not a stream socket unicorn can accept on (ListenStream= in the .socket unit)',
+  ).map((listener) => ({ ...listener, systemd: true }));
+}
+
+/**
+ * The listening sockets at file descriptors `first` to `first + count - 1`, passed by whoever
+ * started this process (systemd, the emperor), in fd order. Throws a UnicornError naming the
+ * descriptor (`which`) for one that is not a socket unicorn can accept on (`notStream`: how to fix it).
+ */
+export function adoptListeners(first: number, count: number, which: (fd: number) => string, notStream: string): Listener[] {
   const listeners: Listener[] = [];
-  for (let fd = SD_LISTEN_FDS_START; fd < SD_LISTEN_FDS_START + count; fd++) {
-    const name = names?.length === count ? names[fd - SD_LISTEN_FDS_START] : undefined;
-    const handle = adopt(null, 0, 0, fd);
+  for (let fd = first; fd < first + count; fd++) {
+    const handle = createServerHandle(null, 0, 0, fd);
     if (typeof handle === 'number') {
       closeAll(listeners);
-      const which = `fd ${fd}${name ? ` (${JSON.stringify(name)})` : ''}, passed by systemd`;
       const code = getSystemErrorName(handle);
-      throw bindFailed(which, code === 'EINVAL' ? 'not a stream socket unicorn can accept on (ListenStream= in the .socket unit)' : code);
+      throw bindFailed(which(fd), code === 'EINVAL' ? notStream : code);
     }
     const address = addressOf(handle, fd);
-    listeners.push({ address, url: formatAddress(address), handle, systemd: true });
+    listeners.push({ address, url: formatAddress(address), handle });
   }
   return listeners;
 }

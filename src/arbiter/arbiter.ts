@@ -32,6 +32,7 @@ import { ServerSockets, startUp } from './start-up';
 import { ExitTally, StatsRequests } from './stats';
 import { Succession } from './succession';
 import { DIAGNOSE_LIMIT_MS, Supervision, type TimeoutFault } from './supervision';
+import { Vassal } from './vassal/vassal';
 import { type ArbiterState, arbiterView, currentStats } from './view';
 import { WorkerChannels } from './worker-channel';
 import { takeWorkerMessage, type WorkerMessageContext } from './worker-messages';
@@ -146,6 +147,8 @@ export class Arbiter {
   /** --idle-timeout: stopping every worker when idle, starting them on the next connection; --workers
    *  MIN:MAX: the target the load sets (elastic/). */
   private readonly elastic: ElasticWorkers;
+  /** Under `unicorn emperor`: the link to it (vassal/vassal.ts); undefined otherwise. */
+  private readonly vassal: Vassal | undefined;
 
   constructor(
     private settings: Settings,
@@ -238,8 +241,15 @@ export class Arbiter {
       afterOnReload: (next, then) => hookQueue.after('onReload', [arbiterView(this.state, () => next)], then),
     });
     this.actions = new ActionPerformer(this.actionHost());
+    this.vassal = Vassal.start({
+      ...{ ...common, relay: channels.relay, stats: () => currentStats(this.state), idle: () => this.elastic.scaleToZero.status().state },
+      arrived: (connection) => this.enqueue({ kind: 'elastic', event: { kind: 'arrived', connection } }),
+      // The emperor is gone: a graceful stop as on TERM; idle on demand: a stop with exit code 0.
+      ...{ emperorGone: () => this.enqueue({ kind: 'signal', signal: 'SIGTERM' }), leave: () => this.beginStop(true, 0) },
+    });
     this.elastic = elasticWorkers({
       ...{ ...common, channels, reload, sockets: this.sockets, setTarget: (count) => (this.target = count) },
+      emperorAccepts: () => this.vassal?.onDemand === true,
       succeeded: () => this.succession.succeeded,
       ...{ enqueue: (event) => this.enqueue({ kind: 'elastic', event }), announce: (hook) => void hookQueue.queue(hook, [view]) },
     });
@@ -268,12 +278,14 @@ export class Arbiter {
       onRequest: (request, reply) => this.enqueue({ kind: 'control', request, reply }),
     });
     setupWorkers();
+    this.vassal?.started(this.sockets.listeners);
     this.reaper = Reaper.start(this.log);
     if (this.settings.reload) this.reloads.watch(this.settings, [...this.sockets.files, ...(this.control ? [this.control.path] : [])]);
 
     for (;;) {
       this.handleEvents();
       this.elastic.scaleToZero.manage();
+      this.vassal?.manage();
       this.actions.answerStats();
       this.succession.watchPredecessor();
       this.supervision.watchMemory();
@@ -380,7 +392,7 @@ export class Arbiter {
     }
     const outcome = this.staffing.judgeExit(record, code, signal, this.stop !== undefined, this.reload.isStarting(record.generation));
     if (outcome?.kind === 'reload-failed') this.reloads.fail(outcome.why, outcome.detail);
-    else if (outcome?.kind === 'unservable' && !this.stop) this.beginStop(true, outcome.exitCode);
+    else if (outcome?.kind === 'unservable' && !this.stop) this.beginStop(true, outcome.exitCode, outcome.why);
     void this.hookQueue.queue('childExit', [this.view, workerStats(record, this.now(), this.settings, { code, signal, reason })]);
   }
 
@@ -407,7 +419,7 @@ export class Arbiter {
   private abortTimedOut(record: WorkerRecord, silentMs: number, diagnosis: Diagnosis): void {
     const giveUp = this.supervision.abortTimedOut(record, silentMs, diagnosis, this.stop !== undefined);
     // Quickly: no worker serves anything yet, and one stuck in its boot would not act on TERM.
-    if (giveUp) this.beginStop(false, giveUp.exitCode);
+    if (giveUp) this.beginStop(false, giveUp.exitCode, giveUp.message);
   }
 
   /** async with keep-alive: a worker holding clearly more than its share of the connections sheds the excess. */
@@ -441,8 +453,9 @@ export class Arbiter {
 
   // --- Signals and control requests: actions (perform.ts) ----------------------------------------
 
-  /** A stop the arbiter decides itself (its workers cannot start): begun as a stop signal's is. */
-  private beginStop(graceful: boolean, exitCode: ExitCode): void {
+  /** A stop the arbiter decides itself (its workers cannot start: `why`): begun as a stop signal's is. */
+  private beginStop(graceful: boolean, exitCode: ExitCode, why?: string): void {
+    if (why) this.vassal?.failed(why);
     this.actions.beginStop(graceful, exitCode);
   }
 

@@ -5,18 +5,11 @@ import path from 'node:path';
 import { getSystemErrorName } from 'node:util';
 import { type BindAddress, formatAddress } from '../config/address';
 import { badValue, bindFailed } from '../shared/errors';
+import { createServerHandle } from '../shared/raw-handle';
+import { fitsSocketAddress, stagingPath } from '../shared/socket-path';
 import type { Listener, ServerHandle } from './listener';
 import { bindReusePort, somethingListens } from './reuse-port';
-import {
-  fitsSocketAddress,
-  giveSocketFile,
-  makeRoomForSocket,
-  placeSocketFile,
-  type SocketFileOptions,
-  stagingPath,
-  UV_ENAMETOOLONG,
-  withUmask,
-} from './socket-file';
+import { giveSocketFile, makeRoomForSocket, placeSocketFile, type SocketFileOptions, UV_ENAMETOOLONG, withUmask } from './socket-file';
 
 export type { Listener, ServerHandle } from './listener';
 
@@ -24,17 +17,6 @@ export type { Listener, ServerHandle } from './listener';
 export interface BindOptions extends SocketFileOptions {
   reusePort?: boolean;
 }
-
-/**
- * `net._createServerHandle` binds without listening. It is what node:cluster's primary uses to
- * share a socket with workers (SCHED_NONE), for the same reason as here: the process that holds the
- * socket must not accept on it, and every public way to listen also starts accepting.
- */
-const createServerHandle = (
-  net as unknown as {
-    _createServerHandle(address: string | null, port: number, addressType: number, fd?: number): ServerHandle | number;
-  }
-)._createServerHandle;
 
 const REASONS: Record<string, string> = {
   EADDRINUSE: 'address already in use',

@@ -103,6 +103,11 @@ export class ConnectionRelay {
     }
   }
 
+  /** An on-demand vassal leaves (vassal/vassal.ts): everything held, for the emperor to serve with the next start. */
+  takeAll(): ConnectionHandle[] {
+    return this.held.splice(0);
+  }
+
   /** Pass `handle` to the next serving async worker but `except` (which gave it back); false if none took it. */
   private passToAsync(handle: ConnectionHandle, except?: number): boolean {
     const takers = this.workers.servingAsync().filter((id) => id !== except);

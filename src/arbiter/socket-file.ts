@@ -13,7 +13,6 @@ import { probe } from '../control/server';
 import { cannotEnter } from '../shared/dir-access';
 import { bindFailed } from '../shared/errors';
 import type { Logger } from '../shared/log';
-import { MAX_SOCKET_PATH_BYTES } from '../shared/socket-path';
 
 /** Who the socket file is given to, and the mask it is created under. */
 export interface SocketFileOptions {
@@ -66,20 +65,8 @@ export function giveSocketFile(file: string, shown: string, owner: SocketFileOpt
   }
 }
 
-/** Whether `file` fits a socket address whole. */
-export function fitsSocketAddress(file: string): boolean {
-  return Buffer.byteLength(file) <= MAX_SOCKET_PATH_BYTES;
-}
-
 /** libuv's code for a name too long, as a bind returns it. */
 export const UV_ENAMETOOLONG = os.constants.errno.ENAMETOOLONG * -1;
-
-/** A name beside `file` to bind the socket under until it listens: `.NAME.` and 8 random hex digits. */
-export function stagingPath(file: string): string {
-  // node:crypto is loaded here, for unix sockets only: an arbiter without TLS has no other use for it.
-  const { randomBytes } = require('node:crypto') as typeof import('node:crypto');
-  return path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(4).toString('hex')}`);
-}
 
 /**
  * Give the listening socket bound at `staged` its path `file`. It is linked there, which (unlike

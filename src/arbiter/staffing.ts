@@ -41,7 +41,8 @@ export type ExitOutcome =
   /** It was a new worker of the reload under way: the reload fails (`detail`: why it could not boot, as it said). */
   | { kind: 'reload-failed'; why: string; detail: string | undefined }
   /** It could not load the app or boot and no worker serves: respawning would fail the same way. */
-  | { kind: 'unservable'; exitCode: ExitCode }
+  /** `why`: the one-line reason, as the log says it. */
+  | { kind: 'unservable'; exitCode: ExitCode; why: string }
   | undefined;
 
 export interface StaffingContext {
@@ -216,7 +217,11 @@ export class Staffing {
       if (serving === 0) {
         // Respawning would fail the same way, with nothing served meanwhile.
         log.error(fields, `${what} in worker (pid:${record.pid}); stopping`);
-        return { kind: 'unservable', exitCode: code as ExitCode };
+        return {
+          kind: 'unservable',
+          exitCode: code as ExitCode,
+          why: record.bootError?.message ?? `${what} in worker (pid:${record.pid})`,
+        };
       }
       // Workers that loaded the app earlier serve on (after a failed reload, the code on disk may no
       // longer load): a bad deploy does not take them down. Replacements are retried with backoff.

@@ -17,6 +17,7 @@ import { activatedListeners, describeUnusedBind } from './activation';
 import { type BindOptions, bindAll, closeAll, inheritListeners, type Listener } from './listeners';
 import { PerWorkerSockets } from './reuse-port';
 import type { Succession } from './succession';
+import { emperorListeners } from './vassal/vassal';
 
 /** The sockets the server listens on, as the arbiter holds them. */
 export class ServerSockets {
@@ -30,7 +31,9 @@ export class ServerSockets {
 
   adopt(listeners: Listener[], log: Logger): void {
     this.listeners = listeners;
-    this.files = listeners.flatMap(({ address, systemd }) => (address.kind === 'unix' && !systemd ? [address.path] : []));
+    this.files = listeners.flatMap(({ address, systemd, emperor }) =>
+      address.kind === 'unix' && !systemd && !emperor ? [address.path] : [],
+    );
     process.once('exit', () => this.removeFiles());
     this.perWorker = new PerWorkerSockets(listeners, log);
   }
@@ -89,6 +92,8 @@ export async function startUp(context: StartContext): Promise<ControlServer | un
   const inherited = inheritListeners(process.env);
   // systemd's, unless an arbiter handed them down (its environment no longer names them).
   const activated = inherited ? undefined : activatedListeners(process.env);
+  // An on-demand vassal's, which the emperor bound and holds (vassal/vassal.ts).
+  const passed = inherited || activated ? undefined : emperorListeners(process.env, settings.bind);
   succession.begin(inherited?.predecessor);
   try {
     await hooks.run('onStarting', view);
@@ -100,7 +105,10 @@ export async function startUp(context: StartContext): Promise<ControlServer | un
   try {
     const { controlSocket: setting } = settings;
     control = await ControlServer.start({ setting, predecessor: succession.predecessorPid, log, onRequest: context.onRequest });
-    sockets.adopt(inherited?.listeners ?? activated ?? (await bindAll(settings.bind, settings.backlog, bindOptions(context))), log);
+    sockets.adopt(
+      inherited?.listeners ?? activated ?? passed ?? (await bindAll(settings.bind, settings.backlog, bindOptions(context))),
+      log,
+    );
   } catch (err) {
     // What onStarting set up (a plugin's own server) is undone as at any exit.
     await hooks.run('onExit', view);
@@ -108,9 +116,12 @@ export async function startUp(context: StartContext): Promise<ControlServer | un
     throw err;
   }
   const urls = sockets.urls(settings.certfile !== undefined);
-  for (const [i, { systemd }] of sockets.listeners.entries()) {
-    const how = inherited ? `inherited from pid ${succession.predecessorPid}` : systemd ? 'inherited from systemd' : String(process.pid);
-    log.info({ address: urls[i], inherited: Boolean(inherited || systemd) }, `Listening at: ${urls[i]} (${how})`);
+  for (const [i, { systemd, emperor }] of sockets.listeners.entries()) {
+    const from = inherited ? `pid ${succession.predecessorPid}` : systemd ? 'systemd' : emperor ? 'the emperor' : undefined;
+    log.info(
+      { address: urls[i], inherited: from !== undefined },
+      `Listening at: ${urls[i]} (${from ? `inherited from ${from}` : process.pid})`,
+    );
   }
   logOsSetup(context, activated !== undefined);
   log.info({ workerClass: settings.workerClass }, `Using worker: ${settings.workerClass}`);

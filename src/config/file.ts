@@ -16,6 +16,7 @@ import { CONFIG_FILE_NAMES } from './file-names';
 import { gunicornOnlyKey } from './gunicorn-only';
 import { didYouMean } from './nearest';
 import { type OptionKey, type RawOptions, SETTINGS, type SettingSpec } from './settings';
+import { fillVassalName } from './vassal-template';
 
 export interface ConfigFile {
   file: string;
@@ -48,6 +49,9 @@ const MAX_CONFIG_BYTES = 64 * 1024;
 /** What a config file exporting a function is called with. */
 export interface ConfigContext {
   env: NodeJS.ProcessEnv;
+  /** Set when the file is read for a vassal of `unicorn emperor`: its name and the file it was
+   *  named by (the link, for a family of symlinks to one file). */
+  vassal?: { name: string; file: string };
 }
 
 const EXTENSIONS = ['.ts', '.mts', '.cts', '.mjs', '.js', '.cjs', '.json'];
@@ -68,6 +72,8 @@ export interface LoadOptions {
   fresh?: boolean;
   /** Import this text instead of the file on disk: what the arbiter read, in a worker. */
   pinned?: ConfigSource;
+  /** Read it as this vassal's (vassal-template.ts): `%n` is the name, and a function gets it. */
+  vassal?: string;
 }
 
 /**
@@ -80,13 +86,16 @@ export async function loadConfigFile(file: string, launchCwd: string, options: L
   const label = relative.startsWith('..') || path.isAbsolute(relative) ? file : relative;
   const { exported, source } = await importConfig(file, label, options);
   let config: unknown = exported;
+  const context: ConfigContext = { env: process.env };
+  if (options.vassal !== undefined) context.vassal = { name: options.vassal, file };
   if (typeof exported === 'function') {
     try {
-      config = await (exported as (context: ConfigContext) => unknown)({ env: process.env });
+      config = await (exported as (context: ConfigContext) => unknown)(context);
     } catch (err) {
       throw badConfig(`the config file ${label} exports a function that threw: ${describeError(err)}`, err);
     }
   }
+  if (options.vassal !== undefined) config = fillVassalName(config, options.vassal);
   if (typeof config !== 'object' || config === null || Array.isArray(config)) {
     throw badConfig(
       `the config file ${label} must export an object of settings (or a function returning one); it exports ${kindOf(config)}`,

@@ -9,7 +9,7 @@ import type { ServerStats } from '../hooks/types';
 import { cannotEnter } from '../shared/dir-access';
 import { ExitCode } from '../shared/exit-codes';
 import { defaultControlDir } from './paths';
-import { type ControlReply, type ControlRequest, checkPrivateDir } from './protocol';
+import { type ControlReply, type ControlRequest, checkPrivateDir, type EmperorRequest, type EmperorStats } from './protocol';
 
 /** A refusal or failure `unicorn ctl` ends with: one line on stderr, and its exit code. */
 export class CtlError extends Error {
@@ -33,7 +33,7 @@ export interface AskOptions {
  * Send `request` to the server at `file`; resolves with its reply once the server has closed the
  * connection, which for `shutdown` is when the arbiter has exited.
  */
-export function ask(file: string, request: ControlRequest, options: AskOptions = {}): Promise<ControlReply> {
+export function ask(file: string, request: ControlRequest | EmperorRequest, options: AskOptions = {}): Promise<ControlReply> {
   return new Promise((resolve, reject) => {
     const socket = net.connect(file);
     let buffered = '';
@@ -111,10 +111,11 @@ function notASocket(file: string): string | undefined {
 const DISCOVERY_TIMEOUT_MS = 2000;
 
 /**
- * The control socket of the one server running with its socket in the default directory. Refuses
- * when there is none; when there are several, listing them for --socket; and when the one there may
- * not be the caller's (its socket belongs to another user, or the name leads outside the directory):
- * talking to it unasked could reload or stop someone else's server.
+ * The control socket of the one server running with its socket in the default directory: an arbiter
+ * or an emperor; an emperor's vassals are its, not servers of their own. Refuses when there is none;
+ * when there are several, listing them for --socket; and when the one there may not be the caller's
+ * (its socket belongs to another user, or the name leads outside the directory): talking to it
+ * unasked could reload or stop someone else's server.
  */
 export async function findServer(env: NodeJS.ProcessEnv): Promise<string> {
   const dir = defaultControlDir(env);
@@ -125,8 +126,10 @@ export async function findServer(env: NodeJS.ProcessEnv): Promise<string> {
   const sockets = readdirSync(dir)
     .filter((name) => name.endsWith('.sock'))
     .map((name) => path.join(dir, name));
-  const live = (await Promise.all(sockets.map((file) => statsAt(file))))
-    .filter((found) => found !== undefined)
+  const answered = (await Promise.all(sockets.map((file) => statsAt(file)))).filter((found) => found !== undefined);
+  const vassals = new Set(answered.flatMap((found) => found.vassalPids));
+  const live = answered
+    .filter((found) => !vassals.has(found.stats.pid))
     // A server reached under two names (a link to its socket) is one server.
     .filter((found, i, all) => all.findIndex((other) => other!.stats.pid === found.stats.pid) === i)
     .map((found) => ({ ...found, notYours: notYours(found.file, dir) }))
@@ -168,12 +171,28 @@ function realpathOr(dir: string): string {
   }
 }
 
-/** The stats of the server at `file`, or undefined when none answers there. */
-async function statsAt(file: string): Promise<{ file: string; stats: ServerStats } | undefined> {
+interface Found {
+  file: string;
+  stats: Pick<ServerStats, 'pid' | 'listeners'>;
+  /** An emperor's: the arbiters it runs, which are reached through it. */
+  vassalPids: number[];
+}
+
+/** What the server at `file` says of itself, or undefined when none answers there. */
+async function statsAt(file: string): Promise<Found | undefined> {
   try {
     const reply = await ask(file, { command: 'stats' }, { timeoutMs: DISCOVERY_TIMEOUT_MS });
-    return reply.ok && reply.stats ? { file, stats: reply.stats } : undefined;
+    if (!reply.ok) return undefined;
+    if (reply.stats) return { file, stats: reply.stats, vassalPids: [] };
+    if (reply.emperor)
+      return { file, stats: { pid: reply.emperor.pid, listeners: [describeEmperor(reply.emperor)] }, vassalPids: pidsOf(reply.emperor) };
+    return undefined;
   } catch {
     return undefined;
   }
 }
+
+/** `emperor of 12 vassals`: an emperor's line in a list of servers, where an arbiter's has its addresses. */
+const describeEmperor = (emperor: EmperorStats) => `emperor of ${emperor.vassals.length} vassal${emperor.vassals.length === 1 ? '' : 's'}`;
+
+const pidsOf = (emperor: EmperorStats) => emperor.vassals.flatMap((vassal) => (vassal.pid === null ? [] : [vassal.pid]));

@@ -1,11 +1,15 @@
 /**
- * The control socket's protocol, in one place for both sides: the arbiter's server
- * (server.ts) and `unicorn ctl` (client.ts, ctl.ts). One request per connection, one JSON line each way;
- * the reply comes once the arbiter's loop has done what was asked (docs/ctl.md).
+ * The control socket's protocol, in one place for both sides: the servers (server.ts, for an arbiter
+ * and for an emperor) and `unicorn ctl` (client.ts, ctl.ts). One request per connection, one JSON line
+ * each way; the reply comes once what was asked is done (docs/ctl.md).
  */
 import { lstatSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { ServerStats } from '../hooks/types';
+import type { VassalSummary } from '../shared/vassal-summary';
+
+/** Who serves a control socket: a single server's arbiter, or an emperor (`unicorn emperor DIR`). */
+export type Role = 'arbiter' | 'emperor';
 
 /** What `unicorn ctl` asks; each does what the matching signal does (docs/SIGNALS.md). */
 export type ControlRequest =
@@ -28,12 +32,36 @@ export type ControlRequest =
 
 export type ControlCommand = ControlRequest['command'];
 
+/** What `unicorn ctl` asks an emperor; a vassal is named by its config file's name. */
+export type EmperorRequest =
+  /** status, stats and vassals: every vassal (EmperorStats). */
+  | { command: 'stats' }
+  /** One vassal's HUP, or every vassal's without a name. */
+  | { command: 'reload'; name?: string }
+  /** Stop one vassal gracefully; it stays stopped until `start` or a change of its file. */
+  | { command: 'stop'; name: string }
+  | { command: 'start'; name: string }
+  /** TERM (QUIT when quick) to the emperor: every vassal stops; the connection closes when it has exited. */
+  | { command: 'shutdown'; quick: boolean };
+
+export type EmperorCommand = EmperorRequest['command'];
+
+/** An emperor's answer to `stats`. */
+export interface EmperorStats {
+  pid: number;
+  version: string;
+  uptime: number;
+  vassals: VassalSummary[];
+}
+
 export type ControlReply =
   | {
       ok: true;
       /** What was done, for a person. */
       message: string;
       stats?: ServerStats;
+      /** An emperor answers `stats` with this instead. */
+      emperor?: EmperorStats;
       /** The arbiter is stopping: the connection closes when it has exited. */
       untilExit?: true;
     }
@@ -42,9 +70,11 @@ export type ControlReply =
 /** A request line longer than this is refused: every request fits in a few dozen bytes. */
 export const MAX_REQUEST_BYTES = 4096;
 
-const COMMANDS: Record<ControlCommand, (r: Record<string, unknown>) => ControlRequest | undefined> = {
+type Refused = { refused: string };
+
+const ARBITER_COMMANDS: Record<ControlCommand, (r: Record<string, unknown>) => ControlRequest | undefined> = {
   stats: () => ({ command: 'stats' }),
-  reload: () => ({ command: 'reload' }),
+  reload: (r) => (r.name === undefined ? { command: 'reload' } : undefined),
   scale: (r) => (isCount(r.count, 1) ? { command: 'scale', count: r.count } : undefined),
   add: (r) => (isCount(r.count, 1) ? { command: 'add', count: r.count } : undefined),
   remove: (r) => (isCount(r.count, 1) ? { command: 'remove', count: r.count } : undefined),
@@ -53,11 +83,52 @@ const COMMANDS: Record<ControlCommand, (r: Record<string, unknown>) => ControlRe
   shutdown: (r) => (typeof r.quick === 'boolean' ? { command: 'shutdown', quick: r.quick } : undefined),
 };
 
+const EMPEROR_COMMANDS: Record<EmperorCommand, (r: Record<string, unknown>) => EmperorRequest | undefined> = {
+  stats: () => ({ command: 'stats' }),
+  reload: (r) => (r.name === undefined ? { command: 'reload' } : isName(r.name) ? { command: 'reload', name: r.name } : undefined),
+  stop: (r) => (isName(r.name) ? { command: 'stop', name: r.name } : undefined),
+  start: (r) => (isName(r.name) ? { command: 'start', name: r.name } : undefined),
+  shutdown: (r) => (typeof r.quick === 'boolean' ? { command: 'shutdown', quick: r.quick } : undefined),
+};
+
+/** How each role lists its commands in a refusal. */
+const USAGE: Record<Role, string> = {
+  arbiter: 'stats, reload, scale, add, remove, kill, reopen-logs, shutdown',
+  emperor: 'stats, reload [NAME], stop NAME, start NAME, shutdown',
+};
+
 const isCount = (value: unknown, min: number): value is number => Number.isSafeInteger(value) && (value as number) >= min;
 
-/** A request line as the arbiter reads it: the request, or why it is refused. Anyone who may
- *  connect can send anything, so nothing is taken on trust. */
-export function parseRequest(line: string): ControlRequest | { refused: string } {
+/** A vassal's name: a file name, so never empty, never a path, and short. */
+const isName = (value: unknown): value is string =>
+  typeof value === 'string' && value !== '' && value.length <= 255 && !/[/\0\n]/.test(value);
+
+/**
+ * Why a command is refused because it is for the other role: `reload NAME` at an arbiter, `scale`
+ * at an emperor. Said so that the person sees which server they reached and what it takes.
+ */
+function otherRolesCommand(role: Role, command: string, request: Record<string, unknown>): string | undefined {
+  if (role === 'arbiter' && (command === 'stop' || command === 'start' || (command === 'reload' && request.name !== undefined))) {
+    const without = command === 'reload' ? ' (`reload` without a name reloads this one)' : '';
+    return (
+      `${command} NAME is for an emperor (unicorn emperor DIR), which runs a server per vassal; this is a single server ` +
+      `(an arbiter, pid ${process.pid})${without}: its commands are ${USAGE.arbiter}`
+    );
+  }
+  if (role === 'emperor' && Object.hasOwn(ARBITER_COMMANDS, command) && !Object.hasOwn(EMPEROR_COMMANDS, command)) {
+    return (
+      `${command} is for a single server, and this is an emperor (pid ${process.pid}): send it to a vassal's own control ` +
+      `socket with --socket; the emperor's commands are ${USAGE.emperor}`
+    );
+  }
+  return undefined;
+}
+
+/** A request line as the server of `role` reads it: the request, or why it is refused. Anyone who
+ *  may connect can send anything, so nothing is taken on trust. */
+export function parseRequest(line: string, role?: 'arbiter'): ControlRequest | Refused;
+export function parseRequest(line: string, role: 'emperor'): EmperorRequest | Refused;
+export function parseRequest(line: string, role: Role = 'arbiter'): ControlRequest | EmperorRequest | Refused {
   let value: unknown;
   try {
     value = JSON.parse(line);
@@ -65,10 +136,15 @@ export function parseRequest(line: string): ControlRequest | { refused: string }
     return { refused: 'the request is not JSON' };
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return { refused: 'the request is not a JSON object' };
-  const { command } = value as { command?: unknown };
-  const parse = typeof command === 'string' && Object.hasOwn(COMMANDS, command) ? COMMANDS[command as ControlCommand] : undefined;
-  if (!parse) return { refused: `unknown command ${JSON.stringify(command)}; the commands are ${Object.keys(COMMANDS).join(', ')}` };
-  return parse(value as Record<string, unknown>) ?? { refused: `the ${command} request's arguments are not valid: ${line.trim()}` };
+  const request = value as Record<string, unknown>;
+  const { command } = request;
+  const commands: Record<string, (r: Record<string, unknown>) => ControlRequest | EmperorRequest | undefined> =
+    role === 'arbiter' ? ARBITER_COMMANDS : EMPEROR_COMMANDS;
+  const elsewhere = typeof command === 'string' ? otherRolesCommand(role, command, request) : undefined;
+  if (elsewhere) return { refused: elsewhere };
+  const parse = typeof command === 'string' && Object.hasOwn(commands, command) ? commands[command] : undefined;
+  if (!parse) return { refused: `unknown command ${JSON.stringify(command)}; the commands are ${USAGE[role]}` };
+  return parse(request) ?? { refused: `the ${command} request's arguments are not valid: ${line.trim()}` };
 }
 
 /** The pid a default socket's name carries, if `file` is one. */

@@ -1,9 +1,9 @@
 /**
- * The control socket, the arbiter's side: a unix socket (mode 0600) that `unicorn ctl` talks to.
- * This module only reads requests and writes replies. What a request does happens in the arbiter's
- * loop (`onRequest` enqueues it; perform.ts does it, as it does the matching signal), and its reply
- * is written when the loop has got there: a reload's once the new workers are ready. Nothing here
- * is on a request's path through a worker.
+ * The control socket, the server's side: a unix socket (mode 0600) that `unicorn ctl` talks to, served
+ * by an arbiter or by an emperor (src/emperor/control.ts). This module only reads requests and writes
+ * replies. What a request does happens elsewhere: in the arbiter's loop (`onRequest` enqueues it;
+ * perform.ts does it, as it does the matching signal), and its reply is written when the loop has got
+ * there: a reload's once the new workers are ready. Nothing here is on a request's path through a worker.
  */
 import { chmodSync, lstatSync, readdirSync, unlinkSync } from 'node:fs';
 import net from 'node:net';
@@ -12,16 +12,33 @@ import { controlSocketFailed } from '../shared/errors';
 import type { Logger } from '../shared/log';
 import { isRunning } from '../shared/pidfile';
 import { defaultControlDir, defaultControlSocket, socketPathProblem } from './paths';
-import { type ControlReply, type ControlRequest, checkPrivateDir, MAX_REQUEST_BYTES, parseRequest, pidOfSocketName } from './protocol';
+import {
+  type ControlReply,
+  type ControlRequest,
+  checkPrivateDir,
+  type EmperorRequest,
+  MAX_REQUEST_BYTES,
+  parseRequest,
+  pidOfSocketName,
+  type Role,
+} from './protocol';
 
 /** The way back to the client that sent a request. */
 export interface Reply {
-  /** Answer, once, and close the connection; with `untilExit`, it stays open until the arbiter
-   *  exits, which is how `ctl shutdown` learns that it has. */
+  /** Answer, once, and close the connection; with `untilExit`, it stays open until the server's
+   *  process exits, which is how `ctl shutdown` learns that it has. */
   send(reply: ControlReply): void;
 }
 
-export interface ControlOptions {
+/** The requests each role serves. */
+export interface RequestOf {
+  arbiter: ControlRequest;
+  emperor: EmperorRequest;
+}
+
+export interface ControlOptions<R extends Role = 'arbiter'> {
+  /** Whose socket: which requests it takes, and how it refuses the other role's. @default 'arbiter' */
+  role?: R;
   /** --control-socket: a path, false for none, undefined for the default place. */
   setting: string | false | undefined;
   /** The arbiter that started this one with USR2, while it runs: a socket it holds at the same
@@ -29,7 +46,7 @@ export interface ControlOptions {
   predecessor: number | undefined;
   log: Logger;
   /** Called for each well-formed request; the reply may come any time later. */
-  onRequest(request: ControlRequest, reply: Reply): void;
+  onRequest(request: RequestOf[R], reply: Reply): void;
 }
 
 /** A connection that has not sent its request by then is closed. */
@@ -47,7 +64,7 @@ const REASONS: Record<string, string> = {
   ETIMEDOUT: 'something holds it, but did not accept a connection within a second',
 };
 
-export class ControlServer {
+export class ControlServer<R extends Role = 'arbiter'> {
   /** The socket file as bound: at exit it is removed only if it is still this one (a USR2
    *  successor may have put its own at the same path). */
   private identity: { dev: number; ino: number } | undefined;
@@ -55,7 +72,7 @@ export class ControlServer {
 
   private constructor(
     readonly path: string,
-    private readonly options: ControlOptions,
+    private readonly options: ControlOptions<R>,
   ) {
     this.server = net.createServer((socket) => this.accept(socket));
   }
@@ -66,7 +83,7 @@ export class ControlServer {
    * logged and the server runs without a control socket: anyone can create `/tmp/unicorn-UID`, and
    * doing so must not keep a server from starting.
    */
-  static async start(options: ControlOptions): Promise<ControlServer | undefined> {
+  static async start<R extends Role = 'arbiter'>(options: ControlOptions<R>): Promise<ControlServer<R> | undefined> {
     const { setting, log } = options;
     if (setting === false) return undefined;
     let file = setting;
@@ -171,9 +188,10 @@ export class ControlServer {
       socket.setTimeout(0);
       const reply = replyOn(socket);
       if (end === -1) return reply.send({ ok: false, error: `the request is longer than ${MAX_REQUEST_BYTES} bytes` });
-      const request = parseRequest(buffered.slice(0, end));
+      const line = buffered.slice(0, end);
+      const request = this.options.role === 'emperor' ? parseRequest(line, 'emperor') : parseRequest(line);
       if ('refused' in request) return reply.send({ ok: false, error: request.refused });
-      this.options.onRequest(request, reply);
+      this.options.onRequest(request as RequestOf[R], reply);
     };
     socket.on('data', onData);
   }
@@ -186,7 +204,9 @@ function replyOn(socket: net.Socket): Reply {
       if (sent || socket.destroyed) return;
       sent = true;
       socket.write(`${JSON.stringify(reply)}\n`);
-      if (!('untilExit' in reply && reply.untilExit)) socket.end();
+      // Left open until the process exits, the connection must not be what keeps it running.
+      if ('untilExit' in reply && reply.untilExit) socket.unref();
+      else socket.end();
     },
   };
 }

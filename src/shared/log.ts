@@ -7,8 +7,9 @@ export type { Logger };
 /** The error log's form: readable text, or one JSON object per line. */
 export type LogFormat = 'text' | 'json';
 
-/** Who is speaking: every line carries it, with the pid. */
-export type Role = { role: 'arbiter' } | { role: 'worker'; worker: number };
+/** Who is speaking: every line carries it, with the pid; under the emperor, the vassal's name too, so
+ *  that many vassals' lines on one stream can be told apart. */
+export type Role = ({ role: 'arbiter' } | { role: 'worker'; worker: number } | { role: 'emperor' }) & { vassal?: string };
 
 /** What the error log needs of the settings. */
 export interface ErrorLogSettings {
@@ -134,7 +135,8 @@ export function createLogger(role: Role, settings?: ErrorLogSettings, stderrFd =
 /** A logger writing where `log` does, as another process: a worker's output the arbiter captured. */
 export function loggerFor(log: Logger, role: Role, pid: number): Logger {
   const destination = (log as unknown as Record<symbol, DestinationStream>)[pino.symbols.streamSym]!;
-  return pino(loggerOptions(role, pid, log.level), destination);
+  const { vassal } = log.bindings() as { vassal?: string };
+  return pino(loggerOptions({ ...role, vassal }, pid, log.level), destination);
 }
 
 /** Write `text`, which is not a log line (an app's output), where `log` writes, as it is. */
@@ -142,10 +144,10 @@ export function passThrough(log: Logger, text: string): void {
   (log as unknown as Record<symbol, DestinationStream>)[pino.symbols.streamSym]!.write(text);
 }
 
-function loggerOptions(role: Role, pid: number, level: string): LoggerOptions {
+function loggerOptions({ vassal, ...role }: Role, pid: number, level: string): LoggerOptions {
   return {
     level,
-    base: { pid, ...role },
+    base: { pid, ...role, ...(vassal ? { vassal } : {}) },
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
   };
@@ -157,12 +159,12 @@ export function defaultFormat(target: string, stderrFd = 2): LogFormat {
 }
 
 /** The fields every line has, which the text form shows in its own places. */
-const PLACED = new Set(['level', 'time', 'pid', 'role', 'worker', 'msg', 'err']);
+const PLACED = new Set(['level', 'time', 'pid', 'role', 'worker', 'vassal', 'msg', 'err']);
 
 /**
  * One JSON line as text, in Gunicorn's shape with the role added:
- * `[2026-11-21 02:20:50.710 +0000] [394] [INFO] [arbiter] Listening at: … address=…`, and an
- * error's stack on the lines after.
+ * `[2026-11-21 02:20:50.710 +0000] [394] [INFO] [arbiter] Listening at: … address=…` (a vassal's:
+ * `[site-a arbiter]`), and an error's stack on the lines after.
  */
 export function toText(line: string): string {
   let entry: Record<string, unknown>;
@@ -172,7 +174,8 @@ export function toText(line: string): string {
     return line;
   }
   const time = typeof entry.time === 'string' ? entry.time.replace('T', ' ').replace('Z', ' +0000') : String(entry.time);
-  const who = entry.role === 'worker' ? `worker ${String(entry.worker)}` : String(entry.role);
+  const role = entry.role === 'worker' ? `worker ${String(entry.worker)}` : String(entry.role);
+  const who = typeof entry.vassal === 'string' ? `${entry.vassal} ${role}` : role;
   const level = String(entry.level).toUpperCase();
   const extras = Object.entries(entry)
     .filter(([key, value]) => !PLACED.has(key) && value !== undefined)

@@ -9,6 +9,7 @@ import { HookRunner } from '../hooks/run';
 import type { ArbiterInfo, RequestInfo, WorkerSelf } from '../hooks/types';
 import type { WorkerBoot } from '../ipc';
 import type { Logger } from '../shared/log';
+import { VASSAL_NAME_VARIABLE } from '../vassal-ipc';
 import type { RequestHooks } from './server';
 
 export interface WorkerHooks {
@@ -23,7 +24,9 @@ export async function loadWorkerHooks(boot: WorkerBoot, log: Logger, served: () 
   const { settings } = boot;
   // The config file's loader brings the settings registry with it: loaded only when there is a file.
   const loadConfigFile = () => (require('../config/file') as typeof import('../config/file')).loadConfigFile;
-  const config = settings.config ? await loadConfigFile()(settings.config, boot.launchCwd, { pinned: boot.configSource }) : undefined;
+  const config = settings.config
+    ? await loadConfigFile()(settings.config, boot.launchCwd, { pinned: boot.configSource, vassal: process.env[VASSAL_NAME_VARIABLE] })
+    : undefined;
   // The plugin loader (module resolution, the first-party plugins' names) only when there are plugins to load.
   const loadPlugins = () => (require('../hooks/load') as typeof import('../hooks/load')).loadPlugins;
   const plugins = config || settings.hook.length > 0 ? await loadPlugins()(config, settings.hook, process.cwd()) : [];

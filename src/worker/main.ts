@@ -29,6 +29,7 @@ import { UnicornError } from '../shared/errors';
 import { ExitCode } from '../shared/exit-codes';
 import { createLogger, reopenLogs } from '../shared/log';
 import { residentMemory } from '../shared/resident-memory';
+import { vassalName } from '../vassal-ipc';
 import { AcceptGate, type RawHandle, refuseAppListen } from './accept';
 import type { AccessLog } from './access-log';
 import { WORKER_CLASS_IMPLEMENTATIONS } from './classes/registry';
@@ -54,7 +55,7 @@ delete process.env[WORKER_BOOT_ENV];
 // to where the arbiter's does: fd 4 is the arbiter's stderr (worker-process.ts).
 const stderrPiped = pipesStderr(boot.settings);
 const logFd = stderrPiped ? CAPTURED_STDERR_FD : 2;
-const log = createLogger({ role: 'worker', worker: boot.workerId }, boot.settings, logFd);
+const log = createLogger({ role: 'worker', worker: boot.workerId, vassal: vassalName() }, boot.settings, logFd);
 for (const stream of [...(boot.settings.captureOutput ? [process.stdout] : []), ...(stderrPiped ? [process.stderr] : [])]) {
   // Those are pipes to the arbiter, which Node writes asynchronously once one is full: what is
   // still queued when the worker exits (an app's last words) would be lost. Written synchronously,

@@ -25,7 +25,7 @@ export interface LogLine {
   level: string;
   msg: string;
   pid: number;
-  role: 'arbiter' | 'worker';
+  role: 'arbiter' | 'worker' | 'emperor';
   [field: string]: unknown;
 }
 
@@ -154,7 +154,7 @@ export class Unicorn {
    *  their workers: what cleanup kills. */
   allPids(): number[] {
     const logged = this.logs
-      .flatMap((line) => [line.pid, line.workerPid, line.successorPid, line.reaperPid])
+      .flatMap((line) => [line.pid, line.workerPid, line.successorPid, line.reaperPid, line.vassalPid])
       .filter((pid): pid is number => typeof pid === 'number');
     const pids = new Set([this.pid, ...logged]);
     // Every descendant (a Set's loop visits what is added to it meanwhile): a server started through

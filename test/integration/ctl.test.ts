@@ -608,12 +608,25 @@ describe('unicorn ctl refusals', () => {
       code: 2,
       stdout: '',
       stderr:
-        'unicorn ctl: error: unknown command "stauts" (did you mean "status"?); the commands are status, stats, reload, scale, add, remove, kill, reopen-logs, shutdown\n',
+        'unicorn ctl: error: unknown command "stauts" (did you mean "status"?); the commands are status, stats, vassals, reload, stop, start, scale, add, remove, kill, reopen-logs, shutdown\n',
     });
     const help = await ctl(['--help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/^Usage: unicorn ctl \[options\] \[command\]/);
-    for (const command of ['status', 'stats', 'reload', 'scale <N>', 'add [N]', 'remove [N]', 'kill <PID>', 'reopen-logs', 'shutdown']) {
+    for (const command of [
+      'status',
+      'stats',
+      'vassals',
+      'reload [NAME]',
+      'stop <NAME>',
+      'start <NAME>',
+      'scale <N>',
+      'add [N]',
+      'remove [N]',
+      'kill <PID>',
+      'reopen-logs',
+      'shutdown',
+    ]) {
       expect(help.stdout).toContain(`  ${command}`);
     }
     expect((await ctl([])).code).toBe(2);

@@ -11,9 +11,13 @@ const ROUTES = path.join(APPS, 'routes.js');
 const CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
 /** Start with the plugin on a free port; --timeout 1s makes the workers beat every 0.5 s. */
-async function serveWithMetrics(workers: number, bind = '127.0.0.1:0'): Promise<{ unicorn: Unicorn; app: string; metrics: string }> {
+async function serveWithMetrics(
+  workers: number,
+  bind = '127.0.0.1:0',
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ unicorn: Unicorn; app: string; metrics: string }> {
   const args = ['-b', '127.0.0.1:0', '-w', String(workers), '--timeout', '1s', '--hook', 'prometheus', ROUTES];
-  const unicorn = start(args, { env: { UNICORN_PROMETHEUS_BIND: bind } });
+  const unicorn = start(args, { env: { UNICORN_PROMETHEUS_BIND: bind, ...env } });
   const line = await unicorn.waitForLog((l) => l.msg.startsWith('Metrics at '), 'the metrics address');
   await unicorn.ready(workers);
   return { unicorn, app: unicorn.url(), metrics: line.address as string };
@@ -119,6 +123,25 @@ describe('the prometheus plugin', () => {
     await sequential(`${app}/throw`, 1);
     families = await scrapeUntil(metrics, (f) => total(f) === 17, '17 requests counted');
     expect(requests(families, '5xx')).toBe(3);
+  });
+
+  it('labels every series with vassal="NAME" in a vassal of an emperor (UNICORN_VASSAL), and with none otherwise', async () => {
+    const { app, metrics } = await serveWithMetrics(1, '127.0.0.1:0', { UNICORN_VASSAL: 'site "a"' });
+    await sequential(`${app}/`, 3);
+    const families = await scrapeUntil(
+      metrics,
+      (f) => sampleValue(f, 'unicorn_http_requests_total', { status_class: '2xx', vassal: 'site "a"' }) === 3,
+      '3 requests counted',
+    );
+    const samples = [...families.values()].flatMap((family) => family.samples);
+    expect(samples.length).toBeGreaterThan(20);
+    for (const sample of samples) expect(sample.labels.vassal).toBe('site "a"');
+    // A label of its own comes first, and the escaping of the value is the exposition's.
+    expect((await request(metrics)).body).toContain('unicorn_workers_target{vassal="site \\"a\\""} 1\n');
+
+    const plain = await serveWithMetrics(1);
+    const unlabelled = [...(await scrape(plain.metrics)).values()].flatMap((family) => family.samples);
+    for (const sample of unlabelled) expect(sample.labels).not.toHaveProperty('vassal');
   });
 
   it('serves /metrics only', async () => {

@@ -57,7 +57,7 @@ describe('respawn backoff after failed starts', () => {
     const arbiter = fakeArbiter();
     arbiter.turn(2);
     const outcome = arbiter.exit(arbiter.workers.all()[0]!, ExitCode.APP_LOAD_ERROR);
-    expect(outcome).toEqual({ kind: 'unservable', exitCode: ExitCode.APP_LOAD_ERROR });
+    expect(outcome).toEqual({ kind: 'unservable', exitCode: ExitCode.APP_LOAD_ERROR, why: 'App failed to load in worker (pid:1001)' });
   });
 
   it('keeps workers that loaded the app serving when a new one fails to load it, and backs off its replacement', () => {

@@ -46,7 +46,7 @@ describe('IdleClock', () => {
   });
 });
 
-function fakeScaleToZero(idleTimeout = 1000) {
+function fakeScaleToZero(idleTimeout = 1000, emperorAccepts = false) {
   let time = 0;
   let target = 2;
   let succeeded = false;
@@ -80,6 +80,7 @@ function fakeScaleToZero(idleTimeout = 1000) {
       send: (record, message) => sent.push([record.id, message.type]),
     },
     enqueue: () => {},
+    emperorAccepts: () => emperorAccepts,
     announce: (hook) => hooks.push(hook),
   });
   const copy = (): ListenHandle & { listened: number; closed: boolean } => ({
@@ -160,6 +161,28 @@ describe('ScaleToZero', () => {
     expect(f.target()).toBe(2);
     expect(f.scale.status().state).toBe('serving');
     expect(f.hooks).toEqual(['onIdle', 'onWake']);
+  });
+
+  it('in an on-demand vassal, borrows no copy (the emperor accepts), stops the workers with the fresh counts, and stays idle', () => {
+    const f = fakeScaleToZero(1000, true);
+    f.scale.manage();
+    f.advance(1000);
+    f.scale.manage();
+    expect(f.sent).toEqual([
+      [1, 'unicorn:report'],
+      [2, 'unicorn:report'],
+    ]);
+    f.advance(5);
+    f.report();
+    f.scale.manage();
+    expect(f.target()).toBe(0);
+    expect(f.scale.status().state).toBe('idle');
+    // No copy accepts here, which is no reason to wake: the vassal leaves, and the emperor accepts.
+    for (const record of f.workers.all()) f.workers.delete(record.id);
+    f.advance(1000);
+    f.scale.manage();
+    expect(f.target()).toBe(0);
+    expect(f.scale.status().state).toBe('idle');
   });
 
   it('stays serving when the fresh counts show a request in flight, and closes the copy it borrowed', () => {

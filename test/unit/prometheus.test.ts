@@ -1,10 +1,10 @@
 import pino from 'pino';
 import prometheus, { DEFAULT_BUCKETS } from '../../hooks/prometheus';
-import { family, histogramSamples } from '../../hooks/prometheus/exposition';
 import { Metrics, PUBLISHED_KEY } from '../../hooks/prometheus/metrics';
 import { Recorder, readSnapshot, type Snapshot, Totals } from '../../hooks/prometheus/snapshot';
 import { ExitTally, serverStats } from '../../src/arbiter/stats';
 import type { ArbiterView, ExitReason, IdleState, WorkerStats } from '../../src/hooks/types';
+import { family, histogramSamples } from '../../src/shared/prometheus-exposition';
 import { parseExposition, sampleValue } from '../helpers/exposition';
 
 const silent = pino({ level: 'silent' });

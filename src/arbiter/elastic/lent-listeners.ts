@@ -9,13 +9,9 @@
 import type { ConnectionHandle } from '../../ipc';
 import { openDescriptors, openFileLimit, SPARE_DESCRIPTORS } from '../../shared/descriptors';
 import type { Logger } from '../../shared/log';
+import type { ListenHandle } from '../../shared/raw-handle';
 
-/** A listening socket's raw handle (a libuv TCP or Pipe wrap) as the IPC channel delivers it. */
-export interface ListenHandle {
-  close(): void;
-  listen(backlog: number): number;
-  onconnection: ((status: number, client?: ConnectionHandle) => void) | null;
-}
+export type { ListenHandle };
 
 export class LentListeners {
   /** By listener index: the copy lent, null for one the worker had none of, undefined for none yet. */

@@ -51,6 +51,8 @@ export interface ScaleToZeroContext {
   };
   /** A connection accepted on the copies: to the loop, as an event. */
   enqueue: (event: ElasticEvent) => void;
+  /** An on-demand vassal (vassal/vassal.ts): idle, it leaves and the emperor accepts, so no copies are borrowed. */
+  emperorAccepts: () => boolean;
   /** Queue the onIdle or onWake hook. */
   announce: (hook: 'onIdle' | 'onWake') => void;
 }
@@ -122,7 +124,7 @@ export class ScaleToZero {
         }
         if (context.channels.relay.holding > 0) return this.wake(now, 'a connection arrived with no worker serving', true);
         // The new arbiter exited: nothing accepts here until workers run again.
-        if (!succeeded && !this.copies.listening) return this.wake(now, 'the re-executed arbiter exited');
+        if (!succeeded && !this.copies.listening && !context.emperorAccepts()) return this.wake(now, 'the re-executed arbiter exited');
         return;
       case 'waking':
         if (context.target() === 0) {
@@ -169,10 +171,11 @@ export class ScaleToZero {
       this.retryAt = now + RETRY_MS;
       return;
     }
-    this.copies.expect(context.listenerCount());
+    const borrow = !context.emperorAccepts();
+    this.copies.expect(borrow ? context.listenerCount() : 0);
     // seq 0 answers no `ctl status` (StatsRequests numbers its requests from 1); the answer's counts are what is read.
     for (const record of answering) context.channels.send(record, { type: 'unicorn:report', seq: 0 });
-    context.channels.send(lender, { type: 'unicorn:lend-listeners' });
+    if (borrow) context.channels.send(lender, { type: 'unicorn:lend-listeners' });
     this.state = { kind: 'confirming', lender: lender.id, asked: answering.map((r) => r.id), askedAt: now, target: context.target() };
   }
 
@@ -183,12 +186,13 @@ export class ScaleToZero {
     if (active || !this.mayStop() || context.target() !== state.target) return this.backToServing(now);
     if (lender?.state !== 'ready' || copies.refused) return this.backToServing(now, now + RETRY_MS);
     const counted = (id: number) => (context.workers.get(id)?.countsAt ?? Infinity) >= state.askedAt;
-    if (!copies.complete || !state.asked.every(counted)) {
+    const emperorAccepts = context.emperorAccepts();
+    if ((!emperorAccepts && !copies.complete) || !state.asked.every(counted)) {
       // A worker too busy to answer is not idle.
       if (now >= state.askedAt + CONFIRM_LIMIT_MS) this.backToServing(now);
       return;
     }
-    if (!copies.listen(context.settings().backlog, (connection) => context.enqueue({ kind: 'arrived', connection }))) {
+    if (!emperorAccepts && !copies.listen(context.settings().backlog, (connection) => context.enqueue({ kind: 'arrived', connection }))) {
       return this.backToServing(now, now + RETRY_MS);
     }
     const workers = context.workers.all().filter((r) => r.state !== 'stopping').length;

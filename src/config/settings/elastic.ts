@@ -3,7 +3,7 @@
 
 import { badUsage } from '../../shared/errors';
 import { DURATION_FORMS, formatDuration } from '../duration';
-import { duration, wholeNumber } from './parsers';
+import { duration, OFF_SWITCH, wholeNumber } from './parsers';
 import { type Parser, spec } from './spec';
 
 /** A share of the time, as the workers' event-loop utilisation is one. */
@@ -107,7 +107,26 @@ export const ELASTIC_SETTINGS = [
     defaultValue: () => 30_000,
     defaultText: '30s',
   }),
+  spec({
+    key: 'onDemand',
+    flags: '--on-demand',
+    section: 'elastic',
+    description:
+      'start this vassal only when its first connection arrives; the emperor holds its sockets meanwhile ' +
+      '(unicorn emperor only, docs/emperor.md)',
+    ...OFF_SWITCH,
+  }),
 ] as const;
+
+/** --on-demand is the emperor's to act on: a unicorn started on its own has no one to hold its
+ *  sockets while it is not running. `vassal`: the name it was started under by an emperor, if any. */
+export function refuseOnDemandAlone(settings: { onDemand: boolean }, sources: { onDemand: string }, vassal: string | undefined): void {
+  if (!settings.onDemand || vassal !== undefined) return;
+  throw badUsage(
+    `${sources.onDemand} is not accepted here: an on-demand app is started by \`unicorn emperor DIR\` on its first connection ` +
+      "(docs/emperor.md); a unicorn started on its own serves at once, so remove it, or put the config file in the emperor's directory",
+  );
+}
 
 /**
  * --idle-timeout needs the shared sockets: while no worker runs the arbiter accepts on a copy of

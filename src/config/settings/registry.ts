@@ -102,6 +102,7 @@ const HELP_ORDER = [
   'scaleWindow',
   'scaleCooldown',
   'scaleDownAfter',
+  'onDemand',
   'workerClass',
   'workerConnections',
   'keepAlive',

@@ -1,5 +1,6 @@
 /**
- * The Prometheus text exposition format, version 0.0.4: what a scrape of /metrics gets.
+ * The Prometheus text exposition format, version 0.0.4: what a scrape of /metrics gets, from the
+ * prometheus plugin (hooks/prometheus) and from an emperor (vassal-metrics.ts).
  * https://prometheus.io/docs/instrumenting/exposition_formats/
  *
  * A metric family is its `# HELP` and `# TYPE` lines followed by all of its samples, one per line:
@@ -19,10 +20,11 @@ export interface Sample {
   value: number;
 }
 
-/** One metric family, as text. */
-export function family(name: string, type: MetricType, help: string, samples: readonly Sample[]): string {
+/** One metric family, as text; `common` labels (a vassal's name) go on every sample, first. */
+export function family(name: string, type: MetricType, help: string, samples: readonly Sample[], common: Labels = {}): string {
   let text = `# HELP ${name} ${escapeHelp(help)}\n# TYPE ${name} ${type}\n`;
-  for (const sample of samples) text += `${name}${sample.suffix ?? ''}${formatLabels(sample.labels)} ${formatValue(sample.value)}\n`;
+  for (const sample of samples)
+    text += `${name}${sample.suffix ?? ''}${formatLabels({ ...common, ...sample.labels })} ${formatValue(sample.value)}\n`;
   return text;
 }
 
@@ -49,8 +51,7 @@ export function formatValue(value: number): string {
   return String(value); // NaN is NaN in both
 }
 
-function formatLabels(labels: Labels | undefined): string {
-  if (!labels) return '';
+function formatLabels(labels: Labels): string {
   const pairs = Object.entries(labels).map(([name, value]) => `${name}="${escapeLabelValue(value)}"`);
   return pairs.length > 0 ? `{${pairs.join(',')}}` : '';
 }

@@ -1,0 +1,41 @@
+/**
+ * `unicorn emperor [DIR]`: a program of its own beside the server's command line (src/cli.ts loads
+ * it only for this command). Reads the emperor's settings, refusing a bad one in one line, and runs
+ * the emperor until it is stopped.
+ */
+import { CommanderError } from 'commander';
+import { UnicornError } from '../shared/errors';
+import { ExitCode } from '../shared/exit-codes';
+import { createLogger } from '../shared/log';
+import { serveEmperorControl } from './control';
+import { Emperor } from './emperor';
+import { type EmperorOptions, readEmperorOptions } from './options';
+
+/** `takeSignals`: from now on the signals caught since the process began go to the emperor. */
+export async function main(argv: string[], takeSignals: (to: (signal: NodeJS.Signals) => void) => void): Promise<never> {
+  let options: EmperorOptions;
+  try {
+    options = await readEmperorOptions(argv.slice(3), process.env, process.cwd());
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      const helpOrVersion = ['commander.helpDisplayed', 'commander.version', 'commander.help'].includes(err.code);
+      process.exit(helpOrVersion ? ExitCode.OK : ExitCode.USAGE);
+    }
+    if (!(err instanceof UnicornError)) throw err;
+    process.stderr.write(`unicorn: error: ${err.message}\n`);
+    process.exit(err.exitCode);
+  }
+  const log = createLogger({ role: 'emperor' }, { errorLogfile: '-', logLevel: options.logLevel, logFormat: options.logFormat });
+  const emperor = new Emperor(options, log);
+  let control: Awaited<ReturnType<typeof serveEmperorControl>>;
+  try {
+    control = await serveEmperorControl(options.controlSocket, emperor, log);
+  } catch (err) {
+    if (!(err instanceof UnicornError)) throw err;
+    process.stderr.write(`unicorn: error: ${err.message}\n`);
+    process.exit(err.exitCode);
+  }
+  const code = await emperor.run(takeSignals);
+  control?.removeFile();
+  process.exit(code);
+}

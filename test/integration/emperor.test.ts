@@ -1,0 +1,204 @@
+/**
+ * `unicorn emperor DIR` (issue 19): a vassal for each config file in DIR, started, reloaded and
+ * stopped as the files come, change and go; broken and failing vassals set apart by name; signals
+ * reaching every vassal, and nothing left behind when the emperor goes, even by SIGKILL.
+ */
+import { existsSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { ctl } from '../helpers/ctl';
+import { aboutVassal, ask, startEmperor, vassalDir, vassalPid, waitForAnswer } from '../helpers/emperor';
+import { childPids, runToExit, waitUntilGone } from '../helpers/unicorn';
+
+describe('unicorn emperor', () => {
+  it('serves a vassal for each file, with %n its name; starts a new file, reloads a touched one without a failed request, stops a removed one', async () => {
+    const vassals = vassalDir();
+    vassals.write('site-a');
+    vassals.write('site-b');
+    const emperor = startEmperor(vassals.dir);
+    expect((await waitForAnswer(vassals.socket('site-a'))).name).toBe('site-a');
+    expect((await waitForAnswer(vassals.socket('site-b'))).name).toBe('site-b');
+
+    // A family: a symlink to a template (which, starting with _, is no vassal itself).
+    writeFileSync(path.join(vassals.dir, '_family.json'), JSON.stringify({ bind: `unix:${vassals.sockets}/%n.sock`, app: 'hello.js' }));
+    symlinkSync('_family.json', path.join(vassals.dir, 'site-c.config.json'));
+    expect((await waitForAnswer(vassals.socket('site-c'))).name).toBe('site-c');
+    expect(emperor.logs.some(aboutVassal('_family'))).toBe(false);
+
+    // Touched: reloaded (new workers), every request during it served.
+    const before = await ask(vassals.socket('site-a'));
+    const later = new Date(Date.now() + 10_000);
+    utimesSync(path.join(vassals.dir, 'site-a.config.json'), later, later);
+    let failed = 0;
+    let served = 0;
+    let now = before;
+    const deadline = Date.now() + 15_000;
+    while (now.pid === before.pid && Date.now() < deadline) {
+      try {
+        now = await ask(vassals.socket('site-a'));
+        served++;
+      } catch {
+        failed++;
+      }
+    }
+    expect(now.pid).not.toBe(before.pid);
+    expect({ failed, served: served > 0 }).toEqual({ failed: 0, served: true });
+    expect(emperor.logs.some((l) => aboutVassal('site-a')(l) && l.msg === 'Vassal site-a reloading (HUP)')).toBe(true);
+
+    // Removed: stopped gracefully, its socket gone with it; the others serve on.
+    const removedPid = vassalPid(emperor, 'site-b');
+    unlinkSync(path.join(vassals.dir, 'site-b.config.json'));
+    await emperor.waitForLog((l) => aboutVassal('site-b')(l) && l.msg === 'Vassal site-b removed', 'site-b removed');
+    expect(await waitUntilGone([removedPid])).toEqual([]);
+    expect(existsSync(vassals.socket('site-b'))).toBe(false);
+    expect((await ask(vassals.socket('site-c'))).name).toBe('site-c');
+  });
+
+  it('refuses a broken file by name and puts a failing app aside with its reason, while the others serve', async () => {
+    const vassals = vassalDir();
+    vassals.write('good');
+    // A second file of one name is refused, naming both (the first in the directory's order is the vassal).
+    writeFileSync(
+      path.join(vassals.dir, 'good.config.js'),
+      `module.exports = ${JSON.stringify({ bind: `unix:${vassals.sockets}/%n.sock`, app: 'hello.js', workers: 1 })};\n`,
+    );
+    vassals.write('broken', { workers: 'many' });
+    writeFileSync(path.join(vassals.dir, 'fails.js'), "throw new Error('the app cannot start');\n");
+    vassals.write('failing', { app: 'fails.js' });
+    const control = ['--control-socket', path.join(vassals.sockets, 'emperor.sock')];
+    const emperor = startEmperor(vassals.dir, control);
+
+    const refused = await emperor.waitForLog((l) => aboutVassal('broken')(l) && l.msg.includes('is put aside'), 'broken refused');
+    expect(refused.msg).toContain('broken.config.json: workers "many" is not accepted: expected');
+    const duplicate = 'good.config.json is not started: the vassal good is already good.config.js; one name, one config file';
+    expect(emperor.logs.some((l) => aboutVassal('good')(l) && l.msg === duplicate)).toBe(true);
+
+    const asideLine = await emperor.waitForLog(
+      (l) => aboutVassal('failing')(l) && l.msg.includes('is put aside (it keeps failing)'),
+      'failing put aside',
+      25_000,
+    );
+    expect(asideLine.reason).toMatch(/code 4|cannot start/);
+    // Put aside: not started again.
+    const starts = emperor.lines('Vassal failing started').length;
+    expect(starts).toBe(3);
+    expect((await ask(vassals.socket('good'))).name).toBe('good');
+
+    // ctl shows each with its state and, for those set apart, why.
+    const listed = await ctl(['--socket', path.join(vassals.sockets, 'emperor.sock'), 'vassals', '--json']);
+    expect(listed.code).toBe(0);
+    const states = Object.fromEntries(
+      (JSON.parse(listed.stdout) as { name: string; state: string; reason: string | null }[]).map((v) => [v.name, [v.state, v.reason]]),
+    );
+    expect(states.good).toEqual(['serving', null]);
+    expect(states.broken[0]).toBe('put-aside');
+    expect(states.broken[1]).toContain('workers "many" is not accepted');
+    expect(states.failing).toEqual(['put-aside', asideLine.reason]);
+  }, 40_000);
+
+  it('starts an on-demand vassal at its first connection, and holds its socket again once it has left while idle', async () => {
+    const vassals = vassalDir();
+    vassals.write('lazy', { onDemand: true, idleTimeout: '1s' });
+    const emperor = startEmperor(vassals.dir);
+    await emperor.waitForLog((l) => aboutVassal('lazy')(l) && l.msg.includes('waits for its first connection'), 'lazy held');
+    expect(emperor.lines('Vassal lazy started')).toEqual([]);
+    // The emperor holds the socket: the first request starts the vassal and is served by it.
+    expect((await ask(vassals.socket('lazy'))).name).toBe('lazy');
+    expect(emperor.lines('Vassal lazy started').length).toBe(1);
+    const first = vassalPid(emperor, 'lazy');
+    await emperor.waitForLog((l) => aboutVassal('lazy')(l) && l.msg.includes('left while idle'), 'lazy left');
+    expect(await waitUntilGone([first])).toEqual([]);
+    expect((await ask(vassals.socket('lazy'))).name).toBe('lazy');
+    expect(emperor.lines('Vassal lazy started').length).toBe(2);
+  });
+
+  it('stops the on-demand vassal idle the longest to make room under --max-workers, and its socket still serves', async () => {
+    const vassals = vassalDir();
+    vassals.write('first', { onDemand: true, idleTimeout: '30s' });
+    vassals.write('second', { onDemand: true, idleTimeout: '30s' });
+    const emperor = startEmperor(vassals.dir, ['--max-workers', '1']);
+    await emperor.waitForLog((l) => aboutVassal('second')(l) && l.msg.includes('waits for its first connection'), 'second held');
+    expect((await ask(vassals.socket('first'))).name).toBe('first');
+    const firstPid = vassalPid(emperor, 'first');
+    // Quiet long enough for the pool to take it (a vassal that served a moment ago may be busy still).
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect((await ask(vassals.socket('second'))).name).toBe('second');
+    const room = emperor.lines('stopping first (').filter(aboutVassal('second'));
+    expect(room.length).toBe(1);
+    expect(room[0]!.msg).toContain('to make room for second: the host limit of 1 workers is reached');
+    expect(await waitUntilGone([firstPid])).toEqual([]);
+    // Its socket is held again: the next request wakes it (and stops second in turn, once quiet).
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect((await ask(vassals.socket('first'))).name).toBe('first');
+  });
+
+  it('reloads every vassal on HUP, restarts a killed one, stops every vassal and worker on TERM, and leaves none behind when killed by SIGKILL', async () => {
+    const vassals = vassalDir();
+    vassals.write('one', { workers: 2 });
+    vassals.write('two');
+    const emperor = startEmperor(vassals.dir);
+    await waitForAnswer(vassals.socket('one'));
+    await waitForAnswer(vassals.socket('two'));
+    // HUP reloads every vassal: new workers for each.
+    const oldWorkers = new Set(['one', 'two'].flatMap((name) => childPids(vassalPid(emperor, name))));
+    emperor.signal('SIGHUP');
+    for (const name of ['one', 'two']) {
+      await emperor.waitForLog((l) => aboutVassal(name)(l) && l.msg === `Vassal ${name} reloading (HUP)`, `${name} reloaded`);
+      const deadline = Date.now() + 15_000;
+      let pid = (await ask(vassals.socket(name))).pid;
+      while (oldWorkers.has(pid) && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        pid = (await ask(vassals.socket(name))).pid;
+      }
+      expect(oldWorkers.has(pid)).toBe(false);
+    }
+    // A vassal killed is restarted, after the first backoff.
+    const killed = vassalPid(emperor, 'two');
+    process.kill(killed, 'SIGKILL');
+    const failed = await emperor.waitForLog((l) => aboutVassal('two')(l) && l.msg.startsWith('Vassal two failed'), 'two failed');
+    expect(failed.msg).toBe('Vassal two failed: it was killed by SIGKILL; restarting it in 1 s');
+    await emperor.waitForLog(
+      (l) => aboutVassal('two')(l) && l.msg.startsWith('Vassal two started') && l.vassalPid !== killed,
+      'two restarted',
+    );
+    expect((await waitForAnswer(vassals.socket('two'))).name).toBe('two');
+
+    const all = [vassalPid(emperor, 'one'), vassalPid(emperor, 'two')].flatMap((pid) => [pid, ...childPids(pid)]);
+    expect(all.length).toBe(5);
+    emperor.signal('SIGTERM');
+    expect(await emperor.exited).toEqual({ code: 0, signal: null });
+    expect(await waitUntilGone(all)).toEqual([]);
+
+    const again = startEmperor(vassals.dir);
+    await waitForAnswer(vassals.socket('one'));
+    await waitForAnswer(vassals.socket('two'));
+    const left = [vassalPid(again, 'one'), vassalPid(again, 'two')].flatMap((pid) => [pid, ...childPids(pid)]);
+    expect(left.length).toBe(5);
+    process.kill(again.pid, 'SIGKILL');
+    expect(await waitUntilGone(left, 15_000)).toEqual([]);
+  });
+
+  it('refuses bad input in one line, exit 2', async () => {
+    const missing = await runToExit(['emperor', '/nonexistent/vassals']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toBe(
+      'unicorn: error: DIR "/nonexistent/vassals" is not accepted: expected a directory of vassal config files (no such directory: /nonexistent/vassals)\n',
+    );
+    const vassals = vassalDir();
+    const limit = await runToExit(['emperor', vassals.dir, '--max-memory', 'lots']);
+    expect(limit.code).toBe(2);
+    expect(limit.stderr).toMatch(/^unicorn: error: --max-memory "lots" is not accepted: expected a size such as 512MB/);
+    const file = path.join(vassals.sockets, 'emperor.json');
+    writeFileSync(file, JSON.stringify({ vassals: vassals.dir, maxWorker: 4 }));
+    const unknownKey = await runToExit(['emperor', '-c', file]);
+    expect(unknownKey.code).toBe(2);
+    expect(unknownKey.stderr).toBe(
+      `unicorn: error: ${file}: unknown key "maxWorker" (did you mean "maxWorkers"?); ` +
+        "the emperor's keys are vassals, controlSocket, maxWorkers, maxMemory, logLevel, logFormat\n",
+    );
+    const onDemand = await runToExit(['--on-demand', '-b', `unix:${vassals.socket('x')}`, path.join(vassals.dir, 'hello.js')]);
+    expect(onDemand.code).toBe(2);
+    expect(onDemand.stderr).toMatch(
+      /^unicorn: error: --on-demand is not accepted here: an on-demand app is started by `unicorn emperor DIR`/,
+    );
+  });
+});
