@@ -10,7 +10,7 @@ import { type ControlServer, PendingReplies, type Reply } from '../control/serve
 import type { HookRunner } from '../hooks/run';
 import type { ArbiterView, ExitReason } from '../hooks/types';
 import type { ToArbiter, ToWorker } from '../ipc';
-import type { ExitCode } from '../shared/exit-codes';
+import { ExitCode } from '../shared/exit-codes';
 import type { Logger } from '../shared/log';
 import { Absences } from './absences';
 import { balanceConnections, ConnectionBalance } from './balance';
@@ -245,7 +245,7 @@ export class Arbiter {
       ...{ ...common, relay: channels.relay, stats: () => currentStats(this.state), idle: () => this.elastic.scaleToZero.status().state },
       arrived: (connection) => this.enqueue({ kind: 'elastic', event: { kind: 'arrived', connection } }),
       // The emperor is gone: a graceful stop as on TERM; idle on demand: a stop with exit code 0.
-      ...{ emperorGone: () => this.enqueue({ kind: 'signal', signal: 'SIGTERM' }), leave: () => this.beginStop(true, 0) },
+      ...{ emperorGone: () => this.enqueue({ kind: 'signal', signal: 'SIGTERM' }), leave: () => this.beginStop(true, ExitCode.OK) },
     });
     this.elastic = elasticWorkers({
       ...{ ...common, channels, reload, sockets: this.sockets, setTarget: (count) => (this.target = count) },

@@ -1,9 +1,9 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import net from 'node:net';
-import path from 'node:path';
 import { getSystemErrorName } from 'node:util';
 import { type BindAddress, formatAddress } from '../config/address';
+import { bindErrorCode, bindReason as reason } from '../shared/bind-reasons';
 import { badValue, bindFailed } from '../shared/errors';
 import { createServerHandle } from '../shared/raw-handle';
 import { fitsSocketAddress, stagingPath } from '../shared/socket-path';
@@ -17,24 +17,6 @@ export type { Listener, ServerHandle } from './listener';
 export interface BindOptions extends SocketFileOptions {
   reusePort?: boolean;
 }
-
-const REASONS: Record<string, string> = {
-  EADDRINUSE: 'address already in use',
-  EACCES: 'permission denied',
-  EPERM: 'permission denied',
-  EADDRNOTAVAIL: 'address not available on this machine',
-  ENOTFOUND: 'host name not found',
-  EAI_AGAIN: 'host name could not be resolved',
-  ENOENT: 'no such directory for the socket file',
-  ENOTDIR: 'a part of the socket path is not a directory',
-  ENAMETOOLONG: 'socket path too long',
-  EBADF: 'not an open file descriptor',
-  EINVAL: 'not a socket that can listen',
-  ENOTSOCK: 'not a socket',
-  ENOTSUP: 'SO_REUSEPORT is not supported on this system',
-};
-
-const reason = (code: string, fallback = code) => REASONS[code] ?? fallback;
 
 /** A bound socket, and for a unix one the name it is bound under until it listens (socket-file.ts). */
 interface Bound {
@@ -95,7 +77,8 @@ async function bindOne(address: BindAddress, options: BindOptions): Promise<Boun
       result = createServerHandle(null, 0, 0, address.fd);
       break;
   }
-  if (typeof result === 'number') throw bindFailed(shown, reason(errorCode(address, result)));
+  if (typeof result === 'number')
+    throw bindFailed(shown, reason(bindErrorCode(result, address.kind === 'unix' ? address.path : undefined)));
   if (address.kind === 'tcp' && address.port !== 0 && boundPort(result) === 0) {
     // libuv delays EADDRINUSE from bind(2) to listen(2), which would then pick a random port.
     result.close();
@@ -108,13 +91,6 @@ async function bindOne(address: BindAddress, options: BindOptions): Promise<Boun
     ...(options.reusePort && address.kind === 'tcp' ? { reusePort: true } : {}),
   };
   return { listener, staged };
-}
-
-function errorCode(address: BindAddress, errno: number): string {
-  const code = getSystemErrorName(errno);
-  // libuv reports a unix socket path in a missing directory as EACCES.
-  if (code === 'EACCES' && address.kind === 'unix' && !existsSync(path.dirname(address.path))) return 'ENOENT';
-  return code;
 }
 
 function boundPort(handle: ServerHandle): number {
@@ -152,7 +128,7 @@ function listenWithoutAccepting(listeners: Listener[], backlog: number): void {
   });
   if (result.status !== 0) {
     const failed = listeners[Number(result.stdout)] ?? listeners[0]!;
-    throw bindFailed(failed.url, result.error ? `listen failed: ${result.error.message}` : REASONS.EINVAL!);
+    throw bindFailed(failed.url, result.error ? `listen failed: ${result.error.message}` : reason('EINVAL'));
   }
 }
 

@@ -11,6 +11,7 @@ import { lstatSync, renameSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { getSystemErrorName } from 'node:util';
 import { type BindAddress, formatAddress } from '../config/address';
+import { bindErrorCode, bindReason } from '../shared/bind-reasons';
 import { bindFailed, type UnicornError } from '../shared/errors';
 import type { Logger } from '../shared/log';
 import { type ClientHandle, createServerHandle, type ListenHandle, type ServerHandle } from '../shared/raw-handle';
@@ -173,7 +174,7 @@ export class HeldSockets {
       };
       const err = socket.handle.listen(this.backlog);
       if (err === 0) continue;
-      failed ??= bindFailed(socket.url, getSystemErrorName(err));
+      failed ??= bindFailed(socket.url, bindReason(getSystemErrorName(err)));
       this.log.error({ address: socket.url, err: getSystemErrorName(err) }, 'The emperor could not accept on a socket');
     }
     this.accepting = true;
@@ -219,7 +220,8 @@ function bindOne(address: BindAddress): Held {
       handle = createServerHandle(null, 0, 0, address.fd) as Handle | number;
       break;
   }
-  if (typeof handle === 'number') throw bindFailed(url, getSystemErrorName(handle));
+  if (typeof handle === 'number')
+    throw bindFailed(url, bindReason(bindErrorCode(handle, address.kind === 'unix' ? address.path : undefined)));
   return { url, handle, ...(staged && address.kind === 'unix' ? { file: address.path, staged } : {}) };
 }
 
