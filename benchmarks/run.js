@@ -60,6 +60,7 @@ const OPTIONS = {
     what: 'seconds of the loaded step; the idle after it lasts twice as long (elastic-step)',
     check: 'positive',
   },
+  idle: { type: 'string', default: '5', what: 'seconds of idling whose CPU is measured (startup)', check: 'positive' },
   reloads: { type: 'string', default: '5', what: 'reloads in the reload scenario', check: 'whole' },
   'reload-duration': { type: 'string', default: '10', what: 'seconds the reloads are spread over', check: 'positive' },
   contender: { type: 'string', multiple: true, what: `only these contenders (repeatable): ${Object.keys(CONTENDERS).join(', ')}` },
@@ -137,7 +138,7 @@ class UsageError extends Error {}
 function commandFor(name, { values, numbers }) {
   const relevant = {
     reload: ['rounds', 'workers', 'connections', 'reloads', 'reload-duration'],
-    startup: ['rounds'],
+    startup: ['rounds', 'idle'],
     fairness: ['rounds', 'workers'],
     'cold-start': ['rounds'],
     'wake-ups': ['rounds', 'wakeups'],
@@ -164,6 +165,7 @@ async function main() {
     reloads: numbers.reloads,
     reloadDuration: numbers['reload-duration'],
     wakeups: numbers.wakeups,
+    idleSeconds: numbers.idle,
     stepDuration: numbers['step-duration'],
     /** The results file, when given: a scenario's picture is written beside it. */
     out: values.out,

@@ -8,6 +8,7 @@ const { accessSync, constants, existsSync, mkdtempSync, readFileSync, readdirSyn
 const os = require('node:os');
 const path = require('node:path');
 const readline = require('node:readline');
+const { setTimeout: delay } = require('node:timers/promises');
 const { request } = require('./net-utils.js');
 
 const BENCH = path.resolve(__dirname, '..');
@@ -177,7 +178,8 @@ function startGroup(label, [cmd, args], env, watch, { stdout = false } = {}) {
     async stop() {
       if (!gone()) {
         process.kill(child.pid, 'SIGTERM');
-        await Promise.race([exited, sleep(10_000)]);
+        // Not ref'd: once the server is gone, the rest of the 10 s must not keep the benchmark from exiting.
+        await Promise.race([exited, delay(10_000, undefined, { ref: false })]);
       }
       killGroup(child.pid);
       groups.delete(child.pid);

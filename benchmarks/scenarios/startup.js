@@ -2,7 +2,7 @@
 // then, with every worker up and each having served a few requests, the resident memory of the
 // supervising process (unicorn's arbiter, the node:cluster primary, the PM2 daemon) and of each
 // worker against a bare node:http process serving the same app, and the CPU each uses over a few
-// seconds of idling.
+// seconds of idling (--idle).
 'use strict';
 const { freePort, get } = require('../lib/net-utils.js');
 const { fmt, mb, median, table } = require('../lib/report.js');
@@ -10,7 +10,6 @@ const { alternate } = require('../lib/rounds.js');
 const { APP_SERVERS, start, childrenOf, rssOf, cpuMeter, sleep } = require('../lib/servers.js');
 
 const WORKERS = 4;
-const IDLE_MS = 5000;
 const BARE = 'node:http, one process';
 
 async function measure(contender, ctx) {
@@ -35,8 +34,9 @@ async function measure(contender, ctx) {
     for (let i = 0; i < 20 * WORKERS; i++) await get(port);
     await sleep(1000);
     const cpu = cpuMeter([server.pid, ...workers]);
-    await sleep(IDLE_MS);
-    const cpuPercent = cpu().map((ms) => (ms / IDLE_MS) * 100);
+    const idleMs = ctx.idleSeconds * 1000;
+    await sleep(idleMs);
+    const cpuPercent = cpu().map((ms) => (ms / idleMs) * 100);
     return {
       firstResponseMs,
       supervisorRss: single ? undefined : rssOf(server.pid),
@@ -93,7 +93,7 @@ async function run(ctx) {
     ['worker idle CPU %', 'r'],
   ];
   return [
-    `${WORKERS} workers each (the node:http process is one process, the reference), serving benchmarks/apps/hello.js. Launch to first response: from spawning the command (for PM2, \`pm2 start\`, which also starts its daemon) to the first 200, polling every 2 ms. Then, once every worker is up, ${20 * WORKERS} requests and a second's rest: resident memory (VmRSS) of the supervisor (unicorn's arbiter, the cluster primary, the PM2 daemon) and of each worker, and the CPU each uses over ${IDLE_MS / 1000} s of idling, as a percentage of one core. Medians over ${ctx.rounds} rounds (worker figures: over every worker of every round).`,
+    `${WORKERS} workers each (the node:http process is one process, the reference), serving benchmarks/apps/hello.js. Launch to first response: from spawning the command (for PM2, \`pm2 start\`, which also starts its daemon) to the first 200, polling every 2 ms. Then, once every worker is up, ${20 * WORKERS} requests and a second's rest: resident memory (VmRSS) of the supervisor (unicorn's arbiter, the cluster primary, the PM2 daemon) and of each worker, and the CPU each uses over ${ctx.idleSeconds} s of idling, as a percentage of one core. Medians over ${ctx.rounds} rounds (worker figures: over every worker of every round).`,
     '',
     table(columns, rows),
   ].join('\n');

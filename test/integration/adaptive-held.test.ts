@@ -2,7 +2,7 @@
  * The adaptive worker count with workers that cannot report (docs/elastic.md): one held on the CPU
  * counts as busy and is stopped last; workers still booting hold the next change.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ctl, ctlStats } from '../helpers/ctl';
@@ -18,8 +18,10 @@ describe('a worker that has missed its heartbeat', () => {
     const flags = ['-k', 'async', '-w', '1:3', '--scale-window', '1s', '--scale-cooldown', '1s', '--scale-backlog', '0'];
     const { unicorn, socket } = await serveWithSocket([...flags, '--graceful-timeout', '1s'], 1);
     const [held] = unicorn.lines('Booting worker').map((l) => l.workerPid as number);
+    // Held until the checks below are done (25 s at most), then released by this file.
+    const release = path.join(mkdtempSync(path.join(tmpdir(), 'unicorn-adaptive-')), 'release');
     let answered = false;
-    const cpu = request(`${unicorn.url()}/cpu?ms=16000`, { timeoutMs: 30_000 })
+    const cpu = request(`${unicorn.url()}/cpu?ms=25000&until=${encodeURIComponent(release)}`, { timeoutMs: 30_000 })
       .catch((err: Error) => err)
       .finally(() => {
         answered = true;
@@ -32,6 +34,7 @@ describe('a worker that has missed its heartbeat', () => {
     expect(stats.workers.find((w) => w.pid === held)?.elu).toBe(1);
     expect((await ctl(['--socket', socket, 'scale', '1'])).stdout).toBe(`1 worker ready (was ${grew.workers})\n`);
     expect(answered).toBe(false);
+    writeFileSync(release, '');
     expect(await cpu).toMatchObject({ status: 200, body: `cpu ${held}\n` });
   }, 40_000);
 });

@@ -4,7 +4,7 @@
  * one with a request in flight; TTIN, TTOU and ctl scale stay within the bounds; --workers auto and
  * the refusal of MIN 0 without --idle-timeout.
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { usableCpus } from '../../src/config/usable-cpus';
@@ -101,12 +101,17 @@ describe('a smaller count', () => {
     // A graceful timeout shorter than the request: stopping its worker would cut the request off.
     const { unicorn, socket } = await serveWithSocket(['-w', '1', '--graceful-timeout', '1s'], 1);
     const [busy] = unicorn.lines('Booting worker').map((l) => l.workerPid as number);
-    const slow = request(`${unicorn.url()}/slow?ms=4000`).catch((err: Error) => err);
+    // In flight until the stopped worker is known (20 s at most), then released by this file.
+    const release = path.join(mkdtempSync(path.join(tmpdir(), 'unicorn-adaptive-')), 'release');
+    const slow = request(`${unicorn.url()}/slow?ms=20000&until=${encodeURIComponent(release)}`, { timeoutMs: 30_000 }).catch(
+      (err: Error) => err,
+    );
     await unicorn.waitForOutput(`slow started ${busy}\n`);
     expect((await ctl(['--socket', socket, 'scale', '3'])).stdout).toBe('3 workers ready (was 1)\n');
     // No `ctl stats` first: the busy worker's last heartbeat, from before its request, said idle.
     expect((await ctl(['--socket', socket, 'scale', '2'])).stdout).toBe('2 workers ready (was 3)\n');
     const exiting = await unicorn.waitForLog((l) => /^Worker exiting \(pid: \d+\)$/.test(l.msg), 'a worker stopping');
+    writeFileSync(release, '');
     const reply = await slow;
     expect(reply).not.toBeInstanceOf(Error);
     expect(reply).toMatchObject({ status: 200, body: `slow ${busy}\n` });

@@ -240,14 +240,14 @@ describe('the benchmark suite', () => {
         '--rounds',
         '1',
         '--step-duration',
-        '1',
+        '0.5',
         '--connections',
         '4',
         '--out',
         out,
       ]);
       expect({ code, stderr }).toMatchObject({ code: 0 });
-      expect(stdout).toContain('Command: `npm run bench -- elastic-step --rounds 1 --connections 4 --step-duration 1`');
+      expect(stdout).toContain('Command: `npm run bench -- elastic-step --rounds 1 --connections 4 --step-duration 0.5`');
       const rows = tableRows(stdout);
       expect(rows.map((row) => row[0])).toEqual(['fixed 1 (-w 1)', 'fixed 4 (-w 4)', 'adaptive (-w 1:4)']);
       for (const [, served, ratio, p99, cpu, failed, up, down, most] of rows.slice(0, 2)) {
@@ -271,7 +271,7 @@ describe('the benchmark suite', () => {
 
   it('measures start-up time, memory and idle CPU of an arbiter and its workers', async () => {
     const contenders = ['unicorn-async', 'cluster-libraries', 'node-http'].flatMap((id) => ['--contender', id]);
-    const { code, stdout, stderr } = await bench(['startup', '--rounds', '1', ...contenders]);
+    const { code, stdout, stderr } = await bench(['startup', '--rounds', '1', '--idle', '1', ...contenders]);
     expect({ code, stderr }).toMatchObject({ code: 0 });
     const rows = tableRows(stdout);
     expect(rows.map((row) => row[0])).toEqual([

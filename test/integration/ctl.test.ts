@@ -147,12 +147,17 @@ describe('unicorn ctl status, as the workers are now', () => {
     let inWorker!: () => void;
     const headers = new Promise<void>((resolve) => (inWorker = resolve));
     let spinning = true;
-    // Its event loop is held for 5 s from when the headers go out.
-    const cpu = request(`${unicorn.url()}/cpu?ms=5000`, { onResponse: () => inWorker() }).finally(() => (spinning = false));
+    // Its event loop is held from when the headers go out until this file exists (25 s at most).
+    const release = path.join(mkdtempSync(path.join(tmpdir(), 'unicorn-ctl-')), 'release');
+    const cpu = request(`${unicorn.url()}/cpu?ms=25000&until=${encodeURIComponent(release)}`, {
+      timeoutMs: 30_000,
+      onResponse: () => inWorker(),
+    }).finally(() => (spinning = false));
     await headers;
     const answered = await ctlStats(socket);
     expect(spinning).toBe(true);
     expect(answered.workers).toEqual([expect.objectContaining({ pid: unicorn.workerPids()[0], state: 'ready' })]);
+    writeFileSync(release, '');
     expect((await cpu).body).toMatch(/^cpu \d+\n$/);
   });
 });

@@ -237,7 +237,9 @@ describe('the utilisation an autoscaler reads', () => {
 
   it('shows a worker busy on the CPU as busy, and a quiet one as quiet, per worker and on average', async () => {
     const { unicorn, socket, app, metrics } = await serveWatched(path.join(APPS, 'busy.js'), 2, ['-k', 'async']);
-    const busy = request(`${app}/busy?ms=6000`);
+    // Busy until the checks below are done (25 s at most), then released by this file.
+    const release = path.join(mkdtempSync(path.join(tmpdir(), 'unicorn-')), 'release');
+    const busy = request(`${app}/busy?ms=25000&until=${encodeURIComponent(release)}`, { timeoutMs: 30_000 });
     const families = await scrapeUntil(
       metrics,
       (f) => Object.values(perWorker(f, 'unicorn_worker_event_loop_utilization')).some((elu) => elu > 0.5),
@@ -271,6 +273,7 @@ describe('the utilisation an autoscaler reads', () => {
     expect(busyOf(quietId!)).toBeLessThan(0.5);
 
     // The busy worker is the one that served the request.
+    writeFileSync(release, '');
     expect(idOfPid(unicorn, Number((await busy).body))).toBe(busyId);
   });
 

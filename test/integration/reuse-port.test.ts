@@ -19,12 +19,13 @@ const slowStarted = (unicorn: Unicorn) => unicorn.stdout.split('slow started').l
 
 /** Send /slow requests, one after another, until each of `pids` has one in flight. The kernel
  *  picks the socket by the client's port: a request may land on a worker that has one already. */
-async function slowOnEach(unicorn: Unicorn, pids: number[], ms: number): Promise<Array<Promise<Reply>>> {
+async function slowOnEach(unicorn: Unicorn, pids: number[], ms: number, until?: string): Promise<Array<Promise<Reply>>> {
   const replies: Array<Promise<Reply>> = [];
+  const release = until === undefined ? '' : `&until=${encodeURIComponent(until)}`;
   while (!pids.every((pid) => unicorn.stdout.includes(`slow started ${pid}\n`))) {
     if (replies.length === 40) throw new Error(`no slow request reached every one of ${pids.join(', ')}:\n${unicorn.stdout}`);
     const sent = slowStarted(unicorn);
-    replies.push(request(`${unicorn.url()}/slow?ms=${ms}`, { timeoutMs: 60_000 }));
+    replies.push(request(`${unicorn.url()}/slow?ms=${ms}${release}`, { timeoutMs: 60_000 }));
     // A sync worker busy with one takes no other: a request that lands there waits its turn.
     await unicorn.waitForLog(() => slowStarted(unicorn) > sent, 'a slow request started', 500).catch(() => undefined);
   }
@@ -142,7 +143,9 @@ describe('--reuse-port: a worker that leaves takes its socket out of the port fi
     });
     // Every worker has a request in flight: the one TTOU stops has one.
     const pids = unicorn.lines('Booting worker').map((l) => l.workerPid as number);
-    const slow = await slowOnEach(unicorn, pids, 8_000);
+    // In flight until the checks below are done (20 s at most), then released by this file.
+    const release = path.join(mkdtempSync(path.join(os.tmpdir(), 'unicorn-reuse-')), 'release');
+    const slow = await slowOnEach(unicorn, pids, 20_000, release);
     // Connection churn: a new connection for every request, 16 clients.
     const load = await Load.start(unicorn.url(), { keepAlive: false, concurrency: 16, pauseMs: 0 });
     await load.flowing(100);
@@ -160,6 +163,7 @@ describe('--reuse-port: a worker that leaves takes its socket out of the port fi
     // have been sent there (1 in 10^5 that none would).
     for (let i = 0; i < 30; i++) expect((await request(unicorn.url(), { timeoutMs: 5_000 })).status).toBe(200);
     await load.stop();
+    writeFileSync(release, '');
     for (const reply of await Promise.all(slow)) expect(reply.status).toBe(200);
     await unicorn.waitForLog((l) => l.msg === `Worker (pid:${removed}) exited with code 0`, 'the removed worker exited', 60_000);
   });

@@ -99,12 +99,12 @@ describe('stopping', () => {
     expect(existsSync(socketPath)).toBe(false);
   });
 
-  // Eight requests of 0.7 s over two workers take about 2.8 s: well within --graceful-timeout. Those
+  // Eight requests of 0.4 s over two workers take about 1.6 s: well within --graceful-timeout. Those
   // no worker has accepted yet wait in the listening sockets' queue, and are served all the same.
   it.each([
-    ['sync', '/slow?ms=700'],
-    ['async', '/cpu?ms=700'],
-    ['sync --reuse-port', '/slow?ms=700'],
+    ['sync', '/slow?ms=400'],
+    ['async', '/cpu?ms=400'],
+    ['sync --reuse-port', '/slow?ms=400'],
   ])('SIGTERM serves the connections already queued on the listening sockets (-k %s)', async (workerClass, route) => {
     const unicorn = await serve(ROUTES, ['-k', ...workerClass.split(' '), '--graceful-timeout', '10s'], { workers: 2 });
     const burst = Array.from({ length: 8 }, () => queuedRequest(unicorn, route));

@@ -194,9 +194,9 @@ describe('workers killed while serving', () => {
     // workers gone at once, so did every request.
     for (let kill = 1; kill <= 6; kill++) {
       await unicorn.ready(2 + kill - 1);
-      // Each victim has served for a second at least.
-      await new Promise((resolve) => setTimeout(resolve, 1200));
-      const victim = oldestWorker(unicorn);
+      // Each victim has served for a second at least (1.2 s since it was ready; often it has by now).
+      const { pid: victim, readyAt } = oldestWorker(unicorn);
+      await new Promise((resolve) => setTimeout(resolve, readyAt + 1200 - Date.now()));
       process.kill(victim, 'SIGKILL');
       const killedAt = Date.now();
       await unicorn.waitForLog((l) => l.msg.startsWith('Booting worker') && l.workerId === 2 + kill, `replacement ${kill}`);
@@ -210,11 +210,11 @@ describe('workers killed while serving', () => {
   });
 });
 
-/** The pid of the worker that has been ready the longest, from the log. */
-function oldestWorker(unicorn: Unicorn): number {
+/** The pid of the worker that has been ready the longest, and when it was ready (epoch ms), from the log. */
+function oldestWorker(unicorn: Unicorn): { pid: number; readyAt: number } {
   const live = new Set(unicorn.workerPids());
   const ready = unicorn.lines('Worker (pid:').filter((l) => l.msg.endsWith(' ready') && live.has(l.workerPid as number));
-  return ready[0]!.workerPid as number;
+  return { pid: ready[0]!.workerPid as number, readyAt: Date.parse(ready[0]!.time as string) };
 }
 
 function readFirst(logs: Array<{ msg: string; pid: number; role: string }>): number {

@@ -1,5 +1,7 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { inFlight, request, sequential } from '../helpers/http';
@@ -47,8 +49,9 @@ describe('sync workers', () => {
 
   it('take no connection while busy on the CPU: another worker serves them at once', async () => {
     const unicorn = await serve(ROUTES, [], { workers: 2 });
-    // Busy far longer than the fast requests take on any machine: the loop ends before it does.
-    const slow = inFlight(`${unicorn.url()}/cpu?ms=4000`, { timeoutMs: 30_000 });
+    // Busy until the loop below has ended and been judged (20 s at most), then released by this file.
+    const release = path.join(mkdtempSync(path.join(tmpdir(), 'unicorn-workers-')), 'release');
+    const slow = inFlight(`${unicorn.url()}/cpu?ms=20000&until=${encodeURIComponent(release)}`, { timeoutMs: 30_000 });
     await slow.handling;
     const fast: Array<{ status: number; body: string }> = [];
     let slowDone = false;
@@ -65,6 +68,7 @@ describe('sync workers', () => {
     const servedBy = new Set(fast.map((r) => Number(r.body.split(' ')[1])));
     expect(servedBy.size).toBe(1);
     expect(unicorn.workerPids()).toContain([...servedBy][0]);
+    writeFileSync(release, '');
     expect(await slow.reply).toMatchObject({ body: expect.stringMatching(/^cpu/) });
   });
 
