@@ -106,7 +106,7 @@ async function allIdle(ctx, emperor) {
 async function wake(emperor, name) {
   if (emperor.running.has(name)) throw new Error(`vassal ${name} runs: it was to be woken cold`);
   const r = await timedGet(emperor.socket(name));
-  return { name, coldMs: r.firstByteAt - r.connectedAt, failure: r.failure };
+  return { name, coldMs: r.firstByteAt - r.connectedAt, doneAt: r.doneAt, failure: r.failure };
 }
 
 const memoryRow = (what, { rss, pss }, processes) => [what, mb(rss), mb(pss), String(processes)];
@@ -121,6 +121,7 @@ async function memoryAndColdStarts(ctx, emperor, count) {
     memoryRow(`all ${count} idle: the emperor's process tree`, idleTree, idleTree.processes),
   ];
   const sequential = [];
+  const mark = emperor.log.mark();
   const cpuBefore = cpuMsOf(emperorPid);
   const awake = Math.min(AWAKE, count);
   for (const [i, name] of names(count).entries()) {
@@ -137,6 +138,9 @@ async function memoryAndColdStarts(ctx, emperor, count) {
   const cpuPerWake = (cpuMsOf(emperorPid) - cpuBefore) / count;
   ctx.progress(`emperor: ${count} sequential cold starts, first byte p50 ${fmt(median(sequential.map((r) => r.coldMs)))} ms`);
   await allIdle(ctx, emperor);
+  // How long a vassal woken by one request stays, from its response to the emperor's line that it left.
+  const left = new Map(emperor.log.since(mark, LEFT).map((entry) => [LEFT.exec(entry.msg)[1], entry.time]));
+  const lingerMs = sequential.filter((r) => left.has(r.name)).map((r) => left.get(r.name) - r.doneAt);
   const size = Math.min(CONCURRENT, count);
   const groups = Math.max(1, Math.min(CONCURRENT_GROUPS, Math.floor(count / size)));
   const concurrent = [];
@@ -145,7 +149,7 @@ async function memoryAndColdStarts(ctx, emperor, count) {
     concurrent.push(...(await Promise.all(group.map((name) => wake(emperor, name)))));
   }
   ctx.progress(`emperor: ${groups} groups of ${size} at once, first byte p50 ${fmt(median(concurrent.map((r) => r.coldMs)))} ms`);
-  return { memory, sequential, concurrent, size, groups, cpuPerWake };
+  return { memory, sequential, concurrent, size, groups, cpuPerWake, lingerMs };
 }
 
 /** A vassal for the wandering load: one of the hot ones HOT_SHARE of the time, else any of the others. */
@@ -285,6 +289,8 @@ async function run(ctx) {
         ],
         coldRows,
       ),
+      '',
+      `A vassal woken by its one request (the first row) left, from that response to the emperor's "Vassal … left while idle", after p50 ${fmt(median(cold.lingerMs))} / max ${fmt(Math.max(...cold.lingerMs))} ms (${cold.lingerMs.length} vassals; idle timeout ${ctx.vassalIdle}, judged from the workers' heartbeats).`,
       '',
       `**Wandering load**: ${WANDER_CLIENTS} clients, each a request at a time with random (exponential) pauses between, for ${ctx.loadDuration} s; ${Math.round(HOT_SHARE * 100)}% of the requests go to the hot vassals (any of them alike), the rest to any of the others alike, at a rate that hits each of those about once every ${TAIL_GAP} idle timeouts, so that they keep waking and leaving. Wake-ups and idle exits: the emperor's "Vassal … started" and "Vassal … left while idle" lines during the load; the emperor's CPU time over the load divided by its wake-ups. Latency over the requests served.`,
       '',

@@ -119,6 +119,10 @@ describe('the emperor benchmark scenario', () => {
       expect(row.slice(6)).toEqual(['0', '—']);
     }
 
+    expect(stdout).toMatch(
+      /left, from that response to the emperor's "Vassal … left while idle", after p50 \d+ \/ max \d+ ms \(4 vassals;/,
+    );
+
     const loadRow = Object.fromEntries(load!.headings.map((heading, i) => [heading, load!.rows[0]![i]]));
     expect(load!.rows).toHaveLength(1);
     expect(Number(loadRow.requests)).toBeGreaterThan(0);
