@@ -31,10 +31,11 @@ const SCENARIOS = {
   ...require('./scenarios/mounts.js'),
   ...require('./scenarios/cold-start.js'),
   ...require('./scenarios/elastic-step.js'),
+  ...require('./scenarios/emperor.js'),
 };
 /** Run only when named: the ones that compare unicorn with itself in detail, and the elastic ones,
  *  which take minutes and measure what a unicorn before scale to zero and the adaptive count lacks. */
-const NAMED_ONLY = ['proxies', 'mounts', 'cold-start', 'wake-ups', 'elastic-step'];
+const NAMED_ONLY = ['proxies', 'mounts', 'cold-start', 'wake-ups', 'elastic-step', 'emperor'];
 /** What a run without scenario names runs. */
 const DEFAULT_SCENARIOS = Object.keys(SCENARIOS).filter((name) => !NAMED_ONLY.includes(name));
 
@@ -61,6 +62,14 @@ const OPTIONS = {
     check: 'positive',
   },
   idle: { type: 'string', default: '5', what: 'seconds of idling whose CPU is measured (startup)', check: 'positive' },
+  vassals: { type: 'string', default: '100', what: 'on-demand hello-world vassals under the emperor (emperor)', check: 'count' },
+  'vassal-idle': {
+    type: 'string',
+    default: '10s',
+    what: "each vassal's idle timeout, as 500ms, 10s or 2m (emperor)",
+    check: 'duration',
+  },
+  'load-duration': { type: 'string', default: '60', what: 'seconds of the wandering load across vassals (emperor)', check: 'positive' },
   reloads: { type: 'string', default: '5', what: 'reloads in the reload scenario', check: 'whole' },
   'reload-duration': { type: 'string', default: '10', what: 'seconds the reloads are spread over', check: 'positive' },
   contender: { type: 'string', multiple: true, what: `only these contenders (repeatable): ${Object.keys(CONTENDERS).join(', ')}` },
@@ -113,6 +122,12 @@ function parse(argv) {
   }
   const numbers = {};
   for (const [name, option] of Object.entries(OPTIONS)) {
+    if (option.check === 'duration') {
+      const ms = durationMs(values[name]);
+      if (!(ms > 0)) throw new UsageError(`--${name} "${values[name]}" is not accepted: expected a duration such as 500ms, 10s or 2m`);
+      numbers[`${name}-ms`] = ms;
+      continue;
+    }
     if (!option.check) continue;
     const value = Number(values[name]);
     const ok = option.check === 'positive' ? value > 0 : Number.isInteger(value) && value >= (option.check === 'count' ? 1 : 0);
@@ -134,6 +149,12 @@ function parse(argv) {
 
 class UsageError extends Error {}
 
+/** A duration as a unicorn setting takes it ("500ms", "10s", "2m"), in ms; NaN when it is none. */
+function durationMs(text) {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)$/.exec(text.trim());
+  return m ? Number(m[1]) * { ms: 1, s: 1000, m: 60_000 }[m[2]] : NaN;
+}
+
 /** The command that reruns one scenario as this run ran it: the options given, none left implicit. */
 function commandFor(name, { values, numbers }) {
   const relevant = {
@@ -143,8 +164,9 @@ function commandFor(name, { values, numbers }) {
     'cold-start': ['rounds'],
     'wake-ups': ['rounds', 'wakeups'],
     'elastic-step': ['rounds', 'connections', 'step-duration'],
+    emperor: ['vassals', 'vassal-idle', 'load-duration'],
   }[name] ?? ['duration', 'rounds', 'workers', 'connections'];
-  const flags = relevant.map((option) => `--${option} ${numbers[option]}`);
+  const flags = relevant.map((option) => `--${option} ${numbers[option] ?? values[option]}`);
   for (const id of values.contender ?? []) flags.push(`--contender ${id}`);
   return `npm run bench -- ${name} ${flags.join(' ')}`;
 }
@@ -167,6 +189,10 @@ async function main() {
     wakeups: numbers.wakeups,
     idleSeconds: numbers.idle,
     stepDuration: numbers['step-duration'],
+    vassals: numbers.vassals,
+    vassalIdle: values['vassal-idle'].trim(),
+    vassalIdleMs: numbers['vassal-idle-ms'],
+    loadDuration: numbers['load-duration'],
     /** The results file, when given: a scenario's picture is written beside it. */
     out: values.out,
     generator,

@@ -32,16 +32,19 @@ function request(port, path = '/') {
 const get = async (port, path = '/') => (await request(port, path))?.status === 200;
 
 /**
- * One GET on a new connection (Connection: close), timed on the wall clock (ms, sub-ms precision, so
- * that times taken in other processes, unicorn's log among them, compare): `connectedAt`,
+ * One GET on a new connection (Connection: close) to a loopback port or a unix socket, timed on the
+ * wall clock (ms, sub-ms precision, so that times taken in other processes, unicorn's log among
+ * them, compare): `connectedAt`,
  * `firstByteAt` and `doneAt`, its `status`, and `failure` (what went wrong) unless a whole 200
  * arrived within `timeoutMs`. Whole: as long as its Content-Length says, when it says.
  */
 function timedGet(port, path = '/', timeoutMs = 30_000) {
+  // A string is a unix socket's path (an emperor's vassal), a number a loopback port.
+  const onSocket = typeof port === 'string';
   const now = () => performance.timeOrigin + performance.now();
   return new Promise((resolve) => {
     const result = { sentAt: now(), connectedAt: NaN, firstByteAt: NaN, doneAt: NaN, status: undefined, failure: undefined };
-    const socket = net.connect(port, '127.0.0.1');
+    const socket = onSocket ? net.connect(port) : net.connect(port, '127.0.0.1');
     let received = Buffer.alloc(0);
     let settled = false;
     const finish = (failure) => {
@@ -56,7 +59,7 @@ function timedGet(port, path = '/', timeoutMs = 30_000) {
     const timer = setTimeout(() => finish('timeout'), timeoutMs);
     socket.once('connect', () => {
       result.connectedAt = now();
-      socket.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: close\r\n\r\n`);
+      socket.write(`GET ${path} HTTP/1.1\r\nHost: ${onSocket ? 'localhost' : `127.0.0.1:${port}`}\r\nConnection: close\r\n\r\n`);
     });
     socket.on('data', (chunk) => {
       if (Number.isNaN(result.firstByteAt)) result.firstByteAt = now();

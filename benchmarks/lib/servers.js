@@ -424,6 +424,34 @@ function rssOf(pid) {
   return Number(kb) * 1024;
 }
 
+/** `pid` and every process under it (as childrenOf sees them), for the memory of a whole tree. */
+function treeOf(pid) {
+  return [pid, ...childrenOf(pid).flatMap(treeOf)];
+}
+
+/** A process's resident memory and its proportional share of it (shared pages divided among their users), in bytes. */
+function memoryOf(pid) {
+  const text = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+  const kb = (field) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text)?.[1]) * 1024;
+  return { rss: kb('Rss'), pss: kb('Pss') };
+}
+
+/** The memory (as memoryOf) of `pid` and all its descendants, summed, and how many processes that is. */
+function treeMemoryOf(pid) {
+  const total = { rss: 0, pss: 0, processes: 0 };
+  for (const member of treeOf(pid)) {
+    try {
+      const { rss, pss } = memoryOf(member);
+      total.rss += rss;
+      total.pss += pss;
+      total.processes++;
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return total;
+}
+
 const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
 /** CPU time a process has used so far (user + system), in ms. */
@@ -500,7 +528,10 @@ module.exports = {
   waitUntilServing,
   childrenOf,
   rssOf,
+  memoryOf,
+  treeMemoryOf,
   cpuMeter,
+  cpuMsOf,
   treeCpuMsOf,
   spreadMeter,
   sleep,
