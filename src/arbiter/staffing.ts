@@ -47,7 +47,7 @@ export type ExitOutcome =
 
 export interface StaffingContext {
   now: () => number;
-  settings: () => Pick<Settings, 'bootAttempts' | 'workerBootTimeout' | 'timeout' | 'workerBounds'>;
+  settings: () => Pick<Settings, 'bootAttempts' | 'workerBootTimeout' | 'timeout' | 'workerBounds' | 'idleTimeout'>;
   /** The worker count wanted. */
   target: () => number;
   /** The generation of the configuration in force: the one forked. */

@@ -18,7 +18,7 @@ export interface ArbiterState {
   log: Logger;
   now: () => number;
   /** --timeout, which says when a worker is late for its heartbeat (busy, whatever it last said). */
-  settings: () => Pick<Settings, 'timeout' | 'workerBounds'>;
+  settings: () => Pick<Settings, 'timeout' | 'workerBounds' | 'idleTimeout'>;
   target: () => number;
   stopping: () => boolean;
   reloading: () => boolean;

@@ -107,12 +107,20 @@ const MAX_HEARTBEAT_MS = 5000;
 /** With --workers MIN:MAX, at least this often: the scaler's window (5 s by default) needs several. */
 const SCALING_HEARTBEAT_MS = 1000;
 
+/** With --idle-timeout, a tenth of it, but no more often than this: idleness is judged from the
+ *  heartbeats, and 5 s between them would keep a server with a 10 s timeout up for 15 s. */
+const IDLE_HEARTBEAT_FLOOR_MS = 250;
+
 /** What sets how often workers beat. */
-export type BeatSettings = Pick<Settings, 'timeout' | 'workerBounds'>;
+export type BeatSettings = Pick<Settings, 'timeout' | 'workerBounds' | 'idleTimeout'>;
 
 /** How often a worker beats (WorkerBoot.heartbeatMs). */
-export const heartbeatInterval = ({ timeout, workerBounds }: BeatSettings): number =>
-  Math.min(timeout > 0 ? timeout / 2 : Infinity, workerBounds.by === 'load' ? SCALING_HEARTBEAT_MS : MAX_HEARTBEAT_MS);
+export const heartbeatInterval = ({ timeout, workerBounds, idleTimeout }: BeatSettings): number =>
+  Math.min(
+    timeout > 0 ? timeout / 2 : Infinity,
+    workerBounds.by === 'load' ? SCALING_HEARTBEAT_MS : MAX_HEARTBEAT_MS,
+    idleTimeout > 0 ? Math.max(IDLE_HEARTBEAT_FLOOR_MS, idleTimeout / 10) : Infinity,
+  );
 
 /** A worker half an interval past its heartbeat holds a request (sync) or its event loop is held:
  *  it is busy, whatever its last counts, sent before that, say. */

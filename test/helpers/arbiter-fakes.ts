@@ -12,7 +12,7 @@ import { WorkerTable } from '../../src/arbiter/worker-table';
 import type { Settings } from '../../src/config/settings';
 import type { Logger } from '../../src/shared/log';
 
-export type FakeSettings = SupervisedSettings & Pick<Settings, 'workerBounds'>;
+export type FakeSettings = SupervisedSettings & Pick<Settings, 'workerBounds' | 'idleTimeout'>;
 
 /** A worker record as forkWorker makes one, without a process behind it. */
 export function workerRecord(id: number, fields: Partial<WorkerRecord> = {}): WorkerRecord {
@@ -71,6 +71,7 @@ export function fakeArbiter(overrides: Partial<FakeSettings> = {}) {
     maxRequests: 0,
     bootAttempts: 0,
     workerBounds: { min: 1, max: 1, by: 'count' },
+    idleTimeout: 0,
     app: { raw: './app.js', module: './app.js', exportPath: [] },
     mounts: [],
     ...overrides,

@@ -6,6 +6,7 @@
 import { IdleClock } from '../../src/arbiter/elastic/idle';
 import type { ListenHandle } from '../../src/arbiter/elastic/lent-listeners';
 import { ScaleToZero } from '../../src/arbiter/elastic/scale-to-zero';
+import { heartbeatInterval } from '../../src/arbiter/worker-process';
 import { WorkerTable } from '../../src/arbiter/worker-table';
 import type { ToWorker } from '../../src/ipc';
 import type { Logger } from '../../src/shared/log';
@@ -114,6 +115,18 @@ function fakeScaleToZero(idleTimeout = 1000, emperorAccepts = false) {
     advance: (ms: number) => (time += ms),
   };
 }
+
+describe('heartbeats with --idle-timeout', () => {
+  it('come every tenth of the timeout (250 ms at most often, 5 s at least), so an idle stop comes soon after it', () => {
+    const beat = (idleTimeout: number, timeout = 30_000) =>
+      heartbeatInterval({ timeout, workerBounds: { min: 1, max: 1, by: 'count' }, idleTimeout });
+    expect(beat(0)).toBe(5000);
+    expect(beat(10_000)).toBe(1000);
+    expect(beat(1000)).toBe(250);
+    expect(beat(300_000)).toBe(5000);
+    expect(beat(10_000, 1000)).toBe(500);
+  });
+});
 
 describe('ScaleToZero', () => {
   it('after the timeout, confirms with fresh counts and a lent copy, then stops every worker and accepts on the copy', () => {

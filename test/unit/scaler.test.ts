@@ -10,6 +10,7 @@ import { workerRecord } from '../helpers/arbiter-fakes';
 
 const SETTINGS: ScalerSettings = {
   workerBounds: { min: 1, max: 4, by: 'load' },
+  idleTimeout: 0,
   scaleUpAt: 0.7,
   scaleDownAt: 0.3,
   scaleBacklog: 16,
