@@ -112,20 +112,29 @@ if (!nginx && !nginxRequired) {
     const loops = [loop(), loop()];
     try {
       // The load moves to the other app once that one has left while idle: each switch wakes an app.
-      for (let round = 1; round <= 2; round++) {
+      for (let round = 1; round <= 1; round++) {
         await emperor.waitForLog(() => leftIdle('b') === round, `b left while idle (${round})`);
         host = 'b';
         await emperor.waitForLog(() => leftIdle('a') === round, `a left while idle (${round})`);
         host = 'a';
       }
-      await emperor.waitForLog(() => started('a') === 3, 'a started a third time');
+      await emperor.waitForLog(() => started('a') === 2, 'a started again');
     } finally {
       running = false;
       await Promise.all(loops);
     }
     expect(failures).toEqual([]);
     expect(served).toBeGreaterThan(20);
-    expect(started('b')).toBe(3);
+    expect(started('b')).toBe(2);
+
+    // A request sent the moment the app decides to leave while idle reaches it as it goes: answered too.
+    const leaving = () => emperor.lines('Idle: leaving').filter((l) => l.role === 'arbiter' && l.vassal === 'a').length;
+    for (let i = 1; i <= 3; i++) {
+      const before = leaving();
+      await emperor.waitForLog(() => leaving() > before, `a leaving while idle (${i})`);
+      expect(await ask('a')).toEqual(answer('a'));
+      expect(started('a')).toBe(2 + i); // served by the next start: the request crossed the exit
+    }
     expect(proxy.errorLog()).not.toMatch(/\[(error|crit|alert|emerg)\]/);
   });
 
