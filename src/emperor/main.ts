@@ -7,6 +7,7 @@ import { CommanderError } from 'commander';
 import { UnicornError } from '../shared/errors';
 import { ExitCode } from '../shared/exit-codes';
 import { createLogger } from '../shared/log';
+import { checkVassals } from './check';
 import { serveEmperorControl } from './control';
 import { Emperor } from './emperor';
 import { type EmperorOptions, readEmperorOptions } from './options';
@@ -24,6 +25,11 @@ export async function main(argv: string[], takeSignals: (to: (signal: NodeJS.Sig
     if (!(err instanceof UnicornError)) throw err;
     process.stderr.write(`unicorn: error: ${err.message}\n`);
     process.exit(err.exitCode);
+  }
+  if (options.check) {
+    const { lines, accepted } = await checkVassals(options);
+    process.stdout.write(`${lines.join('\n')}\n`);
+    process.exit(accepted ? ExitCode.OK : ExitCode.USAGE);
   }
   const log = createLogger({ role: 'emperor' }, { errorLogfile: '-', logLevel: options.logLevel, logFormat: options.logFormat });
   const emperor = new Emperor(options, log);

@@ -28,6 +28,8 @@ export interface EmperorOptions {
   maxMemory: number;
   logLevel: string;
   logFormat: LogFormat | undefined;
+  /** `--check`: read every vassal file, print what would run, and exit. A flag only. */
+  check: boolean;
 }
 
 type Raw = Partial<Record<keyof EmperorOptions, unknown>>;
@@ -46,6 +48,10 @@ function buildProgram(): Command {
     )
     .option('--control-socket <PATH>', 'the unix socket `unicorn ctl` talks to; --no-control-socket for none')
     .addOption(new Option('--no-control-socket', 'run no control socket'))
+    .option(
+      '--check',
+      'read every vassal file as the emperor would, print one line per vassal or why it is refused, and exit (2 if any is)',
+    )
     .option('--max-workers <N>', 'at most this many workers across all vassals (0: no limit) [default: 0]')
     .option('--max-memory <SIZE>', 'at most this much memory across all vassals, as the vassals report it (0: no limit) [default: 0]')
     .option('--log-level <LEVEL>', "the least severe lines of the emperor's log [default: info]")
@@ -62,7 +68,7 @@ function buildProgram(): Command {
 export async function readEmperorOptions(args: string[], env: NodeJS.ProcessEnv, cwd: string): Promise<EmperorOptions> {
   const program = buildProgram();
   program.parse(args, { from: 'user' });
-  const flags = program.opts<Raw & { config?: string }>();
+  const flags = program.opts<Raw & { config?: string; check?: boolean }>();
   const fromFile: Raw = flags.config !== undefined ? await readEmperorFile(path.resolve(cwd, flags.config)) : {};
   const fileLabel = flags.config !== undefined ? `${flags.config}: ` : '';
   const pick = (key: keyof EmperorOptions, flag: string) =>
@@ -83,6 +89,7 @@ export async function readEmperorOptions(args: string[], env: NodeJS.ProcessEnv,
     maxMemory: 0,
     logLevel: env.UNICORN_LOG_LEVEL && env.UNICORN_LOG_LEVEL !== '' ? env.UNICORN_LOG_LEVEL : 'info',
     logFormat: undefined,
+    check: flags.check === true,
   };
   const control = pick('controlSocket', flags.controlSocket === false ? '--no-control-socket' : '--control-socket');
   if (control)
