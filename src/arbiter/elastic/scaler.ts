@@ -17,7 +17,15 @@ const SATURATED = 0.95;
 
 export type ScalerSettings = Pick<
   Settings,
-  'workerBounds' | 'scaleUpAt' | 'scaleDownAt' | 'scaleBacklog' | 'scaleWindow' | 'scaleCooldown' | 'scaleDownAfter' | 'timeout' | 'idleTimeout'
+  | 'workerBounds'
+  | 'scaleUpAt'
+  | 'scaleDownAt'
+  | 'scaleBacklog'
+  | 'scaleWindow'
+  | 'scaleCooldown'
+  | 'scaleDownAfter'
+  | 'timeout'
+  | 'idleTimeout'
 >;
 
 export interface ScalerContext {
