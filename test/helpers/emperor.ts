@@ -10,7 +10,7 @@ import { request } from './http';
 import { type LogLine, start, type Unicorn } from './unicorn';
 
 /** Answers with the vassal's name (from its environment) and the worker's pid. */
-const HELLO_APP = 'module.exports = (req, res) => res.end(`${process.env.UNICORN_VASSAL} ${process.pid}\\n`);\n';
+const HELLO_APP = "module.exports = (req, res) => res.end(process.env.UNICORN_VASSAL + ' ' + process.pid + '\\n');\n";
 
 export interface VassalDir {
   /** The directory the emperor watches. */
