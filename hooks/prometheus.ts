@@ -9,7 +9,7 @@
  * arbiter adds up the latest of each live worker and the last of each that has exited, when a
  * scrape comes.
  */
-import { parseAddress } from '../src/config/address';
+import { parseTcpAddress, TCP_ADDRESS_FORMS } from '../src/config/address';
 import { didYouMean } from '../src/config/nearest';
 import type { Hooks } from '../src/hooks/types';
 import { kindOf } from '../src/shared/describe';
@@ -34,7 +34,6 @@ export const DEFAULT_BIND = '127.0.0.1:9464';
 export const DEFAULT_BUCKETS: readonly number[] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 const OPTION_NAMES = ['bind', 'buckets'];
-const BIND_FORMS = 'HOST:PORT or [IPv6]:PORT, as in 127.0.0.1:9464 (port 0 takes a free port)';
 const BUCKET_FORMS = 'a non-empty array of finite numbers of seconds, at least 0 and increasing, as in [0.01, 0.1, 1] (+Inf is implied)';
 
 /**
@@ -106,15 +105,11 @@ function readOptions(options: unknown = {}, env: NodeJS.ProcessEnv): Options {
 }
 
 function parseBind(value: unknown, given: string): TcpAddress {
-  const refuse = (why?: string) => new Error(`${given} is not accepted: ${why ? `${why}; ` : ''}expected ${BIND_FORMS}`);
+  const refuse = (why?: string) => new Error(`${given} is not accepted: ${why ? `${why}; ` : ''}expected ${TCP_ADDRESS_FORMS}`);
   if (typeof value !== 'string') throw refuse(`it is ${kindOf(value)}`);
-  // parseAddress takes a missing port to mean 8000, and other kinds of address than TCP.
-  if (!/:\d+$/.test(value.trim()))
-    throw refuse(/^(unix:|fd:\/\/)/.test(value.trim()) ? 'metrics are served over TCP only' : 'the port is missing');
-  const address = parseAddress(value);
+  const address = parseTcpAddress(value);
   if (typeof address === 'string') throw refuse(address);
-  if (address.kind !== 'tcp') throw refuse('metrics are served over TCP only');
-  return { host: address.host, port: address.port };
+  return address;
 }
 
 function parseBuckets(value: unknown): number[] {

@@ -61,3 +61,17 @@ export function formatAddress(address: BindAddress): string {
       return `fd://${address.fd}`;
   }
 }
+
+/** The forms a TCP-only address (a metrics endpoint) is given in. */
+export const TCP_ADDRESS_FORMS = 'HOST:PORT or [IPv6]:PORT, as in 127.0.0.1:9464 (port 0 takes a free port)';
+
+/** A TCP address with its port given (a metrics endpoint's), or why `raw` is not one. */
+export function parseTcpAddress(raw: string): { host: string; port: number } | string {
+  // parseAddress takes a missing port to mean 8000, and other kinds of address than TCP.
+  const tcpOnly = 'metrics are served over TCP only';
+  if (!/:\d+$/.test(raw.trim())) return /^(unix:|fd:\/\/)/.test(raw.trim()) ? tcpOnly : 'the port is missing';
+  const address = parseAddress(raw);
+  if (typeof address === 'string') return address;
+  if (address.kind !== 'tcp') return tcpOnly;
+  return { host: address.host, port: address.port };
+}

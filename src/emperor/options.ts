@@ -1,6 +1,6 @@
 /**
  * The emperor's own settings: its command line (`unicorn emperor [DIR]`) over its config file
- * (`-c FILE`, keys `vassals`, `controlSocket`, `maxWorkers`, `maxMemory`, `logLevel`, `logFormat`).
+ * (`-c FILE`, keys `vassals`, `controlSocket`, `maxWorkers`, `maxMemory`, `metrics`, `logLevel`, `logFormat`).
  * Values go through the registry's parsers where a setting of the same meaning exists, so that they
  * are accepted and refused as a single unicorn's are.
  */
@@ -8,6 +8,7 @@ import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Command, Option } from 'commander';
+import { parseTcpAddress, TCP_ADDRESS_FORMS } from '../config/address';
 import { didYouMean } from '../config/nearest';
 import { parseSetting } from '../config/settings';
 import { wholeNumber } from '../config/settings/parsers';
@@ -26,6 +27,8 @@ export interface EmperorOptions {
   maxWorkers: number;
   /** At most this much memory across the vassals, in bytes; 0 for no limit. */
   maxMemory: number;
+  /** Where the emperor serves its vassals' series for Prometheus (`GET /metrics`); undefined for nowhere. */
+  metrics: { host: string; port: number } | undefined;
   logLevel: string;
   logFormat: LogFormat | undefined;
   /** `--check`: read every vassal file, print what would run, and exit. A flag only. */
@@ -33,7 +36,7 @@ export interface EmperorOptions {
 }
 
 type Raw = Partial<Record<keyof EmperorOptions, unknown>>;
-const KEYS: readonly (keyof EmperorOptions)[] = ['vassals', 'controlSocket', 'maxWorkers', 'maxMemory', 'logLevel', 'logFormat'];
+const KEYS: readonly (keyof EmperorOptions)[] = ['vassals', 'controlSocket', 'maxWorkers', 'maxMemory', 'metrics', 'logLevel', 'logFormat'];
 
 function buildProgram(): Command {
   return new Command('unicorn emperor')
@@ -44,7 +47,7 @@ function buildProgram(): Command {
     .option(
       '-c, --config <FILE>',
       'the emperor config file (.json, or a module exporting the object): ' +
-        'vassals, controlSocket, maxWorkers, maxMemory, logLevel, logFormat',
+        'vassals, controlSocket, maxWorkers, maxMemory, metrics, logLevel, logFormat',
     )
     .option('--control-socket <PATH>', 'the unix socket `unicorn ctl` talks to; --no-control-socket for none')
     .addOption(new Option('--no-control-socket', 'run no control socket'))
@@ -54,6 +57,7 @@ function buildProgram(): Command {
     )
     .option('--max-workers <N>', 'at most this many workers across all vassals (0: no limit) [default: 0]')
     .option('--max-memory <SIZE>', 'at most this much memory across all vassals, as the vassals report it (0: no limit) [default: 0]')
+    .option('--metrics <HOST:PORT>', "serve each vassal's state, workers, memory and requests for Prometheus at http://HOST:PORT/metrics")
     .option('--log-level <LEVEL>', "the least severe lines of the emperor's log [default: info]")
     .option('--log-format <FORMAT>', "the emperor's log: text or json [default: text on a terminal, else json]")
     .addHelpText(
@@ -87,6 +91,7 @@ export async function readEmperorOptions(args: string[], env: NodeJS.ProcessEnv,
     controlSocket: undefined,
     maxWorkers: 0,
     maxMemory: 0,
+    metrics: undefined,
     logLevel: env.UNICORN_LOG_LEVEL && env.UNICORN_LOG_LEVEL !== '' ? env.UNICORN_LOG_LEVEL : 'info',
     logFormat: undefined,
     check: flags.check === true,
@@ -105,6 +110,12 @@ export async function readEmperorOptions(args: string[], env: NodeJS.ProcessEnv,
     const parsed = parseSize(String(memory.raw));
     if (parsed === undefined) throw badValue(memory.source, memory.raw, SIZE_FORMS);
     options.maxMemory = parsed;
+  }
+  const metrics = pick('metrics', '--metrics');
+  if (metrics) {
+    const parsed = parseTcpAddress(String(metrics.raw));
+    if (typeof parsed === 'string') throw badValue(metrics.source, metrics.raw, `${TCP_ADDRESS_FORMS}: ${parsed}`);
+    options.metrics = parsed;
   }
   const level = pick('logLevel', '--log-level');
   if (level) options.logLevel = parseSetting('logLevel', String(level.raw), level.source, cwd) as string;

@@ -7,6 +7,7 @@ import { existsSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from '
 import path from 'node:path';
 import { ctl } from '../helpers/ctl';
 import { aboutVassal, ask, startEmperor, vassalDir, vassalPid, waitForAnswer } from '../helpers/emperor';
+import { request } from '../helpers/http';
 import { childPids, runToExit, waitUntilGone } from '../helpers/unicorn';
 
 describe('unicorn emperor', () => {
@@ -95,18 +96,24 @@ describe('unicorn emperor', () => {
     expect(states.failing).toEqual(['put-aside', asideLine.reason]);
   }, 40_000);
 
-  it('starts an on-demand vassal at its first connection, and holds its socket again once it has left while idle', async () => {
+  it('starts an on-demand vassal at its first connection, and holds its socket again once it has left while idle; --metrics shows its state', async () => {
     const vassals = vassalDir();
     vassals.write('lazy', { onDemand: true, idleTimeout: '1s' });
-    const emperor = startEmperor(vassals.dir);
+    const emperor = startEmperor(vassals.dir, ['--metrics', '127.0.0.1:0']);
     await emperor.waitForLog((l) => aboutVassal('lazy')(l) && l.msg.includes('waits for its first connection'), 'lazy held');
     expect(emperor.lines('Vassal lazy started')).toEqual([]);
+    // --metrics: the emperor's view of each vassal, for a vassal that is not running too.
+    const metricsUrl = (await emperor.waitForLog((l) => l.msg.startsWith('Metrics at '), 'the metrics address')).msg.slice(11);
+    const state = async () => (await request(metricsUrl)).body.match(/^unicorn_vassal_state\{vassal="lazy",state="(\w+)"\} 1$/m)?.[1];
+    expect(await state()).toBe('idle');
     // The emperor holds the socket: the first request starts the vassal and is served by it.
     expect((await ask(vassals.socket('lazy'))).name).toBe('lazy');
     expect(emperor.lines('Vassal lazy started').length).toBe(1);
+    expect(await state()).toMatch(/^(starting|serving)$/);
     const first = vassalPid(emperor, 'lazy');
     await emperor.waitForLog((l) => aboutVassal('lazy')(l) && l.msg.includes('left while idle'), 'lazy left');
     expect(await waitUntilGone([first])).toEqual([]);
+    expect(await state()).toBe('idle');
     expect((await ask(vassals.socket('lazy'))).name).toBe('lazy');
     expect(emperor.lines('Vassal lazy started').length).toBe(2);
   });
@@ -187,13 +194,19 @@ describe('unicorn emperor', () => {
     const limit = await runToExit(['emperor', vassals.dir, '--max-memory', 'lots']);
     expect(limit.code).toBe(2);
     expect(limit.stderr).toMatch(/^unicorn: error: --max-memory "lots" is not accepted: expected a size such as 512MB/);
+    const metrics = await runToExit(['emperor', vassals.dir, '--metrics', 'unix:/run/m.sock']);
+    expect(metrics.code).toBe(2);
+    expect(metrics.stderr).toBe(
+      'unicorn: error: --metrics "unix:/run/m.sock" is not accepted: expected HOST:PORT or [IPv6]:PORT, as in 127.0.0.1:9464 ' +
+        '(port 0 takes a free port): metrics are served over TCP only\n',
+    );
     const file = path.join(vassals.sockets, 'emperor.json');
     writeFileSync(file, JSON.stringify({ vassals: vassals.dir, maxWorker: 4 }));
     const unknownKey = await runToExit(['emperor', '-c', file]);
     expect(unknownKey.code).toBe(2);
     expect(unknownKey.stderr).toBe(
       `unicorn: error: ${file}: unknown key "maxWorker" (did you mean "maxWorkers"?); ` +
-        "the emperor's keys are vassals, controlSocket, maxWorkers, maxMemory, logLevel, logFormat\n",
+        "the emperor's keys are vassals, controlSocket, maxWorkers, maxMemory, metrics, logLevel, logFormat\n",
     );
     const onDemand = await runToExit(['--on-demand', '-b', `unix:${vassals.socket('x')}`, path.join(vassals.dir, 'hello.js')]);
     expect(onDemand.code).toBe(2);
