@@ -36,7 +36,7 @@ describe('a vassal', () => {
     const slow = request(`${url}/slow?ms=1500`);
     await emperor.waitForOutput('slow started');
     const pids = [vassalPid(emperor, 'site-a'), ...childPids(vassalPid(emperor, 'site-a'))];
-    expect(pids.length).toBe(3);
+    expect(pids.length).toBeGreaterThanOrEqual(3);
     process.kill(emperor.pid, 'SIGKILL');
     expect((await slow).status).toBe(200);
     expect(await waitUntilGone(pids, 20_000)).toEqual([]);
