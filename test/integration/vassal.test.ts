@@ -139,6 +139,8 @@ describe('an on-demand vassal', () => {
     expect(settled.filter((r) => r.status === 'rejected' || r.value.status !== 200)).toEqual([]);
     expect(emperor.lines('Vassal lazy: unicorn:vassal-connection').filter((l) => l.pid === emperor.pid).length).toBeGreaterThanOrEqual(1);
     expect(emperor.lines(`Vassal lazy (pid: ${first}): `)[0]).toMatchObject({ code: 0 });
+    // Not a failure: its sockets held again, the next vassal started at once for what was handed back.
+    expect(emperor.lines('Vassal lazy failed')).toEqual([]);
     expect(starts(emperor, 'lazy')).toBe(2);
   });
 });
