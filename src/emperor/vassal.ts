@@ -133,7 +133,10 @@ export class Vassal {
     if (!child || !this.holder) return;
     this.holder.passHeld((message, handle, sent) => {
       this.log.debug(`Vassal ${this.name}: passing a held connection`);
-      return child.connected && child.send(message, handle as never, {}, () => sent());
+      if (!child.connected) return false;
+      // send's false means only a long queue (a burst of connections): the message is queued, not refused.
+      child.send(message, handle as never, {}, () => sent());
+      return true;
     });
   }
 

@@ -6,8 +6,10 @@
 import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import type { VassalSummary } from '../../src/shared/vassal-summary';
+import { ctl } from './ctl';
 import { request } from './http';
-import { type LogLine, start, type Unicorn } from './unicorn';
+import { type LogLine, type StartOptions, start, type Unicorn } from './unicorn';
 
 /** Answers with the vassal's name (from its environment) and the worker's pid. */
 const HELLO_APP = "module.exports = (req, res) => res.end(process.env.UNICORN_VASSAL + ' ' + process.pid + '\\n');\n";
@@ -42,9 +44,42 @@ export function vassalDir(): VassalDir {
   };
 }
 
-export function startEmperor(dir: string, args: string[] = []): Unicorn {
-  return start(['emperor', dir, ...args]);
+export function startEmperor(dir: string, args: string[] = [], options: StartOptions = {}): Unicorn {
+  return start(['emperor', dir, ...args], options);
 }
+
+/** The vassals as `unicorn ctl --socket SOCKET vassals --json` lists them; throws unless ctl succeeds. */
+export async function listVassals(socket: string): Promise<VassalSummary[]> {
+  const run = await ctl(['--socket', socket, 'vassals', '--json']);
+  if (run.code !== 0) throw new Error(`unicorn ctl vassals --json exited with ${run.code}: ${run.stderr}`);
+  return JSON.parse(run.stdout) as VassalSummary[];
+}
+
+/** Ask ctl until vassal `name` is listed as `matches` accepts, or fail after `timeoutMs` (hangs only). */
+export async function waitForListed(
+  socket: string,
+  name: string,
+  matches: (vassal: VassalSummary) => boolean,
+  what: string,
+  timeoutMs = 15_000,
+): Promise<VassalSummary> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const vassal = (await listVassals(socket)).find((v) => v.name === name);
+    if (vassal && matches(vassal)) return vassal;
+    if (Date.now() > deadline) throw new Error(`vassal ${name} was not ${what} within ${timeoutMs} ms: ${JSON.stringify(vassal)}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** How many times the emperor has started vassal `name`. */
+export const starts = (emperor: Unicorn, name: string): number => emperor.lines(`Vassal ${name} started`).length;
+
+/** What vassal `name` reported (src/vassal-ipc.ts), as the emperor logs each message at debug level. */
+export const reports = (emperor: Unicorn, name: string) =>
+  emperor.logs
+    .filter((l) => aboutVassal(name)(l) && l.msg === `Vassal ${name}: unicorn:vassal-report`)
+    .map((l) => l.message as { state: string; workers: number; rss: number; requests: number; lastRequestAt: number | null });
 
 /** The emperor's own lines about vassal `name`. */
 export const aboutVassal = (name: string) => (line: LogLine) => line.role === 'emperor' && line.vassal === name;
