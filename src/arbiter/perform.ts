@@ -10,6 +10,7 @@ import type { ExitReason, ServerStats } from '../hooks/types';
 import type { ToWorker } from '../ipc';
 import { ExitCode } from '../shared/exit-codes';
 import { type Logger, reopenLogs } from '../shared/log';
+import { vassalName } from '../vassal-ipc';
 import {
   type Action,
   actionOfRequest,
@@ -255,8 +256,14 @@ export class ActionPerformer {
     reply?.send({ ok: false, error: `${problems.join('; ')}: the arbiter writes on to the file${as}; ${told}` });
   }
 
-  /** USR2, once preExec has agreed. */
+  /** USR2, once preExec has agreed. Not in a vassal: its successor would have no channel to the
+   *  emperor, which would take this one's exit for the vassal's end and start another. */
   private upgrade(): void {
+    const vassal = vassalName();
+    if (vassal !== undefined) {
+      this.host.log.warn(`Not re-executing (USR2): vassal ${vassal} is upgraded by its emperor: HUP, or a touch of its file, reloads it`);
+      return;
+    }
     this.host.afterPreExec((err) => {
       if (this.host.stop()) return;
       if (err) this.host.log.error({ err }, `Not re-executing: ${err.message}`);

@@ -129,7 +129,7 @@ describe('unicorn emperor', () => {
     expect((await ask(vassals.socket('first'))).name).toBe('first');
   });
 
-  it('reloads every vassal on HUP, restarts a killed one, stops every vassal and worker on TERM', async () => {
+  it('reloads every vassal on HUP, restarts a killed one, refuses USR2 in a vassal, stops every vassal and worker on TERM', async () => {
     const vassals = vassalDir();
     vassals.write('one', { workers: 2 });
     vassals.write('two');
@@ -159,6 +159,10 @@ describe('unicorn emperor', () => {
       'two restarted',
     );
     expect((await waitForAnswer(vassals.socket('two'))).name).toBe('two');
+    // USR2 would start a successor the emperor cannot see: a vassal refuses it.
+    process.kill(vassalPid(emperor, 'one'), 'SIGUSR2');
+    const refused = await emperor.waitForLog((l) => l.vassal === 'one' && l.msg.startsWith('Not re-executing (USR2)'), 'USR2 refused');
+    expect(refused.msg).toBe('Not re-executing (USR2): vassal one is upgraded by its emperor: HUP, or a touch of its file, reloads it');
 
     const all = [vassalPid(emperor, 'one'), vassalPid(emperor, 'two')].flatMap((pid) => [pid, ...childPids(pid)]);
     expect(all.length).toBe(5);
