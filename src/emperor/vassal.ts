@@ -154,6 +154,15 @@ export class Vassal {
     };
   }
 
+  /** What the host limit counts of it. Starting (or waking), it has not forked its workers yet, yet
+   *  will: it counts as its settings' workers and its last run's memory, or vassals starting
+   *  together would each see room for itself. */
+  poolView(): VassalSummary {
+    const summary = this.summary();
+    if (!this.child || (this.state !== 'starting' && this.state !== 'waking')) return summary;
+    return { ...summary, workers: Math.max(summary.workers, this.settings?.workers ?? 1), rss: Math.max(summary.rss, this.lastRss) };
+  }
+
   /** Its memory as its last run reported it: the host limit's estimate for its next start. */
   get lastRss(): number {
     return this.report?.rss ?? this.previousRss;
