@@ -76,7 +76,7 @@ export class Emperor implements EmperorControl {
 
   async reloadAll(): Promise<string> {
     const vassals = [...this.table.values()];
-    await Promise.all(vassals.map((vassal) => this.serial(vassal, () => this.reloadVassal(vassal))));
+    await Promise.all(vassals.map((vassal) => this.serial(vassal, () => this.reloadUnlessStopped(vassal))));
     return `${vassals.length} vassals reloaded`;
   }
 
@@ -124,7 +124,7 @@ export class Emperor implements EmperorControl {
     for (const { name, file } of found) {
       const known = this.table.get(name);
       if (!known) this.add(name, file);
-      else if (reload) this.queue(known, () => this.reloadVassal(known));
+      else if (reload) this.queue(known, () => this.reloadUnlessStopped(known));
     }
   }
 
@@ -275,6 +275,13 @@ export class Emperor implements EmperorControl {
     vassal.signal('SIGHUP');
     vassal.log.info({ vassalPid: vassal.pid }, `Vassal ${vassal.name} reloading (HUP)`);
     return `vassal ${vassal.name} reloading`;
+  }
+
+  /** Reloading every vassal (HUP, `ctl reload`) leaves one stopped by `ctl stop NAME` stopped: only
+   *  `start NAME` or a change of its file undo that (docs/ctl.md). */
+  private async reloadUnlessStopped(vassal: Vassal): Promise<string> {
+    if (vassal.state === 'stopped') return `vassal ${vassal.name} stays stopped`;
+    return this.reloadVassal(vassal);
   }
 
   private async stopVassal(vassal: Vassal, signal: 'SIGTERM' | 'SIGQUIT'): Promise<void> {

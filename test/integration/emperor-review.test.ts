@@ -1,6 +1,11 @@
 /**
- * Review of `unicorn emperor` (issue 19): the host limit holds while vassals are still starting.
+ * Review of `unicorn emperor` (issue 19): the host limit holds while vassals are still starting;
+ * a vassal stopped by `ctl stop NAME` stays stopped through a reload of every vassal.
  */
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { ctl } from '../helpers/ctl';
 import { aboutVassal, startEmperor, vassalDir, waitForAnswer } from '../helpers/emperor';
 
 describe('unicorn emperor, reviewed', () => {
@@ -12,7 +17,28 @@ describe('unicorn emperor, reviewed', () => {
     // Two of the three serve; the third is waiting, not started.
     const answers = await Promise.allSettled(['a', 'b', 'c'].map((name) => waitForAnswer(vassals.socket(name), 3000)));
     expect(answers.filter((a) => a.status === 'fulfilled').length).toBe(2);
-    const started = ['a', 'b', 'c'].filter((name) => emperor.logs.some((l) => aboutVassal(name)(l) && l.msg.startsWith(`Vassal ${name} started`)));
+    const started = ['a', 'b', 'c'].filter((name) =>
+      emperor.logs.some((l) => aboutVassal(name)(l) && l.msg.startsWith(`Vassal ${name} started`)),
+    );
     expect(started.length).toBe(2);
+  });
+
+  it('keeps a vassal stopped by ctl stopped when every vassal is reloaded (HUP, ctl reload)', async () => {
+    const vassals = vassalDir();
+    vassals.write('kept');
+    vassals.write('halted');
+    const socket = path.join(mkdtempSync(path.join(tmpdir(), 'unicorn-ctl-')), 'emperor.sock');
+    const emperor = startEmperor(vassals.dir, ['--control-socket', socket]);
+    await Promise.all(['kept', 'halted'].map((name) => waitForAnswer(vassals.socket(name))));
+    expect((await ctl(['--socket', socket, 'stop', 'halted'])).code).toBe(0);
+    expect(existsSync(vassals.socket('halted'))).toBe(false);
+
+    emperor.proc.kill('SIGHUP');
+    await emperor.waitForLog((l) => aboutVassal('kept')(l) && l.msg.startsWith('Vassal kept reloading'), 'kept reloaded by HUP');
+    expect((await ctl(['--socket', socket, 'reload'])).code).toBe(0);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(emperor.lines('Vassal halted started').length).toBe(1);
+    const listed = JSON.parse((await ctl(['--socket', socket, 'vassals', '--json'])).stdout) as { name: string; state: string }[];
+    expect(listed.find((v) => v.name === 'halted')?.state).toBe('stopped');
   });
 });
