@@ -258,7 +258,6 @@ export class Emperor implements EmperorControl {
   private async reloadVassal(vassal: Vassal): Promise<string> {
     if (!vassal.running) {
       // A put-aside, failed or stopped vassal is started afresh.
-      clearTimeout(vassal.pendingStart);
       vassal.forgive();
       await this.startVassal(vassal);
       return `vassal ${vassal.name} is ${vassal.state}`;

@@ -179,8 +179,11 @@ export class Vassal {
     this.setState('put-aside');
   }
 
-  /** A fresh start asked for (its file changed, `start NAME`): its past failures are forgiven. */
+  /** A fresh start asked for (its file changed, `start NAME`): its past failures are forgiven, and
+   *  a restart still waiting for its backoff is dropped (it would start a second time). */
   forgive(): void {
+    clearTimeout(this.pendingStart);
+    this.pendingStart = undefined;
     this.failedStarts = 0;
     this.streak = 0;
     this.reason = null;

@@ -6,7 +6,8 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ctl } from '../helpers/ctl';
-import { aboutVassal, startEmperor, vassalDir, waitForAnswer } from '../helpers/emperor';
+import { aboutVassal, startEmperor, vassalDir, vassalPid, waitForAnswer } from '../helpers/emperor';
+import { waitUntilGone } from '../helpers/unicorn';
 
 describe('unicorn emperor, reviewed', () => {
   it('keeps --max-workers when several vassals start at once: the ones that do not fit wait', async () => {
@@ -40,5 +41,25 @@ describe('unicorn emperor, reviewed', () => {
     expect(emperor.lines('Vassal halted started').length).toBe(1);
     const listed = JSON.parse((await ctl(['--socket', socket, 'vassals', '--json'])).stdout) as { name: string; state: string }[];
     expect(listed.find((v) => v.name === 'halted')?.state).toBe('stopped');
+  });
+
+  it('cancels the pending restart of a crashed vassal when ctl starts it', async () => {
+    const vassals = vassalDir();
+    vassals.write('crashy');
+    const socket = path.join(mkdtempSync(path.join(tmpdir(), 'unicorn-ctl-')), 'emperor.sock');
+    const emperor = startEmperor(vassals.dir, ['--control-socket', socket]);
+    await waitForAnswer(vassals.socket('crashy'));
+    const first = vassalPid(emperor, 'crashy');
+    process.kill(first, 'SIGKILL');
+    await emperor.waitForLog((l) => aboutVassal('crashy')(l) && l.msg.includes('restarting it in 1 s'), 'the restart scheduled');
+    expect((await ctl(['--socket', socket, 'start', 'crashy'])).code).toBe(0);
+    await waitForAnswer(vassals.socket('crashy'));
+    const second = vassalPid(emperor, 'crashy');
+    // Past the 1 s the restart would have waited: it does not come, and no restart is counted.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect(vassalPid(emperor, 'crashy')).toBe(second);
+    const listed = JSON.parse((await ctl(['--socket', socket, 'vassals', '--json'])).stdout) as { restarts: number; pid: number }[];
+    expect(listed[0]).toMatchObject({ restarts: 0, pid: second });
+    expect(await waitUntilGone([first])).toEqual([]);
   });
 });
