@@ -2,11 +2,11 @@
  * Review of `unicorn emperor` (issue 19): the host limit holds while vassals are still starting;
  * a vassal stopped by `ctl stop NAME` stays stopped through a reload of every vassal.
  */
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ctl } from '../helpers/ctl';
-import { aboutVassal, startEmperor, vassalDir, vassalPid, waitForAnswer } from '../helpers/emperor';
+import { aboutVassal, ask, startEmperor, vassalDir, vassalPid, waitForAnswer } from '../helpers/emperor';
 import { waitUntilGone } from '../helpers/unicorn';
 
 describe('unicorn emperor, reviewed', () => {
@@ -61,5 +61,37 @@ describe('unicorn emperor, reviewed', () => {
     const listed = JSON.parse((await ctl(['--socket', socket, 'vassals', '--json'])).stdout) as { restarts: number; pid: number }[];
     expect(listed[0]).toMatchObject({ restarts: 0, pid: second });
     expect(await waitUntilGone([first])).toEqual([]);
+  });
+
+  it('honours the backoff and puts aside an on-demand vassal whose app never loads, though clients keep coming', async () => {
+    const vassals = vassalDir();
+    writeFileSync(path.join(vassals.dir, 'broken.js'), "throw new Error('no app here');\n");
+    vassals.write('broken', { onDemand: true, app: 'broken.js' });
+    const emperor = startEmperor(vassals.dir);
+    await emperor.waitForLog((l) => aboutVassal('broken')(l) && l.msg.includes('waits for its first connection'), 'broken held');
+    // A client every 100 ms: each would start it again at once if the backoff were not kept.
+    let putAside = false;
+    void emperor
+      .waitForLog((l) => aboutVassal('broken')(l) && l.msg.includes('is put aside'), 'broken put aside', 20_000)
+      .then(
+        () => (putAside = true),
+        () => {},
+      );
+    const begun = Date.now();
+    while (!putAside && Date.now() - begun < 20_000) {
+      await ask(vassals.socket('broken')).catch(() => {});
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(putAside).toBe(true);
+    const starts = emperor.lines('Vassal broken started');
+    expect(starts.length).toBe(3);
+    // 1 s, then 2 s between them: no start came sooner than its backoff.
+    const at = starts.map((l) => Date.parse(l.time as string));
+    expect(at[1]! - at[0]!).toBeGreaterThanOrEqual(900);
+    expect(at[2]! - at[1]!).toBeGreaterThanOrEqual(1900);
+    // Put aside, its socket is closed: clients are refused, and nothing starts it.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect(emperor.lines('Vassal broken started').length).toBe(3);
+    expect(existsSync(vassals.socket('broken'))).toBe(false);
   });
 });
