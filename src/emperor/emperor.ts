@@ -28,6 +28,7 @@ export class Emperor implements EmperorControl {
   private readonly settling = new Map<string, NodeJS.Timeout>();
   private watcher: { close(): Promise<void> } | undefined;
   private stopping: Promise<string> | undefined;
+  private stoppingQuickly = false;
   private finish!: (code: number) => void;
 
   constructor(
@@ -81,7 +82,17 @@ export class Emperor implements EmperorControl {
   }
 
   shutdown(quick: boolean): Promise<string> {
-    this.stopping ??= (async () => {
+    if (this.stopping) {
+      // A quick stop during a graceful one hurries it, as a second stop signal does a single unicorn's.
+      if (quick && !this.stoppingQuickly) {
+        this.stoppingQuickly = true;
+        this.log.info('Emperor stopping its vassals quickly');
+        for (const vassal of this.table.values()) void vassal.stop('SIGQUIT');
+      }
+      return this.stopping;
+    }
+    this.stoppingQuickly = quick;
+    this.stopping = (async () => {
       const vassals = [...this.table.values()];
       this.log.info(`Emperor stopping ${vassals.length} vassals ${quick ? 'quickly' : 'gracefully'}`);
       for (const timer of this.settling.values()) clearTimeout(timer);

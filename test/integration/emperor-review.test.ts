@@ -3,11 +3,12 @@
  * a vassal stopped by `ctl stop NAME` stays stopped through a reload of every vassal.
  */
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ctl } from '../helpers/ctl';
 import { aboutVassal, ask, startEmperor, vassalDir, vassalPid, waitForAnswer } from '../helpers/emperor';
-import { waitUntilGone } from '../helpers/unicorn';
+import { type LogLine, waitUntilGone } from '../helpers/unicorn';
 
 describe('unicorn emperor, reviewed', () => {
   it('keeps --max-workers when several vassals start at once: the ones that do not fit wait', async () => {
@@ -93,5 +94,25 @@ describe('unicorn emperor, reviewed', () => {
     await new Promise((resolve) => setTimeout(resolve, 1500));
     expect(emperor.lines('Vassal broken started').length).toBe(3);
     expect(existsSync(vassals.socket('broken'))).toBe(false);
+  });
+
+  it('hurries a graceful stop when QUIT follows TERM, as a single unicorn does', async () => {
+    const vassals = vassalDir();
+    writeFileSync(path.join(vassals.dir, 'hang.js'), 'module.exports = (req, res) => {};\n');
+    vassals.write('slow', { app: 'hang.js', gracefulTimeout: '60s' });
+    const emperor = startEmperor(vassals.dir);
+    await emperor.waitForLog((l) => aboutVassal('slow')(l) && l.msg.includes('started'), 'slow started');
+    const serving = (l: LogLine) => (l.message as { state?: string } | undefined)?.state === 'serving';
+    await emperor.waitForLog((l) => aboutVassal('slow')(l) && serving(l), 'slow serving');
+    // A request that is never answered keeps the graceful stop waiting.
+    const hanging = net.connect(vassals.socket('slow'), () => hanging.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n')).on('error', () => {});
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    emperor.proc.kill('SIGTERM');
+    await emperor.waitForLog((l) => l.msg.startsWith('Emperor stopping 1 vassals gracefully'), 'the graceful stop');
+    emperor.proc.kill('SIGQUIT');
+    const timedOut = new Promise((resolve) => setTimeout(() => resolve('still running'), 10_000));
+    const code = await Promise.race([emperor.exited.then((e) => e.code), timedOut]);
+    hanging.destroy();
+    expect(code).toBe(0);
   });
 });
