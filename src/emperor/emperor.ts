@@ -14,7 +14,7 @@ import { makeRoom } from './pool';
 import type { EmperorControl, VassalSummary } from './types';
 import { Vassal, type VassalEnd } from './vassal';
 import { duplicateReason, scanVassalFiles, vassalName } from './vassal-files';
-import { readVassalSettings } from './vassal-settings';
+import { needsRestart, readVassalSettings } from './vassal-settings';
 
 /** Editors write a file in several steps: its events are settled once they have been quiet this long. */
 const SETTLE_MS = 150;
@@ -212,9 +212,14 @@ export class Emperor implements EmperorControl {
   private async startVassal(vassal: Vassal): Promise<void> {
     if (this.stopping || this.table.get(vassal.name) !== vassal) return;
     try {
+      const before = vassal.settings;
       vassal.settings = await readVassalSettings(vassal.name, vassal.file, this.options.vassals);
       // Stopped or removed while its file was read: nothing to bind or start.
       if (this.stopping || this.table.get(vassal.name) !== vassal) return;
+      if (vassal.holder && needsRestart(before, vassal.settings)) {
+        vassal.holder.close();
+        vassal.holder = undefined;
+      }
       if (vassal.settings.onDemand && !vassal.holder) {
         vassal.holder = HeldSockets.bind(vassal.settings.bind, vassal.settings.backlog, vassal.log);
         vassal.holder.accept(() => this.wake(vassal));
@@ -273,6 +278,7 @@ export class Emperor implements EmperorControl {
       await this.startVassal(vassal);
       return `vassal ${vassal.name} is ${vassal.state}`;
     }
+    const before = vassal.settings;
     try {
       // A file that no longer reads is refused, and the running vassal kept (the vassal would refuse it too).
       vassal.settings = await readVassalSettings(vassal.name, vassal.file, this.options.vassals);
@@ -281,6 +287,13 @@ export class Emperor implements EmperorControl {
       vassal.reason = err.message;
       vassal.log.error({ code: err.code }, `Vassal ${vassal.name} keeps running as it was: its file is refused: ${err.message}`);
       return `vassal ${vassal.name} not reloaded: ${err.message}`;
+    }
+    if (needsRestart(before, vassal.settings)) {
+      vassal.log.info(`Vassal ${vassal.name} restarts: its bind or onDemand changed, which a reload (HUP) would keep`);
+      await this.stopVassal(vassal, 'SIGTERM');
+      vassal.forgive();
+      await this.startVassal(vassal);
+      return `vassal ${vassal.name} restarted for its new bind: it is ${vassal.state}`;
     }
     vassal.signal('SIGHUP');
     vassal.log.info({ vassalPid: vassal.pid }, `Vassal ${vassal.name} reloading (HUP)`);

@@ -115,4 +115,19 @@ describe('unicorn emperor, reviewed', () => {
     hanging.destroy();
     expect(code).toBe(0);
   });
+
+  it('moves a vassal to its new bind when its file changes it (a reload would keep the old sockets)', async () => {
+    const vassals = vassalDir();
+    const moved = (name: string) => ({ bind: `unix:${vassals.sockets}/${name}-moved.sock` });
+    vassals.write('plain');
+    vassals.write('lazy', { onDemand: true });
+    const emperor = startEmperor(vassals.dir);
+    expect((await waitForAnswer(vassals.socket('plain'))).name).toBe('plain');
+    expect((await waitForAnswer(vassals.socket('lazy'))).name).toBe('lazy');
+    vassals.write('plain', moved('plain'));
+    vassals.write('lazy', moved('lazy'));
+    expect((await waitForAnswer(path.join(vassals.sockets, 'plain-moved.sock'))).name).toBe('plain');
+    expect((await waitForAnswer(path.join(vassals.sockets, 'lazy-moved.sock'))).name).toBe('lazy');
+    await emperor.waitForLog(() => !existsSync(vassals.socket('plain')) && !existsSync(vassals.socket('lazy')), 'the old sockets gone');
+  });
 });
