@@ -130,4 +130,18 @@ describe('unicorn emperor, reviewed', () => {
     expect((await waitForAnswer(path.join(vassals.sockets, 'lazy-moved.sock'))).name).toBe('lazy');
     await emperor.waitForLog(() => !existsSync(vassals.socket('plain')) && !existsSync(vassals.socket('lazy')), 'the old sockets gone');
   });
+
+  it('leaves vassals that are still starting to stop quietly when the emperor is killed', async () => {
+    const vassals = vassalDir();
+    const names = ['v1', 'v2', 'v3', 'v4'];
+    for (const name of names) vassals.write(name);
+    const emperor = startEmperor(vassals.dir);
+    await emperor.waitForLog((l) => l.msg.startsWith('Vassal v4 started'), 'the last vassal started');
+    emperor.proc.kill('SIGKILL');
+    const pids = names.map((name) => vassalPid(emperor, name));
+    expect(await waitUntilGone(pids, 15_000)).toEqual([]);
+    await emperor.outputClosed;
+    expect(emperor.stderr).not.toContain('EPIPE');
+    expect(emperor.stderr).not.toContain("Unhandled 'error' event");
+  });
 });
