@@ -20,6 +20,8 @@ import { needsRestart, readVassalSettings } from './vassal-settings';
 const SETTLE_MS = 150;
 /** A vassal waiting for room under the host limit asks again this often (a busy vassal becomes quiet). */
 const WAIT_RETRY_MS = 1000;
+/** Why the vassal directory cannot be read, in words. */
+const DIR_PROBLEMS: Record<string, string> = { ENOENT: 'no such directory', ENOTDIR: 'not a directory', EACCES: 'permission denied' };
 
 export class Emperor implements EmperorControl {
   private readonly table = new Map<string, Vassal>();
@@ -128,7 +130,17 @@ export class Emperor implements EmperorControl {
   /** Start the vassals whose files are new, stop those whose files are gone; `reload`: the others too (HUP). */
   private scan(reload: boolean): void {
     if (this.stopping) return;
-    const { found, refused } = scanVassalFiles(this.options.vassals);
+    let scanned: ReturnType<typeof scanVassalFiles>;
+    try {
+      scanned = scanVassalFiles(this.options.vassals);
+    } catch (err) {
+      // Moved or unreadable: stopping every vassal for it would be worse than keeping them.
+      const code = (err as NodeJS.ErrnoException).code;
+      const why = DIR_PROBLEMS[code ?? ''] ?? code ?? String(err);
+      this.log.error(`cannot read the vassal directory ${this.options.vassals}: ${why}; the vassals run on as they were`);
+      return;
+    }
+    const { found, refused } = scanned;
     for (const { file, reason } of refused) this.log.error({ vassal: vassalName(file), file }, reason);
     const present = new Set(found.map((f) => f.name));
     for (const vassal of this.table.values()) if (!present.has(vassal.name)) void this.remove(vassal);

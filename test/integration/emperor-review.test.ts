@@ -2,7 +2,7 @@
  * Review of `unicorn emperor` (issue 19): the host limit holds while vassals are still starting;
  * a vassal stopped by `ctl stop NAME` stays stopped through a reload of every vassal.
  */
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, renameSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -143,5 +143,18 @@ describe('unicorn emperor, reviewed', () => {
     await emperor.outputClosed;
     expect(emperor.stderr).not.toContain('EPIPE');
     expect(emperor.stderr).not.toContain("Unhandled 'error' event");
+  });
+
+  it('keeps its vassals when HUP finds the directory gone, and says so in one line', async () => {
+    const vassals = vassalDir();
+    vassals.write('stays');
+    const emperor = startEmperor(vassals.dir);
+    await waitForAnswer(vassals.socket('stays'));
+    renameSync(vassals.dir, `${vassals.dir}-moved`);
+    emperor.proc.kill('SIGHUP');
+    const line = await emperor.waitForLog((l) => l.role === 'emperor' && l.level === 'error', 'the refusal');
+    expect(line.msg).toBe(`cannot read the vassal directory ${vassals.dir}: no such directory; the vassals run on as they were`);
+    expect((await ask(vassals.socket('stays'))).name).toBe('stays');
+    expect(emperor.stderr).not.toContain('    at ');
   });
 });
