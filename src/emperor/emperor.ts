@@ -14,12 +14,14 @@ import { makeRoom } from './pool';
 import type { EmperorControl, VassalSummary } from './types';
 import { Vassal, type VassalEnd } from './vassal';
 import { duplicateReason, scanVassalFiles, vassalName } from './vassal-files';
-import { readVassalSettings } from './vassal-settings';
+import { needsRestart, readVassalSettings } from './vassal-settings';
 
 /** Editors write a file in several steps: its events are settled once they have been quiet this long. */
 const SETTLE_MS = 150;
 /** A vassal waiting for room under the host limit asks again this often (a busy vassal becomes quiet). */
 const WAIT_RETRY_MS = 1000;
+/** Why the vassal directory cannot be read, in words. */
+const DIR_PROBLEMS: Record<string, string> = { ENOENT: 'no such directory', ENOTDIR: 'not a directory', EACCES: 'permission denied' };
 
 export class Emperor implements EmperorControl {
   private readonly table = new Map<string, Vassal>();
@@ -28,6 +30,7 @@ export class Emperor implements EmperorControl {
   private readonly settling = new Map<string, NodeJS.Timeout>();
   private watcher: { close(): Promise<void> } | undefined;
   private stopping: Promise<string> | undefined;
+  private stoppingQuickly = false;
   private finish!: (code: number) => void;
 
   constructor(
@@ -76,12 +79,22 @@ export class Emperor implements EmperorControl {
 
   async reloadAll(): Promise<string> {
     const vassals = [...this.table.values()];
-    await Promise.all(vassals.map((vassal) => this.serial(vassal, () => this.reloadVassal(vassal))));
+    await Promise.all(vassals.map((vassal) => this.serial(vassal, () => this.reloadUnlessStopped(vassal))));
     return `${vassals.length} vassals reloaded`;
   }
 
   shutdown(quick: boolean): Promise<string> {
-    this.stopping ??= (async () => {
+    if (this.stopping) {
+      // A quick stop during a graceful one hurries it, as a second stop signal does a single unicorn's.
+      if (quick && !this.stoppingQuickly) {
+        this.stoppingQuickly = true;
+        this.log.info('Emperor stopping its vassals quickly');
+        for (const vassal of this.table.values()) void vassal.stop('SIGQUIT');
+      }
+      return this.stopping;
+    }
+    this.stoppingQuickly = quick;
+    this.stopping = (async () => {
       const vassals = [...this.table.values()];
       this.log.info(`Emperor stopping ${vassals.length} vassals ${quick ? 'quickly' : 'gracefully'}`);
       for (const timer of this.settling.values()) clearTimeout(timer);
@@ -117,14 +130,24 @@ export class Emperor implements EmperorControl {
   /** Start the vassals whose files are new, stop those whose files are gone; `reload`: the others too (HUP). */
   private scan(reload: boolean): void {
     if (this.stopping) return;
-    const { found, refused } = scanVassalFiles(this.options.vassals);
+    let scanned: ReturnType<typeof scanVassalFiles>;
+    try {
+      scanned = scanVassalFiles(this.options.vassals);
+    } catch (err) {
+      // Moved or unreadable: stopping every vassal for it would be worse than keeping them.
+      const code = (err as NodeJS.ErrnoException).code;
+      const why = DIR_PROBLEMS[code ?? ''] ?? code ?? String(err);
+      this.log.error(`cannot read the vassal directory ${this.options.vassals}: ${why}; the vassals run on as they were`);
+      return;
+    }
+    const { found, refused } = scanned;
     for (const { file, reason } of refused) this.log.error({ vassal: vassalName(file), file }, reason);
     const present = new Set(found.map((f) => f.name));
     for (const vassal of this.table.values()) if (!present.has(vassal.name)) void this.remove(vassal);
     for (const { name, file } of found) {
       const known = this.table.get(name);
       if (!known) this.add(name, file);
-      else if (reload) this.queue(known, () => this.reloadVassal(known));
+      else if (reload) this.queue(known, () => this.reloadUnlessStopped(known));
     }
   }
 
@@ -201,9 +224,14 @@ export class Emperor implements EmperorControl {
   private async startVassal(vassal: Vassal): Promise<void> {
     if (this.stopping || this.table.get(vassal.name) !== vassal) return;
     try {
+      const before = vassal.settings;
       vassal.settings = await readVassalSettings(vassal.name, vassal.file, this.options.vassals);
       // Stopped or removed while its file was read: nothing to bind or start.
       if (this.stopping || this.table.get(vassal.name) !== vassal) return;
+      if (vassal.holder && needsRestart(before, vassal.settings)) {
+        vassal.holder.close();
+        vassal.holder = undefined;
+      }
       if (vassal.settings.onDemand && !vassal.holder) {
         vassal.holder = HeldSockets.bind(vassal.settings.bind, vassal.settings.backlog, vassal.log);
         vassal.holder.accept(() => this.wake(vassal));
@@ -224,7 +252,7 @@ export class Emperor implements EmperorControl {
   /** Spawn it, under the host limit: stop the longest idle on-demand vassals first, or wait (pool.ts). */
   private async launch(vassal: Vassal): Promise<void> {
     if (vassal.running || this.stopping) return;
-    const others = [...this.table.values()].filter((v) => v !== vassal).map((v) => v.summary());
+    const others = [...this.table.values()].filter((v) => v !== vassal).map((v) => v.poolView());
     const newcomer = { name: vassal.name, workers: vassal.settings?.workers ?? 1, rss: vassal.lastRss };
     const room = makeRoom(this.options, others, newcomer, Date.now());
     if (room.kind === 'too-big') return this.putAside(vassal, room.reason, 'it cannot fit under the host limit');
@@ -258,11 +286,11 @@ export class Emperor implements EmperorControl {
   private async reloadVassal(vassal: Vassal): Promise<string> {
     if (!vassal.running) {
       // A put-aside, failed or stopped vassal is started afresh.
-      clearTimeout(vassal.pendingStart);
       vassal.forgive();
       await this.startVassal(vassal);
       return `vassal ${vassal.name} is ${vassal.state}`;
     }
+    const before = vassal.settings;
     try {
       // A file that no longer reads is refused, and the running vassal kept (the vassal would refuse it too).
       vassal.settings = await readVassalSettings(vassal.name, vassal.file, this.options.vassals);
@@ -272,9 +300,23 @@ export class Emperor implements EmperorControl {
       vassal.log.error({ code: err.code }, `Vassal ${vassal.name} keeps running as it was: its file is refused: ${err.message}`);
       return `vassal ${vassal.name} not reloaded: ${err.message}`;
     }
+    if (needsRestart(before, vassal.settings)) {
+      vassal.log.info(`Vassal ${vassal.name} restarts: its bind or onDemand changed, which a reload (HUP) would keep`);
+      await this.stopVassal(vassal, 'SIGTERM');
+      vassal.forgive();
+      await this.startVassal(vassal);
+      return `vassal ${vassal.name} restarted for its new bind: it is ${vassal.state}`;
+    }
     vassal.signal('SIGHUP');
     vassal.log.info({ vassalPid: vassal.pid }, `Vassal ${vassal.name} reloading (HUP)`);
     return `vassal ${vassal.name} reloading`;
+  }
+
+  /** Reloading every vassal (HUP, `ctl reload`) leaves one stopped by `ctl stop NAME` stopped: only
+   *  `start NAME` or a change of its file undo that (docs/ctl.md). */
+  private async reloadUnlessStopped(vassal: Vassal): Promise<string> {
+    if (vassal.state === 'stopped') return `vassal ${vassal.name} stays stopped`;
+    return this.reloadVassal(vassal);
   }
 
   private async stopVassal(vassal: Vassal, signal: 'SIGTERM' | 'SIGQUIT'): Promise<void> {

@@ -4,7 +4,7 @@
  * with the usual message naming the file and the key, before anything is spawned.
  */
 import path from 'node:path';
-import type { BindAddress } from '../config/address';
+import { type BindAddress, formatAddress } from '../config/address';
 import { readInvocation } from '../config/invocation';
 import { VASSAL_NAME_VARIABLE } from '../vassal-ipc';
 
@@ -40,4 +40,12 @@ export async function readVassalSettings(name: string, file: string, dir: string
     onDemand: settings.onDemand,
     gracefulTimeout: settings.gracefulTimeout,
   };
+}
+
+/** Whether a change from `before` to `after` needs the vassal started again rather than reloaded: a
+ *  reload (HUP) keeps its sockets, and the emperor holds an on-demand vassal's. */
+export function needsRestart(before: VassalSettings | undefined, after: VassalSettings): boolean {
+  if (before === undefined) return false;
+  const addresses = (settings: VassalSettings) => settings.bind.map(formatAddress).join(' ');
+  return before.onDemand !== after.onDemand || addresses(before) !== addresses(after);
 }

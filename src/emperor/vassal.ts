@@ -157,6 +157,15 @@ export class Vassal {
     };
   }
 
+  /** What the host limit counts of it. Starting (or waking), it has not forked its workers yet, yet
+   *  will: it counts as its settings' workers and its last run's memory, or vassals starting
+   *  together would each see room for itself. */
+  poolView(): VassalSummary {
+    const summary = this.summary();
+    if (!this.child || (this.state !== 'starting' && this.state !== 'waking')) return summary;
+    return { ...summary, workers: Math.max(summary.workers, this.settings?.workers ?? 1), rss: Math.max(summary.rss, this.lastRss) };
+  }
+
   /** Its memory as its last run reported it: the host limit's estimate for its next start. */
   get lastRss(): number {
     return this.report?.rss ?? this.previousRss;
@@ -173,8 +182,11 @@ export class Vassal {
     this.setState('put-aside');
   }
 
-  /** A fresh start asked for (its file changed, `start NAME`): its past failures are forgiven. */
+  /** A fresh start asked for (its file changed, `start NAME`): its past failures are forgiven, and
+   *  a restart still waiting for its backoff is dropped (it would start a second time). */
   forgive(): void {
+    clearTimeout(this.pendingStart);
+    this.pendingStart = undefined;
     this.failedStarts = 0;
     this.streak = 0;
     this.reason = null;

@@ -61,7 +61,9 @@ export function emperorListeners(env: NodeJS.ProcessEnv, bind: readonly BindAddr
 
 /** Before a fatal exit: the one-line reason, to the emperor (written at once: the process exits next). */
 export function tellEmperorFailed(reason: string): void {
-  if (vassalName() && process.connected) process.send!({ type: 'unicorn:vassal-failed', reason } satisfies FromVassal);
+  // With a callback, as in send() below: a broken channel must not end the process with a stack trace.
+  if (vassalName() && process.connected)
+    process.send!({ type: 'unicorn:vassal-failed', reason } satisfies FromVassal, undefined, {}, () => {});
 }
 
 export class Vassal {
@@ -138,10 +140,12 @@ export class Vassal {
   }
 
   /** False if the emperor is gone. Not process.send's answer: false there means only that messages
-   *  queue (each one with a handle waits for the last one's to be taken), not that it was dropped. */
+   *  queue (each one with a handle waits for the last one's to be taken), not that it was dropped.
+   *  Always with a callback: the emperor killed, the channel can break before its 'disconnect' is
+   *  seen, and without one the write's EPIPE is an 'error' event that ends the vassal at once. */
   private send(message: FromVassal, handle?: unknown, sent?: () => void): boolean {
     if (!process.connected) return false;
-    process.send!(message, handle as never, {}, sent);
+    process.send!(message, handle as never, {}, () => sent?.());
     return true;
   }
 }
