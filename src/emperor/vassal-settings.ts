@@ -6,6 +6,7 @@
 import path from 'node:path';
 import { type BindAddress, formatAddress } from '../config/address';
 import { readInvocation } from '../config/invocation';
+import { badConfig } from '../shared/errors';
 import { VASSAL_NAME_VARIABLE } from '../vassal-ipc';
 
 /** The path of bin/unicorn, which each vassal runs. */
@@ -29,10 +30,17 @@ export const vassalEnv = (name: string, env: NodeJS.ProcessEnv = process.env): N
 
 /** Read `file` as vassal `name`'s, from `dir`; throws the UnicornError a start would refuse it with. */
 export async function readVassalSettings(name: string, file: string, dir: string): Promise<VassalSettings> {
-  const { settings } = await readInvocation([process.execPath, UNICORN_BIN, '-c', file], vassalEnv(name), dir, {
+  const { settings, sources, configFile } = await readInvocation([process.execPath, UNICORN_BIN, '-c', file], vassalEnv(name), dir, {
     fresh: true,
     vassal: name,
   });
+  // Else every vassal would take the default (or $PORT from the emperor's environment), and all but one fail to bind.
+  if (!sources.bind?.startsWith(`${configFile?.label}: `)) {
+    throw badConfig(
+      `${configFile?.label ?? file} gives no bind: a vassal needs an address of its own, ` +
+        'as in "bind": "unix:/run/apps/%n.sock" (%n is the vassal\'s name)',
+    );
+  }
   return {
     bind: settings.bind,
     backlog: settings.backlog,

@@ -64,6 +64,8 @@ describe('unicorn emperor', () => {
       `module.exports = ${JSON.stringify({ bind: `unix:${vassals.sockets}/%n.sock`, app: 'hello.js', workers: 1 })};\n`,
     );
     vassals.write('broken', { workers: 'many' });
+    // No bind of its own: it would take the default (or $PORT), as every other such vassal would.
+    writeFileSync(path.join(vassals.dir, 'nobind.config.json'), JSON.stringify({ app: 'hello.js' }));
     writeFileSync(path.join(vassals.dir, 'fails.js'), "throw new Error('the app cannot start');\n");
     vassals.write('failing', { app: 'fails.js' });
     const control = ['--control-socket', path.join(vassals.sockets, 'emperor.sock')];
@@ -71,6 +73,8 @@ describe('unicorn emperor', () => {
 
     const refused = await emperor.waitForLog((l) => aboutVassal('broken')(l) && l.msg.includes('is put aside'), 'broken refused');
     expect(refused.msg).toContain('broken.config.json: workers "many" is not accepted: expected');
+    const noBind = await emperor.waitForLog((l) => aboutVassal('nobind')(l) && l.msg.includes('is put aside'), 'nobind refused');
+    expect(noBind.msg).toContain('nobind.config.json gives no bind: a vassal needs an address of its own, as in "bind": "unix:');
     const duplicate = 'good.config.json is not started: the vassal good is already good.config.js; one name, one config file';
     expect(emperor.logs.some((l) => aboutVassal('good')(l) && l.msg === duplicate)).toBe(true);
 
