@@ -4,14 +4,11 @@
  * every table of its section, in RESULTS.md form, lose no request, and leave no process behind.
  * Speed is not asserted, only that every figure is there.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { childPids, ROOT } from '../helpers/unicorn';
+import { bench, stopBenchRuns } from '../helpers/bench';
 
-const RUN = path.join(ROOT, 'benchmarks', 'run.js');
-const running = new Set<ChildProcess>();
 let scratch: string;
 
 beforeEach(() => {
@@ -19,48 +16,12 @@ beforeEach(() => {
 });
 
 afterEach(async () => {
-  // SIGTERM: the suite stops the emperor it started (its own process group) on its way out; if it
-  // has not within 15 s, it and every process under it are killed by pid.
-  await Promise.all(
-    [...running].map(
-      (child) =>
-        new Promise<void>((resolve) => {
-          if (child.exitCode !== null || child.signalCode !== null) return resolve();
-          const timer = setTimeout(() => {
-            for (const pid of childPids(child.pid!)) {
-              for (const target of [-pid, pid]) {
-                try {
-                  process.kill(target, 'SIGKILL');
-                } catch {
-                  // gone, or not a group leader
-                }
-              }
-            }
-            child.kill('SIGKILL');
-          }, 15_000);
-          child.once('exit', () => {
-            clearTimeout(timer);
-            resolve();
-          });
-          child.kill('SIGTERM');
-        }),
-    ),
-  );
-  running.clear();
+  await stopBenchRuns();
   rmSync(scratch, { recursive: true, force: true });
 });
 
 /** benchmarks/run.js with `args`, its temporary files (the emperor's directory among them) under `scratch`. */
-function bench(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const env = { ...process.env, TMPDIR: scratch };
-  const child = spawn(process.execPath, [RUN, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  running.add(child);
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
-}
+const benchHere = (args: string[]) => bench(args, { env: { ...process.env, TMPDIR: scratch } });
 
 /** Each markdown table of `text`: its headings and its rows of cells. */
 function tables(text: string): { headings: string[]; rows: string[][] }[] {
@@ -90,7 +51,7 @@ describe('the emperor benchmark scenario', () => {
   it('measures memory, cold starts, a wandering load and new files, with no failed request and nothing left running', async () => {
     const out = path.join(scratch, 'RESULTS.md');
     const args = ['emperor', '--vassals', '4', '--vassal-idle', '1s', '--load-duration', '4', '--out', out];
-    const { code, stdout, stderr } = await bench(args);
+    const { code, stdout, stderr } = await benchHere(args);
     expect({ code, stderr }).toMatchObject({ code: 0 });
     expect(stdout).toContain('## emperor: ');
     expect(stdout).toContain('Command: `npm run bench -- emperor --vassals 4 --vassal-idle 1s --load-duration 4`');
@@ -143,7 +104,7 @@ describe('the emperor benchmark scenario', () => {
   }, 60_000);
 
   it('refuses an idle timeout it cannot read, naming the value and what is accepted', async () => {
-    const { code, stdout, stderr } = await bench(['emperor', '--vassal-idle', 'soon']);
+    const { code, stdout, stderr } = await benchHere(['emperor', '--vassal-idle', 'soon']);
     expect(code).toBe(2);
     expect(stderr).toContain('bench: --vassal-idle "soon" is not accepted: expected a duration such as 500ms, 10s or 2m');
     expect(stdout).toBe('');

@@ -4,60 +4,16 @@
  * the tables RESULTS.md is made of. Speed is not asserted here, only that every figure is there;
  * autocannon (a dev dependency) is the load generator, so the test does not depend on wrk.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { bench, stopBenchRuns } from '../helpers/bench';
 import { findNginx } from '../helpers/nginx';
-import { childPids, ROOT } from '../helpers/unicorn';
+import { ROOT } from '../helpers/unicorn';
 
-const RUN = path.join(ROOT, 'benchmarks', 'run.js');
 const FAULTS = path.join(ROOT, 'benchmarks', 'faults.js');
-const running = new Set<ChildProcess>();
 
-/** Kill a child of the suite and, for a server it started, the process group it leads. */
-function killChild(pid: number): void {
-  for (const target of [-pid, pid]) {
-    try {
-      process.kill(target, 'SIGKILL');
-    } catch {
-      // gone, or not a group leader
-    }
-  }
-}
-
-afterEach(async () => {
-  // SIGTERM: the suite stops the servers it started (their own process groups) on its way out. If
-  // it has not within 15 s, it and those groups are killed.
-  await Promise.all(
-    [...running].map(
-      (child) =>
-        new Promise<void>((resolve) => {
-          if (child.exitCode !== null || child.signalCode !== null) return resolve();
-          const timer = setTimeout(() => {
-            for (const pid of childPids(child.pid!)) killChild(pid);
-            child.kill('SIGKILL');
-          }, 15_000);
-          child.once('exit', () => {
-            clearTimeout(timer);
-            resolve();
-          });
-          child.kill('SIGTERM');
-        }),
-    ),
-  );
-  running.clear();
-});
-
-function bench(args: string[], script = RUN): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [script, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  running.add(child);
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
-}
+afterEach(stopBenchRuns);
 
 /** The rows of the markdown table in `text`, as lists of cells, without its heading and rule. */
 function tableRows(text: string): string[][] {
@@ -295,14 +251,14 @@ describe('the benchmark suite', () => {
 
 describe('the fault pass', () => {
   it('refuses an unknown scenario, naming it and the scenarios there are', async () => {
-    const { code, stdout, stderr } = await bench(['--only', 'hup-strom'], FAULTS);
+    const { code, stdout, stderr } = await bench(['--only', 'hup-strom'], { script: FAULTS });
     expect(code).toBe(2);
     expect(stderr).toMatch(/^faults: --only "hup-strom" is not accepted: choose from hup-storm, signal-mix, /m);
     expect(stdout).toBe('');
   });
 
   it('replays a HUP storm under load, with the requests sent and failed, and exits 1 only on a fault', async () => {
-    const { code, stdout, stderr } = await bench(['--only', 'hup-storm', '--quick'], FAULTS);
+    const { code, stdout, stderr } = await bench(['--only', 'hup-storm', '--quick'], { script: FAULTS });
     const line = /^hup-storm +\| +sent +(\d+) +\| +failed (\d+).*\| +10 HUPs: (\d+) reloads completed.*\| +(ok|FAULT: .+)$/m.exec(stdout);
     expect({ line, stderr }).toMatchObject({ line: expect.anything() });
     const [, sent, failed, reloads, verdict] = line!;
