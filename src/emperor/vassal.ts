@@ -133,7 +133,10 @@ export class Vassal {
     if (!child || !this.holder) return;
     this.holder.passHeld((message, handle, sent) => {
       this.log.debug(`Vassal ${this.name}: passing a held connection`);
-      return child.connected && child.send(message, handle as never, {}, () => sent());
+      if (!child.connected) return false;
+      // Not send's answer: false there means only that the message queues behind an earlier handle's, not that it was dropped.
+      child.send(message, handle as never, {}, () => sent());
+      return true;
     });
   }
 
