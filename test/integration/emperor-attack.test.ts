@@ -2,7 +2,9 @@
  * `unicorn emperor DIR` under hostile load (issue 19): no request may fail across an on-demand
  * vassal's wake-up and idle exit, however many connections arrive at once.
  */
-import { aboutVassal, startEmperor, vassalDir } from '../helpers/emperor';
+import { unlinkSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { aboutVassal, startEmperor, vassalDir, waitForAnswer } from '../helpers/emperor';
 import { request } from '../helpers/http';
 
 /** `count` requests at once, each on a connection of its own: the failures by reason. */
@@ -38,4 +40,23 @@ describe('unicorn emperor under attack', () => {
       expect(emperor.lines('Vassal cold started').length).toBe(1);
     },
   );
+
+  it('starts the second file of a name when the first, its vassal, is removed', async () => {
+    const vassals = vassalDir();
+    writeFileSync(
+      path.join(vassals.dir, 'twice.config.cjs'),
+      `module.exports = { bind: 'unix:${vassals.sockets}/%n.sock', app: 'hello.js' };\n`,
+    );
+    vassals.write('twice');
+    const emperor = startEmperor(vassals.dir);
+    expect((await waitForAnswer(vassals.socket('twice'))).name).toBe('twice');
+    unlinkSync(path.join(vassals.dir, 'twice.config.cjs'));
+    await emperor.waitForLog((l) => aboutVassal('twice')(l) && l.msg.includes('Vassal twice removed'), 'twice removed');
+    // The file left describes the vassal now.
+    expect((await waitForAnswer(vassals.socket('twice'))).name).toBe('twice');
+    expect(emperor.lines('Vassal twice started').map((l) => l.file)).toEqual([
+      path.join(vassals.dir, 'twice.config.cjs'),
+      path.join(vassals.dir, 'twice.config.json'),
+    ]);
+  });
 });
