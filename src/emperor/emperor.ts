@@ -230,7 +230,7 @@ export class Emperor implements EmperorControl {
   /** Spawn it, under the host limit: stop the longest idle on-demand vassals first, or wait (pool.ts). */
   private async launch(vassal: Vassal): Promise<void> {
     if (vassal.running || this.stopping) return;
-    const others = [...this.table.values()].filter((v) => v !== vassal).map((v) => v.summary());
+    const others = [...this.table.values()].filter((v) => v !== vassal).map((v) => v.poolSummary());
     const newcomer = { name: vassal.name, workers: vassal.settings?.workers ?? 1, rss: vassal.lastRss };
     const room = makeRoom(this.options, others, newcomer, Date.now());
     if (room.kind === 'too-big') return this.putAside(vassal, room.reason, 'it cannot fit under the host limit');

@@ -157,6 +157,14 @@ export class Vassal {
     };
   }
 
+  /** As the host limit counts it: running, the most workers it may run and its last run's memory, from its
+   *  start on (a vassal just started reports none yet). */
+  poolSummary(): VassalSummary {
+    const summary = this.summary();
+    if (!this.child) return summary;
+    return { ...summary, workers: Math.max(summary.workers, this.settings?.workers ?? 1), rss: Math.max(summary.rss, this.lastRss) };
+  }
+
   /** Its memory as its last run reported it: the host limit's estimate for its next start. */
   get lastRss(): number {
     return this.report?.rss ?? this.previousRss;

@@ -59,4 +59,17 @@ describe('unicorn emperor under attack', () => {
       path.join(vassals.dir, 'twice.config.json'),
     ]);
   });
+
+  it('keeps vassals waking at once under --max-workers: those started but not yet reporting count', async () => {
+    const vassals = vassalDir();
+    const names = ['w1', 'w2', 'w3', 'w4', 'w5', 'w6'];
+    for (const name of names) vassals.write(name, { onDemand: true, idleTimeout: '30s' });
+    const emperor = startEmperor(vassals.dir, ['--max-workers', '3']);
+    await emperor.waitForLog((l) => aboutVassal('w6')(l) && l.msg.includes('waits for its first connection'), 'w6 held');
+    const replies = await Promise.all(names.map((name) => burst(vassals.socket(name), 5)));
+    expect(replies).toEqual(names.map(() => ({ ok: 5, failed: {} })));
+    // Three fit; each of the others waited for room, or stopped one to make it.
+    const waited = new Set(emperor.logs.filter((l) => /waits to start|to make room/.test(l.msg)).map((l) => l.vassal));
+    expect(waited.size).toBeGreaterThanOrEqual(3);
+  });
 });
