@@ -186,7 +186,13 @@ export class Emperor implements EmperorControl {
     } else if (vassal.file !== file) {
       if (exists) this.log.error({ vassal: name, file }, duplicateReason(name, file, vassal.file));
     } else if (exists) this.changed(vassal, 'its file changed');
-    else void this.remove(vassal);
+    else void this.remove(vassal).then(() => this.succeed(name));
+  }
+
+  /** A vassal's file went: another file of its name, refused while it ran, is the vassal now. */
+  private succeed(name: string): void {
+    const next = scanVassalFiles(this.options.vassals).found.find((found) => found.name === name);
+    if (next && !this.stopping && !this.table.has(name)) this.add(name, next.file);
   }
 
   private changed(vassal: Vassal, why: string): void {

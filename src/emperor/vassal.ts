@@ -157,12 +157,11 @@ export class Vassal {
     };
   }
 
-  /** What the host limit counts of it. Starting (or waking), it has not forked its workers yet, yet
-   *  will: it counts as its settings' workers and its last run's memory, or vassals starting
-   *  together would each see room for itself. */
+  /** As the host limit counts it: running, the most workers it may run and its last run's memory, from its start
+   *  on: a vassal just started reports none yet, and one with --workers MIN:MAX may grow to MAX without asking. */
   poolView(): VassalSummary {
     const summary = this.summary();
-    if (!this.child || (this.state !== 'starting' && this.state !== 'waking')) return summary;
+    if (!this.child) return summary;
     return { ...summary, workers: Math.max(summary.workers, this.settings?.workers ?? 1), rss: Math.max(summary.rss, this.lastRss) };
   }
 
