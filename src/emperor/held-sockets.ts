@@ -12,6 +12,7 @@ import net from 'node:net';
 import { getSystemErrorName } from 'node:util';
 import { type BindAddress, formatAddress } from '../config/address';
 import { bindErrorCode, bindReason } from '../shared/bind-reasons';
+import { FreeDescriptors } from '../shared/descriptors';
 import { bindFailed, type UnicornError } from '../shared/errors';
 import type { Logger } from '../shared/log';
 import { type ClientHandle, createServerHandle, type ListenHandle, type ServerHandle } from '../shared/raw-handle';
@@ -39,6 +40,9 @@ export class HeldSockets {
   private readonly sockets: Held[];
   /** Connections accepted (or handed back) and not yet passed to a vassal, oldest first. */
   private readonly held: ClientHandle[] = [];
+  private readonly descriptors = new FreeDescriptors();
+  /** Connections are being closed for want of descriptors (said once until they are held again). */
+  private short = false;
   private accepting = false;
   private onConnection: () => void = () => {};
   /** The running vassal, once it takes connections (all its copies have come), until it leaves. */
@@ -168,6 +172,8 @@ export class HeldSockets {
           this.log.warn({ address: socket.url, status }, 'The emperor could not accept a connection');
           return;
         }
+        if (!this.descriptors.took()) return this.refuse(client);
+        this.short = false;
         this.held.push(client);
         this.onConnection();
         this.flush();
@@ -178,7 +184,24 @@ export class HeldSockets {
       this.log.error({ address: socket.url, err: getSystemErrorName(err) }, 'The emperor could not accept on a socket');
     }
     this.accepting = true;
+    this.descriptors.recount();
     return failed;
+  }
+
+  /**
+   * Too few descriptors are left to hold `client` and still start the vassal (its channel and pipes
+   * need some): it is closed. Without this the emperor would hold connections until an accept failed
+   * (libuv then accepts and closes every one queued) and the vassal could not be started at all.
+   */
+  private refuse(client: ClientHandle): void {
+    client.close();
+    if (this.short) return;
+    this.short = true;
+    const { left, limit } = this.descriptors;
+    this.log.warn(
+      { limit, free: left },
+      `Out of file descriptors (${left} of ${limit} free): the emperor closes the connections it cannot hold until the vassal takes those it holds`,
+    );
   }
 
   /** Send the running vassal everything held, oldest first. */

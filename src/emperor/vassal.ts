@@ -248,7 +248,9 @@ export class Vassal {
     const served = this.servedAt !== undefined || now - this.startedAt >= SERVED_FOR_MS;
     const servedLong = now - (this.servedAt ?? this.startedAt) >= SERVED_FOR_MS;
     this.streak = served && servedLong ? 1 : this.streak + 1;
-    this.failedStarts = served ? 0 : this.failedStarts + 1;
+    // A process that could not be started at all (the emperor out of descriptors, pids or memory) says
+    // nothing of the vassal: it is retried with the backoff, never put aside for it.
+    if (cannotStart === undefined) this.failedStarts = served ? 0 : this.failedStarts + 1;
     const reason = this.failedReason ?? how;
     this.reason = reason;
     // Exit code 2: its settings were refused, which no restart mends.

@@ -62,3 +62,41 @@ export function connectionCapWarning(
     'raise the limit (ulimit -n, or LimitNOFILE= in a systemd unit) or lower --worker-connections'
   );
 }
+
+/**
+ * The descriptors free to a process that accepts connections it does not serve at once (the idle
+ * arbiter, the emperor holding an on-demand vassal's): counted when it starts accepting, then less
+ * one for each connection taken, and counted afresh only when that looks short (reading /proc/self/fd
+ * for each would cost more than the accept).
+ */
+export class FreeDescriptors {
+  readonly limit = openFileLimit();
+  private free: number | undefined;
+
+  /** Count them now. */
+  recount(): void {
+    this.free = this.count();
+  }
+
+  /** One more is taken: false when fewer than SPARE_DESCRIPTORS are left, counted afresh. */
+  took(): boolean {
+    if (this.free === undefined || --this.free >= SPARE_DESCRIPTORS) return true;
+    this.recount();
+    return this.free === undefined || this.free >= SPARE_DESCRIPTORS;
+  }
+
+  /** As last counted (undefined: no limit, or not known). */
+  get left(): number | undefined {
+    return this.free;
+  }
+
+  private count(): number | undefined {
+    if (this.limit === undefined) return undefined;
+    try {
+      return this.limit - openDescriptors();
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      return code === 'EMFILE' || code === 'ENFILE' ? 0 : undefined;
+    }
+  }
+}

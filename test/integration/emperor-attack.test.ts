@@ -41,6 +41,20 @@ describe('unicorn emperor under attack', () => {
     },
   );
 
+  it('under ulimit -n 64, a burst of 200 at a cold on-demand vassal starts it: what cannot be held is closed, and it serves on', async () => {
+    const vassals = vassalDir();
+    vassals.write('tight', { onDemand: true, idleTimeout: '30s' });
+    const emperor = startEmperor(vassals.dir, [], { openFiles: 64 });
+    await emperor.waitForLog((l) => aboutVassal('tight')(l) && l.msg.includes('waits for its first connection'), 'tight held');
+    const { ok } = await burst(vassals.socket('tight'), 200);
+    // Those held are served; the emperor says once that it closes the others.
+    expect(ok).toBeGreaterThan(0);
+    expect(emperor.lines('Out of file descriptors').filter(aboutVassal('tight')).length).toBe(1);
+    expect(await burst(vassals.socket('tight'), 20)).toEqual({ ok: 20, failed: {} });
+    expect(emperor.logs.filter((l) => aboutVassal('tight')(l) && /put aside|could not be started/.test(l.msg))).toEqual([]);
+    expect(emperor.lines('Vassal tight started').length).toBe(1);
+  });
+
   it('starts the second file of a name when the first, its vassal, is removed', async () => {
     const vassals = vassalDir();
     writeFileSync(

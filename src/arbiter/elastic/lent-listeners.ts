@@ -7,7 +7,7 @@
  * while the workers are stopped and started again, and closes them once a worker accepts.
  */
 import type { ConnectionHandle } from '../../ipc';
-import { openDescriptors, openFileLimit, SPARE_DESCRIPTORS } from '../../shared/descriptors';
+import { FreeDescriptors } from '../../shared/descriptors';
 import type { Logger } from '../../shared/log';
 import type { ListenHandle } from '../../shared/raw-handle';
 
@@ -17,10 +17,7 @@ export class LentListeners {
   /** By listener index: the copy lent, null for one the worker had none of, undefined for none yet. */
   private copies: Array<ListenHandle | null | undefined> = [];
   private accepting = false;
-  /** The open-file limit, and the descriptors free as last counted less the connections accepted
-   *  since (undefined: not known, never counted down). */
-  private readonly limit = openFileLimit();
-  private free: number | undefined;
+  private readonly descriptors = new FreeDescriptors();
 
   constructor(private readonly log: Logger) {}
 
@@ -71,7 +68,7 @@ export class LentListeners {
       }
     }
     this.accepting = true;
-    this.free = this.countFree();
+    this.descriptors.recount();
     return true;
   }
 
@@ -82,24 +79,13 @@ export class LentListeners {
    * the connections held have woken.
    */
   private tookOne(): void {
-    if (this.free === undefined || --this.free >= SPARE_DESCRIPTORS) return;
-    this.free = this.countFree();
-    if (this.free === undefined || this.free >= SPARE_DESCRIPTORS) return;
+    if (this.descriptors.took()) return;
+    const { left, limit } = this.descriptors;
     this.log.warn(
-      { limit: this.limit, free: this.free },
-      `Out of file descriptors (${this.free} of ${this.limit} free): the arbiter stops accepting; new connections wait in the backlog for the workers`,
+      { limit, free: left },
+      `Out of file descriptors (${left} of ${limit} free): the arbiter stops accepting; new connections wait in the backlog for the workers`,
     );
     this.close();
-  }
-
-  private countFree(): number | undefined {
-    if (this.limit === undefined) return undefined;
-    try {
-      return this.limit - openDescriptors();
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      return code === 'EMFILE' || code === 'ENFILE' ? 0 : undefined;
-    }
   }
 
   /** Stop accepting and let go of every copy (the listeners themselves stay open). */
