@@ -36,7 +36,18 @@ export interface EmperorOptions {
 }
 
 type Raw = Partial<Record<keyof EmperorOptions, unknown>>;
-const KEYS: readonly (keyof EmperorOptions)[] = ['vassals', 'controlSocket', 'maxWorkers', 'maxMemory', 'metrics', 'logLevel', 'logFormat'];
+
+/** What each key of the emperor's config file may be (a number where a flag's text would be a count or size). */
+const KEY_TYPES: Record<Exclude<keyof EmperorOptions, 'check'>, { types: string[]; what: string }> = {
+  vassals: { types: ['string'], what: 'a directory path, as a string' },
+  controlSocket: { types: ['string', 'false'], what: 'a socket path, as a string, or false for none' },
+  maxWorkers: { types: ['number', 'string'], what: 'a whole number of workers (0 for no limit)' },
+  maxMemory: { types: ['number', 'string'], what: 'a size such as 512MB, or a number of bytes (0 for no limit)' },
+  metrics: { types: ['string'], what: 'HOST:PORT, as a string' },
+  logLevel: { types: ['string'], what: 'a log level, as a string' },
+  logFormat: { types: ['string'], what: 'text or json' },
+};
+const KEYS = Object.keys(KEY_TYPES) as (keyof typeof KEY_TYPES)[];
 
 function buildProgram(): Command {
   return new Command('unicorn emperor')
@@ -152,7 +163,8 @@ async function readEmperorFile(file: string): Promise<Raw> {
     if (!(KEYS as string[]).includes(key)) {
       throw badConfig(`${file}: unknown key ${show(key)}${didYouMean(key, [...KEYS])}; the emperor's keys are ${KEYS.join(', ')}`);
     }
-    if (value !== null && typeof value === 'object') throw badValue(`${file}: ${key}`, value, 'a string, a number or false');
+    const accepted = KEY_TYPES[key as keyof typeof KEY_TYPES];
+    if (!accepted.types.includes(value === false ? 'false' : typeof value)) throw badValue(`${file}: ${key}`, value, accepted.what);
   }
   return exported as Raw;
 }

@@ -199,6 +199,12 @@ describe('unicorn emperor', () => {
       `unicorn: error: ${file}: unknown key "maxWorker" (did you mean "maxWorkers"?); ` +
         "the emperor's keys are vassals, controlSocket, maxWorkers, maxMemory, metrics, logLevel, logFormat\n",
     );
+    writeFileSync(file, JSON.stringify({ vassals: vassals.dir, controlSocket: 7 }));
+    const notAPath = await runToExit(['emperor', '-c', file]);
+    expect(notAPath.code).toBe(2);
+    expect(notAPath.stderr).toBe(
+      `unicorn: error: ${file}: controlSocket 7 is not accepted: expected a socket path, as a string, or false for none\n`,
+    );
     const onDemand = await runToExit(['--on-demand', '-b', `unix:${vassals.socket('x')}`, path.join(vassals.dir, 'hello.js')]);
     expect(onDemand.code).toBe(2);
     expect(onDemand.stderr).toMatch(
