@@ -1,4 +1,4 @@
-// About 530 lines: the loop, its events, and the wiring that gives each part (the modules beside this one) what it reads
+// About 545 lines: the loop, its events, and the wiring that gives each part (the modules beside this one) what it reads
 // of the arbiter's state (the constructor, ActionHost) stay here, where that state is; what each part does is in its module.
 import { type WorkerIdentity, workerIdentity } from '../config/accounts';
 import { formatDuration, timerMs } from '../config/duration';
