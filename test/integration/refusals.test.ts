@@ -74,7 +74,7 @@ describe('bad flags and values', () => {
     }
     // The other program, for a running server.
     expect(help.unicorn.stdout).toContain(
-      '\nA running server is managed with `unicorn ctl COMMAND` (status, stats, vassals, reload, stop, start, scale, add, remove, kill, reopen-logs, shutdown); `unicorn ctl --help` describes them. Many apps are run by `unicorn emperor DIR` (`unicorn emperor --help`).\n',
+      '\nA running server is managed with `unicorn ctl COMMAND` (status, stats, vassals, reload, stop, start, scale, add, remove, kill, reopen-logs, shutdown); `unicorn ctl --help` describes them.\nMany apps are run by `unicorn emperor DIR` (`unicorn emperor --help`).\n',
     );
     const version = await runToExit(['--version']);
     expect(version.code).toBe(0);
