@@ -141,7 +141,9 @@ export function pluginNames(config: ConfigFile): string[] {
   });
 }
 
-async function importConfig(
+/** What a config file (`label` in messages) exports, imported as unicorn imports its own (`.json` read, a module
+ *  imported, TypeScript where Node runs it): the emperor reads its config file with this too. */
+export async function importConfig(
   file: string,
   label: string,
   { fresh, pinned }: LoadOptions,

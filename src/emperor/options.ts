@@ -4,16 +4,16 @@
  * Values go through the registry's parsers where a setting of the same meaning exists, so that they
  * are accepted and refused as a single unicorn's are.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { Command, Option } from 'commander';
 import { parseTcpAddress, TCP_ADDRESS_FORMS } from '../config/address';
+import { importConfig } from '../config/file';
 import { didYouMean } from '../config/nearest';
 import { parseSetting } from '../config/settings';
 import { wholeNumber } from '../config/settings/parsers';
 import { parseSize, SIZE_FORMS } from '../config/size';
-import { describeError, kindOf } from '../shared/describe';
+import { kindOf } from '../shared/describe';
 import { badConfig, badUsage, badValue, show } from '../shared/errors';
 import type { LogFormat } from '../shared/log';
 import { unwrapDefault } from '../shared/unwrap-default';
@@ -84,7 +84,8 @@ export async function readEmperorOptions(args: string[], env: NodeJS.ProcessEnv,
   const program = buildProgram();
   program.parse(args, { from: 'user' });
   const flags = program.opts<Raw & { config?: string; check?: boolean }>();
-  const fromFile: Raw = flags.config !== undefined ? await readEmperorFile(path.resolve(cwd, flags.config)) : {};
+  // Checked as the server's --config is: an existing file, of a kind unicorn reads.
+  const fromFile: Raw = flags.config !== undefined ? await readEmperorFile(parseSetting('config', flags.config, '-c', cwd) as string) : {};
   const fileLabel = flags.config !== undefined ? `${flags.config}: ` : '';
   const pick = (key: keyof EmperorOptions, flag: string) =>
     flags[key] !== undefined
@@ -146,16 +147,7 @@ function directory(raw: string, source: string, cwd: string): string {
 
 /** The emperor config file: JSON, or a module whose export is the object. Unknown keys are refused by name. */
 async function readEmperorFile(file: string): Promise<Raw> {
-  let exported: unknown;
-  try {
-    if (file.endsWith('.json')) exported = JSON.parse(readFileSync(file, 'utf8'));
-    else {
-      const namespace = (await import(pathToFileURL(file).href)) as { default?: unknown };
-      exported = unwrapDefault(namespace.default !== undefined ? namespace.default : namespace);
-    }
-  } catch (err) {
-    throw badConfig(`cannot read the emperor config file ${file}: ${describeError(err)}`, err);
-  }
+  const exported = unwrapDefault((await importConfig(file, file, {})).exported);
   if (typeof exported !== 'object' || exported === null || Array.isArray(exported)) {
     throw badConfig(`the emperor config file ${file} must give an object of settings; it gives ${kindOf(exported)}`);
   }

@@ -199,6 +199,11 @@ describe('unicorn emperor', () => {
       `unicorn: error: ${file}: unknown key "maxWorker" (did you mean "maxWorkers"?); ` +
         "the emperor's keys are vassals, controlSocket, maxWorkers, maxMemory, metrics, logLevel, logFormat\n",
     );
+    const noFile = await runToExit(['emperor', '-c', path.join(vassals.sockets, 'none.json')]);
+    expect(noFile.code).toBe(2);
+    expect(noFile.stderr).toMatch(
+      /^unicorn: error: -c ".*none\.json" is not accepted: expected an existing file ending in .*\(no such file: /,
+    );
     writeFileSync(file, JSON.stringify({ vassals: vassals.dir, controlSocket: 7 }));
     const notAPath = await runToExit(['emperor', '-c', file]);
     expect(notAPath.code).toBe(2);
