@@ -111,7 +111,7 @@ export class Vassal {
   /** Each turn of the loop: report a change of state; on demand, leave once idle, hand back what is held once leaving. */
   manage(): void {
     const { context } = this;
-    if (context.workers.serving().length > 0) this.everServed = true;
+    if (!this.everServed && context.workers.serving().length > 0) this.everServed = true;
     const state = runState(context.stopping(), context.idle(), this.everServed);
     // Once the emperor is gone, nothing is handed back: the stopping workers serve what is held.
     if (this.passed && process.connected && !this.leaving && (state === 'idle' || state === 'stopping')) {
